@@ -4,5 +4,17 @@
 //! owns a global random generator. Time and randomness are arguments; the
 //! outputs are values the environment acts on.
 
+pub mod config;
+pub mod crypto;
+pub mod identity;
+pub mod message;
+pub mod outbox;
+pub mod server;
 pub mod time;
 pub mod wire;
+
+pub use config::{Ablations, Config};
+pub use identity::{Identity, LinkTag, Registry};
+pub use outbox::{CloseReason, LinkId, Note, Output, Outbox};
+pub use server::{Command, Input, Server};
+pub use time::{Duration, Instant};

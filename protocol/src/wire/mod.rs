@@ -1,2 +1,259 @@
 //! The frame codec: `<COMMAND,arg,arg,...>` with backslash escaping.
-//! (Being written: see the module docs once filled in.)
+//!
+//! # Grammar
+//!
+//! ```text
+//! stream   = *( *ws frame )
+//! ws       = " " / CR / LF                    ; only between frames
+//! frame    = "<" command *( "," [" "] arg ) ">"
+//! command  = UPPER *15( UPPER / DIGIT / "_" ) ; 1..=16 bytes
+//! arg      = *( plain / "\" special )
+//! special  = "," / ">" / "<" / "\" / " "
+//! plain    = any byte except special-but-space, "\", and control bytes
+//! ```
+//!
+//! Why it looks like this:
+//!
+//! * The format is meant to be typed and read by people (simulator traces,
+//!   hand-written scenarios), so it is text, and control bytes (below 0x20
+//!   and 0x7f) are refused everywhere inside a frame, by the encoder as well
+//!   as the decoder: a trace line can then always be printed as is.
+//! * The decoder skips one optional space after each `,` so that the natural
+//!   hand-written `<JOIN, a, b>` means `a`, `b`. That makes a leading space in
+//!   an argument ambiguous, so the encoder writes it as `\ `; it never emits
+//!   the optional space itself, which keeps its output canonical (one string
+//!   per frame, so traces can be compared byte for byte).
+//! * A backslash before anything but a special byte is an error rather than
+//!   a literal, so every frame has exactly one meaning and new escapes can be
+//!   added later without changing the meaning of old traces.
+//! * An unescaped `<` inside a frame is an error: it almost always means a
+//!   frame was cut short and the next one started, and reporting it there
+//!   points at the real fault instead of at a confusing later one.
+//! * [`MAX_FRAME`] and [`MAX_ARGS`] bound what a peer can make us buffer.
+//!   A stream reader gets [`WireErrorKind::Incomplete`] while a frame may
+//!   still complete within the bound and [`WireErrorKind::TooLong`] as soon as
+//!   it cannot, so its buffer never has to grow past about `2 * MAX_FRAME`.
+//!   For the same reason at most `MAX_FRAME` whitespace bytes may precede a
+//!   frame.
+//! * Arguments must be UTF-8 so the decoded frame can hand out `&str`.
+//!
+//! Error offsets from the decoder are byte offsets into its input. The
+//! encoder reports offsets relative to the `<` of the frame it was writing,
+//! i.e. where the decoder would have complained about the same bytes.
+//!
+//! [`Frame`] keeps all decoded text in one `String` and the boundaries in a
+//! `Vec<u32>`, so decoding into a reused frame costs no allocation once its
+//! buffers have grown; that matters because decoding is on the simulator's
+//! per-message hot path.
+
+mod decode;
+mod encode;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use decode::{decode, decode_exact};
+pub use encode::{encode, Encoder};
+
+/// Largest encoded frame, `<` and `>` included.
+pub const MAX_FRAME: usize = 4096;
+/// Largest number of arguments in one frame.
+pub const MAX_ARGS: usize = 64;
+
+/// What went wrong while decoding or encoding a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireErrorKind {
+    /// The input ended before the frame did; a stream reader should wait
+    /// for more bytes.
+    Incomplete,
+    /// A byte other than whitespace where a frame (`<`) should start, or
+    /// after the frame in [`decode_exact`].
+    Garbage,
+    /// The command is empty, too long or has a byte outside `[A-Z0-9_]`
+    /// (or does not start with a letter).
+    BadCommand,
+    /// A backslash not followed by one of `, > < \ ` and space.
+    BadEscape,
+    /// An unescaped `<` inside a frame.
+    UnexpectedOpen,
+    /// A byte below 0x20, or 0x7f, inside a frame.
+    ControlByte,
+    /// An argument is not valid UTF-8.
+    BadUtf8,
+    /// The frame is (or would be) longer than [`MAX_FRAME`] bytes.
+    TooLong,
+    /// The frame has more than [`MAX_ARGS`] arguments.
+    TooManyArgs,
+}
+
+impl WireErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            WireErrorKind::Incomplete => "incomplete frame",
+            WireErrorKind::Garbage => "garbage outside a frame",
+            WireErrorKind::BadCommand => "bad command",
+            WireErrorKind::BadEscape => "bad escape",
+            WireErrorKind::UnexpectedOpen => "unexpected '<'",
+            WireErrorKind::ControlByte => "control byte",
+            WireErrorKind::BadUtf8 => "invalid UTF-8",
+            WireErrorKind::TooLong => "frame too long",
+            WireErrorKind::TooManyArgs => "too many arguments",
+        }
+    }
+}
+
+impl fmt::Display for WireErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A codec error and the byte offset where it was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireError {
+    pub kind: WireErrorKind,
+    /// Byte offset into the decoder's input, or, from the encoder, into the
+    /// frame being written (counting from its `<`).
+    pub offset: usize,
+}
+
+impl WireError {
+    pub(crate) const fn new(kind: WireErrorKind, offset: usize) -> Self {
+        WireError { kind, offset }
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.kind, self.offset)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// A decoded frame, meant to be reused across [`decode`] calls.
+///
+/// `text` is the command followed by every unescaped argument, back to back;
+/// `ends[0]` is the end of the command and `ends[i + 1]` the end of argument
+/// `i`. The representation is canonical, so the derived equality is equality
+/// of frames.
+#[derive(Default, Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Frame {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The command; empty for a frame that holds nothing (new, or after a
+    /// failed decode).
+    pub fn command(&self) -> &str {
+        match self.ends.first() {
+            Some(&end) => &self.text[..end as usize],
+            None => "",
+        }
+    }
+
+    pub fn arg_count(&self) -> usize {
+        self.ends.len().saturating_sub(1)
+    }
+
+    pub fn arg(&self, i: usize) -> Option<&str> {
+        let start = *self.ends.get(i)? as usize;
+        let end = *self.ends.get(i + 1)? as usize;
+        Some(&self.text[start..end])
+    }
+
+    pub fn args(&self) -> impl Iterator<Item = &str> + '_ {
+        self.ends
+            .windows(2)
+            .map(move |w| &self.text[w[0] as usize..w[1] as usize])
+    }
+
+    /// Appends the canonical encoding of this frame to `out`.
+    ///
+    /// Cannot fail for a frame produced by [`decode`] (the canonical form is
+    /// never longer than any accepted spelling), only for one that holds
+    /// nothing.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, WireError> {
+        let mut enc = Encoder::begin(out, self.command());
+        for a in self.args() {
+            enc.arg(a);
+        }
+        enc.finish()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
+
+/// Parses a decimal `u64`: digits only (no sign, no whitespace); `None` on
+/// overflow or an empty string. Leading zeros are accepted.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// Parses a decimal `i64`: an optional `-` then digits (no `+`, no
+/// whitespace); `None` on overflow.
+pub fn parse_i64(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(digits) => {
+            let m = parse_u64(digits)?;
+            // i64::MIN's magnitude is one more than i64::MAX.
+            if m <= i64::MAX as u64 + 1 {
+                Some((m as i64).wrapping_neg())
+            } else {
+                None
+            }
+        }
+        None => i64::try_from(parse_u64(s)?).ok(),
+    }
+}
+
+/// Appends the bytes spelled by hex string `s` (either case, even length) to
+/// `out`. On failure returns `false` and leaves `out` as it was.
+pub fn parse_hex(s: &str, out: &mut Vec<u8>) -> bool {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return false;
+    }
+    let start = out.len();
+    out.reserve(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
+}

@@ -1,1 +1,53 @@
-//! Scenario files (being written).
+//! Scenario files: a TOML description of a network, a timeline of actions
+//! and the expected outcome.
+//!
+//! [`parse_str`] and [`load`] read and validate a file; every problem is a
+//! [`ScenarioError`] with the file, line and column at fault.
+//! [`Scenario::to_toml`] writes a scenario back out.
+
+mod duration;
+mod error;
+mod model;
+mod parse;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use duration::{
+    format_duration, format_signed_duration, parse_duration, parse_signed_duration,
+};
+pub use error::ScenarioError;
+pub use model::{
+    Action, ClientDecl, Expect, NetworkSection, NickCollision, Ordering, ProtocolSection, Scenario,
+    ServerDecl, TimedAction, Verdict,
+};
+
+/// Protocol safeguards a scenario can switch off with `[protocol] ablate`.
+pub const KNOWN_ABLATIONS: &[&str] = &[
+    "loop-check",
+    "squit-direction",
+    "burst-order",
+    "auth-before-state",
+];
+
+/// Parses and validates scenario text; `file` names it in errors.
+pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    parse::parse(src, file)
+}
+
+/// Reads and parses a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => parse_str(&src, &file),
+        Err(e) => Err(ScenarioError {
+            file,
+            line: 0,
+            col: 0,
+            message: format!("cannot read scenario file: {e}"),
+        }),
+    }
+}

@@ -1,0 +1,160 @@
+//! Who a server is, and the operator's registry of who may join.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::crypto::{KeyPair, PublicKey};
+
+/// Longest server name accepted on the wire.
+pub const MAX_NAME: usize = 32;
+
+/// Names are short ASCII labels so that they never need escaping and
+/// compare the same everywhere (case-sensitive, byte order).
+pub fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// A server's own identity: what it claims and the key that proves it.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub name: Arc<str>,
+    /// Short server id, three characters, unique in the network.
+    pub sid: Arc<str>,
+    /// Boot counter: a restarted server comes back with a larger one.
+    pub incarnation: u64,
+    pub keys: KeyPair,
+}
+
+/// One admitted server as the operator registered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    pub sid: Arc<str>,
+    pub key: PublicKey,
+}
+
+/// The operator's list of admitted servers. Shared read-only by every
+/// server; the operator replaces it wholesale to admit a newcomer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registry {
+    entries: BTreeMap<Arc<str>, Registration>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn register(&mut self, name: &str, sid: &str, key: PublicKey) {
+        self.entries.insert(
+            name.into(),
+            Registration {
+                sid: sid.into(),
+                key,
+            },
+        );
+    }
+    pub fn get(&self, name: &str) -> Option<&Registration> {
+        self.entries.get(name)
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The network-wide identity of one server link, used to break loops the
+/// same way on every server. Links are ranked by `stamp` (a Lamport-style
+/// time the initiator assigns, larger than every stamp it has seen), then
+/// by endpoint names; in any cycle the largest-ranked link is dropped.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkTag {
+    pub stamp: u64,
+    /// The endpoint names, smaller first.
+    pub lo: Arc<str>,
+    pub hi: Arc<str>,
+    /// Which endpoint opened the connection (two simultaneous opposite
+    /// connections between one pair are distinct links).
+    pub initiator: Arc<str>,
+}
+
+impl LinkTag {
+    pub fn new(stamp: u64, a: &str, b: &str, initiator: &str) -> Self {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        LinkTag {
+            stamp,
+            lo: lo.into(),
+            hi: hi.into(),
+            initiator: initiator.into(),
+        }
+    }
+
+    /// Wire form `stamp:lo:hi:initiator` (names never contain ':').
+    pub fn encode(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(out, "{}:{}:{}:{}", self.stamp, self.lo, self.hi, self.initiator);
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split(':');
+        let stamp = crate::wire::parse_u64(it.next()?)?;
+        let lo = it.next()?;
+        let hi = it.next()?;
+        let initiator = it.next()?;
+        if it.next().is_some()
+            || !valid_server_name(lo)
+            || !valid_server_name(hi)
+            || lo > hi
+            || (initiator != lo && initiator != hi)
+        {
+            return None;
+        }
+        Some(LinkTag {
+            stamp,
+            lo: lo.into(),
+            hi: hi.into(),
+            initiator: initiator.into(),
+        })
+    }
+
+    pub fn involves(&self, name: &str) -> bool {
+        &*self.lo == name || &*self.hi == name
+    }
+}
+
+impl std::fmt::Display for LinkTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        self.encode(&mut s);
+        f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_tags_round_trip_and_order_by_stamp_first() {
+        let t = LinkTag::new(7, "west", "east", "west");
+        assert_eq!(&*t.lo, "east");
+        assert_eq!(LinkTag::parse(&t.to_string()), Some(t.clone()));
+        let older = LinkTag::new(3, "zz", "zy", "zz");
+        assert!(older < t);
+        assert_eq!(LinkTag::parse("1:b:a:a"), None, "endpoints out of order");
+        assert_eq!(LinkTag::parse("1:a:b:c"), None, "initiator not an endpoint");
+        assert_eq!(LinkTag::parse("x:a:b:a"), None);
+    }
+
+    #[test]
+    fn server_names() {
+        assert!(valid_server_name("hub-1.east_2"));
+        assert!(!valid_server_name(""));
+        assert!(!valid_server_name("a:b"));
+        assert!(!valid_server_name(&"x".repeat(33)));
+    }
+}

@@ -1,0 +1,435 @@
+//! Typed server-to-server messages on top of the frame codec.
+//!
+//! Parsing borrows from the decoded [`Frame`], so handling a message costs
+//! no allocation; encoding appends to the caller's buffer.
+
+use crate::identity::LinkTag;
+use crate::wire::{self, Encoder, Frame, WireError};
+
+/// A parse failure: which command and what was wrong with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub command: &'static str,
+    pub problem: &'static str,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.command, self.problem)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The uplink a server names for itself at the head of its burst.
+pub const SELF_UPLINK: &str = "*";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg<'a> {
+    /// Handshake step 1, connecting side: who I claim to be, and the stamp
+    /// I give this link.
+    Link {
+        name: &'a str,
+        sid: &'a str,
+        incarnation: u64,
+        stamp: u64,
+    },
+    /// Step 2, target: challenge and my public key, sealed to the
+    /// connecting server's registered key (hex).
+    Challenge { sealed: &'a str },
+    /// Step 3, connecting side: the challenge and a counter-challenge,
+    /// sealed to the target's registered key (hex).
+    Response { sealed: &'a str },
+    /// Step 4, target: the counter-challenge in clear, which only the
+    /// holder of the target's key could have read (hex).
+    Verified { proof: &'a str },
+    /// A server in the sender's tree. `hops` counts from the sender (the
+    /// sender itself is 0, with uplink `*`); `path` lists the links from
+    /// the sender to it, nearest first.
+    Server {
+        name: &'a str,
+        hops: u32,
+        sid: &'a str,
+        incarnation: u64,
+        uplink: &'a str,
+        path: PathArgs<'a>,
+    },
+    /// End of the sender's burst on this link.
+    Eob,
+    /// The server `name` (incarnation) and everything behind it is gone.
+    Squit {
+        name: &'a str,
+        incarnation: u64,
+        reason: &'a str,
+    },
+    /// The operator closes this link gracefully.
+    Sclose { reason: &'a str },
+    Ping { token: u64 },
+    Pong { token: u64 },
+    Error { reason: &'a str },
+    /// An operator broadcast flooding the tree from `origin`.
+    Bcast {
+        origin: &'a str,
+        id: u64,
+        text: &'a str,
+    },
+}
+
+/// The trailing link-tag arguments of a SERVER frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathArgs<'a> {
+    frame: &'a Frame,
+    first: usize,
+}
+
+impl<'a> PathArgs<'a> {
+    pub fn len(&self) -> usize {
+        self.frame.arg_count() - self.first
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Parses every tag; `None` if any is malformed.
+    pub fn tags(&self) -> Option<Vec<LinkTag>> {
+        (self.first..self.frame.arg_count())
+            .map(|i| LinkTag::parse(self.frame.arg(i)?))
+            .collect()
+    }
+}
+
+const SERVER_FIXED: usize = 5;
+
+fn arg<'a>(f: &'a Frame, i: usize, command: &'static str) -> Result<&'a str, ParseError> {
+    f.arg(i).ok_or(ParseError {
+        command,
+        problem: "missing argument",
+    })
+}
+
+fn num(f: &Frame, i: usize, command: &'static str) -> Result<u64, ParseError> {
+    wire::parse_u64(arg(f, i, command)?).ok_or(ParseError {
+        command,
+        problem: "bad number",
+    })
+}
+
+fn exact(f: &Frame, n: usize, command: &'static str) -> Result<(), ParseError> {
+    if f.arg_count() == n {
+        Ok(())
+    } else {
+        Err(ParseError {
+            command,
+            problem: "wrong number of arguments",
+        })
+    }
+}
+
+impl<'a> Msg<'a> {
+    pub fn parse(f: &'a Frame) -> Result<Msg<'a>, ParseError> {
+        Ok(match f.command() {
+            "LINK" => {
+                exact(f, 4, "LINK")?;
+                Msg::Link {
+                    name: arg(f, 0, "LINK")?,
+                    sid: arg(f, 1, "LINK")?,
+                    incarnation: num(f, 2, "LINK")?,
+                    stamp: num(f, 3, "LINK")?,
+                }
+            }
+            "CHALLENGE" => {
+                exact(f, 1, "CHALLENGE")?;
+                Msg::Challenge {
+                    sealed: arg(f, 0, "CHALLENGE")?,
+                }
+            }
+            "RESPONSE" => {
+                exact(f, 1, "RESPONSE")?;
+                Msg::Response {
+                    sealed: arg(f, 0, "RESPONSE")?,
+                }
+            }
+            "VERIFIED" => {
+                exact(f, 1, "VERIFIED")?;
+                Msg::Verified {
+                    proof: arg(f, 0, "VERIFIED")?,
+                }
+            }
+            "SERVER" => {
+                if f.arg_count() < SERVER_FIXED {
+                    return Err(ParseError {
+                        command: "SERVER",
+                        problem: "missing argument",
+                    });
+                }
+                let hops = num(f, 1, "SERVER")?;
+                Msg::Server {
+                    name: arg(f, 0, "SERVER")?,
+                    hops: u32::try_from(hops).map_err(|_| ParseError {
+                        command: "SERVER",
+                        problem: "bad number",
+                    })?,
+                    sid: arg(f, 2, "SERVER")?,
+                    incarnation: num(f, 3, "SERVER")?,
+                    uplink: arg(f, 4, "SERVER")?,
+                    path: PathArgs {
+                        frame: f,
+                        first: SERVER_FIXED,
+                    },
+                }
+            }
+            "EOB" => {
+                exact(f, 0, "EOB")?;
+                Msg::Eob
+            }
+            "SQUIT" => {
+                exact(f, 3, "SQUIT")?;
+                Msg::Squit {
+                    name: arg(f, 0, "SQUIT")?,
+                    incarnation: num(f, 1, "SQUIT")?,
+                    reason: arg(f, 2, "SQUIT")?,
+                }
+            }
+            "SCLOSE" => {
+                exact(f, 1, "SCLOSE")?;
+                Msg::Sclose {
+                    reason: arg(f, 0, "SCLOSE")?,
+                }
+            }
+            "PING" => {
+                exact(f, 1, "PING")?;
+                Msg::Ping {
+                    token: num(f, 0, "PING")?,
+                }
+            }
+            "PONG" => {
+                exact(f, 1, "PONG")?;
+                Msg::Pong {
+                    token: num(f, 0, "PONG")?,
+                }
+            }
+            "ERROR" => {
+                exact(f, 1, "ERROR")?;
+                Msg::Error {
+                    reason: arg(f, 0, "ERROR")?,
+                }
+            }
+            "BCAST" => {
+                exact(f, 3, "BCAST")?;
+                Msg::Bcast {
+                    origin: arg(f, 0, "BCAST")?,
+                    id: num(f, 1, "BCAST")?,
+                    text: arg(f, 2, "BCAST")?,
+                }
+            }
+            _ => {
+                return Err(ParseError {
+                    command: "?",
+                    problem: "unknown command",
+                })
+            }
+        })
+    }
+
+    /// Encodes every message except SERVER, whose path comes from owned
+    /// tags (see [`encode_server`]); a parsed SERVER re-encodes verbatim.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, WireError> {
+        match *self {
+            Msg::Link {
+                name,
+                sid,
+                incarnation,
+                stamp,
+            } => {
+                let mut e = Encoder::begin(out, "LINK");
+                e.arg(name).arg(sid).arg_u64(incarnation).arg_u64(stamp);
+                e.finish()
+            }
+            Msg::Challenge { sealed } => one(out, "CHALLENGE", sealed),
+            Msg::Response { sealed } => one(out, "RESPONSE", sealed),
+            Msg::Verified { proof } => one(out, "VERIFIED", proof),
+            Msg::Server {
+                name,
+                hops,
+                sid,
+                incarnation,
+                uplink,
+                path,
+            } => {
+                let mut e = Encoder::begin(out, "SERVER");
+                e.arg(name)
+                    .arg_u64(u64::from(hops))
+                    .arg(sid)
+                    .arg_u64(incarnation)
+                    .arg(uplink);
+                for i in path.first..path.frame.arg_count() {
+                    e.arg(path.frame.arg(i).unwrap_or(""));
+                }
+                e.finish()
+            }
+            Msg::Eob => Encoder::begin(out, "EOB").finish(),
+            Msg::Squit {
+                name,
+                incarnation,
+                reason,
+            } => {
+                let mut e = Encoder::begin(out, "SQUIT");
+                e.arg(name).arg_u64(incarnation).arg(reason);
+                e.finish()
+            }
+            Msg::Sclose { reason } => one(out, "SCLOSE", reason),
+            Msg::Ping { token } => {
+                let mut e = Encoder::begin(out, "PING");
+                e.arg_u64(token);
+                e.finish()
+            }
+            Msg::Pong { token } => {
+                let mut e = Encoder::begin(out, "PONG");
+                e.arg_u64(token);
+                e.finish()
+            }
+            Msg::Error { reason } => one(out, "ERROR", reason),
+            Msg::Bcast { origin, id, text } => {
+                let mut e = Encoder::begin(out, "BCAST");
+                e.arg(origin).arg_u64(id).arg(text);
+                e.finish()
+            }
+        }
+    }
+}
+
+fn one(out: &mut Vec<u8>, command: &str, a: &str) -> Result<usize, WireError> {
+    let mut e = Encoder::begin(out, command);
+    e.arg(a);
+    e.finish()
+}
+
+/// Fields of a SERVER message built from a server's own tables.
+pub struct ServerIntro<'a> {
+    pub name: &'a str,
+    pub hops: u32,
+    pub sid: &'a str,
+    pub incarnation: u64,
+    pub uplink: &'a str,
+    pub path: &'a [LinkTag],
+}
+
+pub fn encode_server(out: &mut Vec<u8>, s: &ServerIntro<'_>) -> Result<usize, WireError> {
+    let mut e = Encoder::begin(out, "SERVER");
+    e.arg(s.name)
+        .arg_u64(u64::from(s.hops))
+        .arg(s.sid)
+        .arg_u64(s.incarnation)
+        .arg(s.uplink);
+    let mut tag = String::with_capacity(48);
+    for t in s.path {
+        tag.clear();
+        t.encode(&mut tag);
+        e.arg(&tag);
+    }
+    e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(m: Msg<'_>) {
+        let mut buf = Vec::new();
+        m.encode(&mut buf).unwrap();
+        let mut f = Frame::new();
+        wire::decode_exact(&buf, &mut f).unwrap();
+        assert_eq!(Msg::parse(&f).unwrap(), m, "{}", String::from_utf8_lossy(&buf));
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        round_trip(Msg::Link {
+            name: "hub",
+            sid: "0AA",
+            incarnation: 3,
+            stamp: 99,
+        });
+        round_trip(Msg::Challenge { sealed: "00ff" });
+        round_trip(Msg::Response { sealed: "ab" });
+        round_trip(Msg::Verified { proof: "cd" });
+        round_trip(Msg::Eob);
+        round_trip(Msg::Squit {
+            name: "east",
+            incarnation: 1,
+            reason: "ping timeout, 15s",
+        });
+        round_trip(Msg::Sclose { reason: "bye" });
+        round_trip(Msg::Ping { token: 5 });
+        round_trip(Msg::Pong { token: 5 });
+        round_trip(Msg::Error {
+            reason: "<Already Registered>",
+        });
+        round_trip(Msg::Bcast {
+            origin: "hub",
+            id: 7,
+            text: "a, b \\ c",
+        });
+    }
+
+    #[test]
+    fn server_intro_carries_its_path() {
+        let path = [
+            LinkTag::new(5, "a", "b", "a"),
+            LinkTag::new(9, "c", "b", "c"),
+        ];
+        let mut buf = Vec::new();
+        encode_server(
+            &mut buf,
+            &ServerIntro {
+                name: "c",
+                hops: 2,
+                sid: "0CC",
+                incarnation: 1,
+                uplink: "b",
+                path: &path,
+            },
+        )
+        .unwrap();
+        let mut f = Frame::new();
+        wire::decode_exact(&buf, &mut f).unwrap();
+        let Msg::Server {
+            name,
+            hops,
+            uplink,
+            path: p,
+            ..
+        } = Msg::parse(&f).unwrap()
+        else {
+            panic!("not a SERVER")
+        };
+        assert_eq!((name, hops, uplink), ("c", 2, "b"));
+        assert_eq!(p.tags().unwrap(), path.to_vec());
+        let mut again = Vec::new();
+        Msg::parse(&f).unwrap().encode(&mut again).unwrap();
+        assert_eq!(again, buf);
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        let cases: &[&[u8]] = &[
+            b"<LINK,a,b,c,d>",
+            b"<LINK,a,b,1>",
+            b"<SERVER,a,1,b,2>",
+            b"<SERVER,a,x,b,2,*>",
+            b"<SERVER,a,99999999999,b,2,*>",
+            b"<PING>",
+            b"<EOB,x>",
+            b"<NOPE>",
+        ];
+        let mut f = Frame::new();
+        for c in cases {
+            wire::decode_exact(c, &mut f).unwrap();
+            assert!(Msg::parse(&f).is_err(), "{}", String::from_utf8_lossy(c));
+        }
+        wire::decode_exact(b"<SERVER,a,1,b,2,*,garbage>", &mut f).unwrap();
+        let Ok(Msg::Server { path, .. }) = Msg::parse(&f) else {
+            panic!()
+        };
+        assert_eq!(path.tags(), None);
+    }
+}

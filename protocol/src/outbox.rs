@@ -1,0 +1,149 @@
+//! What a protocol call asks its environment to do.
+//!
+//! Frames are encoded once into one shared byte buffer and referenced by
+//! range, so a message forwarded to several links is encoded once and the
+//! buffer is reused from call to call.
+
+use std::sync::Arc;
+
+use crate::wire::WireError;
+
+/// A connection as one server numbers it. Ids are never reused by a
+/// server process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u64);
+
+/// Why a link ended, as the protocol saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    PeerClosed,
+    PingTimeout,
+    HandshakeTimeout,
+    HandshakeFailed,
+    AlreadyRegistered,
+    LoopBroken,
+    Superseded,
+    ProtocolError,
+    Operator,
+    ConnectFailed,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer closed",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::HandshakeTimeout => "handshake timeout",
+            CloseReason::HandshakeFailed => "handshake failed",
+            CloseReason::AlreadyRegistered => "already registered",
+            CloseReason::LoopBroken => "loop broken",
+            CloseReason::Superseded => "superseded by a newer link",
+            CloseReason::ProtocolError => "protocol error",
+            CloseReason::Operator => "closed by operator",
+            CloseReason::ConnectFailed => "connect failed",
+        }
+    }
+}
+
+/// Observations for checkers and traces; a real daemon would log them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    HandshakeStarted { link: LinkId },
+    /// The peer proved its identity; the link now carries tree traffic.
+    LinkRegistered { link: LinkId, peer: Arc<str> },
+    /// A link ended before or after registration.
+    LinkDown { link: LinkId, reason: CloseReason },
+    ServerAdded { name: Arc<str>, via: LinkId },
+    ServerRemoved { name: Arc<str>, via: LinkId },
+    /// The peer's burst ended on this link.
+    BurstReceived { link: LinkId },
+    /// A message was refused because it came from the wrong direction or
+    /// named something unknown; the link stays up.
+    Misdirected { link: LinkId, what: &'static str },
+    /// An operator broadcast reached this server.
+    Broadcast { id: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Transmit `bytes[start..end]` of the outbox on the link.
+    Send { link: LinkId, start: u32, end: u32 },
+    /// Open a connection to the named server; the environment answers
+    /// with `Input::Connected` or `Input::ConnectFailed` for this id.
+    Connect { link: LinkId, to: Arc<str> },
+    /// Close the link (a FIN after anything already sent).
+    Close { link: LinkId },
+    Note(Note),
+}
+
+/// Reusable output buffer, cleared by the environment between calls.
+#[derive(Default, Debug)]
+pub struct Outbox {
+    bytes: Vec<u8>,
+    items: Vec<Output>,
+    /// Frames the encoder refused (too long, bad characters): a protocol
+    /// bug surfaced instead of a malformed frame on the wire.
+    pub encode_errors: u64,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    pub fn items(&self) -> &[Output] {
+        &self.items
+    }
+
+    pub fn bytes(&self, start: u32, end: u32) -> &[u8] {
+        &self.bytes[start as usize..end as usize]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Encodes one frame; returns its range for [`Outbox::send_again`].
+    pub fn encode(
+        &mut self,
+        f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>,
+    ) -> Option<(u32, u32)> {
+        let start = self.bytes.len();
+        match f(&mut self.bytes) {
+            Ok(_) => Some((start as u32, self.bytes.len() as u32)),
+            Err(_) => {
+                self.bytes.truncate(start);
+                self.encode_errors += 1;
+                None
+            }
+        }
+    }
+
+    pub fn send(
+        &mut self,
+        link: LinkId,
+        f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>,
+    ) {
+        if let Some(range) = self.encode(f) {
+            self.send_again(link, range);
+        }
+    }
+
+    /// Queues an already encoded frame on another link.
+    pub fn send_again(&mut self, link: LinkId, (start, end): (u32, u32)) {
+        self.items.push(Output::Send { link, start, end });
+    }
+
+    pub fn push(&mut self, o: Output) {
+        self.items.push(o);
+    }
+
+    pub fn note(&mut self, n: Note) {
+        self.items.push(Output::Note(n));
+    }
+}

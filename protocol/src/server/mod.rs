@@ -1,0 +1,579 @@
+//! A DRC server as a plain state machine.
+//!
+//! The environment feeds it [`Input`]s with the current local time and a
+//! random generator, and carries out the [`Output`]s it leaves in the
+//! [`Outbox`]. Everything a checker may read is behind [`Server::view`]-style
+//! accessors; nothing here knows it runs in a simulator.
+
+mod handshake;
+mod liveness;
+mod tree;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_core::CryptoRngCore;
+
+use crate::config::Config;
+use crate::identity::{Identity, LinkTag, Registry};
+use crate::message::Msg;
+use crate::outbox::{CloseReason, LinkId, Note, Output, Outbox};
+use crate::time::{Duration, Instant};
+use crate::wire::{self, Frame};
+
+pub use liveness::AutoTarget;
+
+/// What happened to the server.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// The process started (first boot or restart): begin autoconnecting.
+    Start,
+    /// An outbound connection opened.
+    Connected { link: LinkId },
+    /// An outbound connection was refused or timed out.
+    ConnectFailed { link: LinkId },
+    /// One whole frame arrived on a link.
+    Frame { link: LinkId, bytes: &'a [u8] },
+    /// The peer closed or reset the link.
+    Closed { link: LinkId },
+    /// The deadline from [`Server::poll_timeout`] passed.
+    Timeout,
+    /// An operator command.
+    Operator(Command<'a>),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Command<'a> {
+    /// Connect to this server now (once; not added to autoconnect).
+    Connect { to: &'a str },
+    /// Close the link to this direct neighbour gracefully (SCLOSE).
+    Unlink { peer: &'a str },
+    /// Flood a message to every server.
+    Broadcast { text: &'a str },
+    /// Close every link gracefully and stop autoconnecting.
+    Shutdown,
+}
+
+/// Where a link is in its life.
+#[derive(Clone, Debug)]
+pub(crate) enum Phase {
+    /// Outbound connection not yet open.
+    Dialing,
+    /// Inbound: waiting for the peer's LINK.
+    AwaitLink,
+    /// Outbound: LINK sent, waiting for CHALLENGE.
+    AwaitChallenge,
+    /// Inbound: CHALLENGE sent, waiting for RESPONSE.
+    AwaitResponse(Box<handshake::Pending>),
+    /// Outbound: RESPONSE sent, waiting for VERIFIED.
+    AwaitVerified(Box<handshake::Pending>),
+    /// Authenticated and part of the tree.
+    Registered,
+}
+
+/// The coarse link state a view exposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPhase {
+    Dialing,
+    Handshaking,
+    Registered,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub outbound: bool,
+    /// The server we dialled, for outbound links.
+    pub target: Option<Arc<str>>,
+    pub phase: Phase,
+    pub opened_at: Instant,
+    pub last_rx: Instant,
+    pub ping_sent: bool,
+    /// Set once the peer is known (after LINK for inbound, at dial for outbound).
+    pub stamp: u64,
+    pub tag: Option<LinkTag>,
+    pub peer: Option<Arc<str>>,
+    pub burst_received: bool,
+}
+
+/// Another server as this one knows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Known {
+    pub sid: Arc<str>,
+    pub incarnation: u64,
+    pub hops: u32,
+    /// The server's parent in this server's tree (our own name for a
+    /// direct neighbour).
+    pub uplink: Arc<str>,
+    pub via: LinkId,
+    /// The links from here to it, nearest first.
+    pub path: Vec<LinkTag>,
+}
+
+/// Counters a report may show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub malformed: u64,
+    pub misdirected: u64,
+    pub links_registered: u64,
+    pub loops_broken: u64,
+    pub handshakes_failed: u64,
+}
+
+pub struct Server {
+    pub(crate) me: Identity,
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) links: BTreeMap<LinkId, Link>,
+    next_link: u64,
+    pub(crate) known: BTreeMap<Arc<str>, Known>,
+    pub(crate) auto: Vec<AutoTarget>,
+    pub(crate) lamport: u64,
+    pub(crate) next_token: u64,
+    pub(crate) next_bcast: u64,
+    /// Earliest instant a timer may be due; conservative (may be early).
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) stopped: bool,
+    pub(crate) stats: Stats,
+    frame: Frame,
+}
+
+impl Server {
+    pub fn new(
+        me: Identity,
+        cfg: Arc<Config>,
+        registry: Arc<Registry>,
+        autoconnect: &[Arc<str>],
+    ) -> Self {
+        Server {
+            me,
+            cfg,
+            registry,
+            links: BTreeMap::new(),
+            next_link: 1,
+            known: BTreeMap::new(),
+            auto: autoconnect
+                .iter()
+                .map(|n| AutoTarget::new(n.clone()))
+                .collect(),
+            lamport: 0,
+            next_token: 1,
+            next_bcast: 1,
+            deadline: None,
+            stopped: false,
+            stats: Stats::default(),
+            frame: Frame::new(),
+        }
+    }
+
+    /// Handles one input. `out` must be empty or hold outputs the caller
+    /// has not carried out yet; new outputs are appended.
+    pub fn handle<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        input: Input<'_>,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        match input {
+            Input::Start => self.start(now, rng),
+            Input::Connected { link } => self.on_connected(now, link, out),
+            Input::ConnectFailed { link } => {
+                if self.links.remove(&link).is_some() {
+                    out.note(Note::LinkDown {
+                        link,
+                        reason: CloseReason::ConnectFailed,
+                    });
+                    self.connect_failed(now, link, rng);
+                }
+            }
+            Input::Frame { link, bytes } => self.on_frame(now, link, bytes, rng, out),
+            Input::Closed { link } => {
+                if self.links.contains_key(&link) {
+                    self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out);
+                }
+            }
+            Input::Timeout => self.on_timeout(now, rng, out),
+            Input::Operator(cmd) => self.on_command(now, cmd, rng, out),
+        }
+    }
+
+    /// Registers an inbound connection and returns its id.
+    pub fn accept(&mut self, now: Instant, out: &mut Outbox) -> LinkId {
+        let id = self.alloc_link();
+        self.links.insert(
+            id,
+            Link {
+                outbound: false,
+                target: None,
+                phase: Phase::AwaitLink,
+                opened_at: now,
+                last_rx: now,
+                ping_sent: false,
+                stamp: 0,
+                tag: None,
+                peer: None,
+                burst_received: false,
+            },
+        );
+        self.arm(now + self.cfg.handshake_timeout);
+        out.note(Note::HandshakeStarted { link: id });
+        id
+    }
+
+    /// Replaces the operator registry (a server was admitted).
+    pub fn set_registry(&mut self, registry: Arc<Registry>) {
+        self.registry = registry;
+    }
+
+    /// The next instant at which [`Input::Timeout`] should be delivered.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn alloc_link(&mut self) -> LinkId {
+        let id = LinkId(self.next_link);
+        self.next_link += 1;
+        id
+    }
+
+    pub(crate) fn arm(&mut self, at: Instant) {
+        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+    }
+
+    pub(crate) fn dial<R: CryptoRngCore>(&mut self, now: Instant, to: Arc<str>, out: &mut Outbox, _rng: &mut R) -> LinkId {
+        let id = self.alloc_link();
+        self.links.insert(
+            id,
+            Link {
+                outbound: true,
+                target: Some(to.clone()),
+                phase: Phase::Dialing,
+                opened_at: now,
+                last_rx: now,
+                ping_sent: false,
+                stamp: 0,
+                tag: None,
+                peer: None,
+                burst_received: false,
+            },
+        );
+        self.arm(now + self.cfg.handshake_timeout);
+        out.push(Output::Connect { link: id, to });
+        id
+    }
+
+    fn on_frame<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        bytes: &[u8],
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        l.last_rx = now;
+        l.ping_sent = false;
+        self.stats.frames_in += 1;
+        // The frame buffer is moved out so the parsed message can borrow it
+        // while `self` is mutated.
+        let mut frame = std::mem::take(&mut self.frame);
+        match wire::decode_exact(bytes, &mut frame) {
+            Ok(()) => match Msg::parse(&frame) {
+                Ok(msg) => self.on_message(now, link, msg, rng, out),
+                Err(e) => {
+                    self.stats.malformed += 1;
+                    self.protocol_error(now, link, &e.to_string(), rng, out);
+                }
+            },
+            Err(e) => {
+                self.stats.malformed += 1;
+                self.protocol_error(now, link, &e.to_string(), rng, out);
+            }
+        }
+        self.frame = frame;
+    }
+
+    fn on_message<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        msg: Msg<'_>,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let registered = matches!(self.links[&link].phase, Phase::Registered);
+        match msg {
+            Msg::Ping { token } => out.send(link, |b| Msg::Pong { token }.encode(b)),
+            Msg::Pong { .. } => {}
+            Msg::Error { .. } => self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out),
+            Msg::Sclose { .. } => self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out),
+            Msg::Link { .. } | Msg::Challenge { .. } | Msg::Response { .. } | Msg::Verified { .. } => {
+                self.on_handshake(now, link, msg, rng, out)
+            }
+            _ if !registered => {
+                if self.cfg.ablations.no_auth_before_state {
+                    if let Msg::Server { .. } = msg {
+                        return self.on_server(now, link, msg, rng, out);
+                    }
+                }
+                self.protocol_error(now, link, "not registered", rng, out)
+            }
+            Msg::Server { .. } => self.on_server(now, link, msg, rng, out),
+            Msg::Squit { name, incarnation, reason } => {
+                self.on_squit(now, link, name, incarnation, reason, out)
+            }
+            Msg::Eob => {
+                if let Some(l) = self.links.get_mut(&link) {
+                    l.burst_received = true;
+                }
+                out.note(Note::BurstReceived { link });
+            }
+            Msg::Bcast { origin, id, text } => self.on_bcast(link, origin, id, text, out),
+        }
+    }
+
+    fn on_command<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        cmd: Command<'_>,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        if self.stopped {
+            return;
+        }
+        match cmd {
+            Command::Connect { to } => {
+                if to != &*self.me.name {
+                    self.dial(now, to.into(), out, rng);
+                }
+            }
+            Command::Unlink { peer } => {
+                let found = self
+                    .links
+                    .iter()
+                    .find(|(_, l)| l.peer.as_deref() == Some(peer))
+                    .map(|(id, _)| *id);
+                if let Some(link) = found {
+                    // Don't dial it straight back.
+                    if let Some(t) = self.auto.iter_mut().find(|t| &*t.name == peer) {
+                        t.hold_off(now, self.cfg.reconnect_max);
+                    }
+                    out.send(link, |b| Msg::Sclose { reason: "operator" }.encode(b));
+                    self.drop_link(now, link, CloseReason::Operator, true, rng, out);
+                }
+            }
+            Command::Broadcast { text } => {
+                let id = self.next_bcast;
+                self.next_bcast += 1;
+                let me = self.me.name.clone();
+                out.note(Note::Broadcast { id });
+                self.flood(None, &me, id, text, out);
+            }
+            Command::Shutdown => {
+                let ids: Vec<LinkId> = self.links.keys().copied().collect();
+                for link in ids {
+                    if matches!(self.links[&link].phase, Phase::Registered) {
+                        out.send(link, |b| Msg::Sclose { reason: "shutting down" }.encode(b));
+                    }
+                    self.drop_link(now, link, CloseReason::Operator, true, rng, out);
+                }
+                self.stopped = true;
+                self.deadline = None;
+            }
+        }
+    }
+
+    fn on_bcast(&mut self, link: LinkId, origin: &str, id: u64, text: &str, out: &mut Outbox) {
+        // A broadcast is only accepted from the direction of its origin.
+        match self.known.get(origin) {
+            Some(k) if k.via == link => {}
+            _ => {
+                self.stats.misdirected += 1;
+                out.note(Note::Misdirected { link, what: "BCAST" });
+                return;
+            }
+        }
+        out.note(Note::Broadcast { id });
+        self.flood(Some(link), origin, id, text, out);
+    }
+
+    /// Sends a broadcast on every registered link but `from`, encoding it once.
+    fn flood(&mut self, from: Option<LinkId>, origin: &str, id: u64, text: &str, out: &mut Outbox) {
+        let mut range = None;
+        for (&l, link) in &self.links {
+            if Some(l) == from || !matches!(link.phase, Phase::Registered) {
+                continue;
+            }
+            if range.is_none() {
+                range = out.encode(|b| Msg::Bcast { origin, id, text }.encode(b));
+                if range.is_none() {
+                    return;
+                }
+            }
+            out.send_again(l, range.unwrap());
+            self.stats.frames_out += 1;
+        }
+    }
+
+    /// Answers a malformed or out-of-place frame with ERROR and closes.
+    pub(crate) fn protocol_error<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        why: &str,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        out.send(link, |b| Msg::Error { reason: why }.encode(b));
+        self.drop_link(now, link, CloseReason::ProtocolError, true, rng, out);
+    }
+
+    /// Forgets a link, and with it every server reached through it. `close`
+    /// says whether we end it (else the peer already did).
+    pub(crate) fn drop_link<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        reason: CloseReason,
+        close: bool,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let Some(l) = self.links.remove(&link) else {
+            return;
+        };
+        if close {
+            out.push(Output::Close { link });
+        }
+        out.note(Note::LinkDown { link, reason });
+        if !matches!(l.phase, Phase::Registered) {
+            if !matches!(l.phase, Phase::Dialing) {
+                self.stats.handshakes_failed += 1;
+            }
+            if l.outbound {
+                self.connect_failed(now, link, rng);
+            }
+            return;
+        }
+        self.lose_link(now, link, reason, l.peer.as_deref(), out);
+        self.after_split(now, rng);
+    }
+}
+
+/// Read-only accessors: everything checkers and reports may see.
+impl Server {
+    pub fn name(&self) -> &str {
+        &self.me.name
+    }
+    pub fn sid(&self) -> &str {
+        &self.me.sid
+    }
+    pub fn incarnation(&self) -> u64 {
+        self.me.incarnation
+    }
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Every other server this one knows, by name.
+    pub fn known_servers(&self) -> impl Iterator<Item = KnownServer<'_>> {
+        self.known.iter().map(|(name, k)| KnownServer {
+            name,
+            sid: &k.sid,
+            incarnation: k.incarnation,
+            hops: k.hops,
+            uplink: &k.uplink,
+            via: k.via,
+        })
+    }
+
+    pub fn known_server(&self, name: &str) -> Option<KnownServer<'_>> {
+        self.known.get_key_value(name).map(|(name, k)| KnownServer {
+            name,
+            sid: &k.sid,
+            incarnation: k.incarnation,
+            hops: k.hops,
+            uplink: &k.uplink,
+            via: k.via,
+        })
+    }
+
+    pub fn known_count(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Every open or opening link.
+    pub fn links(&self) -> impl Iterator<Item = LinkInfo<'_>> {
+        self.links.iter().map(|(&id, l)| LinkInfo {
+            id,
+            phase: match l.phase {
+                Phase::Dialing => LinkPhase::Dialing,
+                Phase::Registered => LinkPhase::Registered,
+                _ => LinkPhase::Handshaking,
+            },
+            peer: l.peer.as_deref(),
+            outbound: l.outbound,
+            opened_at: l.opened_at,
+            burst_received: l.burst_received,
+        })
+    }
+
+    pub fn link(&self, id: LinkId) -> Option<LinkInfo<'_>> {
+        self.links().find(|l| l.id == id)
+    }
+
+    pub fn link_phase(&self, id: LinkId) -> Option<LinkPhase> {
+        self.links.get(&id).map(|l| match l.phase {
+            Phase::Dialing => LinkPhase::Dialing,
+            Phase::Registered => LinkPhase::Registered,
+            _ => LinkPhase::Handshaking,
+        })
+    }
+
+    pub fn autoconnect_targets(&self) -> &[AutoTarget] {
+        &self.auto
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownServer<'a> {
+    pub name: &'a str,
+    pub sid: &'a str,
+    pub incarnation: u64,
+    pub hops: u32,
+    pub uplink: &'a str,
+    pub via: LinkId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkInfo<'a> {
+    pub id: LinkId,
+    pub phase: LinkPhase,
+    pub peer: Option<&'a str>,
+    pub outbound: bool,
+    pub opened_at: Instant,
+    pub burst_received: bool,
+}
+
+pub(crate) fn jitter<R: CryptoRngCore>(rng: &mut R, d: Duration) -> Duration {
+    // Uniform in [d/2, d]: spreads retries without ever hammering early.
+    let half = d.as_nanos() / 2;
+    if half == 0 {
+        return d;
+    }
+    Duration::from_nanos(half + rng.next_u64() % (half + 1))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,376 @@
+//! The spanning tree: bursts, SERVER introductions, SQUIT, and loop breaking.
+//!
+//! Loop rule. Every SERVER carries the path of links it travelled, each
+//! link identified by a [`LinkTag`]. When a server hears of a server it
+//! already knows by another route, the two paths together close one or
+//! more cycles: the links in exactly one of them. The largest-ranked link
+//! of those is the one that must go, and every server that sees the cycle
+//! computes the same link from the tags alone. An endpoint of that link
+//! closes it; every other server keeps or adopts the route that avoids it.
+//! Stamps grow with each new link, so a fresh link loses to the tree it
+//! would have looped, and of two links made at the same instant the one
+//! with the larger names loses.
+
+use std::sync::Arc;
+
+use rand_core::CryptoRngCore;
+
+use super::{Known, Phase, Server};
+use crate::identity::LinkTag;
+use crate::message::{encode_server, Msg, ServerIntro, SELF_UPLINK};
+use crate::outbox::{CloseReason, LinkId, Note, Outbox};
+use crate::time::Instant;
+
+/// The largest tag on exactly one of the two paths, and whether it lies on
+/// the first.
+pub(crate) fn cycle_loser<'p>(a: &'p [LinkTag], b: &'p [LinkTag]) -> Option<(&'p LinkTag, bool)> {
+    let only_a = a.iter().filter(|t| !b.contains(t)).max();
+    let only_b = b.iter().filter(|t| !a.contains(t)).max();
+    match (only_a, only_b) {
+        (Some(x), Some(y)) if x > y => Some((x, true)),
+        (_, Some(y)) => Some((y, false)),
+        (Some(x), None) => Some((x, true)),
+        (None, None) => None,
+    }
+}
+
+impl Server {
+    /// Introduces this server and everything it knows to a new peer,
+    /// parents before children, then marks the end of the burst.
+    pub(crate) fn send_burst(&mut self, link: LinkId, out: &mut Outbox) {
+        let me = self.me.clone();
+        out.send(link, |b| {
+            encode_server(
+                b,
+                &ServerIntro {
+                    name: &me.name,
+                    hops: 0,
+                    sid: &me.sid,
+                    incarnation: me.incarnation,
+                    uplink: SELF_UPLINK,
+                    path: &[],
+                },
+            )
+        });
+        let mut order: Vec<(&Arc<str>, &Known)> =
+            self.known.iter().filter(|(_, k)| k.via != link).collect();
+        order.sort_by(|a, b| (a.1.hops, a.0).cmp(&(b.1.hops, b.0)));
+        if self.cfg.ablations.no_burst_order {
+            order.reverse();
+        }
+        for (name, k) in order {
+            out.send(link, |b| {
+                encode_server(
+                    b,
+                    &ServerIntro {
+                        name,
+                        hops: k.hops,
+                        sid: &k.sid,
+                        incarnation: k.incarnation,
+                        uplink: &k.uplink,
+                        path: &k.path,
+                    },
+                )
+            });
+        }
+        out.send(link, |b| Msg::Eob.encode(b));
+    }
+
+    /// Tells every registered link but `except` about a server we now know.
+    fn forward_server(&mut self, name: &str, except: LinkId, out: &mut Outbox) {
+        let k = &self.known[name];
+        let mut range = None;
+        for (&l, link) in &self.links {
+            if l == except || !matches!(link.phase, Phase::Registered) {
+                continue;
+            }
+            if range.is_none() {
+                range = out.encode(|b| {
+                    encode_server(
+                        b,
+                        &ServerIntro {
+                            name,
+                            hops: k.hops,
+                            sid: &k.sid,
+                            incarnation: k.incarnation,
+                            uplink: &k.uplink,
+                            path: &k.path,
+                        },
+                    )
+                });
+            }
+            if let Some(r) = range {
+                out.send_again(l, r);
+            }
+        }
+    }
+
+    fn broadcast_squit(&mut self, name: &str, incarnation: u64, reason: &str, except: Option<LinkId>, out: &mut Outbox) {
+        let mut range = None;
+        for (&l, link) in &self.links {
+            if Some(l) == except || !matches!(link.phase, Phase::Registered) {
+                continue;
+            }
+            if range.is_none() {
+                range = out.encode(|b| Msg::Squit { name, incarnation, reason }.encode(b));
+            }
+            if let Some(r) = range {
+                out.send_again(l, r);
+            }
+        }
+    }
+
+    pub(crate) fn on_server<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        msg: Msg<'_>,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let Msg::Server {
+            name,
+            hops,
+            sid,
+            incarnation,
+            uplink,
+            path,
+        } = msg
+        else {
+            return;
+        };
+        let Some(l) = self.links.get(&link) else { return };
+        let (Some(tag), Some(peer)) = (l.tag.clone(), l.peer.clone()) else {
+            return;
+        };
+        let Some(tags) = path.tags() else {
+            return self.protocol_error(now, link, "bad link tag", rng, out);
+        };
+        for t in &tags {
+            self.lamport = self.lamport.max(t.stamp);
+        }
+        // Where does it hang? The sender itself, or under a server that we
+        // reach through this same link.
+        let uplink: Arc<str> = if uplink == SELF_UPLINK {
+            if name != &*peer || hops != 0 {
+                return self.protocol_error(now, link, "SERVER * names someone else", rng, out);
+            }
+            self.me.name.clone()
+        } else if uplink == &*peer || self.known.get(uplink).is_some_and(|u| u.via == link) {
+            match self.known.get_key_value(uplink) {
+                Some((n, _)) => n.clone(),
+                None => peer.clone(),
+            }
+        } else {
+            self.stats.misdirected += 1;
+            out.note(Note::Misdirected { link, what: "SERVER uplink" });
+            return;
+        };
+        let mut new_path = Vec::with_capacity(tags.len() + 1);
+        new_path.push(tag.clone());
+        new_path.extend(tags);
+        let entry = Known {
+            sid: sid.into(),
+            incarnation,
+            hops: hops.saturating_add(1),
+            uplink,
+            via: link,
+            path: new_path,
+        };
+        if name == &*self.me.name {
+            // Our own introduction came back: the path is a cycle.
+            if self.cfg.ablations.no_loop_check {
+                return;
+            }
+            let loser = entry.path.iter().max().cloned();
+            if loser.as_ref() == Some(&tag) {
+                self.stats.loops_broken += 1;
+                self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
+            }
+            return;
+        }
+        let Some(old) = self.known.get(name).cloned() else {
+            return self.adopt(name, entry, out);
+        };
+        if incarnation < old.incarnation {
+            return; // stale news of an earlier incarnation
+        }
+        if incarnation > old.incarnation {
+            self.forget_ghost(now, name, old.via, old.hops, rng, out);
+            if self.links.contains_key(&link) {
+                self.adopt(name, entry, out);
+            }
+            return;
+        }
+        if old.via == link {
+            // Same direction: the route behind the link changed shape.
+            if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
+                self.known.insert(name.into(), entry);
+                self.forward_server(name, link, out);
+            }
+            return;
+        }
+        if self.cfg.ablations.no_loop_check {
+            self.known.insert(name.into(), entry);
+            self.forward_server(name, link, out);
+            return;
+        }
+        let Some((loser, on_old)) = cycle_loser(&old.path, &entry.path) else {
+            return;
+        };
+        let loser = loser.clone();
+        self.stats.loops_broken += 1;
+        if on_old {
+            // The route we had crosses the losing link: adopt the new one.
+            if loser == old.path[0] {
+                self.drop_link(now, old.via, CloseReason::LoopBroken, true, rng, out);
+            }
+            if self.links.contains_key(&link) {
+                self.adopt(name, entry, out);
+            }
+        } else if loser == tag {
+            self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
+        }
+    }
+
+    fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
+        let via = entry.via;
+        let name: Arc<str> = name.into();
+        let fresh = self.known.insert(name.clone(), entry).is_none();
+        if fresh {
+            out.note(Note::ServerAdded {
+                name: name.clone(),
+                via,
+            });
+        }
+        self.forward_server(&name, via, out);
+    }
+
+    pub(crate) fn on_squit(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        name: &str,
+        incarnation: u64,
+        reason: &str,
+        out: &mut Outbox,
+    ) {
+        let Some(k) = self.known.get(name) else {
+            return; // already gone: SQUIT is idempotent
+        };
+        if k.incarnation != incarnation {
+            return;
+        }
+        if k.via != link && !self.cfg.ablations.no_squit_direction {
+            self.stats.misdirected += 1;
+            out.note(Note::Misdirected { link, what: "SQUIT" });
+            return;
+        }
+        self.remove_subtree(name, out);
+        self.broadcast_squit(name, incarnation, reason, Some(link), out);
+        let _ = now;
+    }
+
+    /// Removes `root` and every server whose uplink chain passes through it.
+    fn remove_subtree(&mut self, root: &str, out: &mut Outbox) {
+        let doomed: Vec<Arc<str>> = self
+            .known
+            .keys()
+            .filter(|n| self.descends_from(n, root))
+            .cloned()
+            .collect();
+        for n in doomed {
+            if let Some(k) = self.known.remove(&n) {
+                out.note(Note::ServerRemoved { name: n, via: k.via });
+            }
+        }
+    }
+
+    fn descends_from(&self, name: &str, root: &str) -> bool {
+        let mut cur = name;
+        for _ in 0..=self.known.len() {
+            if cur == root {
+                return true;
+            }
+            match self.known.get(cur) {
+                Some(k) => cur = &k.uplink,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// A link that carried tree traffic is gone: forget what lay behind it
+    /// and tell the rest of the tree.
+    pub(crate) fn lose_link(
+        &mut self,
+        _now: Instant,
+        link: LinkId,
+        reason: CloseReason,
+        _peer: Option<&str>,
+        out: &mut Outbox,
+    ) {
+        let behind: Vec<(Arc<str>, Known)> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.via == link)
+            .map(|(n, k)| (n.clone(), k.clone()))
+            .collect();
+        for (n, _) in &behind {
+            self.known.remove(n);
+            out.note(Note::ServerRemoved {
+                name: n.clone(),
+                via: link,
+            });
+        }
+        // Announce the roots of what was lost; receivers remove the rest.
+        for (n, k) in &behind {
+            if !behind.iter().any(|(m, _)| *m == k.uplink) {
+                self.broadcast_squit(n, k.incarnation, reason.as_str(), None, out);
+            }
+        }
+    }
+
+    /// Drops what we knew of an earlier incarnation of `name`.
+    pub(crate) fn forget_ghost<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        name: &str,
+        via: LinkId,
+        hops: u32,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let direct = hops == 1
+            && self
+                .links
+                .get(&via)
+                .is_some_and(|l| l.peer.as_deref() == Some(name));
+        if direct {
+            self.drop_link(now, via, CloseReason::Superseded, true, rng, out);
+        } else {
+            self.remove_subtree(name, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_loser_picks_the_largest_link_on_one_side_only() {
+        let a = LinkTag::new(1, "a", "b", "a");
+        let b = LinkTag::new(2, "b", "c", "b");
+        let c = LinkTag::new(3, "c", "d", "c");
+        let d = LinkTag::new(3, "d", "e", "d");
+        // Shared links never decide.
+        let old = [a.clone(), c.clone(), d.clone()];
+        let new = [b.clone(), c.clone(), d.clone()];
+        assert_eq!(cycle_loser(&old, &new), Some((&b, false)));
+        assert_eq!(cycle_loser(&new, &old), Some((&b, true)));
+        // Equal stamps fall back to names.
+        assert_eq!(cycle_loser(&[c.clone()], &[d.clone()]), Some((&d, false)));
+        assert_eq!(cycle_loser(&old, &old), None);
+    }
+}

@@ -1,0 +1,231 @@
+//! Streaming encoder. Errors are sticky: the first one is remembered, later
+//! calls do nothing, and [`Encoder::finish`] (or dropping the encoder)
+//! removes the partial frame, so callers can chain `arg` calls and check
+//! once.
+
+use super::scan;
+use super::{WireError, WireErrorKind, MAX_ARGS, MAX_FRAME};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes one frame into a caller's buffer; see the module docs.
+#[must_use = "a frame is only complete once finish() has returned Ok"]
+pub struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+    args: usize,
+    error: Option<WireError>,
+    finished: bool,
+}
+
+/// Position of the first bad command byte, with the error it causes.
+fn check_command(cmd: &[u8]) -> Result<(), WireError> {
+    if cmd.is_empty() {
+        return Err(WireError::new(WireErrorKind::BadCommand, 1));
+    }
+    for (i, &b) in cmd.iter().enumerate() {
+        let ok = match b {
+            b'A'..=b'Z' => i < 16,
+            b'0'..=b'9' | b'_' => i > 0 && i < 16,
+            _ => false,
+        };
+        if !ok {
+            let kind = if b < 0x20 || b == 0x7f {
+                WireErrorKind::ControlByte
+            } else {
+                WireErrorKind::BadCommand
+            };
+            return Err(WireError::new(kind, 1 + i));
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Encoder<'a> {
+    /// Starts a frame at the end of `out`. An invalid command is reported by
+    /// [`finish`](Self::finish).
+    pub fn begin(out: &'a mut Vec<u8>, command: &str) -> Self {
+        let start = out.len();
+        let error = check_command(command.as_bytes()).err();
+        if error.is_none() {
+            out.push(b'<');
+            out.extend_from_slice(command.as_bytes());
+        }
+        Encoder {
+            out,
+            start,
+            args: 0,
+            error,
+            finished: false,
+        }
+    }
+
+    fn fail(&mut self, kind: WireErrorKind, offset: usize) {
+        self.error = Some(WireError::new(kind, offset));
+    }
+
+    /// Writes the `,` for a new argument of at least `min_len` encoded bytes,
+    /// unless that is already known to fail.
+    fn open_arg(&mut self, min_len: usize) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let cur = self.out.len() - self.start;
+        if self.args == MAX_ARGS {
+            self.fail(WireErrorKind::TooManyArgs, cur);
+            return false;
+        }
+        // Room is needed for the `,`, the argument and the closing `>`.
+        if cur + 1 + min_len + 1 > MAX_FRAME {
+            self.fail(WireErrorKind::TooLong, MAX_FRAME);
+            return false;
+        }
+        self.args += 1;
+        self.out.push(b',');
+        true
+    }
+
+    /// Escapes may have grown the argument past the room for the `>`.
+    fn check_len(&mut self) {
+        if self.error.is_none() && self.out.len() - self.start + 1 > MAX_FRAME {
+            self.fail(WireErrorKind::TooLong, MAX_FRAME);
+        }
+    }
+
+    /// Appends a text argument, escaping `, > < \`, and a leading space
+    /// (which the decoder would otherwise skip). Control bytes are an error.
+    pub fn arg(&mut self, s: &str) -> &mut Self {
+        let b = s.as_bytes();
+        if !self.open_arg(b.len()) {
+            return self;
+        }
+        // A leading space needs an escape too (the decoder would skip it).
+        let mut p = if b.first() == Some(&b' ') {
+            0
+        } else {
+            scan::find::<false>(b, 0)
+        };
+        if p == b.len() {
+            self.out.extend_from_slice(b);
+        } else {
+            let mut run = 0;
+            while p < b.len() {
+                let c = b[p];
+                self.out.extend_from_slice(&b[run..p]);
+                if c < 0x20 || c == 0x7f {
+                    let at = self.out.len() - self.start;
+                    self.fail(WireErrorKind::ControlByte, at);
+                    return self;
+                }
+                self.out.extend_from_slice(&[b'\\', c]);
+                run = p + 1;
+                p = scan::find::<false>(b, run);
+            }
+            self.out.extend_from_slice(&b[run..]);
+        }
+        self.check_len();
+        self
+    }
+
+    /// Appends an unsigned decimal argument.
+    pub fn arg_u64(&mut self, v: u64) -> &mut Self {
+        if self.open_arg(1) {
+            push_u64(self.out, v);
+            self.check_len();
+        }
+        self
+    }
+
+    /// Appends a signed decimal argument (`-` for negatives, no `+`).
+    pub fn arg_i64(&mut self, v: i64) -> &mut Self {
+        if self.open_arg(1) {
+            if v < 0 {
+                self.out.push(b'-');
+            }
+            push_u64(self.out, v.unsigned_abs());
+            self.check_len();
+        }
+        self
+    }
+
+    /// Appends `bytes` as a lowercase hex argument.
+    pub fn arg_hex(&mut self, bytes: &[u8]) -> &mut Self {
+        if self.open_arg(bytes.len() * 2) {
+            let at = self.out.len();
+            self.out.resize(at + bytes.len() * 2, 0);
+            for (pair, &b) in self.out[at..].chunks_exact_mut(2).zip(bytes) {
+                pair[0] = HEX[(b >> 4) as usize];
+                pair[1] = HEX[(b & 0xf) as usize];
+            }
+            self.check_len();
+        }
+        self
+    }
+
+    /// Closes the frame and returns its length. On error nothing of the
+    /// frame is left in the buffer.
+    pub fn finish(mut self) -> Result<usize, WireError> {
+        if let Some(e) = self.error {
+            return Err(e); // `drop` truncates
+        }
+        self.out.push(b'>');
+        let len = self.out.len() - self.start;
+        if len > MAX_FRAME {
+            return Err(WireError::new(WireErrorKind::TooLong, MAX_FRAME));
+        }
+        self.finished = true;
+        Ok(len)
+    }
+}
+
+/// An encoder dropped without a successful `finish` takes its partial frame
+/// with it, so a `?` between `begin` and `finish` cannot leave half a frame
+/// in the caller's buffer.
+impl Drop for Encoder<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.out.truncate(self.start);
+        }
+    }
+}
+
+/// "00" to "99", so numbers are written two digits per division.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends one whole frame to `out`; returns its length.
+pub fn encode(out: &mut Vec<u8>, command: &str, args: &[&str]) -> Result<usize, WireError> {
+    let mut enc = Encoder::begin(out, command);
+    for a in args {
+        enc.arg(a);
+    }
+    enc.finish()
+}

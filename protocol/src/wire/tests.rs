@@ -1,0 +1,568 @@
+use super::*;
+use proptest::prelude::*;
+use WireErrorKind::*;
+
+fn dec(input: &str) -> Result<(usize, Frame), WireError> {
+    let mut f = Frame::new();
+    decode(input.as_bytes(), &mut f).map(|n| (n, f))
+}
+
+fn parts(f: &Frame) -> (String, Vec<String>) {
+    (
+        f.command().to_owned(),
+        f.args().map(str::to_owned).collect(),
+    )
+}
+
+fn ok(input: &str) -> (usize, String, Vec<String>) {
+    let (n, f) = dec(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+    let (c, a) = parts(&f);
+    (n, c, a)
+}
+
+fn fails(input: &[u8], kind: WireErrorKind, offset: usize) {
+    let mut f = Frame::new();
+    assert_eq!(
+        decode(input, &mut f),
+        Err(WireError { kind, offset }),
+        "{:?}",
+        String::from_utf8_lossy(input)
+    );
+    assert_eq!(f, Frame::new(), "frame must be empty after an error");
+}
+
+fn enc(command: &str, args: &[&str]) -> Result<String, WireError> {
+    let mut out = Vec::new();
+    encode(&mut out, command, args).map(|n| {
+        assert_eq!(n, out.len());
+        String::from_utf8(out).unwrap()
+    })
+}
+
+// ---- decoding: shapes ----
+
+#[test]
+fn no_args() {
+    assert_eq!(ok("<PING>"), (6, "PING".into(), vec![]));
+    let (_, f) = dec("<PING>").unwrap();
+    assert_eq!(f.arg_count(), 0);
+    assert_eq!(f.arg(0), None);
+}
+
+#[test]
+fn empty_args() {
+    assert_eq!(ok("<X,>").2, vec![""]);
+    assert_eq!(ok("<X,,a>").2, vec!["", "a"]);
+    assert_eq!(ok("<X,a,>").2, vec!["a", ""]);
+    assert_eq!(ok("<X,,>").2, vec!["", ""]);
+    let (_, f) = dec("<X,,a>").unwrap();
+    assert_eq!(f.arg_count(), 2);
+    assert_eq!(f.arg(0), Some(""));
+    assert_eq!(f.arg(1), Some("a"));
+    assert_eq!(f.arg(2), None);
+}
+
+#[test]
+fn optional_space_after_comma() {
+    assert_eq!(ok("<JOIN, a, b>").2, vec!["a", "b"]);
+    // Only one space is skipped; the rest and inner/trailing ones are data.
+    assert_eq!(ok("<X,  a>").2, vec![" a"]);
+    assert_eq!(ok("<X, a b >").2, vec!["a b "]);
+    assert_eq!(ok("<X, >").2, vec![""]);
+    assert_eq!(ok("<X, ,  >").2, vec!["", " "]);
+}
+
+#[test]
+fn escapes_of_every_special() {
+    assert_eq!(ok(r"<X,a\,b>").2, vec!["a,b"]);
+    assert_eq!(ok(r"<X,\>>").2, vec![">"]);
+    assert_eq!(ok(r"<X,\<>").2, vec!["<"]);
+    assert_eq!(ok(r"<X,\\>").2, vec!["\\"]);
+    assert_eq!(ok(r"<X,\ a>").2, vec![" a"]);
+    assert_eq!(ok(r"<X, \ a>").2, vec![" a"]);
+    assert_eq!(ok(r"<X,a\ b>").2, vec!["a b"]);
+    assert_eq!(ok(r"<X,\,\>\<\\\ >").2, vec![",><\\ "]);
+}
+
+#[test]
+fn utf8_args() {
+    assert_eq!(ok("<MSG,héllo,日本,🦀>").2, vec!["héllo", "日本", "🦀"]);
+}
+
+#[test]
+fn command_shapes() {
+    assert_eq!(ok("<A>").1, "A");
+    assert_eq!(ok("<A_1>").1, "A_1");
+    assert_eq!(ok("<ABCDEFGHIJKLMNOP>").1, "ABCDEFGHIJKLMNOP");
+}
+
+#[test]
+fn back_to_back_frames_with_whitespace() {
+    let input = b"<A,1><B>\r\n<C, x,>\n \r<D,\\>>  \n";
+    let mut f = Frame::new();
+    let mut pos = 0;
+    let mut seen = Vec::new();
+    loop {
+        match decode(&input[pos..], &mut f) {
+            Ok(n) => {
+                pos += n;
+                seen.push(parts(&f));
+            }
+            Err(e) => {
+                assert_eq!(e, WireError::new(Incomplete, input.len() - pos));
+                break;
+            }
+        }
+    }
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        seen,
+        vec![
+            ("A".into(), s(&["1"])),
+            ("B".into(), s(&[])),
+            ("C".into(), s(&["x", ""])),
+            ("D".into(), s(&[">"])),
+        ]
+    );
+    // Consumed counts include leading whitespace, not trailing.
+    assert_eq!(ok("\r\n <A>\n").0, 6);
+}
+
+#[test]
+fn decode_exact_cases() {
+    let mut f = Frame::new();
+    assert_eq!(decode_exact(b" <A,b>\r\n ", &mut f), Ok(()));
+    assert_eq!(f.arg(0), Some("b"));
+    assert_eq!(
+        decode_exact(b"<A><B>", &mut f),
+        Err(WireError::new(Garbage, 3))
+    );
+    assert_eq!(f, Frame::new());
+    assert_eq!(
+        decode_exact(b"<A> x", &mut f),
+        Err(WireError::new(Garbage, 4))
+    );
+    assert_eq!(
+        decode_exact(b"", &mut f),
+        Err(WireError::new(Incomplete, 0))
+    );
+    assert_eq!(
+        decode_exact(b"<A,b", &mut f),
+        Err(WireError::new(Incomplete, 4))
+    );
+}
+
+// ---- decoding: every error kind, with its offset ----
+
+#[test]
+fn err_incomplete() {
+    fails(b"", Incomplete, 0);
+    fails(b" \r\n", Incomplete, 3);
+    fails(b"<", Incomplete, 1);
+    fails(b"<AB", Incomplete, 3);
+    fails(b"<A,", Incomplete, 3);
+    fails(b"<A, ", Incomplete, 4);
+    fails(b"<A,b", Incomplete, 4);
+    fails(b"<A,b\\", Incomplete, 5); // the lone backslash may yet escape
+    fails(b"<A,b\\>", Incomplete, 6); // an escaped `>` does not close
+    fails("<A,é".as_bytes(), Incomplete, 5);
+    fails(&"<A,é".as_bytes()[..4], Incomplete, 4); // cut inside a character
+}
+
+#[test]
+fn err_garbage() {
+    fails(b"x<A>", Garbage, 0);
+    fails(b"  \tA", Garbage, 2); // tab is not frame-separating whitespace
+    fails(b">", Garbage, 0);
+}
+
+#[test]
+fn err_bad_command() {
+    fails(b"<>", BadCommand, 1);
+    fails(b"<,a>", BadCommand, 1);
+    fails(b"<a>", BadCommand, 1);
+    fails(b"<1A>", BadCommand, 1);
+    fails(b"<_A>", BadCommand, 1);
+    fails(b"<AbC>", BadCommand, 2);
+    fails(b"<A B>", BadCommand, 2);
+    fails(b"<A\\,>", BadCommand, 2);
+    fails("<Aé>".as_bytes(), BadCommand, 2);
+    fails(b"<ABCDEFGHIJKLMNOPQ>", BadCommand, 17);
+    fails(b"  <ABCDEFGHIJKLMNOPQ", BadCommand, 19);
+}
+
+#[test]
+fn err_bad_escape() {
+    fails(b"<A,\\n>", BadEscape, 3);
+    fails(b"<A,ab\\x>", BadEscape, 5);
+    fails(b"<A,\\\xc3\xa9>", BadEscape, 3);
+}
+
+#[test]
+fn err_unexpected_open() {
+    fails(b"<A<B>", UnexpectedOpen, 2);
+    fails(b"<A,b<B>", UnexpectedOpen, 4);
+    fails(b"<<", UnexpectedOpen, 1);
+}
+
+#[test]
+fn err_control_byte() {
+    fails(b"<A,b\nc>", ControlByte, 4);
+    fails(b"<A\r>", ControlByte, 2);
+    fails(b"<A,\x7f>", ControlByte, 3);
+    fails(b"<A,\x00>", ControlByte, 3);
+    fails(b"<A,\t>", ControlByte, 3);
+    fails(b"<A,\\\n>", BadEscape, 3); // the escape is wrong first
+}
+
+#[test]
+fn err_bad_utf8() {
+    fails(b"<A,ab\xff>", BadUtf8, 5);
+    fails(b"<A,\xc3(>", BadUtf8, 3);
+    fails(b"<A,x\xc3,>", BadUtf8, 4); // truncated sequence before a delimiter
+    fails(b"<A,\xed\xa0\x80>", BadUtf8, 3); // surrogate
+    fails(b"<A,\xc3\\,\xa9>", BadUtf8, 3); // an escape cannot join a character
+}
+
+#[test]
+fn err_too_long_vs_incomplete() {
+    // A maximal frame decodes.
+    let body = "a".repeat(MAX_FRAME - 4);
+    let max = format!("<A,{body}>");
+    assert_eq!(max.len(), MAX_FRAME);
+    assert_eq!(ok(&max).0, MAX_FRAME);
+    // ... also after leading whitespace, which does not count.
+    assert_eq!(ok(&format!("\n\n{max}")).0, MAX_FRAME + 2);
+
+    // Exactly MAX_FRAME bytes without `>`: the frame cannot fit any more,
+    // but nothing beyond the limit has been seen yet.
+    let open = format!("<A,{body}a");
+    assert_eq!(open.len(), MAX_FRAME);
+    fails(open.as_bytes(), Incomplete, MAX_FRAME);
+    // One byte more and it is certain.
+    fails(format!("{open}>").as_bytes(), TooLong, MAX_FRAME);
+    fails(format!("  {open}>").as_bytes(), TooLong, MAX_FRAME + 2);
+    // Shorter prefixes are merely incomplete.
+    fails(&open.as_bytes()[..100], Incomplete, 100);
+    // A limit falling inside an escape or a character is still TooLong.
+    let esc = format!("<A,{}\\>x", "a".repeat(MAX_FRAME - 5));
+    fails(esc.as_bytes(), TooLong, MAX_FRAME);
+    let ch = format!("<A,{}é>", "a".repeat(MAX_FRAME - 4));
+    fails(ch.as_bytes(), TooLong, MAX_FRAME);
+    // Unbounded whitespace before a frame is refused too.
+    let ws = " ".repeat(MAX_FRAME);
+    fails(ws.as_bytes(), Incomplete, MAX_FRAME);
+    fails(format!("{ws} ").as_bytes(), TooLong, MAX_FRAME);
+    assert_eq!(ok(&format!("{ws}<A>")).0, MAX_FRAME + 3);
+}
+
+#[test]
+fn err_too_many_args() {
+    let ok64 = format!("<A{}>", ",".repeat(MAX_ARGS));
+    assert_eq!(dec(&ok64).unwrap().1.arg_count(), MAX_ARGS);
+    let bad = format!("<A{}>", ",".repeat(MAX_ARGS + 1));
+    fails(bad.as_bytes(), TooManyArgs, 2 + MAX_ARGS);
+}
+
+#[test]
+fn error_display() {
+    assert_eq!(
+        WireError::new(BadEscape, 12).to_string(),
+        "bad escape at byte 12"
+    );
+    assert_eq!(
+        WireError::new(TooLong, 4096).to_string(),
+        "frame too long at byte 4096"
+    );
+    let e: Box<dyn std::error::Error> = Box::new(WireError::new(Garbage, 0));
+    assert!(e.to_string().contains("garbage"));
+}
+
+// ---- encoding ----
+
+#[test]
+fn encode_basic() {
+    assert_eq!(enc("PING", &[]).unwrap(), "<PING>");
+    assert_eq!(enc("X", &[""]).unwrap(), "<X,>");
+    assert_eq!(enc("X", &["", "a"]).unwrap(), "<X,,a>");
+    assert_eq!(
+        enc("X", &[",", ">", "<", "\\", " a", "a b", "é"]).unwrap(),
+        r"<X,\,,\>,\<,\\,\ a,a b,é>"
+    );
+}
+
+#[test]
+fn encode_appends_and_numbers() {
+    let mut out = b"<OLD>".to_vec();
+    let mut e = Encoder::begin(&mut out, "N");
+    e.arg_u64(0)
+        .arg_u64(u64::MAX)
+        .arg_i64(-5)
+        .arg_i64(i64::MIN)
+        .arg_i64(i64::MAX)
+        .arg_hex(&[0x00, 0xab, 0xff])
+        .arg_hex(&[]);
+    let n = e.finish().unwrap();
+    let s = String::from_utf8(out).unwrap();
+    assert_eq!(
+        s,
+        "<OLD><N,0,18446744073709551615,-5,-9223372036854775808,9223372036854775807,00abff,>"
+    );
+    assert_eq!(n, s.len() - 5);
+    let (_, f) = dec(&s[5..]).unwrap();
+    assert_eq!(parse_u64(f.arg(1).unwrap()), Some(u64::MAX));
+    assert_eq!(parse_i64(f.arg(3).unwrap()), Some(i64::MIN));
+    let mut h = Vec::new();
+    assert!(parse_hex(f.arg(5).unwrap(), &mut h));
+    assert_eq!(h, [0x00, 0xab, 0xff]);
+}
+
+fn enc_err(command: &str, args: &[&str]) -> WireError {
+    let mut out = b"keep".to_vec();
+    let e = encode(&mut out, command, args).unwrap_err();
+    assert_eq!(out, b"keep", "out must be untouched on error");
+    e
+}
+
+#[test]
+fn encode_errors_leave_out_untouched() {
+    assert_eq!(enc_err("", &[]), WireError::new(BadCommand, 1));
+    assert_eq!(enc_err("join", &[]), WireError::new(BadCommand, 1));
+    assert_eq!(enc_err("J,X", &[]), WireError::new(BadCommand, 2));
+    assert_eq!(enc_err("A\n", &[]), WireError::new(ControlByte, 2));
+    assert_eq!(
+        enc_err("ABCDEFGHIJKLMNOPQ", &[]),
+        WireError::new(BadCommand, 17)
+    );
+    assert_eq!(enc_err("A", &["x", "a\nb"]), WireError::new(ControlByte, 6));
+    assert_eq!(enc_err("A", &[",\x7f"]), WireError::new(ControlByte, 5));
+    let many = vec![""; MAX_ARGS + 1];
+    assert_eq!(
+        enc_err("A", &many),
+        WireError::new(TooManyArgs, 2 + MAX_ARGS)
+    );
+    let big = "a".repeat(MAX_FRAME);
+    assert_eq!(enc_err("A", &[&big]), WireError::new(TooLong, MAX_FRAME));
+    // Escaping pushes a fitting-looking argument over the limit.
+    let commas = ",".repeat(MAX_FRAME / 2);
+    assert_eq!(enc_err("A", &[&commas]), WireError::new(TooLong, MAX_FRAME));
+    // The first error wins.
+    assert_eq!(enc_err("a", &["\n"]), WireError::new(BadCommand, 1));
+}
+
+#[test]
+fn encode_limits_exact() {
+    let body = "a".repeat(MAX_FRAME - 4);
+    assert_eq!(enc("A", &[&body]).unwrap().len(), MAX_FRAME);
+    let body = "a".repeat(MAX_FRAME - 3);
+    assert_eq!(enc_err("A", &[&body]), WireError::new(TooLong, MAX_FRAME));
+    let many = vec!["x"; MAX_ARGS];
+    assert!(enc("A", &many).is_ok());
+}
+
+#[test]
+fn dropped_encoder_leaves_nothing() {
+    let mut out = b"keep".to_vec();
+    {
+        let mut e = Encoder::begin(&mut out, "A");
+        e.arg("half");
+    }
+    assert_eq!(out, b"keep");
+}
+
+#[test]
+fn parse_helpers() {
+    assert_eq!(parse_u64("0"), Some(0));
+    assert_eq!(parse_u64("007"), Some(7));
+    assert_eq!(parse_u64("18446744073709551615"), Some(u64::MAX));
+    for bad in [
+        "",
+        "18446744073709551616",
+        "+1",
+        "-1",
+        " 1",
+        "1 ",
+        "1a",
+        "٣",
+    ] {
+        assert_eq!(parse_u64(bad), None, "{bad:?}");
+    }
+    assert_eq!(parse_i64("-9223372036854775808"), Some(i64::MIN));
+    assert_eq!(parse_i64("9223372036854775807"), Some(i64::MAX));
+    assert_eq!(parse_i64("-0"), Some(0));
+    for bad in [
+        "",
+        "-",
+        "+1",
+        "--1",
+        "9223372036854775808",
+        "-9223372036854775809",
+        " -1",
+    ] {
+        assert_eq!(parse_i64(bad), None, "{bad:?}");
+    }
+    let mut out = vec![9];
+    assert!(parse_hex("00aBFf", &mut out));
+    assert_eq!(out, [9, 0x00, 0xab, 0xff]);
+    assert!(parse_hex("", &mut out));
+    assert!(!parse_hex("abc", &mut out));
+    assert!(!parse_hex("0g", &mut out));
+    assert!(!parse_hex("00é", &mut out));
+    assert_eq!(out, [9, 0x00, 0xab, 0xff]);
+}
+
+#[test]
+fn reused_frame_does_not_grow_after_warm_up() {
+    let inputs: Vec<String> = vec![
+        "<PING>".into(),
+        format!("<MSG,{}>", "x".repeat(3000)),
+        format!("<A{}>", ",a".repeat(MAX_ARGS)),
+        r"<X,\,\>, b,é>".into(),
+        "<BAD,\\q>".into(),
+    ];
+    let mut f = Frame::new();
+    for s in &inputs {
+        let _ = decode(s.as_bytes(), &mut f);
+    }
+    let caps = (f.text.capacity(), f.ends.capacity());
+    for _ in 0..3 {
+        for s in &inputs {
+            let _ = decode(s.as_bytes(), &mut f);
+            assert_eq!((f.text.capacity(), f.ends.capacity()), caps);
+        }
+    }
+}
+
+// ---- properties ----
+
+fn command() -> impl Strategy<Value = String> {
+    "[A-Z][A-Z0-9_]{0,15}"
+}
+
+fn arg_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        3 => prop::sample::select(vec![',', '<', '>', '\\', ' ', 'a', 'Z', '0']),
+        2 => (0x20u8..0x7f).prop_map(char::from),
+        2 => any::<char>().prop_filter("no control bytes", |c| {
+            !(*c < ' ' || *c == '\x7f')
+        }),
+    ]
+}
+
+fn arg() -> impl Strategy<Value = String> {
+    prop::collection::vec(arg_char(), 0..12).prop_map(|v| v.into_iter().collect())
+}
+
+fn args() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(arg(), 0..=MAX_ARGS)
+}
+
+fn encode_owned(out: &mut Vec<u8>, command: &str, args: &[String]) -> usize {
+    let mut e = Encoder::begin(out, command);
+    for a in args {
+        e.arg(a);
+    }
+    e.finish().expect("generated frames fit the limits")
+}
+
+/// Bytes that are mostly made of the frame alphabet, so that a fair share
+/// of them decode successfully.
+fn wireish_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => prop::sample::select(b"<>,\\ \r\nAZ_09az".to_vec()),
+        1 => any::<u8>(),
+    ];
+    prop::collection::vec(byte, 0..300)
+}
+
+fn check_reencodes(f: &Frame) -> Result<(), TestCaseError> {
+    let mut out = Vec::new();
+    let n = f
+        .encode(&mut out)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(n, out.len());
+    let mut g = Frame::new();
+    prop_assert_eq!(decode_exact(&out, &mut g), Ok(()));
+    prop_assert_eq!(&g, f);
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn round_trip(cmd in command(), args in args()) {
+        let mut out = b"prefix".to_vec();
+        let n = encode_owned(&mut out, &cmd, &args);
+        prop_assert_eq!(n, out.len() - 6);
+        let mut f = Frame::new();
+        prop_assert_eq!(decode(&out[6..], &mut f), Ok(n));
+        prop_assert_eq!(f.command(), cmd.as_str());
+        prop_assert_eq!(f.arg_count(), args.len());
+        let got: Vec<&str> = f.args().collect();
+        prop_assert_eq!(got, args.iter().map(String::as_str).collect::<Vec<_>>());
+        for (i, a) in args.iter().enumerate() {
+            prop_assert_eq!(f.arg(i), Some(a.as_str()));
+        }
+        // Every strict prefix is merely incomplete.
+        let cut = n / 2;
+        let e = decode(&out[6..6 + cut], &mut f).unwrap_err();
+        prop_assert_eq!(e, WireError::new(Incomplete, cut));
+    }
+
+    #[test]
+    fn concatenated_frames_decode_in_sequence(
+        frames in prop::collection::vec((command(), prop::collection::vec(arg(), 0..6)), 1..8),
+        seps in prop::collection::vec(prop::sample::select(vec!["", " ", "\n", "\r\n", " \r\n "]), 8),
+    ) {
+        let mut stream = Vec::new();
+        for (i, (c, a)) in frames.iter().enumerate() {
+            stream.extend_from_slice(seps[i].as_bytes());
+            encode_owned(&mut stream, c, a);
+        }
+        let mut f = Frame::new();
+        let mut pos = 0;
+        for (c, a) in &frames {
+            let n = decode(&stream[pos..], &mut f).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            pos += n;
+            prop_assert_eq!(f.command(), c.as_str());
+            prop_assert_eq!(f.args().collect::<Vec<_>>(), a.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        prop_assert_eq!(pos, stream.len());
+        prop_assert_eq!(decode(&stream[pos..], &mut f).unwrap_err().kind, Incomplete);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let mut f = Frame::new();
+        if let Ok(n) = decode(&bytes, &mut f) {
+            prop_assert!(n <= bytes.len() && bytes[n - 1] == b'>');
+            check_reencodes(&f)?;
+        } else {
+            prop_assert_eq!(&f, &Frame::new());
+        }
+        if decode_exact(&bytes, &mut f).is_ok() {
+            check_reencodes(&f)?;
+        }
+    }
+
+    #[test]
+    fn wireish_bytes_never_panic_and_reencode(bytes in wireish_bytes()) {
+        let mut f = Frame::new();
+        let mut pos = 0;
+        loop {
+            match decode(&bytes[pos..], &mut f) {
+                Ok(n) => {
+                    prop_assert!(n > 0 && pos + n <= bytes.len());
+                    check_reencodes(&f)?;
+                    pos += n;
+                }
+                Err(e) => {
+                    prop_assert!(e.offset <= bytes.len() - pos);
+                    break;
+                }
+            }
+        }
+        if decode_exact(&bytes, &mut f).is_ok() {
+            check_reencodes(&f)?;
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Convergence invariants, judged at the end of a quiet run.
+//!
+//! A run is quiet when no scenario action happened during the settle
+//! period before its end: long enough for ping timeouts to notice every
+//! dead link and for autoconnect to try again at its longest backoff.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use drc_protocol::Config;
+
+use super::Violation;
+use crate::clock::SimTime;
+use crate::network::HostId;
+use crate::world::World;
+
+/// The settle period for a configuration.
+pub fn settle(cfg: &Config) -> SimTime {
+    let pt = cfg.ping_timeout.as_nanos();
+    (3 * pt).max(cfg.reconnect_max.as_nanos() + pt)
+}
+
+/// Whether the end of the run is quiet enough to judge convergence.
+pub fn is_quiet(w: &World) -> bool {
+    w.now >= w.last_action + settle(w.config())
+}
+
+/// Running servers, in host order.
+pub fn running(w: &World) -> Vec<HostId> {
+    (0..w.hosts.len() as HostId)
+        .filter(|&h| w.hosts[h as usize].running())
+        .collect()
+}
+
+pub fn check(w: &World) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let now = w.now;
+    let ms = now / 1_000_000;
+    let mut v = |inv: &'static str, host: &str, detail: String| {
+        out.push(Violation {
+            invariant: inv,
+            time_ms: ms,
+            host: Some(host.to_string()),
+            detail,
+        })
+    };
+    let hosts = running(w);
+    let g = &w.checks.graph;
+    let acyclic = g.find_cycle().is_none();
+    // Which running host is the genuine holder of each name.
+    let by_name: BTreeMap<&str, HostId> = hosts
+        .iter()
+        .filter(|&&h| w.hosts[h as usize].genuine)
+        .map(|&h| (&*w.hosts[h as usize].claims, h))
+        .collect();
+    for &x in &hosts {
+        let hx = &w.hosts[x as usize];
+        let server = hx.server.as_ref().expect("running");
+        let reach = g.bfs(x);
+        for k in server.known_servers() {
+            match by_name.get(k.name) {
+                Some(&y) if reach.contains_key(&y) => {
+                    let inc = w.hosts[y as usize].incarnation;
+                    if k.incarnation != inc {
+                        v("ghost.server", &hx.label, format!("knows {} incarnation {}, but it runs incarnation {inc}", k.name, k.incarnation));
+                    }
+                }
+                Some(_) => v("ghost.server", &hx.label, format!("knows {}, which it cannot reach", k.name)),
+                None => v("ghost.server", &hx.label, format!("knows {}, which is not running", k.name)),
+            }
+        }
+        if !acyclic {
+            continue; // views of a looped graph have no single right answer
+        }
+        for (&y, &(dist, first, parent)) in &reach {
+            let hy = &w.hosts[y as usize];
+            let Some(k) = server.known_server(&hy.claims) else {
+                v("tree.view", &hx.label, format!("does not know {}, {dist} hops away", hy.claims));
+                continue;
+            };
+            if k.hops != dist {
+                v("tree.view", &hx.label, format!("puts {} at {} hops, really {dist}", hy.claims, k.hops));
+            }
+            let expect_uplink = &*w.hosts[parent as usize].claims;
+            if k.uplink != expect_uplink {
+                v("tree.view", &hx.label, format!("hangs {} under {}, really under {expect_uplink}", hy.claims, k.uplink));
+            }
+            if hx.conn_of(k.via) != Some(first) {
+                v("tree.view", &hx.label, format!("routes {} through link {}, not the real first hop", hy.claims, k.via.0));
+            }
+        }
+    }
+    // Agreement per component on (name, incarnation).
+    for comp in g.components(&hosts) {
+        let mut sets: Vec<(HostId, BTreeSet<(String, u64)>)> = Vec::new();
+        for &x in &comp {
+            let hx = &w.hosts[x as usize];
+            let s = hx.server.as_ref().expect("running");
+            let mut set: BTreeSet<(String, u64)> = s.known_servers().map(|k| (k.name.to_string(), k.incarnation)).collect();
+            set.insert((s.name().to_string(), s.incarnation()));
+            sets.push((x, set));
+        }
+        if let Some((x0, first)) = sets.first() {
+            for (x, set) in &sets[1..] {
+                if set != first {
+                    let diff: Vec<String> = set.symmetric_difference(first).map(|(n, i)| format!("{n}#{i}")).collect();
+                    v(
+                        "servers.agree",
+                        &w.hosts[*x as usize].label,
+                        format!("disagrees with {} on {}", w.hosts[*x0 as usize].label, diff.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+    let window = settle(w.config()) / 2;
+    if w.checks.link_changes > 0 && w.checks.last_link_change + window > now {
+        out.push(Violation {
+            invariant: "link.flap",
+            time_ms: ms,
+            host: None,
+            detail: format!(
+                "a link changed at {}ms, inside the final {}ms of a quiet run",
+                w.checks.last_link_change / 1_000_000,
+                window / 1_000_000
+            ),
+        });
+    }
+    out
+}

@@ -1,0 +1,165 @@
+//! Ground truth: which server links are really up and registered at both
+//! ends, kept incrementally from the servers' notes and host crashes.
+
+use std::collections::BTreeMap;
+
+use crate::network::{ConnId, HostId};
+
+#[derive(Default, Debug)]
+pub struct LinkGraph {
+    /// Registered links by connection, as (dialler, target).
+    edges: BTreeMap<ConnId, (HostId, HostId)>,
+    adj: Vec<Vec<(HostId, ConnId)>>,
+}
+
+impl LinkGraph {
+    fn grow(&mut self, h: HostId) {
+        if self.adj.len() <= h as usize {
+            self.adj.resize(h as usize + 1, Vec::new());
+        }
+    }
+
+    /// Adds a link; returns true if it closed a cycle.
+    pub fn add(&mut self, conn: ConnId, a: HostId, b: HostId) -> bool {
+        if self.edges.contains_key(&conn) {
+            return false;
+        }
+        self.grow(a.max(b));
+        let cycle = self.path(a, b).is_some();
+        self.edges.insert(conn, (a, b));
+        self.adj[a as usize].push((b, conn));
+        self.adj[b as usize].push((a, conn));
+        cycle
+    }
+
+    pub fn remove(&mut self, conn: ConnId) -> bool {
+        let Some((a, b)) = self.edges.remove(&conn) else {
+            return false;
+        };
+        self.adj[a as usize].retain(|&(_, c)| c != conn);
+        self.adj[b as usize].retain(|&(_, c)| c != conn);
+        true
+    }
+
+    pub fn contains(&self, conn: ConnId) -> bool {
+        self.edges.contains_key(&conn)
+    }
+
+    pub fn edges(&self) -> impl Iterator<Item = (ConnId, HostId, HostId)> + '_ {
+        self.edges.iter().map(|(&c, &(a, b))| (c, a, b))
+    }
+
+    pub fn neighbours(&self, h: HostId) -> &[(HostId, ConnId)] {
+        self.adj.get(h as usize).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The connections on a path from `a` to `b`, if one exists.
+    pub fn path(&self, a: HostId, b: HostId) -> Option<Vec<ConnId>> {
+        let n = self.adj.len().max(a as usize + 1).max(b as usize + 1);
+        let mut prev: Vec<Option<(HostId, ConnId)>> = vec![None; n];
+        let mut seen = vec![false; n];
+        let mut stack = vec![a];
+        seen[a as usize] = true;
+        while let Some(x) = stack.pop() {
+            if x == b {
+                let mut out = Vec::new();
+                let mut cur = b;
+                while let Some((p, c)) = prev[cur as usize] {
+                    out.push(c);
+                    cur = p;
+                }
+                return Some(out);
+            }
+            for &(y, c) in self.neighbours(x) {
+                if !seen[y as usize] {
+                    seen[y as usize] = true;
+                    prev[y as usize] = Some((x, c));
+                    stack.push(y);
+                }
+            }
+        }
+        None
+    }
+
+    /// Some cycle's connections, if the graph has one.
+    pub fn find_cycle(&self) -> Option<Vec<ConnId>> {
+        // Rebuild edge by edge: the first edge whose ends are already
+        // connected closes a cycle.
+        let mut g = LinkGraph::default();
+        for (c, a, b) in self.edges() {
+            if g.add(c, a, b) {
+                let mut cyc = g.path(a, b).unwrap_or_default();
+                cyc.retain(|&x| x != c);
+                cyc.push(c);
+                return Some(cyc);
+            }
+        }
+        None
+    }
+
+    /// Hop distance and first-hop connection from `root` to every host it reaches.
+    pub fn bfs(&self, root: HostId) -> BTreeMap<HostId, (u32, ConnId, HostId)> {
+        let mut out: BTreeMap<HostId, (u32, ConnId, HostId)> = BTreeMap::new();
+        let mut frontier = vec![root];
+        let mut seen = std::collections::BTreeSet::from([root]);
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            depth += 1;
+            let mut next = Vec::new();
+            for x in frontier {
+                for &(y, c) in self.neighbours(x) {
+                    if seen.insert(y) {
+                        let first = if x == root { c } else { out[&x].1 };
+                        out.insert(y, (depth, first, x));
+                        next.push(y);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
+    }
+
+    /// Connected components over `hosts`, each sorted, ordered by first member.
+    pub fn components(&self, hosts: &[HostId]) -> Vec<Vec<HostId>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for &h in hosts {
+            if seen.contains(&h) {
+                continue;
+            }
+            let mut comp = vec![h];
+            seen.insert(h);
+            comp.extend(self.bfs(h).keys().copied());
+            for &x in &comp {
+                seen.insert(x);
+            }
+            comp.sort_unstable();
+            comp.dedup();
+            comp.retain(|x| hosts.contains(x));
+            out.push(comp);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_cycles_and_their_removal() {
+        let mut g = LinkGraph::default();
+        assert!(!g.add(0, 0, 1));
+        assert!(!g.add(1, 1, 2));
+        assert!(g.add(2, 2, 0), "closes the triangle");
+        let mut cyc = g.find_cycle().unwrap();
+        cyc.sort_unstable();
+        assert_eq!(cyc, vec![0, 1, 2]);
+        g.remove(1);
+        assert_eq!(g.find_cycle(), None);
+        assert!(g.add(3, 0, 2), "a parallel link is a cycle too");
+        assert_eq!(g.bfs(0)[&1], (1, 0, 0));
+        assert_eq!(g.components(&[0, 1, 2, 5]), vec![vec![0, 1, 2], vec![5]]);
+    }
+}

@@ -1,0 +1,345 @@
+//! Invariants, checked as the run goes.
+//!
+//! Safety invariants are checked after every event, from the notes the
+//! servers emit and the frames they receive, at a cost proportional to
+//! what changed. Convergence invariants are checked once the network has
+//! been quiet for the settle period (see [`convergence`]).
+
+pub mod convergence;
+pub mod graph;
+
+use std::collections::BTreeMap;
+
+use drc_protocol::server::LinkPhase;
+use drc_protocol::{Config, LinkId, Note, Outbox, Output, Server};
+use serde::Serialize;
+
+use crate::clock::SimTime;
+use crate::host::Host;
+use crate::network::{HostId, Network};
+use graph::LinkGraph;
+
+/// When an invariant is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// After every event.
+    Safety,
+    /// Once the network has been quiet for the settle period.
+    Convergence,
+}
+
+pub struct Invariant {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub statement: &'static str,
+}
+
+/// The catalog, in the order `drcsim invariants` prints it.
+pub const CATALOG: &[Invariant] = &[
+    Invariant {
+        name: "tree.acyclic",
+        kind: Kind::Safety,
+        statement: "registered server links never keep a cycle longer than the loop grace (5s)",
+    },
+    Invariant {
+        name: "auth.before_state",
+        kind: Kind::Safety,
+        statement: "no server table changes through a link before its peer is authenticated, and never for an impostor",
+    },
+    Invariant {
+        name: "msg.direction",
+        kind: Kind::Safety,
+        statement: "a SQUIT or broadcast takes effect only when it arrives from the direction of the server it names",
+    },
+    Invariant {
+        name: "handshake.finishes",
+        kind: Kind::Safety,
+        statement: "every handshake finishes or is abandoned at each end within handshake_timeout (+1s)",
+    },
+    Invariant {
+        name: "tree.view",
+        kind: Kind::Convergence,
+        statement: "each server's view is a tree rooted at itself whose hops, uplinks and routes match the real links",
+    },
+    Invariant {
+        name: "servers.agree",
+        kind: Kind::Convergence,
+        statement: "all servers of a component know the same servers, with the same incarnations",
+    },
+    Invariant {
+        name: "ghost.server",
+        kind: Kind::Convergence,
+        statement: "no server knows a server that is down, unreachable, or an earlier incarnation",
+    },
+    Invariant {
+        name: "link.flap",
+        kind: Kind::Convergence,
+        statement: "no server link is made or lost in the second half of the settle period",
+    },
+];
+
+pub fn is_known(name: &str) -> bool {
+    CATALOG.iter().any(|i| i.name == name)
+}
+
+/// How long a cycle of registered links may live while the loop rule
+/// resolves it.
+pub const LOOP_GRACE: SimTime = 5_000_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub time_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub detail: String,
+}
+
+/// What a checker noted about a frame before the server saw it.
+pub enum Probe {
+    None,
+    Squit { name: String, route: Option<LinkId> },
+    /// Whether the broadcast came from its origin's direction.
+    Bcast { from_origin: bool },
+}
+
+pub struct Checkers {
+    pub violations: Vec<Violation>,
+    pub graph: LinkGraph,
+    cycle_since: Option<SimTime>,
+    cycle_reported: bool,
+    handshake_timeout: SimTime,
+    /// Handshakes in progress: (started, host, link).
+    handshakes: BTreeMap<(SimTime, HostId, LinkId), ()>,
+    handshake_started: BTreeMap<(HostId, LinkId), SimTime>,
+    /// When a registered link last appeared or went away.
+    pub last_link_change: SimTime,
+    pub link_changes: u64,
+    /// Checks switched off for a run (e.g. to measure their cost).
+    pub enabled: bool,
+}
+
+impl Checkers {
+    pub fn new(cfg: &Config) -> Self {
+        Checkers {
+            violations: Vec::new(),
+            graph: LinkGraph::default(),
+            cycle_since: None,
+            cycle_reported: false,
+            handshake_timeout: cfg.handshake_timeout.as_nanos(),
+            handshakes: BTreeMap::new(),
+            handshake_started: BTreeMap::new(),
+            last_link_change: 0,
+            link_changes: 0,
+            enabled: true,
+        }
+    }
+
+    pub fn violate(&mut self, now: SimTime, invariant: &'static str, host: Option<&str>, detail: String) {
+        debug_assert!(is_known(invariant));
+        self.violations.push(Violation {
+            invariant,
+            time_ms: now / 1_000_000,
+            host: host.map(str::to_string),
+            detail,
+        });
+    }
+
+    /// Digests the notes of one event.
+    pub fn on_notes(&mut self, now: SimTime, hosts: &[Host], net: &mut Network, notes: &[(HostId, Note)]) {
+        for (h, note) in notes {
+            let host = &hosts[*h as usize];
+            match note {
+                Note::HandshakeStarted { link } => {
+                    self.handshakes.insert((now, *h, *link), ());
+                    self.handshake_started.insert((*h, *link), now);
+                }
+                Note::LinkRegistered { link, .. } => {
+                    self.end_handshake(*h, *link);
+                    let Some(conn) = host.conn_of(*link) else { continue };
+                    let c = &mut net.conns[conn as usize];
+                    let e = c.end_of(*h);
+                    c.registered[e] = true;
+                    if c.registered[1 - e] && c.open[0] && c.open[1] {
+                        self.link_changes += 1;
+                        self.last_link_change = now;
+                        if self.graph.add(conn, c.ends[0], c.ends[1]) && self.cycle_since.is_none() {
+                            self.cycle_since = Some(now);
+                        }
+                    }
+                }
+                Note::LinkDown { link, .. } => {
+                    self.end_handshake(*h, *link);
+                    let Some(conn) = host.conn_of(*link) else { continue };
+                    let c = &mut net.conns[conn as usize];
+                    let e = c.end_of(*h);
+                    c.registered[e] = false;
+                    self.drop_edge(now, conn);
+                }
+                Note::ServerAdded { name, via } => {
+                    if !self.enabled {
+                        continue;
+                    }
+                    let server = host.server.as_ref().expect("notes come from running servers");
+                    if server.link_phase(*via) != Some(LinkPhase::Registered) {
+                        self.violate(
+                            now,
+                            "auth.before_state",
+                            Some(&host.label),
+                            format!("added server {name} through link {} before its peer was authenticated", via.0),
+                        );
+                        continue;
+                    }
+                    if let Some(conn) = host.conn_of(*via) {
+                        let peer = &hosts[net.conns[conn as usize].peer_of(net.conns[conn as usize].end_of(*h)) as usize];
+                        if *peer.claims == **name && !peer.genuine {
+                            self.violate(
+                                now,
+                                "auth.before_state",
+                                Some(&host.label),
+                                format!("admitted {} presenting itself as {name}", peer.label),
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn end_handshake(&mut self, h: HostId, link: LinkId) {
+        if let Some(t) = self.handshake_started.remove(&(h, link)) {
+            self.handshakes.remove(&(t, h, link));
+        }
+    }
+
+    fn drop_edge(&mut self, now: SimTime, conn: u32) {
+        if self.graph.remove(conn) {
+            self.link_changes += 1;
+            self.last_link_change = now;
+            if self.cycle_since.is_some() && self.graph.find_cycle().is_none() {
+                self.cycle_since = None;
+                self.cycle_reported = false;
+            }
+        }
+    }
+
+    /// A host crashed: its links are gone at its end.
+    pub fn host_down(&mut self, now: SimTime, h: HostId, net: &mut Network) {
+        let conns: Vec<u32> = self
+            .graph
+            .edges()
+            .filter(|&(_, a, b)| a == h || b == h)
+            .map(|(c, _, _)| c)
+            .collect();
+        for c in conns {
+            net.conns[c as usize].registered = [false, false];
+            self.drop_edge(now, c);
+        }
+        let pending: Vec<(HostId, LinkId)> = self
+            .handshake_started
+            .keys()
+            .filter(|(x, _)| *x == h)
+            .copied()
+            .collect();
+        for (x, l) in pending {
+            self.end_handshake(x, l);
+        }
+    }
+
+    /// Time-bounded safety checks, after every event.
+    pub fn tick(&mut self, now: SimTime) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(since) = self.cycle_since {
+            if !self.cycle_reported && now.saturating_sub(since) > LOOP_GRACE {
+                self.cycle_reported = true;
+                let cycle = self.graph.find_cycle().unwrap_or_default();
+                let links: Vec<String> = cycle
+                    .iter()
+                    .filter_map(|c| self.graph.edges().find(|e| e.0 == *c))
+                    .map(|(_, a, b)| format!("{a}-{b}"))
+                    .collect();
+                self.violate(
+                    now,
+                    "tree.acyclic",
+                    None,
+                    format!("cycle of registered links (host ids) {} since {}ms", links.join(", "), since / 1_000_000),
+                );
+            }
+        }
+        if let Some((&(started, h, link), _)) = self.handshakes.iter().next() {
+            if now.saturating_sub(started) > self.handshake_timeout + 1_000_000_000 {
+                self.handshakes.remove(&(started, h, link));
+                self.handshake_started.remove(&(h, link));
+                self.violate(
+                    now,
+                    "handshake.finishes",
+                    None,
+                    format!("host {h} link {} still handshaking since {}ms", link.0, started / 1_000_000),
+                );
+            }
+        }
+    }
+
+    /// Looks at a frame before a server handles it.
+    pub fn before_frame(&mut self, server: &Server, link: LinkId, bytes: &[u8]) -> Probe {
+        if !self.enabled {
+            return Probe::None;
+        }
+        if let Some(rest) = bytes.strip_prefix(b"<SQUIT,") {
+            let name = first_arg(rest);
+            let route = server.known_server(name).map(|k| k.via);
+            return Probe::Squit {
+                name: name.to_string(),
+                route,
+            };
+        }
+        if let Some(rest) = bytes.strip_prefix(b"<BCAST,") {
+            let origin = first_arg(rest);
+            let from_origin = server.known_server(origin).is_some_and(|k| k.via == link);
+            return Probe::Bcast { from_origin };
+        }
+        Probe::None
+    }
+
+    /// Judges what a server did with a frame.
+    pub fn after_frame(&mut self, now: SimTime, host: &Host, _h: HostId, link: LinkId, probe: Probe, out: &Outbox) {
+        match probe {
+            Probe::None => {}
+            Probe::Squit { name, route } => {
+                let server = host.server.as_ref().expect("running");
+                if route.is_some() && server.known_server(&name).is_none() && route != Some(link) {
+                    self.violate(
+                        now,
+                        "msg.direction",
+                        Some(&host.label),
+                        format!("applied SQUIT {name} from link {}, but its route was link {}", link.0, route.map_or(0, |l| l.0)),
+                    );
+                }
+            }
+            Probe::Bcast { from_origin } => {
+                if from_origin {
+                    return;
+                }
+                let accepted = out.items().iter().any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
+                if accepted {
+                    self.violate(
+                        now,
+                        "msg.direction",
+                        Some(&host.label),
+                        format!("accepted a broadcast on link {} that is not its origin's route", link.0),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The first argument of a frame body (names never need escaping).
+fn first_arg(rest: &[u8]) -> &str {
+    let end = rest.iter().position(|&b| b == b',' || b == b'>').unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).unwrap_or("")
+}

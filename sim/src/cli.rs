@@ -1,0 +1,249 @@
+//! The `drcsim` command line. Exit status: 0 the outcome matched
+//! `[expect]`, 1 it did not, 2 bad input or usage.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::checkers::CATALOG;
+use crate::run::{self, RunOptions};
+use crate::scenario::{self, Scenario};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "drcsim",
+    version,
+    about = "Deterministic simulation testbed for a Distributed Relay Chat network",
+    long_about = "Runs the DRC protocol core against a virtual clock and network, injects faults \
+                  from a scenario file, and checks tree, convergence and ordering invariants.\n\n\
+                  Exit status: 0 the outcome matched the scenario's [expect], 1 it did not, \
+                  2 bad input or usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run one scenario (the built-in demo when FILE is omitted).
+    Run {
+        /// Scenario file (TOML).
+        file: Option<PathBuf>,
+        /// Seed to use instead of the scenario's own.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Write every event as JSON Lines to this file.
+        #[arg(long, value_name = "OUT.jsonl")]
+        trace: Option<PathBuf>,
+        /// Write summary.json and summary.txt into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Stop at the first violated invariant.
+        #[arg(long)]
+        stop_at_first: bool,
+    },
+    /// Run twice, compare a hash after every event, and name the first
+    /// divergent event if the two runs differ.
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Print the invariant catalog.
+    Invariants {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure simulator throughput.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// N servers in a seeded random tree; one floods M 64-byte broadcasts.
+    Flood {
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..=6760))]
+        servers: u64,
+        #[arg(long, default_value_t = 10_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Parses arguments and runs; returns the exit status.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("drcsim: error: {msg}");
+            2
+        }
+    }
+}
+
+fn load(file: Option<&Path>) -> Result<Scenario, String> {
+    match file {
+        Some(p) => scenario::load(p).map_err(|e| e.to_string()),
+        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>").map_err(|e| e.to_string()),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8, String> {
+    match cli.cmd {
+        Cmd::Run {
+            file,
+            seed,
+            json,
+            trace,
+            out,
+            stop_at_first,
+        } => {
+            let scn = load(file.as_deref())?;
+            let trace: Option<Box<dyn Write>> = match &trace {
+                Some(p) => Some(Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                ))),
+                None => None,
+            };
+            let outcome = run::run(
+                &scn,
+                RunOptions {
+                    seed,
+                    trace,
+                    stop_on_violation: stop_at_first,
+                    event_hashes: false,
+                },
+            )?;
+            let json_text = serde_json::to_string_pretty(&outcome.to_json()).expect("json");
+            if json {
+                println!("{json_text}");
+            } else {
+                print!("{}", outcome.summary());
+            }
+            if let Some(dir) = out {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let write = |name: &str, text: &str| {
+                    let p = dir.join(name);
+                    std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+                };
+                write("summary.json", &json_text)?;
+                write("summary.txt", &outcome.summary())?;
+            }
+            Ok(if outcome.matched { 0 } else { 1 })
+        }
+        Cmd::Replay { file, seed } => replay(&file, seed),
+        Cmd::Invariants { json } => {
+            if json {
+                let v: Vec<_> = CATALOG
+                    .iter()
+                    .map(|i| serde_json::json!({"name": i.name, "kind": i.kind, "statement": i.statement}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            } else {
+                for i in CATALOG {
+                    let kind = match i.kind {
+                        crate::checkers::Kind::Safety => "safety",
+                        crate::checkers::Kind::Convergence => "convergence",
+                    };
+                    println!("{:<20} {:<12} {}", i.name, kind, i.statement);
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Bench { which } => match which {
+            BenchCmd::Flood {
+                servers,
+                messages,
+                seed,
+            } => {
+                let r = crate::bench::flood(servers as usize, messages, seed)?;
+                r.print();
+                Ok(if r.hops == messages * (servers - 1) && r.violations == 0 { 0 } else { 1 })
+            }
+        },
+    }
+}
+
+/// A shared in-memory sink for a trace.
+#[derive(Clone, Default)]
+struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn replay(file: &Path, seed: Option<u64>) -> Result<u8, String> {
+    let scn = load(Some(file))?;
+    let go = || -> Result<(run::Outcome, Vec<u8>), String> {
+        let sink = Sink::default();
+        let o = run::run(
+            &scn,
+            RunOptions {
+                seed,
+                trace: Some(Box::new(sink.clone())),
+                stop_on_violation: false,
+                event_hashes: true,
+            },
+        )?;
+        let bytes = sink.0.borrow().clone();
+        Ok((o, bytes))
+    };
+    let (a, ta) = go()?;
+    let (b, tb) = go()?;
+    let ha = a.event_hashes.as_deref().unwrap_or_default();
+    let hb = b.event_hashes.as_deref().unwrap_or_default();
+    let first = ha.iter().zip(hb).position(|(x, y)| x != y).or(if ha.len() != hb.len() {
+        Some(ha.len().min(hb.len()))
+    } else {
+        None
+    });
+    print!("{}", a.summary());
+    match first {
+        None => {
+            println!("  determinism: identical hash after each of {} events in two runs", ha.len());
+            Ok(if a.matched { 0 } else { 1 })
+        }
+        Some(i) => {
+            let n = i as u64 + 1;
+            println!("  determinism: RUNS DIVERGE at event {n}");
+            let lines = |t: &[u8]| -> Vec<String> {
+                String::from_utf8_lossy(t)
+                    .lines()
+                    .filter(|l| l.contains(&format!("\"n\":{n},")))
+                    .map(str::to_string)
+                    .collect()
+            };
+            println!("  first run:");
+            for l in lines(&ta) {
+                println!("    {l}");
+            }
+            println!("  second run:");
+            for l in lines(&tb) {
+                println!("    {l}");
+            }
+            Ok(1)
+        }
+    }
+}

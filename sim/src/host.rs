@@ -1,0 +1,108 @@
+//! A simulated machine: a server process, its key, its clock skew, and the
+//! map from its link ids to the network's connections.
+
+use std::sync::Arc;
+
+use drc_protocol::crypto::KeyPair;
+use drc_protocol::{Instant, LinkId, Server};
+use rand_chacha::ChaCha8Rng;
+
+use crate::clock::SimTime;
+use crate::network::ConnId;
+
+/// Local clocks start far from zero so that negative skew stays
+/// representable in the protocol's unsigned time.
+pub const CLOCK_BASE: u64 = 1_000_000_000_000_000_000;
+
+pub struct Host {
+    /// The scenario's id for this host.
+    pub label: String,
+    /// The server name it presents (differs from `label` for an impostor).
+    pub claims: Arc<str>,
+    pub sid: Arc<str>,
+    /// Holds the key the registry has for `claims`.
+    pub genuine: bool,
+    pub keys: KeyPair,
+    pub autoconnect: Vec<Arc<str>>,
+    /// The machine is running (false after a crash, before a start).
+    pub up: bool,
+    pub incarnation: u64,
+    pub skew: i64,
+    pub server: Option<Server>,
+    pub rng: ChaCha8Rng,
+    link_conn: Vec<ConnId>,
+    pub timer_at: Option<SimTime>,
+    pub timer_gen: u64,
+}
+
+const NO_CONN: ConnId = ConnId::MAX;
+
+impl Host {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        label: String,
+        claims: Arc<str>,
+        sid: Arc<str>,
+        genuine: bool,
+        keys: KeyPair,
+        autoconnect: Vec<Arc<str>>,
+        rng: ChaCha8Rng,
+    ) -> Self {
+        Host {
+            label,
+            claims,
+            sid,
+            genuine,
+            keys,
+            autoconnect,
+            up: false,
+            incarnation: 0,
+            skew: 0,
+            server: None,
+            rng,
+            link_conn: Vec::new(),
+            timer_at: None,
+            timer_gen: 0,
+        }
+    }
+
+    pub fn local_time(&self, now: SimTime) -> Instant {
+        Instant(
+            CLOCK_BASE
+                .wrapping_add(now)
+                .wrapping_add_signed(self.skew),
+        )
+    }
+
+    /// The simulated time at which this host's clock shows `local`.
+    pub fn global_time(&self, local: Instant) -> SimTime {
+        local
+            .0
+            .wrapping_add_signed(self.skew.wrapping_neg())
+            .saturating_sub(CLOCK_BASE)
+    }
+
+    pub fn map_link(&mut self, link: LinkId, conn: ConnId) {
+        let i = link.0 as usize;
+        if self.link_conn.len() <= i {
+            self.link_conn.resize(i + 1, NO_CONN);
+        }
+        self.link_conn[i] = conn;
+    }
+
+    pub fn conn_of(&self, link: LinkId) -> Option<ConnId> {
+        self.link_conn
+            .get(link.0 as usize)
+            .copied()
+            .filter(|&c| c != NO_CONN)
+    }
+
+    /// A restarted process numbers its links afresh.
+    pub fn forget_links(&mut self) {
+        self.link_conn.clear();
+    }
+
+    pub fn running(&self) -> bool {
+        self.up && self.server.as_ref().is_some_and(|s| !s.is_stopped())
+    }
+}

@@ -1,0 +1,216 @@
+//! The virtual network: TCP-like connections between hosts.
+//!
+//! A connection is two FIFO directions. Each frame gets its own latency
+//! draw, but never overtakes the frame before it (TCP keeps order). Only
+//! the head of a direction has a delivery event in the queue; the next one
+//! is scheduled when the head is delivered. A direction that cannot
+//! deliver (partition, stall) holds its frames and is woken when the
+//! obstacle goes away, as a TCP retransmission would eventually succeed.
+
+mod partition;
+
+use std::collections::VecDeque;
+
+use drc_protocol::LinkId;
+use rand_chacha::ChaCha8Rng;
+
+use crate::clock::SimTime;
+use crate::rng;
+
+pub use partition::Partition;
+
+pub type HostId = u32;
+pub type ConnId = u32;
+
+/// Length marker for the FIN that ends a direction.
+const FIN: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    due: SimTime,
+    start: u32,
+    len: u32,
+}
+
+/// One direction of a connection: bytes in flight, in order.
+#[derive(Debug, Default)]
+pub struct Dir {
+    buf: Vec<u8>,
+    frames: VecDeque<Queued>,
+    /// A delivery event for the head is in the event queue.
+    pub scheduled: bool,
+    /// The head could not be delivered; wake it when the path clears.
+    pub blocked: bool,
+    last_due: SimTime,
+}
+
+/// What the head of a direction holds.
+pub enum Head<'a> {
+    Frame(&'a [u8]),
+    Fin,
+}
+
+impl Dir {
+    fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
+        let due = (now + latency).max(self.last_due);
+        self.last_due = due;
+        if self.frames.is_empty() {
+            self.buf.clear();
+        }
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(bytes);
+        self.frames.push_back(Queued {
+            due,
+            start,
+            len: if fin { FIN } else { bytes.len() as u32 },
+        });
+        due
+    }
+
+    pub fn head_due(&self) -> Option<SimTime> {
+        self.frames.front().map(|q| q.due)
+    }
+
+    pub fn head(&self) -> Option<Head<'_>> {
+        let q = self.frames.front()?;
+        Some(if q.len == FIN {
+            Head::Fin
+        } else {
+            Head::Frame(&self.buf[q.start as usize..(q.start + q.len) as usize])
+        })
+    }
+
+    pub fn pop(&mut self) {
+        self.frames.pop_front();
+        if self.frames.is_empty() {
+            self.buf.clear();
+        }
+    }
+
+    pub fn discard(&mut self) {
+        self.frames.clear();
+        self.buf.clear();
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The frames in flight, for reports and checks.
+    pub fn frames(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        self.frames.iter().map(|q| {
+            (q.len != FIN).then(|| &self.buf[q.start as usize..(q.start + q.len) as usize])
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// SYN sent, no answer yet.
+    Dialing,
+    Open,
+    /// Both ends are done with it.
+    Closed,
+}
+
+/// A connection between `ends[0]` (the dialler) and `ends[1]`.
+#[derive(Debug)]
+pub struct Conn {
+    pub ends: [HostId; 2],
+    /// Each end's link id, once it has one.
+    pub links: [Option<LinkId>; 2],
+    /// Whether each end still holds the connection open.
+    pub open: [bool; 2],
+    /// The incarnation of each end's host when it joined the connection:
+    /// a restarted host does not know its old connections.
+    pub epoch: [u64; 2],
+    /// Whether each end's server reported the link registered.
+    pub registered: [bool; 2],
+    pub state: ConnState,
+    pub stalled_until: SimTime,
+    /// `dirs[i]` carries frames from `ends[i]` to the other end.
+    pub dirs: [Dir; 2],
+    pub opened_at: SimTime,
+}
+
+impl Conn {
+    pub fn end_of(&self, host: HostId) -> usize {
+        usize::from(self.ends[0] != host)
+    }
+    pub fn peer_of(&self, end: usize) -> HostId {
+        self.ends[1 - end]
+    }
+    pub fn joins(&self, a: HostId, b: HostId) -> bool {
+        (self.ends[0] == a && self.ends[1] == b) || (self.ends[0] == b && self.ends[1] == a)
+    }
+}
+
+pub struct Network {
+    pub conns: Vec<Conn>,
+    pub partition: Partition,
+    latency_min: u64,
+    latency_max: u64,
+    pub connect_timeout: u64,
+    rng: ChaCha8Rng,
+}
+
+impl Network {
+    pub fn new(seed: u64, latency: (u64, u64), connect_timeout: u64) -> Self {
+        Network {
+            conns: Vec::new(),
+            partition: Partition::default(),
+            latency_min: latency.0,
+            latency_max: latency.1,
+            connect_timeout,
+            rng: rng::stream(seed, "network"),
+        }
+    }
+
+    pub fn latency(&mut self) -> u64 {
+        rng::between(&mut self.rng, self.latency_min, self.latency_max)
+    }
+
+    pub fn dial(&mut self, now: SimTime, from: HostId, to: HostId, link: LinkId, epoch: u64) -> ConnId {
+        let id = self.conns.len() as ConnId;
+        self.conns.push(Conn {
+            ends: [from, to],
+            links: [Some(link), None],
+            open: [true, false],
+            epoch: [epoch, 0],
+            registered: [false, false],
+            state: ConnState::Dialing,
+            stalled_until: 0,
+            dirs: [Dir::default(), Dir::default()],
+            opened_at: now,
+        });
+        id
+    }
+
+    /// Whether frames can currently cross from one end of `c` to the other.
+    pub fn passable(&self, c: ConnId, now: SimTime) -> bool {
+        let conn = &self.conns[c as usize];
+        conn.stalled_until <= now && self.partition.reachable(conn.ends[0], conn.ends[1])
+    }
+
+    /// Queues a frame (or the FIN) from `end`; returns the time a delivery
+    /// event must be scheduled for, if the direction had none.
+    pub fn send(&mut self, now: SimTime, c: ConnId, end: usize, bytes: &[u8], fin: bool) -> Option<SimTime> {
+        let latency = self.latency();
+        let dir = &mut self.conns[c as usize].dirs[end];
+        let due = dir.push(now, latency, bytes, fin);
+        if dir.scheduled || dir.blocked {
+            return None;
+        }
+        dir.scheduled = true;
+        Some(due)
+    }
+
+    /// Frames in flight over all open connections.
+    pub fn in_flight(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| c.state != ConnState::Closed)
+            .map(|c| c.dirs[0].in_flight() + c.dirs[1].in_flight())
+            .sum()
+    }
+}

@@ -1,0 +1,326 @@
+//! Running one scenario with one seed, and judging the outcome against
+//! the scenario's `[expect]`.
+
+use std::io::Write;
+
+use drc_protocol::config::{self, Ablations};
+use drc_protocol::Config;
+use serde_json::{json, Map, Value};
+
+use crate::checkers::{self, convergence, Violation};
+use crate::scenario::{Action, Scenario, Verdict};
+use crate::trace::TraceWriter;
+use crate::world::World;
+
+#[derive(Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    pub trace: Option<Box<dyn Write>>,
+    pub stop_on_violation: bool,
+    /// Keep a hash after every event (for the determinism self-check).
+    pub event_hashes: bool,
+}
+
+pub struct Outcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub expected: Verdict,
+    /// Everything in `[expect]` held (verdict, named violations, topology).
+    pub matched: bool,
+    pub expect_failures: Vec<String>,
+    pub trace_hash: String,
+    pub events: u64,
+    pub sim_time_ms: u64,
+    pub violations: Vec<Violation>,
+    /// The end of the run was quiet, so convergence was judged.
+    pub quiescent: bool,
+    pub components: Vec<Vec<String>>,
+    pub links: Vec<(String, String)>,
+    pub final_servers: Value,
+    pub event_hashes: Option<Vec<u64>>,
+}
+
+/// The protocol configuration a scenario asks for.
+pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
+    let p = &scn.protocol;
+    let mut ablations = Ablations::default();
+    for a in &p.ablate {
+        if !ablations.enable(a) {
+            let known: Vec<&str> = config::ABLATIONS.iter().map(|(n, _)| *n).collect();
+            return Err(format!("unknown ablation {a:?} (known: {})", known.join(", ")));
+        }
+    }
+    Ok(Config {
+        nick_collision: match p.nick_collision {
+            crate::scenario::NickCollision::KillBoth => config::NickCollision::KillBoth,
+            crate::scenario::NickCollision::TsKill => config::NickCollision::TsKill,
+            crate::scenario::NickCollision::TsRename => config::NickCollision::TsRename,
+            crate::scenario::NickCollision::Reject => config::NickCollision::Reject,
+        },
+        ordering: match p.ordering {
+            crate::scenario::Ordering::Epoch => config::Ordering::Epoch,
+            crate::scenario::Ordering::Home => config::Ordering::Home,
+        },
+        ping_interval: p.ping_interval,
+        ping_timeout: p.ping_timeout,
+        reconnect_min: p.reconnect_min,
+        reconnect_max: p.reconnect_max,
+        handshake_timeout: p.handshake_timeout,
+        ablations,
+    })
+}
+
+/// Rejects what this version cannot simulate, before anything runs.
+pub fn validate(scn: &Scenario) -> Result<(), String> {
+    if let Some(c) = scn.clients.first() {
+        return Err(format!("client {:?}: clients are not simulated by this version yet", c.id));
+    }
+    for a in &scn.actions {
+        let client_action = matches!(
+            a.action,
+            Action::Connect { .. }
+                | Action::Nick { .. }
+                | Action::Create { .. }
+                | Action::Join { .. }
+                | Action::Leave { .. }
+                | Action::Say { .. }
+                | Action::SendList { .. }
+                | Action::Private { .. }
+                | Action::Redirect { .. }
+                | Action::Quit { .. }
+        );
+        if client_action {
+            return Err(format!(
+                "line {}: action {:?} needs clients, which this version does not simulate yet",
+                a.line,
+                a.action.name()
+            ));
+        }
+    }
+    for name in &scn.expect.violated {
+        if !checkers::is_known(name) {
+            return Err(format!("[expect] violated: unknown invariant {name:?} (see `drcsim invariants`)"));
+        }
+    }
+    protocol_config(scn).map(|_| ())
+}
+
+pub fn build(scn: &Scenario, opts: &mut RunOptions) -> Result<World, String> {
+    validate(scn)?;
+    let seed = opts.seed.unwrap_or(scn.seed);
+    let mut world = World::new(scn, seed, protocol_config(scn)?)?;
+    world.trace = opts.trace.take().map(TraceWriter::new);
+    world.stop_on_violation = opts.stop_on_violation;
+    if opts.event_hashes {
+        world.event_hashes = Some(Vec::new());
+    }
+    Ok(world)
+}
+
+pub fn run(scn: &Scenario, mut opts: RunOptions) -> Result<Outcome, String> {
+    let mut world = build(scn, &mut opts)?;
+    world.run();
+    finish(scn, world)
+}
+
+/// Judges a finished world.
+pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
+    let quiescent = !world.stopped_early && convergence::is_quiet(&world);
+    if quiescent {
+        let found = convergence::check(&world);
+        world.checks.violations.extend(found);
+    }
+    if let Some(t) = &mut world.trace {
+        t.finish().map_err(|e| format!("writing the trace: {e}"))?;
+    }
+    let running = convergence::running(&world);
+    let label = |h: u32| world.hosts[h as usize].label.clone();
+    let mut components: Vec<Vec<String>> = world
+        .checks
+        .graph
+        .components(&running)
+        .into_iter()
+        .map(|c| {
+            let mut names: Vec<String> = c.into_iter().map(label).collect();
+            names.sort();
+            names
+        })
+        .collect();
+    components.sort();
+    let mut links: Vec<(String, String)> = world
+        .checks
+        .graph
+        .edges()
+        .map(|(_, a, b)| {
+            let (a, b) = (label(a), label(b));
+            if a <= b {
+                (a, b)
+            } else {
+                (b, a)
+            }
+        })
+        .collect();
+    links.sort();
+    let violations = std::mem::take(&mut world.checks.violations);
+    let verdict = if violations.is_empty() { Verdict::Pass } else { Verdict::Fail };
+    let mut expect_failures = Vec::new();
+    let ex = &scn.expect;
+    if verdict != ex.verdict {
+        expect_failures.push(format!("verdict {} but [expect] says {}", verdict.as_str(), ex.verdict.as_str()));
+    }
+    for name in &ex.violated {
+        if !violations.iter().any(|v| v.invariant == name) {
+            expect_failures.push(format!("expected {name} to be violated, it was not"));
+        }
+    }
+    if let Some(want) = &ex.components {
+        let mut want: Vec<Vec<String>> = want
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.sort();
+                c
+            })
+            .collect();
+        want.sort();
+        if want != components {
+            expect_failures.push(format!("components {components:?}, expected {want:?}"));
+        }
+    }
+    if let Some(want) = &ex.links {
+        let mut want: Vec<(String, String)> =
+            want.iter().map(|(a, b)| if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }).collect();
+        want.sort();
+        if want != links {
+            expect_failures.push(format!("links {links:?}, expected {want:?}"));
+        }
+    }
+    if let Some(min) = ex.min_events {
+        if world.events < min {
+            expect_failures.push(format!("{} events, expected at least {min}", world.events));
+        }
+    }
+    let final_servers = server_views(&world);
+    Ok(Outcome {
+        scenario: scn.name.clone(),
+        seed: world_seed(scn, &world),
+        verdict,
+        expected: ex.verdict,
+        matched: expect_failures.is_empty(),
+        expect_failures,
+        trace_hash: world.hash.hex(),
+        events: world.events,
+        sim_time_ms: world.now / 1_000_000,
+        violations,
+        quiescent,
+        components,
+        links,
+        final_servers,
+        event_hashes: world.event_hashes.take(),
+    })
+}
+
+fn world_seed(_scn: &Scenario, w: &World) -> u64 {
+    w.seed()
+}
+
+/// Each server's own view, keyed by host id, in a stable order.
+fn server_views(w: &World) -> Value {
+    let mut servers = Map::new();
+    let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
+    labels.sort();
+    for (label, &h) in labels {
+        let host = &w.hosts[h as usize];
+        let mut known = Map::new();
+        if let Some(s) = host.server.as_ref().filter(|_| host.up) {
+            for k in s.known_servers() {
+                known.insert(k.name.to_string(), json!(k.hops));
+            }
+        }
+        servers.insert(
+            label.clone(),
+            json!({
+                "up": host.running(),
+                "servers": known,
+                "users": {},
+                "rooms": {},
+            }),
+        );
+    }
+    Value::Object(servers)
+}
+
+impl Outcome {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "verdict": self.verdict.as_str(),
+            "expected": self.expected.as_str(),
+            "matched": self.matched,
+            "expect_failures": self.expect_failures,
+            "trace_hash": self.trace_hash,
+            "events": self.events,
+            "sim_time_ms": self.sim_time_ms,
+            "quiescent": self.quiescent,
+            "violations": self.violations,
+            "final": {
+                "components": self.components,
+                "links": self.links.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
+                "servers": self.final_servers,
+                "clients": {},
+            }
+        })
+    }
+
+    /// A few lines for a person at a terminal.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let verdict = self.verdict.as_str().to_uppercase();
+        let _ = writeln!(
+            s,
+            "{} (seed {}): {verdict}, expected {}{}",
+            self.scenario,
+            self.seed,
+            self.expected.as_str(),
+            if self.matched { "" } else { "  <-- MISMATCH" }
+        );
+        let _ = writeln!(
+            s,
+            "  {} events, {}.{:03}s simulated, trace {}",
+            self.events,
+            self.sim_time_ms / 1000,
+            self.sim_time_ms % 1000,
+            self.trace_hash
+        );
+        let comps: Vec<String> = self.components.iter().map(|c| format!("[{}]", c.join(" "))).collect();
+        let _ = writeln!(s, "  components: {}", comps.join(" "));
+        let links: Vec<String> = self.links.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        let _ = writeln!(s, "  links: {}", if links.is_empty() { "none".into() } else { links.join(" ") });
+        if !self.quiescent {
+            let _ = writeln!(s, "  not quiet at the end: convergence invariants were not judged");
+        }
+        if self.violations.is_empty() {
+            let _ = writeln!(s, "  violations: none");
+        } else {
+            let _ = writeln!(s, "  violations: {}", self.violations.len());
+            for v in self.violations.iter().take(20) {
+                let _ = writeln!(
+                    s,
+                    "    {} at {}ms{}: {}",
+                    v.invariant,
+                    v.time_ms,
+                    v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
+                    v.detail
+                );
+            }
+        }
+        for f in &self.expect_failures {
+            let _ = writeln!(s, "  expectation failed: {f}");
+        }
+        s
+    }
+}

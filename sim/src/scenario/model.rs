@@ -1,0 +1,417 @@
+//! The parsed, validated form of a scenario file.
+
+use drc_protocol::time::Duration;
+
+/// A whole scenario: topology, timeline of actions, and expectations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: Duration,
+    pub protocol: ProtocolSection,
+    pub network: NetworkSection,
+    pub servers: Vec<ServerDecl>,
+    pub clients: Vec<ClientDecl>,
+    /// Sorted by time; actions at the same time keep their file order.
+    pub actions: Vec<TimedAction>,
+    pub expect: Expect,
+}
+
+impl Scenario {
+    /// Every server name the scenario can mention: the `[[server]]`
+    /// declarations in order, then the `add_server` actions in timeline order.
+    pub fn server_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
+        names.extend(self.actions.iter().filter_map(|a| match &a.action {
+            Action::AddServer { name, .. } => Some(name.clone()),
+            _ => None,
+        }));
+        names
+    }
+
+    /// Every client id: the `[[client]]` declarations in order, then the ids
+    /// first introduced by a `connect` action, in timeline order.
+    pub fn client_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.clients.iter().map(|c| c.id.clone()).collect();
+        for a in &self.actions {
+            if let Action::Connect { client, .. } = &a.action {
+                if !ids.contains(client) {
+                    ids.push(client.clone());
+                }
+            }
+        }
+        ids
+    }
+
+    /// The declaration of server `name`, if it is declared in `[[server]]`.
+    pub fn server(&self, name: &str) -> Option<&ServerDecl> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The declaration of client `id`, if it is declared in `[[client]]`.
+    pub fn client(&self, id: &str) -> Option<&ClientDecl> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+}
+
+/// `[protocol]`: knobs of the protocol under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolSection {
+    pub nick_collision: NickCollision,
+    pub ordering: Ordering,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub handshake_timeout: Duration,
+    /// Protocol safeguards switched off, each one of
+    /// [`KNOWN_ABLATIONS`](super::KNOWN_ABLATIONS).
+    pub ablate: Vec<String>,
+}
+
+impl Default for ProtocolSection {
+    fn default() -> Self {
+        ProtocolSection {
+            nick_collision: NickCollision::TsKill,
+            ordering: Ordering::Epoch,
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(15),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            ablate: Vec::new(),
+        }
+    }
+}
+
+/// How a nick collision between two servers is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NickCollision {
+    KillBoth,
+    TsKill,
+    TsRename,
+    Reject,
+}
+
+impl NickCollision {
+    pub const ALL: [NickCollision; 4] = [
+        NickCollision::KillBoth,
+        NickCollision::TsKill,
+        NickCollision::TsRename,
+        NickCollision::Reject,
+    ];
+
+    /// The spelling used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NickCollision::KillBoth => "kill-both",
+            NickCollision::TsKill => "ts-kill",
+            NickCollision::TsRename => "ts-rename",
+            NickCollision::Reject => "reject",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// How room messages are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ordering {
+    Epoch,
+    Home,
+}
+
+impl Ordering {
+    pub const ALL: [Ordering; 2] = [Ordering::Epoch, Ordering::Home];
+
+    /// The spelling used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::Epoch => "epoch",
+            Ordering::Home => "home",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// `[network]`: the simulated network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSection {
+    pub latency_min: Duration,
+    pub latency_max: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            latency_min: Duration::from_millis(1),
+            latency_max: Duration::from_millis(10),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// One `[[server]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDecl {
+    pub name: String,
+    /// Servers this one dials at start.
+    pub connect: Vec<String>,
+    pub sid: Option<String>,
+    /// This host is an impostor claiming to be the named server.
+    pub claims: Option<String>,
+    /// Whether the operator registry knows this server's key.
+    pub registered: bool,
+    /// `false`: configured but not running until `restart`/`add_server`.
+    pub start: bool,
+}
+
+impl ServerDecl {
+    /// A server with every optional field at its default.
+    pub fn new(name: impl Into<String>) -> Self {
+        ServerDecl {
+            name: name.into(),
+            connect: Vec::new(),
+            sid: None,
+            claims: None,
+            registered: true,
+            start: true,
+        }
+    }
+}
+
+/// One `[[client]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDecl {
+    pub id: String,
+    pub server: String,
+    /// `None`: the nick is the id (see [`ClientDecl::nick`]).
+    pub nick: Option<String>,
+    pub join: Vec<String>,
+}
+
+impl ClientDecl {
+    /// The nick the client registers with.
+    pub fn nick(&self) -> &str {
+        self.nick.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// One `[[at]]`: an action and when it happens.
+///
+/// Equality ignores `line`, which only locates the action in its file for
+/// messages (so a scenario written with `to_toml` and parsed back is equal
+/// to the original).
+#[derive(Debug, Clone, Eq)]
+pub struct TimedAction {
+    pub time: Duration,
+    pub action: Action,
+    /// Line of the `[[at]]` header (0 for actions not read from a file).
+    pub line: usize,
+}
+
+impl PartialEq for TimedAction {
+    fn eq(&self, other: &Self) -> bool {
+        self.time == other.time && self.action == other.action
+    }
+}
+
+/// What an `[[at]]` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Split the network: only members of the same group can talk.
+    Partition {
+        groups: Vec<Vec<String>>,
+    },
+    /// Undo every partition.
+    Heal,
+    /// Drop the link between two servers (both see it fail).
+    Cut {
+        a: String,
+        b: String,
+    },
+    /// Hold traffic between two servers for a while.
+    Stall {
+        a: String,
+        b: String,
+        duration: Duration,
+    },
+    Crash {
+        server: String,
+    },
+    Restart {
+        server: String,
+    },
+    /// Orderly stop of a server.
+    Shutdown {
+        server: String,
+    },
+    /// Operator asks `a` to link to `b`.
+    Link {
+        a: String,
+        b: String,
+    },
+    /// Operator asks `a` to drop its link to `b`.
+    Unlink {
+        a: String,
+        b: String,
+    },
+    /// Start a server not declared in `[[server]]`, linking it to `via`.
+    AddServer {
+        name: String,
+        via: String,
+    },
+    /// Shift a server's clock.
+    Skew {
+        server: String,
+        by_nanos: i64,
+    },
+    Connect {
+        client: String,
+        server: String,
+        nick: Option<String>,
+    },
+    Nick {
+        client: String,
+        nick: String,
+    },
+    Create {
+        client: String,
+        room: String,
+    },
+    Join {
+        client: String,
+        room: String,
+    },
+    Leave {
+        client: String,
+        room: String,
+    },
+    Say {
+        client: String,
+        room: String,
+        text: String,
+    },
+    SendList {
+        client: String,
+        to: Vec<String>,
+        text: String,
+    },
+    Private {
+        client: String,
+        to: String,
+        text: String,
+    },
+    Redirect {
+        client: String,
+        to: String,
+    },
+    Quit {
+        client: String,
+    },
+    /// Operator broadcast (extension).
+    Broadcast {
+        server: String,
+        text: String,
+    },
+}
+
+impl Action {
+    /// Every action name, as spelled in `do = "..."`.
+    pub const NAMES: &'static [&'static str] = &[
+        "partition",
+        "heal",
+        "cut",
+        "stall",
+        "crash",
+        "restart",
+        "shutdown",
+        "link",
+        "unlink",
+        "add_server",
+        "skew",
+        "connect",
+        "nick",
+        "create",
+        "join",
+        "leave",
+        "say",
+        "send_list",
+        "private",
+        "redirect",
+        "quit",
+        "broadcast",
+    ];
+
+    /// The action's name as spelled in `do = "..."`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Partition { .. } => "partition",
+            Action::Heal => "heal",
+            Action::Cut { .. } => "cut",
+            Action::Stall { .. } => "stall",
+            Action::Crash { .. } => "crash",
+            Action::Restart { .. } => "restart",
+            Action::Shutdown { .. } => "shutdown",
+            Action::Link { .. } => "link",
+            Action::Unlink { .. } => "unlink",
+            Action::AddServer { .. } => "add_server",
+            Action::Skew { .. } => "skew",
+            Action::Connect { .. } => "connect",
+            Action::Nick { .. } => "nick",
+            Action::Create { .. } => "create",
+            Action::Join { .. } => "join",
+            Action::Leave { .. } => "leave",
+            Action::Say { .. } => "say",
+            Action::SendList { .. } => "send_list",
+            Action::Private { .. } => "private",
+            Action::Redirect { .. } => "redirect",
+            Action::Quit { .. } => "quit",
+            Action::Broadcast { .. } => "broadcast",
+        }
+    }
+}
+
+/// `[expect]`: what the run should end with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expect {
+    pub verdict: Verdict,
+    /// Invariants that must have fired (names checked by the checkers).
+    pub violated: Vec<String>,
+    /// The final connected components, as lists of server names.
+    pub components: Option<Vec<Vec<String>>>,
+    /// The final established server links (unordered pairs).
+    pub links: Option<Vec<(String, String)>>,
+    pub min_events: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Verdict {
+    #[default]
+    Pass,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(Verdict::Pass),
+            "fail" => Some(Verdict::Fail),
+            _ => None,
+        }
+    }
+}

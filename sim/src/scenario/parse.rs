@@ -1,0 +1,1311 @@
+//! From TOML text to a validated [`Scenario`].
+//!
+//! The text is parsed with `toml_edit`, which keeps the byte span of every
+//! key, value and table header; the document is then walked by hand so that
+//! every error can point at the key or value at fault.
+
+use std::collections::{HashMap, HashSet};
+
+use drc_protocol::time::Duration;
+use toml_edit::{ImDocument, Item, TableLike, Value};
+
+use super::duration::{parse_duration, parse_signed_duration};
+use super::error::{LineMap, ScenarioError};
+use super::model::*;
+use super::KNOWN_ABLATIONS;
+
+type Res<T> = Result<T, ScenarioError>;
+
+/// Sections reserved for later versions of the format.
+const UNSUPPORTED_SECTIONS: &[&str] = &["workload", "faults", "greeter", "discovery"];
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "protocol",
+    "network",
+    "server",
+    "client",
+    "at",
+    "expect",
+];
+const PROTOCOL_KEYS: &[&str] = &[
+    "nick_collision",
+    "ordering",
+    "ping_interval",
+    "ping_timeout",
+    "reconnect_min",
+    "reconnect_max",
+    "handshake_timeout",
+    "ablate",
+];
+const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
+const LATENCY_KEYS: &[&str] = &["min", "max"];
+const SERVER_KEYS: &[&str] = &["name", "connect", "sid", "claims", "registered", "start"];
+const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join"];
+const EXPECT_KEYS: &[&str] = &["verdict", "violated", "components", "links", "min_events"];
+
+/// The arguments of each action (besides `time` and `do`).
+fn action_args(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "partition" => &["groups"],
+        "heal" => &[],
+        "cut" | "link" | "unlink" => &["a", "b"],
+        "stall" => &["a", "b", "for"],
+        "crash" | "restart" | "shutdown" => &["server"],
+        "add_server" => &["name", "via"],
+        "skew" => &["server", "by"],
+        "connect" => &["client", "server", "nick"],
+        "nick" => &["client", "nick"],
+        "create" | "join" | "leave" => &["client", "room"],
+        "say" => &["client", "room", "text"],
+        "send_list" | "private" => &["client", "to", "text"],
+        "redirect" => &["client", "to"],
+        "quit" => &["client"],
+        "broadcast" => &["server", "text"],
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+pub(crate) fn action_args_for_test(name: &str) -> Option<&'static [&'static str]> {
+    action_args(name)
+}
+
+pub(crate) fn parse(src: &str, file: &str) -> Res<Scenario> {
+    let p = Parser {
+        file,
+        map: LineMap::new(src),
+    };
+    let doc = ImDocument::parse(src).map_err(|e| p.syntax_error(&e))?;
+    p.scenario(doc.as_table())
+}
+
+/// A value and the byte offset where it starts.
+#[derive(Debug, Clone)]
+struct Sp<T> {
+    v: T,
+    pos: usize,
+}
+
+/// A table (standard, array element or inline) and where it starts.
+struct Tbl<'a> {
+    t: &'a dyn TableLike,
+    pos: usize,
+    /// How messages name it: "[protocol]", "[[server]]", "the top level".
+    what: String,
+}
+
+/// One key of a table with its value.
+struct Field<'a> {
+    key: &'a str,
+    key_pos: usize,
+    item: &'a Item,
+    /// Start of the value (or of the key when the value has no span).
+    pos: usize,
+}
+
+impl<'a> Tbl<'a> {
+    fn field(&self, key: &'a str, item: &'a Item) -> Field<'a> {
+        let key_pos = self
+            .t
+            .key(key)
+            .and_then(|k| k.span())
+            .map_or(self.pos, |r| r.start);
+        let pos = item_start(item).unwrap_or(key_pos);
+        Field {
+            key,
+            key_pos,
+            item,
+            pos,
+        }
+    }
+
+    fn fields(&self) -> Vec<Field<'a>> {
+        let t: &'a dyn TableLike = self.t;
+        t.iter()
+            .filter(|(_, item)| !item.is_none())
+            .map(|(k, item)| self.field(k, item))
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Option<Field<'a>> {
+        let t: &'a dyn TableLike = self.t;
+        let (k, item) = t.get_key_value(key)?;
+        if item.is_none() {
+            return None;
+        }
+        Some(self.field(k.get(), item))
+    }
+}
+
+impl Field<'_> {
+    /// Where to report this key as unexpected: a `[header]` for tables
+    /// written as sections, the key itself otherwise.
+    fn unknown_pos(&self) -> usize {
+        match self.item {
+            Item::Table(t) if !t.is_dotted() => self.pos,
+            Item::ArrayOfTables(_) => self.pos,
+            _ => self.key_pos,
+        }
+    }
+}
+
+fn describe_value(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a datetime",
+        Value::Array(_) => "an array",
+        Value::InlineTable(_) => "a table",
+    }
+}
+
+fn describe_item(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Value(v) => describe_value(v),
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+    }
+}
+
+/// Where an item starts. An implicit table (`[a.b]` creates `a`) has no
+/// span of its own: it starts at the first header inside it.
+fn item_start(item: &Item) -> Option<usize> {
+    if let Some(span) = item.span() {
+        return Some(span.start);
+    }
+    match item {
+        Item::Table(t) => t.iter().filter_map(|(_, child)| item_start(child)).min(),
+        _ => None,
+    }
+}
+
+fn value_pos(v: &Value, fallback: usize) -> usize {
+    v.span().map_or(fallback, |r| r.start)
+}
+
+/// What a name in an action or declaration must refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefKind {
+    Server,
+    Client,
+    /// Partition groups hold servers and clients alike.
+    Member,
+}
+
+#[derive(Debug, Clone)]
+struct Ref {
+    kind: RefKind,
+    name: Sp<String>,
+}
+
+/// A name an action brings into existence.
+#[derive(Debug, Clone)]
+enum Intro {
+    Server(Sp<String>),
+    Client(Sp<String>),
+}
+
+struct RawAction {
+    action: TimedAction,
+    refs: Vec<Ref>,
+    intro: Option<Intro>,
+}
+
+struct RawServer {
+    connect: Vec<Sp<String>>,
+    claims: Option<Sp<String>>,
+}
+
+struct RawClient {
+    id: Sp<String>,
+    server: Sp<String>,
+}
+
+struct RawExpect {
+    components: Vec<Sp<String>>,
+    links: Vec<(Sp<String>, Sp<String>)>,
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    map: LineMap<'a>,
+}
+
+fn is_server_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn is_sid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 3
+        && b[0].is_ascii_digit()
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, pos: usize, message: impl Into<String>) -> ScenarioError {
+        let (line, col) = self.map.line_col(pos);
+        ScenarioError {
+            file: self.file.to_string(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    fn line(&self, pos: usize) -> usize {
+        self.map.line_col(pos).0
+    }
+
+    fn syntax_error(&self, e: &toml_edit::TomlError) -> ScenarioError {
+        let pos = e.span().map_or(0, |r| r.start);
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.err(pos, format!("TOML syntax error: {message}"))
+    }
+
+    // ----- generic accessors -------------------------------------------
+
+    fn check_keys(&self, t: &Tbl<'a>, allowed: &[&str]) -> Res<()> {
+        for f in t.fields() {
+            if !allowed.contains(&f.key) {
+                return Err(self.unknown_key(t, &f, allowed));
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown_key(&self, t: &Tbl<'a>, f: &Field<'a>, allowed: &[&str]) -> ScenarioError {
+        self.err(
+            f.unknown_pos(),
+            format!(
+                "unknown key `{}` in {} (expected one of: {})",
+                f.key,
+                t.what,
+                allowed.join(", ")
+            ),
+        )
+    }
+
+    fn required(&self, t: &Tbl<'a>, key: &str) -> Res<Field<'a>> {
+        t.get(key)
+            .ok_or_else(|| self.err(t.pos, format!("{} is missing required key `{key}`", t.what)))
+    }
+
+    fn value(&self, f: &Field<'a>, expected: &str) -> Res<&'a Value> {
+        f.item
+            .as_value()
+            .ok_or_else(|| self.type_error(f, expected))
+    }
+
+    fn type_error(&self, f: &Field<'a>, expected: &str) -> ScenarioError {
+        self.err(
+            f.pos,
+            format!(
+                "`{}` must be {expected}, found {}",
+                f.key,
+                describe_item(f.item)
+            ),
+        )
+    }
+
+    fn string(&self, f: &Field<'a>) -> Res<Sp<String>> {
+        match self.value(f, "a string")? {
+            Value::String(s) => Ok(Sp {
+                v: s.value().clone(),
+                pos: f.pos,
+            }),
+            _ => Err(self.type_error(f, "a string")),
+        }
+    }
+
+    fn boolean(&self, f: &Field<'a>) -> Res<bool> {
+        match self.value(f, "a boolean")? {
+            Value::Boolean(b) => Ok(*b.value()),
+            _ => Err(self.type_error(f, "a boolean")),
+        }
+    }
+
+    /// A non-negative integer, or (for values above `i64::MAX`, which TOML
+    /// integers cannot hold) a string of decimal digits.
+    fn uint(&self, f: &Field<'a>) -> Res<u64> {
+        const WHAT: &str = "a non-negative integer";
+        match self.value(f, WHAT)? {
+            Value::Integer(i) => u64::try_from(*i.value())
+                .map_err(|_| self.err(f.pos, format!("`{}` must be {WHAT}", f.key))),
+            Value::String(s)
+                if !s.value().is_empty() && s.value().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                s.value()
+                    .parse::<u64>()
+                    .map_err(|_| self.err(f.pos, format!("`{}` is out of range", f.key)))
+            }
+            _ => Err(self.type_error(f, WHAT)),
+        }
+    }
+
+    fn duration(&self, f: &Field<'a>) -> Res<Duration> {
+        let s = self.duration_string(f)?;
+        parse_duration(&s.v).map_err(|m| self.err(s.pos, m))
+    }
+
+    fn signed_duration(&self, f: &Field<'a>) -> Res<i64> {
+        let s = self.duration_string(f)?;
+        parse_signed_duration(&s.v).map_err(|m| self.err(s.pos, m))
+    }
+
+    fn duration_string(&self, f: &Field<'a>) -> Res<Sp<String>> {
+        const WHAT: &str = "a duration string such as \"5s\"";
+        match self.value(f, WHAT)? {
+            Value::String(s) => Ok(Sp {
+                v: s.value().clone(),
+                pos: f.pos,
+            }),
+            _ => Err(self.type_error(f, WHAT)),
+        }
+    }
+
+    /// The elements of an array value, with their positions.
+    fn array(&self, f: &Field<'a>, expected: &str) -> Res<Vec<(&'a Value, usize)>> {
+        match self.value(f, expected)? {
+            Value::Array(a) => Ok(a.iter().map(|v| (v, value_pos(v, f.pos))).collect()),
+            _ => Err(self.type_error(f, expected)),
+        }
+    }
+
+    fn string_list(&self, f: &Field<'a>) -> Res<Vec<Sp<String>>> {
+        let elements = self.array(f, "a list of strings")?;
+        elements
+            .into_iter()
+            .map(|(v, pos)| self.element_string(f.key, v, pos))
+            .collect()
+    }
+
+    fn element_string(&self, key: &str, v: &Value, pos: usize) -> Res<Sp<String>> {
+        match v {
+            Value::String(s) => Ok(Sp {
+                v: s.value().clone(),
+                pos,
+            }),
+            other => Err(self.err(
+                pos,
+                format!(
+                    "elements of `{key}` must be strings, found {}",
+                    describe_value(other)
+                ),
+            )),
+        }
+    }
+
+    /// A list of lists of strings, each inner list with its position.
+    fn string_lists(&self, f: &Field<'a>) -> Res<Vec<Sp<Vec<Sp<String>>>>> {
+        const WHAT: &str = "a list of lists of strings";
+        let outer = self.array(f, WHAT)?;
+        let mut lists = Vec::with_capacity(outer.len());
+        for (v, pos) in outer {
+            let Value::Array(inner) = v else {
+                return Err(self.err(
+                    pos,
+                    format!(
+                        "elements of `{}` must be lists of strings, found {}",
+                        f.key,
+                        describe_value(v)
+                    ),
+                ));
+            };
+            let items = inner
+                .iter()
+                .map(|e| self.element_string(f.key, e, value_pos(e, pos)))
+                .collect::<Res<Vec<_>>>()?;
+            lists.push(Sp { v: items, pos });
+        }
+        Ok(lists)
+    }
+
+    fn section(&self, top: &Tbl<'a>, key: &str) -> Res<Option<Tbl<'a>>> {
+        let Some(f) = top.get(key) else {
+            return Ok(None);
+        };
+        let t = f
+            .item
+            .as_table_like()
+            .ok_or_else(|| self.type_error(&f, "a table"))?;
+        Ok(Some(Tbl {
+            t,
+            pos: f.pos,
+            what: format!("[{key}]"),
+        }))
+    }
+
+    fn subtable(&self, f: &Field<'a>, what: String) -> Res<Tbl<'a>> {
+        let t = f
+            .item
+            .as_table_like()
+            .ok_or_else(|| self.type_error(f, "a table"))?;
+        Ok(Tbl {
+            t,
+            pos: f.pos,
+            what,
+        })
+    }
+
+    /// `[[key]]` entries (or an array of inline tables).
+    fn table_list(&self, top: &Tbl<'a>, key: &str) -> Res<Vec<Tbl<'a>>> {
+        let Some(f) = top.get(key) else {
+            return Ok(Vec::new());
+        };
+        let what = format!("[[{key}]]");
+        let expected = "an array of tables";
+        match f.item {
+            Item::ArrayOfTables(a) => Ok(a
+                .iter()
+                .map(|t| Tbl {
+                    t,
+                    pos: t.span().map_or(f.pos, |r| r.start),
+                    what: what.clone(),
+                })
+                .collect()),
+            Item::Value(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::InlineTable(t) => Ok(Tbl {
+                        t,
+                        pos: value_pos(v, f.pos),
+                        what: what.clone(),
+                    }),
+                    other => Err(self.err(
+                        value_pos(other, f.pos),
+                        format!(
+                            "elements of `{key}` must be tables, found {}",
+                            describe_value(other)
+                        ),
+                    )),
+                })
+                .collect(),
+            _ => Err(self.type_error(&f, expected)),
+        }
+    }
+
+    // ----- the scenario ------------------------------------------------
+
+    fn scenario(&self, root: &'a toml_edit::Table) -> Res<Scenario> {
+        let top = Tbl {
+            t: root,
+            pos: 0,
+            what: "the top level".to_string(),
+        };
+        // Unsupported sections get their own message; otherwise the first
+        // offending key in the file is reported.
+        for f in top.fields() {
+            if UNSUPPORTED_SECTIONS.contains(&f.key) {
+                return Err(self.err(
+                    f.unknown_pos(),
+                    format!("section [{}] is not supported by this version", f.key),
+                ));
+            }
+            if !TOP_KEYS.contains(&f.key) {
+                return Err(self.unknown_key(&top, &f, TOP_KEYS));
+            }
+        }
+
+        let name = self.string(&self.required(&top, "name")?)?.v;
+        let description = match top.get("description") {
+            Some(f) => self.string(&f)?.v,
+            None => String::new(),
+        };
+        let seed = match top.get("seed") {
+            Some(f) => self.uint(&f)?,
+            None => 1,
+        };
+        let duration = self.duration(&self.required(&top, "duration")?)?;
+
+        let protocol = self.protocol(&top)?;
+        let network = self.network(&top)?;
+        let (servers, raw_servers) = self.servers(&top)?;
+        let (clients, raw_clients) = self.clients(&top)?;
+        let mut raw_actions = self.actions(&top)?;
+        let (expect, raw_expect) = self.expect(&top)?;
+
+        // Every server and client name the file introduces anywhere.
+        let mut all_servers: HashSet<String> = servers.iter().map(|s| s.name.clone()).collect();
+        let mut all_clients: HashSet<String> = clients.iter().map(|c| c.id.clone()).collect();
+        for a in &raw_actions {
+            match &a.intro {
+                Some(Intro::Server(n)) => {
+                    all_servers.insert(n.v.clone());
+                }
+                Some(Intro::Client(n)) => {
+                    all_clients.insert(n.v.clone());
+                }
+                None => {}
+            }
+        }
+
+        self.check_server_refs(&raw_servers, &all_servers)?;
+        self.check_client_refs(&raw_clients, &all_servers)?;
+        raw_actions.sort_by_key(|a| a.action.time);
+        self.check_timeline(&raw_actions, &servers, &clients, &all_servers, &all_clients)?;
+        for n in &raw_expect.components {
+            if !all_servers.contains(&n.v) {
+                return Err(self.err(n.pos, format!("unknown server `{}`", n.v)));
+            }
+        }
+        for (a, b) in &raw_expect.links {
+            for n in [a, b] {
+                if !all_servers.contains(&n.v) {
+                    return Err(self.err(n.pos, format!("unknown server `{}`", n.v)));
+                }
+            }
+        }
+
+        Ok(Scenario {
+            name,
+            description,
+            seed,
+            duration,
+            protocol,
+            network,
+            servers,
+            clients,
+            actions: raw_actions.into_iter().map(|a| a.action).collect(),
+            expect,
+        })
+    }
+
+    fn protocol(&self, top: &Tbl<'a>) -> Res<ProtocolSection> {
+        let mut p = ProtocolSection::default();
+        let Some(t) = self.section(top, "protocol")? else {
+            return Ok(p);
+        };
+        self.check_keys(&t, PROTOCOL_KEYS)?;
+        if let Some(f) = t.get("nick_collision") {
+            let s = self.string(&f)?;
+            p.nick_collision = NickCollision::from_name(&s.v).ok_or_else(|| {
+                let known: Vec<_> = NickCollision::ALL.iter().map(|v| v.as_str()).collect();
+                self.err(
+                    s.pos,
+                    format!(
+                        "unknown nick_collision policy {:?} (expected one of: {})",
+                        s.v,
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        }
+        if let Some(f) = t.get("ordering") {
+            let s = self.string(&f)?;
+            p.ordering = Ordering::from_name(&s.v).ok_or_else(|| {
+                let known: Vec<_> = Ordering::ALL.iter().map(|v| v.as_str()).collect();
+                self.err(
+                    s.pos,
+                    format!(
+                        "unknown ordering {:?} (expected one of: {})",
+                        s.v,
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        }
+        let durations: [(&str, &mut Duration); 5] = [
+            ("ping_interval", &mut p.ping_interval),
+            ("ping_timeout", &mut p.ping_timeout),
+            ("reconnect_min", &mut p.reconnect_min),
+            ("reconnect_max", &mut p.reconnect_max),
+            ("handshake_timeout", &mut p.handshake_timeout),
+        ];
+        for (key, slot) in durations {
+            if let Some(f) = t.get(key) {
+                *slot = self.duration(&f)?;
+            }
+        }
+        if let Some(f) = t.get("ablate") {
+            for s in self.string_list(&f)? {
+                if !KNOWN_ABLATIONS.contains(&s.v.as_str()) {
+                    return Err(self.err(
+                        s.pos,
+                        format!(
+                            "unknown ablation {:?} (known: {})",
+                            s.v,
+                            KNOWN_ABLATIONS.join(", ")
+                        ),
+                    ));
+                }
+                p.ablate.push(s.v);
+            }
+        }
+        Ok(p)
+    }
+
+    fn network(&self, top: &Tbl<'a>) -> Res<NetworkSection> {
+        let mut n = NetworkSection::default();
+        let Some(t) = self.section(top, "network")? else {
+            return Ok(n);
+        };
+        self.check_keys(&t, NETWORK_KEYS)?;
+        if let Some(f) = t.get("latency") {
+            let lat = self.subtable(&f, "network.latency".to_string())?;
+            self.check_keys(&lat, LATENCY_KEYS)?;
+            if let Some(f) = lat.get("min") {
+                n.latency_min = self.duration(&f)?;
+            }
+            if let Some(f) = lat.get("max") {
+                n.latency_max = self.duration(&f)?;
+            }
+            if n.latency_min > n.latency_max {
+                return Err(self.err(
+                    lat.pos,
+                    format!(
+                        "latency min ({}) is greater than max ({})",
+                        super::duration::format_duration(n.latency_min),
+                        super::duration::format_duration(n.latency_max)
+                    ),
+                ));
+            }
+        }
+        if let Some(f) = t.get("connect_timeout") {
+            n.connect_timeout = self.duration(&f)?;
+        }
+        Ok(n)
+    }
+
+    fn servers(&self, top: &Tbl<'a>) -> Res<(Vec<ServerDecl>, Vec<RawServer>)> {
+        let mut servers = Vec::new();
+        let mut raws = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut sids: HashMap<String, usize> = HashMap::new();
+        for t in self.table_list(top, "server")? {
+            self.check_keys(&t, SERVER_KEYS)?;
+            let name = self.string(&self.required(&t, "name")?)?;
+            if !is_server_name(&name.v) {
+                return Err(self.err(
+                    name.pos,
+                    format!(
+                        "invalid server name {:?}: use 1 to 32 of A-Z a-z 0-9 _ . -",
+                        name.v
+                    ),
+                ));
+            }
+            if let Some(&first) = names.get(&name.v) {
+                return Err(self.err(
+                    name.pos,
+                    format!(
+                        "duplicate server name `{}` (first declared on line {})",
+                        name.v,
+                        self.line(first)
+                    ),
+                ));
+            }
+            names.insert(name.v.clone(), name.pos);
+            let mut decl = ServerDecl::new(name.v.clone());
+            let mut connect = Vec::new();
+            if let Some(f) = t.get("connect") {
+                for peer in self.string_list(&f)? {
+                    if peer.v == name.v {
+                        return Err(self.err(
+                            peer.pos,
+                            format!("server `{}` cannot connect to itself", name.v),
+                        ));
+                    }
+                    if decl.connect.contains(&peer.v) {
+                        return Err(self.err(
+                            peer.pos,
+                            format!("`{}` is listed twice in `connect`", peer.v),
+                        ));
+                    }
+                    decl.connect.push(peer.v.clone());
+                    connect.push(peer);
+                }
+            }
+            if let Some(f) = t.get("sid") {
+                let sid = self.string(&f)?;
+                if !is_sid(&sid.v) {
+                    return Err(self.err(
+                        sid.pos,
+                        format!(
+                            "invalid sid {:?}: exactly 3 characters of 0-9 A-Z, the first a digit",
+                            sid.v
+                        ),
+                    ));
+                }
+                if let Some(&first) = sids.get(&sid.v) {
+                    return Err(self.err(
+                        sid.pos,
+                        format!(
+                            "duplicate sid `{}` (first used on line {})",
+                            sid.v,
+                            self.line(first)
+                        ),
+                    ));
+                }
+                sids.insert(sid.v.clone(), sid.pos);
+                decl.sid = Some(sid.v);
+            }
+            let mut claims = None;
+            if let Some(f) = t.get("claims") {
+                let c = self.string(&f)?;
+                if c.v == name.v {
+                    return Err(self.err(
+                        c.pos,
+                        format!("server `{}` cannot claim to be itself", name.v),
+                    ));
+                }
+                decl.claims = Some(c.v.clone());
+                claims = Some(c);
+            }
+            if let Some(f) = t.get("registered") {
+                decl.registered = self.boolean(&f)?;
+            }
+            if let Some(f) = t.get("start") {
+                decl.start = self.boolean(&f)?;
+            }
+            servers.push(decl);
+            raws.push(RawServer { connect, claims });
+        }
+        Ok((servers, raws))
+    }
+
+    fn clients(&self, top: &Tbl<'a>) -> Res<(Vec<ClientDecl>, Vec<RawClient>)> {
+        let mut clients = Vec::new();
+        let mut raws = Vec::new();
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for t in self.table_list(top, "client")? {
+            self.check_keys(&t, CLIENT_KEYS)?;
+            let id = self.string(&self.required(&t, "id")?)?;
+            if id.v.is_empty() {
+                return Err(self.err(id.pos, "client id must not be empty"));
+            }
+            if let Some(&first) = ids.get(&id.v) {
+                return Err(self.err(
+                    id.pos,
+                    format!(
+                        "duplicate client id `{}` (first declared on line {})",
+                        id.v,
+                        self.line(first)
+                    ),
+                ));
+            }
+            ids.insert(id.v.clone(), id.pos);
+            let server = self.string(&self.required(&t, "server")?)?;
+            let nick = match t.get("nick") {
+                Some(f) => Some(self.nick(&f)?),
+                None => None,
+            };
+            let mut join = Vec::new();
+            if let Some(f) = t.get("join") {
+                for room in self.string_list(&f)? {
+                    join.push(self.check_room(room)?);
+                }
+            }
+            clients.push(ClientDecl {
+                id: id.v.clone(),
+                server: server.v.clone(),
+                nick,
+                join,
+            });
+            raws.push(RawClient { id, server });
+        }
+        Ok((clients, raws))
+    }
+
+    fn nick(&self, f: &Field<'a>) -> Res<String> {
+        let s = self.string(f)?;
+        if s.v.is_empty() {
+            return Err(self.err(s.pos, "nick must not be empty"));
+        }
+        Ok(s.v)
+    }
+
+    fn check_room(&self, room: Sp<String>) -> Res<String> {
+        if !room.v.starts_with('#') {
+            return Err(self.err(
+                room.pos,
+                format!("invalid room name {:?}: room names start with `#`", room.v),
+            ));
+        }
+        Ok(room.v)
+    }
+
+    fn actions(&self, top: &Tbl<'a>) -> Res<Vec<RawAction>> {
+        self.table_list(top, "at")?
+            .iter()
+            .map(|t| self.action(t))
+            .collect()
+    }
+
+    fn action(&self, t: &Tbl<'a>) -> Res<RawAction> {
+        let time_field = self.required(t, "time")?;
+        let what = self.string(&self.required(t, "do")?)?;
+        let Some(args) = action_args(&what.v) else {
+            return Err(self.err(
+                what.pos,
+                format!(
+                    "unknown action {:?} (known: {})",
+                    what.v,
+                    Action::NAMES.join(", ")
+                ),
+            ));
+        };
+        for f in t.fields() {
+            if f.key != "time" && f.key != "do" && !args.contains(&f.key) {
+                let expected = if args.is_empty() {
+                    "it takes none".to_string()
+                } else {
+                    format!("its arguments: {}", args.join(", "))
+                };
+                return Err(self.err(
+                    f.unknown_pos(),
+                    format!(
+                        "unknown key `{}`: not an argument of action `{}` ({expected})",
+                        f.key, what.v
+                    ),
+                ));
+            }
+        }
+        let time = self.duration(&time_field)?;
+        let mut r = Args {
+            p: self,
+            t,
+            action: &what.v,
+            refs: Vec::new(),
+            intro: None,
+        };
+        let action = match what.v.as_str() {
+            "partition" => Action::Partition {
+                groups: r.groups("groups")?,
+            },
+            "heal" => Action::Heal,
+            "cut" => {
+                let (a, b) = r.server_pair()?;
+                Action::Cut { a, b }
+            }
+            "stall" => {
+                let (a, b) = r.server_pair()?;
+                let duration = self.duration(&r.field("for")?)?;
+                Action::Stall { a, b, duration }
+            }
+            "link" => {
+                let (a, b) = r.server_pair()?;
+                Action::Link { a, b }
+            }
+            "unlink" => {
+                let (a, b) = r.server_pair()?;
+                Action::Unlink { a, b }
+            }
+            "crash" => Action::Crash {
+                server: r.server("server")?,
+            },
+            "restart" => Action::Restart {
+                server: r.server("server")?,
+            },
+            "shutdown" => Action::Shutdown {
+                server: r.server("server")?,
+            },
+            "add_server" => {
+                let name = self.string(&r.field("name")?)?;
+                if !is_server_name(&name.v) {
+                    return Err(self.err(
+                        name.pos,
+                        format!(
+                            "invalid server name {:?}: use 1 to 32 of A-Z a-z 0-9 _ . -",
+                            name.v
+                        ),
+                    ));
+                }
+                let via = r.server("via")?;
+                if via == name.v {
+                    return Err(self.err(
+                        r.refs[0].name.pos,
+                        format!("server `{via}` cannot be added via itself"),
+                    ));
+                }
+                r.intro = Some(Intro::Server(name.clone()));
+                Action::AddServer { name: name.v, via }
+            }
+            "skew" => Action::Skew {
+                server: r.server("server")?,
+                by_nanos: self.signed_duration(&r.field("by")?)?,
+            },
+            "connect" => {
+                let client = r.string("client")?;
+                if client.v.is_empty() {
+                    return Err(self.err(client.pos, "client id must not be empty"));
+                }
+                r.intro = Some(Intro::Client(client.clone()));
+                let server = r.server("server")?;
+                let nick = match t.get("nick") {
+                    Some(f) => Some(self.nick(&f)?),
+                    None => None,
+                };
+                Action::Connect {
+                    client: client.v,
+                    server,
+                    nick,
+                }
+            }
+            "nick" => Action::Nick {
+                client: r.client("client")?,
+                nick: self.nick(&r.field("nick")?)?,
+            },
+            "create" => Action::Create {
+                client: r.client("client")?,
+                room: r.room("room")?,
+            },
+            "join" => Action::Join {
+                client: r.client("client")?,
+                room: r.room("room")?,
+            },
+            "leave" => Action::Leave {
+                client: r.client("client")?,
+                room: r.room("room")?,
+            },
+            "say" => Action::Say {
+                client: r.client("client")?,
+                room: r.room("room")?,
+                text: r.string("text")?.v,
+            },
+            "send_list" => Action::SendList {
+                client: r.client("client")?,
+                to: r.clients("to")?,
+                text: r.string("text")?.v,
+            },
+            "private" => Action::Private {
+                client: r.client("client")?,
+                to: r.client("to")?,
+                text: r.string("text")?.v,
+            },
+            "redirect" => Action::Redirect {
+                client: r.client("client")?,
+                to: r.server("to")?,
+            },
+            "quit" => Action::Quit {
+                client: r.client("client")?,
+            },
+            "broadcast" => Action::Broadcast {
+                server: r.server("server")?,
+                text: r.string("text")?.v,
+            },
+            other => unreachable!("action `{other}` has arguments but no parser"),
+        };
+        Ok(RawAction {
+            action: TimedAction {
+                time,
+                action,
+                line: self.line(t.pos),
+            },
+            refs: r.refs,
+            intro: r.intro,
+        })
+    }
+
+    fn expect(&self, top: &Tbl<'a>) -> Res<(Expect, RawExpect)> {
+        let mut e = Expect::default();
+        let mut raw = RawExpect {
+            components: Vec::new(),
+            links: Vec::new(),
+        };
+        let Some(t) = self.section(top, "expect")? else {
+            return Ok((e, raw));
+        };
+        self.check_keys(&t, EXPECT_KEYS)?;
+        if let Some(f) = t.get("verdict") {
+            let s = self.string(&f)?;
+            e.verdict = Verdict::from_name(&s.v).ok_or_else(|| {
+                self.err(
+                    s.pos,
+                    format!("unknown verdict {:?} (expected \"pass\" or \"fail\")", s.v),
+                )
+            })?;
+        }
+        if let Some(f) = t.get("violated") {
+            e.violated = self.string_list(&f)?.into_iter().map(|s| s.v).collect();
+        }
+        if let Some(f) = t.get("components") {
+            let mut seen = HashSet::new();
+            let mut components = Vec::new();
+            for group in self.string_lists(&f)? {
+                let mut names = Vec::new();
+                for n in group.v {
+                    if !seen.insert(n.v.clone()) {
+                        return Err(self.err(
+                            n.pos,
+                            format!(
+                                "server `{}` appears in more than one place in `components`",
+                                n.v
+                            ),
+                        ));
+                    }
+                    names.push(n.v.clone());
+                    raw.components.push(n);
+                }
+                components.push(names);
+            }
+            e.components = Some(components);
+        }
+        if let Some(f) = t.get("links") {
+            let mut links = Vec::new();
+            for pair in self.string_lists(&f)? {
+                let [a, b] = <[Sp<String>; 2]>::try_from(pair.v).map_err(|v| {
+                    self.err(
+                        pair.pos,
+                        format!(
+                            "each element of `links` must be a pair of server names, found {} names",
+                            v.len()
+                        ),
+                    )
+                })?;
+                if a.v == b.v {
+                    return Err(self.err(
+                        b.pos,
+                        format!(
+                            "a link joins two different servers, not `{}` to itself",
+                            a.v
+                        ),
+                    ));
+                }
+                links.push((a.v.clone(), b.v.clone()));
+                raw.links.push((a, b));
+            }
+            e.links = Some(links);
+        }
+        if let Some(f) = t.get("min_events") {
+            e.min_events = Some(self.uint(&f)?);
+        }
+        Ok((e, raw))
+    }
+
+    // ----- cross references --------------------------------------------
+
+    fn check_server_refs(&self, raws: &[RawServer], all_servers: &HashSet<String>) -> Res<()> {
+        for s in raws {
+            for n in s.connect.iter().chain(&s.claims) {
+                if !all_servers.contains(&n.v) {
+                    return Err(self.err(n.pos, format!("unknown server `{}`", n.v)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_client_refs(&self, raws: &[RawClient], all_servers: &HashSet<String>) -> Res<()> {
+        for c in raws {
+            if all_servers.contains(&c.id.v) {
+                return Err(self.err(
+                    c.id.pos,
+                    format!("client id `{}` is already a server name", c.id.v),
+                ));
+            }
+            if !all_servers.contains(&c.server.v) {
+                return Err(self.err(c.server.pos, format!("unknown server `{}`", c.server.v)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks the sorted timeline: a server or client an action names must be
+    /// declared, or introduced by an `add_server`/`connect` no later in the
+    /// timeline.
+    fn check_timeline(
+        &self,
+        actions: &[RawAction],
+        servers: &[ServerDecl],
+        clients: &[ClientDecl],
+        all_servers: &HashSet<String>,
+        all_clients: &HashSet<String>,
+    ) -> Res<()> {
+        let declared_servers: HashSet<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        let mut known_servers: HashSet<String> = servers.iter().map(|s| s.name.clone()).collect();
+        let mut known_clients: HashSet<String> = clients.iter().map(|c| c.id.clone()).collect();
+        let mut added: HashMap<String, usize> = HashMap::new();
+        for a in actions {
+            for r in &a.refs {
+                let n = &r.name.v;
+                let is_server = known_servers.contains(n);
+                let is_client = known_clients.contains(n);
+                let ok = match r.kind {
+                    RefKind::Server => is_server,
+                    RefKind::Client => is_client,
+                    RefKind::Member => is_server || is_client,
+                };
+                if ok {
+                    continue;
+                }
+                let message = match r.kind {
+                    RefKind::Server if all_servers.contains(n) => format!(
+                        "server `{n}` is used before the `add_server` action that introduces it"
+                    ),
+                    RefKind::Client if all_clients.contains(n) => format!(
+                        "client `{n}` is used before the `connect` action that introduces it"
+                    ),
+                    RefKind::Member if all_servers.contains(n) || all_clients.contains(n) => {
+                        format!("`{n}` is used before the action that introduces it")
+                    }
+                    RefKind::Server => format!("unknown server `{n}`"),
+                    RefKind::Client => format!("unknown client `{n}`"),
+                    RefKind::Member => format!("unknown server or client `{n}`"),
+                };
+                return Err(self.err(r.name.pos, message));
+            }
+            match &a.intro {
+                Some(Intro::Server(n)) => {
+                    if declared_servers.contains(n.v.as_str()) {
+                        return Err(self.err(
+                            n.pos,
+                            format!(
+                                "server `{}` is declared in [[server]]; add_server needs a new name",
+                                n.v
+                            ),
+                        ));
+                    }
+                    if let Some(&first) = added.get(&n.v) {
+                        return Err(self.err(
+                            n.pos,
+                            format!(
+                                "server `{}` is already added on line {}",
+                                n.v,
+                                self.line(first)
+                            ),
+                        ));
+                    }
+                    if all_clients.contains(&n.v) {
+                        return Err(self.err(
+                            n.pos,
+                            format!("server name `{}` is already a client id", n.v),
+                        ));
+                    }
+                    added.insert(n.v.clone(), n.pos);
+                    known_servers.insert(n.v.clone());
+                }
+                Some(Intro::Client(n)) => {
+                    if all_servers.contains(&n.v) {
+                        return Err(self.err(
+                            n.pos,
+                            format!("client id `{}` is already a server name", n.v),
+                        ));
+                    }
+                    known_clients.insert(n.v.clone());
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the arguments of one action, noting the names it refers to.
+struct Args<'p, 'a> {
+    p: &'p Parser<'a>,
+    t: &'p Tbl<'a>,
+    action: &'p str,
+    refs: Vec<Ref>,
+    intro: Option<Intro>,
+}
+
+impl<'a> Args<'_, 'a> {
+    fn field(&self, key: &str) -> Res<Field<'a>> {
+        self.t.get(key).ok_or_else(|| {
+            self.p.err(
+                self.t.pos,
+                format!("action `{}` is missing argument `{key}`", self.action),
+            )
+        })
+    }
+
+    fn string(&self, key: &str) -> Res<Sp<String>> {
+        self.p.string(&self.field(key)?)
+    }
+
+    fn named(&mut self, key: &str, kind: RefKind) -> Res<String> {
+        let name = self.string(key)?;
+        self.refs.push(Ref {
+            kind,
+            name: name.clone(),
+        });
+        Ok(name.v)
+    }
+
+    fn server(&mut self, key: &str) -> Res<String> {
+        self.named(key, RefKind::Server)
+    }
+
+    fn client(&mut self, key: &str) -> Res<String> {
+        self.named(key, RefKind::Client)
+    }
+
+    fn server_pair(&mut self) -> Res<(String, String)> {
+        let a = self.server("a")?;
+        let b = self.server("b")?;
+        if a == b {
+            let pos = self.refs.last().map_or(self.t.pos, |r| r.name.pos);
+            return Err(self.p.err(
+                pos,
+                format!("`a` and `b` must be two different servers, both are `{a}`"),
+            ));
+        }
+        Ok((a, b))
+    }
+
+    fn room(&mut self, key: &str) -> Res<String> {
+        let room = self.string(key)?;
+        self.p.check_room(room)
+    }
+
+    fn clients(&mut self, key: &str) -> Res<Vec<String>> {
+        let f = self.field(key)?;
+        let names = self.p.string_list(&f)?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            out.push(n.v.clone());
+            self.refs.push(Ref {
+                kind: RefKind::Client,
+                name: n,
+            });
+        }
+        Ok(out)
+    }
+
+    fn groups(&mut self, key: &str) -> Res<Vec<Vec<String>>> {
+        let f = self.field(key)?;
+        let lists = self.p.string_lists(&f)?;
+        if lists.is_empty() {
+            return Err(self.p.err(f.pos, "`groups` must list at least one group"));
+        }
+        let mut seen = HashSet::new();
+        let mut groups = Vec::with_capacity(lists.len());
+        for list in lists {
+            if list.v.is_empty() {
+                return Err(self.p.err(list.pos, "a partition group must not be empty"));
+            }
+            let mut group = Vec::with_capacity(list.v.len());
+            for n in list.v {
+                if !seen.insert(n.v.clone()) {
+                    return Err(self.p.err(
+                        n.pos,
+                        format!("`{}` appears more than once in `groups`", n.v),
+                    ));
+                }
+                group.push(n.v.clone());
+                self.refs.push(Ref {
+                    kind: RefKind::Member,
+                    name: n,
+                });
+            }
+            groups.push(group);
+        }
+        Ok(groups)
+    }
+}

@@ -1,0 +1,229 @@
+//! From a [`Scenario`] back to TOML text.
+//!
+//! Every setting is written out, defaults included, so a written file keeps
+//! meaning the same thing if a default changes later.
+
+use std::fmt::Write as _;
+
+use super::duration::{format_duration, format_signed_duration};
+use super::model::*;
+
+impl Scenario {
+    /// The scenario as a TOML file that [`parse_str`](super::parse_str)
+    /// reads back to an equal `Scenario` (for a valid scenario). Durations
+    /// are written with the largest unit that represents them exactly.
+    pub fn to_toml(&self) -> String {
+        let mut w = Writer::default();
+        w.kv("name", string(&self.name));
+        w.kv("description", string(&self.description));
+        w.kv("seed", uint(self.seed));
+        w.kv("duration", duration(self.duration));
+
+        let p = &self.protocol;
+        w.header("[protocol]");
+        w.kv("nick_collision", string(p.nick_collision.as_str()));
+        w.kv("ordering", string(p.ordering.as_str()));
+        w.kv("ping_interval", duration(p.ping_interval));
+        w.kv("ping_timeout", duration(p.ping_timeout));
+        w.kv("reconnect_min", duration(p.reconnect_min));
+        w.kv("reconnect_max", duration(p.reconnect_max));
+        w.kv("handshake_timeout", duration(p.handshake_timeout));
+        w.kv("ablate", strings(&p.ablate));
+
+        let n = &self.network;
+        w.header("[network]");
+        w.kv(
+            "latency",
+            format!(
+                "{{ min = {}, max = {} }}",
+                duration(n.latency_min),
+                duration(n.latency_max)
+            ),
+        );
+        w.kv("connect_timeout", duration(n.connect_timeout));
+
+        for s in &self.servers {
+            w.header("[[server]]");
+            w.kv("name", string(&s.name));
+            w.kv("connect", strings(&s.connect));
+            if let Some(sid) = &s.sid {
+                w.kv("sid", string(sid));
+            }
+            if let Some(claims) = &s.claims {
+                w.kv("claims", string(claims));
+            }
+            w.kv("registered", s.registered.to_string());
+            w.kv("start", s.start.to_string());
+        }
+
+        for c in &self.clients {
+            w.header("[[client]]");
+            w.kv("id", string(&c.id));
+            w.kv("server", string(&c.server));
+            if let Some(nick) = &c.nick {
+                w.kv("nick", string(nick));
+            }
+            w.kv("join", strings(&c.join));
+        }
+
+        for a in &self.actions {
+            w.header("[[at]]");
+            w.kv("time", duration(a.time));
+            w.kv("do", string(a.action.name()));
+            write_action(&mut w, &a.action);
+        }
+
+        let e = &self.expect;
+        w.header("[expect]");
+        w.kv("verdict", string(e.verdict.as_str()));
+        w.kv("violated", strings(&e.violated));
+        if let Some(components) = &e.components {
+            w.kv("components", string_lists(components));
+        }
+        if let Some(links) = &e.links {
+            let pairs: Vec<String> = links
+                .iter()
+                .map(|(a, b)| format!("[{}, {}]", string(a), string(b)))
+                .collect();
+            w.kv("links", format!("[{}]", pairs.join(", ")));
+        }
+        if let Some(min) = e.min_events {
+            w.kv("min_events", uint(min));
+        }
+        w.out
+    }
+}
+
+fn write_action(w: &mut Writer, action: &Action) {
+    match action {
+        Action::Partition { groups } => w.kv("groups", string_lists(groups)),
+        Action::Heal => {}
+        Action::Cut { a, b } | Action::Link { a, b } | Action::Unlink { a, b } => {
+            w.kv("a", string(a));
+            w.kv("b", string(b));
+        }
+        Action::Stall { a, b, duration: d } => {
+            w.kv("a", string(a));
+            w.kv("b", string(b));
+            w.kv("for", duration(*d));
+        }
+        Action::Crash { server } | Action::Restart { server } | Action::Shutdown { server } => {
+            w.kv("server", string(server))
+        }
+        Action::AddServer { name, via } => {
+            w.kv("name", string(name));
+            w.kv("via", string(via));
+        }
+        Action::Skew { server, by_nanos } => {
+            w.kv("server", string(server));
+            w.kv("by", string(&format_signed_duration(*by_nanos)));
+        }
+        Action::Connect {
+            client,
+            server,
+            nick,
+        } => {
+            w.kv("client", string(client));
+            w.kv("server", string(server));
+            if let Some(nick) = nick {
+                w.kv("nick", string(nick));
+            }
+        }
+        Action::Nick { client, nick } => {
+            w.kv("client", string(client));
+            w.kv("nick", string(nick));
+        }
+        Action::Create { client, room }
+        | Action::Join { client, room }
+        | Action::Leave { client, room } => {
+            w.kv("client", string(client));
+            w.kv("room", string(room));
+        }
+        Action::Say { client, room, text } => {
+            w.kv("client", string(client));
+            w.kv("room", string(room));
+            w.kv("text", string(text));
+        }
+        Action::SendList { client, to, text } => {
+            w.kv("client", string(client));
+            w.kv("to", strings(to));
+            w.kv("text", string(text));
+        }
+        Action::Private { client, to, text } => {
+            w.kv("client", string(client));
+            w.kv("to", string(to));
+            w.kv("text", string(text));
+        }
+        Action::Redirect { client, to } => {
+            w.kv("client", string(client));
+            w.kv("to", string(to));
+        }
+        Action::Quit { client } => w.kv("client", string(client)),
+        Action::Broadcast { server, text } => {
+            w.kv("server", string(server));
+            w.kv("text", string(text));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Writer {
+    out: String,
+}
+
+impl Writer {
+    fn header(&mut self, h: &str) {
+        self.out.push('\n');
+        self.out.push_str(h);
+        self.out.push('\n');
+    }
+
+    fn kv(&mut self, key: &str, value: String) {
+        let _ = writeln!(self.out, "{key} = {value}");
+    }
+}
+
+/// A TOML basic string.
+fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn strings(list: &[String]) -> String {
+    let items: Vec<String> = list.iter().map(|s| string(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn string_lists(lists: &[Vec<String>]) -> String {
+    let items: Vec<String> = lists.iter().map(|l| strings(l)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn duration(d: drc_protocol::time::Duration) -> String {
+    string(&format_duration(d))
+}
+
+/// TOML integers are signed 64-bit; larger values are written as strings of
+/// digits, which the parser accepts for `seed` and `min_events`.
+fn uint(n: u64) -> String {
+    if i64::try_from(n).is_ok() {
+        n.to_string()
+    } else {
+        string(&n.to_string())
+    }
+}

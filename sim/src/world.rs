@@ -1,0 +1,675 @@
+//! The simulation: hosts, network, event loop and scenario actions.
+//!
+//! One thread, one event queue, one seed. Every source of variation is a
+//! named random stream derived from the seed; every collection that is
+//! iterated is ordered, so a run is a pure function of (scenario, seed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use drc_protocol::crypto::KeyPair;
+use drc_protocol::server::Command;
+use drc_protocol::{Config, Identity, Input, LinkId, Note, Output, Outbox, Registry, Server};
+
+use crate::checkers::Checkers;
+use crate::clock::{EventQueue, SimTime};
+use crate::host::Host;
+use crate::network::{ConnId, ConnState, Head, HostId, Network};
+use crate::rng;
+use crate::scenario::{Action, Scenario};
+use crate::trace::{TraceHash, TraceWriter};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// The head frame of `conns[conn].dirs[dir]` arrives.
+    Deliver { conn: ConnId, dir: u8 },
+    /// A connection request reaches its target.
+    Syn { conn: ConnId },
+    /// The target's answer reaches the dialler.
+    SynAck { conn: ConnId, ok: bool },
+    ConnectTimeout { conn: ConnId },
+    Timer { host: HostId, gen: u64 },
+    Action { index: u32 },
+    StallEnd { conn: ConnId },
+    End,
+}
+
+impl Event {
+    fn code(&self) -> u64 {
+        match self {
+            Event::Deliver { .. } => 1,
+            Event::Syn { .. } => 2,
+            Event::SynAck { .. } => 3,
+            Event::ConnectTimeout { .. } => 4,
+            Event::Timer { .. } => 5,
+            Event::Action { .. } => 6,
+            Event::StallEnd { .. } => 7,
+            Event::End => 8,
+        }
+    }
+}
+
+pub struct World {
+    pub now: SimTime,
+    pub end: SimTime,
+    queue: EventQueue<Event>,
+    pub hosts: Vec<Host>,
+    pub net: Network,
+    pub by_label: BTreeMap<String, HostId>,
+    registry: Registry,
+    cfg: Arc<Config>,
+    seed: u64,
+    actions: Vec<Action>,
+    outbox: Outbox,
+    notes: Vec<(HostId, Note)>,
+    pub hash: TraceHash,
+    pub events: u64,
+    pub trace: Option<TraceWriter>,
+    pub checks: Checkers,
+    /// Time of the last scenario action (faults, operator commands).
+    pub last_action: SimTime,
+    /// Per-event hashes, kept for the determinism self-check.
+    pub event_hashes: Option<Vec<u64>>,
+    /// Stop at the first violation.
+    pub stop_on_violation: bool,
+    pub stopped_early: bool,
+    /// Broadcast deliveries (one per server reached).
+    pub broadcasts: u64,
+}
+
+/// The SID of the i-th server when the scenario names none: a digit then
+/// two letters, unique for the first 6,760 servers.
+pub fn default_sid(i: usize) -> String {
+    let l = |x: usize| (b'A' + (x % 26) as u8) as char;
+    format!("{}{}{}", (i / 676) % 10, l(i / 26), l(i))
+}
+
+impl World {
+    pub fn new(scn: &Scenario, seed: u64, cfg: Config) -> Result<World, String> {
+        let cfg = Arc::new(cfg);
+        let net = Network::new(
+            seed,
+            (scn.network.latency_min.as_nanos(), scn.network.latency_max.as_nanos()),
+            scn.network.connect_timeout.as_nanos(),
+        );
+        let mut w = World {
+            now: 0,
+            end: scn.duration.as_nanos(),
+            queue: EventQueue::new(),
+            hosts: Vec::new(),
+            net,
+            by_label: BTreeMap::new(),
+            registry: Registry::new(),
+            cfg: cfg.clone(),
+            seed,
+            actions: scn.actions.iter().map(|a| a.action.clone()).collect(),
+            outbox: Outbox::new(),
+            notes: Vec::new(),
+            hash: TraceHash::default(),
+            events: 0,
+            trace: None,
+            checks: Checkers::new(&cfg),
+            last_action: 0,
+            event_hashes: None,
+            stop_on_violation: false,
+            stopped_early: false,
+            broadcasts: 0,
+        };
+        // SIDs first, so an impostor can present its victim's SID.
+        let mut sids: BTreeMap<String, String> = BTreeMap::new();
+        for (i, s) in scn.servers.iter().enumerate() {
+            sids.insert(s.name.clone(), s.sid.clone().unwrap_or_else(|| default_sid(i)));
+        }
+        for s in &scn.servers {
+            let claims = s.claims.clone().unwrap_or_else(|| s.name.clone());
+            let sid = sids.get(&claims).cloned().unwrap_or_else(|| sids[&s.name].clone());
+            let genuine = s.claims.is_none() && s.registered;
+            let h = w.add_host(&s.name, &claims, &sid, genuine, &s.connect);
+            if genuine {
+                let key = w.hosts[h as usize].keys.public();
+                w.registry.register(&claims, &sid, key);
+            }
+        }
+        let mut next_sid = scn.servers.len();
+        for a in &scn.actions {
+            if let Action::AddServer { name, .. } = &a.action {
+                // Created now so host ids do not depend on timing; it
+                // starts (and is registered) when its action runs.
+                let sid = default_sid(next_sid);
+                next_sid += 1;
+                w.add_host(name, name, &sid, true, &[]);
+            }
+        }
+        for (i, a) in scn.actions.iter().enumerate() {
+            w.queue.schedule(a.time.as_nanos(), Event::Action { index: i as u32 });
+        }
+        w.queue.schedule(w.end, Event::End);
+        let to_start: Vec<HostId> = scn
+            .servers
+            .iter()
+            .filter(|s| s.start)
+            .map(|s| w.by_label[&s.name])
+            .collect();
+        for h in to_start {
+            w.boot(h);
+        }
+        Ok(w)
+    }
+
+    fn add_host(&mut self, label: &str, claims: &str, sid: &str, genuine: bool, connect: &[String]) -> HostId {
+        let id = self.hosts.len() as HostId;
+        let keys = KeyPair::generate(&mut rng::stream(self.seed, &format!("key/{label}")));
+        let host = Host::new(
+            label.to_string(),
+            claims.into(),
+            sid.into(),
+            genuine,
+            keys,
+            connect.iter().map(|c| Arc::from(c.as_str())).collect(),
+            rng::stream(self.seed, &format!("host/{label}")),
+        );
+        self.hosts.push(host);
+        self.by_label.insert(label.to_string(), id);
+        id
+    }
+
+    /// Starts (or restarts) the server process on host `h`.
+    fn boot(&mut self, h: HostId) {
+        let registry = Arc::new(self.registry.clone());
+        let host = &mut self.hosts[h as usize];
+        host.incarnation += 1;
+        host.up = true;
+        host.forget_links();
+        host.timer_at = None;
+        host.timer_gen += 1;
+        let me = Identity {
+            name: host.claims.clone(),
+            sid: host.sid.clone(),
+            incarnation: host.incarnation,
+            keys: host.keys.clone(),
+        };
+        host.server = Some(Server::new(me, self.cfg.clone(), registry, &host.autoconnect));
+        self.dispatch(h, Input::Start);
+    }
+
+    /// Runs every event scheduled before `t`.
+    pub fn run_until(&mut self, t: SimTime) {
+        while self.queue.peek_time().is_some_and(|x| x < t) && !self.stopped_early {
+            self.run_one();
+        }
+    }
+
+    /// Runs until the scenario's end (or the first violation when asked).
+    pub fn run(&mut self) {
+        while self.run_one() {}
+    }
+
+    /// Runs one event; false once the run is over.
+    fn run_one(&mut self) -> bool {
+        {
+            let Some((t, ev)) = self.queue.pop() else { return false };
+            self.now = t;
+            self.events += 1;
+            self.hash.word(t);
+            self.hash.word(ev.code());
+            if let Event::End = ev {
+                return false;
+            }
+            self.step(ev);
+            self.checks.tick(self.now);
+            if let Some(hs) = &mut self.event_hashes {
+                hs.push(self.hash.value());
+            }
+            if self.stop_on_violation && !self.checks.violations.is_empty() {
+                self.stopped_early = true;
+                return false;
+            }
+        }
+        true
+    }
+
+    fn step(&mut self, ev: Event) {
+        match ev {
+            Event::Deliver { conn, dir } => self.deliver(conn, dir as usize),
+            Event::Syn { conn } => self.syn(conn),
+            Event::SynAck { conn, ok } => self.syn_ack(conn, ok),
+            Event::ConnectTimeout { conn } => {
+                let c = &mut self.net.conns[conn as usize];
+                if c.state == ConnState::Dialing && c.open[0] {
+                    c.open[0] = false;
+                    c.state = ConnState::Closed;
+                    let (h, link) = (c.ends[0], c.links[0].expect("dialler link"));
+                    self.record(|| serde_json::json!({"ev": "connect_timeout", "conn": conn}));
+                    self.dispatch(h, Input::ConnectFailed { link });
+                }
+            }
+            Event::Timer { host, gen } => {
+                let hst = &mut self.hosts[host as usize];
+                if hst.timer_gen == gen && hst.up {
+                    hst.timer_at = None;
+                    self.hash.word(u64::from(host));
+                    self.dispatch(host, Input::Timeout);
+                }
+            }
+            Event::Action { index } => {
+                self.last_action = self.now;
+                let action = self.actions[index as usize].clone();
+                self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
+                self.act(&action);
+            }
+            Event::StallEnd { conn } => self.wake(conn),
+            Event::End => {}
+        }
+    }
+
+    fn record(&mut self, f: impl FnOnce() -> serde_json::Value) {
+        if let Some(t) = &mut self.trace {
+            let mut v = f();
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("n".into(), self.events.into());
+                m.insert("t_ns".into(), self.now.into());
+            }
+            t.record(&v);
+        }
+    }
+
+    fn deliver(&mut self, conn: ConnId, dir: usize) {
+        let now = self.now;
+        let c = &mut self.net.conns[conn as usize];
+        c.dirs[dir].scheduled = false;
+        let Some(due) = c.dirs[dir].head_due() else { return };
+        if due > now {
+            c.dirs[dir].scheduled = true;
+            self.queue.schedule(due, Event::Deliver { conn, dir: dir as u8 });
+            return;
+        }
+        if !self.net.passable(conn, now) {
+            self.net.conns[conn as usize].dirs[dir].blocked = true;
+            return;
+        }
+        let c = &mut self.net.conns[conn as usize];
+        let recv = 1 - dir;
+        let to = c.ends[recv];
+        let host = &self.hosts[to as usize];
+        let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
+        let stale = host.up && c.epoch[recv] != host.incarnation && c.open[recv];
+        match c.dirs[dir].head() {
+            None => return,
+            Some(Head::Fin) => {
+                c.dirs[dir].pop();
+                self.hash.word(0xF1);
+                if alive {
+                    c.open[recv] = false;
+                    if !c.open[dir] {
+                        c.state = ConnState::Closed;
+                    }
+                    let link = c.links[recv].expect("open end has a link");
+                    self.record(|| serde_json::json!({"ev": "fin", "conn": conn}));
+                    self.dispatch(to, Input::Closed { link });
+                }
+            }
+            Some(Head::Frame(bytes)) => {
+                self.hash.bytes(bytes);
+                if alive {
+                    let link = c.links[recv].expect("open end has a link");
+                    if let Some(t) = &mut self.trace {
+                        let v = serde_json::json!({
+                            "n": self.events, "t_ns": now, "ev": "deliver",
+                            "from": self.hosts[c.ends[dir] as usize].label,
+                            "to": self.hosts[to as usize].label,
+                            "frame": String::from_utf8_lossy(bytes),
+                        });
+                        t.record(&v);
+                    }
+                    // Disjoint borrows: the frame stays in the network's
+                    // buffer while the server reads it.
+                    let host = &mut self.hosts[to as usize];
+                    let local = host.local_time(now);
+                    let server = host.server.as_mut().expect("alive host has a server");
+                    let probe = self.checks.before_frame(server, link, bytes);
+                    self.outbox.clear();
+                    server.handle(local, Input::Frame { link, bytes }, &mut host.rng, &mut self.outbox);
+                    self.checks.after_frame(now, &self.hosts[to as usize], to, link, probe, &self.outbox);
+                    self.net.conns[conn as usize].dirs[dir].pop();
+                    self.apply_outputs(to);
+                    self.rearm(to, false);
+                } else {
+                    c.dirs[dir].pop();
+                    if stale {
+                        // A restarted host knows nothing of this connection:
+                        // its kernel answers with a reset.
+                        c.open[recv] = false;
+                        c.dirs[recv].discard();
+                        if c.open[dir] {
+                            self.send_fin(conn, recv);
+                        }
+                    }
+                }
+            }
+        }
+        self.reschedule(conn, dir);
+    }
+
+    fn reschedule(&mut self, conn: ConnId, dir: usize) {
+        let now = self.now;
+        let d = &mut self.net.conns[conn as usize].dirs[dir];
+        if d.scheduled || d.blocked {
+            return;
+        }
+        if let Some(due) = d.head_due() {
+            d.scheduled = true;
+            self.queue.schedule(due.max(now), Event::Deliver { conn, dir: dir as u8 });
+        }
+    }
+
+    /// Wakes held directions of a connection whose path has cleared.
+    fn wake(&mut self, conn: ConnId) {
+        if !self.net.passable(conn, self.now) {
+            return;
+        }
+        for dir in 0..2 {
+            let d = &mut self.net.conns[conn as usize].dirs[dir];
+            if d.blocked {
+                d.blocked = false;
+                self.reschedule(conn, dir);
+            }
+        }
+    }
+
+    fn send_fin(&mut self, conn: ConnId, from_end: usize) {
+        if let Some(due) = self.net.send(self.now, conn, from_end, &[], true) {
+            self.queue.schedule(due, Event::Deliver { conn, dir: from_end as u8 });
+        }
+    }
+
+    fn syn(&mut self, conn: ConnId) {
+        let now = self.now;
+        let c = &self.net.conns[conn as usize];
+        let (from, to) = (c.ends[0], c.ends[1]);
+        if !c.open[0] || !self.net.partition.reachable(from, to) {
+            return; // lost; the dialler times out
+        }
+        let ok = self.hosts[to as usize].running();
+        if ok {
+            let host = &mut self.hosts[to as usize];
+            self.outbox.clear();
+            let local = host.local_time(now);
+            let link = host.server.as_mut().expect("running host").accept(local, &mut self.outbox);
+            host.map_link(link, conn);
+            let epoch = host.incarnation;
+            let c = &mut self.net.conns[conn as usize];
+            c.links[1] = Some(link);
+            c.open[1] = true;
+            c.epoch[1] = epoch;
+            self.apply_outputs(to);
+            self.rearm(to, false);
+        }
+        let at = now + self.net.latency();
+        self.queue.schedule(at, Event::SynAck { conn, ok });
+    }
+
+    fn syn_ack(&mut self, conn: ConnId, ok: bool) {
+        let c = &mut self.net.conns[conn as usize];
+        let h = c.ends[0];
+        let host = &self.hosts[h as usize];
+        if c.state != ConnState::Dialing || !c.open[0] || c.epoch[0] != host.incarnation || !host.up {
+            return;
+        }
+        if !self.net.partition.reachable(c.ends[0], c.ends[1]) {
+            return; // the answer is lost; the dialler times out
+        }
+        let link = c.links[0].expect("dialler link");
+        if ok {
+            c.state = ConnState::Open;
+            self.dispatch(h, Input::Connected { link });
+        } else {
+            c.state = ConnState::Closed;
+            c.open[0] = false;
+            self.dispatch(h, Input::ConnectFailed { link });
+        }
+    }
+
+    /// Hands one input to the server on `h` and carries out its outputs.
+    pub fn dispatch(&mut self, h: HostId, input: Input<'_>) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let local = host.local_time(now);
+        let Some(server) = host.server.as_mut() else { return };
+        if !host.up {
+            return;
+        }
+        self.outbox.clear();
+        server.handle(local, input, &mut host.rng, &mut self.outbox);
+        let timeout = matches!(input, Input::Timeout);
+        self.apply_outputs(h);
+        self.rearm(h, timeout);
+    }
+
+    /// Schedules the host's next timer if it moved earlier.
+    fn rearm(&mut self, h: HostId, after_timeout: bool) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let Some(local) = host.server.as_ref().and_then(|s| s.poll_timeout()) else {
+            return;
+        };
+        let mut at = host.global_time(local).max(now);
+        if after_timeout && at <= now {
+            at = now + 1; // never spin at one instant
+        }
+        if host.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        host.timer_gen += 1;
+        host.timer_at = Some(at);
+        let gen = host.timer_gen;
+        self.queue.schedule(at, Event::Timer { host: h, gen });
+    }
+
+    fn apply_outputs(&mut self, h: HostId) {
+        let outbox = std::mem::take(&mut self.outbox);
+        for item in outbox.items() {
+            match item {
+                Output::Send { link, start, end } => {
+                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else { continue };
+                    let c = &self.net.conns[conn as usize];
+                    let e = c.end_of(h);
+                    if !c.open[e] || c.state == ConnState::Dialing && e == 0 && c.links[1].is_none() {
+                        continue;
+                    }
+                    if let Some(due) = self.net.send(self.now, conn, e, outbox.bytes(*start, *end), false) {
+                        self.queue.schedule(due, Event::Deliver { conn, dir: e as u8 });
+                    }
+                }
+                Output::Connect { link, to } => self.connect(h, *link, to),
+                Output::Close { link } => {
+                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else { continue };
+                    let c = &mut self.net.conns[conn as usize];
+                    let e = c.end_of(h);
+                    if !c.open[e] {
+                        continue;
+                    }
+                    c.open[e] = false;
+                    if !c.open[1 - e] && c.links[1 - e].is_some() {
+                        c.state = ConnState::Closed;
+                    }
+                    if c.links[1 - e].is_some() {
+                        self.send_fin(conn, e);
+                    }
+                }
+                Output::Note(Note::Broadcast { .. }) => self.broadcasts += 1,
+                Output::Note(n) => self.notes.push((h, n.clone())),
+            }
+        }
+        self.outbox = outbox;
+        if !self.notes.is_empty() {
+            let notes = std::mem::take(&mut self.notes);
+            self.checks.on_notes(self.now, &self.hosts, &mut self.net, &notes);
+            if let Some(t) = &mut self.trace {
+                for (h, n) in &notes {
+                    let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
+                        "host": self.hosts[*h as usize].label, "note": format!("{n:?}")});
+                    t.record(&v);
+                }
+            }
+            self.notes = notes;
+            self.notes.clear();
+        }
+    }
+
+    fn connect(&mut self, h: HostId, link: LinkId, to: &str) {
+        let now = self.now;
+        let target = self.by_label.get(to).copied();
+        let epoch = self.hosts[h as usize].incarnation;
+        let conn = self.net.dial(now, h, target.unwrap_or(h), link, epoch);
+        self.hosts[h as usize].map_link(link, conn);
+        let lat = self.net.latency();
+        match target {
+            None => self.queue.schedule(now + lat, Event::SynAck { conn, ok: false }),
+            Some(t) => {
+                if self.net.partition.reachable(h, t) {
+                    self.queue.schedule(now + lat, Event::Syn { conn });
+                }
+                self.queue.schedule(now + self.net.connect_timeout, Event::ConnectTimeout { conn });
+            }
+        }
+    }
+
+    fn host(&self, label: &str) -> HostId {
+        self.by_label[label]
+    }
+
+    fn conns_between(&self, a: HostId, b: HostId) -> Vec<ConnId> {
+        (0..self.net.conns.len() as ConnId)
+            .filter(|&c| {
+                let conn = &self.net.conns[c as usize];
+                conn.state != ConnState::Closed && conn.joins(a, b)
+            })
+            .collect()
+    }
+
+    fn act(&mut self, action: &Action) {
+        match action {
+            Action::Partition { groups } => {
+                let groups: Vec<Vec<HostId>> = groups
+                    .iter()
+                    .map(|g| g.iter().filter_map(|id| self.by_label.get(id).copied()).collect())
+                    .collect();
+                self.net.partition.set(self.hosts.len(), &groups);
+                self.wake_all();
+            }
+            Action::Heal => {
+                self.net.partition.heal();
+                self.wake_all();
+            }
+            Action::Cut { a, b } => {
+                let (a, b) = (self.host(a), self.host(b));
+                for conn in self.conns_between(a, b) {
+                    let c = &mut self.net.conns[conn as usize];
+                    c.dirs[0].discard();
+                    c.dirs[1].discard();
+                    c.state = ConnState::Closed;
+                    let ends: Vec<(HostId, LinkId)> = (0..2)
+                        .filter(|&e| c.open[e])
+                        .filter_map(|e| Some((c.ends[e], c.links[e]?)))
+                        .collect();
+                    c.open = [false, false];
+                    for (h, link) in ends {
+                        let host = &self.hosts[h as usize];
+                        if host.up && self.net.conns[conn as usize].epoch[self.net.conns[conn as usize].end_of(h)] == host.incarnation {
+                            self.dispatch(h, Input::Closed { link });
+                        }
+                    }
+                }
+            }
+            Action::Stall { a, b, duration } => {
+                let (a, b) = (self.host(a), self.host(b));
+                let until = self.now + duration.as_nanos();
+                for conn in self.conns_between(a, b) {
+                    let c = &mut self.net.conns[conn as usize];
+                    c.stalled_until = c.stalled_until.max(until);
+                    self.queue.schedule(until, Event::StallEnd { conn });
+                }
+            }
+            Action::Crash { server } => self.crash(self.host(server)),
+            Action::Restart { server } => {
+                let h = self.host(server);
+                if self.hosts[h as usize].up {
+                    self.crash(h);
+                }
+                self.boot(h);
+            }
+            Action::Shutdown { server } => {
+                let h = self.host(server);
+                self.dispatch(h, Input::Operator(Command::Shutdown));
+            }
+            Action::Link { a, b } => {
+                let h = self.host(a);
+                self.dispatch(h, Input::Operator(Command::Connect { to: b }));
+            }
+            Action::Unlink { a, b } => {
+                let h = self.host(a);
+                self.dispatch(h, Input::Operator(Command::Unlink { peer: b }));
+            }
+            Action::AddServer { name, via } => {
+                let h = self.host(name);
+                let (sid, key) = {
+                    let host = &mut self.hosts[h as usize];
+                    host.autoconnect = vec![Arc::from(via.as_str())];
+                    (host.sid.clone(), host.keys.public())
+                };
+                self.registry.register(name, &sid, key);
+                let reg = Arc::new(self.registry.clone());
+                for host in &mut self.hosts {
+                    if let Some(s) = &mut host.server {
+                        s.set_registry(reg.clone());
+                    }
+                }
+                self.boot(h);
+            }
+            Action::Skew { server, by_nanos } => {
+                let h = self.host(server);
+                self.hosts[h as usize].skew += by_nanos;
+            }
+            Action::Broadcast { server, text } => {
+                let h = self.host(server);
+                self.dispatch(h, Input::Operator(Command::Broadcast { text }));
+            }
+            other => unreachable!("client action {} rejected at load", other.name()),
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for conn in 0..self.net.conns.len() as ConnId {
+            self.wake(conn);
+        }
+    }
+
+    /// The process dies with no goodbye: peers learn by their own timeouts.
+    fn crash(&mut self, h: HostId) {
+        let host = &mut self.hosts[h as usize];
+        host.up = false;
+        host.server = None;
+        host.timer_gen += 1;
+        host.timer_at = None;
+        for c in &mut self.net.conns {
+            for e in 0..2 {
+                if c.ends[e] == h && c.open[e] {
+                    c.open[e] = false;
+                }
+            }
+        }
+        self.checks.host_down(self.now, h, &mut self.net);
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+}
