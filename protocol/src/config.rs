@@ -32,14 +32,43 @@ pub struct Ablations {
     pub no_burst_order: bool,
     /// Record the peer's claimed identity before the handshake proves it.
     pub no_auth_before_state: bool,
+    /// Never give up on a handshake that stalls.
+    pub no_handshake_timeout: bool,
+    /// Apply a SQUIT but do not pass it on.
+    pub no_squit_forward: bool,
 }
 
-/// Every ablation by its scenario name, with the field it sets.
-pub const ABLATIONS: &[(&str, &str)] = &[
-    ("loop-check", "accept a SERVER for a name already known instead of breaking the loop"),
-    ("squit-direction", "apply a SQUIT from any direction"),
-    ("burst-order", "burst servers children before parents"),
-    ("auth-before-state", "record the claimed identity before the handshake proves it"),
+/// Every ablation by its scenario name, what it removes, and the invariant
+/// that should catch its absence.
+pub const ABLATIONS: &[(&str, &str, &str)] = &[
+    (
+        "loop-check",
+        "accept a SERVER for a name already known instead of breaking the loop",
+        "tree.acyclic",
+    ),
+    ("squit-direction", "apply a SQUIT from any direction", "msg.direction"),
+    ("burst-order", "burst servers children before parents", "tree.view"),
+    (
+        "auth-before-state",
+        "record the claimed identity before the handshake proves it",
+        "auth.before_state",
+    ),
+    (
+        "handshake-timeout",
+        "never abandon a stalled handshake",
+        "handshake.finishes",
+    ),
+    ("squit-forward", "apply a SQUIT without passing it on", "ghost.server"),
+];
+
+/// The names of [`ABLATIONS`].
+pub const ABLATION_NAMES: [&str; 6] = [
+    ABLATIONS[0].0,
+    ABLATIONS[1].0,
+    ABLATIONS[2].0,
+    ABLATIONS[3].0,
+    ABLATIONS[4].0,
+    ABLATIONS[5].0,
 ];
 
 impl Ablations {
@@ -50,6 +79,8 @@ impl Ablations {
             "squit-direction" => &mut self.no_squit_direction,
             "burst-order" => &mut self.no_burst_order,
             "auth-before-state" => &mut self.no_auth_before_state,
+            "handshake-timeout" => &mut self.no_handshake_timeout,
+            "squit-forward" => &mut self.no_squit_forward,
             _ => return false,
         };
         *flag = true;

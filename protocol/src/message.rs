@@ -67,7 +67,7 @@ pub enum Msg<'a> {
     Ping { token: u64 },
     Pong { token: u64 },
     Error { reason: &'a str },
-    /// An operator broadcast flooding the tree from `origin`.
+    /// An operator broadcast flooding the tree from the server whose SID is `origin`.
     Bcast {
         origin: &'a str,
         id: u64,

@@ -3,66 +3,100 @@
 //! Events are ordered by `(time, sequence)`: the sequence number is the
 //! order of scheduling, so simultaneous events run in the order they were
 //! caused, the same on every machine.
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+//!
+//! The queue is a 4-ary min-heap of 24-byte entries: one 128-bit key
+//! (time, sequence) compared in a single operation, and the event packed
+//! into 64 bits. It is the hottest structure of the simulator (one push and
+//! one pop per delivered frame), so it is kept small and branch-light.
 
 /// Simulated time in nanoseconds since the start of the run.
 pub type SimTime = u64;
 
-#[derive(Debug)]
+/// An event that packs into 64 bits.
+pub trait Packed: Copy {
+    fn pack(self) -> u64;
+    fn unpack(x: u64) -> Self;
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    key: u128,
+    event: u64,
+}
+
+const ARITY: usize = 4;
+
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Reverse<(SimTime, u64, Slot<E>)>>,
+    heap: Vec<Entry>,
     seq: u64,
+    _e: std::marker::PhantomData<E>,
 }
 
-/// Wrapper so the payload never takes part in ordering: `(time, seq)` is
-/// unique, and payloads need not implement `Ord`.
-#[derive(Debug)]
-struct Slot<E>(E);
-
-impl<E> PartialEq for Slot<E> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl<E> Eq for Slot<E> {}
-impl<E> PartialOrd for Slot<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Slot<E> {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
-}
-
-impl<E> Default for EventQueue<E> {
+impl<E: Packed> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
             seq: 0,
+            _e: std::marker::PhantomData,
         }
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E: Packed> EventQueue<E> {
     pub fn new() -> Self {
         Self::default()
     }
 
     pub fn schedule(&mut self, at: SimTime, event: E) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, Slot(event))));
+        let entry = Entry {
+            key: (u128::from(at) << 64) | u128::from(self.seq),
+            event: event.pack(),
+        };
+        let mut i = self.heap.len();
+        self.heap.push(entry);
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if self.heap[parent].key <= entry.key {
+                break;
+            }
+            self.heap[i] = self.heap[parent];
+            i = parent;
+        }
+        self.heap[i] = entry;
     }
 
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.heap.pop().map(|Reverse((t, _, Slot(e)))| (t, e))
+        let top = *self.heap.first()?;
+        let last = self.heap.pop().expect("non-empty");
+        let n = self.heap.len();
+        if n > 0 {
+            let mut i = 0;
+            loop {
+                let first = i * ARITY + 1;
+                if first >= n {
+                    break;
+                }
+                let end = (first + ARITY).min(n);
+                let mut best = first;
+                for c in first + 1..end {
+                    if self.heap[c].key < self.heap[best].key {
+                        best = c;
+                    }
+                }
+                if self.heap[best].key >= last.key {
+                    break;
+                }
+                self.heap[i] = self.heap[best];
+                i = best;
+            }
+            self.heap[i] = last;
+        }
+        Some(((top.key >> 64) as SimTime, E::unpack(top.event)))
     }
 
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
+        self.heap.first().map(|e| (e.key >> 64) as SimTime)
     }
 
     pub fn len(&self) -> usize {
@@ -77,15 +111,49 @@ impl<E> EventQueue<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+    impl Packed for u32 {
+        fn pack(self) -> u64 {
+            u64::from(self)
+        }
+        fn unpack(x: u64) -> Self {
+            x as u32
+        }
+    }
 
     #[test]
     fn ties_run_in_scheduling_order() {
         let mut q = EventQueue::new();
-        q.schedule(5, "b1");
-        q.schedule(3, "a");
-        q.schedule(5, "b2");
-        q.schedule(5, "b3");
+        q.schedule(5, 1u32);
+        q.schedule(3, 0);
+        q.schedule(5, 2);
+        q.schedule(5, 3);
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
-        assert_eq!(order, vec![(3, "a"), (5, "b1"), (5, "b2"), (5, "b3")]);
+        assert_eq!(order, vec![(3, 0), (5, 1), (5, 2), (5, 3)]);
+    }
+
+    #[test]
+    fn matches_a_sorted_reference_under_random_interleaving() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut q = EventQueue::new();
+        let mut reference: Vec<(u64, u64, u32)> = Vec::new();
+        let mut seq = 0;
+        let mut popped = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..20_000u32 {
+            if rng.next_u32() % 3 != 0 {
+                let t = u64::from(rng.next_u32() % 1000);
+                seq += 1;
+                q.schedule(t, i);
+                reference.push((t, seq, i));
+            } else if let Some(x) = q.pop() {
+                popped.push(x);
+                reference.sort();
+                let (t, _, e) = reference.remove(0);
+                expected.push((t, e));
+            }
+        }
+        assert_eq!(popped, expected);
     }
 }

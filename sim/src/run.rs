@@ -48,7 +48,7 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
     let mut ablations = Ablations::default();
     for a in &p.ablate {
         if !ablations.enable(a) {
-            let known: Vec<&str> = config::ABLATIONS.iter().map(|(n, _)| *n).collect();
+            let known: Vec<&str> = config::ABLATIONS.iter().map(|a| a.0).collect();
             return Err(format!("unknown ablation {a:?} (known: {})", known.join(", ")));
         }
     }

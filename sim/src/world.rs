@@ -12,14 +12,14 @@ use drc_protocol::server::Command;
 use drc_protocol::{Config, Identity, Input, LinkId, Note, Output, Outbox, Registry, Server};
 
 use crate::checkers::Checkers;
-use crate::clock::{EventQueue, SimTime};
+use crate::clock::{EventQueue, Packed, SimTime};
 use crate::host::Host;
 use crate::network::{ConnId, ConnState, Head, HostId, Network};
 use crate::rng;
 use crate::scenario::{Action, Scenario};
 use crate::trace::{TraceHash, TraceWriter};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The head frame of `conns[conn].dirs[dir]` arrives.
     Deliver { conn: ConnId, dir: u8 },
@@ -28,10 +28,46 @@ pub enum Event {
     /// The target's answer reaches the dialler.
     SynAck { conn: ConnId, ok: bool },
     ConnectTimeout { conn: ConnId },
-    Timer { host: HostId, gen: u64 },
+    /// `gen` is the low 24 bits of the host's timer generation.
+    Timer { host: HostId, gen: u32 },
     Action { index: u32 },
     StallEnd { conn: ConnId },
     End,
+}
+
+const GEN_MASK: u64 = 0xFF_FFFF;
+
+impl Packed for Event {
+    fn pack(self) -> u64 {
+        // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
+        // generations in the bits between.
+        let (tag, a, b): (u64, u32, u64) = match self {
+            Event::Deliver { conn, dir } => (0, conn, u64::from(dir)),
+            Event::Syn { conn } => (1, conn, 0),
+            Event::SynAck { conn, ok } => (2, conn, u64::from(ok)),
+            Event::ConnectTimeout { conn } => (3, conn, 0),
+            Event::Timer { host, gen } => (4, host, u64::from(gen) & GEN_MASK),
+            Event::Action { index } => (5, index, 0),
+            Event::StallEnd { conn } => (6, conn, 0),
+            Event::End => (7, 0, 0),
+        };
+        tag | (b << 3) | (u64::from(a) << 32)
+    }
+
+    fn unpack(x: u64) -> Self {
+        let a = (x >> 32) as u32;
+        let b = (x >> 3) & GEN_MASK;
+        match x & 7 {
+            0 => Event::Deliver { conn: a, dir: b as u8 },
+            1 => Event::Syn { conn: a },
+            2 => Event::SynAck { conn: a, ok: b != 0 },
+            3 => Event::ConnectTimeout { conn: a },
+            4 => Event::Timer { host: a, gen: b as u32 },
+            5 => Event::Action { index: a },
+            6 => Event::StallEnd { conn: a },
+            _ => Event::End,
+        }
+    }
 }
 
 impl Event {
@@ -213,6 +249,7 @@ impl World {
             self.hash.word(t);
             self.hash.word(ev.code());
             if let Event::End = ev {
+                self.checks.tick(self.now);
                 return false;
             }
             self.step(ev);
@@ -245,7 +282,7 @@ impl World {
             }
             Event::Timer { host, gen } => {
                 let hst = &mut self.hosts[host as usize];
-                if hst.timer_gen == gen && hst.up {
+                if (hst.timer_gen & GEN_MASK) as u32 == gen && hst.up {
                     hst.timer_at = None;
                     self.hash.word(u64::from(host));
                     self.dispatch(host, Input::Timeout);
@@ -461,7 +498,7 @@ impl World {
         }
         host.timer_gen += 1;
         host.timer_at = Some(at);
-        let gen = host.timer_gen;
+        let gen = (host.timer_gen & GEN_MASK) as u32;
         self.queue.schedule(at, Event::Timer { host: h, gen });
     }
 
@@ -671,5 +708,29 @@ impl World {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_pack_losslessly() {
+        let all = [
+            Event::Deliver { conn: u32::MAX, dir: 1 },
+            Event::Deliver { conn: 7, dir: 0 },
+            Event::Syn { conn: 3 },
+            Event::SynAck { conn: 9, ok: true },
+            Event::SynAck { conn: 9, ok: false },
+            Event::ConnectTimeout { conn: 1 },
+            Event::Timer { host: 12, gen: 0xFF_FFFF },
+            Event::Action { index: 40_000 },
+            Event::StallEnd { conn: 2 },
+            Event::End,
+        ];
+        for e in all {
+            assert_eq!(Event::unpack(e.pack()), e);
+        }
     }
 }

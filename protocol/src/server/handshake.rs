@@ -144,7 +144,7 @@ impl Server {
         if self.cfg.ablations.no_auth_before_state {
             // Deliberately broken: trust the claim before it is proven.
             let name: std::sync::Arc<str> = name.into();
-            self.known.insert(
+            self.set_known(
                 name.clone(),
                 Known {
                     sid: sid.into(),

@@ -103,7 +103,8 @@ impl Server {
         let mut expired: Vec<(LinkId, CloseReason)> = Vec::new();
         for (&id, l) in &mut self.links {
             if !matches!(l.phase, Phase::Registered) {
-                if now.saturating_since(l.opened_at) >= cfg.handshake_timeout {
+                let abandon = !cfg.ablations.no_handshake_timeout || matches!(l.phase, Phase::Dialing);
+                if abandon && now.saturating_since(l.opened_at) >= cfg.handshake_timeout {
                     expired.push((id, CloseReason::HandshakeTimeout));
                 }
                 continue;
@@ -158,6 +159,8 @@ impl Server {
                     } else {
                         cfg.ping_interval
                     }),
+                Phase::Dialing => at(l.opened_at + cfg.handshake_timeout),
+                _ if cfg.ablations.no_handshake_timeout => {}
                 _ => at(l.opened_at + cfg.handshake_timeout),
             }
         }

@@ -128,6 +128,9 @@ pub struct Server {
     pub(crate) links: BTreeMap<LinkId, Link>,
     next_link: u64,
     pub(crate) known: BTreeMap<Arc<str>, Known>,
+    /// Route to each known server by SID, for the per-message direction
+    /// checks (a SID packs into a u32, far cheaper to look up than a name).
+    routes: BTreeMap<u32, LinkId>,
     pub(crate) auto: Vec<AutoTarget>,
     pub(crate) lamport: u64,
     pub(crate) next_token: u64,
@@ -153,6 +156,7 @@ impl Server {
             links: BTreeMap::new(),
             next_link: 1,
             known: BTreeMap::new(),
+            routes: BTreeMap::new(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))
@@ -238,6 +242,31 @@ impl Server {
         id
     }
 
+    /// Records a known server; every change to `known` goes through here
+    /// or [`Server::unset_known`] so that `routes` stays in step.
+    pub(crate) fn set_known(&mut self, name: Arc<str>, k: Known) -> Option<Known> {
+        let code = sid_code(&k.sid);
+        let via = k.via;
+        let old = self.known.insert(name, k);
+        if let Some(oc) = old.as_ref().and_then(|o| sid_code(&o.sid)) {
+            self.routes.remove(&oc);
+        }
+        if let Some(c) = code {
+            self.routes.insert(c, via);
+        }
+        old
+    }
+
+    pub(crate) fn unset_known(&mut self, name: &str) -> Option<Known> {
+        let old = self.known.remove(name)?;
+        if let Some(code) = sid_code(&old.sid) {
+            if self.routes.get(&code) == Some(&old.via) {
+                self.routes.remove(&code);
+            }
+        }
+        Some(old)
+    }
+
     pub(crate) fn arm(&mut self, at: Instant) {
         self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
     }
@@ -283,7 +312,7 @@ impl Server {
         let mut frame = std::mem::take(&mut self.frame);
         match wire::decode_exact(bytes, &mut frame) {
             Ok(()) => match Msg::parse(&frame) {
-                Ok(msg) => self.on_message(now, link, msg, rng, out),
+                Ok(msg) => self.on_message(now, link, msg, bytes, rng, out),
                 Err(e) => {
                     self.stats.malformed += 1;
                     self.protocol_error(now, link, &e.to_string(), rng, out);
@@ -302,6 +331,7 @@ impl Server {
         now: Instant,
         link: LinkId,
         msg: Msg<'_>,
+        raw: &[u8],
         rng: &mut R,
         out: &mut Outbox,
     ) {
@@ -332,7 +362,7 @@ impl Server {
                 }
                 out.note(Note::BurstReceived { link });
             }
-            Msg::Bcast { origin, id, text } => self.on_bcast(link, origin, id, text, out),
+            Msg::Bcast { origin, id, .. } => self.on_bcast(link, origin, id, raw, out),
         }
     }
 
@@ -370,9 +400,8 @@ impl Server {
             Command::Broadcast { text } => {
                 let id = self.next_bcast;
                 self.next_bcast += 1;
-                let me = self.me.name.clone();
-                out.note(Note::Broadcast { id });
-                self.flood(None, &me, id, text, out);
+                let sid = self.me.sid.clone();
+                self.flood(None, |b| Msg::Bcast { origin: &sid, id, text }.encode(b), out);
             }
             Command::Shutdown => {
                 let ids: Vec<LinkId> = self.links.keys().copied().collect();
@@ -388,34 +417,40 @@ impl Server {
         }
     }
 
-    fn on_bcast(&mut self, link: LinkId, origin: &str, id: u64, text: &str, out: &mut Outbox) {
-        // A broadcast is only accepted from the direction of its origin.
-        match self.known.get(origin) {
-            Some(k) if k.via == link => {}
-            _ => {
-                self.stats.misdirected += 1;
-                out.note(Note::Misdirected { link, what: "BCAST" });
-                return;
-            }
+    /// A broadcast is accepted only from the direction of its origin (named
+    /// by SID), and forwarded byte for byte: re-encoding would only repeat
+    /// the work the sender did.
+    fn on_bcast(&mut self, link: LinkId, origin: &str, id: u64, raw: &[u8], out: &mut Outbox) {
+        if self.route_by_sid(origin) != Some(link) {
+            self.stats.misdirected += 1;
+            out.note(Note::Misdirected { link, what: "BCAST" });
+            return;
         }
         out.note(Note::Broadcast { id });
-        self.flood(Some(link), origin, id, text, out);
+        self.flood(Some(link), |b| {
+            b.extend_from_slice(raw);
+            Ok(raw.len())
+        }, out);
     }
 
-    /// Sends a broadcast on every registered link but `from`, encoding it once.
-    fn flood(&mut self, from: Option<LinkId>, origin: &str, id: u64, text: &str, out: &mut Outbox) {
+    /// Sends one frame on every registered link but `from`, encoding it once.
+    fn flood(
+        &mut self,
+        from: Option<LinkId>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<usize, crate::wire::WireError>,
+        out: &mut Outbox,
+    ) {
+        let mut encode = Some(encode);
         let mut range = None;
         for (&l, link) in &self.links {
             if Some(l) == from || !matches!(link.phase, Phase::Registered) {
                 continue;
             }
-            if range.is_none() {
-                range = out.encode(|b| Msg::Bcast { origin, id, text }.encode(b));
-                if range.is_none() {
-                    return;
-                }
+            if let Some(f) = encode.take() {
+                range = out.encode(f);
             }
-            out.send_again(l, range.unwrap());
+            let Some(r) = range else { return };
+            out.send_again(l, r);
             self.stats.frames_out += 1;
         }
     }
@@ -509,6 +544,11 @@ impl Server {
         })
     }
 
+    /// The link toward the server with this SID, if known.
+    pub fn route_by_sid(&self, sid: &str) -> Option<LinkId> {
+        self.routes.get(&sid_code(sid)?).copied()
+    }
+
     pub fn known_count(&self) -> usize {
         self.known.len()
     }
@@ -564,6 +604,16 @@ pub struct LinkInfo<'a> {
     pub outbound: bool,
     pub opened_at: Instant,
     pub burst_received: bool,
+}
+
+/// A SID packed into an integer: exactly three ASCII alphanumerics.
+pub(crate) fn sid_code(sid: &str) -> Option<u32> {
+    match sid.as_bytes() {
+        &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => {
+            Some(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c))
+        }
+        _ => None,
+    }
 }
 
 pub(crate) fn jitter<R: CryptoRngCore>(rng: &mut R, d: Duration) -> Duration {

@@ -34,6 +34,10 @@ fn words(bytes: &[u8]) -> Vec<String> {
     }
 }
 
+fn starts(w: &[String], prefix: &[&str]) -> bool {
+    w.len() >= prefix.len() && w.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
 enum Ev {
     Frame { link: LinkId, bytes: Vec<u8> },
     Closed { link: LinkId },
@@ -73,6 +77,10 @@ struct Net {
     latency: Duration,
     /// Run simultaneous events for different hosts in reverse host order.
     reverse: bool,
+    /// Extra delay for everything sent to a host (FIFO per link is kept).
+    slow: BTreeMap<usize, Duration>,
+    strict: bool,
+    violation: Option<String>,
     out: Outbox,
     sent: Vec<(Instant, usize, LinkId, Vec<u8>)>,
     got: Vec<(Instant, usize, LinkId, Vec<u8>)>,
@@ -98,6 +106,9 @@ impl Net {
             steps: 0,
             latency: ms(10),
             reverse: false,
+            slow: BTreeMap::new(),
+            strict: true,
+            violation: None,
             out: Outbox::new(),
             sent: Vec::new(),
             got: Vec::new(),
@@ -180,7 +191,8 @@ impl Net {
     fn push(&mut self, dest: usize, ev: Ev) {
         let rank = if self.reverse { usize::MAX - dest } else { dest };
         self.seq += 1;
-        self.queue.insert((self.now + self.latency, rank, self.seq), (dest, ev));
+        let due = self.now + self.latency + self.slow.get(&dest).copied().unwrap_or_default();
+        self.queue.insert((due, rank, self.seq), (dest, ev));
     }
 
     /// Carries out host `i`'s outputs.
@@ -279,6 +291,11 @@ impl Net {
             None => {
                 let (_, (dest, ev)) = self.queue.pop_first().expect("queue not empty");
                 self.deliver(dest, ev);
+            }
+        }
+        if self.strict && self.violation.is_none() {
+            if let Err(e) = self.check_always() {
+                self.violation = Some(format!("{:?}: {e}", self.now));
             }
         }
         true
@@ -384,10 +401,46 @@ impl Net {
             .collect()
     }
 
-    /// Every live server's links are registered at both ends and form one
-    /// tree, and every server's table matches that tree exactly (hops,
-    /// uplink, incarnation, sid). Returns the tree's edges.
+    /// Invariants that must hold after every event.
+    fn check_always(&self) -> Result<(), String> {
+        for h in self.hosts.iter().filter_map(|h| h.srv.as_ref()) {
+            let me = h.name();
+            for k in h.known_servers() {
+                if h.link_phase(k.via) != Some(LinkPhase::Registered) {
+                    return Err(format!("{me}: {} via dead link {:?}", k.name, k.via));
+                }
+                let mut cur = k.uplink;
+                let mut n = 0;
+                while cur != me {
+                    let Some(u) = h.known_server(cur) else {
+                        return Err(format!("{me}: {} uplink chain broken at {cur}", k.name));
+                    };
+                    if u.via != k.via {
+                        return Err(format!("{me}: {} via {:?} but its uplink {cur} via {:?}", k.name, k.via, u.via));
+                    }
+                    cur = u.uplink;
+                    n += 1;
+                    if n > 100 {
+                        return Err(format!("{me}: {} uplink cycle", k.name));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Net::check_forest`] with a single tree.
     fn check_tree(&self) -> BTreeSet<(String, String)> {
+        let edges = self.check_forest();
+        let live = self.hosts.iter().filter(|h| h.srv.is_some()).count();
+        assert_eq!(edges.len() + 1, live, "not one tree: {edges:?}");
+        edges
+    }
+
+    /// Every live server's links are registered at both ends and form a
+    /// forest, and every server's table matches its tree exactly (hops,
+    /// uplink, incarnation, sid). Returns the edges.
+    fn check_forest(&self) -> BTreeSet<(String, String)> {
         let live: Vec<usize> = (0..self.hosts.len()).filter(|&i| self.hosts[i].srv.is_some()).collect();
         let mut adj: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut edges = BTreeSet::new();
@@ -405,7 +458,6 @@ impl Net {
         for (a, b) in &edges {
             assert!(adj[a].contains(b) && adj[b].contains(a), "link {a}-{b} is one-sided");
         }
-        assert_eq!(edges.len() + 1, live.len(), "not a tree: {edges:?}");
         for &i in &live {
             let me = self.srv(i).name().to_string();
             // BFS from `me`: hops and parent of every other server.
@@ -425,7 +477,8 @@ impl Net {
                 }
                 frontier = next;
             }
-            assert_eq!(seen.len() + 1, live.len(), "tree not connected");
+            let degrees: usize = seen.keys().chain([&me]).map(|n| adj[n].len()).sum();
+            assert_eq!(degrees / 2, seen.len(), "{me}'s component is not a tree: {edges:?}");
             let want: Vec<(String, String, u64, u32, String)> = seen
                 .into_iter()
                 .map(|(n, (h, up))| {
@@ -456,4 +509,635 @@ fn chain(cfg: Config, names: &[&str], links: &[(&str, &str)]) -> Net {
 
 fn edge(a: &str, b: &str) -> (String, String) {
     (a.into(), b.into())
+}
+
+/// Runs until `until`, asserting after every event that no live server's
+/// table differs from what it was at the start.
+fn run_unchanged(net: &mut Net, until: Instant) {
+    let before = net.views();
+    while net.step_before(until) {
+        assert_eq!(net.views(), before, "a table changed at {:?}", net.now);
+    }
+}
+
+/// The link on which host `i` registered `peer` most recently.
+fn registered_link(net: &Net, i: usize, peer: &str) -> LinkId {
+    net.notes
+        .iter()
+        .rev()
+        .find_map(|(_, h, n)| match n {
+            Note::LinkRegistered { link, peer: p } if *h == i && &**p == peer => Some(*link),
+            _ => None,
+        })
+        .expect("registered")
+}
+
+fn squit(name: &str, incarnation: u64) -> Vec<u8> {
+    let mut b = Vec::new();
+    Msg::Squit { name, incarnation, reason: "test" }.encode(&mut b).unwrap();
+    b
+}
+
+fn hex_frame(command: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    let mut e = Encoder::begin(&mut b, command);
+    e.arg_hex(bytes);
+    e.finish().unwrap();
+    b
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn handshake_registers_both_ends_and_introduces_the_tree() {
+    let net = chain(Config::default(), &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+    let (a, b, c) = (0, 1, 2);
+    for (i, p) in [(a, "B"), (b, "A"), (b, "C"), (c, "B")] {
+        let l = net.link_to(i, p);
+        assert_eq!(net.srv(i).link_phase(l), Some(LinkPhase::Registered));
+    }
+    let ab = net.link_to(a, "B");
+    let kb = net.srv(a).known_server("B").unwrap();
+    assert_eq!((kb.hops, kb.uplink, kb.sid, kb.incarnation, kb.via), (1, "A", "001", 1, ab));
+    let kc = net.srv(a).known_server("C").unwrap();
+    assert_eq!((kc.hops, kc.uplink, kc.sid, kc.via), (2, "B", "002", ab));
+    let ka = net.srv(c).known_server("A").unwrap();
+    assert_eq!((ka.hops, ka.uplink), (2, "B"));
+    assert_eq!(net.srv(b).known_server("C").unwrap().hops, 1);
+    assert_eq!(net.srv(b).known_count(), 2);
+    assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "C")].into());
+    assert_eq!(net.srv(a).stats().links_registered, 1);
+    assert_eq!(net.srv(b).stats().links_registered, 2);
+    // The four handshake steps, then the bursts, in order on the wire.
+    let cmds = |i, l| -> Vec<String> { net.sent_on(i, l).into_iter().map(|w| w[0].clone()).take(4).collect() };
+    assert_eq!(cmds(a, ab), ["LINK", "RESPONSE", "SERVER", "EOB"]);
+    assert_eq!(cmds(b, net.link_to(b, "A")), ["CHALLENGE", "VERIFIED", "SERVER", "EOB"]);
+    let burst_received = net.srv(a).link(ab).unwrap().burst_received;
+    assert!(burst_received);
+}
+
+#[test]
+fn impostor_holding_another_key_is_refused_in_either_role() {
+    let mut net = chain(Config::default(), &["A", "B", "C", "D"], &[("A", "B"), ("B", "C")]);
+    let (a, d) = (0, 3);
+    let fake = || KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(666));
+    // It dials A claiming to be B (admitted, sid 001, currently linked).
+    let xb = net.add_host("B", "001", fake(), false, false, &[]);
+    net.connect(xb, "A");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    assert_eq!(net.srv(xb).links().count(), 0);
+    assert_eq!(net.srv(a).links().count(), 1, "only the real B is linked to A");
+    assert_eq!(net.srv(a).stats().handshakes_failed, 1);
+    assert_eq!(net.srv(a).stats().links_registered, 1);
+    assert!(net.sent_on(xb, LinkId(1)).iter().any(|w| w[0] == "ERROR"));
+    let al = net.link_downs(a)[0].0;
+    let cmds: Vec<String> = net.sent_on(a, al).into_iter().map(|w| w[0].clone()).collect();
+    assert_eq!(cmds, ["CHALLENGE"], "A never told the impostor anything");
+    assert!(net.closes.iter().any(|c| c.1 == xb), "the impostor's link was closed");
+    // D dials C but reaches an impostor of C, which answers LINK with its own key.
+    let xc = net.add_host("C", "002", fake(), false, true, &[]);
+    net.connect(d, "C");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    let dl = net.connects.last().unwrap().2;
+    assert!(net.sent_on(d, dl).contains(&vec!["ERROR".into(), "target key does not match the registry".into()]));
+    assert_eq!(net.srv(d).links().count(), 0);
+    assert_eq!(net.srv(xc).links().count(), 0);
+    assert_eq!(net.link_downs(d), [(dl, CloseReason::HandshakeFailed)]);
+    net.crash(xb);
+    net.crash(xc);
+    net.crash(d);
+    net.dns.insert("C".into(), 2);
+    net.check_tree();
+}
+
+#[test]
+fn impostor_that_claims_the_right_key_fails_the_counter_challenge() {
+    let mut net = chain(Config::default(), &["A", "B", "D"], &[("A", "B")]);
+    let d = 2;
+    // D dials B, but B's address leads to a scripted impostor.
+    let p = net.add_puppet("B");
+    net.connect(d, "B");
+    net.settle();
+    let pl = LinkId(1);
+    assert_eq!(net.puppet_got(p, pl)[0][0], "LINK");
+    // It knows B's public key, so the challenge it seals to D looks right...
+    let b_key = net.registry.get("B").unwrap().key;
+    let d_key = net.registry.get("D").unwrap().key;
+    let mut plain = vec![7u8; 32];
+    plain.extend_from_slice(&b_key.0);
+    let sealed = d_key.seal(&mut ChaCha8Rng::seed_from_u64(5), &plain);
+    net.puppet_send(p, pl, &hex_frame("CHALLENGE", &sealed));
+    let until = net.now + secs(1);
+    run_unchanged(&mut net, until);
+    assert_eq!(net.puppet_got(p, pl)[1][0], "RESPONSE", "D answered the challenge");
+    // ...but it cannot read the counter-challenge sealed to B's real key.
+    net.puppet_send(p, pl, &hex_frame("VERIFIED", &[0u8; 32]));
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    assert_eq!(net.puppet_got(p, pl)[2], ["ERROR", "target failed the counter-challenge"]);
+    assert!(net.peer_closed.iter().any(|c| c.1 == p && c.2 == pl));
+    assert_eq!(net.srv(d).links().count(), 0);
+    assert_eq!(net.srv(d).stats().links_registered, 0);
+}
+
+#[test]
+fn unregistered_server_is_refused_in_either_role() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let a = 0;
+    let keys = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(99));
+    let u = net.add_host("U", "0UU", keys, false, true, &[]);
+    net.connect(u, "A");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    let al = net.link_downs(a)[0].0;
+    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "not an admitted server".into()]));
+    assert_eq!(net.link_downs(a), [(al, CloseReason::HandshakeFailed)]);
+    assert!(net.sent_on(a, al).iter().all(|w| w[0] == "ERROR"), "no CHALLENGE to a stranger");
+    net.connect(a, "U");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    let al = net.connects.last().unwrap().2;
+    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "target not admitted".into()]));
+    assert_eq!(net.srv(a).links().count(), 1);
+    assert_eq!(net.srv(u).links().count(), 0);
+    assert_eq!(net.srv(u).known_count(), 0);
+    net.crash(u);
+    net.check_tree();
+}
+
+#[test]
+fn silent_peer_is_closed_after_the_handshake_timeout_at_both_ends() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    let p = net.add_puppet("P");
+    net.run_until(Instant::ZERO + secs(1));
+    let t0 = net.now;
+    let pl = net.puppet_dial(p, "A");
+    let al = net.wires[&(p, pl)].1;
+    net.run_until(t0 + secs(10) - Duration::from_nanos(1));
+    assert_eq!(net.srv(a).link_phase(al), Some(LinkPhase::Handshaking));
+    net.run_until(t0 + secs(10));
+    assert_eq!(net.srv(a).link_phase(al), None);
+    assert_eq!(net.link_downs(a), [(al, CloseReason::HandshakeTimeout)]);
+    assert_eq!(net.closes, [(t0 + secs(10), a, al)]);
+    net.settle();
+    assert_eq!(net.peer_closed, [(t0 + secs(10) + ms(10), p, pl)]);
+    // The dialling side gives up the same way on a target that never answers.
+    let t1 = net.now;
+    net.connect(a, "P");
+    net.run_for(secs(20));
+    let dl = net.connects[0].2;
+    assert_eq!(net.puppet_got(p, LinkId(2))[0][0], "LINK");
+    assert_eq!(net.link_downs(a)[1], (dl, CloseReason::HandshakeTimeout));
+    assert_eq!(net.closes[1], (t1 + ms(10) + secs(10), a, dl), "timed from the connection opening");
+    assert_eq!(net.peer_closed[1], (t1 + ms(20) + secs(10), p, LinkId(2)));
+    assert_eq!(net.srv(a).stats().handshakes_failed, 2);
+}
+
+#[test]
+fn a_link_that_would_close_a_loop_is_refused() {
+    let mut net = chain(Config::default(), &["A", "B", "C", "D"], &[("A", "B"), ("B", "C"), ("B", "D")]);
+    let (a, d) = (0, 3);
+    let edges = net.check_tree();
+    net.connect(d, "A");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    let al = registered_link(&net, a, "D");
+    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "Already Registered".into()]));
+    assert_eq!(net.link_downs(a), [(al, CloseReason::AlreadyRegistered)]);
+    assert_eq!(net.srv(a).stats().loops_broken, 1);
+    assert_eq!(net.srv(d).links().count(), 1);
+    assert_eq!(net.check_tree(), edges);
+}
+
+/// {A1-A2} and {B1-B2} join over A1-B1 and A2-B2 at the same instant.
+fn merge_two_pairs(latency: Duration, reverse: bool) -> BTreeSet<(String, String)> {
+    let mut net = Net::new(Config::default());
+    net.latency = latency;
+    net.reverse = reverse;
+    let [a1, a2, _b1, _b2] = ["A1", "A2", "B1", "B2"].map(|n| net.add(n, &[]));
+    net.connect(a1, "A2");
+    net.connect(3, "B1");
+    net.settle();
+    net.run_until(Instant::ZERO + secs(10));
+    net.connect(a1, "B1");
+    net.connect(a2, "B2");
+    net.settle();
+    let edges = net.check_tree();
+    let broken: Vec<_> = net.notes.iter().filter(|n| matches!(n.2, Note::LinkDown { reason: CloseReason::LoopBroken, .. })).collect();
+    assert!(!broken.is_empty(), "the loop was broken by the tree rule");
+    net.run_for(secs(60));
+    assert_eq!(net.check_tree(), edges, "stable");
+    edges
+}
+
+#[test]
+fn simultaneous_links_between_two_components_keep_exactly_one() {
+    // Equal stamps: the tag with the larger names (A2-B2) loses.
+    let want: BTreeSet<_> = [edge("A1", "A2"), edge("B1", "B2"), edge("A1", "B1")].into();
+    for latency in [ms(10), ms(37)] {
+        for reverse in [false, true] {
+            assert_eq!(merge_two_pairs(latency, reverse), want, "latency {latency:?} reverse {reverse}");
+        }
+    }
+}
+
+#[test]
+fn a_pair_dialling_each_other_at_once_keeps_one_link() {
+    for latency in [ms(10), ms(37)] {
+        for reverse in [false, true] {
+            let mut net = Net::new(Config::default());
+            net.latency = latency;
+            net.reverse = reverse;
+            let x = net.add("X", &[]);
+            let y = net.add("Y", &[]);
+            net.run_until(Instant::ZERO + secs(1));
+            net.connect(x, "Y");
+            net.connect(y, "X");
+            net.settle();
+            net.run_for(secs(30));
+            assert_eq!(net.check_tree(), [edge("X", "Y")].into());
+            // Equal stamps and names: the link X initiated ranks first.
+            let kept = net.link_to(x, "Y");
+            assert!(net.srv(x).link(kept).unwrap().outbound, "latency {latency:?} reverse {reverse}");
+            assert_eq!(net.links_to(y, "X").len(), 1);
+        }
+    }
+}
+
+#[test]
+fn squit_is_only_taken_from_the_direction_of_the_server() {
+    let links = [("A", "B"), ("B", "C"), ("C", "E"), ("D", "A")];
+    let mut net = chain(Config::default(), &["A", "B", "C", "D", "E"], &links);
+    let (a, d) = (0, 3);
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    let before = net.view(a);
+    let sent = net.sent.len();
+    net.inject(a, ad, &squit("C", 1));
+    assert_eq!(net.view(a), before, "wrong direction: ignored");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    net.inject(a, ab, &squit("C", 9));
+    assert_eq!(net.view(a), before, "another incarnation: ignored");
+    net.inject(a, ab, &squit("C", 1));
+    let names = |net: &Net, i| net.view(i).into_iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(names(&net, a), ["B", "D"], "C and the subtree behind it are gone");
+    assert_eq!(net.sent_on(a, ad).last().unwrap()[..2], ["SQUIT", "C"]);
+    assert!(net.sent_on(a, ab).iter().all(|w| w[0] != "SQUIT"), "not sent back");
+    let (after, sent) = (net.view(a), net.sent.len());
+    net.inject(a, ab, &squit("C", 1));
+    assert_eq!((net.view(a), net.sent.len()), (after, sent), "a repeated SQUIT is a no-op");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    net.settle();
+    assert_eq!(names(&net, d), ["A", "B"], "D applied the forwarded SQUIT");
+
+    // The ablation switch turns the direction check off.
+    let mut cfg = Config::default();
+    cfg.ablations.no_squit_direction = true;
+    let mut net = chain(cfg, &["A", "B", "C", "D", "E"], &links);
+    let ad = net.link_to(a, "D");
+    net.inject(a, ad, &squit("C", 1));
+    assert_eq!(names(&net, a), ["B", "D"]);
+    assert_eq!(net.srv(a).stats().misdirected, 0);
+}
+
+/// The SERVER/EOB frames hub A sends to a newcomer N, as (name, uplink).
+fn burst_to_newcomer(cfg: Config) -> Vec<(String, String)> {
+    let links = [("A", "B"), ("B", "C"), ("C", "D"), ("A", "E"), ("E", "F")];
+    let mut net = chain(cfg, &["A", "B", "C", "D", "E", "F", "N"], &links);
+    net.connect(6, "A");
+    net.settle();
+    let l = registered_link(&net, 0, "N");
+    let mut burst = Vec::new();
+    for w in net.sent_on(0, l) {
+        match w[0].as_str() {
+            "SERVER" => burst.push((w[1].clone(), w[5].clone())),
+            "EOB" => {
+                burst.push(("EOB".into(), String::new()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    burst
+}
+
+/// Whether every SERVER names an uplink introduced before it.
+fn parents_first(burst: &[(String, String)]) -> bool {
+    let mut seen: Vec<&str> = vec!["*"];
+    burst.iter().all(|(n, up)| {
+        seen.push(n);
+        n == "EOB" || seen.contains(&up.as_str())
+    })
+}
+
+#[test]
+fn bursts_introduce_parents_before_children_then_eob() {
+    let burst = burst_to_newcomer(Config::default());
+    assert_eq!(burst[0], ("A".into(), "*".into()));
+    assert_eq!(burst.last().unwrap().0, "EOB");
+    let mut names: Vec<_> = burst.iter().map(|b| b.0.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["A", "B", "C", "D", "E", "EOB", "F"]);
+    assert!(parents_first(&burst), "{burst:?}");
+
+    let mut cfg = Config::default();
+    cfg.ablations.no_burst_order = true;
+    let burst = burst_to_newcomer(cfg);
+    assert_eq!(burst.len(), 7);
+    assert_eq!(burst.last().unwrap().0, "EOB");
+    assert!(!parents_first(&burst), "children come first: {burst:?}");
+}
+
+#[test]
+fn idle_links_ping_and_a_dead_peer_is_timed_out_and_squit() {
+    let mut net = chain(Config::default(), &["A", "B", "C"], &[("A", "B"), ("C", "A")]);
+    let (a, b, c) = (0, 1, 2);
+    let start = net.now;
+    net.run_for(secs(60));
+    let pings: Vec<_> = net.sent.iter().filter(|s| words(&s.3)[0] == "PING").cloned().collect();
+    assert!(pings.len() >= 8, "every idle link end pings: {}", pings.len());
+    for (t, i, l, _) in &pings {
+        let last_rx = net.got.iter().filter(|g| g.1 == *i && g.2 == *l && g.0 < *t).map(|g| g.0).max().unwrap();
+        assert_eq!(*t, last_rx + secs(5), "PING after exactly ping_interval of silence");
+    }
+    assert!(net.got.iter().any(|g| g.1 == a && words(&g.3)[0] == "PONG"));
+    assert!(net.notes.iter().all(|n| !matches!(n.2, Note::LinkDown { .. })));
+    assert!(net.now > start + secs(59));
+
+    net.run_for(ms(2500));
+    let ab = net.link_to(a, "B");
+    net.crash(b);
+    let last_rx = net.got.iter().filter(|g| g.1 == a && g.2 == ab).map(|g| g.0).max().unwrap();
+    net.run_for(secs(30));
+    let sent = net.sent_on(a, ab);
+    let ping_at = net.sent.iter().rfind(|s| s.1 == a && s.2 == ab && words(&s.3)[0] == "PING").unwrap().0;
+    assert_eq!(ping_at, last_rx + secs(5));
+    assert_eq!(sent.last().unwrap(), &["ERROR", "ping timeout, 15s"]);
+    assert!(net.closes.contains(&(last_rx + secs(15), a, ab)));
+    assert_eq!(net.link_downs(a), [(ab, CloseReason::PingTimeout)]);
+    assert!(net.got.iter().any(|g| g.1 == c && starts(&words(&g.3), &["SQUIT", "B"])));
+    assert!(net.srv(c).known_server("B").is_none());
+    assert_eq!(net.check_tree(), [edge("A", "C")].into());
+}
+
+#[test]
+fn autoconnect_backs_off_with_jitter_up_to_the_cap() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &["B"]);
+    let b = net.add("B", &[]);
+    net.hosts[b].refuse = true;
+    net.handle(a, Input::Start);
+    net.run_until(Instant::ZERO + secs(300));
+    let (min, max) = (secs(1), secs(30));
+    let c: Vec<Instant> = net.connects.iter().map(|x| x.0).collect();
+    let f: Vec<Instant> = net.failures.iter().map(|x| x.0).collect();
+    assert!(c.len() >= 10, "{} attempts", c.len());
+    assert!(c[0] >= Instant::ZERO + ms(50) && c[0] <= Instant::ZERO + ms(100), "first try {:?}", c[0]);
+    let mut backoff = min;
+    let mut jittered = false;
+    for k in 0..c.len() - 1 {
+        assert_eq!(f[k], c[k] + ms(10));
+        let wait = c[k + 1].saturating_since(f[k]);
+        let lo = Duration::from_nanos(backoff.as_nanos() / 2);
+        assert!(wait >= lo && wait <= backoff, "retry {k}: waited {wait:?}, backoff {backoff:?}");
+        jittered |= wait < backoff;
+        backoff = Duration::from_nanos(backoff.as_nanos() * 2).min(max);
+    }
+    assert!(jittered);
+    assert_eq!(backoff, max, "the cap was reached");
+    assert_eq!(net.srv(a).autoconnect_targets()[0].backoff, max);
+    assert_eq!(net.srv(a).autoconnect_targets()[0].attempts, c.len() as u64);
+    // Once the target answers, the link comes up and the backoff resets.
+    net.hosts[b].refuse = false;
+    net.run_for(secs(40));
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
+    assert_eq!(net.srv(a).autoconnect_targets()[0].backoff, min);
+    let tries = net.connects.len();
+    net.run_for(secs(100));
+    assert_eq!(net.connects.len(), tries, "no dialling while connected");
+}
+
+#[test]
+fn a_restarted_server_supersedes_its_old_link_without_ghosts() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    let b = net.add("B", &[]);
+    let c = net.add("C", &["B"]);
+    let d = net.add("D", &[]);
+    net.connect(a, "B");
+    net.connect(d, "A");
+    net.handle(c, Input::Start);
+    net.settle();
+    net.run_for(secs(3));
+    assert_eq!(net.check_tree().len(), 3);
+    let old = net.link_to(b, "C");
+    net.crash(c);
+    net.run_for(secs(1));
+    net.restart(c);
+    net.settle();
+    net.run_for(secs(2));
+    assert_eq!(net.srv(c).incarnation(), 2);
+    assert_eq!(net.link_downs(b), [(old, CloseReason::Superseded)]);
+    assert_ne!(net.link_to(b, "C"), old);
+    net.check_tree();
+    for i in [a, b, d] {
+        assert_eq!(net.srv(i).known_server("C").unwrap().incarnation, 2);
+    }
+    net.run_for(secs(60));
+    assert!(net.notes.iter().all(|n| !matches!(n.2, Note::LinkDown { reason: CloseReason::PingTimeout, .. })));
+    assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "C"), edge("A", "D")].into());
+}
+
+#[test]
+fn malformed_frames_get_error_and_close() {
+    let bad: &[&[u8]] = &[
+        b"<NOPE>",
+        b"garbage",
+        b"",
+        b"<LINK,A>",
+        b"<PING>",
+        b"<SERVER,X,1,0XX,1,B,garbage>",
+        b"<SERVER,X,99999999999,0XX,1,B>",
+        b"<VERIFIED,zz>",
+        b"\xff<\x00",
+    ];
+    // Before registration, from a scripted peer.
+    for &f in bad {
+        let mut net = Net::new(Config::default());
+        let a = net.add("A", &[]);
+        let p = net.add_puppet("P");
+        let pl = net.puppet_dial(p, "A");
+        net.puppet_send(p, pl, f);
+        net.settle();
+        let got = net.puppet_got(p, pl);
+        assert_eq!(got.len(), 1, "{f:?}: {got:?}");
+        assert_eq!(got[0][0], "ERROR", "{f:?}");
+        assert!(net.peer_closed.iter().any(|x| x.1 == p && x.2 == pl), "{f:?}");
+        assert_eq!(net.srv(a).links().count(), 0);
+    }
+    // On a registered link, as if the peer had sent it.
+    let bad_tags: &[&[u8]] = &[
+        b"<SERVER,X,1,0XX,1,B,garbage>",
+        b"<SERVER,X,1,0XX,1,B,1:A:B:C>",
+        b"<SERVER,X,1,0XX,1,B,1:B:A:A>",
+        b"<SERVER,A,0,000,1,*>",
+    ];
+    for &f in bad.iter().chain(bad_tags) {
+        let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+        let ab = net.link_to(0, "B");
+        let malformed = net.srv(0).stats().malformed;
+        net.inject(0, ab, f);
+        net.settle();
+        assert_eq!(net.sent_on(0, ab).last().unwrap()[0], "ERROR", "{f:?}");
+        assert!(net.closes.iter().any(|x| x.1 == 0 && x.2 == ab), "{f:?}");
+        assert_eq!(net.link_downs(0), [(ab, CloseReason::ProtocolError)], "{f:?}");
+        assert_eq!(net.link_downs(1).len(), 1, "{f:?}: B saw the ERROR");
+        assert_eq!((net.srv(0).known_count(), net.srv(1).known_count()), (0, 0));
+        if !f.starts_with(b"<SERVER,X,1,") && f != b"<SERVER,A,0,000,1,*>" && f != b"<VERIFIED,zz>" {
+            assert_eq!(net.srv(0).stats().malformed, malformed + 1, "{f:?}");
+        }
+    }
+}
+
+#[test]
+fn zz_explore_random_merges() {
+    use rand_chacha::rand_core::RngCore;
+    let mut bad = 0;
+    for seed in 0..3000u64 {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        let n = 3 + (r.next_u32() % 7) as usize;
+        let mut net = Net::new(Config::default());
+        net.latency = ms(1 + u64::from(r.next_u32() % 50));
+        net.reverse = r.next_u32() % 2 == 0;
+        let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
+        for (i, nm) in names.iter().enumerate() {
+            net.add(nm, &[]);
+            if r.next_u32() % 2 == 0 {
+                net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
+            }
+        }
+        for i in 1..n {
+            if r.next_u32() % 3 == 0 {
+                continue;
+            }
+            let j = (r.next_u32() as usize) % i;
+            net.connect(i, &names[j]);
+            net.settle();
+        }
+        net.run_until(Instant::ZERO + secs(10));
+        let k = 1 + r.next_u32() % 6;
+        let spread = u64::from(r.next_u32() % 3) * 40;
+        let mut t = net.now;
+        for _ in 0..k {
+            let x = (r.next_u32() as usize) % n;
+            let y = (r.next_u32() as usize) % n;
+            if spread > 0 {
+                t = t + ms(u64::from(r.next_u32()) % spread);
+                net.run_until(t);
+            }
+            if x != y {
+                let nm = names[y].clone();
+                net.connect(x, &nm);
+            }
+        }
+        net.settle();
+        net.run_for(secs(60));
+        if let Some(v) = &net.violation {
+            eprintln!("seed {seed} violation {v}");
+            bad += 1;
+        }
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            net.check_forest();
+        }));
+        if res.is_err() {
+            bad += 1;
+            eprintln!("seed {seed} failed");
+        }
+    }
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn zz_explore_chaos() {
+    use rand_chacha::rand_core::RngCore;
+    let mut bad = 0;
+    let mut reasons = BTreeMap::new();
+    for seed in 0..1500u64 {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        let n = 3 + (r.next_u32() % 6) as usize;
+        let mut net = Net::new(Config::default());
+        net.latency = ms(1 + u64::from(r.next_u32() % 50));
+        net.reverse = r.next_u32() % 2 == 0;
+        let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
+        for (i, nm) in names.iter().enumerate() {
+            let parent = if i == 0 { vec![] } else { vec![names[(r.next_u32() as usize) % i].clone()] };
+            let p: Vec<&str> = parent.iter().map(|s| s.as_str()).collect();
+            net.add(nm, &p);
+            if r.next_u32() % 2 == 0 {
+                net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
+            }
+        }
+        for i in 0..n {
+            net.handle(i, Input::Start);
+        }
+        net.run_until(Instant::ZERO + secs(10));
+        let mut log = Vec::new();
+        let mut down: Vec<usize> = Vec::new();
+        for _ in 0..(1 + r.next_u32() % 8) {
+            let dt = ms(u64::from(r.next_u32() % 8000));
+            net.run_for(dt);
+            let x = (r.next_u32() as usize) % n;
+            let y = (r.next_u32() as usize) % n;
+            match r.next_u32() % 4 {
+                0 if !down.contains(&x) => {
+                    log.push(format!("{:?} crash {x}", net.now));
+                    net.crash(x);
+                    down.push(x);
+                }
+                1 if down.contains(&x) => {
+                    log.push(format!("{:?} restart {x}", net.now));
+                    net.restart(x);
+                    down.retain(|&d| d != x);
+                }
+                2 if !down.contains(&x) && x != y => {
+                    log.push(format!("{:?} connect {x} {y}", net.now));
+                    let nm = names[y].clone();
+                    net.connect(x, &nm);
+                }
+                3 if !down.contains(&x) && x != y => {
+                    log.push(format!("{:?} unlink {x} {y}", net.now));
+                    let nm = names[y].clone();
+                    net.handle(x, Input::Operator(Command::Unlink { peer: &nm }));
+                }
+                _ => {}
+            }
+        }
+        for x in down.clone() {
+            net.run_for(ms(u64::from(r.next_u32() % 3000)));
+            log.push(format!("{:?} restart {x}", net.now));
+            net.restart(x);
+        }
+        net.run_for(secs(300));
+        for (_, _, n) in &net.notes {
+            if let Note::LinkDown { reason, .. } = n {
+                *reasons.entry(format!("{reason:?}")).or_insert(0u32) += 1;
+            }
+        }
+        if let Some(v) = &net.violation {
+            eprintln!("seed {seed} violation {v}");
+            bad += 1;
+        }
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            net.check_tree();
+        }));
+        if res.is_err() {
+            bad += 1;
+            eprintln!("seed {seed} failed: {log:?}");
+        }
+    }
+    eprintln!("{reasons:?}");
+    assert_eq!(bad, 0);
 }

@@ -146,6 +146,9 @@ impl Server {
         let Some(tags) = path.tags() else {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         };
+        if super::sid_code(sid).is_none() {
+            return self.protocol_error(now, link, "bad SID", rng, out);
+        }
         for t in &tags {
             self.lamport = self.lamport.max(t.stamp);
         }
@@ -205,13 +208,13 @@ impl Server {
         if old.via == link {
             // Same direction: the route behind the link changed shape.
             if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
-                self.known.insert(name.into(), entry);
+                self.set_known(name.into(), entry);
                 self.forward_server(name, link, out);
             }
             return;
         }
         if self.cfg.ablations.no_loop_check {
-            self.known.insert(name.into(), entry);
+            self.set_known(name.into(), entry);
             self.forward_server(name, link, out);
             return;
         }
@@ -236,7 +239,7 @@ impl Server {
     fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
         let via = entry.via;
         let name: Arc<str> = name.into();
-        let fresh = self.known.insert(name.clone(), entry).is_none();
+        let fresh = self.set_known(name.clone(), entry).is_none();
         if fresh {
             out.note(Note::ServerAdded {
                 name: name.clone(),
@@ -267,7 +270,9 @@ impl Server {
             return;
         }
         self.remove_subtree(name, out);
-        self.broadcast_squit(name, incarnation, reason, Some(link), out);
+        if !self.cfg.ablations.no_squit_forward {
+            self.broadcast_squit(name, incarnation, reason, Some(link), out);
+        }
         let _ = now;
     }
 
@@ -280,7 +285,7 @@ impl Server {
             .cloned()
             .collect();
         for n in doomed {
-            if let Some(k) = self.known.remove(&n) {
+            if let Some(k) = self.unset_known(&n) {
                 out.note(Note::ServerRemoved { name: n, via: k.via });
             }
         }
@@ -317,7 +322,7 @@ impl Server {
             .map(|(n, k)| (n.clone(), k.clone()))
             .collect();
         for (n, _) in &behind {
-            self.known.remove(n);
+            self.unset_known(n);
             out.note(Note::ServerRemoved {
                 name: n.clone(),
                 via: link,

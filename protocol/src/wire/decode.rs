@@ -1,33 +1,47 @@
-//! Single-pass decoder. Runs of ordinary ASCII are found eight bytes at a
-//! time and copied in one go; only the bytes that end a run are looked at
-//! one by one. Non-ASCII text takes a slower path through `std`'s UTF-8
-//! validation.
+//! Single-pass decoder.
+//!
+//! The body of a frame is classified sixteen bytes at a time and only the
+//! special bytes in it are visited, by walking the bits of the block's mask.
+//! The text is not copied run by run: the frame's bytes are copied in as few
+//! pieces as possible (one, unless there are escapes, whose backslashes have
+//! to go) and the command and arguments are spans of that copy. The commas
+//! and skipped spaces between them stay in the buffer, unused; that is
+//! cheaper than cutting them out, and it is why [`Frame`] stores a start and
+//! an end for every span.
 
-use super::scan;
+use super::scan::{self, BLOCK};
 use super::{Frame, WireError, WireErrorKind, MAX_ARGS, MAX_FRAME};
-
-/// Appends a run the scanner has proven to be ASCII.
-#[inline]
-fn push_ascii(text: &mut String, run: &[u8]) {
-    debug_assert!(run.is_ascii());
-    // SAFETY: every byte of `run` is below 0x80: runs end at the first byte
-    // `scan::find::<true>` stops at, which includes every byte >= 0x80, and
-    // command bytes are checked to be in `[A-Z0-9_]`. ASCII bytes are
-    // complete UTF-8 characters, so `text` stays valid UTF-8. (Going
-    // through `str::from_utf8` here cost more than the rest of decoding.)
-    unsafe { text.as_mut_vec() }.extend_from_slice(run);
-}
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\r' | b'\n')
 }
 
-fn is_control(b: u8) -> bool {
-    b < 0x20 || b == 0x7f
-}
-
 fn err(kind: WireErrorKind, offset: usize) -> WireError {
     WireError::new(kind, offset)
+}
+
+const MAX_COMMAND: usize = 16;
+
+/// `[A-Z0-9_]`: the bytes of a command after the first.
+static COMMAND_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_';
+        b += 1;
+    }
+    t
+};
+
+/// The error for byte `b` at `at`, where a command byte (or its end) was
+/// expected.
+fn not_command(b: u8, at: usize) -> WireError {
+    match b {
+        b'<' => err(WireErrorKind::UnexpectedOpen, at),
+        0..=0x1f | 0x7f => err(WireErrorKind::ControlByte, at),
+        _ => err(WireErrorKind::BadCommand, at),
+    }
 }
 
 /// Decodes one frame from the start of `input`, after skipping whitespace.
@@ -36,12 +50,45 @@ fn err(kind: WireErrorKind, offset: usize) -> WireError {
 /// `frame` is left empty. See the module docs for when the error is
 /// [`WireErrorKind::Incomplete`] (wait for more input) rather than fatal.
 pub fn decode(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
-    frame.clear();
-    let r = decode_into(input, frame);
-    if r.is_err() {
-        frame.clear();
-    }
-    r
+    // The text is built as bytes and turned back into a `String` at the end;
+    // `take` and `into_bytes` move the buffer, they do not allocate.
+    let mut text = std::mem::take(&mut frame.text).into_bytes();
+    text.clear();
+    frame.ends.clear();
+    let error = match parse(input, &mut text, &mut frame.ends) {
+        Ok(Parsed {
+            end, ascii: true, ..
+        }) => {
+            debug_assert!(text.is_ascii());
+            // SAFETY: every byte in `text` was copied from a lane that the
+            // block scan saw with its high bit clear (`ascii`), or is a
+            // command byte checked to be in `[A-Z0-9_]`. ASCII is valid
+            // UTF-8. (Validating here would cost as much as decoding.)
+            frame.text = unsafe { String::from_utf8_unchecked(text) };
+            return Ok(end);
+        }
+        Ok(Parsed { end, start, .. }) => match String::from_utf8(text) {
+            Ok(t) => {
+                frame.text = t;
+                return Ok(end);
+            }
+            Err(e) => {
+                text = e.into_bytes();
+                // The text is the frame minus ASCII bytes that never sit
+                // inside a character, so the frame itself is invalid at the
+                // corresponding place.
+                let at = std::str::from_utf8(&input[start..end])
+                    .err()
+                    .map_or(start, |u| start + u.valid_up_to());
+                err(WireErrorKind::BadUtf8, at)
+            }
+        },
+        Err(e) => e,
+    };
+    text.clear();
+    frame.ends.clear();
+    frame.text = String::from_utf8(text).unwrap_or_default();
+    Err(error)
 }
 
 /// Decodes a buffer that must hold exactly one frame, optionally surrounded
@@ -57,7 +104,20 @@ pub fn decode_exact(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {
     }
 }
 
-fn decode_into(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
+struct Parsed {
+    /// Offset of the `<`.
+    start: usize,
+    /// Offset just past the `>`.
+    end: usize,
+    /// The frame has no byte >= 0x80.
+    ascii: bool,
+}
+
+/// Fills `text` with the frame's bytes, minus the backslashes of escapes,
+/// and `ends` with `[start, end)` pairs into it: the command's, then one per
+/// argument. UTF-8 is checked only on the error paths here; on success the
+/// caller checks it if `ascii` is false.
+fn parse(input: &[u8], text: &mut Vec<u8>, ends: &mut Vec<u32>) -> Result<Parsed, WireError> {
     let len = input.len();
 
     let mut s = 0;
@@ -88,90 +148,125 @@ fn decode_into(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
         }
     };
 
-    // Command. At most 17 bytes are looked at, far below `limit`'s bound,
-    // so only the end of the input can stop it.
+    // The command is checked byte by byte (it is short, and its alphabet is
+    // narrower than "not special").
     let cmd_start = s + 1;
-    let mut p = cmd_start;
-    let end_byte = loop {
-        let &b = input.get(p).ok_or_else(need_more)?;
-        let n = p - cmd_start;
-        match b {
-            b',' | b'>' => {
-                if n == 0 {
-                    return Err(err(WireErrorKind::BadCommand, p));
-                }
-                break b;
-            }
-            b'<' => return Err(err(WireErrorKind::UnexpectedOpen, p)),
-            _ if is_control(b) => return Err(err(WireErrorKind::ControlByte, p)),
-            b'A'..=b'Z' if n < 16 => {}
-            b'0'..=b'9' | b'_' if n > 0 && n < 16 => {}
-            _ => return Err(err(WireErrorKind::BadCommand, p)),
-        }
+    let &first = input.get(cmd_start).ok_or_else(need_more)?;
+    if !first.is_ascii_uppercase() {
+        return Err(not_command(first, cmd_start));
+    }
+    let cmd_limit = window.len().min(cmd_start + MAX_COMMAND + 1);
+    let mut p = cmd_start + 1;
+    while p < cmd_limit && COMMAND_BYTE[window[p] as usize] {
         p += 1;
-    };
-    push_ascii(&mut frame.text, &input[cmd_start..p]);
-    frame.ends.push(frame.text.len() as u32);
-    if end_byte == b'>' {
-        return Ok(p + 1);
+    }
+    if p - cmd_start > MAX_COMMAND {
+        return Err(err(WireErrorKind::BadCommand, cmd_start + MAX_COMMAND));
+    }
+    match window.get(p) {
+        None => return Err(need_more()),
+        Some(b',' | b'>') => {}
+        Some(&b) => return Err(not_command(b, p)),
     }
 
-    // Arguments; `p` is at the `,` that opens the next one.
+    // From here `text` receives `input[cmd_start..]` lazily: `copied` is how
+    // far it has been copied, and input offset `r` lands at `r - base` in
+    // `text` (`base` grows by one per escape, whose backslash is dropped).
+    let mut copied = cmd_start;
+    let mut base = cmd_start;
+    ends.push(0);
     let mut nargs = 0;
-    loop {
-        if nargs == MAX_ARGS {
-            return Err(err(WireErrorKind::TooManyArgs, p));
+    // No byte >= 0x80 seen in blocks before the current one.
+    let mut ascii = true;
+    // Lanes of the next block to ignore: an escaped byte that spilled over.
+    let mut skip = 0u32;
+    let mut q = p;
+    let error = 'blocks: loop {
+        if q >= limit {
+            break need_more();
         }
-        nargs += 1;
-        p += 1;
-        match window.get(p) {
-            None => return Err(need_more()),
-            Some(b' ') => p += 1,
-            Some(_) => {}
-        }
-        loop {
-            let run_start = p;
-            p = scan::find::<true>(window, p);
-            if p > run_start {
-                push_ascii(&mut frame.text, &input[run_start..p]);
-            }
-            let Some(&b) = window.get(p) else {
-                return Err(need_more());
-            };
-            match b {
-                b',' => break,
+        let (mut m, high) = scan::masks_at(window, q);
+        m &= !skip;
+        skip = 0;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let r = q + i;
+            // Whether the frame was ASCII up to here.
+            let ascii_here = || ascii && high & ((1 << i) - 1) == 0;
+            match window[r] {
+                b',' => {
+                    if nargs == MAX_ARGS {
+                        ascii = ascii_here();
+                        break 'blocks err(WireErrorKind::TooManyArgs, r);
+                    }
+                    nargs += 1;
+                    ends.push((r - base) as u32);
+                    let start = if window.get(r + 1) == Some(&b' ') {
+                        r + 2
+                    } else {
+                        r + 1
+                    };
+                    ends.push((start - base) as u32);
+                }
                 b'>' => {
-                    frame.ends.push(frame.text.len() as u32);
-                    return Ok(p + 1);
+                    ends.push((r - base) as u32);
+                    text.extend_from_slice(&input[copied..r]);
+                    return Ok(Parsed {
+                        start: s,
+                        end: r + 1,
+                        ascii: ascii_here(),
+                    });
                 }
                 b'\\' => {
-                    let Some(&c) = window.get(p + 1) else {
-                        return Err(need_more());
+                    let Some(&c) = window.get(r + 1) else {
+                        ascii = ascii_here();
+                        break 'blocks need_more();
                     };
                     if !matches!(c, b',' | b'>' | b'<' | b'\\' | b' ') {
-                        return Err(err(WireErrorKind::BadEscape, p));
+                        ascii = ascii_here();
+                        break 'blocks err(WireErrorKind::BadEscape, r);
                     }
-                    frame.text.push(c as char);
-                    p += 2;
-                }
-                b'<' => return Err(err(WireErrorKind::UnexpectedOpen, p)),
-                0x80.. => {
-                    // Validate up to the next delimiter in one call: `std`
-                    // is fast on long runs and slow per call.
-                    let run_start = p;
-                    p = scan::find::<false>(window, p);
-                    match std::str::from_utf8(&input[run_start..p]) {
-                        Ok(t) => frame.text.push_str(t),
-                        // A sequence cut off by `limit` may yet be completed.
-                        Err(e) if e.error_len().is_none() && p == limit => return Err(need_more()),
-                        Err(e) => {
-                            return Err(err(WireErrorKind::BadUtf8, run_start + e.valid_up_to()))
-                        }
+                    text.extend_from_slice(&input[copied..r]);
+                    copied = r + 1;
+                    base += 1;
+                    // The escaped byte is data even if it is special.
+                    if i + 1 < BLOCK {
+                        m &= !(1 << (i + 1));
+                    } else {
+                        skip = 1;
                     }
                 }
-                _ => return Err(err(WireErrorKind::ControlByte, p)),
+                b'<' => {
+                    ascii = ascii_here();
+                    break 'blocks err(WireErrorKind::UnexpectedOpen, r);
+                }
+                _ => {
+                    ascii = ascii_here();
+                    break 'blocks err(WireErrorKind::ControlByte, r);
+                }
             }
         }
-        frame.ends.push(frame.text.len() as u32);
+        if high != 0 {
+            ascii = false;
+        }
+        q += BLOCK;
+    };
+
+    // An invalid UTF-8 sequence before the error is the first error.
+    if !ascii {
+        let incomplete = matches!(
+            error.kind,
+            WireErrorKind::Incomplete | WireErrorKind::TooLong
+        );
+        let upto = if incomplete { limit } else { error.offset };
+        if let Err(u) = std::str::from_utf8(&input[s..upto]) {
+            // A sequence cut off by the end of the input may yet complete;
+            // one cut off by a delimiter cannot.
+            if u.error_len().is_some() || !incomplete {
+                return Err(err(WireErrorKind::BadUtf8, s + u.valid_up_to()));
+            }
+        }
     }
+    Err(error)
 }

@@ -6,7 +6,18 @@
 use super::scan;
 use super::{WireError, WireErrorKind, MAX_ARGS, MAX_FRAME};
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Every byte's two lowercase hex digits.
+static HEX_PAIRS: [u8; 512] = {
+    let digits = b"0123456789abcdef";
+    let mut t = [0u8; 512];
+    let mut i = 0;
+    while i < 256 {
+        t[2 * i] = digits[i >> 4];
+        t[2 * i + 1] = digits[i & 0xf];
+        i += 1;
+    }
+    t
+};
 
 /// Writes one frame into a caller's buffer; see the module docs.
 #[must_use = "a frame is only complete once finish() has returned Ok"]
@@ -18,27 +29,27 @@ pub struct Encoder<'a> {
     finished: bool,
 }
 
-/// Position of the first bad command byte, with the error it causes.
+/// Checks a command against the grammar; the error's offset is relative to
+/// the frame's `<`, as the decoder would report it.
 fn check_command(cmd: &[u8]) -> Result<(), WireError> {
-    if cmd.is_empty() {
-        return Err(WireError::new(WireErrorKind::BadCommand, 1));
-    }
-    for (i, &b) in cmd.iter().enumerate() {
-        let ok = match b {
-            b'A'..=b'Z' => i < 16,
-            b'0'..=b'9' | b'_' => i > 0 && i < 16,
-            _ => false,
-        };
-        if !ok {
-            let kind = if b < 0x20 || b == 0x7f {
-                WireErrorKind::ControlByte
-            } else {
-                WireErrorKind::BadCommand
+    let bad = match cmd.first() {
+        None => Some(0),
+        Some(c) if !c.is_ascii_uppercase() => Some(0),
+        Some(_) => cmd
+            .iter()
+            .position(|&b| !(b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+            .or((cmd.len() > 16).then_some(16)),
+    };
+    match bad {
+        None => Ok(()),
+        Some(i) => {
+            let kind = match cmd.get(i) {
+                Some(&b) if b < 0x20 || b == 0x7f => WireErrorKind::ControlByte,
+                _ => WireErrorKind::BadCommand,
             };
-            return Err(WireError::new(kind, 1 + i));
+            Err(WireError::new(kind, 1 + i))
         }
     }
-    Ok(())
 }
 
 impl<'a> Encoder<'a> {
@@ -103,7 +114,7 @@ impl<'a> Encoder<'a> {
         let mut p = if b.first() == Some(&b' ') {
             0
         } else {
-            scan::find::<false>(b, 0)
+            scan::find_special(b, 0)
         };
         if p == b.len() {
             self.out.extend_from_slice(b);
@@ -119,7 +130,7 @@ impl<'a> Encoder<'a> {
                 }
                 self.out.extend_from_slice(&[b'\\', c]);
                 run = p + 1;
-                p = scan::find::<false>(b, run);
+                p = scan::find_special(b, run);
             }
             self.out.extend_from_slice(&b[run..]);
         }
@@ -154,8 +165,8 @@ impl<'a> Encoder<'a> {
             let at = self.out.len();
             self.out.resize(at + bytes.len() * 2, 0);
             for (pair, &b) in self.out[at..].chunks_exact_mut(2).zip(bytes) {
-                pair[0] = HEX[(b >> 4) as usize];
-                pair[1] = HEX[(b & 0xf) as usize];
+                let i = 2 * b as usize;
+                pair.copy_from_slice(&HEX_PAIRS[i..i + 2]);
             }
             self.check_len();
         }

@@ -44,7 +44,9 @@
 //! [`Frame`] keeps all decoded text in one `String` and the boundaries in a
 //! `Vec<u32>`, so decoding into a reused frame costs no allocation once its
 //! buffers have grown; that matters because decoding is on the simulator's
-//! per-message hot path.
+//! per-message hot path, as does the block-at-a-time scan in `scan.rs` (the
+//! only `unsafe` in the codec: SSE2 intrinsics, and skipping a UTF-8 check
+//! the scan has already made).
 
 mod decode;
 mod encode;
@@ -135,11 +137,12 @@ impl std::error::Error for WireError {}
 
 /// A decoded frame, meant to be reused across [`decode`] calls.
 ///
-/// `text` is the command followed by every unescaped argument, back to back;
-/// `ends[0]` is the end of the command and `ends[i + 1]` the end of argument
-/// `i`. The representation is canonical, so the derived equality is equality
-/// of frames.
-#[derive(Default, Clone, Debug, PartialEq, Eq)]
+/// `text` holds the frame's bytes after `<` with the escaping backslashes
+/// removed; `spans` holds a `[start, end)` pair into it for the command and
+/// then for each argument. The bytes between spans (commas, the skipped
+/// optional spaces) are left in place because cutting them out would cost
+/// more than it saves; equality compares command and arguments only.
+#[derive(Default, Clone)]
 pub struct Frame {
     text: String,
     ends: Vec<u32>,
@@ -150,29 +153,35 @@ impl Frame {
         Self::default()
     }
 
+    /// The `k`th span: 0 is the command, `i + 1` argument `i`.
+    fn span(&self, k: usize) -> Option<&str> {
+        let start = *self.ends.get(k.checked_mul(2)?)? as usize;
+        let end = *self.ends.get(2 * k + 1)? as usize;
+        // Spans start and end next to ASCII bytes or at the end of the text,
+        // so they are always on character boundaries.
+        self.text.get(start..end)
+    }
+
     /// The command; empty for a frame that holds nothing (new, or after a
     /// failed decode).
     pub fn command(&self) -> &str {
-        match self.ends.first() {
-            Some(&end) => &self.text[..end as usize],
-            None => "",
-        }
+        self.span(0).unwrap_or_default()
     }
 
     pub fn arg_count(&self) -> usize {
-        self.ends.len().saturating_sub(1)
+        (self.ends.len() / 2).saturating_sub(1)
     }
 
     pub fn arg(&self, i: usize) -> Option<&str> {
-        let start = *self.ends.get(i)? as usize;
-        let end = *self.ends.get(i + 1)? as usize;
-        Some(&self.text[start..end])
+        self.span(i.checked_add(1)?)
     }
 
     pub fn args(&self) -> impl Iterator<Item = &str> + '_ {
-        self.ends
-            .windows(2)
-            .map(move |w| &self.text[w[0] as usize..w[1] as usize])
+        self.ends.chunks_exact(2).skip(1).map(move |w| {
+            self.text
+                .get(w[0] as usize..w[1] as usize)
+                .unwrap_or_default()
+        })
     }
 
     /// Appends the canonical encoding of this frame to `out`.
@@ -191,6 +200,29 @@ impl Frame {
     fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.command() == other.command() && self.args().eq(other.args())
+    }
+}
+
+impl Eq for Frame {}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Args<'a>(&'a Frame);
+        impl fmt::Debug for Args<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list().entries(self.0.args()).finish()
+            }
+        }
+        f.debug_struct("Frame")
+            .field("command", &self.command())
+            .field("args", &Args(self))
+            .finish()
     }
 }
 

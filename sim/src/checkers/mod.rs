@@ -299,7 +299,7 @@ impl Checkers {
         }
         if let Some(rest) = bytes.strip_prefix(b"<BCAST,") {
             let origin = first_arg(rest);
-            let from_origin = server.known_server(origin).is_some_and(|k| k.via == link);
+            let from_origin = server.route_by_sid(origin) == Some(link);
             return Probe::Bcast { from_origin };
         }
         Probe::None

@@ -25,13 +25,9 @@ pub use model::{
     ServerDecl, TimedAction, Verdict,
 };
 
-/// Protocol safeguards a scenario can switch off with `[protocol] ablate`.
-pub const KNOWN_ABLATIONS: &[&str] = &[
-    "loop-check",
-    "squit-direction",
-    "burst-order",
-    "auth-before-state",
-];
+/// Protocol safeguards a scenario can switch off with `[protocol] ablate`:
+/// the protocol crate's list, by name.
+pub const KNOWN_ABLATIONS: &[&str] = &drc_protocol::config::ABLATION_NAMES;
 
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {

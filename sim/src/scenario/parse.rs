@@ -48,7 +48,7 @@ const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join"];
 const EXPECT_KEYS: &[&str] = &["verdict", "violated", "components", "links", "min_events"];
 
 /// The arguments of each action (besides `time` and `do`).
-fn action_args(name: &str) -> Option<&'static [&'static str]> {
+pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "partition" => &["groups"],
         "heal" => &[],
@@ -67,11 +67,6 @@ fn action_args(name: &str) -> Option<&'static [&'static str]> {
         "broadcast" => &["server", "text"],
         _ => return None,
     })
-}
-
-#[cfg(test)]
-pub(crate) fn action_args_for_test(name: &str) -> Option<&'static [&'static str]> {
-    action_args(name)
 }
 
 pub(crate) fn parse(src: &str, file: &str) -> Res<Scenario> {

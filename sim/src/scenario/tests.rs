@@ -654,9 +654,9 @@ fn every_action_parses() {
 #[test]
 fn action_names_and_arguments_agree() {
     for name in Action::NAMES {
-        assert!(super::parse::action_args_for_test(name).is_some(), "{name}");
+        assert!(super::parse::action_args(name).is_some(), "{name}");
     }
-    assert!(super::parse::action_args_for_test("nope").is_none());
+    assert!(super::parse::action_args("nope").is_none());
 }
 
 #[test]
