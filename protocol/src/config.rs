@@ -46,8 +46,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "accept a SERVER for a name already known instead of breaking the loop",
         "tree.acyclic",
     ),
-    ("squit-direction", "apply a SQUIT from any direction", "msg.direction"),
-    ("burst-order", "burst servers children before parents", "tree.view"),
+    (
+        "squit-direction",
+        "apply a SQUIT from any direction",
+        "msg.direction",
+    ),
+    (
+        "burst-order",
+        "burst servers children before parents",
+        "tree.view",
+    ),
     (
         "auth-before-state",
         "record the claimed identity before the handshake proves it",
@@ -58,7 +66,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "never abandon a stalled handshake",
         "handshake.finishes",
     ),
-    ("squit-forward", "apply a SQUIT without passing it on", "ghost.server"),
+    (
+        "squit-forward",
+        "apply a SQUIT without passing it on",
+        "ghost.server",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].

@@ -96,7 +96,11 @@ impl LinkTag {
     /// Wire form `stamp:lo:hi:initiator` (names never contain ':').
     pub fn encode(&self, out: &mut String) {
         use std::fmt::Write;
-        let _ = write!(out, "{}:{}:{}:{}", self.stamp, self.lo, self.hi, self.initiator);
+        let _ = write!(
+            out,
+            "{}:{}:{}:{}",
+            self.stamp, self.lo, self.hi, self.initiator
+        );
     }
 
     pub fn parse(s: &str) -> Option<Self> {

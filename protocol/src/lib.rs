@@ -15,6 +15,6 @@ pub mod wire;
 
 pub use config::{Ablations, Config};
 pub use identity::{Identity, LinkTag, Registry};
-pub use outbox::{CloseReason, LinkId, Note, Output, Outbox};
+pub use outbox::{CloseReason, LinkId, Note, Outbox, Output};
 pub use server::{Command, Input, Server};
 pub use time::{Duration, Instant};

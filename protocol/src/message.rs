@@ -36,13 +36,19 @@ pub enum Msg<'a> {
     },
     /// Step 2, target: challenge and my public key, sealed to the
     /// connecting server's registered key (hex).
-    Challenge { sealed: &'a str },
+    Challenge {
+        sealed: &'a str,
+    },
     /// Step 3, connecting side: the challenge and a counter-challenge,
     /// sealed to the target's registered key (hex).
-    Response { sealed: &'a str },
+    Response {
+        sealed: &'a str,
+    },
     /// Step 4, target: the counter-challenge in clear, which only the
     /// holder of the target's key could have read (hex).
-    Verified { proof: &'a str },
+    Verified {
+        proof: &'a str,
+    },
     /// A server in the sender's tree. `hops` counts from the sender (the
     /// sender itself is 0, with uplink `*`); `path` lists the links from
     /// the sender to it, nearest first.
@@ -63,10 +69,18 @@ pub enum Msg<'a> {
         reason: &'a str,
     },
     /// The operator closes this link gracefully.
-    Sclose { reason: &'a str },
-    Ping { token: u64 },
-    Pong { token: u64 },
-    Error { reason: &'a str },
+    Sclose {
+        reason: &'a str,
+    },
+    Ping {
+        token: u64,
+    },
+    Pong {
+        token: u64,
+    },
+    Error {
+        reason: &'a str,
+    },
     /// An operator broadcast flooding the tree from the server whose SID is `origin`.
     Bcast {
         origin: &'a str,
@@ -338,7 +352,12 @@ mod tests {
         m.encode(&mut buf).unwrap();
         let mut f = Frame::new();
         wire::decode_exact(&buf, &mut f).unwrap();
-        assert_eq!(Msg::parse(&f).unwrap(), m, "{}", String::from_utf8_lossy(&buf));
+        assert_eq!(
+            Msg::parse(&f).unwrap(),
+            m,
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
     }
 
     #[test]

@@ -48,31 +48,61 @@ impl CloseReason {
 /// Observations for checkers and traces; a real daemon would log them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Note {
-    HandshakeStarted { link: LinkId },
+    HandshakeStarted {
+        link: LinkId,
+    },
     /// The peer proved its identity; the link now carries tree traffic.
-    LinkRegistered { link: LinkId, peer: Arc<str> },
+    LinkRegistered {
+        link: LinkId,
+        peer: Arc<str>,
+    },
     /// A link ended before or after registration.
-    LinkDown { link: LinkId, reason: CloseReason },
-    ServerAdded { name: Arc<str>, via: LinkId },
-    ServerRemoved { name: Arc<str>, via: LinkId },
+    LinkDown {
+        link: LinkId,
+        reason: CloseReason,
+    },
+    ServerAdded {
+        name: Arc<str>,
+        via: LinkId,
+    },
+    ServerRemoved {
+        name: Arc<str>,
+        via: LinkId,
+    },
     /// The peer's burst ended on this link.
-    BurstReceived { link: LinkId },
+    BurstReceived {
+        link: LinkId,
+    },
     /// A message was refused because it came from the wrong direction or
     /// named something unknown; the link stays up.
-    Misdirected { link: LinkId, what: &'static str },
+    Misdirected {
+        link: LinkId,
+        what: &'static str,
+    },
     /// An operator broadcast reached this server.
-    Broadcast { id: u64 },
+    Broadcast {
+        id: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Transmit `bytes[start..end]` of the outbox on the link.
-    Send { link: LinkId, start: u32, end: u32 },
+    Send {
+        link: LinkId,
+        start: u32,
+        end: u32,
+    },
     /// Open a connection to the named server; the environment answers
     /// with `Input::Connected` or `Input::ConnectFailed` for this id.
-    Connect { link: LinkId, to: Arc<str> },
+    Connect {
+        link: LinkId,
+        to: Arc<str>,
+    },
     /// Close the link (a FIN after anything already sent).
-    Close { link: LinkId },
+    Close {
+        link: LinkId,
+    },
     Note(Note),
 }
 
@@ -124,11 +154,7 @@ impl Outbox {
         }
     }
 
-    pub fn send(
-        &mut self,
-        link: LinkId,
-        f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>,
-    ) {
+    pub fn send(&mut self, link: LinkId, f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>) {
         if let Some(range) = self.encode(f) {
             self.send_again(link, range);
         }

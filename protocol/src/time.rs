@@ -94,11 +94,11 @@ impl fmt::Display for Duration {
 
 /// Integer-only formatting (no floats reach any hashed or printed output).
 pub fn fmt_nanos(n: u64) -> String {
-    if n % 1_000_000_000 == 0 {
+    if n.is_multiple_of(1_000_000_000) {
         format!("{}s", n / 1_000_000_000)
-    } else if n % 1_000_000 == 0 {
+    } else if n.is_multiple_of(1_000_000) {
         format!("{}ms", n / 1_000_000)
-    } else if n % 1_000 == 0 {
+    } else if n.is_multiple_of(1_000) {
         format!("{}us", n / 1_000)
     } else {
         format!("{n}ns")

@@ -6,7 +6,9 @@ use std::time::Instant as WallClock;
 use drc_protocol::Duration;
 
 use crate::run::{build, RunOptions};
-use crate::scenario::{Action, Expect, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction};
+use crate::scenario::{
+    Action, Expect, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction,
+};
 
 /// When the flood starts: long enough for any tree we bench to form.
 const FLOOD_START: u64 = 20_000_000_000;
@@ -90,7 +92,10 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
 impl FloodReport {
     pub fn print(&self) {
         let expected = self.messages * (self.servers as u64 - 1);
-        println!("flood: {} servers, {} messages of 64 bytes", self.servers, self.messages);
+        println!(
+            "flood: {} servers, {} messages of 64 bytes",
+            self.servers, self.messages
+        );
         println!(
             "  hops {} (expected {}), events {}, violations {}, tree formed: {}",
             self.hops, expected, self.events, self.violations, self.tree_ok

@@ -100,7 +100,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
 fn load(file: Option<&Path>) -> Result<Scenario, String> {
     match file {
         Some(p) => scenario::load(p).map_err(|e| e.to_string()),
-        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>").map_err(|e| e.to_string()),
+        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>")
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -174,7 +175,11 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             } => {
                 let r = crate::bench::flood(servers as usize, messages, seed)?;
                 r.print();
-                Ok(if r.hops == messages * (servers - 1) && r.violations == 0 { 0 } else { 1 })
+                Ok(if r.hops == messages * (servers - 1) && r.violations == 0 {
+                    0
+                } else {
+                    1
+                })
             }
         },
     }
@@ -214,15 +219,22 @@ fn replay(file: &Path, seed: Option<u64>) -> Result<u8, String> {
     let (b, tb) = go()?;
     let ha = a.event_hashes.as_deref().unwrap_or_default();
     let hb = b.event_hashes.as_deref().unwrap_or_default();
-    let first = ha.iter().zip(hb).position(|(x, y)| x != y).or(if ha.len() != hb.len() {
-        Some(ha.len().min(hb.len()))
-    } else {
-        None
-    });
+    let first = ha
+        .iter()
+        .zip(hb)
+        .position(|(x, y)| x != y)
+        .or(if ha.len() != hb.len() {
+            Some(ha.len().min(hb.len()))
+        } else {
+            None
+        });
     print!("{}", a.summary());
     match first {
         None => {
-            println!("  determinism: identical hash after each of {} events in two runs", ha.len());
+            println!(
+                "  determinism: identical hash after each of {} events in two runs",
+                ha.len()
+            );
             Ok(if a.matched { 0 } else { 1 })
         }
         Some(i) => {

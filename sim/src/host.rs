@@ -67,11 +67,7 @@ impl Host {
     }
 
     pub fn local_time(&self, now: SimTime) -> Instant {
-        Instant(
-            CLOCK_BASE
-                .wrapping_add(now)
-                .wrapping_add_signed(self.skew),
-        )
+        Instant(CLOCK_BASE.wrapping_add(now).wrapping_add_signed(self.skew))
     }
 
     /// The simulated time at which this host's clock shows `local`.

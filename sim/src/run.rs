@@ -49,7 +49,10 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
     for a in &p.ablate {
         if !ablations.enable(a) {
             let known: Vec<&str> = config::ABLATIONS.iter().map(|a| a.0).collect();
-            return Err(format!("unknown ablation {a:?} (known: {})", known.join(", ")));
+            return Err(format!(
+                "unknown ablation {a:?} (known: {})",
+                known.join(", ")
+            ));
         }
     }
     Ok(Config {
@@ -75,7 +78,10 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
 /// Rejects what this version cannot simulate, before anything runs.
 pub fn validate(scn: &Scenario) -> Result<(), String> {
     if let Some(c) = scn.clients.first() {
-        return Err(format!("client {:?}: clients are not simulated by this version yet", c.id));
+        return Err(format!(
+            "client {:?}: clients are not simulated by this version yet",
+            c.id
+        ));
     }
     for a in &scn.actions {
         let client_action = matches!(
@@ -101,7 +107,9 @@ pub fn validate(scn: &Scenario) -> Result<(), String> {
     }
     for name in &scn.expect.violated {
         if !checkers::is_known(name) {
-            return Err(format!("[expect] violated: unknown invariant {name:?} (see `drcsim invariants`)"));
+            return Err(format!(
+                "[expect] violated: unknown invariant {name:?} (see `drcsim invariants`)"
+            ));
         }
     }
     protocol_config(scn).map(|_| ())
@@ -164,11 +172,19 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         .collect();
     links.sort();
     let violations = std::mem::take(&mut world.checks.violations);
-    let verdict = if violations.is_empty() { Verdict::Pass } else { Verdict::Fail };
+    let verdict = if violations.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
     let mut expect_failures = Vec::new();
     let ex = &scn.expect;
     if verdict != ex.verdict {
-        expect_failures.push(format!("verdict {} but [expect] says {}", verdict.as_str(), ex.verdict.as_str()));
+        expect_failures.push(format!(
+            "verdict {} but [expect] says {}",
+            verdict.as_str(),
+            ex.verdict.as_str()
+        ));
     }
     for name in &ex.violated {
         if !violations.iter().any(|v| v.invariant == name) {
@@ -190,8 +206,16 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         }
     }
     if let Some(want) = &ex.links {
-        let mut want: Vec<(String, String)> =
-            want.iter().map(|(a, b)| if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }).collect();
+        let mut want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| {
+                if a <= b {
+                    (a.clone(), b.clone())
+                } else {
+                    (b.clone(), a.clone())
+                }
+            })
+            .collect();
         want.sort();
         if want != links {
             expect_failures.push(format!("links {links:?}, expected {want:?}"));
@@ -296,12 +320,27 @@ impl Outcome {
             self.sim_time_ms % 1000,
             self.trace_hash
         );
-        let comps: Vec<String> = self.components.iter().map(|c| format!("[{}]", c.join(" "))).collect();
+        let comps: Vec<String> = self
+            .components
+            .iter()
+            .map(|c| format!("[{}]", c.join(" ")))
+            .collect();
         let _ = writeln!(s, "  components: {}", comps.join(" "));
         let links: Vec<String> = self.links.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-        let _ = writeln!(s, "  links: {}", if links.is_empty() { "none".into() } else { links.join(" ") });
+        let _ = writeln!(
+            s,
+            "  links: {}",
+            if links.is_empty() {
+                "none".into()
+            } else {
+                links.join(" ")
+            }
+        );
         if !self.quiescent {
-            let _ = writeln!(s, "  not quiet at the end: convergence invariants were not judged");
+            let _ = writeln!(
+                s,
+                "  not quiet at the end: convergence invariants were not judged"
+            );
         }
         if self.violations.is_empty() {
             let _ = writeln!(s, "  violations: none");
@@ -313,7 +352,10 @@ impl Outcome {
                     "    {} at {}ms{}: {}",
                     v.invariant,
                     v.time_ms,
-                    v.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
+                    v.host
+                        .as_deref()
+                        .map(|h| format!(" on {h}"))
+                        .unwrap_or_default(),
                     v.detail
                 );
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use drc_protocol::crypto::KeyPair;
 use drc_protocol::server::Command;
-use drc_protocol::{Config, Identity, Input, LinkId, Note, Output, Outbox, Registry, Server};
+use drc_protocol::{Config, Identity, Input, LinkId, Note, Outbox, Output, Registry, Server};
 
 use crate::checkers::Checkers;
 use crate::clock::{EventQueue, Packed, SimTime};
@@ -22,16 +22,33 @@ use crate::trace::{TraceHash, TraceWriter};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The head frame of `conns[conn].dirs[dir]` arrives.
-    Deliver { conn: ConnId, dir: u8 },
+    Deliver {
+        conn: ConnId,
+        dir: u8,
+    },
     /// A connection request reaches its target.
-    Syn { conn: ConnId },
+    Syn {
+        conn: ConnId,
+    },
     /// The target's answer reaches the dialler.
-    SynAck { conn: ConnId, ok: bool },
-    ConnectTimeout { conn: ConnId },
+    SynAck {
+        conn: ConnId,
+        ok: bool,
+    },
+    ConnectTimeout {
+        conn: ConnId,
+    },
     /// `gen` is the low 24 bits of the host's timer generation.
-    Timer { host: HostId, gen: u32 },
-    Action { index: u32 },
-    StallEnd { conn: ConnId },
+    Timer {
+        host: HostId,
+        gen: u32,
+    },
+    Action {
+        index: u32,
+    },
+    StallEnd {
+        conn: ConnId,
+    },
     End,
 }
 
@@ -58,11 +75,20 @@ impl Packed for Event {
         let a = (x >> 32) as u32;
         let b = (x >> 3) & GEN_MASK;
         match x & 7 {
-            0 => Event::Deliver { conn: a, dir: b as u8 },
+            0 => Event::Deliver {
+                conn: a,
+                dir: b as u8,
+            },
             1 => Event::Syn { conn: a },
-            2 => Event::SynAck { conn: a, ok: b != 0 },
+            2 => Event::SynAck {
+                conn: a,
+                ok: b != 0,
+            },
             3 => Event::ConnectTimeout { conn: a },
-            4 => Event::Timer { host: a, gen: b as u32 },
+            4 => Event::Timer {
+                host: a,
+                gen: b as u32,
+            },
             5 => Event::Action { index: a },
             6 => Event::StallEnd { conn: a },
             _ => Event::End,
@@ -125,7 +151,10 @@ impl World {
         let cfg = Arc::new(cfg);
         let net = Network::new(
             seed,
-            (scn.network.latency_min.as_nanos(), scn.network.latency_max.as_nanos()),
+            (
+                scn.network.latency_min.as_nanos(),
+                scn.network.latency_max.as_nanos(),
+            ),
             scn.network.connect_timeout.as_nanos(),
         );
         let mut w = World {
@@ -154,11 +183,17 @@ impl World {
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
         for (i, s) in scn.servers.iter().enumerate() {
-            sids.insert(s.name.clone(), s.sid.clone().unwrap_or_else(|| default_sid(i)));
+            sids.insert(
+                s.name.clone(),
+                s.sid.clone().unwrap_or_else(|| default_sid(i)),
+            );
         }
         for s in &scn.servers {
             let claims = s.claims.clone().unwrap_or_else(|| s.name.clone());
-            let sid = sids.get(&claims).cloned().unwrap_or_else(|| sids[&s.name].clone());
+            let sid = sids
+                .get(&claims)
+                .cloned()
+                .unwrap_or_else(|| sids[&s.name].clone());
             let genuine = s.claims.is_none() && s.registered;
             let h = w.add_host(&s.name, &claims, &sid, genuine, &s.connect);
             if genuine {
@@ -177,7 +212,8 @@ impl World {
             }
         }
         for (i, a) in scn.actions.iter().enumerate() {
-            w.queue.schedule(a.time.as_nanos(), Event::Action { index: i as u32 });
+            w.queue
+                .schedule(a.time.as_nanos(), Event::Action { index: i as u32 });
         }
         w.queue.schedule(w.end, Event::End);
         let to_start: Vec<HostId> = scn
@@ -192,7 +228,14 @@ impl World {
         Ok(w)
     }
 
-    fn add_host(&mut self, label: &str, claims: &str, sid: &str, genuine: bool, connect: &[String]) -> HostId {
+    fn add_host(
+        &mut self,
+        label: &str,
+        claims: &str,
+        sid: &str,
+        genuine: bool,
+        connect: &[String],
+    ) -> HostId {
         let id = self.hosts.len() as HostId;
         let keys = KeyPair::generate(&mut rng::stream(self.seed, &format!("key/{label}")));
         let host = Host::new(
@@ -224,7 +267,12 @@ impl World {
             incarnation: host.incarnation,
             keys: host.keys.clone(),
         };
-        host.server = Some(Server::new(me, self.cfg.clone(), registry, &host.autoconnect));
+        host.server = Some(Server::new(
+            me,
+            self.cfg.clone(),
+            registry,
+            &host.autoconnect,
+        ));
         self.dispatch(h, Input::Start);
     }
 
@@ -243,17 +291,19 @@ impl World {
     /// Runs one event; false once the run is over.
     fn run_one(&mut self) -> bool {
         {
-            let Some((t, ev)) = self.queue.pop() else { return false };
+            let Some((t, ev)) = self.queue.pop() else {
+                return false;
+            };
             self.now = t;
             self.events += 1;
             self.hash.word(t);
             self.hash.word(ev.code());
             if let Event::End = ev {
-                self.checks.tick(self.now);
+                self.checks.tick(self.now, &self.hosts);
                 return false;
             }
             self.step(ev);
-            self.checks.tick(self.now);
+            self.checks.tick(self.now, &self.hosts);
             if let Some(hs) = &mut self.event_hashes {
                 hs.push(self.hash.value());
             }
@@ -314,10 +364,18 @@ impl World {
         let now = self.now;
         let c = &mut self.net.conns[conn as usize];
         c.dirs[dir].scheduled = false;
-        let Some(due) = c.dirs[dir].head_due() else { return };
+        let Some(due) = c.dirs[dir].head_due() else {
+            return;
+        };
         if due > now {
             c.dirs[dir].scheduled = true;
-            self.queue.schedule(due, Event::Deliver { conn, dir: dir as u8 });
+            self.queue.schedule(
+                due,
+                Event::Deliver {
+                    conn,
+                    dir: dir as u8,
+                },
+            );
             return;
         }
         if !self.net.passable(conn, now) {
@@ -365,8 +423,20 @@ impl World {
                     let server = host.server.as_mut().expect("alive host has a server");
                     let probe = self.checks.before_frame(server, link, bytes);
                     self.outbox.clear();
-                    server.handle(local, Input::Frame { link, bytes }, &mut host.rng, &mut self.outbox);
-                    self.checks.after_frame(now, &self.hosts[to as usize], to, link, probe, &self.outbox);
+                    server.handle(
+                        local,
+                        Input::Frame { link, bytes },
+                        &mut host.rng,
+                        &mut self.outbox,
+                    );
+                    self.checks.after_frame(
+                        now,
+                        &self.hosts[to as usize],
+                        to,
+                        link,
+                        probe,
+                        &self.outbox,
+                    );
                     self.net.conns[conn as usize].dirs[dir].pop();
                     self.apply_outputs(to);
                     self.rearm(to, false);
@@ -395,7 +465,13 @@ impl World {
         }
         if let Some(due) = d.head_due() {
             d.scheduled = true;
-            self.queue.schedule(due.max(now), Event::Deliver { conn, dir: dir as u8 });
+            self.queue.schedule(
+                due.max(now),
+                Event::Deliver {
+                    conn,
+                    dir: dir as u8,
+                },
+            );
         }
     }
 
@@ -415,7 +491,13 @@ impl World {
 
     fn send_fin(&mut self, conn: ConnId, from_end: usize) {
         if let Some(due) = self.net.send(self.now, conn, from_end, &[], true) {
-            self.queue.schedule(due, Event::Deliver { conn, dir: from_end as u8 });
+            self.queue.schedule(
+                due,
+                Event::Deliver {
+                    conn,
+                    dir: from_end as u8,
+                },
+            );
         }
     }
 
@@ -431,7 +513,11 @@ impl World {
             let host = &mut self.hosts[to as usize];
             self.outbox.clear();
             let local = host.local_time(now);
-            let link = host.server.as_mut().expect("running host").accept(local, &mut self.outbox);
+            let link = host
+                .server
+                .as_mut()
+                .expect("running host")
+                .accept(local, &mut self.outbox);
             host.map_link(link, conn);
             let epoch = host.incarnation;
             let c = &mut self.net.conns[conn as usize];
@@ -449,7 +535,8 @@ impl World {
         let c = &mut self.net.conns[conn as usize];
         let h = c.ends[0];
         let host = &self.hosts[h as usize];
-        if c.state != ConnState::Dialing || !c.open[0] || c.epoch[0] != host.incarnation || !host.up {
+        if c.state != ConnState::Dialing || !c.open[0] || c.epoch[0] != host.incarnation || !host.up
+        {
             return;
         }
         if !self.net.partition.reachable(c.ends[0], c.ends[1]) {
@@ -471,7 +558,9 @@ impl World {
         let now = self.now;
         let host = &mut self.hosts[h as usize];
         let local = host.local_time(now);
-        let Some(server) = host.server.as_mut() else { return };
+        let Some(server) = host.server.as_mut() else {
+            return;
+        };
         if !host.up {
             return;
         }
@@ -507,19 +596,28 @@ impl World {
         for item in outbox.items() {
             match item {
                 Output::Send { link, start, end } => {
-                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else { continue };
+                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else {
+                        continue;
+                    };
                     let c = &self.net.conns[conn as usize];
                     let e = c.end_of(h);
-                    if !c.open[e] || c.state == ConnState::Dialing && e == 0 && c.links[1].is_none() {
+                    if !c.open[e] || c.state == ConnState::Dialing && e == 0 && c.links[1].is_none()
+                    {
                         continue;
                     }
-                    if let Some(due) = self.net.send(self.now, conn, e, outbox.bytes(*start, *end), false) {
-                        self.queue.schedule(due, Event::Deliver { conn, dir: e as u8 });
+                    if let Some(due) =
+                        self.net
+                            .send(self.now, conn, e, outbox.bytes(*start, *end), false)
+                    {
+                        self.queue
+                            .schedule(due, Event::Deliver { conn, dir: e as u8 });
                     }
                 }
                 Output::Connect { link, to } => self.connect(h, *link, to),
                 Output::Close { link } => {
-                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else { continue };
+                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else {
+                        continue;
+                    };
                     let c = &mut self.net.conns[conn as usize];
                     let e = c.end_of(h);
                     if !c.open[e] {
@@ -540,7 +638,8 @@ impl World {
         self.outbox = outbox;
         if !self.notes.is_empty() {
             let notes = std::mem::take(&mut self.notes);
-            self.checks.on_notes(self.now, &self.hosts, &mut self.net, &notes);
+            self.checks
+                .on_notes(self.now, &self.hosts, &mut self.net, &notes);
             if let Some(t) = &mut self.trace {
                 for (h, n) in &notes {
                     let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
@@ -561,12 +660,17 @@ impl World {
         self.hosts[h as usize].map_link(link, conn);
         let lat = self.net.latency();
         match target {
-            None => self.queue.schedule(now + lat, Event::SynAck { conn, ok: false }),
+            None => self
+                .queue
+                .schedule(now + lat, Event::SynAck { conn, ok: false }),
             Some(t) => {
                 if self.net.partition.reachable(h, t) {
                     self.queue.schedule(now + lat, Event::Syn { conn });
                 }
-                self.queue.schedule(now + self.net.connect_timeout, Event::ConnectTimeout { conn });
+                self.queue.schedule(
+                    now + self.net.connect_timeout,
+                    Event::ConnectTimeout { conn },
+                );
             }
         }
     }
@@ -589,7 +693,11 @@ impl World {
             Action::Partition { groups } => {
                 let groups: Vec<Vec<HostId>> = groups
                     .iter()
-                    .map(|g| g.iter().filter_map(|id| self.by_label.get(id).copied()).collect())
+                    .map(|g| {
+                        g.iter()
+                            .filter_map(|id| self.by_label.get(id).copied())
+                            .collect()
+                    })
                     .collect();
                 self.net.partition.set(self.hosts.len(), &groups);
                 self.wake_all();
@@ -612,7 +720,11 @@ impl World {
                     c.open = [false, false];
                     for (h, link) in ends {
                         let host = &self.hosts[h as usize];
-                        if host.up && self.net.conns[conn as usize].epoch[self.net.conns[conn as usize].end_of(h)] == host.incarnation {
+                        if host.up
+                            && self.net.conns[conn as usize].epoch
+                                [self.net.conns[conn as usize].end_of(h)]
+                                == host.incarnation
+                        {
                             self.dispatch(h, Input::Closed { link });
                         }
                     }
@@ -718,13 +830,19 @@ mod tests {
     #[test]
     fn events_pack_losslessly() {
         let all = [
-            Event::Deliver { conn: u32::MAX, dir: 1 },
+            Event::Deliver {
+                conn: u32::MAX,
+                dir: 1,
+            },
             Event::Deliver { conn: 7, dir: 0 },
             Event::Syn { conn: 3 },
             Event::SynAck { conn: 9, ok: true },
             Event::SynAck { conn: 9, ok: false },
             Event::ConnectTimeout { conn: 1 },
-            Event::Timer { host: 12, gen: 0xFF_FFFF },
+            Event::Timer {
+                host: 12,
+                gen: 0xFF_FFFF,
+            },
             Event::Action { index: 40_000 },
             Event::StallEnd { conn: 2 },
             Event::End,

@@ -46,7 +46,11 @@ impl Server {
         l.last_rx = now;
         l.stamp = stamp;
         l.peer = l.target.clone();
-        let (name, sid, incarnation) = (self.me.name.clone(), self.me.sid.clone(), self.me.incarnation);
+        let (name, sid, incarnation) = (
+            self.me.name.clone(),
+            self.me.sid.clone(),
+            self.me.incarnation,
+        );
         out.send(link, |b| {
             Msg::Link {
                 name: &name,
@@ -135,9 +139,9 @@ impl Server {
         out: &mut Outbox,
     ) {
         let registration = self.registry.get(name).cloned();
-        let Some(reg) = registration.filter(|r| {
-            valid_server_name(name) && name != &*self.me.name && &*r.sid == sid
-        }) else {
+        let Some(reg) = registration
+            .filter(|r| valid_server_name(name) && name != &*self.me.name && &*r.sid == sid)
+        else {
             return self.refuse(now, link, "not an admitted server", rng, out);
         };
         self.lamport = self.lamport.max(stamp);
@@ -200,7 +204,13 @@ impl Server {
             return self.refuse(now, link, "challenge unreadable", rng, out);
         };
         if plain[CHALLENGE_LEN..] != reg.key.0[..] {
-            return self.refuse(now, link, "target key does not match the registry", rng, out);
+            return self.refuse(
+                now,
+                link,
+                "target key does not match the registry",
+                rng,
+                out,
+            );
         }
         let mut counter = [0u8; CHALLENGE_LEN];
         rng.fill_bytes(&mut counter);
@@ -245,7 +255,11 @@ impl Server {
     ) {
         let l: &mut Link = self.links.get_mut(&link).expect("link exists");
         let peer = l.peer.clone().expect("peer known after LINK");
-        let initiator = if l.outbound { self.me.name.clone() } else { peer.clone() };
+        let initiator = if l.outbound {
+            self.me.name.clone()
+        } else {
+            peer.clone()
+        };
         let tag = LinkTag::new(l.stamp, &self.me.name, &peer, &initiator);
         l.phase = Phase::Registered;
         l.tag = Some(tag);
@@ -261,7 +275,8 @@ impl Server {
         }
         if let Some(k) = self.known.get(&peer).cloned() {
             let old = self.links.get(&k.via);
-            let old_stale = old.is_some_and(|o| now.saturating_since(o.last_rx) >= self.cfg.ping_interval);
+            let old_stale =
+                old.is_some_and(|o| now.saturating_since(o.last_rx) >= self.cfg.ping_interval);
             let old_tag = old.and_then(|o| o.tag.clone());
             let new_tag = self.links[&link].tag.clone();
             if k.via == link {
@@ -275,7 +290,12 @@ impl Server {
                 self.drop_link(now, k.via, CloseReason::Superseded, true, rng, out);
             } else if !self.cfg.ablations.no_loop_check {
                 self.stats.loops_broken += 1;
-                out.send(link, |b| Msg::Error { reason: "Already Registered" }.encode(b));
+                out.send(link, |b| {
+                    Msg::Error {
+                        reason: "Already Registered",
+                    }
+                    .encode(b)
+                });
                 return self.drop_link(now, link, CloseReason::AlreadyRegistered, true, rng, out);
             }
         }

@@ -62,7 +62,12 @@ impl Server {
         self.recompute_deadline();
     }
 
-    pub(crate) fn connect_failed<R: CryptoRngCore>(&mut self, now: Instant, link: LinkId, rng: &mut R) {
+    pub(crate) fn connect_failed<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        rng: &mut R,
+    ) {
         let max = self.cfg.reconnect_max;
         if let Some(t) = self.auto.iter_mut().find(|t| t.link == Some(link)) {
             t.link = None;
@@ -94,7 +99,12 @@ impl Server {
         }
     }
 
-    pub(crate) fn on_timeout<R: CryptoRngCore>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+    pub(crate) fn on_timeout<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
         if self.stopped {
             self.deadline = None;
             return;
@@ -103,7 +113,8 @@ impl Server {
         let mut expired: Vec<(LinkId, CloseReason)> = Vec::new();
         for (&id, l) in &mut self.links {
             if !matches!(l.phase, Phase::Registered) {
-                let abandon = !cfg.ablations.no_handshake_timeout || matches!(l.phase, Phase::Dialing);
+                let abandon =
+                    !cfg.ablations.no_handshake_timeout || matches!(l.phase, Phase::Dialing);
                 if abandon && now.saturating_since(l.opened_at) >= cfg.handshake_timeout {
                     expired.push((id, CloseReason::HandshakeTimeout));
                 }

@@ -17,7 +17,7 @@ use rand_core::CryptoRngCore;
 use crate::config::Config;
 use crate::identity::{Identity, LinkTag, Registry};
 use crate::message::Msg;
-use crate::outbox::{CloseReason, LinkId, Note, Output, Outbox};
+use crate::outbox::{CloseReason, LinkId, Note, Outbox, Output};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame};
 
@@ -271,7 +271,13 @@ impl Server {
         self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
     }
 
-    pub(crate) fn dial<R: CryptoRngCore>(&mut self, now: Instant, to: Arc<str>, out: &mut Outbox, _rng: &mut R) -> LinkId {
+    pub(crate) fn dial<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        to: Arc<str>,
+        out: &mut Outbox,
+        _rng: &mut R,
+    ) -> LinkId {
         let id = self.alloc_link();
         self.links.insert(
             id,
@@ -339,11 +345,16 @@ impl Server {
         match msg {
             Msg::Ping { token } => out.send(link, |b| Msg::Pong { token }.encode(b)),
             Msg::Pong { .. } => {}
-            Msg::Error { .. } => self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out),
-            Msg::Sclose { .. } => self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out),
-            Msg::Link { .. } | Msg::Challenge { .. } | Msg::Response { .. } | Msg::Verified { .. } => {
-                self.on_handshake(now, link, msg, rng, out)
+            Msg::Error { .. } => {
+                self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
             }
+            Msg::Sclose { .. } => {
+                self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
+            }
+            Msg::Link { .. }
+            | Msg::Challenge { .. }
+            | Msg::Response { .. }
+            | Msg::Verified { .. } => self.on_handshake(now, link, msg, rng, out),
             _ if !registered => {
                 if self.cfg.ablations.no_auth_before_state {
                     if let Msg::Server { .. } = msg {
@@ -353,9 +364,11 @@ impl Server {
                 self.protocol_error(now, link, "not registered", rng, out)
             }
             Msg::Server { .. } => self.on_server(now, link, msg, rng, out),
-            Msg::Squit { name, incarnation, reason } => {
-                self.on_squit(now, link, name, incarnation, reason, out)
-            }
+            Msg::Squit {
+                name,
+                incarnation,
+                reason,
+            } => self.on_squit(now, link, name, incarnation, reason, out),
             Msg::Eob => {
                 if let Some(l) = self.links.get_mut(&link) {
                     l.burst_received = true;
@@ -378,7 +391,19 @@ impl Server {
         }
         match cmd {
             Command::Connect { to } => {
-                if to != &*self.me.name {
+                // Not while we already dial `to` or hold a registered link to
+                // it. A second link to a live neighbour is resolved in
+                // `register` partly by each end's own view of whether the old
+                // link is stale (silent for a ping interval, which an idle
+                // healthy link routinely is); the two ends could disagree, one
+                // superseding the old link while the other refuses the new,
+                // and the pair would be left with no link at all. That rule
+                // assumes the dialler lost its old link; this keeps it true.
+                let busy = self.links.values().any(|l| {
+                    l.target.as_deref() == Some(to)
+                        || (matches!(l.phase, Phase::Registered) && l.peer.as_deref() == Some(to))
+                });
+                if to != &*self.me.name && !busy {
                     self.dial(now, to.into(), out, rng);
                 }
             }
@@ -401,13 +426,29 @@ impl Server {
                 let id = self.next_bcast;
                 self.next_bcast += 1;
                 let sid = self.me.sid.clone();
-                self.flood(None, |b| Msg::Bcast { origin: &sid, id, text }.encode(b), out);
+                self.flood(
+                    None,
+                    |b| {
+                        Msg::Bcast {
+                            origin: &sid,
+                            id,
+                            text,
+                        }
+                        .encode(b)
+                    },
+                    out,
+                );
             }
             Command::Shutdown => {
                 let ids: Vec<LinkId> = self.links.keys().copied().collect();
                 for link in ids {
                     if matches!(self.links[&link].phase, Phase::Registered) {
-                        out.send(link, |b| Msg::Sclose { reason: "shutting down" }.encode(b));
+                        out.send(link, |b| {
+                            Msg::Sclose {
+                                reason: "shutting down",
+                            }
+                            .encode(b)
+                        });
                     }
                     self.drop_link(now, link, CloseReason::Operator, true, rng, out);
                 }
@@ -423,14 +464,21 @@ impl Server {
     fn on_bcast(&mut self, link: LinkId, origin: &str, id: u64, raw: &[u8], out: &mut Outbox) {
         if self.route_by_sid(origin) != Some(link) {
             self.stats.misdirected += 1;
-            out.note(Note::Misdirected { link, what: "BCAST" });
+            out.note(Note::Misdirected {
+                link,
+                what: "BCAST",
+            });
             return;
         }
         out.note(Note::Broadcast { id });
-        self.flood(Some(link), |b| {
-            b.extend_from_slice(raw);
-            Ok(raw.len())
-        }, out);
+        self.flood(
+            Some(link),
+            |b| {
+                b.extend_from_slice(raw);
+                Ok(raw.len())
+            },
+            out,
+        );
     }
 
     /// Sends one frame on every registered link but `from`, encoding it once.

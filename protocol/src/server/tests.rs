@@ -13,7 +13,9 @@ use super::{Command, Input, LinkPhase, Server};
 use crate::crypto::KeyPair;
 use crate::message::Msg;
 use crate::wire::{self, Encoder, Frame};
-use crate::{CloseReason, Config, Duration, Identity, Instant, LinkId, Note, Output, Outbox, Registry};
+use crate::{
+    CloseReason, Config, Duration, Identity, Instant, LinkId, Note, Outbox, Output, Registry,
+};
 
 // ---------------------------------------------------------------- harness
 
@@ -29,7 +31,10 @@ fn secs(n: u64) -> Duration {
 fn words(bytes: &[u8]) -> Vec<String> {
     let mut f = Frame::new();
     match wire::decode_exact(bytes, &mut f) {
-        Ok(()) => std::iter::once(f.command()).chain(f.args()).map(String::from).collect(),
+        Ok(()) => std::iter::once(f.command())
+            .chain(f.args())
+            .map(String::from)
+            .collect(),
         Err(_) => vec!["?".into()],
     }
 }
@@ -39,10 +44,18 @@ fn starts(w: &[String], prefix: &[&str]) -> bool {
 }
 
 enum Ev {
-    Frame { link: LinkId, bytes: Vec<u8> },
-    Closed { link: LinkId },
+    Frame {
+        link: LinkId,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        link: LinkId,
+    },
     /// A connection attempt reaches the target; the destination is the dialler.
-    Dial { link: LinkId, to: Arc<str> },
+    Dial {
+        link: LinkId,
+        to: Arc<str>,
+    },
 }
 
 struct Host {
@@ -122,12 +135,22 @@ impl Net {
 
     /// An admitted, reachable server.
     fn add(&mut self, name: &str, auto: &[&str]) -> usize {
-        let keys = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(1000 + self.hosts.len() as u64));
+        let keys = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(
+            1000 + self.hosts.len() as u64,
+        ));
         let sid = format!("{:03}", self.hosts.len());
         self.add_host(name, &sid, keys, true, true, auto)
     }
 
-    fn add_host(&mut self, name: &str, sid: &str, keys: KeyPair, register: bool, listed: bool, auto: &[&str]) -> usize {
+    fn add_host(
+        &mut self,
+        name: &str,
+        sid: &str,
+        keys: KeyPair,
+        register: bool,
+        listed: bool,
+        auto: &[&str],
+    ) -> usize {
         let i = self.hosts.len();
         if register {
             self.registry.register(name, sid, keys.public());
@@ -135,7 +158,12 @@ impl Net {
         if listed {
             self.dns.insert(name.into(), i);
         }
-        let id = Identity { name: name.into(), sid: sid.into(), incarnation: 1, keys };
+        let id = Identity {
+            name: name.into(),
+            sid: sid.into(),
+            incarnation: 1,
+            keys,
+        };
         self.hosts.push(Host {
             id,
             auto: auto.iter().map(|&a| a.into()).collect(),
@@ -189,7 +217,11 @@ impl Net {
     }
 
     fn push(&mut self, dest: usize, ev: Ev) {
-        let rank = if self.reverse { usize::MAX - dest } else { dest };
+        let rank = if self.reverse {
+            usize::MAX - dest
+        } else {
+            dest
+        };
         self.seq += 1;
         let due = self.now + self.latency + self.slow.get(&dest).copied().unwrap_or_default();
         self.queue.insert((due, rank, self.seq), (dest, ev));
@@ -231,7 +263,11 @@ impl Net {
             h.puppet_links += 1;
             return LinkId(h.puppet_links);
         }
-        let l = h.srv.as_mut().expect("target up").accept(self.now, &mut self.out);
+        let l = h
+            .srv
+            .as_mut()
+            .expect("target up")
+            .accept(self.now, &mut self.out);
         self.apply(t);
         l
     }
@@ -240,7 +276,13 @@ impl Net {
         match ev {
             Ev::Frame { link, bytes } => {
                 self.got.push((self.now, i, link, bytes.clone()));
-                self.handle(i, Input::Frame { link, bytes: &bytes });
+                self.handle(
+                    i,
+                    Input::Frame {
+                        link,
+                        bytes: &bytes,
+                    },
+                );
             }
             Ev::Closed { link } => {
                 self.wires.remove(&(i, link));
@@ -252,7 +294,9 @@ impl Net {
                     return; // the dialler gave up first
                 }
                 let target = self.dns.get(&to).copied();
-                match target.filter(|&t| (self.hosts[t].srv.is_some() || self.hosts[t].puppet) && !self.hosts[t].refuse) {
+                match target.filter(|&t| {
+                    (self.hosts[t].srv.is_some() || self.hosts[t].puppet) && !self.hosts[t].refuse
+                }) {
                     None => {
                         self.failures.push((self.now, i, link));
                         self.handle(i, Input::ConnectFailed { link });
@@ -284,7 +328,11 @@ impl Net {
             return false;
         }
         self.steps += 1;
-        assert!(self.steps < 1_000_000, "runaway simulation at {:?}", self.now);
+        assert!(
+            self.steps < 1_000_000,
+            "runaway simulation at {:?}",
+            self.now
+        );
         self.now = self.now.max(t);
         match timer {
             Some(i) => self.handle(i, Input::Timeout),
@@ -347,12 +395,22 @@ impl Net {
     fn puppet_send(&mut self, p: usize, link: LinkId, bytes: &[u8]) {
         let (t, tl) = self.wires[&(p, link)];
         self.sent.push((self.now, p, link, bytes.to_vec()));
-        self.push(t, Ev::Frame { link: tl, bytes: bytes.to_vec() });
+        self.push(
+            t,
+            Ev::Frame {
+                link: tl,
+                bytes: bytes.to_vec(),
+            },
+        );
     }
 
     /// What puppet `p` received on `link`, as words.
     fn puppet_got(&self, p: usize, link: LinkId) -> Vec<Vec<String>> {
-        self.got.iter().filter(|g| g.1 == p && g.2 == link).map(|g| words(&g.3)).collect()
+        self.got
+            .iter()
+            .filter(|g| g.1 == p && g.2 == link)
+            .map(|g| words(&g.3))
+            .collect()
     }
 
     /// Hands a frame to host `i` as if it had just arrived on `link`.
@@ -363,12 +421,23 @@ impl Net {
     fn view(&self, i: usize) -> Vec<Row> {
         self.srv(i)
             .known_servers()
-            .map(|k| (k.name.into(), k.sid.into(), k.incarnation, k.hops, k.uplink.into(), k.via))
+            .map(|k| {
+                (
+                    k.name.into(),
+                    k.sid.into(),
+                    k.incarnation,
+                    k.hops,
+                    k.uplink.into(),
+                    k.via,
+                )
+            })
             .collect()
     }
 
     fn views(&self) -> Vec<Option<Vec<Row>>> {
-        (0..self.hosts.len()).map(|i| self.hosts[i].srv.as_ref().map(|_| self.view(i))).collect()
+        (0..self.hosts.len())
+            .map(|i| self.hosts[i].srv.as_ref().map(|_| self.view(i)))
+            .collect()
     }
 
     /// Host `i`'s registered links to the server named `peer`.
@@ -382,13 +451,22 @@ impl Net {
 
     fn link_to(&self, i: usize, peer: &str) -> LinkId {
         let l = self.links_to(i, peer);
-        assert_eq!(l.len(), 1, "{} should have one link to {peer}: {l:?}", self.srv(i).name());
+        assert_eq!(
+            l.len(),
+            1,
+            "{} should have one link to {peer}: {l:?}",
+            self.srv(i).name()
+        );
         l[0]
     }
 
     /// The frames host `i` sent on `link`, as words.
     fn sent_on(&self, i: usize, link: LinkId) -> Vec<Vec<String>> {
-        self.sent.iter().filter(|s| s.1 == i && s.2 == link).map(|s| words(&s.3)).collect()
+        self.sent
+            .iter()
+            .filter(|s| s.1 == i && s.2 == link)
+            .map(|s| words(&s.3))
+            .collect()
     }
 
     fn link_downs(&self, i: usize) -> Vec<(LinkId, CloseReason)> {
@@ -399,6 +477,33 @@ impl Net {
                 _ => None,
             })
             .collect()
+    }
+
+    fn dump(&self, (sent, notes): (usize, usize)) {
+        let mut lines: Vec<(Instant, usize, String)> = Vec::new();
+        for (k, (t, i, l, b)) in self.sent[sent..].iter().enumerate() {
+            let w = words(b);
+            let w: Vec<&str> = w
+                .iter()
+                .map(|x| if x.len() > 20 { &x[..8] } else { x })
+                .collect();
+            lines.push((
+                *t,
+                2 * k,
+                format!("{} {:?} > {}", self.hosts[*i].id.name, l.0, w.join(",")),
+            ));
+        }
+        for (k, (t, i, n)) in self.notes[notes..].iter().enumerate() {
+            lines.push((
+                *t,
+                2 * k + 1,
+                format!("{} note {n:?}", self.hosts[*i].id.name),
+            ));
+        }
+        lines.sort_by_key(|x| x.0);
+        for (t, _, l) in lines {
+            eprintln!("{t:?} {l}");
+        }
     }
 
     /// Invariants that must hold after every event.
@@ -416,7 +521,10 @@ impl Net {
                         return Err(format!("{me}: {} uplink chain broken at {cur}", k.name));
                     };
                     if u.via != k.via {
-                        return Err(format!("{me}: {} via {:?} but its uplink {cur} via {:?}", k.name, k.via, u.via));
+                        return Err(format!(
+                            "{me}: {} via {:?} but its uplink {cur} via {:?}",
+                            k.name, k.via, u.via
+                        ));
                     }
                     cur = u.uplink;
                     n += 1;
@@ -427,6 +535,32 @@ impl Net {
             }
         }
         Ok(())
+    }
+
+    /// A broadcast from every live server reaches every other one once.
+    fn check_broadcasts(&mut self) {
+        let live: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| self.hosts[i].srv.is_some())
+            .collect();
+        for &i in &live {
+            let mark = self.notes.len();
+            self.handle(i, Input::Operator(Command::Broadcast { text: "hi" }));
+            self.settle();
+            for &j in live.iter().filter(|&&j| j != i) {
+                let n = self.notes[mark..]
+                    .iter()
+                    .filter(|n| n.1 == j && matches!(n.2, Note::Broadcast { .. }))
+                    .count();
+                assert_eq!(
+                    n, 1,
+                    "{} got {n} copies of {}'s broadcast",
+                    self.hosts[j].id.name, self.hosts[i].id.name
+                );
+            }
+            assert!(!self.notes[mark..]
+                .iter()
+                .any(|n| matches!(n.2, Note::Misdirected { .. })));
+        }
     }
 
     /// [`Net::check_forest`] with a single tree.
@@ -441,22 +575,39 @@ impl Net {
     /// forest, and every server's table matches its tree exactly (hops,
     /// uplink, incarnation, sid). Returns the edges.
     fn check_forest(&self) -> BTreeSet<(String, String)> {
-        let live: Vec<usize> = (0..self.hosts.len()).filter(|&i| self.hosts[i].srv.is_some()).collect();
+        let live: Vec<usize> = (0..self.hosts.len())
+            .filter(|&i| self.hosts[i].srv.is_some())
+            .collect();
         let mut adj: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut edges = BTreeSet::new();
         for &i in &live {
             let me = self.srv(i).name().to_string();
             adj.entry(me.clone()).or_default();
             for l in self.srv(i).links() {
-                assert_eq!(l.phase, LinkPhase::Registered, "{me} has an unfinished link at quiescence");
+                assert_eq!(
+                    l.phase,
+                    LinkPhase::Registered,
+                    "{me} has an unfinished link at quiescence"
+                );
                 let p = l.peer.expect("registered link has a peer").to_string();
-                assert_eq!(self.links_to(i, &p).len(), 1, "{me} has duplicate links to {p}");
+                assert_eq!(
+                    self.links_to(i, &p).len(),
+                    1,
+                    "{me} has duplicate links to {p}"
+                );
                 adj.get_mut(&me).unwrap().push(p.clone());
-                edges.insert(if me < p { (me.clone(), p) } else { (p, me.clone()) });
+                edges.insert(if me < p {
+                    (me.clone(), p)
+                } else {
+                    (p, me.clone())
+                });
             }
         }
         for (a, b) in &edges {
-            assert!(adj[a].contains(b) && adj[b].contains(a), "link {a}-{b} is one-sided");
+            assert!(
+                adj[a].contains(b) && adj[b].contains(a),
+                "link {a}-{b} is one-sided"
+            );
         }
         for &i in &live {
             let me = self.srv(i).name().to_string();
@@ -478,7 +629,11 @@ impl Net {
                 frontier = next;
             }
             let degrees: usize = seen.keys().chain([&me]).map(|n| adj[n].len()).sum();
-            assert_eq!(degrees / 2, seen.len(), "{me}'s component is not a tree: {edges:?}");
+            assert_eq!(
+                degrees / 2,
+                seen.len(),
+                "{me}'s component is not a tree: {edges:?}"
+            );
             let want: Vec<(String, String, u64, u32, String)> = seen
                 .into_iter()
                 .map(|(n, (h, up))| {
@@ -486,7 +641,11 @@ impl Net {
                     (n, host.id.sid.to_string(), host.id.incarnation, h, up)
                 })
                 .collect();
-            let have: Vec<_> = self.view(i).into_iter().map(|r| (r.0, r.1, r.2, r.3, r.4)).collect();
+            let have: Vec<_> = self
+                .view(i)
+                .into_iter()
+                .map(|r| (r.0, r.1, r.2, r.3, r.4))
+                .collect();
             assert_eq!(have, want, "{me}'s view");
         }
         edges
@@ -534,7 +693,13 @@ fn registered_link(net: &Net, i: usize, peer: &str) -> LinkId {
 
 fn squit(name: &str, incarnation: u64) -> Vec<u8> {
     let mut b = Vec::new();
-    Msg::Squit { name, incarnation, reason: "test" }.encode(&mut b).unwrap();
+    Msg::Squit {
+        name,
+        incarnation,
+        reason: "test",
+    }
+    .encode(&mut b)
+    .unwrap();
     b
 }
 
@@ -550,7 +715,11 @@ fn hex_frame(command: &str, bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn handshake_registers_both_ends_and_introduces_the_tree() {
-    let net = chain(Config::default(), &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+    let net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
     let (a, b, c) = (0, 1, 2);
     for (i, p) in [(a, "B"), (b, "A"), (b, "C"), (c, "B")] {
         let l = net.link_to(i, p);
@@ -558,7 +727,10 @@ fn handshake_registers_both_ends_and_introduces_the_tree() {
     }
     let ab = net.link_to(a, "B");
     let kb = net.srv(a).known_server("B").unwrap();
-    assert_eq!((kb.hops, kb.uplink, kb.sid, kb.incarnation, kb.via), (1, "A", "001", 1, ab));
+    assert_eq!(
+        (kb.hops, kb.uplink, kb.sid, kb.incarnation, kb.via),
+        (1, "A", "001", 1, ab)
+    );
     let kc = net.srv(a).known_server("C").unwrap();
     assert_eq!((kc.hops, kc.uplink, kc.sid, kc.via), (2, "B", "002", ab));
     let ka = net.srv(c).known_server("A").unwrap();
@@ -569,16 +741,29 @@ fn handshake_registers_both_ends_and_introduces_the_tree() {
     assert_eq!(net.srv(a).stats().links_registered, 1);
     assert_eq!(net.srv(b).stats().links_registered, 2);
     // The four handshake steps, then the bursts, in order on the wire.
-    let cmds = |i, l| -> Vec<String> { net.sent_on(i, l).into_iter().map(|w| w[0].clone()).take(4).collect() };
+    let cmds = |i, l| -> Vec<String> {
+        net.sent_on(i, l)
+            .into_iter()
+            .map(|w| w[0].clone())
+            .take(4)
+            .collect()
+    };
     assert_eq!(cmds(a, ab), ["LINK", "RESPONSE", "SERVER", "EOB"]);
-    assert_eq!(cmds(b, net.link_to(b, "A")), ["CHALLENGE", "VERIFIED", "SERVER", "EOB"]);
+    assert_eq!(
+        cmds(b, net.link_to(b, "A")),
+        ["CHALLENGE", "VERIFIED", "SERVER", "EOB"]
+    );
     let burst_received = net.srv(a).link(ab).unwrap().burst_received;
     assert!(burst_received);
 }
 
 #[test]
 fn impostor_holding_another_key_is_refused_in_either_role() {
-    let mut net = chain(Config::default(), &["A", "B", "C", "D"], &[("A", "B"), ("B", "C")]);
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C", "D"],
+        &[("A", "B"), ("B", "C")],
+    );
     let (a, d) = (0, 3);
     let fake = || KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(666));
     // It dials A claiming to be B (admitted, sid 001, currently linked).
@@ -587,21 +772,35 @@ fn impostor_holding_another_key_is_refused_in_either_role() {
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
     assert_eq!(net.srv(xb).links().count(), 0);
-    assert_eq!(net.srv(a).links().count(), 1, "only the real B is linked to A");
+    assert_eq!(
+        net.srv(a).links().count(),
+        1,
+        "only the real B is linked to A"
+    );
     assert_eq!(net.srv(a).stats().handshakes_failed, 1);
     assert_eq!(net.srv(a).stats().links_registered, 1);
     assert!(net.sent_on(xb, LinkId(1)).iter().any(|w| w[0] == "ERROR"));
     let al = net.link_downs(a)[0].0;
-    let cmds: Vec<String> = net.sent_on(a, al).into_iter().map(|w| w[0].clone()).collect();
+    let cmds: Vec<String> = net
+        .sent_on(a, al)
+        .into_iter()
+        .map(|w| w[0].clone())
+        .collect();
     assert_eq!(cmds, ["CHALLENGE"], "A never told the impostor anything");
-    assert!(net.closes.iter().any(|c| c.1 == xb), "the impostor's link was closed");
+    assert!(
+        net.closes.iter().any(|c| c.1 == xb),
+        "the impostor's link was closed"
+    );
     // D dials C but reaches an impostor of C, which answers LINK with its own key.
     let xc = net.add_host("C", "002", fake(), false, true, &[]);
     net.connect(d, "C");
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
     let dl = net.connects.last().unwrap().2;
-    assert!(net.sent_on(d, dl).contains(&vec!["ERROR".into(), "target key does not match the registry".into()]));
+    assert!(net.sent_on(d, dl).contains(&vec![
+        "ERROR".into(),
+        "target key does not match the registry".into()
+    ]));
     assert_eq!(net.srv(d).links().count(), 0);
     assert_eq!(net.srv(xc).links().count(), 0);
     assert_eq!(net.link_downs(d), [(dl, CloseReason::HandshakeFailed)]);
@@ -631,12 +830,19 @@ fn impostor_that_claims_the_right_key_fails_the_counter_challenge() {
     net.puppet_send(p, pl, &hex_frame("CHALLENGE", &sealed));
     let until = net.now + secs(1);
     run_unchanged(&mut net, until);
-    assert_eq!(net.puppet_got(p, pl)[1][0], "RESPONSE", "D answered the challenge");
+    assert_eq!(
+        net.puppet_got(p, pl)[1][0],
+        "RESPONSE",
+        "D answered the challenge"
+    );
     // ...but it cannot read the counter-challenge sealed to B's real key.
     net.puppet_send(p, pl, &hex_frame("VERIFIED", &[0u8; 32]));
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
-    assert_eq!(net.puppet_got(p, pl)[2], ["ERROR", "target failed the counter-challenge"]);
+    assert_eq!(
+        net.puppet_got(p, pl)[2],
+        ["ERROR", "target failed the counter-challenge"]
+    );
     assert!(net.peer_closed.iter().any(|c| c.1 == p && c.2 == pl));
     assert_eq!(net.srv(d).links().count(), 0);
     assert_eq!(net.srv(d).stats().links_registered, 0);
@@ -652,14 +858,21 @@ fn unregistered_server_is_refused_in_either_role() {
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
     let al = net.link_downs(a)[0].0;
-    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "not an admitted server".into()]));
+    assert!(net
+        .sent_on(a, al)
+        .contains(&vec!["ERROR".into(), "not an admitted server".into()]));
     assert_eq!(net.link_downs(a), [(al, CloseReason::HandshakeFailed)]);
-    assert!(net.sent_on(a, al).iter().all(|w| w[0] == "ERROR"), "no CHALLENGE to a stranger");
+    assert!(
+        net.sent_on(a, al).iter().all(|w| w[0] == "ERROR"),
+        "no CHALLENGE to a stranger"
+    );
     net.connect(a, "U");
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
     let al = net.connects.last().unwrap().2;
-    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "target not admitted".into()]));
+    assert!(net
+        .sent_on(a, al)
+        .contains(&vec!["ERROR".into(), "target not admitted".into()]));
     assert_eq!(net.srv(a).links().count(), 1);
     assert_eq!(net.srv(u).links().count(), 0);
     assert_eq!(net.srv(u).known_count(), 0);
@@ -691,21 +904,31 @@ fn silent_peer_is_closed_after_the_handshake_timeout_at_both_ends() {
     let dl = net.connects[0].2;
     assert_eq!(net.puppet_got(p, LinkId(2))[0][0], "LINK");
     assert_eq!(net.link_downs(a)[1], (dl, CloseReason::HandshakeTimeout));
-    assert_eq!(net.closes[1], (t1 + ms(10) + secs(10), a, dl), "timed from the connection opening");
+    assert_eq!(
+        net.closes[1],
+        (t1 + ms(10) + secs(10), a, dl),
+        "timed from the connection opening"
+    );
     assert_eq!(net.peer_closed[1], (t1 + ms(20) + secs(10), p, LinkId(2)));
     assert_eq!(net.srv(a).stats().handshakes_failed, 2);
 }
 
 #[test]
 fn a_link_that_would_close_a_loop_is_refused() {
-    let mut net = chain(Config::default(), &["A", "B", "C", "D"], &[("A", "B"), ("B", "C"), ("B", "D")]);
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C", "D"],
+        &[("A", "B"), ("B", "C"), ("B", "D")],
+    );
     let (a, d) = (0, 3);
     let edges = net.check_tree();
     net.connect(d, "A");
     let until = net.now + secs(30);
     run_unchanged(&mut net, until);
     let al = registered_link(&net, a, "D");
-    assert!(net.sent_on(a, al).contains(&vec!["ERROR".into(), "Already Registered".into()]));
+    assert!(net
+        .sent_on(a, al)
+        .contains(&vec!["ERROR".into(), "Already Registered".into()]));
     assert_eq!(net.link_downs(a), [(al, CloseReason::AlreadyRegistered)]);
     assert_eq!(net.srv(a).stats().loops_broken, 1);
     assert_eq!(net.srv(d).links().count(), 1);
@@ -726,7 +949,19 @@ fn merge_two_pairs(latency: Duration, reverse: bool) -> BTreeSet<(String, String
     net.connect(a2, "B2");
     net.settle();
     let edges = net.check_tree();
-    let broken: Vec<_> = net.notes.iter().filter(|n| matches!(n.2, Note::LinkDown { reason: CloseReason::LoopBroken, .. })).collect();
+    let broken: Vec<_> = net
+        .notes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.2,
+                Note::LinkDown {
+                    reason: CloseReason::LoopBroken,
+                    ..
+                }
+            )
+        })
+        .collect();
     assert!(!broken.is_empty(), "the loop was broken by the tree rule");
     net.run_for(secs(60));
     assert_eq!(net.check_tree(), edges, "stable");
@@ -739,7 +974,11 @@ fn simultaneous_links_between_two_components_keep_exactly_one() {
     let want: BTreeSet<_> = [edge("A1", "A2"), edge("B1", "B2"), edge("A1", "B1")].into();
     for latency in [ms(10), ms(37)] {
         for reverse in [false, true] {
-            assert_eq!(merge_two_pairs(latency, reverse), want, "latency {latency:?} reverse {reverse}");
+            assert_eq!(
+                merge_two_pairs(latency, reverse),
+                want,
+                "latency {latency:?} reverse {reverse}"
+            );
         }
     }
 }
@@ -761,7 +1000,10 @@ fn a_pair_dialling_each_other_at_once_keeps_one_link() {
             assert_eq!(net.check_tree(), [edge("X", "Y")].into());
             // Equal stamps and names: the link X initiated ranks first.
             let kept = net.link_to(x, "Y");
-            assert!(net.srv(x).link(kept).unwrap().outbound, "latency {latency:?} reverse {reverse}");
+            assert!(
+                net.srv(x).link(kept).unwrap().outbound,
+                "latency {latency:?} reverse {reverse}"
+            );
             assert_eq!(net.links_to(y, "X").len(), 1);
         }
     }
@@ -783,12 +1025,23 @@ fn squit_is_only_taken_from_the_direction_of_the_server() {
     assert_eq!(net.view(a), before, "another incarnation: ignored");
     net.inject(a, ab, &squit("C", 1));
     let names = |net: &Net, i| net.view(i).into_iter().map(|r| r.0).collect::<Vec<_>>();
-    assert_eq!(names(&net, a), ["B", "D"], "C and the subtree behind it are gone");
+    assert_eq!(
+        names(&net, a),
+        ["B", "D"],
+        "C and the subtree behind it are gone"
+    );
     assert_eq!(net.sent_on(a, ad).last().unwrap()[..2], ["SQUIT", "C"]);
-    assert!(net.sent_on(a, ab).iter().all(|w| w[0] != "SQUIT"), "not sent back");
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "SQUIT"),
+        "not sent back"
+    );
     let (after, sent) = (net.view(a), net.sent.len());
     net.inject(a, ab, &squit("C", 1));
-    assert_eq!((net.view(a), net.sent.len()), (after, sent), "a repeated SQUIT is a no-op");
+    assert_eq!(
+        (net.view(a), net.sent.len()),
+        (after, sent),
+        "a repeated SQUIT is a no-op"
+    );
     assert_eq!(net.srv(a).stats().misdirected, 1);
     net.settle();
     assert_eq!(names(&net, d), ["A", "B"], "D applied the forwarded SQUIT");
@@ -853,32 +1106,72 @@ fn bursts_introduce_parents_before_children_then_eob() {
 
 #[test]
 fn idle_links_ping_and_a_dead_peer_is_timed_out_and_squit() {
-    let mut net = chain(Config::default(), &["A", "B", "C"], &[("A", "B"), ("C", "A")]);
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("C", "A")],
+    );
     let (a, b, c) = (0, 1, 2);
     let start = net.now;
     net.run_for(secs(60));
-    let pings: Vec<_> = net.sent.iter().filter(|s| words(&s.3)[0] == "PING").cloned().collect();
-    assert!(pings.len() >= 8, "every idle link end pings: {}", pings.len());
+    let pings: Vec<_> = net
+        .sent
+        .iter()
+        .filter(|s| words(&s.3)[0] == "PING")
+        .cloned()
+        .collect();
+    assert!(
+        pings.len() >= 8,
+        "every idle link end pings: {}",
+        pings.len()
+    );
     for (t, i, l, _) in &pings {
-        let last_rx = net.got.iter().filter(|g| g.1 == *i && g.2 == *l && g.0 < *t).map(|g| g.0).max().unwrap();
-        assert_eq!(*t, last_rx + secs(5), "PING after exactly ping_interval of silence");
+        let last_rx = net
+            .got
+            .iter()
+            .filter(|g| g.1 == *i && g.2 == *l && g.0 < *t)
+            .map(|g| g.0)
+            .max()
+            .unwrap();
+        assert_eq!(
+            *t,
+            last_rx + secs(5),
+            "PING after exactly ping_interval of silence"
+        );
     }
     assert!(net.got.iter().any(|g| g.1 == a && words(&g.3)[0] == "PONG"));
-    assert!(net.notes.iter().all(|n| !matches!(n.2, Note::LinkDown { .. })));
+    assert!(net
+        .notes
+        .iter()
+        .all(|n| !matches!(n.2, Note::LinkDown { .. })));
     assert!(net.now > start + secs(59));
 
     net.run_for(ms(2500));
     let ab = net.link_to(a, "B");
     net.crash(b);
-    let last_rx = net.got.iter().filter(|g| g.1 == a && g.2 == ab).map(|g| g.0).max().unwrap();
+    let last_rx = net
+        .got
+        .iter()
+        .filter(|g| g.1 == a && g.2 == ab)
+        .map(|g| g.0)
+        .max()
+        .unwrap();
     net.run_for(secs(30));
     let sent = net.sent_on(a, ab);
-    let ping_at = net.sent.iter().rfind(|s| s.1 == a && s.2 == ab && words(&s.3)[0] == "PING").unwrap().0;
+    let ping_at = net
+        .sent
+        .iter()
+        .rfind(|s| s.1 == a && s.2 == ab && words(&s.3)[0] == "PING")
+        .unwrap()
+        .0;
     assert_eq!(ping_at, last_rx + secs(5));
     assert_eq!(sent.last().unwrap(), &["ERROR", "ping timeout, 15s"]);
     assert!(net.closes.contains(&(last_rx + secs(15), a, ab)));
     assert_eq!(net.link_downs(a), [(ab, CloseReason::PingTimeout)]);
-    assert!(net.got.iter().any(|g| g.1 == c && starts(&words(&g.3), &["SQUIT", "B"])));
+    assert!(net
+        .got
+        .iter()
+        .any(|g| g.1 == c && starts(&words(&g.3), &["SQUIT", "B"])));
     assert!(net.srv(c).known_server("B").is_none());
     assert_eq!(net.check_tree(), [edge("A", "C")].into());
 }
@@ -895,14 +1188,21 @@ fn autoconnect_backs_off_with_jitter_up_to_the_cap() {
     let c: Vec<Instant> = net.connects.iter().map(|x| x.0).collect();
     let f: Vec<Instant> = net.failures.iter().map(|x| x.0).collect();
     assert!(c.len() >= 10, "{} attempts", c.len());
-    assert!(c[0] >= Instant::ZERO + ms(50) && c[0] <= Instant::ZERO + ms(100), "first try {:?}", c[0]);
+    assert!(
+        c[0] >= Instant::ZERO + ms(50) && c[0] <= Instant::ZERO + ms(100),
+        "first try {:?}",
+        c[0]
+    );
     let mut backoff = min;
     let mut jittered = false;
     for k in 0..c.len() - 1 {
         assert_eq!(f[k], c[k] + ms(10));
         let wait = c[k + 1].saturating_since(f[k]);
         let lo = Duration::from_nanos(backoff.as_nanos() / 2);
-        assert!(wait >= lo && wait <= backoff, "retry {k}: waited {wait:?}, backoff {backoff:?}");
+        assert!(
+            wait >= lo && wait <= backoff,
+            "retry {k}: waited {wait:?}, backoff {backoff:?}"
+        );
         jittered |= wait < backoff;
         backoff = Duration::from_nanos(backoff.as_nanos() * 2).min(max);
     }
@@ -947,8 +1247,17 @@ fn a_restarted_server_supersedes_its_old_link_without_ghosts() {
         assert_eq!(net.srv(i).known_server("C").unwrap().incarnation, 2);
     }
     net.run_for(secs(60));
-    assert!(net.notes.iter().all(|n| !matches!(n.2, Note::LinkDown { reason: CloseReason::PingTimeout, .. })));
-    assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "C"), edge("A", "D")].into());
+    assert!(net.notes.iter().all(|n| !matches!(
+        n.2,
+        Note::LinkDown {
+            reason: CloseReason::PingTimeout,
+            ..
+        }
+    )));
+    assert_eq!(
+        net.check_tree(),
+        [edge("A", "B"), edge("B", "C"), edge("A", "D")].into()
+    );
 }
 
 #[test]
@@ -975,7 +1284,10 @@ fn malformed_frames_get_error_and_close() {
         let got = net.puppet_got(p, pl);
         assert_eq!(got.len(), 1, "{f:?}: {got:?}");
         assert_eq!(got[0][0], "ERROR", "{f:?}");
-        assert!(net.peer_closed.iter().any(|x| x.1 == p && x.2 == pl), "{f:?}");
+        assert!(
+            net.peer_closed.iter().any(|x| x.1 == p && x.2 == pl),
+            "{f:?}"
+        );
         assert_eq!(net.srv(a).links().count(), 0);
     }
     // On a registered link, as if the peer had sent it.
@@ -993,71 +1305,113 @@ fn malformed_frames_get_error_and_close() {
         net.settle();
         assert_eq!(net.sent_on(0, ab).last().unwrap()[0], "ERROR", "{f:?}");
         assert!(net.closes.iter().any(|x| x.1 == 0 && x.2 == ab), "{f:?}");
-        assert_eq!(net.link_downs(0), [(ab, CloseReason::ProtocolError)], "{f:?}");
+        assert_eq!(
+            net.link_downs(0),
+            [(ab, CloseReason::ProtocolError)],
+            "{f:?}"
+        );
         assert_eq!(net.link_downs(1).len(), 1, "{f:?}: B saw the ERROR");
         assert_eq!((net.srv(0).known_count(), net.srv(1).known_count()), (0, 0));
-        if !f.starts_with(b"<SERVER,X,1,") && f != b"<SERVER,A,0,000,1,*>" && f != b"<VERIFIED,zz>" {
+        if !f.starts_with(b"<SERVER,X,1,") && f != b"<SERVER,A,0,000,1,*>" && f != b"<VERIFIED,zz>"
+        {
             assert_eq!(net.srv(0).stats().malformed, malformed + 1, "{f:?}");
         }
     }
 }
 
-#[test]
-fn zz_explore_random_merges() {
+fn explore_merge(seed: u64, trace: bool) -> Result<(), String> {
     use rand_chacha::rand_core::RngCore;
-    let mut bad = 0;
-    for seed in 0..3000u64 {
-        let mut r = ChaCha8Rng::seed_from_u64(seed);
-        let n = 3 + (r.next_u32() % 7) as usize;
-        let mut net = Net::new(Config::default());
-        net.latency = ms(1 + u64::from(r.next_u32() % 50));
-        net.reverse = r.next_u32() % 2 == 0;
-        let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
-        for (i, nm) in names.iter().enumerate() {
-            net.add(nm, &[]);
-            if r.next_u32() % 2 == 0 {
-                net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
-            }
-        }
-        for i in 1..n {
-            if r.next_u32() % 3 == 0 {
-                continue;
-            }
-            let j = (r.next_u32() as usize) % i;
-            net.connect(i, &names[j]);
-            net.settle();
-        }
-        net.run_until(Instant::ZERO + secs(10));
-        let k = 1 + r.next_u32() % 6;
-        let spread = u64::from(r.next_u32() % 3) * 40;
-        let mut t = net.now;
-        for _ in 0..k {
-            let x = (r.next_u32() as usize) % n;
-            let y = (r.next_u32() as usize) % n;
-            if spread > 0 {
-                t = t + ms(u64::from(r.next_u32()) % spread);
-                net.run_until(t);
-            }
-            if x != y {
-                let nm = names[y].clone();
-                net.connect(x, &nm);
-            }
-        }
-        net.settle();
-        net.run_for(secs(60));
-        if let Some(v) = &net.violation {
-            eprintln!("seed {seed} violation {v}");
-            bad += 1;
-        }
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            net.check_forest();
-        }));
-        if res.is_err() {
-            bad += 1;
-            eprintln!("seed {seed} failed");
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let n = 3 + (r.next_u32() % 7) as usize;
+    let mut net = Net::new(Config::default());
+    net.latency = ms(1 + u64::from(r.next_u32() % 50));
+    net.reverse = r.next_u32() % 2 == 0;
+    let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
+    for (i, nm) in names.iter().enumerate() {
+        net.add(nm, &[]);
+        if r.next_u32() % 2 == 0 {
+            net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
         }
     }
-    assert_eq!(bad, 0);
+    let mut uf: Vec<usize> = (0..n).collect();
+    fn root(uf: &[usize], mut x: usize) -> usize {
+        while uf[x] != x {
+            x = uf[x];
+        }
+        x
+    }
+    let mut log = vec![format!(
+        "n={n} latency={:?} reverse={} slow={:?}",
+        net.latency, net.reverse, net.slow
+    )];
+    for i in 1..n {
+        if r.next_u32() % 3 == 0 {
+            continue;
+        }
+        let j = (r.next_u32() as usize) % i;
+        let (ri, rj) = (root(&uf, i), root(&uf, j));
+        uf[ri] = rj;
+        log.push(format!("setup {i}->{j}"));
+        net.connect(i, &names[j]);
+        net.settle();
+    }
+    net.run_until(Instant::ZERO + secs(10));
+    let mark = (net.sent.len(), net.notes.len());
+    let k = 1 + r.next_u32() % 6;
+    let spread = u64::from(r.next_u32() % 3) * 40;
+    let mut t = net.now;
+    for _ in 0..k {
+        let x = (r.next_u32() as usize) % n;
+        let y = (r.next_u32() as usize) % n;
+        if spread > 0 {
+            t = t + ms(u64::from(r.next_u32()) % spread);
+            net.run_until(t);
+        }
+        if x != y {
+            let (rx, ry) = (root(&uf, x), root(&uf, y));
+            uf[rx] = ry;
+            let nm = names[y].clone();
+            if std::env::var("NOREDUNDANT").is_ok()
+                && net.srv(x).links().any(|l| l.peer == Some(&nm))
+            {
+                continue;
+            }
+            log.push(format!("{:?} connect {x}->{y}", net.now));
+            net.connect(x, &nm);
+        }
+    }
+    net.settle();
+    net.run_for(secs(60));
+    if trace {
+        for l in &log {
+            eprintln!("{l}");
+        }
+        net.dump(mark);
+    }
+    if let Some(v) = &net.violation {
+        eprintln!("seed {seed} transient: {v}");
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let edges = net.check_forest();
+        let comps = (0..n).filter(|&x| root(&uf, x) == x).count();
+        assert_eq!(edges.len() + comps, n, "components lost a link: {edges:?}");
+    }))
+    .map_err(|e| format!("seed {seed}: {:?} {log:?}", e.downcast_ref::<String>()))
+}
+
+#[test]
+fn zz_explore_random_merges() {
+    if let Ok(seed) = std::env::var("SEED") {
+        explore_merge(seed.parse().unwrap(), true).unwrap();
+        return;
+    }
+    let bad: Vec<String> = (0..std::env::var("N").map_or(3000, |v| v.parse().unwrap()))
+        .filter_map(|s| explore_merge(s, false).err())
+        .collect();
+    for b in &bad {
+        eprintln!("{b}");
+    }
+    assert_eq!(bad.len(), 0);
 }
 
 #[test]
@@ -1065,7 +1419,7 @@ fn zz_explore_chaos() {
     use rand_chacha::rand_core::RngCore;
     let mut bad = 0;
     let mut reasons = BTreeMap::new();
-    for seed in 0..1500u64 {
+    for seed in 0..std::env::var("N").map_or(1500, |v| v.parse().unwrap()) {
         let mut r = ChaCha8Rng::seed_from_u64(seed);
         let n = 3 + (r.next_u32() % 6) as usize;
         let mut net = Net::new(Config::default());
@@ -1073,7 +1427,11 @@ fn zz_explore_chaos() {
         net.reverse = r.next_u32() % 2 == 0;
         let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
         for (i, nm) in names.iter().enumerate() {
-            let parent = if i == 0 { vec![] } else { vec![names[(r.next_u32() as usize) % i].clone()] };
+            let parent = if i == 0 {
+                vec![]
+            } else {
+                vec![names[(r.next_u32() as usize) % i].clone()]
+            };
             let p: Vec<&str> = parent.iter().map(|s| s.as_str()).collect();
             net.add(nm, &p);
             if r.next_u32() % 2 == 0 {
@@ -1132,6 +1490,7 @@ fn zz_explore_chaos() {
         }
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             net.check_tree();
+            net.check_broadcasts();
         }));
         if res.is_err() {
             bad += 1;

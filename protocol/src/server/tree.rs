@@ -105,14 +105,28 @@ impl Server {
         }
     }
 
-    fn broadcast_squit(&mut self, name: &str, incarnation: u64, reason: &str, except: Option<LinkId>, out: &mut Outbox) {
+    fn broadcast_squit(
+        &mut self,
+        name: &str,
+        incarnation: u64,
+        reason: &str,
+        except: Option<LinkId>,
+        out: &mut Outbox,
+    ) {
         let mut range = None;
         for (&l, link) in &self.links {
             if Some(l) == except || !matches!(link.phase, Phase::Registered) {
                 continue;
             }
             if range.is_none() {
-                range = out.encode(|b| Msg::Squit { name, incarnation, reason }.encode(b));
+                range = out.encode(|b| {
+                    Msg::Squit {
+                        name,
+                        incarnation,
+                        reason,
+                    }
+                    .encode(b)
+                });
             }
             if let Some(r) = range {
                 out.send_again(l, r);
@@ -139,7 +153,9 @@ impl Server {
         else {
             return;
         };
-        let Some(l) = self.links.get(&link) else { return };
+        let Some(l) = self.links.get(&link) else {
+            return;
+        };
         let (Some(tag), Some(peer)) = (l.tag.clone(), l.peer.clone()) else {
             return;
         };
@@ -166,7 +182,10 @@ impl Server {
             }
         } else {
             self.stats.misdirected += 1;
-            out.note(Note::Misdirected { link, what: "SERVER uplink" });
+            out.note(Note::Misdirected {
+                link,
+                what: "SERVER uplink",
+            });
             return;
         };
         let mut new_path = Vec::with_capacity(tags.len() + 1);
@@ -266,7 +285,10 @@ impl Server {
         }
         if k.via != link && !self.cfg.ablations.no_squit_direction {
             self.stats.misdirected += 1;
-            out.note(Note::Misdirected { link, what: "SQUIT" });
+            out.note(Note::Misdirected {
+                link,
+                what: "SQUIT",
+            });
             return;
         }
         self.remove_subtree(name, out);
@@ -286,7 +308,10 @@ impl Server {
             .collect();
         for n in doomed {
             if let Some(k) = self.unset_known(&n) {
-                out.note(Note::ServerRemoved { name: n, via: k.via });
+                out.note(Note::ServerRemoved {
+                    name: n,
+                    via: k.via,
+                });
             }
         }
     }
@@ -375,7 +400,10 @@ mod tests {
         assert_eq!(cycle_loser(&old, &new), Some((&b, false)));
         assert_eq!(cycle_loser(&new, &old), Some((&b, true)));
         // Equal stamps fall back to names.
-        assert_eq!(cycle_loser(&[c.clone()], &[d.clone()]), Some((&d, false)));
+        assert_eq!(
+            cycle_loser(std::slice::from_ref(&c), std::slice::from_ref(&d)),
+            Some((&d, false))
+        );
         assert_eq!(cycle_loser(&old, &old), None);
     }
 }

@@ -54,8 +54,8 @@ pub fn decode(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
     // `take` and `into_bytes` move the buffer, they do not allocate.
     let mut text = std::mem::take(&mut frame.text).into_bytes();
     text.clear();
-    frame.ends.clear();
-    let error = match parse(input, &mut text, &mut frame.ends) {
+    frame.spans.clear();
+    let error = match parse(input, &mut text, &mut frame.spans) {
         Ok(Parsed {
             end, ascii: true, ..
         }) => {
@@ -86,7 +86,7 @@ pub fn decode(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
         Err(e) => e,
     };
     text.clear();
-    frame.ends.clear();
+    frame.spans.clear();
     frame.text = String::from_utf8(text).unwrap_or_default();
     Err(error)
 }
@@ -114,10 +114,10 @@ struct Parsed {
 }
 
 /// Fills `text` with the frame's bytes, minus the backslashes of escapes,
-/// and `ends` with `[start, end)` pairs into it: the command's, then one per
+/// and `spans` with `[start, end)` pairs into it: the command's, then one per
 /// argument. UTF-8 is checked only on the error paths here; on success the
 /// caller checks it if `ascii` is false.
-fn parse(input: &[u8], text: &mut Vec<u8>, ends: &mut Vec<u32>) -> Result<Parsed, WireError> {
+fn parse(input: &[u8], text: &mut Vec<u8>, spans: &mut Vec<u32>) -> Result<Parsed, WireError> {
     let len = input.len();
 
     let mut s = 0;
@@ -174,7 +174,7 @@ fn parse(input: &[u8], text: &mut Vec<u8>, ends: &mut Vec<u32>) -> Result<Parsed
     // `text` (`base` grows by one per escape, whose backslash is dropped).
     let mut copied = cmd_start;
     let mut base = cmd_start;
-    ends.push(0);
+    spans.push(0);
     let mut nargs = 0;
     // No byte >= 0x80 seen in blocks before the current one.
     let mut ascii = true;
@@ -201,16 +201,16 @@ fn parse(input: &[u8], text: &mut Vec<u8>, ends: &mut Vec<u32>) -> Result<Parsed
                         break 'blocks err(WireErrorKind::TooManyArgs, r);
                     }
                     nargs += 1;
-                    ends.push((r - base) as u32);
+                    spans.push((r - base) as u32);
                     let start = if window.get(r + 1) == Some(&b' ') {
                         r + 2
                     } else {
                         r + 1
                     };
-                    ends.push((start - base) as u32);
+                    spans.push((start - base) as u32);
                 }
                 b'>' => {
-                    ends.push((r - base) as u32);
+                    spans.push((r - base) as u32);
                     text.extend_from_slice(&input[copied..r]);
                     return Ok(Parsed {
                         start: s,

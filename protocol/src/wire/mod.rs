@@ -3,14 +3,17 @@
 //! # Grammar
 //!
 //! ```text
-//! stream   = *( *ws frame )
+//! stream   = *( *ws frame ) *ws
 //! ws       = " " / CR / LF                    ; only between frames
 //! frame    = "<" command *( "," [" "] arg ) ">"
 //! command  = UPPER *15( UPPER / DIGIT / "_" ) ; 1..=16 bytes
-//! arg      = *( plain / "\" special )
-//! special  = "," / ">" / "<" / "\" / " "
-//! plain    = any byte except special-but-space, "\", and control bytes
+//! arg      = *( plain / "\" escaped )       ; UTF-8 once unescaped
+//! escaped  = "," / ">" / "<" / "\" / " "
+//! plain    = any byte but "," ">" "<" "\" and control bytes (< 0x20, 0x7f)
 //! ```
+//!
+//! Limits: a frame is at most [`MAX_FRAME`] bytes from `<` to `>`, with at
+//! most [`MAX_ARGS`] arguments.
 //!
 //! Why it looks like this:
 //!
@@ -44,9 +47,9 @@
 //! [`Frame`] keeps all decoded text in one `String` and the boundaries in a
 //! `Vec<u32>`, so decoding into a reused frame costs no allocation once its
 //! buffers have grown; that matters because decoding is on the simulator's
-//! per-message hot path, as does the block-at-a-time scan in `scan.rs` (the
-//! only `unsafe` in the codec: SSE2 intrinsics, and skipping a UTF-8 check
-//! the scan has already made).
+//! per-message hot path. So is the block-at-a-time scan in `scan.rs`, which
+//! is where the codec's only `unsafe` comes from: the SSE2 intrinsics, and,
+//! in `decode.rs`, skipping a UTF-8 check on text the scan saw to be ASCII.
 
 mod decode;
 mod encode;
@@ -145,7 +148,7 @@ impl std::error::Error for WireError {}
 #[derive(Default, Clone)]
 pub struct Frame {
     text: String,
-    ends: Vec<u32>,
+    spans: Vec<u32>,
 }
 
 impl Frame {
@@ -155,8 +158,8 @@ impl Frame {
 
     /// The `k`th span: 0 is the command, `i + 1` argument `i`.
     fn span(&self, k: usize) -> Option<&str> {
-        let start = *self.ends.get(k.checked_mul(2)?)? as usize;
-        let end = *self.ends.get(2 * k + 1)? as usize;
+        let start = *self.spans.get(k.checked_mul(2)?)? as usize;
+        let end = *self.spans.get(2 * k + 1)? as usize;
         // Spans start and end next to ASCII bytes or at the end of the text,
         // so they are always on character boundaries.
         self.text.get(start..end)
@@ -169,7 +172,7 @@ impl Frame {
     }
 
     pub fn arg_count(&self) -> usize {
-        (self.ends.len() / 2).saturating_sub(1)
+        (self.spans.len() / 2).saturating_sub(1)
     }
 
     pub fn arg(&self, i: usize) -> Option<&str> {
@@ -177,7 +180,7 @@ impl Frame {
     }
 
     pub fn args(&self) -> impl Iterator<Item = &str> + '_ {
-        self.ends.chunks_exact(2).skip(1).map(move |w| {
+        self.spans.chunks_exact(2).skip(1).map(move |w| {
             self.text
                 .get(w[0] as usize..w[1] as usize)
                 .unwrap_or_default()
@@ -199,7 +202,7 @@ impl Frame {
 
     fn clear(&mut self) {
         self.text.clear();
-        self.ends.clear();
+        self.spans.clear();
     }
 }
 

@@ -278,6 +278,60 @@ fn error_display() {
     assert!(e.to_string().contains("garbage"));
 }
 
+#[test]
+fn escapes_and_utf8_in_every_block_lane() {
+    // The decoder works on 16-byte blocks; an escape whose escaped byte
+    // falls in the next block, or a character split across blocks, must
+    // not matter.
+    for k in 0..40 {
+        let pad = "a".repeat(k);
+        for (raw, want) in [
+            (r"\,", ","),
+            (r"\>", ">"),
+            (r"\\", "\\"),
+            (r"\<", "<"),
+            (r"\ ", " "),
+            ("é", "é"),
+            ("🦀", "🦀"),
+        ] {
+            let input = format!("<A,{pad}{raw}{pad},{pad}>");
+            let (n, _, args) = ok(&input);
+            assert_eq!(n, input.len());
+            assert_eq!(args, vec![format!("{pad}{want}{pad}"), pad.clone()]);
+        }
+        // Errors after non-ASCII text still get their own offset.
+        let input = format!("<A,é{pad}\\q>");
+        fails(input.as_bytes(), BadEscape, 5 + k);
+        let input = format!("<A,{pad}é,{pad}<");
+        fails(input.as_bytes(), UnexpectedOpen, 6 + 2 * k);
+    }
+}
+
+#[test]
+fn bytes_after_the_frame_are_not_looked_at() {
+    let mut f = Frame::new();
+    assert_eq!(decode(b"<A,b>\xff\xfe", &mut f), Ok(5));
+    assert_eq!(f.arg(0), Some("b"));
+    assert_eq!(decode(b"<A,b>\x00<", &mut f), Ok(5));
+}
+
+#[test]
+fn first_error_wins_over_later_ones() {
+    // Invalid UTF-8 before a structural error is reported first...
+    fails(b"<A,\xff,b\\q>", BadUtf8, 3);
+    fails(b"<A,\xc3,<", BadUtf8, 3);
+    fails(b"<A,\xff\n", BadUtf8, 3);
+    // ... and before running out of input, unless the sequence may yet
+    // complete.
+    fails(b"<A,\xff", BadUtf8, 3);
+    fails(b"<A,b\xc3", Incomplete, 5);
+    fails(b"<A,b\xe2\x82", Incomplete, 6);
+    let long = [b"<A,\xff".as_slice(), &[b'a'; MAX_FRAME]].concat();
+    fails(&long, BadUtf8, 3);
+    // A structural error before invalid UTF-8 is reported first.
+    fails(b"<A,\\q\xff>", BadEscape, 3);
+}
+
 // ---- encoding ----
 
 #[test]
@@ -424,11 +478,11 @@ fn reused_frame_does_not_grow_after_warm_up() {
     for s in &inputs {
         let _ = decode(s.as_bytes(), &mut f);
     }
-    let caps = (f.text.capacity(), f.ends.capacity());
+    let caps = (f.text.capacity(), f.spans.capacity());
     for _ in 0..3 {
         for s in &inputs {
             let _ = decode(s.as_bytes(), &mut f);
-            assert_eq!((f.text.capacity(), f.ends.capacity()), caps);
+            assert_eq!((f.text.capacity(), f.spans.capacity()), caps);
         }
     }
 }

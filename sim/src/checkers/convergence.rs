@@ -61,11 +61,26 @@ pub fn check(w: &World) -> Vec<Violation> {
                 Some(&y) if reach.contains_key(&y) => {
                     let inc = w.hosts[y as usize].incarnation;
                     if k.incarnation != inc {
-                        v("ghost.server", &hx.label, format!("knows {} incarnation {}, but it runs incarnation {inc}", k.name, k.incarnation));
+                        v(
+                            "ghost.server",
+                            &hx.label,
+                            format!(
+                                "knows {} incarnation {}, but it runs incarnation {inc}",
+                                k.name, k.incarnation
+                            ),
+                        );
                     }
                 }
-                Some(_) => v("ghost.server", &hx.label, format!("knows {}, which it cannot reach", k.name)),
-                None => v("ghost.server", &hx.label, format!("knows {}, which is not running", k.name)),
+                Some(_) => v(
+                    "ghost.server",
+                    &hx.label,
+                    format!("knows {}, which it cannot reach", k.name),
+                ),
+                None => v(
+                    "ghost.server",
+                    &hx.label,
+                    format!("knows {}, which is not running", k.name),
+                ),
             }
         }
         if !acyclic {
@@ -74,18 +89,40 @@ pub fn check(w: &World) -> Vec<Violation> {
         for (&y, &(dist, first, parent)) in &reach {
             let hy = &w.hosts[y as usize];
             let Some(k) = server.known_server(&hy.claims) else {
-                v("tree.view", &hx.label, format!("does not know {}, {dist} hops away", hy.claims));
+                v(
+                    "tree.view",
+                    &hx.label,
+                    format!("does not know {}, {dist} hops away", hy.claims),
+                );
                 continue;
             };
             if k.hops != dist {
-                v("tree.view", &hx.label, format!("puts {} at {} hops, really {dist}", hy.claims, k.hops));
+                v(
+                    "tree.view",
+                    &hx.label,
+                    format!("puts {} at {} hops, really {dist}", hy.claims, k.hops),
+                );
             }
             let expect_uplink = &*w.hosts[parent as usize].claims;
             if k.uplink != expect_uplink {
-                v("tree.view", &hx.label, format!("hangs {} under {}, really under {expect_uplink}", hy.claims, k.uplink));
+                v(
+                    "tree.view",
+                    &hx.label,
+                    format!(
+                        "hangs {} under {}, really under {expect_uplink}",
+                        hy.claims, k.uplink
+                    ),
+                );
             }
             if hx.conn_of(k.via) != Some(first) {
-                v("tree.view", &hx.label, format!("routes {} through link {}, not the real first hop", hy.claims, k.via.0));
+                v(
+                    "tree.view",
+                    &hx.label,
+                    format!(
+                        "routes {} through link {}, not the real first hop",
+                        hy.claims, k.via.0
+                    ),
+                );
             }
         }
     }
@@ -95,18 +132,28 @@ pub fn check(w: &World) -> Vec<Violation> {
         for &x in &comp {
             let hx = &w.hosts[x as usize];
             let s = hx.server.as_ref().expect("running");
-            let mut set: BTreeSet<(String, u64)> = s.known_servers().map(|k| (k.name.to_string(), k.incarnation)).collect();
+            let mut set: BTreeSet<(String, u64)> = s
+                .known_servers()
+                .map(|k| (k.name.to_string(), k.incarnation))
+                .collect();
             set.insert((s.name().to_string(), s.incarnation()));
             sets.push((x, set));
         }
         if let Some((x0, first)) = sets.first() {
             for (x, set) in &sets[1..] {
                 if set != first {
-                    let diff: Vec<String> = set.symmetric_difference(first).map(|(n, i)| format!("{n}#{i}")).collect();
+                    let diff: Vec<String> = set
+                        .symmetric_difference(first)
+                        .map(|(n, i)| format!("{n}#{i}"))
+                        .collect();
                     v(
                         "servers.agree",
                         &w.hosts[*x as usize].label,
-                        format!("disagrees with {} on {}", w.hosts[*x0 as usize].label, diff.join(", ")),
+                        format!(
+                            "disagrees with {} on {}",
+                            w.hosts[*x0 as usize].label,
+                            diff.join(", ")
+                        ),
                     );
                 }
             }

@@ -87,12 +87,12 @@ impl LinkGraph {
         // connected closes a cycle.
         let mut g = LinkGraph::default();
         for (c, a, b) in self.edges() {
-            if g.add(c, a, b) {
-                let mut cyc = g.path(a, b).unwrap_or_default();
-                cyc.retain(|&x| x != c);
+            g.grow(a.max(b));
+            if let Some(mut cyc) = g.path(a, b) {
                 cyc.push(c);
                 return Some(cyc);
             }
+            g.add(c, a, b);
         }
         None
     }

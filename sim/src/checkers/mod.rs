@@ -99,9 +99,14 @@ pub struct Violation {
 /// What a checker noted about a frame before the server saw it.
 pub enum Probe {
     None,
-    Squit { name: String, route: Option<LinkId> },
+    Squit {
+        name: String,
+        route: Option<LinkId>,
+    },
     /// Whether the broadcast came from its origin's direction.
-    Bcast { from_origin: bool },
+    Bcast {
+        from_origin: bool,
+    },
 }
 
 pub struct Checkers {
@@ -136,7 +141,13 @@ impl Checkers {
         }
     }
 
-    pub fn violate(&mut self, now: SimTime, invariant: &'static str, host: Option<&str>, detail: String) {
+    pub fn violate(
+        &mut self,
+        now: SimTime,
+        invariant: &'static str,
+        host: Option<&str>,
+        detail: String,
+    ) {
         debug_assert!(is_known(invariant));
         self.violations.push(Violation {
             invariant,
@@ -147,7 +158,13 @@ impl Checkers {
     }
 
     /// Digests the notes of one event.
-    pub fn on_notes(&mut self, now: SimTime, hosts: &[Host], net: &mut Network, notes: &[(HostId, Note)]) {
+    pub fn on_notes(
+        &mut self,
+        now: SimTime,
+        hosts: &[Host],
+        net: &mut Network,
+        notes: &[(HostId, Note)],
+    ) {
         for (h, note) in notes {
             let host = &hosts[*h as usize];
             match note {
@@ -157,21 +174,26 @@ impl Checkers {
                 }
                 Note::LinkRegistered { link, .. } => {
                     self.end_handshake(*h, *link);
-                    let Some(conn) = host.conn_of(*link) else { continue };
+                    let Some(conn) = host.conn_of(*link) else {
+                        continue;
+                    };
                     let c = &mut net.conns[conn as usize];
                     let e = c.end_of(*h);
                     c.registered[e] = true;
                     if c.registered[1 - e] && c.open[0] && c.open[1] {
                         self.link_changes += 1;
                         self.last_link_change = now;
-                        if self.graph.add(conn, c.ends[0], c.ends[1]) && self.cycle_since.is_none() {
+                        if self.graph.add(conn, c.ends[0], c.ends[1]) && self.cycle_since.is_none()
+                        {
                             self.cycle_since = Some(now);
                         }
                     }
                 }
                 Note::LinkDown { link, .. } => {
                     self.end_handshake(*h, *link);
-                    let Some(conn) = host.conn_of(*link) else { continue };
+                    let Some(conn) = host.conn_of(*link) else {
+                        continue;
+                    };
                     let c = &mut net.conns[conn as usize];
                     let e = c.end_of(*h);
                     c.registered[e] = false;
@@ -181,7 +203,10 @@ impl Checkers {
                     if !self.enabled {
                         continue;
                     }
-                    let server = host.server.as_ref().expect("notes come from running servers");
+                    let server = host
+                        .server
+                        .as_ref()
+                        .expect("notes come from running servers");
                     if server.link_phase(*via) != Some(LinkPhase::Registered) {
                         self.violate(
                             now,
@@ -192,7 +217,9 @@ impl Checkers {
                         continue;
                     }
                     if let Some(conn) = host.conn_of(*via) {
-                        let peer = &hosts[net.conns[conn as usize].peer_of(net.conns[conn as usize].end_of(*h)) as usize];
+                        let peer = &hosts[net.conns[conn as usize]
+                            .peer_of(net.conns[conn as usize].end_of(*h))
+                            as usize];
                         if *peer.claims == **name && !peer.genuine {
                             self.violate(
                                 now,
@@ -249,7 +276,7 @@ impl Checkers {
     }
 
     /// Time-bounded safety checks, after every event.
-    pub fn tick(&mut self, now: SimTime) {
+    pub fn tick(&mut self, now: SimTime, hosts: &[Host]) {
         if !self.enabled {
             return;
         }
@@ -260,13 +287,19 @@ impl Checkers {
                 let links: Vec<String> = cycle
                     .iter()
                     .filter_map(|c| self.graph.edges().find(|e| e.0 == *c))
-                    .map(|(_, a, b)| format!("{a}-{b}"))
+                    .map(|(_, a, b)| {
+                        format!("{}-{}", hosts[a as usize].label, hosts[b as usize].label)
+                    })
                     .collect();
                 self.violate(
                     now,
                     "tree.acyclic",
                     None,
-                    format!("cycle of registered links (host ids) {} since {}ms", links.join(", "), since / 1_000_000),
+                    format!(
+                        "cycle of registered links {} since {}ms",
+                        links.join(", "),
+                        since / 1_000_000
+                    ),
                 );
             }
         }
@@ -274,11 +307,16 @@ impl Checkers {
             if now.saturating_sub(started) > self.handshake_timeout + 1_000_000_000 {
                 self.handshakes.remove(&(started, h, link));
                 self.handshake_started.remove(&(h, link));
+                let label = &hosts[h as usize].label;
                 self.violate(
                     now,
                     "handshake.finishes",
-                    None,
-                    format!("host {h} link {} still handshaking since {}ms", link.0, started / 1_000_000),
+                    Some(label),
+                    format!(
+                        "link {} still handshaking since {}ms",
+                        link.0,
+                        started / 1_000_000
+                    ),
                 );
             }
         }
@@ -306,7 +344,15 @@ impl Checkers {
     }
 
     /// Judges what a server did with a frame.
-    pub fn after_frame(&mut self, now: SimTime, host: &Host, _h: HostId, link: LinkId, probe: Probe, out: &Outbox) {
+    pub fn after_frame(
+        &mut self,
+        now: SimTime,
+        host: &Host,
+        _h: HostId,
+        link: LinkId,
+        probe: Probe,
+        out: &Outbox,
+    ) {
         match probe {
             Probe::None => {}
             Probe::Squit { name, route } => {
@@ -316,7 +362,11 @@ impl Checkers {
                         now,
                         "msg.direction",
                         Some(&host.label),
-                        format!("applied SQUIT {name} from link {}, but its route was link {}", link.0, route.map_or(0, |l| l.0)),
+                        format!(
+                            "applied SQUIT {name} from link {}, but its route was link {}",
+                            link.0,
+                            route.map_or(0, |l| l.0)
+                        ),
                     );
                 }
             }
@@ -324,13 +374,19 @@ impl Checkers {
                 if from_origin {
                     return;
                 }
-                let accepted = out.items().iter().any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
+                let accepted = out
+                    .items()
+                    .iter()
+                    .any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
                 if accepted {
                     self.violate(
                         now,
                         "msg.direction",
                         Some(&host.label),
-                        format!("accepted a broadcast on link {} that is not its origin's route", link.0),
+                        format!(
+                            "accepted a broadcast on link {} that is not its origin's route",
+                            link.0
+                        ),
                     );
                 }
             }
@@ -340,6 +396,9 @@ impl Checkers {
 
 /// The first argument of a frame body (names never need escaping).
 fn first_arg(rest: &[u8]) -> &str {
-    let end = rest.iter().position(|&b| b == b',' || b == b'>').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| b == b',' || b == b'>')
+        .unwrap_or(rest.len());
     std::str::from_utf8(&rest[..end]).unwrap_or("")
 }

@@ -170,7 +170,14 @@ impl Network {
         rng::between(&mut self.rng, self.latency_min, self.latency_max)
     }
 
-    pub fn dial(&mut self, now: SimTime, from: HostId, to: HostId, link: LinkId, epoch: u64) -> ConnId {
+    pub fn dial(
+        &mut self,
+        now: SimTime,
+        from: HostId,
+        to: HostId,
+        link: LinkId,
+        epoch: u64,
+    ) -> ConnId {
         let id = self.conns.len() as ConnId;
         self.conns.push(Conn {
             ends: [from, to],
@@ -194,7 +201,14 @@ impl Network {
 
     /// Queues a frame (or the FIN) from `end`; returns the time a delivery
     /// event must be scheduled for, if the direction had none.
-    pub fn send(&mut self, now: SimTime, c: ConnId, end: usize, bytes: &[u8], fin: bool) -> Option<SimTime> {
+    pub fn send(
+        &mut self,
+        now: SimTime,
+        c: ConnId,
+        end: usize,
+        bytes: &[u8],
+        fin: bool,
+    ) -> Option<SimTime> {
         let latency = self.latency();
         let dir = &mut self.conns[c as usize].dirs[end];
         let due = dir.push(now, latency, bytes, fin);

@@ -1149,7 +1149,10 @@ fn error_unknown_ablation() {
         "name = \"x\"\nduration = \"1s\"\n[protocol]\nablate = [\"loop-check\", \"time-travel\"]\n",
         4,
         25,
-        "unknown ablation \"time-travel\" (known: loop-check, squit-direction, burst-order, auth-before-state)",
+        &format!(
+            "unknown ablation \"time-travel\" (known: {})",
+            super::KNOWN_ABLATIONS.join(", ")
+        ),
     );
 }
 

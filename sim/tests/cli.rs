@@ -1,0 +1,147 @@
+//! The `drcsim` binary as a user meets it: exit codes, errors, output.
+
+use std::process::Command;
+
+fn drcsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_drcsim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("drcsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn run_without_a_file_runs_the_built_in_default() {
+    let (code, out, _) = drcsim(&["run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("PASS") && out.contains("violations: none"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_output_has_the_contract_fields() {
+    let (code, out, _) = drcsim(&["run", "--json", "--seed", "3"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    for key in [
+        "scenario",
+        "seed",
+        "verdict",
+        "trace_hash",
+        "events",
+        "sim_time_ms",
+        "violations",
+        "final",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(
+        v["final"]["components"],
+        serde_json::json!([["east", "hub", "north", "west"]])
+    );
+    assert_eq!(v["final"]["servers"]["east"]["servers"]["hub"], 1);
+    assert_eq!(v["final"]["servers"]["east"]["servers"]["west"], 2);
+    assert_eq!(v["final"]["servers"]["hub"]["up"], true);
+}
+
+#[test]
+fn a_bad_scenario_is_reported_with_its_location_and_exit_2() {
+    let p = temp(
+        "bad.toml",
+        "name = \"x\"\nduration = \"5s\"\n[[server]]\nname = \"a\"\ncolour = \"blue\"\n",
+    );
+    let (code, _, err) = drcsim(&["run", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{p}:5:1")), "{err}");
+    assert!(err.contains("colour"), "{err}");
+    let (code, _, err) = drcsim(&["run", "/no/such/file.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/no/such/file.toml"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    assert_eq!(drcsim(&["run", "--no-such-flag"]).0, 2);
+    assert_eq!(drcsim(&["run", "--seed", "minus-one"]).0, 2);
+    assert_eq!(drcsim(&["frobnicate"]).0, 2);
+    let (code, out, _) = drcsim(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("run") && out.contains("invariants"));
+}
+
+#[test]
+fn an_outcome_that_differs_from_expect_exits_1() {
+    let p = temp(
+        "wrong.toml",
+        "name = \"w\"\nduration = \"60s\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\nconnect = [\"a\"]\n[expect]\nverdict = \"fail\"\n",
+    );
+    let (code, out, _) = drcsim(&["run", &p]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MISMATCH"), "{out}");
+}
+
+#[test]
+fn trace_and_out_write_their_files() {
+    let dir = std::env::temp_dir().join(format!("drcsim-out-{}", std::process::id()));
+    let trace = dir.join("t.jsonl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, _, err) = drcsim(&[
+        "run",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    assert!(lines.lines().count() > 100);
+    for l in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+        assert!(v.get("t_ns").is_some() && v.get("ev").is_some());
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["verdict"], "pass");
+}
+
+#[test]
+fn invariants_lists_the_catalog() {
+    let (code, out, _) = drcsim(&["invariants"]);
+    assert_eq!(code, 0);
+    for name in [
+        "tree.acyclic",
+        "tree.view",
+        "auth.before_state",
+        "msg.direction",
+        "link.flap",
+    ] {
+        assert!(out.contains(name), "{name} missing");
+    }
+}
+
+#[test]
+fn replay_confirms_determinism() {
+    let scn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/netsplit-heal.toml"
+    );
+    let (code, out, _) = drcsim(&["replay", scn]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("identical hash after each of"), "{out}");
+}
