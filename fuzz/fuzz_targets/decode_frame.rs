@@ -4,6 +4,7 @@
 
 #![no_main]
 
+use drc_protocol::message::Msg;
 use drc_protocol::wire::{decode, decode_exact, Frame, MAX_FRAME};
 use libfuzzer_sys::fuzz_target;
 
@@ -23,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
                 assert!(len <= MAX_FRAME && len == out.len());
                 decode_exact(&out, &mut again).expect("re-encoded frame decodes");
                 assert_eq!(frame, again);
+                // Typed parsing either fails cleanly or re-encodes to the frame.
+                if let Ok(msg) = Msg::parse(&frame) {
+                    let mut typed = Vec::new();
+                    if msg.encode(&mut typed).is_ok() {
+                        decode_exact(&typed, &mut again).expect("typed re-encode decodes");
+                        assert_eq!(Msg::parse(&again).ok(), Some(msg));
+                    }
+                }
                 pos += n;
             }
             Err(e) => {
