@@ -53,6 +53,7 @@ pub fn flood_scenario(servers: usize, messages: u64, seed: u64) -> Scenario {
         servers: decls,
         clients: Vec::new(),
         actions,
+        faults: None,
         expect: Expect::default(),
     }
 }

@@ -54,6 +54,33 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run a range of seeds in parallel; one CSV row per seed and a
+    /// reproducer per failing seed.
+    Sweep {
+        file: PathBuf,
+        /// Seeds: A..B (B excluded) or A..=B.
+        #[arg(long, value_name = "A..B")]
+        seeds: String,
+        /// Worker threads (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard K of N (K from 0): every N-th seed from the K-th.
+        /// `env/N` reads K from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Where sweep.csv and the reproducers go
+        /// (default: reports/tmp/<scenario>-<A>-<B>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Join the CSVs of several sweep shards into one, sorted by seed.
+    Merge {
+        /// Shard CSVs.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(short, long, value_name = "OUT.csv")]
+        output: PathBuf,
+    },
     /// Print the invariant catalog.
     Invariants {
         #[arg(long)]
@@ -149,6 +176,44 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             Ok(if outcome.matched { 0 } else { 1 })
         }
         Cmd::Replay { file, seed } => replay(&file, seed),
+        Cmd::Sweep {
+            file,
+            seeds,
+            jobs,
+            shard,
+            out,
+        } => {
+            use crate::sweep::Seeds;
+            let scn = load(Some(&file))?;
+            crate::run::validate(&scn)?;
+            let (first, end) = Seeds::parse_range(&seeds)?;
+            let (k, n) = match &shard {
+                Some(s) => Seeds::parse_shard(s, |v| std::env::var(v).ok())?,
+                None => (0, 1),
+            };
+            let list = Seeds { first, end, shard: k, shards: n }.list();
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if jobs == 0 {
+                return Err("--jobs must be at least 1".into());
+            }
+            let out = out.unwrap_or_else(|| {
+                let mut d = format!("reports/tmp/{}-{first}-{end}", scn.name);
+                if n > 1 {
+                    d.push_str(&format!("-shard-{k}-of-{n}"));
+                }
+                PathBuf::from(d)
+            });
+            let t0 = std::time::Instant::now();
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let res = crate::sweep::sweep(&scn, &list, jobs, &out, progress)?;
+            print!("{}", crate::sweep::report(&scn.name, &res, t0.elapsed().as_secs_f64(), &out));
+            Ok(if res.failing.is_empty() { 0 } else { 1 })
+        }
+        Cmd::Merge { inputs, output } => {
+            let n = crate::sweep::merge(&inputs, &output)?;
+            println!("{n} rows from {} files into {}", inputs.len(), output.display());
+            Ok(0)
+        }
         Cmd::Invariants { json } => {
             if json {
                 let v: Vec<_> = CATALOG

@@ -4,10 +4,23 @@
 //! order of scheduling, so simultaneous events run in the order they were
 //! caused, the same on every machine.
 //!
-//! The queue is a 4-ary min-heap of 24-byte entries: one 128-bit key
-//! (time, sequence) compared in a single operation, and the event packed
-//! into 64 bits. It is the hottest structure of the simulator (one push and
-//! one pop per delivered frame), so it is kept small and branch-light.
+//! The queue is the hottest structure of the simulator (one pop and about
+//! one push per delivered frame), so it is built around how a run uses it:
+//!
+//! * Scenario actions and the end of the run are all scheduled up front, in
+//!   time order, long before most of them are due. Entries that arrive in
+//!   increasing order go to a sorted run (a deque) at O(1) each way, so
+//!   thousands of far-future actions do not deepen the heap every delivery
+//!   walks through.
+//! * Everything else goes to a 4-ary min-heap of 24-byte entries. Handling
+//!   an event nearly always schedules another, so a pop leaves its root
+//!   vacant and the next schedule drops straight into it: one sift-down
+//!   instead of a sift-down for the pop and a sift-up for the push.
+//!
+//! Both parts only ever hold their own minimum at the front, so the next
+//! event is the smaller of two fronts whatever order entries came in.
+
+use std::collections::VecDeque;
 
 /// Simulated time in nanoseconds since the start of the run.
 pub type SimTime = u64;
@@ -20,14 +33,29 @@ pub trait Packed: Copy {
 
 #[derive(Clone, Copy)]
 struct Entry {
-    key: u128,
+    time: SimTime,
+    seq: u64,
     event: u64,
+}
+
+impl Entry {
+    /// The ordering key. Two `u64`s rather than a `u128` field keep the
+    /// entry at 24 bytes (a `u128` would be 16-aligned); comparing the
+    /// rebuilt `u128` is still one compare-and-borrow pair.
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.time) << 64) | u128::from(self.seq)
+    }
 }
 
 const ARITY: usize = 4;
 
 pub struct EventQueue<E> {
     heap: Vec<Entry>,
+    /// `heap[0]` was popped and not yet refilled (see the module docs).
+    vacant: bool,
+    /// Entries scheduled in increasing key order, each after the last.
+    run: VecDeque<Entry>,
     seq: u64,
     _e: std::marker::PhantomData<E>,
 }
@@ -36,6 +64,8 @@ impl<E: Packed> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: Vec::new(),
+            vacant: false,
+            run: VecDeque::new(),
             seq: 0,
             _e: std::marker::PhantomData,
         }
@@ -50,61 +80,110 @@ impl<E: Packed> EventQueue<E> {
     pub fn schedule(&mut self, at: SimTime, event: E) {
         self.seq += 1;
         let entry = Entry {
-            key: (u128::from(at) << 64) | u128::from(self.seq),
+            time: at,
+            seq: self.seq,
             event: event.pack(),
         };
-        let mut i = self.heap.len();
-        self.heap.push(entry);
-        while i > 0 {
-            let parent = (i - 1) / ARITY;
-            if self.heap[parent].key <= entry.key {
-                break;
-            }
-            self.heap[i] = self.heap[parent];
-            i = parent;
+        if self.vacant {
+            self.vacant = false;
+            self.sift_down(entry);
+        } else if self.run.back().is_none_or(|b| b.time <= at) {
+            // Not before anything already in the run: `seq` makes it later.
+            self.run.push_back(entry);
+        } else {
+            self.sift_up(entry);
         }
-        self.heap[i] = entry;
     }
 
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let top = *self.heap.first()?;
-        let last = self.heap.pop().expect("non-empty");
-        let n = self.heap.len();
-        if n > 0 {
-            let mut i = 0;
-            loop {
-                let first = i * ARITY + 1;
-                if first >= n {
-                    break;
-                }
-                let end = (first + ARITY).min(n);
-                let mut best = first;
-                for c in first + 1..end {
-                    if self.heap[c].key < self.heap[best].key {
-                        best = c;
-                    }
-                }
-                if self.heap[best].key >= last.key {
-                    break;
-                }
-                self.heap[i] = self.heap[best];
-                i = best;
+        self.settle();
+        let e = match (self.heap.first(), self.run.front()) {
+            (Some(h), Some(r)) if r.key() < h.key() => self.run.pop_front()?,
+            (Some(&h), _) => {
+                self.vacant = true;
+                h
             }
-            self.heap[i] = last;
-        }
-        Some(((top.key >> 64) as SimTime, E::unpack(top.event)))
+            (None, _) => self.run.pop_front()?,
+        };
+        Some((e.time, E::unpack(e.event)))
     }
 
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.first().map(|e| (e.key >> 64) as SimTime)
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        self.settle();
+        match (self.heap.first(), self.run.front()) {
+            (Some(h), Some(r)) => Some(h.time.min(r.time)),
+            (h, r) => h.or(r).map(|e| e.time),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.vacant) + self.run.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
+    }
+
+    /// Finishes a pop whose root no schedule refilled: the last entry
+    /// takes the root's place.
+    fn settle(&mut self) {
+        if !self.vacant {
+            return;
+        }
+        self.vacant = false;
+        let last = self.heap.pop().expect("a vacant root is in the heap");
+        if !self.heap.is_empty() {
+            self.sift_down(last);
+        }
+    }
+
+    fn sift_up(&mut self, entry: Entry) {
+        let key = entry.key();
+        let mut i = self.heap.len();
+        self.heap.push(entry);
+        let heap = &mut self.heap[..];
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if heap[parent].key() <= key {
+                break;
+            }
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = entry;
+    }
+
+    /// Places `entry` at the (vacant) root and moves it down to its place.
+    fn sift_down(&mut self, entry: Entry) {
+        let key = entry.key();
+        let heap = &mut self.heap[..];
+        let n = heap.len();
+        let mut i = 0;
+        loop {
+            let first = i * ARITY + 1;
+            let best = if let Some(c) = heap.get(first..first + ARITY) {
+                // All four children: a tournament of three compares.
+                let a = usize::from(c[1].key() < c[0].key());
+                let b = 2 + usize::from(c[3].key() < c[2].key());
+                first + if c[b].key() < c[a].key() { b } else { a }
+            } else if first < n {
+                let mut best = first;
+                for c in first + 1..n {
+                    if heap[c].key() < heap[best].key() {
+                        best = c;
+                    }
+                }
+                best
+            } else {
+                break;
+            };
+            if heap[best].key() >= key {
+                break;
+            }
+            heap[i] = heap[best];
+            i = best;
+        }
+        heap[i] = entry;
     }
 }
 
@@ -155,5 +234,60 @@ mod tests {
             }
         }
         assert_eq!(popped, expected);
+    }
+
+    /// Mixes the shapes a run produces: an increasing batch scheduled up
+    /// front (the run), pops followed by schedules (the vacant root), pops
+    /// with none, ties, and peeks between them.
+    #[test]
+    fn matches_a_sorted_reference_with_runs_vacancies_and_peeks() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for round in 0..50u64 {
+            let mut q = EventQueue::new();
+            let mut reference: Vec<(u64, u64, u32)> = Vec::new();
+            let mut seq = 0;
+            let mut next = 0u32;
+            let mut sched = |q: &mut EventQueue<u32>, r: &mut Vec<_>, t: u64| {
+                seq += 1;
+                next += 1;
+                q.schedule(t, next);
+                r.push((t, seq, next));
+            };
+            let batch = rng.next_u32() % 200;
+            for i in 0..u64::from(batch) {
+                sched(&mut q, &mut reference, 5_000 + i * (round % 3) * 7);
+            }
+            let mut now = 0;
+            for _ in 0..3_000 {
+                reference.sort();
+                assert_eq!(q.len(), reference.len());
+                assert_eq!(q.peek_time(), reference.first().map(|x| x.0));
+                match rng.next_u32() % 8 {
+                    0..=3 => {
+                        let got = q.pop();
+                        let want = (!reference.is_empty()).then(|| reference.remove(0));
+                        assert_eq!(got, want.map(|(t, _, e)| (t, e)));
+                        if let Some((t, _)) = got {
+                            now = t;
+                        }
+                    }
+                    4 => sched(&mut q, &mut reference, now),
+                    5 => {
+                        let t = now + 10_000 + u64::from(rng.next_u32() % 50);
+                        sched(&mut q, &mut reference, t)
+                    }
+                    _ => {
+                        let t = now + u64::from(rng.next_u32() % 3_000);
+                        sched(&mut q, &mut reference, t)
+                    }
+                }
+            }
+            while let Some(x) = q.pop() {
+                reference.sort();
+                let (t, _, e) = reference.remove(0);
+                assert_eq!(x, (t, e));
+            }
+            assert!(reference.is_empty() && q.is_empty());
+        }
     }
 }

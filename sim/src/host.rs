@@ -10,8 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::clock::SimTime;
 use crate::network::ConnId;
 
-/// Local clocks start far from zero so that negative skew stays
-/// representable in the protocol's unsigned time.
+/// Local clocks start far from zero, so that no arithmetic near the start
+/// of a run can underflow the protocol's unsigned time.
 pub const CLOCK_BASE: u64 = 1_000_000_000_000_000_000;
 
 pub struct Host {
@@ -27,6 +27,9 @@ pub struct Host {
     /// The machine is running (false after a crash, before a start).
     pub up: bool,
     pub incarnation: u64,
+    /// How far this host's wall clock is off. Timers run on the monotonic
+    /// clock, which a skew does not move (as on a real machine); nothing in
+    /// the server tier reads the wall clock yet.
     pub skew: i64,
     pub server: Option<Server>,
     pub rng: ChaCha8Rng,
@@ -66,16 +69,19 @@ impl Host {
         }
     }
 
+    /// The host's monotonic clock, which the protocol's timers use.
     pub fn local_time(&self, now: SimTime) -> Instant {
-        Instant(CLOCK_BASE.wrapping_add(now).wrapping_add_signed(self.skew))
+        Instant(CLOCK_BASE + now)
     }
 
-    /// The simulated time at which this host's clock shows `local`.
+    /// The host's wall clock (skewed).
+    pub fn wall_time(&self, now: SimTime) -> Instant {
+        Instant((CLOCK_BASE + now).wrapping_add_signed(self.skew))
+    }
+
+    /// The simulated time at which this host's monotonic clock shows `local`.
     pub fn global_time(&self, local: Instant) -> SimTime {
-        local
-            .0
-            .wrapping_add_signed(self.skew.wrapping_neg())
-            .saturating_sub(CLOCK_BASE)
+        local.0.saturating_sub(CLOCK_BASE)
     }
 
     pub fn map_link(&mut self, link: LinkId, conn: ConnId) {

@@ -18,6 +18,8 @@ pub mod network;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod swarm;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 

@@ -40,6 +40,10 @@ pub struct Outcome {
     pub links: Vec<(String, String)>,
     pub final_servers: Value,
     pub event_hashes: Option<Vec<u64>>,
+    /// Protocol counters summed over the servers running at the end.
+    pub stats: drc_protocol::server::Stats,
+    /// Registered links made or lost during the run.
+    pub link_changes: u64,
 }
 
 /// The protocol configuration a scenario asks for.
@@ -127,17 +131,26 @@ pub fn build(scn: &Scenario, opts: &mut RunOptions) -> Result<World, String> {
     Ok(world)
 }
 
+/// Runs a scenario with the seed of the options (or its own); a
+/// `[faults]` section is first expanded into explicit actions.
 pub fn run(scn: &Scenario, mut opts: RunOptions) -> Result<Outcome, String> {
-    let mut world = build(scn, &mut opts)?;
+    let seed = opts.seed.unwrap_or(scn.seed);
+    let (scn, _) = crate::swarm::expand(scn, seed);
+    opts.seed = Some(seed);
+    let mut world = build(&scn, &mut opts)?;
     world.run();
-    finish(scn, world)
+    finish(&scn, world)
 }
 
 /// Judges a finished world.
 pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
-    let quiescent = !world.stopped_early && convergence::is_quiet(&world);
+    let settle = scn
+        .expect
+        .settle
+        .map_or_else(|| convergence::settle(world.config()), |d| d.as_nanos());
+    let quiescent = !world.stopped_early && convergence::is_quiet(&world, settle);
     if quiescent {
-        let found = convergence::check(&world);
+        let found = convergence::check(&world, settle, scn.expect.connected);
         world.checks.violations.extend(found);
     }
     if let Some(t) = &mut world.trace {
@@ -227,6 +240,19 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         }
     }
     let final_servers = server_views(&world);
+    let mut stats = drc_protocol::server::Stats::default();
+    for h in &world.hosts {
+        if let Some(s) = h.server.as_ref() {
+            let x = s.stats();
+            stats.frames_in += x.frames_in;
+            stats.frames_out += x.frames_out;
+            stats.malformed += x.malformed;
+            stats.misdirected += x.misdirected;
+            stats.links_registered += x.links_registered;
+            stats.loops_broken += x.loops_broken;
+            stats.handshakes_failed += x.handshakes_failed;
+        }
+    }
     Ok(Outcome {
         scenario: scn.name.clone(),
         seed: world_seed(scn, &world),
@@ -243,6 +269,8 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         links,
         final_servers,
         event_hashes: world.event_hashes.take(),
+        stats,
+        link_changes: world.checks.link_changes,
     })
 }
 

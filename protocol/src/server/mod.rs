@@ -368,7 +368,14 @@ impl Server {
                 name,
                 incarnation,
                 reason,
-            } => self.on_squit(now, link, name, incarnation, reason, out),
+            } => {
+                self.on_squit(now, link, name, incarnation, reason, out);
+                // A SQUIT can take an autoconnect target out of reach as
+                // surely as losing one of our own links: schedule it again,
+                // or it is never redialled (its earlier attempt was skipped
+                // while it was still known through someone else).
+                self.after_split(now, rng);
+            }
             Msg::Eob => {
                 if let Some(l) = self.links.get_mut(&link) {
                     l.burst_received = true;

@@ -50,6 +50,77 @@ fn not_command(b: u8, at: usize) -> WireError {
 /// `frame` is left empty. See the module docs for when the error is
 /// [`WireErrorKind::Incomplete`] (wait for more input) rather than fatal.
 pub fn decode(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
+    match decode_plain(input, frame) {
+        Some(n) => Ok(n),
+        None => decode_general(input, frame),
+    }
+}
+
+/// The fast path, for the frames a healthy peer sends nearly all the time:
+/// the frame starts at `input[0]`, ends within the input, and is ASCII
+/// without escapes, control bytes or a stray `<`. One pass finds the commas
+/// and the `>`, and the text is copied once. Anything else, valid or not,
+/// returns `None` and is left to [`decode_general`], which decides it from
+/// scratch (so this path only has to be right when it succeeds).
+#[inline]
+pub(super) fn decode_plain(input: &[u8], frame: &mut Frame) -> Option<usize> {
+    if input.first() != Some(&b'<') {
+        return None;
+    }
+    let window = &input[..input.len().min(MAX_FRAME)];
+    let spans = &mut frame.spans;
+    spans.clear();
+    spans.push(0);
+    let mut nargs = 0;
+    let mut q = 1;
+    while q < window.len() {
+        let m = scan::plain_at(window, q);
+        // Lanes before the first `>`.
+        let live = (m.close & m.close.wrapping_neg()).wrapping_sub(1);
+        if m.other & live != 0 {
+            return None;
+        }
+        let mut commas = m.comma & live;
+        while commas != 0 {
+            let r = q + commas.trailing_zeros() as usize;
+            commas &= commas - 1;
+            if nargs == MAX_ARGS {
+                return None;
+            }
+            nargs += 1;
+            // Offsets into the text, which starts after the `<`.
+            spans.push((r - 1) as u32);
+            let skip = usize::from(window.get(r + 1) == Some(&b' '));
+            spans.push((r + skip) as u32);
+        }
+        if m.close != 0 {
+            let r = q + m.close.trailing_zeros() as usize;
+            spans.push((r - 1) as u32);
+            let cmd = &window[1..spans[1] as usize + 1];
+            let cmd_ok = matches!(cmd.first(), Some(b) if b.is_ascii_uppercase())
+                && cmd.len() <= MAX_COMMAND
+                && cmd.iter().all(|&b| COMMAND_BYTE[b as usize]);
+            if !cmd_ok {
+                return None;
+            }
+            let text = &window[1..r];
+            debug_assert!(text.is_ascii());
+            frame.text.clear();
+            // SAFETY: every byte of `text` lies before the first `>` and was
+            // seen by the scan with its high bit clear (`other` covers bytes
+            // >= 0x80), so `text` is ASCII, which is valid UTF-8. (Checking
+            // again would cost a third of the decode.)
+            frame.text.push_str(unsafe { std::str::from_utf8_unchecked(text) });
+            return Some(r + 1);
+        }
+        q += BLOCK;
+    }
+    None
+}
+
+/// The general decoder: any input, every error. Also the reference the
+/// fast path is tested against.
+pub(super) fn decode_general(input: &[u8], frame: &mut Frame) -> Result<usize, WireError> {
     // The text is built as bytes and turned back into a `String` at the end;
     // `take` and `into_bytes` move the buffer, they do not allocate.
     let mut text = std::mem::take(&mut frame.text).into_bytes();

@@ -60,6 +60,8 @@ mod tests;
 use std::fmt;
 
 pub use decode::{decode, decode_exact};
+#[cfg(test)]
+use decode::{decode_general, decode_plain};
 pub use encode::{encode, Encoder};
 
 /// Largest encoded frame, `<` and `>` included.

@@ -69,6 +69,88 @@ fn masks_portable(block: &[u8; BLOCK]) -> (u32, u32) {
     (special, high)
 }
 
+/// The masks the decoder's fast path needs, bit `i` for `block[i]`: commas,
+/// `>`s, and every other byte that rules the fast path out (the rest of
+/// [`is_special`], and bytes >= 0x80).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Plain {
+    pub comma: u32,
+    pub close: u32,
+    pub other: u32,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn plain(block: &[u8; BLOCK]) -> Plain {
+    use core::arch::x86_64::*;
+    // SAFETY: as in `masks`: SSE2 is baseline on x86_64 and the load reads
+    // exactly the 16 bytes of `block`, unaligned.
+    unsafe {
+        let x = _mm_loadu_si128(block.as_ptr().cast());
+        let splat = |b: u8| _mm_set1_epi8(b as i8);
+        // A signed compare: 0x00..=0x1f and everything >= 0x80 in one go.
+        let low_or_high = _mm_cmplt_epi8(x, splat(0x20));
+        let del = _mm_cmpeq_epi8(x, splat(0x7f));
+        let open = _mm_cmpeq_epi8(x, splat(b'<'));
+        let bslash = _mm_cmpeq_epi8(x, splat(b'\\'));
+        let other = _mm_or_si128(_mm_or_si128(low_or_high, del), _mm_or_si128(open, bslash));
+        Plain {
+            comma: _mm_movemask_epi8(_mm_cmpeq_epi8(x, splat(b','))) as u32,
+            close: _mm_movemask_epi8(_mm_cmpeq_epi8(x, splat(b'>'))) as u32,
+            other: _mm_movemask_epi8(other) as u32,
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) use plain_portable as plain;
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline]
+fn plain_portable(block: &[u8; BLOCK]) -> Plain {
+    let mut m = Plain {
+        comma: 0,
+        close: 0,
+        other: 0,
+    };
+    for (i, &b) in block.iter().enumerate() {
+        m.comma |= u32::from(b == b',') << i;
+        m.close |= u32::from(b == b'>') << i;
+        m.other |= u32::from(b >= 0x80 || (is_special(b) && b != b',' && b != b'>')) << i;
+    }
+    m
+}
+
+/// [`plain`] of the block starting at `bytes[q]` (`q < bytes.len()`), with
+/// lanes past the end clear.
+#[inline(always)]
+pub(super) fn plain_at(bytes: &[u8], q: usize) -> Plain {
+    if let Some(block) = bytes.get(q..q + BLOCK) {
+        plain(block.try_into().unwrap_or(&[0; BLOCK]))
+    } else if bytes.len() >= BLOCK {
+        // As in `masks_at`: re-read the last full block.
+        let t = bytes.len() - BLOCK;
+        let m = plain(bytes[t..].try_into().unwrap_or(&[0; BLOCK]));
+        let k = q - t;
+        Plain {
+            comma: m.comma >> k,
+            close: m.close >> k,
+            other: m.other >> k,
+        }
+    } else {
+        let rest = bytes.get(q..).unwrap_or_default();
+        let mut block = [b'a'; BLOCK];
+        block[..rest.len()].copy_from_slice(rest);
+        let m = plain(&block);
+        let live = (1u32 << rest.len()) - 1;
+        Plain {
+            comma: m.comma & live,
+            close: m.close & live,
+            other: m.other & live,
+        }
+    }
+}
+
 /// [`masks`] of the block starting at `bytes[q]` (`q < bytes.len()`), with
 /// lanes past the end clear.
 #[inline(always)]
@@ -136,14 +218,28 @@ mod tests {
         (s & live, h & live)
     }
 
+    fn slow_plain(bytes: &[u8], q: usize) -> Plain {
+        let mut block = [b'a'; BLOCK];
+        let rest = &bytes[q..bytes.len().min(q + BLOCK)];
+        block[..rest.len()].copy_from_slice(rest);
+        let m = plain_portable(&block);
+        let live = (1u32 << rest.len()) - 1;
+        Plain {
+            comma: m.comma & live,
+            close: m.close & live,
+            other: m.other & live,
+        }
+    }
+
     #[test]
     fn every_byte_in_every_lane() {
         for b in 0..=255u8 {
             for lane in 0..BLOCK {
-                for fill in [b'a', 0x00, 0xff, b'<', 0x7f, 0x80, b' '] {
+                for fill in [b'a', 0x00, 0xff, b'<', 0x7f, 0x80, b' ', b',', b'>'] {
                     let mut v = [fill; BLOCK];
                     v[lane] = b;
                     assert_eq!(masks(&v), masks_portable(&v), "{v:?}");
+                    assert_eq!(plain(&v), plain_portable(&v), "{v:?}");
                     v = [b'a'; BLOCK];
                     v[lane] = b;
                     assert_eq!(find_special(&v, 0), slow(&v, 0), "{v:?}");
@@ -163,6 +259,7 @@ mod tests {
             prop_assert_eq!(find_special(&v, from), slow(&v, from));
             if from < v.len() {
                 prop_assert_eq!(masks_at(&v, from), slow_masks(&v, from));
+                prop_assert_eq!(plain_at(&v, from), slow_plain(&v, from));
             }
         }
     }

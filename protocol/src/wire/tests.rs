@@ -487,6 +487,70 @@ fn reused_frame_does_not_grow_after_warm_up() {
     }
 }
 
+#[test]
+fn fast_path_takes_plain_frames_only() {
+    let mut f = Frame::new();
+    let plain: &[&[u8]] = &[
+        b"<PING>",
+        b"<PING,1>",
+        b"<X,>",
+        b"<X,,a>",
+        b"<JOIN, a, b>",
+        b"<X, >",
+        b"<BCAST,0AA,17,0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef>",
+        b"<A,b>\xff\x00",
+        b"<ABCDEFGHIJKLMNOP,x>",
+    ];
+    for &p in plain {
+        let want = decode_general(p, &mut f).map(|n| (n, parts(&f)));
+        let got = decode_plain(p, &mut f).map(|n| (n, parts(&f)));
+        assert_eq!(got, want.ok(), "{:?}", String::from_utf8_lossy(p));
+    }
+    let other: &[&[u8]] = &[
+        b" <PING>",
+        b"<PING",
+        br"<X,a\,b>",
+        "<X,é>".as_bytes(),
+        b"<X,a\tb>",
+        b"<X,a<b>",
+        b"<ping>",
+        b"<ABCDEFGHIJKLMNOPQ,x>",
+        b"<>",
+        b"<,a>",
+    ];
+    for &o in other {
+        assert_eq!(decode_plain(o, &mut f), None, "{:?}", String::from_utf8_lossy(o));
+    }
+    let many = format!("<A{}>", ",a".repeat(MAX_ARGS));
+    assert_eq!(decode_plain(many.as_bytes(), &mut f), Some(many.len()));
+    let too_many = format!("<A{}>", ",a".repeat(MAX_ARGS + 1));
+    assert_eq!(decode_plain(too_many.as_bytes(), &mut f), None);
+    let longest = format!("<A,{}>", "x".repeat(MAX_FRAME - 4));
+    assert_eq!(decode_plain(longest.as_bytes(), &mut f), Some(MAX_FRAME));
+    let too_long = format!("<A,{}>", "x".repeat(MAX_FRAME - 3));
+    assert_eq!(decode_plain(too_long.as_bytes(), &mut f), None);
+}
+
+fn is_plain(c: char) -> bool {
+    c.is_ascii() && !scan::is_special(c as u8)
+}
+
+/// `decode` (fast path first) and the general decoder alone must agree on
+/// everything: result, text and spans.
+fn same_as_general(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let mut f = Frame::new();
+    let mut g = Frame::new();
+    // Dirty both frames first: the fast path must not depend on leftovers.
+    let _ = decode(b"<DIRT,a,b,c,d>", &mut f);
+    let _ = decode_general(b"<DIRT,e>", &mut g);
+    let got = decode(bytes, &mut f);
+    let want = decode_general(bytes, &mut g);
+    prop_assert_eq!(got, want, "{:?}", String::from_utf8_lossy(bytes));
+    prop_assert_eq!(&f.text, &g.text);
+    prop_assert_eq!(&f.spans, &g.spans);
+    Ok(())
+}
+
 // ---- properties ----
 
 fn command() -> impl Strategy<Value = String> {
@@ -582,6 +646,54 @@ proptest! {
         }
         prop_assert_eq!(pos, stream.len());
         prop_assert_eq!(decode(&stream[pos..], &mut f).unwrap_err().kind, Incomplete);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_general_decoder(
+        cmd in command(),
+        args in prop::collection::vec(
+            prop::collection::vec(
+                prop_oneof![
+                    6 => (0x20u8..0x7f).prop_map(char::from),
+                    1 => prop::sample::select(vec![',', ' ', '\\', '<', '>', '\t', '\x7f', 'é']),
+                ],
+                0..40,
+            )
+            .prop_map(|v| v.into_iter().collect::<String>()),
+            0..=MAX_ARGS + 1,
+        ),
+        sep in prop::sample::select(vec![",", ", ", ",  "]),
+        cut in any::<prop::sample::Index>(),
+        tail in prop::sample::select(vec!["", ">", " \n", "<X>", "\u{ff}"]),
+        plain_only in any::<bool>(),
+    ) {
+        // Written by hand rather than encoded, so that unescaped specials,
+        // optional spaces and oversized frames all occur; half the time
+        // with nothing that keeps the fast path away.
+        let args: Vec<String> = if plain_only {
+            args.iter().map(|a| a.chars().map(|c| if c == ' ' || is_plain(c) { c } else { 'x' }).collect()).collect()
+        } else {
+            args
+        };
+        let frame = format!("<{cmd}{}>{tail}", args.iter().map(|a| format!("{sep}{a}")).collect::<String>());
+        same_as_general(frame.as_bytes())?;
+        let n = cut.index(frame.len() + 1);
+        same_as_general(&frame.as_bytes()[..n])?;
+    }
+
+    #[test]
+    fn fast_path_agrees_on_encoded_and_wireish_bytes(
+        cmd in command(),
+        args in args(),
+        bytes in wireish_bytes(),
+    ) {
+        let mut out = Vec::new();
+        encode_owned(&mut out, &cmd, &args);
+        same_as_general(&out)?;
+        same_as_general(&bytes)?;
+        let mut lt = b"<".to_vec();
+        lt.extend_from_slice(&bytes);
+        same_as_general(&lt)?;
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub fn settle(cfg: &Config) -> SimTime {
 }
 
 /// Whether the end of the run is quiet enough to judge convergence.
-pub fn is_quiet(w: &World) -> bool {
-    w.now >= w.last_action + settle(w.config())
+pub fn is_quiet(w: &World, settle: SimTime) -> bool {
+    w.now >= w.last_action + settle
 }
 
 /// Running servers, in host order.
@@ -31,7 +31,9 @@ pub fn running(w: &World) -> Vec<HostId> {
         .collect()
 }
 
-pub fn check(w: &World) -> Vec<Violation> {
+/// Judges convergence at a quiet end. `connected`: all running admitted
+/// servers must form one tree.
+pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
     let mut out = Vec::new();
     let now = w.now;
     let ms = now / 1_000_000;
@@ -159,7 +161,26 @@ pub fn check(w: &World) -> Vec<Violation> {
             }
         }
     }
-    let window = settle(w.config()) / 2;
+    if connected {
+        let admitted: Vec<HostId> = hosts.iter().copied().filter(|&h| w.hosts[h as usize].genuine).collect();
+        let comps = g.components(&admitted);
+        if comps.len() > 1 {
+            let names: Vec<String> = comps
+                .iter()
+                .map(|c| {
+                    let labels: Vec<&str> = c.iter().map(|&h| w.hosts[h as usize].label.as_str()).collect();
+                    format!("[{}]", labels.join(" "))
+                })
+                .collect();
+            out.push(Violation {
+                invariant: "liveness.converge",
+                time_ms: ms,
+                host: None,
+                detail: format!("still split after the liveness phase: {}", names.join(" ")),
+            });
+        }
+    }
+    let window = settle / 2;
     if w.checks.link_changes > 0 && w.checks.last_link_change + window > now {
         out.push(Violation {
             invariant: "link.flap",

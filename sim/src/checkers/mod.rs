@@ -77,6 +77,11 @@ pub const CATALOG: &[Invariant] = &[
         kind: Kind::Convergence,
         statement: "no server link is made or lost in the second half of the settle period",
     },
+    Invariant {
+        name: "liveness.converge",
+        kind: Kind::Convergence,
+        statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
+    },
 ];
 
 pub fn is_known(name: &str) -> bool {

@@ -21,8 +21,8 @@ pub use duration::{
 };
 pub use error::ScenarioError;
 pub use model::{
-    Action, ClientDecl, Expect, NetworkSection, NickCollision, Ordering, ProtocolSection, Scenario,
-    ServerDecl, TimedAction, Verdict,
+    Action, ClientDecl, Expect, FaultKind, FaultsSection, NetworkSection, NickCollision, Ordering,
+    ProtocolSection, Scenario, ServerDecl, TimedAction, Verdict,
 };
 
 /// Protocol safeguards a scenario can switch off with `[protocol] ablate`:

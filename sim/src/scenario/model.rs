@@ -15,6 +15,8 @@ pub struct Scenario {
     pub clients: Vec<ClientDecl>,
     /// Sorted by time; actions at the same time keep their file order.
     pub actions: Vec<TimedAction>,
+    /// `[faults]`: a seeded random fault schedule (swarm testing).
+    pub faults: Option<FaultsSection>,
     pub expect: Expect,
 }
 
@@ -390,6 +392,11 @@ pub struct Expect {
     /// The final established server links (unordered pairs).
     pub links: Option<Vec<(String, String)>>,
     pub min_events: Option<u64>,
+    /// The quiet period before the end that lets convergence be judged
+    /// (default: derived from the ping and reconnect settings).
+    pub settle: Option<Duration>,
+    /// Every running admitted server must end in one tree.
+    pub connected: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -412,6 +419,89 @@ impl Verdict {
             "pass" => Some(Verdict::Pass),
             "fail" => Some(Verdict::Fail),
             _ => None,
+        }
+    }
+}
+
+/// Kinds of fault a `[faults]` schedule can draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// A random group of servers is cut off, healed later.
+    Partition,
+    /// One link between two servers is reset.
+    Cut,
+    /// The best-connected server is partitioned away alone.
+    Isolate,
+    /// One link holds its traffic for a while.
+    Stall,
+    /// One link is reset several times in a row.
+    Flap,
+    /// A server crashes, and restarts later.
+    Crash,
+    /// A server's clock jumps.
+    Skew,
+    /// Two operators link pairs of servers at the same instant.
+    Race,
+    /// A leaf server (one nobody autoconnects to) is shut down for good.
+    Shutdown,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Partition,
+        FaultKind::Cut,
+        FaultKind::Isolate,
+        FaultKind::Stall,
+        FaultKind::Flap,
+        FaultKind::Crash,
+        FaultKind::Skew,
+        FaultKind::Race,
+        FaultKind::Shutdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Cut => "cut",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Stall => "stall",
+            FaultKind::Flap => "flap",
+            FaultKind::Crash => "crash",
+            FaultKind::Skew => "skew",
+            FaultKind::Race => "race",
+            FaultKind::Shutdown => "shutdown",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// `[faults]`: what a seed may draw, and the liveness bound after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultsSection {
+    /// When the fault window opens.
+    pub start: Duration,
+    /// How long faults are injected.
+    pub window: Duration,
+    /// Average gap between two faults (each seed scales it by 1/2 to 2).
+    pub mean_gap: Duration,
+    /// Kinds a seed may enable (each seed enables a random non-empty subset).
+    pub kinds: Vec<FaultKind>,
+    /// After the window everything is healed and restarted; the network
+    /// must then converge within this bound.
+    pub converge_within: Duration,
+}
+
+impl Default for FaultsSection {
+    fn default() -> Self {
+        FaultsSection {
+            start: Duration::from_secs(5),
+            window: Duration::from_secs(60),
+            mean_gap: Duration::from_secs(5),
+            kinds: FaultKind::ALL.to_vec(),
+            converge_within: Duration::from_secs(60),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::KNOWN_ABLATIONS;
 type Res<T> = Result<T, ScenarioError>;
 
 /// Sections reserved for later versions of the format.
-const UNSUPPORTED_SECTIONS: &[&str] = &["workload", "faults", "greeter", "discovery"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["workload", "greeter", "discovery"];
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -29,8 +29,10 @@ const TOP_KEYS: &[&str] = &[
     "server",
     "client",
     "at",
+    "faults",
     "expect",
 ];
+const FAULTS_KEYS: &[&str] = &["start", "window", "mean_gap", "kinds", "converge_within"];
 const PROTOCOL_KEYS: &[&str] = &[
     "nick_collision",
     "ordering",
@@ -45,7 +47,15 @@ const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
 const LATENCY_KEYS: &[&str] = &["min", "max"];
 const SERVER_KEYS: &[&str] = &["name", "connect", "sid", "claims", "registered", "start"];
 const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join"];
-const EXPECT_KEYS: &[&str] = &["verdict", "violated", "components", "links", "min_events"];
+const EXPECT_KEYS: &[&str] = &[
+    "verdict",
+    "violated",
+    "components",
+    "links",
+    "min_events",
+    "settle",
+    "connected",
+];
 
 /// The arguments of each action (besides `time` and `do`).
 pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
@@ -535,6 +545,7 @@ impl<'a> Parser<'a> {
         let (clients, raw_clients) = self.clients(&top)?;
         let mut raw_actions = self.actions(&top)?;
         let (expect, raw_expect) = self.expect(&top)?;
+        let faults = self.faults(&top)?;
 
         // Every server and client name the file introduces anywhere.
         let mut all_servers: HashSet<String> = servers.iter().map(|s| s.name.clone()).collect();
@@ -578,8 +589,50 @@ impl<'a> Parser<'a> {
             servers,
             clients,
             actions: raw_actions.into_iter().map(|a| a.action).collect(),
+            faults,
             expect,
         })
+    }
+
+    fn faults(&self, top: &Tbl<'a>) -> Res<Option<FaultsSection>> {
+        let Some(t) = self.section(top, "faults")? else {
+            return Ok(None);
+        };
+        self.check_keys(&t, FAULTS_KEYS)?;
+        let mut f = FaultsSection::default();
+        let durations: [(&str, &mut Duration); 4] = [
+            ("start", &mut f.start),
+            ("window", &mut f.window),
+            ("mean_gap", &mut f.mean_gap),
+            ("converge_within", &mut f.converge_within),
+        ];
+        for (key, slot) in durations {
+            if let Some(field) = t.get(key) {
+                *slot = self.duration(&field)?;
+            }
+        }
+        if f.mean_gap == Duration::ZERO {
+            return Err(self.err(t.pos, "mean_gap must be greater than zero"));
+        }
+        if let Some(field) = t.get("kinds") {
+            f.kinds.clear();
+            for s in self.string_list(&field)? {
+                let kind = FaultKind::from_name(&s.v).ok_or_else(|| {
+                    let known: Vec<_> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+                    self.err(
+                        s.pos,
+                        format!("unknown fault kind {:?} (known: {})", s.v, known.join(", ")),
+                    )
+                })?;
+                if !f.kinds.contains(&kind) {
+                    f.kinds.push(kind);
+                }
+            }
+            if f.kinds.is_empty() {
+                return Err(self.err(t.pos, "kinds must name at least one fault kind"));
+            }
+        }
+        Ok(Some(f))
     }
 
     fn protocol(&self, top: &Tbl<'a>) -> Res<ProtocolSection> {
@@ -1076,6 +1129,12 @@ impl<'a> Parser<'a> {
                 raw.links.push((a, b));
             }
             e.links = Some(links);
+        }
+        if let Some(f) = t.get("settle") {
+            e.settle = Some(self.duration(&f)?);
+        }
+        if let Some(f) = t.get("connected") {
+            e.connected = self.boolean(&f)?;
         }
         if let Some(f) = t.get("min_events") {
             e.min_events = Some(self.uint(&f)?);

@@ -842,7 +842,7 @@ fn error_unknown_key_in_sections() {
 
 #[test]
 fn error_unsupported_sections() {
-    for section in ["workload", "faults", "greeter", "discovery"] {
+    for section in ["workload", "greeter", "discovery"] {
         assert_error(
             &format!("name = \"x\"\nduration = \"1s\"\n\n[{section}]\nrate = 3\n"),
             4,
@@ -851,10 +851,10 @@ fn error_unsupported_sections() {
         );
     }
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[[faults]]\nkind = 1\n",
+        "name = \"x\"\nduration = \"1s\"\n[[workload]]\nkind = 1\n",
         3,
         1,
-        "section [faults] is not supported by this version",
+        "section [workload] is not supported by this version",
     );
     // Reported even when other errors come later.
     assert_error(
@@ -903,16 +903,16 @@ fn sub_tables_and_dotted_keys() {
 #[test]
 fn first_offending_top_level_key_is_reported() {
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\ncolour = 1\n[faults]\n",
+        "name = \"x\"\nduration = \"1s\"\ncolour = 1\n[workload]\n",
         3,
         1,
         "unknown key `colour`",
     );
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[faults]\n[colour]\n",
+        "name = \"x\"\nduration = \"1s\"\n[workload]\n[colour]\n",
         3,
         1,
-        "section [faults] is not supported",
+        "section [workload] is not supported",
     );
 }
 
@@ -1352,4 +1352,30 @@ proptest! {
         prop_assert_eq!(parse_duration(&format_duration(Duration(n))), Ok(Duration(n)));
         prop_assert_eq!(parse_signed_duration(&format_signed_duration(k)), Ok(k));
     }
+}
+
+#[test]
+fn faults_section_parses_with_defaults_and_errors() {
+    let sc = parse_str(
+        "name = \"x\"\nduration = \"1s\"\n[faults]\nwindow = \"30s\"\nkinds = [\"cut\", \"crash\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    let f = sc.faults.clone().unwrap();
+    assert_eq!(f.window, Duration::from_secs(30));
+    assert_eq!(f.kinds, vec![FaultKind::Cut, FaultKind::Crash]);
+    assert_eq!(f.start, FaultsSection::default().start);
+    assert_eq!(parse_str(&sc.to_toml(), "again.toml").unwrap(), sc);
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n[faults]\nkinds = [\"meteor\"]\n",
+        4,
+        10,
+        "unknown fault kind \"meteor\"",
+    );
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n[faults]\nwindows = \"1s\"\n",
+        4,
+        1,
+        "unknown key `windows`",
+    );
 }

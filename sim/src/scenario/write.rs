@@ -73,6 +73,16 @@ impl Scenario {
             write_action(&mut w, &a.action);
         }
 
+        if let Some(f) = &self.faults {
+            w.header("[faults]");
+            w.kv("start", duration(f.start));
+            w.kv("window", duration(f.window));
+            w.kv("mean_gap", duration(f.mean_gap));
+            let kinds: Vec<String> = f.kinds.iter().map(|k| k.as_str().to_string()).collect();
+            w.kv("kinds", strings(&kinds));
+            w.kv("converge_within", duration(f.converge_within));
+        }
+
         let e = &self.expect;
         w.header("[expect]");
         w.kv("verdict", string(e.verdict.as_str()));
@@ -86,6 +96,12 @@ impl Scenario {
                 .map(|(a, b)| format!("[{}, {}]", string(a), string(b)))
                 .collect();
             w.kv("links", format!("[{}]", pairs.join(", ")));
+        }
+        if let Some(settle) = e.settle {
+            w.kv("settle", duration(settle));
+        }
+        if e.connected {
+            w.kv("connected", "true".to_string());
         }
         if let Some(min) = e.min_events {
             w.kv("min_events", uint(min));
