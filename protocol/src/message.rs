@@ -113,127 +113,112 @@ impl<'a> PathArgs<'a> {
 
 const SERVER_FIXED: usize = 5;
 
-fn arg<'a>(f: &'a Frame, i: usize, command: &'static str) -> Result<&'a str, ParseError> {
-    f.arg(i).ok_or(ParseError {
-        command,
-        problem: "missing argument",
-    })
-}
-
-fn num(f: &Frame, i: usize, command: &'static str) -> Result<u64, ParseError> {
-    wire::parse_u64(arg(f, i, command)?).ok_or(ParseError {
+fn num(s: &str, command: &'static str) -> Result<u64, ParseError> {
+    wire::parse_u64(s).ok_or(ParseError {
         command,
         problem: "bad number",
     })
 }
 
-fn exact(f: &Frame, n: usize, command: &'static str) -> Result<(), ParseError> {
-    if f.arg_count() == n {
-        Ok(())
-    } else {
-        Err(ParseError {
-            command,
-            problem: "wrong number of arguments",
-        })
-    }
+fn exact<'a, const N: usize>(
+    f: &'a Frame,
+    command: &'static str,
+) -> Result<[&'a str; N], ParseError> {
+    f.args_exact().ok_or(ParseError {
+        command,
+        problem: "wrong number of arguments",
+    })
 }
 
 impl<'a> Msg<'a> {
     pub fn parse(f: &'a Frame) -> Result<Msg<'a>, ParseError> {
-        Ok(match f.command() {
-            "LINK" => {
-                exact(f, 4, "LINK")?;
-                Msg::Link {
-                    name: arg(f, 0, "LINK")?,
-                    sid: arg(f, 1, "LINK")?,
-                    incarnation: num(f, 2, "LINK")?,
-                    stamp: num(f, 3, "LINK")?,
+        // Dispatch on the length first: each arm then compares against
+        // constants of a known size, which compiles to one or two integer
+        // compares instead of a string compare per candidate.
+        let c = f.command().as_bytes();
+        Ok(match c.len() {
+            5 if c == b"BCAST" => {
+                let [origin, id, text] = exact(f, "BCAST")?;
+                Msg::Bcast {
+                    origin,
+                    id: num(id, "BCAST")?,
+                    text,
                 }
             }
-            "CHALLENGE" => {
-                exact(f, 1, "CHALLENGE")?;
-                Msg::Challenge {
-                    sealed: arg(f, 0, "CHALLENGE")?,
+            4 if c == b"PING" => {
+                let [token] = exact(f, "PING")?;
+                Msg::Ping {
+                    token: num(token, "PING")?,
                 }
             }
-            "RESPONSE" => {
-                exact(f, 1, "RESPONSE")?;
-                Msg::Response {
-                    sealed: arg(f, 0, "RESPONSE")?,
+            4 if c == b"PONG" => {
+                let [token] = exact(f, "PONG")?;
+                Msg::Pong {
+                    token: num(token, "PONG")?,
                 }
             }
-            "VERIFIED" => {
-                exact(f, 1, "VERIFIED")?;
-                Msg::Verified {
-                    proof: arg(f, 0, "VERIFIED")?,
-                }
-            }
-            "SERVER" => {
-                if f.arg_count() < SERVER_FIXED {
-                    return Err(ParseError {
-                        command: "SERVER",
-                        problem: "missing argument",
-                    });
-                }
-                let hops = num(f, 1, "SERVER")?;
+            6 if c == b"SERVER" => {
+                let fixed = f.args_prefix::<SERVER_FIXED>().ok_or(ParseError {
+                    command: "SERVER",
+                    problem: "missing argument",
+                })?;
+                let [name, hops, sid, incarnation, uplink] = fixed;
+                let hops = num(hops, "SERVER")?;
                 Msg::Server {
-                    name: arg(f, 0, "SERVER")?,
+                    name,
                     hops: u32::try_from(hops).map_err(|_| ParseError {
                         command: "SERVER",
                         problem: "bad number",
                     })?,
-                    sid: arg(f, 2, "SERVER")?,
-                    incarnation: num(f, 3, "SERVER")?,
-                    uplink: arg(f, 4, "SERVER")?,
+                    sid,
+                    incarnation: num(incarnation, "SERVER")?,
+                    uplink,
                     path: PathArgs {
                         frame: f,
                         first: SERVER_FIXED,
                     },
                 }
             }
-            "EOB" => {
-                exact(f, 0, "EOB")?;
+            5 if c == b"SQUIT" => {
+                let [name, incarnation, reason] = exact(f, "SQUIT")?;
+                Msg::Squit {
+                    name,
+                    incarnation: num(incarnation, "SQUIT")?,
+                    reason,
+                }
+            }
+            3 if c == b"EOB" => {
+                let [] = exact(f, "EOB")?;
                 Msg::Eob
             }
-            "SQUIT" => {
-                exact(f, 3, "SQUIT")?;
-                Msg::Squit {
-                    name: arg(f, 0, "SQUIT")?,
-                    incarnation: num(f, 1, "SQUIT")?,
-                    reason: arg(f, 2, "SQUIT")?,
+            4 if c == b"LINK" => {
+                let [name, sid, incarnation, stamp] = exact(f, "LINK")?;
+                Msg::Link {
+                    name,
+                    sid,
+                    incarnation: num(incarnation, "LINK")?,
+                    stamp: num(stamp, "LINK")?,
                 }
             }
-            "SCLOSE" => {
-                exact(f, 1, "SCLOSE")?;
-                Msg::Sclose {
-                    reason: arg(f, 0, "SCLOSE")?,
-                }
+            9 if c == b"CHALLENGE" => {
+                let [sealed] = exact(f, "CHALLENGE")?;
+                Msg::Challenge { sealed }
             }
-            "PING" => {
-                exact(f, 1, "PING")?;
-                Msg::Ping {
-                    token: num(f, 0, "PING")?,
-                }
+            8 if c == b"RESPONSE" => {
+                let [sealed] = exact(f, "RESPONSE")?;
+                Msg::Response { sealed }
             }
-            "PONG" => {
-                exact(f, 1, "PONG")?;
-                Msg::Pong {
-                    token: num(f, 0, "PONG")?,
-                }
+            8 if c == b"VERIFIED" => {
+                let [proof] = exact(f, "VERIFIED")?;
+                Msg::Verified { proof }
             }
-            "ERROR" => {
-                exact(f, 1, "ERROR")?;
-                Msg::Error {
-                    reason: arg(f, 0, "ERROR")?,
-                }
+            6 if c == b"SCLOSE" => {
+                let [reason] = exact(f, "SCLOSE")?;
+                Msg::Sclose { reason }
             }
-            "BCAST" => {
-                exact(f, 3, "BCAST")?;
-                Msg::Bcast {
-                    origin: arg(f, 0, "BCAST")?,
-                    id: num(f, 1, "BCAST")?,
-                    text: arg(f, 2, "BCAST")?,
-                }
+            5 if c == b"ERROR" => {
+                let [reason] = exact(f, "ERROR")?;
+                Msg::Error { reason }
             }
             _ => {
                 return Err(ParseError {
@@ -346,6 +331,164 @@ pub fn encode_server(out: &mut Vec<u8>, s: &ServerIntro<'_>) -> Result<usize, Wi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The parser as first written, one string compare per command and one
+    /// checked lookup per argument: the reference for the dispatch above.
+    fn reference(f: &Frame) -> Result<Msg<'_>, ParseError> {
+        fn arg<'a>(f: &'a Frame, i: usize, command: &'static str) -> Result<&'a str, ParseError> {
+            f.arg(i).ok_or(ParseError {
+                command,
+                problem: "missing argument",
+            })
+        }
+        fn n(f: &Frame, i: usize, command: &'static str) -> Result<u64, ParseError> {
+            num(arg(f, i, command)?, command)
+        }
+        fn count(f: &Frame, k: usize, command: &'static str) -> Result<(), ParseError> {
+            if f.arg_count() == k {
+                Ok(())
+            } else {
+                Err(ParseError {
+                    command,
+                    problem: "wrong number of arguments",
+                })
+            }
+        }
+        let c = f.command();
+        Ok(match c {
+            "LINK" => {
+                count(f, 4, "LINK")?;
+                Msg::Link {
+                    name: arg(f, 0, "LINK")?,
+                    sid: arg(f, 1, "LINK")?,
+                    incarnation: n(f, 2, "LINK")?,
+                    stamp: n(f, 3, "LINK")?,
+                }
+            }
+            "CHALLENGE" => {
+                count(f, 1, "CHALLENGE")?;
+                Msg::Challenge {
+                    sealed: arg(f, 0, "CHALLENGE")?,
+                }
+            }
+            "RESPONSE" => {
+                count(f, 1, "RESPONSE")?;
+                Msg::Response {
+                    sealed: arg(f, 0, "RESPONSE")?,
+                }
+            }
+            "VERIFIED" => {
+                count(f, 1, "VERIFIED")?;
+                Msg::Verified {
+                    proof: arg(f, 0, "VERIFIED")?,
+                }
+            }
+            "SERVER" => {
+                if f.arg_count() < SERVER_FIXED {
+                    return Err(ParseError {
+                        command: "SERVER",
+                        problem: "missing argument",
+                    });
+                }
+                let hops = n(f, 1, "SERVER")?;
+                Msg::Server {
+                    name: arg(f, 0, "SERVER")?,
+                    hops: u32::try_from(hops).map_err(|_| ParseError {
+                        command: "SERVER",
+                        problem: "bad number",
+                    })?,
+                    sid: arg(f, 2, "SERVER")?,
+                    incarnation: n(f, 3, "SERVER")?,
+                    uplink: arg(f, 4, "SERVER")?,
+                    path: PathArgs {
+                        frame: f,
+                        first: SERVER_FIXED,
+                    },
+                }
+            }
+            "EOB" => {
+                count(f, 0, "EOB")?;
+                Msg::Eob
+            }
+            "SQUIT" => {
+                count(f, 3, "SQUIT")?;
+                Msg::Squit {
+                    name: arg(f, 0, "SQUIT")?,
+                    incarnation: n(f, 1, "SQUIT")?,
+                    reason: arg(f, 2, "SQUIT")?,
+                }
+            }
+            "SCLOSE" => {
+                count(f, 1, "SCLOSE")?;
+                Msg::Sclose {
+                    reason: arg(f, 0, "SCLOSE")?,
+                }
+            }
+            "PING" => {
+                count(f, 1, "PING")?;
+                Msg::Ping {
+                    token: n(f, 0, "PING")?,
+                }
+            }
+            "PONG" => {
+                count(f, 1, "PONG")?;
+                Msg::Pong {
+                    token: n(f, 0, "PONG")?,
+                }
+            }
+            "ERROR" => {
+                count(f, 1, "ERROR")?;
+                Msg::Error {
+                    reason: arg(f, 0, "ERROR")?,
+                }
+            }
+            "BCAST" => {
+                count(f, 3, "BCAST")?;
+                Msg::Bcast {
+                    origin: arg(f, 0, "BCAST")?,
+                    id: n(f, 1, "BCAST")?,
+                    text: arg(f, 2, "BCAST")?,
+                }
+            }
+            _ => {
+                return Err(ParseError {
+                    command: "?",
+                    problem: "unknown command",
+                })
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_agrees_with_reference(
+            cmd in prop::sample::select(vec![
+                "LINK", "CHALLENGE", "RESPONSE", "VERIFIED", "SERVER", "EOB", "SQUIT",
+                "SCLOSE", "PING", "PONG", "ERROR", "BCAST", "BCASTX", "PIN", "LINKS",
+                "CHALLENGF", "SERVERS", "X", "VERIFIES",
+            ]),
+            args in prop::collection::vec(
+                prop_oneof![
+                    "[0-9]{1,3}",
+                    "[0-9]{19,21}",
+                    "[a-z0-9*]{0,4}",
+                    Just(String::new()),
+                ],
+                0..9,
+            ),
+        ) {
+            let mut buf = Vec::new();
+            let mut e = Encoder::begin(&mut buf, cmd);
+            for a in &args {
+                e.arg(a);
+            }
+            e.finish().unwrap();
+            let mut f = Frame::new();
+            wire::decode_exact(&buf, &mut f).unwrap();
+            prop_assert_eq!(Msg::parse(&f), reference(&f));
+        }
+    }
 
     fn round_trip(m: Msg<'_>) {
         let mut buf = Vec::new();

@@ -106,11 +106,36 @@ pub enum Output {
     Note(Note),
 }
 
+impl Output {
+    /// Whether dropping it does anything (it holds an `Arc`). Exhaustive on
+    /// purpose: a new variant must be sorted here before it compiles.
+    fn owns_heap(&self) -> bool {
+        match self {
+            Output::Send { .. } | Output::Close { .. } => false,
+            Output::Connect { .. } => true,
+            Output::Note(n) => match n {
+                Note::LinkRegistered { .. }
+                | Note::ServerAdded { .. }
+                | Note::ServerRemoved { .. } => true,
+                Note::HandshakeStarted { .. }
+                | Note::LinkDown { .. }
+                | Note::BurstReceived { .. }
+                | Note::Misdirected { .. }
+                | Note::Broadcast { .. } => false,
+            },
+        }
+    }
+}
+
 /// Reusable output buffer, cleared by the environment between calls.
 #[derive(Default, Debug)]
 pub struct Outbox {
     bytes: Vec<u8>,
     items: Vec<Output>,
+    /// Some item holds an `Arc`, so clearing must run the items' drop code.
+    /// Nearly every call leaves only sends and plain notes, and clearing
+    /// happens once per delivered frame.
+    owning: bool,
     /// Frames the encoder refused (too long, bad characters): a protocol
     /// bug surfaced instead of a malformed frame on the wire.
     pub encode_errors: u64,
@@ -121,9 +146,19 @@ impl Outbox {
         Self::default()
     }
 
+    #[inline]
     pub fn clear(&mut self) {
         self.bytes.clear();
-        self.items.clear();
+        if self.owning {
+            self.owning = false;
+            self.items.clear();
+        } else {
+            // SAFETY: length 0 is always within capacity and leaves no
+            // element to be initialised. It skips the items' drop code,
+            // which is correct because `owning` is false: no item holds an
+            // `Arc` (see `owns_heap`), so dropping them would do nothing.
+            unsafe { self.items.set_len(0) };
+        }
     }
 
     pub fn items(&self) -> &[Output] {
@@ -166,10 +201,44 @@ impl Outbox {
     }
 
     pub fn push(&mut self, o: Output) {
+        self.owning |= o.owns_heap();
         self.items.push(o);
     }
 
     pub fn note(&mut self, n: Note) {
-        self.items.push(Output::Note(n));
+        self.push(Output::Note(n));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_empties_and_releases_what_items_hold() {
+        let name: Arc<str> = Arc::from("east");
+        let mut out = Outbox::new();
+        for round in 0..3 {
+            out.send(LinkId(1), |b| {
+                b.extend_from_slice(b"<PING,1>");
+                Ok(8)
+            });
+            out.note(Note::Broadcast { id: round });
+            if round != 1 {
+                out.push(Output::Connect {
+                    link: LinkId(2),
+                    to: name.clone(),
+                });
+                out.note(Note::ServerAdded {
+                    name: name.clone(),
+                    via: LinkId(1),
+                });
+                assert_eq!(Arc::strong_count(&name), 3);
+            }
+            assert_eq!(out.bytes(0, 8), b"<PING,1>");
+            out.clear();
+            assert!(out.is_empty() && out.items().is_empty());
+            assert_eq!(Arc::strong_count(&name), 1);
+        }
     }
 }

@@ -73,6 +73,16 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Shrink a failing run (the seed's faults made explicit) to a small
+    /// scenario that still violates the same invariant.
+    Shrink {
+        file: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the shrunk scenario.
+        #[arg(short, long, value_name = "MIN.toml")]
+        output: PathBuf,
+    },
     /// Join the CSVs of several sweep shards into one, sorted by seed.
     Merge {
         /// Shard CSVs.
@@ -208,6 +218,23 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             let res = crate::sweep::sweep(&scn, &list, jobs, &out, progress)?;
             print!("{}", crate::sweep::report(&scn.name, &res, t0.elapsed().as_secs_f64(), &out));
             Ok(if res.failing.is_empty() { 0 } else { 1 })
+        }
+        Cmd::Shrink { file, seed, output } => {
+            let scn = load(Some(&file))?;
+            let seed = seed.unwrap_or(scn.seed);
+            let res = crate::shrink::shrink(&scn, seed)?;
+            let text = format!(
+                "# Shrunk by `drcsim shrink` from {} (seed {seed}).\n\
+                 # It violates {}; its [expect] is the original one, so it fails\n\
+                 # (exit 1) until the bug is fixed, then serves as a regression test.\n{}",
+                file.display(),
+                res.invariant,
+                res.scenario.to_toml()
+            );
+            std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
+            print!("{}", res.report());
+            println!("  written to {}", output.display());
+            Ok(0)
         }
         Cmd::Merge { inputs, output } => {
             let n = crate::sweep::merge(&inputs, &output)?;

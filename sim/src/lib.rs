@@ -18,6 +18,7 @@ pub mod network;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod swarm;
 pub mod sweep;
 pub mod trace;

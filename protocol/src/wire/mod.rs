@@ -181,6 +181,25 @@ impl Frame {
         self.span(i.checked_add(1)?)
     }
 
+    /// The arguments, if there are exactly `N`: one count check for all
+    /// of them, for typed parsing.
+    pub fn args_exact<const N: usize>(&self) -> Option<[&str; N]> {
+        if self.spans.len() != 2 * (N + 1) {
+            return None;
+        }
+        self.args_prefix()
+    }
+
+    /// The first `N` arguments, if there are at least `N`.
+    pub fn args_prefix<const N: usize>(&self) -> Option<[&str; N]> {
+        let spans = self.spans.get(2..2 + 2 * N)?;
+        Some(std::array::from_fn(|i| {
+            self.text
+                .get(spans[2 * i] as usize..spans[2 * i + 1] as usize)
+                .unwrap_or_default()
+        }))
+    }
+
     pub fn args(&self) -> impl Iterator<Item = &str> + '_ {
         self.spans.chunks_exact(2).skip(1).map(move |w| {
             self.text

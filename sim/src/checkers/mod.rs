@@ -332,18 +332,24 @@ impl Checkers {
         if !self.enabled {
             return Probe::None;
         }
-        if let Some(rest) = bytes.strip_prefix(b"<SQUIT,") {
+        // Runs for every delivered frame: one fixed-size compare of the head
+        // sets the rare SQUIT apart from the common BCAST and the rest.
+        let Some(&head) = bytes.first_chunk::<7>() else {
+            return Probe::None;
+        };
+        let rest = &bytes[7..];
+        if head == *b"<BCAST," {
+            let origin = first_arg(rest);
+            let from_origin = server.route_by_sid(origin) == Some(link);
+            return Probe::Bcast { from_origin };
+        }
+        if head == *b"<SQUIT," {
             let name = first_arg(rest);
             let route = server.known_server(name).map(|k| k.via);
             return Probe::Squit {
                 name: name.to_string(),
                 route,
             };
-        }
-        if let Some(rest) = bytes.strip_prefix(b"<BCAST,") {
-            let origin = first_arg(rest);
-            let from_origin = server.route_by_sid(origin) == Some(link);
-            return Probe::Bcast { from_origin };
         }
         Probe::None
     }
@@ -401,9 +407,42 @@ impl Checkers {
 
 /// The first argument of a frame body (names never need escaping).
 fn first_arg(rest: &[u8]) -> &str {
+    // Names and SIDs are short and ASCII: stop at the delimiter or at the
+    // first byte that is not ASCII, and validate UTF-8 only in that case.
     let end = rest
         .iter()
-        .position(|&b| b == b',' || b == b'>')
+        .position(|&b| b == b',' || b == b'>' || !b.is_ascii())
         .unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..end]).unwrap_or("")
+    if rest.get(end).is_some_and(|b| !b.is_ascii()) {
+        let end = rest
+            .iter()
+            .position(|&b| b == b',' || b == b'>')
+            .unwrap_or(rest.len());
+        return std::str::from_utf8(&rest[..end]).unwrap_or("");
+    }
+    let arg = &rest[..end];
+    debug_assert!(arg.is_ascii());
+    // SAFETY: the scan above stopped before the first byte >= 0x80, so
+    // `arg` is ASCII and therefore UTF-8. This runs once per delivered frame,
+    // where the general validation costs more than the rest of the probe.
+    unsafe { std::str::from_utf8_unchecked(arg) }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn first_arg_matches_its_definition(
+            v in prop::collection::vec(prop_oneof![
+                4 => prop::sample::select(b"0AZaz,>".to_vec()),
+                1 => any::<u8>(),
+            ], 0..12),
+        ) {
+            let end = v.iter().position(|&b| b == b',' || b == b'>').unwrap_or(v.len());
+            let want = std::str::from_utf8(&v[..end]).unwrap_or("");
+            prop_assert_eq!(super::first_arg(&v), want);
+        }
+    }
 }
