@@ -32,6 +32,10 @@ pub struct Size {
 
 struct Judge {
     invariant: &'static str,
+    /// Invariants the original run violated: a candidate may not violate
+    /// any other, or shrinking would trade the bug for a new one (a broken
+    /// configuration, say).
+    allowed: Vec<&'static str>,
     runs: u64,
 }
 
@@ -43,7 +47,10 @@ impl Judge {
         }
         self.runs += 1;
         run(s, RunOptions { seed: Some(s.seed), ..Default::default() })
-            .map(|o| o.violations.iter().any(|v| v.invariant == self.invariant))
+            .map(|o| {
+                o.violations.iter().any(|v| v.invariant == self.invariant)
+                    && o.violations.iter().all(|v| self.allowed.contains(&v.invariant))
+            })
             .unwrap_or(false)
     }
 }
@@ -69,6 +76,7 @@ pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
     };
     let mut judge = Judge {
         invariant: v.invariant,
+        allowed: first.violations.iter().map(|v| v.invariant).collect(),
         runs: 1,
     };
     let before = size(&cur);

@@ -28,6 +28,7 @@ const FIN: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 struct Queued {
     due: SimTime,
+    /// Stream offset of the frame's first byte (wrapping; see [`Dir::base`]).
     start: u32,
     len: u32,
 }
@@ -35,7 +36,13 @@ struct Queued {
 /// One direction of a connection: bytes in flight, in order.
 #[derive(Debug, Default)]
 pub struct Dir {
+    /// The bytes of the frames in flight, and possibly some already
+    /// delivered in front of them.
     buf: Vec<u8>,
+    /// Stream offset of `buf[0]`, counting every byte ever queued, modulo
+    /// 2^32 (far more than can be in flight). Frames keep stream offsets so
+    /// that dropping delivered bytes from the front moves no bookkeeping.
+    base: u32,
     frames: VecDeque<Queued>,
     /// A delivery event for the head is in the event queue.
     pub scheduled: bool,
@@ -43,6 +50,13 @@ pub struct Dir {
     pub blocked: bool,
     last_due: SimTime,
 }
+
+/// Delivered bytes at the front of a buffer are dropped once they are at
+/// least this many and at least as many as the bytes still in flight: a
+/// direction that never drains (a steady flood) then keeps a bounded buffer
+/// and no longer reallocates, and each byte is moved at most once on
+/// average.
+const COMPACT_AT: usize = 4096;
 
 /// What the head of a direction holds.
 pub enum Head<'a> {
@@ -54,10 +68,7 @@ impl Dir {
     fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
         let due = (now + latency).max(self.last_due);
         self.last_due = due;
-        if self.frames.is_empty() {
-            self.buf.clear();
-        }
-        let start = self.buf.len() as u32;
+        let start = self.base.wrapping_add(self.buf.len() as u32);
         self.buf.extend_from_slice(bytes);
         self.frames.push_back(Queued {
             due,
@@ -65,6 +76,11 @@ impl Dir {
             len: if fin { FIN } else { bytes.len() as u32 },
         });
         due
+    }
+
+    fn bytes_of(&self, q: &Queued) -> &[u8] {
+        let at = q.start.wrapping_sub(self.base) as usize;
+        &self.buf[at..at + q.len as usize]
     }
 
     pub fn head_due(&self) -> Option<SimTime> {
@@ -76,19 +92,30 @@ impl Dir {
         Some(if q.len == FIN {
             Head::Fin
         } else {
-            Head::Frame(&self.buf[q.start as usize..(q.start + q.len) as usize])
+            Head::Frame(self.bytes_of(q))
         })
     }
 
     pub fn pop(&mut self) {
         self.frames.pop_front();
-        if self.frames.is_empty() {
-            self.buf.clear();
+        match self.frames.front() {
+            None => {
+                self.base = self.base.wrapping_add(self.buf.len() as u32);
+                self.buf.clear();
+            }
+            Some(q) => {
+                let dead = q.start.wrapping_sub(self.base) as usize;
+                if dead >= COMPACT_AT && 2 * dead >= self.buf.len() {
+                    self.buf.drain(..dead);
+                    self.base = q.start;
+                }
+            }
         }
     }
 
     pub fn discard(&mut self) {
         self.frames.clear();
+        self.base = self.base.wrapping_add(self.buf.len() as u32);
         self.buf.clear();
     }
 
@@ -98,9 +125,9 @@ impl Dir {
 
     /// The frames in flight, for reports and checks.
     pub fn frames(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
-        self.frames.iter().map(|q| {
-            (q.len != FIN).then(|| &self.buf[q.start as usize..(q.start + q.len) as usize])
-        })
+        self.frames
+            .iter()
+            .map(|q| (q.len != FIN).then(|| self.bytes_of(q)))
     }
 }
 
