@@ -255,3 +255,48 @@ impl Network {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use std::collections::VecDeque;
+
+    /// A direction that never drains keeps returning the right frames, in
+    /// order, without its buffer growing past a bound.
+    #[test]
+    fn dir_matches_a_reference_and_stays_bounded() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut d = Dir::default();
+        let mut want: VecDeque<Option<Vec<u8>>> = VecDeque::new();
+        let mut next = 0u8;
+        for step in 0..200_000 {
+            let r = rng.next_u32();
+            if r % 1000 == 0 {
+                d.discard();
+                want.clear();
+            } else if want.len() < 40 && (r % 2 == 0 || want.is_empty()) {
+                let fin = r % 97 == 0;
+                let len = (r >> 8) as usize % 300;
+                let bytes: Vec<u8> = (0..len).map(|i| next.wrapping_add(i as u8)).collect();
+                next = next.wrapping_add(1);
+                d.push(step, 5, if fin { &[] } else { &bytes }, fin);
+                want.push_back((!fin).then_some(bytes));
+            } else {
+                match (d.head(), want.front()) {
+                    (Some(Head::Fin), Some(None)) => {}
+                    (Some(Head::Frame(b)), Some(Some(w))) => assert_eq!(b, &w[..]),
+                    _ => panic!("head differs at step {step}"),
+                }
+                d.pop();
+                want.pop_front();
+            }
+            assert_eq!(d.in_flight(), want.len());
+            if step % 1000 == 0 {
+                let got: Vec<Option<Vec<u8>>> = d.frames().map(|f| f.map(<[u8]>::to_vec)).collect();
+                assert_eq!(got, Vec::from(want.clone()));
+            }
+            assert!(d.buf.len() <= 2 * (COMPACT_AT + 40 * 300));
+        }
+    }
+}
