@@ -277,77 +277,9 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
     }
 }
 
-/// A shared in-memory sink for a trace.
-#[derive(Clone, Default)]
-struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn replay(file: &Path, seed: Option<u64>) -> Result<u8, String> {
     let scn = load(Some(file))?;
-    let go = || -> Result<(run::Outcome, Vec<u8>), String> {
-        let sink = Sink::default();
-        let o = run::run(
-            &scn,
-            RunOptions {
-                seed,
-                trace: Some(Box::new(sink.clone())),
-                stop_on_violation: false,
-                event_hashes: true,
-            },
-        )?;
-        let bytes = sink.0.borrow().clone();
-        Ok((o, bytes))
-    };
-    let (a, ta) = go()?;
-    let (b, tb) = go()?;
-    let ha = a.event_hashes.as_deref().unwrap_or_default();
-    let hb = b.event_hashes.as_deref().unwrap_or_default();
-    let first = ha
-        .iter()
-        .zip(hb)
-        .position(|(x, y)| x != y)
-        .or(if ha.len() != hb.len() {
-            Some(ha.len().min(hb.len()))
-        } else {
-            None
-        });
-    print!("{}", a.summary());
-    match first {
-        None => {
-            println!(
-                "  determinism: identical hash after each of {} events in two runs",
-                ha.len()
-            );
-            Ok(if a.matched { 0 } else { 1 })
-        }
-        Some(i) => {
-            let n = i as u64 + 1;
-            println!("  determinism: RUNS DIVERGE at event {n}");
-            let lines = |t: &[u8]| -> Vec<String> {
-                String::from_utf8_lossy(t)
-                    .lines()
-                    .filter(|l| l.contains(&format!("\"n\":{n},")))
-                    .map(str::to_string)
-                    .collect()
-            };
-            println!("  first run:");
-            for l in lines(&ta) {
-                println!("    {l}");
-            }
-            println!("  second run:");
-            for l in lines(&tb) {
-                println!("    {l}");
-            }
-            Ok(1)
-        }
-    }
+    let r = crate::replay::replay(&scn, seed.unwrap_or(scn.seed))?;
+    print!("{}", r.report());
+    Ok(if r.divergence.is_none() && r.outcome.matched { 0 } else { 1 })
 }

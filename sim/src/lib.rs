@@ -16,6 +16,7 @@ pub mod clock;
 pub mod host;
 pub mod network;
 pub mod rng;
+pub mod replay;
 pub mod run;
 pub mod scenario;
 pub mod shrink;

@@ -112,21 +112,15 @@ fn ddmin_actions(judge: &mut Judge, mut cur: Scenario) -> Scenario {
     while cur.actions.len() >= 2 {
         let len = cur.actions.len();
         let chunk = len.div_ceil(n);
-        let mut reduced = false;
-        for i in 0..n {
-            let lo = i * chunk;
-            if lo >= len {
-                break;
-            }
-            let hi = (lo + chunk).min(len);
+        let found = (0..n).map(|i| i * chunk).take_while(|&lo| lo < len).find_map(|lo| {
             let mut cand = cur.clone();
-            cand.actions.drain(lo..hi);
-            if judge.fails(&cand) {
-                cur = cand;
-                n = (n - 1).max(2);
-                reduced = true;
-                break;
-            }
+            cand.actions.drain(lo..(lo + chunk).min(len));
+            judge.fails(&cand).then_some(cand)
+        });
+        let reduced = found.is_some();
+        if let Some(cand) = found {
+            cur = cand;
+            n = (n - 1).max(2);
         }
         if !reduced {
             if n >= len {
@@ -293,7 +287,7 @@ fn round_times(judge: &mut Judge, mut cur: Scenario) -> Scenario {
 
 impl Shrunk {
     pub fn report(&self) -> String {
-        let pct = |a: u64, b: u64| if b == 0 { 0 } else { 100 - a * 100 / b };
+        let pct = |a: u64, b: u64| a.checked_mul(100).and_then(|x| x.checked_div(b)).map_or(0, |x| 100 - x.min(100));
         format!(
             "violates {} ({} runs tried)\n  actions  {} -> {}\n  servers  {} -> {}\n  duration {}ms -> {}ms\n  events   {} -> {} ({}% smaller)\n",
             self.invariant,

@@ -65,7 +65,7 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
 fn choose_kinds(rng: &mut ChaCha8Rng, allowed: &[FaultKind]) -> Vec<(FaultKind, u64)> {
     let mut kinds: Vec<(FaultKind, u64)> = allowed
         .iter()
-        .filter(|_| rng.next_u32() % 2 == 0)
+        .filter(|_| rng.next_u32().is_multiple_of(2))
         .map(|&k| (k, 0))
         .collect();
     if kinds.is_empty() {
@@ -259,7 +259,7 @@ impl<'a> Generator<'a> {
             FaultKind::Skew => {
                 let Some(server) = self.pick(&self.servers.clone()) else { return false };
                 let mag = self.span(SEC, 60 * SEC) as i64;
-                let by_nanos = if self.rng.next_u32() % 2 == 0 { mag } else { -mag };
+                let by_nanos = if self.rng.next_u32().is_multiple_of(2) { mag } else { -mag };
                 self.at(t, Action::Skew { server, by_nanos });
             }
             FaultKind::Race => {

@@ -335,6 +335,10 @@ impl World {
                 if (hst.timer_gen & GEN_MASK) as u32 == gen && hst.up {
                     hst.timer_at = None;
                     self.hash.word(u64::from(host));
+                    if self.trace.is_some() {
+                        let label = self.hosts[host as usize].label.clone();
+                        self.record(|| serde_json::json!({"ev": "timer", "host": label}));
+                    }
                     self.dispatch(host, Input::Timeout);
                 }
             }
@@ -344,7 +348,10 @@ impl World {
                 self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
                 self.act(&action);
             }
-            Event::StallEnd { conn } => self.wake(conn),
+            Event::StallEnd { conn } => {
+                self.record(|| serde_json::json!({"ev": "stall_end", "conn": conn}));
+                self.wake(conn)
+            }
             Event::End => {}
         }
     }
@@ -503,6 +510,11 @@ impl World {
 
     fn syn(&mut self, conn: ConnId) {
         let now = self.now;
+        if self.trace.is_some() {
+            let c = &self.net.conns[conn as usize];
+            let (from, to) = (self.hosts[c.ends[0] as usize].label.clone(), self.hosts[c.ends[1] as usize].label.clone());
+            self.record(|| serde_json::json!({"ev": "syn", "conn": conn, "from": from, "to": to}));
+        }
         let c = &self.net.conns[conn as usize];
         let (from, to) = (c.ends[0], c.ends[1]);
         if !c.open[0] || !self.net.partition.reachable(from, to) {
@@ -532,6 +544,7 @@ impl World {
     }
 
     fn syn_ack(&mut self, conn: ConnId, ok: bool) {
+        self.record(|| serde_json::json!({"ev": "syn_ack", "conn": conn, "ok": ok}));
         let c = &mut self.net.conns[conn as usize];
         let h = c.ends[0];
         let host = &self.hosts[h as usize];

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Command, Input, LinkPhase, Server};
@@ -92,8 +92,6 @@ struct Net {
     reverse: bool,
     /// Extra delay for everything sent to a host (FIFO per link is kept).
     slow: BTreeMap<usize, Duration>,
-    strict: bool,
-    violation: Option<String>,
     out: Outbox,
     sent: Vec<(Instant, usize, LinkId, Vec<u8>)>,
     got: Vec<(Instant, usize, LinkId, Vec<u8>)>,
@@ -120,8 +118,6 @@ impl Net {
             latency: ms(10),
             reverse: false,
             slow: BTreeMap::new(),
-            strict: true,
-            violation: None,
             out: Outbox::new(),
             sent: Vec::new(),
             got: Vec::new(),
@@ -341,11 +337,6 @@ impl Net {
                 self.deliver(dest, ev);
             }
         }
-        if self.strict && self.violation.is_none() {
-            if let Err(e) = self.check_always() {
-                self.violation = Some(format!("{:?}: {e}", self.now));
-            }
-        }
         true
     }
 
@@ -477,64 +468,6 @@ impl Net {
                 _ => None,
             })
             .collect()
-    }
-
-    fn dump(&self, (sent, notes): (usize, usize)) {
-        let mut lines: Vec<(Instant, usize, String)> = Vec::new();
-        for (k, (t, i, l, b)) in self.sent[sent..].iter().enumerate() {
-            let w = words(b);
-            let w: Vec<&str> = w
-                .iter()
-                .map(|x| if x.len() > 20 { &x[..8] } else { x })
-                .collect();
-            lines.push((
-                *t,
-                2 * k,
-                format!("{} {:?} > {}", self.hosts[*i].id.name, l.0, w.join(",")),
-            ));
-        }
-        for (k, (t, i, n)) in self.notes[notes..].iter().enumerate() {
-            lines.push((
-                *t,
-                2 * k + 1,
-                format!("{} note {n:?}", self.hosts[*i].id.name),
-            ));
-        }
-        lines.sort_by_key(|x| x.0);
-        for (t, _, l) in lines {
-            eprintln!("{t:?} {l}");
-        }
-    }
-
-    /// Invariants that must hold after every event.
-    fn check_always(&self) -> Result<(), String> {
-        for h in self.hosts.iter().filter_map(|h| h.srv.as_ref()) {
-            let me = h.name();
-            for k in h.known_servers() {
-                if h.link_phase(k.via) != Some(LinkPhase::Registered) {
-                    return Err(format!("{me}: {} via dead link {:?}", k.name, k.via));
-                }
-                let mut cur = k.uplink;
-                let mut n = 0;
-                while cur != me {
-                    let Some(u) = h.known_server(cur) else {
-                        return Err(format!("{me}: {} uplink chain broken at {cur}", k.name));
-                    };
-                    if u.via != k.via {
-                        return Err(format!(
-                            "{me}: {} via {:?} but its uplink {cur} via {:?}",
-                            k.name, k.via, u.via
-                        ));
-                    }
-                    cur = u.uplink;
-                    n += 1;
-                    if n > 100 {
-                        return Err(format!("{me}: {} uplink cycle", k.name));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// A broadcast from every live server reaches every other one once.
@@ -1319,221 +1252,223 @@ fn malformed_frames_get_error_and_close() {
     }
 }
 
-fn explore_merge(seed: u64, trace: bool) -> Result<(), String> {
-    use rand_chacha::rand_core::RngCore;
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    let n = 3 + (r.next_u32() % 7) as usize;
+
+// ------------------------------------------- regressions for fixed bugs
+
+#[test]
+fn relinking_a_live_neighbour_never_loses_the_link() {
+    // An idle healthy link is routinely silent for a ping interval, and
+    // each end used to judge "stale" by its own silence: a redundant dial
+    // could make one end supersede the old link while the other refused
+    // the new one, leaving the pair unlinked for good.
+    for idle in (4000..=9000).step_by(250) {
+        for (dialler, target) in [("A", "B"), ("B", "A")] {
+            let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+            net.run_for(ms(idle));
+            let d = net.find(dialler);
+            net.connect(d, target);
+            net.settle();
+            net.run_for(secs(30));
+            let edges = net.check_tree();
+            assert_eq!(edges, [edge("A", "B")].into(), "idle {idle}ms, {dialler} dials");
+        }
+    }
+}
+
+#[test]
+fn an_autoconnect_target_lost_through_a_remote_squit_is_redialled() {
     let mut net = Net::new(Config::default());
-    net.latency = ms(1 + u64::from(r.next_u32() % 50));
-    net.reverse = r.next_u32() % 2 == 0;
+    let a = net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    let c = net.add("C", &["A"]);
+    net.handle(b, Input::Start);
+    net.run_for(secs(1));
+    assert_eq!(net.links_to(b, "A").len(), 1);
+    net.connect(b, "C");
+    net.settle();
+    // C reaches A through B, so its first attempt is skipped.
+    net.handle(c, Input::Start);
+    net.run_for(secs(1));
+    assert!(net.connects.iter().all(|x| x.1 != c));
+    assert_eq!(net.srv(c).known_server("A").unwrap().hops, 2);
+    net.crash(a);
+    net.run_for(secs(20));
+    let squit_at = net
+        .got
+        .iter()
+        .find(|g| g.1 == c && starts(&words(&g.3), &["SQUIT", "A"]))
+        .expect("B told C that A is gone")
+        .0;
+    let first = net.connects.iter().find(|x| x.1 == c).expect("C dials A").0;
+    assert!(first >= squit_at + ms(500) && first <= squit_at + secs(1), "{first:?} after {squit_at:?}");
+    net.restart(a);
+    net.run_for(secs(60));
+    net.check_tree();
+}
+
+// ------------------------------------------------------------ soak tests
+
+fn root(uf: &[usize], mut x: usize) -> usize {
+    while uf[x] != x {
+        x = uf[x];
+    }
+    x
+}
+
+/// Random forests merged by random simultaneous (or nearly) links: every
+/// component must end as one consistent tree, none split by the merge.
+fn soak_merge(seed: u64) -> Result<(), String> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let mut rnd = |n: u64| r.next_u64() % n;
+    let n = 3 + rnd(7) as usize;
+    let mut net = Net::new(Config::default());
+    net.latency = ms(1 + rnd(50));
+    net.reverse = rnd(2) == 0;
     let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
-    for (i, nm) in names.iter().enumerate() {
-        net.add(nm, &[]);
-        if r.next_u32() % 2 == 0 {
-            net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
+    for (i, name) in names.iter().enumerate() {
+        net.add(name, &[]);
+        if rnd(2) == 0 {
+            net.slow.insert(i, ms(rnd(40)));
         }
     }
     let mut uf: Vec<usize> = (0..n).collect();
-    fn root(uf: &[usize], mut x: usize) -> usize {
-        while uf[x] != x {
-            x = uf[x];
-        }
-        x
-    }
-    let mut log = vec![format!(
-        "n={n} latency={:?} reverse={} slow={:?}",
-        net.latency, net.reverse, net.slow
-    )];
+    let mut log = Vec::new();
+    let mut link = |net: &mut Net, uf: &mut Vec<usize>, x: usize, y: usize| {
+        let rx = root(uf, x);
+        uf[rx] = root(uf, y);
+        log.push(format!("{:?} {x}->{y}", net.now));
+        net.connect(x, &names[y]);
+    };
     for i in 1..n {
-        if r.next_u32() % 3 == 0 {
-            continue;
+        if rnd(3) != 0 {
+            let j = rnd(i as u64) as usize;
+            link(&mut net, &mut uf, i, j);
+            net.settle();
         }
-        let j = (r.next_u32() as usize) % i;
-        let (ri, rj) = (root(&uf, i), root(&uf, j));
-        uf[ri] = rj;
-        log.push(format!("setup {i}->{j}"));
-        net.connect(i, &names[j]);
-        net.settle();
     }
     net.run_until(Instant::ZERO + secs(10));
-    let mark = (net.sent.len(), net.notes.len());
-    let k = 1 + r.next_u32() % 6;
-    let spread = u64::from(r.next_u32() % 3) * 40;
-    let mut t = net.now;
-    for _ in 0..k {
-        let x = (r.next_u32() as usize) % n;
-        let y = (r.next_u32() as usize) % n;
+    let spread = rnd(3) * 40;
+    for _ in 0..1 + rnd(6) {
+        let (x, y) = (rnd(n as u64) as usize, rnd(n as u64) as usize);
         if spread > 0 {
-            t = t + ms(u64::from(r.next_u32()) % spread);
-            net.run_until(t);
+            net.run_for(ms(rnd(spread)));
         }
         if x != y {
-            let (rx, ry) = (root(&uf, x), root(&uf, y));
-            uf[rx] = ry;
-            let nm = names[y].clone();
-            if std::env::var("NOREDUNDANT").is_ok()
-                && net.srv(x).links().any(|l| l.peer == Some(&nm))
-            {
-                continue;
-            }
-            log.push(format!("{:?} connect {x}->{y}", net.now));
-            net.connect(x, &nm);
+            link(&mut net, &mut uf, x, y);
         }
     }
     net.settle();
     net.run_for(secs(60));
-    if trace {
-        for l in &log {
-            eprintln!("{l}");
-        }
-        net.dump(mark);
-    }
-    if let Some(v) = &net.violation {
-        eprintln!("seed {seed} transient: {v}");
-    }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let edges = net.check_forest();
-        let comps = (0..n).filter(|&x| root(&uf, x) == x).count();
-        assert_eq!(edges.len() + comps, n, "components lost a link: {edges:?}");
+        let components = (0..n).filter(|&x| root(&uf, x) == x).count();
+        assert_eq!(edges.len() + components, n, "a component was split: {edges:?}");
+    }))
+    .map_err(|e| format!("seed {seed}: {:?} {log:?}", e.downcast_ref::<String>()))
+}
+
+/// Servers autoconnecting to a random earlier one, then crashes, restarts,
+/// quick bounces, operator links and unlinks: once everything is back up
+/// the network must re-form one consistent tree that carries broadcasts.
+fn soak_chaos(seed: u64, multihomed: bool) -> Result<(), String> {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let mut rnd = |n: u64| r.next_u64() % n;
+    let n = 3 + rnd(6) as usize;
+    let mut net = Net::new(Config::default());
+    net.latency = ms(1 + rnd(50));
+    net.reverse = rnd(2) == 0;
+    let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let mut auto: Vec<&str> = Vec::new();
+        if i > 0 {
+            auto.push(names[rnd(i as u64) as usize].as_str());
+        }
+        let extra = &names[rnd(n as u64) as usize];
+        if multihomed && rnd(3) == 0 && extra != name && !auto.contains(&extra.as_str()) {
+            auto.push(extra);
+        }
+        net.add(name, &auto);
+        if rnd(2) == 0 {
+            net.slow.insert(i, ms(rnd(40)));
+        }
+    }
+    for i in 0..n {
+        net.handle(i, Input::Start);
+    }
+    net.run_until(Instant::ZERO + secs(10));
+    let mut log = Vec::new();
+    let mut down: Vec<usize> = Vec::new();
+    for _ in 0..1 + rnd(8) {
+        net.run_for(ms(rnd(8000)));
+        let (x, y) = (rnd(n as u64) as usize, rnd(n as u64) as usize);
+        let up = !down.contains(&x);
+        let act = rnd(5);
+        log.push(format!("{:?} {act} {x} {y}", net.now));
+        match act {
+            0 if up => {
+                net.crash(x);
+                down.push(x);
+            }
+            1 if !up => {
+                net.restart(x);
+                down.retain(|&d| d != x);
+            }
+            2 if up && x != y => net.connect(x, &names[y]),
+            3 if up && x != y => net.handle(x, Input::Operator(Command::Unlink { peer: &names[y] })),
+            4 if up => {
+                net.crash(x);
+                net.run_for(ms(rnd(2000)));
+                net.restart(x);
+            }
+            _ => {}
+        }
+    }
+    for x in down {
+        net.run_for(ms(rnd(3000)));
+        net.restart(x);
+    }
+    net.run_for(secs(300));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        net.check_tree();
+        net.check_broadcasts();
     }))
     .map_err(|e| format!("seed {seed}: {:?} {log:?}", e.downcast_ref::<String>()))
 }
 
 #[test]
-fn zz_explore_random_merges() {
-    if let Ok(seed) = std::env::var("SEED") {
-        explore_merge(seed.parse().unwrap(), true).unwrap();
-        return;
-    }
-    let bad: Vec<String> = (0..std::env::var("N").map_or(3000, |v| v.parse().unwrap()))
-        .filter_map(|s| explore_merge(s, false).err())
-        .collect();
-    for b in &bad {
-        eprintln!("{b}");
-    }
-    assert_eq!(bad.len(), 0);
+fn soak_random_merges() {
+    let failed: Vec<String> = (0..300).filter_map(|s| soak_merge(s).err()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 #[test]
-fn zz_explore_chaos() {
-    let mut bad = 0;
-    let mut reasons = BTreeMap::new();
-    let seeds: Vec<u64> = match std::env::var("SEED") {
-        Ok(s) => vec![s.parse().unwrap()],
-        Err(_) => (0..std::env::var("N").map_or(1500, |v| v.parse().unwrap())).collect(),
-    };
-    let trace = seeds.len() == 1;
-    for seed in seeds {
-        use rand_chacha::rand_core::RngCore;
-        let mut r = ChaCha8Rng::seed_from_u64(seed);
-        let n = 3 + (r.next_u32() % 6) as usize;
-        let mut net = Net::new(Config::default());
-        let lat: u32 = std::env::var("LAT").map_or(50, |v| v.parse().unwrap());
-        net.latency = ms(1 + u64::from(r.next_u32() % lat));
-        net.reverse = r.next_u32() % 2 == 0;
-        let names: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
-        for (i, nm) in names.iter().enumerate() {
-            let mut parent = if i == 0 {
-                vec![]
-            } else {
-                vec![names[(r.next_u32() as usize) % i].clone()]
-            };
-            let extra = (r.next_u32() as usize) % n;
-            if std::env::var("MULTI").is_ok() && extra != i && r.next_u32() % 3 == 0 && !parent.contains(&names[extra]) {
-                parent.push(names[extra].clone());
-            }
-            let p: Vec<&str> = parent.iter().map(|s| s.as_str()).collect();
-            net.add(nm, &p);
-            if r.next_u32() % 2 == 0 {
-                net.slow.insert(i, ms(u64::from(r.next_u32() % 40)));
-            }
-        }
-        for i in 0..n {
-            net.handle(i, Input::Start);
-        }
-        net.run_until(Instant::ZERO + secs(10));
-        let mut log = Vec::new();
-        let mut down: Vec<usize> = Vec::new();
-        for _ in 0..(1 + r.next_u32() % 8) {
-            let dt = ms(u64::from(r.next_u32() % 8000));
-            net.run_for(dt);
-            let x = (r.next_u32() as usize) % n;
-            let y = (r.next_u32() as usize) % n;
-            match r.next_u32() % 5 {
-                4 if !down.contains(&x) => {
-                    log.push(format!("{:?} bounce {x}", net.now));
-                    net.crash(x);
-                    net.run_for(ms(u64::from(r.next_u32() % 2000)));
-                    net.restart(x);
-                }
-                0 if !down.contains(&x) => {
-                    log.push(format!("{:?} crash {x}", net.now));
-                    net.crash(x);
-                    down.push(x);
-                }
-                1 if down.contains(&x) => {
-                    log.push(format!("{:?} restart {x}", net.now));
-                    net.restart(x);
-                    down.retain(|&d| d != x);
-                }
-                2 if !down.contains(&x) && x != y => {
-                    log.push(format!("{:?} connect {x} {y}", net.now));
-                    let nm = names[y].clone();
-                    net.connect(x, &nm);
-                }
-                3 if !down.contains(&x) && x != y => {
-                    log.push(format!("{:?} unlink {x} {y}", net.now));
-                    let nm = names[y].clone();
-                    net.handle(x, Input::Operator(Command::Unlink { peer: &nm }));
-                }
-                _ => {}
-            }
-        }
-        for x in down.clone() {
-            net.run_for(ms(u64::from(r.next_u32() % 3000)));
-            log.push(format!("{:?} restart {x}", net.now));
-            net.restart(x);
-        }
-        net.run_for(secs(300));
-        for (_, _, n) in &net.notes {
-            if let Note::LinkDown { reason, .. } = n {
-                *reasons.entry(format!("{reason:?}")).or_insert(0u32) += 1;
-            }
-        }
-        if let Some(v) = &net.violation {
-            eprintln!("seed {seed} transient {v}");
-        }
-        if trace {
-            for (i, h) in net.hosts.iter().enumerate().filter(|h| h.1.srv.is_some()) {
-                let h = h.srv.as_ref().unwrap();
-                eprintln!("{} auto {:?}", h.name(), h.autoconnect_targets());
-                eprintln!("{} links {:?}", h.name(), h.links().map(|l| (l.id, l.peer)).collect::<Vec<_>>());
-                eprintln!("{} view {:?}", h.name(), net.view(i));
-            }
-            eprintln!("{log:?}");
-            net.dump((0, 0));
-        }
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            net.check_tree();
-            net.check_broadcasts();
-        }));
-        if res.is_err() {
-            bad += 1;
-            eprintln!("seed {seed} failed: {log:?}");
-        }
-    }
-    eprintln!("{reasons:?}");
-    assert_eq!(bad, 0);
+fn soak_random_crashes_restarts_and_relinks() {
+    let failed: Vec<String> = (0..300).filter_map(|s| soak_chaos(s, false).err()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
+// ------------------------------------------------------------ known bugs
+
+/// Known bug, not fixed (a design question, see the report): a route
+/// through a ghost beats a real one, and when the ghost expires the real
+/// route is never announced again.
+///
+/// X bounces (incarnation 2, relinked to Y); N still holds its dead link to
+/// X#1 until its ping timeout. V links to N (ghost route V-N-X#1-Y) while R
+/// links to Y (real route V-R-Y) at the same instant. At V the cycle rule
+/// keeps the ghost route for Y because R-Y is the largest tag and trusts R
+/// or Y to close R-Y; but R drops the ghost SERVERs as stale (X#1 < X#2)
+/// and misdirected, so it never sees a cycle. X#2 from R is misdirected at
+/// V (its uplink Y is routed via N). When N times X#1 out, V and N forget X
+/// and Y for good while R, X and Y know everyone: `servers.agree` breaks,
+/// and an autoconnect from N's side to Y's would be refused forever. The
+/// multihomed soak finds the same shape (e.g. seed 53).
 #[test]
-fn zz_ghost_route() {
+#[ignore = "known bug: ghost routes can hide live servers for good"]
+fn a_ghost_route_must_not_hide_a_live_server_for_good() {
     let mut net = Net::new(Config::default());
-    let r = net.add("R", &[]);
-    let v = net.add("V", &[]);
-    let n = net.add("N", &[]);
-    let x = net.add("X", &["Y"]);
-    let y = net.add("Y", &[]);
+    let [r, v, n, x, _y] = [("R", &[][..]), ("V", &[]), ("N", &[]), ("X", &["Y"]), ("Y", &[])]
+        .map(|(name, auto)| net.add(name, auto));
     net.connect(r, "V");
     net.connect(x, "Y");
     net.connect(n, "X");
@@ -1543,16 +1478,18 @@ fn zz_ghost_route() {
     net.restart(x);
     net.settle();
     net.run_for(secs(1));
-    eprintln!("N view {:?}", net.view(n));
-    eprintln!("Y view {:?}", net.view(y));
-    let mark = (net.sent.len(), net.notes.len());
+    assert_eq!(net.srv(n).known_server("X").unwrap().incarnation, 1, "N holds a ghost");
     net.connect(v, "N");
     net.connect(r, "Y");
     net.settle();
     net.run_for(secs(60));
-    net.dump(mark);
-    for i in 0..5 {
-        eprintln!("{} view {:?}", net.hosts[i].id.name, net.view(i));
-    }
+    assert!(net.srv(v).known_server("Y").is_some(), "V lost Y");
     net.check_tree();
+}
+
+#[test]
+#[ignore = "known bug: ghost routes can hide live servers for good"]
+fn soak_multihomed_autoconnect() {
+    let failed: Vec<String> = (0..2000).filter_map(|s| soak_chaos(s, true).err()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }

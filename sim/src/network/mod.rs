@@ -28,35 +28,46 @@ const FIN: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 struct Queued {
     due: SimTime,
-    /// Stream offset of the frame's first byte (wrapping; see [`Dir::base`]).
+    /// Index of the frame's first byte in [`Dir::ring`].
     start: u32,
     len: u32,
 }
 
+impl Queued {
+    /// Bytes it occupies in the ring (none for the FIN).
+    fn size(&self) -> usize {
+        if self.len == FIN {
+            0
+        } else {
+            self.len as usize
+        }
+    }
+
+    fn end(&self) -> usize {
+        self.start as usize + self.size()
+    }
+}
+
 /// One direction of a connection: bytes in flight, in order.
+///
+/// The bytes live in a ring, each frame contiguous: a frame that does not
+/// fit before the end of the ring starts over at index 0 if the head has
+/// moved far enough on, and the ring grows only when neither fits. A
+/// direction that never drains (a steady flood) so copies each frame in
+/// once and never moves or reallocates it.
 #[derive(Debug, Default)]
 pub struct Dir {
-    /// The bytes of the frames in flight, and possibly some already
-    /// delivered in front of them.
-    buf: Vec<u8>,
-    /// Stream offset of `buf[0]`, counting every byte ever queued, modulo
-    /// 2^32 (far more than can be in flight). Frames keep stream offsets so
-    /// that dropping delivered bytes from the front moves no bookkeeping.
-    base: u32,
+    ring: Vec<u8>,
     frames: VecDeque<Queued>,
+    /// The frames continue at the start of the ring: those from the head
+    /// to the end of the ring come first, then those from index 0.
+    wrapped: bool,
     /// A delivery event for the head is in the event queue.
     pub scheduled: bool,
     /// The head could not be delivered; wake it when the path clears.
     pub blocked: bool,
     last_due: SimTime,
 }
-
-/// Delivered bytes at the front of a buffer are dropped once they are at
-/// least this many and at least as many as the bytes still in flight: a
-/// direction that never drains (a steady flood) then keeps a bounded buffer
-/// and no longer reallocates, and each byte is moved at most once on
-/// average.
-const COMPACT_AT: usize = 4096;
 
 /// What the head of a direction holds.
 pub enum Head<'a> {
@@ -68,19 +79,60 @@ impl Dir {
     fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
         let due = (now + latency).max(self.last_due);
         self.last_due = due;
-        let start = self.base.wrapping_add(self.buf.len() as u32);
-        self.buf.extend_from_slice(bytes);
+        let start = self.place(bytes.len());
+        self.ring[start..start + bytes.len()].copy_from_slice(bytes);
         self.frames.push_back(Queued {
             due,
-            start,
+            start: start as u32,
             len: if fin { FIN } else { bytes.len() as u32 },
         });
         due
     }
 
+    /// Where the next `n` bytes go; grows the ring if they fit nowhere.
+    fn place(&mut self, n: usize) -> usize {
+        let (Some(head), Some(tail)) = (self.frames.front(), self.frames.back()) else {
+            if self.ring.len() < n {
+                self.ring.resize(n.next_power_of_two().max(1024), 0);
+            }
+            return 0;
+        };
+        let (head, tail) = (head.start as usize, tail.end());
+        if !self.wrapped {
+            if tail + n <= self.ring.len() {
+                return tail;
+            }
+            // `n > 0` here, and the head is at least `n` in, so the frames
+            // before index `n` (if any) are all delivered.
+            if n <= head {
+                self.wrapped = true;
+                return 0;
+            }
+        } else if tail + n <= head {
+            return tail;
+        }
+        self.grow(n)
+    }
+
+    /// Copies the frames in flight to the front of a larger ring, in order.
+    fn grow(&mut self, n: usize) -> usize {
+        let live: usize = self.frames.iter().map(Queued::size).sum();
+        let mut ring = vec![0; (2 * (live + n)).next_power_of_two()];
+        let mut at = 0;
+        for q in &mut self.frames {
+            let size = q.size();
+            let from = q.start as usize;
+            ring[at..at + size].copy_from_slice(&self.ring[from..from + size]);
+            q.start = at as u32;
+            at += size;
+        }
+        self.ring = ring;
+        self.wrapped = false;
+        at
+    }
+
     fn bytes_of(&self, q: &Queued) -> &[u8] {
-        let at = q.start.wrapping_sub(self.base) as usize;
-        &self.buf[at..at + q.len as usize]
+        &self.ring[q.start as usize..q.end()]
     }
 
     pub fn head_due(&self) -> Option<SimTime> {
@@ -97,26 +149,21 @@ impl Dir {
     }
 
     pub fn pop(&mut self) {
-        self.frames.pop_front();
+        let Some(old) = self.frames.pop_front() else {
+            return;
+        };
+        // Frames sit at rising indices within each of the two stretches,
+        // and the second starts at index 0 with a non-empty frame, below
+        // every frame of the first: a lower head means the first is done.
         match self.frames.front() {
-            None => {
-                self.base = self.base.wrapping_add(self.buf.len() as u32);
-                self.buf.clear();
-            }
-            Some(q) => {
-                let dead = q.start.wrapping_sub(self.base) as usize;
-                if dead >= COMPACT_AT && 2 * dead >= self.buf.len() {
-                    self.buf.drain(..dead);
-                    self.base = q.start;
-                }
-            }
+            Some(q) if q.start >= old.start => {}
+            _ => self.wrapped = false,
         }
     }
 
     pub fn discard(&mut self) {
         self.frames.clear();
-        self.base = self.base.wrapping_add(self.buf.len() as u32);
-        self.buf.clear();
+        self.wrapped = false;
     }
 
     pub fn in_flight(&self) -> usize {
@@ -270,7 +317,9 @@ mod tests {
         let mut d = Dir::default();
         let mut want: VecDeque<Option<Vec<u8>>> = VecDeque::new();
         let mut next = 0u8;
+        let mut wraps = 0;
         for step in 0..200_000 {
+            wraps += usize::from(d.wrapped);
             let r = rng.next_u32();
             if r % 1000 == 0 {
                 d.discard();
@@ -296,7 +345,8 @@ mod tests {
                 let got: Vec<Option<Vec<u8>>> = d.frames().map(|f| f.map(<[u8]>::to_vec)).collect();
                 assert_eq!(got, Vec::from(want.clone()));
             }
-            assert!(d.buf.len() <= 2 * (COMPACT_AT + 40 * 300));
+            assert!(d.ring.len() <= 4 * 40 * 300);
         }
+        assert!(wraps > 10_000, "the ring wrapped in {wraps} steps only");
     }
 }
