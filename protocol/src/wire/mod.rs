@@ -257,6 +257,18 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     if b.is_empty() {
         return None;
     }
+    if b.len() <= 19 {
+        // 19 digits cannot overflow: no checked arithmetic.
+        let mut v: u64 = 0;
+        for &c in b {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
+    }
     let mut v: u64 = 0;
     for &c in b {
         let d = c.wrapping_sub(b'0');

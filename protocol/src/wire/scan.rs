@@ -79,6 +79,19 @@ pub(super) struct Plain {
     pub other: u32,
 }
 
+impl Plain {
+    /// The masks of a block that starts `k` lanes later (lanes past the end
+    /// clear).
+    #[inline(always)]
+    pub fn shifted(self, k: usize) -> Plain {
+        Plain {
+            comma: self.comma >> k,
+            close: self.close >> k,
+            other: self.other >> k,
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn plain(block: &[u8; BLOCK]) -> Plain {
@@ -121,33 +134,34 @@ fn plain_portable(block: &[u8; BLOCK]) -> Plain {
     m
 }
 
+/// [`plain`] of fewer than [`BLOCK`] bytes, lanes past them clear. Out of
+/// line: only frames shorter than a block get here, and keeping the copy out
+/// of the decoder's loop keeps its registers free.
+#[inline(never)]
+pub(super) fn plain_short(rest: &[u8]) -> Plain {
+    let mut block = [b'a'; BLOCK];
+    let k = rest.len().min(BLOCK);
+    block[..k].copy_from_slice(&rest[..k]);
+    let m = plain(&block);
+    let live = (1u32 << k) - 1;
+    Plain {
+        comma: m.comma & live,
+        close: m.close & live,
+        other: m.other & live,
+    }
+}
+
 /// [`plain`] of the block starting at `bytes[q]` (`q < bytes.len()`), with
 /// lanes past the end clear.
-#[inline(always)]
-pub(super) fn plain_at(bytes: &[u8], q: usize) -> Plain {
+#[cfg(test)]
+fn plain_at(bytes: &[u8], q: usize) -> Plain {
     if let Some(block) = bytes.get(q..q + BLOCK) {
         plain(block.try_into().unwrap_or(&[0; BLOCK]))
     } else if bytes.len() >= BLOCK {
-        // As in `masks_at`: re-read the last full block.
         let t = bytes.len() - BLOCK;
-        let m = plain(bytes[t..].try_into().unwrap_or(&[0; BLOCK]));
-        let k = q - t;
-        Plain {
-            comma: m.comma >> k,
-            close: m.close >> k,
-            other: m.other >> k,
-        }
+        plain(bytes[t..].try_into().unwrap_or(&[0; BLOCK])).shifted(q - t)
     } else {
-        let rest = bytes.get(q..).unwrap_or_default();
-        let mut block = [b'a'; BLOCK];
-        block[..rest.len()].copy_from_slice(rest);
-        let m = plain(&block);
-        let live = (1u32 << rest.len()) - 1;
-        Plain {
-            comma: m.comma & live,
-            close: m.close & live,
-            other: m.other & live,
-        }
+        plain_short(&bytes[q..])
     }
 }
 

@@ -649,6 +649,14 @@ proptest! {
     }
 
     #[test]
+    fn parse_u64_matches_std(s in "[0-9]{0,22}|[0-9+ a-]{0,4}", big in any::<u64>()) {
+        let want = if s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None };
+        prop_assert_eq!(parse_u64(&s), want);
+        prop_assert_eq!(parse_u64(&big.to_string()), Some(big));
+        prop_assert_eq!(parse_u64(&format!("0{big}")), Some(big));
+    }
+
+    #[test]
     fn fast_path_agrees_with_general_decoder(
         cmd in command(),
         args in prop::collection::vec(
