@@ -809,7 +809,17 @@ fn unregistered_server_is_refused_in_either_role() {
     assert_eq!(net.srv(a).links().count(), 1);
     assert_eq!(net.srv(u).links().count(), 0);
     assert_eq!(net.srv(u).known_count(), 0);
+    // An admitted name and key, but not the SID the registry holds for it.
+    let keys = net.hosts[1].id.keys.clone();
+    let w = net.add_host("B", "0ZZ", keys, false, false, &[]);
+    net.connect(w, "A");
+    let until = net.now + secs(30);
+    run_unchanged(&mut net, until);
+    let al = net.link_downs(a)[2].0;
+    assert_eq!(net.sent_on(a, al), [["ERROR", "not an admitted server"]]);
+    assert_eq!(net.srv(w).links().count(), 0);
     net.crash(u);
+    net.crash(w);
     net.check_tree();
 }
 
@@ -918,26 +928,32 @@ fn simultaneous_links_between_two_components_keep_exactly_one() {
 
 #[test]
 fn a_pair_dialling_each_other_at_once_keeps_one_link() {
+    // Y dials at the same instant as X, or a little later but before X's
+    // handshake reaches it: the tie is then broken on registration (by the
+    // tags) or by the cycle rule on the bursts. Either way the link with
+    // the smaller tag, X's (earlier stamp, or equal stamp and initiator X),
+    // is kept at both ends.
     for latency in [ms(10), ms(37)] {
         for reverse in [false, true] {
-            let mut net = Net::new(Config::default());
-            net.latency = latency;
-            net.reverse = reverse;
-            let x = net.add("X", &[]);
-            let y = net.add("Y", &[]);
-            net.run_until(Instant::ZERO + secs(1));
-            net.connect(x, "Y");
-            net.connect(y, "X");
-            net.settle();
-            net.run_for(secs(30));
-            assert_eq!(net.check_tree(), [edge("X", "Y")].into());
-            // Equal stamps and names: the link X initiated ranks first.
-            let kept = net.link_to(x, "Y");
-            assert!(
-                net.srv(x).link(kept).unwrap().outbound,
-                "latency {latency:?} reverse {reverse}"
-            );
-            assert_eq!(net.links_to(y, "X").len(), 1);
+            for delay in [0, 10, 25, 35] {
+                let mut net = Net::new(Config::default());
+                net.latency = latency;
+                net.reverse = reverse;
+                let x = net.add("X", &[]);
+                let y = net.add("Y", &[]);
+                net.run_until(Instant::ZERO + secs(1));
+                net.connect(x, "Y");
+                net.run_for(Duration::from_nanos(latency.as_nanos() * delay / 10));
+                net.connect(y, "X");
+                net.settle();
+                net.run_for(secs(30));
+                let case = format!("latency {latency:?} reverse {reverse} delay {delay}");
+                assert_eq!(net.check_tree(), [edge("X", "Y")].into(), "{case}");
+                assert_eq!(net.connects.len(), 2, "{case}: both dialled");
+                let kept = net.link_to(x, "Y");
+                assert!(net.srv(x).link(kept).unwrap().outbound, "{case}");
+                assert_eq!(net.links_to(y, "X").len(), 1);
+            }
         }
     }
 }
@@ -991,8 +1007,9 @@ fn squit_is_only_taken_from_the_direction_of_the_server() {
 
 /// The SERVER/EOB frames hub A sends to a newcomer N, as (name, uplink).
 fn burst_to_newcomer(cfg: Config) -> Vec<(String, String)> {
-    let links = [("A", "B"), ("B", "C"), ("C", "D"), ("A", "E"), ("E", "F")];
-    let mut net = chain(cfg, &["A", "B", "C", "D", "E", "F", "N"], &links);
+    // Names chosen so that name order is not parent order (B under E, C under M).
+    let links = [("A", "M"), ("M", "C"), ("C", "Z"), ("A", "E"), ("E", "B")];
+    let mut net = chain(cfg, &["A", "M", "C", "Z", "E", "B", "N"], &links);
     net.connect(6, "A");
     net.settle();
     let l = registered_link(&net, 0, "N");
@@ -1026,7 +1043,7 @@ fn bursts_introduce_parents_before_children_then_eob() {
     assert_eq!(burst.last().unwrap().0, "EOB");
     let mut names: Vec<_> = burst.iter().map(|b| b.0.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["A", "B", "C", "D", "E", "EOB", "F"]);
+    assert_eq!(names, ["A", "B", "C", "E", "EOB", "M", "Z"]);
     assert!(parents_first(&burst), "{burst:?}");
 
     let mut cfg = Config::default();
@@ -1194,6 +1211,53 @@ fn a_restarted_server_supersedes_its_old_link_without_ghosts() {
 }
 
 #[test]
+fn a_peer_redialling_over_a_half_open_link_supersedes_it_once_stale() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    net.handle(b, Input::Start);
+    net.run_for(secs(3));
+    let (ab, ba) = (net.link_to(a, "B"), net.link_to(b, "A"));
+    // B's end is reset and B redials; A never hears of it (a lost FIN).
+    net.wires.remove(&(a, ab));
+    net.wires.remove(&(b, ba));
+    net.handle(b, Input::Closed { link: ba });
+    let last_rx = net
+        .got
+        .iter()
+        .filter(|g| g.1 == a && g.2 == ab)
+        .map(|g| g.0)
+        .max()
+        .unwrap();
+    net.run_for(secs(30));
+    let (t, _, _) = net
+        .notes
+        .iter()
+        .find(|n| {
+            n.1 == a
+                && n.2
+                    == Note::LinkDown {
+                        link: ab,
+                        reason: CloseReason::Superseded,
+                    }
+        })
+        .expect("A superseded the half-open link");
+    assert!(
+        *t >= last_rx + secs(5) && *t < last_rx + secs(15),
+        "{t:?}, silent since {last_rx:?}"
+    );
+    // B's first tries may land while A still hears the old link as live.
+    let downs = net.link_downs(a);
+    assert!(
+        downs
+            .iter()
+            .all(|d| *d == (ab, CloseReason::Superseded) || d.1 == CloseReason::AlreadyRegistered),
+        "{downs:?}"
+    );
+    net.check_tree();
+}
+
+#[test]
 fn malformed_frames_get_error_and_close() {
     let bad: &[&[u8]] = &[
         b"<NOPE>",
@@ -1252,25 +1316,35 @@ fn malformed_frames_get_error_and_close() {
     }
 }
 
-
 // ------------------------------------------- regressions for fixed bugs
 
 #[test]
 fn relinking_a_live_neighbour_never_loses_the_link() {
-    // An idle healthy link is routinely silent for a ping interval, and
-    // each end used to judge "stale" by its own silence: a redundant dial
-    // could make one end supersede the old link while the other refused
-    // the new one, leaving the pair unlinked for good.
-    for idle in (4000..=9000).step_by(250) {
+    // An idle healthy link is silent for a ping interval once per ping
+    // round trip, and each end used to judge "stale" by its own silence: a
+    // redundant dial landing in that window made one end supersede the old
+    // link while the other refused the new one, leaving the pair unlinked.
+    // A long latency widens the window; the sweep covers a ping period.
+    for idle in (4000..=10000).step_by(50) {
         for (dialler, target) in [("A", "B"), ("B", "A")] {
-            let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+            let mut net = Net::new(Config::default());
+            net.latency = ms(200);
+            let a = net.add("A", &[]);
+            net.add("B", &[]);
+            net.connect(a, "B");
+            net.settle();
             net.run_for(ms(idle));
             let d = net.find(dialler);
             net.connect(d, target);
             net.settle();
             net.run_for(secs(30));
+            eprintln!("idle {idle} {dialler} {:?}", net.link_downs(0));
             let edges = net.check_tree();
-            assert_eq!(edges, [edge("A", "B")].into(), "idle {idle}ms, {dialler} dials");
+            assert_eq!(
+                edges,
+                [edge("A", "B")].into(),
+                "idle {idle}ms, {dialler} dials"
+            );
         }
     }
 }
@@ -1300,7 +1374,10 @@ fn an_autoconnect_target_lost_through_a_remote_squit_is_redialled() {
         .expect("B told C that A is gone")
         .0;
     let first = net.connects.iter().find(|x| x.1 == c).expect("C dials A").0;
-    assert!(first >= squit_at + ms(500) && first <= squit_at + secs(1), "{first:?} after {squit_at:?}");
+    assert!(
+        first >= squit_at + ms(500) && first <= squit_at + secs(1),
+        "{first:?} after {squit_at:?}"
+    );
     net.restart(a);
     net.run_for(secs(60));
     net.check_tree();
@@ -1362,7 +1439,11 @@ fn soak_merge(seed: u64) -> Result<(), String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let edges = net.check_forest();
         let components = (0..n).filter(|&x| root(&uf, x) == x).count();
-        assert_eq!(edges.len() + components, n, "a component was split: {edges:?}");
+        assert_eq!(
+            edges.len() + components,
+            n,
+            "a component was split: {edges:?}"
+        );
     }))
     .map_err(|e| format!("seed {seed}: {:?} {log:?}", e.downcast_ref::<String>()))
 }
@@ -1414,7 +1495,9 @@ fn soak_chaos(seed: u64, multihomed: bool) -> Result<(), String> {
                 down.retain(|&d| d != x);
             }
             2 if up && x != y => net.connect(x, &names[y]),
-            3 if up && x != y => net.handle(x, Input::Operator(Command::Unlink { peer: &names[y] })),
+            3 if up && x != y => {
+                net.handle(x, Input::Operator(Command::Unlink { peer: &names[y] }))
+            }
             4 if up => {
                 net.crash(x);
                 net.run_for(ms(rnd(2000)));
@@ -1443,7 +1526,9 @@ fn soak_random_merges() {
 
 #[test]
 fn soak_random_crashes_restarts_and_relinks() {
-    let failed: Vec<String> = (0..300).filter_map(|s| soak_chaos(s, false).err()).collect();
+    let failed: Vec<String> = (0..300)
+        .filter_map(|s| soak_chaos(s, false).err())
+        .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
@@ -1461,14 +1546,19 @@ fn soak_random_crashes_restarts_and_relinks() {
 /// and misdirected, so it never sees a cycle. X#2 from R is misdirected at
 /// V (its uplink Y is routed via N). When N times X#1 out, V and N forget X
 /// and Y for good while R, X and Y know everyone: `servers.agree` breaks,
-/// and an autoconnect from N's side to Y's would be refused forever. The
-/// multihomed soak finds the same shape (e.g. seed 53).
+/// and an autoconnect from N's side to Y's would be refused forever.
 #[test]
 #[ignore = "known bug: ghost routes can hide live servers for good"]
 fn a_ghost_route_must_not_hide_a_live_server_for_good() {
     let mut net = Net::new(Config::default());
-    let [r, v, n, x, _y] = [("R", &[][..]), ("V", &[]), ("N", &[]), ("X", &["Y"]), ("Y", &[])]
-        .map(|(name, auto)| net.add(name, auto));
+    let [r, v, n, x, _y] = [
+        ("R", &[][..]),
+        ("V", &[]),
+        ("N", &[]),
+        ("X", &["Y"]),
+        ("Y", &[]),
+    ]
+    .map(|(name, auto)| net.add(name, auto));
     net.connect(r, "V");
     net.connect(x, "Y");
     net.connect(n, "X");
@@ -1478,7 +1568,11 @@ fn a_ghost_route_must_not_hide_a_live_server_for_good() {
     net.restart(x);
     net.settle();
     net.run_for(secs(1));
-    assert_eq!(net.srv(n).known_server("X").unwrap().incarnation, 1, "N holds a ghost");
+    assert_eq!(
+        net.srv(n).known_server("X").unwrap().incarnation,
+        1,
+        "N holds a ghost"
+    );
     net.connect(v, "N");
     net.connect(r, "Y");
     net.settle();
@@ -1487,9 +1581,15 @@ fn a_ghost_route_must_not_hide_a_live_server_for_good() {
     net.check_tree();
 }
 
+/// The same bug found by the soak with servers that autoconnect to two
+/// others (5 seeds in 20000 fail, all with a ghost route; these are four).
 #[test]
 #[ignore = "known bug: ghost routes can hide live servers for good"]
 fn soak_multihomed_autoconnect() {
-    let failed: Vec<String> = (0..20000).filter_map(|s| soak_chaos(s, true).err()).collect();
+    let seeds = [9191, 11786, 13728, 19514];
+    let failed: Vec<String> = seeds
+        .into_iter()
+        .filter_map(|s| soak_chaos(s, true).err())
+        .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
