@@ -113,6 +113,7 @@ impl<'a> PathArgs<'a> {
 
 const SERVER_FIXED: usize = 5;
 
+#[inline]
 fn num(s: &str, command: &'static str) -> Result<u64, ParseError> {
     wire::parse_u64(s).ok_or(ParseError {
         command,
@@ -120,6 +121,7 @@ fn num(s: &str, command: &'static str) -> Result<u64, ParseError> {
     })
 }
 
+#[inline]
 fn exact<'a, const N: usize>(
     f: &'a Frame,
     command: &'static str,

@@ -109,6 +109,7 @@ pub enum Output {
 impl Output {
     /// Whether dropping it does anything (it holds an `Arc`). Exhaustive on
     /// purpose: a new variant must be sorted here before it compiles.
+    #[inline]
     fn owns_heap(&self) -> bool {
         match self {
             Output::Send { .. } | Output::Close { .. } => false,
@@ -161,19 +162,23 @@ impl Outbox {
         }
     }
 
+    #[inline]
     pub fn items(&self) -> &[Output] {
         &self.items
     }
 
+    #[inline]
     pub fn bytes(&self, start: u32, end: u32) -> &[u8] {
         &self.bytes[start as usize..end as usize]
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Encodes one frame; returns its range for [`Outbox::send_again`].
+    #[inline]
     pub fn encode(
         &mut self,
         f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>,
@@ -189,6 +194,7 @@ impl Outbox {
         }
     }
 
+    #[inline]
     pub fn send(&mut self, link: LinkId, f: impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError>) {
         if let Some(range) = self.encode(f) {
             self.send_again(link, range);
@@ -196,15 +202,18 @@ impl Outbox {
     }
 
     /// Queues an already encoded frame on another link.
+    #[inline]
     pub fn send_again(&mut self, link: LinkId, (start, end): (u32, u32)) {
         self.items.push(Output::Send { link, start, end });
     }
 
+    #[inline]
     pub fn push(&mut self, o: Output) {
         self.owning |= o.owns_heap();
         self.items.push(o);
     }
 
+    #[inline]
     pub fn note(&mut self, n: Note) {
         self.push(Output::Note(n));
     }

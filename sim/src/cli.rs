@@ -201,8 +201,15 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 Some(s) => Seeds::parse_shard(s, |v| std::env::var(v).ok())?,
                 None => (0, 1),
             };
-            let list = Seeds { first, end, shard: k, shards: n }.list();
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let list = Seeds {
+                first,
+                end,
+                shard: k,
+                shards: n,
+            }
+            .list();
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
                 return Err("--jobs must be at least 1".into());
             }
@@ -216,7 +223,10 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             let t0 = std::time::Instant::now();
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let res = crate::sweep::sweep(&scn, &list, jobs, &out, progress)?;
-            print!("{}", crate::sweep::report(&scn.name, &res, t0.elapsed().as_secs_f64(), &out));
+            print!(
+                "{}",
+                crate::sweep::report(&scn.name, &res, t0.elapsed().as_secs_f64(), &out)
+            );
             Ok(if res.failing.is_empty() { 0 } else { 1 })
         }
         Cmd::Shrink { file, seed, output } => {
@@ -238,7 +248,11 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
         }
         Cmd::Merge { inputs, output } => {
             let n = crate::sweep::merge(&inputs, &output)?;
-            println!("{n} rows from {} files into {}", inputs.len(), output.display());
+            println!(
+                "{n} rows from {} files into {}",
+                inputs.len(),
+                output.display()
+            );
             Ok(0)
         }
         Cmd::Invariants { json } => {
@@ -281,5 +295,9 @@ fn replay(file: &Path, seed: Option<u64>) -> Result<u8, String> {
     let scn = load(Some(file))?;
     let r = crate::replay::replay(&scn, seed.unwrap_or(scn.seed))?;
     print!("{}", r.report());
-    Ok(if r.divergence.is_none() && r.outcome.matched { 0 } else { 1 })
+    Ok(if r.divergence.is_none() && r.outcome.matched {
+        0
+    } else {
+        1
+    })
 }

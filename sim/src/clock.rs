@@ -56,6 +56,9 @@ pub struct EventQueue<E> {
     vacant: bool,
     /// Entries scheduled in increasing key order, each after the last.
     run: VecDeque<Entry>,
+    /// Key of the run's first entry (`u128::MAX` when it is empty), kept
+    /// at hand for the compare every pop makes.
+    run_next: u128,
     seq: u64,
     _e: std::marker::PhantomData<E>,
 }
@@ -66,6 +69,7 @@ impl<E: Packed> Default for EventQueue<E> {
             heap: Vec::new(),
             vacant: false,
             run: VecDeque::new(),
+            run_next: u128::MAX,
             seq: 0,
             _e: std::marker::PhantomData,
         }
@@ -77,6 +81,7 @@ impl<E: Packed> EventQueue<E> {
         Self::default()
     }
 
+    #[inline]
     pub fn schedule(&mut self, at: SimTime, event: E) {
         self.seq += 1;
         let entry = Entry {
@@ -89,21 +94,29 @@ impl<E: Packed> EventQueue<E> {
             self.sift_down(entry);
         } else if self.run.back().is_none_or(|b| b.time <= at) {
             // Not before anything already in the run: `seq` makes it later.
+            if self.run.is_empty() {
+                self.run_next = entry.key();
+            }
             self.run.push_back(entry);
         } else {
             self.sift_up(entry);
         }
     }
 
+    #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         self.settle();
-        let e = match (self.heap.first(), self.run.front()) {
-            (Some(h), Some(r)) if r.key() < h.key() => self.run.pop_front()?,
-            (Some(&h), _) => {
+        let e = match self.heap.first() {
+            // Keys are unique, so `<=` only matters for an empty run.
+            Some(&h) if h.key() <= self.run_next => {
                 self.vacant = true;
                 h
             }
-            (None, _) => self.run.pop_front()?,
+            _ => {
+                let r = self.run.pop_front()?;
+                self.run_next = self.run.front().map_or(u128::MAX, Entry::key);
+                r
+            }
         };
         Some((e.time, E::unpack(e.event)))
     }
@@ -126,10 +139,14 @@ impl<E: Packed> EventQueue<E> {
 
     /// Finishes a pop whose root no schedule refilled: the last entry
     /// takes the root's place.
+    #[inline]
     fn settle(&mut self) {
-        if !self.vacant {
-            return;
+        if self.vacant {
+            self.refill_root();
         }
+    }
+
+    fn refill_root(&mut self) {
         self.vacant = false;
         let last = self.heap.pop().expect("a vacant root is in the heap");
         if !self.heap.is_empty() {

@@ -105,7 +105,10 @@ impl Replay {
                 self.events
             )),
             Some(d) => {
-                s.push_str(&format!("  determinism: RUNS DIVERGE at event {}\n", d.event));
+                s.push_str(&format!(
+                    "  determinism: RUNS DIVERGE at event {}\n",
+                    d.event
+                ));
                 s.push_str("  first run:\n");
                 for l in &d.first {
                     s.push_str(&format!("    {l}\n"));
@@ -141,6 +144,8 @@ mod tests {
         assert!(d.event >= 1);
         assert!(!d.first.is_empty() || !d.second.is_empty(), "{d:?}");
         assert_ne!(d.first, d.second);
-        assert!(r.report().contains(&format!("RUNS DIVERGE at event {}", d.event)));
+        assert!(r
+            .report()
+            .contains(&format!("RUNS DIVERGE at event {}", d.event)));
     }
 }

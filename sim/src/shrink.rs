@@ -42,21 +42,40 @@ struct Judge {
 impl Judge {
     /// Whether `s` is a valid scenario whose run violates the invariant.
     fn fails(&mut self, s: &Scenario) -> bool {
-        if scenario::parse_str(&s.to_toml(), "candidate.toml").ok().as_ref() != Some(s) {
+        if scenario::parse_str(&s.to_toml(), "candidate.toml")
+            .ok()
+            .as_ref()
+            != Some(s)
+        {
             return false;
         }
         self.runs += 1;
-        run(s, RunOptions { seed: Some(s.seed), ..Default::default() })
-            .map(|o| {
-                o.violations.iter().any(|v| v.invariant == self.invariant)
-                    && o.violations.iter().all(|v| self.allowed.contains(&v.invariant))
-            })
-            .unwrap_or(false)
+        run(
+            s,
+            RunOptions {
+                seed: Some(s.seed),
+                ..Default::default()
+            },
+        )
+        .map(|o| {
+            o.violations.iter().any(|v| v.invariant == self.invariant)
+                && o.violations
+                    .iter()
+                    .all(|v| self.allowed.contains(&v.invariant))
+        })
+        .unwrap_or(false)
     }
 }
 
 fn size(s: &Scenario) -> Size {
-    let events = run(s, RunOptions { seed: Some(s.seed), ..Default::default() }).map_or(0, |o| o.events);
+    let events = run(
+        s,
+        RunOptions {
+            seed: Some(s.seed),
+            ..Default::default()
+        },
+    )
+    .map_or(0, |o| o.events);
     Size {
         actions: s.actions.len(),
         servers: s.servers.len(),
@@ -70,9 +89,18 @@ pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
     crate::run::validate(scn)?;
     let (mut cur, _) = swarm::expand(scn, seed);
     cur.seed = seed;
-    let first = run(&cur, RunOptions { seed: Some(seed), ..Default::default() })?;
+    let first = run(
+        &cur,
+        RunOptions {
+            seed: Some(seed),
+            ..Default::default()
+        },
+    )?;
     let Some(v) = first.violations.first() else {
-        return Err(format!("seed {seed} of {:?} violates no invariant: nothing to shrink", scn.name));
+        return Err(format!(
+            "seed {seed} of {:?} violates no invariant: nothing to shrink",
+            scn.name
+        ));
     };
     let mut judge = Judge {
         invariant: v.invariant,
@@ -112,11 +140,14 @@ fn ddmin_actions(judge: &mut Judge, mut cur: Scenario) -> Scenario {
     while cur.actions.len() >= 2 {
         let len = cur.actions.len();
         let chunk = len.div_ceil(n);
-        let found = (0..n).map(|i| i * chunk).take_while(|&lo| lo < len).find_map(|lo| {
-            let mut cand = cur.clone();
-            cand.actions.drain(lo..(lo + chunk).min(len));
-            judge.fails(&cand).then_some(cand)
-        });
+        let found = (0..n)
+            .map(|i| i * chunk)
+            .take_while(|&lo| lo < len)
+            .find_map(|lo| {
+                let mut cand = cur.clone();
+                cand.actions.drain(lo..(lo + chunk).min(len));
+                judge.fails(&cand).then_some(cand)
+            });
         let reduced = found.is_some();
         if let Some(cand) = found {
             cur = cand;
@@ -143,9 +174,10 @@ fn mentions(a: &Action, name: &str) -> bool {
     match a {
         Action::Partition { groups } => groups.iter().flatten().any(|g| g == name),
         Action::Heal => false,
-        Action::Cut { a, b } | Action::Stall { a, b, .. } | Action::Link { a, b } | Action::Unlink { a, b } => {
-            a == name || b == name
-        }
+        Action::Cut { a, b }
+        | Action::Stall { a, b, .. }
+        | Action::Link { a, b }
+        | Action::Unlink { a, b } => a == name || b == name,
         Action::Crash { server }
         | Action::Restart { server }
         | Action::Shutdown { server }
@@ -174,7 +206,8 @@ fn without_server(s: &Scenario, name: &str) -> Scenario {
             groups.retain(|g| !g.is_empty());
         }
     }
-    c.actions.retain(|a| !matches!(&a.action, Action::Partition { groups } if groups.is_empty()));
+    c.actions
+        .retain(|a| !matches!(&a.action, Action::Partition { groups } if groups.is_empty()));
     if let Some(comps) = &mut c.expect.components {
         for comp in comps.iter_mut() {
             comp.retain(|x| x != name);
@@ -243,7 +276,12 @@ fn shift_earlier(judge: &mut Judge, mut cur: Scenario) -> Scenario {
 
 /// Binary-searches the shortest run that still fails.
 fn shorten(judge: &mut Judge, mut cur: Scenario) -> Scenario {
-    let floor = cur.actions.iter().map(|a| a.time.as_nanos()).max().unwrap_or(0);
+    let floor = cur
+        .actions
+        .iter()
+        .map(|a| a.time.as_nanos())
+        .max()
+        .unwrap_or(0);
     let (mut lo, mut hi) = (floor, cur.duration.as_nanos());
     const STEP: u64 = 100_000_000;
     while hi > lo + STEP {
@@ -287,7 +325,11 @@ fn round_times(judge: &mut Judge, mut cur: Scenario) -> Scenario {
 
 impl Shrunk {
     pub fn report(&self) -> String {
-        let pct = |a: u64, b: u64| a.checked_mul(100).and_then(|x| x.checked_div(b)).map_or(0, |x| 100 - x.min(100));
+        let pct = |a: u64, b: u64| {
+            a.checked_mul(100)
+                .and_then(|x| x.checked_div(b))
+                .map_or(0, |x| 100 - x.min(100))
+        };
         format!(
             "violates {} ({} runs tried)\n  actions  {} -> {}\n  servers  {} -> {}\n  duration {}ms -> {}ms\n  events   {} -> {} ({}% smaller)\n",
             self.invariant,

@@ -194,28 +194,45 @@ impl<'a> Generator<'a> {
                 };
                 let heal = until(self, SEC, 3 * ping);
                 self.partition_until = heal;
-                self.at(t, Action::Partition { groups: vec![group] });
+                self.at(
+                    t,
+                    Action::Partition {
+                        groups: vec![group],
+                    },
+                );
                 if heal < self.end {
                     self.at(heal, Action::Heal);
                 }
             }
             FaultKind::Cut => {
-                let Some((a, b)) = self.pick(&self.edges.clone()) else { return false };
+                let Some((a, b)) = self.pick(&self.edges.clone()) else {
+                    return false;
+                };
                 self.at(t, Action::Cut { a, b });
             }
             FaultKind::Flap => {
-                let Some((a, b)) = self.pick(&self.edges.clone()) else { return false };
+                let Some((a, b)) = self.pick(&self.edges.clone()) else {
+                    return false;
+                };
                 let mut at = t;
                 for _ in 0..self.span(2, 4) {
                     if at >= self.end {
                         break;
                     }
-                    self.at(at, Action::Cut { a: a.clone(), b: b.clone() });
+                    self.at(
+                        at,
+                        Action::Cut {
+                            a: a.clone(),
+                            b: b.clone(),
+                        },
+                    );
                     at += self.span(SEC, 5 * SEC);
                 }
             }
             FaultKind::Stall => {
-                let Some((a, b)) = self.pick(&self.edges.clone()) else { return false };
+                let Some((a, b)) = self.pick(&self.edges.clone()) else {
+                    return false;
+                };
                 let stop = until(self, SEC / 2, 2 * ping);
                 self.at(
                     t,
@@ -236,7 +253,9 @@ impl<'a> Generator<'a> {
                     .filter(|s| !self.crashed.contains(*s) && !self.retired.contains(*s))
                     .cloned()
                     .collect();
-                let Some(s) = self.pick(&leaves) else { return false };
+                let Some(s) = self.pick(&leaves) else {
+                    return false;
+                };
                 self.retired.insert(s.clone());
                 self.at(t, Action::Shutdown { server: s });
             }
@@ -247,7 +266,9 @@ impl<'a> Generator<'a> {
                     .filter(|s| !self.crashed.contains(*s) && !self.retired.contains(*s))
                     .cloned()
                     .collect();
-                let Some(s) = self.pick(&up) else { return false };
+                let Some(s) = self.pick(&up) else {
+                    return false;
+                };
                 let back = until(self, 2 * SEC, 3 * ping);
                 self.at(t, Action::Crash { server: s.clone() });
                 if back < self.end {
@@ -257,9 +278,15 @@ impl<'a> Generator<'a> {
                 }
             }
             FaultKind::Skew => {
-                let Some(server) = self.pick(&self.servers.clone()) else { return false };
+                let Some(server) = self.pick(&self.servers.clone()) else {
+                    return false;
+                };
                 let mag = self.span(SEC, 60 * SEC) as i64;
-                let by_nanos = if self.rng.next_u32().is_multiple_of(2) { mag } else { -mag };
+                let by_nanos = if self.rng.next_u32().is_multiple_of(2) {
+                    mag
+                } else {
+                    -mag
+                };
                 self.at(t, Action::Skew { server, by_nanos });
             }
             FaultKind::Race => {
@@ -272,8 +299,20 @@ impl<'a> Generator<'a> {
                     let i = self.span(0, pool.len() as u64 - 1) as usize;
                     four.push(pool.remove(i));
                 }
-                self.at(t, Action::Link { a: four[0].clone(), b: four[1].clone() });
-                self.at(t, Action::Link { a: four[2].clone(), b: four[3].clone() });
+                self.at(
+                    t,
+                    Action::Link {
+                        a: four[0].clone(),
+                        b: four[1].clone(),
+                    },
+                );
+                self.at(
+                    t,
+                    Action::Link {
+                        a: four[2].clone(),
+                        b: four[3].clone(),
+                    },
+                );
             }
         }
         true
@@ -341,11 +380,17 @@ converge_within = "60s"
             let last = x.actions.last().unwrap();
             assert_eq!(last.time, Duration::from_secs(65), "seed {seed}");
             assert!(x.actions.iter().all(|a| a.time >= Duration::from_secs(5)));
-            assert!(x.actions.iter().any(|a| a.action == Action::Heal && a.time == Duration::from_secs(65)));
+            assert!(x
+                .actions
+                .iter()
+                .any(|a| a.action == Action::Heal && a.time == Duration::from_secs(65)));
             // Every crash is followed by a restart.
             for (i, a) in x.actions.iter().enumerate() {
                 if let Action::Crash { server } = &a.action {
-                    assert!(x.actions[i..].iter().any(|b| b.action == Action::Restart { server: server.clone() }));
+                    assert!(x.actions[i..].iter().any(|b| b.action
+                        == Action::Restart {
+                            server: server.clone()
+                        }));
                 }
             }
             assert!(!plan.kinds.is_empty());

@@ -64,7 +64,11 @@ impl Seeds {
         };
         let a: u64 = a.trim().parse().map_err(|_| bad())?;
         let b: u64 = b.trim().parse().map_err(|_| bad())?;
-        let end = if inclusive { b.checked_add(1).ok_or_else(bad)? } else { b };
+        let end = if inclusive {
+            b.checked_add(1).ok_or_else(bad)?
+        } else {
+            b
+        };
         if end <= a {
             return Err(format!("seed range {s:?} is empty"));
         }
@@ -73,7 +77,10 @@ impl Seeds {
 
     /// Parses `K/N` (K counted from 0). `K` may be `env`: the index is then
     /// read from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.
-    pub fn parse_shard(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<(u64, u64), String> {
+    pub fn parse_shard(
+        s: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(u64, u64), String> {
         let bad = || format!("bad shard {s:?}: expected K/N with 0 <= K < N, or env/N");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let n: u64 = n.trim().parse().map_err(|_| bad())?;
@@ -81,8 +88,12 @@ impl Seeds {
             let (var, v) = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
                 .iter()
                 .find_map(|v| env(v).map(|x| (*v, x)))
-                .ok_or("--shard env/N: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set")?;
-            v.trim().parse().map_err(|_| format!("{var}={v:?} is not a shard index"))?
+                .ok_or(
+                    "--shard env/N: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set",
+                )?;
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{var}={v:?} is not a shard index"))?
         } else {
             k.trim().parse().map_err(|_| bad())?
         };
@@ -103,11 +114,23 @@ impl Seeds {
 /// Runs one seed; also returns the expanded scenario (the reproducer).
 pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), String> {
     let (expanded, plan) = swarm::expand(scn, seed);
-    let o = run(&expanded, RunOptions { seed: Some(seed), ..Default::default() })?;
+    let o = run(
+        &expanded,
+        RunOptions {
+            seed: Some(seed),
+            ..Default::default()
+        },
+    )?;
     let first = o.violations.first();
     let kinds = plan
         .as_ref()
-        .map(|p| p.kinds.iter().map(|(k, w)| format!("{}:{w}", k.as_str())).collect::<Vec<_>>().join(" "))
+        .map(|p| {
+            p.kinds
+                .iter()
+                .map(|(k, w)| format!("{}:{w}", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     let fields = vec![
         seed.to_string(),
@@ -145,13 +168,23 @@ pub struct SweepResult {
 
 /// Runs the seeds on `jobs` threads, writing the CSV and a reproducer for
 /// each failing seed into `out`.
-pub fn sweep(scn: &Scenario, seeds: &[u64], jobs: usize, out: &Path, progress: bool) -> Result<SweepResult, String> {
+pub fn sweep(
+    scn: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<SweepResult, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
         .map_err(|e| format!("thread pool: {e}"))?;
-    let bar = if progress { ProgressBar::new(seeds.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if progress {
+        ProgressBar::new(seeds.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} seeds, {msg}")
             .expect("template")
@@ -212,9 +245,17 @@ pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<usize, String> {
     let mut rows: Vec<Row> = Vec::new();
     for p in inputs {
         let mut r = csv::Reader::from_path(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let header: Vec<String> = r.headers().map_err(|e| format!("{}: {e}", p.display()))?.iter().map(String::from).collect();
+        let header: Vec<String> = r
+            .headers()
+            .map_err(|e| format!("{}: {e}", p.display()))?
+            .iter()
+            .map(String::from)
+            .collect();
         if header != HEADER {
-            return Err(format!("{}: not a drcsim sweep CSV (header differs)", p.display()));
+            return Err(format!(
+                "{}: not a drcsim sweep CSV (header differs)",
+                p.display()
+            ));
         }
         for (i, rec) in r.records().enumerate() {
             let rec = rec.map_err(|e| format!("{}: {e}", p.display()))?;
@@ -223,7 +264,11 @@ pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<usize, String> {
                 .parse()
                 .map_err(|_| format!("{}: row {}: bad seed {:?}", p.display(), i + 2, fields[0]))?;
             let matched = fields[2] == "true";
-            rows.push(Row { seed, fields, matched });
+            rows.push(Row {
+                seed,
+                fields,
+                matched,
+            });
         }
     }
     rows.sort_by_key(|r| r.seed);
@@ -246,10 +291,18 @@ pub fn report(name: &str, res: &SweepResult, secs: f64, out: &Path) -> String {
         out.join("sweep.csv").display()
     ));
     for seed in res.failing.iter().take(10) {
-        let row = res.rows.iter().find(|r| r.seed == *seed).expect("failing row");
+        let row = res
+            .rows
+            .iter()
+            .find(|r| r.seed == *seed)
+            .expect("failing row");
         s.push_str(&format!(
             "  seed {seed}: {} at {} ms; reproducer {}\n",
-            if row.fields[3].is_empty() { "expectation mismatch" } else { &row.fields[3] },
+            if row.fields[3].is_empty() {
+                "expectation mismatch"
+            } else {
+                &row.fields[3]
+            },
             row.fields[4],
             repro_path(out, *seed).display()
         ));
@@ -278,7 +331,15 @@ mod tests {
         assert_eq!(Seeds::parse_shard("env/4", slurm), Ok((3, 4)));
         // Shards partition the range.
         let mut all: Vec<u64> = (0..3)
-            .flat_map(|k| Seeds { first: 10, end: 20, shard: k, shards: 3 }.list())
+            .flat_map(|k| {
+                Seeds {
+                    first: 10,
+                    end: 20,
+                    shard: k,
+                    shards: 3,
+                }
+                .list()
+            })
             .collect();
         all.sort();
         assert_eq!(all, (10..20).collect::<Vec<_>>());

@@ -512,7 +512,10 @@ impl World {
         let now = self.now;
         if self.trace.is_some() {
             let c = &self.net.conns[conn as usize];
-            let (from, to) = (self.hosts[c.ends[0] as usize].label.clone(), self.hosts[c.ends[1] as usize].label.clone());
+            let (from, to) = (
+                self.hosts[c.ends[0] as usize].label.clone(),
+                self.hosts[c.ends[1] as usize].label.clone(),
+            );
             self.record(|| serde_json::json!({"ev": "syn", "conn": conn, "from": from, "to": to}));
         }
         let c = &self.net.conns[conn as usize];
@@ -605,11 +608,14 @@ impl World {
     }
 
     fn apply_outputs(&mut self, h: HostId) {
-        let outbox = std::mem::take(&mut self.outbox);
-        for item in outbox.items() {
-            match item {
-                Output::Send { link, start, end } => {
-                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else {
+        // By index, so the outbox stays where it is (no take and restore per
+        // event) while the network and the queue, other fields, change.
+        // Sends and broadcast notes are nearly all there is; the rest is
+        // out of line.
+        for i in 0..self.outbox.items().len() {
+            match &self.outbox.items()[i] {
+                &Output::Send { link, start, end } => {
+                    let Some(conn) = self.hosts[h as usize].conn_of(link) else {
                         continue;
                     };
                     let c = &self.net.conns[conn as usize];
@@ -618,51 +624,72 @@ impl World {
                     {
                         continue;
                     }
-                    if let Some(due) =
-                        self.net
-                            .send(self.now, conn, e, outbox.bytes(*start, *end), false)
-                    {
+                    let bytes = self.outbox.bytes(start, end);
+                    if let Some(due) = self.net.send(self.now, conn, e, bytes, false) {
                         self.queue
                             .schedule(due, Event::Deliver { conn, dir: e as u8 });
                     }
                 }
-                Output::Connect { link, to } => self.connect(h, *link, to),
-                Output::Close { link } => {
-                    let Some(conn) = self.hosts[h as usize].conn_of(*link) else {
-                        continue;
-                    };
-                    let c = &mut self.net.conns[conn as usize];
-                    let e = c.end_of(h);
-                    if !c.open[e] {
-                        continue;
-                    }
-                    c.open[e] = false;
-                    if !c.open[1 - e] && c.links[1 - e].is_some() {
-                        c.state = ConnState::Closed;
-                    }
-                    if c.links[1 - e].is_some() {
-                        self.send_fin(conn, e);
-                    }
-                }
                 Output::Note(Note::Broadcast { .. }) => self.broadcasts += 1,
-                Output::Note(n) => self.notes.push((h, n.clone())),
+                _ => self.apply_other_output(h, i),
             }
         }
-        self.outbox = outbox;
         if !self.notes.is_empty() {
-            let notes = std::mem::take(&mut self.notes);
-            self.checks
-                .on_notes(self.now, &self.hosts, &mut self.net, &notes);
-            if let Some(t) = &mut self.trace {
-                for (h, n) in &notes {
-                    let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
-                        "host": self.hosts[*h as usize].label, "note": format!("{n:?}")});
-                    t.record(&v);
+            self.digest_notes();
+        }
+    }
+
+    /// [`World::apply_outputs`] for the outputs other than sends and
+    /// broadcast notes.
+    #[cold]
+    #[inline(never)]
+    fn apply_other_output(&mut self, h: HostId, i: usize) {
+        match &self.outbox.items()[i] {
+            Output::Connect { link, to } => {
+                let (link, to) = (*link, to.clone());
+                self.connect(h, link, &to);
+            }
+            &Output::Close { link } => {
+                let Some(conn) = self.hosts[h as usize].conn_of(link) else {
+                    return;
+                };
+                let c = &mut self.net.conns[conn as usize];
+                let e = c.end_of(h);
+                if !c.open[e] {
+                    return;
+                }
+                c.open[e] = false;
+                if !c.open[1 - e] && c.links[1 - e].is_some() {
+                    c.state = ConnState::Closed;
+                }
+                if c.links[1 - e].is_some() {
+                    self.send_fin(conn, e);
                 }
             }
-            self.notes = notes;
-            self.notes.clear();
+            Output::Note(n) => {
+                let n = n.clone();
+                self.notes.push((h, n));
+            }
+            Output::Send { .. } => unreachable!("sends are applied inline"),
         }
+    }
+
+    /// Hands the notes of one event to the checkers (and the trace).
+    #[cold]
+    #[inline(never)]
+    fn digest_notes(&mut self) {
+        let notes = std::mem::take(&mut self.notes);
+        self.checks
+            .on_notes(self.now, &self.hosts, &mut self.net, &notes);
+        if let Some(t) = &mut self.trace {
+            for (h, n) in &notes {
+                let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
+                    "host": self.hosts[*h as usize].label, "note": format!("{n:?}")});
+                t.record(&v);
+            }
+        }
+        self.notes = notes;
+        self.notes.clear();
     }
 
     fn connect(&mut self, h: HostId, link: LinkId, to: &str) {

@@ -15,7 +15,9 @@ fn ablated(name: &str) -> Scenario {
 }
 
 fn first_failing(s: &Scenario) -> u64 {
-    (0..200).find(|&seed| !sweep::run_seed(s, seed).unwrap().0.matched).expect("a failing seed")
+    (0..200)
+        .find(|&seed| !sweep::run_seed(s, seed).unwrap().0.matched)
+        .expect("a failing seed")
 }
 
 #[test]
@@ -30,7 +32,11 @@ fn shrinking_three_ablations_gives_small_scenarios_that_still_fail() {
         let res = shrink::shrink(&scn, seed).unwrap();
         assert_eq!(res.invariant, invariant, "{ablation}");
         let min = &res.scenario;
-        assert!(min.actions.len() <= 5, "{ablation}: {} actions left", min.actions.len());
+        assert!(
+            min.actions.len() <= 5,
+            "{ablation}: {} actions left",
+            min.actions.len()
+        );
         assert!(min.servers.len() < 11, "{ablation}: no server dropped");
         assert!(res.after.events < res.before.events);
         // It replays on its own, from the file text alone.
@@ -45,7 +51,11 @@ fn shrinking_three_ablations_gives_small_scenarios_that_still_fail() {
         let mut fixed = reread.clone();
         fixed.protocol.ablate.clear();
         let o = run(&fixed, RunOptions::default()).unwrap();
-        assert!(o.violations.is_empty(), "{ablation}: fails even without the ablation:\n{}", o.summary());
+        assert!(
+            o.violations.is_empty(),
+            "{ablation}: fails even without the ablation:\n{}",
+            o.summary()
+        );
     }
 }
 

@@ -26,7 +26,12 @@ fn stock_swarm_keeps_every_invariant_over_300_seeds() {
     let seeds: Vec<u64> = (0..300).collect();
     let res = sweep::sweep(&stock(), &seeds, 2, &out, false).unwrap();
     assert_eq!(res.rows.len(), 300);
-    assert!(res.failing.is_empty(), "failing seeds {:?}; see {}", res.failing, out.display());
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
 }
 
 #[test]
@@ -37,7 +42,12 @@ fn every_ablation_is_caught_within_200_seeds() {
         scn.protocol.ablate = vec![name.to_string()];
         let hit = (0..200u64).find_map(|seed| {
             let (row, o, _) = sweep::run_seed(&scn, seed).unwrap();
-            (!row.matched).then(|| (seed, o.violations.iter().map(|v| v.invariant).collect::<Vec<_>>()))
+            (!row.matched).then(|| {
+                (
+                    seed,
+                    o.violations.iter().map(|v| v.invariant).collect::<Vec<_>>(),
+                )
+            })
         });
         let (seed, fired) = hit.unwrap_or_else(|| panic!("ablation {name} survived 200 seeds"));
         assert!(
@@ -59,7 +69,13 @@ fn the_csv_does_not_depend_on_jobs_or_sharding() {
     let mut parts = Vec::new();
     for k in 0..3 {
         let dir = tmp(&format!("shard{k}"));
-        let list = Seeds { first: 40, end: 60, shard: k, shards: 3 }.list();
+        let list = Seeds {
+            first: 40,
+            end: 60,
+            shard: k,
+            shards: 3,
+        }
+        .list();
         sweep::sweep(&scn, &list, 1, &dir, false).unwrap();
         parts.push(dir.join("sweep.csv"));
     }
@@ -68,7 +84,9 @@ fn the_csv_does_not_depend_on_jobs_or_sharding() {
     assert_eq!(std::fs::read_to_string(&merged).unwrap(), csv(&one));
     // A shard merged twice is refused.
     parts.push(parts[0].clone());
-    assert!(sweep::merge(&parts, &tmp("dup.csv")).unwrap_err().contains("more than one input"));
+    assert!(sweep::merge(&parts, &tmp("dup.csv"))
+        .unwrap_err()
+        .contains("more than one input"));
 }
 
 #[test]
@@ -78,13 +96,19 @@ fn a_failing_seed_leaves_a_reproducer_that_fails_on_its_own() {
     let out = tmp("repro");
     let seeds: Vec<u64> = (0..12).collect();
     let res = sweep::sweep(&scn, &seeds, 2, &out, false).unwrap();
-    let seed = *res.failing.first().expect("loop-check ablation fails some of 12 seeds");
+    let seed = *res
+        .failing
+        .first()
+        .expect("loop-check ablation fails some of 12 seeds");
     let repro = scenario::load(&sweep::repro_path(&out, seed)).unwrap();
     assert!(repro.faults.is_none(), "faults are explicit actions");
     let o = drc_sim::run::run(&repro, Default::default()).unwrap();
     assert!(!o.matched);
     let row = res.rows.iter().find(|r| r.seed == seed).unwrap();
-    assert_eq!(o.trace_hash, row.fields[15], "the reproducer replays the same run");
+    assert_eq!(
+        o.trace_hash, row.fields[15],
+        "the reproducer replays the same run"
+    );
 }
 
 #[test]
@@ -94,5 +118,10 @@ fn stock_swarm_long_sweep() {
     let seeds: Vec<u64> = (0..5000).collect();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let res = sweep::sweep(&stock(), &seeds, jobs, &out, false).unwrap();
-    assert!(res.failing.is_empty(), "failing seeds {:?}; see {}", res.failing, out.display());
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
 }

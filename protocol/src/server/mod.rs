@@ -128,6 +128,9 @@ pub struct Server {
     pub(crate) links: BTreeMap<LinkId, Link>,
     next_link: u64,
     pub(crate) known: BTreeMap<Arc<str>, Known>,
+    /// Routes refused by the loop rule (or hanging under one), kept in
+    /// reserve: if the route we kept dies, they are adopted instead.
+    pub(crate) alternates: BTreeMap<Arc<str>, Known>,
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
     routes: BTreeMap<u32, LinkId>,
@@ -157,6 +160,7 @@ impl Server {
             next_link: 1,
             known: BTreeMap::new(),
             routes: BTreeMap::new(),
+            alternates: BTreeMap::new(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))
@@ -312,13 +316,16 @@ impl Server {
         };
         l.last_rx = now;
         l.ping_sent = false;
+        // Read here, where the link is at hand: handling a message starts
+        // from the phase the link had when the frame arrived.
+        let registered = matches!(l.phase, Phase::Registered);
         self.stats.frames_in += 1;
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.
         let mut frame = std::mem::take(&mut self.frame);
         match wire::decode_exact(bytes, &mut frame) {
             Ok(()) => match Msg::parse(&frame) {
-                Ok(msg) => self.on_message(now, link, msg, bytes, rng, out),
+                Ok(msg) => self.on_message(now, link, registered, msg, bytes, rng, out),
                 Err(e) => {
                     self.stats.malformed += 1;
                     self.protocol_error(now, link, &e.to_string(), rng, out);
@@ -332,16 +339,17 @@ impl Server {
         self.frame = frame;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_message<R: CryptoRngCore>(
         &mut self,
         now: Instant,
         link: LinkId,
+        registered: bool,
         msg: Msg<'_>,
         raw: &[u8],
         rng: &mut R,
         out: &mut Outbox,
     ) {
-        let registered = matches!(self.links[&link].phase, Phase::Registered);
         match msg {
             Msg::Ping { token } => out.send(link, |b| Msg::Pong { token }.encode(b)),
             Msg::Pong { .. } => {}
@@ -447,6 +455,9 @@ impl Server {
                 );
             }
             Command::Shutdown => {
+                // Stopped first: a server on its way out adopts no routes
+                // and schedules no reconnects while its links close.
+                self.stopped = true;
                 let ids: Vec<LinkId> = self.links.keys().copied().collect();
                 for link in ids {
                     if matches!(self.links[&link].phase, Phase::Registered) {

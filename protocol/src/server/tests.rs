@@ -513,6 +513,26 @@ impl Net {
             .collect();
         let mut adj: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut edges = BTreeSet::new();
+        if std::env::var("DUMP").is_ok() {
+            for &i in &live {
+                let sv = self.srv(i);
+                let known: Vec<String> = sv
+                    .known_servers()
+                    .map(|k| format!("{}#{}h{}v{}", k.name, k.incarnation, k.hops, k.via.0))
+                    .collect();
+                let links: Vec<String> = sv
+                    .links()
+                    .map(|l| format!("{}:{:?}:{:?}", l.id.0, l.peer, l.phase))
+                    .collect();
+                eprintln!(
+                    "{} inc{} known {:?} links {:?}",
+                    sv.name(),
+                    sv.incarnation(),
+                    known,
+                    links
+                );
+            }
+        }
         for &i in &live {
             let me = self.srv(i).name().to_string();
             adj.entry(me.clone()).or_default();
@@ -1548,7 +1568,6 @@ fn soak_random_crashes_restarts_and_relinks() {
 /// and Y for good while R, X and Y know everyone: `servers.agree` breaks,
 /// and an autoconnect from N's side to Y's would be refused forever.
 #[test]
-#[ignore = "known bug: ghost routes can hide live servers for good"]
 fn a_ghost_route_must_not_hide_a_live_server_for_good() {
     let mut net = Net::new(Config::default());
     let [r, v, n, x, _y] = [
@@ -1584,7 +1603,6 @@ fn a_ghost_route_must_not_hide_a_live_server_for_good() {
 /// The same bug found by the soak with servers that autoconnect to two
 /// others (5 seeds in 20000 fail, all with a ghost route; these are four).
 #[test]
-#[ignore = "known bug: ghost routes can hide live servers for good"]
 fn soak_multihomed_autoconnect() {
     let seeds = [9191, 11786, 13728, 19514];
     let failed: Vec<String> = seeds
@@ -1592,4 +1610,38 @@ fn soak_multihomed_autoconnect() {
         .filter_map(|s| soak_chaos(s, true).err())
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// The long form of the soaks above: `cargo test --release -p drc-protocol
+/// -- --ignored soak_long`.
+#[test]
+#[ignore = "long: 20,000 seeds of each soak; run with --release"]
+fn soak_long() {
+    // Known to fail, one run in 60,000: multihomed seed 5088 ends with a
+    // server that keeps a route to S7 through a neighbour that no longer
+    // has one, so S7's autoconnect is refused for ever. Kept visible here
+    // rather than skipped.
+    let guarded =
+        |kind: &str, seed: u64, f: &dyn Fn() -> Result<(), String>| match std::panic::catch_unwind(
+            std::panic::AssertUnwindSafe(f),
+        ) {
+            Ok(r) => r.err().map(|e| format!("{kind} seed {seed}: {e}")),
+            Err(_) => Some(format!("{kind} seed {seed}: panicked")),
+        };
+    let failed: Vec<String> = (0..20_000u64)
+        .flat_map(|s| {
+            [
+                guarded("merge", s, &|| soak_merge(s)),
+                guarded("chaos", s, &|| soak_chaos(s, false)),
+                guarded("multihomed", s, &|| soak_chaos(s, true)),
+            ]
+        })
+        .flatten()
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failures, first: {:#?}",
+        failed.len(),
+        failed.first()
+    );
 }

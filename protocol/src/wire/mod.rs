@@ -48,8 +48,13 @@
 //! `Vec<u32>`, so decoding into a reused frame costs no allocation once its
 //! buffers have grown; that matters because decoding is on the simulator's
 //! per-message hot path. So is the block-at-a-time scan in `scan.rs`, which
-//! is where the codec's only `unsafe` comes from: the SSE2 intrinsics, and,
-//! in `decode.rs`, skipping a UTF-8 check on text the scan saw to be ASCII.
+//! is where the codec's only `unsafe` comes from: the SSE2 and AVX2 loads
+//! (AVX2 only after a runtime check), and, in `decode.rs`, skipping a UTF-8
+//! check on text the scan saw to be ASCII.
+//!
+//! Decoding first tries a fast path for the common frame (whole, ASCII, no
+//! escapes, few arguments) and falls back to the general decoder for
+//! anything else; the tests hold the two to the same results.
 
 mod decode;
 mod encode;
@@ -59,9 +64,11 @@ mod tests;
 
 use std::fmt;
 
+#[cfg(all(test, target_arch = "x86_64"))]
+use decode::decode_plain_32;
 pub use decode::{decode, decode_exact};
 #[cfg(test)]
-use decode::{decode_general, decode_plain};
+use decode::{decode_general, decode_plain, decode_plain_16};
 pub use encode::{encode, Encoder};
 
 /// Largest encoded frame, `<` and `>` included.
@@ -159,6 +166,7 @@ impl Frame {
     }
 
     /// The `k`th span: 0 is the command, `i + 1` argument `i`.
+    #[inline]
     fn span(&self, k: usize) -> Option<&str> {
         let start = *self.spans.get(k.checked_mul(2)?)? as usize;
         let end = *self.spans.get(2 * k + 1)? as usize;
@@ -169,20 +177,24 @@ impl Frame {
 
     /// The command; empty for a frame that holds nothing (new, or after a
     /// failed decode).
+    #[inline]
     pub fn command(&self) -> &str {
         self.span(0).unwrap_or_default()
     }
 
+    #[inline]
     pub fn arg_count(&self) -> usize {
         (self.spans.len() / 2).saturating_sub(1)
     }
 
+    #[inline]
     pub fn arg(&self, i: usize) -> Option<&str> {
         self.span(i.checked_add(1)?)
     }
 
     /// The arguments, if there are exactly `N`: one count check for all
     /// of them, for typed parsing.
+    #[inline]
     pub fn args_exact<const N: usize>(&self) -> Option<[&str; N]> {
         if self.spans.len() != 2 * (N + 1) {
             return None;
@@ -191,13 +203,17 @@ impl Frame {
     }
 
     /// The first `N` arguments, if there are at least `N`.
+    #[inline(always)]
     pub fn args_prefix<const N: usize>(&self) -> Option<[&str; N]> {
         let spans = self.spans.get(2..2 + 2 * N)?;
-        Some(std::array::from_fn(|i| {
-            self.text
-                .get(spans[2 * i] as usize..spans[2 * i + 1] as usize)
-                .unwrap_or_default()
-        }))
+        let mut out = [""; N];
+        for (o, w) in out.iter_mut().zip(spans.chunks_exact(2)) {
+            *o = self
+                .text
+                .get(w[0] as usize..w[1] as usize)
+                .unwrap_or_default();
+        }
+        Some(out)
     }
 
     pub fn args(&self) -> impl Iterator<Item = &str> + '_ {
@@ -252,22 +268,29 @@ impl fmt::Debug for Frame {
 
 /// Parses a decimal `u64`: digits only (no sign, no whitespace); `None` on
 /// overflow or an empty string. Leading zeros are accepted.
+#[inline(always)]
 pub fn parse_u64(s: &str) -> Option<u64> {
     let b = s.as_bytes();
+    if b.is_empty() || b.len() > 19 {
+        return parse_u64_long(b);
+    }
+    // 19 digits cannot overflow: no checked arithmetic.
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some(v)
+}
+
+/// [`parse_u64`] for strings that might overflow (or are empty).
+#[inline(never)]
+fn parse_u64_long(b: &[u8]) -> Option<u64> {
     if b.is_empty() {
         return None;
-    }
-    if b.len() <= 19 {
-        // 19 digits cannot overflow: no checked arithmetic.
-        let mut v: u64 = 0;
-        for &c in b {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
-            }
-            v = v * 10 + u64::from(d);
-        }
-        return Some(v);
     }
     let mut v: u64 = 0;
     for &c in b {

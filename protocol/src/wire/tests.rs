@@ -519,12 +519,20 @@ fn fast_path_takes_plain_frames_only() {
         b"<,a>",
     ];
     for &o in other {
-        assert_eq!(decode_plain(o, &mut f), None, "{:?}", String::from_utf8_lossy(o));
+        assert_eq!(
+            decode_plain(o, &mut f),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(o)
+        );
     }
-    let many = format!("<A{}>", ",a".repeat(MAX_ARGS));
+    // More arguments than the fast path keeps go the general way.
+    let many = format!("<A{}>", ",a".repeat(15));
     assert_eq!(decode_plain(many.as_bytes(), &mut f), Some(many.len()));
-    let too_many = format!("<A{}>", ",a".repeat(MAX_ARGS + 1));
-    assert_eq!(decode_plain(too_many.as_bytes(), &mut f), None);
+    let more = format!("<A{}>", ",a".repeat(16));
+    assert_eq!(decode_plain(more.as_bytes(), &mut f), None);
+    assert_eq!(decode(more.as_bytes(), &mut f), Ok(more.len()));
+    assert_eq!(f.arg_count(), 16);
     let longest = format!("<A,{}>", "x".repeat(MAX_FRAME - 4));
     assert_eq!(decode_plain(longest.as_bytes(), &mut f), Some(MAX_FRAME));
     let too_long = format!("<A,{}>", "x".repeat(MAX_FRAME - 3));
@@ -548,7 +556,57 @@ fn same_as_general(bytes: &[u8]) -> Result<(), TestCaseError> {
     prop_assert_eq!(got, want, "{:?}", String::from_utf8_lossy(bytes));
     prop_assert_eq!(&f.text, &g.text);
     prop_assert_eq!(&f.spans, &g.spans);
+    // Both block widths, whichever `decode` picked: each either declines
+    // or produces exactly what the general decoder does.
+    if bytes.first() == Some(&b'<') {
+        let window = &bytes[..bytes.len().min(MAX_FRAME)];
+        let mut paths: Vec<Option<(usize, String, Vec<u32>)>> = Vec::new();
+        let mut h = Frame::new();
+        paths.push(decode_plain_16(window, &mut h).map(|n| (n, h.text.clone(), h.spans.clone())));
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            let mut h = Frame::new();
+            // SAFETY: AVX2 is present, checked above.
+            let r = unsafe { decode_plain_32(window, &mut h) };
+            paths.push(r.map(|n| (n, h.text.clone(), h.spans.clone())));
+        }
+        for p in paths {
+            if let Some((n, text, spans)) = p {
+                prop_assert_eq!(Ok(n), want);
+                prop_assert_eq!(&text, &g.text);
+                prop_assert_eq!(&spans, &g.spans);
+            } else {
+                // Declining is only allowed for what the fast path excludes;
+                // a plain, whole frame must be taken.
+                prop_assert!(
+                    !is_plain_frame(window),
+                    "{:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// Whether the window starts with a frame the fast path must take: whole,
+/// ASCII, no escape, control byte or stray `<`, a valid command, at most
+/// `MAX_ARGS` arguments.
+fn is_plain_frame(window: &[u8]) -> bool {
+    let Some(end) = window.iter().position(|&b| b == b'>') else {
+        return false;
+    };
+    let body = &window[1..end];
+    let cmd_len = body.iter().position(|&b| b == b',').unwrap_or(body.len());
+    let cmd = &body[..cmd_len];
+    body.iter().all(|&b| b == b',' || is_plain(char::from(b)))
+        && body.is_ascii()
+        && body.iter().filter(|&&b| b == b',').count() <= 15
+        && (1..=16).contains(&cmd.len())
+        && cmd[0].is_ascii_uppercase()
+        && cmd
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 // ---- properties ----

@@ -162,13 +162,20 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
         }
     }
     if connected {
-        let admitted: Vec<HostId> = hosts.iter().copied().filter(|&h| w.hosts[h as usize].genuine).collect();
+        let admitted: Vec<HostId> = hosts
+            .iter()
+            .copied()
+            .filter(|&h| w.hosts[h as usize].genuine)
+            .collect();
         let comps = g.components(&admitted);
         if comps.len() > 1 {
             let names: Vec<String> = comps
                 .iter()
                 .map(|c| {
-                    let labels: Vec<&str> = c.iter().map(|&h| w.hosts[h as usize].label.as_str()).collect();
+                    let labels: Vec<&str> = c
+                        .iter()
+                        .map(|&h| w.hosts[h as usize].label.as_str())
+                        .collect();
                     format!("[{}]", labels.join(" "))
                 })
                 .collect();

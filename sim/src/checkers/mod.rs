@@ -10,7 +10,6 @@ pub mod graph;
 
 use std::collections::BTreeMap;
 
-use drc_protocol::server::LinkPhase;
 use drc_protocol::{Config, LinkId, Note, Outbox, Output, Server};
 use serde::Serialize;
 
@@ -185,6 +184,7 @@ impl Checkers {
                     let c = &mut net.conns[conn as usize];
                     let e = c.end_of(*h);
                     c.registered[e] = true;
+                    c.authed[e] = true;
                     if c.registered[1 - e] && c.open[0] && c.open[1] {
                         self.link_changes += 1;
                         self.last_link_change = now;
@@ -202,17 +202,22 @@ impl Checkers {
                     let c = &mut net.conns[conn as usize];
                     let e = c.end_of(*h);
                     c.registered[e] = false;
+                    c.authed[e] = false;
                     self.drop_edge(now, conn);
                 }
                 Note::ServerAdded { name, via } => {
                     if !self.enabled {
                         continue;
                     }
-                    let server = host
-                        .server
-                        .as_ref()
-                        .expect("notes come from running servers");
-                    if server.link_phase(*via) != Some(LinkPhase::Registered) {
+                    // Judged by the link state as of this note (notes come in
+                    // the order the server made its changes), not as of the
+                    // end of the event: a server may add through a link and
+                    // drop that link later in the same call.
+                    let authenticated = host.conn_of(*via).is_some_and(|c| {
+                        let conn = &net.conns[c as usize];
+                        conn.authed[conn.end_of(*h)]
+                    });
+                    if !authenticated {
                         self.violate(
                             now,
                             "auth.before_state",
@@ -280,54 +285,72 @@ impl Checkers {
         }
     }
 
-    /// Time-bounded safety checks, after every event.
+    /// Time-bounded safety checks, after every event. The checks that
+    /// usually find nothing are inline; reporting is out of line.
+    #[inline]
     pub fn tick(&mut self, now: SimTime, hosts: &[Host]) {
         if !self.enabled {
             return;
         }
         if let Some(since) = self.cycle_since {
             if !self.cycle_reported && now.saturating_sub(since) > LOOP_GRACE {
-                self.cycle_reported = true;
-                let cycle = self.graph.find_cycle().unwrap_or_default();
-                let links: Vec<String> = cycle
-                    .iter()
-                    .filter_map(|c| self.graph.edges().find(|e| e.0 == *c))
-                    .map(|(_, a, b)| {
-                        format!("{}-{}", hosts[a as usize].label, hosts[b as usize].label)
-                    })
-                    .collect();
-                self.violate(
-                    now,
-                    "tree.acyclic",
-                    None,
-                    format!(
-                        "cycle of registered links {} since {}ms",
-                        links.join(", "),
-                        since / 1_000_000
-                    ),
-                );
+                self.report_cycle(now, since, hosts);
             }
         }
-        if let Some((&(started, h, link), _)) = self.handshakes.iter().next() {
+        if let Some((&(started, h, link), _)) = self.handshakes.first_key_value() {
             if now.saturating_sub(started) > self.handshake_timeout + 1_000_000_000 {
-                self.handshakes.remove(&(started, h, link));
-                self.handshake_started.remove(&(h, link));
-                let label = &hosts[h as usize].label;
-                self.violate(
-                    now,
-                    "handshake.finishes",
-                    Some(label),
-                    format!(
-                        "link {} still handshaking since {}ms",
-                        link.0,
-                        started / 1_000_000
-                    ),
-                );
+                self.report_handshake(now, (started, h, link), hosts);
             }
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn report_cycle(&mut self, now: SimTime, since: SimTime, hosts: &[Host]) {
+        self.cycle_reported = true;
+        let cycle = self.graph.find_cycle().unwrap_or_default();
+        let links: Vec<String> = cycle
+            .iter()
+            .filter_map(|c| self.graph.edges().find(|e| e.0 == *c))
+            .map(|(_, a, b)| format!("{}-{}", hosts[a as usize].label, hosts[b as usize].label))
+            .collect();
+        self.violate(
+            now,
+            "tree.acyclic",
+            None,
+            format!(
+                "cycle of registered links {} since {}ms",
+                links.join(", "),
+                since / 1_000_000
+            ),
+        );
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn report_handshake(
+        &mut self,
+        now: SimTime,
+        (started, h, link): (SimTime, HostId, LinkId),
+        hosts: &[Host],
+    ) {
+        self.handshakes.remove(&(started, h, link));
+        self.handshake_started.remove(&(h, link));
+        let label = &hosts[h as usize].label;
+        self.violate(
+            now,
+            "handshake.finishes",
+            Some(label),
+            format!(
+                "link {} still handshaking since {}ms",
+                link.0,
+                started / 1_000_000
+            ),
+        );
+    }
+
     /// Looks at a frame before a server handles it.
+    #[inline]
     pub fn before_frame(&mut self, server: &Server, link: LinkId, bytes: &[u8]) -> Probe {
         if !self.enabled {
             return Probe::None;
@@ -355,6 +378,7 @@ impl Checkers {
     }
 
     /// Judges what a server did with a frame.
+    #[inline]
     pub fn after_frame(
         &mut self,
         now: SimTime,

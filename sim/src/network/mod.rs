@@ -35,6 +35,7 @@ struct Queued {
 
 impl Queued {
     /// Bytes it occupies in the ring (none for the FIN).
+    #[inline]
     fn size(&self) -> usize {
         if self.len == FIN {
             0
@@ -43,6 +44,7 @@ impl Queued {
         }
     }
 
+    #[inline]
     fn end(&self) -> usize {
         self.start as usize + self.size()
     }
@@ -76,6 +78,7 @@ pub enum Head<'a> {
 }
 
 impl Dir {
+    #[inline]
     fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
         let due = (now + latency).max(self.last_due);
         self.last_due = due;
@@ -90,6 +93,7 @@ impl Dir {
     }
 
     /// Where the next `n` bytes go; grows the ring if they fit nowhere.
+    #[inline]
     fn place(&mut self, n: usize) -> usize {
         let (Some(head), Some(tail)) = (self.frames.front(), self.frames.back()) else {
             if self.ring.len() < n {
@@ -131,14 +135,17 @@ impl Dir {
         at
     }
 
+    #[inline]
     fn bytes_of(&self, q: &Queued) -> &[u8] {
         &self.ring[q.start as usize..q.end()]
     }
 
+    #[inline]
     pub fn head_due(&self) -> Option<SimTime> {
         self.frames.front().map(|q| q.due)
     }
 
+    #[inline]
     pub fn head(&self) -> Option<Head<'_>> {
         let q = self.frames.front()?;
         Some(if q.len == FIN {
@@ -148,6 +155,7 @@ impl Dir {
         })
     }
 
+    #[inline]
     pub fn pop(&mut self) {
         let Some(old) = self.frames.pop_front() else {
             return;
@@ -200,6 +208,10 @@ pub struct Conn {
     pub epoch: [u64; 2],
     /// Whether each end's server reported the link registered.
     pub registered: [bool; 2],
+    /// Whether each end's server has authenticated its peer and not yet
+    /// dropped the link (unlike `registered`, a peer's crash leaves it set:
+    /// the surviving end still trusts the link until it times it out).
+    pub authed: [bool; 2],
     pub state: ConnState,
     pub stalled_until: SimTime,
     /// `dirs[i]` carries frames from `ends[i]` to the other end.
@@ -208,6 +220,7 @@ pub struct Conn {
 }
 
 impl Conn {
+    #[inline]
     pub fn end_of(&self, host: HostId) -> usize {
         usize::from(self.ends[0] != host)
     }
@@ -240,6 +253,7 @@ impl Network {
         }
     }
 
+    #[inline]
     pub fn latency(&mut self) -> u64 {
         rng::between(&mut self.rng, self.latency_min, self.latency_max)
     }
@@ -259,6 +273,7 @@ impl Network {
             open: [true, false],
             epoch: [epoch, 0],
             registered: [false, false],
+            authed: [false, false],
             state: ConnState::Dialing,
             stalled_until: 0,
             dirs: [Dir::default(), Dir::default()],
@@ -268,6 +283,7 @@ impl Network {
     }
 
     /// Whether frames can currently cross from one end of `c` to the other.
+    #[inline]
     pub fn passable(&self, c: ConnId, now: SimTime) -> bool {
         let conn = &self.conns[c as usize];
         conn.stalled_until <= now && self.partition.reachable(conn.ends[0], conn.ends[1])
@@ -275,6 +291,7 @@ impl Network {
 
     /// Queues a frame (or the FIN) from `end`; returns the time a delivery
     /// event must be scheduled for, if the direction had none.
+    #[inline]
     pub fn send(
         &mut self,
         now: SimTime,
