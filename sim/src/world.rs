@@ -137,6 +137,8 @@ pub struct World {
     pub stopped_early: bool,
     /// Broadcast deliveries (one per server reached).
     pub broadcasts: u64,
+    /// Connections opened so far per (dialler, target), naming their streams.
+    pair_conns: BTreeMap<(HostId, HostId), u32>,
 }
 
 /// The SID of the i-th server when the scenario names none: a digit then
@@ -150,7 +152,6 @@ impl World {
     pub fn new(scn: &Scenario, seed: u64, cfg: Config) -> Result<World, String> {
         let cfg = Arc::new(cfg);
         let net = Network::new(
-            seed,
             (
                 scn.network.latency_min.as_nanos(),
                 scn.network.latency_max.as_nanos(),
@@ -179,6 +180,7 @@ impl World {
             stop_on_violation: false,
             stopped_early: false,
             broadcasts: 0,
+            pair_conns: BTreeMap::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
@@ -299,11 +301,11 @@ impl World {
             self.hash.word(t);
             self.hash.word(ev.code());
             if let Event::End = ev {
-                self.checks.tick(self.now, &self.hosts);
+                self.checks.tick(self.now, &self.hosts, &self.net);
                 return false;
             }
             self.step(ev);
-            self.checks.tick(self.now, &self.hosts);
+            self.checks.tick(self.now, &self.hosts, &self.net);
             if let Some(hs) = &mut self.event_hashes {
                 hs.push(self.hash.value());
             }
@@ -350,7 +352,8 @@ impl World {
             }
             Event::StallEnd { conn } => {
                 self.record(|| serde_json::json!({"ev": "stall_end", "conn": conn}));
-                self.wake(conn)
+                self.wake(conn);
+                self.checks.paths_changed(self.now, &self.net);
             }
             Event::End => {}
         }
@@ -542,7 +545,7 @@ impl World {
             self.apply_outputs(to);
             self.rearm(to, false);
         }
-        let at = now + self.net.latency();
+        let at = now + self.net.latency(conn);
         self.queue.schedule(at, Event::SynAck { conn, ok });
     }
 
@@ -696,9 +699,21 @@ impl World {
         let now = self.now;
         let target = self.by_label.get(to).copied();
         let epoch = self.hosts[h as usize].incarnation;
-        let conn = self.net.dial(now, h, target.unwrap_or(h), link, epoch);
+        // Each connection draws from a stream named by its endpoints and
+        // how many connections that pair has opened before.
+        let nth = self.pair_conns.entry((h, target.unwrap_or(h))).or_insert(0);
+        *nth += 1;
+        let name = format!("conn/{}/{to}/{nth}", self.hosts[h as usize].label);
+        let conn = self.net.dial(
+            now,
+            h,
+            target.unwrap_or(h),
+            link,
+            epoch,
+            rng::stream(self.seed, &name),
+        );
         self.hosts[h as usize].map_link(link, conn);
-        let lat = self.net.latency();
+        let lat = self.net.latency(conn);
         match target {
             None => self
                 .queue
@@ -831,6 +846,7 @@ impl World {
         for conn in 0..self.net.conns.len() as ConnId {
             self.wake(conn);
         }
+        self.checks.paths_changed(self.now, &self.net);
     }
 
     /// The process dies with no goodbye: peers learn by their own timeouts.

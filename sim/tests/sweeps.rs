@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use drc_sim::scenario::{self, Scenario};
 use drc_sim::sweep::{self, Seeds};
 
-fn stock() -> Scenario {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/swarm-tree.toml");
+fn load(name: &str) -> Scenario {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
     scenario::load(&p).unwrap()
+}
+
+fn stock() -> Scenario {
+    load("swarm-tree")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -26,6 +30,19 @@ fn stock_swarm_keeps_every_invariant_over_300_seeds() {
     let seeds: Vec<u64> = (0..300).collect();
     let res = sweep::sweep(&stock(), &seeds, 2, &out, false).unwrap();
     assert_eq!(res.rows.len(), 300);
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
+}
+
+#[test]
+fn multihomed_swarm_keeps_every_invariant_over_150_seeds() {
+    let out = tmp("mesh");
+    let seeds: Vec<u64> = (0..150).collect();
+    let res = sweep::sweep(&load("swarm-mesh"), &seeds, 2, &out, false).unwrap();
     assert!(
         res.failing.is_empty(),
         "failing seeds {:?}; see {}",

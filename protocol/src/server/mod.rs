@@ -128,9 +128,6 @@ pub struct Server {
     pub(crate) links: BTreeMap<LinkId, Link>,
     next_link: u64,
     pub(crate) known: BTreeMap<Arc<str>, Known>,
-    /// Routes refused by the loop rule (or hanging under one), kept in
-    /// reserve: if the route we kept dies, they are adopted instead.
-    pub(crate) alternates: BTreeMap<Arc<str>, Known>,
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
     routes: BTreeMap<u32, LinkId>,
@@ -160,7 +157,6 @@ impl Server {
             next_link: 1,
             known: BTreeMap::new(),
             routes: BTreeMap::new(),
-            alternates: BTreeMap::new(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))

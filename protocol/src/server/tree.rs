@@ -180,28 +180,6 @@ impl Server {
                 Some((n, _)) => n.clone(),
                 None => peer.clone(),
             }
-        } else if self.alternates.get(uplink).is_some_and(|u| u.via == link) {
-            // It hangs under a route we hold in reserve: keep it there too.
-            let uplink: Arc<str> = self
-                .alternates
-                .get_key_value(uplink)
-                .map(|(n, _)| n.clone())
-                .unwrap_or_else(|| peer.clone());
-            let mut path = Vec::with_capacity(tags.len() + 1);
-            path.push(tag.clone());
-            path.extend(tags);
-            let entry = Known {
-                sid: sid.into(),
-                incarnation,
-                hops: hops.saturating_add(1),
-                uplink,
-                via: link,
-                path,
-            };
-            if name != &*self.me.name && self.known.get(name).is_none_or(|k| k.via != link) {
-                self.alternates.insert(name.into(), entry);
-            }
-            return;
         } else {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
@@ -274,83 +252,11 @@ impl Server {
             }
         } else if loser == tag {
             self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
-        } else {
-            // Refused because its route crosses the losing link, which
-            // someone else will close. Should the route we kept die first
-            // (it may lead through a server that has already crashed),
-            // this one is all that is left: keep it in reserve.
-            self.alternates.insert(name.into(), entry);
         }
-    }
-
-    /// After removals: adopt reserve routes for servers no longer known,
-    /// parents first, as if they had just been introduced.
-    pub(crate) fn promote_alternates(&mut self, out: &mut Outbox) {
-        if self.alternates.is_empty() || self.stopped {
-            return;
-        }
-        let mut order: Vec<(Arc<str>, u32)> = self
-            .alternates
-            .iter()
-            .map(|(n, k)| (n.clone(), k.hops))
-            .collect();
-        order.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-        for (name, _) in order {
-            let Some(alt) = self.alternates.get(&name) else {
-                continue;
-            };
-            if name == self.me.name {
-                self.alternates.remove(&name);
-                continue;
-            }
-            let usable = self
-                .links
-                .get(&alt.via)
-                .is_some_and(|l| matches!(l.phase, Phase::Registered));
-            let superseded = self
-                .known
-                .get(&name)
-                .is_some_and(|k| k.incarnation >= alt.incarnation);
-            if !usable || superseded {
-                if !usable
-                    || self
-                        .known
-                        .get(&name)
-                        .is_some_and(|k| k.via == alt.via || k.incarnation > alt.incarnation)
-                {
-                    self.alternates.remove(&name);
-                }
-                continue;
-            }
-            let peer = self.links[&alt.via].peer.clone();
-            let placed = alt.uplink == self.me.name
-                || peer.as_deref() == Some(&*alt.uplink)
-                || self
-                    .known
-                    .get(&alt.uplink)
-                    .is_some_and(|u| u.via == alt.via);
-            if !placed {
-                continue;
-            }
-            let entry = self.alternates.remove(&name).expect("present");
-            self.adopt(&name, entry, out);
-        }
-    }
-
-    /// Forgets the reserve routes through `link`.
-    fn drop_alternates(&mut self, link: LinkId) {
-        self.alternates.retain(|_, k| k.via != link);
     }
 
     fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
         let via = entry.via;
-        if self
-            .alternates
-            .get(name)
-            .is_some_and(|a| a.via == via || a.incarnation < entry.incarnation)
-        {
-            self.alternates.remove(name);
-        }
         let name: Arc<str> = name.into();
         let fresh = self.set_known(name.clone(), entry).is_none();
         if fresh {
@@ -371,9 +277,6 @@ impl Server {
         reason: &str,
         out: &mut Outbox,
     ) {
-        // A reserve route is only as good as the news from its direction:
-        // any loss reported there may be on its path, so forget them all.
-        self.drop_alternates(link);
         let Some(k) = self.known.get(name) else {
             return; // already gone: SQUIT is idempotent
         };
@@ -392,7 +295,6 @@ impl Server {
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
         }
-        self.promote_alternates(out);
         let _ = now;
     }
 
@@ -438,7 +340,6 @@ impl Server {
         _peer: Option<&str>,
         out: &mut Outbox,
     ) {
-        self.drop_alternates(link);
         let behind: Vec<(Arc<str>, Known)> = self
             .known
             .iter()
@@ -458,7 +359,6 @@ impl Server {
                 self.broadcast_squit(n, k.incarnation, reason.as_str(), None, out);
             }
         }
-        self.promote_alternates(out);
     }
 
     /// Drops what we knew of an earlier incarnation of `name`.

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::clock::SimTime;
 use crate::host::Host;
 use crate::network::{HostId, Network};
+
 use graph::LinkGraph;
 
 /// When an invariant is evaluated.
@@ -288,13 +289,13 @@ impl Checkers {
     /// Time-bounded safety checks, after every event. The checks that
     /// usually find nothing are inline; reporting is out of line.
     #[inline]
-    pub fn tick(&mut self, now: SimTime, hosts: &[Host]) {
+    pub fn tick(&mut self, now: SimTime, hosts: &[Host], net: &Network) {
         if !self.enabled {
             return;
         }
         if let Some(since) = self.cycle_since {
             if !self.cycle_reported && now.saturating_sub(since) > LOOP_GRACE {
-                self.report_cycle(now, since, hosts);
+                self.judge_cycle(now, since, hosts, net);
             }
         }
         if let Some((&(started, h, link), _)) = self.handshakes.first_key_value() {
@@ -304,11 +305,37 @@ impl Checkers {
         }
     }
 
+    /// The registered links whose traffic can flow now.
+    fn live_graph(&self, now: SimTime, net: &Network) -> LinkGraph {
+        let mut g = LinkGraph::default();
+        for (c, a, b) in self.graph.edges() {
+            if net.passable(c, now) {
+                g.add(c, a, b);
+            }
+        }
+        g
+    }
+
+    /// A partition, heal or stall changed which links carry traffic: a
+    /// cycle that could not loop anything before may now.
+    pub fn paths_changed(&mut self, now: SimTime, net: &Network) {
+        if self.cycle_since.is_none() && self.live_graph(now, net).find_cycle().is_some() {
+            self.cycle_since = Some(now);
+        }
+    }
+
+    /// A cycle has outlived the grace period. It counts only if its links
+    /// can carry traffic: links through a partition are registered at both
+    /// ends until their ping timeouts, but nothing loops over them, and the
+    /// cycle is judged again when the partition heals.
     #[cold]
     #[inline(never)]
-    fn report_cycle(&mut self, now: SimTime, since: SimTime, hosts: &[Host]) {
+    fn judge_cycle(&mut self, now: SimTime, since: SimTime, hosts: &[Host], net: &Network) {
+        let Some(cycle) = self.live_graph(now, net).find_cycle() else {
+            self.cycle_since = None;
+            return;
+        };
         self.cycle_reported = true;
-        let cycle = self.graph.find_cycle().unwrap_or_default();
         let links: Vec<String> = cycle
             .iter()
             .filter_map(|c| self.graph.edges().find(|e| e.0 == *c))

@@ -217,6 +217,10 @@ pub struct Conn {
     /// `dirs[i]` carries frames from `ends[i]` to the other end.
     pub dirs: [Dir; 2],
     pub opened_at: SimTime,
+    /// This connection's own latency stream: what one connection draws
+    /// never shifts the latencies of another, so adding or removing a host
+    /// (or a shrinker dropping one) leaves the rest of the timing alone.
+    rng: ChaCha8Rng,
 }
 
 impl Conn {
@@ -238,24 +242,24 @@ pub struct Network {
     latency_min: u64,
     latency_max: u64,
     pub connect_timeout: u64,
-    rng: ChaCha8Rng,
 }
 
 impl Network {
-    pub fn new(seed: u64, latency: (u64, u64), connect_timeout: u64) -> Self {
+    pub fn new(latency: (u64, u64), connect_timeout: u64) -> Self {
         Network {
             conns: Vec::new(),
             partition: Partition::default(),
             latency_min: latency.0,
             latency_max: latency.1,
             connect_timeout,
-            rng: rng::stream(seed, "network"),
         }
     }
 
+    /// One latency draw on connection `c`.
     #[inline]
-    pub fn latency(&mut self) -> u64 {
-        rng::between(&mut self.rng, self.latency_min, self.latency_max)
+    pub fn latency(&mut self, c: ConnId) -> u64 {
+        let conn = &mut self.conns[c as usize];
+        rng::between(&mut conn.rng, self.latency_min, self.latency_max)
     }
 
     pub fn dial(
@@ -265,6 +269,7 @@ impl Network {
         to: HostId,
         link: LinkId,
         epoch: u64,
+        rng: ChaCha8Rng,
     ) -> ConnId {
         let id = self.conns.len() as ConnId;
         self.conns.push(Conn {
@@ -278,6 +283,7 @@ impl Network {
             stalled_until: 0,
             dirs: [Dir::default(), Dir::default()],
             opened_at: now,
+            rng,
         });
         id
     }
@@ -300,7 +306,7 @@ impl Network {
         bytes: &[u8],
         fin: bool,
     ) -> Option<SimTime> {
-        let latency = self.latency();
+        let latency = self.latency(c);
         let dir = &mut self.conns[c as usize].dirs[end];
         let due = dir.push(now, latency, bytes, fin);
         if dir.scheduled || dir.blocked {
