@@ -40,7 +40,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "tree.acyclic",
         kind: Kind::Safety,
-        statement: "registered server links never keep a cycle longer than the loop grace (5s)",
+        statement: "registered server links that can carry traffic never keep a cycle longer than the loop grace (5s)",
     },
     Invariant {
         name: "auth.before_state",
