@@ -205,23 +205,7 @@ impl Server {
 
     /// Registers an inbound connection and returns its id.
     pub fn accept(&mut self, now: Instant, out: &mut Outbox) -> LinkId {
-        let id = self.alloc_link();
-        self.links.insert(
-            id,
-            Link {
-                outbound: false,
-                target: None,
-                phase: Phase::AwaitLink,
-                opened_at: now,
-                last_rx: now,
-                ping_sent: false,
-                stamp: 0,
-                tag: None,
-                peer: None,
-                burst_received: false,
-            },
-        );
-        self.arm(now + self.cfg.handshake_timeout);
+        let id = self.open_link(now, None);
         out.note(Note::HandshakeStarted { link: id });
         id
     }
@@ -236,9 +220,32 @@ impl Server {
         self.deadline
     }
 
-    fn alloc_link(&mut self) -> LinkId {
+    /// A new link, outbound when it has a target; it must authenticate
+    /// within the handshake timeout.
+    fn open_link(&mut self, now: Instant, target: Option<Arc<str>>) -> LinkId {
         let id = LinkId(self.next_link);
         self.next_link += 1;
+        let outbound = target.is_some();
+        self.links.insert(
+            id,
+            Link {
+                outbound,
+                target,
+                phase: if outbound {
+                    Phase::Dialing
+                } else {
+                    Phase::AwaitLink
+                },
+                opened_at: now,
+                last_rx: now,
+                ping_sent: false,
+                stamp: 0,
+                tag: None,
+                peer: None,
+                burst_received: false,
+            },
+        );
+        self.arm(now + self.cfg.handshake_timeout);
         id
     }
 
@@ -278,23 +285,7 @@ impl Server {
         out: &mut Outbox,
         _rng: &mut R,
     ) -> LinkId {
-        let id = self.alloc_link();
-        self.links.insert(
-            id,
-            Link {
-                outbound: true,
-                target: Some(to.clone()),
-                phase: Phase::Dialing,
-                opened_at: now,
-                last_rx: now,
-                ping_sent: false,
-                stamp: 0,
-                tag: None,
-                peer: None,
-                burst_received: false,
-            },
-        );
-        self.arm(now + self.cfg.handshake_timeout);
+        let id = self.open_link(now, Some(to.clone()));
         out.push(Output::Connect { link: id, to });
         id
     }

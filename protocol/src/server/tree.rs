@@ -34,6 +34,20 @@ pub(crate) fn cycle_loser<'p>(a: &'p [LinkTag], b: &'p [LinkTag]) -> Option<(&'p
     }
 }
 
+impl Known {
+    /// This entry as a SERVER introduction, as seen from here.
+    fn intro<'a>(&'a self, name: &'a str) -> ServerIntro<'a> {
+        ServerIntro {
+            name,
+            hops: self.hops,
+            sid: &self.sid,
+            incarnation: self.incarnation,
+            uplink: &self.uplink,
+            path: &self.path,
+        }
+    }
+}
+
 impl Server {
     /// Introduces this server and everything it knows to a new peer,
     /// parents before children, then marks the end of the burst.
@@ -59,19 +73,7 @@ impl Server {
             order.reverse();
         }
         for (name, k) in order {
-            out.send(link, |b| {
-                encode_server(
-                    b,
-                    &ServerIntro {
-                        name,
-                        hops: k.hops,
-                        sid: &k.sid,
-                        incarnation: k.incarnation,
-                        uplink: &k.uplink,
-                        path: &k.path,
-                    },
-                )
-            });
+            out.send(link, |b| encode_server(b, &k.intro(name)));
         }
         out.send(link, |b| Msg::Eob.encode(b));
     }
@@ -85,19 +87,7 @@ impl Server {
                 continue;
             }
             if range.is_none() {
-                range = out.encode(|b| {
-                    encode_server(
-                        b,
-                        &ServerIntro {
-                            name,
-                            hops: k.hops,
-                            sid: &k.sid,
-                            incarnation: k.incarnation,
-                            uplink: &k.uplink,
-                            path: &k.path,
-                        },
-                    )
-                });
+                range = out.encode(|b| encode_server(b, &k.intro(name)));
             }
             if let Some(r) = range {
                 out.send_again(l, r);
