@@ -240,8 +240,7 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
-        out.send(link, |b| Msg::Error { reason: why }.encode(b));
-        self.drop_link(now, link, CloseReason::HandshakeFailed, true, rng, out);
+        self.error_and_close(now, link, why, CloseReason::HandshakeFailed, rng, out);
     }
 
     /// The peer is proven: check the link against the tree, then burst.
@@ -290,13 +289,8 @@ impl Server {
                 self.drop_link(now, k.via, CloseReason::Superseded, true, rng, out);
             } else if !self.cfg.ablations.no_loop_check {
                 self.stats.loops_broken += 1;
-                out.send(link, |b| {
-                    Msg::Error {
-                        reason: "Already Registered",
-                    }
-                    .encode(b)
-                });
-                return self.drop_link(now, link, CloseReason::AlreadyRegistered, true, rng, out);
+                let reason = CloseReason::AlreadyRegistered;
+                return self.error_and_close(now, link, "Already Registered", reason, rng, out);
             }
         }
         self.send_burst(link, out);

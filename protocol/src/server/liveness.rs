@@ -133,9 +133,10 @@ impl Server {
         for (id, reason) in expired {
             if reason == CloseReason::PingTimeout {
                 let why = format!("ping timeout, {}", cfg.ping_timeout);
-                out.send(id, |b| Msg::Error { reason: &why }.encode(b));
+                self.error_and_close(now, id, &why, reason, rng, out);
+            } else {
+                self.drop_link(now, id, reason, true, rng, out);
             }
-            self.drop_link(now, id, reason, true, rng, out);
         }
         for i in 0..self.auto.len() {
             let t = &self.auto[i];

@@ -517,8 +517,21 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
+        self.error_and_close(now, link, why, CloseReason::ProtocolError, rng, out);
+    }
+
+    /// Tells the peer why in an ERROR, then closes the link.
+    pub(crate) fn error_and_close<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        why: &str,
+        reason: CloseReason,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
         out.send(link, |b| Msg::Error { reason: why }.encode(b));
-        self.drop_link(now, link, CloseReason::ProtocolError, true, rng, out);
+        self.drop_link(now, link, reason, true, rng, out);
     }
 
     /// Forgets a link, and with it every server reached through it. `close`

@@ -72,16 +72,26 @@ pub struct ProtocolSection {
     pub ablate: Vec<String>,
 }
 
+/// The protocol crate's defaults are the defaults of the file format.
 impl Default for ProtocolSection {
     fn default() -> Self {
+        let c = drc_protocol::Config::default();
         ProtocolSection {
-            nick_collision: NickCollision::TsKill,
-            ordering: Ordering::Epoch,
-            ping_interval: Duration::from_secs(5),
-            ping_timeout: Duration::from_secs(15),
-            reconnect_min: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(30),
-            handshake_timeout: Duration::from_secs(10),
+            nick_collision: match c.nick_collision {
+                drc_protocol::config::NickCollision::KillBoth => NickCollision::KillBoth,
+                drc_protocol::config::NickCollision::TsKill => NickCollision::TsKill,
+                drc_protocol::config::NickCollision::TsRename => NickCollision::TsRename,
+                drc_protocol::config::NickCollision::Reject => NickCollision::Reject,
+            },
+            ordering: match c.ordering {
+                drc_protocol::config::Ordering::Epoch => Ordering::Epoch,
+                drc_protocol::config::Ordering::Home => Ordering::Home,
+            },
+            ping_interval: c.ping_interval,
+            ping_timeout: c.ping_timeout,
+            reconnect_min: c.reconnect_min,
+            reconnect_max: c.reconnect_max,
+            handshake_timeout: c.handshake_timeout,
             ablate: Vec::new(),
         }
     }
