@@ -71,3 +71,61 @@ fn another_seed_gives_another_trace_but_the_same_verdict() {
     assert_ne!(a.trace_hash, b.trace_hash, "the seed must reach the trace");
     assert!(a.matched && b.matched, "{}\n{}", a.summary(), b.summary());
 }
+
+/// cut-mid-burst must really cut inside a burst: before the cut, part of
+/// one side's burst (some SERVER frames) has crossed the a-b link but not
+/// its end-of-burst marker.
+#[test]
+fn cut_mid_burst_cuts_inside_a_burst() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/cut-mid-burst.toml");
+    let scn = scenario::load(&path).unwrap();
+    let sink = Sink::default();
+    let o = run(
+        &scn,
+        RunOptions {
+            trace: Some(Box::new(sink.clone())),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(o.matched, "{}", o.summary());
+    let text = String::from_utf8(sink.0.borrow().clone()).unwrap();
+    let mut servers = [0, 0];
+    let mut eob = [false, false];
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["ev"] == "action" && v["do"] == "cut" {
+            break;
+        }
+        if v["ev"] != "deliver" {
+            continue;
+        }
+        let dir = match (v["from"].as_str(), v["to"].as_str()) {
+            (Some("a"), Some("b")) => 0,
+            (Some("b"), Some("a")) => 1,
+            _ => continue,
+        };
+        let frame = v["frame"].as_str().unwrap();
+        if frame.starts_with("<SERVER,") {
+            servers[dir] += 1;
+        } else if frame == "<EOB>" {
+            eob[dir] = true;
+        }
+    }
+    assert!(
+        (0..2).any(|d| servers[d] > 0 && !eob[d]),
+        "the cut fell outside the bursts: SERVER frames {servers:?}, EOB seen {eob:?}"
+    );
+}
