@@ -318,6 +318,15 @@ impl Outcome {
             "sim_time_ms": self.sim_time_ms,
             "quiescent": self.quiescent,
             "violations": self.violations,
+            "stats": {
+                "frames": self.stats.frames_in,
+                "links_registered": self.stats.links_registered,
+                "link_changes": self.link_changes,
+                "loops_broken": self.stats.loops_broken,
+                "handshakes_failed": self.stats.handshakes_failed,
+                "misdirected": self.stats.misdirected,
+                "malformed": self.stats.malformed,
+            },
             "final": {
                 "components": self.components,
                 "links": self.links.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),

@@ -6,6 +6,10 @@
 //!   view agrees with the path a2-a1-b1-b2;
 //! - ablate-squit-direction: misdirected SQUITs applied at a1 and b1, which
 //!   forget even their direct neighbours, and the convergence checks see it.
+//! - stats: registrations count both ends (netsplit-heal: 4 links at start
+//!   and east-hub again after the heal, 10), link changes count the graph
+//!   (4 + 1 lost + 1 back = 6); in simultaneous-links 4 SERVER/SQUIT frames
+//!   are refused as misdirected, 2 of them once the ablation applies SQUITs.
 //!
 //! The trace hash is redacted: determinism has its own test, and a hash in
 //! a snapshot would churn on every protocol change.
