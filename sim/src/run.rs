@@ -255,7 +255,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
     }
     Ok(Outcome {
         scenario: scn.name.clone(),
-        seed: world_seed(scn, &world),
+        seed: world.seed(),
         verdict,
         expected: ex.verdict,
         matched: expect_failures.is_empty(),
@@ -272,10 +272,6 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         stats,
         link_changes: world.checks.link_changes,
     })
-}
-
-fn world_seed(_scn: &Scenario, w: &World) -> u64 {
-    w.seed()
 }
 
 /// Each server's own view, keyed by host id, in a stable order.

@@ -28,7 +28,6 @@ const CHALLENGE_LEN: usize = 32;
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     challenge: [u8; CHALLENGE_LEN],
-    peer_sid: std::sync::Arc<str>,
     peer_incarnation: u64,
 }
 
@@ -177,7 +176,6 @@ impl Server {
         l.stamp = stamp;
         l.phase = Phase::AwaitResponse(Box::new(Pending {
             challenge,
-            peer_sid: sid.into(),
             peer_incarnation: incarnation,
         }));
     }
@@ -226,7 +224,6 @@ impl Server {
         let l = self.links.get_mut(&link).expect("link exists");
         l.phase = Phase::AwaitVerified(Box::new(Pending {
             challenge: counter,
-            peer_sid: reg.sid.clone(),
             // The connecting side learns the incarnation from the burst.
             peer_incarnation: 0,
         }));
@@ -263,7 +260,6 @@ impl Server {
         l.phase = Phase::Registered;
         l.tag = Some(tag);
         l.last_rx = now;
-        let _ = &p.peer_sid;
         self.stats.links_registered += 1;
         out.note(Note::LinkRegistered {
             link,

@@ -364,7 +364,7 @@ impl Server {
                 incarnation,
                 reason,
             } => {
-                self.on_squit(now, link, name, incarnation, reason, out);
+                self.on_squit(link, name, incarnation, reason, out);
                 // A SQUIT can take an autoconnect target out of reach as
                 // surely as losing one of our own links: schedule it again,
                 // or it is never redialled (its earlier attempt was skipped
@@ -561,7 +561,7 @@ impl Server {
             }
             return;
         }
-        self.lose_link(now, link, reason, l.peer.as_deref(), out);
+        self.lose_link(link, reason, out);
         self.after_split(now, rng);
     }
 }

@@ -260,7 +260,6 @@ impl Server {
 
     pub(crate) fn on_squit(
         &mut self,
-        now: Instant,
         link: LinkId,
         name: &str,
         incarnation: u64,
@@ -285,7 +284,6 @@ impl Server {
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
         }
-        let _ = now;
     }
 
     /// Removes `root` and every server whose uplink chain passes through it.
@@ -322,14 +320,7 @@ impl Server {
 
     /// A link that carried tree traffic is gone: forget what lay behind it
     /// and tell the rest of the tree.
-    pub(crate) fn lose_link(
-        &mut self,
-        _now: Instant,
-        link: LinkId,
-        reason: CloseReason,
-        _peer: Option<&str>,
-        out: &mut Outbox,
-    ) {
+    pub(crate) fn lose_link(&mut self, link: LinkId, reason: CloseReason, out: &mut Outbox) {
         let behind: Vec<(Arc<str>, Known)> = self
             .known
             .iter()
