@@ -268,6 +268,25 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Records the first use of a name that must be unique; a second use
+    /// is an error that points back at the first.
+    fn first_use(
+        &self,
+        seen: &mut HashMap<String, usize>,
+        name: &Sp<String>,
+        what: &str,
+        verb: &str,
+    ) -> Res<()> {
+        if let Some(&first) = seen.get(&name.v) {
+            return Err(self.err(
+                name.pos,
+                format!("{what} `{}` (first {verb} on line {})", name.v, self.line(first)),
+            ));
+        }
+        seen.insert(name.v.clone(), name.pos);
+        Ok(())
+    }
+
     fn line(&self, pos: usize) -> usize {
         self.map.line_col(pos).0
     }
@@ -748,17 +767,7 @@ impl<'a> Parser<'a> {
                     ),
                 ));
             }
-            if let Some(&first) = names.get(&name.v) {
-                return Err(self.err(
-                    name.pos,
-                    format!(
-                        "duplicate server name `{}` (first declared on line {})",
-                        name.v,
-                        self.line(first)
-                    ),
-                ));
-            }
-            names.insert(name.v.clone(), name.pos);
+            self.first_use(&mut names, &name, "duplicate server name", "declared")?;
             let mut decl = ServerDecl::new(name.v.clone());
             let mut connect = Vec::new();
             if let Some(f) = t.get("connect") {
@@ -790,17 +799,7 @@ impl<'a> Parser<'a> {
                         ),
                     ));
                 }
-                if let Some(&first) = sids.get(&sid.v) {
-                    return Err(self.err(
-                        sid.pos,
-                        format!(
-                            "duplicate sid `{}` (first used on line {})",
-                            sid.v,
-                            self.line(first)
-                        ),
-                    ));
-                }
-                sids.insert(sid.v.clone(), sid.pos);
+                self.first_use(&mut sids, &sid, "duplicate sid", "used")?;
                 decl.sid = Some(sid.v);
             }
             let mut claims = None;
@@ -837,17 +836,7 @@ impl<'a> Parser<'a> {
             if id.v.is_empty() {
                 return Err(self.err(id.pos, "client id must not be empty"));
             }
-            if let Some(&first) = ids.get(&id.v) {
-                return Err(self.err(
-                    id.pos,
-                    format!(
-                        "duplicate client id `{}` (first declared on line {})",
-                        id.v,
-                        self.line(first)
-                    ),
-                ));
-            }
-            ids.insert(id.v.clone(), id.pos);
+            self.first_use(&mut ids, &id, "duplicate client id", "declared")?;
             let server = self.string(&self.required(&t, "server")?)?;
             let nick = match t.get("nick") {
                 Some(f) => Some(self.nick(&f)?),
