@@ -2,10 +2,9 @@
 //! every event, and on a mismatch show the first divergent event as each
 //! run recorded it.
 
-use std::io::Write;
-
 use crate::run::{run, Outcome, RunOptions};
 use crate::scenario::Scenario;
+use crate::trace::SharedBuffer;
 
 /// The first event at which two runs differ, with each run's trace lines
 /// for it (frames delivered, notes, actions).
@@ -23,22 +22,8 @@ pub struct Replay {
     pub divergence: Option<Divergence>,
 }
 
-/// A shared in-memory sink for a trace.
-#[derive(Clone, Default)]
-struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
-    let sink = Sink::default();
+    let sink = SharedBuffer::default();
     let o = run(
         scn,
         RunOptions {
@@ -48,7 +33,7 @@ fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
             event_hashes: true,
         },
     )?;
-    let bytes = sink.0.borrow().clone();
+    let bytes = sink.contents();
     Ok((o, bytes))
 }
 

@@ -77,21 +77,9 @@ fn another_seed_gives_another_trace_but_the_same_verdict() {
 /// its end-of-burst marker.
 #[test]
 fn cut_mid_burst_cuts_inside_a_burst() {
-    use std::io::Write;
-    #[derive(Clone, Default)]
-    struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/cut-mid-burst.toml");
     let scn = scenario::load(&path).unwrap();
-    let sink = Sink::default();
+    let sink = drc_sim::trace::SharedBuffer::default();
     let o = run(
         &scn,
         RunOptions {
@@ -101,7 +89,7 @@ fn cut_mid_burst_cuts_inside_a_burst() {
     )
     .unwrap();
     assert!(o.matched, "{}", o.summary());
-    let text = String::from_utf8(sink.0.borrow().clone()).unwrap();
+    let text = String::from_utf8(sink.contents()).unwrap();
     let mut servers = [0, 0];
     let mut eob = [false, false];
     for line in text.lines() {

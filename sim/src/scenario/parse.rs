@@ -280,7 +280,11 @@ impl<'a> Parser<'a> {
         if let Some(&first) = seen.get(&name.v) {
             return Err(self.err(
                 name.pos,
-                format!("{what} `{}` (first {verb} on line {})", name.v, self.line(first)),
+                format!(
+                    "{what} `{}` (first {verb} on line {})",
+                    name.v,
+                    self.line(first)
+                ),
             ));
         }
         seen.insert(name.v.clone(), name.pos);
