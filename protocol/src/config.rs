@@ -3,7 +3,7 @@
 use crate::time::Duration;
 
 /// How a nick claimed on two servers at once is resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum NickCollision {
     KillBoth,
     #[default]
@@ -12,12 +12,51 @@ pub enum NickCollision {
     Reject,
 }
 
+impl NickCollision {
+    pub const ALL: [NickCollision; 4] = [
+        NickCollision::KillBoth,
+        NickCollision::TsKill,
+        NickCollision::TsRename,
+        NickCollision::Reject,
+    ];
+
+    /// The spelling used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NickCollision::KillBoth => "kill-both",
+            NickCollision::TsKill => "ts-kill",
+            NickCollision::TsRename => "ts-rename",
+            NickCollision::Reject => "reject",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
 /// How room messages are sequenced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Ordering {
     #[default]
     Epoch,
     Home,
+}
+
+impl Ordering {
+    pub const ALL: [Ordering; 2] = [Ordering::Epoch, Ordering::Home];
+
+    /// The spelling used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::Epoch => "epoch",
+            Ordering::Home => "home",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// Protections that can be switched off to study what catches their absence.

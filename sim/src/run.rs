@@ -60,16 +60,8 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         }
     }
     Ok(Config {
-        nick_collision: match p.nick_collision {
-            crate::scenario::NickCollision::KillBoth => config::NickCollision::KillBoth,
-            crate::scenario::NickCollision::TsKill => config::NickCollision::TsKill,
-            crate::scenario::NickCollision::TsRename => config::NickCollision::TsRename,
-            crate::scenario::NickCollision::Reject => config::NickCollision::Reject,
-        },
-        ordering: match p.ordering {
-            crate::scenario::Ordering::Epoch => config::Ordering::Epoch,
-            crate::scenario::Ordering::Home => config::Ordering::Home,
-        },
+        nick_collision: p.nick_collision,
+        ordering: p.ordering,
         ping_interval: p.ping_interval,
         ping_timeout: p.ping_timeout,
         reconnect_min: p.reconnect_min,

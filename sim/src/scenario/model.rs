@@ -77,16 +77,8 @@ impl Default for ProtocolSection {
     fn default() -> Self {
         let c = drc_protocol::Config::default();
         ProtocolSection {
-            nick_collision: match c.nick_collision {
-                drc_protocol::config::NickCollision::KillBoth => NickCollision::KillBoth,
-                drc_protocol::config::NickCollision::TsKill => NickCollision::TsKill,
-                drc_protocol::config::NickCollision::TsRename => NickCollision::TsRename,
-                drc_protocol::config::NickCollision::Reject => NickCollision::Reject,
-            },
-            ordering: match c.ordering {
-                drc_protocol::config::Ordering::Epoch => Ordering::Epoch,
-                drc_protocol::config::Ordering::Home => Ordering::Home,
-            },
+            nick_collision: c.nick_collision,
+            ordering: c.ordering,
             ping_interval: c.ping_interval,
             ping_timeout: c.ping_timeout,
             reconnect_min: c.reconnect_min,
@@ -97,60 +89,8 @@ impl Default for ProtocolSection {
     }
 }
 
-/// How a nick collision between two servers is resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NickCollision {
-    KillBoth,
-    TsKill,
-    TsRename,
-    Reject,
-}
-
-impl NickCollision {
-    pub const ALL: [NickCollision; 4] = [
-        NickCollision::KillBoth,
-        NickCollision::TsKill,
-        NickCollision::TsRename,
-        NickCollision::Reject,
-    ];
-
-    /// The spelling used in scenario files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NickCollision::KillBoth => "kill-both",
-            NickCollision::TsKill => "ts-kill",
-            NickCollision::TsRename => "ts-rename",
-            NickCollision::Reject => "reject",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-/// How room messages are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ordering {
-    Epoch,
-    Home,
-}
-
-impl Ordering {
-    pub const ALL: [Ordering; 2] = [Ordering::Epoch, Ordering::Home];
-
-    /// The spelling used in scenario files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ordering::Epoch => "epoch",
-            Ordering::Home => "home",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
+/// The policies are the protocol crate's own types, with their file spellings.
+pub use drc_protocol::config::{NickCollision, Ordering};
 
 /// `[network]`: the simulated network.
 #[derive(Debug, Clone, PartialEq, Eq)]
