@@ -74,11 +74,6 @@ impl Host {
         Instant(CLOCK_BASE + now)
     }
 
-    /// The host's wall clock (skewed).
-    pub fn wall_time(&self, now: SimTime) -> Instant {
-        Instant((CLOCK_BASE + now).wrapping_add_signed(self.skew))
-    }
-
     /// The simulated time at which this host's monotonic clock shows `local`.
     pub fn global_time(&self, local: Instant) -> SimTime {
         local.0.saturating_sub(CLOCK_BASE)

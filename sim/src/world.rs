@@ -870,10 +870,6 @@ impl World {
         self.seed
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     pub fn config(&self) -> &Config {
         &self.cfg
     }

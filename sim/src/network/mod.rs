@@ -315,15 +315,6 @@ impl Network {
         dir.scheduled = true;
         Some(due)
     }
-
-    /// Frames in flight over all open connections.
-    pub fn in_flight(&self) -> usize {
-        self.conns
-            .iter()
-            .filter(|c| c.state != ConnState::Closed)
-            .map(|c| c.dirs[0].in_flight() + c.dirs[1].in_flight())
-            .sum()
-    }
 }
 
 #[cfg(test)]

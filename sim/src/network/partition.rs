@@ -32,10 +32,6 @@ impl Partition {
     pub fn heal(&mut self) {
         self.group.clear();
     }
-
-    pub fn is_active(&self) -> bool {
-        self.group.iter().any(|&g| g != 0)
-    }
 }
 
 #[cfg(test)]
