@@ -513,6 +513,8 @@ impl Net {
             .collect();
         let mut adj: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut edges = BTreeSet::new();
+        // DUMP=1 prints every view before judging: the quickest way into a
+        // failing soak seed.
         if std::env::var("DUMP").is_ok() {
             for &i in &live {
                 let sv = self.srv(i);
