@@ -75,6 +75,16 @@ pub struct Ablations {
     pub no_handshake_timeout: bool,
     /// Apply a SQUIT but do not pass it on.
     pub no_squit_forward: bool,
+    /// Resolve a nick collision by arrival order instead of (timestamp, UID).
+    pub no_collision_order: bool,
+    /// Let a sequencer accept a message for a number it did not hand to its sender.
+    pub no_seq_check: bool,
+    /// Send room traffic to every local client, members or not.
+    pub no_room_routing: bool,
+    /// Let a LEAVE remove whatever membership the user has, not the one it names.
+    pub no_membership_ids: bool,
+    /// Clients relay private text through their servers instead of a direct link.
+    pub no_direct_private: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -132,6 +142,11 @@ impl Ablations {
             "auth-before-state" => &mut self.no_auth_before_state,
             "handshake-timeout" => &mut self.no_handshake_timeout,
             "squit-forward" => &mut self.no_squit_forward,
+            "collision-order" => &mut self.no_collision_order,
+            "seq-check" => &mut self.no_seq_check,
+            "room-routing" => &mut self.no_room_routing,
+            "membership-ids" => &mut self.no_membership_ids,
+            "direct-private" => &mut self.no_direct_private,
             _ => return false,
         };
         *flag = true;
@@ -152,6 +167,12 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// A link must finish authenticating within this long of opening.
     pub handshake_timeout: Duration,
+    /// How long a sequencer keeps a number for its holder before skipping it.
+    pub seq_hold: Duration,
+    /// How long a client waits on a gap before asking FINDSEQ (and between asks).
+    pub find_delay: Duration,
+    /// How long a given-up nick still finds its user.
+    pub nick_history: Duration,
     pub ablations: Ablations,
 }
 
@@ -165,6 +186,9 @@ impl Default for Config {
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            seq_hold: Duration::from_secs(10),
+            find_delay: Duration::from_secs(2),
+            nick_history: Duration::from_secs(30),
             ablations: Ablations::default(),
         }
     }

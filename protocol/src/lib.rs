@@ -4,10 +4,12 @@
 //! owns a global random generator. Time and randomness are arguments; the
 //! outputs are values the environment acts on.
 
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod identity;
 pub mod message;
+pub mod names;
 pub mod outbox;
 pub mod server;
 pub mod time;
@@ -15,6 +17,6 @@ pub mod wire;
 
 pub use config::{Ablations, Config};
 pub use identity::{Identity, LinkTag, Registry};
-pub use outbox::{CloseReason, LinkId, Note, Outbox, Output};
+pub use outbox::{ChatNote, CloseReason, LinkId, Note, Outbox, Output, Stream};
 pub use server::{Command, Input, Server};
 pub use time::{Duration, Instant};

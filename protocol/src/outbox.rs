@@ -83,6 +83,73 @@ pub enum Note {
     Broadcast {
         id: u64,
     },
+    /// Something the user and room layer did (servers and clients).
+    Chat(ChatNote),
+}
+
+/// A room's sequence: the epoch and the SID of the sequencer that numbers
+/// it. Numbers are unique within a stream, never across streams.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stream {
+    pub epoch: u64,
+    pub seq: Arc<str>,
+}
+
+/// Observations of the user and room layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatNote {
+    /// Server: an inbound link turned out to be a client (its first frame
+    /// was USER or NICK); registration starts.
+    ClientLink { link: LinkId },
+    /// Server: a client finished registering on this link.
+    UserRegistered { link: LinkId, uid: Arc<str> },
+    /// Server: two users claimed one nick; `survivor` keeps it (none when
+    /// both lose it).
+    Collision {
+        nick: Arc<str>,
+        a: Arc<str>,
+        b: Arc<str>,
+        survivor: Option<Arc<str>>,
+    },
+    /// Server: it sent a KILL, SAVE or REJECT for `uid` on its links.
+    Resolution { uid: Arc<str>, kind: &'static str },
+    /// Server (sequencer): number `n` of the stream now carries `uid`'s message.
+    Sequenced {
+        room: Arc<str>,
+        stream: Stream,
+        n: u64,
+        uid: Arc<str>,
+    },
+    /// Server (sequencer): number `n` will never carry a message.
+    SeqSkipped { room: Arc<str>, stream: Stream, n: u64 },
+    /// Client: registration finished.
+    Welcome { uid: Arc<str>, nick: Arc<str> },
+    /// Client: a room message was shown to the user.
+    Delivered {
+        room: Arc<str>,
+        stream: Stream,
+        n: u64,
+        from: Arc<str>,
+        text: Arc<str>,
+    },
+    /// Client: a number was passed over (skipped by the sequencer, or left
+    /// behind when the room moved to a new stream).
+    GapClosed { room: Arc<str>, stream: Stream, n: u64 },
+    /// Client: its `k`-th room message went out with this number.
+    Sent {
+        room: Arc<str>,
+        stream: Stream,
+        n: u64,
+        k: u64,
+    },
+    /// Client: a room message could not be sent.
+    SendFailed { room: Arc<str>, reason: Arc<str> },
+    /// Client: a room message arrived for a room it is not in.
+    NotMember { room: Arc<str> },
+    /// Client: a private message left over a direct link.
+    PrivateSent { to: Arc<str>, text: Arc<str> },
+    /// Client: a private message arrived over a direct link.
+    PrivateReceived { from: Arc<str>, text: Arc<str> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +190,7 @@ impl Output {
                 | Note::BurstReceived { .. }
                 | Note::Misdirected { .. }
                 | Note::Broadcast { .. } => false,
+                Note::Chat(_) => true,
             },
         }
     }

@@ -138,6 +138,7 @@ impl Server {
                 self.drop_link(now, id, reason, true, rng, out);
             }
         }
+        self.chat_timeout(now, out);
         for i in 0..self.auto.len() {
             let t = &self.auto[i];
             let due = t.next_attempt.is_some_and(|a| a <= now);
@@ -159,7 +160,7 @@ impl Server {
     }
 
     /// The earliest instant anything may be due, computed from scratch.
-    fn recompute_deadline(&mut self) {
+    pub(crate) fn recompute_deadline(&mut self) {
         let cfg = &self.cfg;
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
@@ -180,6 +181,9 @@ impl Server {
             if let Some(a) = t.next_attempt {
                 at(a);
             }
+        }
+        if let Some(c) = self.chat_deadline() {
+            at(c);
         }
         self.deadline = d;
     }

@@ -5,6 +5,7 @@
 //! [`Outbox`]. Everything a checker may read is behind [`Server::view`]-style
 //! accessors; nothing here knows it runs in a simulator.
 
+mod chat;
 mod handshake;
 mod liveness;
 mod tree;
@@ -21,7 +22,9 @@ use crate::outbox::{CloseReason, LinkId, Note, Outbox, Output};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame};
 
+pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use liveness::AutoTarget;
+pub(crate) use chat::frame as chat_frame;
 
 /// What happened to the server.
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +143,10 @@ pub struct Server {
     pub(crate) stopped: bool,
     pub(crate) stats: Stats,
     frame: Frame,
+    pub(crate) chat: chat::ChatState,
+    /// The time of the input being handled, for the code paths that are
+    /// reached without it.
+    pub(crate) last_now: Instant,
 }
 
 impl Server {
@@ -168,6 +175,8 @@ impl Server {
             stopped: false,
             stats: Stats::default(),
             frame: Frame::new(),
+            chat: chat::ChatState::default(),
+            last_now: Instant::ZERO,
         }
     }
 
@@ -180,6 +189,7 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
+        self.last_now = now;
         match input {
             Input::Start => self.start(now, rng),
             Input::Connected { link } => self.on_connected(now, link, out),
@@ -196,6 +206,8 @@ impl Server {
             Input::Closed { link } => {
                 if self.links.contains_key(&link) {
                     self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out);
+                } else if self.chat.clients.contains_key(&link) {
+                    self.client_closed(now, link, out);
                 }
             }
             Input::Timeout => self.on_timeout(now, rng, out),
@@ -299,6 +311,18 @@ impl Server {
         out: &mut Outbox,
     ) {
         let Some(l) = self.links.get_mut(&link) else {
+            if self.chat.clients.contains_key(&link) {
+                self.stats.frames_in += 1;
+                let mut frame = std::mem::take(&mut self.frame);
+                match wire::decode_exact(bytes, &mut frame) {
+                    Ok(()) => self.on_client_frame(now, link, &frame, out),
+                    Err(e) => {
+                        self.stats.malformed += 1;
+                        out.send(link, |b| Msg::Error { reason: &e.to_string() }.encode(b));
+                    }
+                }
+                self.frame = frame;
+            }
             return;
         };
         l.last_rx = now;
@@ -306,13 +330,22 @@ impl Server {
         // Read here, where the link is at hand: handling a message starts
         // from the phase the link had when the frame arrived.
         let registered = matches!(l.phase, Phase::Registered);
+        let awaiting = matches!(l.phase, Phase::AwaitLink);
         self.stats.frames_in += 1;
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.
         let mut frame = std::mem::take(&mut self.frame);
         match wire::decode_exact(bytes, &mut frame) {
+            Ok(()) if awaiting && chat::opens_client(frame.command()) => {
+                self.become_client(now, link, out);
+                self.on_client_frame(now, link, &frame, out);
+                self.recompute_deadline();
+            }
             Ok(()) => match Msg::parse(&frame) {
                 Ok(msg) => self.on_message(now, link, registered, msg, bytes, rng, out),
+                Err(e) if registered && e.problem == "unknown command" => {
+                    self.on_chat_frame(now, link, &frame, bytes, rng, out)
+                }
                 Err(e) => {
                     self.stats.malformed += 1;
                     self.protocol_error(now, link, &e.to_string(), rng, out);
@@ -377,7 +410,7 @@ impl Server {
                 }
                 out.note(Note::BurstReceived { link });
             }
-            Msg::Bcast { origin, id, .. } => self.on_bcast(link, origin, id, raw, out),
+            Msg::Bcast { origin, id, text } => self.on_bcast(link, origin, id, text, raw, out),
         }
     }
 
@@ -428,6 +461,7 @@ impl Server {
                 let id = self.next_bcast;
                 self.next_bcast += 1;
                 let sid = self.me.sid.clone();
+                self.notice_local_clients(text, out);
                 self.flood(
                     None,
                     |b| {
@@ -466,7 +500,15 @@ impl Server {
     /// A broadcast is accepted only from the direction of its origin (named
     /// by SID), and forwarded byte for byte: re-encoding would only repeat
     /// the work the sender did.
-    fn on_bcast(&mut self, link: LinkId, origin: &str, id: u64, raw: &[u8], out: &mut Outbox) {
+    fn on_bcast(
+        &mut self,
+        link: LinkId,
+        origin: &str,
+        id: u64,
+        text: &str,
+        raw: &[u8],
+        out: &mut Outbox,
+    ) {
         if self.route_by_sid(origin) != Some(link) {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
@@ -476,6 +518,9 @@ impl Server {
             return;
         }
         out.note(Note::Broadcast { id });
+        if !self.chat.clients.is_empty() {
+            self.notice_local_clients(text, out);
+        }
         self.flood(
             Some(link),
             |b| {
@@ -487,7 +532,7 @@ impl Server {
     }
 
     /// Sends one frame on every registered link but `from`, encoding it once.
-    fn flood(
+    pub(crate) fn flood(
         &mut self,
         from: Option<LinkId>,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<usize, crate::wire::WireError>,

@@ -75,6 +75,7 @@ impl Server {
         for (name, k) in order {
             out.send(link, |b| encode_server(b, &k.intro(name)));
         }
+        self.send_chat_burst(link, out);
         out.send(link, |b| Msg::Eob.encode(b));
     }
 
@@ -294,14 +295,17 @@ impl Server {
             .filter(|n| self.descends_from(n, root))
             .cloned()
             .collect();
+        let mut sids = Vec::with_capacity(doomed.len());
         for n in doomed {
             if let Some(k) = self.unset_known(&n) {
+                sids.push(k.sid.clone());
                 out.note(Note::ServerRemoved {
                     name: n,
                     via: k.via,
                 });
             }
         }
+        self.servers_lost(self.last_now, &sids, out);
     }
 
     fn descends_from(&self, name: &str, root: &str) -> bool {
@@ -334,6 +338,8 @@ impl Server {
                 via: link,
             });
         }
+        let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.clone()).collect();
+        self.servers_lost(self.last_now, &sids, out);
         // Announce the roots of what was lost; receivers remove the rest.
         for (n, k) in &behind {
             if !behind.iter().any(|(m, _)| *m == k.uplink) {

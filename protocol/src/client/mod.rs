@@ -1,0 +1,560 @@
+//! A DRC client as a plain state machine, like [`crate::server::Server`].
+//!
+//! States: Idle -> Connecting -> Registering -> Connected, ending in Quit,
+//! Killed or Disconnected. Room messages go out one at a time per room
+//! (GETSEQ, NEWSEQ, CSEND, then the message's own echo), which keeps each
+//! sender's messages in order even when one has to be retried. Incoming
+//! room messages are delivered strictly in sequence order per stream; gaps
+//! wait, and after `find_delay` the client asks its server (FINDSEQ).
+//! Private messages go over a direct client-to-client link once the
+//! recipient accepts; servers carry only the request and the answer.
+
+mod rooms;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::message::Msg;
+use crate::names::fold;
+use crate::outbox::{ChatNote, LinkId, Note, Outbox, Output};
+use crate::server::chat_frame as frame;
+use crate::time::{Duration, Instant};
+use crate::wire::{self, parse_u64, Frame};
+
+pub use rooms::{Delivered, RoomState};
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub nick: String,
+    pub user: String,
+    /// Where other clients reach this one for private messages.
+    pub addr: Arc<str>,
+    pub accept_private: bool,
+    /// Rooms to join once registered.
+    pub autojoin: Vec<String>,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub find_delay: Duration,
+    /// How long a room message may wait for its number and its echo
+    /// before the client asks again.
+    pub send_timeout: Duration,
+    /// Keep delivered messages for [`Client::rooms`] (a benchmark with
+    /// millions of deliveries turns it off).
+    pub keep_log: bool,
+    /// Research switch: relay private text through the servers.
+    pub relay_private: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    Idle,
+    Connecting,
+    Registering,
+    Connected,
+    Quit,
+    Killed,
+    Disconnected,
+}
+
+impl ClientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientState::Idle => "idle",
+            ClientState::Connecting => "connecting",
+            ClientState::Registering => "registering",
+            ClientState::Connected => "connected",
+            ClientState::Quit => "quit",
+            ClientState::Killed => "killed",
+            ClientState::Disconnected => "disconnected",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ClientInput<'a> {
+    /// An outbound connection opened.
+    Connected { link: LinkId },
+    ConnectFailed { link: LinkId },
+    Frame { link: LinkId, bytes: &'a [u8] },
+    Closed { link: LinkId },
+    Timeout,
+    Command(ClientCommand<'a>),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ClientCommand<'a> {
+    /// Connect to this server and register (with this nick, if given).
+    Connect { server: &'a str, nick: Option<&'a str> },
+    Nick(&'a str),
+    Create(&'a str),
+    Join(&'a str),
+    Leave(&'a str),
+    Say { room: &'a str, text: &'a str },
+    SendList { to: &'a [String], text: &'a str },
+    Private { to: &'a str, text: &'a str },
+    Quit,
+}
+
+/// A private conversation's direct link.
+#[derive(Clone, Debug)]
+struct Peer {
+    nick: Option<Arc<str>>,
+    open: bool,
+    queue: Vec<Arc<str>>,
+}
+
+pub struct Client {
+    cfg: ClientConfig,
+    state: ClientState,
+    server: Option<(LinkId, Arc<str>)>,
+    nick: Arc<str>,
+    uid: Option<Arc<str>>,
+    next_link: u64,
+    last_rx: Instant,
+    ping_sent: bool,
+    rooms: BTreeMap<String, RoomState>,
+    next_k: u64,
+    /// Direct links by link id.
+    peers: BTreeMap<LinkId, Peer>,
+    /// Private texts waiting for the recipient's answer, by folded nick.
+    asked: BTreeMap<String, Vec<Arc<str>>>,
+    /// Private messages received: (from nick, text).
+    private_log: Vec<(Arc<str>, Arc<str>)>,
+    /// List messages received: (from nick, text).
+    list_log: Vec<(Arc<str>, Arc<str>)>,
+    notices: u64,
+    frame: Frame,
+    /// Rooms whose next message may go (our own echo arrived).
+    pending_pump: Vec<String>,
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Self {
+        Client {
+            nick: cfg.nick.as_str().into(),
+            cfg,
+            state: ClientState::Idle,
+            server: None,
+            uid: None,
+            next_link: 1,
+            last_rx: Instant::ZERO,
+            ping_sent: false,
+            rooms: BTreeMap::new(),
+            next_k: 0,
+            peers: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            private_log: Vec::new(),
+            list_log: Vec::new(),
+            notices: 0,
+            frame: Frame::new(),
+            pending_pump: Vec::new(),
+        }
+    }
+
+    fn new_link(&mut self) -> LinkId {
+        let l = LinkId(self.next_link);
+        self.next_link += 1;
+        l
+    }
+
+    /// An inbound connection (a peer opening a private link).
+    pub fn accept(&mut self, _now: Instant, _out: &mut Outbox) -> LinkId {
+        let l = self.new_link();
+        self.peers.insert(
+            l,
+            Peer {
+                nick: None,
+                open: true,
+                queue: Vec::new(),
+            },
+        );
+        l
+    }
+
+    pub fn handle(&mut self, now: Instant, input: ClientInput<'_>, out: &mut Outbox) {
+        match input {
+            ClientInput::Connected { link } => self.on_connected(now, link, out),
+            ClientInput::ConnectFailed { link } | ClientInput::Closed { link } => self.on_closed(link),
+            ClientInput::Frame { link, bytes } => {
+                let mut f = std::mem::take(&mut self.frame);
+                if wire::decode_exact(bytes, &mut f).is_ok() {
+                    if self.server.as_ref().is_some_and(|(l, _)| *l == link) {
+                        self.last_rx = now;
+                        self.ping_sent = false;
+                        self.on_server_frame(now, &f, out);
+                    } else {
+                        self.on_peer_frame(link, &f, out);
+                    }
+                }
+                self.frame = f;
+            }
+            ClientInput::Timeout => self.on_timeout(now, out),
+            ClientInput::Command(c) => self.on_command(now, c, out),
+        }
+    }
+
+    fn server_link(&self) -> Option<LinkId> {
+        self.server.as_ref().map(|(l, _)| *l)
+    }
+
+    fn send(&self, out: &mut Outbox, cmd: &str, args: &[&str]) {
+        if let Some(l) = self.server_link() {
+            out.send(l, frame(cmd, args));
+        }
+    }
+
+    fn on_command(&mut self, now: Instant, c: ClientCommand<'_>, out: &mut Outbox) {
+        if let ClientCommand::Connect { server, nick } = c {
+            if let Some(l) = self.server_link() {
+                out.push(Output::Close { link: l });
+            }
+            if let Some(n) = nick {
+                self.nick = n.into();
+            }
+            let link = self.new_link();
+            self.server = Some((link, server.into()));
+            self.state = ClientState::Connecting;
+            self.uid = None;
+            self.rooms.clear();
+            self.last_rx = now;
+            out.push(Output::Connect {
+                link,
+                to: server.into(),
+            });
+            return;
+        }
+        if self.state != ClientState::Connected {
+            if let ClientCommand::Say { room, .. } = c {
+                Self::note(
+                    out,
+                    ChatNote::SendFailed {
+                        room: room.into(),
+                        reason: "not connected".into(),
+                    },
+                );
+            }
+            return;
+        }
+        match c {
+            ClientCommand::Connect { .. } => unreachable!("handled above"),
+            ClientCommand::Nick(n) => self.send(out, "NICK", &[n]),
+            ClientCommand::Create(r) => self.send(out, "CREATEROOM", &[r]),
+            ClientCommand::Join(r) => self.send(out, "JOINROOM", &[r]),
+            ClientCommand::Leave(r) => {
+                if let Some(st) = self.rooms.get_mut(&fold(r)) {
+                    st.leave();
+                }
+                self.send(out, "LEAVEROOM", &[r]);
+            }
+            ClientCommand::Say { room, text } => self.say(now, room, text, out),
+            ClientCommand::SendList { to, text } => {
+                let mut args: Vec<&str> = vec![text];
+                args.extend(to.iter().map(|s| s.as_str()));
+                self.send(out, "LSEND", &args);
+            }
+            ClientCommand::Private { to, text } => self.private(to, text, out),
+            ClientCommand::Quit => {
+                self.send(out, "QUIT", &["leaving"]);
+                if let Some(l) = self.server_link() {
+                    out.push(Output::Close { link: l });
+                }
+                for (&l, p) in &self.peers {
+                    if p.open {
+                        out.push(Output::Close { link: l });
+                    }
+                }
+                self.peers.clear();
+                self.state = ClientState::Quit;
+            }
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        if self.server_link() == Some(link) {
+            self.state = ClientState::Registering;
+            self.last_rx = now;
+            let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
+            self.send(out, "USER", &[&user]);
+            self.send(out, "NICK", &[&nick]);
+            return;
+        }
+        let me = self.nick.clone();
+        if let Some(p) = self.peers.get_mut(&link) {
+            p.open = true;
+            out.send(link, frame("PHELLO", &[&me]));
+            for text in std::mem::take(&mut p.queue) {
+                out.send(link, frame("PTEXT", &[&text]));
+                let to = p.nick.clone().unwrap_or_else(|| "".into());
+                Self::note(out, ChatNote::PrivateSent { to, text });
+            }
+        }
+    }
+
+    fn on_closed(&mut self, link: LinkId) {
+        if self.server_link() == Some(link) {
+            self.server = None;
+            if matches!(
+                self.state,
+                ClientState::Connecting | ClientState::Registering | ClientState::Connected
+            ) {
+                self.state = ClientState::Disconnected;
+            }
+            for r in self.rooms.values_mut() {
+                r.leave();
+            }
+        } else {
+            self.peers.remove(&link);
+        }
+    }
+
+    fn on_server_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        let a = |i: usize| f.arg(i).unwrap_or("");
+        match f.command() {
+            "PING" => {
+                if let Some(t) = parse_u64(a(0)) {
+                    if let Some(l) = self.server_link() {
+                        out.send(l, |b| Msg::Pong { token: t }.encode(b));
+                    }
+                }
+            }
+            "WELCOME" => {
+                self.state = ClientState::Connected;
+                self.nick = a(0).into();
+                let uid: Arc<str> = a(1).into();
+                self.uid = Some(uid.clone());
+                Self::note(
+                    out,
+                    ChatNote::Welcome {
+                        uid,
+                        nick: self.nick.clone(),
+                    },
+                );
+                for r in self.cfg.autojoin.clone() {
+                    self.send(out, "JOINROOM", &[&r]);
+                }
+            }
+            "NICKERR" => {
+                if self.state == ClientState::Registering || a(1).starts_with("rejected") {
+                    if self.state == ClientState::Connected {
+                        // Our registration was rolled back: rejoin what we
+                        // were in once registered again.
+                        let joined: Vec<String> =
+                            self.rooms.values().filter(|r| r.joined).map(|r| r.name.to_string()).collect();
+                        for r in joined {
+                            if !self.cfg.autojoin.contains(&r) {
+                                self.cfg.autojoin.push(r);
+                            }
+                        }
+                        self.rooms.clear();
+                        self.uid = None;
+                        self.state = ClientState::Registering;
+                    }
+                    let mut n = a(0).to_string();
+                    if n.len() >= crate::names::MAX_NICK {
+                        n.pop();
+                    }
+                    n.push('_');
+                    self.nick = n.as_str().into();
+                    self.send(out, "NICK", &[&n]);
+                }
+            }
+            "NICKOK" => self.nick = a(0).into(),
+            "RENAMED" => self.nick = a(0).into(),
+            "KILLED" => {
+                self.state = ClientState::Killed;
+                if let Some(l) = self.server_link() {
+                    out.push(Output::Close { link: l });
+                }
+                self.server = None;
+            }
+            "ERROR" => {}
+            "NOTICE" => self.notices += 1,
+            "JOINED" => {
+                let name = a(0);
+                self.rooms
+                    .entry(fold(name))
+                    .or_insert_with(|| RoomState::new(name))
+                    .join();
+                self.pump(now, &fold(name), out);
+            }
+            "LEFT" => {}
+            "SYNC" | "RMSG" | "SKIPSEQ" => self.on_room_frame(now, f, out),
+            "NEWSEQ" | "NOSEQ" | "SENDFAIL" => self.on_seq_reply(now, f, out),
+            "LMSG" => self.list_log.push((a(0).into(), a(1).into())),
+            "PRIVREQ" => {
+                // fromnick, fromuid, addr
+                let yes = self.cfg.accept_private;
+                let addr = self.cfg.addr.clone();
+                self.send(out, "PRIVANS", &[a(1), if yes { "yes" } else { "no" }, &addr]);
+            }
+            "PRIVANS" => self.on_private_answer(a(0), a(1) == "yes", a(2), out),
+            "PRIVERR" => {
+                self.asked.remove(&fold(a(0)));
+                Self::note(
+                    out,
+                    ChatNote::SendFailed {
+                        room: a(0).into(),
+                        reason: a(1).into(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn private(&mut self, to: &str, text: &str, out: &mut Outbox) {
+        if self.cfg.relay_private {
+            // Research switch: the text travels through the servers.
+            self.send(out, "LSEND", &[text, to]);
+            Self::note(
+                out,
+                ChatNote::PrivateSent {
+                    to: to.into(),
+                    text: text.into(),
+                },
+            );
+            return;
+        }
+        let key = fold(to);
+        let open = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.nick.as_deref().is_some_and(|n| fold(n) == key))
+            .map(|(&l, p)| (l, p.open));
+        match open {
+            Some((l, true)) => {
+                out.send(l, frame("PTEXT", &[text]));
+                Self::note(
+                    out,
+                    ChatNote::PrivateSent {
+                        to: to.into(),
+                        text: text.into(),
+                    },
+                );
+            }
+            Some((l, false)) => self.peers.get_mut(&l).expect("peer").queue.push(text.into()),
+            None => {
+                let first = !self.asked.contains_key(&key);
+                self.asked.entry(key).or_default().push(text.into());
+                if first {
+                    let addr = self.cfg.addr.clone();
+                    self.send(out, "PRIVREQ", &[to, &addr]);
+                }
+            }
+        }
+    }
+
+    fn on_private_answer(&mut self, nick: &str, yes: bool, addr: &str, out: &mut Outbox) {
+        let Some(queue) = self.asked.remove(&fold(nick)) else {
+            return;
+        };
+        if !yes {
+            Self::note(
+                out,
+                ChatNote::SendFailed {
+                    room: nick.into(),
+                    reason: "private message refused".into(),
+                },
+            );
+            return;
+        }
+        let link = self.new_link();
+        self.peers.insert(
+            link,
+            Peer {
+                nick: Some(nick.into()),
+                open: false,
+                queue,
+            },
+        );
+        out.push(Output::Connect {
+            link,
+            to: addr.into(),
+        });
+    }
+
+    fn on_peer_frame(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) {
+        let Some(p) = self.peers.get_mut(&link) else {
+            return;
+        };
+        match f.command() {
+            "PHELLO" => p.nick = f.arg(0).map(Arc::from),
+            "PTEXT" => {
+                let from = p.nick.clone().unwrap_or_else(|| "?".into());
+                let text: Arc<str> = f.arg(0).unwrap_or("").into();
+                self.private_log.push((from.clone(), text.clone()));
+                Self::note(out, ChatNote::PrivateReceived { from, text });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        if let Some(l) = self.server_link() {
+            let silent = now.saturating_since(self.last_rx);
+            let limit = self.cfg.ping_timeout.as_nanos() + self.cfg.ping_interval.as_nanos();
+            if matches!(self.state, ClientState::Registering | ClientState::Connected)
+                && silent.as_nanos() >= limit
+            {
+                out.push(Output::Close { link: l });
+                self.on_closed(l);
+                return;
+            }
+        }
+        let keys: Vec<String> = self.rooms.keys().cloned().collect();
+        for k in keys {
+            self.room_timers(now, &k, out);
+        }
+    }
+
+    /// The next instant [`ClientInput::Timeout`] should be delivered.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = None;
+        let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
+        if self.server.is_some() && matches!(self.state, ClientState::Registering | ClientState::Connected) {
+            at(self.last_rx + self.cfg.ping_timeout + self.cfg.ping_interval);
+        }
+        for r in self.rooms.values() {
+            if let Some(t) = r.deadline(&self.cfg) {
+                at(t);
+            }
+        }
+        d
+    }
+
+    fn note(out: &mut Outbox, n: ChatNote) {
+        out.note(Note::Chat(n));
+    }
+}
+
+/// Read-only views.
+impl Client {
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+    pub fn nick(&self) -> &str {
+        &self.nick
+    }
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+    /// The server this client is connected (or connecting) to.
+    pub fn server(&self) -> Option<&str> {
+        self.server.as_ref().map(|(_, s)| &**s)
+    }
+    pub fn rooms(&self) -> impl Iterator<Item = &RoomState> {
+        self.rooms.values()
+    }
+    pub fn room(&self, name: &str) -> Option<&RoomState> {
+        self.rooms.get(&fold(name))
+    }
+    pub fn private_log(&self) -> &[(Arc<str>, Arc<str>)] {
+        &self.private_log
+    }
+    pub fn list_log(&self) -> &[(Arc<str>, Arc<str>)] {
+        &self.list_log
+    }
+    pub fn notices(&self) -> u64 {
+        self.notices
+    }
+}

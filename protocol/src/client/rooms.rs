@@ -1,0 +1,456 @@
+//! A client's side of room ordering: sending one message at a time, and
+//! delivering in sequence order with gaps buffered and asked about.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::{Client, ClientConfig};
+use crate::names::fold;
+use crate::outbox::{ChatNote, Outbox, Stream};
+use crate::server::stream_beats;
+use crate::time::Instant;
+use crate::wire::{parse_u64, Frame};
+
+/// One message as delivered to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub stream: Stream,
+    pub n: u64,
+    pub from: Arc<str>,
+    pub text: Arc<str>,
+}
+
+#[derive(Clone, Debug)]
+enum Entry {
+    Msg {
+        uid: Arc<str>,
+        nick: Arc<str>,
+        text: Arc<str>,
+    },
+    Skip,
+}
+
+#[derive(Clone, Debug)]
+enum Sending {
+    /// GETSEQ sent.
+    AwaitNumber { since: Instant },
+    /// CSEND sent with this number; waiting for our own message to come back.
+    AwaitEcho { stream: Stream, n: u64, since: Instant },
+}
+
+#[derive(Clone, Debug)]
+struct Outgoing {
+    k: u64,
+    text: Arc<str>,
+    tries: u32,
+    state: Option<Sending>,
+}
+
+/// Attempts per message before the client gives up on it.
+const MAX_TRIES: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct RoomState {
+    pub name: Arc<str>,
+    pub joined: bool,
+    /// The stream being delivered, once the sequencer said where to start.
+    pub stream: Option<Stream>,
+    /// The next number to deliver.
+    pub next: u64,
+    /// The highest number known to exist in the stream.
+    top: u64,
+    buf: BTreeMap<u64, Entry>,
+    /// Entries of a stream not synced yet.
+    early: Vec<(Stream, u64, Entry)>,
+    gap_since: Option<Instant>,
+    outq: VecDeque<Outgoing>,
+    pub log: Vec<Delivered>,
+    /// Messages that arrived for a stream already left behind.
+    pub late: u64,
+}
+
+impl RoomState {
+    pub(crate) fn new(name: &str) -> Self {
+        RoomState {
+            name: name.into(),
+            joined: false,
+            stream: None,
+            next: 0,
+            top: 0,
+            buf: BTreeMap::new(),
+            early: Vec::new(),
+            gap_since: None,
+            outq: VecDeque::new(),
+            log: Vec::new(),
+            late: 0,
+        }
+    }
+
+    pub(crate) fn join(&mut self) {
+        if !self.joined {
+            self.joined = true;
+            self.stream = None;
+            self.buf.clear();
+            self.early.clear();
+            self.gap_since = None;
+        }
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.joined = false;
+        self.stream = None;
+        self.buf.clear();
+        self.early.clear();
+        self.gap_since = None;
+        for o in &mut self.outq {
+            o.state = None;
+        }
+    }
+
+    /// Messages buffered behind a gap.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the client is waiting for numbers it knows exist.
+    pub fn has_gap(&self) -> bool {
+        self.stream.is_some() && (self.top >= self.next || !self.buf.is_empty())
+    }
+
+    /// Messages not yet sent or not yet confirmed.
+    pub fn unsent(&self) -> usize {
+        self.outq.len()
+    }
+
+    pub(crate) fn deadline(&self, cfg: &ClientConfig) -> Option<Instant> {
+        let mut d = self.gap_since.map(|t| t + cfg.find_delay);
+        if let Some(o) = self.outq.front() {
+            let since = match &o.state {
+                Some(Sending::AwaitNumber { since }) | Some(Sending::AwaitEcho { since, .. }) => *since,
+                None => return d,
+            };
+            let t = since + cfg.send_timeout;
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        d
+    }
+}
+
+impl Client {
+    pub(crate) fn say(&mut self, now: Instant, room: &str, text: &str, out: &mut Outbox) {
+        let key = fold(room);
+        let Some(r) = self.rooms.get_mut(&key).filter(|r| r.joined) else {
+            return Self::note(
+                out,
+                ChatNote::SendFailed {
+                    room: room.into(),
+                    reason: "not a member".into(),
+                },
+            );
+        };
+        self.next_k += 1;
+        r.outq.push_back(Outgoing {
+            k: self.next_k,
+            text: text.into(),
+            tries: 0,
+            state: None,
+        });
+        self.pump(now, &key, out);
+    }
+
+    /// Starts the next message of a room if none is under way.
+    pub(crate) fn pump(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        if !r.joined {
+            return;
+        }
+        let Some(o) = r.outq.front_mut() else {
+            return;
+        };
+        if o.state.is_some() {
+            return;
+        }
+        o.tries += 1;
+        o.state = Some(Sending::AwaitNumber { since: now });
+        let name = r.name.clone();
+        self.send(out, "GETSEQ", &[&name]);
+    }
+
+    /// The message under way failed; try again or give up.
+    fn retry(&mut self, now: Instant, key: &str, why: &str, out: &mut Outbox) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let Some(o) = r.outq.front_mut() else {
+            return;
+        };
+        o.state = None;
+        if o.tries >= MAX_TRIES || why == "no such room" || why == "not a member" {
+            r.outq.pop_front();
+            let room = r.name.clone();
+            Self::note(
+                out,
+                ChatNote::SendFailed {
+                    room,
+                    reason: why.into(),
+                },
+            );
+        }
+        self.pump(now, key, out);
+    }
+
+    /// NEWSEQ, NOSEQ and SENDFAIL.
+    pub(crate) fn on_seq_reply(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        let a = |i: usize| f.arg(i).unwrap_or("");
+        let key = fold(a(0));
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return;
+        };
+        match f.command() {
+            "NEWSEQ" => {
+                let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
+                    return;
+                };
+                let Some(o) = r.outq.front_mut() else {
+                    return;
+                };
+                if !matches!(o.state, Some(Sending::AwaitNumber { .. })) {
+                    return;
+                }
+                let stream = Stream {
+                    epoch,
+                    seq: a(2).into(),
+                };
+                o.state = Some(Sending::AwaitEcho {
+                    stream: stream.clone(),
+                    n,
+                    since: now,
+                });
+                let (k, text, name) = (o.k, o.text.clone(), r.name.clone());
+                self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &text]);
+                Self::note(out, ChatNote::Sent { room: name, stream, n, k });
+            }
+            "NOSEQ" => {
+                if r.outq.front().is_some_and(|o| matches!(o.state, Some(Sending::AwaitNumber { .. }))) {
+                    // No sequencer in reach (`home` policy, split): give up
+                    // on this message now rather than retrying into the void.
+                    r.outq.pop_front();
+                    let room = r.name.clone();
+                    let why = if a(1).is_empty() { "no sequencer" } else { "no sequencer reachable" };
+                    Self::note(out, ChatNote::SendFailed { room, reason: why.into() });
+                    self.pump(now, &key, out);
+                }
+            }
+            _ => {
+                // SENDFAIL room epoch seq n why
+                let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
+                    return;
+                };
+                let mine = r.outq.front().is_some_and(|o| {
+                    matches!(&o.state, Some(Sending::AwaitEcho { stream, n: m, .. })
+                        if stream.epoch == epoch && *stream.seq == *a(2) && *m == n)
+                });
+                if mine {
+                    let why = a(4).to_string();
+                    self.retry(now, &key, &why, out);
+                }
+            }
+        }
+    }
+
+    /// SYNC, RMSG and SKIPSEQ.
+    pub(crate) fn on_room_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        let a = |i: usize| f.arg(i).unwrap_or("");
+        let key = fold(a(0));
+        let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
+            return;
+        };
+        let stream = Stream {
+            epoch,
+            seq: a(2).into(),
+        };
+        let joined = self.rooms.get(&key).is_some_and(|r| r.joined);
+        if !joined {
+            if f.command() == "RMSG" {
+                Self::note(out, ChatNote::NotMember { room: a(0).into() });
+            }
+            return;
+        }
+        if f.command() == "SYNC" {
+            self.sync(now, &key, stream, n, out);
+            return;
+        }
+        let entry = if f.command() == "RMSG" {
+            Entry::Msg {
+                uid: a(4).into(),
+                nick: a(5).into(),
+                text: a(6).into(),
+            }
+        } else {
+            Entry::Skip
+        };
+        let r = self.rooms.get_mut(&key).expect("joined room");
+        match &r.stream {
+            Some(cur) if *cur == stream => {
+                if n >= r.next {
+                    r.buf.insert(n, entry);
+                    r.top = r.top.max(n);
+                }
+            }
+            Some(cur) if !stream_beats(&stream, cur) => r.late += 1,
+            _ => r.early.push((stream, n, entry)),
+        }
+        self.drain(now, &key, out);
+    }
+
+    fn sync(&mut self, now: Instant, key: &str, stream: Stream, start: u64, out: &mut Outbox) {
+        let r = self.rooms.get_mut(key).expect("joined room");
+        match &r.stream {
+            Some(cur) if *cur == stream => {
+                // A newer start point for the stream we deliver: numbers
+                // below it exist, and we go and get the ones we missed.
+                if start > 0 {
+                    r.top = r.top.max(start - 1);
+                }
+            }
+            Some(cur) if !stream_beats(&stream, cur) => {}
+            _ => {
+                // Close the old stream: deliver what waited behind gaps,
+                // passing over the gaps themselves.
+                let old = r.stream.take();
+                let buf = std::mem::take(&mut r.buf);
+                if let Some(old) = old {
+                    let mut expect = r.next;
+                    for (n, e) in buf {
+                        for gap in expect..n {
+                            self.deliver(key, &old, gap, Entry::Skip, out);
+                        }
+                        self.deliver(key, &old, n, e, out);
+                        expect = n + 1;
+                    }
+                }
+                let r = self.rooms.get_mut(key).expect("joined room");
+                r.stream = Some(stream.clone());
+                r.next = start;
+                r.top = start.saturating_sub(1);
+                r.gap_since = None;
+                let early = std::mem::take(&mut r.early);
+                for (s, n, e) in early {
+                    if s == stream {
+                        if n >= start {
+                            r.top = r.top.max(n);
+                            r.buf.insert(n, e);
+                        }
+                    } else if stream_beats(&s, &stream) {
+                        r.early.push((s, n, e));
+                    } else {
+                        r.late += 1;
+                    }
+                }
+            }
+        }
+        self.drain(now, key, out);
+    }
+
+    /// Delivers everything that is next in line.
+    fn drain(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        loop {
+            let r = self.rooms.get_mut(key).expect("room");
+            let Some(stream) = r.stream.clone() else {
+                return;
+            };
+            let Some(e) = r.buf.remove(&r.next) else {
+                break;
+            };
+            let n = r.next;
+            self.deliver(key, &stream, n, e, out);
+        }
+        let r = self.rooms.get_mut(key).expect("room");
+        if r.has_gap() {
+            r.gap_since.get_or_insert(now);
+        } else {
+            r.gap_since = None;
+        }
+        for k in std::mem::take(&mut self.pending_pump) {
+            self.pump(now, &k, out);
+        }
+    }
+
+    fn deliver(&mut self, key: &str, stream: &Stream, n: u64, e: Entry, out: &mut Outbox) {
+        let keep = self.cfg.keep_log;
+        let me = self.uid.clone();
+        let r = self.rooms.get_mut(key).expect("room");
+        r.next = r.next.max(n + 1);
+        match e {
+            Entry::Skip => Self::note(
+                out,
+                ChatNote::GapClosed {
+                    room: r.name.clone(),
+                    stream: stream.clone(),
+                    n,
+                },
+            ),
+            Entry::Msg { uid, nick, text } => {
+                if keep {
+                    r.log.push(Delivered {
+                        stream: stream.clone(),
+                        n,
+                        from: nick,
+                        text: text.clone(),
+                    });
+                }
+                Self::note(
+                    out,
+                    ChatNote::Delivered {
+                        room: r.name.clone(),
+                        stream: stream.clone(),
+                        n,
+                        from: uid.clone(),
+                        text,
+                    },
+                );
+                // Our own message came back: the next one may go.
+                let ours = me.as_deref() == Some(&*uid)
+                    && r.outq.front().is_some_and(|o| {
+                        matches!(&o.state, Some(Sending::AwaitEcho { stream: s, n: m, .. }) if s == stream && *m == n)
+                    });
+                if ours {
+                    r.outq.pop_front();
+                    self.pending_pump.push(key.to_string());
+                }
+            }
+        }
+    }
+
+    /// Asks about gaps, and retries messages that got no answer.
+    pub(crate) fn room_timers(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        let cfg_find = self.cfg.find_delay;
+        let cfg_send = self.cfg.send_timeout;
+        let r = self.rooms.get_mut(key).expect("room");
+        if let (Some(since), Some(stream)) = (r.gap_since, r.stream.clone()) {
+            if now.saturating_since(since) >= cfg_find {
+                r.gap_since = Some(now);
+                let name = r.name.clone();
+                let limit = r.top.min(r.next + 16);
+                let missing: Vec<u64> = (r.next..=limit).filter(|n| !r.buf.contains_key(n)).collect();
+                let e = stream.epoch.to_string();
+                for n in missing {
+                    let nn = n.to_string();
+                    self.send(out, "FINDSEQ", &[&name, &e, &stream.seq, &nn]);
+                }
+            }
+        }
+        let r = self.rooms.get_mut(key).expect("room");
+        let stuck = r.outq.front().is_some_and(|o| match &o.state {
+            Some(Sending::AwaitNumber { since }) | Some(Sending::AwaitEcho { since, .. }) => {
+                now.saturating_since(*since) >= cfg_send
+            }
+            None => false,
+        });
+        if stuck {
+            self.retry(now, key, "no answer", out);
+        }
+    }
+}

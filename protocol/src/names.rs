@@ -1,0 +1,80 @@
+//! Nicks, room names and user ids: what is valid and how they compare.
+//!
+//! Nicks and room names compare case-insensitively under one folding rule
+//! that every server applies, so `Alice` and `alice` are one claim. A UID
+//! starts with a digit (its server's SID does), which no nick may, so a
+//! user renamed to its UID can never collide with anyone.
+
+/// Longest nick accepted.
+pub const MAX_NICK: usize = 30;
+/// Longest room name accepted, `#` included.
+pub const MAX_ROOM: usize = 32;
+
+fn nick_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'[' | b']' | b'{' | b'}' | b'^' | b'|' | b'`')
+}
+
+/// A nick: 1 to 30 of letters, digits and `_[]{}^|`` ` ``, not starting
+/// with a digit.
+pub fn valid_nick(nick: &str) -> bool {
+    let b = nick.as_bytes();
+    !b.is_empty() && b.len() <= MAX_NICK && !b[0].is_ascii_digit() && b.iter().all(|&c| nick_char(c))
+}
+
+/// A room: `#` then 1 to 31 letters, digits, `_` or `-`.
+pub fn valid_room(room: &str) -> bool {
+    let b = room.as_bytes();
+    b.len() >= 2
+        && b.len() <= MAX_ROOM
+        && b[0] == b'#'
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+}
+
+/// The form two names are compared in: ASCII lower case, with `[]` folded
+/// onto `{}` as IRC's rfc1459 mapping does.
+pub fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'[' => '{',
+            b']' => '}',
+            _ => b.to_ascii_lowercase() as char,
+        })
+        .collect()
+}
+
+/// A user id: the home server's SID, its incarnation and a counter, so
+/// that no id is ever issued twice, not even after a restart.
+pub fn make_uid(sid: &str, incarnation: u64, n: u64) -> String {
+    format!("{sid}-{incarnation}-{n}")
+}
+
+/// The SID of the server that issued `uid`.
+pub fn uid_sid(uid: &str) -> Option<&str> {
+    let (sid, rest) = uid.split_once('-')?;
+    let (inc, n) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (sid.len() == 3 && digits(inc) && digits(n)).then_some(sid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicks_rooms_and_uids() {
+        assert!(valid_nick("alice") && valid_nick("[bot]") && valid_nick("a1_"));
+        assert!(!valid_nick("") && !valid_nick("1abc") && !valid_nick("a b") && !valid_nick("a,b"));
+        assert!(!valid_nick(&"x".repeat(31)));
+        assert!(valid_room("#lobby") && valid_room("#a-b_1"));
+        assert!(!valid_room("#") && !valid_room("lobby") && !valid_room("#a b"));
+        assert_eq!(fold("Alice[1]"), fold("aLICE{1}"));
+        let uid = make_uid("0AB", 3, 17);
+        assert_eq!(uid, "0AB-3-17");
+        assert_eq!(uid_sid(&uid), Some("0AB"));
+        assert!(!valid_nick(&uid), "a UID is never a valid nick");
+        assert_eq!(uid_sid("alice"), None);
+        assert_eq!(uid_sid("0AB-x-1"), None);
+    }
+}

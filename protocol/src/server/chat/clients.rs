@@ -1,0 +1,393 @@
+//! Client connections: registration and the commands a client may send.
+//!
+//! A client is in Registration until it has given USER and a free, valid
+//! nick; only then does it get a UID, a WELCOME with its full identifier,
+//! and an introduction (UID) to the rest of the tree. A client still
+//! registering is never announced to another server.
+
+use std::sync::Arc;
+
+use super::{frame, ClientLink, Dest, User};
+use crate::message::Msg;
+use crate::names::{fold, make_uid, valid_nick, valid_room};
+use crate::outbox::{ChatNote, LinkId, Note, Outbox};
+use crate::server::Server;
+use crate::time::Instant;
+use crate::wire::{parse_u64, Frame};
+
+/// The commands that open a client connection.
+pub(crate) fn opens_client(command: &str) -> bool {
+    matches!(command, "USER" | "NICK")
+}
+
+impl Server {
+    /// The first frame on an inbound link was USER or NICK: it is a client.
+    pub(crate) fn become_client(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        let Some(l) = self.links.remove(&link) else {
+            return;
+        };
+        self.chat.clients.insert(
+            link,
+            ClientLink {
+                opened: l.opened_at,
+                last_rx: now,
+                ping_sent: false,
+                user: None,
+                nick: None,
+                uid: None,
+            },
+        );
+        out.note(Note::Chat(ChatNote::ClientLink { link }));
+    }
+
+    /// One frame from a client.
+    pub(crate) fn on_client_frame(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) {
+        let Some(c) = self.chat.clients.get_mut(&link) else {
+            return;
+        };
+        c.last_rx = now;
+        c.ping_sent = false;
+        let uid = c.uid.clone();
+        match (f.command(), uid) {
+            ("PING", _) => {
+                if let Some([token]) = f.args_exact::<1>() {
+                    if let Some(token) = parse_u64(token) {
+                        out.send(link, |b| Msg::Pong { token }.encode(b));
+                    }
+                }
+            }
+            ("PONG", _) => {}
+            ("QUIT", _) => {
+                let reason = f.arg(0).unwrap_or("quit");
+                self.local_quit(now, link, reason, out);
+                out.push(crate::outbox::Output::Close { link });
+            }
+            ("USER", None) => {
+                if let Some([name]) = f.args_exact::<1>() {
+                    c.user = Some(name.into());
+                    self.try_register(now, link, out);
+                } else {
+                    out.send(link, frame("ERROR", &["USER needs one argument"]));
+                }
+            }
+            ("NICK", None) => {
+                if let Some([nick]) = f.args_exact::<1>() {
+                    c.nick = Some(nick.into());
+                    self.try_register(now, link, out);
+                } else {
+                    out.send(link, frame("ERROR", &["NICK needs one argument"]));
+                }
+            }
+            (_, None) => out.send(link, frame("ERROR", &["register first"])),
+            (cmd, Some(uid)) => {
+                if !self.client_command(now, link, &uid, cmd, f, out) {
+                    let why = format!("bad {cmd} command");
+                    out.send(link, frame("ERROR", &[&why]));
+                }
+            }
+        }
+    }
+
+    fn try_register(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        let c = &self.chat.clients[&link];
+        let (Some(_), Some(nick)) = (c.user.clone(), c.nick.clone()) else {
+            return;
+        };
+        let refuse = if !valid_nick(&nick) {
+            Some("invalid nick")
+        } else if self.chat.nicks.contains_key(&fold(&nick)) {
+            Some("nick in use")
+        } else {
+            None
+        };
+        if let Some(why) = refuse {
+            self.chat.clients.get_mut(&link).expect("client").nick = None;
+            out.send(link, frame("NICKERR", &[&nick, why]));
+            return;
+        }
+        self.chat.next_uid += 1;
+        let uid: Arc<str> = make_uid(&self.me.sid, self.me.incarnation, self.chat.next_uid).into();
+        let ts = self.wall_secs(now);
+        self.chat.clients.get_mut(&link).expect("client").uid = Some(uid.clone());
+        self.insert_user(
+            uid.clone(),
+            User {
+                nick: nick.clone(),
+                ts,
+                reg_ts: ts,
+                sid: self.me.sid.clone(),
+                via: link,
+                local: true,
+                rooms: Default::default(),
+            },
+        );
+        let name = self.me.name.clone();
+        out.send(link, frame("WELCOME", &[&nick, &uid, &name]));
+        let t = ts.to_string();
+        self.flood(None, frame("UID", &[&uid, &nick, &t, &t]), out);
+        Self::chat_note(out, ChatNote::UserRegistered { link, uid });
+    }
+
+    /// A registered client's command. False if malformed.
+    fn client_command(&mut self, now: Instant, link: LinkId, uid: &Arc<str>, cmd: &str, f: &Frame, out: &mut Outbox) -> bool {
+        match cmd {
+            "NICK" => {
+                let Some([nick]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                let current = self.chat.users.get(uid).map(|u| u.nick.clone());
+                if current.as_deref().is_some_and(|c| fold(c) == fold(nick)) {
+                    out.send(link, frame("NICKOK", &[nick]));
+                } else if !valid_nick(nick) {
+                    out.send(link, frame("NICKERR", &[nick, "invalid nick"]));
+                } else if self.chat.nicks.contains_key(&fold(nick)) {
+                    out.send(link, frame("NICKERR", &[nick, "nick in use"]));
+                } else {
+                    let ts = self.wall_secs(now).max(self.chat.users[uid].ts + 1);
+                    self.change_nick(now, uid, nick, ts, out);
+                    out.send(link, frame("NICKOK", &[nick]));
+                    let t = ts.to_string();
+                    self.flood(None, frame("UNICK", &[uid, nick, &t]), out);
+                }
+                true
+            }
+            "CREATEROOM" | "JOINROOM" => {
+                let Some([room]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                if !valid_room(room) {
+                    out.send(link, frame("ROOMERR", &[room, "invalid room name"]));
+                    return true;
+                }
+                let key = fold(room);
+                if !self.chat.rooms.contains_key(&key) {
+                    self.create_room(now, room, out);
+                } else if cmd == "CREATEROOM" {
+                    out.send(link, frame("ROOMERR", &[room, "room exists"]));
+                    return true;
+                }
+                let r = &self.chat.rooms[&key];
+                let (name, e, s) = (r.name.clone(), r.stream.epoch.to_string(), r.stream.seq.clone());
+                // JOINED goes first so that the client knows the room
+                // before the sequencer's SYNC.
+                out.send(link, frame("JOINED", &[&name, &e, &s]));
+                self.join_local(now, &key, uid, out);
+                true
+            }
+            "LEAVEROOM" => {
+                let Some([room]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                let key = fold(room);
+                self.leave_local(now, &key, uid, out);
+                out.send(link, frame("LEFT", &[room]));
+                true
+            }
+            "ULIST" => {
+                let Some([room]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                let mut args: Vec<Arc<str>> = vec![room.into()];
+                if let Some(r) = self.chat.rooms.get(&fold(room)) {
+                    for m in r.members.keys() {
+                        if let Some(u) = self.chat.users.get(m) {
+                            args.push(u.nick.clone());
+                        }
+                    }
+                }
+                let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
+                out.send(link, frame("USERS", &refs));
+                true
+            }
+            "LISTROOMS" => {
+                let names: Vec<Arc<str>> = self.chat.rooms.values().map(|r| r.name.clone()).collect();
+                let refs: Vec<&str> = names.iter().map(|a| &**a).collect();
+                out.send(link, frame("ROOMS", &refs));
+                true
+            }
+            "GETSEQ" => {
+                let Some([room]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                match self.chat.rooms.contains_key(&fold(room)) {
+                    true => self.request_number(now, &fold(room), uid, out),
+                    false => out.send(link, frame("NOSEQ", &[room, "no such room"])),
+                }
+                true
+            }
+            "CSEND" => {
+                let Some([room, epoch, seq, n, text]) = f.args_exact::<5>() else {
+                    return false;
+                };
+                let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
+                    return false;
+                };
+                self.route_message(now, room, epoch, seq, n, uid, text, out);
+                true
+            }
+            "FINDSEQ" => {
+                let Some([room, epoch, seq, n]) = f.args_exact::<4>() else {
+                    return false;
+                };
+                let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
+                    return false;
+                };
+                if self.chat.rooms.contains_key(&fold(room)) {
+                    self.find_number(now, &fold(room), epoch, seq, n, uid, out);
+                }
+                true
+            }
+            "LSEND" => {
+                let Some(text) = f.arg(0) else {
+                    return false;
+                };
+                let nicks: Vec<&str> = f.args().skip(1).collect();
+                let mut to: Vec<Arc<str>> = Vec::new();
+                for nick in nicks {
+                    match self.resolve_nick(nick) {
+                        Some(t) if !to.contains(&t) => to.push(t),
+                        Some(_) => {}
+                        None => out.send(link, frame("LERR", &[nick, "no such nick"])),
+                    }
+                }
+                let nick = self.chat.users[uid].nick.clone();
+                self.split_list(None, uid, &nick, text, &to, out);
+                true
+            }
+            "PRIVREQ" => {
+                let Some([nick, addr]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                let Some(to) = self.resolve_nick(nick) else {
+                    out.send(link, frame("PRIVERR", &[nick, "no such nick"]));
+                    return true;
+                };
+                let from_nick = self.chat.users[uid].nick.clone();
+                match self.dest_of_uid(&to) {
+                    Dest::Client(l) => out.send(l, frame("PRIVREQ", &[&from_nick, uid, addr])),
+                    Dest::Link(l) => out.send(l, frame("PRIVREQ2", &[&to, uid, &from_nick, addr])),
+                    _ => out.send(link, frame("PRIVERR", &[nick, "unreachable"])),
+                }
+                true
+            }
+            "PRIVANS" => {
+                let Some([to, yes, addr]) = f.args_exact::<3>() else {
+                    return false;
+                };
+                let from_nick = self.chat.users[uid].nick.clone();
+                match self.dest_of_uid(to) {
+                    Dest::Client(l) => out.send(l, frame("PRIVANS", &[&from_nick, yes, addr])),
+                    Dest::Link(l) => out.send(l, frame("PRIVANS2", &[to, uid, &from_nick, yes, addr])),
+                    _ => {}
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Delivers one list message: a copy to each local recipient, and one
+    /// LCOPY per link naming the recipients behind it.
+    pub(crate) fn split_list(&mut self, from_link: Option<LinkId>, uid: &str, nick: &str, text: &str, to: &[Arc<str>], out: &mut Outbox) {
+        let mut per_link: Vec<(LinkId, Vec<&str>)> = Vec::new();
+        for t in to {
+            match self.dest_of_uid(t) {
+                Dest::Client(l) => out.send(l, frame("LMSG", &[nick, text])),
+                Dest::Link(l) if Some(l) != from_link => match per_link.iter_mut().find(|(x, _)| *x == l) {
+                    Some((_, v)) => v.push(t),
+                    None => per_link.push((l, vec![t])),
+                },
+                _ => {}
+            }
+        }
+        for (l, ts) in per_link {
+            let mut args: Vec<&str> = vec![uid, nick, text];
+            args.extend(ts);
+            out.send(l, frame("LCOPY", &args));
+        }
+    }
+
+    /// LCOPY, PRIVREQ2, PRIVANS2: messages addressed to users. False if malformed.
+    pub(crate) fn on_direct_msg(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+        match f.command() {
+            "LCOPY" => {
+                let (Some(uid), Some(nick), Some(text)) = (f.arg(0), f.arg(1), f.arg(2)) else {
+                    return false;
+                };
+                let to: Vec<Arc<str>> = f.args().skip(3).map(Arc::from).collect();
+                self.split_list(Some(link), uid, nick, text, &to, out);
+                true
+            }
+            "PRIVREQ2" | "PRIVANS2" => {
+                let Some(to) = f.arg(0) else {
+                    return false;
+                };
+                match self.dest_of_uid(to) {
+                    Dest::Client(l) => {
+                        let args: Vec<&str> = if f.command() == "PRIVREQ2" {
+                            // fromnick, fromuid, addr
+                            vec![f.arg(2).unwrap_or(""), f.arg(1).unwrap_or(""), f.arg(3).unwrap_or("")]
+                        } else {
+                            // fromnick, yes, addr
+                            vec![f.arg(2).unwrap_or(""), f.arg(3).unwrap_or(""), f.arg(4).unwrap_or("")]
+                        };
+                        let cmd = if f.command() == "PRIVREQ2" { "PRIVREQ" } else { "PRIVANS" };
+                        out.send(l, frame(cmd, &args));
+                    }
+                    Dest::Link(l) if l != link => {
+                        let args: Vec<&str> = f.args().collect();
+                        out.send(l, frame(f.command(), &args));
+                    }
+                    _ => {}
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Registration deadlines and pings on client links.
+    pub(crate) fn client_timeouts(&mut self, now: Instant, out: &mut Outbox) {
+        let cfg = self.cfg.clone();
+        let mut expired: Vec<(LinkId, &'static str)> = Vec::new();
+        for (&l, c) in &mut self.chat.clients {
+            if c.uid.is_none() {
+                if now.saturating_since(c.opened) >= cfg.handshake_timeout {
+                    expired.push((l, "registration timeout"));
+                }
+                continue;
+            }
+            let silent = now.saturating_since(c.last_rx);
+            if silent >= cfg.ping_timeout {
+                expired.push((l, "ping timeout"));
+            } else if silent >= cfg.ping_interval && !c.ping_sent {
+                c.ping_sent = true;
+                let token = self.next_token;
+                self.next_token += 1;
+                out.send(l, |b| Msg::Ping { token }.encode(b));
+            }
+        }
+        for (l, why) in expired {
+            out.send(l, frame("ERROR", &[why]));
+            self.local_quit(now, l, why, out);
+            out.push(crate::outbox::Output::Close { link: l });
+            out.note(Note::LinkDown {
+                link: l,
+                reason: if why == "ping timeout" {
+                    crate::outbox::CloseReason::PingTimeout
+                } else {
+                    crate::outbox::CloseReason::HandshakeTimeout
+                },
+            });
+        }
+    }
+
+    /// The client closed its connection.
+    pub(crate) fn client_closed(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        self.local_quit(now, link, "connection closed", out);
+        out.note(Note::LinkDown {
+            link,
+            reason: crate::outbox::CloseReason::PeerClosed,
+        });
+    }
+}

@@ -1,0 +1,342 @@
+//! Users and rooms on top of the server tree.
+//!
+//! A client connection is told apart from a server link by its first frame
+//! (USER or NICK rather than LINK); from then on it lives in
+//! [`ChatState::clients`] and the tree code never sees it. Between servers,
+//! users are named by UID and every message is checked against the
+//! direction of the server it concerns, like SQUIT and BCAST.
+//!
+//! See `docs/protocol.md` for every message and the reasons for each rule.
+
+mod clients;
+mod rooms;
+mod users;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand_core::CryptoRngCore;
+
+use super::Server;
+use crate::outbox::{ChatNote, LinkId, Note, Outbox, Stream};
+use crate::time::Instant;
+use crate::wire::{self, Frame, WireError};
+
+pub(crate) use clients::opens_client;
+pub use rooms::{stream_beats, Slot};
+pub use users::collision_losers;
+
+/// A user as this server knows it.
+#[derive(Clone, Debug)]
+pub(crate) struct User {
+    pub nick: Arc<str>,
+    /// When the current nick was claimed (home server's wall clock, seconds).
+    pub ts: u64,
+    /// When the user registered; `ts == reg_ts` means the nick is the one
+    /// it registered with.
+    pub reg_ts: u64,
+    pub sid: Arc<str>,
+    /// The client link for a local user, else the link toward its server.
+    pub via: LinkId,
+    pub local: bool,
+    pub rooms: BTreeSet<Arc<str>>,
+}
+
+/// A room as this server knows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Room {
+    pub name: Arc<str>,
+    /// Creation time (creator's wall clock, seconds).
+    pub ts: u64,
+    /// Members by UID, each with its membership id.
+    pub members: BTreeMap<Arc<str>, u64>,
+    pub stream: Stream,
+    /// Present on the room's sequencer, for the current stream.
+    pub seq: Option<rooms::Sequencer>,
+}
+
+/// A client connection on this server.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientLink {
+    pub opened: Instant,
+    pub last_rx: Instant,
+    pub ping_sent: bool,
+    pub user: Option<Arc<str>>,
+    pub nick: Option<Arc<str>>,
+    /// Set once registered.
+    pub uid: Option<Arc<str>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChatState {
+    pub users: BTreeMap<Arc<str>, User>,
+    /// Folded nick to UID.
+    pub nicks: BTreeMap<String, Arc<str>>,
+    /// Recently given-up nicks (folded) and who gave them up, until when.
+    pub history: Vec<(String, Arc<str>, Instant)>,
+    /// UIDs killed or rejected: never accepted again (UIDs are never reused).
+    pub dead: BTreeSet<Arc<str>>,
+    /// Rooms by folded name.
+    pub rooms: BTreeMap<String, Room>,
+    pub clients: BTreeMap<LinkId, ClientLink>,
+    pub next_uid: u64,
+    pub next_mem: u64,
+    /// UIDs renamed to themselves by a SAVE, with the timestamp of the
+    /// claim that lost, so a late introduction is renamed too.
+    pub renamed: BTreeMap<Arc<str>, u64>,
+    /// Local clients renamed during the current input, to be told.
+    pub pending_renames: Vec<(LinkId, Arc<str>)>,
+    /// Wall clock minus monotonic clock, in nanoseconds.
+    pub wall_offset: i64,
+}
+
+/// Where a message for a user or server goes from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dest {
+    Client(LinkId),
+    Link(LinkId),
+    Me,
+    Nowhere,
+}
+
+/// Encodes a frame from string arguments.
+pub(crate) fn frame<'a>(
+    command: &'a str,
+    args: &'a [&'a str],
+) -> impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError> + 'a {
+    move |b| wire::encode(b, command, args)
+}
+
+impl Server {
+    /// The wall clock in seconds, for nick and room timestamps. Only the
+    /// ordering of claims uses it, and always from the message data.
+    pub(crate) fn wall_secs(&self, now: Instant) -> u64 {
+        let ns = i128::from(now.as_nanos()) + i128::from(self.chat.wall_offset);
+        (ns.max(0) / 1_000_000_000) as u64
+    }
+
+    /// Sets how far this machine's wall clock is from its monotonic clock.
+    pub fn set_wall_offset(&mut self, nanos: i64) {
+        self.chat.wall_offset = nanos;
+    }
+
+    pub(crate) fn dest_of_sid(&self, sid: &str) -> Dest {
+        if sid == &*self.me.sid {
+            Dest::Me
+        } else {
+            self.route_by_sid(sid).map_or(Dest::Nowhere, Dest::Link)
+        }
+    }
+
+    pub(crate) fn dest_of_uid(&self, uid: &str) -> Dest {
+        if let Some(u) = self.chat.users.get(uid) {
+            return if u.local {
+                Dest::Client(u.via)
+            } else {
+                Dest::Link(u.via)
+            };
+        }
+        match crate::names::uid_sid(uid) {
+            Some(sid) if sid != &*self.me.sid => self.dest_of_sid(sid),
+            _ => Dest::Nowhere,
+        }
+    }
+
+    /// Whether a frame about the server `sid` came from its direction.
+    pub(crate) fn from_direction(&mut self, link: LinkId, sid: &str, what: &'static str, out: &mut Outbox) -> bool {
+        if self.route_by_sid(sid) == Some(link) {
+            return true;
+        }
+        self.stats.misdirected += 1;
+        out.note(Note::Misdirected { link, what });
+        false
+    }
+
+    /// A frame on a registered server link that the tree layer does not
+    /// know: a user or room message.
+    pub(crate) fn on_chat_frame<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        f: &Frame,
+        raw: &[u8],
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let ok = match f.command() {
+            "UID" | "UNICK" | "UQUIT" | "KILL" | "SAVE" | "REJECT" => {
+                self.on_user_msg(now, link, f, out)
+            }
+            "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RMSG" | "RSTART"
+            | "RFIND" | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" => {
+                self.on_room_msg(now, link, f, raw, out)
+            }
+            "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
+            _ => false,
+        };
+        if !ok {
+            self.stats.malformed += 1;
+            let why = format!("bad {} message", f.command());
+            self.protocol_error(now, link, &why, rng, out);
+        }
+    }
+
+    /// Introduces every user, room and membership to a new peer (after
+    /// the servers, before the end of the burst).
+    pub(crate) fn send_chat_burst(&mut self, link: LinkId, out: &mut Outbox) {
+        for (uid, u) in &self.chat.users {
+            if u.via == link {
+                continue;
+            }
+            let (ts, reg) = (u.ts.to_string(), u.reg_ts.to_string());
+            out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg]));
+        }
+        for r in self.chat.rooms.values() {
+            let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
+            out.send(link, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
+            for (uid, memid) in &r.members {
+                if self.chat.users.get(uid).is_some_and(|u| u.via == link) {
+                    continue;
+                }
+                let m = memid.to_string();
+                out.send(link, frame("RJOIN", &[&r.name, uid, &m]));
+            }
+        }
+    }
+
+    /// Servers left this server's view: their users are gone (each server
+    /// drops them itself; nothing is sent), and rooms whose sequencer went
+    /// with them may elect another.
+    pub(crate) fn servers_lost(&mut self, now: Instant, sids: &[Arc<str>], out: &mut Outbox) {
+        if sids.is_empty() {
+            return;
+        }
+        let gone: Vec<Arc<str>> = self
+            .chat
+            .users
+            .iter()
+            .filter(|(_, u)| !u.local && sids.contains(&u.sid))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in gone {
+            self.remove_user(now, &uid, out);
+        }
+        self.reelect(now, out);
+    }
+
+    /// Delivers an operator broadcast to every local client.
+    pub(crate) fn notice_local_clients(&mut self, text: &str, out: &mut Outbox) {
+        let links: Vec<LinkId> = self
+            .chat
+            .clients
+            .iter()
+            .filter(|(_, c)| c.uid.is_some())
+            .map(|(l, _)| *l)
+            .collect();
+        if links.is_empty() {
+            return;
+        }
+        if let Some(r) = out.encode(frame("NOTICE", &[text])) {
+            for l in links {
+                out.send_again(l, r);
+            }
+        }
+    }
+
+    /// The earliest chat deadline: client registrations and pings, and
+    /// numbers a sequencer holds for a sender.
+    pub(crate) fn chat_deadline(&self) -> Option<Instant> {
+        let cfg = &self.cfg;
+        let mut d: Option<Instant> = None;
+        let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
+        for c in self.chat.clients.values() {
+            if c.uid.is_none() {
+                at(c.opened + cfg.handshake_timeout);
+            } else {
+                at(c.last_rx
+                    + if c.ping_sent {
+                        cfg.ping_timeout
+                    } else {
+                        cfg.ping_interval
+                    });
+            }
+        }
+        for r in self.chat.rooms.values() {
+            if let Some(s) = &r.seq {
+                if let Some(t) = s.oldest_hold() {
+                    at(t + cfg.seq_hold);
+                }
+            }
+        }
+        if let Some((_, _, until)) = self.chat.history.first() {
+            at(*until);
+        }
+        d
+    }
+
+    pub(crate) fn chat_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        self.client_timeouts(now, out);
+        self.expire_holds(now, out);
+        self.chat.history.retain(|(_, _, until)| *until > now);
+    }
+
+    pub(crate) fn chat_note(out: &mut Outbox, n: ChatNote) {
+        out.note(Note::Chat(n));
+    }
+}
+
+/// Read-only views of users and rooms.
+impl Server {
+    /// Every user this server knows: UID, nick, home SID.
+    pub fn users(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.chat
+            .users
+            .iter()
+            .map(|(uid, u)| (&**uid, &*u.nick, &*u.sid))
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.chat.users.len()
+    }
+
+    /// The UID holding `nick`, if any.
+    pub fn uid_of_nick(&self, nick: &str) -> Option<&str> {
+        self.chat.nicks.get(&crate::names::fold(nick)).map(|u| &**u)
+    }
+
+    /// Every room: name, stream, and members (UID, membership id).
+    pub fn rooms(&self) -> impl Iterator<Item = RoomView<'_>> {
+        self.chat.rooms.values().map(|r| RoomView {
+            name: &r.name,
+            stream: &r.stream,
+            members: &r.members,
+            sequencer: r.seq.as_ref().map(|s| SequencerView {
+                next: s.next,
+                slots: &s.slots,
+            }),
+        })
+    }
+
+    /// UIDs of this server's registered local clients.
+    pub fn local_uids(&self) -> impl Iterator<Item = &str> {
+        self.chat.clients.values().filter_map(|c| c.uid.as_deref())
+    }
+
+    /// Client connections not yet registered.
+    pub fn registering_clients(&self) -> usize {
+        self.chat.clients.values().filter(|c| c.uid.is_none()).count()
+    }
+}
+
+pub struct RoomView<'a> {
+    pub name: &'a str,
+    pub stream: &'a Stream,
+    pub members: &'a BTreeMap<Arc<str>, u64>,
+    pub sequencer: Option<SequencerView<'a>>,
+}
+
+pub struct SequencerView<'a> {
+    /// The next number it will hand out.
+    pub next: u64,
+    pub slots: &'a BTreeMap<u64, Slot>,
+}

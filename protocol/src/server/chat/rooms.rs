@@ -1,0 +1,751 @@
+//! Rooms, memberships and per-room sequencing.
+//!
+//! Every server knows every room and its members (the burst carries them),
+//! but room messages travel only toward servers that have members. Each
+//! room has one sequencer, named with its epoch in the room's [`Stream`].
+//! A client asks for a number (GETSEQ), sends its message with it (CSEND),
+//! and the sequencer, which alone can tell a held number from a used or
+//! skipped one, validates it and sends the message (RMSG) to the members.
+//!
+//! Stream rule. A room's stream is a lattice value: a higher epoch wins,
+//! then the smaller sequencer SID. Every server adopts the larger of what
+//! it has and what it hears, and passes on only what it adopted, so all
+//! servers of a component end with one stream whatever order they heard
+//! things in. Under `epoch` a component that lost its sequencer elects the
+//! lowest SID with members and starts epoch + 1; under `home` the
+//! sequencer never changes and a component without it cannot send. A
+//! sequencer that restarts finds itself named by a stream it has no state
+//! for and starts epoch + 1 itself, so no number is ever issued twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{frame, Dest, Room};
+use crate::config::Ordering;
+use crate::names::{fold, uid_sid};
+use crate::outbox::{ChatNote, LinkId, Outbox, Stream};
+use crate::server::Server;
+use crate::time::Instant;
+use crate::wire::{parse_u64, Encoder, Frame};
+
+/// The fate of one number of a stream, as its sequencer knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Handed to `uid` at `at`; its message has not arrived.
+    Held { uid: Arc<str>, at: Instant },
+    /// Carries this message.
+    Used {
+        uid: Arc<str>,
+        nick: Arc<str>,
+        text: Arc<str>,
+    },
+    /// Will never carry a message.
+    Skipped,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sequencer {
+    pub next: u64,
+    pub slots: BTreeMap<u64, Slot>,
+    /// Numbers still held, oldest first (numbers are issued in time order).
+    held: BTreeSet<u64>,
+}
+
+impl Sequencer {
+    fn new() -> Self {
+        Sequencer {
+            next: 1,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn oldest_hold(&self) -> Option<Instant> {
+        let n = self.held.first()?;
+        match self.slots.get(n) {
+            Some(Slot::Held { at, .. }) => Some(*at),
+            _ => None,
+        }
+    }
+}
+
+/// Whether stream `a` is later than `b` in the lattice.
+pub fn stream_beats(a: &Stream, b: &Stream) -> bool {
+    (a.epoch, std::cmp::Reverse(&*a.seq)) > (b.epoch, std::cmp::Reverse(&*b.seq))
+}
+
+impl Server {
+    fn room_key(&self, name: &str) -> Option<String> {
+        let k = fold(name);
+        self.chat.rooms.contains_key(&k).then_some(k)
+    }
+
+    /// Creates a room with this server as its sequencer.
+    pub(crate) fn create_room(&mut self, now: Instant, name: &str, out: &mut Outbox) {
+        let stream = Stream {
+            epoch: 1,
+            seq: self.me.sid.clone(),
+        };
+        let room = Room {
+            name: name.into(),
+            ts: self.wall_secs(now),
+            members: BTreeMap::new(),
+            stream,
+            seq: Some(Sequencer::new()),
+        };
+        self.announce_room(&room, None, out);
+        self.chat.rooms.insert(fold(name), room);
+    }
+
+    fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
+        let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
+        self.flood(except, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]), out);
+    }
+
+    /// A local user joins (the room exists). Returns false if it already was a member.
+    pub(crate) fn join_local(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
+        let room = self.chat.rooms.get_mut(key).expect("room exists");
+        if room.members.contains_key(uid) {
+            return false;
+        }
+        self.chat.next_mem += 1;
+        let memid = self.chat.next_mem;
+        room.members.insert(uid.clone(), memid);
+        let name = room.name.clone();
+        if let Some(u) = self.chat.users.get_mut(uid) {
+            u.rooms.insert(key.into());
+        }
+        let m = memid.to_string();
+        self.flood(None, frame("RJOIN", &[&name, uid, &m]), out);
+        self.new_membership(now, key, uid, out);
+        true
+    }
+
+    /// A local user leaves. Returns false if it was not a member.
+    pub(crate) fn leave_local(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
+        let Some(room) = self.chat.rooms.get(key) else {
+            return false;
+        };
+        let Some(&memid) = room.members.get(uid) else {
+            return false;
+        };
+        let name = room.name.clone();
+        self.drop_membership(now, key, uid, out);
+        if let Some(u) = self.chat.users.get_mut(uid) {
+            u.rooms.remove(key);
+        }
+        let m = memid.to_string();
+        self.flood(None, frame("RLEAVE", &[&name, uid, &m]), out);
+        true
+    }
+
+    /// Removes a membership; the sequencer gives up numbers its holder held.
+    pub(crate) fn drop_membership(&mut self, now: Instant, key: &str, uid: &str, out: &mut Outbox) {
+        let Some(room) = self.chat.rooms.get_mut(key) else {
+            return;
+        };
+        if room.members.remove(uid).is_none() {
+            return;
+        }
+        let Some(seq) = room.seq.as_mut() else {
+            return;
+        };
+        let doomed: Vec<u64> = seq
+            .held
+            .iter()
+            .copied()
+            .filter(|n| matches!(seq.slots.get(n), Some(Slot::Held { uid: h, .. }) if &**h == uid))
+            .collect();
+        for n in doomed {
+            self.skip_number(now, key, n, out);
+        }
+    }
+
+    /// The sequencer learned of a membership: tell the member where its
+    /// share of the stream starts.
+    fn new_membership(&mut self, _now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+        let room = &self.chat.rooms[key];
+        let Some(seq) = &room.seq else {
+            return;
+        };
+        let (name, epoch, sid, next) = (
+            room.name.clone(),
+            room.stream.epoch.to_string(),
+            room.stream.seq.clone(),
+            seq.next.to_string(),
+        );
+        match self.dest_of_uid(uid) {
+            Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
+            Dest::Link(l) => out.send(l, frame("RSTART", &[&name, uid, &epoch, &sid, &next])),
+            _ => {}
+        }
+    }
+
+    /// Hands out the next number of a room's stream (this server is its
+    /// sequencer). `None` if the room has no stream here.
+    pub(crate) fn issue_number(&mut self, now: Instant, key: &str, uid: &Arc<str>) -> Option<(Stream, u64)> {
+        let room = self.chat.rooms.get_mut(key)?;
+        let seq = room.seq.as_mut()?;
+        let n = seq.next;
+        seq.next += 1;
+        seq.slots.insert(
+            n,
+            Slot::Held {
+                uid: uid.clone(),
+                at: now,
+            },
+        );
+        seq.held.insert(n);
+        let stream = room.stream.clone();
+        self.arm(now + self.cfg.seq_hold);
+        Some((stream, n))
+    }
+
+    /// Sequencer: a message arrived for number `n`. Returns an error
+    /// reason if it cannot carry it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn accept_message(
+        &mut self,
+        key: &str,
+        epoch: u64,
+        sid: &str,
+        n: u64,
+        uid: &Arc<str>,
+        text: &str,
+        out: &mut Outbox,
+    ) -> Result<(), &'static str> {
+        let nick = match self.chat.users.get(uid) {
+            Some(u) => u.nick.clone(),
+            None => return Err("unknown sender"),
+        };
+        let room = self.chat.rooms.get_mut(key).ok_or("no such room")?;
+        if room.stream.epoch != epoch || *room.stream.seq != *sid {
+            return Err("stale stream");
+        }
+        let seq = room.seq.as_mut().ok_or("not the sequencer")?;
+        let ok = self.cfg.ablations.no_seq_check
+            || matches!(seq.slots.get(&n), Some(Slot::Held { uid: h, .. }) if h == uid);
+        if !ok {
+            return Err("number not held");
+        }
+        let text: Arc<str> = text.into();
+        seq.slots.insert(
+            n,
+            Slot::Used {
+                uid: uid.clone(),
+                nick: nick.clone(),
+                text: text.clone(),
+            },
+        );
+        seq.held.remove(&n);
+        let (name, stream) = (room.name.clone(), room.stream.clone());
+        Self::chat_note(
+            out,
+            ChatNote::Sequenced {
+                room: name.clone(),
+                stream: stream.clone(),
+                n,
+                uid: uid.clone(),
+            },
+        );
+        let range = out.encode(|b| {
+            let mut e = Encoder::begin(b, "RMSG");
+            e.arg(&name)
+                .arg_u64(stream.epoch)
+                .arg(&stream.seq)
+                .arg_u64(n)
+                .arg(uid)
+                .arg(&nick)
+                .arg(&text);
+            e.finish()
+        });
+        if let Some(r) = range {
+            self.fan_out(key, None, r, out);
+        }
+        Ok(())
+    }
+
+    /// Sends an encoded room frame to local members and toward every
+    /// server with members, except back on `from`.
+    fn fan_out(&mut self, key: &str, from: Option<LinkId>, r: (u32, u32), out: &mut Outbox) {
+        let Some(room) = self.chat.rooms.get(key) else {
+            return;
+        };
+        let everyone = self.cfg.ablations.no_room_routing;
+        let mut links: Vec<LinkId> = Vec::with_capacity(8);
+        for uid in room.members.keys() {
+            if let Some(u) = self.chat.users.get(uid) {
+                if Some(u.via) != from && !links.contains(&u.via) {
+                    links.push(u.via);
+                }
+            }
+        }
+        if everyone {
+            // Research switch: every local client gets the room's traffic.
+            for (&l, c) in &self.chat.clients {
+                if c.uid.is_some() && !links.contains(&l) {
+                    links.push(l);
+                }
+            }
+        }
+        for l in links {
+            out.send_again(l, r);
+            self.stats.frames_out += 1;
+        }
+    }
+
+    /// Sequencer: number `n` will not be used; members are told.
+    fn skip_number(&mut self, _now: Instant, key: &str, n: u64, out: &mut Outbox) {
+        let Some(room) = self.chat.rooms.get_mut(key) else {
+            return;
+        };
+        let Some(seq) = room.seq.as_mut() else {
+            return;
+        };
+        seq.slots.insert(n, Slot::Skipped);
+        seq.held.remove(&n);
+        let (name, stream) = (room.name.clone(), room.stream.clone());
+        Self::chat_note(
+            out,
+            ChatNote::SeqSkipped {
+                room: name.clone(),
+                stream: stream.clone(),
+                n,
+            },
+        );
+        let range = out.encode(|b| {
+            let mut e = Encoder::begin(b, "SKIPSEQ");
+            e.arg(&name).arg_u64(stream.epoch).arg(&stream.seq).arg_u64(n);
+            e.finish()
+        });
+        if let Some(r) = range {
+            self.fan_out(key, None, r, out);
+        }
+    }
+
+    /// Skips numbers held longer than `seq_hold`.
+    pub(crate) fn expire_holds(&mut self, now: Instant, out: &mut Outbox) {
+        let hold = self.cfg.seq_hold;
+        let mut due: Vec<(String, u64)> = Vec::new();
+        for (key, r) in &self.chat.rooms {
+            if let Some(s) = &r.seq {
+                for &n in &s.held {
+                    match s.slots.get(&n) {
+                        Some(Slot::Held { at, .. }) if now.saturating_since(*at) >= hold => {
+                            due.push((key.clone(), n))
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        for (key, n) in due {
+            self.skip_number(now, &key, n, out);
+        }
+    }
+
+    /// Answers a request for number `n` of the room's stream: the message
+    /// again, or a skip. Returns what to send toward `uid`.
+    pub(crate) fn find_number(&mut self, now: Instant, key: &str, epoch: u64, sid: &str, n: u64, uid: &str, out: &mut Outbox) {
+        let Some(room) = self.chat.rooms.get(key) else {
+            return;
+        };
+        let name = room.name.clone();
+        let current = room.stream.epoch == epoch && *room.stream.seq == *sid;
+        let (e, s, nn) = (epoch.to_string(), sid.to_string(), n.to_string());
+        if !current {
+            // A closed stream: nobody will fill the gap any more.
+            return self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out);
+        }
+        if *sid != *self.me.sid {
+            if let Dest::Link(l) = self.dest_of_sid(sid) {
+                out.send(l, frame("RFIND", &[&name, &e, &s, &nn, uid]));
+            }
+            return;
+        }
+        let slot = room.seq.as_ref().and_then(|q| q.slots.get(&n)).cloned();
+        match slot {
+            Some(Slot::Used { uid: from, nick, text }) => {
+                self.to_member(uid, "RMSG", "RRESEND", &[&name, &e, &s, &nn, &from, &nick, &text], out)
+            }
+            Some(Slot::Skipped) => self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out),
+            Some(Slot::Held { .. }) => {} // its holder may still send it
+            None => {
+                if room.seq.as_ref().is_some_and(|q| n < q.next) {
+                    self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
+                } else {
+                    // Not issued yet: skip it now so that the asker's gap closes.
+                    let _ = now;
+                }
+            }
+        }
+    }
+
+    /// Sends `args` to the member `uid`: as `client_cmd` to a local client,
+    /// or wrapped as `relay_cmd` (UID first) toward its server.
+    fn to_member(&mut self, uid: &str, client_cmd: &str, relay_cmd: &str, args: &[&str], out: &mut Outbox) {
+        match self.dest_of_uid(uid) {
+            Dest::Client(l) => out.send(l, frame(client_cmd, args)),
+            Dest::Link(l) => {
+                let mut v: Vec<&str> = Vec::with_capacity(args.len() + 1);
+                v.push(uid);
+                v.extend_from_slice(args);
+                out.send(l, frame(relay_cmd, &v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Adopts `stream` for a room if it beats the current one.
+    fn adopt_stream(&mut self, now: Instant, key: &str, stream: Stream, out: &mut Outbox) -> bool {
+        let me = self.me.sid.clone();
+        let room = self.chat.rooms.get_mut(key).expect("room exists");
+        if !stream_beats(&stream, &room.stream) {
+            return false;
+        }
+        room.stream = stream;
+        room.seq = None;
+        if room.stream.seq == me {
+            self.take_office(now, key, out);
+        }
+        true
+    }
+
+    /// This server becomes the sequencer of a fresh stream it names: it
+    /// tells every member where to start.
+    fn take_office(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        let room = self.chat.rooms.get_mut(key).expect("room exists");
+        room.seq = Some(Sequencer::new());
+        let members: Vec<Arc<str>> = room.members.keys().cloned().collect();
+        for uid in members {
+            self.new_membership(now, key, &uid, out);
+        }
+    }
+
+    /// Under `epoch`, rooms whose sequencer left this component elect the
+    /// lowest SID with members (else the lowest SID) and start a new epoch.
+    pub(crate) fn reelect(&mut self, now: Instant, out: &mut Outbox) {
+        if self.cfg.ordering != Ordering::Epoch {
+            return;
+        }
+        let lost: Vec<String> = self
+            .chat
+            .rooms
+            .iter()
+            .filter(|(_, r)| self.dest_of_sid(&r.stream.seq) == Dest::Nowhere)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in lost {
+            let room = &self.chat.rooms[&key];
+            let mut best: Option<Arc<str>> = None;
+            for uid in room.members.keys() {
+                if let Some(u) = self.chat.users.get(uid) {
+                    if best.as_ref().is_none_or(|b| u.sid < *b) {
+                        best = Some(u.sid.clone());
+                    }
+                }
+            }
+            let best = best.unwrap_or_else(|| {
+                self.known
+                    .values()
+                    .map(|k| k.sid.clone())
+                    .chain(std::iter::once(self.me.sid.clone()))
+                    .min()
+                    .expect("at least this server")
+            });
+            let stream = Stream {
+                epoch: room.stream.epoch + 1,
+                seq: best,
+            };
+            if self.adopt_stream(now, &key, stream, out) {
+                let r = self.chat.rooms[&key].clone();
+                self.announce_room(&r, None, out);
+            }
+        }
+    }
+
+    /// ROOM and the R* messages from a server link. False if malformed.
+    pub(crate) fn on_room_msg(&mut self, now: Instant, link: LinkId, f: &Frame, raw: &[u8], out: &mut Outbox) -> bool {
+        match f.command() {
+            "ROOM" => {
+                let Some([name, ts, epoch, seq]) = f.args_exact::<4>() else {
+                    return false;
+                };
+                let (Some(ts), Some(epoch)) = (parse_u64(ts), parse_u64(epoch)) else {
+                    return false;
+                };
+                if !crate::names::valid_room(name) || crate::server::sid_code(seq).is_none() {
+                    return false;
+                }
+                let key = fold(name);
+                let mut stream = Stream {
+                    epoch,
+                    seq: seq.into(),
+                };
+                if *stream.seq == *self.me.sid
+                    && self.chat.rooms.get(&key).is_none_or(|r| r.stream != stream || r.seq.is_none())
+                {
+                    // Named sequencer of a stream this process never ran
+                    // (it restarted): start a new one instead.
+                    stream.epoch += 1;
+                }
+                if !self.chat.rooms.contains_key(&key) {
+                    let room = Room {
+                        name: name.into(),
+                        ts,
+                        members: BTreeMap::new(),
+                        stream: Stream {
+                            epoch: 0,
+                            seq: "".into(),
+                        },
+                        seq: None,
+                    };
+                    self.chat.rooms.insert(key.clone(), room);
+                }
+                let adopted = self.adopt_stream(now, &key, stream.clone(), out);
+                let room = self.chat.rooms.get_mut(&key).expect("room exists");
+                room.ts = room.ts.min(ts);
+                let r = room.clone();
+                if adopted {
+                    self.announce_room(&r, Some(link), out);
+                    if *r.stream.seq == *self.me.sid {
+                        // Also tell the sender what we started.
+                        let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
+                        out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
+                    }
+                } else if stream_beats(&r.stream, &stream) {
+                    // The sender is behind: let its side catch up.
+                    let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
+                    out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
+                }
+                true
+            }
+            "RJOIN" | "RLEAVE" => {
+                let Some([name, uid, memid]) = f.args_exact::<3>() else {
+                    return false;
+                };
+                let (Some(sid), Some(memid)) = (uid_sid(uid), parse_u64(memid)) else {
+                    return false;
+                };
+                if !self.from_direction(link, sid, "RJOIN/RLEAVE", out) {
+                    return true;
+                }
+                let Some(key) = self.room_key(name) else {
+                    return true;
+                };
+                let Some((uid, _)) = self.chat.users.get_key_value(uid) else {
+                    return true;
+                };
+                let uid = uid.clone();
+                let room = self.chat.rooms.get_mut(&key).expect("room exists");
+                if f.command() == "RJOIN" {
+                    if room.members.get(&uid) == Some(&memid) {
+                        return true;
+                    }
+                    room.members.insert(uid.clone(), memid);
+                    if let Some(u) = self.chat.users.get_mut(&uid) {
+                        u.rooms.insert(key.clone().into());
+                    }
+                    self.flood(Some(link), |b| {
+                        b.extend_from_slice(raw);
+                        Ok(raw.len())
+                    }, out);
+                    self.new_membership(now, &key, &uid, out);
+                } else {
+                    let current = room.members.get(&uid).copied();
+                    let matches = current == Some(memid) || self.cfg.ablations.no_membership_ids;
+                    if current.is_none() || !matches {
+                        return true; // an older membership: the new one stays
+                    }
+                    self.drop_membership(now, &key, &uid, out);
+                    if let Some(u) = self.chat.users.get_mut(&uid) {
+                        u.rooms.remove(&*key);
+                    }
+                    self.flood(Some(link), |b| {
+                        b.extend_from_slice(raw);
+                        Ok(raw.len())
+                    }, out);
+                }
+                true
+            }
+            "RSEQREQ" => {
+                let Some([name, uid]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                let Some(key) = self.room_key(name) else {
+                    return true;
+                };
+                let uid: Arc<str> = uid.into();
+                self.request_number(now, &key, &uid, out);
+                true
+            }
+            "RSEQ" => {
+                // Toward the asker: room, uid, epoch, sequencer, n (0: none).
+                let Some([name, uid, epoch, seq, n]) = f.args_exact::<5>() else {
+                    return false;
+                };
+                match self.dest_of_uid(uid) {
+                    Dest::Client(l) => {
+                        if n == "0" {
+                            out.send(l, frame("NOSEQ", &[name, seq]));
+                        } else {
+                            out.send(l, frame("NEWSEQ", &[name, epoch, seq, n]));
+                        }
+                    }
+                    Dest::Link(l) if l != link => out.send(l, |b| {
+                        b.extend_from_slice(raw);
+                        Ok(raw.len())
+                    }),
+                    _ => {}
+                }
+                true
+            }
+            "RSEND" => {
+                let Some([name, epoch, seq, n, uid, text]) = f.args_exact::<6>() else {
+                    return false;
+                };
+                let (Some(epoch), Some(n), Some(sid)) = (parse_u64(epoch), parse_u64(n), uid_sid(uid)) else {
+                    return false;
+                };
+                if !self.from_direction(link, sid, "RSEND", out) {
+                    return true;
+                }
+                let uid: Arc<str> = uid.into();
+                self.route_message(now, name, epoch, seq, n, &uid, text, out);
+                true
+            }
+            "RMSG" | "SKIPSEQ" => {
+                let Some(name) = f.arg(0) else {
+                    return false;
+                };
+                let seq = f.arg(2).unwrap_or("");
+                if crate::server::sid_code(seq).is_none() {
+                    return false;
+                }
+                if !self.from_direction(link, seq, "RMSG", out) {
+                    return true;
+                }
+                let Some(key) = self.room_key(name) else {
+                    return true;
+                };
+                if let Some(r) = out.encode(|b| {
+                    b.extend_from_slice(raw);
+                    Ok(raw.len())
+                }) {
+                    self.fan_out(&key, Some(link), r, out);
+                }
+                true
+            }
+            "RSTART" | "RRESEND" | "RSKIPTO" | "RFAIL" => {
+                // Toward one member: uid first, then the client frame's arguments.
+                let Some(uid) = f.arg(0) else {
+                    return false;
+                };
+                let args: Vec<&str> = f.args().skip(1).collect();
+                let cmd = match f.command() {
+                    "RSTART" => "SYNC",
+                    "RRESEND" => "RMSG",
+                    "RFAIL" => "SENDFAIL",
+                    _ => "SKIPSEQ",
+                };
+                match self.dest_of_uid(uid) {
+                    Dest::Client(l) => out.send(l, frame(cmd, &args)),
+                    Dest::Link(l) if l != link => out.send(l, |b| {
+                        b.extend_from_slice(raw);
+                        Ok(raw.len())
+                    }),
+                    _ => {}
+                }
+                true
+            }
+            "RFIND" => {
+                let Some([name, epoch, seq, n, uid]) = f.args_exact::<5>() else {
+                    return false;
+                };
+                let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
+                    return false;
+                };
+                let Some(key) = self.room_key(name) else {
+                    return true;
+                };
+                self.find_number(now, &key, epoch, seq, n, uid, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// GETSEQ for `uid` (local or relayed): answer if this server is the
+    /// sequencer, else pass it on toward the sequencer.
+    pub(crate) fn request_number(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+        let room = &self.chat.rooms[key];
+        let (name, seq) = (room.name.clone(), room.stream.seq.clone());
+        let reply = |s: &mut Server, epoch: &str, n: &str, out: &mut Outbox| {
+            let args = [&*name, &**uid, epoch, &*seq, n];
+            match s.dest_of_uid(uid) {
+                Dest::Client(l) => {
+                    if n == "0" {
+                        out.send(l, frame("NOSEQ", &[&name, &seq]));
+                    } else {
+                        out.send(l, frame("NEWSEQ", &[&name, epoch, &seq, n]));
+                    }
+                }
+                Dest::Link(l) => out.send(l, frame("RSEQ", &args)),
+                _ => {}
+            }
+        };
+        if !room.members.contains_key(uid) {
+            return reply(self, "0", "0", out);
+        }
+        match self.dest_of_sid(&seq) {
+            Dest::Me => match self.issue_number(now, key, uid) {
+                Some((stream, n)) => {
+                    let (e, n) = (stream.epoch.to_string(), n.to_string());
+                    reply(self, &e, &n, out)
+                }
+                None => reply(self, "0", "0", out),
+            },
+            Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
+                out.send(l, frame("RSEQREQ", &[&name, uid]))
+            }
+            _ => reply(self, "0", "0", out),
+        }
+    }
+
+    /// CSEND for `uid`: validate here if this server is the sequencer,
+    /// else pass it on toward the sequencer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn route_message(
+        &mut self,
+        now: Instant,
+        name: &str,
+        epoch: u64,
+        seq: &str,
+        n: u64,
+        uid: &Arc<str>,
+        text: &str,
+        out: &mut Outbox,
+    ) {
+        let _ = now;
+        let Some(key) = self.room_key(name) else {
+            return self.send_fail(uid, name, epoch, seq, n, "no such room", out);
+        };
+        match self.dest_of_sid(seq) {
+            Dest::Me => {
+                if let Err(why) = self.accept_message(&key, epoch, seq, n, uid, text, out) {
+                    self.send_fail(uid, name, epoch, seq, n, why, out);
+                }
+            }
+            Dest::Link(l) => {
+                let (e, nn) = (epoch.to_string(), n.to_string());
+                out.send(l, frame("RSEND", &[name, &e, seq, &nn, uid, text]));
+            }
+            _ => self.send_fail(uid, name, epoch, seq, n, "sequencer unreachable", out),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_fail(&mut self, uid: &str, name: &str, epoch: u64, seq: &str, n: u64, why: &str, out: &mut Outbox) {
+        let (e, nn) = (epoch.to_string(), n.to_string());
+        self.to_member(uid, "SENDFAIL", "RFAIL", &[name, &e, seq, &nn, why], out);
+    }
+}

@@ -1,0 +1,481 @@
+//! The user table, nick changes, and nick collisions.
+//!
+//! Collision rule. Two claims on one nick are ordered by (nick timestamp,
+//! UID): both come from the messages, so every server that sees the same
+//! two claims picks the same winner whatever its clock or position in the
+//! tree. The loser is handled per policy:
+//! - `kill-both`: both users are killed;
+//! - `ts-kill`: the later claim's user is killed;
+//! - `ts-rename`: the later claim's user is renamed to its UID (a SAVE);
+//! - `reject`: a later registration is refused and removed everywhere
+//!   (REJECT); its client is sent back to registration. A later nick
+//!   change is renamed to the UID, since its previous nick may have been
+//!   claimed meanwhile.
+//!
+//! KILL and REJECT leave a tombstone (UIDs are never reused), so a UID that
+//! arrives after its KILL is not brought back, and each server floods each
+//! resolution once.
+
+use std::sync::Arc;
+
+use super::{frame, User};
+use crate::config::NickCollision;
+use crate::names::{fold, uid_sid, valid_nick};
+use crate::outbox::{ChatNote, LinkId, Outbox, Output};
+use crate::server::Server;
+use crate::time::Instant;
+use crate::wire::{parse_u64, Frame};
+
+/// What happens to a claim that arrives for a nick someone holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The claim takes the nick.
+    Won,
+    /// The claiming user is gone (killed or rejected).
+    Lost,
+    /// The claiming user stays, renamed to its UID.
+    Renamed,
+}
+
+/// Which claims lose, from message data alone. `a` is the claim already
+/// held, `b` the new one; each is (timestamp, UID, is a registration).
+/// Returns (a loses, b loses).
+pub fn collision_losers(
+    policy: NickCollision,
+    a: (u64, &str, bool),
+    b: (u64, &str, bool),
+) -> (bool, bool) {
+    if policy == NickCollision::KillBoth {
+        return (true, true);
+    }
+    let a_later = (a.0, a.1) > (b.0, b.1);
+    (a_later, !a_later)
+}
+
+impl Server {
+    /// Adds a user to the table (no collision may remain on its nick).
+    pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
+        self.chat.nicks.insert(fold(&u.nick), uid.clone());
+        self.chat.users.insert(uid, u);
+    }
+
+    /// Removes a user from the table and from every room it was in.
+    pub(crate) fn remove_user(&mut self, now: Instant, uid: &str, out: &mut Outbox) -> Option<User> {
+        let u = self.chat.users.remove(uid)?;
+        let key = fold(&u.nick);
+        if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
+            self.chat.nicks.remove(&key);
+        }
+        for room in &u.rooms {
+            self.drop_membership(now, room, uid, out);
+        }
+        Some(u)
+    }
+
+    /// Resolves a claim by `uid` on `nick` against the current holder, if
+    /// any, carrying out whatever the policy does to the holder.
+    pub(crate) fn claim_nick(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        nick: &str,
+        ts: u64,
+        registration: bool,
+        out: &mut Outbox,
+    ) -> Claim {
+        let Some(holder) = self.chat.nicks.get(&fold(nick)).cloned() else {
+            return Claim::Won;
+        };
+        if holder == *uid {
+            return Claim::Won;
+        }
+        let h = &self.chat.users[&holder];
+        let held = (h.ts, &*holder, h.ts == h.reg_ts);
+        let policy = self.cfg.nick_collision;
+        let (mut a_loses, mut b_loses) =
+            collision_losers(policy, held, (ts, uid, registration));
+        if self.cfg.ablations.no_collision_order && policy != NickCollision::KillBoth {
+            // Research switch: the claim seen first keeps the nick, so
+            // servers that saw the claims in different orders disagree.
+            (a_loses, b_loses) = (false, true);
+        }
+        let survivor = match (a_loses, b_loses) {
+            (true, false) => Some(uid.clone()),
+            (false, true) => Some(holder.clone()),
+            _ => None,
+        };
+        Self::chat_note(
+            out,
+            ChatNote::Collision {
+                nick: nick.into(),
+                a: holder.clone(),
+                b: uid.clone(),
+                survivor,
+            },
+        );
+        let held_registration = held.2;
+        if a_loses {
+            self.resolve_loser(now, &holder, held_registration, out);
+        }
+        if !b_loses {
+            return Claim::Won;
+        }
+        match self.loser_fate(registration) {
+            Fate::Kill => {
+                self.kill(now, uid, "nick collision", None, out);
+                Claim::Lost
+            }
+            Fate::Reject => {
+                self.reject(now, uid, None, out);
+                Claim::Lost
+            }
+            Fate::Save => {
+                self.flood_save(uid, ts, None, out);
+                self.chat.renamed.insert(uid.clone(), ts);
+                Claim::Renamed
+            }
+        }
+    }
+
+    fn loser_fate(&self, registration: bool) -> Fate {
+        match self.cfg.nick_collision {
+            NickCollision::KillBoth | NickCollision::TsKill => Fate::Kill,
+            NickCollision::TsRename => Fate::Save,
+            NickCollision::Reject if registration => Fate::Reject,
+            NickCollision::Reject => Fate::Save,
+        }
+    }
+
+    /// Applies the policy's fate to a user already in the table.
+    fn resolve_loser(&mut self, now: Instant, uid: &Arc<str>, registration: bool, out: &mut Outbox) {
+        match self.loser_fate(registration) {
+            Fate::Kill => self.kill(now, uid, "nick collision", None, out),
+            Fate::Reject => self.reject(now, uid, None, out),
+            Fate::Save => {
+                let ts = self.chat.users[uid].ts;
+                self.rename_to_uid(uid);
+                self.flood_save(uid, ts, None, out);
+            }
+        }
+    }
+
+    /// Kills a user: removes it, tells its client if local, and floods
+    /// KILL on every link but `from`. Once per UID.
+    pub(crate) fn kill(&mut self, now: Instant, uid: &Arc<str>, reason: &str, from: Option<LinkId>, out: &mut Outbox) {
+        if !self.chat.dead.insert(uid.clone()) {
+            return;
+        }
+        if let Some(u) = self.remove_user(now, uid, out) {
+            if u.local {
+                out.send(u.via, frame("KILLED", &[reason]));
+                self.close_client(u.via, out);
+            }
+        }
+        self.flood(from, frame("KILL", &[uid, reason]), out);
+        Self::chat_note(
+            out,
+            ChatNote::Resolution {
+                uid: uid.clone(),
+                kind: "KILL",
+            },
+        );
+    }
+
+    /// Refuses a registration: removes the user everywhere; its client is
+    /// told and goes back to choosing a nick. Once per UID.
+    pub(crate) fn reject(&mut self, now: Instant, uid: &Arc<str>, from: Option<LinkId>, out: &mut Outbox) {
+        if !self.chat.dead.insert(uid.clone()) {
+            return;
+        }
+        if let Some(u) = self.remove_user(now, uid, out) {
+            if u.local {
+                out.send(u.via, frame("NICKERR", &[&u.nick, "rejected: nick collision"]));
+                if let Some(c) = self.chat.clients.get_mut(&u.via) {
+                    c.uid = None;
+                    c.nick = None;
+                    c.opened = now;
+                }
+                self.arm(now + self.cfg.handshake_timeout);
+            }
+        }
+        self.flood(from, frame("REJECT", &[uid]), out);
+        Self::chat_note(
+            out,
+            ChatNote::Resolution {
+                uid: uid.clone(),
+                kind: "REJECT",
+            },
+        );
+    }
+
+    fn rename_to_uid(&mut self, uid: &Arc<str>) {
+        let Some(u) = self.chat.users.get_mut(uid) else {
+            return;
+        };
+        if *u.nick == **uid {
+            return;
+        }
+        let old = std::mem::replace(&mut u.nick, uid.clone());
+        let (local, via) = (u.local, u.via);
+        let key = fold(&old);
+        if self.chat.nicks.get(&key) == Some(uid) {
+            self.chat.nicks.remove(&key);
+        }
+        self.chat.nicks.insert(fold(uid), uid.clone());
+        if local {
+            self.chat.pending_renames.push((via, uid.clone()));
+        }
+    }
+
+    fn flood_save(&mut self, uid: &Arc<str>, ts: u64, from: Option<LinkId>, out: &mut Outbox) {
+        let t = ts.to_string();
+        self.flood(from, frame("SAVE", &[uid, &t]), out);
+        Self::chat_note(
+            out,
+            ChatNote::Resolution {
+                uid: uid.clone(),
+                kind: "SAVE",
+            },
+        );
+        self.flush_renames(out);
+    }
+
+    /// Tells local clients renamed to their UID.
+    pub(crate) fn flush_renames(&mut self, out: &mut Outbox) {
+        for (link, uid) in std::mem::take(&mut self.chat.pending_renames) {
+            out.send(link, frame("RENAMED", &[&uid]));
+        }
+    }
+
+    /// Closes a client link from this side.
+    pub(crate) fn close_client(&mut self, link: LinkId, out: &mut Outbox) {
+        if self.chat.clients.remove(&link).is_some() {
+            out.push(Output::Close { link });
+        }
+    }
+
+    /// A nick this user gave up, kept so that commands aimed at it still
+    /// find the user for a while.
+    pub(crate) fn remember_nick(&mut self, now: Instant, old: &str, uid: &Arc<str>) {
+        let until = now + self.cfg.nick_history;
+        self.chat.history.retain(|(n, _, _)| *n != fold(old));
+        self.chat.history.push((fold(old), uid.clone(), until));
+        self.chat.history.sort_by_key(|(_, _, t)| *t);
+        self.arm(until);
+    }
+
+    /// The UID a nick names now, or named until recently.
+    pub(crate) fn resolve_nick(&self, nick: &str) -> Option<Arc<str>> {
+        let key = fold(nick);
+        if let Some(uid) = self.chat.nicks.get(&key) {
+            return Some(uid.clone());
+        }
+        self.chat
+            .history
+            .iter()
+            .rev()
+            .find(|(n, uid, _)| *n == key && self.chat.users.contains_key(uid))
+            .map(|(_, uid, _)| uid.clone())
+    }
+
+    /// Applies a nick change by `uid` (local or remote), resolving any
+    /// collision. Returns false if the user did not survive it.
+    pub(crate) fn change_nick(&mut self, now: Instant, uid: &Arc<str>, nick: &str, ts: u64, out: &mut Outbox) -> bool {
+        match self.claim_nick(now, uid, nick, ts, false, out) {
+            Claim::Lost => false,
+            claim => {
+                let Some(u) = self.chat.users.get_mut(uid) else {
+                    return false;
+                };
+                let old = std::mem::replace(
+                    &mut u.nick,
+                    if claim == Claim::Renamed { uid.clone() } else { nick.into() },
+                );
+                u.ts = ts;
+                let new = u.nick.clone();
+                let key = fold(&old);
+                if self.chat.nicks.get(&key) == Some(uid) {
+                    self.chat.nicks.remove(&key);
+                }
+                self.chat.nicks.insert(fold(&new), uid.clone());
+                self.remember_nick(now, &old, uid);
+                true
+            }
+        }
+    }
+
+    /// UID, UNICK, UQUIT, KILL, SAVE, REJECT from a server link. False if
+    /// the frame is malformed.
+    pub(crate) fn on_user_msg(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+        let ok = match f.command() {
+            "UID" => {
+                let Some([uid, nick, ts, reg]) = f.args_exact::<4>() else {
+                    return false;
+                };
+                let (Some(sid), Some(ts), Some(reg)) = (uid_sid(uid), parse_u64(ts), parse_u64(reg)) else {
+                    return false;
+                };
+                if !(valid_nick(nick) || nick == uid) {
+                    return false;
+                }
+                if !self.from_direction(link, sid, "UID", out) {
+                    return true;
+                }
+                if self.chat.dead.contains(uid) || self.chat.users.contains_key(uid) {
+                    return true;
+                }
+                let uid: Arc<str> = uid.into();
+                let saved = self.chat.renamed.get(&uid) == Some(&ts);
+                let claim = if saved {
+                    Claim::Renamed
+                } else {
+                    self.claim_nick(now, &uid, nick, ts, ts == reg, out)
+                };
+                if claim != Claim::Lost {
+                    let user = User {
+                        nick: if claim == Claim::Renamed { uid.clone() } else { nick.into() },
+                        ts,
+                        reg_ts: reg,
+                        sid: sid.into(),
+                        via: link,
+                        local: false,
+                        rooms: Default::default(),
+                    };
+                    self.insert_user(uid.clone(), user);
+                    let (t, r) = (ts.to_string(), reg.to_string());
+                    self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
+                }
+                true
+            }
+            "UNICK" => {
+                let Some([uid, nick, ts]) = f.args_exact::<3>() else {
+                    return false;
+                };
+                let (Some(sid), Some(ts)) = (uid_sid(uid), parse_u64(ts)) else {
+                    return false;
+                };
+                if !valid_nick(nick) {
+                    return false;
+                }
+                if !self.from_direction(link, sid, "UNICK", out) {
+                    return true;
+                }
+                let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
+                    return true;
+                };
+                if u.ts >= ts && *u.nick != *nick {
+                    // Older than what we hold (a SAVE got here first).
+                    return true;
+                }
+                let uid = uid.clone();
+                let saved = self.chat.renamed.get(&uid) == Some(&ts);
+                let alive = if saved {
+                    self.change_nick(now, &uid, &uid.clone(), ts, out)
+                } else {
+                    self.change_nick(now, &uid, nick, ts, out)
+                };
+                if alive {
+                    let t = ts.to_string();
+                    self.flood(Some(link), frame("UNICK", &[&uid, nick, &t]), out);
+                }
+                true
+            }
+            "UQUIT" => {
+                let Some([uid, reason]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                let Some(sid) = uid_sid(uid) else {
+                    return false;
+                };
+                if !self.from_direction(link, sid, "UQUIT", out) {
+                    return true;
+                }
+                if self.remove_user(now, uid, out).is_some() {
+                    self.flood(Some(link), frame("UQUIT", &[uid, reason]), out);
+                }
+                true
+            }
+            "KILL" => {
+                let Some([uid, reason]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                if uid_sid(uid).is_none() {
+                    return false;
+                }
+                let uid: Arc<str> = uid.into();
+                self.kill(now, &uid, reason, Some(link), out);
+                true
+            }
+            "REJECT" => {
+                let Some([uid]) = f.args_exact::<1>() else {
+                    return false;
+                };
+                if uid_sid(uid).is_none() {
+                    return false;
+                }
+                let uid: Arc<str> = uid.into();
+                self.reject(now, &uid, Some(link), out);
+                true
+            }
+            "SAVE" => {
+                let Some([uid, ts]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                let (Some(_), Some(ts)) = (uid_sid(uid), parse_u64(ts)) else {
+                    return false;
+                };
+                let uid: Arc<str> = uid.into();
+                if self.chat.renamed.insert(uid.clone(), ts) == Some(ts) {
+                    return true; // seen before
+                }
+                if self.chat.users.get(&uid).is_some_and(|u| u.ts == ts) {
+                    self.rename_to_uid(&uid);
+                }
+                self.flood_save(&uid, ts, Some(link), out);
+                true
+            }
+            _ => false,
+        };
+        self.flush_renames(out);
+        ok
+    }
+
+    /// A local user leaves: tell the tree and drop it.
+    pub(crate) fn local_quit(&mut self, now: Instant, link: LinkId, reason: &str, out: &mut Outbox) {
+        let Some(c) = self.chat.clients.remove(&link) else {
+            return;
+        };
+        let Some(uid) = c.uid else {
+            return;
+        };
+        if self.remove_user(now, &uid, out).is_some() {
+            self.flood(None, frame("UQUIT", &[&uid, reason]), out);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fate {
+    Kill,
+    Reject,
+    Save,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earlier_claim_wins_and_ties_go_to_the_smaller_uid() {
+        let p = NickCollision::TsKill;
+        assert_eq!(collision_losers(p, (5, "0AA-1-1", true), (7, "0AB-1-1", true)), (false, true));
+        assert_eq!(collision_losers(p, (7, "0AA-1-1", true), (5, "0AB-1-1", true)), (true, false));
+        // Equal timestamps: the UID decides, the same way from either side.
+        assert_eq!(collision_losers(p, (5, "0AB-1-1", true), (5, "0AA-1-1", true)), (true, false));
+        assert_eq!(collision_losers(p, (5, "0AA-1-1", true), (5, "0AB-1-1", true)), (false, true));
+        assert_eq!(
+            collision_losers(NickCollision::KillBoth, (5, "0AA-1-1", true), (9, "0AB-1-1", true)),
+            (true, true)
+        );
+    }
+}
