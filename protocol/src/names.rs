@@ -18,7 +18,10 @@ fn nick_char(b: u8) -> bool {
 /// with a digit.
 pub fn valid_nick(nick: &str) -> bool {
     let b = nick.as_bytes();
-    !b.is_empty() && b.len() <= MAX_NICK && !b[0].is_ascii_digit() && b.iter().all(|&c| nick_char(c))
+    !b.is_empty()
+        && b.len() <= MAX_NICK
+        && !b[0].is_ascii_digit()
+        && b.iter().all(|&c| nick_char(c))
 }
 
 /// A room: `#` then 1 to 31 letters, digits, `_` or `-`.

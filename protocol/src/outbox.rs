@@ -121,7 +121,11 @@ pub enum ChatNote {
         uid: Arc<str>,
     },
     /// Server (sequencer): number `n` will never carry a message.
-    SeqSkipped { room: Arc<str>, stream: Stream, n: u64 },
+    SeqSkipped {
+        room: Arc<str>,
+        stream: Stream,
+        n: u64,
+    },
     /// Client: registration finished.
     Welcome { uid: Arc<str>, nick: Arc<str> },
     /// Client: a room message was shown to the user.
@@ -134,7 +138,11 @@ pub enum ChatNote {
     },
     /// Client: a number was passed over (skipped by the sequencer, or left
     /// behind when the room moved to a new stream).
-    GapClosed { room: Arc<str>, stream: Stream, n: u64 },
+    GapClosed {
+        room: Arc<str>,
+        stream: Stream,
+        n: u64,
+    },
     /// Client: its `k`-th room message went out with this number.
     Sent {
         room: Arc<str>,

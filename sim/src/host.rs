@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use drc_protocol::client::Client;
 use drc_protocol::crypto::KeyPair;
 use drc_protocol::{Instant, LinkId, Server};
 use rand_chacha::ChaCha8Rng;
@@ -32,6 +33,9 @@ pub struct Host {
     /// the server tier reads the wall clock yet.
     pub skew: i64,
     pub server: Option<Server>,
+    /// The client process, on a client's machine.
+    pub client: Option<Client>,
+    pub is_client: bool,
     pub rng: ChaCha8Rng,
     link_conn: Vec<ConnId>,
     pub timer_at: Option<SimTime>,
@@ -62,6 +66,8 @@ impl Host {
             incarnation: 0,
             skew: 0,
             server: None,
+            client: None,
+            is_client: false,
             rng,
             link_conn: Vec::new(),
             timer_at: None,
@@ -101,5 +107,15 @@ impl Host {
 
     pub fn running(&self) -> bool {
         self.up && self.server.as_ref().is_some_and(|s| !s.is_stopped())
+    }
+
+    /// Whether a connection to this host would be accepted.
+    pub fn listening(&self) -> bool {
+        self.running() || (self.up && self.client.is_some())
+    }
+
+    /// The wall clock offset the protocol sees.
+    pub fn wall_offset(&self) -> i64 {
+        self.skew
     }
 }

@@ -39,6 +39,7 @@ pub struct Outcome {
     pub components: Vec<Vec<String>>,
     pub links: Vec<(String, String)>,
     pub final_servers: Value,
+    pub final_clients: Value,
     pub event_hashes: Option<Vec<u64>>,
     /// Protocol counters summed over the servers running at the end.
     pub stats: drc_protocol::server::Stats,
@@ -68,36 +69,17 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         reconnect_max: p.reconnect_max,
         handshake_timeout: p.handshake_timeout,
         ablations,
+        ..Config::default()
     })
 }
 
 /// Rejects what this version cannot simulate, before anything runs.
 pub fn validate(scn: &Scenario) -> Result<(), String> {
-    if let Some(c) = scn.clients.first() {
-        return Err(format!(
-            "client {:?}: clients are not simulated by this version yet",
-            c.id
-        ));
-    }
     for a in &scn.actions {
-        let client_action = matches!(
-            a.action,
-            Action::Connect { .. }
-                | Action::Nick { .. }
-                | Action::Create { .. }
-                | Action::Join { .. }
-                | Action::Leave { .. }
-                | Action::Say { .. }
-                | Action::SendList { .. }
-                | Action::Private { .. }
-                | Action::Redirect { .. }
-                | Action::Quit { .. }
-        );
-        if client_action {
+        if let Action::Redirect { .. } = a.action {
             return Err(format!(
-                "line {}: action {:?} needs clients, which this version does not simulate yet",
-                a.line,
-                a.action.name()
+                "line {}: action \"redirect\" is not simulated by this version yet",
+                a.line
             ));
         }
     }
@@ -232,6 +214,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         }
     }
     let final_servers = server_views(&world);
+    let final_clients = client_views(&world);
     let mut stats = drc_protocol::server::Stats::default();
     for h in &world.hosts {
         if let Some(s) = h.server.as_ref() {
@@ -260,6 +243,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         components,
         links,
         final_servers,
+        final_clients,
         event_hashes: world.event_hashes.take(),
         stats,
         link_changes: world.checks.link_changes,
@@ -271,12 +255,39 @@ fn server_views(w: &World) -> Value {
     let mut servers = Map::new();
     let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
     labels.sort();
+    // Server names by SID, for naming a user's server.
+    let mut by_sid: std::collections::BTreeMap<&str, &str> = Default::default();
+    for h in w.hosts.iter().filter(|h| !h.is_client && h.genuine) {
+        by_sid.insert(&h.sid, &h.claims);
+    }
     for (label, &h) in labels {
         let host = &w.hosts[h as usize];
+        if host.is_client {
+            continue;
+        }
         let mut known = Map::new();
+        let mut users = Map::new();
+        let mut rooms = Map::new();
         if let Some(s) = host.server.as_ref().filter(|_| host.up) {
             for k in s.known_servers() {
                 known.insert(k.name.to_string(), json!(k.hops));
+            }
+            let mut nick_of = std::collections::BTreeMap::new();
+            for (uid, nick, sid) in s.users() {
+                nick_of.insert(uid, nick);
+                users.insert(
+                    nick.to_string(),
+                    json!(by_sid.get(sid).copied().unwrap_or(sid)),
+                );
+            }
+            for r in s.rooms() {
+                let mut members: Vec<&str> = r
+                    .members
+                    .keys()
+                    .map(|u| nick_of.get(&**u).copied().unwrap_or(&**u))
+                    .collect();
+                members.sort_unstable();
+                rooms.insert(r.name.to_string(), json!(members));
             }
         }
         servers.insert(
@@ -284,12 +295,56 @@ fn server_views(w: &World) -> Value {
             json!({
                 "up": host.running(),
                 "servers": known,
-                "users": {},
-                "rooms": {},
+                "users": users,
+                "rooms": rooms,
             }),
         );
     }
     Value::Object(servers)
+}
+
+/// Each client's state and what it delivered, keyed by client id.
+fn client_views(w: &World) -> Value {
+    let mut clients = Map::new();
+    let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
+    labels.sort();
+    for (label, &h) in labels {
+        let Some(c) = w.hosts[h as usize].client.as_ref() else {
+            continue;
+        };
+        let mut rooms = Map::new();
+        for r in c.rooms() {
+            let msgs: Vec<Value> = r
+                .log
+                .iter()
+                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "from": &*d.from, "text": &*d.text}))
+                .collect();
+            rooms.insert(r.name.to_string(), Value::Array(msgs));
+        }
+        let private: Vec<Value> = c
+            .private_log()
+            .iter()
+            .map(|(f, t)| json!({"from": &**f, "text": &**t}))
+            .collect();
+        let lists: Vec<Value> = c
+            .list_log()
+            .iter()
+            .map(|(f, t)| json!({"from": &**f, "text": &**t}))
+            .collect();
+        clients.insert(
+            label.clone(),
+            json!({
+                "state": c.state().as_str(),
+                "server": c.server(),
+                "nick": c.nick(),
+                "uid": c.uid(),
+                "rooms": rooms,
+                "private": private,
+                "list": lists,
+            }),
+        );
+    }
+    Value::Object(clients)
 }
 
 impl Outcome {
@@ -319,7 +374,7 @@ impl Outcome {
                 "components": self.components,
                 "links": self.links.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
                 "servers": self.final_servers,
-                "clients": {},
+                "clients": self.final_clients,
             }
         })
     }

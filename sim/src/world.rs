@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use drc_protocol::client::{Client, ClientCommand, ClientConfig, ClientInput};
 use drc_protocol::crypto::KeyPair;
 use drc_protocol::server::Command;
 use drc_protocol::{Config, Identity, Input, LinkId, Note, Outbox, Output, Registry, Server};
@@ -53,6 +54,19 @@ pub enum Event {
 }
 
 const GEN_MASK: u64 = 0xFF_FFFF;
+
+/// A client command's arguments, owned while the command is built.
+enum Owned {
+    Connect(String, Option<String>),
+    Nick(String),
+    Create(String),
+    Join(String),
+    Leave(String),
+    Say(String, String),
+    List(Vec<String>, String),
+    Private(String, String),
+    Quit,
+}
 
 impl Packed for Event {
     fn pack(self) -> u64 {
@@ -130,6 +144,8 @@ pub struct World {
     pub checks: Checkers,
     /// Time of the last scenario action (faults, operator commands).
     pub last_action: SimTime,
+    /// Time of the last client action (connect, say, ...).
+    pub last_chat: SimTime,
     /// Per-event hashes, kept for the determinism self-check.
     pub event_hashes: Option<Vec<u64>>,
     /// Stop at the first violation.
@@ -176,6 +192,7 @@ impl World {
             trace: None,
             checks: Checkers::new(&cfg),
             last_action: 0,
+            last_chat: 0,
             event_hashes: None,
             stop_on_violation: false,
             stopped_early: false,
@@ -213,6 +230,27 @@ impl World {
                 w.add_host(name, name, &sid, true, &[]);
             }
         }
+        for id in scn.client_ids() {
+            let decl = scn.client(&id);
+            let h = w.add_host(&id, &id, "", false, &[]);
+            let ccfg = ClientConfig {
+                nick: decl.map_or(id.as_str(), |d| d.nick()).to_string(),
+                user: id.clone(),
+                addr: id.as_str().into(),
+                accept_private: decl.is_none_or(|d| d.accept_private),
+                autojoin: decl.map(|d| d.join.clone()).unwrap_or_default(),
+                ping_interval: cfg.ping_interval,
+                ping_timeout: cfg.ping_timeout,
+                find_delay: cfg.find_delay,
+                send_timeout: cfg.seq_hold + cfg.ping_timeout,
+                keep_log: true,
+                relay_private: cfg.ablations.no_direct_private,
+            };
+            let host = &mut w.hosts[h as usize];
+            host.is_client = true;
+            host.up = true;
+            host.client = Some(Client::new(ccfg));
+        }
         for (i, a) in scn.actions.iter().enumerate() {
             w.queue
                 .schedule(a.time.as_nanos(), Event::Action { index: i as u32 });
@@ -226,6 +264,16 @@ impl World {
             .collect();
         for h in to_start {
             w.boot(h);
+        }
+        for c in &scn.clients {
+            let h = w.by_label[&c.id];
+            w.dispatch_client(
+                h,
+                ClientInput::Command(ClientCommand::Connect {
+                    server: &c.server,
+                    nick: None,
+                }),
+            );
         }
         Ok(w)
     }
@@ -269,12 +317,9 @@ impl World {
             incarnation: host.incarnation,
             keys: host.keys.clone(),
         };
-        host.server = Some(Server::new(
-            me,
-            self.cfg.clone(),
-            registry,
-            &host.autoconnect,
-        ));
+        let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
+        server.set_wall_offset(host.wall_offset());
+        host.server = Some(server);
         self.dispatch(h, Input::Start);
     }
 
@@ -345,8 +390,12 @@ impl World {
                 }
             }
             Event::Action { index } => {
-                self.last_action = self.now;
                 let action = self.actions[index as usize].clone();
+                if action.is_client_action() {
+                    self.last_chat = self.now;
+                } else {
+                    self.last_action = self.now;
+                }
                 self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
                 self.act(&action);
             }
@@ -430,6 +479,20 @@ impl World {
                     // buffer while the server reads it.
                     let host = &mut self.hosts[to as usize];
                     let local = host.local_time(now);
+                    if let Some(client) = host.client.as_mut() {
+                        self.outbox.clear();
+                        client.handle(local, ClientInput::Frame { link, bytes }, &mut self.outbox);
+                        self.net.conns[conn as usize].dirs[dir].pop();
+                        self.apply_outputs(to);
+                        self.rearm(to, false);
+                        self.reschedule(conn, dir);
+                        return;
+                    }
+                    if !self.checks.chat.private_texts.is_empty() {
+                        self.checks
+                            .private_through(now, &self.hosts[to as usize].label, bytes);
+                    }
+                    let host = &mut self.hosts[to as usize];
                     let server = host.server.as_mut().expect("alive host has a server");
                     let probe = self.checks.before_frame(server, link, bytes);
                     self.outbox.clear();
@@ -526,16 +589,19 @@ impl World {
         if !c.open[0] || !self.net.partition.reachable(from, to) {
             return; // lost; the dialler times out
         }
-        let ok = self.hosts[to as usize].running();
+        let ok = self.hosts[to as usize].listening();
         if ok {
             let host = &mut self.hosts[to as usize];
             self.outbox.clear();
             let local = host.local_time(now);
-            let link = host
-                .server
-                .as_mut()
-                .expect("running host")
-                .accept(local, &mut self.outbox);
+            let link = match host.server.as_mut() {
+                Some(s) => s.accept(local, &mut self.outbox),
+                None => host
+                    .client
+                    .as_mut()
+                    .expect("a listening host runs a server or a client")
+                    .accept(local, &mut self.outbox),
+            };
             host.map_link(link, conn);
             let epoch = host.incarnation;
             let c = &mut self.net.conns[conn as usize];
@@ -572,11 +638,23 @@ impl World {
         }
     }
 
-    /// Hands one input to the server on `h` and carries out its outputs.
+    /// Hands one input to the server (or client) on `h` and carries out
+    /// its outputs.
     pub fn dispatch(&mut self, h: HostId, input: Input<'_>) {
         let now = self.now;
         let host = &mut self.hosts[h as usize];
         let local = host.local_time(now);
+        if host.is_client {
+            let ci = match input {
+                Input::Connected { link } => ClientInput::Connected { link },
+                Input::ConnectFailed { link } => ClientInput::ConnectFailed { link },
+                Input::Frame { link, bytes } => ClientInput::Frame { link, bytes },
+                Input::Closed { link } => ClientInput::Closed { link },
+                Input::Timeout => ClientInput::Timeout,
+                Input::Start | Input::Operator(_) => return,
+            };
+            return self.dispatch_client(h, ci);
+        }
         let Some(server) = host.server.as_mut() else {
             return;
         };
@@ -590,11 +668,31 @@ impl World {
         self.rearm(h, timeout);
     }
 
+    /// Hands one input to the client on `h`.
+    pub fn dispatch_client(&mut self, h: HostId, input: ClientInput<'_>) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let local = host.local_time(now);
+        let Some(client) = host.client.as_mut() else {
+            return;
+        };
+        self.outbox.clear();
+        client.handle(local, input, &mut self.outbox);
+        let timeout = matches!(input, ClientInput::Timeout);
+        self.apply_outputs(h);
+        self.rearm(h, timeout);
+    }
+
     /// Schedules the host's next timer if it moved earlier.
     fn rearm(&mut self, h: HostId, after_timeout: bool) {
         let now = self.now;
         let host = &mut self.hosts[h as usize];
-        let Some(local) = host.server.as_ref().and_then(|s| s.poll_timeout()) else {
+        let next = match (&host.server, &host.client) {
+            (Some(s), _) => s.poll_timeout(),
+            (None, Some(c)) => c.poll_timeout(),
+            _ => None,
+        };
+        let Some(local) = next else {
             return;
         };
         let mut at = host.global_time(local).max(now);
@@ -832,14 +930,70 @@ impl World {
             }
             Action::Skew { server, by_nanos } => {
                 let h = self.host(server);
-                self.hosts[h as usize].skew += by_nanos;
+                let host = &mut self.hosts[h as usize];
+                host.skew += by_nanos;
+                let off = host.wall_offset();
+                if let Some(s) = host.server.as_mut() {
+                    s.set_wall_offset(off);
+                }
             }
             Action::Broadcast { server, text } => {
                 let h = self.host(server);
                 self.dispatch(h, Input::Operator(Command::Broadcast { text }));
             }
-            other => unreachable!("client action {} rejected at load", other.name()),
+            Action::Redirect { .. } => unreachable!("redirect rejected at load"),
+            client_action => self.client_action(client_action),
         }
+    }
+
+    /// The nick a client id goes by now, as its own client knows it.
+    fn nick_of(&self, id: &str) -> String {
+        self.by_label
+            .get(id)
+            .and_then(|&h| self.hosts[h as usize].client.as_ref())
+            .map_or_else(|| id.to_string(), |c| c.nick().to_string())
+    }
+
+    fn client_action(&mut self, action: &Action) {
+        use ClientCommand as C;
+        let (id, cmd_owned): (&str, Owned) = match action {
+            Action::Connect {
+                client,
+                server,
+                nick,
+            } => (client, Owned::Connect(server.clone(), nick.clone())),
+            Action::Nick { client, nick } => (client, Owned::Nick(nick.clone())),
+            Action::Create { client, room } => (client, Owned::Create(room.clone())),
+            Action::Join { client, room } => (client, Owned::Join(room.clone())),
+            Action::Leave { client, room } => (client, Owned::Leave(room.clone())),
+            Action::Say { client, room, text } => (client, Owned::Say(room.clone(), text.clone())),
+            Action::SendList { client, to, text } => {
+                let nicks = to.iter().map(|t| self.nick_of(t)).collect();
+                (client, Owned::List(nicks, text.clone()))
+            }
+            Action::Private { client, to, text } => {
+                self.checks.chat.private_texts.push(text.clone());
+                (client, Owned::Private(self.nick_of(to), text.clone()))
+            }
+            Action::Quit { client } => (client, Owned::Quit),
+            _ => return,
+        };
+        let h = self.host(id);
+        let cmd = match &cmd_owned {
+            Owned::Connect(s, n) => C::Connect {
+                server: s,
+                nick: n.as_deref(),
+            },
+            Owned::Nick(n) => C::Nick(n),
+            Owned::Create(r) => C::Create(r),
+            Owned::Join(r) => C::Join(r),
+            Owned::Leave(r) => C::Leave(r),
+            Owned::Say(r, t) => C::Say { room: r, text: t },
+            Owned::List(to, t) => C::SendList { to, text: t },
+            Owned::Private(to, t) => C::Private { to, text: t },
+            Owned::Quit => C::Quit,
+        };
+        self.dispatch_client(h, ClientInput::Command(cmd));
     }
 
     fn wake_all(&mut self) {

@@ -73,10 +73,19 @@ impl ClientState {
 #[derive(Clone, Copy, Debug)]
 pub enum ClientInput<'a> {
     /// An outbound connection opened.
-    Connected { link: LinkId },
-    ConnectFailed { link: LinkId },
-    Frame { link: LinkId, bytes: &'a [u8] },
-    Closed { link: LinkId },
+    Connected {
+        link: LinkId,
+    },
+    ConnectFailed {
+        link: LinkId,
+    },
+    Frame {
+        link: LinkId,
+        bytes: &'a [u8],
+    },
+    Closed {
+        link: LinkId,
+    },
     Timeout,
     Command(ClientCommand<'a>),
 }
@@ -84,14 +93,26 @@ pub enum ClientInput<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum ClientCommand<'a> {
     /// Connect to this server and register (with this nick, if given).
-    Connect { server: &'a str, nick: Option<&'a str> },
+    Connect {
+        server: &'a str,
+        nick: Option<&'a str>,
+    },
     Nick(&'a str),
     Create(&'a str),
     Join(&'a str),
     Leave(&'a str),
-    Say { room: &'a str, text: &'a str },
-    SendList { to: &'a [String], text: &'a str },
-    Private { to: &'a str, text: &'a str },
+    Say {
+        room: &'a str,
+        text: &'a str,
+    },
+    SendList {
+        to: &'a [String],
+        text: &'a str,
+    },
+    Private {
+        to: &'a str,
+        text: &'a str,
+    },
     Quit,
 }
 
@@ -174,7 +195,9 @@ impl Client {
     pub fn handle(&mut self, now: Instant, input: ClientInput<'_>, out: &mut Outbox) {
         match input {
             ClientInput::Connected { link } => self.on_connected(now, link, out),
-            ClientInput::ConnectFailed { link } | ClientInput::Closed { link } => self.on_closed(link),
+            ClientInput::ConnectFailed { link } | ClientInput::Closed { link } => {
+                self.on_closed(link)
+            }
             ClientInput::Frame { link, bytes } => {
                 let mut f = std::mem::take(&mut self.frame);
                 if wire::decode_exact(bytes, &mut f).is_ok() {
@@ -338,8 +361,12 @@ impl Client {
                     if self.state == ClientState::Connected {
                         // Our registration was rolled back: rejoin what we
                         // were in once registered again.
-                        let joined: Vec<String> =
-                            self.rooms.values().filter(|r| r.joined).map(|r| r.name.to_string()).collect();
+                        let joined: Vec<String> = self
+                            .rooms
+                            .values()
+                            .filter(|r| r.joined)
+                            .map(|r| r.name.to_string())
+                            .collect();
                         for r in joined {
                             if !self.cfg.autojoin.contains(&r) {
                                 self.cfg.autojoin.push(r);
@@ -385,7 +412,11 @@ impl Client {
                 // fromnick, fromuid, addr
                 let yes = self.cfg.accept_private;
                 let addr = self.cfg.addr.clone();
-                self.send(out, "PRIVANS", &[a(1), if yes { "yes" } else { "no" }, &addr]);
+                self.send(
+                    out,
+                    "PRIVANS",
+                    &[a(1), if yes { "yes" } else { "no" }, &addr],
+                );
             }
             "PRIVANS" => self.on_private_answer(a(0), a(1) == "yes", a(2), out),
             "PRIVERR" => {
@@ -432,7 +463,12 @@ impl Client {
                     },
                 );
             }
-            Some((l, false)) => self.peers.get_mut(&l).expect("peer").queue.push(text.into()),
+            Some((l, false)) => self
+                .peers
+                .get_mut(&l)
+                .expect("peer")
+                .queue
+                .push(text.into()),
             None => {
                 let first = !self.asked.contains_key(&key);
                 self.asked.entry(key).or_default().push(text.into());
@@ -493,8 +529,10 @@ impl Client {
         if let Some(l) = self.server_link() {
             let silent = now.saturating_since(self.last_rx);
             let limit = self.cfg.ping_timeout.as_nanos() + self.cfg.ping_interval.as_nanos();
-            if matches!(self.state, ClientState::Registering | ClientState::Connected)
-                && silent.as_nanos() >= limit
+            if matches!(
+                self.state,
+                ClientState::Registering | ClientState::Connected
+            ) && silent.as_nanos() >= limit
             {
                 out.push(Output::Close { link: l });
                 self.on_closed(l);
@@ -511,7 +549,12 @@ impl Client {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
-        if self.server.is_some() && matches!(self.state, ClientState::Registering | ClientState::Connected) {
+        if self.server.is_some()
+            && matches!(
+                self.state,
+                ClientState::Registering | ClientState::Connected
+            )
+        {
             at(self.last_rx + self.cfg.ping_timeout + self.cfg.ping_interval);
         }
         for r in self.rooms.values() {

@@ -35,7 +35,11 @@ enum Sending {
     /// GETSEQ sent.
     AwaitNumber { since: Instant },
     /// CSEND sent with this number; waiting for our own message to come back.
-    AwaitEcho { stream: Stream, n: u64, since: Instant },
+    AwaitEcho {
+        stream: Stream,
+        n: u64,
+        since: Instant,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +61,8 @@ pub struct RoomState {
     pub stream: Option<Stream>,
     /// The next number to deliver.
     pub next: u64,
+    /// Where delivery of the current stream started.
+    pub start: u64,
     /// The highest number known to exist in the stream.
     top: u64,
     buf: BTreeMap<u64, Entry>,
@@ -76,6 +82,7 @@ impl RoomState {
             joined: false,
             stream: None,
             next: 0,
+            start: 0,
             top: 0,
             buf: BTreeMap::new(),
             early: Vec::new(),
@@ -126,7 +133,9 @@ impl RoomState {
         let mut d = self.gap_since.map(|t| t + cfg.find_delay);
         if let Some(o) = self.outq.front() {
             let since = match &o.state {
-                Some(Sending::AwaitNumber { since }) | Some(Sending::AwaitEcho { since, .. }) => *since,
+                Some(Sending::AwaitNumber { since }) | Some(Sending::AwaitEcho { since, .. }) => {
+                    *since
+                }
                 None => return d,
             };
             let t = since + cfg.send_timeout;
@@ -230,16 +239,37 @@ impl Client {
                 });
                 let (k, text, name) = (o.k, o.text.clone(), r.name.clone());
                 self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &text]);
-                Self::note(out, ChatNote::Sent { room: name, stream, n, k });
+                Self::note(
+                    out,
+                    ChatNote::Sent {
+                        room: name,
+                        stream,
+                        n,
+                        k,
+                    },
+                );
             }
             "NOSEQ" => {
-                if r.outq.front().is_some_and(|o| matches!(o.state, Some(Sending::AwaitNumber { .. }))) {
+                if r.outq
+                    .front()
+                    .is_some_and(|o| matches!(o.state, Some(Sending::AwaitNumber { .. })))
+                {
                     // No sequencer in reach (`home` policy, split): give up
                     // on this message now rather than retrying into the void.
                     r.outq.pop_front();
                     let room = r.name.clone();
-                    let why = if a(1).is_empty() { "no sequencer" } else { "no sequencer reachable" };
-                    Self::note(out, ChatNote::SendFailed { room, reason: why.into() });
+                    let why = if a(1).is_empty() {
+                        "no sequencer"
+                    } else {
+                        "no sequencer reachable"
+                    };
+                    Self::note(
+                        out,
+                        ChatNote::SendFailed {
+                            room,
+                            reason: why.into(),
+                        },
+                    );
                     self.pump(now, &key, out);
                 }
             }
@@ -271,12 +301,17 @@ impl Client {
             epoch,
             seq: a(2).into(),
         };
-        let joined = self.rooms.get(&key).is_some_and(|r| r.joined);
-        if !joined {
-            if f.command() == "RMSG" {
-                Self::note(out, ChatNote::NotMember { room: a(0).into() });
+        let joined = self.rooms.get(&key).map(|r| r.joined);
+        match joined {
+            Some(true) => {}
+            // Left or rejoining: traffic still in flight is dropped.
+            Some(false) => return,
+            None => {
+                if f.command() == "RMSG" {
+                    Self::note(out, ChatNote::NotMember { room: a(0).into() });
+                }
+                return;
             }
-            return;
         }
         if f.command() == "SYNC" {
             self.sync(now, &key, stream, n, out);
@@ -334,6 +369,7 @@ impl Client {
                 let r = self.rooms.get_mut(key).expect("joined room");
                 r.stream = Some(stream.clone());
                 r.next = start;
+                r.start = start;
                 r.top = start.saturating_sub(1);
                 r.gap_since = None;
                 let early = std::mem::take(&mut r.early);
@@ -434,7 +470,9 @@ impl Client {
                 r.gap_since = Some(now);
                 let name = r.name.clone();
                 let limit = r.top.min(r.next + 16);
-                let missing: Vec<u64> = (r.next..=limit).filter(|n| !r.buf.contains_key(n)).collect();
+                let missing: Vec<u64> = (r.next..=limit)
+                    .filter(|n| !r.buf.contains_key(n))
+                    .collect();
                 let e = stream.epoch.to_string();
                 for n in missing {
                     let nn = n.to_string();

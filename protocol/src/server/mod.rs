@@ -22,9 +22,9 @@ use crate::outbox::{CloseReason, LinkId, Note, Outbox, Output};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame};
 
+pub(crate) use chat::frame as chat_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use liveness::AutoTarget;
-pub(crate) use chat::frame as chat_frame;
 
 /// What happened to the server.
 #[derive(Clone, Copy, Debug)]
@@ -318,7 +318,12 @@ impl Server {
                     Ok(()) => self.on_client_frame(now, link, &frame, out),
                     Err(e) => {
                         self.stats.malformed += 1;
-                        out.send(link, |b| Msg::Error { reason: &e.to_string() }.encode(b));
+                        out.send(link, |b| {
+                            Msg::Error {
+                                reason: &e.to_string(),
+                            }
+                            .encode(b)
+                        });
                     }
                 }
                 self.frame = frame;

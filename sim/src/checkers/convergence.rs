@@ -19,9 +19,15 @@ pub fn settle(cfg: &Config) -> SimTime {
     (3 * pt).max(cfg.reconnect_max.as_nanos() + pt)
 }
 
+/// How long after the last client action room traffic may still be
+/// settling: a held number expires, a retry goes out, gaps are asked about.
+pub fn chat_settle(cfg: &Config) -> SimTime {
+    (cfg.seq_hold + cfg.ping_timeout).as_nanos() + 4 * cfg.find_delay.as_nanos()
+}
+
 /// Whether the end of the run is quiet enough to judge convergence.
 pub fn is_quiet(w: &World, settle: SimTime) -> bool {
-    w.now >= w.last_action + settle
+    w.now >= w.last_action + settle && w.now >= w.last_chat + chat_settle(w.config())
 }
 
 /// Running servers, in host order.
@@ -200,5 +206,6 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
             ),
         });
     }
+    out.extend(super::chat::converge(w, &g.components(&hosts)));
     out
 }

@@ -5,6 +5,7 @@
 //! what changed. Convergence invariants are checked once the network has
 //! been quiet for the settle period (see [`convergence`]).
 
+pub mod chat;
 pub mod convergence;
 pub mod graph;
 
@@ -78,6 +79,66 @@ pub const CATALOG: &[Invariant] = &[
         statement: "no server link is made or lost in the second half of the settle period",
     },
     Invariant {
+        name: "users.unique",
+        kind: Kind::Safety,
+        statement: "no UID is ever issued twice (servers hold one user per nick by construction)",
+    },
+    Invariant {
+        name: "nick.deterministic",
+        kind: Kind::Safety,
+        statement: "every server that resolves a collision between the same two users keeps the same one",
+    },
+    Invariant {
+        name: "collision.bounded",
+        kind: Kind::Safety,
+        statement: "a server sends each KILL, SAVE or REJECT for a user at most once per incarnation",
+    },
+    Invariant {
+        name: "order.seq_safety",
+        kind: Kind::Safety,
+        statement: "a room number carries one message or one skip, never both or two; each client delivers a stream's numbers strictly increasing",
+    },
+    Invariant {
+        name: "order.fifo",
+        kind: Kind::Safety,
+        statement: "within a stream, every client delivers each sender's messages in the order they were sent",
+    },
+    Invariant {
+        name: "room.membership",
+        kind: Kind::Safety,
+        statement: "a client only receives the messages of rooms it has joined",
+    },
+    Invariant {
+        name: "private.direct",
+        kind: Kind::Safety,
+        statement: "the text of a private message never reaches a server",
+    },
+    Invariant {
+        name: "registration.finishes",
+        kind: Kind::Safety,
+        statement: "every client registration finishes or is abandoned by its server within handshake_timeout (+1s)",
+    },
+    Invariant {
+        name: "users.agree",
+        kind: Kind::Convergence,
+        statement: "all servers of a component know the same users (UID and nick), rooms, members, membership ids and room streams",
+    },
+    Invariant {
+        name: "ghost.user",
+        kind: Kind::Convergence,
+        statement: "every user a server knows is a connected client of a running server in its component, and every connected client is known to its own server",
+    },
+    Invariant {
+        name: "order.liveness",
+        kind: Kind::Convergence,
+        statement: "every member connected in its room sequencer's component is synced to the room's stream with no gap left",
+    },
+    Invariant {
+        name: "order.complete",
+        kind: Kind::Convergence,
+        statement: "such a member has delivered every message its sequencer numbered from the member's starting point on",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -128,6 +189,7 @@ pub struct Checkers {
     pub link_changes: u64,
     /// Checks switched off for a run (e.g. to measure their cost).
     pub enabled: bool,
+    pub chat: chat::ChatChecks,
 }
 
 impl Checkers {
@@ -138,6 +200,7 @@ impl Checkers {
             cycle_since: None,
             cycle_reported: false,
             handshake_timeout: cfg.handshake_timeout.as_nanos(),
+            chat: chat::ChatChecks::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -195,8 +258,17 @@ impl Checkers {
                         }
                     }
                 }
+                Note::Chat(n) => {
+                    if let drc_protocol::ChatNote::ClientLink { link } = n {
+                        self.end_handshake(*h, *link);
+                    }
+                    if self.enabled {
+                        self.chat.on_note(now, hosts, *h, n, &mut self.violations);
+                    }
+                }
                 Note::LinkDown { link, .. } => {
                     self.end_handshake(*h, *link);
+                    self.chat.end_registration(*h, *link);
                     let Some(conn) = host.conn_of(*link) else {
                         continue;
                     };
@@ -284,6 +356,7 @@ impl Checkers {
         for (x, l) in pending {
             self.end_handshake(x, l);
         }
+        self.chat.host_down(h);
     }
 
     /// Time-bounded safety checks, after every event. The checks that
@@ -302,6 +375,32 @@ impl Checkers {
             if now.saturating_sub(started) > self.handshake_timeout + 1_000_000_000 {
                 self.report_handshake(now, (started, h, link), hosts);
             }
+        }
+        if let Some((started, h, link)) = self.chat.oldest_registration() {
+            if now.saturating_sub(started) > self.handshake_timeout + 1_000_000_000 {
+                self.chat.end_registration(h, link);
+                let label = hosts[h as usize].label.clone();
+                self.violate(
+                    now,
+                    "registration.finishes",
+                    Some(&label),
+                    format!(
+                        "client link {} still registering since {}ms",
+                        link.0,
+                        started / 1_000_000
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A frame reached a server: a private message's text must not be in it.
+    #[cold]
+    #[inline(never)]
+    pub fn private_through(&mut self, now: SimTime, server: &str, bytes: &[u8]) {
+        if let Some(t) = self.chat.private_through(bytes) {
+            let detail = format!("private text {t:?} passed through this server");
+            self.violate(now, "private.direct", Some(server), detail);
         }
     }
 

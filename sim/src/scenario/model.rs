@@ -147,6 +147,8 @@ pub struct ClientDecl {
     /// `None`: the nick is the id (see [`ClientDecl::nick`]).
     pub nick: Option<String>,
     pub join: Vec<String>,
+    /// Whether it accepts private message requests (default true).
+    pub accept_private: bool,
 }
 
 impl ClientDecl {
@@ -273,6 +275,25 @@ pub enum Action {
         server: String,
         text: String,
     },
+}
+
+impl Action {
+    /// A client's own doing rather than a fault or an operator command.
+    pub fn is_client_action(&self) -> bool {
+        matches!(
+            self,
+            Action::Connect { .. }
+                | Action::Nick { .. }
+                | Action::Create { .. }
+                | Action::Join { .. }
+                | Action::Leave { .. }
+                | Action::Say { .. }
+                | Action::SendList { .. }
+                | Action::Private { .. }
+                | Action::Redirect { .. }
+                | Action::Quit { .. }
+        )
+    }
 }
 
 impl Action {

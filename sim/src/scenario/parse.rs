@@ -46,7 +46,7 @@ const PROTOCOL_KEYS: &[&str] = &[
 const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
 const LATENCY_KEYS: &[&str] = &["min", "max"];
 const SERVER_KEYS: &[&str] = &["name", "connect", "sid", "claims", "registered", "start"];
-const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join"];
+const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join", "accept_private"];
 const EXPECT_KEYS: &[&str] = &[
     "verdict",
     "violated",
@@ -852,11 +852,16 @@ impl<'a> Parser<'a> {
                     join.push(self.check_room(room)?);
                 }
             }
+            let accept_private = match t.get("accept_private") {
+                Some(f) => self.boolean(&f)?,
+                None => true,
+            };
             clients.push(ClientDecl {
                 id: id.v.clone(),
                 server: server.v.clone(),
                 nick,
                 join,
+                accept_private,
             });
             raws.push(RawClient { id, server });
         }

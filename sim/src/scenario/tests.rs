@@ -350,7 +350,8 @@ fn defaults() {
             id: s("c1"),
             server: s("a"),
             nick: None,
-            join: vec![]
+            join: vec![],
+            accept_private: true,
         }]
     );
     assert_eq!(sc.clients[0].nick(), "c1");

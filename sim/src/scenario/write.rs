@@ -64,6 +64,9 @@ impl Scenario {
                 w.kv("nick", string(nick));
             }
             w.kv("join", strings(&c.join));
+            if !c.accept_private {
+                w.kv("accept_private", "false".to_string());
+            }
         }
 
         for a in &self.actions {

@@ -41,7 +41,13 @@ impl Server {
     }
 
     /// One frame from a client.
-    pub(crate) fn on_client_frame(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) {
+    pub(crate) fn on_client_frame(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        f: &Frame,
+        out: &mut Outbox,
+    ) {
         let Some(c) = self.chat.clients.get_mut(&link) else {
             return;
         };
@@ -129,7 +135,15 @@ impl Server {
     }
 
     /// A registered client's command. False if malformed.
-    fn client_command(&mut self, now: Instant, link: LinkId, uid: &Arc<str>, cmd: &str, f: &Frame, out: &mut Outbox) -> bool {
+    fn client_command(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        uid: &Arc<str>,
+        cmd: &str,
+        f: &Frame,
+        out: &mut Outbox,
+    ) -> bool {
         match cmd {
             "NICK" => {
                 let Some([nick]) = f.args_exact::<1>() else {
@@ -167,7 +181,11 @@ impl Server {
                     return true;
                 }
                 let r = &self.chat.rooms[&key];
-                let (name, e, s) = (r.name.clone(), r.stream.epoch.to_string(), r.stream.seq.clone());
+                let (name, e, s) = (
+                    r.name.clone(),
+                    r.stream.epoch.to_string(),
+                    r.stream.seq.clone(),
+                );
                 // JOINED goes first so that the client knows the room
                 // before the sequencer's SYNC.
                 out.send(link, frame("JOINED", &[&name, &e, &s]));
@@ -200,7 +218,8 @@ impl Server {
                 true
             }
             "LISTROOMS" => {
-                let names: Vec<Arc<str>> = self.chat.rooms.values().map(|r| r.name.clone()).collect();
+                let names: Vec<Arc<str>> =
+                    self.chat.rooms.values().map(|r| r.name.clone()).collect();
                 let refs: Vec<&str> = names.iter().map(|a| &**a).collect();
                 out.send(link, frame("ROOMS", &refs));
                 true
@@ -277,7 +296,9 @@ impl Server {
                 let from_nick = self.chat.users[uid].nick.clone();
                 match self.dest_of_uid(to) {
                     Dest::Client(l) => out.send(l, frame("PRIVANS", &[&from_nick, yes, addr])),
-                    Dest::Link(l) => out.send(l, frame("PRIVANS2", &[to, uid, &from_nick, yes, addr])),
+                    Dest::Link(l) => {
+                        out.send(l, frame("PRIVANS2", &[to, uid, &from_nick, yes, addr]))
+                    }
                     _ => {}
                 }
                 true
@@ -288,15 +309,25 @@ impl Server {
 
     /// Delivers one list message: a copy to each local recipient, and one
     /// LCOPY per link naming the recipients behind it.
-    pub(crate) fn split_list(&mut self, from_link: Option<LinkId>, uid: &str, nick: &str, text: &str, to: &[Arc<str>], out: &mut Outbox) {
+    pub(crate) fn split_list(
+        &mut self,
+        from_link: Option<LinkId>,
+        uid: &str,
+        nick: &str,
+        text: &str,
+        to: &[Arc<str>],
+        out: &mut Outbox,
+    ) {
         let mut per_link: Vec<(LinkId, Vec<&str>)> = Vec::new();
         for t in to {
             match self.dest_of_uid(t) {
                 Dest::Client(l) => out.send(l, frame("LMSG", &[nick, text])),
-                Dest::Link(l) if Some(l) != from_link => match per_link.iter_mut().find(|(x, _)| *x == l) {
-                    Some((_, v)) => v.push(t),
-                    None => per_link.push((l, vec![t])),
-                },
+                Dest::Link(l) if Some(l) != from_link => {
+                    match per_link.iter_mut().find(|(x, _)| *x == l) {
+                        Some((_, v)) => v.push(t),
+                        None => per_link.push((l, vec![t])),
+                    }
+                }
                 _ => {}
             }
         }
@@ -326,12 +357,24 @@ impl Server {
                     Dest::Client(l) => {
                         let args: Vec<&str> = if f.command() == "PRIVREQ2" {
                             // fromnick, fromuid, addr
-                            vec![f.arg(2).unwrap_or(""), f.arg(1).unwrap_or(""), f.arg(3).unwrap_or("")]
+                            vec![
+                                f.arg(2).unwrap_or(""),
+                                f.arg(1).unwrap_or(""),
+                                f.arg(3).unwrap_or(""),
+                            ]
                         } else {
                             // fromnick, yes, addr
-                            vec![f.arg(2).unwrap_or(""), f.arg(3).unwrap_or(""), f.arg(4).unwrap_or("")]
+                            vec![
+                                f.arg(2).unwrap_or(""),
+                                f.arg(3).unwrap_or(""),
+                                f.arg(4).unwrap_or(""),
+                            ]
                         };
-                        let cmd = if f.command() == "PRIVREQ2" { "PRIVREQ" } else { "PRIVANS" };
+                        let cmd = if f.command() == "PRIVREQ2" {
+                            "PRIVREQ"
+                        } else {
+                            "PRIVANS"
+                        };
                         out.send(l, frame(cmd, &args));
                     }
                     Dest::Link(l) if l != link => {

@@ -143,7 +143,13 @@ impl Server {
     }
 
     /// Whether a frame about the server `sid` came from its direction.
-    pub(crate) fn from_direction(&mut self, link: LinkId, sid: &str, what: &'static str, out: &mut Outbox) -> bool {
+    pub(crate) fn from_direction(
+        &mut self,
+        link: LinkId,
+        sid: &str,
+        what: &'static str,
+        out: &mut Outbox,
+    ) -> bool {
         if self.route_by_sid(sid) == Some(link) {
             return true;
         }
@@ -324,7 +330,11 @@ impl Server {
 
     /// Client connections not yet registered.
     pub fn registering_clients(&self) -> usize {
-        self.chat.clients.values().filter(|c| c.uid.is_none()).count()
+        self.chat
+            .clients
+            .values()
+            .filter(|c| c.uid.is_none())
+            .count()
     }
 }
 

@@ -98,11 +98,21 @@ impl Server {
 
     fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
         let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
-        self.flood(except, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]), out);
+        self.flood(
+            except,
+            frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]),
+            out,
+        );
     }
 
     /// A local user joins (the room exists). Returns false if it already was a member.
-    pub(crate) fn join_local(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
+    pub(crate) fn join_local(
+        &mut self,
+        now: Instant,
+        key: &str,
+        uid: &Arc<str>,
+        out: &mut Outbox,
+    ) -> bool {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         if room.members.contains_key(uid) {
             return false;
@@ -121,7 +131,13 @@ impl Server {
     }
 
     /// A local user leaves. Returns false if it was not a member.
-    pub(crate) fn leave_local(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
+    pub(crate) fn leave_local(
+        &mut self,
+        now: Instant,
+        key: &str,
+        uid: &Arc<str>,
+        out: &mut Outbox,
+    ) -> bool {
         let Some(room) = self.chat.rooms.get(key) else {
             return false;
         };
@@ -175,14 +191,19 @@ impl Server {
         );
         match self.dest_of_uid(uid) {
             Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
-            Dest::Link(l) => out.send(l, frame("RSTART", &[&name, uid, &epoch, &sid, &next])),
+            Dest::Link(l) => out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next])),
             _ => {}
         }
     }
 
     /// Hands out the next number of a room's stream (this server is its
     /// sequencer). `None` if the room has no stream here.
-    pub(crate) fn issue_number(&mut self, now: Instant, key: &str, uid: &Arc<str>) -> Option<(Stream, u64)> {
+    pub(crate) fn issue_number(
+        &mut self,
+        now: Instant,
+        key: &str,
+        uid: &Arc<str>,
+    ) -> Option<(Stream, u64)> {
         let room = self.chat.rooms.get_mut(key)?;
         let seq = room.seq.as_mut()?;
         let n = seq.next;
@@ -314,7 +335,10 @@ impl Server {
         );
         let range = out.encode(|b| {
             let mut e = Encoder::begin(b, "SKIPSEQ");
-            e.arg(&name).arg_u64(stream.epoch).arg(&stream.seq).arg_u64(n);
+            e.arg(&name)
+                .arg_u64(stream.epoch)
+                .arg(&stream.seq)
+                .arg_u64(n);
             e.finish()
         });
         if let Some(r) = range {
@@ -345,7 +369,16 @@ impl Server {
 
     /// Answers a request for number `n` of the room's stream: the message
     /// again, or a skip. Returns what to send toward `uid`.
-    pub(crate) fn find_number(&mut self, now: Instant, key: &str, epoch: u64, sid: &str, n: u64, uid: &str, out: &mut Outbox) {
+    pub(crate) fn find_number(
+        &mut self,
+        now: Instant,
+        key: &str,
+        epoch: u64,
+        sid: &str,
+        n: u64,
+        uid: &str,
+        out: &mut Outbox,
+    ) {
         let Some(room) = self.chat.rooms.get(key) else {
             return;
         };
@@ -364,10 +397,20 @@ impl Server {
         }
         let slot = room.seq.as_ref().and_then(|q| q.slots.get(&n)).cloned();
         match slot {
-            Some(Slot::Used { uid: from, nick, text }) => {
-                self.to_member(uid, "RMSG", "RRESEND", &[&name, &e, &s, &nn, &from, &nick, &text], out)
+            Some(Slot::Used {
+                uid: from,
+                nick,
+                text,
+            }) => self.to_member(
+                uid,
+                "RMSG",
+                "RRESEND",
+                &[&name, &e, &s, &nn, &from, &nick, &text],
+                out,
+            ),
+            Some(Slot::Skipped) => {
+                self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
             }
-            Some(Slot::Skipped) => self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out),
             Some(Slot::Held { .. }) => {} // its holder may still send it
             None => {
                 if room.seq.as_ref().is_some_and(|q| n < q.next) {
@@ -382,7 +425,14 @@ impl Server {
 
     /// Sends `args` to the member `uid`: as `client_cmd` to a local client,
     /// or wrapped as `relay_cmd` (UID first) toward its server.
-    fn to_member(&mut self, uid: &str, client_cmd: &str, relay_cmd: &str, args: &[&str], out: &mut Outbox) {
+    fn to_member(
+        &mut self,
+        uid: &str,
+        client_cmd: &str,
+        relay_cmd: &str,
+        args: &[&str],
+        out: &mut Outbox,
+    ) {
         match self.dest_of_uid(uid) {
             Dest::Client(l) => out.send(l, frame(client_cmd, args)),
             Dest::Link(l) => {
@@ -464,7 +514,14 @@ impl Server {
     }
 
     /// ROOM and the R* messages from a server link. False if malformed.
-    pub(crate) fn on_room_msg(&mut self, now: Instant, link: LinkId, f: &Frame, raw: &[u8], out: &mut Outbox) -> bool {
+    pub(crate) fn on_room_msg(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        f: &Frame,
+        raw: &[u8],
+        out: &mut Outbox,
+    ) -> bool {
         match f.command() {
             "ROOM" => {
                 let Some([name, ts, epoch, seq]) = f.args_exact::<4>() else {
@@ -482,7 +539,11 @@ impl Server {
                     seq: seq.into(),
                 };
                 if *stream.seq == *self.me.sid
-                    && self.chat.rooms.get(&key).is_none_or(|r| r.stream != stream || r.seq.is_none())
+                    && self
+                        .chat
+                        .rooms
+                        .get(&key)
+                        .is_none_or(|r| r.stream != stream || r.seq.is_none())
                 {
                     // Named sequencer of a stream this process never ran
                     // (it restarted): start a new one instead.
@@ -545,10 +606,14 @@ impl Server {
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(key.clone().into());
                     }
-                    self.flood(Some(link), |b| {
-                        b.extend_from_slice(raw);
-                        Ok(raw.len())
-                    }, out);
+                    self.flood(
+                        Some(link),
+                        |b| {
+                            b.extend_from_slice(raw);
+                            Ok(raw.len())
+                        },
+                        out,
+                    );
                     self.new_membership(now, &key, &uid, out);
                 } else {
                     let current = room.members.get(&uid).copied();
@@ -560,10 +625,14 @@ impl Server {
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.remove(&*key);
                     }
-                    self.flood(Some(link), |b| {
-                        b.extend_from_slice(raw);
-                        Ok(raw.len())
-                    }, out);
+                    self.flood(
+                        Some(link),
+                        |b| {
+                            b.extend_from_slice(raw);
+                            Ok(raw.len())
+                        },
+                        out,
+                    );
                 }
                 true
             }
@@ -603,7 +672,9 @@ impl Server {
                 let Some([name, epoch, seq, n, uid, text]) = f.args_exact::<6>() else {
                     return false;
                 };
-                let (Some(epoch), Some(n), Some(sid)) = (parse_u64(epoch), parse_u64(n), uid_sid(uid)) else {
+                let (Some(epoch), Some(n), Some(sid)) =
+                    (parse_u64(epoch), parse_u64(n), uid_sid(uid))
+                else {
                     return false;
                 };
                 if !self.from_direction(link, sid, "RSEND", out) {
@@ -676,7 +747,13 @@ impl Server {
 
     /// GETSEQ for `uid` (local or relayed): answer if this server is the
     /// sequencer, else pass it on toward the sequencer.
-    pub(crate) fn request_number(&mut self, now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+    pub(crate) fn request_number(
+        &mut self,
+        now: Instant,
+        key: &str,
+        uid: &Arc<str>,
+        out: &mut Outbox,
+    ) {
         let room = &self.chat.rooms[key];
         let (name, seq) = (room.name.clone(), room.stream.seq.clone());
         let reply = |s: &mut Server, epoch: &str, n: &str, out: &mut Outbox| {
@@ -744,7 +821,16 @@ impl Server {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn send_fail(&mut self, uid: &str, name: &str, epoch: u64, seq: &str, n: u64, why: &str, out: &mut Outbox) {
+    fn send_fail(
+        &mut self,
+        uid: &str,
+        name: &str,
+        epoch: u64,
+        seq: &str,
+        n: u64,
+        why: &str,
+        out: &mut Outbox,
+    ) {
         let (e, nn) = (epoch.to_string(), n.to_string());
         self.to_member(uid, "SENDFAIL", "RFAIL", &[name, &e, seq, &nn, why], out);
     }

@@ -60,7 +60,12 @@ impl Server {
     }
 
     /// Removes a user from the table and from every room it was in.
-    pub(crate) fn remove_user(&mut self, now: Instant, uid: &str, out: &mut Outbox) -> Option<User> {
+    pub(crate) fn remove_user(
+        &mut self,
+        now: Instant,
+        uid: &str,
+        out: &mut Outbox,
+    ) -> Option<User> {
         let u = self.chat.users.remove(uid)?;
         let key = fold(&u.nick);
         if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
@@ -92,8 +97,7 @@ impl Server {
         let h = &self.chat.users[&holder];
         let held = (h.ts, &*holder, h.ts == h.reg_ts);
         let policy = self.cfg.nick_collision;
-        let (mut a_loses, mut b_loses) =
-            collision_losers(policy, held, (ts, uid, registration));
+        let (mut a_loses, mut b_loses) = collision_losers(policy, held, (ts, uid, registration));
         if self.cfg.ablations.no_collision_order && policy != NickCollision::KillBoth {
             // Research switch: the claim seen first keeps the nick, so
             // servers that saw the claims in different orders disagree.
@@ -147,7 +151,13 @@ impl Server {
     }
 
     /// Applies the policy's fate to a user already in the table.
-    fn resolve_loser(&mut self, now: Instant, uid: &Arc<str>, registration: bool, out: &mut Outbox) {
+    fn resolve_loser(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        registration: bool,
+        out: &mut Outbox,
+    ) {
         match self.loser_fate(registration) {
             Fate::Kill => self.kill(now, uid, "nick collision", None, out),
             Fate::Reject => self.reject(now, uid, None, out),
@@ -161,7 +171,14 @@ impl Server {
 
     /// Kills a user: removes it, tells its client if local, and floods
     /// KILL on every link but `from`. Once per UID.
-    pub(crate) fn kill(&mut self, now: Instant, uid: &Arc<str>, reason: &str, from: Option<LinkId>, out: &mut Outbox) {
+    pub(crate) fn kill(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        reason: &str,
+        from: Option<LinkId>,
+        out: &mut Outbox,
+    ) {
         if !self.chat.dead.insert(uid.clone()) {
             return;
         }
@@ -183,13 +200,22 @@ impl Server {
 
     /// Refuses a registration: removes the user everywhere; its client is
     /// told and goes back to choosing a nick. Once per UID.
-    pub(crate) fn reject(&mut self, now: Instant, uid: &Arc<str>, from: Option<LinkId>, out: &mut Outbox) {
+    pub(crate) fn reject(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        from: Option<LinkId>,
+        out: &mut Outbox,
+    ) {
         if !self.chat.dead.insert(uid.clone()) {
             return;
         }
         if let Some(u) = self.remove_user(now, uid, out) {
             if u.local {
-                out.send(u.via, frame("NICKERR", &[&u.nick, "rejected: nick collision"]));
+                out.send(
+                    u.via,
+                    frame("NICKERR", &[&u.nick, "rejected: nick collision"]),
+                );
                 if let Some(c) = self.chat.clients.get_mut(&u.via) {
                     c.uid = None;
                     c.nick = None;
@@ -280,7 +306,14 @@ impl Server {
 
     /// Applies a nick change by `uid` (local or remote), resolving any
     /// collision. Returns false if the user did not survive it.
-    pub(crate) fn change_nick(&mut self, now: Instant, uid: &Arc<str>, nick: &str, ts: u64, out: &mut Outbox) -> bool {
+    pub(crate) fn change_nick(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        nick: &str,
+        ts: u64,
+        out: &mut Outbox,
+    ) -> bool {
         match self.claim_nick(now, uid, nick, ts, false, out) {
             Claim::Lost => false,
             claim => {
@@ -289,7 +322,11 @@ impl Server {
                 };
                 let old = std::mem::replace(
                     &mut u.nick,
-                    if claim == Claim::Renamed { uid.clone() } else { nick.into() },
+                    if claim == Claim::Renamed {
+                        uid.clone()
+                    } else {
+                        nick.into()
+                    },
                 );
                 u.ts = ts;
                 let new = u.nick.clone();
@@ -306,13 +343,21 @@ impl Server {
 
     /// UID, UNICK, UQUIT, KILL, SAVE, REJECT from a server link. False if
     /// the frame is malformed.
-    pub(crate) fn on_user_msg(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+    pub(crate) fn on_user_msg(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        f: &Frame,
+        out: &mut Outbox,
+    ) -> bool {
         let ok = match f.command() {
             "UID" => {
                 let Some([uid, nick, ts, reg]) = f.args_exact::<4>() else {
                     return false;
                 };
-                let (Some(sid), Some(ts), Some(reg)) = (uid_sid(uid), parse_u64(ts), parse_u64(reg)) else {
+                let (Some(sid), Some(ts), Some(reg)) =
+                    (uid_sid(uid), parse_u64(ts), parse_u64(reg))
+                else {
                     return false;
                 };
                 if !(valid_nick(nick) || nick == uid) {
@@ -333,7 +378,11 @@ impl Server {
                 };
                 if claim != Claim::Lost {
                     let user = User {
-                        nick: if claim == Claim::Renamed { uid.clone() } else { nick.into() },
+                        nick: if claim == Claim::Renamed {
+                            uid.clone()
+                        } else {
+                            nick.into()
+                        },
                         ts,
                         reg_ts: reg,
                         sid: sid.into(),
@@ -441,7 +490,13 @@ impl Server {
     }
 
     /// A local user leaves: tell the tree and drop it.
-    pub(crate) fn local_quit(&mut self, now: Instant, link: LinkId, reason: &str, out: &mut Outbox) {
+    pub(crate) fn local_quit(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        reason: &str,
+        out: &mut Outbox,
+    ) {
         let Some(c) = self.chat.clients.remove(&link) else {
             return;
         };
@@ -468,13 +523,29 @@ mod tests {
     #[test]
     fn the_earlier_claim_wins_and_ties_go_to_the_smaller_uid() {
         let p = NickCollision::TsKill;
-        assert_eq!(collision_losers(p, (5, "0AA-1-1", true), (7, "0AB-1-1", true)), (false, true));
-        assert_eq!(collision_losers(p, (7, "0AA-1-1", true), (5, "0AB-1-1", true)), (true, false));
-        // Equal timestamps: the UID decides, the same way from either side.
-        assert_eq!(collision_losers(p, (5, "0AB-1-1", true), (5, "0AA-1-1", true)), (true, false));
-        assert_eq!(collision_losers(p, (5, "0AA-1-1", true), (5, "0AB-1-1", true)), (false, true));
         assert_eq!(
-            collision_losers(NickCollision::KillBoth, (5, "0AA-1-1", true), (9, "0AB-1-1", true)),
+            collision_losers(p, (5, "0AA-1-1", true), (7, "0AB-1-1", true)),
+            (false, true)
+        );
+        assert_eq!(
+            collision_losers(p, (7, "0AA-1-1", true), (5, "0AB-1-1", true)),
+            (true, false)
+        );
+        // Equal timestamps: the UID decides, the same way from either side.
+        assert_eq!(
+            collision_losers(p, (5, "0AB-1-1", true), (5, "0AA-1-1", true)),
+            (true, false)
+        );
+        assert_eq!(
+            collision_losers(p, (5, "0AA-1-1", true), (5, "0AB-1-1", true)),
+            (false, true)
+        );
+        assert_eq!(
+            collision_losers(
+                NickCollision::KillBoth,
+                (5, "0AA-1-1", true),
+                (9, "0AB-1-1", true)
+            ),
             (true, true)
         );
     }

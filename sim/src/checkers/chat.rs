@@ -1,0 +1,456 @@
+//! Invariants of the user and room layer, judged from the notes servers
+//! and clients emit as they go (safety) and from their views at a quiet
+//! end (convergence).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use drc_protocol::{ChatNote, LinkId, Stream};
+
+use super::Violation;
+use crate::clock::SimTime;
+use crate::host::Host;
+use crate::network::HostId;
+
+/// What a number of a room's stream carries, as first observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Fate {
+    Msg { from: Arc<str>, text: Arc<str> },
+    Skipped,
+}
+
+type NumKey = (Arc<str>, Stream, u64);
+
+#[derive(Default)]
+pub struct ChatChecks {
+    /// Every UID handed out, for `users.unique`.
+    uids: BTreeSet<Arc<str>>,
+    /// Collision outcomes by the pair of UIDs, for `nick.deterministic`.
+    collisions: BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>,
+    /// Resolutions sent per (host, incarnation, UID, kind).
+    resolutions: BTreeSet<(HostId, u64, Arc<str>, &'static str)>,
+    /// What each number carries, per the sequencer and the deliveries.
+    fates: BTreeMap<NumKey, Fate>,
+    /// Who sent each number, with the sender's message counter.
+    senders: BTreeMap<NumKey, (HostId, u64)>,
+    /// Last number delivered per (client, room, stream).
+    last_n: BTreeMap<(HostId, Arc<str>, Stream), u64>,
+    /// Last sender counter delivered per (receiver, room, stream, sender).
+    last_k: BTreeMap<(HostId, Arc<str>, Stream, HostId), u64>,
+    /// Client links in registration: (host, link) -> since, and the same
+    /// ordered by time.
+    registrations: BTreeMap<(HostId, LinkId), SimTime>,
+    reg_order: BTreeSet<(SimTime, HostId, LinkId)>,
+    /// Private texts sent so far, for `private.direct`.
+    pub private_texts: Vec<String>,
+    pub deliveries: u64,
+}
+
+impl ChatChecks {
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_note(
+        &mut self,
+        now: SimTime,
+        hosts: &[Host],
+        h: HostId,
+        note: &ChatNote,
+        v: &mut Vec<Violation>,
+    ) {
+        let host = &hosts[h as usize];
+        let mut violate = |inv: &'static str, detail: String| {
+            v.push(Violation {
+                invariant: inv,
+                time_ms: now / 1_000_000,
+                host: Some(host.label.clone()),
+                detail,
+            })
+        };
+        match note {
+            ChatNote::ClientLink { link } => {
+                self.registrations.insert((h, *link), now);
+                self.reg_order.insert((now, h, *link));
+            }
+            ChatNote::UserRegistered { link, uid } => {
+                self.end_registration(h, *link);
+                if !self.uids.insert(uid.clone()) {
+                    violate("users.unique", format!("UID {uid} issued twice"));
+                }
+            }
+            ChatNote::Collision {
+                nick,
+                a,
+                b,
+                survivor,
+            } => {
+                let key = if a < b {
+                    (a.clone(), b.clone())
+                } else {
+                    (b.clone(), a.clone())
+                };
+                match self.collisions.get(&key) {
+                    None => {
+                        self.collisions.insert(key, survivor.clone());
+                    }
+                    Some(first) if first != survivor => violate(
+                        "nick.deterministic",
+                        format!(
+                            "collision on {nick} between {} and {}: kept {} here, {} elsewhere",
+                            key.0,
+                            key.1,
+                            survivor.as_deref().unwrap_or("neither"),
+                            first.as_deref().unwrap_or("neither")
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            ChatNote::Resolution { uid, kind } => {
+                if !self
+                    .resolutions
+                    .insert((h, host.incarnation, uid.clone(), kind))
+                {
+                    violate(
+                        "collision.bounded",
+                        format!("sent {kind} for {uid} a second time"),
+                    );
+                }
+            }
+            ChatNote::Sequenced {
+                room,
+                stream,
+                n,
+                uid,
+            } => {
+                let key = (room.clone(), stream.clone(), *n);
+                match self.fates.get(&key) {
+                    Some(Fate::Skipped) => violate(
+                        "order.seq_safety",
+                        format!(
+                            "{room} {}.{n} ({}) used after it was skipped",
+                            stream.epoch, stream.seq
+                        ),
+                    ),
+                    Some(Fate::Msg { from, .. }) if from != uid => violate(
+                        "order.seq_safety",
+                        format!("{room} {}.{n} ({}) used twice", stream.epoch, stream.seq),
+                    ),
+                    _ => {}
+                }
+            }
+            ChatNote::SeqSkipped { room, stream, n } => {
+                let key = (room.clone(), stream.clone(), *n);
+                if let Some(Fate::Msg { .. }) = self.fates.get(&key) {
+                    violate(
+                        "order.seq_safety",
+                        format!(
+                            "{room} {}.{n} ({}) skipped after it carried a message",
+                            stream.epoch, stream.seq
+                        ),
+                    );
+                } else {
+                    self.fates.insert(key, Fate::Skipped);
+                }
+            }
+            ChatNote::Sent { room, stream, n, k } => {
+                self.senders
+                    .insert((room.clone(), stream.clone(), *n), (h, *k));
+            }
+            ChatNote::Delivered {
+                room,
+                stream,
+                n,
+                from,
+                text,
+            } => {
+                self.deliveries += 1;
+                let key = (room.clone(), stream.clone(), *n);
+                let fate = Fate::Msg {
+                    from: from.clone(),
+                    text: text.clone(),
+                };
+                match self.fates.get(&key) {
+                    None => {
+                        self.fates.insert(key.clone(), fate);
+                    }
+                    Some(f) if *f != fate => violate(
+                        "order.seq_safety",
+                        format!(
+                            "{room} {}.{n} ({}) delivered with two contents",
+                            stream.epoch, stream.seq
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+                let last = self
+                    .last_n
+                    .entry((h, room.clone(), stream.clone()))
+                    .or_insert(0);
+                if *last >= *n && *last != 0 {
+                    violate(
+                        "order.seq_safety",
+                        format!(
+                            "{room}: delivered {}.{n} after {}.{last} ({})",
+                            stream.epoch, stream.epoch, stream.seq
+                        ),
+                    );
+                }
+                *last = (*last).max(*n);
+                if let Some(&(sender, k)) = self.senders.get(&key) {
+                    let lk = self
+                        .last_k
+                        .entry((h, room.clone(), stream.clone(), sender))
+                        .or_insert(0);
+                    if *lk >= k {
+                        violate(
+                            "order.fifo",
+                            format!(
+                                "{room}: message {k} of {} delivered after its message {}",
+                                hosts[sender as usize].label, *lk
+                            ),
+                        );
+                    }
+                    *lk = (*lk).max(k);
+                }
+            }
+            ChatNote::GapClosed { room, stream, n } => {
+                let last = self
+                    .last_n
+                    .entry((h, room.clone(), stream.clone()))
+                    .or_insert(0);
+                *last = (*last).max(*n);
+            }
+            ChatNote::NotMember { room } => violate(
+                "room.membership",
+                format!("a message for {room} reached a client that is not a member"),
+            ),
+            ChatNote::PrivateSent { .. }
+            | ChatNote::PrivateReceived { .. }
+            | ChatNote::Welcome { .. }
+            | ChatNote::SendFailed { .. } => {}
+        }
+    }
+
+    pub fn end_registration(&mut self, h: HostId, link: LinkId) {
+        if let Some(t) = self.registrations.remove(&(h, link)) {
+            self.reg_order.remove(&(t, h, link));
+        }
+    }
+
+    pub fn host_down(&mut self, h: HostId) {
+        let gone: Vec<(HostId, LinkId)> = self
+            .registrations
+            .keys()
+            .filter(|(x, _)| *x == h)
+            .copied()
+            .collect();
+        for (x, l) in gone {
+            self.end_registration(x, l);
+        }
+    }
+
+    /// The registration in progress the longest.
+    #[inline]
+    pub fn oldest_registration(&self) -> Option<(SimTime, HostId, LinkId)> {
+        self.reg_order.first().copied()
+    }
+
+    /// A frame reached a server: no private text may be in it.
+    pub fn private_through(&self, bytes: &[u8]) -> Option<&str> {
+        self.private_texts
+            .iter()
+            .find(|t| !t.is_empty() && bytes.windows(t.len()).any(|w| w == t.as_bytes()))
+            .map(|s| s.as_str())
+    }
+}
+
+/// Judges the user and room layer at a quiet end, per component of
+/// running servers.
+pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation> {
+    let ms = w.now / 1_000_000;
+    let mut out = Vec::new();
+    let mut v = |inv: &'static str, host: &str, detail: String| {
+        out.push(Violation {
+            invariant: inv,
+            time_ms: ms,
+            host: Some(host.to_string()),
+            detail,
+        })
+    };
+    // Connected clients by UID: (client host, its server's host).
+    let mut clients: BTreeMap<&str, (HostId, Option<HostId>)> = BTreeMap::new();
+    for (i, h) in w.hosts.iter().enumerate() {
+        let Some(c) = h.client.as_ref() else { continue };
+        if c.state() != drc_protocol::client::ClientState::Connected {
+            continue;
+        }
+        if let Some(uid) = c.uid() {
+            let server = c.server().and_then(|s| w.by_label.get(s).copied());
+            clients.insert(uid, (i as HostId, server));
+        }
+    }
+    for comp in comps {
+        let Some(&x0) = comp.first() else { continue };
+        let s0 = w.hosts[x0 as usize].server.as_ref().expect("running");
+        let users0: BTreeMap<&str, &str> = s0.users().map(|(u, n, _)| (u, n)).collect();
+        let rooms0: BTreeMap<&str, String> =
+            s0.rooms().map(|r| (r.name, room_digest(&r))).collect();
+        for &x in comp {
+            let hx = &w.hosts[x as usize];
+            let s = hx.server.as_ref().expect("running");
+            if x != x0 {
+                let users: BTreeMap<&str, &str> = s.users().map(|(u, n, _)| (u, n)).collect();
+                if users != users0 {
+                    let diff = first_diff(&users, &users0);
+                    v(
+                        "users.agree",
+                        &hx.label,
+                        format!("users differ from {}: {diff}", w.hosts[x0 as usize].label),
+                    );
+                }
+                let rooms: BTreeMap<&str, String> =
+                    s.rooms().map(|r| (r.name, room_digest(&r))).collect();
+                if rooms != rooms0 {
+                    let diff = first_diff(&rooms, &rooms0);
+                    v(
+                        "users.agree",
+                        &hx.label,
+                        format!("rooms differ from {}: {diff}", w.hosts[x0 as usize].label),
+                    );
+                }
+            }
+            for (uid, nick, _) in s.users() {
+                match clients.get(uid) {
+                    Some((_, Some(sv))) if comp.contains(sv) => {}
+                    Some(_) => v(
+                        "ghost.user",
+                        &hx.label,
+                        format!("knows {nick} ({uid}), whose server is not in this component"),
+                    ),
+                    None => v(
+                        "ghost.user",
+                        &hx.label,
+                        format!("knows {nick} ({uid}), which is no connected client"),
+                    ),
+                }
+            }
+            // Rooms this server sequences: every member in reach is in step.
+            for r in s.rooms() {
+                let Some(seq) = &r.sequencer else { continue };
+                for uid in r.members.keys() {
+                    let Some(&(ch, Some(sv))) = clients.get(&**uid) else {
+                        continue;
+                    };
+                    if !comp.contains(&sv) {
+                        continue;
+                    }
+                    let c = w.hosts[ch as usize].client.as_ref().expect("client");
+                    let label = &w.hosts[ch as usize].label;
+                    let Some(rs) = c.room(r.name).filter(|rs| rs.joined) else {
+                        v(
+                            "order.liveness",
+                            label,
+                            format!("member of {} by its sequencer, not joined itself", r.name),
+                        );
+                        continue;
+                    };
+                    if rs.stream.as_ref() != Some(r.stream) {
+                        v(
+                            "order.liveness",
+                            label,
+                            format!(
+                                "{}: not synced to stream {}.{}",
+                                r.name, r.stream.epoch, r.stream.seq
+                            ),
+                        );
+                        continue;
+                    }
+                    if rs.next < seq.next || rs.has_gap() {
+                        v(
+                            "order.liveness",
+                            label,
+                            format!(
+                                "{}: stuck before {}.{} (sequencer at {})",
+                                r.name, r.stream.epoch, rs.next, seq.next
+                            ),
+                        );
+                    }
+                    if c.room(r.name).is_some_and(|_| true) {
+                        let got: BTreeSet<u64> = rs
+                            .log
+                            .iter()
+                            .filter(|d| d.stream == *r.stream)
+                            .map(|d| d.n)
+                            .collect();
+                        let missing: Vec<u64> = seq
+                            .slots
+                            .range(rs.start..)
+                            .filter(|(n, s)| {
+                                matches!(s, drc_protocol::server::Slot::Used { .. })
+                                    && !got.contains(n)
+                            })
+                            .map(|(n, _)| *n)
+                            .collect();
+                        if let Some(first) = missing.first() {
+                            v(
+                                "order.complete",
+                                label,
+                                format!(
+                                    "{}: {} numbered messages never delivered, first {}.{first}",
+                                    r.name,
+                                    missing.len(),
+                                    r.stream.epoch
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (uid, &(ch, sv)) in &clients {
+        let Some(sv) = sv else { continue };
+        let hs = &w.hosts[sv as usize];
+        let known = hs.running()
+            && hs
+                .server
+                .as_ref()
+                .is_some_and(|s| s.local_uids().any(|u| u == *uid));
+        if !known {
+            v(
+                "ghost.user",
+                &w.hosts[ch as usize].label,
+                format!("connected as {uid}, unknown to its server {}", hs.label),
+            );
+        }
+    }
+    out
+}
+
+fn room_digest(r: &drc_protocol::server::RoomView<'_>) -> String {
+    let members: Vec<String> = r.members.iter().map(|(u, m)| format!("{u}#{m}")).collect();
+    format!(
+        "stream {}.{} members [{}]",
+        r.stream.epoch,
+        r.stream.seq,
+        members.join(" ")
+    )
+}
+
+fn first_diff<V: PartialEq + std::fmt::Debug>(
+    a: &BTreeMap<&str, V>,
+    b: &BTreeMap<&str, V>,
+) -> String {
+    for (k, x) in a {
+        match b.get(k) {
+            None => return format!("{k} only here"),
+            Some(y) if y != x => return format!("{k}: {x:?} here, {y:?} there"),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            return format!("{k} missing here");
+        }
+    }
+    "none".into()
+}
