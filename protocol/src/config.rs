@@ -81,10 +81,18 @@ pub struct Ablations {
     pub no_seq_check: bool,
     /// Send room traffic to every local client, members or not.
     pub no_room_routing: bool,
-    /// Let a LEAVE remove whatever membership the user has, not the one it names.
-    pub no_membership_ids: bool,
     /// Clients relay private text through their servers instead of a direct link.
     pub no_direct_private: bool,
+    /// Build UIDs without the server's incarnation.
+    pub no_uid_incarnation: bool,
+    /// Pass on every KILL received, not only the first.
+    pub no_resolution_once: bool,
+    /// Clients put a message that failed behind the ones queued after it.
+    pub no_retry_order: bool,
+    /// Keep the users of servers that left the view.
+    pub no_split_users: bool,
+    /// Clients never ask about gaps (no FINDSEQ).
+    pub no_gap_recovery: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -120,17 +128,63 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "apply a SQUIT without passing it on",
         "ghost.server",
     ),
+    (
+        "collision-order",
+        "resolve a nick collision by arrival order instead of (timestamp, UID)",
+        "nick.deterministic",
+    ),
+    (
+        "seq-check",
+        "let a sequencer accept a message for a number it did not hand out or already skipped",
+        "order.seq_safety",
+    ),
+    (
+        "room-routing",
+        "send room traffic to every local client, members or not",
+        "room.membership",
+    ),
+    (
+        "direct-private",
+        "relay private text through the servers",
+        "private.direct",
+    ),
+    (
+        "uid-incarnation",
+        "build UIDs without the server's incarnation",
+        "users.unique",
+    ),
+    (
+        "resolution-once",
+        "pass on every KILL received, not only the first",
+        "collision.bounded",
+    ),
+    (
+        "retry-order",
+        "a client retries a failed message after the ones queued behind it",
+        "order.fifo",
+    ),
+    (
+        "split-users",
+        "keep the users of servers that left the view",
+        "ghost.user",
+    ),
+    (
+        "gap-recovery",
+        "clients never ask about gaps (no FINDSEQ)",
+        "order.liveness",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
-pub const ABLATION_NAMES: [&str; 6] = [
-    ABLATIONS[0].0,
-    ABLATIONS[1].0,
-    ABLATIONS[2].0,
-    ABLATIONS[3].0,
-    ABLATIONS[4].0,
-    ABLATIONS[5].0,
-];
+pub const ABLATION_NAMES: [&str; ABLATIONS.len()] = {
+    let mut names = [""; ABLATIONS.len()];
+    let mut i = 0;
+    while i < ABLATIONS.len() {
+        names[i] = ABLATIONS[i].0;
+        i += 1;
+    }
+    names
+};
 
 impl Ablations {
     /// Switches one ablation on by name; false for an unknown name.
@@ -145,8 +199,12 @@ impl Ablations {
             "collision-order" => &mut self.no_collision_order,
             "seq-check" => &mut self.no_seq_check,
             "room-routing" => &mut self.no_room_routing,
-            "membership-ids" => &mut self.no_membership_ids,
             "direct-private" => &mut self.no_direct_private,
+            "uid-incarnation" => &mut self.no_uid_incarnation,
+            "resolution-once" => &mut self.no_resolution_once,
+            "retry-order" => &mut self.no_retry_order,
+            "split-users" => &mut self.no_split_users,
+            "gap-recovery" => &mut self.no_gap_recovery,
             _ => return false,
         };
         *flag = true;

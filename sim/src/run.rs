@@ -68,8 +68,10 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         reconnect_min: p.reconnect_min,
         reconnect_max: p.reconnect_max,
         handshake_timeout: p.handshake_timeout,
+        seq_hold: p.seq_hold,
+        find_delay: p.find_delay,
+        nick_history: p.nick_history,
         ablations,
-        ..Config::default()
     })
 }
 

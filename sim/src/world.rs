@@ -245,6 +245,8 @@ impl World {
                 send_timeout: cfg.seq_hold + cfg.ping_timeout,
                 keep_log: true,
                 relay_private: cfg.ablations.no_direct_private,
+                retry_to_back: cfg.ablations.no_retry_order,
+                no_find: cfg.ablations.no_gap_recovery,
             };
             let host = &mut w.hosts[h as usize];
             host.is_client = true;

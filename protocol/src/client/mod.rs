@@ -43,6 +43,10 @@ pub struct ClientConfig {
     pub keep_log: bool,
     /// Research switch: relay private text through the servers.
     pub relay_private: bool,
+    /// Research switch: a failed message goes behind the ones queued after it.
+    pub retry_to_back: bool,
+    /// Research switch: never ask about gaps.
+    pub no_find: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +148,8 @@ pub struct Client {
     /// List messages received: (from nick, text).
     list_log: Vec<(Arc<str>, Arc<str>)>,
     notices: u64,
+    /// Nicks tried during the current registration.
+    nick_tries: u32,
     frame: Frame,
     /// Rooms whose next message may go (our own echo arrived).
     pending_pump: Vec<String>,
@@ -167,6 +173,7 @@ impl Client {
             private_log: Vec::new(),
             list_log: Vec::new(),
             notices: 0,
+            nick_tries: 0,
             frame: Frame::new(),
             pending_pump: Vec::new(),
         }
@@ -342,6 +349,7 @@ impl Client {
             }
             "WELCOME" => {
                 self.state = ClientState::Connected;
+                self.nick_tries = 0;
                 self.nick = a(0).into();
                 let uid: Arc<str> = a(1).into();
                 self.uid = Some(uid.clone());
@@ -375,6 +383,10 @@ impl Client {
                         self.rooms.clear();
                         self.uid = None;
                         self.state = ClientState::Registering;
+                    }
+                    self.nick_tries += 1;
+                    if self.nick_tries > 5 {
+                        return; // give up; the server times the registration out
                     }
                     let mut n = a(0).to_string();
                     if n.len() >= crate::names::MAX_NICK {

@@ -130,7 +130,10 @@ impl RoomState {
     }
 
     pub(crate) fn deadline(&self, cfg: &ClientConfig) -> Option<Instant> {
-        let mut d = self.gap_since.map(|t| t + cfg.find_delay);
+        let mut d = self
+            .gap_since
+            .filter(|_| !cfg.no_find)
+            .map(|t| t + cfg.find_delay);
         if let Some(o) = self.outq.front() {
             let since = match &o.state {
                 Some(Sending::AwaitNumber { since }) | Some(Sending::AwaitEcho { since, .. }) => {
@@ -196,6 +199,12 @@ impl Client {
             return;
         };
         o.state = None;
+        if self.cfg.retry_to_back && r.outq.len() > 1 {
+            let o = r.outq.pop_front().expect("front");
+            r.outq.push_back(o);
+            return self.pump(now, key, out);
+        }
+        let o = r.outq.front_mut().expect("front");
         if o.tries >= MAX_TRIES || why == "no such room" || why == "not a member" {
             r.outq.pop_front();
             let room = r.name.clone();
@@ -466,7 +475,7 @@ impl Client {
         let cfg_send = self.cfg.send_timeout;
         let r = self.rooms.get_mut(key).expect("room");
         if let (Some(since), Some(stream)) = (r.gap_since, r.stream.clone()) {
-            if now.saturating_since(since) >= cfg_find {
+            if now.saturating_since(since) >= cfg_find && !self.cfg.no_find {
                 r.gap_since = Some(now);
                 let name = r.name.clone();
                 let limit = r.top.min(r.next + 16);

@@ -200,7 +200,7 @@ impl ChatChecks {
                         .last_k
                         .entry((h, room.clone(), stream.clone(), sender))
                         .or_insert(0);
-                    if *lk >= k {
+                    if *lk > k {
                         violate(
                             "order.fifo",
                             format!(

@@ -67,6 +67,9 @@ pub struct ProtocolSection {
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub handshake_timeout: Duration,
+    pub seq_hold: Duration,
+    pub find_delay: Duration,
+    pub nick_history: Duration,
     /// Protocol safeguards switched off, each one of
     /// [`KNOWN_ABLATIONS`](super::KNOWN_ABLATIONS).
     pub ablate: Vec<String>,
@@ -84,6 +87,9 @@ impl Default for ProtocolSection {
             reconnect_min: c.reconnect_min,
             reconnect_max: c.reconnect_max,
             handshake_timeout: c.handshake_timeout,
+            seq_hold: c.seq_hold,
+            find_delay: c.find_delay,
+            nick_history: c.nick_history,
             ablate: Vec::new(),
         }
     }

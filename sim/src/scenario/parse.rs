@@ -41,6 +41,9 @@ const PROTOCOL_KEYS: &[&str] = &[
     "reconnect_min",
     "reconnect_max",
     "handshake_timeout",
+    "seq_hold",
+    "find_delay",
+    "nick_history",
     "ablate",
 ];
 const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
@@ -692,12 +695,15 @@ impl<'a> Parser<'a> {
                 )
             })?;
         }
-        let durations: [(&str, &mut Duration); 5] = [
+        let durations: [(&str, &mut Duration); 8] = [
             ("ping_interval", &mut p.ping_interval),
             ("ping_timeout", &mut p.ping_timeout),
             ("reconnect_min", &mut p.reconnect_min),
             ("reconnect_max", &mut p.reconnect_max),
             ("handshake_timeout", &mut p.handshake_timeout),
+            ("seq_hold", &mut p.seq_hold),
+            ("find_delay", &mut p.find_delay),
+            ("nick_history", &mut p.nick_history),
         ];
         for (key, slot) in durations {
             if let Some(f) = t.get(key) {
@@ -1191,7 +1197,9 @@ impl<'a> Parser<'a> {
                 let ok = match r.kind {
                     RefKind::Server => is_server,
                     RefKind::Client => is_client,
-                    RefKind::Member => is_server || is_client,
+                    // A client's machine exists from the start, so a partition
+                    // may place a client that connects later.
+                    RefKind::Member => is_server || is_client || all_clients.contains(n),
                 };
                 if ok {
                     continue;

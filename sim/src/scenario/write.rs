@@ -28,6 +28,9 @@ impl Scenario {
         w.kv("reconnect_min", duration(p.reconnect_min));
         w.kv("reconnect_max", duration(p.reconnect_max));
         w.kv("handshake_timeout", duration(p.handshake_timeout));
+        w.kv("seq_hold", duration(p.seq_hold));
+        w.kv("find_delay", duration(p.find_delay));
+        w.kv("nick_history", duration(p.nick_history));
         w.kv("ablate", strings(&p.ablate));
 
         let n = &self.network;

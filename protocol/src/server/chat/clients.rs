@@ -112,7 +112,12 @@ impl Server {
             return;
         }
         self.chat.next_uid += 1;
-        let uid: Arc<str> = make_uid(&self.me.sid, self.me.incarnation, self.chat.next_uid).into();
+        let incarnation = if self.cfg.ablations.no_uid_incarnation {
+            0
+        } else {
+            self.me.incarnation
+        };
+        let uid: Arc<str> = make_uid(&self.me.sid, incarnation, self.chat.next_uid).into();
         let ts = self.wall_secs(now);
         self.chat.clients.get_mut(&link).expect("client").uid = Some(uid.clone());
         self.insert_user(
@@ -395,7 +400,9 @@ impl Server {
         let mut expired: Vec<(LinkId, &'static str)> = Vec::new();
         for (&l, c) in &mut self.chat.clients {
             if c.uid.is_none() {
-                if now.saturating_since(c.opened) >= cfg.handshake_timeout {
+                if now.saturating_since(c.opened) >= cfg.handshake_timeout
+                    && !cfg.ablations.no_handshake_timeout
+                {
                     expired.push((l, "registration timeout"));
                 }
                 continue;

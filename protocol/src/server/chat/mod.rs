@@ -214,7 +214,7 @@ impl Server {
     /// drops them itself; nothing is sent), and rooms whose sequencer went
     /// with them may elect another.
     pub(crate) fn servers_lost(&mut self, now: Instant, sids: &[Arc<str>], out: &mut Outbox) {
-        if sids.is_empty() {
+        if sids.is_empty() || self.cfg.ablations.no_split_users {
             return;
         }
         let gone: Vec<Arc<str>> = self
@@ -257,7 +257,9 @@ impl Server {
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
         for c in self.chat.clients.values() {
             if c.uid.is_none() {
-                at(c.opened + cfg.handshake_timeout);
+                if !cfg.ablations.no_handshake_timeout {
+                    at(c.opened + cfg.handshake_timeout);
+                }
             } else {
                 at(c.last_rx
                     + if c.ping_sent {

@@ -617,8 +617,7 @@ impl Server {
                     self.new_membership(now, &key, &uid, out);
                 } else {
                     let current = room.members.get(&uid).copied();
-                    let matches = current == Some(memid) || self.cfg.ablations.no_membership_ids;
-                    if current.is_none() || !matches {
+                    if current != Some(memid) {
                         return true; // an older membership: the new one stays
                     }
                     self.drop_membership(now, &key, &uid, out);

@@ -135,7 +135,6 @@ impl Server {
             }
             Fate::Save => {
                 self.flood_save(uid, ts, None, out);
-                self.chat.renamed.insert(uid.clone(), ts);
                 Claim::Renamed
             }
         }
@@ -179,7 +178,7 @@ impl Server {
         from: Option<LinkId>,
         out: &mut Outbox,
     ) {
-        if !self.chat.dead.insert(uid.clone()) {
+        if !self.chat.dead.insert(uid.clone()) && !self.cfg.ablations.no_resolution_once {
             return;
         }
         if let Some(u) = self.remove_user(now, uid, out) {
@@ -253,7 +252,11 @@ impl Server {
         }
     }
 
+    /// Floods a SAVE, once per (UID, timestamp).
     fn flood_save(&mut self, uid: &Arc<str>, ts: u64, from: Option<LinkId>, out: &mut Outbox) {
+        if self.chat.renamed.insert(uid.clone(), ts) == Some(ts) {
+            return;
+        }
         let t = ts.to_string();
         self.flood(from, frame("SAVE", &[uid, &t]), out);
         Self::chat_note(
@@ -474,7 +477,7 @@ impl Server {
                     return false;
                 };
                 let uid: Arc<str> = uid.into();
-                if self.chat.renamed.insert(uid.clone(), ts) == Some(ts) {
+                if self.chat.renamed.get(&uid) == Some(&ts) {
                     return true; // seen before
                 }
                 if self.chat.users.get(&uid).is_some_and(|u| u.ts == ts) {
