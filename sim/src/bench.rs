@@ -54,6 +54,7 @@ pub fn flood_scenario(servers: usize, messages: u64, seed: u64) -> Scenario {
         clients: Vec::new(),
         actions,
         faults: None,
+        workload: None,
         expect: Expect::default(),
     }
 }

@@ -23,6 +23,7 @@ pub mod shrink;
 pub mod swarm;
 pub mod sweep;
 pub mod trace;
+pub mod workload;
 pub mod world;
 
 /// The scenario `drcsim run` uses when given no file.

@@ -34,6 +34,8 @@ pub struct Plan {
 /// judged after `converge_within`). A scenario without `[faults]` is
 /// returned unchanged.
 pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
+    let with_users = crate::workload::expand(scn, seed);
+    let scn = &with_users;
     let Some(f) = &scn.faults else {
         return (scn.clone(), None);
     };

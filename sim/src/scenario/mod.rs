@@ -22,7 +22,7 @@ pub use duration::{
 pub use error::ScenarioError;
 pub use model::{
     Action, ClientDecl, Expect, FaultKind, FaultsSection, NetworkSection, NickCollision, Ordering,
-    ProtocolSection, Scenario, ServerDecl, TimedAction, Verdict,
+    ProtocolSection, Scenario, ServerDecl, TimedAction, Verdict, WorkloadSection,
 };
 
 /// Protocol safeguards a scenario can switch off with `[protocol] ablate`:

@@ -17,6 +17,8 @@ pub struct Scenario {
     pub actions: Vec<TimedAction>,
     /// `[faults]`: a seeded random fault schedule (swarm testing).
     pub faults: Option<FaultsSection>,
+    /// `[workload]`: seeded random clients and chatter.
+    pub workload: Option<WorkloadSection>,
     pub expect: Expect,
 }
 
@@ -479,6 +481,40 @@ impl Default for FaultsSection {
             mean_gap: Duration::from_secs(5),
             kinds: FaultKind::ALL.to_vec(),
             converge_within: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[workload]`: seeded random users. Each client connects to a random
+/// server between `start` and `start + 5s`, joins `joins` random rooms,
+/// and until `stop` says something every `say_every` on average; if set,
+/// changes nick every `nick_every` and quits and comes back every
+/// `churn_every` on average.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSection {
+    pub clients: u64,
+    pub rooms: u64,
+    pub joins: u64,
+    pub say_every: Duration,
+    /// Zero: no nick changes.
+    pub nick_every: Duration,
+    /// Zero: no churn.
+    pub churn_every: Duration,
+    pub start: Duration,
+    pub stop: Duration,
+}
+
+impl Default for WorkloadSection {
+    fn default() -> Self {
+        WorkloadSection {
+            clients: 100,
+            rooms: 10,
+            joins: 2,
+            say_every: Duration::from_secs(10),
+            nick_every: Duration::ZERO,
+            churn_every: Duration::ZERO,
+            start: Duration::from_secs(1),
+            stop: Duration::from_secs(60),
         }
     }
 }

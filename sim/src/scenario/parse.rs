@@ -17,7 +17,7 @@ use super::KNOWN_ABLATIONS;
 type Res<T> = Result<T, ScenarioError>;
 
 /// Sections reserved for later versions of the format.
-const UNSUPPORTED_SECTIONS: &[&str] = &["workload", "greeter", "discovery"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["greeter", "discovery"];
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -30,7 +30,18 @@ const TOP_KEYS: &[&str] = &[
     "client",
     "at",
     "faults",
+    "workload",
     "expect",
+];
+const WORKLOAD_KEYS: &[&str] = &[
+    "clients",
+    "rooms",
+    "joins",
+    "say_every",
+    "nick_every",
+    "churn_every",
+    "start",
+    "stop",
 ];
 const FAULTS_KEYS: &[&str] = &["start", "window", "mean_gap", "kinds", "converge_within"];
 const PROTOCOL_KEYS: &[&str] = &[
@@ -572,6 +583,7 @@ impl<'a> Parser<'a> {
         let mut raw_actions = self.actions(&top)?;
         let (expect, raw_expect) = self.expect(&top)?;
         let faults = self.faults(&top)?;
+        let workload = self.workload(&top)?;
 
         // Every server and client name the file introduces anywhere.
         let mut all_servers: HashSet<String> = servers.iter().map(|s| s.name.clone()).collect();
@@ -616,6 +628,7 @@ impl<'a> Parser<'a> {
             clients,
             actions: raw_actions.into_iter().map(|a| a.action).collect(),
             faults,
+            workload,
             expect,
         })
     }
@@ -659,6 +672,46 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(Some(f))
+    }
+
+    fn workload(&self, top: &Tbl<'a>) -> Res<Option<WorkloadSection>> {
+        let Some(t) = self.section(top, "workload")? else {
+            return Ok(None);
+        };
+        self.check_keys(&t, WORKLOAD_KEYS)?;
+        let mut w = WorkloadSection::default();
+        let counts: [(&str, &mut u64); 3] = [
+            ("clients", &mut w.clients),
+            ("rooms", &mut w.rooms),
+            ("joins", &mut w.joins),
+        ];
+        for (key, slot) in counts {
+            if let Some(f) = t.get(key) {
+                *slot = self.uint(&f)?;
+            }
+        }
+        let durations: [(&str, &mut Duration); 5] = [
+            ("say_every", &mut w.say_every),
+            ("nick_every", &mut w.nick_every),
+            ("churn_every", &mut w.churn_every),
+            ("start", &mut w.start),
+            ("stop", &mut w.stop),
+        ];
+        for (key, slot) in durations {
+            if let Some(f) = t.get(key) {
+                *slot = self.duration(&f)?;
+            }
+        }
+        if w.clients > 100_000 || w.rooms > 10_000 {
+            return Err(self.err(t.pos, "workload: at most 100000 clients and 10000 rooms"));
+        }
+        if w.rooms == 0 && w.joins > 0 {
+            return Err(self.err(t.pos, "workload: joins needs rooms > 0"));
+        }
+        if w.stop <= w.start {
+            return Err(self.err(t.pos, "workload: stop must come after start"));
+        }
+        Ok(Some(w))
     }
 
     fn protocol(&self, top: &Tbl<'a>) -> Res<ProtocolSection> {

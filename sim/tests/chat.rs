@@ -1,0 +1,176 @@
+//! What the user and room scenarios end with, beyond "no invariant fired":
+//! who keeps a contested nick under each policy, where messages went, and
+//! what each client delivered.
+
+use std::path::PathBuf;
+
+use drc_sim::run::{run, RunOptions};
+use drc_sim::scenario;
+use serde_json::Value;
+
+fn final_of(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let scn = scenario::load(&p).unwrap();
+    let o = run(&scn, RunOptions::default()).unwrap();
+    assert!(o.violations.is_empty(), "{name}:\n{}", o.summary());
+    o.to_json()["final"].clone()
+}
+
+fn client<'a>(f: &'a Value, id: &str) -> (&'a str, &'a str) {
+    let c = &f["clients"][id];
+    (c["state"].as_str().unwrap(), c["nick"].as_str().unwrap())
+}
+
+fn texts(f: &Value, id: &str, room: &str) -> Vec<String> {
+    f["clients"][id]["rooms"][room]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["text"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_split_nick_collision_ends_per_policy() {
+    // bob claimed "sam" at 3s on west, alice at 5s on east: bob's claim is older.
+    let f = final_of("nick-split-kill-both");
+    assert_eq!(client(&f, "alice").0, "killed");
+    assert_eq!(client(&f, "bob").0, "killed");
+    assert!(f["servers"]["hub"]["users"].get("sam").is_none());
+
+    let f = final_of("nick-split-ts-kill");
+    assert_eq!(client(&f, "alice").0, "killed");
+    assert_eq!(client(&f, "bob"), ("connected", "sam"));
+    assert_eq!(f["servers"]["east"]["users"]["sam"], "west");
+
+    let f = final_of("nick-split-ts-rename");
+    let alice_uid = f["clients"]["alice"]["uid"].as_str().unwrap().to_string();
+    assert_eq!(client(&f, "alice"), ("connected", alice_uid.as_str()));
+    assert_eq!(client(&f, "bob"), ("connected", "sam"));
+    assert_eq!(f["servers"]["west"]["users"][alice_uid.as_str()], "east");
+
+    let f = final_of("nick-split-reject");
+    assert_eq!(client(&f, "alice"), ("connected", "sam_"));
+    assert_eq!(client(&f, "bob"), ("connected", "sam"));
+    for s in ["hub", "east", "west"] {
+        assert_eq!(f["servers"][s]["users"]["sam"], "west", "{s}");
+        assert_eq!(f["servers"][s]["users"]["sam_"], "east", "{s}");
+    }
+}
+
+#[test]
+fn a_three_way_collision_goes_to_the_smallest_timestamp_then_uid() {
+    let f = final_of("nick-three-way");
+    assert_eq!(
+        client(&f, "c1"),
+        ("connected", "sam"),
+        "equal timestamps: hub's UID is smallest"
+    );
+    assert_eq!(client(&f, "c2").0, "killed");
+    assert_eq!(client(&f, "c3").0, "killed");
+    let f = final_of("nick-three-way-skew");
+    assert_eq!(
+        client(&f, "c2"),
+        ("connected", "sam"),
+        "east's slow clock gives the oldest claim"
+    );
+    assert_eq!(client(&f, "c1").0, "killed");
+    assert_eq!(client(&f, "c3").0, "killed");
+}
+
+#[test]
+fn a_message_to_a_just_renamed_nick_still_arrives() {
+    let f = final_of("nick-change-race");
+    assert_eq!(client(&f, "bob"), ("connected", "robert"));
+    let got: Vec<&str> = f["clients"]["bob"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["for bob, by his old name"]);
+    assert_eq!(texts(&f, "bob", "#lobby"), ["hello bob"]);
+}
+
+#[test]
+fn a_leave_and_rejoin_keep_the_new_membership() {
+    let f = final_of("leave-rejoin");
+    for s in ["hub", "east", "west"] {
+        assert_eq!(
+            f["servers"][s]["rooms"]["#lobby"],
+            serde_json::json!(["alice", "bob"]),
+            "{s}"
+        );
+    }
+    let alice = texts(&f, "alice", "#lobby");
+    assert!(alice.contains(&"back again".to_string()), "{alice:?}");
+    assert!(alice.contains(&"bob 3".to_string()), "{alice:?}");
+}
+
+#[test]
+fn the_minority_sequencer_under_home_and_epoch() {
+    let f = final_of("sequencer-minority-home");
+    // The majority could not send during the split, and caught up after it.
+    let alice = texts(&f, "alice", "#ops");
+    assert!(!alice.contains(&"majority 1".to_string()), "{alice:?}");
+    assert!(alice.contains(&"wendy alone".to_string()), "{alice:?}");
+    assert!(alice.contains(&"wendy back".to_string()), "{alice:?}");
+    let seqs: Vec<&str> = f["clients"]["alice"]["rooms"]["#ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_str().unwrap())
+        .collect();
+    assert!(
+        seqs.iter().all(|s| s.starts_with("1.")),
+        "home keeps epoch 1: {seqs:?}"
+    );
+
+    let f = final_of("sequencer-minority-epoch");
+    let bob = texts(&f, "bob", "#ops");
+    assert!(bob.contains(&"majority 1".to_string()), "{bob:?}");
+    assert!(bob.contains(&"majority 2".to_string()), "{bob:?}");
+    let wendy_seqs: Vec<String> = f["clients"]["wendy"]["rooms"]["#ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        wendy_seqs.last().is_some_and(|s| !s.starts_with("1.")),
+        "wendy ends in a later epoch: {wendy_seqs:?}"
+    );
+}
+
+#[test]
+fn a_taken_number_whose_holder_vanished_is_skipped() {
+    let f = final_of("seq-holder-partitioned");
+    let wes = texts(&f, "wes", "#r");
+    assert!(wes.contains(&"bob after the gap".to_string()), "{wes:?}");
+    // alice's messages arrive after the heal, in her order.
+    let a = wes.iter().position(|t| t == "taken, never sent");
+    let b = wes.iter().position(|t| t == "queued behind it");
+    assert!(a.is_some() && b.is_some() && a < b, "{wes:?}");
+}
+
+#[test]
+fn lists_and_private_messages() {
+    let f = final_of("list-recipient-quit");
+    assert_eq!(f["clients"]["alice"]["list"][0]["text"], "to both");
+    assert_eq!(client(&f, "bob").0, "quit");
+
+    let f = final_of("private-messages");
+    let got: Vec<&str> = f["clients"]["alice"]["private"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["first secret", "second secret, servers split"]);
+    assert!(f["clients"]["dave"]["private"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
