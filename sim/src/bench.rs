@@ -111,3 +111,104 @@ impl FloodReport {
         );
     }
 }
+
+/// When chatter starts: the tree has formed and every client has joined.
+const CHAT_START: u64 = 30_000_000_000;
+
+/// `servers` in a seeded random tree, `rooms` rooms of `members` clients
+/// (client i on server i mod servers), each client saying one message per
+/// simulated second for `seconds`.
+pub fn chat_scenario(
+    servers: usize,
+    rooms: usize,
+    members: usize,
+    seconds: u64,
+    seed: u64,
+) -> Scenario {
+    let mut scn = flood_scenario(servers, 0, seed);
+    scn.name = format!("bench-chat-{servers}x{}", rooms * members);
+    scn.description = "chat benchmark".into();
+    let mut rng = crate::rng::stream(seed, "bench/chat");
+    for r in 0..rooms {
+        for m in 0..members {
+            let i = r * members + m;
+            scn.clients.push(crate::scenario::ClientDecl {
+                id: format!("c{i}"),
+                server: format!("s{}", i % servers),
+                nick: None,
+                join: vec![format!("#r{r}")],
+                accept_private: true,
+            });
+        }
+    }
+    for sec in 0..seconds {
+        for r in 0..rooms {
+            for m in 0..members {
+                let i = r * members + m;
+                let jitter = crate::rng::between(&mut rng, 0, 999_999_999);
+                scn.actions.push(TimedAction {
+                    time: Duration::from_nanos(CHAT_START + sec * 1_000_000_000 + jitter),
+                    action: Action::Say {
+                        client: format!("c{i}"),
+                        room: format!("#r{r}"),
+                        text: format!("c{i} {sec}"),
+                    },
+                    line: 0,
+                });
+            }
+        }
+    }
+    scn.actions.sort_by_key(|a| a.time);
+    scn.duration = Duration::from_nanos(CHAT_START + seconds * 1_000_000_000 + 5_000_000_000);
+    scn
+}
+
+pub struct ChatReport {
+    pub clients: usize,
+    pub events: u64,
+    pub deliveries: u64,
+    pub wall_secs: f64,
+    pub sim_secs: f64,
+    pub violations: usize,
+}
+
+pub fn chat(
+    servers: usize,
+    rooms: usize,
+    members: usize,
+    seconds: u64,
+    seed: u64,
+) -> Result<ChatReport, String> {
+    let scn = chat_scenario(servers, rooms, members, seconds, seed);
+    let mut world = build(&scn, &mut RunOptions::default())?;
+    world.run_until(CHAT_START);
+    let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
+    let t0 = WallClock::now();
+    world.run();
+    let wall = t0.elapsed().as_secs_f64();
+    Ok(ChatReport {
+        clients: rooms * members,
+        events: world.events - events0,
+        deliveries: world.checks.chat.deliveries - del0,
+        wall_secs: wall,
+        sim_secs: (world.now - sim0) as f64 / 1e9,
+        violations: world.checks.violations.len(),
+    })
+}
+
+impl ChatReport {
+    pub fn print(&self) {
+        println!("chat: {} clients, every safety checker on", self.clients);
+        println!(
+            "  events {}, room deliveries {}, violations {}",
+            self.events, self.deliveries, self.violations
+        );
+        println!(
+            "  wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x",
+            self.wall_secs,
+            self.events as f64 / self.wall_secs,
+            self.deliveries as f64 / self.wall_secs,
+            self.sim_secs / self.wall_secs
+        );
+    }
+}

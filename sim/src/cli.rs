@@ -114,6 +114,21 @@ enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Servers in a seeded random tree, rooms of clients each saying one
+    /// message per simulated second.
+    Chat {
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=6760))]
+        servers: u64,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10000))]
+        rooms: u64,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10000))]
+        members: u64,
+        /// Simulated seconds of chatter.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Parses arguments and runs; returns the exit status.
@@ -286,6 +301,23 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 } else {
                     1
                 })
+            }
+            BenchCmd::Chat {
+                servers,
+                rooms,
+                members,
+                seconds,
+                seed,
+            } => {
+                let r = crate::bench::chat(
+                    servers as usize,
+                    rooms as usize,
+                    members as usize,
+                    seconds,
+                    seed,
+                )?;
+                r.print();
+                Ok(if r.violations == 0 { 0 } else { 1 })
             }
         },
     }

@@ -843,7 +843,7 @@ fn error_unknown_key_in_sections() {
 
 #[test]
 fn error_unsupported_sections() {
-    for section in ["workload", "greeter", "discovery"] {
+    for section in ["greeter", "discovery"] {
         assert_error(
             &format!("name = \"x\"\nduration = \"1s\"\n\n[{section}]\nrate = 3\n"),
             4,
@@ -852,17 +852,24 @@ fn error_unsupported_sections() {
         );
     }
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[[workload]]\nkind = 1\n",
+        "name = \"x\"\nduration = \"1s\"\n[[greeter]]\nkind = 1\n",
         3,
         1,
-        "section [workload] is not supported by this version",
+        "section [greeter] is not supported by this version",
     );
     // Reported even when other errors come later.
     assert_error(
-        "[workload]\nrate = 3\n",
+        "[greeter]\nrate = 3\n",
         1,
         1,
-        "section [workload] is not supported",
+        "section [greeter] is not supported",
+    );
+    // [workload] is supported, with its own keys.
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n\n[workload]\nrate = 3\n",
+        5,
+        1,
+        "unknown key `rate` in [workload]",
     );
 }
 
@@ -888,10 +895,10 @@ fn sub_tables_and_dotted_keys() {
         "unknown key `pingx` in [protocol]",
     );
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[workload.x]\na = 1\n",
+        "name = \"x\"\nduration = \"1s\"\n[greeter.x]\na = 1\n",
         3,
         1,
-        "section [workload] is not supported",
+        "section [greeter] is not supported",
     );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[[at]]\ntime = \"1s\"\ndo = \"heal\"\n[at.args]\nx = 1\n",
@@ -904,16 +911,16 @@ fn sub_tables_and_dotted_keys() {
 #[test]
 fn first_offending_top_level_key_is_reported() {
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\ncolour = 1\n[workload]\n",
+        "name = \"x\"\nduration = \"1s\"\ncolour = 1\n[greeter]\n",
         3,
         1,
         "unknown key `colour`",
     );
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[workload]\n[colour]\n",
+        "name = \"x\"\nduration = \"1s\"\n[greeter]\n[colour]\n",
         3,
         1,
-        "section [workload] is not supported",
+        "section [greeter] is not supported",
     );
 }
 
