@@ -53,6 +53,9 @@ pub(crate) struct Room {
     pub stream: Stream,
     /// Present on the room's sequencer, for the current stream.
     pub seq: Option<rooms::Sequencer>,
+    /// The links room traffic goes out on (client links of local members,
+    /// server links toward remote ones), rebuilt after a membership change.
+    pub fanout: Option<Vec<LinkId>>,
 }
 
 /// A client connection on this server.

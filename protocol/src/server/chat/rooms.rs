@@ -91,6 +91,7 @@ impl Server {
             members: BTreeMap::new(),
             stream,
             seq: Some(Sequencer::new()),
+            fanout: None,
         };
         self.announce_room(&room, None, out);
         self.chat.rooms.insert(fold(name), room);
@@ -120,6 +121,7 @@ impl Server {
         self.chat.next_mem += 1;
         let memid = self.chat.next_mem;
         room.members.insert(uid.clone(), memid);
+        room.fanout = None;
         let name = room.name.clone();
         if let Some(u) = self.chat.users.get_mut(uid) {
             u.rooms.insert(key.into());
@@ -162,6 +164,7 @@ impl Server {
         if room.members.remove(uid).is_none() {
             return;
         }
+        room.fanout = None;
         let Some(seq) = room.seq.as_mut() else {
             return;
         };
@@ -288,18 +291,36 @@ impl Server {
     /// Sends an encoded room frame to local members and toward every
     /// server with members, except back on `from`.
     fn fan_out(&mut self, key: &str, from: Option<LinkId>, r: (u32, u32), out: &mut Outbox) {
-        let Some(room) = self.chat.rooms.get(key) else {
+        let Some(room) = self.chat.rooms.get_mut(key) else {
             return;
         };
-        let everyone = self.cfg.ablations.no_room_routing;
-        let mut links: Vec<LinkId> = Vec::with_capacity(8);
-        for uid in room.members.keys() {
-            if let Some(u) = self.chat.users.get(uid) {
-                if Some(u.via) != from && !links.contains(&u.via) {
-                    links.push(u.via);
+        if room.fanout.is_none() {
+            let mut links: Vec<LinkId> = Vec::with_capacity(8);
+            for uid in room.members.keys() {
+                if let Some(u) = self.chat.users.get(uid) {
+                    if !links.contains(&u.via) {
+                        links.push(u.via);
+                    }
                 }
             }
+            room.fanout = Some(links);
         }
+        let everyone = self.cfg.ablations.no_room_routing;
+        let cached = room.fanout.as_ref().expect("just built");
+        if !everyone {
+            for &l in cached {
+                if Some(l) != from {
+                    out.send_again(l, r);
+                    self.stats.frames_out += 1;
+                }
+            }
+            return;
+        }
+        let mut links: Vec<LinkId> = cached
+            .iter()
+            .copied()
+            .filter(|&l| Some(l) != from)
+            .collect();
         if everyone {
             // Research switch: every local client gets the room's traffic.
             for (&l, c) in &self.chat.clients {
@@ -559,6 +580,7 @@ impl Server {
                             seq: "".into(),
                         },
                         seq: None,
+                        fanout: None,
                     };
                     self.chat.rooms.insert(key.clone(), room);
                 }
@@ -603,6 +625,7 @@ impl Server {
                         return true;
                     }
                     room.members.insert(uid.clone(), memid);
+                    room.fanout = None;
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(key.clone().into());
                     }
