@@ -364,8 +364,8 @@ impl Client {
                     self.send(out, "JOINROOM", &[&r]);
                 }
             }
-            "NICKERR" => {
-                if self.state == ClientState::Registering || a(1).starts_with("rejected") {
+            "NICKERR" if self.state == ClientState::Registering || a(1).starts_with("rejected") => {
+                {
                     if self.state == ClientState::Connected {
                         // Our registration was rolled back: rejoin what we
                         // were in once registered again.

@@ -20,13 +20,15 @@ enum Fate {
 }
 
 type NumKey = (Arc<str>, Stream, u64);
+/// The two UIDs of a collision, smaller first, and who kept the nick.
+type Outcomes = BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>;
 
 #[derive(Default)]
 pub struct ChatChecks {
     /// Every UID handed out, for `users.unique`.
     uids: BTreeSet<Arc<str>>,
     /// Collision outcomes by the pair of UIDs, for `nick.deterministic`.
-    collisions: BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>,
+    collisions: Outcomes,
     /// Resolutions sent per (host, incarnation, UID, kind).
     resolutions: BTreeSet<(HostId, u64, Arc<str>, &'static str)>,
     /// What each number carries, per the sequencer and the deliveries.

@@ -146,7 +146,7 @@ impl Server {
     }
 
     /// Whether a frame about the server `sid` came from its direction.
-    pub(crate) fn from_direction(
+    pub(crate) fn check_direction(
         &mut self,
         link: LinkId,
         sid: &str,

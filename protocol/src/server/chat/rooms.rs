@@ -390,6 +390,7 @@ impl Server {
 
     /// Answers a request for number `n` of the room's stream: the message
     /// again, or a skip. Returns what to send toward `uid`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn find_number(
         &mut self,
         now: Instant,
@@ -408,7 +409,7 @@ impl Server {
         let (e, s, nn) = (epoch.to_string(), sid.to_string(), n.to_string());
         if !current {
             // A closed stream: nobody will fill the gap any more.
-            return self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out);
+            return self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out);
         }
         if *sid != *self.me.sid {
             if let Dest::Link(l) = self.dest_of_sid(sid) {
@@ -422,7 +423,7 @@ impl Server {
                 uid: from,
                 nick,
                 text,
-            }) => self.to_member(
+            }) => self.send_to_member(
                 uid,
                 "RMSG",
                 "RRESEND",
@@ -430,12 +431,12 @@ impl Server {
                 out,
             ),
             Some(Slot::Skipped) => {
-                self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
+                self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
             }
             Some(Slot::Held { .. }) => {} // its holder may still send it
             None => {
                 if room.seq.as_ref().is_some_and(|q| n < q.next) {
-                    self.to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
+                    self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
                 } else {
                     // Not issued yet: skip it now so that the asker's gap closes.
                     let _ = now;
@@ -446,7 +447,7 @@ impl Server {
 
     /// Sends `args` to the member `uid`: as `client_cmd` to a local client,
     /// or wrapped as `relay_cmd` (UID first) toward its server.
-    fn to_member(
+    fn send_to_member(
         &mut self,
         uid: &str,
         client_cmd: &str,
@@ -609,7 +610,7 @@ impl Server {
                 let (Some(sid), Some(memid)) = (uid_sid(uid), parse_u64(memid)) else {
                     return false;
                 };
-                if !self.from_direction(link, sid, "RJOIN/RLEAVE", out) {
+                if !self.check_direction(link, sid, "RJOIN/RLEAVE", out) {
                     return true;
                 }
                 let Some(key) = self.room_key(name) else {
@@ -699,7 +700,7 @@ impl Server {
                 else {
                     return false;
                 };
-                if !self.from_direction(link, sid, "RSEND", out) {
+                if !self.check_direction(link, sid, "RSEND", out) {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
@@ -714,7 +715,7 @@ impl Server {
                 if crate::server::sid_code(seq).is_none() {
                     return false;
                 }
-                if !self.from_direction(link, seq, "RMSG", out) {
+                if !self.check_direction(link, seq, "RMSG", out) {
                     return true;
                 }
                 let Some(key) = self.room_key(name) else {
@@ -854,6 +855,6 @@ impl Server {
         out: &mut Outbox,
     ) {
         let (e, nn) = (epoch.to_string(), n.to_string());
-        self.to_member(uid, "SENDFAIL", "RFAIL", &[name, &e, seq, &nn, why], out);
+        self.send_to_member(uid, "SENDFAIL", "RFAIL", &[name, &e, seq, &nn, why], out);
     }
 }

@@ -366,7 +366,7 @@ impl Server {
                 if !(valid_nick(nick) || nick == uid) {
                     return false;
                 }
-                if !self.from_direction(link, sid, "UID", out) {
+                if !self.check_direction(link, sid, "UID", out) {
                     return true;
                 }
                 if self.chat.dead.contains(uid) || self.chat.users.contains_key(uid) {
@@ -409,7 +409,7 @@ impl Server {
                 if !valid_nick(nick) {
                     return false;
                 }
-                if !self.from_direction(link, sid, "UNICK", out) {
+                if !self.check_direction(link, sid, "UNICK", out) {
                     return true;
                 }
                 let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
@@ -439,7 +439,7 @@ impl Server {
                 let Some(sid) = uid_sid(uid) else {
                     return false;
                 };
-                if !self.from_direction(link, sid, "UQUIT", out) {
+                if !self.check_direction(link, sid, "UQUIT", out) {
                     return true;
                 }
                 if self.remove_user(now, uid, out).is_some() {
