@@ -144,9 +144,6 @@ pub struct Server {
     pub(crate) stats: Stats,
     frame: Frame,
     pub(crate) chat: chat::ChatState,
-    /// The time of the input being handled, for the code paths that are
-    /// reached without it.
-    pub(crate) last_now: Instant,
 }
 
 impl Server {
@@ -176,7 +173,6 @@ impl Server {
             stats: Stats::default(),
             frame: Frame::new(),
             chat: chat::ChatState::default(),
-            last_now: Instant::ZERO,
         }
     }
 
@@ -189,7 +185,6 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
-        self.last_now = now;
         match input {
             Input::Start => self.start(now, rng),
             Input::Connected { link } => self.on_connected(now, link, out),
@@ -207,7 +202,7 @@ impl Server {
                 if self.links.contains_key(&link) {
                     self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out);
                 } else if self.chat.clients.contains_key(&link) {
-                    self.client_closed(now, link, out);
+                    self.client_closed(link, out);
                 }
             }
             Input::Timeout => self.on_timeout(now, rng, out),
@@ -526,14 +521,7 @@ impl Server {
         if !self.chat.clients.is_empty() {
             self.notice_local_clients(text, out);
         }
-        self.flood(
-            Some(link),
-            |b| {
-                b.extend_from_slice(raw);
-                Ok(raw.len())
-            },
-            out,
-        );
+        self.flood(Some(link), chat::verbatim(raw), out);
     }
 
     /// Sends one frame on every registered link but `from`, encoding it once.

@@ -305,7 +305,7 @@ impl Server {
                 });
             }
         }
-        self.servers_lost(self.last_now, &sids, out);
+        self.servers_lost(&sids, out);
     }
 
     fn descends_from(&self, name: &str, root: &str) -> bool {
@@ -339,7 +339,7 @@ impl Server {
             });
         }
         let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.clone()).collect();
-        self.servers_lost(self.last_now, &sids, out);
+        self.servers_lost(&sids, out);
         // Announce the roots of what was lost; receivers remove the rest.
         for (n, k) in &behind {
             if !behind.iter().any(|(m, _)| *m == k.uplink) {

@@ -376,34 +376,31 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
                             ),
                         );
                     }
-                    if c.room(r.name).is_some_and(|_| true) {
-                        let got: BTreeSet<u64> = rs
-                            .log
-                            .iter()
-                            .filter(|d| d.stream == *r.stream)
-                            .map(|d| d.n)
-                            .collect();
-                        let missing: Vec<u64> = seq
-                            .slots
-                            .range(rs.start..)
-                            .filter(|(n, s)| {
-                                matches!(s, drc_protocol::server::Slot::Used { .. })
-                                    && !got.contains(n)
-                            })
-                            .map(|(n, _)| *n)
-                            .collect();
-                        if let Some(first) = missing.first() {
-                            v(
-                                "order.complete",
-                                label,
-                                format!(
-                                    "{}: {} numbered messages never delivered, first {}.{first}",
-                                    r.name,
-                                    missing.len(),
-                                    r.stream.epoch
-                                ),
-                            );
-                        }
+                    let got: BTreeSet<u64> = rs
+                        .log
+                        .iter()
+                        .filter(|d| d.stream == *r.stream)
+                        .map(|d| d.n)
+                        .collect();
+                    let missing: Vec<u64> = seq
+                        .slots
+                        .range(rs.start..)
+                        .filter(|(n, s)| {
+                            matches!(s, drc_protocol::server::Slot::Used { .. }) && !got.contains(n)
+                        })
+                        .map(|(n, _)| *n)
+                        .collect();
+                    if let Some(first) = missing.first() {
+                        v(
+                            "order.complete",
+                            label,
+                            format!(
+                                "{}: {} numbered messages never delivered, first {}.{first}",
+                                r.name,
+                                missing.len(),
+                                r.stream.epoch
+                            ),
+                        );
                     }
                 }
             }

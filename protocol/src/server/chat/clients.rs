@@ -65,7 +65,7 @@ impl Server {
             ("PONG", _) => {}
             ("QUIT", _) => {
                 let reason = f.arg(0).unwrap_or("quit");
-                self.local_quit(now, link, reason, out);
+                self.local_quit(link, reason, out);
                 out.push(crate::outbox::Output::Close { link });
             }
             ("USER", None) => {
@@ -194,7 +194,7 @@ impl Server {
                 // JOINED goes first so that the client knows the room
                 // before the sequencer's SYNC.
                 out.send(link, frame("JOINED", &[&name, &e, &s]));
-                self.join_local(now, &key, uid, out);
+                self.join_local(&key, uid, out);
                 true
             }
             "LEAVEROOM" => {
@@ -202,7 +202,7 @@ impl Server {
                     return false;
                 };
                 let key = fold(room);
-                self.leave_local(now, &key, uid, out);
+                self.leave_local(&key, uid, out);
                 out.send(link, frame("LEFT", &[room]));
                 true
             }
@@ -246,7 +246,7 @@ impl Server {
                 let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
                     return false;
                 };
-                self.route_message(now, room, epoch, seq, n, uid, text, out);
+                self.route_message(room, epoch, seq, n, uid, text, out);
                 true
             }
             "FINDSEQ" => {
@@ -257,7 +257,7 @@ impl Server {
                     return false;
                 };
                 if self.chat.rooms.contains_key(&fold(room)) {
-                    self.find_number(now, &fold(room), epoch, seq, n, uid, out);
+                    self.find_number(&fold(room), epoch, seq, n, uid, out);
                 }
                 true
             }
@@ -419,7 +419,7 @@ impl Server {
         }
         for (l, why) in expired {
             out.send(l, frame("ERROR", &[why]));
-            self.local_quit(now, l, why, out);
+            self.local_quit(l, why, out);
             out.push(crate::outbox::Output::Close { link: l });
             out.note(Note::LinkDown {
                 link: l,
@@ -433,8 +433,8 @@ impl Server {
     }
 
     /// The client closed its connection.
-    pub(crate) fn client_closed(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
-        self.local_quit(now, link, "connection closed", out);
+    pub(crate) fn client_closed(&mut self, link: LinkId, out: &mut Outbox) {
+        self.local_quit(link, "connection closed", out);
         out.note(Note::LinkDown {
             link,
             reason: crate::outbox::CloseReason::PeerClosed,

@@ -110,6 +110,15 @@ pub(crate) fn frame<'a>(
     move |b| wire::encode(b, command, args)
 }
 
+/// Re-sends a received frame byte for byte: passing a message on needs no
+/// second encoding.
+pub(crate) fn verbatim(raw: &[u8]) -> impl FnOnce(&mut Vec<u8>) -> Result<usize, WireError> + '_ {
+    move |b| {
+        b.extend_from_slice(raw);
+        Ok(raw.len())
+    }
+}
+
 impl Server {
     /// The wall clock in seconds, for nick and room timestamps. Only the
     /// ordering of claims uses it, and always from the message data.
@@ -216,7 +225,7 @@ impl Server {
     /// Servers left this server's view: their users are gone (each server
     /// drops them itself; nothing is sent), and rooms whose sequencer went
     /// with them may elect another.
-    pub(crate) fn servers_lost(&mut self, now: Instant, sids: &[Arc<str>], out: &mut Outbox) {
+    pub(crate) fn servers_lost(&mut self, sids: &[Arc<str>], out: &mut Outbox) {
         if sids.is_empty() || self.cfg.ablations.no_split_users {
             return;
         }
@@ -228,9 +237,9 @@ impl Server {
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in gone {
-            self.remove_user(now, &uid, out);
+            self.remove_user(&uid, out);
         }
-        self.reelect(now, out);
+        self.reelect(out);
     }
 
     /// Delivers an operator broadcast to every local client.

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{frame, Dest, Room};
+use super::{frame, verbatim, Dest, Room};
 use crate::config::Ordering;
 use crate::names::{fold, uid_sid};
 use crate::outbox::{ChatNote, LinkId, Outbox, Stream};
@@ -107,13 +107,7 @@ impl Server {
     }
 
     /// A local user joins (the room exists). Returns false if it already was a member.
-    pub(crate) fn join_local(
-        &mut self,
-        now: Instant,
-        key: &str,
-        uid: &Arc<str>,
-        out: &mut Outbox,
-    ) -> bool {
+    pub(crate) fn join_local(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         if room.members.contains_key(uid) {
             return false;
@@ -128,18 +122,12 @@ impl Server {
         }
         let m = memid.to_string();
         self.flood(None, frame("RJOIN", &[&name, uid, &m]), out);
-        self.new_membership(now, key, uid, out);
+        self.new_membership(key, uid, out);
         true
     }
 
     /// A local user leaves. Returns false if it was not a member.
-    pub(crate) fn leave_local(
-        &mut self,
-        now: Instant,
-        key: &str,
-        uid: &Arc<str>,
-        out: &mut Outbox,
-    ) -> bool {
+    pub(crate) fn leave_local(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) -> bool {
         let Some(room) = self.chat.rooms.get(key) else {
             return false;
         };
@@ -147,7 +135,7 @@ impl Server {
             return false;
         };
         let name = room.name.clone();
-        self.drop_membership(now, key, uid, out);
+        self.drop_membership(key, uid, out);
         if let Some(u) = self.chat.users.get_mut(uid) {
             u.rooms.remove(key);
         }
@@ -157,7 +145,7 @@ impl Server {
     }
 
     /// Removes a membership; the sequencer gives up numbers its holder held.
-    pub(crate) fn drop_membership(&mut self, now: Instant, key: &str, uid: &str, out: &mut Outbox) {
+    pub(crate) fn drop_membership(&mut self, key: &str, uid: &str, out: &mut Outbox) {
         let Some(room) = self.chat.rooms.get_mut(key) else {
             return;
         };
@@ -175,13 +163,13 @@ impl Server {
             .filter(|n| matches!(seq.slots.get(n), Some(Slot::Held { uid: h, .. }) if &**h == uid))
             .collect();
         for n in doomed {
-            self.skip_number(now, key, n, out);
+            self.skip_number(key, n, out);
         }
     }
 
     /// The sequencer learned of a membership: tell the member where its
     /// share of the stream starts.
-    fn new_membership(&mut self, _now: Instant, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+    fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
         let room = &self.chat.rooms[key];
         let Some(seq) = &room.seq else {
             return;
@@ -336,7 +324,7 @@ impl Server {
     }
 
     /// Sequencer: number `n` will not be used; members are told.
-    fn skip_number(&mut self, _now: Instant, key: &str, n: u64, out: &mut Outbox) {
+    fn skip_number(&mut self, key: &str, n: u64, out: &mut Outbox) {
         let Some(room) = self.chat.rooms.get_mut(key) else {
             return;
         };
@@ -384,7 +372,7 @@ impl Server {
             }
         }
         for (key, n) in due {
-            self.skip_number(now, &key, n, out);
+            self.skip_number(&key, n, out);
         }
     }
 
@@ -393,7 +381,6 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn find_number(
         &mut self,
-        now: Instant,
         key: &str,
         epoch: u64,
         sid: &str,
@@ -434,14 +421,13 @@ impl Server {
                 self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
             }
             Some(Slot::Held { .. }) => {} // its holder may still send it
-            None => {
-                if room.seq.as_ref().is_some_and(|q| n < q.next) {
-                    self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
-                } else {
-                    // Not issued yet: skip it now so that the asker's gap closes.
-                    let _ = now;
-                }
+            // Below `next` and unknown: issued by an earlier process of
+            // this stream's numbering, never to be filled. At or above
+            // `next`: not issued yet, nothing to say.
+            None if room.seq.as_ref().is_some_and(|q| n < q.next) => {
+                self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out)
             }
+            None => {}
         }
     }
 
@@ -468,7 +454,7 @@ impl Server {
     }
 
     /// Adopts `stream` for a room if it beats the current one.
-    fn adopt_stream(&mut self, now: Instant, key: &str, stream: Stream, out: &mut Outbox) -> bool {
+    fn adopt_stream(&mut self, key: &str, stream: Stream, out: &mut Outbox) -> bool {
         let me = self.me.sid.clone();
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         if !stream_beats(&stream, &room.stream) {
@@ -477,25 +463,25 @@ impl Server {
         room.stream = stream;
         room.seq = None;
         if room.stream.seq == me {
-            self.take_office(now, key, out);
+            self.take_office(key, out);
         }
         true
     }
 
     /// This server becomes the sequencer of a fresh stream it names: it
     /// tells every member where to start.
-    fn take_office(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+    fn take_office(&mut self, key: &str, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         room.seq = Some(Sequencer::new());
         let members: Vec<Arc<str>> = room.members.keys().cloned().collect();
         for uid in members {
-            self.new_membership(now, key, &uid, out);
+            self.new_membership(key, &uid, out);
         }
     }
 
     /// Under `epoch`, rooms whose sequencer left this component elect the
     /// lowest SID with members (else the lowest SID) and start a new epoch.
-    pub(crate) fn reelect(&mut self, now: Instant, out: &mut Outbox) {
+    pub(crate) fn reelect(&mut self, out: &mut Outbox) {
         if self.cfg.ordering != Ordering::Epoch {
             return;
         }
@@ -528,7 +514,7 @@ impl Server {
                 epoch: room.stream.epoch + 1,
                 seq: best,
             };
-            if self.adopt_stream(now, &key, stream, out) {
+            if self.adopt_stream(&key, stream, out) {
                 let r = self.chat.rooms[&key].clone();
                 self.announce_room(&r, None, out);
             }
@@ -585,7 +571,7 @@ impl Server {
                     };
                     self.chat.rooms.insert(key.clone(), room);
                 }
-                let adopted = self.adopt_stream(now, &key, stream.clone(), out);
+                let adopted = self.adopt_stream(&key, stream.clone(), out);
                 let room = self.chat.rooms.get_mut(&key).expect("room exists");
                 room.ts = room.ts.min(ts);
                 let r = room.clone();
@@ -630,32 +616,18 @@ impl Server {
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(key.clone().into());
                     }
-                    self.flood(
-                        Some(link),
-                        |b| {
-                            b.extend_from_slice(raw);
-                            Ok(raw.len())
-                        },
-                        out,
-                    );
-                    self.new_membership(now, &key, &uid, out);
+                    self.flood(Some(link), verbatim(raw), out);
+                    self.new_membership(&key, &uid, out);
                 } else {
                     let current = room.members.get(&uid).copied();
                     if current != Some(memid) {
                         return true; // an older membership: the new one stays
                     }
-                    self.drop_membership(now, &key, &uid, out);
+                    self.drop_membership(&key, &uid, out);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.remove(&*key);
                     }
-                    self.flood(
-                        Some(link),
-                        |b| {
-                            b.extend_from_slice(raw);
-                            Ok(raw.len())
-                        },
-                        out,
-                    );
+                    self.flood(Some(link), verbatim(raw), out);
                 }
                 true
             }
@@ -683,10 +655,7 @@ impl Server {
                             out.send(l, frame("NEWSEQ", &[name, epoch, seq, n]));
                         }
                     }
-                    Dest::Link(l) if l != link => out.send(l, |b| {
-                        b.extend_from_slice(raw);
-                        Ok(raw.len())
-                    }),
+                    Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
                     _ => {}
                 }
                 true
@@ -704,7 +673,7 @@ impl Server {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
-                self.route_message(now, name, epoch, seq, n, &uid, text, out);
+                self.route_message(name, epoch, seq, n, &uid, text, out);
                 true
             }
             "RMSG" | "SKIPSEQ" => {
@@ -721,10 +690,7 @@ impl Server {
                 let Some(key) = self.room_key(name) else {
                     return true;
                 };
-                if let Some(r) = out.encode(|b| {
-                    b.extend_from_slice(raw);
-                    Ok(raw.len())
-                }) {
+                if let Some(r) = out.encode(verbatim(raw)) {
                     self.fan_out(&key, Some(link), r, out);
                 }
                 true
@@ -743,10 +709,7 @@ impl Server {
                 };
                 match self.dest_of_uid(uid) {
                     Dest::Client(l) => out.send(l, frame(cmd, &args)),
-                    Dest::Link(l) if l != link => out.send(l, |b| {
-                        b.extend_from_slice(raw);
-                        Ok(raw.len())
-                    }),
+                    Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
                     _ => {}
                 }
                 true
@@ -761,7 +724,7 @@ impl Server {
                 let Some(key) = self.room_key(name) else {
                     return true;
                 };
-                self.find_number(now, &key, epoch, seq, n, uid, out);
+                self.find_number(&key, epoch, seq, n, uid, out);
                 true
             }
             _ => false,
@@ -816,7 +779,6 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn route_message(
         &mut self,
-        now: Instant,
         name: &str,
         epoch: u64,
         seq: &str,
@@ -825,7 +787,6 @@ impl Server {
         text: &str,
         out: &mut Outbox,
     ) {
-        let _ = now;
         let Some(key) = self.room_key(name) else {
             return self.send_fail(uid, name, epoch, seq, n, "no such room", out);
         };

@@ -60,19 +60,14 @@ impl Server {
     }
 
     /// Removes a user from the table and from every room it was in.
-    pub(crate) fn remove_user(
-        &mut self,
-        now: Instant,
-        uid: &str,
-        out: &mut Outbox,
-    ) -> Option<User> {
+    pub(crate) fn remove_user(&mut self, uid: &str, out: &mut Outbox) -> Option<User> {
         let u = self.chat.users.remove(uid)?;
         let key = fold(&u.nick);
         if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
             self.chat.nicks.remove(&key);
         }
         for room in &u.rooms {
-            self.drop_membership(now, room, uid, out);
+            self.drop_membership(room, uid, out);
         }
         Some(u)
     }
@@ -126,7 +121,7 @@ impl Server {
         }
         match self.loser_fate(registration) {
             Fate::Kill => {
-                self.kill(now, uid, "nick collision", None, out);
+                self.kill(uid, "nick collision", None, out);
                 Claim::Lost
             }
             Fate::Reject => {
@@ -158,7 +153,7 @@ impl Server {
         out: &mut Outbox,
     ) {
         match self.loser_fate(registration) {
-            Fate::Kill => self.kill(now, uid, "nick collision", None, out),
+            Fate::Kill => self.kill(uid, "nick collision", None, out),
             Fate::Reject => self.reject(now, uid, None, out),
             Fate::Save => {
                 let ts = self.chat.users[uid].ts;
@@ -172,7 +167,6 @@ impl Server {
     /// KILL on every link but `from`. Once per UID.
     pub(crate) fn kill(
         &mut self,
-        now: Instant,
         uid: &Arc<str>,
         reason: &str,
         from: Option<LinkId>,
@@ -181,7 +175,7 @@ impl Server {
         if !self.chat.dead.insert(uid.clone()) && !self.cfg.ablations.no_resolution_once {
             return;
         }
-        if let Some(u) = self.remove_user(now, uid, out) {
+        if let Some(u) = self.remove_user(uid, out) {
             if u.local {
                 out.send(u.via, frame("KILLED", &[reason]));
                 self.close_client(u.via, out);
@@ -209,7 +203,7 @@ impl Server {
         if !self.chat.dead.insert(uid.clone()) {
             return;
         }
-        if let Some(u) = self.remove_user(now, uid, out) {
+        if let Some(u) = self.remove_user(uid, out) {
             if u.local {
                 out.send(
                     u.via,
@@ -442,7 +436,7 @@ impl Server {
                 if !self.check_direction(link, sid, "UQUIT", out) {
                     return true;
                 }
-                if self.remove_user(now, uid, out).is_some() {
+                if self.remove_user(uid, out).is_some() {
                     self.flood(Some(link), frame("UQUIT", &[uid, reason]), out);
                 }
                 true
@@ -455,7 +449,7 @@ impl Server {
                     return false;
                 }
                 let uid: Arc<str> = uid.into();
-                self.kill(now, &uid, reason, Some(link), out);
+                self.kill(&uid, reason, Some(link), out);
                 true
             }
             "REJECT" => {
@@ -493,20 +487,14 @@ impl Server {
     }
 
     /// A local user leaves: tell the tree and drop it.
-    pub(crate) fn local_quit(
-        &mut self,
-        now: Instant,
-        link: LinkId,
-        reason: &str,
-        out: &mut Outbox,
-    ) {
+    pub(crate) fn local_quit(&mut self, link: LinkId, reason: &str, out: &mut Outbox) {
         let Some(c) = self.chat.clients.remove(&link) else {
             return;
         };
         let Some(uid) = c.uid else {
             return;
         };
-        if self.remove_user(now, &uid, out).is_some() {
+        if self.remove_user(&uid, out).is_some() {
             self.flood(None, frame("UQUIT", &[&uid, reason]), out);
         }
     }
