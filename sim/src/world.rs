@@ -55,19 +55,6 @@ pub enum Event {
 
 const GEN_MASK: u64 = 0xFF_FFFF;
 
-/// A client command's arguments, owned while the command is built.
-enum Owned {
-    Connect(String, Option<String>),
-    Nick(String),
-    Create(String),
-    Join(String),
-    Leave(String),
-    Say(String, String),
-    List(Vec<String>, String),
-    Private(String, String),
-    Quit,
-}
-
 impl Packed for Event {
     fn pack(self) -> u64 {
         // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
@@ -958,43 +945,44 @@ impl World {
 
     fn client_action(&mut self, action: &Action) {
         use ClientCommand as C;
-        let (id, cmd_owned): (&str, Owned) = match action {
+        // Recipients are named by client id in the file, by nick on the wire.
+        let nicks: Vec<String> = match action {
+            Action::SendList { to, .. } => to.iter().map(|t| self.nick_of(t)).collect(),
+            Action::Private { to, text, .. } => {
+                self.checks.chat.private_texts.push(text.clone());
+                vec![self.nick_of(to)]
+            }
+            _ => Vec::new(),
+        };
+        let (id, cmd) = match action {
             Action::Connect {
                 client,
                 server,
                 nick,
-            } => (client, Owned::Connect(server.clone(), nick.clone())),
-            Action::Nick { client, nick } => (client, Owned::Nick(nick.clone())),
-            Action::Create { client, room } => (client, Owned::Create(room.clone())),
-            Action::Join { client, room } => (client, Owned::Join(room.clone())),
-            Action::Leave { client, room } => (client, Owned::Leave(room.clone())),
-            Action::Say { client, room, text } => (client, Owned::Say(room.clone(), text.clone())),
-            Action::SendList { client, to, text } => {
-                let nicks = to.iter().map(|t| self.nick_of(t)).collect();
-                (client, Owned::List(nicks, text.clone()))
-            }
-            Action::Private { client, to, text } => {
-                self.checks.chat.private_texts.push(text.clone());
-                (client, Owned::Private(self.nick_of(to), text.clone()))
-            }
-            Action::Quit { client } => (client, Owned::Quit),
+            } => (
+                client,
+                C::Connect {
+                    server,
+                    nick: nick.as_deref(),
+                },
+            ),
+            Action::Nick { client, nick } => (client, C::Nick(nick)),
+            Action::Create { client, room } => (client, C::Create(room)),
+            Action::Join { client, room } => (client, C::Join(room)),
+            Action::Leave { client, room } => (client, C::Leave(room)),
+            Action::Say { client, room, text } => (client, C::Say { room, text }),
+            Action::SendList { client, text, .. } => (client, C::SendList { to: &nicks, text }),
+            Action::Private { client, text, .. } => (
+                client,
+                C::Private {
+                    to: &nicks[0],
+                    text,
+                },
+            ),
+            Action::Quit { client } => (client, C::Quit),
             _ => return,
         };
         let h = self.host(id);
-        let cmd = match &cmd_owned {
-            Owned::Connect(s, n) => C::Connect {
-                server: s,
-                nick: n.as_deref(),
-            },
-            Owned::Nick(n) => C::Nick(n),
-            Owned::Create(r) => C::Create(r),
-            Owned::Join(r) => C::Join(r),
-            Owned::Leave(r) => C::Leave(r),
-            Owned::Say(r, t) => C::Say { room: r, text: t },
-            Owned::List(to, t) => C::SendList { to, text: t },
-            Owned::Private(to, t) => C::Private { to, text: t },
-            Owned::Quit => C::Quit,
-        };
         self.dispatch_client(h, ClientInput::Command(cmd));
     }
 
