@@ -93,6 +93,8 @@ pub struct Ablations {
     pub no_split_users: bool,
     /// Clients never ask about gaps (no FINDSEQ).
     pub no_gap_recovery: bool,
+    /// Clients deliver the second copy of a retried message.
+    pub no_dedup: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -173,6 +175,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "clients never ask about gaps (no FINDSEQ)",
         "order.liveness",
     ),
+    (
+        "dedup",
+        "clients deliver the second copy of a retried message",
+        "order.once",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -205,6 +212,7 @@ impl Ablations {
             "retry-order" => &mut self.no_retry_order,
             "split-users" => &mut self.no_split_users,
             "gap-recovery" => &mut self.no_gap_recovery,
+            "dedup" => &mut self.no_dedup,
             _ => return false,
         };
         *flag = true;

@@ -234,6 +234,7 @@ impl World {
                 relay_private: cfg.ablations.no_direct_private,
                 retry_to_back: cfg.ablations.no_retry_order,
                 no_find: cfg.ablations.no_gap_recovery,
+                no_dedup: cfg.ablations.no_dedup,
             };
             let host = &mut w.hosts[h as usize];
             host.is_client = true;

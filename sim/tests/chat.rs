@@ -175,3 +175,23 @@ fn lists_and_private_messages() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn a_message_retried_after_a_reconnect_is_delivered_once() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-dedup.toml");
+    let ablated = scenario::load(&p).unwrap();
+    let mut healthy = ablated.clone();
+    healthy.protocol.ablate.clear();
+    let o = run(&healthy, RunOptions::default()).unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    let f = o.to_json()["final"].clone();
+    for id in ["alice", "bob", "wes"] {
+        assert_eq!(texts(&f, id, "#r"), ["said once"], "{id}");
+    }
+    // bob and wes got the first copy; alice, reconnected, only the second.
+    assert_eq!(f["clients"]["bob"]["rooms"]["#r"][0]["seq"], "1.1");
+    assert_eq!(f["clients"]["alice"]["rooms"]["#r"][0]["seq"], "1.2");
+
+    let f = run(&ablated, RunOptions::default()).unwrap().to_json()["final"].clone();
+    assert_eq!(texts(&f, "bob", "#r"), ["said once", "said once"]);
+}

@@ -47,6 +47,8 @@ pub struct ClientConfig {
     pub retry_to_back: bool,
     /// Research switch: never ask about gaps.
     pub no_find: bool,
+    /// Research switch: deliver the second copy of a retried message.
+    pub no_dedup: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +247,11 @@ impl Client {
             self.server = Some((link, server.into()));
             self.state = ClientState::Connecting;
             self.uid = None;
-            self.rooms.clear();
+            // A new session: rooms are joined afresh, but what was
+            // delivered stays, and so does the memory of who said what.
+            for r in self.rooms.values_mut() {
+                r.leave();
+            }
             self.last_rx = now;
             out.push(Output::Connect {
                 link,
@@ -380,7 +386,9 @@ impl Client {
                                 self.cfg.autojoin.push(r);
                             }
                         }
-                        self.rooms.clear();
+                        for r in self.rooms.values_mut() {
+                            r.leave();
+                        }
                         self.uid = None;
                         self.state = ClientState::Registering;
                     }
@@ -613,3 +621,6 @@ impl Client {
         self.notices
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,10 @@ use crate::wire::{parse_u64, Frame};
 pub struct Delivered {
     pub stream: Stream,
     pub n: u64,
+    /// The sender's nick at the time.
     pub from: Arc<str>,
+    /// The sender's name for the message (see [`split_id`]).
+    pub id: Arc<str>,
     pub text: Arc<str>,
 }
 
@@ -25,6 +28,7 @@ enum Entry {
     Msg {
         uid: Arc<str>,
         nick: Arc<str>,
+        id: Arc<str>,
         text: Arc<str>,
     },
     Skip,
@@ -45,6 +49,9 @@ enum Sending {
 #[derive(Clone, Debug)]
 struct Outgoing {
     k: u64,
+    /// The UID the message was first sent under: with `k` it names the
+    /// message for good, even if a retry goes out in a later session.
+    origin: Option<Arc<str>>,
     text: Arc<str>,
     tries: u32,
     state: Option<Sending>,
@@ -73,6 +80,12 @@ pub struct RoomState {
     pub log: Vec<Delivered>,
     /// Messages that arrived for a stream already left behind.
     pub late: u64,
+    /// The counter of the last message delivered per origin UID. A sender
+    /// has one message under way per room, so the second copy of a retried
+    /// message always comes right after the first.
+    last_k: BTreeMap<Arc<str>, u64>,
+    /// Second copies of retried messages passed over.
+    pub duplicates: u64,
 }
 
 impl RoomState {
@@ -90,6 +103,8 @@ impl RoomState {
             outq: VecDeque::new(),
             log: Vec::new(),
             late: 0,
+            last_k: BTreeMap::new(),
+            duplicates: 0,
         }
     }
 
@@ -112,6 +127,12 @@ impl RoomState {
         for o in &mut self.outq {
             o.state = None;
         }
+    }
+
+    /// Whether the message named `id` is the one last delivered from its
+    /// origin: the second copy of a retry.
+    fn is_repeat(&self, id: &str) -> bool {
+        split_id(id).is_some_and(|(origin, k)| self.last_k.get(origin) == Some(&k))
     }
 
     /// Messages buffered behind a gap.
@@ -148,6 +169,13 @@ impl RoomState {
     }
 }
 
+/// A message's name, `origin/k`: the UID its sender first sent it under
+/// and the sender's counter.
+pub fn split_id(id: &str) -> Option<(&str, u64)> {
+    let (origin, k) = id.rsplit_once('/')?;
+    Some((origin, parse_u64(k)?)).filter(|(o, _)| !o.is_empty())
+}
+
 impl Client {
     pub(crate) fn say(&mut self, now: Instant, room: &str, text: &str, out: &mut Outbox) {
         let key = fold(room);
@@ -163,6 +191,7 @@ impl Client {
         self.next_k += 1;
         r.outq.push_back(Outgoing {
             k: self.next_k,
+            origin: None,
             text: text.into(),
             tries: 0,
             state: None,
@@ -246,8 +275,15 @@ impl Client {
                     n,
                     since: now,
                 });
+                let origin = match (&o.origin, &self.uid) {
+                    (Some(origin), _) => origin.clone(),
+                    (None, Some(uid)) => uid.clone(),
+                    (None, None) => return,
+                };
+                o.origin = Some(origin.clone());
                 let (k, text, name) = (o.k, o.text.clone(), r.name.clone());
-                self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &text]);
+                let id = format!("{origin}/{k}");
+                self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &id, &text]);
                 Self::note(
                     out,
                     ChatNote::Sent {
@@ -327,10 +363,14 @@ impl Client {
             return;
         }
         let entry = if f.command() == "RMSG" {
+            if split_id(a(6)).is_none() {
+                return;
+            }
             Entry::Msg {
                 uid: a(4).into(),
                 nick: a(5).into(),
-                text: a(6).into(),
+                id: a(6).into(),
+                text: a(7).into(),
             }
         } else {
             Entry::Skip
@@ -424,8 +464,7 @@ impl Client {
     }
 
     fn deliver(&mut self, key: &str, stream: &Stream, n: u64, e: Entry, out: &mut Outbox) {
-        let keep = self.cfg.keep_log;
-        let me = self.uid.clone();
+        let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup);
         let r = self.rooms.get_mut(key).expect("room");
         r.next = r.next.max(n + 1);
         match e {
@@ -437,12 +476,37 @@ impl Client {
                     n,
                 },
             ),
-            Entry::Msg { uid, nick, text } => {
+            Entry::Msg { id, .. } if !dedup_off && r.is_repeat(&id) => {
+                // A retried message whose first copy also got through.
+                r.duplicates += 1;
+                Self::note(
+                    out,
+                    ChatNote::GapClosed {
+                        room: r.name.clone(),
+                        stream: stream.clone(),
+                        n,
+                    },
+                );
+            }
+            Entry::Msg {
+                uid,
+                nick,
+                id,
+                text,
+            } => {
+                let (origin, k) = split_id(&id).expect("checked on arrival");
+                match r.last_k.get_mut(origin) {
+                    Some(last) => *last = k,
+                    None => {
+                        r.last_k.insert(origin.into(), k);
+                    }
+                }
                 if keep {
                     r.log.push(Delivered {
                         stream: stream.clone(),
                         n,
                         from: nick,
+                        id: id.clone(),
                         text: text.clone(),
                     });
                 }
@@ -456,11 +520,13 @@ impl Client {
                         text,
                     },
                 );
-                // Our own message came back: the next one may go.
-                let ours = me.as_deref() == Some(&*uid)
-                    && r.outq.front().is_some_and(|o| {
-                        matches!(&o.state, Some(Sending::AwaitEcho { stream: s, n: m, .. }) if s == stream && *m == n)
-                    });
+                // Our own message came back (this copy or an earlier one
+                // of a retry, maybe from an earlier session): the next one
+                // may go.
+                let ours = r
+                    .outq
+                    .front()
+                    .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
                 if ours {
                     r.outq.pop_front();
                     self.pending_pump.push(key.to_string());

@@ -37,8 +37,10 @@ pub struct ChatChecks {
     senders: BTreeMap<NumKey, (HostId, u64)>,
     /// Last number delivered per (client, room, stream).
     last_n: BTreeMap<(HostId, Arc<str>, Stream), u64>,
-    /// Last sender counter delivered per (receiver, room, stream, sender).
-    last_k: BTreeMap<(HostId, Arc<str>, Stream, HostId), u64>,
+    /// The stream and sender counter of the last message delivered per
+    /// (receiver, room, sender), across streams: a retried message's
+    /// second copy may come in a later stream than its first.
+    last_k: BTreeMap<(HostId, Arc<str>, HostId), (Stream, u64)>,
     /// Client links in registration: (host, link) -> since, and the same
     /// ordered by time.
     registrations: BTreeMap<(HostId, LinkId), SimTime>,
@@ -198,20 +200,28 @@ impl ChatChecks {
                 }
                 *last = (*last).max(*n);
                 if let Some(&(sender, k)) = self.senders.get(&key) {
-                    let lk = self
+                    let last = self
                         .last_k
-                        .entry((h, room.clone(), stream.clone(), sender))
-                        .or_insert(0);
-                    if *lk > k {
+                        .entry((h, room.clone(), sender))
+                        .or_insert_with(|| (stream.clone(), 0));
+                    if last.1 == k {
+                        violate(
+                            "order.once",
+                            format!(
+                                "{room}: message {k} of {} delivered a second time, as {}.{n} ({})",
+                                hosts[sender as usize].label, stream.epoch, stream.seq
+                            ),
+                        );
+                    } else if last.1 > k && last.0 == *stream {
                         violate(
                             "order.fifo",
                             format!(
                                 "{room}: message {k} of {} delivered after its message {}",
-                                hosts[sender as usize].label, *lk
+                                hosts[sender as usize].label, last.1
                             ),
                         );
                     }
-                    *lk = (*lk).max(k);
+                    *last = (stream.clone(), k);
                 }
             }
             ChatNote::GapClosed { room, stream, n } => {
@@ -382,11 +392,18 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
                         .filter(|d| d.stream == *r.stream)
                         .map(|d| d.n)
                         .collect();
+                    // A number whose message the client already had under
+                    // another number (the first copy of a retry) is not
+                    // missing.
+                    let had: BTreeSet<&str> = rs.log.iter().map(|d| &*d.id).collect();
                     let missing: Vec<u64> = seq
                         .slots
                         .range(rs.start..)
-                        .filter(|(n, s)| {
-                            matches!(s, drc_protocol::server::Slot::Used { .. }) && !got.contains(n)
+                        .filter(|(n, s)| match s {
+                            drc_protocol::server::Slot::Used { id, .. } => {
+                                !got.contains(n) && !had.contains(&**id)
+                            }
+                            _ => false,
                         })
                         .map(|(n, _)| *n)
                         .collect();

@@ -104,6 +104,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "within a stream, every client delivers each sender's messages in the order they were sent",
     },
     Invariant {
+        name: "order.once",
+        kind: Kind::Safety,
+        statement: "a client delivers each message once, even when its sender retried it and both copies got a number",
+    },
+    Invariant {
         name: "room.membership",
         kind: Kind::Safety,
         statement: "a client only receives the messages of rooms it has joined",

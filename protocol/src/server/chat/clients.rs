@@ -240,13 +240,19 @@ impl Server {
                 true
             }
             "CSEND" => {
-                let Some([room, epoch, seq, n, text]) = f.args_exact::<5>() else {
+                let Some([name, epoch, seq, n, id, text]) = f.args_exact::<6>() else {
                     return false;
                 };
                 let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
                     return false;
                 };
-                self.route_message(room, epoch, seq, n, uid, text, out);
+                let m = super::rooms::Numbered {
+                    name,
+                    epoch,
+                    seq,
+                    n,
+                };
+                self.route_message(m, uid, id, text, out);
                 true
             }
             "FINDSEQ" => {

@@ -37,6 +37,9 @@ pub enum Slot {
     Used {
         uid: Arc<str>,
         nick: Arc<str>,
+        /// The sender's name for the message (opaque to servers), so
+        /// members can tell a retried message from a new one.
+        id: Arc<str>,
         text: Arc<str>,
     },
     /// Will never carry a message.
@@ -66,6 +69,15 @@ impl Sequencer {
             _ => None,
         }
     }
+}
+
+/// A room message's place: room name, stream (epoch and sequencer SID)
+/// and number, as a client or a relay names it.
+pub(crate) struct Numbered<'a> {
+    pub name: &'a str,
+    pub epoch: u64,
+    pub seq: &'a str,
+    pub n: u64,
 }
 
 /// Whether stream `a` is later than `b` in the lattice.
@@ -212,19 +224,18 @@ impl Server {
         Some((stream, n))
     }
 
-    /// Sequencer: a message arrived for number `n`. Returns an error
+    /// Sequencer: a message arrived for number `m.n`. Returns an error
     /// reason if it cannot carry it.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn accept_message(
         &mut self,
         key: &str,
-        epoch: u64,
-        sid: &str,
-        n: u64,
+        m: &Numbered<'_>,
         uid: &Arc<str>,
+        id: &str,
         text: &str,
         out: &mut Outbox,
     ) -> Result<(), &'static str> {
+        let (epoch, sid, n) = (m.epoch, m.seq, m.n);
         let nick = match self.chat.users.get(uid) {
             Some(u) => u.nick.clone(),
             None => return Err("unknown sender"),
@@ -245,6 +256,7 @@ impl Server {
             Slot::Used {
                 uid: uid.clone(),
                 nick: nick.clone(),
+                id: id.into(),
                 text: text.clone(),
             },
         );
@@ -267,6 +279,7 @@ impl Server {
                 .arg_u64(n)
                 .arg(uid)
                 .arg(&nick)
+                .arg(id)
                 .arg(&text);
             e.finish()
         });
@@ -409,12 +422,13 @@ impl Server {
             Some(Slot::Used {
                 uid: from,
                 nick,
+                id,
                 text,
             }) => self.send_to_member(
                 uid,
                 "RMSG",
                 "RRESEND",
-                &[&name, &e, &s, &nn, &from, &nick, &text],
+                &[&name, &e, &s, &nn, &from, &nick, &id, &text],
                 out,
             ),
             Some(Slot::Skipped) => {
@@ -661,7 +675,7 @@ impl Server {
                 true
             }
             "RSEND" => {
-                let Some([name, epoch, seq, n, uid, text]) = f.args_exact::<6>() else {
+                let Some([name, epoch, seq, n, uid, id, text]) = f.args_exact::<7>() else {
                     return false;
                 };
                 let (Some(epoch), Some(n), Some(sid)) =
@@ -673,7 +687,13 @@ impl Server {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
-                self.route_message(name, epoch, seq, n, &uid, text, out);
+                let m = Numbered {
+                    name,
+                    epoch,
+                    seq,
+                    n,
+                };
+                self.route_message(m, &uid, id, text, out);
                 true
             }
             "RMSG" | "SKIPSEQ" => {
@@ -776,46 +796,39 @@ impl Server {
 
     /// CSEND for `uid`: validate here if this server is the sequencer,
     /// else pass it on toward the sequencer.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn route_message(
         &mut self,
-        name: &str,
-        epoch: u64,
-        seq: &str,
-        n: u64,
+        m: Numbered<'_>,
         uid: &Arc<str>,
+        id: &str,
         text: &str,
         out: &mut Outbox,
     ) {
-        let Some(key) = self.room_key(name) else {
-            return self.send_fail(uid, name, epoch, seq, n, "no such room", out);
+        let Some(key) = self.room_key(m.name) else {
+            return self.send_fail(uid, &m, "no such room", out);
         };
-        match self.dest_of_sid(seq) {
+        match self.dest_of_sid(m.seq) {
             Dest::Me => {
-                if let Err(why) = self.accept_message(&key, epoch, seq, n, uid, text, out) {
-                    self.send_fail(uid, name, epoch, seq, n, why, out);
+                if let Err(why) = self.accept_message(&key, &m, uid, id, text, out) {
+                    self.send_fail(uid, &m, why, out);
                 }
             }
             Dest::Link(l) => {
-                let (e, nn) = (epoch.to_string(), n.to_string());
-                out.send(l, frame("RSEND", &[name, &e, seq, &nn, uid, text]));
+                let (e, nn) = (m.epoch.to_string(), m.n.to_string());
+                out.send(l, frame("RSEND", &[m.name, &e, m.seq, &nn, uid, id, text]));
             }
-            _ => self.send_fail(uid, name, epoch, seq, n, "sequencer unreachable", out),
+            _ => self.send_fail(uid, &m, "sequencer unreachable", out),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn send_fail(
-        &mut self,
-        uid: &str,
-        name: &str,
-        epoch: u64,
-        seq: &str,
-        n: u64,
-        why: &str,
-        out: &mut Outbox,
-    ) {
-        let (e, nn) = (epoch.to_string(), n.to_string());
-        self.send_to_member(uid, "SENDFAIL", "RFAIL", &[name, &e, seq, &nn, why], out);
+    fn send_fail(&mut self, uid: &str, m: &Numbered<'_>, why: &str, out: &mut Outbox) {
+        let (e, nn) = (m.epoch.to_string(), m.n.to_string());
+        self.send_to_member(
+            uid,
+            "SENDFAIL",
+            "RFAIL",
+            &[m.name, &e, m.seq, &nn, why],
+            out,
+        );
     }
 }
