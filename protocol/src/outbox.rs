@@ -99,8 +99,11 @@ pub struct Stream {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatNote {
     /// Server: an inbound link turned out to be a client (its first frame
-    /// was USER or NICK); registration starts.
+    /// was USER or NICK); registration starts. Client: it starts (or, after
+    /// a rolled-back registration, restarts) registering on this link.
     ClientLink { link: LinkId },
+    /// Client: registration on this link ended, welcomed or not.
+    RegistrationEnded { link: LinkId },
     /// Server: a client finished registering on this link.
     UserRegistered { link: LinkId, uid: Arc<str> },
     /// Server: two users claimed one nick; `survivor` keeps it (none when

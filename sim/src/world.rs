@@ -228,6 +228,8 @@ impl World {
                 autojoin: decl.map(|d| d.join.clone()).unwrap_or_default(),
                 ping_interval: cfg.ping_interval,
                 ping_timeout: cfg.ping_timeout,
+                register_timeout: (!cfg.ablations.no_handshake_timeout)
+                    .then_some(cfg.handshake_timeout),
                 find_delay: cfg.find_delay,
                 send_timeout: cfg.seq_hold + cfg.ping_timeout,
                 keep_log: true,

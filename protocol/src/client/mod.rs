@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub autojoin: Vec<String>,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// A registration not welcomed within this long is given up (the
+    /// client closes the link). `None`: wait forever (research switch).
+    pub register_timeout: Option<Duration>,
     pub find_delay: Duration,
     /// How long a room message may wait for its number and its echo
     /// before the client asks again.
@@ -138,6 +141,8 @@ pub struct Client {
     uid: Option<Arc<str>>,
     next_link: u64,
     last_rx: Instant,
+    /// The link being registered on, and since when.
+    registering: Option<(LinkId, Instant)>,
     ping_sent: bool,
     rooms: BTreeMap<String, RoomState>,
     next_k: u64,
@@ -167,6 +172,7 @@ impl Client {
             uid: None,
             next_link: 1,
             last_rx: Instant::ZERO,
+            registering: None,
             ping_sent: false,
             rooms: BTreeMap::new(),
             next_k: 0,
@@ -205,7 +211,7 @@ impl Client {
         match input {
             ClientInput::Connected { link } => self.on_connected(now, link, out),
             ClientInput::ConnectFailed { link } | ClientInput::Closed { link } => {
-                self.on_closed(link)
+                self.on_closed(link, out)
             }
             ClientInput::Frame { link, bytes } => {
                 let mut f = std::mem::take(&mut self.frame);
@@ -240,6 +246,7 @@ impl Client {
             if let Some(l) = self.server_link() {
                 out.push(Output::Close { link: l });
             }
+            self.end_registration(out);
             if let Some(n) = nick {
                 self.nick = n.into();
             }
@@ -307,7 +314,7 @@ impl Client {
 
     fn on_connected(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
         if self.server_link() == Some(link) {
-            self.state = ClientState::Registering;
+            self.begin_registration(now, link, out);
             self.last_rx = now;
             let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
             self.send(out, "USER", &[&user]);
@@ -326,8 +333,9 @@ impl Client {
         }
     }
 
-    fn on_closed(&mut self, link: LinkId) {
+    fn on_closed(&mut self, link: LinkId, out: &mut Outbox) {
         if self.server_link() == Some(link) {
+            self.end_registration(out);
             self.server = None;
             if matches!(
                 self.state,
@@ -354,6 +362,7 @@ impl Client {
                 }
             }
             "WELCOME" => {
+                self.end_registration(out);
                 self.state = ClientState::Connected;
                 self.nick_tries = 0;
                 self.nick = a(0).into();
@@ -390,7 +399,9 @@ impl Client {
                             r.leave();
                         }
                         self.uid = None;
-                        self.state = ClientState::Registering;
+                        if let Some(l) = self.server_link() {
+                            self.begin_registration(now, l, out);
+                        }
                     }
                     self.nick_tries += 1;
                     if self.nick_tries > 5 {
@@ -555,8 +566,16 @@ impl Client {
             ) && silent.as_nanos() >= limit
             {
                 out.push(Output::Close { link: l });
-                self.on_closed(l);
+                self.on_closed(l, out);
                 return;
+            }
+            let limit = self.cfg.register_timeout;
+            if let (Some((rl, since)), Some(limit)) = (self.registering, limit) {
+                if rl == l && now.saturating_since(since) >= limit {
+                    out.push(Output::Close { link: l });
+                    self.on_closed(l, out);
+                    return;
+                }
             }
         }
         let keys: Vec<String> = self.rooms.keys().cloned().collect();
@@ -577,12 +596,27 @@ impl Client {
         {
             at(self.last_rx + self.cfg.ping_timeout + self.cfg.ping_interval);
         }
+        if let (Some((_, since)), Some(limit)) = (self.registering, self.cfg.register_timeout) {
+            at(since + limit);
+        }
         for r in self.rooms.values() {
             if let Some(t) = r.deadline(&self.cfg) {
                 at(t);
             }
         }
         d
+    }
+
+    fn begin_registration(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        self.state = ClientState::Registering;
+        self.registering = Some((link, now));
+        Self::note(out, ChatNote::ClientLink { link });
+    }
+
+    fn end_registration(&mut self, out: &mut Outbox) {
+        if let Some((link, _)) = self.registering.take() {
+            Self::note(out, ChatNote::RegistrationEnded { link });
+        }
     }
 
     fn note(out: &mut Outbox, n: ChatNote) {

@@ -15,6 +15,7 @@ fn cfg() -> ClientConfig {
         autojoin: Vec::new(),
         ping_interval: Duration::from_secs(10),
         ping_timeout: Duration::from_secs(30),
+        register_timeout: Some(Duration::from_secs(10)),
         find_delay: Duration::from_secs(2),
         send_timeout: Duration::from_secs(40),
         keep_log: true,
@@ -242,4 +243,82 @@ fn a_message_retried_in_a_later_session_keeps_its_name() {
     );
     assert_eq!(r.c.room("#r").unwrap().unsent(), 0, "the echo ends it");
     assert_eq!(r.delivered(), [(5, "hi".to_string())]);
+}
+
+fn registering(cfg: ClientConfig) -> (Client, Outbox) {
+    let mut c = Client::new(cfg);
+    let mut out = Outbox::new();
+    let connect = ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    };
+    c.handle(Instant::ZERO, ClientInput::Command(connect), &mut out);
+    out.clear();
+    c.handle(
+        Instant::ZERO,
+        ClientInput::Connected { link: SRV },
+        &mut out,
+    );
+    assert!(out
+        .items()
+        .contains(&Output::Note(Note::Chat(ChatNote::ClientLink {
+            link: SRV
+        }))));
+    (c, out)
+}
+
+#[test]
+fn an_unanswered_registration_is_given_up_after_register_timeout() {
+    let (mut c, mut out) = registering(cfg());
+    let t = Instant::ZERO + Duration::from_secs(10);
+    assert_eq!(c.poll_timeout(), Some(t), "sooner than the silence limit");
+    out.clear();
+    c.handle(t, ClientInput::Timeout, &mut out);
+    assert_eq!(c.state(), ClientState::Disconnected);
+    assert_eq!(
+        out.items(),
+        [
+            Output::Close { link: SRV },
+            Output::Note(Note::Chat(ChatNote::RegistrationEnded { link: SRV }))
+        ]
+    );
+}
+
+#[test]
+fn a_welcome_ends_the_registration_and_its_timer() {
+    let (mut c, mut out) = registering(cfg());
+    out.clear();
+    let mut b = Vec::new();
+    wire::encode(&mut b, "WELCOME", &["alice", "A-1-1", "A"]).unwrap();
+    c.handle(
+        Instant::ZERO,
+        ClientInput::Frame {
+            link: SRV,
+            bytes: &b,
+        },
+        &mut out,
+    );
+    assert!(out
+        .items()
+        .contains(&Output::Note(Note::Chat(ChatNote::RegistrationEnded {
+            link: SRV
+        }))));
+    let silence = Instant::ZERO + Duration::from_secs(40);
+    assert_eq!(
+        c.poll_timeout(),
+        Some(silence),
+        "only the silence limit is left"
+    );
+}
+
+#[test]
+fn without_register_timeout_only_silence_ends_a_registration() {
+    let (c, _) = registering(ClientConfig {
+        register_timeout: None,
+        ..cfg()
+    });
+    assert_eq!(
+        c.poll_timeout(),
+        Some(Instant::ZERO + Duration::from_secs(40))
+    );
 }

@@ -71,9 +71,11 @@ impl ChatChecks {
         };
         match note {
             ChatNote::ClientLink { link } => {
+                self.end_registration(h, *link);
                 self.registrations.insert((h, *link), now);
                 self.reg_order.insert((now, h, *link));
             }
+            ChatNote::RegistrationEnded { link } => self.end_registration(h, *link),
             ChatNote::UserRegistered { link, uid } => {
                 self.end_registration(h, *link);
                 if !self.uids.insert(uid.clone()) {

@@ -121,7 +121,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "registration.finishes",
         kind: Kind::Safety,
-        statement: "every client registration finishes or is abandoned by its server within handshake_timeout (+1s)",
+        statement: "every client registration finishes or is abandoned, at the server's end and at the client's, within handshake_timeout (+1s)",
     },
     Invariant {
         name: "users.agree",
