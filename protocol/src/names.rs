@@ -5,6 +5,8 @@
 //! starts with a digit (its server's SID does), which no nick may, so a
 //! user renamed to its UID can never collide with anyone.
 
+use std::borrow::Cow;
+
 /// Longest nick accepted.
 pub const MAX_NICK: usize = 30;
 /// Longest room name accepted, `#` included.
@@ -38,13 +40,25 @@ pub fn valid_room(room: &str) -> bool {
 /// The form two names are compared in: ASCII lower case, with `[]` folded
 /// onto `{}` as IRC's rfc1459 mapping does.
 pub fn fold(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'[' => '{',
-            b']' => '}',
-            _ => b.to_ascii_lowercase() as char,
-        })
-        .collect()
+    fold_cow(name).into_owned()
+}
+
+/// [`fold`] without a copy when the name is already folded, as nearly
+/// every name on the wire is: for lookups on the message path.
+pub fn fold_cow(name: &str) -> Cow<'_, str> {
+    let folds = |b: u8| b == b'[' || b == b']' || b.is_ascii_uppercase();
+    if !name.bytes().any(folds) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(
+        name.bytes()
+            .map(|b| match b {
+                b'[' => '{',
+                b']' => '}',
+                _ => b.to_ascii_lowercase() as char,
+            })
+            .collect(),
+    )
 }
 
 /// A user id: the home server's SID, its incarnation and a counter, so
@@ -73,6 +87,9 @@ mod tests {
         assert!(valid_room("#lobby") && valid_room("#a-b_1"));
         assert!(!valid_room("#") && !valid_room("lobby") && !valid_room("#a b"));
         assert_eq!(fold("Alice[1]"), fold("aLICE{1}"));
+        assert_eq!(fold("Alice[1]"), "alice{1}");
+        assert!(matches!(fold_cow("#lobby{1}"), Cow::Borrowed("#lobby{1}")));
+        assert!(matches!(fold_cow("#Lobby"), Cow::Owned(s) if s == "#lobby"));
         let uid = make_uid("0AB", 3, 17);
         assert_eq!(uid, "0AB-3-17");
         assert_eq!(uid_sid(&uid), Some("0AB"));

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::{Client, ClientConfig};
-use crate::names::fold;
+use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
 use crate::server::stream_beats;
 use crate::time::Instant;
@@ -178,8 +178,8 @@ pub fn split_id(id: &str) -> Option<(&str, u64)> {
 
 impl Client {
     pub(crate) fn say(&mut self, now: Instant, room: &str, text: &str, out: &mut Outbox) {
-        let key = fold(room);
-        let Some(r) = self.rooms.get_mut(&key).filter(|r| r.joined) else {
+        let key = fold_cow(room);
+        let Some(r) = self.rooms.get_mut(&*key).filter(|r| r.joined) else {
             return Self::note(
                 out,
                 ChatNote::SendFailed {
@@ -251,8 +251,8 @@ impl Client {
     /// NEWSEQ, NOSEQ and SENDFAIL.
     pub(crate) fn on_seq_reply(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
         let a = |i: usize| f.arg(i).unwrap_or("");
-        let key = fold(a(0));
-        let Some(r) = self.rooms.get_mut(&key) else {
+        let key = fold_cow(a(0));
+        let Some(r) = self.rooms.get_mut(&*key) else {
             return;
         };
         match f.command() {
@@ -338,7 +338,7 @@ impl Client {
     /// SYNC, RMSG and SKIPSEQ.
     pub(crate) fn on_room_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
         let a = |i: usize| f.arg(i).unwrap_or("");
-        let key = fold(a(0));
+        let key = fold_cow(a(0));
         let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
             return;
         };
@@ -346,7 +346,7 @@ impl Client {
             epoch,
             seq: a(2).into(),
         };
-        let joined = self.rooms.get(&key).map(|r| r.joined);
+        let joined = self.rooms.get(&*key).map(|r| r.joined);
         match joined {
             Some(true) => {}
             // Left or rejoining: traffic still in flight is dropped.
@@ -375,7 +375,7 @@ impl Client {
         } else {
             Entry::Skip
         };
-        let r = self.rooms.get_mut(&key).expect("joined room");
+        let r = self.rooms.get_mut(&*key).expect("joined room");
         match &r.stream {
             Some(cur) if *cur == stream => {
                 if n >= r.next {

@@ -19,7 +19,11 @@ enum Fate {
     Skipped,
 }
 
-type NumKey = (Arc<str>, Stream, u64);
+/// A room's stream, numbered by the checker on first sight, so the maps
+/// below compare integers rather than names on every delivery.
+type StreamId = u32;
+type RoomId = u32;
+type NumKey = (StreamId, u64);
 /// The two UIDs of a collision, smaller first, and who kept the nick.
 type Outcomes = BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>;
 
@@ -31,16 +35,19 @@ pub struct ChatChecks {
     collisions: Outcomes,
     /// Resolutions sent per (host, incarnation, UID, kind).
     resolutions: BTreeSet<(HostId, u64, Arc<str>, &'static str)>,
+    /// Room -> (room id, stream -> stream id).
+    streams: BTreeMap<Arc<str>, (RoomId, BTreeMap<Stream, StreamId>)>,
+    next_stream: StreamId,
     /// What each number carries, per the sequencer and the deliveries.
     fates: BTreeMap<NumKey, Fate>,
     /// Who sent each number, with the sender's message counter.
     senders: BTreeMap<NumKey, (HostId, u64)>,
-    /// Last number delivered per (client, room, stream).
-    last_n: BTreeMap<(HostId, Arc<str>, Stream), u64>,
+    /// Last number delivered per (client, stream).
+    last_n: BTreeMap<(HostId, StreamId), u64>,
     /// The stream and sender counter of the last message delivered per
     /// (receiver, room, sender), across streams: a retried message's
     /// second copy may come in a later stream than its first.
-    last_k: BTreeMap<(HostId, Arc<str>, HostId), (Stream, u64)>,
+    last_k: BTreeMap<(HostId, RoomId, HostId), (StreamId, u64)>,
     /// Client links in registration: (host, link) -> since, and the same
     /// ordered by time.
     registrations: BTreeMap<(HostId, LinkId), SimTime>,
@@ -127,7 +134,7 @@ impl ChatChecks {
                 n,
                 uid,
             } => {
-                let key = (room.clone(), stream.clone(), *n);
+                let key = (self.stream_id(room, stream).1, *n);
                 match self.fates.get(&key) {
                     Some(Fate::Skipped) => violate(
                         "order.seq_safety",
@@ -144,7 +151,7 @@ impl ChatChecks {
                 }
             }
             ChatNote::SeqSkipped { room, stream, n } => {
-                let key = (room.clone(), stream.clone(), *n);
+                let key = (self.stream_id(room, stream).1, *n);
                 if let Some(Fate::Msg { .. }) = self.fates.get(&key) {
                     violate(
                         "order.seq_safety",
@@ -158,8 +165,8 @@ impl ChatChecks {
                 }
             }
             ChatNote::Sent { room, stream, n, k } => {
-                self.senders
-                    .insert((room.clone(), stream.clone(), *n), (h, *k));
+                let key = (self.stream_id(room, stream).1, *n);
+                self.senders.insert(key, (h, *k));
             }
             ChatNote::Delivered {
                 room,
@@ -169,14 +176,15 @@ impl ChatChecks {
                 text,
             } => {
                 self.deliveries += 1;
-                let key = (room.clone(), stream.clone(), *n);
+                let (rid, sid) = self.stream_id(room, stream);
+                let key = (sid, *n);
                 let fate = Fate::Msg {
                     from: from.clone(),
                     text: text.clone(),
                 };
                 match self.fates.get(&key) {
                     None => {
-                        self.fates.insert(key.clone(), fate);
+                        self.fates.insert(key, fate);
                     }
                     Some(f) if *f != fate => violate(
                         "order.seq_safety",
@@ -187,10 +195,7 @@ impl ChatChecks {
                     ),
                     Some(_) => {}
                 }
-                let last = self
-                    .last_n
-                    .entry((h, room.clone(), stream.clone()))
-                    .or_insert(0);
+                let last = self.last_n.entry((h, sid)).or_insert(0);
                 if *last >= *n && *last != 0 {
                     violate(
                         "order.seq_safety",
@@ -202,10 +207,7 @@ impl ChatChecks {
                 }
                 *last = (*last).max(*n);
                 if let Some(&(sender, k)) = self.senders.get(&key) {
-                    let last = self
-                        .last_k
-                        .entry((h, room.clone(), sender))
-                        .or_insert_with(|| (stream.clone(), 0));
+                    let last = self.last_k.entry((h, rid, sender)).or_insert((sid, 0));
                     if last.1 == k {
                         violate(
                             "order.once",
@@ -214,7 +216,7 @@ impl ChatChecks {
                                 hosts[sender as usize].label, stream.epoch, stream.seq
                             ),
                         );
-                    } else if last.1 > k && last.0 == *stream {
+                    } else if last.1 > k && last.0 == sid {
                         violate(
                             "order.fifo",
                             format!(
@@ -223,14 +225,12 @@ impl ChatChecks {
                             ),
                         );
                     }
-                    *last = (stream.clone(), k);
+                    *last = (sid, k);
                 }
             }
             ChatNote::GapClosed { room, stream, n } => {
-                let last = self
-                    .last_n
-                    .entry((h, room.clone(), stream.clone()))
-                    .or_insert(0);
+                let sid = self.stream_id(room, stream).1;
+                let last = self.last_n.entry((h, sid)).or_insert(0);
                 *last = (*last).max(*n);
             }
             ChatNote::NotMember { room } => violate(
@@ -242,6 +242,24 @@ impl ChatChecks {
             | ChatNote::Welcome { .. }
             | ChatNote::SendFailed { .. } => {}
         }
+    }
+
+    fn stream_id(&mut self, room: &Arc<str>, stream: &Stream) -> (RoomId, StreamId) {
+        let next_room = self.streams.len() as RoomId;
+        let (rid, of_room) = match self.streams.get_mut(&**room) {
+            Some(r) => r,
+            None => self
+                .streams
+                .entry(room.clone())
+                .or_insert((next_room, BTreeMap::new())),
+        };
+        if let Some(&sid) = of_room.get(stream) {
+            return (*rid, sid);
+        }
+        let sid = self.next_stream;
+        self.next_stream += 1;
+        of_room.insert(stream.clone(), sid);
+        (*rid, sid)
     }
 
     pub fn end_registration(&mut self, h: HostId, link: LinkId) {

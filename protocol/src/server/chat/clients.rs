@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{frame, ClientLink, Dest, User};
 use crate::message::Msg;
-use crate::names::{fold, make_uid, valid_nick, valid_room};
+use crate::names::{fold, fold_cow, make_uid, valid_nick, valid_room};
 use crate::outbox::{ChatNote, LinkId, Note, Outbox};
 use crate::server::Server;
 use crate::time::Instant;
@@ -233,8 +233,9 @@ impl Server {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
-                match self.chat.rooms.contains_key(&fold(room)) {
-                    true => self.request_number(now, &fold(room), uid, out),
+                let key = fold_cow(room);
+                match self.chat.rooms.contains_key(&*key) {
+                    true => self.request_number(now, &key, uid, out),
                     false => out.send(link, frame("NOSEQ", &[room, "no such room"])),
                 }
                 true
@@ -262,8 +263,9 @@ impl Server {
                 let (Some(epoch), Some(n)) = (parse_u64(epoch), parse_u64(n)) else {
                     return false;
                 };
-                if self.chat.rooms.contains_key(&fold(room)) {
-                    self.find_number(&fold(room), epoch, seq, n, uid, out);
+                let key = fold_cow(room);
+                if self.chat.rooms.contains_key(&*key) {
+                    self.find_number(&key, epoch, seq, n, uid, out);
                 }
                 true
             }

@@ -17,12 +17,13 @@
 //! sequencer that restarts finds itself named by a stream it has no state
 //! for and starts epoch + 1 itself, so no number is ever issued twice.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{frame, verbatim, Dest, Room};
 use crate::config::Ordering;
-use crate::names::{fold, uid_sid};
+use crate::names::{fold, fold_cow, uid_sid};
 use crate::outbox::{ChatNote, LinkId, Outbox, Stream};
 use crate::server::Server;
 use crate::time::Instant;
@@ -86,9 +87,9 @@ pub fn stream_beats(a: &Stream, b: &Stream) -> bool {
 }
 
 impl Server {
-    fn room_key(&self, name: &str) -> Option<String> {
-        let k = fold(name);
-        self.chat.rooms.contains_key(&k).then_some(k)
+    fn room_key<'a>(&self, name: &'a str) -> Option<Cow<'a, str>> {
+        let k = fold_cow(name);
+        self.chat.rooms.contains_key(&*k).then_some(k)
     }
 
     /// Creates a room with this server as its sequencer.
@@ -620,7 +621,7 @@ impl Server {
                     return true;
                 };
                 let uid = uid.clone();
-                let room = self.chat.rooms.get_mut(&key).expect("room exists");
+                let room = self.chat.rooms.get_mut(&*key).expect("room exists");
                 if f.command() == "RJOIN" {
                     if room.members.get(&uid) == Some(&memid) {
                         return true;
