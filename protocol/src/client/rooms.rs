@@ -129,10 +129,19 @@ impl RoomState {
         }
     }
 
-    /// Whether the message named `id` is the one last delivered from its
-    /// origin: the second copy of a retry.
-    fn is_repeat(&self, id: &str) -> bool {
-        split_id(id).is_some_and(|(origin, k)| self.last_k.get(origin) == Some(&k))
+    /// Records the message named `id` as the last from its origin, and
+    /// says whether it already was: the second copy of a retry.
+    fn note_sender(&mut self, id: &str) -> bool {
+        let Some((origin, k)) = split_id(id) else {
+            return false;
+        };
+        match self.last_k.get_mut(origin) {
+            Some(last) => std::mem::replace(last, k) == k,
+            None => {
+                self.last_k.insert(origin.into(), k);
+                false
+            }
+        }
     }
 
     /// Messages buffered behind a gap.
@@ -476,7 +485,7 @@ impl Client {
                     n,
                 },
             ),
-            Entry::Msg { id, .. } if !dedup_off && r.is_repeat(&id) => {
+            Entry::Msg { id, .. } if r.note_sender(&id) && !dedup_off => {
                 // A retried message whose first copy also got through.
                 r.duplicates += 1;
                 Self::note(
@@ -495,12 +504,6 @@ impl Client {
                 text,
             } => {
                 let (origin, k) = split_id(&id).expect("checked on arrival");
-                match r.last_k.get_mut(origin) {
-                    Some(last) => *last = k,
-                    None => {
-                        r.last_k.insert(origin.into(), k);
-                    }
-                }
                 if keep {
                     r.log.push(Delivered {
                         stream: stream.clone(),

@@ -23,9 +23,47 @@ enum Fate {
 /// below compare integers rather than names on every delivery.
 type StreamId = u32;
 type RoomId = u32;
-type NumKey = (StreamId, u64);
 /// The two UIDs of a collision, smaller first, and who kept the nick.
 type Outcomes = BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>;
+
+/// Numbers of one stream are dense from 1, so they index vectors.
+#[derive(Default)]
+struct Numbers {
+    /// What each number carries, per the sequencer and the deliveries.
+    fates: Vec<Option<Fate>>,
+    /// Who sent each number, with the sender's message counter.
+    senders: Vec<Option<(HostId, u64)>>,
+}
+
+fn at<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
+    if v.len() <= i {
+        v.resize_with(i + 1, T::default);
+    }
+    &mut v[i]
+}
+
+#[derive(Default)]
+struct Receiver {
+    /// Last number delivered per stream (a client is in few rooms).
+    last_n: Vec<(StreamId, u64)>,
+    /// The stream and sender counter of the last message delivered per
+    /// (room, sender), across streams: a retried message's second copy
+    /// may come in a later stream than its first.
+    last_k: BTreeMap<(RoomId, HostId), (StreamId, u64)>,
+}
+
+impl Receiver {
+    fn last_n(&mut self, sid: StreamId) -> &mut u64 {
+        let i = match self.last_n.iter().position(|(s, _)| *s == sid) {
+            Some(i) => i,
+            None => {
+                self.last_n.push((sid, 0));
+                self.last_n.len() - 1
+            }
+        };
+        &mut self.last_n[i].1
+    }
+}
 
 #[derive(Default)]
 pub struct ChatChecks {
@@ -38,16 +76,10 @@ pub struct ChatChecks {
     /// Room -> (room id, stream -> stream id).
     streams: BTreeMap<Arc<str>, (RoomId, BTreeMap<Stream, StreamId>)>,
     next_stream: StreamId,
-    /// What each number carries, per the sequencer and the deliveries.
-    fates: BTreeMap<NumKey, Fate>,
-    /// Who sent each number, with the sender's message counter.
-    senders: BTreeMap<NumKey, (HostId, u64)>,
-    /// Last number delivered per (client, stream).
-    last_n: BTreeMap<(HostId, StreamId), u64>,
-    /// The stream and sender counter of the last message delivered per
-    /// (receiver, room, sender), across streams: a retried message's
-    /// second copy may come in a later stream than its first.
-    last_k: BTreeMap<(HostId, RoomId, HostId), (StreamId, u64)>,
+    /// Per stream id: what each number carries and who sent it.
+    numbers: Vec<Numbers>,
+    /// Per client host: what it delivered last.
+    receivers: Vec<Receiver>,
     /// Client links in registration: (host, link) -> since, and the same
     /// ordered by time.
     registrations: BTreeMap<(HostId, LinkId), SimTime>,
@@ -134,8 +166,9 @@ impl ChatChecks {
                 n,
                 uid,
             } => {
-                let key = (self.stream_id(room, stream).1, *n);
-                match self.fates.get(&key) {
+                let sid = self.stream_id(room, stream).1;
+                let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
+                match fate {
                     Some(Fate::Skipped) => violate(
                         "order.seq_safety",
                         format!(
@@ -151,8 +184,9 @@ impl ChatChecks {
                 }
             }
             ChatNote::SeqSkipped { room, stream, n } => {
-                let key = (self.stream_id(room, stream).1, *n);
-                if let Some(Fate::Msg { .. }) = self.fates.get(&key) {
+                let sid = self.stream_id(room, stream).1;
+                let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
+                if let Some(Fate::Msg { .. }) = fate {
                     violate(
                         "order.seq_safety",
                         format!(
@@ -161,12 +195,12 @@ impl ChatChecks {
                         ),
                     );
                 } else {
-                    self.fates.insert(key, Fate::Skipped);
+                    *fate = Some(Fate::Skipped);
                 }
             }
             ChatNote::Sent { room, stream, n, k } => {
-                let key = (self.stream_id(room, stream).1, *n);
-                self.senders.insert(key, (h, *k));
+                let sid = self.stream_id(room, stream).1;
+                *at(&mut self.numbers[sid as usize].senders, *n as usize) = Some((h, *k));
             }
             ChatNote::Delivered {
                 room,
@@ -177,25 +211,26 @@ impl ChatChecks {
             } => {
                 self.deliveries += 1;
                 let (rid, sid) = self.stream_id(room, stream);
-                let key = (sid, *n);
-                let fate = Fate::Msg {
-                    from: from.clone(),
-                    text: text.clone(),
-                };
-                match self.fates.get(&key) {
-                    None => {
-                        self.fates.insert(key, fate);
+                let nums = &mut self.numbers[sid as usize];
+                let sender = nums.senders.get(*n as usize).copied().flatten();
+                match at(&mut nums.fates, *n as usize) {
+                    f @ None => {
+                        *f = Some(Fate::Msg {
+                            from: from.clone(),
+                            text: text.clone(),
+                        })
                     }
-                    Some(f) if *f != fate => violate(
+                    Some(Fate::Msg { from: f, text: t }) if f == from && t == text => {}
+                    Some(_) => violate(
                         "order.seq_safety",
                         format!(
                             "{room} {}.{n} ({}) delivered with two contents",
                             stream.epoch, stream.seq
                         ),
                     ),
-                    Some(_) => {}
                 }
-                let last = self.last_n.entry((h, sid)).or_insert(0);
+                let me = at(&mut self.receivers, h as usize);
+                let last = me.last_n(sid);
                 if *last >= *n && *last != 0 {
                     violate(
                         "order.seq_safety",
@@ -206,8 +241,8 @@ impl ChatChecks {
                     );
                 }
                 *last = (*last).max(*n);
-                if let Some(&(sender, k)) = self.senders.get(&key) {
-                    let last = self.last_k.entry((h, rid, sender)).or_insert((sid, 0));
+                if let Some((sender, k)) = sender {
+                    let last = me.last_k.entry((rid, sender)).or_insert((sid, 0));
                     if last.1 == k {
                         violate(
                             "order.once",
@@ -230,7 +265,7 @@ impl ChatChecks {
             }
             ChatNote::GapClosed { room, stream, n } => {
                 let sid = self.stream_id(room, stream).1;
-                let last = self.last_n.entry((h, sid)).or_insert(0);
+                let last = at(&mut self.receivers, h as usize).last_n(sid);
                 *last = (*last).max(*n);
             }
             ChatNote::NotMember { room } => violate(
@@ -258,6 +293,7 @@ impl ChatChecks {
         }
         let sid = self.next_stream;
         self.next_stream += 1;
+        self.numbers.push(Numbers::default());
         of_room.insert(stream.clone(), sid);
         (*rid, sid)
     }
