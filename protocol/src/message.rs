@@ -62,6 +62,11 @@ pub enum Msg<'a> {
     },
     /// End of the sender's burst on this link.
     Eob,
+    /// I lost these servers after refusing your route to them: if you
+    /// still know one of them (not through me), send me your burst again.
+    Resync {
+        names: NameArgs<'a>,
+    },
     /// The server `name` (incarnation) and everything behind it is gone.
     Squit {
         name: &'a str,
@@ -108,6 +113,19 @@ impl<'a> PathArgs<'a> {
         (self.first..self.frame.arg_count())
             .map(|i| LinkTag::parse(self.frame.arg(i)?))
             .collect()
+    }
+}
+
+/// The server names of a RESYNC frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameArgs<'a> {
+    frame: &'a Frame,
+}
+
+impl<'a> NameArgs<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let f = self.frame;
+        (0..f.arg_count()).filter_map(move |i| f.arg(i))
     }
 }
 
@@ -193,6 +211,17 @@ impl<'a> Msg<'a> {
                 let [] = exact(f, "EOB")?;
                 Msg::Eob
             }
+            6 if c == b"RESYNC" => {
+                if f.arg_count() == 0 {
+                    return Err(ParseError {
+                        command: "RESYNC",
+                        problem: "missing argument",
+                    });
+                }
+                Msg::Resync {
+                    names: NameArgs { frame: f },
+                }
+            }
             4 if c == b"LINK" => {
                 let [name, sid, incarnation, stamp] = exact(f, "LINK")?;
                 Msg::Link {
@@ -268,6 +297,13 @@ impl<'a> Msg<'a> {
                 e.finish()
             }
             Msg::Eob => Encoder::begin(out, "EOB").finish(),
+            Msg::Resync { names } => {
+                let mut e = Encoder::begin(out, "RESYNC");
+                for n in names.iter() {
+                    e.arg(n);
+                }
+                e.finish()
+            }
             Msg::Squit {
                 name,
                 incarnation,
@@ -312,6 +348,15 @@ pub struct ServerIntro<'a> {
     pub incarnation: u64,
     pub uplink: &'a str,
     pub path: &'a [LinkTag],
+}
+
+/// A RESYNC naming these servers (at most [`wire::MAX_ARGS`]).
+pub fn encode_resync<S: AsRef<str>>(out: &mut Vec<u8>, names: &[S]) -> Result<usize, WireError> {
+    let mut e = Encoder::begin(out, "RESYNC");
+    for n in names {
+        e.arg(n.as_ref());
+    }
+    e.finish()
 }
 
 pub fn encode_server(out: &mut Vec<u8>, s: &ServerIntro<'_>) -> Result<usize, WireError> {
@@ -413,6 +458,12 @@ mod tests {
                 count(f, 0, "EOB")?;
                 Msg::Eob
             }
+            "RESYNC" => {
+                arg(f, 0, "RESYNC")?;
+                Msg::Resync {
+                    names: NameArgs { frame: f },
+                }
+            }
             "SQUIT" => {
                 count(f, 3, "SQUIT")?;
                 Msg::Squit {
@@ -466,8 +517,8 @@ mod tests {
         #[test]
         fn parse_agrees_with_reference(
             cmd in prop::sample::select(vec![
-                "LINK", "CHALLENGE", "RESPONSE", "VERIFIED", "SERVER", "EOB", "SQUIT",
-                "SCLOSE", "PING", "PONG", "ERROR", "BCAST", "BCASTX", "PIN", "LINKS",
+                "LINK", "CHALLENGE", "RESPONSE", "VERIFIED", "SERVER", "EOB", "RESYNC",
+                "SQUIT", "SCLOSE", "RESYNX", "PING", "PONG", "ERROR", "BCAST", "BCASTX", "PIN", "LINKS",
                 "CHALLENGF", "SERVERS", "X", "VERIFIES",
             ]),
             args in prop::collection::vec(
@@ -517,6 +568,16 @@ mod tests {
         round_trip(Msg::Response { sealed: "ab" });
         round_trip(Msg::Verified { proof: "cd" });
         round_trip(Msg::Eob);
+        let mut buf = Vec::new();
+        encode_resync(&mut buf, &["east", "west"]).unwrap();
+        let mut f = Frame::new();
+        wire::decode_exact(&buf, &mut f).unwrap();
+        let m = Msg::parse(&f).unwrap();
+        let Msg::Resync { names } = m else {
+            panic!("not a RESYNC")
+        };
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["east", "west"]);
+        round_trip(m);
         round_trip(Msg::Squit {
             name: "east",
             incarnation: 1,
@@ -583,6 +644,7 @@ mod tests {
             b"<SERVER,a,99999999999,b,2,*>",
             b"<PING>",
             b"<EOB,x>",
+            b"<RESYNC>",
             b"<NOPE>",
         ];
         let mut f = Frame::new();

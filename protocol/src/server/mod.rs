@@ -10,7 +10,7 @@ mod handshake;
 mod liveness;
 mod tree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
@@ -134,6 +134,11 @@ pub struct Server {
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
     routes: BTreeMap<u32, LinkId>,
+    /// Servers a neighbour introduced that we do not route through it (we
+    /// refused or left its route), by name and link. Should we lose such a
+    /// server, that neighbour's view may be the right one: we ask it for a
+    /// fresh burst (see `tree.rs`).
+    pub(crate) disputed: BTreeSet<(Arc<str>, LinkId)>,
     pub(crate) auto: Vec<AutoTarget>,
     pub(crate) lamport: u64,
     pub(crate) next_token: u64,
@@ -161,6 +166,7 @@ impl Server {
             next_link: 1,
             known: BTreeMap::new(),
             routes: BTreeMap::new(),
+            disputed: BTreeSet::new(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))
@@ -261,6 +267,8 @@ impl Server {
     pub(crate) fn set_known(&mut self, name: Arc<str>, k: Known) -> Option<Known> {
         let code = sid_code(&k.sid);
         let via = k.via;
+        // Routed through the neighbour now: nothing left to dispute.
+        self.disputed.remove(&(name.clone(), via));
         let old = self.known.insert(name, k);
         if let Some(oc) = old.as_ref().and_then(|o| sid_code(&o.sid)) {
             self.routes.remove(&oc);
@@ -410,6 +418,7 @@ impl Server {
                 }
                 out.note(Note::BurstReceived { link });
             }
+            Msg::Resync { names } => self.on_resync(link, names, out),
             Msg::Bcast { origin, id, text } => self.on_bcast(link, origin, id, text, raw, out),
         }
     }

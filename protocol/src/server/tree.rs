@@ -10,16 +10,28 @@
 //! Stamps grow with each new link, so a fresh link loses to the tree it
 //! would have looped, and of two links made at the same instant the one
 //! with the larger names loses.
+//!
+//! Refused routes. A server that keeps its own route and refuses a
+//! neighbour's (or leaves it for another) trusts the endpoints of the
+//! losing link to close it. A cycle can run through a ghost, a server's
+//! earlier incarnation still held by a neighbour that has not timed its
+//! link out: then nobody sees it whole, nobody closes anything, and when
+//! the ghost expires the refused route was the live one. So each server
+//! remembers which neighbours introduced which servers along routes it did
+//! not take (`disputed`); when it loses such a server it names it to them
+//! (RESYNC), and one that still knows it answers with its burst again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
 use super::{Known, Phase, Server};
 use crate::identity::LinkTag;
-use crate::message::{encode_server, Msg, ServerIntro, SELF_UPLINK};
+use crate::message::{encode_resync, encode_server, Msg, NameArgs, ServerIntro, SELF_UPLINK};
 use crate::outbox::{CloseReason, LinkId, Note, Outbox};
 use crate::time::Instant;
+use crate::wire;
 
 /// The largest tag on exactly one of the two paths, and whether it lies on
 /// the first.
@@ -177,6 +189,7 @@ impl Server {
                 link,
                 what: "SERVER uplink",
             });
+            self.dispute(name, link);
             return;
         };
         let mut new_path = Vec::with_capacity(tags.len() + 1);
@@ -240,9 +253,71 @@ impl Server {
             }
             if self.links.contains_key(&link) {
                 self.adopt(name, entry, out);
+                // The old neighbour still routes it the other way.
+                self.dispute(name, old.via);
             }
         } else if loser == tag {
             self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
+        } else {
+            // Kept the old route, trusting the endpoints of the losing link
+            // to close it. They may never see the cycle (it can run through
+            // a ghost): remember that this neighbour routes it otherwise.
+            self.dispute(name, link);
+        }
+    }
+
+    /// Records that the neighbour on `link` introduced `name` along a route
+    /// we do not use.
+    fn dispute(&mut self, name: &str, link: LinkId) {
+        if self.links.contains_key(&link) {
+            self.disputed.insert((name.into(), link));
+        }
+    }
+
+    /// We lost these servers. A neighbour whose introduction of one of them
+    /// we refused, or whose route we left, may have known the live route
+    /// all along: it sent it once and has no reason to send it again. So we
+    /// name them to it (RESYNC), and if it still knows one it sends its
+    /// burst again: its current view, not the old introduction, so nothing
+    /// stale comes back, and whatever we already share is a no-op.
+    fn ask_again(&mut self, lost: &[Arc<str>], out: &mut Outbox) {
+        if self.disputed.is_empty() || lost.is_empty() {
+            return;
+        }
+        let mut ask: BTreeMap<LinkId, Vec<Arc<str>>> = BTreeMap::new();
+        self.disputed.retain(|(n, l)| {
+            let hit = lost.contains(n);
+            if hit {
+                ask.entry(*l).or_default().push(n.clone());
+            }
+            !hit
+        });
+        if self.stopped {
+            return;
+        }
+        for (l, names) in ask {
+            if !self
+                .links
+                .get(&l)
+                .is_some_and(|x| matches!(x.phase, Phase::Registered))
+            {
+                continue;
+            }
+            for chunk in names.chunks(wire::MAX_ARGS) {
+                out.send(l, |b| encode_resync(b, chunk));
+            }
+        }
+    }
+
+    /// A neighbour lost servers we introduced to it along a route it
+    /// refused: if we still know one of them other than through it, it
+    /// gets our burst again.
+    pub(crate) fn on_resync(&mut self, link: LinkId, names: NameArgs<'_>, out: &mut Outbox) {
+        let known_here = names
+            .iter()
+            .any(|n| n == &*self.me.name || self.known.get(n).is_some_and(|k| k.via != link));
+        if known_here {
+            self.send_burst(link, out);
         }
     }
 
@@ -267,6 +342,10 @@ impl Server {
         reason: &str,
         out: &mut Outbox,
     ) {
+        // The neighbour no longer introduces it: nothing left to dispute.
+        if !self.disputed.is_empty() {
+            self.disputed.remove(&(Arc::from(name), link));
+        }
         let Some(k) = self.known.get(name) else {
             return; // already gone: SQUIT is idempotent
         };
@@ -281,14 +360,16 @@ impl Server {
             });
             return;
         }
-        self.remove_subtree(name, out);
+        let lost = self.remove_subtree(name, out);
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
         }
+        self.ask_again(&lost, out);
     }
 
-    /// Removes `root` and every server whose uplink chain passes through it.
-    fn remove_subtree(&mut self, root: &str, out: &mut Outbox) {
+    /// Removes `root` and every server whose uplink chain passes through it,
+    /// and returns their names.
+    fn remove_subtree(&mut self, root: &str, out: &mut Outbox) -> Vec<Arc<str>> {
         let doomed: Vec<Arc<str>> = self
             .known
             .keys()
@@ -296,16 +377,17 @@ impl Server {
             .cloned()
             .collect();
         let mut sids = Vec::with_capacity(doomed.len());
-        for n in doomed {
-            if let Some(k) = self.unset_known(&n) {
+        for n in &doomed {
+            if let Some(k) = self.unset_known(n) {
                 sids.push(k.sid.clone());
                 out.note(Note::ServerRemoved {
-                    name: n,
+                    name: n.clone(),
                     via: k.via,
                 });
             }
         }
         self.servers_lost(&sids, out);
+        doomed
     }
 
     fn descends_from(&self, name: &str, root: &str) -> bool {
@@ -325,6 +407,7 @@ impl Server {
     /// A link that carried tree traffic is gone: forget what lay behind it
     /// and tell the rest of the tree.
     pub(crate) fn lose_link(&mut self, link: LinkId, reason: CloseReason, out: &mut Outbox) {
+        self.disputed.retain(|(_, l)| *l != link);
         let behind: Vec<(Arc<str>, Known)> = self
             .known
             .iter()
@@ -346,6 +429,8 @@ impl Server {
                 self.broadcast_squit(n, k.incarnation, reason.as_str(), None, out);
             }
         }
+        let lost: Vec<Arc<str>> = behind.into_iter().map(|(n, _)| n).collect();
+        self.ask_again(&lost, out);
     }
 
     /// Drops what we knew of an earlier incarnation of `name`.
@@ -366,7 +451,8 @@ impl Server {
         if direct {
             self.drop_link(now, via, CloseReason::Superseded, true, rng, out);
         } else {
-            self.remove_subtree(name, out);
+            let lost = self.remove_subtree(name, out);
+            self.ask_again(&lost, out);
         }
     }
 }
