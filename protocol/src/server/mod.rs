@@ -8,6 +8,7 @@
 mod chat;
 mod handshake;
 mod liveness;
+mod table;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::wire::{self, Frame};
 pub(crate) use chat::frame as chat_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use liveness::AutoTarget;
+use table::{LinkTable, Routes};
 
 /// What happened to the server.
 #[derive(Clone, Copy, Debug)]
@@ -128,12 +130,12 @@ pub struct Server {
     pub(crate) me: Identity,
     pub(crate) cfg: Arc<Config>,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) links: BTreeMap<LinkId, Link>,
+    pub(crate) links: LinkTable,
     next_link: u64,
     pub(crate) known: BTreeMap<Arc<str>, Known>,
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
-    routes: BTreeMap<u32, LinkId>,
+    routes: Routes,
     pub(crate) auto: Vec<AutoTarget>,
     pub(crate) lamport: u64,
     pub(crate) next_token: u64,
@@ -157,10 +159,10 @@ impl Server {
             me,
             cfg,
             registry,
-            links: BTreeMap::new(),
+            links: LinkTable::default(),
             next_link: 1,
             known: BTreeMap::new(),
-            routes: BTreeMap::new(),
+            routes: Routes::default(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))
@@ -263,7 +265,7 @@ impl Server {
         let via = k.via;
         let old = self.known.insert(name, k);
         if let Some(oc) = old.as_ref().and_then(|o| sid_code(&o.sid)) {
-            self.routes.remove(&oc);
+            self.routes.remove(oc);
         }
         if let Some(c) = code {
             self.routes.insert(c, via);
@@ -274,8 +276,8 @@ impl Server {
     pub(crate) fn unset_known(&mut self, name: &str) -> Option<Known> {
         let old = self.known.remove(name)?;
         if let Some(code) = sid_code(&old.sid) {
-            if self.routes.get(&code) == Some(&old.via) {
-                self.routes.remove(&code);
+            if self.routes.get(code) == Some(old.via) {
+                self.routes.remove(code);
             }
         }
         Some(old)
@@ -650,7 +652,13 @@ impl Server {
 
     /// The link toward the server with this SID, if known.
     pub fn route_by_sid(&self, sid: &str) -> Option<LinkId> {
-        self.routes.get(&sid_code(sid)?).copied()
+        // No alphanumeric check here: only valid SIDs' codes are stored, and
+        // packing three bytes into a `u32` is one-to-one, so any other
+        // three bytes simply miss.
+        match *sid.as_bytes() {
+            [a, b, c] => self.routes.get(pack_sid(a, b, c)),
+            _ => None,
+        }
     }
 
     pub fn known_count(&self) -> usize {
@@ -713,11 +721,14 @@ pub struct LinkInfo<'a> {
 /// A SID packed into an integer: exactly three ASCII alphanumerics.
 pub(crate) fn sid_code(sid: &str) -> Option<u32> {
     match sid.as_bytes() {
-        &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => {
-            Some(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c))
-        }
+        &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => Some(pack_sid(a, b, c)),
         _ => None,
     }
+}
+
+#[inline]
+fn pack_sid(a: u8, b: u8, c: u8) -> u32 {
+    u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c)
 }
 
 pub(crate) fn jitter<R: CryptoRngCore>(rng: &mut R, d: Duration) -> Duration {
