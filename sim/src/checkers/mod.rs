@@ -189,6 +189,9 @@ pub struct Checkers {
     pub link_changes: u64,
     /// Checks switched off for a run (e.g. to measure their cost).
     pub enabled: bool,
+    /// No time-bounded check can fire at or before this time: the earliest
+    /// of the pending cycle's, handshakes' and registrations' deadlines.
+    next_due: SimTime,
     pub chat: chat::ChatChecks,
 }
 
@@ -206,6 +209,7 @@ impl Checkers {
             last_link_change: 0,
             link_changes: 0,
             enabled: true,
+            next_due: SimTime::MAX,
         }
     }
 
@@ -316,6 +320,7 @@ impl Checkers {
                 _ => {}
             }
         }
+        self.refresh_next_due();
     }
 
     fn end_handshake(&mut self, h: HostId, link: LinkId) {
@@ -357,12 +362,21 @@ impl Checkers {
             self.end_handshake(x, l);
         }
         self.chat.host_down(h);
+        self.refresh_next_due();
     }
 
-    /// Time-bounded safety checks, after every event. The checks that
-    /// usually find nothing are inline; reporting is out of line.
+    /// Time-bounded safety checks, after every event: one compare unless
+    /// one of them may be due.
     #[inline]
     pub fn tick(&mut self, now: SimTime, hosts: &[Host], net: &Network) {
+        if now > self.next_due {
+            self.tick_due(now, hosts, net);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tick_due(&mut self, now: SimTime, hosts: &[Host], net: &Network) {
         if !self.enabled {
             return;
         }
@@ -392,6 +406,30 @@ impl Checkers {
                 );
             }
         }
+        self.refresh_next_due();
+    }
+
+    /// Recomputes [`Checkers::next_due`]; called at the end of everything
+    /// that changes the pending cycle, handshakes or registrations.
+    fn refresh_next_due(&mut self) {
+        let grace = self.handshake_timeout + 1_000_000_000;
+        let cycle = self
+            .cycle_since
+            .filter(|_| !self.cycle_reported)
+            .map(|t| t.saturating_add(LOOP_GRACE));
+        let handshake = self
+            .handshakes
+            .first_key_value()
+            .map(|(&(t, _, _), _)| t.saturating_add(grace));
+        let registration = self
+            .chat
+            .oldest_registration()
+            .map(|(t, _, _)| t.saturating_add(grace));
+        self.next_due = [cycle, handshake, registration]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(SimTime::MAX);
     }
 
     /// A frame reached a server: a private message's text must not be in it.
@@ -421,6 +459,7 @@ impl Checkers {
         if self.cycle_since.is_none() && self.live_graph(now, net).find_cycle().is_some() {
             self.cycle_since = Some(now);
         }
+        self.refresh_next_due();
     }
 
     /// A cycle has outlived the grace period. It counts only if its links
