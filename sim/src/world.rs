@@ -326,34 +326,39 @@ impl World {
 
     /// Runs one event; false once the run is over.
     fn run_one(&mut self) -> bool {
-        {
-            let Some((t, ev)) = self.queue.pop() else {
-                return false;
-            };
-            self.now = t;
-            self.events += 1;
-            self.hash.word(t);
-            self.hash.word(ev.code());
-            if let Event::End = ev {
+        let Some((t, ev)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = t;
+        self.events += 1;
+        self.hash.word(t);
+        self.hash.word(ev.code());
+        match ev {
+            // Nearly every event is a delivery: it goes straight to its
+            // handler rather than through the match of all the others.
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
+            Event::End => {
                 self.checks.tick(self.now, &self.hosts, &self.net);
                 return false;
             }
-            self.step(ev);
-            self.checks.tick(self.now, &self.hosts, &self.net);
-            if let Some(hs) = &mut self.event_hashes {
-                hs.push(self.hash.value());
-            }
-            if self.stop_on_violation && !self.checks.violations.is_empty() {
-                self.stopped_early = true;
-                return false;
-            }
+            ev => self.step(ev),
+        }
+        self.checks.tick(self.now, &self.hosts, &self.net);
+        if let Some(hs) = &mut self.event_hashes {
+            hs.push(self.hash.value());
+        }
+        if self.stop_on_violation && !self.checks.violations.is_empty() {
+            self.stopped_early = true;
+            return false;
         }
         true
     }
 
+    /// Every event but deliveries.
+    #[inline(never)]
     fn step(&mut self, ev: Event) {
         match ev {
-            Event::Deliver { conn, dir } => self.deliver(conn, dir as usize),
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
             Event::Syn { conn } => self.syn(conn),
             Event::SynAck { conn, ok } => self.syn_ack(conn, ok),
             Event::ConnectTimeout { conn } => {
@@ -408,28 +413,71 @@ impl World {
         }
     }
 
+    /// Delivers the head of a direction. The path of a frame to a running
+    /// server is kept free of the rest (FINs, clients, closed or restarted
+    /// receivers, traces), which is out of line.
+    #[inline(never)]
     fn deliver(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
-        let c = &mut self.net.conns[conn as usize];
-        c.dirs[dir].scheduled = false;
-        let Some(due) = c.dirs[dir].head_due() else {
+        let d = &mut self.net.conns[conn as usize].dirs[dir];
+        d.scheduled = false;
+        let Some(due) = d.head_due() else {
             return;
         };
         if due > now {
-            c.dirs[dir].scheduled = true;
-            self.queue.schedule(
-                due,
-                Event::Deliver {
-                    conn,
-                    dir: dir as u8,
-                },
-            );
+            d.scheduled = true;
+            let dir = dir as u8;
+            self.queue.schedule(due, Event::Deliver { conn, dir });
             return;
         }
         if !self.net.passable(conn, now) {
             self.net.conns[conn as usize].dirs[dir].blocked = true;
             return;
         }
+        let c = &self.net.conns[conn as usize];
+        let recv = 1 - dir;
+        let to = c.ends[recv];
+        let host = &self.hosts[to as usize];
+        let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
+        let plain = alive
+            && host.server.is_some()
+            && self.trace.is_none()
+            && self.checks.chat.private_texts.is_empty();
+        match c.dirs[dir].head() {
+            Some(Head::Frame(bytes)) if plain => {
+                self.hash.bytes(bytes);
+                let link = c.links[recv].expect("open end has a link");
+                // Disjoint borrows: the frame stays in the network's buffer
+                // while the server reads it.
+                let host = &mut self.hosts[to as usize];
+                let local = host.local_time(now);
+                let server = host.server.as_mut().expect("checked above");
+                let probe = self.checks.before_frame(server, link, bytes);
+                self.outbox.clear();
+                server.handle(
+                    local,
+                    Input::Frame { link, bytes },
+                    &mut host.rng,
+                    &mut self.outbox,
+                );
+                let host = &self.hosts[to as usize];
+                self.checks
+                    .after_frame(now, host, to, link, probe, &self.outbox);
+                self.net.conns[conn as usize].dirs[dir].pop();
+                self.apply_outputs(to);
+                self.rearm(to, false);
+                self.reschedule(conn, dir);
+            }
+            _ => self.deliver_other(conn, dir),
+        }
+    }
+
+    /// [`World::deliver`] for everything but a frame to a running server
+    /// in an untraced run: the same steps in the same order, plus the rest.
+    #[cold]
+    #[inline(never)]
+    fn deliver_other(&mut self, conn: ConnId, dir: usize) {
+        let now = self.now;
         let c = &mut self.net.conns[conn as usize];
         let recv = 1 - dir;
         let to = c.ends[recv];
