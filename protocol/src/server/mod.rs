@@ -334,6 +334,14 @@ impl Server {
         let registered = matches!(l.phase, Phase::Registered);
         let awaiting = matches!(l.phase, Phase::AwaitLink);
         self.stats.frames_in += 1;
+        if registered {
+            // A flood's frame, read without decoding it into `self.frame`
+            // and handled as `on_message` handles a BCAST on a registered
+            // link (the general path below would end there too).
+            if let Some(Msg::Bcast { origin, id, text }) = Msg::parse_plain_bcast(bytes) {
+                return self.on_bcast(link, origin, id, text, bytes, out);
+            }
+        }
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.
         let mut frame = std::mem::take(&mut self.frame);
@@ -651,6 +659,7 @@ impl Server {
     }
 
     /// The link toward the server with this SID, if known.
+    #[inline]
     pub fn route_by_sid(&self, sid: &str) -> Option<LinkId> {
         // No alphanumeric check here: only valid SIDs' codes are stored, and
         // packing three bytes into a `u32` is one-to-one, so any other

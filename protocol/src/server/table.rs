@@ -19,6 +19,7 @@ pub(crate) struct LinkTable {
 }
 
 impl LinkTable {
+    #[inline]
     fn find(&self, id: LinkId) -> Result<usize, usize> {
         self.entries.binary_search_by_key(&id, |e| e.0)
     }

@@ -66,7 +66,7 @@ use std::fmt;
 
 #[cfg(all(test, target_arch = "x86_64"))]
 use decode::decode_plain_32;
-pub use decode::{decode, decode_exact};
+pub use decode::{decode, decode_exact, plain_args};
 #[cfg(test)]
 use decode::{decode_general, decode_plain, decode_plain_16};
 pub use encode::{encode, Encoder};
