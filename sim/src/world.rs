@@ -462,7 +462,7 @@ impl World {
                 );
                 let host = &self.hosts[to as usize];
                 self.checks
-                    .after_frame(now, host, to, link, probe, &self.outbox);
+                    .after_frame(now, host, link, probe, &self.outbox);
                 self.net.conns[conn as usize].dirs[dir].pop();
                 self.apply_outputs(to);
                 self.rearm(to, false);
@@ -542,7 +542,6 @@ impl World {
                     self.checks.after_frame(
                         now,
                         &self.hosts[to as usize],
-                        to,
                         link,
                         probe,
                         &self.outbox,
