@@ -566,6 +566,7 @@ impl World {
         self.reschedule(conn, dir);
     }
 
+    #[inline(always)]
     fn reschedule(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
         let d = &mut self.net.conns[conn as usize].dirs[dir];
@@ -720,6 +721,7 @@ impl World {
     }
 
     /// Schedules the host's next timer if it moved earlier.
+    #[inline(always)]
     fn rearm(&mut self, h: HostId, after_timeout: bool) {
         let now = self.now;
         let host = &mut self.hosts[h as usize];
