@@ -510,6 +510,7 @@ impl Server {
     /// A broadcast is accepted only from the direction of its origin (named
     /// by SID), and forwarded byte for byte: re-encoding would only repeat
     /// the work the sender did.
+    #[inline]
     fn on_bcast(
         &mut self,
         link: LinkId,
