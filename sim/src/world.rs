@@ -746,6 +746,9 @@ impl World {
         self.queue.schedule(at, Event::Timer { host: h, gen });
     }
 
+    /// Inlined, like the rest of the per-frame path (`rearm`, `reschedule`,
+    /// `Network::send`): a call per step costs as much as some steps do.
+    #[inline(always)]
     fn apply_outputs(&mut self, h: HostId) {
         // By index, so the outbox stays where it is (no take and restore per
         // event) while the network and the queue, other fields, change.
