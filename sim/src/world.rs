@@ -56,6 +56,8 @@ pub enum Event {
 const GEN_MASK: u64 = 0xFF_FFFF;
 
 impl Packed for Event {
+    /// Always inline: where the event is built, its packing folds away.
+    #[inline(always)]
     fn pack(self) -> u64 {
         // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
         // generations in the bits between.
@@ -72,6 +74,7 @@ impl Packed for Event {
         tag | (b << 3) | (u64::from(a) << 32)
     }
 
+    #[inline]
     fn unpack(x: u64) -> Self {
         let a = (x >> 32) as u32;
         let b = (x >> 3) & GEN_MASK;
