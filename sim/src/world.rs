@@ -328,6 +328,7 @@ impl World {
     }
 
     /// Runs one event; false once the run is over.
+    #[inline(always)]
     fn run_one(&mut self) -> bool {
         let Some((t, ev)) = self.queue.pop() else {
             return false;
