@@ -102,12 +102,29 @@ impl<'a> IntoIterator for &'a mut LinkTable {
 /// The route to each known server, by SID code (see `sid_code`): an open
 /// addressing hash table with linear probing. Only ever looked up by key,
 /// so where entries sit never shows outside.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Routes {
-    /// Key 0 marks a free slot (no SID code is 0: its bytes are
-    /// alphanumeric). The length is 0 or a power of two.
+    /// [`FREE`] marks a free slot. The length is a power of two, at least
+    /// twice the entries, so a probe always ends.
     slots: Vec<(u32, LinkId)>,
+    /// 64 minus log2 of the length: what a key's hash is shifted down by.
+    shift: u32,
     len: usize,
+}
+
+/// No key is this: keys are three bytes.
+const FREE: u32 = u32::MAX;
+
+const MIN_SLOTS: usize = 16;
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            slots: vec![(FREE, LinkId(0)); MIN_SLOTS],
+            shift: 64 - MIN_SLOTS.trailing_zeros(),
+            len: 0,
+        }
+    }
 }
 
 impl Routes {
@@ -116,9 +133,7 @@ impl Routes {
     /// product, which the index is taken from.
     #[inline]
     fn home(&self, key: u32) -> usize {
-        let bits = self.slots.len().trailing_zeros();
-        let h = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - bits)) as usize
+        (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
     /// The slot holding `key`, or the free slot where it would go.
@@ -126,7 +141,7 @@ impl Routes {
     fn probe(&self, key: u32) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
-        while self.slots[i].0 != key && self.slots[i].0 != 0 {
+        while self.slots[i].0 != key && self.slots[i].0 != FREE {
             i = (i + 1) & mask;
         }
         i
@@ -134,21 +149,18 @@ impl Routes {
 
     #[inline]
     pub fn get(&self, key: u32) -> Option<LinkId> {
-        if self.slots.is_empty() || key == 0 {
-            return None;
-        }
-        let (k, v) = self.slots[self.probe(key)];
-        (k == key).then_some(v)
+        let (k, via) = self.slots[self.probe(key)];
+        (k == key).then_some(via)
     }
 
     pub fn insert(&mut self, key: u32, via: LinkId) {
-        assert_ne!(key, 0, "SID codes are never 0");
+        assert!(key < 1 << 24, "SID codes are three bytes");
         // At most half full: probe sequences stay short.
         if 2 * (self.len + 1) > self.slots.len() {
             self.grow();
         }
         let i = self.probe(key);
-        if self.slots[i].0 == 0 {
+        if self.slots[i].0 == FREE {
             self.len += 1;
         }
         self.slots[i] = (key, via);
@@ -158,7 +170,7 @@ impl Routes {
         let via = self.get(key)?;
         let mask = self.slots.len() - 1;
         let mut hole = self.probe(key);
-        self.slots[hole].0 = 0;
+        self.slots[hole].0 = FREE;
         self.len -= 1;
         // Close the gap: move back every entry of the run after the hole
         // whose probe sequence passes over the hole, so that no lookup
@@ -167,25 +179,26 @@ impl Routes {
         loop {
             i = (i + 1) & mask;
             let (k, _) = self.slots[i];
-            if k == 0 {
+            if k == FREE {
                 return Some(via);
             }
             let home = self.home(k);
             // Distance from home to `i`, and from `hole` to `i`, cyclically.
             if (i.wrapping_sub(home) & mask) >= (i.wrapping_sub(hole) & mask) {
                 self.slots[hole] = self.slots[i];
-                self.slots[i].0 = 0;
+                self.slots[i].0 = FREE;
                 hole = i;
             }
         }
     }
 
     fn grow(&mut self) {
-        let size = (2 * self.slots.len()).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![(0, LinkId(0)); size]);
+        let size = 2 * self.slots.len();
+        let old = std::mem::replace(&mut self.slots, vec![(FREE, LinkId(0)); size]);
+        self.shift = 64 - size.trailing_zeros();
         self.len = 0;
         for (k, v) in old {
-            if k != 0 {
+            if k != FREE {
                 self.insert(k, v);
             }
         }
@@ -212,10 +225,6 @@ mod tests {
             let mut t = Routes::default();
             let mut m = BTreeMap::new();
             for (op, key, via) in ops {
-                if key == 0 {
-                    prop_assert_eq!(t.get(0), None);
-                    continue;
-                }
                 match op {
                     0 | 1 => {
                         t.insert(key, LinkId(via));
