@@ -388,7 +388,9 @@ impl World {
                 }
             }
             Event::Action { index } => {
-                let action = self.actions[index as usize].clone();
+                // Moved out while it runs, and back after, rather than
+                // cloned.
+                let action = std::mem::replace(&mut self.actions[index as usize], Action::Heal);
                 if action.is_client_action() {
                     self.last_chat = self.now;
                 } else {
@@ -396,6 +398,7 @@ impl World {
                 }
                 self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
                 self.act(&action);
+                self.actions[index as usize] = action;
             }
             Event::StallEnd { conn } => {
                 self.record(|| serde_json::json!({"ev": "stall_end", "conn": conn}));
