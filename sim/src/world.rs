@@ -454,22 +454,8 @@ impl World {
             Some(Head::Frame(bytes)) if plain => {
                 self.hash.bytes(bytes);
                 let link = c.links[recv].expect("open end has a link");
-                // Disjoint borrows: the frame stays in the network's buffer
-                // while the server reads it.
                 let host = &mut self.hosts[to as usize];
-                let local = host.local_time(now);
-                let server = host.server.as_mut().expect("checked above");
-                let probe = self.checks.before_frame(server, link, bytes);
-                self.outbox.clear();
-                server.handle(
-                    local,
-                    Input::Frame { link, bytes },
-                    &mut host.rng,
-                    &mut self.outbox,
-                );
-                let host = &self.hosts[to as usize];
-                self.checks
-                    .after_frame(now, host, link, probe, &self.outbox);
+                Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
                 self.net.conns[conn as usize].dirs[dir].pop();
                 self.apply_outputs(to);
                 self.rearm(to, false);
@@ -477,6 +463,26 @@ impl World {
             }
             _ => self.deliver_other(conn, dir),
         }
+    }
+
+    /// The server on `host` handles a frame, the checkers looking before
+    /// and after. Takes the parts of the world it needs rather than the
+    /// world, so that the frame can stay where it is in the network.
+    #[inline(always)]
+    fn serve(
+        host: &mut Host,
+        checks: &mut Checkers,
+        outbox: &mut Outbox,
+        now: SimTime,
+        link: LinkId,
+        bytes: &[u8],
+    ) {
+        let local = host.local_time(now);
+        let server = host.server.as_mut().expect("a running server");
+        let probe = checks.before_frame(server, link, bytes);
+        outbox.clear();
+        server.handle(local, Input::Frame { link, bytes }, &mut host.rng, outbox);
+        checks.after_frame(now, host, link, probe, outbox);
     }
 
     /// [`World::deliver`] for everything but a frame to a running server
@@ -537,22 +543,7 @@ impl World {
                             .private_through(now, &self.hosts[to as usize].label, bytes);
                     }
                     let host = &mut self.hosts[to as usize];
-                    let server = host.server.as_mut().expect("alive host has a server");
-                    let probe = self.checks.before_frame(server, link, bytes);
-                    self.outbox.clear();
-                    server.handle(
-                        local,
-                        Input::Frame { link, bytes },
-                        &mut host.rng,
-                        &mut self.outbox,
-                    );
-                    self.checks.after_frame(
-                        now,
-                        &self.hosts[to as usize],
-                        link,
-                        probe,
-                        &self.outbox,
-                    );
+                    Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
                     self.net.conns[conn as usize].dirs[dir].pop();
                     self.apply_outputs(to);
                     self.rearm(to, false);
