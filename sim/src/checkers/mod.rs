@@ -165,10 +165,9 @@ pub struct Violation {
 /// What a checker noted about a frame before the server saw it.
 pub enum Probe {
     None,
-    Squit {
-        name: String,
-        route: Option<LinkId>,
-    },
+    /// The SQUIT's server and its route before (boxed: the probe is made
+    /// for every frame, and kept this small it travels in registers).
+    Squit(Box<(String, Option<LinkId>)>),
     /// Whether the broadcast came from its origin's direction.
     Bcast {
         from_origin: bool,
@@ -549,7 +548,7 @@ impl Checkers {
         match probe {
             Probe::None | Probe::Bcast { from_origin: true } => {}
             Probe::Bcast { from_origin: false } => self.judge_bcast(now, host, link, out),
-            Probe::Squit { name, route } => self.judge_squit(now, host, link, &name, route),
+            Probe::Squit(squit) => self.judge_squit(now, host, link, &squit.0, squit.1),
         }
     }
 
@@ -607,10 +606,7 @@ impl Checkers {
 fn squit_probe(server: &Server, rest: &[u8]) -> Probe {
     let name = first_arg(rest);
     let route = server.known_server(name).map(|k| k.via);
-    Probe::Squit {
-        name: name.to_string(),
-        route,
-    }
+    Probe::Squit(Box::new((name.to_string(), route)))
 }
 
 /// The first argument of a frame body (names never need escaping).
