@@ -447,6 +447,7 @@ impl World {
         let host = &self.hosts[to as usize];
         let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
         let plain = alive
+            && host.client.is_none()
             && host.server.is_some()
             && self.trace.is_none()
             && self.checks.chat.private_texts.is_empty();

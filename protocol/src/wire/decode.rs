@@ -334,14 +334,14 @@ macro_rules! commas_scan {
 }
 
 /// [`plain_commas`] with 16-byte blocks (SSE2, or the portable classifier).
-fn plain_commas_16<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+pub(super) fn plain_commas_16<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     commas_scan!(rest, N, BLOCK, scan::plain, scan::plain_short)
 }
 
 /// [`plain_commas`] with 32-byte blocks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn plain_commas_32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+pub(super) fn plain_commas_32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     commas_scan!(rest, N, 32, scan::plain32, scan::plain32_short)
 }
 
