@@ -48,4 +48,11 @@ fuzz_target!(|data: &[u8]| {
         decode_exact(&out, &mut again).expect("re-encoded frame decodes");
         assert_eq!(frame, again);
     }
+
+    // The flood's fast path reads a BCAST only where the general path reads
+    // the same message.
+    if let Some(msg) = Msg::parse_plain_bcast(data) {
+        decode_exact(data, &mut frame).expect("a plain BCAST decodes");
+        assert_eq!(Msg::parse(&frame).ok(), Some(msg));
+    }
 });

@@ -260,6 +260,21 @@ impl<'a> Msg<'a> {
         })
     }
 
+    /// A BCAST read straight from the wire bytes when it is plain (see
+    /// [`wire::plain_args`]), without decoding it into a [`Frame`] first:
+    /// the message a server handles at every hop of a flood. `None` for
+    /// anything else; decoding and [`Msg::parse`] give the same message for
+    /// every frame this accepts, and decide the rest.
+    #[inline]
+    pub fn parse_plain_bcast(bytes: &[u8]) -> Option<Msg<'_>> {
+        let [origin, id, text] = wire::plain_args(bytes, "BCAST")?;
+        Some(Msg::Bcast {
+            origin,
+            id: wire::parse_u64(id)?,
+            text,
+        })
+    }
+
     /// Encodes every message except SERVER, whose path comes from owned
     /// tags (see [`encode_server`]); a parsed SERVER re-encodes verbatim.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, WireError> {
@@ -540,6 +555,38 @@ mod tests {
             let mut f = Frame::new();
             wire::decode_exact(&buf, &mut f).unwrap();
             prop_assert_eq!(Msg::parse(&f), reference(&f));
+        }
+    }
+
+    proptest! {
+        /// The wire fast path agrees with decoding and parsing: whatever it
+        /// reads is what they read, and it reads every plain BCAST.
+        #[test]
+        fn plain_bcast_agrees_with_parse(
+            cmd in prop::sample::select(vec!["BCAST", "BCAST", "BCAST", "BCASTS", "BCAS", "PING"]),
+            origin in "[0-9A-Z]{0,4}| [A-Z]{1,3}|[A-Z,<>\\\\é]{1,2}",
+            id in "[0-9]{1,5}| [0-9]{1,3}|[0-9a-]{0,3}|[0-9]{19,21}",
+            text in "[ -~]{0,40}|[a-z\t\x7fé]{1,3}",
+            extra in prop::sample::select(vec!["", "", "", ",x", ","]),
+            sep in prop::sample::select(vec![",", ",", ", "]),
+            wrap in prop::sample::select(vec![("<", ">"), ("<", ">"), (" <", ">"), ("<", "> "), ("<", ">>")]),
+        ) {
+            let raw = format!("{}{cmd}{sep}{origin}{sep}{id}{sep}{text}{extra}{}", wrap.0, wrap.1);
+            let mut f = Frame::new();
+            let general = wire::decode_exact(raw.as_bytes(), &mut f).ok().and_then(|()| Msg::parse(&f).ok());
+            match Msg::parse_plain_bcast(raw.as_bytes()) {
+                Some(m) => prop_assert_eq!(Some(m), general, "{}", raw),
+                None => prop_assert!(
+                    !(matches!(general, Some(Msg::Bcast { .. }))
+                        && raw.starts_with('<')
+                        && raw.ends_with('>')
+                        && raw.bytes().all(|b| b.is_ascii() && b != b'\\' && b >= 0x20 && b != 0x7f)
+                        && raw.matches('>').count() == 1
+                        && raw.matches('<').count() == 1),
+                    "{}",
+                    raw
+                ),
+            }
         }
     }
 

@@ -68,6 +68,8 @@ pub struct FloodReport {
     pub sim_secs: f64,
     pub violations: usize,
     pub tree_ok: bool,
+    /// The run's trace hash: equal across builds means the same run.
+    pub trace_hash: String,
 }
 
 pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, String> {
@@ -88,6 +90,7 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
         sim_secs: (world.now - sim0) as f64 / 1e9,
         violations: world.checks.violations.len(),
         tree_ok: formed,
+        trace_hash: world.hash.hex(),
     })
 }
 
@@ -102,6 +105,7 @@ impl FloodReport {
             "  hops {} (expected {}), events {}, violations {}, tree formed: {}",
             self.hops, expected, self.events, self.violations, self.tree_ok
         );
+        println!("  trace hash {}", self.trace_hash);
         println!(
             "  wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x",
             self.wall_secs,
@@ -170,6 +174,7 @@ pub struct ChatReport {
     pub wall_secs: f64,
     pub sim_secs: f64,
     pub violations: usize,
+    pub trace_hash: String,
 }
 
 pub fn chat(
@@ -193,6 +198,7 @@ pub fn chat(
         wall_secs: wall,
         sim_secs: (world.now - sim0) as f64 / 1e9,
         violations: world.checks.violations.len(),
+        trace_hash: world.hash.hex(),
     })
 }
 
@@ -203,6 +209,7 @@ impl ChatReport {
             "  events {}, room deliveries {}, violations {}",
             self.events, self.deliveries, self.violations
         );
+        println!("  trace hash {}", self.trace_hash);
         println!(
             "  wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x",
             self.wall_secs,

@@ -81,7 +81,10 @@ impl<E: Packed> EventQueue<E> {
         Self::default()
     }
 
-    #[inline]
+    /// Inline, so that the event packs at compile time where it is built
+    /// (the root refill after a pop is the common case; the rest is out of
+    /// line).
+    #[inline(always)]
     pub fn schedule(&mut self, at: SimTime, event: E) {
         self.seq += 1;
         let entry = Entry {
@@ -92,7 +95,14 @@ impl<E: Packed> EventQueue<E> {
         if self.vacant {
             self.vacant = false;
             self.sift_down(entry);
-        } else if self.run.back().is_none_or(|b| b.time <= at) {
+        } else {
+            self.insert(entry);
+        }
+    }
+
+    /// [`EventQueue::schedule`] with no vacant root to fill.
+    fn insert(&mut self, entry: Entry) {
+        if self.run.back().is_none_or(|b| b.time <= entry.time) {
             // Not before anything already in the run: `seq` makes it later.
             if self.run.is_empty() {
                 self.run_next = entry.key();
@@ -171,6 +181,9 @@ impl<E: Packed> EventQueue<E> {
     }
 
     /// Places `entry` at the (vacant) root and moves it down to its place.
+    /// Inline: it usually stops within a level or two, where a call would
+    /// cost as much as the work.
+    #[inline(always)]
     fn sift_down(&mut self, entry: Entry) {
         let key = entry.key();
         let heap = &mut self.heap[..];

@@ -26,11 +26,20 @@ impl TraceHash {
         self.0 = v ^ (v >> 29);
     }
 
+    /// The whole 8-byte words of `b` in order, then the rest with the
+    /// length. Taken two words at a step: frames are a few words long, and
+    /// a loop that leaves the unrolling to the compiler spends more on
+    /// setting it up than on the words.
     #[inline]
     pub fn bytes(&mut self, b: &[u8]) {
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            self.word(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        let mut pairs = b.chunks_exact(16);
+        for p in &mut pairs {
+            let (x, y) = p.split_at(8);
+            self.word(u64::from_le_bytes(x.try_into().expect("8 bytes")));
+            self.word(u64::from_le_bytes(y.try_into().expect("8 bytes")));
+        }
+        if let Some(&w) = pairs.remainder().first_chunk::<8>() {
+            self.word(u64::from_le_bytes(w));
         }
         self.word(tail_word(b) ^ ((b.len() as u64) << 56));
     }
@@ -141,6 +150,26 @@ mod tests {
         let mut f = TraceHash::default();
         f.bytes(b"ab\0");
         assert_ne!(e, f, "length is part of the hash");
+    }
+
+    /// `bytes` is the plain definition: each whole word in order, then
+    /// the zero-padded rest with the length in the top byte.
+    #[test]
+    fn bytes_hash_word_by_word() {
+        let data: Vec<u8> = (1..=90).collect();
+        for len in 0..data.len() {
+            let b = &data[..len];
+            let mut want = TraceHash::default();
+            for w in b.chunks_exact(8) {
+                want.word(u64::from_le_bytes(w.try_into().unwrap()));
+            }
+            let mut last = [0u8; 8];
+            last[..len % 8].copy_from_slice(&b[len - len % 8..]);
+            want.word(u64::from_le_bytes(last) ^ ((len as u64) << 56));
+            let mut got = TraceHash::default();
+            got.bytes(b);
+            assert_eq!(got, want, "{len}");
+        }
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum Event {
 const GEN_MASK: u64 = 0xFF_FFFF;
 
 impl Packed for Event {
+    /// Always inline: where the event is built, its packing folds away.
+    #[inline(always)]
     fn pack(self) -> u64 {
         // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
         // generations in the bits between.
@@ -72,6 +74,7 @@ impl Packed for Event {
         tag | (b << 3) | (u64::from(a) << 32)
     }
 
+    #[inline]
     fn unpack(x: u64) -> Self {
         let a = (x >> 32) as u32;
         let b = (x >> 3) & GEN_MASK;
@@ -328,35 +331,41 @@ impl World {
     }
 
     /// Runs one event; false once the run is over.
+    #[inline(always)]
     fn run_one(&mut self) -> bool {
-        {
-            let Some((t, ev)) = self.queue.pop() else {
-                return false;
-            };
-            self.now = t;
-            self.events += 1;
-            self.hash.word(t);
-            self.hash.word(ev.code());
-            if let Event::End = ev {
+        let Some((t, ev)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = t;
+        self.events += 1;
+        self.hash.word(t);
+        self.hash.word(ev.code());
+        match ev {
+            // Nearly every event is a delivery: it goes straight to its
+            // handler rather than through the match of all the others.
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
+            Event::End => {
                 self.checks.tick(self.now, &self.hosts, &self.net);
                 return false;
             }
-            self.step(ev);
-            self.checks.tick(self.now, &self.hosts, &self.net);
-            if let Some(hs) = &mut self.event_hashes {
-                hs.push(self.hash.value());
-            }
-            if self.stop_on_violation && !self.checks.violations.is_empty() {
-                self.stopped_early = true;
-                return false;
-            }
+            ev => self.step(ev),
+        }
+        self.checks.tick(self.now, &self.hosts, &self.net);
+        if let Some(hs) = &mut self.event_hashes {
+            hs.push(self.hash.value());
+        }
+        if self.stop_on_violation && !self.checks.violations.is_empty() {
+            self.stopped_early = true;
+            return false;
         }
         true
     }
 
+    /// Every event but deliveries.
+    #[inline(never)]
     fn step(&mut self, ev: Event) {
         match ev {
-            Event::Deliver { conn, dir } => self.deliver(conn, dir as usize),
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
             Event::Syn { conn } => self.syn(conn),
             Event::SynAck { conn, ok } => self.syn_ack(conn, ok),
             Event::ConnectTimeout { conn } => {
@@ -382,7 +391,9 @@ impl World {
                 }
             }
             Event::Action { index } => {
-                let action = self.actions[index as usize].clone();
+                // Moved out while it runs, and back after, rather than
+                // cloned.
+                let action = std::mem::replace(&mut self.actions[index as usize], Action::Heal);
                 if action.is_client_action() {
                     self.last_chat = self.now;
                 } else {
@@ -390,6 +401,7 @@ impl World {
                 }
                 self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
                 self.act(&action);
+                self.actions[index as usize] = action;
             }
             Event::StallEnd { conn } => {
                 self.record(|| serde_json::json!({"ev": "stall_end", "conn": conn}));
@@ -411,28 +423,78 @@ impl World {
         }
     }
 
+    /// Delivers the head of a direction. The path of a frame to a running
+    /// server is kept free of the rest (FINs, clients, closed or restarted
+    /// receivers, traces), which is out of line.
+    #[inline(never)]
     fn deliver(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
-        let c = &mut self.net.conns[conn as usize];
-        c.dirs[dir].scheduled = false;
-        let Some(due) = c.dirs[dir].head_due() else {
+        let d = &mut self.net.conns[conn as usize].dirs[dir];
+        d.scheduled = false;
+        let Some(due) = d.head_due() else {
             return;
         };
         if due > now {
-            c.dirs[dir].scheduled = true;
-            self.queue.schedule(
-                due,
-                Event::Deliver {
-                    conn,
-                    dir: dir as u8,
-                },
-            );
+            d.scheduled = true;
+            let dir = dir as u8;
+            self.queue.schedule(due, Event::Deliver { conn, dir });
             return;
         }
         if !self.net.passable(conn, now) {
             self.net.conns[conn as usize].dirs[dir].blocked = true;
             return;
         }
+        let c = &self.net.conns[conn as usize];
+        let recv = 1 - dir;
+        let to = c.ends[recv];
+        let host = &self.hosts[to as usize];
+        let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
+        let plain = alive
+            && host.client.is_none()
+            && host.server.is_some()
+            && self.trace.is_none()
+            && self.checks.chat.private_texts.is_empty();
+        match c.dirs[dir].head() {
+            Some(Head::Frame(bytes)) if plain => {
+                self.hash.bytes(bytes);
+                let link = c.links[recv].expect("open end has a link");
+                let host = &mut self.hosts[to as usize];
+                Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
+                self.net.conns[conn as usize].dirs[dir].pop();
+                self.apply_outputs(to);
+                self.rearm(to, false);
+                self.reschedule(conn, dir);
+            }
+            _ => self.deliver_other(conn, dir),
+        }
+    }
+
+    /// The server on `host` handles a frame, the checkers looking before
+    /// and after. Takes the parts of the world it needs rather than the
+    /// world, so that the frame can stay where it is in the network.
+    #[inline(always)]
+    fn serve(
+        host: &mut Host,
+        checks: &mut Checkers,
+        outbox: &mut Outbox,
+        now: SimTime,
+        link: LinkId,
+        bytes: &[u8],
+    ) {
+        let local = host.local_time(now);
+        let server = host.server.as_mut().expect("a running server");
+        let probe = checks.before_frame(server, link, bytes);
+        outbox.clear();
+        server.handle(local, Input::Frame { link, bytes }, &mut host.rng, outbox);
+        checks.after_frame(now, host, link, probe, outbox);
+    }
+
+    /// [`World::deliver`] for everything but a frame to a running server
+    /// in an untraced run: the same steps in the same order, plus the rest.
+    #[cold]
+    #[inline(never)]
+    fn deliver_other(&mut self, conn: ConnId, dir: usize) {
+        let now = self.now;
         let c = &mut self.net.conns[conn as usize];
         let recv = 1 - dir;
         let to = c.ends[recv];
@@ -485,23 +547,7 @@ impl World {
                             .private_through(now, &self.hosts[to as usize].label, bytes);
                     }
                     let host = &mut self.hosts[to as usize];
-                    let server = host.server.as_mut().expect("alive host has a server");
-                    let probe = self.checks.before_frame(server, link, bytes);
-                    self.outbox.clear();
-                    server.handle(
-                        local,
-                        Input::Frame { link, bytes },
-                        &mut host.rng,
-                        &mut self.outbox,
-                    );
-                    self.checks.after_frame(
-                        now,
-                        &self.hosts[to as usize],
-                        to,
-                        link,
-                        probe,
-                        &self.outbox,
-                    );
+                    Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
                     self.net.conns[conn as usize].dirs[dir].pop();
                     self.apply_outputs(to);
                     self.rearm(to, false);
@@ -522,6 +568,7 @@ impl World {
         self.reschedule(conn, dir);
     }
 
+    #[inline(always)]
     fn reschedule(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
         let d = &mut self.net.conns[conn as usize].dirs[dir];
@@ -676,6 +723,7 @@ impl World {
     }
 
     /// Schedules the host's next timer if it moved earlier.
+    #[inline(always)]
     fn rearm(&mut self, h: HostId, after_timeout: bool) {
         let now = self.now;
         let host = &mut self.hosts[h as usize];
@@ -700,6 +748,9 @@ impl World {
         self.queue.schedule(at, Event::Timer { host: h, gen });
     }
 
+    /// Inlined, like the rest of the per-frame path (`rearm`, `reschedule`,
+    /// `Network::send`): a call per step costs as much as some steps do.
+    #[inline(always)]
     fn apply_outputs(&mut self, h: HostId) {
         // By index, so the outbox stays where it is (no take and restore per
         // event) while the network and the queue, other fields, change.

@@ -8,6 +8,7 @@
 mod chat;
 mod handshake;
 mod liveness;
+mod table;
 mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,7 @@ use crate::wire::{self, Frame};
 pub(crate) use chat::frame as chat_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use liveness::AutoTarget;
+use table::{LinkTable, Routes};
 
 /// What happened to the server.
 #[derive(Clone, Copy, Debug)]
@@ -128,12 +130,12 @@ pub struct Server {
     pub(crate) me: Identity,
     pub(crate) cfg: Arc<Config>,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) links: BTreeMap<LinkId, Link>,
+    pub(crate) links: LinkTable,
     next_link: u64,
     pub(crate) known: BTreeMap<Arc<str>, Known>,
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
-    routes: BTreeMap<u32, LinkId>,
+    routes: Routes,
     /// Servers a neighbour introduced that we do not route through it (we
     /// refused or left its route), by name and link. Should we lose such a
     /// server, that neighbour's view may be the right one: we ask it for a
@@ -162,10 +164,10 @@ impl Server {
             me,
             cfg,
             registry,
-            links: BTreeMap::new(),
+            links: LinkTable::default(),
             next_link: 1,
             known: BTreeMap::new(),
-            routes: BTreeMap::new(),
+            routes: Routes::default(),
             disputed: BTreeSet::new(),
             auto: autoconnect
                 .iter()
@@ -271,7 +273,7 @@ impl Server {
         self.disputed.remove(&(name.clone(), via));
         let old = self.known.insert(name, k);
         if let Some(oc) = old.as_ref().and_then(|o| sid_code(&o.sid)) {
-            self.routes.remove(&oc);
+            self.routes.remove(oc);
         }
         if let Some(c) = code {
             self.routes.insert(c, via);
@@ -282,8 +284,8 @@ impl Server {
     pub(crate) fn unset_known(&mut self, name: &str) -> Option<Known> {
         let old = self.known.remove(name)?;
         if let Some(code) = sid_code(&old.sid) {
-            if self.routes.get(&code) == Some(&old.via) {
-                self.routes.remove(&code);
+            if self.routes.get(code) == Some(old.via) {
+                self.routes.remove(code);
             }
         }
         Some(old)
@@ -340,6 +342,14 @@ impl Server {
         let registered = matches!(l.phase, Phase::Registered);
         let awaiting = matches!(l.phase, Phase::AwaitLink);
         self.stats.frames_in += 1;
+        if registered {
+            // A flood's frame, read without decoding it into `self.frame`
+            // and handled as `on_message` handles a BCAST on a registered
+            // link (the general path below would end there too).
+            if let Some(Msg::Bcast { origin, id, text }) = Msg::parse_plain_bcast(bytes) {
+                return self.on_bcast(link, origin, id, text, bytes, out);
+            }
+        }
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.
         let mut frame = std::mem::take(&mut self.frame);
@@ -509,6 +519,7 @@ impl Server {
     /// A broadcast is accepted only from the direction of its origin (named
     /// by SID), and forwarded byte for byte: re-encoding would only repeat
     /// the work the sender did.
+    #[inline]
     fn on_bcast(
         &mut self,
         link: LinkId,
@@ -658,8 +669,15 @@ impl Server {
     }
 
     /// The link toward the server with this SID, if known.
+    #[inline]
     pub fn route_by_sid(&self, sid: &str) -> Option<LinkId> {
-        self.routes.get(&sid_code(sid)?).copied()
+        // No alphanumeric check here: only valid SIDs' codes are stored, and
+        // packing three bytes into a `u32` is one-to-one, so any other
+        // three bytes simply miss.
+        match *sid.as_bytes() {
+            [a, b, c] => self.routes.get(pack_sid(a, b, c)),
+            _ => None,
+        }
     }
 
     pub fn known_count(&self) -> usize {
@@ -722,11 +740,14 @@ pub struct LinkInfo<'a> {
 /// A SID packed into an integer: exactly three ASCII alphanumerics.
 pub(crate) fn sid_code(sid: &str) -> Option<u32> {
     match sid.as_bytes() {
-        &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => {
-            Some(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c))
-        }
+        &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => Some(pack_sid(a, b, c)),
         _ => None,
     }
+}
+
+#[inline]
+fn pack_sid(a: u8, b: u8, c: u8) -> u32 {
+    u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c)
 }
 
 pub(crate) fn jitter<R: CryptoRngCore>(rng: &mut R, d: Duration) -> Duration {

@@ -242,6 +242,109 @@ pub fn decode_exact(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {
     decode_exact_general(input, frame)
 }
 
+/// The `N` arguments of `input` if it is exactly one plain frame with
+/// command `command` and `N > 0` arguments, borrowed from the input: `<`
+/// first and `>` last, and between them ASCII with no escape, control
+/// byte, `<` or other `>`, which is what a healthy peer sends. Nothing is
+/// copied and no [`Frame`] is filled, which is the point: a server reads
+/// the message every hop of a flood carries this way. `None` for anything
+/// else, valid or not; for every frame it accepts, [`decode_exact`] gives
+/// the same arguments (the tests hold it to that), and it decides the rest.
+#[inline]
+pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<[&'a str; N]> {
+    debug_assert!(N > 0 && is_command(command.as_bytes()));
+    let (c, n) = (command.len(), input.len());
+    if n > MAX_FRAME
+        || n < c + 3
+        || input[0] != b'<'
+        || input[n - 1] != b'>'
+        || &input[1..=c] != command.as_bytes()
+        || input[c + 1] != b','
+    {
+        return None;
+    }
+    // The arguments and the commas between them.
+    let rest = &input[c + 2..n - 1];
+    let ends = plain_commas::<N>(rest)?;
+    let mut args = [""; N];
+    let mut start = 0;
+    for (arg, &end) in args.iter_mut().zip(&ends) {
+        // One optional space after each comma is not part of the argument.
+        start += usize::from(rest.get(start) == Some(&b' '));
+        let bytes = rest.get(start..end)?;
+        debug_assert!(bytes.is_ascii());
+        // SAFETY: `plain_commas` saw every byte of `rest` with its high bit
+        // clear (`other` covers bytes >= 0x80), so it is ASCII, which is
+        // UTF-8. (A check here would cost as much as the whole scan.)
+        *arg = unsafe { std::str::from_utf8_unchecked(bytes) };
+        start = end + 1;
+    }
+    Some(args)
+}
+
+/// Where each of the `N` arguments in `rest` ends (at a comma, the last at
+/// the end), if `rest` holds exactly `N - 1` commas and nothing else
+/// special: no `>`, and nothing the fast path refuses (see [`scan::Plain`]).
+#[inline]
+fn plain_commas<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+    #[cfg(target_arch = "x86_64")]
+    if rest.len() > BLOCK && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { plain_commas_32(rest) };
+    }
+    plain_commas_16(rest)
+}
+
+/// [`plain_commas`] in blocks of `$width` bytes classified by `$classify`;
+/// a macro for the same reason as [`plain_scan`].
+macro_rules! commas_scan {
+    ($rest:expr, $n:expr, $width:expr, $classify:path, $short:expr) => {{
+        let rest: &[u8] = $rest;
+        let len = rest.len();
+        let mut ends = [len; $n];
+        let mut k = 0;
+        let mut q = 0;
+        while q < len {
+            let m = if let Some(Ok(block)) = rest.get(q..q + $width).map(<&[u8; $width]>::try_from)
+            {
+                $classify(block)
+            } else if let Ok(last) = <&[u8; $width]>::try_from(&rest[len.saturating_sub($width)..])
+            {
+                // Re-read the last full block and shift off what was seen.
+                $classify(last).shifted(q - (len - $width))
+            } else {
+                $short(&rest[q..])
+            };
+            if m.other | m.close != 0 {
+                return None;
+            }
+            let mut commas = m.comma;
+            while commas != 0 {
+                if k + 1 >= $n {
+                    return None; // more than `N` arguments
+                }
+                ends[k] = q + commas.trailing_zeros() as usize;
+                commas &= commas - 1;
+                k += 1;
+            }
+            q += $width;
+        }
+        (k + 1 == $n).then_some(ends)
+    }};
+}
+
+/// [`plain_commas`] with 16-byte blocks (SSE2, or the portable classifier).
+pub(super) fn plain_commas_16<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+    commas_scan!(rest, N, BLOCK, scan::plain, scan::plain_short)
+}
+
+/// [`plain_commas`] with 32-byte blocks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn plain_commas_32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+    commas_scan!(rest, N, 32, scan::plain32, scan::plain32_short)
+}
+
 /// [`decode_exact`] for everything the fast path did not settle alone.
 #[inline(never)]
 fn decode_exact_general(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {

@@ -586,6 +586,61 @@ fn same_as_general(bytes: &[u8]) -> Result<(), TestCaseError> {
             }
         }
     }
+    same_plain_args(bytes)
+}
+
+/// `plain_args` accepts only what `decode_exact` decodes, with the same
+/// command and arguments, and accepts every plain frame of the arity and
+/// command it is asked for.
+fn same_plain_args(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let mut f = Frame::new();
+    let exact = decode_exact(bytes, &mut f);
+    // Ask for the frame's own command when it has one, else any.
+    let end = bytes.iter().position(|&b| b == b',' || b == b'>');
+    let cmd = end
+        .and_then(|e| std::str::from_utf8(bytes.get(1..e)?).ok())
+        .filter(|c| (1..=16).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_uppercase()))
+        .unwrap_or("X");
+    let got: [Option<Vec<&str>>; 4] = [
+        plain_args::<1>(bytes, cmd).map(|a| a.to_vec()),
+        plain_args::<2>(bytes, cmd).map(|a| a.to_vec()),
+        plain_args::<3>(bytes, cmd).map(|a| a.to_vec()),
+        plain_args::<4>(bytes, cmd).map(|a| a.to_vec()),
+    ];
+    let plain = bytes.len() <= MAX_FRAME
+        && bytes.first() == Some(&b'<')
+        && bytes.last() == Some(&b'>')
+        && is_plain_frame(bytes)
+        && !bytes[..bytes.len() - 1].contains(&b'>');
+    // Both block widths find the same commas in what lies between `<` and
+    // `>`, whichever one `plain_args` used.
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(body), true) = (
+        bytes.get(1..bytes.len().saturating_sub(1)),
+        std::is_x86_feature_detected!("avx2"),
+    ) {
+        // SAFETY: AVX2 is present, checked above.
+        unsafe {
+            prop_assert_eq!(plain_commas_16::<1>(body), plain_commas_32::<1>(body));
+            prop_assert_eq!(plain_commas_16::<4>(body), plain_commas_32::<4>(body));
+            prop_assert_eq!(plain_commas_16::<9>(body), plain_commas_32::<9>(body));
+        }
+    }
+    for (i, args) in got.into_iter().enumerate() {
+        let n = i + 1;
+        match args {
+            Some(args) => {
+                prop_assert_eq!(exact, Ok(()), "{:?}", String::from_utf8_lossy(bytes));
+                prop_assert_eq!(f.command(), cmd);
+                prop_assert_eq!(f.args().collect::<Vec<_>>(), args);
+            }
+            None => prop_assert!(
+                !(plain && exact.is_ok() && f.command() == cmd && f.arg_count() == n),
+                "{n} {:?}",
+                String::from_utf8_lossy(bytes)
+            ),
+        }
+    }
     Ok(())
 }
 

@@ -170,10 +170,9 @@ pub struct Violation {
 /// What a checker noted about a frame before the server saw it.
 pub enum Probe {
     None,
-    Squit {
-        name: String,
-        route: Option<LinkId>,
-    },
+    /// The SQUIT's server and its route before (boxed: the probe is made
+    /// for every frame, and kept this small it travels in registers).
+    Squit(Box<(String, Option<LinkId>)>),
     /// Whether the broadcast came from its origin's direction.
     Bcast {
         from_origin: bool,
@@ -194,6 +193,9 @@ pub struct Checkers {
     pub link_changes: u64,
     /// Checks switched off for a run (e.g. to measure their cost).
     pub enabled: bool,
+    /// No time-bounded check can fire at or before this time: the earliest
+    /// of the pending cycle's, handshakes' and registrations' deadlines.
+    next_due: SimTime,
     pub chat: chat::ChatChecks,
 }
 
@@ -211,6 +213,7 @@ impl Checkers {
             last_link_change: 0,
             link_changes: 0,
             enabled: true,
+            next_due: SimTime::MAX,
         }
     }
 
@@ -321,6 +324,7 @@ impl Checkers {
                 _ => {}
             }
         }
+        self.refresh_next_due();
     }
 
     fn end_handshake(&mut self, h: HostId, link: LinkId) {
@@ -362,12 +366,21 @@ impl Checkers {
             self.end_handshake(x, l);
         }
         self.chat.host_down(h);
+        self.refresh_next_due();
     }
 
-    /// Time-bounded safety checks, after every event. The checks that
-    /// usually find nothing are inline; reporting is out of line.
+    /// Time-bounded safety checks, after every event: one compare unless
+    /// one of them may be due.
     #[inline]
     pub fn tick(&mut self, now: SimTime, hosts: &[Host], net: &Network) {
+        if now > self.next_due {
+            self.tick_due(now, hosts, net);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tick_due(&mut self, now: SimTime, hosts: &[Host], net: &Network) {
         if !self.enabled {
             return;
         }
@@ -397,6 +410,30 @@ impl Checkers {
                 );
             }
         }
+        self.refresh_next_due();
+    }
+
+    /// Recomputes [`Checkers::next_due`]; called at the end of everything
+    /// that changes the pending cycle, handshakes or registrations.
+    fn refresh_next_due(&mut self) {
+        let grace = self.handshake_timeout + 1_000_000_000;
+        let cycle = self
+            .cycle_since
+            .filter(|_| !self.cycle_reported)
+            .map(|t| t.saturating_add(LOOP_GRACE));
+        let handshake = self
+            .handshakes
+            .first_key_value()
+            .map(|(&(t, _, _), _)| t.saturating_add(grace));
+        let registration = self
+            .chat
+            .oldest_registration()
+            .map(|(t, _, _)| t.saturating_add(grace));
+        self.next_due = [cycle, handshake, registration]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(SimTime::MAX);
     }
 
     /// A frame reached a server: a private message's text must not be in it.
@@ -426,6 +463,7 @@ impl Checkers {
         if self.cycle_since.is_none() && self.live_graph(now, net).find_cycle().is_some() {
             self.cycle_since = Some(now);
         }
+        self.refresh_next_due();
     }
 
     /// A cycle has outlived the grace period. It counts only if its links
@@ -480,30 +518,24 @@ impl Checkers {
         );
     }
 
-    /// Looks at a frame before a server handles it.
+    /// Looks at a frame before a server handles it. Runs for every
+    /// delivered frame, so only the common BCAST is looked at inline.
     #[inline]
     pub fn before_frame(&mut self, server: &Server, link: LinkId, bytes: &[u8]) -> Probe {
         if !self.enabled {
             return Probe::None;
         }
-        // Runs for every delivered frame: one fixed-size compare of the head
-        // sets the rare SQUIT apart from the common BCAST and the rest.
-        let Some(&head) = bytes.first_chunk::<7>() else {
+        // One fixed-size compare of the head sets the common BCAST and the
+        // rare SQUIT apart from the rest.
+        let Some((&head, rest)) = bytes.split_first_chunk::<7>() else {
             return Probe::None;
         };
-        let rest = &bytes[7..];
         if head == *b"<BCAST," {
-            let origin = first_arg(rest);
-            let from_origin = server.route_by_sid(origin) == Some(link);
+            let from_origin = server.route_by_sid(first_arg(rest)) == Some(link);
             return Probe::Bcast { from_origin };
         }
         if head == *b"<SQUIT," {
-            let name = first_arg(rest);
-            let route = server.known_server(name).map(|k| k.via);
-            return Probe::Squit {
-                name: name.to_string(),
-                route,
-            };
+            return squit_probe(server, rest);
         }
         Probe::None
     }
@@ -514,56 +546,93 @@ impl Checkers {
         &mut self,
         now: SimTime,
         host: &Host,
-        _h: HostId,
         link: LinkId,
         probe: Probe,
         out: &Outbox,
     ) {
         match probe {
-            Probe::None => {}
-            Probe::Squit { name, route } => {
-                let server = host.server.as_ref().expect("running");
-                if route.is_some() && server.known_server(&name).is_none() && route != Some(link) {
-                    self.violate(
-                        now,
-                        "msg.direction",
-                        Some(&host.label),
-                        format!(
-                            "applied SQUIT {name} from link {}, but its route was link {}",
-                            link.0,
-                            route.map_or(0, |l| l.0)
-                        ),
-                    );
-                }
-            }
-            Probe::Bcast { from_origin } => {
-                if from_origin {
-                    return;
-                }
-                let accepted = out
-                    .items()
-                    .iter()
-                    .any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
-                if accepted {
-                    self.violate(
-                        now,
-                        "msg.direction",
-                        Some(&host.label),
-                        format!(
-                            "accepted a broadcast on link {} that is not its origin's route",
-                            link.0
-                        ),
-                    );
-                }
-            }
+            Probe::None | Probe::Bcast { from_origin: true } => {}
+            Probe::Bcast { from_origin: false } => self.judge_bcast(now, host, link, out),
+            Probe::Squit(squit) => self.judge_squit(now, host, link, &squit.0, squit.1),
+        }
+    }
+
+    /// A broadcast came from another direction than its origin's: the
+    /// server must not have accepted it.
+    #[cold]
+    #[inline(never)]
+    fn judge_bcast(&mut self, now: SimTime, host: &Host, link: LinkId, out: &Outbox) {
+        let accepted = out
+            .items()
+            .iter()
+            .any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
+        if accepted {
+            self.violate(
+                now,
+                "msg.direction",
+                Some(&host.label),
+                format!(
+                    "accepted a broadcast on link {} that is not its origin's route",
+                    link.0
+                ),
+            );
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn judge_squit(
+        &mut self,
+        now: SimTime,
+        host: &Host,
+        link: LinkId,
+        name: &str,
+        route: Option<LinkId>,
+    ) {
+        let server = host.server.as_ref().expect("running");
+        if route.is_some() && server.known_server(name).is_none() && route != Some(link) {
+            self.violate(
+                now,
+                "msg.direction",
+                Some(&host.label),
+                format!(
+                    "applied SQUIT {name} from link {}, but its route was link {}",
+                    link.0,
+                    route.map_or(0, |l| l.0)
+                ),
+            );
         }
     }
 }
 
+/// What a SQUIT's probe notes: where its server was routed before.
+#[cold]
+#[inline(never)]
+fn squit_probe(server: &Server, rest: &[u8]) -> Probe {
+    let name = first_arg(rest);
+    let route = server.known_server(name).map(|k| k.via);
+    Probe::Squit(Box::new((name.to_string(), route)))
+}
+
 /// The first argument of a frame body (names never need escaping).
+#[inline]
 fn first_arg(rest: &[u8]) -> &str {
-    // Names and SIDs are short and ASCII: stop at the delimiter or at the
-    // first byte that is not ASCII, and validate UTF-8 only in that case.
+    // A BCAST, on every hop of a flood, names a SID: three ASCII bytes
+    // before a delimiter, taken in one go.
+    if let [a, b, c, ref after @ ..] = *rest {
+        let plain = |x: u8| x.is_ascii() && x != b',' && x != b'>';
+        if plain(a) && plain(b) && plain(c) && matches!(after.first(), None | Some(b',' | b'>')) {
+            return sid_str(&rest[..3]);
+        }
+    }
+    first_arg_scan(rest)
+}
+
+/// [`first_arg`] of any length.
+#[inline(never)]
+fn first_arg_scan(rest: &[u8]) -> &str {
+    // Names are short and ASCII: stop at the delimiter or at the first
+    // byte that is not ASCII, and validate UTF-8 only in that case.
     let end = rest
         .iter()
         .position(|&b| b == b',' || b == b'>' || !b.is_ascii())
@@ -575,11 +644,16 @@ fn first_arg(rest: &[u8]) -> &str {
             .unwrap_or(rest.len());
         return std::str::from_utf8(&rest[..end]).unwrap_or("");
     }
-    let arg = &rest[..end];
+    sid_str(&rest[..end])
+}
+
+/// Bytes [`first_arg`] found to be ASCII, as text.
+#[inline]
+fn sid_str(arg: &[u8]) -> &str {
     debug_assert!(arg.is_ascii());
-    // SAFETY: the scan above stopped before the first byte >= 0x80, so
-    // `arg` is ASCII and therefore UTF-8. This runs once per delivered frame,
-    // where the general validation costs more than the rest of the probe.
+    // SAFETY: both callers pass bytes they checked are below 0x80: ASCII,
+    // therefore UTF-8. This runs once per delivered frame, where the
+    // general validation costs more than the rest of the probe.
     unsafe { std::str::from_utf8_unchecked(arg) }
 }
 

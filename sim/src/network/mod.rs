@@ -78,7 +78,7 @@ pub enum Head<'a> {
 }
 
 impl Dir {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
         let due = (now + latency).max(self.last_due);
         self.last_due = due;
@@ -297,7 +297,7 @@ impl Network {
 
     /// Queues a frame (or the FIN) from `end`; returns the time a delivery
     /// event must be scheduled for, if the direction had none.
-    #[inline]
+    #[inline(always)]
     pub fn send(
         &mut self,
         now: SimTime,
