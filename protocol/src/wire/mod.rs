@@ -54,7 +54,11 @@
 //!
 //! Decoding first tries a fast path for the common frame (whole, ASCII, no
 //! escapes, few arguments) and falls back to the general decoder for
-//! anything else; the tests hold the two to the same results.
+//! anything else; the tests hold the two to the same results. For the one
+//! message on every hop of a flood, [`plain_args`] goes further: it reads a
+//! plain frame's arguments straight from the input, with no [`Frame`] and
+//! no copy, and leaves anything else to the decoder (again held to the same
+//! results by the tests).
 
 mod decode;
 mod encode;
