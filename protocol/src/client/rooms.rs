@@ -129,12 +129,9 @@ impl RoomState {
         }
     }
 
-    /// Records the message named `id` as the last from its origin, and
+    /// Records message `k` of `origin` as the last from that origin, and
     /// says whether it already was: the second copy of a retry.
-    fn note_sender(&mut self, id: &str) -> bool {
-        let Some((origin, k)) = split_id(id) else {
-            return false;
-        };
+    fn note_sender(&mut self, origin: &str, k: u64) -> bool {
         match self.last_k.get_mut(origin) {
             Some(last) => std::mem::replace(last, k) == k,
             None => {
@@ -476,65 +473,54 @@ impl Client {
         let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup);
         let r = self.rooms.get_mut(key).expect("room");
         r.next = r.next.max(n + 1);
-        match e {
-            Entry::Skip => Self::note(
-                out,
-                ChatNote::GapClosed {
-                    room: r.name.clone(),
-                    stream: stream.clone(),
-                    n,
-                },
-            ),
-            Entry::Msg { id, .. } if r.note_sender(&id) && !dedup_off => {
-                // A retried message whose first copy also got through.
-                r.duplicates += 1;
-                Self::note(
-                    out,
-                    ChatNote::GapClosed {
-                        room: r.name.clone(),
-                        stream: stream.clone(),
-                        n,
-                    },
-                );
-            }
-            Entry::Msg {
-                uid,
-                nick,
+        let passed_over = |r: &RoomState, out: &mut Outbox| {
+            let (room, stream) = (r.name.clone(), stream.clone());
+            Self::note(out, ChatNote::GapClosed { room, stream, n })
+        };
+        let Entry::Msg {
+            uid,
+            nick,
+            id,
+            text,
+        } = e
+        else {
+            return passed_over(r, out);
+        };
+        let (origin, k) = split_id(&id).expect("checked on arrival");
+        if r.note_sender(origin, k) && !dedup_off {
+            // A retried message whose first copy also got through.
+            r.duplicates += 1;
+            return passed_over(r, out);
+        }
+        // Our own message came back (this copy or an earlier one of a
+        // retry, maybe from an earlier session): the next one may go.
+        let ours = r
+            .outq
+            .front()
+            .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
+        if keep {
+            r.log.push(Delivered {
+                stream: stream.clone(),
+                n,
+                from: nick,
                 id,
+                text: text.clone(),
+            });
+        }
+        let (room, stream) = (r.name.clone(), stream.clone());
+        Self::note(
+            out,
+            ChatNote::Delivered {
+                room,
+                stream,
+                n,
+                from: uid,
                 text,
-            } => {
-                let (origin, k) = split_id(&id).expect("checked on arrival");
-                if keep {
-                    r.log.push(Delivered {
-                        stream: stream.clone(),
-                        n,
-                        from: nick,
-                        id: id.clone(),
-                        text: text.clone(),
-                    });
-                }
-                Self::note(
-                    out,
-                    ChatNote::Delivered {
-                        room: r.name.clone(),
-                        stream: stream.clone(),
-                        n,
-                        from: uid.clone(),
-                        text,
-                    },
-                );
-                // Our own message came back (this copy or an earlier one
-                // of a retry, maybe from an earlier session): the next one
-                // may go.
-                let ours = r
-                    .outq
-                    .front()
-                    .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
-                if ours {
-                    r.outq.pop_front();
-                    self.pending_pump.push(key.to_string());
-                }
-            }
+            },
+        );
+        if ours {
+            r.outq.pop_front();
+            self.pending_pump.push(key.to_string());
         }
     }
 
