@@ -272,6 +272,11 @@ impl Client {
                 if !matches!(o.state, Some(Sending::AwaitNumber { .. })) {
                     return;
                 }
+                // The first UID it goes out under names the message for good.
+                let Some(origin) = o.origin.clone().or_else(|| self.uid.clone()) else {
+                    return;
+                };
+                o.origin = Some(origin.clone());
                 let stream = Stream {
                     epoch,
                     seq: a(2).into(),
@@ -281,12 +286,6 @@ impl Client {
                     n,
                     since: now,
                 });
-                let origin = match (&o.origin, &self.uid) {
-                    (Some(origin), _) => origin.clone(),
-                    (None, Some(uid)) => uid.clone(),
-                    (None, None) => return,
-                };
-                o.origin = Some(origin.clone());
                 let (k, text, name) = (o.k, o.text.clone(), r.name.clone());
                 let id = format!("{origin}/{k}");
                 self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &id, &text]);
