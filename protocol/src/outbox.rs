@@ -79,10 +79,6 @@ pub enum Note {
         link: LinkId,
         what: &'static str,
     },
-    /// An operator broadcast reached this server.
-    Broadcast {
-        id: u64,
-    },
     /// Something the user and room layer did (servers and clients).
     Chat(ChatNote),
 }
@@ -199,8 +195,7 @@ impl Output {
                 Note::HandshakeStarted { .. }
                 | Note::LinkDown { .. }
                 | Note::BurstReceived { .. }
-                | Note::Misdirected { .. }
-                | Note::Broadcast { .. } => false,
+                | Note::Misdirected { .. } => false,
                 Note::Chat(_) => true,
             },
         }
@@ -311,7 +306,7 @@ mod tests {
                 b.extend_from_slice(b"<PING,1>");
                 Ok(8)
             });
-            out.note(Note::Broadcast { id: round });
+            out.note(Note::BurstReceived { link: LinkId(round) });
             if round != 1 {
                 out.push(Output::Connect {
                     link: LinkId(2),

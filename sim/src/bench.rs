@@ -77,14 +77,14 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
     let mut world = build(&scn, &mut RunOptions::default())?;
     world.run_until(FLOOD_START);
     let formed = world.checks.graph.edges().count() == servers - 1;
-    let (events0, hops0, sim0) = (world.events, world.broadcasts, world.now);
+    let (events0, hops0, sim0) = (world.events, world.broadcasts(), world.now);
     let t0 = WallClock::now();
     world.run();
     let wall = t0.elapsed().as_secs_f64();
     Ok(FloodReport {
         servers,
         messages,
-        hops: world.broadcasts - hops0,
+        hops: world.broadcasts() - hops0,
         events: world.events - events0,
         wall_secs: wall,
         sim_secs: (world.now - sim0) as f64 / 1e9,

@@ -141,8 +141,6 @@ pub struct World {
     /// Stop at the first violation.
     pub stop_on_violation: bool,
     pub stopped_early: bool,
-    /// Broadcast deliveries (one per server reached).
-    pub broadcasts: u64,
     /// Connections opened so far per (dialler, target), naming their streams.
     pair_conns: BTreeMap<(HostId, HostId), u32>,
 }
@@ -186,7 +184,6 @@ impl World {
             event_hashes: None,
             stop_on_violation: false,
             stopped_early: false,
-            broadcasts: 0,
             pair_conns: BTreeMap::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
@@ -486,7 +483,7 @@ impl World {
         let probe = checks.before_frame(server, link, bytes);
         outbox.clear();
         server.handle(local, Input::Frame { link, bytes }, &mut host.rng, outbox);
-        checks.after_frame(now, host, link, probe, outbox);
+        checks.after_frame(now, host, link, probe);
     }
 
     /// [`World::deliver`] for everything but a frame to a running server
@@ -754,7 +751,7 @@ impl World {
     fn apply_outputs(&mut self, h: HostId) {
         // By index, so the outbox stays where it is (no take and restore per
         // event) while the network and the queue, other fields, change.
-        // Sends and broadcast notes are nearly all there is; the rest is
+        // Sends are nearly all there is; the rest is
         // out of line.
         for i in 0..self.outbox.items().len() {
             match &self.outbox.items()[i] {
@@ -774,7 +771,6 @@ impl World {
                             .schedule(due, Event::Deliver { conn, dir: e as u8 });
                     }
                 }
-                Output::Note(Note::Broadcast { .. }) => self.broadcasts += 1,
                 _ => self.apply_other_output(h, i),
             }
         }
@@ -783,8 +779,7 @@ impl World {
         }
     }
 
-    /// [`World::apply_outputs`] for the outputs other than sends and
-    /// broadcast notes.
+    /// [`World::apply_outputs`] for the outputs other than sends.
     #[cold]
     #[inline(never)]
     fn apply_other_output(&mut self, h: HostId, i: usize) {
@@ -1062,6 +1057,17 @@ impl World {
             }
         }
         self.checks.host_down(self.now, h, &mut self.net);
+    }
+
+    /// Broadcasts the running servers have accepted from other servers
+    /// (one per server a broadcast reached; a restart starts its count
+    /// over).
+    pub fn broadcasts(&self) -> u64 {
+        self.hosts
+            .iter()
+            .filter_map(|h| h.server.as_ref())
+            .map(|s| s.stats().broadcasts)
+            .sum()
     }
 
     pub fn seed(&self) -> u64 {

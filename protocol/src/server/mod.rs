@@ -121,6 +121,8 @@ pub struct Stats {
     pub frames_out: u64,
     pub malformed: u64,
     pub misdirected: u64,
+    /// Broadcasts accepted from another server (each floods on).
+    pub broadcasts: u64,
     pub links_registered: u64,
     pub loops_broken: u64,
     pub handshakes_failed: u64,
@@ -346,8 +348,8 @@ impl Server {
             // A flood's frame, read without decoding it into `self.frame`
             // and handled as `on_message` handles a BCAST on a registered
             // link (the general path below would end there too).
-            if let Some(Msg::Bcast { origin, id, text }) = Msg::parse_plain_bcast(bytes) {
-                return self.on_bcast(link, origin, id, text, bytes, out);
+            if let Some(Msg::Bcast { origin, text, .. }) = Msg::parse_plain_bcast(bytes) {
+                return self.on_bcast(link, origin, text, bytes, out);
             }
         }
         // The frame buffer is moved out so the parsed message can borrow it
@@ -429,7 +431,7 @@ impl Server {
                 out.note(Note::BurstReceived { link });
             }
             Msg::Resync { names } => self.on_resync(link, names, out),
-            Msg::Bcast { origin, id, text } => self.on_bcast(link, origin, id, text, raw, out),
+            Msg::Bcast { origin, text, .. } => self.on_bcast(link, origin, text, raw, out),
         }
     }
 
@@ -524,7 +526,6 @@ impl Server {
         &mut self,
         link: LinkId,
         origin: &str,
-        id: u64,
         text: &str,
         raw: &[u8],
         out: &mut Outbox,
@@ -537,7 +538,7 @@ impl Server {
             });
             return;
         }
-        out.note(Note::Broadcast { id });
+        self.stats.broadcasts += 1;
         if !self.chat.clients.is_empty() {
             self.notice_local_clients(text, out);
         }

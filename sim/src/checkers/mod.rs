@@ -11,7 +11,7 @@ pub mod graph;
 
 use std::collections::BTreeMap;
 
-use drc_protocol::{Config, LinkId, Note, Outbox, Output, Server};
+use drc_protocol::{Config, LinkId, Note, Server};
 use serde::Serialize;
 
 use crate::clock::SimTime;
@@ -173,9 +173,10 @@ pub enum Probe {
     /// The SQUIT's server and its route before (boxed: the probe is made
     /// for every frame, and kept this small it travels in registers).
     Squit(Box<(String, Option<LinkId>)>),
-    /// Whether the broadcast came from its origin's direction.
-    Bcast {
-        from_origin: bool,
+    /// A broadcast from another direction than its origin's, and how many
+    /// broadcasts the server had accepted before it.
+    MisdirectedBcast {
+        accepted: u64,
     },
 }
 
@@ -531,8 +532,10 @@ impl Checkers {
             return Probe::None;
         };
         if head == *b"<BCAST," {
-            let from_origin = server.route_by_sid(first_arg(rest)) == Some(link);
-            return Probe::Bcast { from_origin };
+            if server.route_by_sid(first_arg(rest)) == Some(link) {
+                return Probe::None;
+            }
+            return misdirected_bcast_probe(server);
         }
         if head == *b"<SQUIT," {
             return squit_probe(server, rest);
@@ -542,17 +545,10 @@ impl Checkers {
 
     /// Judges what a server did with a frame.
     #[inline]
-    pub fn after_frame(
-        &mut self,
-        now: SimTime,
-        host: &Host,
-        link: LinkId,
-        probe: Probe,
-        out: &Outbox,
-    ) {
+    pub fn after_frame(&mut self, now: SimTime, host: &Host, link: LinkId, probe: Probe) {
         match probe {
-            Probe::None | Probe::Bcast { from_origin: true } => {}
-            Probe::Bcast { from_origin: false } => self.judge_bcast(now, host, link, out),
+            Probe::None => {}
+            Probe::MisdirectedBcast { accepted } => self.judge_bcast(now, host, link, accepted),
             Probe::Squit(squit) => self.judge_squit(now, host, link, &squit.0, squit.1),
         }
     }
@@ -561,12 +557,9 @@ impl Checkers {
     /// server must not have accepted it.
     #[cold]
     #[inline(never)]
-    fn judge_bcast(&mut self, now: SimTime, host: &Host, link: LinkId, out: &Outbox) {
-        let accepted = out
-            .items()
-            .iter()
-            .any(|o| matches!(o, Output::Note(Note::Broadcast { .. })));
-        if accepted {
+    fn judge_bcast(&mut self, now: SimTime, host: &Host, link: LinkId, before: u64) {
+        let server = host.server.as_ref().expect("running");
+        if server.stats().broadcasts != before {
             self.violate(
                 now,
                 "msg.direction",
@@ -602,6 +595,14 @@ impl Checkers {
                 ),
             );
         }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn misdirected_bcast_probe(server: &Server) -> Probe {
+    Probe::MisdirectedBcast {
+        accepted: server.stats().broadcasts,
     }
 }
 
