@@ -7,9 +7,10 @@
 //! deliver (partition, stall) holds its frames and is woken when the
 //! obstacle goes away, as a TCP retransmission would eventually succeed.
 
+mod fifo;
 mod partition;
 
-use std::collections::VecDeque;
+use fifo::Fifo;
 
 use drc_protocol::LinkId;
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +26,7 @@ pub type ConnId = u32;
 /// Length marker for the FIN that ends a direction.
 const FIN: u32 = u32::MAX;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Queued {
     due: SimTime,
     /// Index of the frame's first byte in [`Dir::ring`].
@@ -60,7 +61,9 @@ impl Queued {
 #[derive(Debug, Default)]
 pub struct Dir {
     ring: Vec<u8>,
-    frames: VecDeque<Queued>,
+    frames: Fifo<Queued>,
+    /// Just past the last frame's bytes (while there are frames).
+    tail: usize,
     /// The frames continue at the start of the ring: those from the head
     /// to the end of the ring come first, then those from index 0.
     wrapped: bool,
@@ -84,6 +87,7 @@ impl Dir {
         self.last_due = due;
         let start = self.place(bytes.len());
         self.ring[start..start + bytes.len()].copy_from_slice(bytes);
+        self.tail = start + bytes.len();
         self.frames.push_back(Queued {
             due,
             start: start as u32,
@@ -93,8 +97,17 @@ impl Dir {
     }
 
     /// Where the next `n` bytes go; grows the ring if they fit nowhere.
-    #[inline]
+    /// The common case, room after the last frame, is inline.
+    #[inline(always)]
     fn place(&mut self, n: usize) -> usize {
+        if !self.wrapped && !self.frames.is_empty() && self.tail + n <= self.ring.len() {
+            return self.tail;
+        }
+        self.place_slow(n)
+    }
+
+    #[inline(never)]
+    fn place_slow(&mut self, n: usize) -> usize {
         let (Some(head), Some(tail)) = (self.frames.front(), self.frames.back()) else {
             if self.ring.len() < n {
                 self.ring.resize(n.next_power_of_two().max(1024), 0);
@@ -123,7 +136,8 @@ impl Dir {
         let live: usize = self.frames.iter().map(Queued::size).sum();
         let mut ring = vec![0; (2 * (live + n)).next_power_of_two()];
         let mut at = 0;
-        for q in &mut self.frames {
+        for i in 0..self.frames.len() {
+            let q = self.frames.get_mut(i);
             let size = q.size();
             let from = q.start as usize;
             ring[at..at + size].copy_from_slice(&self.ring[from..from + size]);
