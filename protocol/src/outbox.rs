@@ -306,7 +306,9 @@ mod tests {
                 b.extend_from_slice(b"<PING,1>");
                 Ok(8)
             });
-            out.note(Note::BurstReceived { link: LinkId(round) });
+            out.note(Note::BurstReceived {
+                link: LinkId(round),
+            });
             if round != 1 {
                 out.push(Output::Connect {
                     link: LinkId(2),

@@ -522,14 +522,7 @@ impl Server {
     /// by SID), and forwarded byte for byte: re-encoding would only repeat
     /// the work the sender did.
     #[inline]
-    fn on_bcast(
-        &mut self,
-        link: LinkId,
-        origin: &str,
-        text: &str,
-        raw: &[u8],
-        out: &mut Outbox,
-    ) {
+    fn on_bcast(&mut self, link: LinkId, origin: &str, text: &str, raw: &[u8], out: &mut Outbox) {
         if self.route_by_sid(origin) != Some(link) {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
