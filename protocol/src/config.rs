@@ -67,6 +67,8 @@ pub struct Ablations {
     pub no_loop_check: bool,
     /// Apply a SQUIT whatever link it arrives on.
     pub no_squit_direction: bool,
+    /// Accept a BCAST whatever link it arrives on.
+    pub no_bcast_direction: bool,
     /// Burst servers children-first instead of parents-first.
     pub no_burst_order: bool,
     /// Record the peer's claimed identity before the handshake proves it.
@@ -108,6 +110,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     (
         "squit-direction",
         "apply a SQUIT from any direction",
+        "msg.direction",
+    ),
+    (
+        "bcast-direction",
+        "accept a BCAST from any direction",
         "msg.direction",
     ),
     (
@@ -199,6 +206,7 @@ impl Ablations {
         let flag = match name {
             "loop-check" => &mut self.no_loop_check,
             "squit-direction" => &mut self.no_squit_direction,
+            "bcast-direction" => &mut self.no_bcast_direction,
             "burst-order" => &mut self.no_burst_order,
             "auth-before-state" => &mut self.no_auth_before_state,
             "handshake-timeout" => &mut self.no_handshake_timeout,

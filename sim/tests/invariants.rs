@@ -87,3 +87,64 @@ fn ablations_are_caught_only_when_switched_on() {
         );
     }
 }
+
+/// msg.direction has two halves; the SQUIT one fires in
+/// ablate-squit-direction. This pins the BCAST one: in
+/// ablate-bcast-direction a broadcast crosses the brief cycle and a copy
+/// reaches b1 from b2 while b1 routes its origin through a1.
+#[test]
+fn the_bcast_half_of_msg_direction_fires_and_holds() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-bcast-direction.toml");
+    let scn = scenario::load(&path).unwrap();
+    assert_eq!(scn.protocol.ablate, ["bcast-direction"]);
+
+    // Ablated: every violation is a broadcast accepted from the wrong
+    // side, the first at b1; none is the SQUIT half.
+    let o = run(&scn, RunOptions::default()).unwrap();
+    assert!(o.matched, "{}", o.summary());
+    assert!(!o.violations.is_empty());
+    for v in &o.violations {
+        assert_eq!(v.invariant, "msg.direction");
+        assert!(
+            v.detail.starts_with("accepted a broadcast on link "),
+            "not the BCAST half: {}",
+            v.detail
+        );
+    }
+    assert_eq!(o.violations[0].host.as_deref(), Some("b1"));
+
+    // Healthy: b1 refuses that copy (a Misdirected BCAST note) and
+    // nothing fires.
+    let mut healthy = scn.clone();
+    healthy.protocol.ablate.clear();
+    healthy.expect = Default::default();
+    let sink = drc_sim::trace::SharedBuffer::default();
+    let o = run(
+        &healthy,
+        RunOptions {
+            trace: Some(Box::new(sink.clone())),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    assert!(o.stats.misdirected > 0);
+    let text = String::from_utf8(sink.contents()).unwrap();
+    let refused: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            v["ev"] == "note"
+                && v["note"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Misdirected") && n.contains("\"BCAST\""))
+        })
+        .map(|v| v["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        refused,
+        ["b1"],
+        "b1, and only b1, refuses a misdirected BCAST"
+    );
+}

@@ -523,7 +523,7 @@ impl Server {
     /// the work the sender did.
     #[inline]
     fn on_bcast(&mut self, link: LinkId, origin: &str, text: &str, raw: &[u8], out: &mut Outbox) {
-        if self.route_by_sid(origin) != Some(link) {
+        if self.route_by_sid(origin) != Some(link) && !self.cfg.ablations.no_bcast_direction {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
                 link,

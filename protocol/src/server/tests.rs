@@ -1035,6 +1035,46 @@ fn squit_is_only_taken_from_the_direction_of_the_server() {
     assert_eq!(net.srv(a).stats().misdirected, 0);
 }
 
+#[test]
+fn bcast_is_only_taken_from_the_direction_of_its_origin() {
+    let links = [("A", "B"), ("B", "C"), ("C", "E"), ("D", "A")];
+    let mut net = chain(Config::default(), &["A", "B", "C", "D", "E"], &links);
+    let (a, c) = (0, 2);
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    let sid = net.srv(c).sid().to_string();
+    let mut bcast = Vec::new();
+    Msg::Bcast {
+        origin: &sid,
+        id: 7,
+        text: "hi",
+    }
+    .encode(&mut bcast)
+    .unwrap();
+    let sent = net.sent.len();
+    net.inject(a, ad, &bcast);
+    assert_eq!(net.srv(a).stats().broadcasts, 0, "wrong direction: refused");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    net.inject(a, ab, &bcast);
+    assert_eq!(net.srv(a).stats().broadcasts, 1);
+    assert_eq!(net.sent_on(a, ad).last().unwrap()[0], "BCAST");
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "BCAST"),
+        "not sent back"
+    );
+
+    // The ablation switch turns the direction check off: accepted and
+    // passed on as if it came from C's side.
+    let mut cfg = Config::default();
+    cfg.ablations.no_bcast_direction = true;
+    let mut net = chain(cfg, &["A", "B", "C", "D", "E"], &links);
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    net.inject(a, ad, &bcast);
+    assert_eq!(net.srv(a).stats().broadcasts, 1);
+    assert_eq!(net.srv(a).stats().misdirected, 0);
+    assert_eq!(net.sent_on(a, ab).last().unwrap()[0], "BCAST");
+}
+
 /// The SERVER/EOB frames hub A sends to a newcomer N, as (name, uplink).
 fn burst_to_newcomer(cfg: Config) -> Vec<(String, String)> {
     // Names chosen so that name order is not parent order (B under E, C under M).
