@@ -68,11 +68,11 @@ mod tests;
 
 use std::fmt;
 
+#[cfg(all(test, target_arch = "x86_64"))]
+use decode::decode_plain_32;
 pub use decode::{decode, decode_exact, plain_args};
 #[cfg(test)]
-use decode::{decode_general, decode_plain, decode_plain_16, plain_commas_16};
-#[cfg(all(test, target_arch = "x86_64"))]
-use decode::{decode_plain_32, plain_commas_32};
+use decode::{decode_general, decode_plain, decode_plain_16, plain_commas, plain_commas_16};
 pub use encode::{encode, Encoder};
 
 /// Largest encoded frame, `<` and `>` included.
