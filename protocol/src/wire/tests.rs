@@ -424,6 +424,68 @@ fn dropped_encoder_leaves_nothing() {
     assert_eq!(out, b"keep");
 }
 
+/// `parse_u64` the obvious way: digits only, at least one, no overflow.
+fn parse_u64_slow(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |v, c| {
+        c.is_ascii_digit().then_some(())?;
+        v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
+}
+
+#[test]
+fn parse_u64_every_length_and_position() {
+    let digits = "98765432109876543210";
+    for n in 0..=20 {
+        let s = &digits[..n];
+        assert_eq!(parse_u64(s), parse_u64_slow(s), "{s:?}");
+        assert_eq!(parse_u64(s), s.parse().ok(), "{s:?}");
+        let zeros = "0".repeat(n);
+        assert_eq!(parse_u64(&zeros), (n > 0).then_some(0), "{zeros:?}");
+        for i in 0..n {
+            // Every byte that is not a digit, at every position, among
+            // digits that are as large or as small as they get.
+            for base in [s, zeros.as_str(), &"9".repeat(n)] {
+                for c in (0..=255u8).filter(|c| !c.is_ascii_digit()) {
+                    let mut v = base.as_bytes().to_vec();
+                    v[i] = c;
+                    if let Ok(t) = std::str::from_utf8(&v) {
+                        assert_eq!(parse_u64(t), None, "{t:?}");
+                    }
+                }
+                let t = format!("{}é{}", &base[..i], &base[i + 1..]);
+                assert_eq!(parse_u64(&t), None, "{t:?}");
+            }
+        }
+    }
+    for s in [
+        "0",
+        "0000",
+        "00000000",
+        "00000001",
+        "10000000",
+        "99999999",
+        "12345678",
+        "1234",
+        "0009",
+        "9999",
+        "4294967295",
+        "4294967296",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "018446744073709551615",
+        "9/99",
+        "9:99",
+        "/000",
+        ":000",
+    ] {
+        assert_eq!(parse_u64(s), parse_u64_slow(s), "{s:?}");
+    }
+}
+
 #[test]
 fn parse_helpers() {
     assert_eq!(parse_u64("0"), Some(0));
@@ -754,6 +816,19 @@ proptest! {
         }
         prop_assert_eq!(pos, stream.len());
         prop_assert_eq!(decode(&stream[pos..], &mut f).unwrap_err().kind, Incomplete);
+    }
+
+    #[test]
+    fn parse_u64_matches_slow(
+        s in "[0-9]{0,21}|[0-9/:]{1,9}|[0-9]{0,8}[^0-9][0-9]{0,8}",
+        v in any::<u64>(),
+        n in 0usize..=20,
+    ) {
+        prop_assert_eq!(parse_u64(&s), parse_u64_slow(&s), "{:?}", s);
+        // `v` cut to `n` digits, with leading zeros where it has fewer.
+        let t = format!("{v:020}");
+        let t = &t[20 - n..];
+        prop_assert_eq!(parse_u64(t), parse_u64_slow(t), "{:?}", t);
     }
 
     #[test]
