@@ -254,13 +254,7 @@ pub fn decode_exact(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {
 pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<[&'a str; N]> {
     debug_assert!(N > 0 && is_command(command.as_bytes()));
     let (c, n) = (command.len(), input.len());
-    if n > MAX_FRAME
-        || n < c + 3
-        || input[0] != b'<'
-        || input[n - 1] != b'>'
-        || &input[1..=c] != command.as_bytes()
-        || input[c + 1] != b','
-    {
+    if n > MAX_FRAME || n < c + 3 || input[n - 1] != b'>' || !opens_with(input, command) {
         return None;
     }
     // The arguments and the commas between them.
@@ -269,9 +263,11 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
     let mut args = [""; N];
     let mut start = 0;
     for (arg, &end) in args.iter_mut().zip(&ends) {
+        let mut bytes = rest.get(start..end)?;
         // One optional space after each comma is not part of the argument.
-        start += usize::from(rest.get(start) == Some(&b' '));
-        let bytes = rest.get(start..end)?;
+        if let [b' ', after @ ..] = bytes {
+            bytes = after;
+        }
         debug_assert!(bytes.is_ascii());
         // SAFETY: `plain_commas` saw every byte of `rest` with its high bit
         // clear (`other` covers bytes >= 0x80), so it is ASCII, which is
@@ -280,6 +276,26 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
         start = end + 1;
     }
     Some(args)
+}
+
+/// Whether `input` starts with `<`, `command` and a comma.
+#[inline(always)]
+fn opens_with(input: &[u8], command: &str) -> bool {
+    let c = command.len();
+    if let (true, Some(head)) = (c + 2 <= 8, input.first_chunk::<8>()) {
+        // One compare of the first 8 bytes, masked to the `c + 2` that
+        // matter. The word expected is a constant once `plain_args` is
+        // inlined with a literal command.
+        let want = command.bytes().enumerate().fold(
+            u64::from(b'<') | u64::from(b',') << (8 * (c + 1)),
+            |w, (i, b)| w | u64::from(b) << (8 * (i + 1)),
+        );
+        let mask = u64::MAX >> (64 - 8 * (c + 2));
+        return (u64::from_le_bytes(*head) ^ want) & mask == 0;
+    }
+    input.first() == Some(&b'<')
+        && input.get(1..=c) == Some(command.as_bytes())
+        && input.get(c + 1) == Some(&b',')
 }
 
 /// Where each of the `N` arguments in `rest` ends (at a comma, the last at
@@ -296,9 +312,8 @@ pub(super) fn plain_commas<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     #[cfg(target_arch = "x86_64")]
     if rest.len() >= 32 && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        let found = unsafe { scan::commas_head32(rest) };
-        if found != scan::HEAD_UNSURE {
-            return ends_from_mask(found as u32, rest.len());
+        if let Some(commas) = unsafe { scan::commas_head32(rest) } {
+            return ends_from_mask(commas, rest.len());
         }
     }
     plain_commas_16(rest)

@@ -144,9 +144,6 @@ pub(super) fn plain32(block: &[u8; 32]) -> Plain {
     }
 }
 
-/// [`commas_head32`]: not settled, left to the block-by-block scan.
-pub(super) const HEAD_UNSURE: u64 = 1 << 32;
-
 /// The classes of bytes [`commas_head32`] looks for, one bit each, as
 /// sets of high nibbles times sets of low nibbles: a byte is in a class if
 /// both its nibbles are. Bytes >= 0x80 are in all of them.
@@ -201,11 +198,12 @@ static FORGIVE: [u8; 64] = {
     t
 };
 
-/// One pass over an argument area `rest` of at least 32 bytes, for
-/// [`plain_args`](super::plain_args): if every byte is one the fast path
-/// takes (none that [`Plain::other`] or [`Plain::close`] covers) and every
-/// comma lies in the first 32 bytes, the mask of those commas (bit `i` for
-/// `rest[i]`); otherwise [`HEAD_UNSURE`].
+/// One pass over an argument area `rest`, for
+/// [`plain_args`](super::plain_args): if `rest` has at least 32 bytes,
+/// every byte is one the fast path takes (none that [`Plain::other`] or
+/// [`Plain::close`] covers) and every comma lies in the first 32 bytes, the
+/// mask of those commas (bit `i` for `rest[i]`); otherwise `None` (not
+/// settled: left to the block-by-block scan).
 ///
 /// Cheaper per block than [`plain32`]: each byte's classes are looked up
 /// by nibble (two shuffles) rather than compared for class by class, what
@@ -214,10 +212,9 @@ static FORGIVE: [u8; 64] = {
 /// register (a message's short leading arguments end there).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub(super) fn commas_head32(rest: &[u8]) -> u64 {
+pub(super) fn commas_head32(rest: &[u8]) -> Option<u32> {
     use core::arch::x86_64::*;
     let len = rest.len();
-    debug_assert!(len >= 32);
     let load = |block: Option<&[u8]>| match block.map(<&[u8; 32]>::try_from) {
         // SAFETY: the load reads exactly the 32 bytes of `block`, unaligned.
         Some(Ok(block)) => unsafe { _mm256_loadu_si256(block.as_ptr().cast()) },
@@ -239,11 +236,18 @@ pub(super) fn commas_head32(rest: &[u8]) -> u64 {
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), _mm256_set1_epi8(0x0f));
         _mm256_or_si256(_mm256_shuffle_epi8(high, hi), _mm256_shuffle_epi8(low, x))
     };
-    let x = allowed(load(rest.get(..32)));
+    let first = rest.get(..32)?;
+    let x = allowed(load(Some(first)));
     // A comma, or a byte >= 0x80 (which makes the result unsure anyway).
     let head = !(_mm256_movemask_epi8(x) as u32);
     let mut ok = _mm256_or_si256(x, _mm256_set1_epi8(class::COMMA as i8));
-    let mut q = 32;
+    // The blocks after the first that end before the last byte; the first
+    // of them outside the loop, which then only runs for areas longer than
+    // 96 bytes (and the common shorter ones skip its set-up).
+    if len > 64 {
+        ok = _mm256_and_si256(ok, allowed(load(rest.get(32..64))));
+    }
+    let mut q = 64;
     while q + 32 < len {
         ok = _mm256_and_si256(ok, allowed(load(rest.get(q..q + 32))));
         q += 32;
@@ -255,24 +259,22 @@ pub(super) fn commas_head32(rest: &[u8]) -> u64 {
     let forgive = load(FORGIVE.get(t.min(32)..t.min(32) + 32));
     ok = _mm256_and_si256(ok, _mm256_or_si256(x, forgive));
     // Every lane still allows every class: `!ok & ALL` is zero.
-    if _mm256_testc_si256(ok, _mm256_set1_epi8(class::ALL as i8)) != 0 {
-        u64::from(head)
-    } else {
-        HEAD_UNSURE
-    }
+    (_mm256_testc_si256(ok, _mm256_set1_epi8(class::ALL as i8)) != 0).then_some(head)
 }
 
 /// [`commas_head32`] byte by byte, for the tests.
 #[cfg(test)]
-pub(super) fn commas_head_portable(rest: &[u8]) -> u64 {
+pub(super) fn commas_head_portable(rest: &[u8]) -> Option<u32> {
     let plain = |&b: &u8| (0x20..0x7f).contains(&b) && !matches!(b, b'<' | b'>' | b'\\');
-    if !rest.iter().all(plain) || rest.iter().skip(32).any(|&b| b == b',') {
-        return HEAD_UNSURE;
+    if rest.len() < 32 || !rest.iter().all(plain) || rest.iter().skip(32).any(|&b| b == b',') {
+        return None;
     }
-    rest.iter()
-        .take(32)
-        .enumerate()
-        .fold(0, |m, (i, &b)| m | u64::from(b == b',') << i)
+    Some(
+        rest.iter()
+            .take(32)
+            .enumerate()
+            .fold(0, |m, (i, &b)| m | u32::from(b == b',') << i),
+    )
 }
 
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
@@ -451,12 +453,17 @@ mod tests {
         if !std::is_x86_feature_detected!("avx2") {
             return;
         }
-        // One block, two, two and a re-read tail, three and a tail.
-        for len in [32, 33, 63, 64, 73, 100] {
+        // Too short; one block; two overlapping or not; one to three after
+        // the first, with and without the loop and an overlapping tail.
+        for len in [31, 32, 33, 63, 64, 65, 73, 96, 97, 100, 129] {
             for lane in 0..len {
                 for b in 0..=255u8 {
-                    for fill in [b'a', b',', b' '] {
+                    for fill in [b'a', b',', b' ', b'h'] {
                         let mut v = vec![fill; len];
+                        if fill == b'h' {
+                            // Commas where a BCAST's origin and id end.
+                            (v[3], v[8]) = (b',', b',');
+                        }
                         v[lane] = b;
                         // SAFETY: AVX2 is present, checked above.
                         let got = unsafe { commas_head32(&v) };
@@ -494,7 +501,7 @@ mod tests {
                     3 => Just(b','),
                     1 => any::<u8>(),
                 ],
-                32..160),
+                0..160),
         ) {
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present, checked just above.

@@ -651,6 +651,49 @@ fn same_as_general(bytes: &[u8]) -> Result<(), TestCaseError> {
     same_plain_args(bytes)
 }
 
+#[test]
+fn plain_args_checks_every_byte_of_the_opening() {
+    // Commands of every length, so that the opening (`<`, command, comma)
+    // is compared both as one word and byte by byte.
+    for c in 1..=16 {
+        let cmd = &"ABCDEFGHIJKLMNOP"[..c];
+        for body in [
+            "x,y",
+            " x, y",
+            ",",
+            "0123456789012345678901234567890123456789,z",
+        ] {
+            let frame = format!("<{cmd},{body}>");
+            let mut f = Frame::new();
+            decode_exact(frame.as_bytes(), &mut f).unwrap();
+            let want: Vec<&str> = f.args().collect();
+            assert_eq!(
+                plain_args::<2>(frame.as_bytes(), cmd).map(|a| a.to_vec()),
+                Some(want)
+            );
+            for i in 0..c + 2 {
+                for b in [b'<', b',', b'A', b'Z', b'a', b' ', b'>', 0] {
+                    let mut v = frame.clone().into_bytes();
+                    if v[i] == b {
+                        continue;
+                    }
+                    v[i] = b;
+                    assert_eq!(
+                        plain_args::<2>(&v, cmd),
+                        None,
+                        "{:?}",
+                        String::from_utf8_lossy(&v)
+                    );
+                }
+            }
+        }
+        // Too short for a word, and exactly one.
+        let short = format!("<{cmd},>");
+        assert_eq!(plain_args::<1>(short.as_bytes(), cmd), Some([""]));
+        assert_eq!(plain_args::<1>(&short.as_bytes()[..c + 2], cmd), None);
+    }
+}
+
 /// `plain_args` accepts only what `decode_exact` decodes, with the same
 /// command and arguments, and accepts every plain frame of the arity and
 /// command it is asked for.
