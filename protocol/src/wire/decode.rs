@@ -254,13 +254,7 @@ pub fn decode_exact(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {
 pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<[&'a str; N]> {
     debug_assert!(N > 0 && is_command(command.as_bytes()));
     let (c, n) = (command.len(), input.len());
-    if n > MAX_FRAME
-        || n < c + 3
-        || input[0] != b'<'
-        || input[n - 1] != b'>'
-        || &input[1..=c] != command.as_bytes()
-        || input[c + 1] != b','
-    {
+    if n > MAX_FRAME || n < c + 3 || input[n - 1] != b'>' || !opens_with(input, command) {
         return None;
     }
     // The arguments and the commas between them.
@@ -269,9 +263,11 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
     let mut args = [""; N];
     let mut start = 0;
     for (arg, &end) in args.iter_mut().zip(&ends) {
+        let mut bytes = rest.get(start..end)?;
         // One optional space after each comma is not part of the argument.
-        start += usize::from(rest.get(start) == Some(&b' '));
-        let bytes = rest.get(start..end)?;
+        if let [b' ', after @ ..] = bytes {
+            bytes = after;
+        }
         debug_assert!(bytes.is_ascii());
         // SAFETY: `plain_commas` saw every byte of `rest` with its high bit
         // clear (`other` covers bytes >= 0x80), so it is ASCII, which is
@@ -282,67 +278,93 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
     Some(args)
 }
 
+/// Whether `input` starts with `<`, `command` and a comma.
+#[inline(always)]
+fn opens_with(input: &[u8], command: &str) -> bool {
+    let c = command.len();
+    if let (true, Some(head)) = (c + 2 <= 8, input.first_chunk::<8>()) {
+        // One compare of the first 8 bytes, masked to the `c + 2` that
+        // matter. The word expected is a constant once `plain_args` is
+        // inlined with a literal command.
+        let want = command.bytes().enumerate().fold(
+            u64::from(b'<') | u64::from(b',') << (8 * (c + 1)),
+            |w, (i, b)| w | u64::from(b) << (8 * (i + 1)),
+        );
+        let mask = u64::MAX >> (64 - 8 * (c + 2));
+        return (u64::from_le_bytes(*head) ^ want) & mask == 0;
+    }
+    input.first() == Some(&b'<')
+        && input.get(1..=c) == Some(command.as_bytes())
+        && input.get(c + 1) == Some(&b',')
+}
+
 /// Where each of the `N` arguments in `rest` ends (at a comma, the last at
 /// the end), if `rest` holds exactly `N - 1` commas and nothing else
 /// special: no `>`, and nothing the fast path refuses (see [`scan::Plain`]).
-#[inline]
-fn plain_commas<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+///
+/// With AVX2, a plain area of 32 bytes or more whose commas all lie in its
+/// first 32 bytes (a BCAST's origin and id) is settled by one call to
+/// [`scan::commas_head32`], which returns the commas as a bit mask; any
+/// other area, and everything on other CPUs, goes through
+/// [`plain_commas_16`] (so an area that is not plain is scanned twice).
+#[inline(always)]
+pub(super) fn plain_commas<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     #[cfg(target_arch = "x86_64")]
-    if rest.len() > BLOCK && std::is_x86_feature_detected!("avx2") {
+    if rest.len() >= 32 && std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { plain_commas_32(rest) };
+        if let Some(commas) = unsafe { scan::commas_head32(rest) } {
+            return ends_from_mask(commas, rest.len());
+        }
     }
     plain_commas_16(rest)
 }
 
-/// [`plain_commas`] in blocks of `$width` bytes classified by `$classify`;
-/// a macro for the same reason as [`plain_scan`].
-macro_rules! commas_scan {
-    ($rest:expr, $n:expr, $width:expr, $classify:path, $short:expr) => {{
-        let rest: &[u8] = $rest;
-        let len = rest.len();
-        let mut ends = [len; $n];
-        let mut k = 0;
-        let mut q = 0;
-        while q < len {
-            let m = if let Some(Ok(block)) = rest.get(q..q + $width).map(<&[u8; $width]>::try_from)
-            {
-                $classify(block)
-            } else if let Ok(last) = <&[u8; $width]>::try_from(&rest[len.saturating_sub($width)..])
-            {
-                // Re-read the last full block and shift off what was seen.
-                $classify(last).shifted(q - (len - $width))
-            } else {
-                $short(&rest[q..])
-            };
-            if m.other | m.close != 0 {
-                return None;
-            }
-            let mut commas = m.comma;
-            while commas != 0 {
-                if k + 1 >= $n {
-                    return None; // more than `N` arguments
-                }
-                ends[k] = q + commas.trailing_zeros() as usize;
-                commas &= commas - 1;
-                k += 1;
-            }
-            q += $width;
+/// The argument ends for an area of `len` bytes whose commas are the set
+/// bits of `commas`, if there are exactly `N - 1`.
+#[inline(always)]
+fn ends_from_mask<const N: usize>(mut commas: u32, len: usize) -> Option<[usize; N]> {
+    let mut ends = [len; N];
+    for end in &mut ends[..N - 1] {
+        if commas == 0 {
+            return None;
         }
-        (k + 1 == $n).then_some(ends)
-    }};
+        *end = commas.trailing_zeros() as usize;
+        commas &= commas - 1;
+    }
+    (commas == 0).then_some(ends)
 }
 
-/// [`plain_commas`] with 16-byte blocks (SSE2, or the portable classifier).
+/// [`plain_commas`] with 16-byte blocks (SSE2, or the portable classifier),
+/// for any area.
 pub(super) fn plain_commas_16<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
-    commas_scan!(rest, N, BLOCK, scan::plain, scan::plain_short)
-}
-
-/// [`plain_commas`] with 32-byte blocks.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-pub(super) fn plain_commas_32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
-    commas_scan!(rest, N, 32, scan::plain32, scan::plain32_short)
+    let len = rest.len();
+    let mut ends = [len; N];
+    let mut k = 0;
+    let mut q = 0;
+    while q < len {
+        let m = if let Some(Ok(block)) = rest.get(q..q + BLOCK).map(<&[u8; BLOCK]>::try_from) {
+            scan::plain(block)
+        } else if let Ok(last) = <&[u8; BLOCK]>::try_from(&rest[len.saturating_sub(BLOCK)..]) {
+            // Re-read the last full block and shift off what was seen.
+            scan::plain(last).shifted(q - (len - BLOCK))
+        } else {
+            scan::plain_short(&rest[q..])
+        };
+        if m.other | m.close != 0 {
+            return None;
+        }
+        let mut commas = m.comma;
+        while commas != 0 {
+            if k + 1 >= N {
+                return None; // more than `N` arguments
+            }
+            ends[k] = q + commas.trailing_zeros() as usize;
+            commas &= commas - 1;
+            k += 1;
+        }
+        q += BLOCK;
+    }
+    (k + 1 == N).then_some(ends)
 }
 
 /// [`decode_exact`] for everything the fast path did not settle alone.

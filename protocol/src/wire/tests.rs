@@ -424,6 +424,68 @@ fn dropped_encoder_leaves_nothing() {
     assert_eq!(out, b"keep");
 }
 
+/// `parse_u64` the obvious way: digits only, at least one, no overflow.
+fn parse_u64_slow(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |v, c| {
+        c.is_ascii_digit().then_some(())?;
+        v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
+}
+
+#[test]
+fn parse_u64_every_length_and_position() {
+    let digits = "98765432109876543210";
+    for n in 0..=20 {
+        let s = &digits[..n];
+        assert_eq!(parse_u64(s), parse_u64_slow(s), "{s:?}");
+        assert_eq!(parse_u64(s), s.parse().ok(), "{s:?}");
+        let zeros = "0".repeat(n);
+        assert_eq!(parse_u64(&zeros), (n > 0).then_some(0), "{zeros:?}");
+        for i in 0..n {
+            // Every byte that is not a digit, at every position, among
+            // digits that are as large or as small as they get.
+            for base in [s, zeros.as_str(), &"9".repeat(n)] {
+                for c in (0..=255u8).filter(|c| !c.is_ascii_digit()) {
+                    let mut v = base.as_bytes().to_vec();
+                    v[i] = c;
+                    if let Ok(t) = std::str::from_utf8(&v) {
+                        assert_eq!(parse_u64(t), None, "{t:?}");
+                    }
+                }
+                let t = format!("{}é{}", &base[..i], &base[i + 1..]);
+                assert_eq!(parse_u64(&t), None, "{t:?}");
+            }
+        }
+    }
+    for s in [
+        "0",
+        "0000",
+        "00000000",
+        "00000001",
+        "10000000",
+        "99999999",
+        "12345678",
+        "1234",
+        "0009",
+        "9999",
+        "4294967295",
+        "4294967296",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "018446744073709551615",
+        "9/99",
+        "9:99",
+        "/000",
+        ":000",
+    ] {
+        assert_eq!(parse_u64(s), parse_u64_slow(s), "{s:?}");
+    }
+}
+
 #[test]
 fn parse_helpers() {
     assert_eq!(parse_u64("0"), Some(0));
@@ -589,6 +651,49 @@ fn same_as_general(bytes: &[u8]) -> Result<(), TestCaseError> {
     same_plain_args(bytes)
 }
 
+#[test]
+fn plain_args_checks_every_byte_of_the_opening() {
+    // Commands of every length, so that the opening (`<`, command, comma)
+    // is compared both as one word and byte by byte.
+    for c in 1..=16 {
+        let cmd = &"ABCDEFGHIJKLMNOP"[..c];
+        for body in [
+            "x,y",
+            " x, y",
+            ",",
+            "0123456789012345678901234567890123456789,z",
+        ] {
+            let frame = format!("<{cmd},{body}>");
+            let mut f = Frame::new();
+            decode_exact(frame.as_bytes(), &mut f).unwrap();
+            let want: Vec<&str> = f.args().collect();
+            assert_eq!(
+                plain_args::<2>(frame.as_bytes(), cmd).map(|a| a.to_vec()),
+                Some(want)
+            );
+            for i in 0..c + 2 {
+                for b in [b'<', b',', b'A', b'Z', b'a', b' ', b'>', 0] {
+                    let mut v = frame.clone().into_bytes();
+                    if v[i] == b {
+                        continue;
+                    }
+                    v[i] = b;
+                    assert_eq!(
+                        plain_args::<2>(&v, cmd),
+                        None,
+                        "{:?}",
+                        String::from_utf8_lossy(&v)
+                    );
+                }
+            }
+        }
+        // Too short for a word, and exactly one.
+        let short = format!("<{cmd},>");
+        assert_eq!(plain_args::<1>(short.as_bytes(), cmd), Some([""]));
+        assert_eq!(plain_args::<1>(&short.as_bytes()[..c + 2], cmd), None);
+    }
+}
+
 /// `plain_args` accepts only what `decode_exact` decodes, with the same
 /// command and arguments, and accepts every plain frame of the arity and
 /// command it is asked for.
@@ -612,19 +717,14 @@ fn same_plain_args(bytes: &[u8]) -> Result<(), TestCaseError> {
         && bytes.last() == Some(&b'>')
         && is_plain_frame(bytes)
         && !bytes[..bytes.len() - 1].contains(&b'>');
-    // Both block widths find the same commas in what lies between `<` and
-    // `>`, whichever one `plain_args` used.
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(body), true) = (
-        bytes.get(1..bytes.len().saturating_sub(1)),
-        std::is_x86_feature_detected!("avx2"),
-    ) {
-        // SAFETY: AVX2 is present, checked above.
-        unsafe {
-            prop_assert_eq!(plain_commas_16::<1>(body), plain_commas_32::<1>(body));
-            prop_assert_eq!(plain_commas_16::<4>(body), plain_commas_32::<4>(body));
-            prop_assert_eq!(plain_commas_16::<9>(body), plain_commas_32::<9>(body));
-        }
+    // The AVX2 head scan (where `plain_args` uses it) and the 16-byte blocks
+    // find the same commas in what lies between `<` and `>`.
+    if let Some(body) = bytes.get(1..bytes.len().saturating_sub(1)) {
+        prop_assert_eq!(plain_commas::<1>(body), plain_commas_16::<1>(body));
+        prop_assert_eq!(plain_commas::<2>(body), plain_commas_16::<2>(body));
+        prop_assert_eq!(plain_commas::<3>(body), plain_commas_16::<3>(body));
+        prop_assert_eq!(plain_commas::<4>(body), plain_commas_16::<4>(body));
+        prop_assert_eq!(plain_commas::<9>(body), plain_commas_16::<9>(body));
     }
     for (i, args) in got.into_iter().enumerate() {
         let n = i + 1;
@@ -759,6 +859,19 @@ proptest! {
         }
         prop_assert_eq!(pos, stream.len());
         prop_assert_eq!(decode(&stream[pos..], &mut f).unwrap_err().kind, Incomplete);
+    }
+
+    #[test]
+    fn parse_u64_matches_slow(
+        s in "[0-9]{0,21}|[0-9/:]{1,9}|[0-9]{0,8}[^0-9][0-9]{0,8}",
+        v in any::<u64>(),
+        n in 0usize..=20,
+    ) {
+        prop_assert_eq!(parse_u64(&s), parse_u64_slow(&s), "{:?}", s);
+        // `v` cut to `n` digits, with leading zeros where it has fewer.
+        let t = format!("{v:020}");
+        let t = &t[20 - n..];
+        prop_assert_eq!(parse_u64(t), parse_u64_slow(t), "{:?}", t);
     }
 
     #[test]
