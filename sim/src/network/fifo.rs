@@ -34,7 +34,7 @@ impl<T: Copy + Default> Fifo<T> {
         self.len
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

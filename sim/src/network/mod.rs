@@ -100,8 +100,17 @@ impl Dir {
     /// The common case, room after the last frame, is inline.
     #[inline(always)]
     fn place(&mut self, n: usize) -> usize {
-        if !self.wrapped && !self.frames.is_empty() && self.tail + n <= self.ring.len() {
-            return self.tail;
+        if let Some(head) = self.frames.front() {
+            // Before the end of the ring, or, once the frames continue
+            // from its start, before the head.
+            let limit = if self.wrapped {
+                head.start as usize
+            } else {
+                self.ring.len()
+            };
+            if self.tail + n <= limit {
+                return self.tail;
+            }
         }
         self.place_slow(n)
     }
