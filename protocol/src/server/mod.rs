@@ -521,7 +521,7 @@ impl Server {
     /// A broadcast is accepted only from the direction of its origin (named
     /// by SID), and forwarded byte for byte: re-encoding would only repeat
     /// the work the sender did.
-    #[inline]
+    #[inline(always)]
     fn on_bcast(&mut self, link: LinkId, origin: &str, text: &str, raw: &[u8], out: &mut Outbox) {
         if self.route_by_sid(origin) != Some(link) && !self.cfg.ablations.no_bcast_direction {
             self.stats.misdirected += 1;

@@ -521,7 +521,7 @@ impl Checkers {
 
     /// Looks at a frame before a server handles it. Runs for every
     /// delivered frame, so only the common BCAST is looked at inline.
-    #[inline]
+    #[inline(always)]
     pub fn before_frame(&mut self, server: &Server, link: LinkId, bytes: &[u8]) -> Probe {
         if !self.enabled {
             return Probe::None;
