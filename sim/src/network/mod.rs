@@ -115,27 +115,22 @@ impl Dir {
         self.place_slow(n)
     }
 
+    /// [`Dir::place`] when the bytes do not fit after the last frame.
     #[inline(never)]
     fn place_slow(&mut self, n: usize) -> usize {
-        let (Some(head), Some(tail)) = (self.frames.front(), self.frames.back()) else {
+        let Some(head) = self.frames.front() else {
             if self.ring.len() < n {
                 self.ring.resize(n.next_power_of_two().max(1024), 0);
             }
             return 0;
         };
-        let (head, tail) = (head.start as usize, tail.end());
-        if !self.wrapped {
-            if tail + n <= self.ring.len() {
-                return tail;
-            }
-            // `n > 0` here, and the head is at least `n` in, so the frames
-            // before index `n` (if any) are all delivered.
-            if n <= head {
-                self.wrapped = true;
-                return 0;
-            }
-        } else if tail + n <= head {
-            return tail;
+        debug_assert_eq!(Some(self.tail), self.frames.back().map(Queued::end));
+        // `n > 0` here (nothing else misses the room after the last frame),
+        // so if the head is at least `n` in, the frames before index `n`
+        // (if any) are all delivered: start over at the front.
+        if !self.wrapped && n <= head.start as usize {
+            self.wrapped = true;
+            return 0;
         }
         self.grow(n)
     }
