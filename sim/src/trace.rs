@@ -192,8 +192,8 @@ mod tests {
         }
     }
 
-    /// Every single-bit change of a frame, and every swap of its two
-    /// halves, changes the hash.
+    /// Every single-bit change of a frame changes the hash, and so does
+    /// swapping the two words of a block.
     #[test]
     fn every_bit_and_the_block_order_count() {
         let frame: Vec<u8> = (0..80u8).map(|i| b'a' + i % 26).collect();

@@ -752,8 +752,7 @@ impl World {
     fn apply_outputs(&mut self, h: HostId) {
         // By index, so the outbox stays where it is (no take and restore per
         // event) while the network and the queue, other fields, change.
-        // Sends are nearly all there is; the rest is
-        // out of line.
+        // Sends are nearly all there is; the rest is out of line.
         for i in 0..self.outbox.items().len() {
             match &self.outbox.items()[i] {
                 &Output::Send { link, start, end } => {

@@ -486,7 +486,7 @@ impl Net {
             .collect();
         for &i in &live {
             let mark = self.notes.len();
-            let before: Vec<u64> = self.accepted_broadcasts();
+            let before = self.accepted_broadcasts();
             self.handle(i, Input::Operator(Command::Broadcast { text: "hi" }));
             self.settle();
             let after = self.accepted_broadcasts();
