@@ -19,7 +19,9 @@ use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::rng;
-use crate::scenario::{Action, FaultKind, FaultsSection, Scenario, TimedAction};
+use crate::scenario::{
+    Action, FaultKind, FaultsSection, NickCollision, Ordering, Scenario, TimedAction,
+};
 
 /// What a seed chose: shown in sweep reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub struct Plan {
     pub kinds: Vec<(FaultKind, u64)>,
     pub mean_gap: Duration,
     pub faults: usize,
+    /// The policies this seed runs under.
+    pub nick_collision: NickCollision,
+    pub ordering: Ordering,
 }
 
 /// The scenario with its `[faults]` replaced by explicit actions for
@@ -48,18 +53,32 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
     let mut out = scn.clone();
     out.seed = seed;
     out.faults = None;
+    // A stream of its own, so listing policies leaves every fault draw
+    // of a seed as it was.
+    let mut prng = rng::stream(seed, "policies");
+    if !f.nick_collision.is_empty() {
+        let i = rng::between(&mut prng, 0, f.nick_collision.len() as u64 - 1);
+        out.protocol.nick_collision = f.nick_collision[i as usize];
+    }
+    if !f.ordering.is_empty() {
+        let i = rng::between(&mut prng, 0, f.ordering.len() as u64 - 1);
+        out.protocol.ordering = f.ordering[i as usize];
+    }
     out.actions.extend(gen.actions);
     out.actions.sort_by_key(|a| a.time);
     let end = f.start.as_nanos() + f.window.as_nanos();
     out.duration = Duration::from_nanos(end + f.converge_within.as_nanos()).max(scn.duration);
     out.expect.settle = Some(f.converge_within);
     out.expect.connected = true;
+    let (nick_collision, ordering) = (out.protocol.nick_collision, out.protocol.ordering);
     (
         out,
         Some(Plan {
             kinds: plan_kinds,
             mean_gap,
             faults,
+            nick_collision,
+            ordering,
         }),
     )
 }
@@ -362,6 +381,32 @@ converge_within = "60s"
             "s.toml",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn listed_policies_are_drawn_per_seed_and_leave_the_faults_alone() {
+        let plain = swarm();
+        let mut s = plain.clone();
+        let f = s.faults.as_mut().unwrap();
+        f.nick_collision = NickCollision::ALL.to_vec();
+        f.ordering = Ordering::ALL.to_vec();
+        let mut seen = BTreeSet::new();
+        for seed in 0..64 {
+            let (x, plan) = expand(&s, seed);
+            let plan = plan.unwrap();
+            assert_eq!(x.protocol.nick_collision, plan.nick_collision);
+            assert_eq!(x.protocol.ordering, plan.ordering);
+            seen.insert((plan.nick_collision.as_str(), plan.ordering.as_str()));
+            // Only the policies differ from the run without the lists.
+            let (mut y, _) = expand(&plain, seed);
+            y.protocol.nick_collision = x.protocol.nick_collision;
+            y.protocol.ordering = x.protocol.ordering;
+            assert_eq!(x, y, "seed {seed}");
+        }
+        assert_eq!(seen.len(), 8, "every pair of policies comes up: {seen:?}");
+        let (x, plan) = expand(&plain, 5);
+        assert_eq!(plan.unwrap().nick_collision, plain.protocol.nick_collision);
+        assert_eq!(x.protocol, plain.protocol);
     }
 
     #[test]

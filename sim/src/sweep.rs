@@ -31,6 +31,8 @@ pub const HEADER: &[&str] = &[
     "misdirected",
     "components",
     "trace_hash",
+    "nick_collision",
+    "ordering",
 ];
 
 /// One run's row.
@@ -149,6 +151,8 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
         o.stats.misdirected.to_string(),
         o.components.len().to_string(),
         o.trace_hash.clone(),
+        expanded.protocol.nick_collision.as_str().to_string(),
+        expanded.protocol.ordering.as_str().to_string(),
     ];
     Ok((
         Row {

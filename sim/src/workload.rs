@@ -94,13 +94,59 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
                         break;
                     }
                     nick_changes += 1;
+                    let nick = match w.nick_pool {
+                        0 => format!("{id}_n{nick_changes}"),
+                        pool => format!("nick{:02}", 1 + pick(&mut rng, pool as usize)),
+                    };
                     push(
                         n,
                         Action::Nick {
                             client: id.clone(),
-                            nick: format!("{id}_n{nick_changes}"),
+                            nick,
                         },
                     );
+                }
+            }
+            // Private and list messages go to other workload clients, by
+            // id; whoever is not connected then simply misses them.
+            let others = w.clients.saturating_sub(1) as usize;
+            let other = |rng: &mut ChaCha8Rng| {
+                let j = 1 + pick(rng, others) as u64;
+                format!("u{:04}", if j >= i { j + 1 } else { j })
+            };
+            for (every, list) in [(w.private_every, false), (w.list_every, true)] {
+                if every.as_nanos() == 0 || others == 0 {
+                    continue;
+                }
+                let mut p = t + 2_000_000_000;
+                let mut k = 0u32;
+                loop {
+                    p += exp(&mut rng, every.as_nanos());
+                    if p >= end {
+                        break;
+                    }
+                    k += 1;
+                    let action = if list {
+                        let mut to: Vec<String> = Vec::new();
+                        for _ in 0..2 + pick(&mut rng, 2) {
+                            let o = other(&mut rng);
+                            if !to.contains(&o) {
+                                to.push(o);
+                            }
+                        }
+                        Action::SendList {
+                            client: id.clone(),
+                            to,
+                            text: format!("{id} list {k}"),
+                        }
+                    } else {
+                        Action::Private {
+                            client: id.clone(),
+                            to: other(&mut rng),
+                            text: format!("{id} private {k}"),
+                        }
+                    };
+                    push(p, action);
                 }
             }
             if end >= stop {
@@ -131,4 +177,57 @@ fn exp(rng: &mut ChaCha8Rng, mean: u64) -> u64 {
     // times ln 2 that is -ln u, whose mean is 1 (in thousandths here).
     let x = (bits * 1000 - frac) * 693 / 1000;
     mean.saturating_mul(x) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_list_and_pooled_nicks_name_other_workload_clients() {
+        let mut scn = crate::scenario::parse_str(
+            "name = \"w\"\nduration = \"60s\"\n[[server]]\nname = \"a\"\n\
+             [workload]\nclients = 5\nrooms = 2\nsay_every = \"5s\"\n\
+             nick_every = \"5s\"\nprivate_every = \"5s\"\nlist_every = \"5s\"\n\
+             nick_pool = 3\nstop = \"50s\"\n",
+            "w.toml",
+        )
+        .unwrap();
+        let x = expand(&scn, 7);
+        let ids: Vec<String> = (1..=5).map(|i| format!("u{i:04}")).collect();
+        let (mut privates, mut lists, mut nicks) = (0, 0, 0);
+        for a in &x.actions {
+            match &a.action {
+                Action::Private { client, to, .. } => {
+                    privates += 1;
+                    assert!(ids.contains(to) && to != client, "{to} from {client}");
+                }
+                Action::SendList { client, to, .. } => {
+                    lists += 1;
+                    assert!((1..=3).contains(&to.len()));
+                    assert!(to.iter().all(|t| ids.contains(t) && t != client));
+                }
+                Action::Nick { nick, .. } => {
+                    nicks += 1;
+                    assert!(
+                        ["nick01", "nick02", "nick03"].contains(&nick.as_str()),
+                        "{nick}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            privates > 10 && lists > 10 && nicks > 10,
+            "{privates} {lists} {nicks}"
+        );
+        // Without the new keys, no private or list message is drawn.
+        let w = scn.workload.as_mut().unwrap();
+        (w.private_every, w.list_every, w.nick_pool) = (Duration::ZERO, Duration::ZERO, 0);
+        let plain = expand(&scn, 7);
+        assert!(plain
+            .actions
+            .iter()
+            .all(|a| !matches!(a.action, Action::Private { .. } | Action::SendList { .. })));
+    }
 }

@@ -471,6 +471,11 @@ pub struct FaultsSection {
     /// After the window everything is healed and restarted; the network
     /// must then converge within this bound.
     pub converge_within: Duration,
+    /// Collision policies a seed may run under (one drawn per seed; empty:
+    /// the `[protocol]` one).
+    pub nick_collision: Vec<NickCollision>,
+    /// Ordering policies a seed may run under, likewise.
+    pub ordering: Vec<Ordering>,
 }
 
 impl Default for FaultsSection {
@@ -481,6 +486,8 @@ impl Default for FaultsSection {
             mean_gap: Duration::from_secs(5),
             kinds: FaultKind::ALL.to_vec(),
             converge_within: Duration::from_secs(60),
+            nick_collision: Vec::new(),
+            ordering: Vec::new(),
         }
     }
 }
@@ -488,8 +495,10 @@ impl Default for FaultsSection {
 /// `[workload]`: seeded random users. Each client connects to a random
 /// server between `start` and `start + 5s`, joins `joins` random rooms,
 /// and until `stop` says something every `say_every` on average; if set,
-/// changes nick every `nick_every` and quits and comes back every
-/// `churn_every` on average.
+/// changes nick every `nick_every` (into a shared pool of `nick_pool`
+/// nicks, if set), sends private and list messages every `private_every`
+/// and `list_every`, and quits and comes back every `churn_every` on
+/// average.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadSection {
     pub clients: u64,
@@ -502,6 +511,15 @@ pub struct WorkloadSection {
     pub churn_every: Duration,
     pub start: Duration,
     pub stop: Duration,
+    /// Mean gap between one client's private messages to another workload
+    /// client (zero: none).
+    pub private_every: Duration,
+    /// Mean gap between one client's list messages to two or three others
+    /// (zero: none).
+    pub list_every: Duration,
+    /// Nick changes draw from this many shared nicks (`nick01`..), so users
+    /// contend for them across splits (zero: every new nick is unique).
+    pub nick_pool: u64,
 }
 
 impl Default for WorkloadSection {
@@ -515,6 +533,9 @@ impl Default for WorkloadSection {
             churn_every: Duration::ZERO,
             start: Duration::from_secs(1),
             stop: Duration::from_secs(60),
+            private_every: Duration::ZERO,
+            list_every: Duration::ZERO,
+            nick_pool: 0,
         }
     }
 }

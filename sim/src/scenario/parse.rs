@@ -42,8 +42,19 @@ const WORKLOAD_KEYS: &[&str] = &[
     "churn_every",
     "start",
     "stop",
+    "private_every",
+    "list_every",
+    "nick_pool",
 ];
-const FAULTS_KEYS: &[&str] = &["start", "window", "mean_gap", "kinds", "converge_within"];
+const FAULTS_KEYS: &[&str] = &[
+    "start",
+    "window",
+    "mean_gap",
+    "kinds",
+    "converge_within",
+    "nick_collision",
+    "ordering",
+];
 const PROTOCOL_KEYS: &[&str] = &[
     "nick_collision",
     "ordering",
@@ -671,6 +682,23 @@ impl<'a> Parser<'a> {
                 return Err(self.err(t.pos, "kinds must name at least one fault kind"));
             }
         }
+        // Policies a seed may draw: each seed runs under one of each list.
+        if let Some(field) = t.get("nick_collision") {
+            for s in self.string_list(&field)? {
+                let v = self.nick_policy(&s)?;
+                if !f.nick_collision.contains(&v) {
+                    f.nick_collision.push(v);
+                }
+            }
+        }
+        if let Some(field) = t.get("ordering") {
+            for s in self.string_list(&field)? {
+                let v = self.ordering_policy(&s)?;
+                if !f.ordering.contains(&v) {
+                    f.ordering.push(v);
+                }
+            }
+        }
         Ok(Some(f))
     }
 
@@ -680,20 +708,23 @@ impl<'a> Parser<'a> {
         };
         self.check_keys(&t, WORKLOAD_KEYS)?;
         let mut w = WorkloadSection::default();
-        let counts: [(&str, &mut u64); 3] = [
+        let counts: [(&str, &mut u64); 4] = [
             ("clients", &mut w.clients),
             ("rooms", &mut w.rooms),
             ("joins", &mut w.joins),
+            ("nick_pool", &mut w.nick_pool),
         ];
         for (key, slot) in counts {
             if let Some(f) = t.get(key) {
                 *slot = self.uint(&f)?;
             }
         }
-        let durations: [(&str, &mut Duration); 5] = [
+        let durations: [(&str, &mut Duration); 7] = [
             ("say_every", &mut w.say_every),
             ("nick_every", &mut w.nick_every),
             ("churn_every", &mut w.churn_every),
+            ("private_every", &mut w.private_every),
+            ("list_every", &mut w.list_every),
             ("start", &mut w.start),
             ("stop", &mut w.stop),
         ];
@@ -702,8 +733,11 @@ impl<'a> Parser<'a> {
                 *slot = self.duration(&f)?;
             }
         }
-        if w.clients > 100_000 || w.rooms > 10_000 {
-            return Err(self.err(t.pos, "workload: at most 100000 clients and 10000 rooms"));
+        if w.clients > 100_000 || w.rooms > 10_000 || w.nick_pool > 10_000 {
+            return Err(self.err(
+                t.pos,
+                "workload: at most 100000 clients, 10000 rooms and a nick_pool of 10000",
+            ));
         }
         if w.rooms == 0 && w.joins > 0 {
             return Err(self.err(t.pos, "workload: joins needs rooms > 0"));
@@ -714,6 +748,34 @@ impl<'a> Parser<'a> {
         Ok(Some(w))
     }
 
+    fn nick_policy(&self, s: &Sp<String>) -> Res<NickCollision> {
+        NickCollision::from_name(&s.v).ok_or_else(|| {
+            let known: Vec<_> = NickCollision::ALL.iter().map(|v| v.as_str()).collect();
+            self.err(
+                s.pos,
+                format!(
+                    "unknown nick_collision policy {:?} (expected one of: {})",
+                    s.v,
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn ordering_policy(&self, s: &Sp<String>) -> Res<Ordering> {
+        Ordering::from_name(&s.v).ok_or_else(|| {
+            let known: Vec<_> = Ordering::ALL.iter().map(|v| v.as_str()).collect();
+            self.err(
+                s.pos,
+                format!(
+                    "unknown ordering {:?} (expected one of: {})",
+                    s.v,
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
     fn protocol(&self, top: &Tbl<'a>) -> Res<ProtocolSection> {
         let mut p = ProtocolSection::default();
         let Some(t) = self.section(top, "protocol")? else {
@@ -721,32 +783,10 @@ impl<'a> Parser<'a> {
         };
         self.check_keys(&t, PROTOCOL_KEYS)?;
         if let Some(f) = t.get("nick_collision") {
-            let s = self.string(&f)?;
-            p.nick_collision = NickCollision::from_name(&s.v).ok_or_else(|| {
-                let known: Vec<_> = NickCollision::ALL.iter().map(|v| v.as_str()).collect();
-                self.err(
-                    s.pos,
-                    format!(
-                        "unknown nick_collision policy {:?} (expected one of: {})",
-                        s.v,
-                        known.join(", ")
-                    ),
-                )
-            })?;
+            p.nick_collision = self.nick_policy(&self.string(&f)?)?;
         }
         if let Some(f) = t.get("ordering") {
-            let s = self.string(&f)?;
-            p.ordering = Ordering::from_name(&s.v).ok_or_else(|| {
-                let known: Vec<_> = Ordering::ALL.iter().map(|v| v.as_str()).collect();
-                self.err(
-                    s.pos,
-                    format!(
-                        "unknown ordering {:?} (expected one of: {})",
-                        s.v,
-                        known.join(", ")
-                    ),
-                )
-            })?;
+            p.ordering = self.ordering_policy(&self.string(&f)?)?;
         }
         let durations: [(&str, &mut Duration); 8] = [
             ("ping_interval", &mut p.ping_interval),

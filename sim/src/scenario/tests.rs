@@ -1380,6 +1380,25 @@ fn faults_section_parses_with_defaults_and_errors() {
         10,
         "unknown fault kind \"meteor\"",
     );
+    let sc = parse_str(
+        "name = \"x\"\nduration = \"1s\"\n[faults]\nnick_collision = [\"reject\", \"ts-kill\"]\n\
+         ordering = [\"home\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    let f = sc.faults.clone().unwrap();
+    assert_eq!(
+        f.nick_collision,
+        vec![NickCollision::Reject, NickCollision::TsKill]
+    );
+    assert_eq!(f.ordering, vec![Ordering::Home]);
+    assert_eq!(parse_str(&sc.to_toml(), "again.toml").unwrap(), sc);
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n[faults]\nordering = [\"home\", \"chaos\"]\n",
+        4,
+        21,
+        "unknown ordering \"chaos\"",
+    );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[faults]\nwindows = \"1s\"\n",
         4,

@@ -87,6 +87,14 @@ impl Scenario {
             let kinds: Vec<String> = f.kinds.iter().map(|k| k.as_str().to_string()).collect();
             w.kv("kinds", strings(&kinds));
             w.kv("converge_within", duration(f.converge_within));
+            if !f.nick_collision.is_empty() {
+                let v: Vec<String> = f.nick_collision.iter().map(|p| p.as_str().into()).collect();
+                w.kv("nick_collision", strings(&v));
+            }
+            if !f.ordering.is_empty() {
+                let v: Vec<String> = f.ordering.iter().map(|p| p.as_str().into()).collect();
+                w.kv("ordering", strings(&v));
+            }
         }
 
         let e = &self.expect;
