@@ -110,8 +110,15 @@ pub enum ChatNote {
         b: Arc<str>,
         survivor: Option<Arc<str>>,
     },
-    /// Server: it sent a KILL, SAVE or REJECT for `uid` on its links.
-    Resolution { uid: Arc<str>, kind: &'static str },
+    /// Server: it sent a KILL, SAVE or REJECT for `uid` on its links. For
+    /// a SAVE, `claim` is the timestamp of the nick claim it undoes (a user
+    /// can lose one collision per nick it claims); KILL and REJECT end the
+    /// user and have none.
+    Resolution {
+        uid: Arc<str>,
+        kind: &'static str,
+        claim: Option<u64>,
+    },
     /// Server (sequencer): number `n` of the stream now carries `uid`'s message.
     Sequenced {
         room: Arc<str>,
