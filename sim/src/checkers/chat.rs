@@ -23,8 +23,11 @@ enum Fate {
 /// below compare integers rather than names on every delivery.
 type StreamId = u32;
 type RoomId = u32;
-/// The two UIDs of a collision, smaller first, and who kept the nick.
-type Outcomes = BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>;
+/// The two claims of a collision (UID and nick timestamp), smaller UID
+/// first, and who kept the nick. Keyed by claim, not by the pair of users:
+/// the same two users may collide again over later claims, and the older
+/// claim may be the other one's.
+type Outcomes = BTreeMap<((Arc<str>, u64), (Arc<str>, u64)), Option<Arc<str>>>;
 
 /// Numbers of one stream are dense from 1, so they index vectors.
 #[derive(Default)]
@@ -139,14 +142,13 @@ impl ChatChecks {
             ChatNote::Collision {
                 nick,
                 a,
+                a_ts,
                 b,
+                b_ts,
                 survivor,
             } => {
-                let key = if a < b {
-                    (a.clone(), b.clone())
-                } else {
-                    (b.clone(), a.clone())
-                };
+                let (ca, cb) = ((a.clone(), *a_ts), (b.clone(), *b_ts));
+                let key = if ca < cb { (ca, cb) } else { (cb, ca) };
                 match self.collisions.get(&key) {
                     None => {
                         self.collisions.insert(key, survivor.clone());
@@ -155,8 +157,8 @@ impl ChatChecks {
                         "nick.deterministic",
                         format!(
                             "collision on {nick} between {} and {}: kept {} here, {} elsewhere",
-                            key.0,
-                            key.1,
+                            key.0 .0,
+                            key.1 .0,
                             survivor.as_deref().unwrap_or("neither"),
                             first.as_deref().unwrap_or("neither")
                         ),

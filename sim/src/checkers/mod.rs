@@ -86,7 +86,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "nick.deterministic",
         kind: Kind::Safety,
-        statement: "every server that resolves a collision between the same two users keeps the same one",
+        statement: "every server that resolves a collision between the same two claims (user and nick timestamp) keeps the same one",
     },
     Invariant {
         name: "collision.bounded",

@@ -113,7 +113,9 @@ impl Server {
             ChatNote::Collision {
                 nick: nick.into(),
                 a: holder.clone(),
+                a_ts: held.0,
                 b: uid.clone(),
+                b_ts: ts,
                 survivor,
             },
         );
