@@ -199,5 +199,9 @@ fn the_resolution_half_of_msg_direction_fires_and_holds() {
         })
         .map(|v| v["host"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(refused, ["b1"], "b1, and only b1, refuses a misdirected KILL");
+    assert_eq!(
+        refused,
+        ["b1"],
+        "b1, and only b1, refuses a misdirected KILL"
+    );
 }

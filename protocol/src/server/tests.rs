@@ -1133,7 +1133,10 @@ fn kill_is_only_taken_from_the_direction_of_its_issuer() {
         &["KILL", &*c_sid, &*sam, "test"],
         "passed on naming the same issuer"
     );
-    assert!(net.sent_on(a, ab).iter().all(|w| w[0] != "KILL"), "not sent back");
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "KILL"),
+        "not sent back"
+    );
 
     net.inject(a, ad, &chat_frame("KILL", &[&d_sid, &max, "test"]));
     assert_eq!(nick_of(&net, a, &max), None, "issued by D, from D's side");
@@ -1165,13 +1168,20 @@ fn save_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(net.sent.len(), sent, "and not forwarded");
 
     net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
-    assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()), "renamed to its UID");
+    assert_eq!(
+        nick_of(&net, a, &sam),
+        Some(sam.clone()),
+        "renamed to its UID"
+    );
     assert_eq!(net.srv(a).stats().resolutions, 1);
     assert_eq!(
         net.sent_on(a, ad).last().unwrap(),
         &["SAVE", &*c_sid, &*sam, "5"]
     );
-    assert!(net.sent_on(a, ab).iter().all(|w| w[0] != "SAVE"), "not sent back");
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "SAVE"),
+        "not sent back"
+    );
 
     let mut cfg = cfg;
     cfg.ablations.no_collision_direction = true;
@@ -1199,8 +1209,14 @@ fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     net.inject(a, ab, &chat_frame("REJECT", &[&c_sid, &sam]));
     assert_eq!(nick_of(&net, a, &sam), None, "from C's side: applied");
     assert_eq!(net.srv(a).stats().resolutions, 1);
-    assert_eq!(net.sent_on(a, ad).last().unwrap(), &["REJECT", &*c_sid, &*sam]);
-    assert!(net.sent_on(a, ab).iter().all(|w| w[0] != "REJECT"), "not sent back");
+    assert_eq!(
+        net.sent_on(a, ad).last().unwrap(),
+        &["REJECT", &*c_sid, &*sam]
+    );
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "REJECT"),
+        "not sent back"
+    );
 
     let mut cfg = cfg;
     cfg.ablations.no_collision_direction = true;

@@ -29,6 +29,11 @@ type RoomId = u32;
 /// claim may be the other one's.
 type Outcomes = BTreeMap<((Arc<str>, u64), (Arc<str>, u64)), Option<Arc<str>>>;
 
+/// A resolution a server sent: (host, incarnation, UID, kind, lost
+/// claim). A user dies once but can be renamed once per nick it claims, so
+/// a SAVE is bounded per claim, not per user.
+type Resolution = (HostId, u64, Arc<str>, &'static str, Option<u64>);
+
 /// Numbers of one stream are dense from 1, so they index vectors.
 #[derive(Default)]
 struct Numbers {
@@ -74,10 +79,8 @@ pub struct ChatChecks {
     uids: BTreeSet<Arc<str>>,
     /// Collision outcomes by the pair of UIDs, for `nick.deterministic`.
     collisions: Outcomes,
-    /// Resolutions sent per (host, incarnation, UID, kind, lost claim).
-    /// A user dies once but can be renamed once per nick it claims, so a
-    /// SAVE is bounded per claim, not per user.
-    resolutions: BTreeSet<(HostId, u64, Arc<str>, &'static str, Option<u64>)>,
+    /// Resolutions sent, for `collision.bounded`.
+    resolutions: BTreeSet<Resolution>,
     /// Room -> (room id, stream -> stream id).
     streams: BTreeMap<Arc<str>, (RoomId, BTreeMap<Stream, StreamId>)>,
     next_stream: StreamId,
