@@ -87,7 +87,7 @@ pub struct Ablations {
     pub no_direct_private: bool,
     /// Build UIDs without the server's incarnation.
     pub no_uid_incarnation: bool,
-    /// Pass on every KILL received, not only the first.
+    /// Pass on every KILL or SAVE received, not only the first.
     pub no_resolution_once: bool,
     /// Clients put a message that failed behind the ones queued after it.
     pub no_retry_order: bool,
@@ -97,6 +97,8 @@ pub struct Ablations {
     pub no_gap_recovery: bool,
     /// Clients deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// Accept a KILL, SAVE or REJECT whatever link it arrives on.
+    pub no_collision_direction: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -164,7 +166,7 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "resolution-once",
-        "pass on every KILL received, not only the first",
+        "pass on every KILL or SAVE received, not only the first",
         "collision.bounded",
     ),
     (
@@ -186,6 +188,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "dedup",
         "clients deliver the second copy of a retried message",
         "order.once",
+    ),
+    (
+        "collision-direction",
+        "accept a KILL, SAVE or REJECT from any direction",
+        "msg.direction",
     ),
 ];
 
@@ -221,6 +228,7 @@ impl Ablations {
             "split-users" => &mut self.no_split_users,
             "gap-recovery" => &mut self.no_gap_recovery,
             "dedup" => &mut self.no_dedup,
+            "collision-direction" => &mut self.no_collision_direction,
             _ => return false,
         };
         *flag = true;

@@ -103,15 +103,25 @@ pub enum ChatNote {
     /// Server: a client finished registering on this link.
     UserRegistered { link: LinkId, uid: Arc<str> },
     /// Server: two users claimed one nick; `survivor` keeps it (none when
-    /// both lose it).
+    /// both lose it). `a_ts` and `b_ts` are the claims' timestamps: the same
+    /// two users may collide again over later claims, with another outcome.
     Collision {
         nick: Arc<str>,
         a: Arc<str>,
+        a_ts: u64,
         b: Arc<str>,
+        b_ts: u64,
         survivor: Option<Arc<str>>,
     },
-    /// Server: it sent a KILL, SAVE or REJECT for `uid` on its links.
-    Resolution { uid: Arc<str>, kind: &'static str },
+    /// Server: it sent a KILL, SAVE or REJECT for `uid` on its links. For
+    /// a SAVE, `claim` is the timestamp of the nick claim it undoes (a user
+    /// can lose one collision per nick it claims); KILL and REJECT end the
+    /// user and have none.
+    Resolution {
+        uid: Arc<str>,
+        kind: &'static str,
+        claim: Option<u64>,
+    },
     /// Server (sequencer): number `n` of the stream now carries `uid`'s message.
     Sequenced {
         room: Arc<str>,

@@ -148,3 +148,60 @@ fn the_bcast_half_of_msg_direction_fires_and_holds() {
         "b1, and only b1, refuses a misdirected BCAST"
     );
 }
+
+/// The KILL/SAVE/REJECT half of msg.direction: in
+/// ablate-collision-direction a KILL issued by a1 reaches b1 only the long
+/// way round the brief cycle, from b2, while b1 routes a1 over a1-b1.
+#[test]
+fn the_resolution_half_of_msg_direction_fires_and_holds() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/ablate-collision-direction.toml");
+    let scn = scenario::load(&path).unwrap();
+    assert_eq!(scn.protocol.ablate, ["collision-direction"]);
+
+    let o = run(&scn, RunOptions::default()).unwrap();
+    assert!(o.matched, "{}", o.summary());
+    assert!(!o.violations.is_empty());
+    for v in &o.violations {
+        assert_eq!(v.invariant, "msg.direction");
+        assert!(
+            v.detail.starts_with("accepted a KILL on link "),
+            "not the resolution half: {}",
+            v.detail
+        );
+    }
+    assert_eq!(o.violations[0].host.as_deref(), Some("b1"));
+
+    // Healthy: b1 refuses that KILL (a Misdirected KILL note), and only
+    // b1, and nothing fires.
+    let mut healthy = scn.clone();
+    healthy.protocol.ablate.clear();
+    healthy.expect = Default::default();
+    let sink = drc_sim::trace::SharedBuffer::default();
+    let o = run(
+        &healthy,
+        RunOptions {
+            trace: Some(Box::new(sink.clone())),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    let text = String::from_utf8(sink.contents()).unwrap();
+    let refused: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            v["ev"] == "note"
+                && v["note"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Misdirected") && n.contains("\"KILL\""))
+        })
+        .map(|v| v["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        refused,
+        ["b1"],
+        "b1, and only b1, refuses a misdirected KILL"
+    );
+}

@@ -123,6 +123,9 @@ pub struct Stats {
     pub misdirected: u64,
     /// Broadcasts accepted from another server (each floods on).
     pub broadcasts: u64,
+    /// KILLs, SAVEs and REJECTs accepted from another server (each floods
+    /// on); repeats of one already applied are not counted.
+    pub resolutions: u64,
     pub links_registered: u64,
     pub loops_broken: u64,
     pub handshakes_failed: u64,

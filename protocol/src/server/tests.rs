@@ -1075,6 +1075,157 @@ fn bcast_is_only_taken_from_the_direction_of_its_origin() {
     assert_eq!(net.sent_on(a, ab).last().unwrap()[0], "BCAST");
 }
 
+fn chat_frame(command: &str, args: &[&str]) -> Vec<u8> {
+    let mut b = Vec::new();
+    wire::encode(&mut b, command, args).unwrap();
+    b
+}
+
+/// A in the chain A-B-C-E, D-A, with two users of C's introduced from B's
+/// side: "sam" (timestamp 5) and "max". Returns the net, A's links to B
+/// and D, C's and D's SIDs and the users' UIDs.
+#[allow(clippy::type_complexity)]
+fn users_of_c(cfg: Config) -> (Net, LinkId, LinkId, String, String, [String; 2]) {
+    let links = [("A", "B"), ("B", "C"), ("C", "E"), ("D", "A")];
+    let mut net = chain(cfg, &["A", "B", "C", "D", "E"], &links);
+    let (a, c, d) = (0, 2, 3);
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    let (c_sid, d_sid) = (net.srv(c).sid().to_string(), net.srv(d).sid().to_string());
+    let uids = [format!("{c_sid}-1-1"), format!("{c_sid}-1-2")];
+    net.inject(a, ab, &chat_frame("UID", &[&uids[0], "sam", "5", "5"]));
+    net.inject(a, ab, &chat_frame("UID", &[&uids[1], "max", "6", "6"]));
+    assert_eq!(net.srv(a).user_count(), 2);
+    (net, ab, ad, c_sid, d_sid, uids)
+}
+
+fn nick_of(net: &Net, i: usize, uid: &str) -> Option<String> {
+    net.srv(i)
+        .users()
+        .find(|u| u.0 == uid)
+        .map(|u| u.1.to_string())
+}
+
+/// A KILL, SAVE or REJECT is issued by whichever server saw both claims,
+/// and is taken only from the link toward that server, like a BCAST from
+/// its origin. The victim's server is no guide: a KILL issued by D reaches
+/// A from D's side, away from C, and is applied.
+#[test]
+fn kill_is_only_taken_from_the_direction_of_its_issuer() {
+    let (mut net, ab, ad, c_sid, d_sid, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    let sent = net.sent.len();
+    net.inject(a, ad, &chat_frame("KILL", &[&c_sid, &sam, "test"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    assert_eq!(net.srv(a).stats().resolutions, 0);
+    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    // Nor is a copy of A's own KILL that comes back round a cycle.
+    let a_sid = net.srv(a).sid().to_string();
+    net.inject(a, ab, &chat_frame("KILL", &[&a_sid, &sam, "test"]));
+    assert_eq!(net.srv(a).stats().misdirected, 2);
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+
+    net.inject(a, ab, &chat_frame("KILL", &[&c_sid, &sam, "test"]));
+    assert_eq!(nick_of(&net, a, &sam), None, "from C's side: applied");
+    assert_eq!(net.srv(a).stats().resolutions, 1);
+    assert_eq!(
+        net.sent_on(a, ad).last().unwrap(),
+        &["KILL", &*c_sid, &*sam, "test"],
+        "passed on naming the same issuer"
+    );
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "KILL"),
+        "not sent back"
+    );
+
+    net.inject(a, ad, &chat_frame("KILL", &[&d_sid, &max, "test"]));
+    assert_eq!(nick_of(&net, a, &max), None, "issued by D, from D's side");
+    assert_eq!(net.srv(a).stats().resolutions, 2);
+    assert_eq!(net.srv(a).stats().misdirected, 2);
+
+    // The ablation switch turns the direction check off.
+    let mut cfg = Config::default();
+    cfg.ablations.no_collision_direction = true;
+    let (mut net, _, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    net.inject(a, ad, &chat_frame("KILL", &[&c_sid, &sam, "test"]));
+    assert_eq!(nick_of(&net, a, &sam), None);
+    assert_eq!(net.srv(a).stats().misdirected, 0);
+}
+
+#[test]
+fn save_is_only_taken_from_the_direction_of_its_issuer() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(cfg.clone());
+    let a = 0;
+    let sent = net.sent.len();
+    net.inject(a, ad, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    assert_eq!(net.srv(a).stats().resolutions, 0);
+    assert_eq!(net.sent.len(), sent, "and not forwarded");
+
+    net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    assert_eq!(
+        nick_of(&net, a, &sam),
+        Some(sam.clone()),
+        "renamed to its UID"
+    );
+    assert_eq!(net.srv(a).stats().resolutions, 1);
+    assert_eq!(
+        net.sent_on(a, ad).last().unwrap(),
+        &["SAVE", &*c_sid, &*sam, "5"]
+    );
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "SAVE"),
+        "not sent back"
+    );
+
+    let mut cfg = cfg;
+    cfg.ablations.no_collision_direction = true;
+    let (mut net, _, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    net.inject(a, ad, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
+    assert_eq!(net.srv(a).stats().misdirected, 0);
+}
+
+#[test]
+fn reject_is_only_taken_from_the_direction_of_its_issuer() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::Reject,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(cfg.clone());
+    let a = 0;
+    let sent = net.sent.len();
+    net.inject(a, ad, &chat_frame("REJECT", &[&c_sid, &sam]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
+    assert_eq!(net.srv(a).stats().misdirected, 1);
+    assert_eq!(net.srv(a).stats().resolutions, 0);
+    assert_eq!(net.sent.len(), sent, "and not forwarded");
+
+    net.inject(a, ab, &chat_frame("REJECT", &[&c_sid, &sam]));
+    assert_eq!(nick_of(&net, a, &sam), None, "from C's side: applied");
+    assert_eq!(net.srv(a).stats().resolutions, 1);
+    assert_eq!(
+        net.sent_on(a, ad).last().unwrap(),
+        &["REJECT", &*c_sid, &*sam]
+    );
+    assert!(
+        net.sent_on(a, ab).iter().all(|w| w[0] != "REJECT"),
+        "not sent back"
+    );
+
+    let mut cfg = cfg;
+    cfg.ablations.no_collision_direction = true;
+    let (mut net, _, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    net.inject(a, ad, &chat_frame("REJECT", &[&c_sid, &sam]));
+    assert_eq!(nick_of(&net, a, &sam), None);
+    assert_eq!(net.srv(a).stats().misdirected, 0);
+}
+
 /// The SERVER/EOB frames hub A sends to a newcomer N, as (name, uplink).
 fn burst_to_newcomer(cfg: Config) -> Vec<(String, String)> {
     // Names chosen so that name order is not parent order (B under E, C under M).

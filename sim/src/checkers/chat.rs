@@ -23,8 +23,16 @@ enum Fate {
 /// below compare integers rather than names on every delivery.
 type StreamId = u32;
 type RoomId = u32;
-/// The two UIDs of a collision, smaller first, and who kept the nick.
-type Outcomes = BTreeMap<(Arc<str>, Arc<str>), Option<Arc<str>>>;
+/// The two claims of a collision (UID and nick timestamp), smaller UID
+/// first, and who kept the nick. Keyed by claim, not by the pair of users:
+/// the same two users may collide again over later claims, and the older
+/// claim may be the other one's.
+type Outcomes = BTreeMap<((Arc<str>, u64), (Arc<str>, u64)), Option<Arc<str>>>;
+
+/// A resolution a server sent: (host, incarnation, UID, kind, lost
+/// claim). A user dies once but can be renamed once per nick it claims, so
+/// a SAVE is bounded per claim, not per user.
+type Resolution = (HostId, u64, Arc<str>, &'static str, Option<u64>);
 
 /// Numbers of one stream are dense from 1, so they index vectors.
 #[derive(Default)]
@@ -71,8 +79,8 @@ pub struct ChatChecks {
     uids: BTreeSet<Arc<str>>,
     /// Collision outcomes by the pair of UIDs, for `nick.deterministic`.
     collisions: Outcomes,
-    /// Resolutions sent per (host, incarnation, UID, kind).
-    resolutions: BTreeSet<(HostId, u64, Arc<str>, &'static str)>,
+    /// Resolutions sent, for `collision.bounded`.
+    resolutions: BTreeSet<Resolution>,
     /// Room -> (room id, stream -> stream id).
     streams: BTreeMap<Arc<str>, (RoomId, BTreeMap<Stream, StreamId>)>,
     next_stream: StreamId,
@@ -87,6 +95,13 @@ pub struct ChatChecks {
     /// Private texts sent so far, for `private.direct`.
     pub private_texts: Vec<String>,
     pub deliveries: u64,
+    /// Servers outside the network (impostors, unregistered servers), found
+    /// on the first note. An impostor issues UIDs and numbers streams under
+    /// the SID it copies, so the tables keyed by those names leave out what
+    /// it and its clients do: no admitted server ever takes it in (that
+    /// boundary is `auth.before_state`'s), and its users are not the
+    /// network's.
+    outside: Option<Vec<HostId>>,
 }
 
 impl ChatChecks {
@@ -99,6 +114,12 @@ impl ChatChecks {
         note: &ChatNote,
         v: &mut Vec<Violation>,
     ) {
+        if self.is_outside(hosts, h) && names_the_network(note) {
+            if let ChatNote::UserRegistered { link, .. } = note {
+                self.end_registration(h, *link);
+            }
+            return;
+        }
         let host = &hosts[h as usize];
         let mut violate = |inv: &'static str, detail: String| {
             v.push(Violation {
@@ -124,14 +145,13 @@ impl ChatChecks {
             ChatNote::Collision {
                 nick,
                 a,
+                a_ts,
                 b,
+                b_ts,
                 survivor,
             } => {
-                let key = if a < b {
-                    (a.clone(), b.clone())
-                } else {
-                    (b.clone(), a.clone())
-                };
+                let (ca, cb) = ((a.clone(), *a_ts), (b.clone(), *b_ts));
+                let key = if ca < cb { (ca, cb) } else { (cb, ca) };
                 match self.collisions.get(&key) {
                     None => {
                         self.collisions.insert(key, survivor.clone());
@@ -140,8 +160,8 @@ impl ChatChecks {
                         "nick.deterministic",
                         format!(
                             "collision on {nick} between {} and {}: kept {} here, {} elsewhere",
-                            key.0,
-                            key.1,
+                            key.0 .0,
+                            key.1 .0,
                             survivor.as_deref().unwrap_or("neither"),
                             first.as_deref().unwrap_or("neither")
                         ),
@@ -149,14 +169,15 @@ impl ChatChecks {
                     Some(_) => {}
                 }
             }
-            ChatNote::Resolution { uid, kind } => {
+            ChatNote::Resolution { uid, kind, claim } => {
                 if !self
                     .resolutions
-                    .insert((h, host.incarnation, uid.clone(), kind))
+                    .insert((h, host.incarnation, uid.clone(), kind, *claim))
                 {
+                    let of = claim.map_or(String::new(), |ts| format!(" (claim of {ts})"));
                     violate(
                         "collision.bounded",
-                        format!("sent {kind} for {uid} a second time"),
+                        format!("sent {kind} for {uid}{of} a second time"),
                     );
                 }
             }
@@ -279,6 +300,26 @@ impl ChatChecks {
         }
     }
 
+    /// Whether host `h` is, or is a client connected to, a server outside
+    /// the network. One branch when there is none, the usual case.
+    fn is_outside(&mut self, hosts: &[Host], h: HostId) -> bool {
+        let outside = self.outside.get_or_insert_with(|| {
+            (0..hosts.len() as HostId)
+                .filter(|&x| !hosts[x as usize].is_client && !hosts[x as usize].genuine)
+                .collect()
+        });
+        if outside.is_empty() {
+            return false;
+        }
+        let host = &hosts[h as usize];
+        match host.client.as_ref() {
+            Some(c) => c
+                .server()
+                .is_some_and(|s| outside.iter().any(|&x| hosts[x as usize].label == s)),
+            None => outside.contains(&h),
+        }
+    }
+
     fn stream_id(&mut self, room: &Arc<str>, stream: &Stream) -> (RoomId, StreamId) {
         let next_room = self.streams.len() as RoomId;
         let (rid, of_room) = match self.streams.get_mut(&**room) {
@@ -331,8 +372,26 @@ impl ChatChecks {
     }
 }
 
+/// Notes keyed by the network's names (UIDs, streams), which a server
+/// outside the network may copy; the rest (registration timing, private
+/// texts) is keyed by host and link and is judged everywhere.
+fn names_the_network(note: &ChatNote) -> bool {
+    matches!(
+        note,
+        ChatNote::UserRegistered { .. }
+            | ChatNote::Collision { .. }
+            | ChatNote::Resolution { .. }
+            | ChatNote::Sequenced { .. }
+            | ChatNote::SeqSkipped { .. }
+            | ChatNote::Sent { .. }
+            | ChatNote::Delivered { .. }
+            | ChatNote::GapClosed { .. }
+    )
+}
+
 /// Judges the user and room layer at a quiet end, per component of
-/// running servers.
+/// running servers. As in the safety checks, servers outside the network
+/// and their clients are left out.
 pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation> {
     let ms = w.now / 1_000_000;
     let mut out = Vec::new();
@@ -344,6 +403,7 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
             detail,
         })
     };
+    let inside = |x: HostId| w.hosts[x as usize].genuine;
     // Connected clients by UID: (client host, its server's host).
     let mut clients: BTreeMap<&str, (HostId, Option<HostId>)> = BTreeMap::new();
     for (i, h) in w.hosts.iter().enumerate() {
@@ -353,10 +413,15 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
         }
         if let Some(uid) = c.uid() {
             let server = c.server().and_then(|s| w.by_label.get(s).copied());
+            if server.is_some_and(|s| !inside(s)) {
+                continue;
+            }
             clients.insert(uid, (i as HostId, server));
         }
     }
     for comp in comps {
+        let comp: Vec<HostId> = comp.iter().copied().filter(|&x| inside(x)).collect();
+        let comp = &comp;
         let Some(&x0) = comp.first() else { continue };
         let s0 = w.hosts[x0 as usize].server.as_ref().expect("running");
         let users0: BTreeMap<&str, &str> = s0.users().map(|(u, n, _)| (u, n)).collect();

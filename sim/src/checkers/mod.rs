@@ -51,7 +51,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "msg.direction",
         kind: Kind::Safety,
-        statement: "a SQUIT or broadcast takes effect only when it arrives from the direction of the server it names",
+        statement: "a SQUIT, broadcast, KILL, SAVE or REJECT takes effect only when it arrives from the direction of the server it names (its origin or issuer)",
     },
     Invariant {
         name: "handshake.finishes",
@@ -86,12 +86,12 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "nick.deterministic",
         kind: Kind::Safety,
-        statement: "every server that resolves a collision between the same two users keeps the same one",
+        statement: "every server that resolves a collision between the same two claims (user and nick timestamp) keeps the same one",
     },
     Invariant {
         name: "collision.bounded",
         kind: Kind::Safety,
-        statement: "a server sends each KILL, SAVE or REJECT for a user at most once per incarnation",
+        statement: "a server sends each KILL or REJECT for a user at most once per incarnation, and each SAVE at most once per nick the user claimed",
     },
     Invariant {
         name: "order.seq_safety",
@@ -177,6 +177,13 @@ pub enum Probe {
     /// broadcasts the server had accepted before it.
     MisdirectedBcast {
         accepted: u64,
+    },
+    /// A KILL, SAVE or REJECT (`kind`: its first letter) from another
+    /// direction than its issuer's, and how many the server had accepted
+    /// before it.
+    MisdirectedResolution {
+        accepted: u64,
+        kind: u8,
     },
 }
 
@@ -540,6 +547,9 @@ impl Checkers {
         if head == *b"<SQUIT," {
             return squit_probe(server, rest);
         }
+        if head[..6] == *b"<KILL," || head[..6] == *b"<SAVE," || head == *b"<REJECT" {
+            return resolution_probe(server, link, bytes);
+        }
         Probe::None
     }
 
@@ -549,6 +559,9 @@ impl Checkers {
         match probe {
             Probe::None => {}
             Probe::MisdirectedBcast { accepted } => self.judge_bcast(now, host, link, accepted),
+            Probe::MisdirectedResolution { accepted, kind } => {
+                self.judge_resolution(now, host, link, accepted, kind)
+            }
             Probe::Squit(squit) => self.judge_squit(now, host, link, &squit.0, squit.1),
         }
     }
@@ -566,6 +579,30 @@ impl Checkers {
                 Some(&host.label),
                 format!(
                     "accepted a broadcast on link {} that is not its origin's route",
+                    link.0
+                ),
+            );
+        }
+    }
+
+    /// A KILL, SAVE or REJECT came from another direction than its
+    /// issuer's: the server must not have applied it.
+    #[cold]
+    #[inline(never)]
+    fn judge_resolution(&mut self, now: SimTime, host: &Host, link: LinkId, before: u64, kind: u8) {
+        let server = host.server.as_ref().expect("running");
+        if server.stats().resolutions != before {
+            let kind = match kind {
+                b'K' => "KILL",
+                b'S' => "SAVE",
+                _ => "REJECT",
+            };
+            self.violate(
+                now,
+                "msg.direction",
+                Some(&host.label),
+                format!(
+                    "accepted a {kind} on link {} that is not its issuer's route",
                     link.0
                 ),
             );
@@ -603,6 +640,23 @@ impl Checkers {
 fn misdirected_bcast_probe(server: &Server) -> Probe {
     Probe::MisdirectedBcast {
         accepted: server.stats().broadcasts,
+    }
+}
+
+/// A KILL, SAVE or REJECT names its issuer first: a probe only if it is
+/// not arriving from the issuer's direction.
+#[cold]
+#[inline(never)]
+fn resolution_probe(server: &Server, link: LinkId, bytes: &[u8]) -> Probe {
+    let Some(comma) = bytes.iter().position(|&b| b == b',') else {
+        return Probe::None;
+    };
+    if server.route_by_sid(first_arg(&bytes[comma + 1..])) == Some(link) {
+        return Probe::None;
+    }
+    Probe::MisdirectedResolution {
+        accepted: server.stats().resolutions,
+        kind: bytes[1],
     }
 }
 

@@ -15,6 +15,11 @@
 //! KILL and REJECT leave a tombstone (UIDs are never reused), so a UID that
 //! arrives after its KILL is not brought back, and each server floods each
 //! resolution once.
+//!
+//! Any server that sees both claims resolves the collision, so a KILL,
+//! SAVE or REJECT names the server that issued it and, like a BCAST, is
+//! taken only from the link toward that server; copies that come round a
+//! transient cycle from the other side are refused.
 
 use std::sync::Arc;
 
@@ -108,7 +113,9 @@ impl Server {
             ChatNote::Collision {
                 nick: nick.into(),
                 a: holder.clone(),
+                a_ts: held.0,
                 b: uid.clone(),
+                b_ts: ts,
                 survivor,
             },
         );
@@ -164,16 +171,21 @@ impl Server {
     }
 
     /// Kills a user: removes it, tells its client if local, and floods
-    /// KILL on every link but `from`. Once per UID.
+    /// KILL on every link but the one it came on. Once per UID. `from` is
+    /// that link and the SID of the server that issued the KILL; `None`
+    /// when this server issues it.
     pub(crate) fn kill(
         &mut self,
         uid: &Arc<str>,
         reason: &str,
-        from: Option<LinkId>,
+        from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
         if !self.chat.dead.insert(uid.clone()) && !self.cfg.ablations.no_resolution_once {
             return;
+        }
+        if from.is_some() {
+            self.stats.resolutions += 1;
         }
         if let Some(u) = self.remove_user(uid, out) {
             if u.local {
@@ -181,27 +193,34 @@ impl Server {
                 self.close_client(u.via, out);
             }
         }
-        self.flood(from, frame("KILL", &[uid, reason]), out);
+        let me = self.me.sid.clone();
+        let (link, issuer) = from.map_or((None, &*me), |(l, i)| (Some(l), i));
+        self.flood(link, frame("KILL", &[issuer, uid, reason]), out);
         Self::chat_note(
             out,
             ChatNote::Resolution {
                 uid: uid.clone(),
                 kind: "KILL",
+                claim: None,
             },
         );
     }
 
     /// Refuses a registration: removes the user everywhere; its client is
-    /// told and goes back to choosing a nick. Once per UID.
+    /// told and goes back to choosing a nick. Once per UID; `from` as for
+    /// [`Server::kill`].
     pub(crate) fn reject(
         &mut self,
         now: Instant,
         uid: &Arc<str>,
-        from: Option<LinkId>,
+        from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
         if !self.chat.dead.insert(uid.clone()) {
             return;
+        }
+        if from.is_some() {
+            self.stats.resolutions += 1;
         }
         if let Some(u) = self.remove_user(uid, out) {
             if u.local {
@@ -217,12 +236,15 @@ impl Server {
                 self.arm(now + self.cfg.handshake_timeout);
             }
         }
-        self.flood(from, frame("REJECT", &[uid]), out);
+        let me = self.me.sid.clone();
+        let (link, issuer) = from.map_or((None, &*me), |(l, i)| (Some(l), i));
+        self.flood(link, frame("REJECT", &[issuer, uid]), out);
         Self::chat_note(
             out,
             ChatNote::Resolution {
                 uid: uid.clone(),
                 kind: "REJECT",
+                claim: None,
             },
         );
     }
@@ -246,18 +268,33 @@ impl Server {
         }
     }
 
-    /// Floods a SAVE, once per (UID, timestamp).
-    fn flood_save(&mut self, uid: &Arc<str>, ts: u64, from: Option<LinkId>, out: &mut Outbox) {
-        if self.chat.renamed.insert(uid.clone(), ts) == Some(ts) {
+    /// Floods a SAVE, once per (UID, timestamp): a user can lose one
+    /// collision per nick it claims. `from` as for [`Server::kill`].
+    fn flood_save(
+        &mut self,
+        uid: &Arc<str>,
+        ts: u64,
+        from: Option<(LinkId, &str)>,
+        out: &mut Outbox,
+    ) {
+        if self.chat.renamed.insert(uid.clone(), ts) == Some(ts)
+            && !self.cfg.ablations.no_resolution_once
+        {
             return;
         }
+        if from.is_some() {
+            self.stats.resolutions += 1;
+        }
         let t = ts.to_string();
-        self.flood(from, frame("SAVE", &[uid, &t]), out);
+        let me = self.me.sid.clone();
+        let (link, issuer) = from.map_or((None, &*me), |(l, i)| (Some(l), i));
+        self.flood(link, frame("SAVE", &[issuer, uid, &t]), out);
         Self::chat_note(
             out,
             ChatNote::Resolution {
                 uid: uid.clone(),
                 kind: "SAVE",
+                claim: Some(ts),
             },
         );
         self.flush_renames(out);
@@ -442,48 +479,76 @@ impl Server {
                 true
             }
             "KILL" => {
-                let Some([uid, reason]) = f.args_exact::<2>() else {
+                let Some([issuer, uid, reason]) = f.args_exact::<3>() else {
                     return false;
                 };
-                if uid_sid(uid).is_none() {
+                if issuer.len() != 3 || uid_sid(uid).is_none() {
                     return false;
                 }
+                if !self.check_issuer(link, issuer, "KILL", out) {
+                    return true;
+                }
                 let uid: Arc<str> = uid.into();
-                self.kill(&uid, reason, Some(link), out);
+                self.kill(&uid, reason, Some((link, issuer)), out);
                 true
             }
             "REJECT" => {
-                let Some([uid]) = f.args_exact::<1>() else {
+                let Some([issuer, uid]) = f.args_exact::<2>() else {
                     return false;
                 };
-                if uid_sid(uid).is_none() {
+                if issuer.len() != 3 || uid_sid(uid).is_none() {
                     return false;
                 }
+                if !self.check_issuer(link, issuer, "REJECT", out) {
+                    return true;
+                }
                 let uid: Arc<str> = uid.into();
-                self.reject(now, &uid, Some(link), out);
+                self.reject(now, &uid, Some((link, issuer)), out);
                 true
             }
             "SAVE" => {
-                let Some([uid, ts]) = f.args_exact::<2>() else {
+                let Some([issuer, uid, ts]) = f.args_exact::<3>() else {
                     return false;
                 };
                 let (Some(_), Some(ts)) = (uid_sid(uid), parse_u64(ts)) else {
                     return false;
                 };
+                if issuer.len() != 3 {
+                    return false;
+                }
+                if !self.check_issuer(link, issuer, "SAVE", out) {
+                    return true;
+                }
                 let uid: Arc<str> = uid.into();
-                if self.chat.renamed.get(&uid) == Some(&ts) {
+                if self.chat.renamed.get(&uid) == Some(&ts)
+                    && !self.cfg.ablations.no_resolution_once
+                {
                     return true; // seen before
                 }
                 if self.chat.users.get(&uid).is_some_and(|u| u.ts == ts) {
                     self.rename_to_uid(&uid);
                 }
-                self.flood_save(&uid, ts, Some(link), out);
+                self.flood_save(&uid, ts, Some((link, issuer)), out);
                 true
             }
             _ => false,
         };
         self.flush_renames(out);
         ok
+    }
+
+    /// Whether a KILL, SAVE or REJECT came from the direction of the
+    /// server that issued it. The victim's server is no guide: the issuer
+    /// is whichever server saw both claims, often between the two users,
+    /// so its resolution reaches the loser's side from the winner's.
+    fn check_issuer(
+        &mut self,
+        link: LinkId,
+        issuer: &str,
+        what: &'static str,
+        out: &mut Outbox,
+    ) -> bool {
+        self.cfg.ablations.no_collision_direction || self.check_direction(link, issuer, what, out)
     }
 
     /// A local user leaves: tell the tree and drop it.
