@@ -8,7 +8,8 @@
 //! skipped one, validates it and sends the message (RMSG) to the members.
 //!
 //! Stream rule. A room's stream is a lattice value: a higher epoch wins,
-//! then the smaller sequencer SID. Every server adopts the larger of what
+//! then the smaller sequencer SID, then the later incarnation of that
+//! sequencer. Every server adopts the larger of what
 //! it has and what it hears, and passes on only what it adopted, so all
 //! servers of a component end with one stream whatever order they heard
 //! things in. Under `epoch` a component that lost its sequencer elects the
@@ -77,7 +78,7 @@ impl Sequencer {
     }
 }
 
-/// A room message's place: room name, stream (epoch and sequencer SID)
+/// A room message's place: room name, stream (epoch and sequencer name)
 /// and number, as a client or a relay names it.
 pub(crate) struct Numbered<'a> {
     pub name: &'a str,
