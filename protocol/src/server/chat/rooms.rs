@@ -107,7 +107,7 @@ pub(crate) fn sequencer_name(sid: &str, incarnation: u64) -> Arc<str> {
 
 /// Splits a sequencer name into its SID and incarnation; `None` unless it
 /// is a valid SID, a dash and decimal digits.
-pub fn sequencer_parts(seq: &str) -> Option<(&str, u64)> {
+pub(crate) fn sequencer_parts(seq: &str) -> Option<(&str, u64)> {
     let (sid, inc) = seq.split_once('-')?;
     crate::server::sid_code(sid)?;
     Some((sid, parse_u64(inc)?))
@@ -596,7 +596,7 @@ impl Server {
                 sequencer_name(&best, inc)
             };
             let stream = Stream {
-                epoch: room.stream.epoch + 1,
+                epoch: room.stream.epoch.saturating_add(1),
                 seq,
             };
             if self.adopt_stream(&key, stream, out) {
@@ -637,7 +637,8 @@ impl Server {
                 let mut stream = heard.clone();
                 if seq_sid == &*self.me.sid
                     && self.chat.rooms.get(&key).is_none_or(|r| {
-                        !(r.stream == heard && r.seq.is_some()) && !stream_beats(&r.stream, &heard)
+                        let runs_it = r.stream == heard && r.seq.is_some();
+                        !(runs_it || stream_beats(&r.stream, &heard))
                     })
                 {
                     // Named sequencer of a stream this process does not run
@@ -645,7 +646,7 @@ impl Server {
                     // win here: its numbers are lost with that process, so
                     // start a new stream above it rather than number it again.
                     stream = Stream {
-                        epoch: epoch + 1,
+                        epoch: epoch.saturating_add(1),
                         seq: self.my_sequencer_name(),
                     };
                 }
