@@ -87,6 +87,8 @@ pub struct Ablations {
     pub no_direct_private: bool,
     /// Build UIDs without the server's incarnation.
     pub no_uid_incarnation: bool,
+    /// Name room streams by the sequencer's SID without its incarnation.
+    pub no_seq_incarnation: bool,
     /// Pass on every KILL or SAVE received, not only the first.
     pub no_resolution_once: bool,
     /// Clients put a message that failed behind the ones queued after it.
@@ -165,6 +167,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "users.unique",
     ),
     (
+        "seq-incarnation",
+        "name a room stream's sequencer without its incarnation",
+        "order.seq_safety",
+    ),
+    (
         "resolution-once",
         "pass on every KILL or SAVE received, not only the first",
         "collision.bounded",
@@ -223,6 +230,7 @@ impl Ablations {
             "room-routing" => &mut self.no_room_routing,
             "direct-private" => &mut self.no_direct_private,
             "uid-incarnation" => &mut self.no_uid_incarnation,
+            "seq-incarnation" => &mut self.no_seq_incarnation,
             "resolution-once" => &mut self.no_resolution_once,
             "retry-order" => &mut self.no_retry_order,
             "split-users" => &mut self.no_split_users,

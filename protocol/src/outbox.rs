@@ -83,8 +83,11 @@ pub enum Note {
     Chat(ChatNote),
 }
 
-/// A room's sequence: the epoch and the SID of the sequencer that numbers
-/// it. Numbers are unique within a stream, never across streams.
+/// A room's sequence: the epoch and the sequencer that numbers it, named
+/// `SID-incarnation` (`0AB-3`). Numbers are unique within a stream, never
+/// across streams. The incarnation is what keeps a restarted sequencer,
+/// which has forgotten every number it issued, from numbering the same
+/// stream again (as it keeps UIDs unique).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stream {
     pub epoch: u64,

@@ -322,3 +322,51 @@ fn without_register_timeout_only_silence_ends_a_registration() {
         Some(Instant::ZERO + Duration::from_secs(40))
     );
 }
+
+/// bob stays in #r while its sequencer restarts. The new process numbers
+/// its own stream from 1 again, (2, 0AA-2): bob switches to it rather than
+/// taking its numbers for the ones he delivered from (2, 0AA-1), and the
+/// old stream's stragglers are not mixed in.
+#[test]
+fn a_sequencers_next_incarnation_is_a_new_stream_delivered_from_its_start() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["SYNC", "#r", "2", "0AA-1", "1"]);
+    for (n, k, text) in [("1", "1", "one"), ("2", "2", "two")] {
+        let id = format!("0AB-1-1/{k}");
+        r.frame(&["RMSG", "#r", "2", "0AA-1", n, "0AB-1-1", "bob", &id, text]);
+    }
+    r.frame(&["SYNC", "#r", "2", "0AA-2", "1"]);
+    r.frame(&[
+        "RMSG",
+        "#r",
+        "2",
+        "0AA-2",
+        "1",
+        "0AB-1-1",
+        "bob",
+        "0AB-1-1/3",
+        "three",
+    ]);
+    r.frame(&[
+        "RMSG",
+        "#r",
+        "2",
+        "0AA-1",
+        "3",
+        "0AB-1-1",
+        "bob",
+        "0AB-1-1/4",
+        "late",
+    ]);
+    assert_eq!(
+        r.delivered(),
+        [
+            (1, "one".to_string()),
+            (2, "two".to_string()),
+            (1, "three".to_string())
+        ]
+    );
+    let room = r.c.room("#r").unwrap();
+    assert_eq!(room.stream.as_ref().map(|s| &*s.seq), Some("0AA-2"));
+    assert_eq!(room.late, 1);
+}

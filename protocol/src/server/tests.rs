@@ -1897,3 +1897,195 @@ fn soak_long() {
         failed.first()
     );
 }
+
+// ------------------------------------------------- room streams and restarts
+
+fn encoded(parts: &[&str]) -> Vec<u8> {
+    let mut b = Vec::new();
+    wire::encode(&mut b, parts[0], &parts[1..]).unwrap();
+    b
+}
+
+/// Puppet `p` registers on `server` as `nick` and joins `#r`; the link.
+fn client_joins(net: &mut Net, p: usize, server: &str, nick: &str) -> LinkId {
+    let l = net.puppet_dial(p, server);
+    net.puppet_send(p, l, &encoded(&["USER", nick]));
+    net.puppet_send(p, l, &encoded(&["NICK", nick]));
+    net.settle();
+    net.puppet_send(p, l, &encoded(&["JOINROOM", "#r"]));
+    net.settle();
+    l
+}
+
+/// Puppet `p` says `text` in `#r` the way a client does: GETSEQ, then
+/// CSEND with the number it was given. Returns (epoch, sequencer, n).
+fn client_says(net: &mut Net, p: usize, l: LinkId, text: &str) -> (String, String, String) {
+    let before = net.puppet_got(p, l).len();
+    net.puppet_send(p, l, &encoded(&["GETSEQ", "#r"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    let new = got[before..]
+        .iter()
+        .find(|w| w[0] == "NEWSEQ")
+        .unwrap_or_else(|| panic!("no NEWSEQ for {text:?}: {:?}", &got[before..]))
+        .clone();
+    let (e, s, n) = (new[2].clone(), new[3].clone(), new[4].clone());
+    let id = format!("{text}/1");
+    net.puppet_send(p, l, &encoded(&["CSEND", "#r", &e, &s, &n, &id, text]));
+    net.settle();
+    (e, s, n)
+}
+
+/// Every number the servers sequenced, as (host, room, stream, n).
+fn sequenced(net: &Net) -> Vec<(usize, String, crate::Stream, u64)> {
+    net.notes
+        .iter()
+        .filter_map(|(_, h, n)| match n {
+            Note::Chat(crate::ChatNote::Sequenced {
+                room, stream, n, ..
+            }) => Some((*h, room.to_string(), stream.clone(), *n)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_numbers_unique(net: &Net, expected: usize) {
+    let all = sequenced(net);
+    let distinct: BTreeSet<(String, crate::Stream, u64)> = all
+        .iter()
+        .map(|(_, r, s, n)| (r.clone(), s.clone(), *n))
+        .collect();
+    assert_eq!(all.len(), expected, "{all:?}");
+    assert_eq!(
+        distinct.len(),
+        all.len(),
+        "a number sequenced twice: {all:?}"
+    );
+}
+
+fn ordering_cfg(ordering: crate::config::Ordering) -> Config {
+    Config {
+        ordering,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn a_restarted_sequencer_never_numbers_its_earlier_stream_again() {
+    // One server, one client: two messages, a crash, a restart, the room
+    // created afresh, one more message. The restarted process has no
+    // record of the numbers it issued, so only the stream's name can keep
+    // it from issuing them again.
+    for ordering in [
+        crate::config::Ordering::Epoch,
+        crate::config::Ordering::Home,
+    ] {
+        let mut net = Net::new(ordering_cfg(ordering));
+        let a = net.add("A", &[]);
+        let p = net.add_puppet("alice");
+        net.handle(a, Input::Start);
+        let l = client_joins(&mut net, p, "A", "alice");
+        let first = client_says(&mut net, p, l, "one");
+        let second = client_says(&mut net, p, l, "two");
+        assert_eq!(first, ("1".into(), "000-1".into(), "1".into()));
+        assert_eq!(second.2, "2");
+        net.crash(a);
+        net.restart(a);
+        let l = client_joins(&mut net, p, "A", "alice");
+        let third = client_says(&mut net, p, l, "three");
+        assert_eq!(
+            third,
+            ("1".into(), "000-2".into(), "1".into()),
+            "{ordering:?}"
+        );
+        assert_numbers_unique(&net, 3);
+    }
+}
+
+#[test]
+fn a_restarted_sequencer_hearing_its_old_stream_starts_a_new_epoch() {
+    // B keeps the room A numbered; A restarts and relinks. Under `home` the
+    // burst names A's earlier incarnation as the sequencer: A starts epoch
+    // 2 under its new name and B follows. Under `epoch` B, having lost A,
+    // elected itself for epoch 2 first and A follows. Either way numbers go
+    // on in a new stream only.
+    use crate::config::Ordering::{Epoch, Home};
+    for (ordering, seq) in [(Epoch, "001-1"), (Home, "000-2")] {
+        let mut net = Net::new(ordering_cfg(ordering));
+        let a = net.add("A", &["B"]);
+        let b = net.add("B", &[]);
+        let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+        net.handle(b, Input::Start);
+        net.handle(a, Input::Start);
+        net.settle();
+        let la = client_joins(&mut net, pa, "A", "alice");
+        let lb = client_joins(&mut net, pb, "B", "bob");
+        client_says(&mut net, pa, la, "alice 1");
+        client_says(&mut net, pb, lb, "bob 1");
+        net.crash(a);
+        net.restart(a);
+        net.settle();
+        net.run_for(secs(5));
+        let la = client_joins(&mut net, pa, "A", "alice");
+        let s = client_says(&mut net, pa, la, "alice 2");
+        assert_eq!((s.0.as_str(), s.1.as_str()), ("2", seq), "{ordering:?}");
+        let s = client_says(&mut net, pb, lb, "bob 2");
+        assert_eq!((s.0.as_str(), s.1.as_str()), ("2", seq), "{ordering:?}");
+        for i in [a, b] {
+            let r = net.srv(i).rooms().next().unwrap();
+            assert_eq!((r.stream.epoch, &*r.stream.seq), (2, seq));
+        }
+        assert_numbers_unique(&net, 4);
+    }
+}
+
+#[test]
+fn a_restarted_sequencers_own_stream_beats_its_earlier_one_without_a_new_epoch() {
+    // A restarts while cut off from B and creates the room again, (1,
+    // 000-2); B still holds (1, 000-1). At the merge the later incarnation
+    // wins the lattice as it is: no server starts another epoch.
+    let mut net = Net::new(ordering_cfg(crate::config::Ordering::Home));
+    let a = net.add("A", &[]);
+    let b = net.add("B", &[]);
+    let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    net.handle(b, Input::Start);
+    net.handle(a, Input::Start);
+    net.connect(a, "B");
+    net.settle();
+    let la = client_joins(&mut net, pa, "A", "alice");
+    let lb = client_joins(&mut net, pb, "B", "bob");
+    client_says(&mut net, pa, la, "alice 1");
+    net.crash(a);
+    net.restart(a);
+    let la = client_joins(&mut net, pa, "A", "alice");
+    assert_eq!(
+        client_says(&mut net, pa, la, "alice 2"),
+        ("1".into(), "000-2".into(), "1".into())
+    );
+    net.connect(a, "B");
+    net.settle();
+    net.run_for(secs(5));
+    for i in [a, b] {
+        let r = net.srv(i).rooms().next().unwrap();
+        assert_eq!((r.stream.epoch, &*r.stream.seq), (1, "000-2"));
+    }
+    let s = client_says(&mut net, pb, lb, "bob 1");
+    assert_eq!(s, ("1".into(), "000-2".into(), "2".into()));
+    assert_numbers_unique(&net, 3);
+}
+
+#[test]
+fn streams_order_by_epoch_then_smaller_sid_then_later_incarnation() {
+    let s = |epoch: u64, seq: &str| crate::Stream {
+        epoch,
+        seq: seq.into(),
+    };
+    let beats = super::stream_beats;
+    assert!(beats(&s(2, "0AB-1"), &s(1, "0AA-9")));
+    assert!(beats(&s(1, "0AA-1"), &s(1, "0AB-1")));
+    assert!(beats(&s(1, "0AA-2"), &s(1, "0AA-1")));
+    // Incarnations compare as numbers, not as text.
+    assert!(beats(&s(1, "0AA-10"), &s(1, "0AA-9")));
+    assert!(!beats(&s(1, "0AA-9"), &s(1, "0AA-10")));
+    assert!(!beats(&s(1, "0AA-1"), &s(1, "0AA-1")));
+}

@@ -8,14 +8,20 @@
 //! skipped one, validates it and sends the message (RMSG) to the members.
 //!
 //! Stream rule. A room's stream is a lattice value: a higher epoch wins,
-//! then the smaller sequencer SID. Every server adopts the larger of what
+//! then the smaller sequencer SID, then the later incarnation of that
+//! sequencer. Every server adopts the larger of what
 //! it has and what it hears, and passes on only what it adopted, so all
 //! servers of a component end with one stream whatever order they heard
 //! things in. Under `epoch` a component that lost its sequencer elects the
 //! lowest SID with members and starts epoch + 1; under `home` the
-//! sequencer never changes and a component without it cannot send. A
-//! sequencer that restarts finds itself named by a stream it has no state
-//! for and starts epoch + 1 itself, so no number is ever issued twice.
+//! sequencer never changes and a component without it cannot send.
+//!
+//! A stream names its sequencer by SID *and incarnation*. A restarted
+//! process has lost every number it issued, so it must never number a
+//! stream its earlier incarnation numbered: the incarnation makes its
+//! streams new ones (a room it creates afresh, one it is elected to), and
+//! when it hears a stream naming its SID that it does not run (its earlier
+//! incarnation's) it starts epoch + 1 under its own name instead.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,7 +78,7 @@ impl Sequencer {
     }
 }
 
-/// A room message's place: room name, stream (epoch and sequencer SID)
+/// A room message's place: room name, stream (epoch and sequencer name)
 /// and number, as a client or a relay names it.
 pub(crate) struct Numbered<'a> {
     pub name: &'a str,
@@ -81,9 +87,30 @@ pub(crate) struct Numbered<'a> {
     pub n: u64,
 }
 
-/// Whether stream `a` is later than `b` in the lattice.
+/// Whether stream `a` is later than `b` in the lattice: a higher epoch,
+/// then the smaller sequencer SID, then the later incarnation of the same
+/// sequencer (the earlier one is dead).
 pub fn stream_beats(a: &Stream, b: &Stream) -> bool {
-    (a.epoch, std::cmp::Reverse(&*a.seq)) > (b.epoch, std::cmp::Reverse(&*b.seq))
+    // A malformed name (only a misbehaving peer sends one) still orders,
+    // as a SID of its own with incarnation 0.
+    fn key(s: &Stream) -> (u64, std::cmp::Reverse<&str>, u64) {
+        let (sid, inc) = sequencer_parts(&s.seq).unwrap_or((&s.seq, 0));
+        (s.epoch, std::cmp::Reverse(sid), inc)
+    }
+    key(a) > key(b)
+}
+
+/// A stream's sequencer name: `SID-incarnation`.
+pub(crate) fn sequencer_name(sid: &str, incarnation: u64) -> Arc<str> {
+    format!("{sid}-{incarnation}").into()
+}
+
+/// Splits a sequencer name into its SID and incarnation; `None` unless it
+/// is a valid SID, a dash and decimal digits.
+pub(crate) fn sequencer_parts(seq: &str) -> Option<(&str, u64)> {
+    let (sid, inc) = seq.split_once('-')?;
+    crate::server::sid_code(sid)?;
+    Some((sid, parse_u64(inc)?))
 }
 
 impl Server {
@@ -92,11 +119,37 @@ impl Server {
         self.chat.rooms.contains_key(&*k).then_some(k)
     }
 
+    /// This process's name as a sequencer.
+    fn my_sequencer_name(&self) -> Arc<str> {
+        let incarnation = if self.cfg.ablations.no_seq_incarnation {
+            0
+        } else {
+            self.me.incarnation
+        };
+        sequencer_name(&self.me.sid, incarnation)
+    }
+
+    /// Where the sequencer a stream names is, from here.
+    fn dest_of_sequencer(&self, seq: &str) -> Dest {
+        sequencer_parts(seq).map_or(Dest::Nowhere, |(sid, _)| self.dest_of_sid(sid))
+    }
+
+    /// The incarnation of the server `sid` as this server knows it.
+    fn incarnation_of_sid(&self, sid: &str) -> Option<u64> {
+        if sid == &*self.me.sid {
+            return Some(self.me.incarnation);
+        }
+        self.known
+            .values()
+            .find(|k| *k.sid == *sid)
+            .map(|k| k.incarnation)
+    }
+
     /// Creates a room with this server as its sequencer.
     pub(crate) fn create_room(&mut self, now: Instant, name: &str, out: &mut Outbox) {
         let stream = Stream {
             epoch: 1,
-            seq: self.me.sid.clone(),
+            seq: self.my_sequencer_name(),
         };
         let room = Room {
             name: name.into(),
@@ -412,8 +465,9 @@ impl Server {
             // A closed stream: nobody will fill the gap any more.
             return self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out);
         }
-        if *sid != *self.me.sid {
-            if let Dest::Link(l) = self.dest_of_sid(sid) {
+        if room.seq.is_none() {
+            // The current stream, numbered elsewhere.
+            if let Dest::Link(l) = self.dest_of_sequencer(sid) {
                 out.send(l, frame("RFIND", &[&name, &e, &s, &nn, uid]));
             }
             return;
@@ -470,7 +524,7 @@ impl Server {
 
     /// Adopts `stream` for a room if it beats the current one.
     fn adopt_stream(&mut self, key: &str, stream: Stream, out: &mut Outbox) -> bool {
-        let me = self.me.sid.clone();
+        let me = self.my_sequencer_name();
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         if !stream_beats(&stream, &room.stream) {
             return false;
@@ -504,7 +558,7 @@ impl Server {
             .chat
             .rooms
             .iter()
-            .filter(|(_, r)| self.dest_of_sid(&r.stream.seq) == Dest::Nowhere)
+            .filter(|(_, r)| self.dest_of_sequencer(&r.stream.seq) == Dest::Nowhere)
             .map(|(k, _)| k.clone())
             .collect();
         for key in lost {
@@ -525,9 +579,25 @@ impl Server {
                     .min()
                     .expect("at least this server")
             });
+            // The elected server's incarnation, as every server of the
+            // component knows it, names the stream: if it restarts, its
+            // next process cannot take this stream for one of its own.
+            let seq = if best == self.me.sid {
+                self.my_sequencer_name()
+            } else {
+                let Some(inc) = self.incarnation_of_sid(&best) else {
+                    continue;
+                };
+                let inc = if self.cfg.ablations.no_seq_incarnation {
+                    0
+                } else {
+                    inc
+                };
+                sequencer_name(&best, inc)
+            };
             let stream = Stream {
-                epoch: room.stream.epoch + 1,
-                seq: best,
+                epoch: room.stream.epoch.saturating_add(1),
+                seq,
             };
             if self.adopt_stream(&key, stream, out) {
                 let r = self.chat.rooms[&key].clone();
@@ -553,24 +623,32 @@ impl Server {
                 let (Some(ts), Some(epoch)) = (parse_u64(ts), parse_u64(epoch)) else {
                     return false;
                 };
-                if !crate::names::valid_room(name) || crate::server::sid_code(seq).is_none() {
+                let Some((seq_sid, _)) = sequencer_parts(seq) else {
+                    return false;
+                };
+                if !crate::names::valid_room(name) {
                     return false;
                 }
                 let key = fold(name);
-                let mut stream = Stream {
+                let heard = Stream {
                     epoch,
                     seq: seq.into(),
                 };
-                if *stream.seq == *self.me.sid
-                    && self
-                        .chat
-                        .rooms
-                        .get(&key)
-                        .is_none_or(|r| r.stream != stream || r.seq.is_none())
+                let mut stream = heard.clone();
+                if seq_sid == &*self.me.sid
+                    && self.chat.rooms.get(&key).is_none_or(|r| {
+                        let runs_it = r.stream == heard && r.seq.is_some();
+                        !(runs_it || stream_beats(&r.stream, &heard))
+                    })
                 {
-                    // Named sequencer of a stream this process never ran
-                    // (it restarted): start a new one instead.
-                    stream.epoch += 1;
+                    // Named sequencer of a stream this process does not run
+                    // (an earlier incarnation's: it restarted), which would
+                    // win here: its numbers are lost with that process, so
+                    // start a new stream above it rather than number it again.
+                    stream = Stream {
+                        epoch: epoch.saturating_add(1),
+                        seq: self.my_sequencer_name(),
+                    };
                 }
                 if !self.chat.rooms.contains_key(&key) {
                     let room = Room {
@@ -592,12 +670,12 @@ impl Server {
                 let r = room.clone();
                 if adopted {
                     self.announce_room(&r, Some(link), out);
-                    if *r.stream.seq == *self.me.sid {
+                    if r.stream != heard {
                         // Also tell the sender what we started.
                         let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
                         out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
                     }
-                } else if stream_beats(&r.stream, &stream) {
+                } else if stream_beats(&r.stream, &heard) {
                     // The sender is behind: let its side catch up.
                     let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
                     out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
@@ -701,10 +779,9 @@ impl Server {
                 let Some(name) = f.arg(0) else {
                     return false;
                 };
-                let seq = f.arg(2).unwrap_or("");
-                if crate::server::sid_code(seq).is_none() {
+                let Some((seq, _)) = sequencer_parts(f.arg(2).unwrap_or("")) else {
                     return false;
-                }
+                };
                 if !self.check_direction(link, seq, "RMSG", out) {
                     return true;
                 }
@@ -780,7 +857,7 @@ impl Server {
         if !room.members.contains_key(uid) {
             return reply(self, "0", "0", out);
         }
-        match self.dest_of_sid(&seq) {
+        match self.dest_of_sequencer(&seq) {
             Dest::Me => match self.issue_number(now, key, uid) {
                 Some((stream, n)) => {
                     let (e, n) = (stream.epoch.to_string(), n.to_string());
@@ -808,7 +885,7 @@ impl Server {
         let Some(key) = self.room_key(m.name) else {
             return self.send_fail(uid, &m, "no such room", out);
         };
-        match self.dest_of_sid(m.seq) {
+        match self.dest_of_sequencer(m.seq) {
             Dest::Me => {
                 if let Err(why) = self.accept_message(&key, &m, uid, id, text, out) {
                     self.send_fail(uid, &m, why, out);
