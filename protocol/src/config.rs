@@ -97,6 +97,8 @@ pub struct Ablations {
     pub no_gap_recovery: bool,
     /// Clients deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// Do not ask a neighbour for the users of a server newly routed through it.
+    pub no_user_resync: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -187,6 +189,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "clients deliver the second copy of a retried message",
         "order.once",
     ),
+    (
+        "user-resync",
+        "never ask for the users of a server routed through a new link",
+        "users.agree",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -221,6 +228,7 @@ impl Ablations {
             "split-users" => &mut self.no_split_users,
             "gap-recovery" => &mut self.no_gap_recovery,
             "dedup" => &mut self.no_dedup,
+            "user-resync" => &mut self.no_user_resync,
             _ => return false,
         };
         *flag = true;

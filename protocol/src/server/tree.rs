@@ -323,8 +323,10 @@ impl Server {
 
     fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
         let via = entry.via;
+        let sid = entry.sid.clone();
         let name: Arc<str> = name.into();
-        let fresh = self.set_known(name.clone(), entry).is_none();
+        let old = self.set_known(name.clone(), entry);
+        let fresh = old.is_none();
         if fresh {
             out.note(Note::ServerAdded {
                 name: name.clone(),
@@ -332,6 +334,13 @@ impl Server {
             });
         }
         self.forward_server(&name, via, out);
+        if old.is_none_or(|o| o.via != via) {
+            // A new direction for its users too. A link's burst carries
+            // its users after its servers; outside a burst nothing will
+            // unless we ask (see chat/sync.rs).
+            let in_burst = self.links.get(&via).is_some_and(|l| !l.burst_received);
+            self.rerouted(&sid, via, !(fresh && in_burst), out);
+        }
     }
 
     pub(crate) fn on_squit(
