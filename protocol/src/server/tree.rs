@@ -231,8 +231,16 @@ impl Server {
         if old.via == link {
             // Same direction: the route behind the link changed shape.
             if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
+                let sid = entry.sid.clone();
                 self.set_known(name.into(), entry);
                 self.forward_server(name, link, out);
+                // The neighbour's own route changed: it may have lost the
+                // server and learned it afresh, with other users, without
+                // our ever seeing it go (see chat/sync.rs).
+                let in_burst = self.links.get(&link).is_some_and(|l| !l.burst_received);
+                if !in_burst {
+                    self.rerouted(&sid, link, true, out);
+                }
             }
             return;
         }

@@ -40,12 +40,16 @@ pub(crate) struct PendingSync {
     pub users: BTreeSet<Arc<str>>,
     /// (UID, folded room) memberships.
     pub members: BTreeSet<(Arc<str>, String)>,
+    /// Neighbours that asked us about the same server meanwhile: they get
+    /// our answer once we have ours, not a view we are about to correct.
+    pub waiting: Vec<LinkId>,
 }
 
 impl Server {
     /// The server with SID `sid` is now routed through `link` (it was
-    /// routed elsewhere, or was unknown). Its users follow the route, and
-    /// if `ask`, the neighbour is asked for its view of them.
+    /// routed elsewhere, was unknown, or its route behind `link` changed).
+    /// Its users follow the route, and if `ask`, the neighbour is asked
+    /// for its view of them.
     pub(crate) fn rerouted(&mut self, sid: &Arc<str>, link: LinkId, ask: bool, out: &mut Outbox) {
         let mut users = BTreeSet::new();
         let mut members = BTreeSet::new();
@@ -64,8 +68,16 @@ impl Server {
                 r.fanout = None;
             }
         }
+        let waiting = self
+            .chat
+            .syncs
+            .remove(sid)
+            .map(|p| p.waiting)
+            .unwrap_or_default();
         if !ask || self.cfg.ablations.no_user_resync {
-            self.chat.syncs.remove(sid);
+            for w in waiting {
+                self.answer_sync(w, sid, out);
+            }
             return;
         }
         let members = members
@@ -78,6 +90,7 @@ impl Server {
                 link,
                 users,
                 members,
+                waiting,
             },
         );
         out.send(link, frame("USYNC", &[sid]));
@@ -131,6 +144,20 @@ impl Server {
 
     /// Our view of the users of `sid`, for the neighbour on `link`.
     fn answer_sync(&mut self, link: LinkId, sid: &str, out: &mut Outbox) {
+        if !self.links.contains_key(&link) {
+            return;
+        }
+        if let Some(p) = self.chat.syncs.get_mut(sid) {
+            if p.link != link {
+                // We are asking about it ourselves: answer with what we
+                // learn, not with a view we are about to correct (the
+                // asker would drop users we are about to add).
+                if !p.waiting.contains(&link) {
+                    p.waiting.push(link);
+                }
+                return;
+            }
+        }
         let ours = sid == &*self.me.sid;
         // Routed back through the asker: what we hold came from it.
         let vouch = ours || self.route_by_sid(sid).is_some_and(|l| l != link);
@@ -173,15 +200,24 @@ impl Server {
     }
 
     /// The neighbour has sent its whole view of the users of `sid`: what
-    /// it did not name is gone (when it could vouch for its view).
+    /// it did not name is gone (when it could vouch for its view). Then
+    /// whoever asked us meanwhile gets our answer.
     fn end_sync(&mut self, link: LinkId, sid: &str, vouched: bool, out: &mut Outbox) {
         if self.chat.syncs.get(sid).is_none_or(|p| p.link != link) {
             return; // an answer to a request since superseded
         }
         let p = self.chat.syncs.remove(sid).expect("just checked");
-        if !vouched || self.route_by_sid(sid) != Some(link) {
-            return;
+        if vouched && self.route_by_sid(sid) == Some(link) {
+            self.drop_unconfirmed(link, &p, out);
         }
+        for w in p.waiting {
+            self.answer_sync(w, sid, out);
+        }
+    }
+
+    /// Removes the users and memberships a USYNC answer did not confirm,
+    /// and tells the servers that route them through us.
+    fn drop_unconfirmed(&mut self, link: LinkId, p: &PendingSync, out: &mut Outbox) {
         for uid in &p.users {
             if self
                 .chat
