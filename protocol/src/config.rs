@@ -101,6 +101,8 @@ pub struct Ablations {
     pub no_dedup: bool,
     /// Accept a KILL, SAVE or REJECT whatever link it arrives on.
     pub no_collision_direction: bool,
+    /// Do not ask a neighbour for the users of a server newly routed through it.
+    pub no_user_resync: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -201,6 +203,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "accept a KILL, SAVE or REJECT from any direction",
         "msg.direction",
     ),
+    (
+        "user-resync",
+        "never ask for the users of a server routed through a new link",
+        "users.agree",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -237,6 +244,7 @@ impl Ablations {
             "gap-recovery" => &mut self.no_gap_recovery,
             "dedup" => &mut self.no_dedup,
             "collision-direction" => &mut self.no_collision_direction,
+            "user-resync" => &mut self.no_user_resync,
             _ => return false,
         };
         *flag = true;

@@ -1712,6 +1712,91 @@ fn resync_is_answered_only_by_a_neighbour_that_knows_a_named_server_otherwise() 
     net.check_tree();
 }
 
+/// Starts hub, n1, n2 (both dialling the hub) and n1a (dialling n1 and n2)
+/// together, with a user registered on the hub, and returns the servers
+/// that end without the user and whether some server asked for users
+/// outside a burst and got one back (USYNC answered with a UID).
+fn startup_loop_users(cfg: Config, latency: u64, slow: &[u64; 4]) -> (Vec<String>, bool) {
+    let mut net = Net::new(cfg);
+    net.latency = ms(latency);
+    let names = ["hub", "n1", "n2", "n1a"];
+    let autos: [&[&str]; 4] = [&[], &["hub"], &["hub"], &["n1", "n2"]];
+    for (i, (n, a)) in names.iter().zip(autos).enumerate() {
+        net.add(n, a);
+        net.slow.insert(i, ms(slow[i]));
+    }
+    let p = net.add_puppet("alice");
+    let c = net.puppet_dial(p, "hub");
+    net.puppet_send(p, c, b"<USER,alice>");
+    net.puppet_send(p, c, b"<NICK,alice>");
+    for i in 0..names.len() {
+        net.handle(i, Input::Start);
+    }
+    net.run_until(Instant::ZERO + secs(8));
+    let missing = names
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| net.srv(i).users().all(|(_, nick, _)| nick != "alice"))
+        .map(|(_, n)| n.to_string())
+        .collect();
+    // Whether some server answered a USYNC with the user.
+    let mut asked = BTreeSet::new();
+    let mut answered = false;
+    for (_, h, l, b) in &net.got {
+        let w = words(b);
+        if starts(&w, &["USYNC"]) {
+            asked.insert((*h, *l));
+        }
+    }
+    for (_, h, l, b) in &net.sent {
+        if asked.contains(&(*h, *l)) && starts(&words(b), &["UID"]) {
+            answered = true;
+        }
+    }
+    (missing, answered)
+}
+
+#[test]
+fn a_server_relearned_outside_a_burst_brings_its_users() {
+    // Timings under which the loop of four start-up links is broken in
+    // different places; in some of them a server drops the hub (and alice
+    // with it) on the losing link and re-learns it through a neighbour
+    // that learned alice long before and would never send her again.
+    let mut cases = Vec::new();
+    for latency in [3, 10, 17] {
+        for slow in [
+            [0, 0, 0, 0],
+            [0, 9, 0, 0],
+            [0, 0, 9, 0],
+            [5, 0, 0, 13],
+            [0, 13, 4, 0],
+        ] {
+            cases.push((latency, slow));
+        }
+    }
+    let mut lost_without = 0;
+    let mut repaired = 0;
+    for &(latency, slow) in &cases {
+        let mut cfg = Config::default();
+        cfg.ablations.no_user_resync = true;
+        let (missing, _) = startup_loop_users(cfg, latency, &slow);
+        if !missing.is_empty() {
+            lost_without += 1;
+        }
+        let (missing, answered) = startup_loop_users(Config::default(), latency, &slow);
+        assert!(
+            missing.is_empty(),
+            "latency {latency} slow {slow:?}: {missing:?} lack alice"
+        );
+        if answered {
+            repaired += 1;
+        }
+    }
+    // The cases do exercise the bug: without USYNC some lose alice for good.
+    assert!(lost_without > 0, "no case loses the user without USYNC");
+    assert!(repaired >= lost_without);
+}
+
 // ------------------------------------------------------------ soak tests
 
 fn root(uf: &[usize], mut x: usize) -> usize {

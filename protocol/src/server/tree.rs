@@ -231,8 +231,16 @@ impl Server {
         if old.via == link {
             // Same direction: the route behind the link changed shape.
             if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
+                let sid = entry.sid.clone();
                 self.set_known(name.into(), entry);
                 self.forward_server(name, link, out);
+                // The neighbour's own route changed: it may have lost the
+                // server and learned it afresh, with other users, without
+                // our ever seeing it go (see chat/sync.rs).
+                let in_burst = self.links.get(&link).is_some_and(|l| !l.burst_received);
+                if !in_burst {
+                    self.rerouted(&sid, link, true, out);
+                }
             }
             return;
         }
@@ -323,8 +331,10 @@ impl Server {
 
     fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
         let via = entry.via;
+        let sid = entry.sid.clone();
         let name: Arc<str> = name.into();
-        let fresh = self.set_known(name.clone(), entry).is_none();
+        let old = self.set_known(name.clone(), entry);
+        let fresh = old.is_none();
         if fresh {
             out.note(Note::ServerAdded {
                 name: name.clone(),
@@ -332,6 +342,13 @@ impl Server {
             });
         }
         self.forward_server(&name, via, out);
+        if old.is_none_or(|o| o.via != via) {
+            // A new direction for its users too. A link's burst carries
+            // its users after its servers; outside a burst nothing will
+            // unless we ask (see chat/sync.rs).
+            let in_burst = self.links.get(&via).is_some_and(|l| !l.burst_received);
+            self.rerouted(&sid, via, !(fresh && in_burst), out);
+        }
     }
 
     pub(crate) fn on_squit(

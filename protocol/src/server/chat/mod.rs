@@ -10,6 +10,7 @@
 
 mod clients;
 mod rooms;
+mod sync;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,6 +92,8 @@ pub(crate) struct ChatState {
     pub pending_renames: Vec<(LinkId, Arc<str>)>,
     /// Wall clock minus monotonic clock, in nanoseconds.
     pub wall_offset: i64,
+    /// USYNCs awaiting their answer, by the SID asked about.
+    pub syncs: BTreeMap<Arc<str>, sync::PendingSync>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -190,6 +193,7 @@ impl Server {
                 self.on_room_msg(now, link, f, raw, out)
             }
             "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
+            "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
             _ => false,
         };
         if !ok {
@@ -229,6 +233,7 @@ impl Server {
         if sids.is_empty() || self.cfg.ablations.no_split_users {
             return;
         }
+        self.chat.syncs.retain(|s, _| !sids.contains(s));
         let gone: Vec<Arc<str>> = self
             .chat
             .users

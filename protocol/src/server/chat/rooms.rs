@@ -699,6 +699,9 @@ impl Server {
                     return true;
                 };
                 let uid = uid.clone();
+                if f.command() == "RJOIN" {
+                    self.sync_confirm(sid, link, &uid, Some(&key));
+                }
                 let room = self.chat.rooms.get_mut(&*key).expect("room exists");
                 if f.command() == "RJOIN" {
                     if room.members.get(&uid) == Some(&memid) {

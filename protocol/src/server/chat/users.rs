@@ -400,7 +400,13 @@ impl Server {
                 if !self.check_direction(link, sid, "UID", out) {
                     return true;
                 }
-                if self.chat.dead.contains(uid) || self.chat.users.contains_key(uid) {
+                self.sync_confirm(sid, link, uid, None);
+                if self.chat.dead.contains(uid) {
+                    return true;
+                }
+                if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
+                    let uid = uid.clone();
+                    self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
