@@ -108,8 +108,12 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
                 }
             }
             // Private and list messages go to other workload clients, by
-            // id; whoever is not connected then simply misses them.
+            // id; whoever is not connected then simply misses them. They
+            // start once every client has connected for the first time
+            // (by start + 5s), so a recipient is never named before its
+            // first `connect` (which a reproducer file must not do).
             let others = w.clients.saturating_sub(1) as usize;
+            let everyone_in = w.start.as_nanos() + 5_000_000_001;
             let other = |rng: &mut ChaCha8Rng| {
                 let j = 1 + pick(rng, others) as u64;
                 format!("u{:04}", if j >= i { j + 1 } else { j })
@@ -118,7 +122,7 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
                 if every.as_nanos() == 0 || others == 0 {
                     continue;
                 }
-                let mut p = t + 2_000_000_000;
+                let mut p = (t + 2_000_000_000).max(everyone_in);
                 let mut k = 0u32;
                 loop {
                     p += exp(&mut rng, every.as_nanos());
@@ -221,6 +225,9 @@ mod tests {
             privates > 10 && lists > 10 && nicks > 10,
             "{privates} {lists} {nicks}"
         );
+        // A recipient is never named before its first connect: the
+        // expansion is a valid scenario file.
+        crate::scenario::parse_str(&x.to_toml(), "x.toml").unwrap();
         // Without the new keys, no private or list message is drawn.
         let w = scn.workload.as_mut().unwrap();
         (w.private_every, w.list_every, w.nick_pool) = (Duration::ZERO, Duration::ZERO, 0);
