@@ -97,6 +97,11 @@ pub struct Ablations {
     pub no_gap_recovery: bool,
     /// Clients deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// Clients never reconnect after losing their server.
+    pub no_client_reconnect: bool,
+    /// A client's new session joins only its configured rooms, not the
+    /// ones it had joined.
+    pub no_client_rejoin: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -187,6 +192,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "clients deliver the second copy of a retried message",
         "order.once",
     ),
+    (
+        "client-reconnect",
+        "clients never reconnect after losing their server",
+        "client.liveness",
+    ),
+    (
+        "client-rejoin",
+        "a reconnected client does not rejoin the rooms it had joined",
+        "client.rooms",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -221,6 +236,8 @@ impl Ablations {
             "split-users" => &mut self.no_split_users,
             "gap-recovery" => &mut self.no_gap_recovery,
             "dedup" => &mut self.no_dedup,
+            "client-reconnect" => &mut self.no_client_reconnect,
+            "client-rejoin" => &mut self.no_client_rejoin,
             _ => return false,
         };
         *flag = true;

@@ -23,6 +23,8 @@ fn cfg() -> ClientConfig {
         retry_to_back: false,
         no_find: false,
         no_dedup: false,
+        reconnect: None,
+        no_rejoin: false,
     }
 }
 
@@ -209,7 +211,9 @@ fn a_room_message_with_a_malformed_id_is_ignored() {
 
 /// alice's message got a number and reached the room, but her link broke
 /// before the echo; she reconnects as a new UID and sends it again under
-/// its first name, so members who saw it pass over the new copy.
+/// its first name, so members who saw it pass over the new copy. She
+/// herself resumes the stream at 1, fetches the first copy, and passes over
+/// the second.
 #[test]
 fn a_message_retried_in_a_later_session_keeps_its_name() {
     let mut r = Rig::joined(cfg());
@@ -241,8 +245,29 @@ fn a_message_retried_in_a_later_session_keeps_its_name() {
             "RMSG", "#r", "1", "A", "5", "A-1-2", "alice", "A-1-1/1", "hi",
         ],
     );
+    assert!(r.delivered().is_empty(), "1 to 4 were numbered while away");
+    r.now = r.now + Duration::from_secs(2);
+    r.input(ClientInput::Timeout);
+    let asked: Vec<&str> = r
+        .sent
+        .iter()
+        .filter(|f| f[0] == "FINDSEQ")
+        .map(|f| f[4].as_str())
+        .collect();
+    assert_eq!(asked, ["1", "2", "3", "4"]);
+    frame(
+        &mut r,
+        &[
+            "RMSG", "#r", "1", "A", "1", "A-1-1", "alice", "A-1-1/1", "hi",
+        ],
+    );
+    for n in ["2", "3", "4"] {
+        frame(&mut r, &["SKIPSEQ", "#r", "1", "A", n]);
+    }
     assert_eq!(r.c.room("#r").unwrap().unsent(), 0, "the echo ends it");
-    assert_eq!(r.delivered(), [(5, "hi".to_string())]);
+    assert_eq!(r.delivered(), [(1, "hi".to_string())]);
+    assert_eq!(r.c.room("#r").unwrap().duplicates, 1);
+    assert_eq!(r.c.room("#r").unwrap().next, 6);
 }
 
 fn registering(cfg: ClientConfig) -> (Client, Outbox) {

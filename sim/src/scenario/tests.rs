@@ -352,6 +352,9 @@ fn defaults() {
             nick: None,
             join: vec![],
             accept_private: true,
+            servers: vec![],
+            reconnect: true,
+            start: true,
         }]
     );
     assert_eq!(sc.clients[0].nick(), "c1");
