@@ -40,6 +40,9 @@ pub struct Host {
     /// no longer wants to be connected (what `client.liveness` reads, not
     /// the client's own settings, which an ablation may change).
     pub gives_up: bool,
+    /// A client's declared servers (`server`, then `servers`), for the
+    /// same reason.
+    pub client_servers: Vec<Arc<str>>,
     pub rng: ChaCha8Rng,
     link_conn: Vec<ConnId>,
     pub timer_at: Option<SimTime>,
@@ -73,6 +76,7 @@ impl Host {
             client: None,
             is_client: false,
             gives_up: false,
+            client_servers: Vec::new(),
             rng,
             link_conn: Vec::new(),
             timer_at: None,

@@ -233,7 +233,7 @@ impl World {
             let reconnect = (!gives_up && !cfg.ablations.no_client_reconnect).then(|| Reconnect {
                 min: cfg.reconnect_min,
                 max: cfg.reconnect_max,
-                servers,
+                servers: servers.clone(),
                 seed: w.hosts[h as usize].rng.next_u64(),
             });
             let ccfg = ClientConfig {
@@ -262,6 +262,7 @@ impl World {
             let host = &mut w.hosts[h as usize];
             host.is_client = true;
             host.gives_up = gives_up;
+            host.client_servers = servers;
             host.up = true;
             host.client = Some(Client::new(ccfg));
         }

@@ -111,9 +111,15 @@ pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
         if !wants {
             continue;
         }
-        // Servers of its list that run and that its partition reaches.
-        let reachable: Vec<&str> = c
-            .targets()
+        // Servers of its list that run and that its partition reaches: the
+        // declared ones and the one it was last sent to.
+        let mut list = c.targets();
+        for s in &host.client_servers {
+            if !list.contains(s) {
+                list.push(s.clone());
+            }
+        }
+        let reachable: Vec<&str> = list
             .iter()
             .filter_map(|s| w.by_label.get(&**s).copied())
             .filter(|&s| w.hosts[s as usize].running() && w.net.partition.reachable(h, s))
@@ -128,13 +134,13 @@ pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
                 Some(t) => format!("next attempt at {}ms", host.global_time(t) / 1_000_000),
                 None => "no attempt scheduled".to_string(),
             };
+            let on = c.server().map(|s| format!(" (on {s})")).unwrap_or_default();
             v(
                 "client.liveness",
                 &host.label,
                 format!(
-                    "{} ({}), though {} of its servers {} running and reachable; {next}",
+                    "{}{on}, though {} of its servers {} running and in reach; {next}",
                     state.as_str(),
-                    c.server().unwrap_or("no server"),
                     reachable.join(", "),
                     if reachable.len() == 1 { "is" } else { "are" },
                 ),
