@@ -103,6 +103,11 @@ pub struct Ablations {
     pub no_collision_direction: bool,
     /// Do not ask a neighbour for the users of a server newly routed through it.
     pub no_user_resync: bool,
+    /// Clients never reconnect after losing their server.
+    pub no_client_reconnect: bool,
+    /// A client's new session joins only its configured rooms, not the
+    /// ones it had joined.
+    pub no_client_rejoin: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -208,6 +213,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "never ask for the users of a server routed through a new link",
         "users.agree",
     ),
+    (
+        "client-reconnect",
+        "clients never reconnect after losing their server",
+        "client.liveness",
+    ),
+    (
+        "client-rejoin",
+        "a reconnected client does not rejoin the rooms it had joined",
+        "client.rooms",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -245,6 +260,8 @@ impl Ablations {
             "dedup" => &mut self.no_dedup,
             "collision-direction" => &mut self.no_collision_direction,
             "user-resync" => &mut self.no_user_resync,
+            "client-reconnect" => &mut self.no_client_reconnect,
+            "client-rejoin" => &mut self.no_client_rejoin,
             _ => return false,
         };
         *flag = true;

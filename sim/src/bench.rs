@@ -136,13 +136,10 @@ pub fn chat_scenario(
     for r in 0..rooms {
         for m in 0..members {
             let i = r * members + m;
-            scn.clients.push(crate::scenario::ClientDecl {
-                id: format!("c{i}"),
-                server: format!("s{}", i % servers),
-                nick: None,
-                join: vec![format!("#r{r}")],
-                accept_private: true,
-            });
+            let mut c =
+                crate::scenario::ClientDecl::new(format!("c{i}"), format!("s{}", i % servers));
+            c.join = vec![format!("#r{r}")];
+            scn.clients.push(c);
         }
     }
     for sec in 0..seconds {

@@ -36,6 +36,13 @@ pub struct Host {
     /// The client process, on a client's machine.
     pub client: Option<Client>,
     pub is_client: bool,
+    /// A client declared `reconnect = false`: once it loses its server it
+    /// no longer wants to be connected (what `client.liveness` reads, not
+    /// the client's own settings, which an ablation may change).
+    pub gives_up: bool,
+    /// A client's declared servers (`server`, then `servers`), for the
+    /// same reason.
+    pub client_servers: Vec<Arc<str>>,
     pub rng: ChaCha8Rng,
     link_conn: Vec<ConnId>,
     pub timer_at: Option<SimTime>,
@@ -68,6 +75,8 @@ impl Host {
             server: None,
             client: None,
             is_client: false,
+            gives_up: false,
+            client_servers: Vec::new(),
             rng,
             link_conn: Vec::new(),
             timer_at: None,

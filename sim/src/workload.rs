@@ -1,13 +1,16 @@
 //! `[workload]`: seeded random users, expanded into ordinary `connect`,
 //! `join`, `say`, `nick` and `quit` actions before a run, so a workload run
-//! replays, shrinks and traces like any hand-written scenario.
+//! replays, shrinks and traces like any hand-written scenario. Each user
+//! is also declared as a `[[client]]` with `start = false` (it connects at
+//! its first `connect` action) and a list of servers to reconnect to: its
+//! own, then two or three others.
 
 use drc_protocol::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
 use crate::rng;
-use crate::scenario::{Action, Scenario, TimedAction};
+use crate::scenario::{Action, ClientDecl, Scenario, TimedAction};
 
 /// The scenario with its workload turned into clients and actions.
 pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
@@ -21,6 +24,9 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
         return out;
     }
     let mut rng = rng::stream(seed, "workload");
+    // A stream of its own, so that the lists leave the timeline drawn from
+    // `workload` as it was before clients had lists.
+    let mut lists = rng::stream(seed, "workload/servers");
     let rooms: Vec<String> = (1..=w.rooms).map(|i| format!("#room{i:02}")).collect();
     let stop = w.stop.as_nanos();
     let mut push = |t: u64, action: Action| {
@@ -35,6 +41,18 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
     for i in 1..=w.clients {
         let id = format!("u{i:04}");
         let server = servers[pick(&mut rng, servers.len())].clone();
+        if !scn.clients.iter().any(|c| c.id == id) {
+            let mut decl = ClientDecl::new(id.clone(), server.clone());
+            decl.start = false;
+            let want = (2 + pick(&mut lists, 2)).min(servers.len() - 1);
+            while decl.servers.len() < want {
+                let s = &servers[pick(&mut lists, servers.len())];
+                if *s != server && !decl.servers.contains(s) {
+                    decl.servers.push(s.clone());
+                }
+            }
+            out.clients.push(decl);
+        }
         let mut t = w.start.as_nanos() + rng::between(&mut rng, 0, 5_000_000_000);
         let mut generation = 0u32;
         let mut nick_changes = 0u32;

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use drc_protocol::client::{Client, ClientCommand, ClientConfig, ClientInput};
+use drc_protocol::client::{Client, ClientCommand, ClientConfig, ClientInput, Reconnect};
 use drc_protocol::crypto::KeyPair;
 use drc_protocol::server::Command;
 use drc_protocol::{Config, Identity, Input, LinkId, Note, Outbox, Output, Registry, Server};
+use rand_core::RngCore;
 
 use crate::checkers::Checkers;
 use crate::clock::{EventQueue, Packed, SimTime};
@@ -220,6 +221,21 @@ impl World {
         for id in scn.client_ids() {
             let decl = scn.client(&id);
             let h = w.add_host(&id, &id, "", false, &[]);
+            let gives_up = decl.is_some_and(|d| !d.reconnect);
+            // The declared server heads the list; a client met only in a
+            // `connect` action reconnects to the server it was sent to.
+            let servers: Vec<Arc<str>> = decl
+                .map(|d| std::iter::once(&d.server).chain(&d.servers))
+                .into_iter()
+                .flatten()
+                .map(|s| Arc::from(s.as_str()))
+                .collect();
+            let reconnect = (!gives_up && !cfg.ablations.no_client_reconnect).then(|| Reconnect {
+                min: cfg.reconnect_min,
+                max: cfg.reconnect_max,
+                servers: servers.clone(),
+                seed: w.hosts[h as usize].rng.next_u64(),
+            });
             let ccfg = ClientConfig {
                 nick: decl.map_or(id.as_str(), |d| d.nick()).to_string(),
                 user: id.clone(),
@@ -237,9 +253,16 @@ impl World {
                 retry_to_back: cfg.ablations.no_retry_order,
                 no_find: cfg.ablations.no_gap_recovery,
                 no_dedup: cfg.ablations.no_dedup,
+                reconnect,
+                no_rejoin: cfg.ablations.no_client_rejoin,
             };
+            w.checks
+                .clients
+                .declare(h, decl.map(|d| d.join.as_slice()).unwrap_or_default());
             let host = &mut w.hosts[h as usize];
             host.is_client = true;
+            host.gives_up = gives_up;
+            host.client_servers = servers;
             host.up = true;
             host.client = Some(Client::new(ccfg));
         }
@@ -257,7 +280,7 @@ impl World {
         for h in to_start {
             w.boot(h);
         }
-        for c in &scn.clients {
+        for c in scn.clients.iter().filter(|c| c.start) {
             let h = w.by_label[&c.id];
             w.dispatch_client(
                 h,
@@ -532,6 +555,9 @@ impl World {
                     let host = &mut self.hosts[to as usize];
                     let local = host.local_time(now);
                     if let Some(client) = host.client.as_mut() {
+                        if bytes.starts_with(b"<ROOMERR,") {
+                            self.checks.clients.refused(to, bytes);
+                        }
                         self.outbox.clear();
                         client.handle(local, ClientInput::Frame { link, bytes }, &mut self.outbox);
                         self.net.conns[conn as usize].dirs[dir].pop();
@@ -882,7 +908,7 @@ impl World {
     fn act(&mut self, action: &Action) {
         match action {
             Action::Partition { groups } => {
-                let groups: Vec<Vec<HostId>> = groups
+                let mut groups: Vec<Vec<HostId>> = groups
                     .iter()
                     .map(|g| {
                         g.iter()
@@ -890,6 +916,7 @@ impl World {
                             .collect()
                     })
                     .collect();
+                self.place_unnamed_clients(&mut groups);
                 self.net.partition.set(self.hosts.len(), &groups);
                 self.wake_all();
             }
@@ -1032,7 +1059,31 @@ impl World {
             _ => return,
         };
         let h = self.host(id);
+        let connected = self.hosts[h as usize]
+            .client
+            .as_ref()
+            .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
+        self.checks.clients.on_action(h, action, connected);
         self.dispatch_client(h, ClientInput::Command(cmd));
+    }
+
+    /// A client no group names goes with the server it is connected to or
+    /// dialling, as its traffic would; one with no server stays with the
+    /// hosts nobody named.
+    fn place_unnamed_clients(&self, groups: &mut [Vec<HostId>]) {
+        let named: std::collections::BTreeSet<HostId> = groups.iter().flatten().copied().collect();
+        for (i, host) in self.hosts.iter().enumerate() {
+            let h = i as HostId;
+            let Some(c) = host.client.as_ref().filter(|_| !named.contains(&h)) else {
+                continue;
+            };
+            let Some(&s) = c.server().and_then(|s| self.by_label.get(s)) else {
+                continue;
+            };
+            if let Some(g) = groups.iter_mut().find(|g| g.contains(&s)) {
+                g.push(h);
+            }
+        }
     }
 
     fn wake_all(&mut self) {

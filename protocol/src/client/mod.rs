@@ -9,6 +9,7 @@
 //! Private messages go over a direct client-to-client link once the
 //! recipient accepts; servers carry only the request and the answer.
 
+mod reconnect;
 mod rooms;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::server::chat_frame as frame;
 use crate::time::{Duration, Instant};
 use crate::wire::{self, parse_u64, Frame};
 
+pub use reconnect::Reconnect;
 pub use rooms::{Delivered, RoomState};
 
 #[derive(Clone, Debug)]
@@ -52,6 +54,11 @@ pub struct ClientConfig {
     pub no_find: bool,
     /// Research switch: deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// Dial again after losing the server; `None`: stay disconnected.
+    pub reconnect: Option<Reconnect>,
+    /// Research switch: a new session joins only `autojoin`, not the
+    /// rooms the client was in.
+    pub no_rejoin: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,12 +167,22 @@ pub struct Client {
     frame: Frame,
     /// Rooms whose next message may go (our own echo arrived).
     pending_pump: Vec<String>,
+    /// The nick the user chose (the configured one, a connect command's,
+    /// or the last accepted change): each registration starts with it.
+    wanted_nick: Arc<str>,
+    /// Rooms the user joined and did not leave, in joining order: joined
+    /// again by every new session.
+    wanted_rooms: Vec<Arc<str>>,
+    redial: reconnect::Redial,
 }
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Self {
         Client {
             nick: cfg.nick.as_str().into(),
+            wanted_nick: cfg.nick.as_str().into(),
+            wanted_rooms: cfg.autojoin.iter().map(|r| r.as_str().into()).collect(),
+            redial: reconnect::Redial::new(cfg.reconnect.as_ref()),
             cfg,
             state: ClientState::Idle,
             server: None,
@@ -211,7 +228,7 @@ impl Client {
         match input {
             ClientInput::Connected { link } => self.on_connected(now, link, out),
             ClientInput::ConnectFailed { link } | ClientInput::Closed { link } => {
-                self.on_closed(link, out)
+                self.on_closed(now, link, out)
             }
             ClientInput::Frame { link, bytes } => {
                 let mut f = std::mem::take(&mut self.frame);
@@ -248,23 +265,38 @@ impl Client {
             }
             self.end_registration(out);
             if let Some(n) = nick {
-                self.nick = n.into();
+                self.wanted_nick = n.into();
             }
-            let link = self.new_link();
-            self.server = Some((link, server.into()));
-            self.state = ClientState::Connecting;
-            self.uid = None;
-            // A new session: rooms are joined afresh, but what was
-            // delivered stays, and so does the memory of who said what.
+            // The configured rooms belong to every session, even after a quit.
+            for r in self.cfg.autojoin.clone() {
+                self.want_room(&r);
+            }
+            // A new session: rooms are joined afresh and their streams
+            // resumed; what was delivered stays, and so does the memory of
+            // who said what.
             for r in self.rooms.values_mut() {
-                r.leave();
+                r.suspend();
             }
-            self.last_rx = now;
-            out.push(Output::Connect {
-                link,
-                to: server.into(),
-            });
+            let server: Arc<str> = server.into();
+            self.redial_home(&server);
+            self.dial(now, server, out);
             return;
+        }
+        match c {
+            // Both hold whatever the state: a quit stops reconnecting, and
+            // a room left while away is not joined again.
+            ClientCommand::Quit => return self.quit(out),
+            ClientCommand::Leave(r) => {
+                self.unwant_room(r);
+                if let Some(st) = self.rooms.get_mut(&fold(r)) {
+                    st.leave();
+                }
+                if self.state == ClientState::Connected {
+                    self.send(out, "LEAVEROOM", &[r]);
+                }
+                return;
+            }
+            _ => {}
         }
         if self.state != ClientState::Connected {
             if let ClientCommand::Say { room, .. } = c {
@@ -279,15 +311,17 @@ impl Client {
             return;
         }
         match c {
-            ClientCommand::Connect { .. } => unreachable!("handled above"),
+            ClientCommand::Connect { .. } | ClientCommand::Quit | ClientCommand::Leave(_) => {
+                unreachable!("handled above")
+            }
             ClientCommand::Nick(n) => self.send(out, "NICK", &[n]),
-            ClientCommand::Create(r) => self.send(out, "CREATEROOM", &[r]),
-            ClientCommand::Join(r) => self.send(out, "JOINROOM", &[r]),
-            ClientCommand::Leave(r) => {
-                if let Some(st) = self.rooms.get_mut(&fold(r)) {
-                    st.leave();
-                }
-                self.send(out, "LEAVEROOM", &[r]);
+            ClientCommand::Create(r) => {
+                self.want_room(r);
+                self.send(out, "CREATEROOM", &[r]);
+            }
+            ClientCommand::Join(r) => {
+                self.want_room(r);
+                self.send(out, "JOINROOM", &[r]);
             }
             ClientCommand::Say { room, text } => self.say(now, room, text, out),
             ClientCommand::SendList { to, text } => {
@@ -296,20 +330,42 @@ impl Client {
                 self.send(out, "LSEND", &args);
             }
             ClientCommand::Private { to, text } => self.private(to, text, out),
-            ClientCommand::Quit => {
-                self.send(out, "QUIT", &["leaving"]);
-                if let Some(l) = self.server_link() {
-                    out.push(Output::Close { link: l });
-                }
-                for (&l, p) in &self.peers {
-                    if p.open {
-                        out.push(Output::Close { link: l });
-                    }
-                }
-                self.peers.clear();
-                self.state = ClientState::Quit;
+        }
+    }
+
+    /// The user leaves the network: no reconnecting, no rooms kept.
+    fn quit(&mut self, out: &mut Outbox) {
+        if self.state == ClientState::Connected {
+            self.send(out, "QUIT", &["leaving"]);
+        }
+        if let Some(l) = self.server_link() {
+            out.push(Output::Close { link: l });
+        }
+        self.end_registration(out);
+        for (&l, p) in &self.peers {
+            if p.open {
+                out.push(Output::Close { link: l });
             }
         }
+        self.peers.clear();
+        self.redial.at = None;
+        self.wanted_rooms.clear();
+        for r in self.rooms.values_mut() {
+            r.leave();
+        }
+        self.state = ClientState::Quit;
+    }
+
+    fn want_room(&mut self, room: &str) {
+        let key = fold(room);
+        if !self.wanted_rooms.iter().any(|r| fold(r) == key) {
+            self.wanted_rooms.push(room.into());
+        }
+    }
+
+    fn unwant_room(&mut self, room: &str) {
+        let key = fold(room);
+        self.wanted_rooms.retain(|r| fold(r) != key);
     }
 
     fn on_connected(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
@@ -333,8 +389,9 @@ impl Client {
         }
     }
 
-    fn on_closed(&mut self, link: LinkId, out: &mut Outbox) {
+    fn on_closed(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
         if self.server_link() == Some(link) {
+            let registered = self.state == ClientState::Connected;
             self.end_registration(out);
             self.server = None;
             if matches!(
@@ -342,9 +399,10 @@ impl Client {
                 ClientState::Connecting | ClientState::Registering | ClientState::Connected
             ) {
                 self.state = ClientState::Disconnected;
+                self.schedule_redial(now, registered, false);
             }
             for r in self.rooms.values_mut() {
-                r.leave();
+                r.suspend();
             }
         } else {
             self.peers.remove(&link);
@@ -375,28 +433,26 @@ impl Client {
                         nick: self.nick.clone(),
                     },
                 );
-                for r in self.cfg.autojoin.clone() {
+                let rooms: Vec<Arc<str>> = if self.cfg.no_rejoin {
+                    self.cfg
+                        .autojoin
+                        .iter()
+                        .map(|r| r.as_str().into())
+                        .collect()
+                } else {
+                    self.wanted_rooms.clone()
+                };
+                for r in rooms {
                     self.send(out, "JOINROOM", &[&r]);
                 }
             }
             "NICKERR" if self.state == ClientState::Registering || a(1).starts_with("rejected") => {
                 {
                     if self.state == ClientState::Connected {
-                        // Our registration was rolled back: rejoin what we
-                        // were in once registered again.
-                        let joined: Vec<String> = self
-                            .rooms
-                            .values()
-                            .filter(|r| r.joined)
-                            .map(|r| r.name.to_string())
-                            .collect();
-                        for r in joined {
-                            if !self.cfg.autojoin.contains(&r) {
-                                self.cfg.autojoin.push(r);
-                            }
-                        }
+                        // Our registration was rolled back: the welcome of
+                        // the next one joins our rooms again.
                         for r in self.rooms.values_mut() {
-                            r.leave();
+                            r.suspend();
                         }
                         self.uid = None;
                         if let Some(l) = self.server_link() {
@@ -416,7 +472,10 @@ impl Client {
                     self.send(out, "NICK", &[&n]);
                 }
             }
-            "NICKOK" => self.nick = a(0).into(),
+            "NICKOK" => {
+                self.nick = a(0).into();
+                self.wanted_nick = self.nick.clone();
+            }
             "RENAMED" => self.nick = a(0).into(),
             "KILLED" => {
                 self.state = ClientState::Killed;
@@ -424,7 +483,14 @@ impl Client {
                     out.push(Output::Close { link: l });
                 }
                 self.server = None;
+                for r in self.rooms.values_mut() {
+                    r.suspend();
+                }
+                // A KILL here only ever settles a nick collision, so the
+                // client comes back (with its nick taken, under another).
+                self.schedule_redial(now, true, true);
             }
+            "ROOMERR" => self.unwant_room(a(0)),
             "ERROR" => {}
             "NOTICE" => self.notices += 1,
             "JOINED" => {
@@ -557,6 +623,7 @@ impl Client {
     }
 
     fn on_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        self.redial_if_due(now, out);
         if let Some(l) = self.server_link() {
             let silent = now.saturating_since(self.last_rx);
             let limit = self.cfg.ping_timeout.as_nanos() + self.cfg.ping_interval.as_nanos();
@@ -566,14 +633,14 @@ impl Client {
             ) && silent.as_nanos() >= limit
             {
                 out.push(Output::Close { link: l });
-                self.on_closed(l, out);
+                self.on_closed(now, l, out);
                 return;
             }
             let limit = self.cfg.register_timeout;
             if let (Some((rl, since)), Some(limit)) = (self.registering, limit) {
                 if rl == l && now.saturating_since(since) >= limit {
                     out.push(Output::Close { link: l });
-                    self.on_closed(l, out);
+                    self.on_closed(now, l, out);
                     return;
                 }
             }
@@ -598,6 +665,9 @@ impl Client {
         }
         if let (Some((_, since)), Some(limit)) = (self.registering, self.cfg.register_timeout) {
             at(since + limit);
+        }
+        if let Some(t) = self.redial.at {
+            at(t);
         }
         for r in self.rooms.values() {
             if let Some(t) = r.deadline(&self.cfg) {
@@ -653,6 +723,11 @@ impl Client {
     }
     pub fn notices(&self) -> u64 {
         self.notices
+    }
+    /// The rooms the user joined and did not leave, which every new
+    /// session joins again.
+    pub fn wanted_rooms(&self) -> &[Arc<str>] {
+        &self.wanted_rooms
     }
 }
 

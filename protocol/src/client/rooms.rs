@@ -86,6 +86,10 @@ pub struct RoomState {
     last_k: BTreeMap<Arc<str>, u64>,
     /// Second copies of retried messages passed over.
     pub duplicates: u64,
+    /// Rejoined after a lost session: the next SYNC says which stream to
+    /// follow, even one the kept stream would beat (the new server's
+    /// component may not know the kept one yet).
+    resync: bool,
 }
 
 impl RoomState {
@@ -105,22 +109,37 @@ impl RoomState {
             late: 0,
             last_k: BTreeMap::new(),
             duplicates: 0,
+            resync: false,
         }
     }
 
+    /// The server confirmed the membership. A stream kept from an earlier
+    /// session is resumed: its position stays, so nothing is delivered
+    /// twice, and the numbers sequenced meanwhile are asked for.
     pub(crate) fn join(&mut self) {
         if !self.joined {
             self.joined = true;
-            self.stream = None;
-            self.buf.clear();
+            self.resync = self.stream.is_some();
             self.early.clear();
             self.gap_since = None;
+        }
+    }
+
+    /// The session ended without the user leaving: the membership is gone
+    /// but the stream's position is kept for the next session.
+    pub(crate) fn suspend(&mut self) {
+        self.joined = false;
+        self.early.clear();
+        self.gap_since = None;
+        for o in &mut self.outq {
+            o.state = None;
         }
     }
 
     pub(crate) fn leave(&mut self) {
         self.joined = false;
         self.stream = None;
+        self.resync = false;
         self.buf.clear();
         self.early.clear();
         self.gap_since = None;
@@ -396,6 +415,7 @@ impl Client {
 
     fn sync(&mut self, now: Instant, key: &str, stream: Stream, start: u64, out: &mut Outbox) {
         let r = self.rooms.get_mut(key).expect("joined room");
+        let resync = std::mem::take(&mut r.resync);
         match &r.stream {
             Some(cur) if *cur == stream => {
                 // A newer start point for the stream we deliver: numbers
@@ -404,7 +424,7 @@ impl Client {
                     r.top = r.top.max(start - 1);
                 }
             }
-            Some(cur) if !stream_beats(&stream, cur) => {}
+            Some(cur) if !stream_beats(&stream, cur) && !resync => {}
             _ => {
                 // Close the old stream: deliver what waited behind gaps,
                 // passing over the gaps themselves.

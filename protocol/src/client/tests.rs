@@ -23,6 +23,8 @@ fn cfg() -> ClientConfig {
         retry_to_back: false,
         no_find: false,
         no_dedup: false,
+        reconnect: None,
+        no_rejoin: false,
     }
 }
 
@@ -209,7 +211,9 @@ fn a_room_message_with_a_malformed_id_is_ignored() {
 
 /// alice's message got a number and reached the room, but her link broke
 /// before the echo; she reconnects as a new UID and sends it again under
-/// its first name, so members who saw it pass over the new copy.
+/// its first name, so members who saw it pass over the new copy. She
+/// herself resumes the stream at 1, fetches the first copy, and passes over
+/// the second.
 #[test]
 fn a_message_retried_in_a_later_session_keeps_its_name() {
     let mut r = Rig::joined(cfg());
@@ -241,8 +245,29 @@ fn a_message_retried_in_a_later_session_keeps_its_name() {
             "RMSG", "#r", "1", "A", "5", "A-1-2", "alice", "A-1-1/1", "hi",
         ],
     );
+    assert!(r.delivered().is_empty(), "1 to 4 were numbered while away");
+    r.now = r.now + Duration::from_secs(2);
+    r.input(ClientInput::Timeout);
+    let asked: Vec<&str> = r
+        .sent
+        .iter()
+        .filter(|f| f[0] == "FINDSEQ")
+        .map(|f| f[4].as_str())
+        .collect();
+    assert_eq!(asked, ["1", "2", "3", "4"]);
+    frame(
+        &mut r,
+        &[
+            "RMSG", "#r", "1", "A", "1", "A-1-1", "alice", "A-1-1/1", "hi",
+        ],
+    );
+    for n in ["2", "3", "4"] {
+        frame(&mut r, &["SKIPSEQ", "#r", "1", "A", n]);
+    }
     assert_eq!(r.c.room("#r").unwrap().unsent(), 0, "the echo ends it");
-    assert_eq!(r.delivered(), [(5, "hi".to_string())]);
+    assert_eq!(r.delivered(), [(1, "hi".to_string())]);
+    assert_eq!(r.c.room("#r").unwrap().duplicates, 1);
+    assert_eq!(r.c.room("#r").unwrap().next, 6);
 }
 
 fn registering(cfg: ClientConfig) -> (Client, Outbox) {
@@ -369,4 +394,419 @@ fn a_sequencers_next_incarnation_is_a_new_stream_delivered_from_its_start() {
     let room = r.c.room("#r").unwrap();
     assert_eq!(room.stream.as_ref().map(|s| &*s.seq), Some("0AA-2"));
     assert_eq!(room.late, 1);
+}
+
+/// A client with reconnects on, and what it asked the environment to do.
+struct Redialer {
+    c: Client,
+    out: Outbox,
+    now: Instant,
+    /// Every server it dialled, in order.
+    dialled: Vec<(LinkId, String)>,
+    sent: Vec<(LinkId, Vec<String>)>,
+    closed: Vec<LinkId>,
+}
+
+const MIN: Duration = Duration::from_secs(1);
+const MAX: Duration = Duration::from_secs(8);
+
+fn redial_cfg(seed: u64) -> ClientConfig {
+    ClientConfig {
+        reconnect: Some(Reconnect {
+            min: MIN,
+            max: MAX,
+            servers: vec!["A".into(), "B".into(), "C".into()],
+            seed,
+        }),
+        ..cfg()
+    }
+}
+
+impl Redialer {
+    fn new(cfg: ClientConfig) -> Self {
+        Redialer {
+            c: Client::new(cfg),
+            out: Outbox::new(),
+            now: Instant::ZERO + Duration::from_secs(100),
+            dialled: Vec::new(),
+            sent: Vec::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, i: ClientInput<'_>) {
+        self.out.clear();
+        self.c.handle(self.now, i, &mut self.out);
+        for o in self.out.items() {
+            match o {
+                Output::Send { link, start, end } => {
+                    let mut f = Frame::new();
+                    wire::decode_exact(self.out.bytes(*start, *end), &mut f).unwrap();
+                    let mut v = vec![f.command().to_string()];
+                    v.extend(f.args().map(String::from));
+                    self.sent.push((*link, v));
+                }
+                Output::Connect { link, to } => self.dialled.push((*link, to.to_string())),
+                Output::Close { link } => self.closed.push(*link),
+                _ => {}
+            }
+        }
+    }
+
+    fn link(&self) -> LinkId {
+        self.dialled.last().expect("dialled").0
+    }
+
+    fn frame(&mut self, parts: &[&str]) {
+        let mut b = Vec::new();
+        wire::encode(&mut b, parts[0], &parts[1..]).unwrap();
+        let link = self.link();
+        self.input(ClientInput::Frame { link, bytes: &b });
+    }
+
+    fn command(&mut self, c: ClientCommand<'_>) {
+        self.input(ClientInput::Command(c));
+    }
+
+    /// The last dialled connection opens and the server welcomes `nick`.
+    fn welcome(&mut self, nick: &str, uid: &str) {
+        let link = self.link();
+        self.input(ClientInput::Connected { link });
+        self.frame(&["WELCOME", nick, uid, "S"]);
+    }
+
+    fn lose(&mut self) {
+        let link = self.link();
+        self.input(ClientInput::Closed { link });
+    }
+
+    fn fail(&mut self) {
+        let link = self.link();
+        self.input(ClientInput::ConnectFailed { link });
+    }
+
+    /// Waits until the client's next redial, which must come within
+    /// `[lo, hi]`, and returns the server it dials.
+    fn redial_within(&mut self, lo: Duration, hi: Duration) -> String {
+        let at = self.c.reconnect_at().expect("a redial is scheduled");
+        let wait = at.saturating_since(self.now);
+        assert!(
+            wait >= lo && wait <= hi,
+            "waits {wait:?}, not within [{lo:?}, {hi:?}]"
+        );
+        assert_eq!(self.c.poll_timeout(), Some(at));
+        let before = self.dialled.len();
+        // Not a moment early.
+        self.now = at - Duration::from_nanos(1);
+        self.input(ClientInput::Timeout);
+        assert_eq!(self.dialled.len(), before, "dialled early");
+        self.now = at;
+        self.input(ClientInput::Timeout);
+        assert_eq!(self.dialled.len(), before + 1, "no redial at {at:?}");
+        assert_eq!(self.c.state(), ClientState::Connecting);
+        self.dialled.last().unwrap().1.clone()
+    }
+
+    /// The JOINROOM frames sent on the current link.
+    fn joins(&self) -> Vec<String> {
+        let link = self.link();
+        self.sent
+            .iter()
+            .filter(|(l, f)| *l == link && f[0] == "JOINROOM")
+            .map(|(_, f)| f[1].clone())
+            .collect()
+    }
+}
+
+fn secs(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[test]
+fn a_registered_client_that_loses_its_server_dials_it_again_after_a_jittered_wait() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.lose();
+    assert_eq!(r.c.state(), ClientState::Disconnected);
+    assert_eq!(r.dialled.len(), 1, "nothing dialled at once");
+    assert_eq!(
+        r.redial_within(secs(500), secs(1000)),
+        "A",
+        "same server first"
+    );
+}
+
+#[test]
+fn failed_attempts_walk_the_list_and_each_failed_round_doubles_the_wait() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "B",
+        nick: None,
+    });
+    assert_eq!(r.c.targets(), ["B", "A", "C"].map(std::sync::Arc::from));
+    r.welcome("alice", "B-1-1");
+    r.lose();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "B");
+    // Round 1 (B, A, C) fails; within a round each attempt waits min.
+    r.fail();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "A");
+    r.fail();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "C");
+    // The round is over: wait the backoff (min), which then doubles.
+    r.fail();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "B");
+    for (lo, hi) in [(1000, 2000), (2000, 4000), (4000, 8000), (4000, 8000)] {
+        r.fail();
+        assert_eq!(r.redial_within(secs(500), secs(1000)), "A");
+        r.fail();
+        assert_eq!(r.redial_within(secs(500), secs(1000)), "C");
+        r.fail();
+        assert_eq!(r.redial_within(secs(lo), secs(hi)), "B", "capped at max");
+    }
+    // Success resets the backoff: the next loss waits min again.
+    r.welcome("alice", "B-1-2");
+    r.lose();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "B");
+    r.fail();
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "A");
+}
+
+#[test]
+fn the_jitter_comes_from_the_seed_in_the_configuration() {
+    let waits = |seed: u64| {
+        let mut r = Redialer::new(redial_cfg(seed));
+        r.command(ClientCommand::Connect {
+            server: "A",
+            nick: None,
+        });
+        let mut v = Vec::new();
+        for _ in 0..6 {
+            r.fail();
+            let at = r.c.reconnect_at().unwrap();
+            v.push(at.saturating_since(r.now));
+            r.redial_within(Duration::ZERO, MAX);
+        }
+        v
+    };
+    assert_eq!(waits(1), waits(1));
+    assert_ne!(waits(1), waits(2));
+}
+
+#[test]
+fn a_reconnected_client_rejoins_its_rooms_and_resumes_their_streams() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.command(ClientCommand::Join("#r"));
+    r.command(ClientCommand::Join("#gone"));
+    r.command(ClientCommand::Leave("#gone"));
+    r.frame(&["JOINED", "#r", "1", "A"]);
+    r.frame(&["SYNC", "#r", "1", "A", "1"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+    ]);
+    r.lose();
+    assert!(!r.c.room("#r").unwrap().joined);
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "A");
+    r.welcome("alice", "A-1-2");
+    assert_eq!(r.joins(), ["#r"], "the left room is not joined again");
+    r.frame(&["JOINED", "#r", "1", "A"]);
+    // The sequencer numbered 2 and 3 while she was away.
+    r.frame(&["SYNC", "#r", "1", "A", "4"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "4", "B-1-1", "bob", "B-1-1/4", "four",
+    ]);
+    r.now = r.now + Duration::from_secs(2);
+    r.input(ClientInput::Timeout);
+    let link = r.link();
+    let asked: Vec<&str> = r
+        .sent
+        .iter()
+        .filter(|(l, f)| *l == link && f[0] == "FINDSEQ")
+        .map(|(_, f)| f[4].as_str())
+        .collect();
+    assert_eq!(
+        asked,
+        ["2", "3"],
+        "asks for what it missed, not for 1 again"
+    );
+    // A copy of 1 answered again is not delivered twice.
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+    ]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "2", "B-1-1", "bob", "B-1-1/2", "two",
+    ]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "3", "B-1-1", "bob", "B-1-1/3", "three",
+    ]);
+    let log: Vec<(u64, &str)> =
+        r.c.room("#r")
+            .unwrap()
+            .log
+            .iter()
+            .map(|d| (d.n, &*d.text))
+            .collect();
+    assert_eq!(log, [(1, "one"), (2, "two"), (3, "three"), (4, "four")]);
+}
+
+#[test]
+fn after_a_rejoin_the_first_sync_names_the_stream_even_an_older_one() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.command(ClientCommand::Join("#r"));
+    r.frame(&["JOINED", "#r", "2", "A"]);
+    r.frame(&["SYNC", "#r", "2", "A", "1"]);
+    r.lose();
+    r.redial_within(secs(500), secs(1000));
+    // Her new server's side of a split still has epoch 1 (sequencer B).
+    r.welcome("alice", "B-1-1");
+    r.frame(&["JOINED", "#r", "1", "B"]);
+    r.frame(&["SYNC", "#r", "1", "B", "7"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "B", "7", "C-1-1", "carol", "C-1-1/1", "hi",
+    ]);
+    let st = r.c.room("#r").unwrap();
+    assert_eq!(st.stream.as_ref().map(|s| s.epoch), Some(1));
+    assert_eq!(st.log.len(), 1, "not deaf in the room");
+    // Later in the same session, the older stream is not taken back.
+    r.frame(&["SYNC", "#r", "2", "A", "1"]);
+    r.frame(&["SYNC", "#r", "1", "C", "1"]);
+    let st = r.c.room("#r").unwrap();
+    assert_eq!(
+        st.stream.as_ref().map(|s| (s.epoch, &*s.seq)),
+        Some((2, "A"))
+    );
+}
+
+#[test]
+fn a_quit_client_stays_quit() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.command(ClientCommand::Quit);
+    assert_eq!(r.sent.last().unwrap().1[0], "QUIT");
+    assert_eq!(r.closed, [r.link()]);
+    r.lose(); // the server's FIN
+    assert_eq!(r.c.state(), ClientState::Quit);
+    assert_eq!(r.c.reconnect_at(), None);
+    assert_eq!(r.c.poll_timeout(), None);
+
+    // Quitting while waiting to reconnect cancels the redial.
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.lose();
+    let at = r.c.reconnect_at().unwrap();
+    r.command(ClientCommand::Quit);
+    assert_eq!(r.c.state(), ClientState::Quit);
+    r.now = at + Duration::from_secs(60);
+    r.input(ClientInput::Timeout);
+    assert_eq!(r.dialled.len(), 1);
+    assert_eq!(r.c.state(), ClientState::Quit);
+}
+
+#[test]
+fn an_explicit_connect_after_a_quit_starts_afresh() {
+    let mut r = Redialer::new(ClientConfig {
+        autojoin: vec!["#home".into()],
+        ..redial_cfg(7)
+    });
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    assert_eq!(r.joins(), ["#home"]);
+    r.command(ClientCommand::Join("#r"));
+    r.command(ClientCommand::Quit);
+    r.command(ClientCommand::Connect {
+        server: "C",
+        nick: Some("al"),
+    });
+    assert_eq!(r.dialled.last().unwrap().1, "C");
+    r.input(ClientInput::Connected { link: r.link() });
+    assert_eq!(r.sent.last().unwrap().1, ["NICK", "al"]);
+    r.frame(&["WELCOME", "al", "C-1-1", "C"]);
+    assert_eq!(r.joins(), ["#home"], "a quit left #r for good");
+    // The rotation now starts at C.
+    assert_eq!(r.c.targets(), ["C", "A", "B"].map(std::sync::Arc::from));
+}
+
+#[test]
+fn a_killed_client_comes_back_under_its_chosen_nick_and_kills_slow_it_down() {
+    let mut r = Redialer::new(redial_cfg(7));
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: Some("sam"),
+    });
+    r.input(ClientInput::Connected { link: r.link() });
+    r.frame(&["NICKERR", "sam", "nick in use"]);
+    r.frame(&["WELCOME", "sam_", "A-1-1", "A"]);
+    r.frame(&["KILLED", "collision"]);
+    assert_eq!(r.c.state(), ClientState::Killed);
+    assert_eq!(r.closed, [r.link()]);
+    assert_eq!(r.redial_within(secs(500), secs(1000)), "A");
+    r.input(ClientInput::Connected { link: r.link() });
+    let nick = r.sent.last().unwrap().1.clone();
+    assert_eq!(nick, ["NICK", "sam"], "the nick the user chose, not sam_");
+    r.frame(&["WELCOME", "sam", "A-1-2", "A"]);
+    // A second kill waits the doubled backoff; a welcome between kills
+    // does not reset it.
+    r.frame(&["KILLED", "collision"]);
+    assert_eq!(r.redial_within(secs(1000), secs(2000)), "A");
+}
+
+#[test]
+fn without_reconnect_a_lost_client_stays_disconnected() {
+    let mut r = Redialer::new(cfg());
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.lose();
+    assert_eq!(r.c.state(), ClientState::Disconnected);
+    assert_eq!(r.c.reconnect_at(), None);
+    assert_eq!(r.c.poll_timeout(), None);
+}
+
+#[test]
+fn with_rejoin_ablated_a_new_session_joins_only_the_configured_rooms() {
+    let mut r = Redialer::new(ClientConfig {
+        autojoin: vec!["#home".into()],
+        no_rejoin: true,
+        ..redial_cfg(7)
+    });
+    r.command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    });
+    r.welcome("alice", "A-1-1");
+    r.command(ClientCommand::Join("#r"));
+    r.lose();
+    r.redial_within(secs(500), secs(1000));
+    r.welcome("alice", "A-1-2");
+    assert_eq!(r.joins(), ["#home"]);
+    assert_eq!(
+        r.c.wanted_rooms(),
+        ["#home", "#r"].map(std::sync::Arc::from)
+    );
 }

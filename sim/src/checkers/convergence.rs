@@ -206,6 +206,8 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
             ),
         });
     }
-    out.extend(super::chat::converge(w, &g.components(&hosts)));
+    let comps = g.components(&hosts);
+    out.extend(super::chat::converge(w, &comps));
+    out.extend(super::clients::converge(w, &comps));
     out
 }

@@ -6,6 +6,7 @@
 //! been quiet for the settle period (see [`convergence`]).
 
 pub mod chat;
+pub mod clients;
 pub mod convergence;
 pub mod graph;
 
@@ -144,6 +145,16 @@ pub const CATALOG: &[Invariant] = &[
         statement: "such a member has delivered every message its sequencer numbered from the member's starting point on",
     },
     Invariant {
+        name: "client.liveness",
+        kind: Kind::Convergence,
+        statement: "every client that was started, did not quit and either is in a session or reconnects (not reconnect = false) is connected and registered if a running server of its list is in its partition",
+    },
+    Invariant {
+        name: "client.rooms",
+        kind: Kind::Convergence,
+        statement: "such a client is a member, at its client and at every server of its component, of every room its user joined and did not leave",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -205,6 +216,7 @@ pub struct Checkers {
     /// of the pending cycle's, handshakes' and registrations' deadlines.
     next_due: SimTime,
     pub chat: chat::ChatChecks,
+    pub clients: clients::ClientChecks,
 }
 
 impl Checkers {
@@ -216,6 +228,7 @@ impl Checkers {
             cycle_reported: false,
             handshake_timeout: cfg.handshake_timeout.as_nanos(),
             chat: chat::ChatChecks::default(),
+            clients: clients::ClientChecks::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,

@@ -157,9 +157,30 @@ pub struct ClientDecl {
     pub join: Vec<String>,
     /// Whether it accepts private message requests (default true).
     pub accept_private: bool,
+    /// Where it reconnects after losing its server: `server` first, then
+    /// these, in order.
+    pub servers: Vec<String>,
+    /// `false`: a client that loses its server stays disconnected.
+    pub reconnect: bool,
+    /// `false`: idle until a `connect` action (a `[workload]` client).
+    pub start: bool,
 }
 
 impl ClientDecl {
+    /// A client with every optional field at its default.
+    pub fn new(id: impl Into<String>, server: impl Into<String>) -> Self {
+        ClientDecl {
+            id: id.into(),
+            server: server.into(),
+            nick: None,
+            join: Vec::new(),
+            accept_private: true,
+            servers: Vec::new(),
+            reconnect: true,
+            start: true,
+        }
+    }
+
     /// The nick the client registers with.
     pub fn nick(&self) -> &str {
         self.nick.as_deref().unwrap_or(&self.id)

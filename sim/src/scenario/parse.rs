@@ -71,7 +71,16 @@ const PROTOCOL_KEYS: &[&str] = &[
 const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
 const LATENCY_KEYS: &[&str] = &["min", "max"];
 const SERVER_KEYS: &[&str] = &["name", "connect", "sid", "claims", "registered", "start"];
-const CLIENT_KEYS: &[&str] = &["id", "server", "nick", "join", "accept_private"];
+const CLIENT_KEYS: &[&str] = &[
+    "id",
+    "server",
+    "nick",
+    "join",
+    "accept_private",
+    "servers",
+    "reconnect",
+    "start",
+];
 const EXPECT_KEYS: &[&str] = &[
     "verdict",
     "violated",
@@ -256,6 +265,7 @@ struct RawServer {
 struct RawClient {
     id: Sp<String>,
     server: Sp<String>,
+    servers: Vec<Sp<String>>,
 }
 
 struct RawExpect {
@@ -955,14 +965,27 @@ impl<'a> Parser<'a> {
                 Some(f) => self.boolean(&f)?,
                 None => true,
             };
-            clients.push(ClientDecl {
-                id: id.v.clone(),
-                server: server.v.clone(),
-                nick,
-                join,
-                accept_private,
+            let servers = match t.get("servers") {
+                Some(f) => self.string_list(&f)?,
+                None => Vec::new(),
+            };
+            let mut decl = ClientDecl::new(id.v.clone(), server.v.clone());
+            decl.nick = nick;
+            decl.join = join;
+            decl.accept_private = accept_private;
+            decl.servers = servers.iter().map(|s| s.v.clone()).collect();
+            if let Some(f) = t.get("reconnect") {
+                decl.reconnect = self.boolean(&f)?;
+            }
+            if let Some(f) = t.get("start") {
+                decl.start = self.boolean(&f)?;
+            }
+            clients.push(decl);
+            raws.push(RawClient {
+                id,
+                server,
+                servers,
             });
-            raws.push(RawClient { id, server });
         }
         Ok((clients, raws))
     }
@@ -1260,8 +1283,10 @@ impl<'a> Parser<'a> {
                     format!("client id `{}` is already a server name", c.id.v),
                 ));
             }
-            if !all_servers.contains(&c.server.v) {
-                return Err(self.err(c.server.pos, format!("unknown server `{}`", c.server.v)));
+            for s in std::iter::once(&c.server).chain(&c.servers) {
+                if !all_servers.contains(&s.v) {
+                    return Err(self.err(s.pos, format!("unknown server `{}`", s.v)));
+                }
             }
         }
         Ok(())

@@ -352,6 +352,9 @@ fn defaults() {
             nick: None,
             join: vec![],
             accept_private: true,
+            servers: vec![],
+            reconnect: true,
+            start: true,
         }]
     );
     assert_eq!(sc.clients[0].nick(), "c1");
@@ -1405,4 +1408,36 @@ fn faults_section_parses_with_defaults_and_errors() {
         1,
         "unknown key `windows`",
     );
+}
+
+#[test]
+fn client_reconnect_keys_parse_and_round_trip() {
+    let sc = parse(&format!(
+        "{MINIMAL}[[client]]\nid = \"c2\"\nserver = \"b\"\nservers = [\"a\"]\nreconnect = false\nstart = false\n"
+    ));
+    let c1 = &sc.clients[0];
+    assert!(
+        c1.servers.is_empty() && c1.reconnect && c1.start,
+        "defaults"
+    );
+    let c2 = &sc.clients[1];
+    assert_eq!(c2.servers, vec![s("a")]);
+    assert!(!c2.reconnect && !c2.start);
+    let text = sc.to_toml();
+    assert!(text.contains("servers = [\"a\"]\nreconnect = false\nstart = false\n"));
+    assert_eq!(parse_str(&text, "again.toml").unwrap(), sc);
+
+    assert_error(
+        &format!("{MINIMAL}servers = [\"a\", \"zz\"]\n"),
+        10,
+        17,
+        "unknown server `zz`",
+    );
+    assert_error(
+        &format!("{MINIMAL}servers = \"a\"\n"),
+        10,
+        11,
+        "a list of strings",
+    );
+    assert_error(&format!("{MINIMAL}reconnect = 1\n"), 10, 13, "boolean");
 }

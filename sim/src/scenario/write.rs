@@ -70,6 +70,15 @@ impl Scenario {
             if !c.accept_private {
                 w.kv("accept_private", "false".to_string());
             }
+            if !c.servers.is_empty() {
+                w.kv("servers", strings(&c.servers));
+            }
+            if !c.reconnect {
+                w.kv("reconnect", "false".to_string());
+            }
+            if !c.start {
+                w.kv("start", "false".to_string());
+            }
         }
 
         for a in &self.actions {

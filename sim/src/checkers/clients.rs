@@ -1,0 +1,194 @@
+//! `client.liveness` and `client.rooms`: at a quiet end, every client
+//! that wants to be connected and can be is connected, registered, and in
+//! every room its user joined and did not leave.
+//!
+//! What the user wants is taken from the scenario (its declarations and
+//! the client actions the world hands out), never from the client's own
+//! bookkeeping, so a client that forgets a room or stops dialling is
+//! caught rather than believed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use drc_protocol::client::ClientState;
+use drc_protocol::names::fold;
+use drc_protocol::wire::{self, Frame};
+
+use super::Violation;
+use crate::network::HostId;
+use crate::scenario::Action;
+use crate::world::World;
+
+#[derive(Default)]
+pub struct ClientChecks {
+    /// Per client host: its configured rooms (joined in every session).
+    autojoin: BTreeMap<HostId, Vec<String>>,
+    /// Per client host: the rooms its user joined and did not leave, by
+    /// folded name.
+    rooms: BTreeMap<HostId, BTreeMap<String, String>>,
+}
+
+impl ClientChecks {
+    /// A client host and the rooms its declaration joins.
+    pub fn declare(&mut self, h: HostId, join: &[String]) {
+        self.autojoin.insert(h, join.to_vec());
+        let rooms = self.rooms.entry(h).or_default();
+        for r in join {
+            rooms.insert(fold(r), r.clone());
+        }
+    }
+
+    /// A client action, before the client handles it. `connected`: the
+    /// client is registered, so a join or create is sent (a client that
+    /// is not answers "not connected" and forgets the command).
+    pub fn on_action(&mut self, h: HostId, action: &Action, connected: bool) {
+        let rooms = self.rooms.entry(h).or_default();
+        match action {
+            Action::Connect { .. } => {
+                for r in self.autojoin.get(&h).into_iter().flatten() {
+                    rooms.insert(fold(r), r.clone());
+                }
+            }
+            Action::Join { room, .. } | Action::Create { room, .. } if connected => {
+                rooms.insert(fold(room), room.clone());
+            }
+            Action::Leave { room, .. } => {
+                rooms.remove(&fold(room));
+            }
+            Action::Quit { .. } => rooms.clear(),
+            _ => {}
+        }
+    }
+
+    /// A ROOMERR reached client `h`: that room was not joined (a create
+    /// of a room that exists).
+    pub fn refused(&mut self, h: HostId, bytes: &[u8]) {
+        let mut f = Frame::new();
+        if wire::decode_exact(bytes, &mut f).is_ok() {
+            if let (Some(room), Some(rooms)) = (f.arg(0), self.rooms.get_mut(&h)) {
+                rooms.remove(&fold(room));
+            }
+        }
+    }
+}
+
+/// Judges every client at a quiet end. `comps`: the components of
+/// running servers.
+pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
+    let ms = w.now / 1_000_000;
+    let mut out = Vec::new();
+    let mut v = |inv: &'static str, host: &str, detail: String| {
+        out.push(Violation {
+            invariant: inv,
+            time_ms: ms,
+            host: Some(host.to_string()),
+            detail,
+        })
+    };
+    // Each running server's memberships, by folded room name.
+    let members: BTreeMap<HostId, BTreeMap<String, &BTreeMap<Arc<str>, u64>>> = comps
+        .iter()
+        .flatten()
+        .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
+        .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
+        .collect();
+    for (i, host) in w.hosts.iter().enumerate() {
+        let h = i as HostId;
+        let Some(c) = host.client.as_ref() else {
+            continue;
+        };
+        let state = c.state();
+        let in_session = matches!(
+            state,
+            ClientState::Connecting | ClientState::Registering | ClientState::Connected
+        );
+        // Wants to be connected: it was started, did not quit, and either
+        // is still in a session or reconnects (not `reconnect = false`).
+        let wants = match state {
+            ClientState::Idle | ClientState::Quit => false,
+            _ => in_session || !host.gives_up,
+        };
+        if !wants {
+            continue;
+        }
+        // Servers of its list that run and that its partition reaches: the
+        // declared ones and the one it was last sent to.
+        let mut list = c.targets();
+        for s in &host.client_servers {
+            if !list.contains(s) {
+                list.push(s.clone());
+            }
+        }
+        let reachable: Vec<&str> = list
+            .iter()
+            .filter_map(|s| w.by_label.get(&**s).copied())
+            .filter(|&s| w.hosts[s as usize].running() && w.net.partition.reachable(h, s))
+            .map(|s| w.hosts[s as usize].label.as_str())
+            .collect();
+        if reachable.is_empty() {
+            continue;
+        }
+        let registered = state == ClientState::Connected && c.uid().is_some();
+        if !registered {
+            let next = match c.reconnect_at() {
+                Some(t) => format!("next attempt at {}ms", host.global_time(t) / 1_000_000),
+                None => "no attempt scheduled".to_string(),
+            };
+            let on = c.server().map(|s| format!(" (on {s})")).unwrap_or_default();
+            v(
+                "client.liveness",
+                &host.label,
+                format!(
+                    "{}{on}, though {} of its servers {} running and in reach; {next}",
+                    state.as_str(),
+                    reachable.join(", "),
+                    if reachable.len() == 1 { "is" } else { "are" },
+                ),
+            );
+            continue;
+        }
+        let (Some(uid), Some(&sv)) = (c.uid(), c.server().and_then(|s| w.by_label.get(s))) else {
+            continue;
+        };
+        let comp: &[HostId] = comps
+            .iter()
+            .find(|comp| comp.contains(&sv))
+            .map_or(&[], |c| c.as_slice());
+        for room in w
+            .checks
+            .clients
+            .rooms
+            .get(&h)
+            .into_iter()
+            .flat_map(|r| r.values())
+        {
+            if !c.room(room).is_some_and(|r| r.joined) {
+                v(
+                    "client.rooms",
+                    &host.label,
+                    format!("not in {room}, which it joined and did not leave"),
+                );
+                continue;
+            }
+            let key = fold(room);
+            for &x in comp {
+                let member = members
+                    .get(&x)
+                    .and_then(|m| m.get(&key))
+                    .is_some_and(|m| m.contains_key(uid));
+                if !member {
+                    v(
+                        "client.rooms",
+                        &host.label,
+                        format!(
+                            "{} does not list it ({uid}) in {room}",
+                            w.hosts[x as usize].label
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
