@@ -275,7 +275,10 @@ impl ChatChecks {
             ChatNote::PrivateSent { .. }
             | ChatNote::PrivateReceived { .. }
             | ChatNote::Welcome { .. }
-            | ChatNote::SendFailed { .. } => {}
+            | ChatNote::SendFailed { .. }
+            | ChatNote::PrivateFailed { .. }
+            | ChatNote::NickRefused { .. }
+            | ChatNote::RegistrationGivenUp { .. } => {}
         }
     }
 

@@ -6,6 +6,7 @@
 //! been quiet for the settle period (see [`convergence`]).
 
 pub mod chat;
+pub mod clients;
 pub mod convergence;
 pub mod graph;
 
@@ -198,6 +199,8 @@ pub struct Checkers {
     /// of the pending cycle's, handshakes' and registrations' deadlines.
     next_due: SimTime,
     pub chat: chat::ChatChecks,
+    /// What failed at the clients (counted even with checks switched off).
+    pub clients: clients::ClientCounts,
 }
 
 impl Checkers {
@@ -209,6 +212,7 @@ impl Checkers {
             cycle_reported: false,
             handshake_timeout: cfg.handshake_timeout.as_nanos(),
             chat: chat::ChatChecks::default(),
+            clients: clients::ClientCounts::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -268,6 +272,7 @@ impl Checkers {
                     }
                 }
                 Note::Chat(n) => {
+                    self.clients.on_note(n);
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
                     }
