@@ -164,6 +164,14 @@ pub enum ChatNote {
     },
     /// Client: a room message could not be sent.
     SendFailed { room: Arc<str>, reason: Arc<str> },
+    /// Client: a private message, or a list message to one recipient,
+    /// could not be sent (not connected, no such nick, unreachable, refused).
+    PrivateFailed { to: Arc<str>, reason: Arc<str> },
+    /// Client: a nick change was refused (by its server, or not connected).
+    NickRefused { nick: Arc<str>, reason: Arc<str> },
+    /// Client: it gave up registering on this link (no welcome in time, or
+    /// every nick it tried was taken).
+    RegistrationGivenUp { link: LinkId, reason: &'static str },
     /// Client: a room message arrived for a room it is not in.
     NotMember { room: Arc<str> },
     /// Client: a private message left over a direct link.

@@ -7,7 +7,7 @@ use drc_protocol::Duration;
 
 use crate::run::{build, RunOptions};
 use crate::scenario::{
-    Action, Expect, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction,
+    Action, Expect, Limits, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction,
 };
 
 /// When the flood starts: long enough for any tree we bench to form.
@@ -55,6 +55,11 @@ pub fn flood_scenario(servers: usize, messages: u64, seed: u64) -> Scenario {
         actions,
         faults: None,
         workload: None,
+        // A benchmark's size is set by its flags, and the default chat
+        // bench alone runs 35 M events: no budget.
+        limits: Limits {
+            max_events: u64::MAX,
+        },
         expect: Expect::default(),
     }
 }

@@ -46,6 +46,9 @@ enum Cmd {
         /// Stop at the first violated invariant.
         #[arg(long)]
         stop_at_first: bool,
+        /// Event budget, instead of the scenario's [limits] max_events.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_events: Option<u64>,
     },
     /// Run twice, compare a hash after every event, and name the first
     /// divergent event if the two runs differ.
@@ -72,6 +75,9 @@ enum Cmd {
         /// (default: reports/tmp/<scenario>-<A>-<B>).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Event budget per seed, instead of the scenario's [limits] max_events.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_events: Option<u64>,
     },
     /// Shrink a failing run (the seed's faults made explicit) to a small
     /// scenario that still violates the same invariant.
@@ -166,8 +172,12 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             trace,
             out,
             stop_at_first,
+            max_events,
         } => {
-            let scn = load(file.as_deref())?;
+            let mut scn = load(file.as_deref())?;
+            if let Some(n) = max_events {
+                scn.limits.max_events = n;
+            }
             let trace: Option<Box<dyn Write>> = match &trace {
                 Some(p) => Some(Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -189,6 +199,11 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             } else {
                 print!("{}", outcome.summary());
             }
+            // Also on stderr, where a script that keeps only the JSON or
+            // the exit status still shows them to a person.
+            for w in &outcome.warnings {
+                eprintln!("drcsim: warning: {w}");
+            }
             if let Some(dir) = out {
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 let write = |name: &str, text: &str| {
@@ -207,9 +222,13 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             jobs,
             shard,
             out,
+            max_events,
         } => {
             use crate::sweep::Seeds;
-            let scn = load(Some(&file))?;
+            let mut scn = load(Some(&file))?;
+            if let Some(n) = max_events {
+                scn.limits.max_events = n;
+            }
             crate::run::validate(&scn)?;
             let (first, end) = Seeds::parse_range(&seeds)?;
             let (k, n) = match &shard {

@@ -7,6 +7,7 @@ use drc_protocol::config::{self, Ablations};
 use drc_protocol::Config;
 use serde_json::{json, Map, Value};
 
+use crate::checkers::counts::ClientSummary;
 use crate::checkers::{self, convergence, Violation};
 use crate::scenario::{Action, Scenario, Verdict};
 use crate::trace::TraceWriter;
@@ -36,6 +37,14 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// The end of the run was quiet, so convergence was judged.
     pub quiescent: bool,
+    /// What a person should know before trusting the verdict: a run that
+    /// ended too soon to judge convergence, or ran out of its budget.
+    pub warnings: Vec<String>,
+    /// The event budget the run had, and whether it ran out.
+    pub max_events: u64,
+    pub budget_exceeded: bool,
+    /// What failed at the clients.
+    pub clients: ClientSummary,
     pub components: Vec<Vec<String>>,
     pub links: Vec<(String, String)>,
     pub final_servers: Value,
@@ -125,6 +134,36 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         .settle
         .map_or_else(|| convergence::settle(world.config()), |d| d.as_nanos());
     let quiescent = !world.stopped_early && convergence::is_quiet(&world, settle);
+    let mut warnings = Vec::new();
+    let ms = |t: u64| t / 1_000_000;
+    if world.budget_exceeded {
+        warnings.push(format!(
+            "event budget exhausted: stopped after {} events at {} ms of {} ms; nothing \
+             after that was simulated or judged (raise [limits] max_events or --max-events)",
+            world.events,
+            ms(world.now),
+            ms(world.end)
+        ));
+    } else if world.stopped_early {
+        warnings.push(format!(
+            "stopped at the first violation, at {} ms: convergence was not judged",
+            ms(world.now)
+        ));
+    } else if !quiescent {
+        let quiet_from = (world.last_action + settle)
+            .max(world.last_chat + convergence::chat_settle(world.config()));
+        warnings.push(format!(
+            "the run ended at {} ms, before it was quiet (from {} ms: the last fault or \
+             operator action at {} ms + settle {} ms, the last client action at {} ms + \
+             chat settle {} ms): convergence was not judged",
+            ms(world.now),
+            ms(quiet_from),
+            ms(world.last_action),
+            ms(settle),
+            ms(world.last_chat),
+            ms(convergence::chat_settle(world.config()))
+        ));
+    }
     if quiescent {
         let found = convergence::check(&world, settle, scn.expect.connected);
         world.checks.violations.extend(found);
@@ -168,6 +207,18 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
     };
     let mut expect_failures = Vec::new();
     let ex = &scn.expect;
+    // A run cut short by its budget is never a match, whatever [expect]
+    // says; one that merely ended before it was quiet fails only what
+    // needs a settled network.
+    if world.budget_exceeded {
+        expect_failures.push(warnings[0].clone());
+    } else if !quiescent && !world.stopped_early && ex.asks_convergence() {
+        expect_failures.push(format!(
+            "[expect] needs a settled network (connected, components, links or converge), \
+             but {}",
+            warnings[0]
+        ));
+    }
     if verdict != ex.verdict {
         expect_failures.push(format!(
             "verdict {} but [expect] says {}",
@@ -215,6 +266,10 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             expect_failures.push(format!("{} events, expected at least {min}", world.events));
         }
     }
+    let clients = ClientSummary::at_end(
+        world.checks.counts,
+        world.hosts.iter().filter_map(|h| h.client.as_ref()),
+    );
     let final_servers = server_views(&world);
     let final_clients = client_views(&world);
     let mut stats = drc_protocol::server::Stats::default();
@@ -242,6 +297,10 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         sim_time_ms: world.now / 1_000_000,
         violations,
         quiescent,
+        warnings,
+        max_events: world.max_events,
+        budget_exceeded: world.budget_exceeded,
+        clients,
         components,
         links,
         final_servers,
@@ -362,7 +421,11 @@ impl Outcome {
             "events": self.events,
             "sim_time_ms": self.sim_time_ms,
             "quiescent": self.quiescent,
+            "warnings": self.warnings,
+            "max_events": self.max_events,
+            "budget_exceeded": self.budget_exceeded,
             "violations": self.violations,
+            "clients": self.clients,
             "stats": {
                 "frames": self.stats.frames_in,
                 "links_registered": self.stats.links_registered,
@@ -418,11 +481,28 @@ impl Outcome {
                 links.join(" ")
             }
         );
-        if !self.quiescent {
+        if self.clients.total > 0 {
+            let c = &self.clients;
+            let e = &c.at_end;
             let _ = writeln!(
                 s,
-                "  not quiet at the end: convergence invariants were not judged"
+                "  clients: {} ({} connected, {} quit, {} disconnected, {} killed, {} pending)",
+                c.total, e.connected, e.quit, e.disconnected, e.killed, e.pending
             );
+            let n = &c.counts;
+            let _ = writeln!(
+                s,
+                "  client failures: {} room sends failed, {} unconfirmed, {} private sends \
+                 failed, {} nick changes refused, {} registrations given up",
+                n.room_sends_failed,
+                c.room_sends_unconfirmed,
+                n.private_sends_failed,
+                n.nick_changes_refused,
+                n.registrations_given_up
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
         }
         if self.violations.is_empty() {
             let _ = writeln!(s, "  violations: none");

@@ -33,6 +33,21 @@ pub const HEADER: &[&str] = &[
     "trace_hash",
     "nick_collision",
     "ordering",
+    // Appended, so the columns above keep their places. Every one is a
+    // boolean or a count, present (0) even in runs without clients.
+    "quiescent",
+    "budget_exceeded",
+    "clients",
+    "clients_connected",
+    "clients_quit",
+    "clients_disconnected",
+    "clients_killed",
+    "clients_pending",
+    "room_sends_failed",
+    "room_sends_unconfirmed",
+    "private_sends_failed",
+    "nick_changes_refused",
+    "registrations_given_up",
 ];
 
 /// One run's row.
@@ -134,7 +149,7 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
                 .join(" ")
         })
         .unwrap_or_default();
-    let fields = vec![
+    let mut fields = vec![
         seed.to_string(),
         o.verdict.as_str().to_string(),
         o.matched.to_string(),
@@ -153,7 +168,29 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
         o.trace_hash.clone(),
         expanded.protocol.nick_collision.as_str().to_string(),
         expanded.protocol.ordering.as_str().to_string(),
+        o.quiescent.to_string(),
+        o.budget_exceeded.to_string(),
     ];
+    let c = &o.clients;
+    let e = &c.at_end;
+    let n = &c.counts;
+    fields.extend(
+        [
+            c.total,
+            e.connected,
+            e.quit,
+            e.disconnected,
+            e.killed,
+            e.pending,
+            n.room_sends_failed,
+            c.room_sends_unconfirmed,
+            n.private_sends_failed,
+            n.nick_changes_refused,
+            n.registrations_given_up,
+        ]
+        .map(|x| x.to_string()),
+    );
+    debug_assert_eq!(fields.len(), HEADER.len());
     Ok((
         Row {
             seed,
@@ -300,14 +337,21 @@ pub fn report(name: &str, res: &SweepResult, secs: f64, out: &Path) -> String {
             .iter()
             .find(|r| r.seed == *seed)
             .expect("failing row");
+        let col = |name: &str| {
+            let i = HEADER.iter().position(|h| *h == name).expect("a column");
+            row.fields.get(i).map_or("", String::as_str)
+        };
+        let what = if !row.fields[3].is_empty() {
+            format!("{} at {} ms", row.fields[3], row.fields[4])
+        } else if col("budget_exceeded") == "true" {
+            "event budget exhausted".to_string()
+        } else if col("quiescent") == "false" {
+            "ended before it was quiet".to_string()
+        } else {
+            "expectation mismatch".to_string()
+        };
         s.push_str(&format!(
-            "  seed {seed}: {} at {} ms; reproducer {}\n",
-            if row.fields[3].is_empty() {
-                "expectation mismatch"
-            } else {
-                &row.fields[3]
-            },
-            row.fields[4],
+            "  seed {seed}: {what}; reproducer {}\n",
             repro_path(out, *seed).display()
         ));
     }

@@ -142,6 +142,10 @@ pub struct World {
     /// Stop at the first violation.
     pub stop_on_violation: bool,
     pub stopped_early: bool,
+    /// The run's event budget (`[limits] max_events`).
+    pub max_events: u64,
+    /// The budget ran out: the run ended before its time.
+    pub budget_exceeded: bool,
     /// Connections opened so far per (dialler, target), naming their streams.
     pair_conns: BTreeMap<(HostId, HostId), u32>,
 }
@@ -185,6 +189,8 @@ impl World {
             event_hashes: None,
             stop_on_violation: false,
             stopped_early: false,
+            max_events: scn.limits.max_events,
+            budget_exceeded: false,
             pair_conns: BTreeMap::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
@@ -356,6 +362,14 @@ impl World {
         let Some((t, ev)) = self.queue.pop() else {
             return false;
         };
+        if self.events >= self.max_events {
+            // Whatever made the run this long (a setting, a protocol loop),
+            // it ends here with a failing outcome rather than exhausting
+            // memory; the event stays unprocessed.
+            self.budget_exceeded = true;
+            self.stopped_early = true;
+            return false;
+        }
         self.now = t;
         self.events += 1;
         // Time and kind in one word: codes fit in 4 bits, and times below

@@ -145,3 +145,150 @@ fn replay_confirms_determinism() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("identical hash after each of"), "{out}");
 }
+
+/// Two linked servers and whatever `extra` adds (sections, actions).
+fn two_servers(extra: &str) -> String {
+    format!(
+        "name = \"t\"\nduration = \"60s\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\nconnect = [\"a\"]\n{extra}"
+    )
+}
+
+#[test]
+fn settings_without_a_bound_on_their_event_rate_exit_2_with_their_location() {
+    let cases = [
+        ("[protocol]\nping_interval = \"0s\"\n", 9, 17, "too short"),
+        (
+            "[protocol]\nhandshake_timeout = \"1ns\"\n",
+            9,
+            21,
+            "too short",
+        ),
+        ("[protocol]\nreconnect_min = \"0s\"\n", 9, 17, "too short"),
+        ("[network]\nconnect_timeout = \"0s\"\n", 9, 19, "too short"),
+        ("[workload]\nsay_every = \"0s\"\n", 9, 13, "too short"),
+        ("[faults]\nmean_gap = \"1ns\"\n", 9, 12, "too short"),
+        (
+            "[faults]\nwindow = \"9000h\"\n",
+            9,
+            10,
+            "faults, at most 100000",
+        ),
+        (
+            "[protocol]\nping_interval = \"5s\"\nping_timeout = \"5s\"\n",
+            10,
+            16,
+            "must be longer than ping_interval",
+        ),
+        (
+            "[[at]]\ntime = \"61s\"\ndo = \"heal\"\n",
+            9,
+            8,
+            "comes after the end of the run",
+        ),
+    ];
+    for (i, (extra, line, col, needle)) in cases.into_iter().enumerate() {
+        let p = temp(&format!("unbounded-{i}.toml"), &two_servers(extra));
+        let (code, out, err) = drcsim(&["run", &p]);
+        assert_eq!(code, 2, "{extra}: {out}{err}");
+        assert!(
+            err.contains(&format!("{p}:{line}:{col}: ")) && err.contains(needle),
+            "{extra}: {err}"
+        );
+    }
+    let p = temp("no-server.toml", "name = \"t\"\nduration = \"60s\"\n");
+    let (code, _, err) = drcsim(&["run", &p]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{p}:1:1: the scenario declares no server")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_past_its_event_budget_ends_with_a_failing_outcome_and_says_so() {
+    let scn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/netsplit-heal.toml"
+    );
+    let (code, out, err) = drcsim(&["run", scn, "--max-events", "100", "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["budget_exceeded"], true);
+    assert_eq!(v["max_events"], 100);
+    assert_eq!(v["events"], 100);
+    assert_eq!(v["matched"], false);
+    assert_eq!(v["quiescent"], false);
+    assert!(
+        v["expect_failures"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("event budget exhausted: stopped after 100 events"),
+        "{out}"
+    );
+    assert!(
+        err.contains("drcsim: warning: event budget exhausted"),
+        "{err}"
+    );
+    // The same from the file; the full run fits the default budget.
+    let p = temp(
+        "budget.toml",
+        &two_servers("[limits]\nmax_events = 20\n[expect]\nverdict = \"pass\"\n"),
+    );
+    let (code, out, _) = drcsim(&["run", &p]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("event budget exhausted: stopped after 20 events"),
+        "{out}"
+    );
+    assert_eq!(drcsim(&["run", scn]).0, 0);
+    assert_eq!(drcsim(&["run", scn, "--max-events", "0"]).0, 2);
+}
+
+#[test]
+fn a_run_too_short_to_judge_convergence_warns_and_fails_when_convergence_is_expected() {
+    // A cut at 50s of a 60s run: the settle period (45s) has not passed.
+    let cut = "[[at]]\ntime = \"50s\"\ndo = \"cut\"\na = \"a\"\nb = \"b\"\n";
+    let plain = temp("short.toml", &two_servers(cut));
+    let (code, out, err) = drcsim(&["run", &plain, "--json"]);
+    assert_eq!(code, 0, "nothing asked for convergence: {out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["quiescent"], false);
+    let w = v["warnings"][0].as_str().unwrap();
+    assert!(
+        w.starts_with("the run ended at 60000 ms, before it was quiet (from 95000 ms"),
+        "{w}"
+    );
+    assert!(
+        err.contains("drcsim: warning: the run ended at 60000 ms"),
+        "{err}"
+    );
+    for expect in [
+        "connected = true",
+        "converge = true",
+        "components = [[\"a\", \"b\"]]",
+        "links = [[\"a\", \"b\"]]",
+    ] {
+        let p = temp(
+            "short-expect.toml",
+            &two_servers(&format!("{cut}[expect]\n{expect}\n")),
+        );
+        let (code, out, err) = drcsim(&["run", &p]);
+        assert_eq!(code, 1, "{expect}: {out}");
+        assert!(
+            out.contains("expectation failed: [expect] needs a settled network"),
+            "{expect}: {out}"
+        );
+        assert!(err.contains("before it was quiet"), "{err}");
+    }
+    // Long enough, the same expectations hold.
+    let p = temp(
+        "long-expect.toml",
+        &two_servers(&format!(
+            "{cut}[expect]\nconnected = true\nconverge = true\n"
+        ))
+        .replace("duration = \"60s\"", "duration = \"100s\""),
+    );
+    let (code, out, err) = drcsim(&["run", &p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!err.contains("warning"), "{err}");
+}

@@ -10,6 +10,8 @@
 //!   and east-hub again after the heal, 10), link changes count the graph
 //!   (4 + 1 lost + 1 back = 6); in simultaneous-links 4 SERVER/SQUIT frames
 //!   are refused as misdirected, 2 of them once the ablation applies SQUITs.
+//! - every run ends quiet within the default budget, so no warning; none
+//!   of the three has clients, so every client counter is zero.
 //!
 //! The trace hash is redacted: determinism has its own test, and a hash in
 //! a snapshot would churn on every protocol change.

@@ -299,14 +299,28 @@ impl Client {
             _ => {}
         }
         if self.state != ClientState::Connected {
-            if let ClientCommand::Say { room, .. } = c {
-                Self::note(
+            let failed = |out: &mut Outbox, to: &str| {
+                let (to, reason) = (to.into(), "not connected".into());
+                Self::note(out, ChatNote::PrivateFailed { to, reason });
+            };
+            match c {
+                ClientCommand::Say { room, .. } => Self::note(
                     out,
                     ChatNote::SendFailed {
                         room: room.into(),
                         reason: "not connected".into(),
                     },
-                );
+                ),
+                ClientCommand::Private { to, .. } => failed(out, to),
+                ClientCommand::SendList { to, .. } => to.iter().for_each(|t| failed(out, t)),
+                ClientCommand::Nick(nick) => Self::note(
+                    out,
+                    ChatNote::NickRefused {
+                        nick: nick.into(),
+                        reason: "not connected".into(),
+                    },
+                ),
+                _ => {}
             }
             return;
         }
@@ -461,6 +475,12 @@ impl Client {
                     }
                     self.nick_tries += 1;
                     if self.nick_tries > 5 {
+                        if self.nick_tries == 6 {
+                            if let Some(link) = self.server_link() {
+                                let reason = "every nick tried was taken";
+                                Self::note(out, ChatNote::RegistrationGivenUp { link, reason });
+                            }
+                        }
                         return; // give up; the server times the registration out
                     }
                     let mut n = a(0).to_string();
@@ -472,6 +492,14 @@ impl Client {
                     self.send(out, "NICK", &[&n]);
                 }
             }
+            // A nick change refused while registered: the old nick stays.
+            "NICKERR" if self.state == ClientState::Connected => Self::note(
+                out,
+                ChatNote::NickRefused {
+                    nick: a(0).into(),
+                    reason: a(1).into(),
+                },
+            ),
             "NICKOK" => {
                 self.nick = a(0).into();
                 self.wanted_nick = self.nick.clone();
@@ -517,15 +545,25 @@ impl Client {
             }
             "PRIVANS" => self.on_private_answer(a(0), a(1) == "yes", a(2), out),
             "PRIVERR" => {
-                self.asked.remove(&fold(a(0)));
-                Self::note(
-                    out,
-                    ChatNote::SendFailed {
-                        room: a(0).into(),
-                        reason: a(1).into(),
-                    },
-                );
+                // One note per message that waited on the request.
+                let waiting = self.asked.remove(&fold(a(0))).map_or(1, |q| q.len());
+                for _ in 0..waiting {
+                    Self::note(
+                        out,
+                        ChatNote::PrivateFailed {
+                            to: a(0).into(),
+                            reason: a(1).into(),
+                        },
+                    );
+                }
             }
+            "LERR" => Self::note(
+                out,
+                ChatNote::PrivateFailed {
+                    to: a(0).into(),
+                    reason: a(1).into(),
+                },
+            ),
             _ => {}
         }
     }
@@ -582,13 +620,15 @@ impl Client {
             return;
         };
         if !yes {
-            Self::note(
-                out,
-                ChatNote::SendFailed {
-                    room: nick.into(),
-                    reason: "private message refused".into(),
-                },
-            );
+            for _ in &queue {
+                Self::note(
+                    out,
+                    ChatNote::PrivateFailed {
+                        to: nick.into(),
+                        reason: "private message refused".into(),
+                    },
+                );
+            }
             return;
         }
         let link = self.new_link();
@@ -639,6 +679,8 @@ impl Client {
             let limit = self.cfg.register_timeout;
             if let (Some((rl, since)), Some(limit)) = (self.registering, limit) {
                 if rl == l && now.saturating_since(since) >= limit {
+                    let reason = "no welcome in time";
+                    Self::note(out, ChatNote::RegistrationGivenUp { link: l, reason });
                     out.push(Output::Close { link: l });
                     self.on_closed(now, l, out);
                     return;

@@ -303,6 +303,10 @@ fn an_unanswered_registration_is_given_up_after_register_timeout() {
     assert_eq!(
         out.items(),
         [
+            Output::Note(Note::Chat(ChatNote::RegistrationGivenUp {
+                link: SRV,
+                reason: "no welcome in time"
+            })),
             Output::Close { link: SRV },
             Output::Note(Note::Chat(ChatNote::RegistrationEnded { link: SRV }))
         ]

@@ -296,7 +296,10 @@ impl ChatChecks {
             ChatNote::PrivateSent { .. }
             | ChatNote::PrivateReceived { .. }
             | ChatNote::Welcome { .. }
-            | ChatNote::SendFailed { .. } => {}
+            | ChatNote::SendFailed { .. }
+            | ChatNote::PrivateFailed { .. }
+            | ChatNote::NickRefused { .. }
+            | ChatNote::RegistrationGivenUp { .. } => {}
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod clients;
+pub mod counts;
 pub mod convergence;
 pub mod graph;
 
@@ -217,6 +218,8 @@ pub struct Checkers {
     next_due: SimTime,
     pub chat: chat::ChatChecks,
     pub clients: clients::ClientChecks,
+    /// What failed at the clients (counted even with checks switched off).
+    pub counts: counts::ClientCounts,
 }
 
 impl Checkers {
@@ -229,6 +232,7 @@ impl Checkers {
             handshake_timeout: cfg.handshake_timeout.as_nanos(),
             chat: chat::ChatChecks::default(),
             clients: clients::ClientChecks::default(),
+            counts: counts::ClientCounts::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -288,6 +292,7 @@ impl Checkers {
                     }
                 }
                 Note::Chat(n) => {
+                    self.counts.on_note(n);
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
                     }

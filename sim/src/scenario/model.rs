@@ -19,6 +19,8 @@ pub struct Scenario {
     pub faults: Option<FaultsSection>,
     /// `[workload]`: seeded random clients and chatter.
     pub workload: Option<WorkloadSection>,
+    /// `[limits]`: how much work one run may do.
+    pub limits: Limits,
     pub expect: Expect,
 }
 
@@ -397,6 +399,17 @@ pub struct Expect {
     pub settle: Option<Duration>,
     /// Every running admitted server must end in one tree.
     pub connected: bool,
+    /// The run must end quiet, so that convergence is judged (implied by
+    /// `connected`, `components` and `links`).
+    pub converge: bool,
+}
+
+impl Expect {
+    /// Whether the expectations only make sense once the network has
+    /// settled: a run that ends before it is quiet cannot meet them.
+    pub fn asks_convergence(&self) -> bool {
+        self.converge || self.connected || self.components.is_some() || self.links.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -560,3 +573,50 @@ impl Default for WorkloadSection {
         }
     }
 }
+
+/// `[limits]`: a budget that ends a run which would otherwise grow without
+/// bound, with a failing outcome and a message saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Events one run may process (`drcsim run --max-events` overrides).
+    pub max_events: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events: DEFAULT_MAX_EVENTS,
+        }
+    }
+}
+
+/// The default event budget: about 13 times the largest stock scenario
+/// (`workload-netsplits`, 0.76 M events). A chat-heavy run keeps about
+/// 600 bytes per event (every delivered message stays in the summary), so
+/// the budget also caps memory near 6 GB.
+pub const DEFAULT_MAX_EVENTS: u64 = 10_000_000;
+
+/// The shortest protocol timer (`ping_interval`, `reconnect_min`,
+/// `handshake_timeout`, `seq_hold`, `find_delay`) and `connect_timeout`
+/// a scenario may set: anything shorter lets one host schedule events
+/// faster than a real network could carry them, and zero spins for ever
+/// at one instant.
+pub const MIN_TIMER: Duration = Duration::from_millis(10);
+
+/// The shortest mean gap between workload actions of one client
+/// (`say_every`, `nick_every`, `churn_every`) and between faults
+/// (`[faults] mean_gap`).
+pub const MIN_MEAN_GAP: Duration = Duration::from_millis(100);
+
+/// The longest time any duration in a scenario may name (10,000 hours):
+/// far beyond any useful run, and small enough that sums of times never
+/// overflow.
+pub const MAX_TIME: Duration = Duration::from_secs(10_000 * 3600);
+
+/// The most faults a `[faults]` window may draw on average
+/// (`window / mean_gap`).
+pub const MAX_FAULTS: u64 = 100_000;
+
+/// The most actions a `[workload]` may expand into, estimated from its
+/// means before anything is expanded.
+pub const MAX_WORKLOAD_ACTIONS: u64 = 2_000_000;

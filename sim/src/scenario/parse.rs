@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use drc_protocol::time::Duration;
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
-use super::duration::{parse_duration, parse_signed_duration};
+use super::duration::{format_duration, parse_duration, parse_signed_duration};
 use super::error::{LineMap, ScenarioError};
 use super::model::*;
 use super::KNOWN_ABLATIONS;
@@ -31,8 +31,10 @@ const TOP_KEYS: &[&str] = &[
     "at",
     "faults",
     "workload",
+    "limits",
     "expect",
 ];
+const LIMITS_KEYS: &[&str] = &["max_events"];
 const WORKLOAD_KEYS: &[&str] = &[
     "clients",
     "rooms",
@@ -89,6 +91,7 @@ const EXPECT_KEYS: &[&str] = &[
     "min_events",
     "settle",
     "connected",
+    "converge",
 ];
 
 /// The arguments of each action (besides `time` and `do`).
@@ -253,6 +256,8 @@ enum Intro {
 
 struct RawAction {
     action: TimedAction,
+    /// Where its `time` value starts.
+    time_pos: usize,
     refs: Vec<Ref>,
     intro: Option<Intro>,
 }
@@ -422,14 +427,58 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A duration no longer than [`MAX_TIME`], so that sums of scenario
+    /// times never overflow.
     fn duration(&self, f: &Field<'a>) -> Res<Duration> {
         let s = self.duration_string(f)?;
-        parse_duration(&s.v).map_err(|m| self.err(s.pos, m))
+        let d = parse_duration(&s.v).map_err(|m| self.err(s.pos, m))?;
+        if d > MAX_TIME {
+            return Err(self.err(
+                s.pos,
+                format!(
+                    "`{}` is {}, longer than the {} a scenario may name",
+                    f.key,
+                    format_duration(d),
+                    format_duration(MAX_TIME)
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A duration of at least `min`: a rate, timer or gap whose zero (or
+    /// near-zero) value would schedule events without bound.
+    fn duration_at_least(&self, f: &Field<'a>, min: Duration) -> Res<Duration> {
+        let d = self.duration(f)?;
+        if d < min {
+            return Err(self.err(
+                f.pos,
+                format!(
+                    "`{}` = {} is too short: at least {} (a shorter one floods the run with events)",
+                    f.key,
+                    format_duration(d),
+                    format_duration(min)
+                ),
+            ));
+        }
+        Ok(d)
     }
 
     fn signed_duration(&self, f: &Field<'a>) -> Res<i64> {
         let s = self.duration_string(f)?;
-        parse_signed_duration(&s.v).map_err(|m| self.err(s.pos, m))
+        let d = parse_signed_duration(&s.v).map_err(|m| self.err(s.pos, m))?;
+        if d.unsigned_abs() > MAX_TIME.as_nanos() {
+            return Err(self.err(
+                s.pos,
+                format!(
+                    "`{}` is {}, longer than the {} a scenario may name",
+                    f.key,
+                    s.v,
+                    format_duration(MAX_TIME)
+                ),
+            ));
+        }
+        Ok(d)
     }
 
     fn duration_string(&self, f: &Field<'a>) -> Res<Sp<String>> {
@@ -605,6 +654,15 @@ impl<'a> Parser<'a> {
         let (expect, raw_expect) = self.expect(&top)?;
         let faults = self.faults(&top)?;
         let workload = self.workload(&top)?;
+        let limits = self.limits(&top)?;
+        if servers.is_empty() {
+            // `add_server` needs a running server to link through, so a
+            // scenario without a declared server has nothing to run.
+            return Err(self.err(
+                0,
+                "the scenario declares no server: add at least one [[server]]",
+            ));
+        }
 
         // Every server and client name the file introduces anywhere.
         let mut all_servers: HashSet<String> = servers.iter().map(|s| s.name.clone()).collect();
@@ -624,6 +682,17 @@ impl<'a> Parser<'a> {
         self.check_server_refs(&raw_servers, &all_servers)?;
         self.check_client_refs(&raw_clients, &all_servers)?;
         raw_actions.sort_by_key(|a| a.action.time);
+        if let Some(late) = raw_actions.iter().find(|a| a.action.time > duration) {
+            return Err(self.err(
+                late.time_pos,
+                format!(
+                    "action `{}` at {} comes after the end of the run (duration = {})",
+                    late.action.action.name(),
+                    format_duration(late.action.time),
+                    format_duration(duration)
+                ),
+            ));
+        }
         self.check_timeline(&raw_actions, &servers, &clients, &all_servers, &all_clients)?;
         for n in &raw_expect.components {
             if !all_servers.contains(&n.v) {
@@ -650,8 +719,24 @@ impl<'a> Parser<'a> {
             actions: raw_actions.into_iter().map(|a| a.action).collect(),
             faults,
             workload,
+            limits,
             expect,
         })
+    }
+
+    fn limits(&self, top: &Tbl<'a>) -> Res<Limits> {
+        let mut l = Limits::default();
+        let Some(t) = self.section(top, "limits")? else {
+            return Ok(l);
+        };
+        self.check_keys(&t, LIMITS_KEYS)?;
+        if let Some(f) = t.get("max_events") {
+            l.max_events = self.uint(&f)?;
+            if l.max_events == 0 {
+                return Err(self.err(f.pos, "`max_events` must be at least 1"));
+            }
+        }
+        Ok(l)
     }
 
     fn faults(&self, top: &Tbl<'a>) -> Res<Option<FaultsSection>> {
@@ -668,11 +753,27 @@ impl<'a> Parser<'a> {
         ];
         for (key, slot) in durations {
             if let Some(field) = t.get(key) {
-                *slot = self.duration(&field)?;
+                *slot = if key == "mean_gap" {
+                    self.duration_at_least(&field, MIN_MEAN_GAP)?
+                } else {
+                    self.duration(&field)?
+                };
             }
         }
-        if f.mean_gap == Duration::ZERO {
-            return Err(self.err(t.pos, "mean_gap must be greater than zero"));
+        // Faults are drawn one mean gap apart until the window closes:
+        // their number, and the actions they expand into, grow with the
+        // ratio.
+        let expected = f.window.as_nanos() / f.mean_gap.as_nanos();
+        if expected > MAX_FAULTS {
+            let at = t.get("window").or_else(|| t.get("mean_gap"));
+            return Err(self.err(
+                at.map_or(t.pos, |f| f.pos),
+                format!(
+                    "a window of {} with mean_gap {} draws about {expected} faults, at most {MAX_FAULTS}",
+                    format_duration(f.window),
+                    format_duration(f.mean_gap)
+                ),
+            ));
         }
         if let Some(field) = t.get("kinds") {
             f.kinds.clear();
@@ -729,18 +830,20 @@ impl<'a> Parser<'a> {
                 *slot = self.uint(&f)?;
             }
         }
-        let durations: [(&str, &mut Duration); 7] = [
-            ("say_every", &mut w.say_every),
-            ("nick_every", &mut w.nick_every),
-            ("churn_every", &mut w.churn_every),
-            ("private_every", &mut w.private_every),
-            ("list_every", &mut w.list_every),
-            ("start", &mut w.start),
-            ("stop", &mut w.stop),
+        // The mean gaps have a floor (omit nick_every, churn_every,
+        // private_every or list_every for none); start and stop are times.
+        let durations: [(&str, &mut Duration, Duration); 7] = [
+            ("say_every", &mut w.say_every, MIN_MEAN_GAP),
+            ("nick_every", &mut w.nick_every, MIN_MEAN_GAP),
+            ("churn_every", &mut w.churn_every, MIN_MEAN_GAP),
+            ("private_every", &mut w.private_every, MIN_MEAN_GAP),
+            ("list_every", &mut w.list_every, MIN_MEAN_GAP),
+            ("start", &mut w.start, Duration::ZERO),
+            ("stop", &mut w.stop, Duration::ZERO),
         ];
-        for (key, slot) in durations {
+        for (key, slot, min) in durations {
             if let Some(f) = t.get(key) {
-                *slot = self.duration(&f)?;
+                *slot = self.duration_at_least(&f, min)?;
             }
         }
         if w.clients > 100_000 || w.rooms > 10_000 || w.nick_pool > 10_000 {
@@ -754,6 +857,16 @@ impl<'a> Parser<'a> {
         }
         if w.stop <= w.start {
             return Err(self.err(t.pos, "workload: stop must come after start"));
+        }
+        let expected = workload_actions(&w);
+        if expected > MAX_WORKLOAD_ACTIONS {
+            return Err(self.err(
+                t.pos,
+                format!(
+                    "workload: about {expected} actions expected, at most {MAX_WORKLOAD_ACTIONS} \
+                     (fewer clients, longer gaps or an earlier stop)"
+                ),
+            ));
         }
         Ok(Some(w))
     }
@@ -798,20 +911,47 @@ impl<'a> Parser<'a> {
         if let Some(f) = t.get("ordering") {
             p.ordering = self.ordering_policy(&self.string(&f)?)?;
         }
-        let durations: [(&str, &mut Duration); 8] = [
-            ("ping_interval", &mut p.ping_interval),
-            ("ping_timeout", &mut p.ping_timeout),
-            ("reconnect_min", &mut p.reconnect_min),
-            ("reconnect_max", &mut p.reconnect_max),
-            ("handshake_timeout", &mut p.handshake_timeout),
-            ("seq_hold", &mut p.seq_hold),
-            ("find_delay", &mut p.find_delay),
-            ("nick_history", &mut p.nick_history),
+        // Every timer has a floor; nick_history is a memory, not a timer,
+        // and may be zero.
+        let durations: [(&str, &mut Duration, Duration); 8] = [
+            ("ping_interval", &mut p.ping_interval, MIN_TIMER),
+            ("ping_timeout", &mut p.ping_timeout, MIN_TIMER),
+            ("reconnect_min", &mut p.reconnect_min, MIN_TIMER),
+            ("reconnect_max", &mut p.reconnect_max, MIN_TIMER),
+            ("handshake_timeout", &mut p.handshake_timeout, MIN_TIMER),
+            ("seq_hold", &mut p.seq_hold, MIN_TIMER),
+            ("find_delay", &mut p.find_delay, MIN_TIMER),
+            ("nick_history", &mut p.nick_history, Duration::ZERO),
         ];
-        for (key, slot) in durations {
+        for (key, slot, min) in durations {
             if let Some(f) = t.get(key) {
-                *slot = self.duration(&f)?;
+                *slot = self.duration_at_least(&f, min)?;
             }
+        }
+        // A link is pinged after ping_interval of silence and dropped after
+        // ping_timeout: a timeout not above the interval drops every idle
+        // link before its PONG can arrive.
+        if p.ping_timeout <= p.ping_interval {
+            let at = t.get("ping_timeout").or_else(|| t.get("ping_interval"));
+            return Err(self.err(
+                at.map_or(t.pos, |f| f.pos),
+                format!(
+                    "ping_timeout ({}) must be longer than ping_interval ({})",
+                    format_duration(p.ping_timeout),
+                    format_duration(p.ping_interval)
+                ),
+            ));
+        }
+        if p.reconnect_max < p.reconnect_min {
+            let at = t.get("reconnect_max").or_else(|| t.get("reconnect_min"));
+            return Err(self.err(
+                at.map_or(t.pos, |f| f.pos),
+                format!(
+                    "reconnect_max ({}) is shorter than reconnect_min ({})",
+                    format_duration(p.reconnect_max),
+                    format_duration(p.reconnect_min)
+                ),
+            ));
         }
         if let Some(f) = t.get("ablate") {
             for s in self.string_list(&f)? {
@@ -858,7 +998,7 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(f) = t.get("connect_timeout") {
-            n.connect_timeout = self.duration(&f)?;
+            n.connect_timeout = self.duration_at_least(&f, MIN_TIMER)?;
         }
         Ok(n)
     }
@@ -1063,7 +1203,11 @@ impl<'a> Parser<'a> {
             }
             "stall" => {
                 let (a, b) = r.server_pair()?;
-                let duration = self.duration(&r.field("for")?)?;
+                let f = r.field("for")?;
+                let duration = self.duration(&f)?;
+                if duration == Duration::ZERO {
+                    return Err(self.err(f.pos, "a stall must last longer than zero"));
+                }
                 Action::Stall { a, b, duration }
             }
             "link" => {
@@ -1170,6 +1314,7 @@ impl<'a> Parser<'a> {
             other => unreachable!("action `{other}` has arguments but no parser"),
         };
         Ok(RawAction {
+            time_pos: time_field.pos,
             action: TimedAction {
                 time,
                 action,
@@ -1255,6 +1400,9 @@ impl<'a> Parser<'a> {
         }
         if let Some(f) = t.get("connected") {
             e.connected = self.boolean(&f)?;
+        }
+        if let Some(f) = t.get("converge") {
+            e.converge = self.boolean(&f)?;
         }
         if let Some(f) = t.get("min_events") {
             e.min_events = Some(self.uint(&f)?);
@@ -1486,4 +1634,24 @@ impl<'a> Args<'_, 'a> {
         }
         Ok(groups)
     }
+}
+
+/// How many actions a workload expands into, from its means: per client a
+/// connect and its joins, its messages and nick changes over the whole
+/// span, and per churn cycle a quit, a connect and the joins again.
+/// Saturating: a bound to compare, not an exact count.
+pub(super) fn workload_actions(w: &WorkloadSection) -> u64 {
+    let span = w.stop.as_nanos().saturating_sub(w.start.as_nanos());
+    let per = |every: Duration| match every.as_nanos() {
+        0 => 0,
+        gap => span / gap,
+    };
+    let joins = w.joins.min(w.rooms);
+    let per_client = (1 + joins)
+        .saturating_add(if joins > 0 { per(w.say_every) } else { 0 })
+        .saturating_add(per(w.nick_every))
+        .saturating_add(per(w.private_every))
+        .saturating_add(per(w.list_every))
+        .saturating_add(per(w.churn_every).saturating_mul(2 + joins));
+    w.clients.saturating_mul(per_client)
 }

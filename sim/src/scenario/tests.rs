@@ -198,7 +198,7 @@ links = [["a", "b"], ["a", "d"]]
 min_events = 100
 "##;
 
-const MINIMAL: &str = "name = \"m\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\n[[client]]\nid = \"c1\"\nserver = \"a\"\n";
+const MINIMAL: &str = "name = \"m\"\nduration = \"1m\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\n[[client]]\nid = \"c1\"\nserver = \"a\"\n";
 
 fn parse(src: &str) -> Scenario {
     parse_str(src, "t.toml").unwrap_or_else(|e| panic!("{e}\n---\n{src}"))
@@ -327,7 +327,7 @@ fn defaults() {
     assert_eq!(sc.name, "m");
     assert_eq!(sc.description, "");
     assert_eq!(sc.seed, 1);
-    assert_eq!(sc.duration, Duration::from_secs(1));
+    assert_eq!(sc.duration, Duration::from_secs(60));
     let p = &sc.protocol;
     assert_eq!(p.nick_collision, NickCollision::TsKill);
     assert_eq!(p.ordering, Ordering::Epoch);
@@ -367,9 +367,10 @@ fn defaults() {
     // Empty sections are the defaults too.
     let with_sections = format!("{MINIMAL}[protocol]\n[network]\n[expect]\n");
     assert_eq!(parse(&with_sections), sc);
-    // Only the two required keys.
-    let bare = parse("name = \"x\"\nduration = \"0s\"\n");
-    assert!(bare.servers.is_empty() && bare.clients.is_empty());
+    // Only the two required keys and one server.
+    let bare = parse("name = \"x\"\nduration = \"0s\"\n[[server]]\nname = \"a\"\n");
+    assert!(bare.clients.is_empty() && bare.actions.is_empty());
+    assert_eq!(bare.limits.max_events, DEFAULT_MAX_EVENTS);
 }
 
 #[test]
@@ -448,12 +449,12 @@ fn round_trip_awkward_values() {
     sc.name = s("q\"uo\\te\nnew\u{1}line\u{7f} é ✓ 'single' \"\"\"");
     sc.description = s("tab\tcr\r");
     sc.seed = u64::MAX;
-    sc.duration = Duration(1_500);
+    sc.duration = MAX_TIME;
     sc.expect.min_events = Some(u64::MAX);
     sc.expect.components = Some(vec![]);
     sc.expect.links = Some(vec![]);
     sc.actions.push(TimedAction {
-        time: Duration(u64::MAX),
+        time: MAX_TIME,
         action: Action::Say {
             client: s("c1"),
             room: s("#\"x\""),
@@ -462,10 +463,10 @@ fn round_trip_awkward_values() {
         line: 0,
     });
     sc.actions.push(TimedAction {
-        time: Duration(u64::MAX),
+        time: MAX_TIME,
         action: Action::Skew {
             server: s("a"),
-            by_nanos: i64::MIN,
+            by_nanos: -(MAX_TIME.as_nanos() as i64),
         },
         line: 0,
     });
@@ -879,7 +880,7 @@ fn error_unsupported_sections() {
 #[test]
 fn sub_tables_and_dotted_keys() {
     let src = "name = \"x\"\nduration = \"1s\"\nprotocol.ping_interval = \"2s\"\n\
-               [network.latency]\nmin = \"3ms\"\nmax = \"4ms\"\n";
+               server = [{ name = \"a\" }]\n[network.latency]\nmin = \"3ms\"\nmax = \"4ms\"\n";
     let sc = parse(src);
     assert_eq!(sc.protocol.ping_interval, Duration::from_secs(2));
     assert_eq!(sc.network.latency_min, Duration::from_millis(3));
@@ -1368,7 +1369,7 @@ proptest! {
 #[test]
 fn faults_section_parses_with_defaults_and_errors() {
     let sc = parse_str(
-        "name = \"x\"\nduration = \"1s\"\n[faults]\nwindow = \"30s\"\nkinds = [\"cut\", \"crash\"]\n",
+        "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\nwindow = \"30s\"\nkinds = [\"cut\", \"crash\"]\n",
         "t.toml",
     )
     .unwrap();
@@ -1440,4 +1441,277 @@ fn client_reconnect_keys_parse_and_round_trip() {
         "a list of strings",
     );
     assert_error(&format!("{MINIMAL}reconnect = 1\n"), 10, 13, "boolean");
+}
+
+// ----- bounds: settings that would flood a run are refused ------------------
+
+#[test]
+fn every_stock_scenario_round_trips() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut workloads = 0;
+    for p in &paths {
+        let sc = load(p).unwrap_or_else(|e| panic!("{e}"));
+        let text = sc.to_toml();
+        let back = parse_str(&text, "written.toml")
+            .unwrap_or_else(|e| panic!("{}: {e}\n{text}", p.display()));
+        assert_eq!(back, sc, "{}\n{text}", p.display());
+        assert_eq!(back.to_toml(), text, "{}: writing is stable", p.display());
+        workloads += usize::from(sc.workload.is_some());
+    }
+    assert!(paths.len() >= 40, "{} scenarios", paths.len());
+    assert!(
+        workloads >= 1,
+        "a stock scenario with a [workload] is covered"
+    );
+}
+
+const SECTIONS: &str = r#"name = "sections"
+duration = "10m"
+[[server]]
+name = "a"
+[[server]]
+name = "b"
+connect = ["a"]
+[workload]
+clients = 7
+rooms = 3
+joins = 2
+say_every = "1500ms"
+nick_every = "2m"
+churn_every = "3m"
+start = "2s"
+stop = "9m"
+[faults]
+start = "10s"
+window = "5m"
+mean_gap = "7s"
+kinds = ["crash", "partition"]
+converge_within = "80s"
+[limits]
+max_events = 12345
+[expect]
+converge = true
+"#;
+
+#[test]
+fn workload_faults_limits_and_converge_round_trip() {
+    let sc = parse(SECTIONS);
+    let w = sc.workload.clone().unwrap();
+    assert_eq!(
+        w,
+        WorkloadSection {
+            clients: 7,
+            rooms: 3,
+            joins: 2,
+            say_every: Duration::from_millis(1500),
+            nick_every: Duration::from_secs(120),
+            churn_every: Duration::from_secs(180),
+            start: Duration::from_secs(2),
+            stop: Duration::from_secs(540),
+            ..WorkloadSection::default()
+        }
+    );
+    assert_eq!(sc.limits.max_events, 12345);
+    assert!(sc.expect.converge && sc.expect.asks_convergence());
+    assert!(!Expect::default().asks_convergence());
+    let text = sc.to_toml();
+    assert!(
+        text.contains("[workload]") && text.contains("[limits]"),
+        "{text}"
+    );
+    assert_eq!(parse(&text), sc, "{text}");
+    // Without nick changes or churn: written by leaving them out.
+    let plain = SECTIONS
+        .replace("nick_every = \"2m\"\n", "")
+        .replace("churn_every = \"3m\"\n", "");
+    let sc = parse(&plain);
+    let w = sc.workload.clone().unwrap();
+    assert_eq!(
+        (w.nick_every, w.churn_every),
+        (Duration::ZERO, Duration::ZERO)
+    );
+    let text = sc.to_toml();
+    assert!(!text.contains("nick_every") && !text.contains("churn_every"));
+    assert_eq!(parse(&text), sc, "{text}");
+}
+
+const ONE: &str = "name = \"x\"\nduration = \"1m\"\n[[server]]\nname = \"a\"\n";
+
+#[test]
+fn error_timers_too_short() {
+    // Zero spins at one instant; a nanosecond or two floods the run.
+    for key in [
+        "ping_interval",
+        "reconnect_min",
+        "handshake_timeout",
+        "seq_hold",
+        "find_delay",
+    ] {
+        for v in ["0s", "1ns", "9ms"] {
+            assert_error(
+                &format!("{ONE}[protocol]\n{key} = \"{v}\"\n"),
+                6,
+                key.len() + 4,
+                &format!("`{key}` = {v} is too short: at least 10ms"),
+            );
+        }
+    }
+    assert_error(
+        &format!("{ONE}[network]\nconnect_timeout = \"0s\"\n"),
+        6,
+        19,
+        "`connect_timeout` = 0s is too short: at least 10ms",
+    );
+    // At the minimum is fine; nick_history is not a timer.
+    let sc = parse(&format!(
+        "{ONE}[protocol]\nreconnect_min = \"10ms\"\nhandshake_timeout = \"10ms\"\nnick_history = \"0s\"\n"
+    ));
+    assert_eq!(sc.protocol.reconnect_min, MIN_TIMER);
+    // A negative interval is not a duration at all.
+    assert_error(
+        &format!("{ONE}[protocol]\nping_interval = \"-5s\"\n"),
+        6,
+        17,
+        "invalid duration \"-5s\"",
+    );
+}
+
+#[test]
+fn error_ping_timeout_not_above_interval() {
+    assert_error(
+        &format!("{ONE}[protocol]\nping_interval = \"5s\"\nping_timeout = \"5s\"\n"),
+        7,
+        16,
+        "ping_timeout (5s) must be longer than ping_interval (5s)",
+    );
+    assert_error(
+        &format!("{ONE}[protocol]\nping_timeout = \"3s\"\nping_interval = \"10s\"\n"),
+        6,
+        16,
+        "ping_timeout (3s) must be longer than ping_interval (10s)",
+    );
+    // Only the interval given: it is the one at fault (default timeout 15s).
+    assert_error(
+        &format!("{ONE}[protocol]\nping_interval = \"20s\"\n"),
+        6,
+        17,
+        "ping_timeout (15s) must be longer than ping_interval (20s)",
+    );
+    assert_error(
+        &format!("{ONE}[protocol]\nreconnect_min = \"5s\"\nreconnect_max = \"2s\"\n"),
+        7,
+        17,
+        "reconnect_max (2s) is shorter than reconnect_min (5s)",
+    );
+    let sc = parse(&format!(
+        "{ONE}[protocol]\nping_interval = \"10s\"\nping_timeout = \"10001ms\"\n"
+    ));
+    assert_eq!(sc.protocol.ping_timeout, Duration::from_millis(10_001));
+}
+
+#[test]
+fn error_workload_and_fault_rates() {
+    for key in ["say_every", "nick_every", "churn_every"] {
+        assert_error(
+            &format!("{ONE}[workload]\n{key} = \"0s\"\n"),
+            6,
+            key.len() + 4,
+            &format!("`{key}` = 0s is too short: at least 100ms"),
+        );
+    }
+    assert_error(
+        &format!("{ONE}[faults]\nmean_gap = \"1ns\"\n"),
+        6,
+        12,
+        "`mean_gap` = 1ns is too short: at least 100ms",
+    );
+    assert_error(
+        &format!("{ONE}[faults]\nmean_gap = \"100ms\"\nwindow = \"10000h\"\n"),
+        7,
+        10,
+        "draws about 360000000 faults, at most 100000",
+    );
+    assert_error(
+        &format!("{ONE}[workload]\nclients = 100000\nsay_every = \"100ms\"\nstop = \"1h\"\n"),
+        5,
+        1,
+        "workload: about 3599300000 actions expected, at most 2000000",
+    );
+    // Longer than any scenario may name (sums of times stay far from
+    // overflowing).
+    assert_error(
+        "name = \"x\"\nduration = \"10001h\"\n",
+        2,
+        12,
+        "`duration` is 10001h, longer than the 10000h",
+    );
+    assert_error(
+        &format!("{ONE}[[at]]\ntime = \"1s\"\ndo = \"skew\"\nserver = \"a\"\nby = \"-10001h\"\n"),
+        9,
+        6,
+        "`by` is -10001h, longer than the 10000h",
+    );
+    assert_error(
+        &format!("{ONE}[[server]]\nname = \"b\"\n[[at]]\ntime = \"1s\"\ndo = \"stall\"\na = \"a\"\nb = \"b\"\nfor = \"0s\"\n"),
+        12,
+        7,
+        "a stall must last longer than zero",
+    );
+}
+
+#[test]
+fn error_action_after_the_end_and_no_server() {
+    assert_error(
+        &format!(
+            "{ONE}[[at]]\ntime = \"1m\"\ndo = \"heal\"\n[[at]]\ntime = \"61s\"\ndo = \"heal\"\n"
+        ),
+        9,
+        8,
+        "action `heal` at 61s comes after the end of the run (duration = 1m)",
+    );
+    assert_eq!(
+        error("name = \"x\"\nduration = \"1m\"\n[expect]\nverdict = \"pass\"\n"),
+        "t.toml:1:1: the scenario declares no server: add at least one [[server]]"
+    );
+    // Errors inside the file come first.
+    assert_error(
+        "name = \"x\"\nduration = \"1m\"\n[expect]\nverdict = \"maybe\"\n",
+        4,
+        11,
+        "unknown verdict",
+    );
+}
+
+#[test]
+fn error_limits() {
+    assert_error(
+        &format!("{ONE}[limits]\nmax_events = 0\n"),
+        6,
+        14,
+        "`max_events` must be at least 1",
+    );
+    assert_error(
+        &format!("{ONE}[limits]\nmax_event = 5\n"),
+        6,
+        1,
+        "unknown key `max_event` in [limits]",
+    );
+    assert_error(
+        &format!("{ONE}[limits]\nmax_events = -3\n"),
+        6,
+        14,
+        "`max_events` must be a non-negative integer",
+    );
+    assert_error(
+        &format!("{ONE}[expect]\nconverge = \"yes\"\n"),
+        6,
+        12,
+        "`converge` must be a boolean",
+    );
 }

@@ -106,6 +106,35 @@ impl Scenario {
             }
         }
 
+        if let Some(wl) = &self.workload {
+            w.header("[workload]");
+            w.kv("clients", uint(wl.clients));
+            w.kv("rooms", uint(wl.rooms));
+            w.kv("joins", uint(wl.joins));
+            w.kv("say_every", duration(wl.say_every));
+            // Zero means none, which the file says by leaving them out.
+            if wl.nick_every.as_nanos() > 0 {
+                w.kv("nick_every", duration(wl.nick_every));
+            }
+            if wl.churn_every.as_nanos() > 0 {
+                w.kv("churn_every", duration(wl.churn_every));
+            }
+            if wl.private_every.as_nanos() > 0 {
+                w.kv("private_every", duration(wl.private_every));
+            }
+            if wl.list_every.as_nanos() > 0 {
+                w.kv("list_every", duration(wl.list_every));
+            }
+            if wl.nick_pool > 0 {
+                w.kv("nick_pool", uint(wl.nick_pool));
+            }
+            w.kv("start", duration(wl.start));
+            w.kv("stop", duration(wl.stop));
+        }
+
+        w.header("[limits]");
+        w.kv("max_events", uint(self.limits.max_events));
+
         let e = &self.expect;
         w.header("[expect]");
         w.kv("verdict", string(e.verdict.as_str()));
@@ -125,6 +154,9 @@ impl Scenario {
         }
         if e.connected {
             w.kv("connected", "true".to_string());
+        }
+        if e.converge {
+            w.kv("converge", "true".to_string());
         }
         if let Some(min) = e.min_events {
             w.kv("min_events", uint(min));
