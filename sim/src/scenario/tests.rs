@@ -1385,8 +1385,8 @@ fn faults_section_parses_with_defaults_and_errors() {
         "unknown fault kind \"meteor\"",
     );
     let sc = parse_str(
-        "name = \"x\"\nduration = \"1s\"\n[faults]\nnick_collision = [\"reject\", \"ts-kill\"]\n\
-         ordering = [\"home\"]\n",
+        "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\n\
+         nick_collision = [\"reject\", \"ts-kill\"]\nordering = [\"home\"]\n",
         "t.toml",
     )
     .unwrap();
@@ -1398,8 +1398,8 @@ fn faults_section_parses_with_defaults_and_errors() {
     assert_eq!(f.ordering, vec![Ordering::Home]);
     assert_eq!(parse_str(&sc.to_toml(), "again.toml").unwrap(), sc);
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[faults]\nordering = [\"home\", \"chaos\"]\n",
-        4,
+        "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\nordering = [\"home\", \"chaos\"]\n",
+        6,
         21,
         "unknown ordering \"chaos\"",
     );
