@@ -7,8 +7,8 @@
 
 pub mod chat;
 pub mod clients;
-pub mod counts;
 pub mod convergence;
+pub mod counts;
 pub mod graph;
 
 use std::collections::BTreeMap;
