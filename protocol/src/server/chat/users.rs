@@ -531,8 +531,7 @@ impl Server {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
-                if self.saved(&uid, ts) && !self.cfg.ablations.no_resolution_once
-                {
+                if self.saved(&uid, ts) && !self.cfg.ablations.no_resolution_once {
                     return true; // seen before
                 }
                 if self.chat.users.get(&uid).is_some_and(|u| u.ts == ts) {
