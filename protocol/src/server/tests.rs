@@ -1191,6 +1191,40 @@ fn save_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(net.srv(a).stats().misdirected, 0);
 }
 
+/// A user that lost two claims is saved once per claim, whichever order
+/// the SAVEs arrive in. Several servers issue a SAVE for the same claim;
+/// a server used to remember only the latest claim saved, so the older
+/// claim's SAVE arriving late made it take a second copy of the newer
+/// one for new and flood it again (swarm-chat seed 294,
+/// save-claims-out-of-order.toml).
+#[test]
+fn each_lost_claim_is_saved_once_whatever_order_the_saves_arrive_in() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    let a = 0;
+    let b_sid = net.srv(1).sid().to_string();
+    net.inject(a, ab, &chat_frame("UNICK", &[&sam, "tom", "7"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("tom"));
+    // C and B each resolve both collisions; the newer claim's SAVE comes
+    // first, then the older claim's, then the second copies.
+    net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "7"]));
+    assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
+    net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    net.inject(a, ab, &chat_frame("SAVE", &[&b_sid, &sam, "7"]));
+    net.inject(a, ab, &chat_frame("SAVE", &[&b_sid, &sam, "5"]));
+    let saves = |ts: &str| {
+        net.sent_on(a, ad)
+            .iter()
+            .filter(|w| w[0] == "SAVE" && w[2] == sam && w[3] == ts)
+            .count()
+    };
+    assert_eq!((saves("7"), saves("5")), (1, 1), "one SAVE per claim");
+    assert_eq!(net.srv(a).stats().resolutions, 2);
+    assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
+}
 #[test]
 fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     let cfg = Config {

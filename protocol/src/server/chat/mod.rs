@@ -85,9 +85,11 @@ pub(crate) struct ChatState {
     pub clients: BTreeMap<LinkId, ClientLink>,
     pub next_uid: u64,
     pub next_mem: u64,
-    /// UIDs renamed to themselves by a SAVE, with the timestamp of the
-    /// claim that lost, so a late introduction is renamed too.
-    pub renamed: BTreeMap<Arc<str>, u64>,
+    /// UIDs renamed to themselves by a SAVE, with the timestamp of every
+    /// claim that lost, so a late introduction is renamed too and each
+    /// claim's SAVE is flooded once. Every claim, not only the latest: the
+    /// SAVEs for a user's two lost claims can arrive in either order.
+    pub renamed: BTreeMap<Arc<str>, BTreeSet<u64>>,
     /// Local clients renamed during the current input, to be told.
     pub pending_renames: Vec<(LinkId, Arc<str>)>,
     /// Wall clock minus monotonic clock, in nanoseconds.

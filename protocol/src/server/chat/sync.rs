@@ -264,7 +264,7 @@ impl Server {
         if *u.nick == *nick || u.ts >= ts || u.local {
             return;
         }
-        let saved = self.chat.renamed.get(uid) == Some(&ts);
+        let saved = self.saved(uid, ts);
         let target: Arc<str> = if saved { uid.clone() } else { nick.into() };
         if self.change_nick(now, uid, &target, ts, out) {
             let t = ts.to_string();

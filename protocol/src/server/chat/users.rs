@@ -268,6 +268,12 @@ impl Server {
         }
     }
 
+    /// Whether the claim of `uid` with timestamp `ts` was saved (renamed
+    /// to the UID) already.
+    pub(crate) fn saved(&self, uid: &str, ts: u64) -> bool {
+        self.chat.renamed.get(uid).is_some_and(|c| c.contains(&ts))
+    }
+
     /// Floods a SAVE, once per (UID, timestamp): a user can lose one
     /// collision per nick it claims. `from` as for [`Server::kill`].
     fn flood_save(
@@ -277,9 +283,8 @@ impl Server {
         from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
-        if self.chat.renamed.insert(uid.clone(), ts) == Some(ts)
-            && !self.cfg.ablations.no_resolution_once
-        {
+        let first = self.chat.renamed.entry(uid.clone()).or_default().insert(ts);
+        if !first && !self.cfg.ablations.no_resolution_once {
             return;
         }
         if from.is_some() {
@@ -410,7 +415,7 @@ impl Server {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
-                let saved = self.chat.renamed.get(&uid) == Some(&ts);
+                let saved = self.saved(&uid, ts);
                 let claim = if saved {
                     Claim::Renamed
                 } else {
@@ -457,7 +462,7 @@ impl Server {
                     return true;
                 }
                 let uid = uid.clone();
-                let saved = self.chat.renamed.get(&uid) == Some(&ts);
+                let saved = self.saved(&uid, ts);
                 let alive = if saved {
                     self.change_nick(now, &uid, &uid.clone(), ts, out)
                 } else {
@@ -526,9 +531,7 @@ impl Server {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
-                if self.chat.renamed.get(&uid) == Some(&ts)
-                    && !self.cfg.ablations.no_resolution_once
-                {
+                if self.saved(&uid, ts) && !self.cfg.ablations.no_resolution_once {
                     return true; // seen before
                 }
                 if self.chat.users.get(&uid).is_some_and(|u| u.ts == ts) {
