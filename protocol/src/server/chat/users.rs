@@ -181,7 +181,9 @@ impl Server {
         from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
-        if !self.chat.dead.insert(uid.clone()) && !self.cfg.ablations.no_resolution_once {
+        if self.chat.dead.insert(uid.clone(), "KILL").is_some()
+            && !self.cfg.ablations.no_resolution_once
+        {
             return;
         }
         if from.is_some() {
@@ -216,7 +218,7 @@ impl Server {
         from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
-        if !self.chat.dead.insert(uid.clone()) {
+        if self.chat.dead.insert(uid.clone(), "REJECT").is_some() {
             return;
         }
         if from.is_some() {
@@ -401,8 +403,12 @@ impl Server {
                     return true;
                 }
                 self.sync_confirm(sid, link, uid, None);
-                if self.chat.dead.contains(uid) {
+                if let Some(&kind) = self.chat.dead.get(uid) {
+                    self.answer_dead(link, uid, kind, out);
                     return true;
+                }
+                if self.chat.renamed.get(uid) == Some(&ts) && nick != uid {
+                    self.answer_saved(link, uid, ts, out);
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
                     let uid = uid.clone();
@@ -541,6 +547,32 @@ impl Server {
         };
         self.flush_renames(out);
         ok
+    }
+
+    /// A UID we hold a tombstone for came from its own server's
+    /// direction: that side never applied the KILL or REJECT (it was cut
+    /// off while the resolution flooded, or it crossed this UID on the
+    /// link). Tell that side alone, as the issuer: this server is the
+    /// sender the neighbour routes us through, so the direction check
+    /// passes there and on every hop away from here. Without it the user
+    /// lived on behind the link and the rest of the network never took it
+    /// back (`kill-lost-at-split.toml`). A crossing copy is dropped as a
+    /// repeat, so the answer costs one frame and cannot echo.
+    fn answer_dead(&mut self, link: LinkId, uid: &str, kind: &'static str, out: &mut Outbox) {
+        let me = self.me.sid.clone();
+        if kind == "REJECT" {
+            out.send(link, frame("REJECT", &[&me, uid]));
+        } else {
+            out.send(link, frame("KILL", &[&me, uid, "nick collision"]));
+        }
+    }
+
+    /// A UID still carrying a nick claim that lost as a SAVE: as in
+    /// [`Server::answer_dead`], its side never applied the SAVE.
+    fn answer_saved(&mut self, link: LinkId, uid: &str, ts: u64, out: &mut Outbox) {
+        let me = self.me.sid.clone();
+        let t = ts.to_string();
+        out.send(link, frame("SAVE", &[&me, uid, &t]));
     }
 
     /// Whether a KILL, SAVE or REJECT came from the direction of the
