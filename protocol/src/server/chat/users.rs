@@ -403,11 +403,14 @@ impl Server {
                     return true;
                 }
                 self.sync_confirm(sid, link, uid, None);
+                let answer = !self.cfg.ablations.no_resolution_answer;
                 if let Some(&kind) = self.chat.dead.get(uid) {
-                    self.answer_dead(link, uid, kind, out);
+                    if answer {
+                        self.answer_dead(link, uid, kind, out);
+                    }
                     return true;
                 }
-                if self.chat.renamed.get(uid) == Some(&ts) && nick != uid {
+                if answer && self.chat.renamed.get(uid) == Some(&ts) && nick != uid {
                     self.answer_saved(link, uid, ts, out);
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
