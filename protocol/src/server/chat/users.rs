@@ -442,6 +442,9 @@ impl Server {
                     self.insert_user(uid.clone(), user);
                     let (t, r) = (ts.to_string(), reg.to_string());
                     self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
+                    if saved && nick != &*uid {
+                        self.follow_with_save(Some(link), &uid, ts, out);
+                    }
                 }
                 true
             }
@@ -475,6 +478,11 @@ impl Server {
                 if alive {
                     let t = ts.to_string();
                     self.flood(Some(link), frame("UNICK", &[&uid, nick, &t]), out);
+                    if saved {
+                        // Back too: the user's side took the nick the
+                        // SAVE undid, so it never applied the SAVE.
+                        self.follow_with_save(None, &uid, ts, out);
+                    }
                 }
                 true
             }
@@ -576,6 +584,28 @@ impl Server {
         let me = self.me.sid.clone();
         let t = ts.to_string();
         out.send(link, frame("SAVE", &[&me, uid, &t]));
+    }
+
+    /// Passes on, after an introduction or nick change that carries a
+    /// claim this server knows was saved, the SAVE itself, on every link
+    /// but `except`: a server behind us that never got the SAVE would
+    /// otherwise take the nick (`save-lost-at-split.toml`). Sent again
+    /// each time such a claim comes through, not once per claim like
+    /// [`Server::flood_save`], whose record is what marks it as saved;
+    /// servers that hold the record drop the copy.
+    pub(crate) fn follow_with_save(
+        &mut self,
+        except: Option<LinkId>,
+        uid: &str,
+        ts: u64,
+        out: &mut Outbox,
+    ) {
+        if self.cfg.ablations.no_resolution_answer {
+            return;
+        }
+        let me = self.me.sid.clone();
+        let t = ts.to_string();
+        self.flood(except, frame("SAVE", &[&me, uid, &t]), out);
     }
 
     /// Whether a KILL, SAVE or REJECT came from the direction of the
