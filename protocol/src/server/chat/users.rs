@@ -14,7 +14,8 @@
 //!
 //! KILL and REJECT leave a tombstone (UIDs are never reused), so a UID that
 //! arrives after its KILL is not brought back, and each server floods each
-//! resolution once.
+//! resolution once. A side that brings such a user back (or a saved claim)
+//! never got the resolution, cut off when it flooded: it is sent it again.
 //!
 //! Any server that sees both claims resolves the collision, so a KILL,
 //! SAVE or REJECT names the server that issued it and, like a BCAST, is
