@@ -103,6 +103,9 @@ pub struct Ablations {
     pub no_collision_direction: bool,
     /// Do not ask a neighbour for the users of a server newly routed through it.
     pub no_user_resync: bool,
+    /// Drop a re-introduced UID of a killed, rejected or saved user
+    /// silently instead of answering its side with the resolution.
+    pub no_resolution_answer: bool,
     /// Clients never reconnect after losing their server.
     pub no_client_reconnect: bool,
     /// A client's new session joins only its configured rooms, not the
@@ -214,6 +217,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "users.agree",
     ),
     (
+        "resolution-answer",
+        "drop a UID re-introduced for a killed or renamed user without telling its side",
+        "users.agree",
+    ),
+    (
         "client-reconnect",
         "clients never reconnect after losing their server",
         "client.liveness",
@@ -260,6 +268,7 @@ impl Ablations {
             "dedup" => &mut self.no_dedup,
             "collision-direction" => &mut self.no_collision_direction,
             "user-resync" => &mut self.no_user_resync,
+            "resolution-answer" => &mut self.no_resolution_answer,
             "client-reconnect" => &mut self.no_client_reconnect,
             "client-rejoin" => &mut self.no_client_rejoin,
             _ => return false,

@@ -105,11 +105,11 @@ fn catch_ablations(base: &Scenario, names: &[&str]) {
             .unwrap_or_else(|| panic!("unknown ablation {name}"));
         let mut scn = base.clone();
         scn.protocol.ablate = vec![name.to_string()];
-        let hit = (0..200u64).find_map(|seed| {
+        let hit = (0..200u64).find(|&seed| {
             let (row, o, _) = sweep::run_seed(&scn, seed).unwrap();
             let fired: Vec<&str> = o.violations.iter().map(|v| v.invariant).collect();
             // A seed that fails for another reason is not a catch.
-            (!row.matched && fired.contains(invariant)).then_some(seed)
+            !row.matched && fired.contains(invariant)
         });
         assert!(
             hit.is_some(),

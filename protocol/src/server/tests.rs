@@ -1260,6 +1260,77 @@ fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(net.srv(a).stats().misdirected, 0);
 }
 
+/// A resolution that never reached the loser's side (cut off while it
+/// flooded) must not leave that side holding the user for good: when the
+/// side introduces the UID again (a burst after the heal, a USYNC answer),
+/// the server holding the tombstone answers on that link alone, naming
+/// itself as the issuer so the check on its neighbour's side passes.
+/// Swarm-chat seeds 57 and 239 (kill-both) ended with a user only part of
+/// the network knew, before.
+#[test]
+fn a_user_reintroduced_after_its_resolution_is_answered_with_it() {
+    use crate::config::NickCollision;
+    let policies = [
+        (NickCollision::KillBoth, "KILL"),
+        (NickCollision::Reject, "REJECT"),
+        (NickCollision::TsRename, "SAVE"),
+    ];
+    for ablate in [false, true] {
+        for (policy, kind) in policies {
+            let mut cfg = Config {
+                nick_collision: policy,
+                ..Config::default()
+            };
+            cfg.ablations.no_resolution_answer = ablate;
+            let (mut net, ab, ad, _, d_sid, [sam, _]) = users_of_c(cfg);
+            let a = 0;
+            let a_sid = net.srv(a).sid().to_string();
+            let resolution = match kind {
+                "KILL" => chat_frame("KILL", &[&d_sid, &sam, "nick collision"]),
+                "REJECT" => chat_frame("REJECT", &[&d_sid, &sam]),
+                _ => chat_frame("SAVE", &[&d_sid, &sam, "5"]),
+            };
+            net.inject(a, ad, &resolution);
+            let kept = (kind == "SAVE").then(|| sam.clone());
+            assert_eq!(nick_of(&net, a, &sam), kept, "{kind} applied");
+            let count = |net: &Net, l| net.sent_on(a, l).iter().filter(|w| w[0] == kind).count();
+            let (on_ab, on_ad) = (count(&net, ab), count(&net, ad));
+            let resolutions = net.srv(a).stats().resolutions;
+
+            // C's side, which never got it, introduces sam again.
+            net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+            assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: not brought back");
+            let want: Vec<&str> = match kind {
+                "KILL" => vec!["KILL", &a_sid, &sam, "nick collision"],
+                "REJECT" => vec!["REJECT", &a_sid, &sam],
+                _ => vec!["SAVE", &a_sid, &sam, "5"],
+            };
+            if ablate {
+                assert_eq!(count(&net, ab), on_ab, "{kind}: ablated, no answer");
+            } else {
+                assert_eq!(count(&net, ab), on_ab + 1, "{kind}: answered once");
+                assert_eq!(net.sent_on(a, ab).last().unwrap(), &want, "{kind}");
+            }
+            assert_eq!(count(&net, ad), on_ad, "{kind}: only toward C's side");
+            assert_eq!(net.srv(a).stats().resolutions, resolutions, "not a new one");
+
+            // The same introduction from the wrong side is refused as
+            // misdirected and not answered.
+            let misdirected = net.srv(a).stats().misdirected;
+            let sent = net.sent.len();
+            net.inject(a, ad, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+            assert_eq!(net.srv(a).stats().misdirected, misdirected + 1);
+            assert_eq!(net.sent.len(), sent, "{kind}: nothing sent");
+
+            // A renamed introduction carries the SAVE already: no answer.
+            if kind == "SAVE" && !ablate {
+                net.inject(a, ab, &chat_frame("UID", &[&sam, &sam, "5", "5"]));
+                assert_eq!(count(&net, ab), on_ab + 1, "no answer to a saved UID");
+            }
+        }
+    }
+}
+
 /// The SERVER/EOB frames hub A sends to a newcomer N, as (name, uplink).
 fn burst_to_newcomer(cfg: Config) -> Vec<(String, String)> {
     // Names chosen so that name order is not parent order (B under E, C under M).

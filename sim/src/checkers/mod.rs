@@ -93,7 +93,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "collision.bounded",
         kind: Kind::Safety,
-        statement: "a server sends each KILL or REJECT for a user at most once per incarnation, and each SAVE at most once per nick the user claimed",
+        statement: "a server takes each KILL or REJECT for a user at most once per incarnation, and each SAVE at most once per nick the user claimed (resending one to a side that brings the user back is not taking it again)",
     },
     Invariant {
         name: "order.seq_safety",

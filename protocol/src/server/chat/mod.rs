@@ -78,8 +78,10 @@ pub(crate) struct ChatState {
     pub nicks: BTreeMap<String, Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
     pub history: Vec<(String, Arc<str>, Instant)>,
-    /// UIDs killed or rejected: never accepted again (UIDs are never reused).
-    pub dead: BTreeSet<Arc<str>>,
+    /// UIDs killed or rejected, and which of the two ended them: never
+    /// accepted again (UIDs are never reused). The kind is what a
+    /// re-introduction of the UID is answered with.
+    pub dead: BTreeMap<Arc<str>, &'static str>,
     /// Rooms by folded name.
     pub rooms: BTreeMap<String, Room>,
     pub clients: BTreeMap<LinkId, ClientLink>,

@@ -269,6 +269,9 @@ impl Server {
         if self.change_nick(now, uid, &target, ts, out) {
             let t = ts.to_string();
             self.flood(Some(link), frame("UNICK", &[uid, nick, &t]), out);
+            if saved {
+                self.follow_with_save(Some(link), uid, ts, out);
+            }
         }
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! KILL and REJECT leave a tombstone (UIDs are never reused), so a UID that
 //! arrives after its KILL is not brought back, and each server floods each
-//! resolution once.
+//! resolution once. A side that brings such a user back (or a saved claim)
+//! never got the resolution, cut off when it flooded: it is sent it again.
 //!
 //! Any server that sees both claims resolves the collision, so a KILL,
 //! SAVE or REJECT names the server that issued it and, like a BCAST, is
@@ -181,7 +182,9 @@ impl Server {
         from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
-        if !self.chat.dead.insert(uid.clone()) && !self.cfg.ablations.no_resolution_once {
+        if self.chat.dead.insert(uid.clone(), "KILL").is_some()
+            && !self.cfg.ablations.no_resolution_once
+        {
             return;
         }
         if from.is_some() {
@@ -216,7 +219,7 @@ impl Server {
         from: Option<(LinkId, &str)>,
         out: &mut Outbox,
     ) {
-        if !self.chat.dead.insert(uid.clone()) {
+        if self.chat.dead.insert(uid.clone(), "REJECT").is_some() {
             return;
         }
         if from.is_some() {
@@ -406,8 +409,15 @@ impl Server {
                     return true;
                 }
                 self.sync_confirm(sid, link, uid, None);
-                if self.chat.dead.contains(uid) {
+                let answer = !self.cfg.ablations.no_resolution_answer;
+                if let Some(&kind) = self.chat.dead.get(uid) {
+                    if answer {
+                        self.answer_dead(link, uid, kind, out);
+                    }
                     return true;
+                }
+                if answer && self.chat.renamed.get(uid) == Some(&ts) && nick != uid {
+                    self.answer_saved(link, uid, ts, out);
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
                     let uid = uid.clone();
@@ -438,6 +448,9 @@ impl Server {
                     self.insert_user(uid.clone(), user);
                     let (t, r) = (ts.to_string(), reg.to_string());
                     self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
+                    if saved && nick != &*uid {
+                        self.follow_with_save(Some(link), &uid, ts, out);
+                    }
                 }
                 true
             }
@@ -471,6 +484,11 @@ impl Server {
                 if alive {
                     let t = ts.to_string();
                     self.flood(Some(link), frame("UNICK", &[&uid, nick, &t]), out);
+                    if saved {
+                        // Back too: the user's side took the nick the
+                        // SAVE undid, so it never applied the SAVE.
+                        self.follow_with_save(None, &uid, ts, out);
+                    }
                 }
                 true
             }
@@ -544,6 +562,54 @@ impl Server {
         };
         self.flush_renames(out);
         ok
+    }
+
+    /// A UID we hold a tombstone for came from its own server's
+    /// direction: that side never applied the KILL or REJECT (it was cut
+    /// off while the resolution flooded, or it crossed this UID on the
+    /// link). Tell that side alone, as the issuer: this server is the
+    /// sender the neighbour routes us through, so the direction check
+    /// passes there and on every hop away from here. Without it the user
+    /// lived on behind the link and the rest of the network never took it
+    /// back (`kill-lost-at-split.toml`). A crossing copy is dropped as a
+    /// repeat, so the answer costs one frame and cannot echo.
+    fn answer_dead(&mut self, link: LinkId, uid: &str, kind: &'static str, out: &mut Outbox) {
+        let me = self.me.sid.clone();
+        if kind == "REJECT" {
+            out.send(link, frame("REJECT", &[&me, uid]));
+        } else {
+            out.send(link, frame("KILL", &[&me, uid, "nick collision"]));
+        }
+    }
+
+    /// A UID still carrying a nick claim that lost as a SAVE: as in
+    /// [`Server::answer_dead`], its side never applied the SAVE.
+    fn answer_saved(&mut self, link: LinkId, uid: &str, ts: u64, out: &mut Outbox) {
+        let me = self.me.sid.clone();
+        let t = ts.to_string();
+        out.send(link, frame("SAVE", &[&me, uid, &t]));
+    }
+
+    /// Passes on, after an introduction or nick change that carries a
+    /// claim this server knows was saved, the SAVE itself, on every link
+    /// but `except`: a server behind us that never got the SAVE would
+    /// otherwise take the nick (`save-lost-at-split.toml`). Sent again
+    /// each time such a claim comes through, not once per claim like
+    /// [`Server::flood_save`], whose record is what marks it as saved;
+    /// servers that hold the record drop the copy.
+    pub(crate) fn follow_with_save(
+        &mut self,
+        except: Option<LinkId>,
+        uid: &str,
+        ts: u64,
+        out: &mut Outbox,
+    ) {
+        if self.cfg.ablations.no_resolution_answer {
+            return;
+        }
+        let me = self.me.sid.clone();
+        let t = ts.to_string();
+        self.flood(except, frame("SAVE", &[&me, uid, &t]), out);
     }
 
     /// Whether a KILL, SAVE or REJECT came from the direction of the
