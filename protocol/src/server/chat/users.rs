@@ -416,7 +416,7 @@ impl Server {
                     }
                     return true;
                 }
-                if answer && self.chat.renamed.get(uid) == Some(&ts) && nick != uid {
+                if answer && self.saved(uid, ts) && nick != uid {
                     self.answer_saved(link, uid, ts, out);
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
