@@ -1,0 +1,215 @@
+//! Scenario actions: faults (partitions, cuts, stalls, crashes), operator
+//! commands and client actions.
+
+use super::*;
+
+impl World {
+    pub(super) fn host(&self, label: &str) -> HostId {
+        self.by_label[label]
+    }
+
+    pub(super) fn act(&mut self, action: &Action) {
+        match action {
+            Action::Partition { groups } => {
+                let mut groups: Vec<Vec<HostId>> = groups
+                    .iter()
+                    .map(|g| {
+                        g.iter()
+                            .filter_map(|id| self.by_label.get(id).copied())
+                            .collect()
+                    })
+                    .collect();
+                self.place_unnamed_clients(&mut groups);
+                self.net.partition.set(self.hosts.len(), &groups);
+                self.wake_all();
+            }
+            Action::Heal => {
+                self.net.partition.heal();
+                self.wake_all();
+            }
+            Action::Cut { a, b } => {
+                let (a, b) = (self.host(a), self.host(b));
+                for conn in self.conns_between(a, b) {
+                    let c = &mut self.net.conns[conn as usize];
+                    c.dirs[0].discard();
+                    c.dirs[1].discard();
+                    c.state = ConnState::Closed;
+                    let ends: Vec<(HostId, LinkId)> = (0..2)
+                        .filter(|&e| c.open[e])
+                        .filter_map(|e| Some((c.ends[e], c.links[e]?)))
+                        .collect();
+                    c.open = [false, false];
+                    for (h, link) in ends {
+                        let host = &self.hosts[h as usize];
+                        if host.up
+                            && self.net.conns[conn as usize].epoch
+                                [self.net.conns[conn as usize].end_of(h)]
+                                == host.incarnation
+                        {
+                            self.dispatch(h, Input::Closed { link });
+                        }
+                    }
+                }
+            }
+            Action::Stall { a, b, duration } => {
+                let (a, b) = (self.host(a), self.host(b));
+                let until = self.now + duration.as_nanos();
+                for conn in self.conns_between(a, b) {
+                    let c = &mut self.net.conns[conn as usize];
+                    c.stalled_until = c.stalled_until.max(until);
+                    self.queue.schedule(until, Event::StallEnd { conn });
+                }
+            }
+            Action::Crash { server } => self.crash(self.host(server)),
+            Action::Restart { server } => {
+                let h = self.host(server);
+                if self.hosts[h as usize].up {
+                    self.crash(h);
+                }
+                self.boot(h);
+            }
+            Action::Shutdown { server } => {
+                let h = self.host(server);
+                self.dispatch(h, Input::Operator(Command::Shutdown));
+            }
+            Action::Link { a, b } => {
+                let h = self.host(a);
+                self.dispatch(h, Input::Operator(Command::Connect { to: b }));
+            }
+            Action::Unlink { a, b } => {
+                let h = self.host(a);
+                self.dispatch(h, Input::Operator(Command::Unlink { peer: b }));
+            }
+            Action::AddServer { name, via } => {
+                let h = self.host(name);
+                let (sid, key) = {
+                    let host = &mut self.hosts[h as usize];
+                    host.autoconnect = vec![Arc::from(via.as_str())];
+                    (host.sid.clone(), host.keys.public())
+                };
+                self.registry.register(name, &sid, key);
+                let reg = Arc::new(self.registry.clone());
+                for host in &mut self.hosts {
+                    if let Some(s) = &mut host.server {
+                        s.set_registry(reg.clone());
+                    }
+                }
+                self.boot(h);
+            }
+            Action::Skew { server, by_nanos } => {
+                let h = self.host(server);
+                let host = &mut self.hosts[h as usize];
+                host.skew += by_nanos;
+                let off = host.wall_offset();
+                if let Some(s) = host.server.as_mut() {
+                    s.set_wall_offset(off);
+                }
+            }
+            Action::Broadcast { server, text } => {
+                let h = self.host(server);
+                self.dispatch(h, Input::Operator(Command::Broadcast { text }));
+            }
+            Action::Redirect { .. } => unreachable!("redirect rejected at load"),
+            client_action => self.client_action(client_action),
+        }
+    }
+
+    /// The nick a client id goes by now, as its own client knows it.
+    pub(super) fn nick_of(&self, id: &str) -> String {
+        self.by_label
+            .get(id)
+            .and_then(|&h| self.hosts[h as usize].client.as_ref())
+            .map_or_else(|| id.to_string(), |c| c.nick().to_string())
+    }
+
+    pub(super) fn client_action(&mut self, action: &Action) {
+        use ClientCommand as C;
+        // Recipients are named by client id in the file, by nick on the wire.
+        let nicks: Vec<String> = match action {
+            Action::SendList { to, .. } => to.iter().map(|t| self.nick_of(t)).collect(),
+            Action::Private { to, text, .. } => {
+                self.checks.chat.private_texts.push(text.clone());
+                vec![self.nick_of(to)]
+            }
+            _ => Vec::new(),
+        };
+        let (id, cmd) = match action {
+            Action::Connect {
+                client,
+                server,
+                nick,
+            } => (
+                client,
+                C::Connect {
+                    server,
+                    nick: nick.as_deref(),
+                },
+            ),
+            Action::Nick { client, nick } => (client, C::Nick(nick)),
+            Action::Create { client, room } => (client, C::Create(room)),
+            Action::Join { client, room } => (client, C::Join(room)),
+            Action::Leave { client, room } => (client, C::Leave(room)),
+            Action::Say { client, room, text } => (client, C::Say { room, text }),
+            Action::SendList { client, text, .. } => (client, C::SendList { to: &nicks, text }),
+            Action::Private { client, text, .. } => (
+                client,
+                C::Private {
+                    to: &nicks[0],
+                    text,
+                },
+            ),
+            Action::Quit { client } => (client, C::Quit),
+            _ => return,
+        };
+        let h = self.host(id);
+        let connected = self.hosts[h as usize]
+            .client
+            .as_ref()
+            .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
+        self.checks.clients.on_action(h, action, connected);
+        self.dispatch_client(h, ClientInput::Command(cmd));
+    }
+
+    /// A client no group names goes with the server it is connected to or
+    /// dialling, as its traffic would; one with no server stays with the
+    /// hosts nobody named.
+    pub(super) fn place_unnamed_clients(&self, groups: &mut [Vec<HostId>]) {
+        let named: std::collections::BTreeSet<HostId> = groups.iter().flatten().copied().collect();
+        for (i, host) in self.hosts.iter().enumerate() {
+            let h = i as HostId;
+            let Some(c) = host.client.as_ref().filter(|_| !named.contains(&h)) else {
+                continue;
+            };
+            let Some(&s) = c.server().and_then(|s| self.by_label.get(s)) else {
+                continue;
+            };
+            if let Some(g) = groups.iter_mut().find(|g| g.contains(&s)) {
+                g.push(h);
+            }
+        }
+    }
+
+    pub(super) fn wake_all(&mut self) {
+        for conn in 0..self.net.conns.len() as ConnId {
+            self.wake(conn);
+        }
+        self.checks.paths_changed(self.now, &self.net);
+    }
+
+    /// The process dies with no goodbye: peers learn by their own timeouts.
+    pub(super) fn crash(&mut self, h: HostId) {
+        let host = &mut self.hosts[h as usize];
+        host.up = false;
+        host.server = None;
+        host.timer_gen += 1;
+        host.timer_at = None;
+        for c in &mut self.net.conns {
+            for e in 0..2 {
+                if c.ends[e] == h && c.open[e] {
+                    c.open[e] = false;
+                }
+            }
+        }
+        self.checks.host_down(self.now, h, &mut self.net);
+    }
+}

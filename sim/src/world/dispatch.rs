@@ -1,0 +1,163 @@
+//! Inputs handed to a host's server or client, and its outputs carried
+//! out: sends onto the network, connects, closes, and notes for the
+//! checkers and the trace.
+
+use super::*;
+
+impl World {
+    /// Hands one input to the server (or client) on `h` and carries out
+    /// its outputs.
+    pub fn dispatch(&mut self, h: HostId, input: Input<'_>) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let local = host.local_time(now);
+        if host.is_client {
+            let ci = match input {
+                Input::Connected { link } => ClientInput::Connected { link },
+                Input::ConnectFailed { link } => ClientInput::ConnectFailed { link },
+                Input::Frame { link, bytes } => ClientInput::Frame { link, bytes },
+                Input::Closed { link } => ClientInput::Closed { link },
+                Input::Timeout => ClientInput::Timeout,
+                Input::Start | Input::Operator(_) => return,
+            };
+            return self.dispatch_client(h, ci);
+        }
+        let Some(server) = host.server.as_mut() else {
+            return;
+        };
+        if !host.up {
+            return;
+        }
+        self.outbox.clear();
+        server.handle(local, input, &mut host.rng, &mut self.outbox);
+        let timeout = matches!(input, Input::Timeout);
+        self.apply_outputs(h);
+        self.rearm(h, timeout);
+    }
+
+    /// Hands one input to the client on `h`.
+    pub fn dispatch_client(&mut self, h: HostId, input: ClientInput<'_>) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let local = host.local_time(now);
+        let Some(client) = host.client.as_mut() else {
+            return;
+        };
+        self.outbox.clear();
+        client.handle(local, input, &mut self.outbox);
+        let timeout = matches!(input, ClientInput::Timeout);
+        self.apply_outputs(h);
+        self.rearm(h, timeout);
+    }
+
+    /// Schedules the host's next timer if it moved earlier.
+    #[inline(always)]
+    pub(super) fn rearm(&mut self, h: HostId, after_timeout: bool) {
+        let now = self.now;
+        let host = &mut self.hosts[h as usize];
+        let next = match (&host.server, &host.client) {
+            (Some(s), _) => s.poll_timeout(),
+            (None, Some(c)) => c.poll_timeout(),
+            _ => None,
+        };
+        let Some(local) = next else {
+            return;
+        };
+        let mut at = host.global_time(local).max(now);
+        if after_timeout && at <= now {
+            at = now + 1; // never spin at one instant
+        }
+        if host.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        host.timer_gen += 1;
+        host.timer_at = Some(at);
+        let gen = (host.timer_gen & GEN_MASK) as u32;
+        self.queue.schedule(at, Event::Timer { host: h, gen });
+    }
+
+    /// Inlined, like the rest of the per-frame path (`rearm`, `reschedule`,
+    /// `Network::send`): a call per step costs as much as some steps do.
+    #[inline(always)]
+    pub(super) fn apply_outputs(&mut self, h: HostId) {
+        // By index, so the outbox stays where it is (no take and restore per
+        // event) while the network and the queue, other fields, change.
+        // Sends are nearly all there is; the rest is out of line.
+        for i in 0..self.outbox.items().len() {
+            match &self.outbox.items()[i] {
+                &Output::Send { link, start, end } => {
+                    let Some(conn) = self.hosts[h as usize].conn_of(link) else {
+                        continue;
+                    };
+                    let c = &self.net.conns[conn as usize];
+                    let e = c.end_of(h);
+                    if !c.open[e] || c.state == ConnState::Dialing && e == 0 && c.links[1].is_none()
+                    {
+                        continue;
+                    }
+                    let bytes = self.outbox.bytes(start, end);
+                    if let Some(due) = self.net.send(self.now, conn, e, bytes, false) {
+                        self.queue
+                            .schedule(due, Event::Deliver { conn, dir: e as u8 });
+                    }
+                }
+                _ => self.apply_other_output(h, i),
+            }
+        }
+        if !self.notes.is_empty() {
+            self.digest_notes();
+        }
+    }
+
+    /// [`World::apply_outputs`] for the outputs other than sends.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn apply_other_output(&mut self, h: HostId, i: usize) {
+        match &self.outbox.items()[i] {
+            Output::Connect { link, to } => {
+                let (link, to) = (*link, to.clone());
+                self.connect(h, link, &to);
+            }
+            &Output::Close { link } => {
+                let Some(conn) = self.hosts[h as usize].conn_of(link) else {
+                    return;
+                };
+                let c = &mut self.net.conns[conn as usize];
+                let e = c.end_of(h);
+                if !c.open[e] {
+                    return;
+                }
+                c.open[e] = false;
+                if !c.open[1 - e] && c.links[1 - e].is_some() {
+                    c.state = ConnState::Closed;
+                }
+                if c.links[1 - e].is_some() {
+                    self.send_fin(conn, e);
+                }
+            }
+            Output::Note(n) => {
+                let n = n.clone();
+                self.notes.push((h, n));
+            }
+            Output::Send { .. } => unreachable!("sends are applied inline"),
+        }
+    }
+
+    /// Hands the notes of one event to the checkers (and the trace).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn digest_notes(&mut self) {
+        let notes = std::mem::take(&mut self.notes);
+        self.checks
+            .on_notes(self.now, &self.hosts, &mut self.net, &notes);
+        if let Some(t) = &mut self.trace {
+            for (h, n) in &notes {
+                let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
+                    "host": self.hosts[*h as usize].label, "note": format!("{n:?}")});
+                t.record(&v);
+            }
+        }
+        self.notes = notes;
+        self.notes.clear();
+    }
+}

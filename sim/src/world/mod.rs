@@ -1,0 +1,513 @@
+//! The simulation: hosts, network, event loop and scenario actions.
+//!
+//! One thread, one event queue, one seed. Every source of variation is a
+//! named random stream derived from the seed; every collection that is
+//! iterated is ordered, so a run is a pure function of (scenario, seed).
+
+mod actions;
+mod delivery;
+mod dispatch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use drc_protocol::client::{Client, ClientCommand, ClientConfig, ClientInput, Reconnect};
+use drc_protocol::crypto::KeyPair;
+use drc_protocol::server::Command;
+use drc_protocol::{Config, Identity, Input, LinkId, Note, Outbox, Output, Registry, Server};
+use rand_core::RngCore;
+
+use crate::checkers::Checkers;
+use crate::clock::{EventQueue, Packed, SimTime};
+use crate::host::Host;
+use crate::network::{ConnId, ConnState, Head, HostId, Network};
+use crate::rng;
+use crate::scenario::{Action, Scenario};
+use crate::trace::{TraceHash, TraceWriter};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The head frame of `conns[conn].dirs[dir]` arrives.
+    Deliver {
+        conn: ConnId,
+        dir: u8,
+    },
+    /// A connection request reaches its target.
+    Syn {
+        conn: ConnId,
+    },
+    /// The target's answer reaches the dialler.
+    SynAck {
+        conn: ConnId,
+        ok: bool,
+    },
+    ConnectTimeout {
+        conn: ConnId,
+    },
+    /// `gen` is the low 24 bits of the host's timer generation.
+    Timer {
+        host: HostId,
+        gen: u32,
+    },
+    Action {
+        index: u32,
+    },
+    StallEnd {
+        conn: ConnId,
+    },
+    End,
+}
+
+const GEN_MASK: u64 = 0xFF_FFFF;
+
+impl Packed for Event {
+    /// Always inline: where the event is built, its packing folds away.
+    #[inline(always)]
+    fn pack(self) -> u64 {
+        // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
+        // generations in the bits between.
+        let (tag, a, b): (u64, u32, u64) = match self {
+            Event::Deliver { conn, dir } => (0, conn, u64::from(dir)),
+            Event::Syn { conn } => (1, conn, 0),
+            Event::SynAck { conn, ok } => (2, conn, u64::from(ok)),
+            Event::ConnectTimeout { conn } => (3, conn, 0),
+            Event::Timer { host, gen } => (4, host, u64::from(gen) & GEN_MASK),
+            Event::Action { index } => (5, index, 0),
+            Event::StallEnd { conn } => (6, conn, 0),
+            Event::End => (7, 0, 0),
+        };
+        tag | (b << 3) | (u64::from(a) << 32)
+    }
+
+    #[inline]
+    fn unpack(x: u64) -> Self {
+        let a = (x >> 32) as u32;
+        let b = (x >> 3) & GEN_MASK;
+        match x & 7 {
+            0 => Event::Deliver {
+                conn: a,
+                dir: b as u8,
+            },
+            1 => Event::Syn { conn: a },
+            2 => Event::SynAck {
+                conn: a,
+                ok: b != 0,
+            },
+            3 => Event::ConnectTimeout { conn: a },
+            4 => Event::Timer {
+                host: a,
+                gen: b as u32,
+            },
+            5 => Event::Action { index: a },
+            6 => Event::StallEnd { conn: a },
+            _ => Event::End,
+        }
+    }
+}
+
+impl Event {
+    fn code(&self) -> u64 {
+        match self {
+            Event::Deliver { .. } => 1,
+            Event::Syn { .. } => 2,
+            Event::SynAck { .. } => 3,
+            Event::ConnectTimeout { .. } => 4,
+            Event::Timer { .. } => 5,
+            Event::Action { .. } => 6,
+            Event::StallEnd { .. } => 7,
+            Event::End => 8,
+        }
+    }
+}
+
+pub struct World {
+    pub now: SimTime,
+    pub end: SimTime,
+    queue: EventQueue<Event>,
+    pub hosts: Vec<Host>,
+    pub net: Network,
+    pub by_label: BTreeMap<String, HostId>,
+    registry: Registry,
+    cfg: Arc<Config>,
+    seed: u64,
+    actions: Vec<Action>,
+    outbox: Outbox,
+    notes: Vec<(HostId, Note)>,
+    pub hash: TraceHash,
+    pub events: u64,
+    pub trace: Option<TraceWriter>,
+    pub checks: Checkers,
+    /// Time of the last scenario action (faults, operator commands).
+    pub last_action: SimTime,
+    /// Time of the last client action (connect, say, ...).
+    pub last_chat: SimTime,
+    /// Per-event hashes, kept for the determinism self-check.
+    pub event_hashes: Option<Vec<u64>>,
+    /// Stop at the first violation.
+    pub stop_on_violation: bool,
+    pub stopped_early: bool,
+    /// The run's event budget (`[limits] max_events`).
+    pub max_events: u64,
+    /// The budget ran out: the run ended before its time.
+    pub budget_exceeded: bool,
+    /// Connections opened so far per (dialler, target), naming their streams.
+    pair_conns: BTreeMap<(HostId, HostId), u32>,
+}
+
+/// The SID of the i-th server when the scenario names none: a digit then
+/// two letters, unique for the first 6,760 servers.
+pub fn default_sid(i: usize) -> String {
+    let l = |x: usize| (b'A' + (x % 26) as u8) as char;
+    format!("{}{}{}", (i / 676) % 10, l(i / 26), l(i))
+}
+
+impl World {
+    pub fn new(scn: &Scenario, seed: u64, cfg: Config) -> Result<World, String> {
+        let cfg = Arc::new(cfg);
+        let net = Network::new(
+            (
+                scn.network.latency_min.as_nanos(),
+                scn.network.latency_max.as_nanos(),
+            ),
+            scn.network.connect_timeout.as_nanos(),
+        );
+        let mut w = World {
+            now: 0,
+            end: scn.duration.as_nanos(),
+            queue: EventQueue::new(),
+            hosts: Vec::new(),
+            net,
+            by_label: BTreeMap::new(),
+            registry: Registry::new(),
+            cfg: cfg.clone(),
+            seed,
+            actions: scn.actions.iter().map(|a| a.action.clone()).collect(),
+            outbox: Outbox::new(),
+            notes: Vec::new(),
+            hash: TraceHash::default(),
+            events: 0,
+            trace: None,
+            checks: Checkers::new(&cfg),
+            last_action: 0,
+            last_chat: 0,
+            event_hashes: None,
+            stop_on_violation: false,
+            stopped_early: false,
+            max_events: scn.limits.max_events,
+            budget_exceeded: false,
+            pair_conns: BTreeMap::new(),
+        };
+        // SIDs first, so an impostor can present its victim's SID.
+        let mut sids: BTreeMap<String, String> = BTreeMap::new();
+        for (i, s) in scn.servers.iter().enumerate() {
+            sids.insert(
+                s.name.clone(),
+                s.sid.clone().unwrap_or_else(|| default_sid(i)),
+            );
+        }
+        for s in &scn.servers {
+            let claims = s.claims.clone().unwrap_or_else(|| s.name.clone());
+            let sid = sids
+                .get(&claims)
+                .cloned()
+                .unwrap_or_else(|| sids[&s.name].clone());
+            let genuine = s.claims.is_none() && s.registered;
+            let h = w.add_host(&s.name, &claims, &sid, genuine, &s.connect);
+            if genuine {
+                let key = w.hosts[h as usize].keys.public();
+                w.registry.register(&claims, &sid, key);
+            }
+        }
+        let mut next_sid = scn.servers.len();
+        for a in &scn.actions {
+            if let Action::AddServer { name, .. } = &a.action {
+                // Created now so host ids do not depend on timing; it
+                // starts (and is registered) when its action runs.
+                let sid = default_sid(next_sid);
+                next_sid += 1;
+                w.add_host(name, name, &sid, true, &[]);
+            }
+        }
+        for id in scn.client_ids() {
+            let decl = scn.client(&id);
+            let h = w.add_host(&id, &id, "", false, &[]);
+            let gives_up = decl.is_some_and(|d| !d.reconnect);
+            // The declared server heads the list; a client met only in a
+            // `connect` action reconnects to the server it was sent to.
+            let servers: Vec<Arc<str>> = decl
+                .map(|d| std::iter::once(&d.server).chain(&d.servers))
+                .into_iter()
+                .flatten()
+                .map(|s| Arc::from(s.as_str()))
+                .collect();
+            let reconnect = (!gives_up && !cfg.ablations.no_client_reconnect).then(|| Reconnect {
+                min: cfg.reconnect_min,
+                max: cfg.reconnect_max,
+                servers: servers.clone(),
+                seed: w.hosts[h as usize].rng.next_u64(),
+            });
+            let ccfg = ClientConfig {
+                nick: decl.map_or(id.as_str(), |d| d.nick()).to_string(),
+                user: id.clone(),
+                addr: id.as_str().into(),
+                accept_private: decl.is_none_or(|d| d.accept_private),
+                autojoin: decl.map(|d| d.join.clone()).unwrap_or_default(),
+                ping_interval: cfg.ping_interval,
+                ping_timeout: cfg.ping_timeout,
+                register_timeout: (!cfg.ablations.no_handshake_timeout)
+                    .then_some(cfg.handshake_timeout),
+                find_delay: cfg.find_delay,
+                send_timeout: cfg.seq_hold + cfg.ping_timeout,
+                keep_log: true,
+                relay_private: cfg.ablations.no_direct_private,
+                retry_to_back: cfg.ablations.no_retry_order,
+                no_find: cfg.ablations.no_gap_recovery,
+                no_dedup: cfg.ablations.no_dedup,
+                reconnect,
+                no_rejoin: cfg.ablations.no_client_rejoin,
+            };
+            w.checks
+                .clients
+                .declare(h, decl.map(|d| d.join.as_slice()).unwrap_or_default());
+            let host = &mut w.hosts[h as usize];
+            host.is_client = true;
+            host.gives_up = gives_up;
+            host.client_servers = servers;
+            host.up = true;
+            host.client = Some(Client::new(ccfg));
+        }
+        for (i, a) in scn.actions.iter().enumerate() {
+            w.queue
+                .schedule(a.time.as_nanos(), Event::Action { index: i as u32 });
+        }
+        w.queue.schedule(w.end, Event::End);
+        let to_start: Vec<HostId> = scn
+            .servers
+            .iter()
+            .filter(|s| s.start)
+            .map(|s| w.by_label[&s.name])
+            .collect();
+        for h in to_start {
+            w.boot(h);
+        }
+        for c in scn.clients.iter().filter(|c| c.start) {
+            let h = w.by_label[&c.id];
+            w.dispatch_client(
+                h,
+                ClientInput::Command(ClientCommand::Connect {
+                    server: &c.server,
+                    nick: None,
+                }),
+            );
+        }
+        Ok(w)
+    }
+
+    fn add_host(
+        &mut self,
+        label: &str,
+        claims: &str,
+        sid: &str,
+        genuine: bool,
+        connect: &[String],
+    ) -> HostId {
+        let id = self.hosts.len() as HostId;
+        let keys = KeyPair::generate(&mut rng::stream(self.seed, &format!("key/{label}")));
+        let host = Host::new(
+            label.to_string(),
+            claims.into(),
+            sid.into(),
+            genuine,
+            keys,
+            connect.iter().map(|c| Arc::from(c.as_str())).collect(),
+            rng::stream(self.seed, &format!("host/{label}")),
+        );
+        self.hosts.push(host);
+        self.by_label.insert(label.to_string(), id);
+        id
+    }
+
+    /// Starts (or restarts) the server process on host `h`.
+    fn boot(&mut self, h: HostId) {
+        let registry = Arc::new(self.registry.clone());
+        let host = &mut self.hosts[h as usize];
+        host.incarnation += 1;
+        host.up = true;
+        host.forget_links();
+        host.timer_at = None;
+        host.timer_gen += 1;
+        let me = Identity {
+            name: host.claims.clone(),
+            sid: host.sid.clone(),
+            incarnation: host.incarnation,
+            keys: host.keys.clone(),
+        };
+        let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
+        server.set_wall_offset(host.wall_offset());
+        host.server = Some(server);
+        self.dispatch(h, Input::Start);
+    }
+
+    /// Runs every event scheduled before `t`.
+    pub fn run_until(&mut self, t: SimTime) {
+        while self.queue.peek_time().is_some_and(|x| x < t) && !self.stopped_early {
+            self.run_one();
+        }
+    }
+
+    /// Runs until the scenario's end (or the first violation when asked).
+    pub fn run(&mut self) {
+        while self.run_one() {}
+    }
+
+    /// Runs one event; false once the run is over.
+    #[inline(always)]
+    fn run_one(&mut self) -> bool {
+        let Some((t, ev)) = self.queue.pop() else {
+            return false;
+        };
+        if self.events >= self.max_events {
+            // Whatever made the run this long (a setting, a protocol loop),
+            // it ends here with a failing outcome rather than exhausting
+            // memory; the event stays unprocessed.
+            self.budget_exceeded = true;
+            self.stopped_early = true;
+            return false;
+        }
+        self.now = t;
+        self.events += 1;
+        // Time and kind in one word: codes fit in 4 bits, and times below
+        // 2^60 ns (36 years) keep their top bits clear.
+        self.hash.word(t.rotate_left(4) ^ ev.code());
+        match ev {
+            // Nearly every event is a delivery: it goes straight to its
+            // handler rather than through the match of all the others.
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
+            Event::End => {
+                self.checks.tick(self.now, &self.hosts, &self.net);
+                return false;
+            }
+            ev => self.step(ev),
+        }
+        self.checks.tick(self.now, &self.hosts, &self.net);
+        if let Some(hs) = &mut self.event_hashes {
+            hs.push(self.hash.value());
+        }
+        if self.stop_on_violation && !self.checks.violations.is_empty() {
+            self.stopped_early = true;
+            return false;
+        }
+        true
+    }
+
+    /// Every event but deliveries.
+    #[inline(never)]
+    fn step(&mut self, ev: Event) {
+        match ev {
+            Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
+            Event::Syn { conn } => self.syn(conn),
+            Event::SynAck { conn, ok } => self.syn_ack(conn, ok),
+            Event::ConnectTimeout { conn } => {
+                let c = &mut self.net.conns[conn as usize];
+                if c.state == ConnState::Dialing && c.open[0] {
+                    c.open[0] = false;
+                    c.state = ConnState::Closed;
+                    let (h, link) = (c.ends[0], c.links[0].expect("dialler link"));
+                    self.record(|| serde_json::json!({"ev": "connect_timeout", "conn": conn}));
+                    self.dispatch(h, Input::ConnectFailed { link });
+                }
+            }
+            Event::Timer { host, gen } => {
+                let hst = &mut self.hosts[host as usize];
+                if (hst.timer_gen & GEN_MASK) as u32 == gen && hst.up {
+                    hst.timer_at = None;
+                    self.hash.word(u64::from(host));
+                    if self.trace.is_some() {
+                        let label = self.hosts[host as usize].label.clone();
+                        self.record(|| serde_json::json!({"ev": "timer", "host": label}));
+                    }
+                    self.dispatch(host, Input::Timeout);
+                }
+            }
+            Event::Action { index } => {
+                // Moved out while it runs, and back after, rather than
+                // cloned.
+                let action = std::mem::replace(&mut self.actions[index as usize], Action::Heal);
+                if action.is_client_action() {
+                    self.last_chat = self.now;
+                } else {
+                    self.last_action = self.now;
+                }
+                self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
+                self.act(&action);
+                self.actions[index as usize] = action;
+            }
+            Event::StallEnd { conn } => {
+                self.record(|| serde_json::json!({"ev": "stall_end", "conn": conn}));
+                self.wake(conn);
+                self.checks.paths_changed(self.now, &self.net);
+            }
+            Event::End => {}
+        }
+    }
+
+    fn record(&mut self, f: impl FnOnce() -> serde_json::Value) {
+        if let Some(t) = &mut self.trace {
+            let mut v = f();
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("n".into(), self.events.into());
+                m.insert("t_ns".into(), self.now.into());
+            }
+            t.record(&v);
+        }
+    }
+
+    /// Broadcasts the running servers have accepted from other servers
+    /// (one per server a broadcast reached; a restart starts its count
+    /// over).
+    pub fn broadcasts(&self) -> u64 {
+        self.hosts
+            .iter()
+            .filter_map(|h| h.server.as_ref())
+            .map(|s| s.stats().broadcasts)
+            .sum()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_pack_losslessly() {
+        let all = [
+            Event::Deliver {
+                conn: u32::MAX,
+                dir: 1,
+            },
+            Event::Deliver { conn: 7, dir: 0 },
+            Event::Syn { conn: 3 },
+            Event::SynAck { conn: 9, ok: true },
+            Event::SynAck { conn: 9, ok: false },
+            Event::ConnectTimeout { conn: 1 },
+            Event::Timer {
+                host: 12,
+                gen: 0xFF_FFFF,
+            },
+            Event::Action { index: 40_000 },
+            Event::StallEnd { conn: 2 },
+            Event::End,
+        ];
+        for e in all {
+            assert_eq!(Event::unpack(e.pack()), e);
+        }
+    }
+}
