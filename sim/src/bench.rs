@@ -64,6 +64,7 @@ pub fn flood_scenario(servers: usize, messages: u64, seed: u64) -> Scenario {
     }
 }
 
+#[derive(serde::Serialize)]
 pub struct FloodReport {
     pub servers: usize,
     pub messages: u64,
@@ -100,24 +101,31 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
 }
 
 impl FloodReport {
-    pub fn print(&self) {
-        let expected = self.messages * (self.servers as u64 - 1);
-        println!(
-            "flood: {} servers, {} messages of 64 bytes",
-            self.servers, self.messages
-        );
-        println!(
-            "  hops {} (expected {}), events {}, violations {}, tree formed: {}",
-            self.hops, expected, self.events, self.violations, self.tree_ok
-        );
-        println!("  trace hash {}", self.trace_hash);
-        println!(
-            "  wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x",
+    /// Every hop a broadcast must make: each message reaches every other
+    /// server once.
+    pub fn expected_hops(&self) -> u64 {
+        self.messages * (self.servers as u64 - 1)
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "flood: {} servers, {} messages of 64 bytes\n\
+             \x20 hops {} (expected {}), events {}, violations {}, tree formed: {}\n\
+             \x20 trace hash {}\n\
+             \x20 wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x\n",
+            self.servers,
+            self.messages,
+            self.hops,
+            self.expected_hops(),
+            self.events,
+            self.violations,
+            self.tree_ok,
+            self.trace_hash,
             self.wall_secs,
             self.hops as f64 / self.wall_secs,
             self.events as f64 / self.wall_secs,
             self.sim_secs / self.wall_secs
-        );
+        )
     }
 }
 
@@ -169,6 +177,7 @@ pub fn chat_scenario(
     scn
 }
 
+#[derive(serde::Serialize)]
 pub struct ChatReport {
     pub clients: usize,
     pub events: u64,
@@ -205,19 +214,21 @@ pub fn chat(
 }
 
 impl ChatReport {
-    pub fn print(&self) {
-        println!("chat: {} clients, every safety checker on", self.clients);
-        println!(
-            "  events {}, room deliveries {}, violations {}",
-            self.events, self.deliveries, self.violations
-        );
-        println!("  trace hash {}", self.trace_hash);
-        println!(
-            "  wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x",
+    pub fn text(&self) -> String {
+        format!(
+            "chat: {} clients, every safety checker on\n\
+             \x20 events {}, room deliveries {}, violations {}\n\
+             \x20 trace hash {}\n\
+             \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n",
+            self.clients,
+            self.events,
+            self.deliveries,
+            self.violations,
+            self.trace_hash,
             self.wall_secs,
             self.events as f64 / self.wall_secs,
             self.deliveries as f64 / self.wall_secs,
             self.sim_secs / self.wall_secs
-        );
+        )
     }
 }

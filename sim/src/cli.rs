@@ -4,21 +4,31 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::checkers::CATALOG;
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, Scenario};
 
+/// The version with the commit it was built from: trace hashes change
+/// between versions, so a figure needs both to be reproduced.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DRCSIM_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "drcsim",
-    version,
+    version = VERSION,
     about = "Deterministic simulation testbed for a Distributed Relay Chat network",
     long_about = "Runs the DRC protocol core against a virtual clock and network, injects faults \
                   from a scenario file, and checks tree, convergence and ordering invariants.\n\n\
                   Exit status: 0 the outcome matched the scenario's [expect], 1 it did not, \
-                  2 bad input or usage."
+                  2 bad input or usage.",
+    after_help = "Examples:\n  \
+                  drcsim run                                  # the built-in demo\n  \
+                  drcsim run scenarios/netsplit-heal.toml --seed 7 --json\n  \
+                  drcsim sweep scenarios/swarm-chat.toml --seeds 0..1000\n  \
+                  drcsim shrink scenarios/swarm-chat.toml --seed 1962 -o min.toml\n  \
+                  drcsim invariants"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -28,16 +38,22 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run one scenario (the built-in demo when FILE is omitted).
+    #[command(after_help = "Examples:\n  \
+        drcsim run\n  \
+        drcsim run scenarios/netsplit-heal.toml --seed 99 --json\n  \
+        drcsim run scenarios/cut-mid-burst.toml --trace - | grep '\"ev\":\"action\"'")]
     Run {
-        /// Scenario file (TOML).
+        /// Scenario file (TOML); the built-in demo (a hub with three leaves,
+        /// one partitioned away for 20 s and healed) when omitted.
         file: Option<PathBuf>,
-        /// Seed to use instead of the scenario's own.
+        /// Seed to use instead of the scenario's own `seed`.
         #[arg(long)]
         seed: Option<u64>,
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Write every event as JSON Lines to this file.
+        /// Write every event as JSON Lines to this file; `-` writes them to
+        /// standard output (the summary or JSON then goes to standard error).
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
         /// Write summary.json and summary.txt into this directory.
@@ -52,14 +68,23 @@ enum Cmd {
     },
     /// Run twice, compare a hash after every event, and name the first
     /// divergent event if the two runs differ.
+    #[command(after_help = "Example:\n  drcsim replay scenarios/cut-mid-burst.toml --seed 3")]
     Replay {
+        /// Scenario file (TOML), e.g. a reproducer written by `sweep`.
         file: PathBuf,
+        /// Seed to use instead of the scenario's own `seed`.
         #[arg(long)]
         seed: Option<u64>,
     },
     /// Run a range of seeds in parallel; one CSV row per seed and a
     /// reproducer per failing seed.
+    #[command(after_help = "Examples:\n  \
+        drcsim sweep scenarios/swarm-chat.toml --seeds 0..1000\n  \
+        drcsim sweep scenarios/swarm-tree.toml --seeds 0..=99 --jobs 1 --out /tmp/s\n  \
+        drcsim sweep scenarios/swarm-tree.toml --seeds 0..10000 --shard env/40")]
     Sweep {
+        /// Scenario file (TOML); its `[faults]` section, if any, draws a
+        /// different fault schedule for every seed.
         file: PathBuf,
         /// Seeds: A..B (B excluded) or A..=B.
         #[arg(long, value_name = "A..B")]
@@ -81,8 +106,12 @@ enum Cmd {
     },
     /// Shrink a failing run (the seed's faults made explicit) to a small
     /// scenario that still violates the same invariant.
+    #[command(after_help = "Example:\n  \
+        drcsim shrink scenarios/swarm-chat.toml --seed 1962 -o min.toml && drcsim run min.toml")]
     Shrink {
+        /// Scenario file (TOML) whose run with SEED fails.
         file: PathBuf,
+        /// The failing seed (default: the scenario's own `seed`).
         #[arg(long)]
         seed: Option<u64>,
         /// Where to write the shrunk scenario.
@@ -90,50 +119,85 @@ enum Cmd {
         output: PathBuf,
     },
     /// Join the CSVs of several sweep shards into one, sorted by seed.
+    #[command(after_help = "Example:\n  drcsim merge shards/*/sweep.csv -o all.csv")]
     Merge {
-        /// Shard CSVs.
+        /// Shard CSVs (the `sweep.csv` each shard wrote).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// Where to write the joined CSV.
         #[arg(short, long, value_name = "OUT.csv")]
         output: PathBuf,
     },
     /// Print the invariant catalog.
+    #[command(after_help = "Example:\n  drcsim invariants --json")]
     Invariants {
+        /// One JSON array of {name, kind, statement} instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Measure simulator throughput.
+    #[command(after_help = "Examples:\n  \
+        drcsim bench flood --servers 64 --messages 10000\n  \
+        drcsim bench chat --servers 16 --rooms 16 --members 16 --seconds 3 --json")]
     Bench {
         #[command(subcommand)]
         which: BenchCmd,
     },
+    /// Print a shell completion script to standard output.
+    #[command(
+        after_help = "Example:\n  drcsim completions bash > ~/.local/share/bash-completion/completions/drcsim"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output.
+    #[command(after_help = "Example:\n  drcsim man > drcsim.1 && man ./drcsim.1")]
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
 enum BenchCmd {
     /// N servers in a seeded random tree; one floods M 64-byte broadcasts.
+    #[command(after_help = "Example:\n  drcsim bench flood --servers 1000 --messages 1000 --json")]
     Flood {
+        /// Servers in the tree.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..=6760))]
         servers: u64,
+        /// Broadcasts to flood, once the tree has formed.
         #[arg(long, default_value_t = 10_000)]
         messages: u64,
+        /// Seed of the random tree.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Servers in a seeded random tree, rooms of clients each saying one
     /// message per simulated second.
+    #[command(
+        after_help = "Example:\n  drcsim bench chat --servers 16 --rooms 16 --members 16 --seconds 3"
+    )]
     Chat {
+        /// Servers in the tree.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=6760))]
         servers: u64,
+        /// Rooms, each with its own members.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10000))]
         rooms: u64,
+        /// Clients per room, spread over the servers.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10000))]
         members: u64,
         /// Simulated seconds of chatter.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         seconds: u64,
+        /// Seed of the random tree and placement.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -148,22 +212,86 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
     };
     match dispatch(cli) {
         Ok(code) => code,
-        Err(msg) => {
+        Err(CliError::Plain(msg)) => {
             eprintln!("drcsim: error: {msg}");
+            2
+        }
+        Err(CliError::Scenario(e)) if e.line == 0 => {
+            eprintln!("drcsim: error: {e}");
+            2
+        }
+        Err(CliError::Scenario(e)) => {
+            // Rendered like a compiler's: location, source line, caret.
+            eprintln!("{}", e.render());
             2
         }
     }
 }
 
-fn load(file: Option<&Path>) -> Result<Scenario, String> {
-    match file {
-        Some(p) => scenario::load(p).map_err(|e| e.to_string()),
-        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>")
-            .map_err(|e| e.to_string()),
+/// Why a command failed: a scenario error keeps its position so it can be
+/// shown with its source line.
+enum CliError {
+    Plain(String),
+    Scenario(scenario::ScenarioError),
+}
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError::Plain(s)
     }
 }
 
-fn dispatch(cli: Cli) -> Result<u8, String> {
+/// Writes to standard output. A reader that went away (`| head -1`) ends
+/// the output quietly, as other command-line tools do; the exit status is
+/// still the command's.
+fn emit(text: &str) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("drcsim: error: writing to standard output: {e}");
+        }
+    }
+}
+
+/// Standard output as the trace's writer (`--trace -`): a reader that went
+/// away stops the trace, not the run.
+struct QuietStdout {
+    gone: bool,
+}
+
+impl Write for QuietStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.gone {
+            if let Err(e) = std::io::stdout().lock().write_all(buf) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e);
+                }
+                self.gone = true;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stdout().lock().flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+}
+
+fn load(file: Option<&Path>) -> Result<Scenario, CliError> {
+    match file {
+        Some(p) => scenario::load(p).map_err(CliError::Scenario),
+        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>")
+            .map_err(CliError::Scenario),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8, CliError> {
     match cli.cmd {
         Cmd::Run {
             file,
@@ -178,7 +306,13 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             if let Some(n) = max_events {
                 scn.limits.max_events = n;
             }
+            let trace_to_stdout = trace.as_deref() == Some(Path::new("-"));
             let trace: Option<Box<dyn Write>> = match &trace {
+                Some(_) if trace_to_stdout => {
+                    Some(Box::new(std::io::BufWriter::new(QuietStdout {
+                        gone: false,
+                    })))
+                }
                 Some(p) => Some(Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
                 ))),
@@ -194,10 +328,16 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 },
             )?;
             let json_text = serde_json::to_string_pretty(&outcome.to_json()).expect("json");
-            if json {
-                println!("{json_text}");
+            let report = if json {
+                format!("{json_text}\n")
             } else {
-                print!("{}", outcome.summary());
+                outcome.summary()
+            };
+            if trace_to_stdout {
+                // Standard output holds the trace alone, line by line.
+                eprint!("{report}");
+            } else {
+                emit(&report);
             }
             // Also on stderr, where a script that keeps only the JSON or
             // the exit status still shows them to a person.
@@ -245,9 +385,9 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
-                return Err("--jobs must be at least 1".into());
+                return Err(CliError::Plain("--jobs must be at least 1".into()));
             }
-            let out = out.unwrap_or_else(|| {
+            let out_dir = out.unwrap_or_else(|| {
                 let mut d = format!("reports/tmp/{}-{first}-{end}", scn.name);
                 if n > 1 {
                     d.push_str(&format!("-shard-{k}-of-{n}"));
@@ -256,17 +396,23 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
             });
             let t0 = std::time::Instant::now();
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let res = crate::sweep::sweep(&scn, &list, jobs, &out, progress)?;
-            print!(
-                "{}",
-                crate::sweep::report(&scn.name, &res, t0.elapsed().as_secs_f64(), &out)
-            );
+            let res = crate::sweep::sweep(&scn, &list, jobs, &out_dir, progress)?;
+            emit(&crate::sweep::report(
+                &scn.name,
+                &res,
+                t0.elapsed().as_secs_f64(),
+                &out_dir,
+            ));
             Ok(if res.failing.is_empty() { 0 } else { 1 })
         }
         Cmd::Shrink { file, seed, output } => {
             let scn = load(Some(&file))?;
             let seed = seed.unwrap_or(scn.seed);
-            let res = crate::shrink::shrink(&scn, seed)?;
+            // Minutes of shrinking must not end in "cannot write": the
+            // output path is checked before the first run.
+            check_writable(&output)?;
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let res = crate::shrink::shrink_with_progress(&scn, seed, progress)?;
             let text = format!(
                 "# Shrunk by `drcsim shrink` from {} (seed {seed}).\n\
                  # It violates {}; its [expect] is the original one, so it fails\n\
@@ -276,17 +422,20 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 res.scenario.to_toml()
             );
             std::fs::write(&output, text).map_err(|e| format!("{}: {e}", output.display()))?;
-            print!("{}", res.report());
-            println!("  written to {}", output.display());
+            emit(&format!(
+                "{}  written to {}\n",
+                res.report(),
+                output.display()
+            ));
             Ok(0)
         }
         Cmd::Merge { inputs, output } => {
             let n = crate::sweep::merge(&inputs, &output)?;
-            println!(
-                "{n} rows from {} files into {}",
+            emit(&format!(
+                "{n} rows from {} files into {}\n",
                 inputs.len(),
                 output.display()
-            );
+            ));
             Ok(0)
         }
         Cmd::Invariants { json } => {
@@ -295,15 +444,20 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                     .iter()
                     .map(|i| serde_json::json!({"name": i.name, "kind": i.kind, "statement": i.statement}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&v).expect("json")
+                ));
             } else {
+                let mut text = String::new();
                 for i in CATALOG {
                     let kind = match i.kind {
                         crate::checkers::Kind::Safety => "safety",
                         crate::checkers::Kind::Convergence => "convergence",
                     };
-                    println!("{:<20} {:<12} {}", i.name, kind, i.statement);
+                    text.push_str(&format!("{:<20} {:<12} {}\n", i.name, kind, i.statement));
                 }
+                emit(&text);
             }
             Ok(0)
         }
@@ -312,10 +466,11 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 servers,
                 messages,
                 seed,
+                json,
             } => {
                 let r = crate::bench::flood(servers as usize, messages, seed)?;
-                r.print();
-                Ok(if r.hops == messages * (servers - 1) && r.violations == 0 {
+                emit(&if json { json_line(&r) } else { r.text() });
+                Ok(if r.hops == r.expected_hops() && r.violations == 0 {
                     0
                 } else {
                     1
@@ -327,6 +482,7 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                 members,
                 seconds,
                 seed,
+                json,
             } => {
                 let r = crate::bench::chat(
                     servers as usize,
@@ -335,17 +491,61 @@ fn dispatch(cli: Cli) -> Result<u8, String> {
                     seconds,
                     seed,
                 )?;
-                r.print();
+                emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.violations == 0 { 0 } else { 1 })
             }
         },
+        Cmd::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "drcsim", &mut buf);
+            emit(&String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
+        Cmd::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .map_err(|e| format!("rendering the manual: {e}"))?;
+            emit(&String::from_utf8_lossy(&buf));
+            Ok(0)
+        }
     }
 }
 
-fn replay(file: &Path, seed: Option<u64>) -> Result<u8, String> {
+fn json_line(v: &impl serde::Serialize) -> String {
+    format!("{}\n", serde_json::to_string(v).expect("json"))
+}
+
+/// Fails unless `path` can be written: its directory exists and the file,
+/// if there is one, opens for writing (it is not truncated here).
+fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: cannot write there: {} is not a directory",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{}: is a directory", path.display()));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn replay(file: &Path, seed: Option<u64>) -> Result<u8, CliError> {
     let scn = load(Some(file))?;
     let r = crate::replay::replay(&scn, seed.unwrap_or(scn.seed))?;
-    print!("{}", r.report());
+    emit(&r.report());
     Ok(if r.divergence.is_none() && r.outcome.matched {
         0
     } else {

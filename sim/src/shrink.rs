@@ -37,6 +37,9 @@ struct Judge {
     /// configuration, say).
     allowed: Vec<&'static str>,
     runs: u64,
+    /// A spinner on a terminal (hidden otherwise): shrinking takes minutes
+    /// and a silent one looks hung.
+    bar: indicatif::ProgressBar,
 }
 
 impl Judge {
@@ -50,7 +53,8 @@ impl Judge {
             return false;
         }
         self.runs += 1;
-        run(
+        self.bar.inc(1);
+        let fails = run(
             s,
             RunOptions {
                 seed: Some(s.seed),
@@ -63,7 +67,17 @@ impl Judge {
                     .iter()
                     .all(|v| self.allowed.contains(&v.invariant))
         })
-        .unwrap_or(false)
+        .unwrap_or(false);
+        if fails {
+            self.bar.set_message(format!(
+                "still violates {}: {} actions, {} servers, {}",
+                self.invariant,
+                s.actions.len(),
+                s.servers.len(),
+                crate::scenario::format_duration(s.duration)
+            ));
+        }
+        fails
     }
 }
 
@@ -86,6 +100,12 @@ fn size(s: &Scenario) -> Size {
 
 /// Shrinks the run of `scn` with `seed`. Errors if that run does not fail.
 pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
+    shrink_with_progress(scn, seed, false)
+}
+
+/// [`shrink`], showing a spinner with the runs tried and the current size
+/// on standard error when `progress` is set.
+pub fn shrink_with_progress(scn: &Scenario, seed: u64, progress: bool) -> Result<Shrunk, String> {
     crate::run::validate(scn)?;
     let (mut cur, _) = swarm::expand(scn, seed);
     cur.seed = seed;
@@ -106,7 +126,28 @@ pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
         invariant: v.invariant,
         allowed: first.violations.iter().map(|v| v.invariant).collect(),
         runs: 1,
+        bar: if progress {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        },
     };
+    judge.bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} runs, {msg}")
+            .expect("template"),
+    );
+    if progress {
+        // A ticker thread redraws the spinner; it reads nothing of the run.
+        judge
+            .bar
+            .enable_steady_tick(std::time::Duration::from_millis(200));
+    }
+    judge.bar.set_message(format!(
+        "shrinking a run that violates {}: {} actions, {} servers",
+        judge.invariant,
+        cur.actions.len(),
+        cur.servers.len()
+    ));
     let before = size(&cur);
     loop {
         let start = cur.clone();
@@ -126,6 +167,7 @@ pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
         scn.name, judge.invariant, scn.description
     );
     let after = size(&cur);
+    judge.bar.finish_and_clear();
     Ok(Shrunk {
         scenario: cur,
         invariant: judge.invariant,

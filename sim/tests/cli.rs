@@ -191,7 +191,7 @@ fn settings_without_a_bound_on_their_event_rate_exit_2_with_their_location() {
         let (code, out, err) = drcsim(&["run", &p]);
         assert_eq!(code, 2, "{extra}: {out}{err}");
         assert!(
-            err.contains(&format!("{p}:{line}:{col}: ")) && err.contains(needle),
+            err.contains(&format!("--> {p}:{line}:{col}\n")) && err.contains(needle),
             "{extra}: {err}"
         );
     }
@@ -199,7 +199,7 @@ fn settings_without_a_bound_on_their_event_rate_exit_2_with_their_location() {
     let (code, _, err) = drcsim(&["run", &p]);
     assert_eq!(code, 2);
     assert!(
-        err.contains(&format!("{p}:1:1: the scenario declares no server")),
+        err.contains(&format!("--> {p}:1:1")) && err.contains("the scenario declares no server"),
         "{err}"
     );
 }
@@ -291,4 +291,218 @@ fn a_run_too_short_to_judge_convergence_warns_and_fails_when_convergence_is_expe
     let (code, out, err) = drcsim(&["run", &p]);
     assert_eq!(code, 0, "{out}");
     assert!(!err.contains("warning"), "{err}");
+}
+
+// ----- papercuts a newcomer met -------------------------------------------
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::process::Stdio;
+    for args in [
+        &["run", "--json"][..],
+        &["run", "--trace", "-"][..],
+        &["invariants"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_drcsim"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // Closing the read end before anything is written makes every
+        // write fail with a broken pipe, as `| head -1` does.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waits");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn trace_dash_writes_the_trace_to_standard_output_and_the_summary_to_standard_error() {
+    let (code, out, err) = drcsim(&["run", "--trace", "-"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!std::path::Path::new("-").exists(), "no file named -");
+    assert!(out.lines().count() > 100);
+    for l in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+        assert!(v.get("ev").is_some(), "{l}");
+    }
+    assert!(err.contains("PASS"), "{err}");
+}
+
+#[test]
+fn scenario_errors_show_the_line_with_a_caret_under_the_column() {
+    let p = temp(
+        "unknown-invariant.toml",
+        "name = \"x\"\nduration = \"5s\"\n[[server]]\nname = \"a\"\n[expect]\nviolated = [\"tree.acyclic\", \"tree.nope\"]\n",
+    );
+    let (code, _, err) = drcsim(&["run", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{p}:6:29")), "{err}");
+    assert!(err.contains("unknown invariant \"tree.nope\""), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let src = lines
+        .iter()
+        .position(|l| l.ends_with("violated = [\"tree.acyclic\", \"tree.nope\"]"))
+        .expect("the source line is shown");
+    let col = lines[src].find("violated").unwrap() + 28;
+    assert_eq!(lines[src + 1].find('^'), Some(col), "{err}");
+    // A file that cannot be read has no line to show, and no 0:0 either.
+    let (code, _, err) = drcsim(&["run", "/no/such/file.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("drcsim: error: /no/such/file.toml: cannot read"),
+        "{err}"
+    );
+    assert!(!err.contains(":0:0"), "{err}");
+}
+
+#[test]
+fn decimal_durations_are_accepted() {
+    let p = temp(
+        "decimal.toml",
+        "name = \"d\"\nduration = \"12.5s\"\n[[server]]\nname = \"a\"\n",
+    );
+    let (code, out, err) = drcsim(&["run", &p, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sim_time_ms"], 12_500);
+}
+
+#[test]
+fn replay_counts_as_many_events_as_the_run() {
+    let scn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/netsplit-heal.toml"
+    );
+    let (_, json, _) = drcsim(&["run", scn, "--json"]);
+    let events = serde_json::from_str::<serde_json::Value>(&json).unwrap()["events"]
+        .as_u64()
+        .unwrap();
+    let (code, out, _) = drcsim(&["replay", scn]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("identical hash after each of {events} events")),
+        "{events}: {out}"
+    );
+}
+
+#[test]
+fn shrink_checks_its_output_path_before_it_starts() {
+    let scn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/netsplit-heal.toml"
+    );
+    let (code, _, err) = drcsim(&["shrink", scn, "-o", "/no/such/dir/min.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/no/such/dir is not a directory"), "{err}");
+}
+
+#[test]
+fn version_names_the_commit_and_completions_and_man_page_are_printed() {
+    let (code, out, _) = drcsim(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(&format!("drcsim {} (", env!("CARGO_PKG_VERSION")))
+            && (out.contains("commit ") || out.contains("unknown commit")),
+        "{out}"
+    );
+    let (code, out, _) = drcsim(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("_drcsim()") && out.contains("shrink"), "{out}");
+    let (code, out, _) = drcsim(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(".TH drcsim 1") && out.contains("sweep"),
+        "{out}"
+    );
+    assert_eq!(drcsim(&["completions", "tcsh"]).0, 2);
+}
+
+#[test]
+fn every_subcommand_and_argument_has_help_and_an_example() {
+    use clap::CommandFactory;
+    fn check(cmd: &clap::Command, path: &str, leaves: &mut usize) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            assert!(
+                arg.get_help().is_some_and(|h| !h.to_string().is_empty()),
+                "{path}: argument {id} is not described"
+            );
+        }
+        let subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .collect();
+        if path != "drcsim" {
+            assert!(cmd.get_about().is_some(), "{path}: no description");
+        }
+        if subs.is_empty() || path == "drcsim" {
+            assert!(
+                cmd.get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Example")),
+                "{path}: no example"
+            );
+            *leaves += 1;
+        } else if !cmd
+            .get_after_help()
+            .is_some_and(|h| h.to_string().contains("Example"))
+        {
+            panic!("{path}: no example");
+        }
+        for s in subs {
+            check(s, &format!("{path} {}", s.get_name()), leaves);
+        }
+    }
+    let mut leaves = 0;
+    check(&drc_sim::cli::Cli::command(), "drcsim", &mut leaves);
+    assert!(leaves >= 10, "{leaves}");
+    // And the help a person sees says so.
+    let (code, out, _) = drcsim(&["shrink", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("The failing seed") && out.contains("Example"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bench_prints_json_for_scripts() {
+    let (code, out, _) = drcsim(&[
+        "bench",
+        "flood",
+        "--servers",
+        "4",
+        "--messages",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["hops"], 30);
+    assert_eq!(v["violations"], 0);
+    let (code, out, _) = drcsim(&[
+        "bench",
+        "chat",
+        "--servers",
+        "2",
+        "--rooms",
+        "2",
+        "--members",
+        "2",
+        "--seconds",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["clients"], 4);
 }

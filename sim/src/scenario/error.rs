@@ -10,10 +10,47 @@ pub struct ScenarioError {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// The text of the offending line (empty when there is no position),
+    /// so the error can be shown with a caret without the file at hand.
+    pub source_line: String,
+}
+
+impl ScenarioError {
+    /// The error as a person reads it: `file:line:column: message`, then
+    /// the offending line with a caret under the column (rendered by
+    /// annotate-snippets, as compilers show theirs).
+    pub fn render(&self) -> String {
+        use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+        // A line too long to read (generated or corrupt input) is not
+        // worth printing: the location says where it is.
+        if self.line == 0 || self.source_line.is_empty() || self.source_line.len() > 500 {
+            return self.to_string();
+        }
+        // The column counts characters; the span is in bytes.
+        let at = self
+            .source_line
+            .char_indices()
+            .nth(self.col.saturating_sub(1))
+            .map_or(self.source_line.len(), |(i, _)| i);
+        let width = self.source_line[at..]
+            .chars()
+            .next()
+            .map_or(0, char::len_utf8);
+        let report = &[Level::ERROR.primary_title(&self.message).element(
+            Snippet::source(&self.source_line)
+                .line_start(self.line)
+                .path(self.file.as_str())
+                .annotation(AnnotationKind::Primary.span(at..at + width)),
+        )];
+        Renderer::plain().render(report)
+    }
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -50,5 +87,12 @@ impl<'a> LineMap<'a> {
         let start = self.line_starts[line - 1];
         let col = self.src[start..pos].chars().count() + 1;
         (line, col)
+    }
+
+    /// The text of 1-based line `line`, without its end of line.
+    pub(crate) fn line_text(&self, line: usize) -> &'a str {
+        let start = self.line_starts[line - 1];
+        let end = self.line_starts.get(line).map_or(self.src.len(), |&e| e);
+        self.src[start..end].trim_end_matches(['\n', '\r'])
     }
 }

@@ -45,6 +45,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
             line: 0,
             col: 0,
             message: format!("cannot read scenario file: {e}"),
+            source_line: String::new(),
         }),
     }
 }

@@ -305,6 +305,7 @@ impl<'a> Parser<'a> {
             line,
             col,
             message: message.into(),
+            source_line: self.map.line_text(line).to_string(),
         }
     }
 
@@ -1345,7 +1346,18 @@ impl<'a> Parser<'a> {
             })?;
         }
         if let Some(f) = t.get("violated") {
-            e.violated = self.string_list(&f)?.into_iter().map(|s| s.v).collect();
+            for name in self.string_list(&f)? {
+                if !crate::checkers::is_known(&name.v) {
+                    return Err(self.err(
+                        name.pos,
+                        format!(
+                            "unknown invariant {:?} in `violated` (see `drcsim invariants`)",
+                            name.v
+                        ),
+                    ));
+                }
+                e.violated.push(name.v);
+            }
         }
         if let Some(f) = t.get("components") {
             let mut seen = HashSet::new();

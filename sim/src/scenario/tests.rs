@@ -192,7 +192,7 @@ server = "evil"
 
 [expect]
 verdict = "fail"
-violated = ["single-nick", "no-loop"]
+violated = ["users.unique", "tree.acyclic"]
 components = [["a", "b", "c", "d"], ["evil"]]
 links = [["a", "b"], ["a", "d"]]
 min_events = 100
@@ -239,6 +239,13 @@ fn durations_parse() {
     assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(3 * 3600)));
     assert_eq!(parse_duration("007s"), Ok(Duration::from_secs(7)));
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("10.001s"), Ok(Duration::from_millis(10_001)));
+    assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+    assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("0.1h"), Ok(Duration::from_secs(360)));
+    assert_eq!(parse_duration("2.000s"), Ok(Duration::from_secs(2)));
+    assert_eq!(parse_duration("6.791263186s"), Ok(Duration(6_791_263_186)));
     for bad in [
         "",
         "s",
@@ -246,8 +253,14 @@ fn durations_parse() {
         "5 s",
         " 5s",
         "5s ",
-        "1.5s",
         "-1s",
+        "1.s",
+        ".5s",
+        "1..5s",
+        "1.5.5s",
+        "0.5ns",
+        "1.0000000001s",
+        "0.00000000000000000001h",
         "+1s",
         "5sec",
         "5S",
@@ -272,8 +285,9 @@ fn signed_durations_parse() {
     assert_eq!(parse_signed_duration("+2s"), Ok(2_000_000_000));
     assert_eq!(parse_signed_duration("2s"), Ok(2_000_000_000));
     assert_eq!(parse_signed_duration("-0s"), Ok(0));
+    assert_eq!(parse_signed_duration("-1.5s"), Ok(-1_500_000_000));
     assert_eq!(
-        parse_signed_duration("-9223372036854775808ns"),
+        parse_signed_duration("-9223372036.854775808s"),
         Ok(i64::MIN)
     );
     assert_eq!(parse_signed_duration("9223372036854775807ns"), Ok(i64::MAX));
@@ -285,34 +299,37 @@ fn signed_durations_parse() {
         "- 1s",
         "9223372036854775808ns",
         "-9223372036854775809ns",
-        "1.0s",
+        "-1.5ns",
     ] {
         assert!(parse_signed_duration(bad).is_err(), "{bad}");
     }
 }
 
 #[test]
-fn durations_format_with_largest_exact_unit() {
+fn durations_format_whole_down_to_ms_and_exact_decimals_below() {
     let cases = [
         (0, "0s"),
         (1, "1ns"),
         (1_500, "1500ns"),
         (2_000, "2us"),
-        (1_500_000, "1500us"),
+        (1_500_000, "1.5ms"),
+        (999_999, "999999ns"),
+        (6_791_263_186, "6.791263186s"),
+        (1_000_000_001, "1.000000001s"),
         (250_000_000, "250ms"),
         (1_500_000_000, "1500ms"),
         (5_000_000_000, "5s"),
         (90_000_000_000, "90s"),
         (120_000_000_000, "2m"),
         (7_200_000_000_000, "2h"),
-        (u64::MAX, "18446744073709551615ns"),
+        (u64::MAX, "18446744073.709551615s"),
     ];
     for (n, text) in cases {
         assert_eq!(format_duration(Duration(n)), text);
         assert_eq!(parse_duration(text), Ok(Duration(n)));
     }
     assert_eq!(format_signed_duration(-1_500_000_000), "-1500ms");
-    assert_eq!(format_signed_duration(i64::MIN), "-9223372036854775808ns");
+    assert_eq!(format_signed_duration(i64::MIN), "-9223372036.854775808s");
     assert_eq!(format_signed_duration(60_000_000_000), "1m");
     for n in [i64::MIN, -1, 0, 1, i64::MAX, -3_600_000_000_000] {
         assert_eq!(parse_signed_duration(&format_signed_duration(n)), Ok(n));
@@ -423,7 +440,7 @@ fn rich_scenario_parses() {
     );
     let e = &sc.expect;
     assert_eq!(e.verdict, Verdict::Fail);
-    assert_eq!(e.violated, vec![s("single-nick"), s("no-loop")]);
+    assert_eq!(e.violated, vec![s("users.unique"), s("tree.acyclic")]);
     assert_eq!(
         e.components,
         Some(vec![vec![s("a"), s("b"), s("c"), s("d")], vec![s("evil")]])
@@ -745,8 +762,30 @@ fn error_display_format() {
         line: 3,
         col: 7,
         message: s("boom"),
+        source_line: s("dur = \"5q\""),
     };
     assert_eq!(e.to_string(), "x/y.toml:3:7: boom");
+    // Rendered: the location, the line, and a caret under column 7.
+    let r = e.render();
+    assert!(r.contains("x/y.toml:3:7"), "{r}");
+    assert!(r.contains("boom"), "{r}");
+    let lines: Vec<&str> = r.lines().collect();
+    let src = lines
+        .iter()
+        .position(|l| l.ends_with("dur = \"5q\""))
+        .expect("source line");
+    let caret = lines[src + 1];
+    let bar = lines[src].find("dur").unwrap();
+    assert_eq!(caret.find('^'), Some(bar + 6), "{r}");
+    // Without a position (an unreadable file) there is nothing to point at.
+    let io = ScenarioError {
+        line: 0,
+        col: 0,
+        source_line: String::new(),
+        ..e
+    };
+    assert_eq!(io.to_string(), "x/y.toml: boom");
+    assert_eq!(io.render(), "x/y.toml: boom");
 }
 
 #[test]
@@ -987,10 +1026,10 @@ fn error_bad_durations() {
         "`duration` must be a duration string",
     );
     assert_error(
-        &format!("{MINIMAL}[protocol]\nping_timeout = \"1.5s\"\n"),
+        &format!("{MINIMAL}[protocol]\nping_timeout = \"1.5ns\"\n"),
         11,
         16,
-        "invalid duration \"1.5s\"",
+        "invalid duration \"1.5ns\": finer than a nanosecond",
     );
     assert_error(
         &format!("{MINIMAL}[[at]]\ntime = \"-1s\"\ndo = \"heal\"\n"),
