@@ -24,20 +24,24 @@ use drc_sim::scenario;
 fn summary(name: &str) -> serde_json::Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
     let scn = scenario::load(&p).unwrap();
-    run(&scn, RunOptions::default()).unwrap().to_json()
+    let mut v = run(&scn, RunOptions::default()).unwrap().to_json();
+    // Redacted by hand rather than by insta's redactions, which would
+    // compile a selector parser (pest) into every test build for one key.
+    v["trace_hash"] = "[hash]".into();
+    v
 }
 
 #[test]
 fn netsplit_heal_summary() {
-    insta::assert_json_snapshot!(summary("netsplit-heal"), {".trace_hash" => "[hash]"});
+    insta::assert_json_snapshot!(summary("netsplit-heal"));
 }
 
 #[test]
 fn simultaneous_links_summary() {
-    insta::assert_json_snapshot!(summary("simultaneous-links"), {".trace_hash" => "[hash]"});
+    insta::assert_json_snapshot!(summary("simultaneous-links"));
 }
 
 #[test]
 fn ablate_squit_direction_summary() {
-    insta::assert_json_snapshot!(summary("ablate-squit-direction"), {".trace_hash" => "[hash]"});
+    insta::assert_json_snapshot!(summary("ablate-squit-direction"));
 }
