@@ -711,3 +711,44 @@ fn compare_runs_every_variant_on_the_same_seeds() {
         "paired differences link reproducers"
     );
 }
+
+#[test]
+fn json_records_give_arrays_and_room_numbers_as_integers() {
+    let f = scenario("client-reconnect");
+    let (_, keyed, _) = drcsim(&["run", &f, "--json"]);
+    let (_, recs, _) = drcsim(&["run", &f, "--json", "--records"]);
+    let keyed: serde_json::Value = serde_json::from_str(&keyed).unwrap();
+    let recs: serde_json::Value = serde_json::from_str(&recs).unwrap();
+    let servers = recs["final"]["servers"].as_array().expect("an array");
+    assert_eq!(
+        servers.len(),
+        keyed["final"]["servers"].as_object().unwrap().len()
+    );
+    for s in servers {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(s["servers"], keyed["final"]["servers"][name]["servers"]);
+    }
+    assert!(recs["final"]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["name"].is_string()));
+    assert_eq!(recs["trace_hash"], keyed["trace_hash"]);
+    assert!(keyed["measures"]["wire_bytes"].as_u64().unwrap() > 0);
+    // Every delivered room message: seq "E.N" with E and N as integers.
+    let mut seen = 0;
+    for c in keyed["final"]["clients"].as_object().unwrap().values() {
+        for msgs in c["rooms"].as_object().unwrap().values() {
+            for m in msgs.as_array().unwrap() {
+                let want = format!(
+                    "{}.{}",
+                    m["epoch"].as_u64().unwrap(),
+                    m["n"].as_u64().unwrap()
+                );
+                assert_eq!(m["seq"].as_str().unwrap(), want);
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "the scenario delivers room messages");
+}
