@@ -112,8 +112,9 @@ pub struct Measures {
     pub wire_bytes: u64,
     /// Nick collisions resolved, counted at every server that resolved one.
     pub collisions: u64,
-    /// KILLs, SAVEs (renames) and REJECTs sent by the server that decided
-    /// them (each then floods as resolution frames).
+    /// KILLs, SAVEs (renames) and REJECTs sent, counted at every server
+    /// that decided one (each server that sees both claims decides, the
+    /// same way); each then floods as resolution frames.
     pub kills_sent: u64,
     pub saves_sent: u64,
     pub rejects_sent: u64,
@@ -135,8 +136,8 @@ impl Measures {
         match n {
             ChatNote::Collision { .. } => self.collisions += 1,
             ChatNote::Resolution { kind, .. } => match *kind {
-                "KILL" | "kill" => self.kills_sent += 1,
-                "SAVE" | "save" => self.saves_sent += 1,
+                "KILL" => self.kills_sent += 1,
+                "SAVE" => self.saves_sent += 1,
                 _ => self.rejects_sent += 1,
             },
             ChatNote::Sequenced { room, stream, .. } => {
