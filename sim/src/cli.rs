@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::checkers::CATALOG;
+use crate::provenance::{LoadError, Loaded};
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, Scenario};
 
 /// The version with the commit it was built from: trace hashes change
 /// between versions, so a figure needs both to be reproduced.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DRCSIM_COMMIT"), ")");
+const VERSION: &str = crate::provenance::VERSION;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +66,16 @@ enum Cmd {
         /// Event budget, instead of the scenario's [limits] max_events.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_events: Option<u64>,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// In the JSON, give servers and clients as arrays of records
+        /// (`{"name": ..., ...}`) rather than objects keyed by name.
+        #[arg(long)]
+        records: bool,
     },
     /// Run twice, compare a hash after every event, and name the first
     /// divergent event if the two runs differ.
@@ -75,6 +86,12 @@ enum Cmd {
         /// Seed to use instead of the scenario's own `seed`.
         #[arg(long)]
         seed: Option<u64>,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Run a range of seeds in parallel; one CSV row per seed and a
     /// reproducer per failing seed.
@@ -103,6 +120,67 @@ enum Cmd {
         /// Event budget per seed, instead of the scenario's [limits] max_events.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_events: Option<u64>,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Keep the rows an interrupted sweep left in DIR (same build and
+        /// scenario text) and run only the seeds they lack.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Run every combination of the varied settings over the same seeds;
+    /// one tidy CSV with a column per varied key, and an HTML report.
+    #[command(after_help = "Example:\n  \
+        drcsim compare scenarios/swarm-chat.toml --set faults.nick_collision=[] \\\n    \
+        --vary protocol.nick_collision=kill-both,ts-kill --seeds 0..100 --out /tmp/cmp")]
+    Compare {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// A key and the values it takes, comma-separated (each a TOML
+        /// value or a bare word). Repeatable: the variants are the cross
+        /// product.
+        #[arg(long, value_name = "KEY=V1,V2", required = true)]
+        vary: Vec<String>,
+        /// Seeds: A..B (B excluded) or A..=B; every variant runs all of them.
+        #[arg(long, value_name = "A..B")]
+        seeds: String,
+        /// Worker threads (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where compare.csv, report.html and each variant's sweep go
+        /// (default: reports/tmp/compare-<scenario>-<A>-<B>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Event budget per run, instead of the scenario's [limits] max_events.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_events: Option<u64>,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Print a seed's run as a plain scenario: the workload and fault
+    /// schedule it draws, every action explicit.
+    #[command(
+        after_help = "Example:\n  drcsim expand scenarios/swarm-chat.toml --seed 7 > seed7.toml"
+    )]
+    Expand {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// The seed (default: the scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Shrink a failing run (the seed's faults made explicit) to a small
     /// scenario that still violates the same invariant.
@@ -117,6 +195,12 @@ enum Cmd {
         /// Where to write the shrunk scenario.
         #[arg(short, long, value_name = "MIN.toml")]
         output: PathBuf,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Join the CSVs of several sweep shards into one, sorted by seed.
     #[command(after_help = "Example:\n  drcsim merge shards/*/sweep.csv -o all.csv")]
@@ -127,6 +211,10 @@ enum Cmd {
         /// Where to write the joined CSV.
         #[arg(short, long, value_name = "OUT.csv")]
         output: PathBuf,
+        /// Write the joined CSV even if seeds of the declared range are in
+        /// no input (they are listed on stderr).
+        #[arg(long)]
+        allow_missing: bool,
     },
     /// Print the invariant catalog.
     #[command(after_help = "Example:\n  drcsim invariants --json")]
@@ -283,12 +371,21 @@ impl Write for QuietStdout {
     }
 }
 
-fn load(file: Option<&Path>) -> Result<Scenario, CliError> {
-    match file {
-        Some(p) => scenario::load(p).map_err(CliError::Scenario),
-        None => scenario::parse_str(crate::DEFAULT_SCENARIO, "<built-in default>")
-            .map_err(CliError::Scenario),
-    }
+fn load(file: Option<&Path>, sets: &[String]) -> Result<Scenario, CliError> {
+    Ok(load_full(file, sets)?.scenario)
+}
+
+fn load_full(file: Option<&Path>, sets: &[String]) -> Result<Loaded, CliError> {
+    crate::provenance::load(file, sets).map_err(|e| match e {
+        LoadError::Scenario(e) => CliError::Scenario(e),
+        LoadError::Set(m) => CliError::Plain(m),
+    })
+}
+
+/// Every `interval` on stderr when it is not a terminal (a CI log), where a
+/// long sweep would otherwise say nothing until the end.
+fn log_interval(terminal: bool) -> Option<std::time::Duration> {
+    (!terminal).then(|| std::time::Duration::from_secs(5))
 }
 
 fn dispatch(cli: Cli) -> Result<u8, CliError> {
@@ -301,13 +398,17 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             out,
             stop_at_first,
             max_events,
+            sets,
+            records,
         } => {
-            let mut scn = load(file.as_deref())?;
+            let loaded = load_full(file.as_deref(), &sets)?;
+            let mut scn = loaded.scenario.clone();
             if let Some(n) = max_events {
                 scn.limits.max_events = n;
             }
+            let run_seed = seed.unwrap_or(scn.seed);
             let trace_to_stdout = trace.as_deref() == Some(Path::new("-"));
-            let trace: Option<Box<dyn Write>> = match &trace {
+            let mut trace: Option<Box<dyn Write>> = match &trace {
                 Some(_) if trace_to_stdout => {
                     Some(Box::new(std::io::BufWriter::new(QuietStdout {
                         gone: false,
@@ -318,6 +419,10 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 ))),
                 None => None,
             };
+            if let Some(t) = trace.as_mut() {
+                crate::provenance::trace_header(t, &loaded, run_seed)
+                    .map_err(|e| format!("writing the trace: {e}"))?;
+            }
             let outcome = run::run(
                 &scn,
                 RunOptions {
@@ -327,7 +432,24 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     event_hashes: false,
                 },
             )?;
-            let json_text = serde_json::to_string_pretty(&outcome.to_json()).expect("json");
+            let mut json_value = if records {
+                outcome.to_json_records()
+            } else {
+                outcome.to_json()
+            };
+            if let Some(o) = json_value.as_object_mut() {
+                o.insert(
+                    "provenance".into(),
+                    serde_json::json!({
+                        "drcsim": VERSION,
+                        "scenario": scn.name,
+                        "scenario_hash": loaded.hash(),
+                        "seeds": format!("{run_seed}..{}", run_seed.saturating_add(1)),
+                        "shard": "0/1",
+                    }),
+                );
+            }
+            let json_text = serde_json::to_string_pretty(&json_value).expect("json");
             let report = if json {
                 format!("{json_text}\n")
             } else {
@@ -355,7 +477,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(if outcome.matched { 0 } else { 1 })
         }
-        Cmd::Replay { file, seed } => replay(&file, seed),
+        Cmd::Replay { file, seed, sets } => replay(&file, seed, &sets),
         Cmd::Sweep {
             file,
             seeds,
@@ -363,9 +485,12 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             shard,
             out,
             max_events,
+            sets,
+            resume,
         } => {
             use crate::sweep::Seeds;
-            let mut scn = load(Some(&file))?;
+            let loaded = load_full(Some(&file), &sets)?;
+            let mut scn = loaded.scenario.clone();
             if let Some(n) = max_events {
                 scn.limits.max_events = n;
             }
@@ -375,13 +500,13 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 Some(s) => Seeds::parse_shard(s, |v| std::env::var(v).ok())?,
                 None => (0, 1),
             };
-            let list = Seeds {
+            let range = Seeds {
                 first,
                 end,
                 shard: k,
                 shards: n,
-            }
-            .list();
+            };
+            let list = range.list();
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
@@ -395,8 +520,16 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 PathBuf::from(d)
             });
             let t0 = std::time::Instant::now();
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let res = crate::sweep::sweep(&scn, &list, jobs, &out_dir, progress)?;
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let opts = crate::sweep::SweepOptions {
+                jobs,
+                progress: terminal,
+                log_every: log_interval(terminal),
+                resume,
+                provenance: crate::sweep::provenance(&scn, &loaded.text, &range),
+                panic_at: crate::sweep::test_panic_seed(),
+            };
+            let res = crate::sweep::sweep(&scn, &list, &out_dir, &opts)?;
             emit(&crate::sweep::report(
                 &scn.name,
                 &res,
@@ -405,8 +538,64 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             ));
             Ok(if res.failing.is_empty() { 0 } else { 1 })
         }
-        Cmd::Shrink { file, seed, output } => {
-            let scn = load(Some(&file))?;
+        Cmd::Compare {
+            file,
+            vary,
+            seeds,
+            jobs,
+            out,
+            max_events,
+            sets,
+        } => {
+            let (first, end) = crate::sweep::Seeds::parse_range(&seeds)?;
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if jobs == 0 {
+                return Err(CliError::Plain("--jobs must be at least 1".into()));
+            }
+            let base = load(Some(&file), &sets)?;
+            let out_dir = out.unwrap_or_else(|| {
+                PathBuf::from(format!("reports/tmp/compare-{}-{first}-{end}", base.name))
+            });
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let t0 = std::time::Instant::now();
+            let res = crate::compare::compare(&crate::compare::CompareSpec {
+                file: &file,
+                sets: &sets,
+                vary: &vary,
+                first,
+                end,
+                jobs,
+                max_events,
+                out: &out_dir,
+                progress: terminal,
+                log_every: log_interval(terminal),
+            })?;
+            emit(&res.report(t0.elapsed().as_secs_f64()));
+            Ok(if res.any_panic { 1 } else { 0 })
+        }
+        Cmd::Expand { file, seed, sets } => {
+            let loaded = load_full(Some(&file), &sets)?;
+            let scn = &loaded.scenario;
+            let seed = seed.unwrap_or(scn.seed);
+            let (expanded, _) = crate::swarm::expand(scn, seed);
+            emit(&format!(
+                "# Seed {seed} of {} expanded by `drcsim expand`: its workload and faults\n\
+                 # are explicit actions, so `drcsim run` on this file repeats the seed's run.\n\
+                 # drcsim {VERSION}; scenario content {}.\n{}",
+                file.display(),
+                loaded.hash(),
+                expanded.to_toml()
+            ));
+            Ok(0)
+        }
+        Cmd::Shrink {
+            file,
+            seed,
+            output,
+            sets,
+        } => {
+            let scn = load(Some(&file), &sets)?;
             let seed = seed.unwrap_or(scn.seed);
             // Minutes of shrinking must not end in "cannot write": the
             // output path is checked before the first run.
@@ -429,13 +618,26 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             ));
             Ok(0)
         }
-        Cmd::Merge { inputs, output } => {
-            let n = crate::sweep::merge(&inputs, &output)?;
+        Cmd::Merge {
+            inputs,
+            output,
+            allow_missing,
+        } => {
+            let m = crate::sweep::merge(&inputs, &output, allow_missing)?;
             emit(&format!(
-                "{n} rows from {} files into {}\n",
+                "{} rows from {} files into {}\n",
+                m.rows,
                 inputs.len(),
                 output.display()
             ));
+            if !m.missing.is_empty() {
+                eprintln!(
+                    "drcsim: warning: {} seeds of the range are missing: {}",
+                    m.missing.len(),
+                    crate::sweep::list_seeds(&m.missing)
+                );
+                return Ok(1);
+            }
             Ok(0)
         }
         Cmd::Invariants { json } => {
@@ -542,8 +744,8 @@ fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn replay(file: &Path, seed: Option<u64>) -> Result<u8, CliError> {
-    let scn = load(Some(file))?;
+fn replay(file: &Path, seed: Option<u64>, sets: &[String]) -> Result<u8, CliError> {
+    let scn = load(Some(file), sets)?;
     let r = crate::replay::replay(&scn, seed.unwrap_or(scn.seed))?;
     emit(&r.report());
     Ok(if r.divergence.is_none() && r.outcome.matched {

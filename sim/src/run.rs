@@ -54,6 +54,12 @@ pub struct Outcome {
     pub stats: drc_protocol::server::Stats,
     /// Registered links made or lost during the run.
     pub link_changes: u64,
+    /// What the run cost and lost (wire traffic, collisions, sequencing).
+    pub measures: crate::checkers::counts::Measures,
+    /// From the last fault or operator action to the last registered link
+    /// made or lost after it: how long the tree took to settle (0 when
+    /// nothing changed after the last action, or there was none).
+    pub convergence_ms: u64,
 }
 
 /// The protocol configuration a scenario asks for.
@@ -276,6 +282,8 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             stats.links_registered += x.links_registered;
             stats.loops_broken += x.loops_broken;
             stats.handshakes_failed += x.handshakes_failed;
+            stats.resolutions += x.resolutions;
+            stats.broadcasts += x.broadcasts;
         }
     }
     Ok(Outcome {
@@ -301,6 +309,16 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         event_hashes: world.event_hashes.take(),
         stats,
         link_changes: world.checks.link_changes,
+        measures: std::mem::take(&mut world.checks.measures),
+        convergence_ms: if world.last_action > 0 {
+            world
+                .checks
+                .last_link_change
+                .saturating_sub(world.last_action)
+                / 1_000_000
+        } else {
+            0
+        },
     })
 }
 
@@ -371,7 +389,7 @@ fn client_views(w: &World) -> Value {
             let msgs: Vec<Value> = r
                 .log
                 .iter()
-                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "from": &*d.from, "text": &*d.text}))
+                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "epoch": d.stream.epoch, "n": d.n, "from": &*d.from, "text": &*d.text}))
                 .collect();
             rooms.insert(r.name.to_string(), Value::Array(msgs));
         }
@@ -402,6 +420,42 @@ fn client_views(w: &World) -> Value {
 }
 
 impl Outcome {
+    fn measures_json(&self) -> Value {
+        let mut m = serde_json::to_value(&self.measures).expect("json");
+        if let Value::Object(o) = &mut m {
+            o.insert("convergence_ms".into(), json!(self.convergence_ms));
+            o.insert("resolution_frames".into(), json!(self.stats.resolutions));
+        }
+        m
+    }
+
+    /// The summary with its name-keyed maps (`final.servers`,
+    /// `final.clients`) turned into arrays of records, each with its
+    /// `name`: a dataframe flattens those into rows, where the keyed form
+    /// becomes a column per server or client.
+    pub fn to_json_records(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(f) = v.get_mut("final").and_then(Value::as_object_mut) {
+            for key in ["servers", "clients"] {
+                if let Some(Value::Object(m)) = f.get(key) {
+                    let arr: Vec<Value> = m
+                        .iter()
+                        .map(|(name, x)| {
+                            let mut r = Map::new();
+                            r.insert("name".into(), json!(name));
+                            if let Value::Object(o) = x {
+                                r.extend(o.clone());
+                            }
+                            Value::Object(r)
+                        })
+                        .collect();
+                    f.insert(key.into(), Value::Array(arr));
+                }
+            }
+        }
+        v
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "scenario": self.scenario,
@@ -419,6 +473,7 @@ impl Outcome {
             "budget_exceeded": self.budget_exceeded,
             "violations": self.violations,
             "clients": self.clients,
+            "measures": self.measures_json(),
             "stats": {
                 "frames": self.stats.frames_in,
                 "links_registered": self.stats.links_registered,

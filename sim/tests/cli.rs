@@ -115,6 +115,11 @@ fn trace_and_out_write_their_files() {
         let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
         assert!(v.get("t_ns").is_some() && v.get("ev").is_some());
     }
+    // The first line says where the run came from.
+    let head: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(head["ev"], "header");
+    assert!(head["drcsim"].as_str().unwrap().contains("commit"));
+    assert_eq!(head["scenario_hash"].as_str().unwrap().len(), 16);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["verdict"], "pass");
@@ -505,4 +510,245 @@ fn bench_prints_json_for_scripts() {
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(v["clients"], 4);
+}
+
+fn drcsim_env(args: &[&str], env: (&str, &str)) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_drcsim"))
+        .args(args)
+        .env(env.0, env.1)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmpdir(name: &str) -> String {
+    let d = std::env::temp_dir().join(format!("drcsim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d.display().to_string()
+}
+
+#[test]
+fn set_overrides_a_setting_and_names_itself_in_errors() {
+    // Switching the ablation off turns a failing run into a passing one
+    // (its [expect] then no longer matches).
+    let f = scenario("ablate-squit-forward");
+    let (code, out, _) = drcsim(&["run", &f, "--json"]);
+    assert_eq!(code, 0);
+    let ablated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ablated["verdict"], "fail");
+    let (code, out, err) = drcsim(&["run", &f, "--json", "--set", "protocol.ablate=[]"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["verdict"], "pass");
+    assert_ne!(
+        v["provenance"]["scenario_hash"],
+        ablated["provenance"]["scenario_hash"]
+    );
+    // A bare word is a string; the expectation can be set too.
+    let (code, _, _) = drcsim(&[
+        "run",
+        &f,
+        "--set",
+        "protocol.ablate=[]",
+        "--set",
+        "expect.verdict=pass",
+        "--set",
+        "expect.violated=[]",
+    ]);
+    assert_eq!(code, 0);
+    let (code, _, err) = drcsim(&["run", &f, "--set", "protocol.nick_colision=x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--set protocol.nick_colision=x:") && err.contains("nick_colision"),
+        "{err}"
+    );
+    let (code, _, err) = drcsim(&["run", &f, "--set", "protocol.nick_collision=sometimes"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--set protocol.nick_collision=sometimes:"),
+        "{err}"
+    );
+    let (code, _, err) = drcsim(&["run", &f, "--set", "server.99.start=false"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such entry"), "{err}");
+}
+
+#[test]
+fn expand_prints_a_plain_scenario_that_runs_like_the_seed() {
+    let f = scenario("swarm-tree");
+    let (code, text, err) = drcsim(&["expand", &f, "--seed", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !text.contains("[faults]") && text.contains("[[at]]"),
+        "{text}"
+    );
+    let p = temp("expanded-5.toml", &text);
+    let (_, a, _) = drcsim(&["run", &p, "--json"]);
+    let (_, b, _) = drcsim(&["run", &f, "--seed", "5", "--json"]);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&a).unwrap(),
+        serde_json::from_str(&b).unwrap(),
+    );
+    assert_eq!(a["trace_hash"], b["trace_hash"]);
+}
+
+#[test]
+fn a_sweep_records_a_panic_and_goes_on_and_logs_progress_off_a_terminal() {
+    let out = tmpdir("panic-sweep");
+    let f = scenario("swarm-tree");
+    let (code, stdout, err) = drcsim_env(
+        &["sweep", &f, "--seeds", "0..3", "--jobs", "1", "--out", &out],
+        ("DRCSIM_TEST_PANIC_AT_SEED", "1"),
+    );
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("1 panicked") && stdout.contains("seed 1: panicked"),
+        "{stdout}"
+    );
+    // The panic's own message does not flood the log; progress lines do
+    // reach it (stderr is a pipe here).
+    assert!(!err.contains("thread '"), "{err}");
+    assert!(err.contains("3/3 seeds"), "{err}");
+    let csv = std::fs::read_to_string(format!("{out}/sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(
+        csv.lines().nth(2).unwrap().starts_with("1,panic,false,"),
+        "{csv}"
+    );
+    // Resuming runs nothing new and writes the same file.
+    let (code, stdout, _) = drcsim_env(
+        &[
+            "sweep", &f, "--seeds", "0..3", "--jobs", "1", "--out", &out, "--resume",
+        ],
+        ("DRCSIM_TEST_PANIC_AT_SEED", "1"),
+    );
+    assert_eq!(code, 1);
+    assert!(stdout.contains("3 resumed"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{out}/sweep.csv")).unwrap(),
+        csv
+    );
+}
+
+#[test]
+fn merge_reports_missing_seeds_and_exits_nonzero() {
+    let f = scenario("swarm-tree");
+    let a = tmpdir("merge-a");
+    let (code, _, err) = drcsim(&[
+        "sweep", &f, "--seeds", "0..4", "--shard", "0/2", "--out", &a,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = drcsim(&[
+        "merge",
+        &format!("{a}/sweep.csv"),
+        "-o",
+        &format!("{a}/all.csv"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("2 of the declared range's seeds are in no input (1, 3)"),
+        "{err}"
+    );
+    let (code, _, err) = drcsim(&[
+        "merge",
+        &format!("{a}/sweep.csv"),
+        "-o",
+        &format!("{a}/all.csv"),
+        "--allow-missing",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing: 1, 3"), "{err}");
+}
+
+#[test]
+fn compare_runs_every_variant_on_the_same_seeds() {
+    let out = tmpdir("compare");
+    let f = scenario("swarm-tree");
+    let (code, stdout, err) = drcsim(&[
+        "compare",
+        &f,
+        "--vary",
+        "protocol.ablate=[],[loop-check]",
+        "--seeds",
+        "0..12",
+        "--jobs",
+        "1",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("2 variants, 24 runs"), "{stdout}");
+    let csv = std::fs::read_to_string(format!("{out}/compare.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("variant,protocol.ablate,seed,verdict,"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 24);
+    assert!(rows[0].starts_with("0,[],0,pass,true,"), "{}", rows[0]);
+    assert!(rows[12].starts_with("1,[loop-check],0,"), "{}", rows[12]);
+    // The healthy variant passes everywhere, the ablated one fails some.
+    let failing = |v: &str| {
+        rows.iter()
+            .filter(|r| r.starts_with(v) && r.split(',').nth(4) == Some("false"))
+            .count()
+    };
+    assert_eq!(failing("0,"), 0);
+    assert!(failing("1,") > 0);
+    let html = std::fs::read_to_string(format!("{out}/report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("tree.acyclic") && !html.contains("http://cdn"));
+    assert!(
+        html.contains("repro-seed-"),
+        "paired differences link reproducers"
+    );
+}
+
+#[test]
+fn json_records_give_arrays_and_room_numbers_as_integers() {
+    let f = scenario("client-reconnect");
+    let (_, keyed, _) = drcsim(&["run", &f, "--json"]);
+    let (_, recs, _) = drcsim(&["run", &f, "--json", "--records"]);
+    let keyed: serde_json::Value = serde_json::from_str(&keyed).unwrap();
+    let recs: serde_json::Value = serde_json::from_str(&recs).unwrap();
+    let servers = recs["final"]["servers"].as_array().expect("an array");
+    assert_eq!(
+        servers.len(),
+        keyed["final"]["servers"].as_object().unwrap().len()
+    );
+    for s in servers {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(s["servers"], keyed["final"]["servers"][name]["servers"]);
+    }
+    assert!(recs["final"]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["name"].is_string()));
+    assert_eq!(recs["trace_hash"], keyed["trace_hash"]);
+    assert!(keyed["measures"]["wire_bytes"].as_u64().unwrap() > 0);
+    // Every delivered room message: seq "E.N" with E and N as integers.
+    let mut seen = 0;
+    for c in keyed["final"]["clients"].as_object().unwrap().values() {
+        for msgs in c["rooms"].as_object().unwrap().values() {
+            for m in msgs.as_array().unwrap() {
+                let want = format!(
+                    "{}.{}",
+                    m["epoch"].as_u64().unwrap(),
+                    m["n"].as_u64().unwrap()
+                );
+                assert_eq!(m["seq"].as_str().unwrap(), want);
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "the scenario delivers room messages");
 }

@@ -20,6 +20,31 @@ fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("drcsim-sweeps-{}-{name}", std::process::id()))
 }
 
+/// A quiet sweep of `seeds`, declared as shard `k`/`n` of `range`.
+fn sweep_in(
+    scn: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    out: &Path,
+    range: (u64, u64),
+    shard: (u64, u64),
+) -> sweep::SweepResult {
+    let r = Seeds {
+        first: range.0,
+        end: range.1,
+        shard: shard.0,
+        shards: shard.1,
+    };
+    let opts = sweep::SweepOptions::quiet(jobs, sweep::provenance(scn, &scn.to_toml(), &r));
+    sweep::sweep(scn, seeds, out, &opts).unwrap()
+}
+
+/// A quiet sweep of a whole range.
+fn run_sweep(scn: &Scenario, seeds: &[u64], jobs: usize, out: &Path) -> sweep::SweepResult {
+    let range = (seeds[0], seeds[seeds.len() - 1] + 1);
+    sweep_in(scn, seeds, jobs, out, range, (0, 1))
+}
+
 fn csv(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("sweep.csv")).unwrap()
 }
@@ -28,7 +53,7 @@ fn csv(dir: &Path) -> String {
 fn stock_swarm_keeps_every_invariant_over_300_seeds() {
     let out = tmp("stock");
     let seeds: Vec<u64> = (0..300).collect();
-    let res = sweep::sweep(&stock(), &seeds, 2, &out, false).unwrap();
+    let res = run_sweep(&stock(), &seeds, 2, &out);
     assert_eq!(res.rows.len(), 300);
     assert!(
         res.failing.is_empty(),
@@ -42,7 +67,7 @@ fn stock_swarm_keeps_every_invariant_over_300_seeds() {
 fn multihomed_swarm_keeps_every_invariant_over_150_seeds() {
     let out = tmp("mesh");
     let seeds: Vec<u64> = (0..150).collect();
-    let res = sweep::sweep(&load("swarm-mesh"), &seeds, 2, &out, false).unwrap();
+    let res = run_sweep(&load("swarm-mesh"), &seeds, 2, &out);
     assert!(
         res.failing.is_empty(),
         "failing seeds {:?}; see {}",
@@ -55,7 +80,7 @@ fn multihomed_swarm_keeps_every_invariant_over_150_seeds() {
 fn chat_swarm_keeps_every_invariant_over_300_seeds() {
     let out = tmp("chat");
     let seeds: Vec<u64> = (0..300).collect();
-    let res = sweep::sweep(&load("swarm-chat"), &seeds, 2, &out, false).unwrap();
+    let res = run_sweep(&load("swarm-chat"), &seeds, 2, &out);
     assert_eq!(res.rows.len(), 300);
     assert!(
         res.failing.is_empty(),
@@ -64,12 +89,10 @@ fn chat_swarm_keeps_every_invariant_over_300_seeds() {
         out.display()
     );
     // The seeds really do cover every pair of policies.
-    let col = |name: &str| sweep::HEADER.iter().position(|h| *h == name).unwrap();
-    let (nc, ord) = (col("nick_collision"), col("ordering"));
     let pairs: std::collections::BTreeSet<(String, String)> = res
         .rows
         .iter()
-        .map(|r| (r.fields[nc].clone(), r.fields[ord].clone()))
+        .map(|r| (r.nick_collision.clone(), r.ordering.clone()))
         .collect();
     assert_eq!(pairs.len(), 8, "{pairs:?}");
 }
@@ -141,8 +164,8 @@ fn the_csv_does_not_depend_on_jobs_or_sharding() {
     let seeds: Vec<u64> = (40..60).collect();
     let one = tmp("jobs1");
     let two = tmp("jobs2");
-    sweep::sweep(&scn, &seeds, 1, &one, false).unwrap();
-    sweep::sweep(&scn, &seeds, 2, &two, false).unwrap();
+    run_sweep(&scn, &seeds, 1, &one);
+    run_sweep(&scn, &seeds, 2, &two);
     assert_eq!(csv(&one), csv(&two));
     let mut parts = Vec::new();
     for k in 0..3 {
@@ -154,17 +177,123 @@ fn the_csv_does_not_depend_on_jobs_or_sharding() {
             shards: 3,
         }
         .list();
-        sweep::sweep(&scn, &list, 1, &dir, false).unwrap();
+        sweep_in(&scn, &list, 1, &dir, (40, 60), (k, 3));
         parts.push(dir.join("sweep.csv"));
     }
     let merged = tmp("merged.csv");
-    assert_eq!(sweep::merge(&parts, &merged).unwrap(), 20);
+    assert_eq!(sweep::merge(&parts, &merged, false).unwrap().rows, 20);
     assert_eq!(std::fs::read_to_string(&merged).unwrap(), csv(&one));
+    // A missing shard is named, not merged silently.
+    let err = sweep::merge(&parts[..2], &tmp("partial.csv"), false)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("6 of the declared range's seeds are in no input (42, 45, 48"),
+        "{err}"
+    );
+    let m = sweep::merge(&parts[..2], &tmp("partial.csv"), true).unwrap();
+    assert_eq!((m.rows, m.missing.len()), (14, 6));
     // A shard merged twice is refused.
     parts.push(parts[0].clone());
-    assert!(sweep::merge(&parts, &tmp("dup.csv"))
-        .unwrap_err()
+    assert!(sweep::merge(&parts, &tmp("dup.csv"), false)
+        .err()
+        .unwrap()
         .contains("more than one input"));
+    // So is a shard of another scenario text (here: another ablation).
+    let mut other = scn.clone();
+    other.protocol.ablate = vec!["loop-check".into()];
+    let odir = tmp("other");
+    let list = Seeds {
+        first: 40,
+        end: 60,
+        shard: 2,
+        shards: 3,
+    }
+    .list();
+    sweep_in(&other, &list, 1, &odir, (40, 60), (2, 3));
+    let err = sweep::merge(
+        &[parts[0].clone(), parts[1].clone(), odir.join("sweep.csv")],
+        &tmp("mixed.csv"),
+        false,
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("scenario content hash"), "{err}");
+}
+
+#[test]
+fn a_panicking_seed_is_a_row_and_the_sweep_goes_on() {
+    let scn = stock();
+    let seeds: Vec<u64> = (0..4).collect();
+    let out = tmp("panic");
+    let r = Seeds {
+        first: 0,
+        end: 4,
+        shard: 0,
+        shards: 1,
+    };
+    let mut opts = sweep::SweepOptions::quiet(2, sweep::provenance(&scn, "x", &r));
+    opts.panic_at = Some(2);
+    let res = sweep::sweep(&scn, &seeds, &out, &opts).unwrap();
+    assert_eq!(res.rows.len(), 4);
+    assert_eq!(
+        (res.failing.clone(), res.panicked.clone()),
+        (vec![2], vec![2])
+    );
+    let row = &res.rows[2];
+    assert_eq!((row.verdict.as_str(), row.matched), ("panic", false));
+    assert!(
+        row.panic_message.contains("DRCSIM_TEST_PANIC_AT_SEED"),
+        "{}",
+        row.panic_message
+    );
+    assert!(res.rows[3].matched && !res.rows[3].trace_hash.is_empty());
+    // The file reads back with the same types.
+    assert_eq!(sweep::read_csv(&out.join("sweep.csv")).unwrap(), res.rows);
+}
+
+#[test]
+fn resume_keeps_the_rows_an_interrupted_sweep_left_and_runs_the_rest() {
+    let scn = stock();
+    let seeds: Vec<u64> = (10..16).collect();
+    let whole = tmp("resume-whole");
+    run_sweep(&scn, &seeds, 1, &whole);
+    // An interrupted sweep: the partial file holds the header and three
+    // rows, out of order, the last one torn.
+    let out = tmp("resume");
+    std::fs::create_dir_all(&out).unwrap();
+    let text = csv(&whole);
+    let lines: Vec<&str> = text.lines().collect();
+    let torn = &lines[5][..20];
+    std::fs::write(
+        sweep::partial_path(&out),
+        format!(
+            "{}\n{}\n{}\n{}\n{torn}",
+            lines[0], lines[3], lines[1], lines[2]
+        ),
+    )
+    .unwrap();
+    let r = Seeds {
+        first: 10,
+        end: 16,
+        shard: 0,
+        shards: 1,
+    };
+    let mut opts = sweep::SweepOptions::quiet(1, sweep::provenance(&scn, &scn.to_toml(), &r));
+    opts.resume = true;
+    let res = sweep::sweep(&scn, &seeds, &out, &opts).unwrap();
+    assert_eq!((res.resumed, res.rows.len()), (3, 6));
+    assert_eq!(csv(&out), text);
+    assert!(!sweep::partial_path(&out).exists());
+    // Rows of another scenario text are not mixed in.
+    std::fs::write(
+        sweep::partial_path(&out),
+        text.replace(&res.rows[0].scenario_hash, "0000000000000000"),
+    )
+    .unwrap();
+    opts.resume = true;
+    let err = sweep::sweep(&scn, &seeds, &out, &opts).err().unwrap();
+    assert!(err.contains("--resume"), "{err}");
 }
 
 #[test]
@@ -173,7 +302,7 @@ fn a_failing_seed_leaves_a_reproducer_that_fails_on_its_own() {
     scn.protocol.ablate = vec!["loop-check".into()];
     let out = tmp("repro");
     let seeds: Vec<u64> = (0..12).collect();
-    let res = sweep::sweep(&scn, &seeds, 2, &out, false).unwrap();
+    let res = run_sweep(&scn, &seeds, 2, &out);
     let seed = *res
         .failing
         .first()
@@ -184,7 +313,7 @@ fn a_failing_seed_leaves_a_reproducer_that_fails_on_its_own() {
     assert!(!o.matched);
     let row = res.rows.iter().find(|r| r.seed == seed).unwrap();
     assert_eq!(
-        o.trace_hash, row.fields[15],
+        o.trace_hash, row.trace_hash,
         "the reproducer replays the same run"
     );
 }
@@ -195,7 +324,7 @@ fn chat_swarm_long_sweep() {
     let out = tmp("chat-long");
     let seeds: Vec<u64> = (0..10_000).collect();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let res = sweep::sweep(&load("swarm-chat"), &seeds, jobs, &out, false).unwrap();
+    let res = run_sweep(&load("swarm-chat"), &seeds, jobs, &out);
     assert!(
         res.failing.is_empty(),
         "failing seeds {:?}; see {}",
@@ -210,7 +339,7 @@ fn stock_swarm_long_sweep() {
     let out = tmp("long");
     let seeds: Vec<u64> = (0..5000).collect();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let res = sweep::sweep(&stock(), &seeds, jobs, &out, false).unwrap();
+    let res = run_sweep(&stock(), &seeds, jobs, &out);
     assert!(
         res.failing.is_empty(),
         "failing seeds {:?}; see {}",

@@ -101,3 +101,69 @@ impl ClientSummary {
         s
     }
 }
+
+/// Measures worth comparing between protocol variants, counted from the
+/// notes and the wire as the run goes. None is judged: they describe
+/// what a run cost and how much it lost, for `drcsim compare` and the CSV.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Measures {
+    /// Frames handed to the network (servers and clients), and their bytes.
+    pub wire_frames: u64,
+    pub wire_bytes: u64,
+    /// Nick collisions resolved, counted at every server that resolved one.
+    pub collisions: u64,
+    /// KILLs, SAVEs (renames) and REJECTs sent, counted at every server
+    /// that decided one (each server that sees both claims decides, the
+    /// same way); each then floods as resolution frames.
+    pub kills_sent: u64,
+    pub saves_sent: u64,
+    pub rejects_sent: u64,
+    /// Room messages numbered by a sequencer, and numbers it skipped.
+    pub messages_sequenced: u64,
+    pub seq_skipped: u64,
+    /// Room messages shown to users, and numbers the clients passed over.
+    pub deliveries: u64,
+    pub gaps_closed: u64,
+    /// Distinct room streams (room, epoch, sequencer) that numbered or
+    /// skipped anything: one per room plus one per epoch started after it.
+    pub epochs_started: u64,
+    #[serde(skip)]
+    streams: std::collections::BTreeSet<(std::sync::Arc<str>, drc_protocol::Stream)>,
+}
+
+impl Measures {
+    pub fn on_note(&mut self, n: &ChatNote) {
+        match n {
+            ChatNote::Collision { .. } => self.collisions += 1,
+            ChatNote::Resolution { kind, .. } => match *kind {
+                "KILL" => self.kills_sent += 1,
+                "SAVE" => self.saves_sent += 1,
+                _ => self.rejects_sent += 1,
+            },
+            ChatNote::Sequenced { room, stream, .. } => {
+                self.messages_sequenced += 1;
+                self.stream(room, stream);
+            }
+            ChatNote::SeqSkipped { room, stream, .. } => {
+                self.seq_skipped += 1;
+                self.stream(room, stream);
+            }
+            ChatNote::Delivered { .. } => self.deliveries += 1,
+            ChatNote::GapClosed { .. } => self.gaps_closed += 1,
+            _ => {}
+        }
+    }
+
+    fn stream(&mut self, room: &std::sync::Arc<str>, stream: &drc_protocol::Stream) {
+        // Cheap for the common case: the stream is already known.
+        if !self.streams.contains(&(room.clone(), stream.clone())) {
+            self.streams.insert((room.clone(), stream.clone()));
+            self.epochs_started += 1;
+        }
+    }
+
+    pub fn on_send(&mut self, bytes: usize) {
+        self.wire_frames += 1;
+        self.wire_bytes += bytes as u64;
+    }
+}

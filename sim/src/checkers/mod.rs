@@ -220,6 +220,8 @@ pub struct Checkers {
     pub clients: clients::ClientChecks,
     /// What failed at the clients (counted even with checks switched off).
     pub counts: counts::ClientCounts,
+    /// What the run cost and lost, for comparing variants.
+    pub measures: counts::Measures,
 }
 
 impl Checkers {
@@ -233,6 +235,7 @@ impl Checkers {
             chat: chat::ChatChecks::default(),
             clients: clients::ClientChecks::default(),
             counts: counts::ClientCounts::default(),
+            measures: counts::Measures::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -293,6 +296,7 @@ impl Checkers {
                 }
                 Note::Chat(n) => {
                     self.counts.on_note(n);
+                    self.measures.on_note(n);
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
                     }

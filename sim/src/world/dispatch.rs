@@ -96,6 +96,7 @@ impl World {
                         continue;
                     }
                     let bytes = self.outbox.bytes(start, end);
+                    self.checks.measures.on_send(bytes.len());
                     if let Some(due) = self.net.send(self.now, conn, e, bytes, false) {
                         self.queue
                             .schedule(due, Event::Deliver { conn, dir: e as u8 });
