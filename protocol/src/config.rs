@@ -111,6 +111,9 @@ pub struct Ablations {
     /// A client's new session joins only its configured rooms, not the
     /// ones it had joined.
     pub no_client_rejoin: bool,
+    /// A member's server never asks the sequencer again for a start point
+    /// that did not arrive.
+    pub no_start_retry: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -231,6 +234,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a reconnected client does not rejoin the rooms it had joined",
         "client.rooms",
     ),
+    (
+        "start-retry",
+        "a member's server never asks again for a start point (RSTART) lost on the way",
+        "order.liveness",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -271,6 +279,7 @@ impl Ablations {
             "resolution-answer" => &mut self.no_resolution_answer,
             "client-reconnect" => &mut self.no_client_reconnect,
             "client-rejoin" => &mut self.no_client_rejoin,
+            "start-retry" => &mut self.no_start_retry,
             _ => return false,
         };
         *flag = true;

@@ -221,6 +221,9 @@ impl Server {
             Input::Timeout => self.on_timeout(now, rng, out),
             Input::Operator(cmd) => self.on_command(now, cmd, rng, out),
         }
+        if !self.chat.starts.is_empty() {
+            self.arm_starts(now);
+        }
     }
 
     /// Registers an inbound connection and returns its id.

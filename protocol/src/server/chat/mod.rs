@@ -98,6 +98,11 @@ pub(crate) struct ChatState {
     pub wall_offset: i64,
     /// USYNCs awaiting their answer, by the SID asked about.
     pub syncs: BTreeMap<Arc<str>, sync::PendingSync>,
+    /// Local members awaiting their start point (RSTART) from a sequencer
+    /// on another server, by (room key, UID), with when to ask again;
+    /// `None` until the end of the input that added them (streams are
+    /// adopted where the time is not at hand).
+    pub starts: BTreeMap<(String, Arc<str>), Option<Instant>>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -193,7 +198,7 @@ impl Server {
                 self.on_user_msg(now, link, f, out)
             }
             "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RMSG" | "RSTART"
-            | "RFIND" | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" => {
+            | "RFIND" | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" | "RSTARTREQ" => {
                 self.on_room_msg(now, link, f, raw, out)
             }
             "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
@@ -300,12 +305,16 @@ impl Server {
         if let Some((_, _, until)) = self.chat.history.first() {
             at(*until);
         }
+        for t in self.chat.starts.values().flatten() {
+            at(*t);
+        }
         d
     }
 
     pub(crate) fn chat_timeout(&mut self, now: Instant, out: &mut Outbox) {
         self.client_timeouts(now, out);
         self.expire_holds(now, out);
+        self.retry_starts(now, out);
         self.chat.history.retain(|(_, _, until)| *until > now);
     }
 

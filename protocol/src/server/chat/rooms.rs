@@ -59,6 +59,10 @@ pub(crate) struct Sequencer {
     pub slots: BTreeMap<u64, Slot>,
     /// Numbers still held, oldest first (numbers are issued in time order).
     held: BTreeSet<u64>,
+    /// Where each member's share of the stream starts, so a start point
+    /// asked for again (RSTARTREQ) is the one first given, not a later one
+    /// that would hide the messages in between.
+    starts: BTreeMap<Arc<str>, u64>,
 }
 
 impl Sequencer {
@@ -190,7 +194,11 @@ impl Server {
         }
         let m = memid.to_string();
         self.flood(None, frame("RJOIN", &[&name, uid, &m]), out);
-        self.new_membership(key, uid, out);
+        if self.chat.rooms[key].seq.is_some() {
+            self.new_membership(key, uid, out);
+        } else {
+            self.await_start(key, uid);
+        }
         true
     }
 
@@ -224,6 +232,7 @@ impl Server {
         let Some(seq) = room.seq.as_mut() else {
             return;
         };
+        seq.starts.remove(uid);
         let doomed: Vec<u64> = seq
             .held
             .iter()
@@ -238,15 +247,29 @@ impl Server {
     /// The sequencer learned of a membership: tell the member where its
     /// share of the stream starts.
     fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+        let room = self.chat.rooms.get_mut(key).expect("room exists");
+        let Some(seq) = room.seq.as_mut() else {
+            return;
+        };
+        seq.starts.insert(uid.clone(), seq.next);
+        self.send_start(key, uid, out);
+    }
+
+    /// Tells a member (through its server) where its share of the stream
+    /// starts, as first given (this server is the sequencer).
+    fn send_start(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
         let room = &self.chat.rooms[key];
         let Some(seq) = &room.seq else {
+            return;
+        };
+        let Some(start) = seq.starts.get(uid) else {
             return;
         };
         let (name, epoch, sid, next) = (
             room.name.clone(),
             room.stream.epoch.to_string(),
             room.stream.seq.clone(),
-            seq.next.to_string(),
+            start.to_string(),
         );
         match self.dest_of_uid(uid) {
             Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
@@ -535,8 +558,66 @@ impl Server {
         room.seq = None;
         if room.stream.seq == me {
             self.take_office(key, out);
+        } else {
+            let members: Vec<Arc<str>> = room.members.keys().cloned().collect();
+            for uid in members {
+                self.await_start(key, &uid);
+            }
         }
         true
+    }
+
+    /// A local member of `key` needs its start point from the room's
+    /// sequencer, another server. The sequencer sends it unasked (RSTART)
+    /// when it learns of the membership or takes office, but that frame is
+    /// directed, and one routed along a link that a loop break or a cut
+    /// drops on the way is lost with nobody to notice; until it arrives,
+    /// the member's server asks again (RSTARTREQ) every `find_delay`.
+    fn await_start(&mut self, key: &str, uid: &Arc<str>) {
+        if self.cfg.ablations.no_start_retry || !matches!(self.dest_of_uid(uid), Dest::Client(_))
+        {
+            return;
+        }
+        self.chat.starts.insert((key.to_string(), uid.clone()), None);
+    }
+
+    /// Gives a time to the start points awaited since the input began.
+    pub(crate) fn arm_starts(&mut self, now: Instant) {
+        let again = now + self.cfg.find_delay;
+        for t in self.chat.starts.values_mut() {
+            t.get_or_insert(again);
+        }
+    }
+
+    /// Asks again for the start points still awaited whose time has come;
+    /// forgets those no longer needed (the member left, or this server now
+    /// sequences the room).
+    pub(crate) fn retry_starts(&mut self, now: Instant, out: &mut Outbox) {
+        let due: Vec<(String, Arc<str>)> = self
+            .chat
+            .starts
+            .iter()
+            .filter(|(_, t)| t.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (key, uid) in due {
+            let wanted = self.chat.rooms.get(&key).is_some_and(|r| {
+                r.seq.is_none() && r.members.contains_key(&uid)
+            }) && matches!(self.dest_of_uid(&uid), Dest::Client(_));
+            if !wanted {
+                self.chat.starts.remove(&(key, uid));
+                continue;
+            }
+            let room = &self.chat.rooms[&key];
+            // No sequencer in reach: the room's re-election names one,
+            // whose start point is awaited in turn; meanwhile keep asking.
+            if let Dest::Link(l) = self.dest_of_sequencer(&room.stream.seq) {
+                out.send(l, frame("RSTARTREQ", &[&room.name, &uid]));
+            }
+            self.chat
+                .starts
+                .insert((key, uid), Some(now + self.cfg.find_delay));
+        }
     }
 
     /// This server becomes the sequencer of a fresh stream it names: it
@@ -804,6 +885,9 @@ impl Server {
                     return false;
                 };
                 let args: Vec<&str> = f.args().skip(1).collect();
+                if f.command() == "RSTART" {
+                    self.start_arrived(uid, &args);
+                }
                 let cmd = match f.command() {
                     "RSTART" => "SYNC",
                     "RRESEND" => "RMSG",
@@ -812,6 +896,30 @@ impl Server {
                 };
                 match self.dest_of_uid(uid) {
                     Dest::Client(l) => out.send(l, frame(cmd, &args)),
+                    Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
+                    _ => {}
+                }
+                true
+            }
+            "RSTARTREQ" => {
+                // Toward the sequencer: a member's server asks again for
+                // the start point of its member (room, uid).
+                let Some([name, uid]) = f.args_exact::<2>() else {
+                    return false;
+                };
+                let Some(key) = self.room_key(name) else {
+                    return true;
+                };
+                let room = &self.chat.rooms[&*key];
+                let Some((uid, _)) = room.members.get_key_value(uid) else {
+                    return true;
+                };
+                let uid = uid.clone();
+                match self.dest_of_sequencer(&room.stream.seq) {
+                    Dest::Me => {
+                        let key = key.into_owned();
+                        self.send_start(&key, &uid, out);
+                    }
                     Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
                     _ => {}
                 }
@@ -831,6 +939,25 @@ impl Server {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// An RSTART for `uid` (room, epoch, sequencer, start) passing
+    /// through: the member's server stops asking once it has the current
+    /// stream's.
+    fn start_arrived(&mut self, uid: &str, args: &[&str]) {
+        let [name, epoch, seq, _] = args[..] else {
+            return;
+        };
+        if self.chat.starts.is_empty() {
+            return;
+        }
+        let key = fold(name);
+        let current = self.chat.rooms.get(&key).is_some_and(|r| {
+            r.stream.epoch.to_string() == epoch && &*r.stream.seq == seq
+        });
+        if current {
+            self.chat.starts.remove(&(key, Arc::from(uid)));
         }
     }
 
