@@ -252,29 +252,42 @@ impl Server {
             return;
         };
         seq.starts.insert(uid.clone(), seq.next);
-        self.send_start(key, uid, out);
+        self.send_start(key, uid, false, out);
     }
 
     /// Tells a member (through its server) where its share of the stream
-    /// starts, as first given (this server is the sequencer).
-    fn send_start(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+    /// starts, as first given (this server is the sequencer). Asked again
+    /// (`again`), it also tells where the stream is now: the member may
+    /// have missed every message numbered since it started, and a second
+    /// start point for the same stream is how a client learns that numbers
+    /// below it exist and fetches them.
+    fn send_start(&mut self, key: &str, uid: &Arc<str>, again: bool, out: &mut Outbox) {
         let room = &self.chat.rooms[key];
         let Some(seq) = &room.seq else {
             return;
         };
-        let Some(start) = seq.starts.get(uid) else {
+        let Some(&start) = seq.starts.get(uid) else {
             return;
         };
-        let (name, epoch, sid, next) = (
+        let (name, epoch, sid) = (
             room.name.clone(),
             room.stream.epoch.to_string(),
             room.stream.seq.clone(),
-            start.to_string(),
         );
-        match self.dest_of_uid(uid) {
-            Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
-            Dest::Link(l) => out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next])),
-            _ => {}
+        let mut points = vec![start];
+        if again && seq.next > start {
+            points.push(seq.next);
+        }
+        let dest = self.dest_of_uid(uid);
+        for p in points {
+            let next = p.to_string();
+            match dest {
+                Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
+                Dest::Link(l) => {
+                    out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next]))
+                }
+                _ => {}
+            }
         }
     }
 
@@ -918,7 +931,7 @@ impl Server {
                 match self.dest_of_sequencer(&room.stream.seq) {
                     Dest::Me => {
                         let key = key.into_owned();
-                        self.send_start(&key, &uid, out);
+                        self.send_start(&key, &uid, true, out);
                     }
                     Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
                     _ => {}
