@@ -233,6 +233,19 @@ impl Server {
                 out.send(link, frame("RJOIN", &[&r.name, uid, &m]));
             }
         }
+        // A sequencer on the peer's side that had dropped our members (a
+        // split) takes them back from this burst with a new start point,
+        // sent unasked and so losable: our members await one.
+        let waiting: Vec<(String, Arc<str>)> = self
+            .chat
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.seq.is_none())
+            .flat_map(|(k, r)| r.members.keys().map(move |u| (k.clone(), u.clone())))
+            .collect();
+        for (key, uid) in waiting {
+            self.await_start(&key, &uid);
+        }
     }
 
     /// Servers left this server's view: their users are gone (each server

@@ -586,7 +586,7 @@ impl Server {
     /// directed, and one routed along a link that a loop break or a cut
     /// drops on the way is lost with nobody to notice; until it arrives,
     /// the member's server asks again (RSTARTREQ) every `find_delay`.
-    fn await_start(&mut self, key: &str, uid: &Arc<str>) {
+    pub(crate) fn await_start(&mut self, key: &str, uid: &Arc<str>) {
         if self.cfg.ablations.no_start_retry || !matches!(self.dest_of_uid(uid), Dest::Client(_))
         {
             return;
