@@ -70,7 +70,7 @@ pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Loaded, LoadError> {
             "<built-in default>".to_string(),
         ),
     };
-    let parsed = scenario::parse_str(&text, &file).map_err(LoadError::Scenario)?;
+    let parsed = scenario::parse_for_run(&text, &file).map_err(LoadError::Scenario)?;
     apply_sets(parsed, text, &file, sets)
 }
 

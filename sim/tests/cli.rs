@@ -368,6 +368,18 @@ fn scenario_errors_show_the_line_with_a_caret_under_the_column() {
 }
 
 #[test]
+fn an_action_this_version_cannot_run_is_refused_at_its_position() {
+    let p = temp(
+        "redirect.toml",
+        "name = \"r\"\nduration = \"5s\"\n[[server]]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[at]]\ntime = \"1s\"\ndo = \"redirect\"\nclient = \"c\"\nto = \"a\"\n",
+    );
+    let (code, _, err) = drcsim(&["run", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("--> {p}:10:6")), "{err}");
+    assert!(err.contains("`redirect` is not simulated"), "{err}");
+}
+
+#[test]
 fn decimal_durations_are_accepted() {
     let p = temp(
         "decimal.toml",

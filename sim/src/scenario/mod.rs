@@ -35,11 +35,17 @@ pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
     parse::parse(src, file)
 }
 
-/// Reads and parses a scenario file.
+/// Parses scenario text that is about to be run: as [`parse_str`], and an
+/// action this version cannot simulate is an error at its position.
+pub fn parse_for_run(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    parse::parse_with(src, file, true)
+}
+
+/// Reads and parses a scenario file to be run (see [`parse_for_run`]).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(src) => parse_str(&src, &file),
+        Ok(src) => parse_for_run(&src, &file),
         Err(e) => Err(ScenarioError {
             file,
             line: 0,

@@ -117,9 +117,16 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
 }
 
 pub(crate) fn parse(src: &str, file: &str) -> Res<Scenario> {
+    parse_with(src, file, false)
+}
+
+/// [`parse`], refusing at their position the actions the format knows but
+/// this version cannot simulate (`runnable`), for files about to be run.
+pub(crate) fn parse_with(src: &str, file: &str, runnable: bool) -> Res<Scenario> {
     let p = Parser {
         file,
         map: LineMap::new(src),
+        runnable,
     };
     let doc = ImDocument::parse(src).map_err(|e| p.syntax_error(&e))?;
     p.scenario(doc.as_table())
@@ -281,6 +288,8 @@ struct RawExpect {
 struct Parser<'a> {
     file: &'a str,
     map: LineMap<'a>,
+    /// Refuse what the format knows but this version cannot simulate.
+    runnable: bool,
 }
 
 fn is_server_name(s: &str) -> bool {
@@ -1301,6 +1310,12 @@ impl<'a> Parser<'a> {
                 to: r.client("to")?,
                 text: r.string("text")?.v,
             },
+            "redirect" if self.runnable => {
+                return Err(self.err(
+                    what.pos,
+                    "action `redirect` is not simulated by this version yet",
+                ))
+            }
             "redirect" => Action::Redirect {
                 client: r.client("client")?,
                 to: r.server("to")?,

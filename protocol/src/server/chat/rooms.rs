@@ -283,9 +283,7 @@ impl Server {
             let next = p.to_string();
             match dest {
                 Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
-                Dest::Link(l) => {
-                    out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next]))
-                }
+                Dest::Link(l) => out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next])),
                 _ => {}
             }
         }
@@ -587,11 +585,12 @@ impl Server {
     /// drops on the way is lost with nobody to notice; until it arrives,
     /// the member's server asks again (RSTARTREQ) every `find_delay`.
     pub(crate) fn await_start(&mut self, key: &str, uid: &Arc<str>) {
-        if self.cfg.ablations.no_start_retry || !matches!(self.dest_of_uid(uid), Dest::Client(_))
-        {
+        if self.cfg.ablations.no_start_retry || !matches!(self.dest_of_uid(uid), Dest::Client(_)) {
             return;
         }
-        self.chat.starts.insert((key.to_string(), uid.clone()), None);
+        self.chat
+            .starts
+            .insert((key.to_string(), uid.clone()), None);
     }
 
     /// Gives a time to the start points awaited since the input began.
@@ -614,9 +613,12 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for (key, uid) in due {
-            let wanted = self.chat.rooms.get(&key).is_some_and(|r| {
-                r.seq.is_none() && r.members.contains_key(&uid)
-            }) && matches!(self.dest_of_uid(&uid), Dest::Client(_));
+            let wanted = self
+                .chat
+                .rooms
+                .get(&key)
+                .is_some_and(|r| r.seq.is_none() && r.members.contains_key(&uid))
+                && matches!(self.dest_of_uid(&uid), Dest::Client(_));
             if !wanted {
                 self.chat.starts.remove(&(key, uid));
                 continue;
@@ -966,9 +968,11 @@ impl Server {
             return;
         }
         let key = fold(name);
-        let current = self.chat.rooms.get(&key).is_some_and(|r| {
-            r.stream.epoch.to_string() == epoch && &*r.stream.seq == seq
-        });
+        let current = self
+            .chat
+            .rooms
+            .get(&key)
+            .is_some_and(|r| r.stream.epoch.to_string() == epoch && &*r.stream.seq == seq);
         if current {
             self.chat.starts.remove(&(key, Arc::from(uid)));
         }
