@@ -100,6 +100,8 @@ struct Net {
     failures: Vec<(Instant, usize, LinkId)>,
     closes: Vec<(Instant, usize, LinkId)>,
     peer_closed: Vec<(Instant, usize, LinkId)>,
+    /// Commands whose next frame sent is lost on the wire, one each.
+    lose: Vec<String>,
 }
 
 impl Net {
@@ -126,6 +128,7 @@ impl Net {
             failures: Vec::new(),
             closes: Vec::new(),
             peer_closed: Vec::new(),
+            lose: Vec::new(),
         }
     }
 
@@ -231,6 +234,11 @@ impl Net {
                 Output::Send { link, start, end } => {
                     let bytes = self.out.bytes(start, end).to_vec();
                     self.sent.push((self.now, i, link, bytes.clone()));
+                    let cmd = words(&bytes).into_iter().next().unwrap_or_default();
+                    if let Some(k) = self.lose.iter().position(|c| *c == cmd) {
+                        self.lose.remove(k);
+                        continue;
+                    }
                     if let Some(&(p, pl)) = self.wires.get(&(i, link)) {
                         self.push(p, Ev::Frame { link: pl, bytes });
                     }
@@ -2278,4 +2286,65 @@ fn streams_order_by_epoch_then_smaller_sid_then_later_incarnation() {
     assert!(beats(&s(1, "0AA-10"), &s(1, "0AA-9")));
     assert!(!beats(&s(1, "0AA-9"), &s(1, "0AA-10")));
     assert!(!beats(&s(1, "0AA-1"), &s(1, "0AA-1")));
+}
+
+/// Words of the SYNCs puppet `p` got on `l`, in order.
+fn syncs(net: &Net, p: usize, l: LinkId) -> Vec<Vec<String>> {
+    net.puppet_got(p, l)
+        .into_iter()
+        .filter(|w| w[0] == "SYNC")
+        .collect()
+}
+
+#[test]
+fn a_start_point_lost_on_the_way_is_asked_for_again() {
+    // A sequences #r (alice joined it first there); bob joins on B, and
+    // the RSTART that A sends back for him is lost on the wire. alice
+    // speaks meanwhile. B asks again after find_delay and A answers with
+    // bob's first start point and the stream's current number, so bob
+    // both syncs and learns that number 1 exists. Without the retry
+    // (the `start-retry` ablation) bob never syncs.
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_start_retry = ablate;
+        let find_delay = cfg.find_delay;
+        let mut net = chain(cfg, &["A", "B"], &[("B", "A")]);
+        let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+        let la = client_joins(&mut net, pa, "A", "alice");
+        assert_eq!(syncs(&net, pa, la).len(), 1, "alice syncs at once");
+        net.lose.push("RSTART".into());
+        let lb = client_joins(&mut net, pb, "B", "bob");
+        assert!(net.lose.is_empty(), "an RSTART was sent, and lost");
+        assert_eq!(syncs(&net, pb, lb), Vec::<Vec<String>>::new());
+        let said = client_says(&mut net, pa, la, "hello");
+        assert_eq!(said.2, "1");
+        net.run_for(Duration::from_nanos(find_delay.as_nanos() * 3));
+        let asked = net
+            .sent
+            .iter()
+            .filter(|s| words(&s.3)[0] == "RSTARTREQ")
+            .count();
+        let got = syncs(&net, pb, lb);
+        if ablate {
+            assert_eq!(asked, 0);
+            assert!(got.is_empty(), "{got:?}");
+        } else {
+            assert_eq!(asked, 1, "asked once: the answer stops the asking");
+            let starts: Vec<&str> = got.iter().map(|w| w[4].as_str()).collect();
+            assert_eq!(starts, ["1", "2"], "{got:?}");
+            assert!(got.iter().all(|w| w[1] == "#r" && w[3] == said.1));
+        }
+    }
+}
+
+#[test]
+fn sid_codes_tell_every_character_apart() {
+    // Route-table keys: SIDs that differ in one place, any place, must not
+    // share a code.
+    let sids = ["0AB", "1AB", "9AB", "0BB", "0AC", "ZAB", "zAB", "A0B"];
+    let codes: BTreeSet<u32> = sids.iter().map(|s| super::sid_code(s).expect(s)).collect();
+    assert_eq!(codes.len(), sids.len());
+    for bad in ["0A", "0ABC", "0A-", "0A "] {
+        assert_eq!(super::sid_code(bad), None, "{bad}");
+    }
 }
