@@ -2348,3 +2348,37 @@ fn sid_codes_tell_every_character_apart() {
         assert_eq!(super::sid_code(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn views_and_counters_follow_a_registration() {
+    // What the simulator's checkers read must say what happened: a client
+    // half-way through registering, the nick it ends with (found under any
+    // case, on both servers), and one `frames_in` per frame handed in.
+    let mut net = chain(Config::default(), &["A", "B"], &[("B", "A")]);
+    let (a, b) = (net.find("A"), net.find("B"));
+    let p = net.add_puppet("alice");
+    let l = net.puppet_dial(p, "A");
+    let (got0, in0) = (net.got.len(), net.srv(a).stats().frames_in);
+    // A connection is a client once its first frame says so.
+    assert_eq!(net.srv(a).registering_clients(), 0);
+    net.puppet_send(p, l, &encoded(&["USER", "alice"]));
+    net.settle();
+    assert_eq!(net.srv(a).registering_clients(), 1, "USER sent, no NICK yet");
+    net.puppet_send(p, l, &encoded(&["NICK", "Alice"]));
+    net.settle();
+    assert_eq!(net.srv(a).registering_clients(), 0);
+    let welcome = net
+        .puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "WELCOME")
+        .expect("welcomed");
+    let uid = welcome[2].as_str();
+    for s in [a, b] {
+        assert_eq!(net.srv(s).uid_of_nick("Alice"), Some(uid));
+        assert_eq!(net.srv(s).uid_of_nick("ALICE"), Some(uid));
+        assert_eq!(net.srv(s).uid_of_nick("bob"), None);
+    }
+    let handed = net.got[got0..].iter().filter(|g| g.1 == a).count() as u64;
+    assert!(handed >= 2, "USER and NICK at least");
+    assert_eq!(net.srv(a).stats().frames_in - in0, handed);
+}

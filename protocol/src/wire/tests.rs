@@ -966,3 +966,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn frames_are_equal_exactly_when_command_and_every_argument_are() {
+    // Tests elsewhere use `==` on frames as their oracle; it must look at
+    // the arguments, their number and their order, not the command alone.
+    let f = |s: &str| dec(s).unwrap().1;
+    assert_eq!(f("<PING,1>"), f("<PING,1>"));
+    assert_ne!(f("<PING,1>"), f("<PING,2>"));
+    assert_ne!(f("<PING,1>"), f("<PONG,1>"));
+    assert_ne!(f("<PING,1>"), f("<PING,1,1>"));
+    assert_ne!(f("<PING,1,2>"), f("<PING,2,1>"));
+    assert_ne!(f("<PING>"), f("<PING,>"));
+}
