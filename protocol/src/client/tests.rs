@@ -814,3 +814,38 @@ fn with_rejoin_ablated_a_new_session_joins_only_the_configured_rooms() {
         ["#home", "#r"].map(std::sync::Arc::from)
     );
 }
+
+#[test]
+fn a_later_start_point_for_the_same_stream_makes_the_client_fetch_what_it_missed() {
+    // Number 1 arrived; then the sequencer says the stream is at 4 (a start
+    // point asked for again, or a rejoin): 2 and 3 exist and were never
+    // delivered here, so the client asks about them, in order.
+    let mut r = Rig::joined(cfg());
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "first",
+    ]);
+    assert_eq!(r.delivered(), [(1, "first".to_string())]);
+    r.frame(&["SYNC", "#r", "1", "A", "4"]);
+    r.after(Duration::from_secs(2));
+    assert_eq!(
+        r.sent,
+        vec![
+            vec!["FINDSEQ", "#r", "1", "A", "2"],
+            vec!["FINDSEQ", "#r", "1", "A", "3"]
+        ]
+    );
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "2", "B-1-1", "bob", "B-1-1/2", "second",
+    ]);
+    r.frame(&["SKIPSEQ", "#r", "1", "A", "3"]);
+    assert_eq!(
+        r.delivered(),
+        [(1, "first".to_string()), (2, "second".to_string())]
+    );
+    // The same start point again, or an earlier one, asks for nothing.
+    r.sent.clear();
+    r.frame(&["SYNC", "#r", "1", "A", "1"]);
+    r.frame(&["SYNC", "#r", "1", "A", "4"]);
+    r.after(Duration::from_secs(5));
+    assert!(!r.sent_commands().contains(&"FINDSEQ"), "{:?}", r.sent);
+}

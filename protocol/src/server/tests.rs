@@ -2363,7 +2363,11 @@ fn views_and_counters_follow_a_registration() {
     assert_eq!(net.srv(a).registering_clients(), 0);
     net.puppet_send(p, l, &encoded(&["USER", "alice"]));
     net.settle();
-    assert_eq!(net.srv(a).registering_clients(), 1, "USER sent, no NICK yet");
+    assert_eq!(
+        net.srv(a).registering_clients(),
+        1,
+        "USER sent, no NICK yet"
+    );
     net.puppet_send(p, l, &encoded(&["NICK", "Alice"]));
     net.settle();
     assert_eq!(net.srv(a).registering_clients(), 0);
