@@ -2386,3 +2386,26 @@ fn views_and_counters_follow_a_registration() {
     assert!(handed >= 2, "USER and NICK at least");
     assert_eq!(net.srv(a).stats().frames_in - in0, handed);
 }
+
+#[test]
+fn under_reject_only_a_registration_is_refused_and_a_nick_change_is_renamed() {
+    // Later claims on sam's and max's nicks arrive from C's side: one that
+    // registered earlier and changed nick (timestamp 7, registered at 3),
+    // one that registers with the nick (8, 8). `reject` refuses only the
+    // registration; the nick change is renamed to its UID, as its old
+    // nick may be someone else's by now.
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::Reject,
+        ..Config::default()
+    };
+    let (mut net, ab, _, c_sid, _, uids) = users_of_c(cfg);
+    let a = 0;
+    let (changed, registered) = (format!("{c_sid}-1-3"), format!("{c_sid}-1-4"));
+    net.inject(a, ab, &chat_frame("UID", &[&changed, "sam", "7", "3"]));
+    net.inject(a, ab, &chat_frame("UID", &[&registered, "max", "8", "8"]));
+    assert_eq!(nick_of(&net, a, &uids[0]).as_deref(), Some("sam"));
+    assert_eq!(nick_of(&net, a, &uids[1]).as_deref(), Some("max"));
+    assert_eq!(nick_of(&net, a, &changed), Some(changed.clone()), "renamed");
+    assert_eq!(nick_of(&net, a, &registered), None, "refused");
+    assert_eq!(net.srv(a).uid_of_nick("sam"), Some(uids[0].as_str()));
+}
