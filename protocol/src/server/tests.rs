@@ -2409,3 +2409,38 @@ fn under_reject_only_a_registration_is_refused_and_a_nick_change_is_renamed() {
     assert_eq!(nick_of(&net, a, &registered), None, "refused");
     assert_eq!(net.srv(a).uid_of_nick("sam"), Some(uids[0].as_str()));
 }
+
+#[test]
+fn a_private_talk_between_users_of_one_server_is_set_up_there() {
+    // Request and answer go straight from one local client to the other;
+    // an unknown nick is refused.
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    net.handle(a, Input::Start);
+    let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    let la = client_joins(&mut net, pa, "A", "alice");
+    let lb = client_joins(&mut net, pb, "A", "bob");
+    let alice = net.srv(a).uid_of_nick("alice").unwrap().to_string();
+    let bob = net.srv(a).uid_of_nick("bob").unwrap().to_string();
+    net.puppet_send(pa, la, &encoded(&["PRIVREQ", "bob", "10.0.0.1:7000"]));
+    net.settle();
+    let last = |net: &Net, p, l| net.puppet_got(p, l).last().cloned().unwrap();
+    assert_eq!(
+        last(&net, pb, lb),
+        ["PRIVREQ", "alice", &alice, "10.0.0.1:7000"]
+    );
+    net.puppet_send(
+        pb,
+        lb,
+        &encoded(&["PRIVANS", &alice, "yes", "10.0.0.2:7001"]),
+    );
+    net.settle();
+    assert_eq!(
+        last(&net, pa, la),
+        ["PRIVANS", "bob", "yes", "10.0.0.2:7001"]
+    );
+    net.puppet_send(pa, la, &encoded(&["PRIVREQ", "carol", "10.0.0.1:7000"]));
+    net.settle();
+    assert_eq!(last(&net, pa, la), ["PRIVERR", "carol", "no such nick"]);
+    assert_ne!(alice, bob);
+}
