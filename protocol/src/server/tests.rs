@@ -2444,3 +2444,36 @@ fn a_private_talk_between_users_of_one_server_is_set_up_there() {
     assert_eq!(last(&net, pa, la), ["PRIVERR", "carol", "no such nick"]);
     assert_ne!(alice, bob);
 }
+
+#[test]
+fn an_operator_unlink_holds_the_autoconnect_back_for_reconnect_max() {
+    // A dials B by autoconnect; the operator unlinks them at A. A must not
+    // dial B straight back (the operator meant it), only after
+    // reconnect_max.
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &["B"]);
+    let b = net.add("B", &[]);
+    net.handle(b, Input::Start);
+    net.handle(a, Input::Start);
+    net.run_for(secs(5));
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
+    let max = net.srv(a).config().reconnect_max;
+    let dials = net.connects.iter().filter(|c| c.1 == a).count();
+    let t0 = net.now;
+    net.handle(a, Input::Operator(Command::Unlink { peer: "B" }));
+    net.run_for(Duration::from_nanos(max.as_nanos() - ms(1).as_nanos()));
+    assert_eq!(
+        net.connects.iter().filter(|c| c.1 == a).count(),
+        dials,
+        "held back"
+    );
+    net.run_for(secs(5));
+    let redial = net
+        .connects
+        .iter()
+        .filter(|c| c.1 == a)
+        .nth(dials)
+        .map(|c| c.0);
+    assert!(redial.is_some_and(|t| t >= t0 + max), "{redial:?}");
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
+}
