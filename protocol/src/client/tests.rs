@@ -849,3 +849,78 @@ fn a_later_start_point_for_the_same_stream_makes_the_client_fetch_what_it_missed
     r.after(Duration::from_secs(5));
     assert!(!r.sent_commands().contains(&"FINDSEQ"), "{:?}", r.sent);
 }
+
+#[test]
+fn a_client_refused_every_nick_tries_five_others_then_gives_up_once() {
+    // Each NICKERR while registering makes the client try the nick with
+    // one more `_`; after five it stops trying and says so once.
+    let (mut c, mut out) = registering(cfg());
+    let mut tried = Vec::new();
+    let mut given_up = 0;
+    let mut nick = String::from("alice");
+    for _ in 0..8 {
+        out.clear();
+        let mut b = Vec::new();
+        wire::encode(&mut b, "NICKERR", &[&nick, "nick in use"]).unwrap();
+        c.handle(
+            Instant::ZERO,
+            ClientInput::Frame {
+                link: SRV,
+                bytes: &b,
+            },
+            &mut out,
+        );
+        for o in out.items() {
+            match o {
+                Output::Send { start, end, .. } => {
+                    let mut f = Frame::new();
+                    wire::decode_exact(out.bytes(*start, *end), &mut f).unwrap();
+                    assert_eq!(f.command(), "NICK");
+                    nick = f.arg(0).unwrap().to_string();
+                    tried.push(nick.clone());
+                }
+                Output::Note(Note::Chat(ChatNote::RegistrationGivenUp { .. })) => given_up += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        tried,
+        ["alice_", "alice__", "alice___", "alice____", "alice_____"]
+    );
+    assert_eq!(given_up, 1);
+}
+
+#[test]
+fn client_states_have_the_names_the_summary_uses_and_notices_are_counted() {
+    use ClientState::*;
+    let names: Vec<&str> = [
+        Idle,
+        Connecting,
+        Registering,
+        Connected,
+        Quit,
+        Killed,
+        Disconnected,
+    ]
+    .into_iter()
+    .map(ClientState::as_str)
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "idle",
+            "connecting",
+            "registering",
+            "connected",
+            "quit",
+            "killed",
+            "disconnected"
+        ]
+    );
+    let mut r = Rig::joined(cfg());
+    assert_eq!(r.c.notices(), 0);
+    r.frame(&["NOTICE", "maintenance at noon"]);
+    r.frame(&["NOTICE", "done"]);
+    assert_eq!(r.c.notices(), 2);
+}
