@@ -924,3 +924,17 @@ fn client_states_have_the_names_the_summary_uses_and_notices_are_counted() {
     r.frame(&["NOTICE", "done"]);
     assert_eq!(r.c.notices(), 2);
 }
+
+#[test]
+fn a_gap_sets_the_timer_that_asks_about_it() {
+    // Waiting behind a gap is a deadline of its own: find_delay after the
+    // gap was seen, whatever else the client waits for.
+    let mut r = Rig::joined(cfg());
+    let idle = r.c.poll_timeout();
+    r.now = r.now + Duration::from_millis(500);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "2", "B-1-1", "bob", "B-1-1/2", "second",
+    ]);
+    let gap = r.now + Duration::from_secs(2);
+    assert_eq!(r.c.poll_timeout(), Some(gap), "was {idle:?}");
+}

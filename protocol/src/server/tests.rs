@@ -2477,3 +2477,51 @@ fn an_operator_unlink_holds_the_autoconnect_back_for_reconnect_max() {
     assert!(redial.is_some_and(|t| t >= t0 + max), "{redial:?}");
     assert_eq!(net.check_tree(), [edge("A", "B")].into());
 }
+
+#[test]
+fn findseq_from_a_member_elsewhere_is_answered_by_the_sequencer() {
+    // A sequences #r; bob on B asks for number 1 (as after a gap): B
+    // passes the question on (RFIND) and the message comes back to bob
+    // (RRESEND -> RMSG). A number not issued yet gets no answer: it may
+    // still be.
+    let mut net = chain(Config::default(), &["A", "B"], &[("B", "A")]);
+    let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    let la = client_joins(&mut net, pa, "A", "alice");
+    let lb = client_joins(&mut net, pb, "B", "bob");
+    let (e, s, n) = client_says(&mut net, pa, la, "hello");
+    let before = net.puppet_got(pb, lb).len();
+    net.puppet_send(pb, lb, &encoded(&["FINDSEQ", "#r", &e, &s, &n]));
+    net.settle();
+    let got = net.puppet_got(pb, lb)[before..].to_vec();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(&got[0][..5], ["RMSG", "#r", &e, &s, &n]);
+    assert_eq!(got[0].last().map(String::as_str), Some("hello"));
+    let before = net.puppet_got(pb, lb).len();
+    net.puppet_send(pb, lb, &encoded(&["FINDSEQ", "#r", &e, &s, "2"]));
+    net.settle();
+    assert_eq!(net.puppet_got(pb, lb).len(), before);
+}
+
+#[test]
+fn an_operator_broadcast_is_a_notice_to_every_local_client() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("B", "A")]);
+    let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    let la = client_joins(&mut net, pa, "A", "alice");
+    let lb = client_joins(&mut net, pb, "B", "bob");
+    let a = net.find("A");
+    net.handle(
+        a,
+        Input::Operator(Command::Broadcast {
+            text: "maintenance",
+        }),
+    );
+    net.settle();
+    for (p, l) in [(pa, la), (pb, lb)] {
+        let notices: Vec<Vec<String>> = net
+            .puppet_got(p, l)
+            .into_iter()
+            .filter(|w| w[0] == "NOTICE")
+            .collect();
+        assert_eq!(notices, [["NOTICE", "maintenance"]], "puppet {p}");
+    }
+}
