@@ -114,6 +114,9 @@ pub struct Ablations {
     /// A member's server never asks the sequencer again for a start point
     /// that did not arrive.
     pub no_start_retry: bool,
+    /// The target takes a handover whatever its id, and the source commits
+    /// a request it already ended.
+    pub no_handover_id: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -239,6 +242,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a member's server never asks again for a start point (RSTART) lost on the way",
         "order.liveness",
     ),
+    (
+        "handover-id",
+        "a redirect's target accepts any request id, and its source commits a request it already ended",
+        "redirect.finishes",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -280,6 +288,7 @@ impl Ablations {
             "client-reconnect" => &mut self.no_client_reconnect,
             "client-rejoin" => &mut self.no_client_rejoin,
             "start-retry" => &mut self.no_start_retry,
+            "handover-id" => &mut self.no_handover_id,
             _ => return false,
         };
         *flag = true;
@@ -306,6 +315,8 @@ pub struct Config {
     pub find_delay: Duration,
     /// How long a given-up nick still finds its user.
     pub nick_history: Duration,
+    /// How long either end of a seamless redirect waits for it to finish.
+    pub redirect_timeout: Duration,
     pub ablations: Ablations,
 }
 
@@ -322,6 +333,7 @@ impl Default for Config {
             seq_hold: Duration::from_secs(10),
             find_delay: Duration::from_secs(2),
             nick_history: Duration::from_secs(30),
+            redirect_timeout: Duration::from_secs(5),
             ablations: Ablations::default(),
         }
     }

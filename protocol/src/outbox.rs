@@ -101,7 +101,8 @@ pub enum ChatNote {
     /// was USER or NICK); registration starts. Client: it starts (or, after
     /// a rolled-back registration, restarts) registering on this link.
     ClientLink { link: LinkId },
-    /// Client: registration on this link ended, welcomed or not.
+    /// Client: registration on this link ended, welcomed or not. Server:
+    /// the new link is a client handing over by redirect, not registering.
     RegistrationEnded { link: LinkId },
     /// Server: a client finished registering on this link.
     UserRegistered { link: LinkId, uid: Arc<str> },
@@ -178,6 +179,28 @@ pub enum ChatNote {
     PrivateSent { to: Arc<str>, text: Arc<str> },
     /// Client: a private message arrived over a direct link.
     PrivateReceived { from: Arc<str>, text: Arc<str> },
+    /// Server (the user's home): it asked to move `uid` to the server `to`
+    /// (seamless redirect) under request `id`.
+    MoveStarted { id: u64, uid: Arc<str>, to: Arc<str> },
+    /// Server: its end of request `id` ended; `source` tells which end.
+    /// `outcome` is completed, refused, timed-out or cancelled.
+    MoveEnded {
+        id: u64,
+        uid: Arc<str>,
+        outcome: &'static str,
+        source: bool,
+    },
+    /// Server (target): a HANDOVER on this new connection was refused.
+    HandoverRefused { link: LinkId, reason: Arc<str> },
+    /// Client: its session with its server ended (not by a move), with the
+    /// server's last ERROR reason, or "connection closed".
+    Disconnected { reason: Arc<str> },
+    /// Client: a move from server `from` to server `to` ended.
+    Moved {
+        from: Arc<str>,
+        to: Arc<str>,
+        outcome: &'static str,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

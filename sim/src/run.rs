@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::checkers::counts::ClientSummary;
 use crate::checkers::{convergence, Violation};
-use crate::scenario::{Action, Scenario, Verdict};
+use crate::scenario::{Scenario, Verdict};
 use crate::trace::TraceWriter;
 use crate::world::World;
 
@@ -52,6 +52,9 @@ pub struct Outcome {
     pub event_hashes: Option<Vec<u64>>,
     /// Protocol counters summed over the servers running at the end.
     pub stats: drc_protocol::server::Stats,
+    pub redirects: crate::checkers::moves::RedirectCounts,
+    /// `add_server` actions carried out.
+    pub servers_added: u64,
     /// Registered links made or lost during the run.
     pub link_changes: u64,
     /// What the run cost and lost (wire traffic, collisions, sequencing).
@@ -86,20 +89,13 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         seq_hold: p.seq_hold,
         find_delay: p.find_delay,
         nick_history: p.nick_history,
+        redirect_timeout: p.redirect_timeout,
         ablations,
     })
 }
 
 /// Rejects what this version cannot simulate, before anything runs.
 pub fn validate(scn: &Scenario) -> Result<(), String> {
-    for a in &scn.actions {
-        if let Action::Redirect { .. } = a.action {
-            return Err(format!(
-                "line {}: action \"redirect\" is not simulated by this version yet",
-                a.line
-            ));
-        }
-    }
     protocol_config(scn).map(|_| ())
 }
 
@@ -166,6 +162,13 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
     if quiescent {
         let found = convergence::check(&world, settle, scn.expect.connected);
         world.checks.violations.extend(found);
+        if world.checks.enabled {
+            let running = convergence::running(&world);
+            let mut more = crate::checkers::moves::single(&world, &running);
+            more.extend(world.checks.moves.drains(&world));
+            more.extend(world.checks.moves.overdue(world.now, &world));
+            world.checks.violations.extend(more);
+        }
     }
     if let Some(t) = &mut world.trace {
         t.finish().map_err(|e| format!("writing the trace: {e}"))?;
@@ -308,6 +311,8 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         final_clients,
         event_hashes: world.event_hashes.take(),
         stats,
+        redirects: world.checks.moves.counts,
+        servers_added: world.servers_added,
         link_changes: world.checks.link_changes,
         measures: std::mem::take(&mut world.checks.measures),
         convergence_ms: if world.last_action > 0 {
@@ -413,6 +418,7 @@ fn client_views(w: &World) -> Value {
                 "rooms": rooms,
                 "private": private,
                 "list": lists,
+                "moves": c.moves().iter().map(|(f, t, o)| json!({"from": &**f, "to": &**t, "outcome": o})).collect::<Vec<_>>(),
             }),
         );
     }
@@ -482,6 +488,14 @@ impl Outcome {
                 "handshakes_failed": self.stats.handshakes_failed,
                 "misdirected": self.stats.misdirected,
                 "malformed": self.stats.malformed,
+                "redirects": {
+                    "requested": self.redirects.requested,
+                    "completed": self.redirects.completed,
+                    "refused": self.redirects.refused,
+                    "timed_out": self.redirects.timed_out,
+                    "cancelled": self.redirects.cancelled,
+                },
+                "servers_added": self.servers_added,
             },
             "final": {
                 "components": self.components,

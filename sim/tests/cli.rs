@@ -368,15 +368,15 @@ fn scenario_errors_show_the_line_with_a_caret_under_the_column() {
 }
 
 #[test]
-fn an_action_this_version_cannot_run_is_refused_at_its_position() {
+fn a_redirect_by_nobody_is_refused_at_its_position() {
     let p = temp(
         "redirect.toml",
-        "name = \"r\"\nduration = \"5s\"\n[[server]]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[at]]\ntime = \"1s\"\ndo = \"redirect\"\nclient = \"c\"\nto = \"a\"\n",
+        "name = \"r\"\nduration = \"5s\"\n[[server]]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[at]]\ntime = \"1s\"\ndo = \"redirect\"\nclient = \"c\"\nto = \"a\"\nby = \"nobody\"\n",
     );
     let (code, _, err) = drcsim(&["run", &p]);
     assert_eq!(code, 2);
-    assert!(err.contains(&format!("--> {p}:10:6")), "{err}");
-    assert!(err.contains("`redirect` is not simulated"), "{err}");
+    assert!(err.contains(&format!("--> {p}:13:")), "{err}");
+    assert!(err.contains("`by` is \"server\" or \"client\""), "{err}");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! Private messages go over a direct client-to-client link once the
 //! recipient accepts; servers carry only the request and the answer.
 
+mod moves;
 mod reconnect;
 mod rooms;
 
@@ -59,6 +60,10 @@ pub struct ClientConfig {
     /// Research switch: a new session joins only `autojoin`, not the
     /// rooms the client was in.
     pub no_rejoin: bool,
+    /// Follow a server's REDIRECT (false: refuse every one).
+    pub accept_redirect: bool,
+    /// How long a move may take before the client gives it up.
+    pub redirect_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +134,10 @@ pub enum ClientCommand<'a> {
         to: &'a str,
         text: &'a str,
     },
+    /// Ask the server to move this client to the server `to`.
+    Move {
+        to: &'a str,
+    },
     Quit,
 }
 
@@ -174,6 +183,16 @@ pub struct Client {
     /// again by every new session.
     wanted_rooms: Vec<Arc<str>>,
     redial: reconnect::Redial,
+    /// A seamless redirect in progress.
+    moving: Option<moves::Moving>,
+    /// The connection left by the last move, read until it closes.
+    old_link: Option<LinkId>,
+    /// Frames for the server held during a handover.
+    held: Vec<(String, Vec<Box<str>>)>,
+    /// Every move: (from, to, outcome).
+    moves: Vec<(Arc<str>, Arc<str>, &'static str)>,
+    /// The last ERROR from the server, the reason its session ends with.
+    last_error: Option<Arc<str>>,
 }
 
 impl Client {
@@ -201,6 +220,11 @@ impl Client {
             nick_tries: 0,
             frame: Frame::new(),
             pending_pump: Vec::new(),
+            moving: None,
+            old_link: None,
+            held: Vec::new(),
+            moves: Vec::new(),
+            last_error: None,
         }
     }
 
@@ -237,6 +261,12 @@ impl Client {
                         self.last_rx = now;
                         self.ping_sent = false;
                         self.on_server_frame(now, &f, out);
+                    } else if self.moving.as_ref().is_some_and(|m| m.link == link) {
+                        self.move_frame(now, &f, out);
+                    } else if self.old_link == Some(link) {
+                        if f.command() != "PING" {
+                            self.on_server_frame(now, &f, out);
+                        }
                     } else {
                         self.on_peer_frame(link, &f, out);
                     }
@@ -252,7 +282,12 @@ impl Client {
         self.server.as_ref().map(|(l, _)| *l)
     }
 
-    fn send(&self, out: &mut Outbox, cmd: &str, args: &[&str]) {
+    fn send(&mut self, out: &mut Outbox, cmd: &str, args: &[&str]) {
+        if self.moving.as_ref().is_some_and(|m| m.handed) {
+            let args = args.iter().map(|a| Box::from(*a)).collect();
+            self.held.push((cmd.to_string(), args));
+            return;
+        }
         if let Some(l) = self.server_link() {
             out.send(l, frame(cmd, args));
         }
@@ -260,6 +295,7 @@ impl Client {
 
     fn on_command(&mut self, now: Instant, c: ClientCommand<'_>, out: &mut Outbox) {
         if let ClientCommand::Connect { server, nick } = c {
+            self.abandon_move(out);
             if let Some(l) = self.server_link() {
                 out.push(Output::Close { link: l });
             }
@@ -344,11 +380,17 @@ impl Client {
                 self.send(out, "LSEND", &args);
             }
             ClientCommand::Private { to, text } => self.private(to, text, out),
+            ClientCommand::Move { to } => {
+                if self.moving.is_none() {
+                    self.send(out, "MOVEME", &[to]);
+                }
+            }
         }
     }
 
     /// The user leaves the network: no reconnecting, no rooms kept.
     fn quit(&mut self, out: &mut Outbox) {
+        self.abandon_move(out);
         if self.state == ClientState::Connected {
             self.send(out, "QUIT", &["leaving"]);
         }
@@ -383,6 +425,9 @@ impl Client {
     }
 
     fn on_connected(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        if self.moving.as_ref().is_some_and(|m| m.link == link) {
+            return self.move_connected(out);
+        }
         if self.server_link() == Some(link) {
             self.begin_registration(now, link, out);
             self.last_rx = now;
@@ -404,7 +449,22 @@ impl Client {
     }
 
     fn on_closed(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        if self.old_link == Some(link) {
+            self.old_link = None;
+            return;
+        }
+        if self.moving.as_ref().is_some_and(|m| m.link == link) {
+            return self.move_failed(now, "cancelled", true, out);
+        }
+        if self.server_link() == Some(link) && self.move_old_closed() {
+            return;
+        }
         if self.server_link() == Some(link) {
+            let reason = self
+                .last_error
+                .take()
+                .unwrap_or_else(|| "connection closed".into());
+            Self::note(out, ChatNote::Disconnected { reason });
             let registered = self.state == ClientState::Connected;
             self.end_registration(out);
             self.server = None;
@@ -506,6 +566,7 @@ impl Client {
             }
             "RENAMED" => self.nick = a(0).into(),
             "KILLED" => {
+                self.abandon_move(out);
                 self.state = ClientState::Killed;
                 if let Some(l) = self.server_link() {
                     out.push(Output::Close { link: l });
@@ -519,7 +580,9 @@ impl Client {
                 self.schedule_redial(now, true, true);
             }
             "ROOMERR" => self.unwant_room(a(0)),
-            "ERROR" => {}
+            "REDIRECT" => self.on_redirect(now, a(0), a(1), out),
+            "REDIRCANCEL" => self.on_redircancel(now, f, out),
+            "ERROR" => self.last_error = Some(a(0).into()),
             "NOTICE" => self.notices += 1,
             "JOINED" => {
                 let name = a(0);
@@ -664,6 +727,7 @@ impl Client {
 
     fn on_timeout(&mut self, now: Instant, out: &mut Outbox) {
         self.redial_if_due(now, out);
+        self.move_timeout(now, out);
         if let Some(l) = self.server_link() {
             let silent = now.saturating_since(self.last_rx);
             let limit = self.cfg.ping_timeout.as_nanos() + self.cfg.ping_interval.as_nanos();
@@ -709,6 +773,9 @@ impl Client {
             at(since + limit);
         }
         if let Some(t) = self.redial.at {
+            at(t);
+        }
+        if let Some(t) = self.move_deadline() {
             at(t);
         }
         for r in self.rooms.values() {
@@ -762,6 +829,14 @@ impl Client {
     }
     pub fn list_log(&self) -> &[(Arc<str>, Arc<str>)] {
         &self.list_log
+    }
+    /// Every seamless redirect this client went through: (from, to, outcome).
+    pub fn moves(&self) -> &[(Arc<str>, Arc<str>, &'static str)] {
+        &self.moves
+    }
+    /// A move is in progress (two server connections).
+    pub fn is_moving(&self) -> bool {
+        self.moving.is_some()
     }
     pub fn notices(&self) -> u64 {
         self.notices

@@ -8,6 +8,7 @@
 mod chat;
 mod handshake;
 mod liveness;
+mod shutdown;
 mod table;
 mod tree;
 
@@ -55,8 +56,11 @@ pub enum Command<'a> {
     Unlink { peer: &'a str },
     /// Flood a message to every server.
     Broadcast { text: &'a str },
-    /// Close every link gracefully and stop autoconnecting.
+    /// Move every local client away (seamless redirect), then close every
+    /// link gracefully and stop autoconnecting.
     Shutdown,
+    /// Move a local user (by nick or UID) to the server `to`.
+    Redirect { user: &'a str, to: &'a str },
 }
 
 /// Where a link is in its life.
@@ -153,6 +157,8 @@ pub struct Server {
     /// Earliest instant a timer may be due; conservative (may be early).
     pub(crate) deadline: Option<Instant>,
     pub(crate) stopped: bool,
+    /// Shutting down gracefully, until this instant at the latest.
+    pub(crate) draining: Option<Instant>,
     pub(crate) stats: Stats,
     frame: Frame,
     pub(crate) chat: chat::ChatState,
@@ -183,6 +189,7 @@ impl Server {
             next_bcast: 1,
             deadline: None,
             stopped: false,
+            draining: None,
             stats: Stats::default(),
             frame: Frame::new(),
             chat: chat::ChatState::default(),
@@ -223,6 +230,9 @@ impl Server {
         }
         if !self.chat.starts.is_empty() {
             self.arm_starts(now);
+        }
+        if self.draining.is_some() {
+            self.progress_shutdown(now, rng, out);
         }
     }
 
@@ -328,7 +338,7 @@ impl Server {
                 self.stats.frames_in += 1;
                 let mut frame = std::mem::take(&mut self.frame);
                 match wire::decode_exact(bytes, &mut frame) {
-                    Ok(()) => self.on_client_frame(now, link, &frame, out),
+                    Ok(()) => self.on_client_frame(now, link, &frame, rng, out),
                     Err(e) => {
                         self.stats.malformed += 1;
                         out.send(link, |b| {
@@ -364,7 +374,7 @@ impl Server {
         match wire::decode_exact(bytes, &mut frame) {
             Ok(()) if awaiting && chat::opens_client(frame.command()) => {
                 self.become_client(now, link, out);
-                self.on_client_frame(now, link, &frame, out);
+                self.on_client_frame(now, link, &frame, rng, out);
                 self.recompute_deadline();
             }
             Ok(()) => match Msg::parse(&frame) {
@@ -502,24 +512,17 @@ impl Server {
                     out,
                 );
             }
-            Command::Shutdown => {
-                // Stopped first: a server on its way out adopts no routes
-                // and schedules no reconnects while its links close.
-                self.stopped = true;
-                let ids: Vec<LinkId> = self.links.keys().copied().collect();
-                for link in ids {
-                    if matches!(self.links[&link].phase, Phase::Registered) {
-                        out.send(link, |b| {
-                            Msg::Sclose {
-                                reason: "shutting down",
-                            }
-                            .encode(b)
-                        });
-                    }
-                    self.drop_link(now, link, CloseReason::Operator, true, rng, out);
+            Command::Shutdown => self.begin_shutdown(now, rng, out),
+            Command::Redirect { user, to } => {
+                let uid = self.resolve_nick(user).or_else(|| {
+                    self.chat
+                        .users
+                        .get_key_value(user)
+                        .map(|(u, _)| u.clone())
+                });
+                if let Some(uid) = uid {
+                    let _ = self.start_redirect(now, &uid, to, rng, out);
                 }
-                self.stopped = true;
-                self.deadline = None;
             }
         }
     }
@@ -643,6 +646,10 @@ impl Server {
     }
     pub fn is_stopped(&self) -> bool {
         self.stopped
+    }
+    /// Shutting down: moving its clients away before closing its links.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_some()
     }
 
     /// Every other server this one knows, by name.

@@ -295,6 +295,11 @@ impl ChatChecks {
             ),
             ChatNote::PrivateSent { .. }
             | ChatNote::PrivateReceived { .. }
+            | ChatNote::MoveStarted { .. }
+            | ChatNote::MoveEnded { .. }
+            | ChatNote::HandoverRefused { .. }
+            | ChatNote::Moved { .. }
+            | ChatNote::Disconnected { .. }
             | ChatNote::Welcome { .. }
             | ChatNote::SendFailed { .. }
             | ChatNote::PrivateFailed { .. }

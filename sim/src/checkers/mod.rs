@@ -10,6 +10,7 @@ pub mod clients;
 pub mod convergence;
 pub mod counts;
 pub mod graph;
+pub mod moves;
 
 use std::collections::BTreeMap;
 
@@ -156,6 +157,21 @@ pub const CATALOG: &[Invariant] = &[
         statement: "such a client is a member, at its client and at every server of its component, of every room its user joined and did not leave",
     },
     Invariant {
+        name: "redirect.finishes",
+        kind: Kind::Safety,
+        statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), the source within redirect_timeout (+1s) and the target within twice that",
+    },
+    Invariant {
+        name: "redirect.single",
+        kind: Kind::Convergence,
+        statement: "a connected client is not left between two servers, and every server of its server's component places its user on that server and nowhere else",
+    },
+    Invariant {
+        name: "shutdown.drains",
+        kind: Kind::Convergence,
+        statement: "every client connected to a server when it began shutting down moved to another server or was told \"server shutting down\", unless the network cut it off",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -222,6 +238,7 @@ pub struct Checkers {
     pub counts: counts::ClientCounts,
     /// What the run cost and lost, for comparing variants.
     pub measures: counts::Measures,
+    pub moves: moves::MoveChecks,
 }
 
 impl Checkers {
@@ -236,6 +253,7 @@ impl Checkers {
             clients: clients::ClientChecks::default(),
             counts: counts::ClientCounts::default(),
             measures: counts::Measures::default(),
+            moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -302,6 +320,8 @@ impl Checkers {
                     }
                     if self.enabled {
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
+                        self.moves
+                            .on_note(now, *h, &host.label, n, &mut self.violations);
                     }
                 }
                 Note::LinkDown { link, .. } => {

@@ -35,10 +35,10 @@ pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
     parse::parse(src, file)
 }
 
-/// Parses scenario text that is about to be run: as [`parse_str`], and an
-/// action this version cannot simulate is an error at its position.
+/// Parses scenario text that is about to be run (today the same as
+/// [`parse_str`]: every action the format knows can be simulated).
 pub fn parse_for_run(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    parse::parse_with(src, file, true)
+    parse::parse(src, file)
 }
 
 /// Reads and parses a scenario file to be run (see [`parse_for_run`]).

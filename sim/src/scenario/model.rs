@@ -74,6 +74,7 @@ pub struct ProtocolSection {
     pub seq_hold: Duration,
     pub find_delay: Duration,
     pub nick_history: Duration,
+    pub redirect_timeout: Duration,
     /// Protocol safeguards switched off, each one of
     /// [`KNOWN_ABLATIONS`](super::KNOWN_ABLATIONS).
     pub ablate: Vec<String>,
@@ -94,6 +95,7 @@ impl Default for ProtocolSection {
             seq_hold: c.seq_hold,
             find_delay: c.find_delay,
             nick_history: c.nick_history,
+            redirect_timeout: c.redirect_timeout,
             ablate: Vec::new(),
         }
     }
@@ -159,6 +161,8 @@ pub struct ClientDecl {
     pub join: Vec<String>,
     /// Whether it accepts private message requests (default true).
     pub accept_private: bool,
+    /// Follow a server's redirect (false: refuse every one).
+    pub accept_redirect: bool,
     /// Where it reconnects after losing its server: `server` first, then
     /// these, in order.
     pub servers: Vec<String>,
@@ -177,6 +181,7 @@ impl ClientDecl {
             nick: None,
             join: Vec::new(),
             accept_private: true,
+            accept_redirect: true,
             servers: Vec::new(),
             reconnect: true,
             start: true,
@@ -294,9 +299,12 @@ pub enum Action {
         to: String,
         text: String,
     },
+    /// Move a client to the server `to` by seamless redirect: asked by
+    /// the operator at the client's server, or by the client itself.
     Redirect {
         client: String,
         to: String,
+        by_client: bool,
     },
     Quit {
         client: String,

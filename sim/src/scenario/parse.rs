@@ -68,6 +68,7 @@ const PROTOCOL_KEYS: &[&str] = &[
     "seq_hold",
     "find_delay",
     "nick_history",
+    "redirect_timeout",
     "ablate",
 ];
 const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
@@ -79,6 +80,7 @@ const CLIENT_KEYS: &[&str] = &[
     "nick",
     "join",
     "accept_private",
+    "accept_redirect",
     "servers",
     "reconnect",
     "start",
@@ -109,7 +111,7 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
         "create" | "join" | "leave" => &["client", "room"],
         "say" => &["client", "room", "text"],
         "send_list" | "private" => &["client", "to", "text"],
-        "redirect" => &["client", "to"],
+        "redirect" => &["client", "to", "by"],
         "quit" => &["client"],
         "broadcast" => &["server", "text"],
         _ => return None,
@@ -117,16 +119,9 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
 }
 
 pub(crate) fn parse(src: &str, file: &str) -> Res<Scenario> {
-    parse_with(src, file, false)
-}
-
-/// [`parse`], refusing at their position the actions the format knows but
-/// this version cannot simulate (`runnable`), for files about to be run.
-pub(crate) fn parse_with(src: &str, file: &str, runnable: bool) -> Res<Scenario> {
     let p = Parser {
         file,
         map: LineMap::new(src),
-        runnable,
     };
     let doc = ImDocument::parse(src).map_err(|e| p.syntax_error(&e))?;
     p.scenario(doc.as_table())
@@ -288,8 +283,6 @@ struct RawExpect {
 struct Parser<'a> {
     file: &'a str,
     map: LineMap<'a>,
-    /// Refuse what the format knows but this version cannot simulate.
-    runnable: bool,
 }
 
 fn is_server_name(s: &str) -> bool {
@@ -923,7 +916,7 @@ impl<'a> Parser<'a> {
         }
         // Every timer has a floor; nick_history is a memory, not a timer,
         // and may be zero.
-        let durations: [(&str, &mut Duration, Duration); 8] = [
+        let durations: [(&str, &mut Duration, Duration); 9] = [
             ("ping_interval", &mut p.ping_interval, MIN_TIMER),
             ("ping_timeout", &mut p.ping_timeout, MIN_TIMER),
             ("reconnect_min", &mut p.reconnect_min, MIN_TIMER),
@@ -932,6 +925,7 @@ impl<'a> Parser<'a> {
             ("seq_hold", &mut p.seq_hold, MIN_TIMER),
             ("find_delay", &mut p.find_delay, MIN_TIMER),
             ("nick_history", &mut p.nick_history, Duration::ZERO),
+            ("redirect_timeout", &mut p.redirect_timeout, MIN_TIMER),
         ];
         for (key, slot, min) in durations {
             if let Some(f) = t.get(key) {
@@ -1115,6 +1109,10 @@ impl<'a> Parser<'a> {
                 Some(f) => self.boolean(&f)?,
                 None => true,
             };
+            let accept_redirect = match t.get("accept_redirect") {
+                Some(f) => self.boolean(&f)?,
+                None => true,
+            };
             let servers = match t.get("servers") {
                 Some(f) => self.string_list(&f)?,
                 None => Vec::new(),
@@ -1123,6 +1121,7 @@ impl<'a> Parser<'a> {
             decl.nick = nick;
             decl.join = join;
             decl.accept_private = accept_private;
+            decl.accept_redirect = accept_redirect;
             decl.servers = servers.iter().map(|s| s.v.clone()).collect();
             if let Some(f) = t.get("reconnect") {
                 decl.reconnect = self.boolean(&f)?;
@@ -1310,16 +1309,26 @@ impl<'a> Parser<'a> {
                 to: r.client("to")?,
                 text: r.string("text")?.v,
             },
-            "redirect" if self.runnable => {
-                return Err(self.err(
-                    what.pos,
-                    "action `redirect` is not simulated by this version yet",
-                ))
+            "redirect" => {
+                let by_client = match t.get("by") {
+                    None => false,
+                    Some(f) => match self.string(&f)?.v.as_str() {
+                        "server" => false,
+                        "client" => true,
+                        other => {
+                            return Err(self.err(
+                                f.pos,
+                                &format!("`by` is \"server\" or \"client\", not {other:?}"),
+                            ))
+                        }
+                    },
+                };
+                Action::Redirect {
+                    client: r.client("client")?,
+                    to: r.server("to")?,
+                    by_client,
+                }
             }
-            "redirect" => Action::Redirect {
-                client: r.client("client")?,
-                to: r.server("to")?,
-            },
             "quit" => Action::Quit {
                 client: r.client("client")?,
             },

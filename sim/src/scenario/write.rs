@@ -31,6 +31,7 @@ impl Scenario {
         w.kv("seq_hold", duration(p.seq_hold));
         w.kv("find_delay", duration(p.find_delay));
         w.kv("nick_history", duration(p.nick_history));
+        w.kv("redirect_timeout", duration(p.redirect_timeout));
         w.kv("ablate", strings(&p.ablate));
 
         let n = &self.network;
@@ -67,6 +68,9 @@ impl Scenario {
                 w.kv("nick", string(nick));
             }
             w.kv("join", strings(&c.join));
+            if !c.accept_redirect {
+                w.kv("accept_redirect", "false".to_string());
+            }
             if !c.accept_private {
                 w.kv("accept_private", "false".to_string());
             }
@@ -225,9 +229,16 @@ fn write_action(w: &mut Writer, action: &Action) {
             w.kv("to", string(to));
             w.kv("text", string(text));
         }
-        Action::Redirect { client, to } => {
+        Action::Redirect {
+            client,
+            to,
+            by_client,
+        } => {
             w.kv("client", string(client));
             w.kv("to", string(to));
+            if *by_client {
+                w.kv("by", string("client"));
+            }
         }
         Action::Quit { client } => w.kv("client", string(client)),
         Action::Broadcast { server, text } => {

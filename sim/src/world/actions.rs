@@ -70,6 +70,17 @@ impl World {
             }
             Action::Shutdown { server } => {
                 let h = self.host(server);
+                if self.hosts[h as usize].running() {
+                    let clients: Vec<HostId> = (0..self.hosts.len() as HostId)
+                        .filter(|&c| {
+                            self.hosts[c as usize].client.as_ref().is_some_and(|cl| {
+                                cl.state() == drc_protocol::client::ClientState::Connected
+                                    && cl.server() == Some(server.as_str())
+                            })
+                        })
+                        .collect();
+                    self.checks.moves.on_shutdown(self.now, h, clients);
+                }
                 self.dispatch(h, Input::Operator(Command::Shutdown));
             }
             Action::Link { a, b } => {
@@ -88,6 +99,7 @@ impl World {
                     (host.sid.clone(), host.keys.public())
                 };
                 self.registry.register(name, &sid, key);
+                self.servers_added += 1;
                 let reg = Arc::new(self.registry.clone());
                 for host in &mut self.hosts {
                     if let Some(s) = &mut host.server {
@@ -109,7 +121,26 @@ impl World {
                 let h = self.host(server);
                 self.dispatch(h, Input::Operator(Command::Broadcast { text }));
             }
-            Action::Redirect { .. } => unreachable!("redirect rejected at load"),
+            Action::Redirect {
+                client,
+                to,
+                by_client: false,
+            } => {
+                // The operator asks the client's server, whichever it is now.
+                let h = self.host(client);
+                let host = &self.hosts[h as usize];
+                let found = host.client.as_ref().and_then(|c| {
+                    let uid = c.uid()?.to_string();
+                    let server = *self.by_label.get(c.server()?)?;
+                    Some((uid, server))
+                });
+                if let Some((uid, server)) = found {
+                    if self.hosts[server as usize].running() {
+                        let cmd = Command::Redirect { user: &uid, to };
+                        self.dispatch(server, Input::Operator(cmd));
+                    }
+                }
+            }
             client_action => self.client_action(client_action),
         }
     }
@@ -159,6 +190,7 @@ impl World {
                 },
             ),
             Action::Quit { client } => (client, C::Quit),
+            Action::Redirect { client, to, .. } => (client, C::Move { to }),
             _ => return,
         };
         let h = self.host(id);

@@ -141,6 +141,8 @@ pub struct World {
     pub last_action: SimTime,
     /// Time of the last client action (connect, say, ...).
     pub last_chat: SimTime,
+    /// `add_server` actions carried out.
+    pub servers_added: u64,
     /// Per-event hashes, kept for the determinism self-check.
     pub event_hashes: Option<Vec<u64>>,
     /// Stop at the first violation.
@@ -190,6 +192,7 @@ impl World {
             checks: Checkers::new(&cfg),
             last_action: 0,
             last_chat: 0,
+            servers_added: 0,
             event_hashes: None,
             stop_on_violation: false,
             stopped_early: false,
@@ -265,6 +268,9 @@ impl World {
                 no_dedup: cfg.ablations.no_dedup,
                 reconnect,
                 no_rejoin: cfg.ablations.no_client_rejoin,
+                accept_redirect: decl.is_none_or(|d| d.accept_redirect),
+                // Longer than either server end, so the servers settle it.
+                redirect_timeout: drc_protocol::Duration::from_nanos(cfg.redirect_timeout.as_nanos() * 2),
             };
             w.checks
                 .clients

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use rand_core::CryptoRngCore;
+
 use super::{frame, ClientLink, Dest, User};
 use crate::message::Msg;
 use crate::names::{fold, fold_cow, make_uid, valid_nick, valid_room};
@@ -17,7 +19,7 @@ use crate::wire::{parse_u64, Frame};
 
 /// The commands that open a client connection.
 pub(crate) fn opens_client(command: &str) -> bool {
-    matches!(command, "USER" | "NICK")
+    matches!(command, "USER" | "NICK" | "HANDOVER")
 }
 
 impl Server {
@@ -35,17 +37,19 @@ impl Server {
                 user: None,
                 nick: None,
                 uid: None,
+                handover: None,
             },
         );
         out.note(Note::Chat(ChatNote::ClientLink { link }));
     }
 
     /// One frame from a client.
-    pub(crate) fn on_client_frame(
+    pub(crate) fn on_client_frame<R: CryptoRngCore>(
         &mut self,
         now: Instant,
         link: LinkId,
         f: &Frame,
+        rng: &mut R,
         out: &mut Outbox,
     ) {
         let Some(c) = self.chat.clients.get_mut(&link) else {
@@ -68,6 +72,28 @@ impl Server {
                 self.local_quit(link, reason, out);
                 out.push(crate::outbox::Output::Close { link });
             }
+            // Only as the first frame: a client that arrived by redirect.
+            ("HANDOVER", None) if c.user.is_none() && c.nick.is_none() && c.handover.is_none() => {
+                self.on_handover(now, link, f, out)
+            }
+            _ if c.handover.is_some() => {} // nothing but pings until the move completes
+            ("USER", None) if self.draining.is_some() => {
+                out.send(link, frame("ERROR", &["server shutting down"]));
+                self.close_client(link, out);
+            }
+            ("REDIRNO", Some(_)) => {
+                if !self.on_redirno(link, f, out) {
+                    out.send(link, frame("ERROR", &["bad REDIRNO command"]));
+                }
+            }
+            ("MOVEME", Some(uid)) => match f.args_exact::<1>() {
+                Some([to]) => {
+                    if let Err(why) = self.start_redirect(now, &uid, to, rng, out) {
+                        out.send(link, frame("REDIRERR", &[to, why]));
+                    }
+                }
+                None => out.send(link, frame("ERROR", &["bad MOVEME command"])),
+            },
             ("USER", None) => {
                 if let Some([name]) = f.args_exact::<1>() {
                     c.user = Some(name.into());
@@ -130,6 +156,7 @@ impl Server {
                 via: link,
                 local: true,
                 rooms: Default::default(),
+                gen: 0,
             },
         );
         let name = self.me.name.clone();

@@ -9,6 +9,7 @@
 //! See `docs/protocol.md` for every message and the reasons for each rule.
 
 mod clients;
+mod moves;
 mod rooms;
 mod sync;
 mod users;
@@ -41,6 +42,9 @@ pub(crate) struct User {
     pub via: LinkId,
     pub local: bool,
     pub rooms: BTreeSet<Arc<str>>,
+    /// How many times the user moved (seamless redirect); its home is
+    /// `sid`, which differs from the SID in its UID once it moved.
+    pub gen: u64,
 }
 
 /// A room as this server knows it.
@@ -69,6 +73,9 @@ pub(crate) struct ClientLink {
     pub nick: Option<Arc<str>>,
     /// Set once registered.
     pub uid: Option<Arc<str>>,
+    /// A client that arrived by redirect: the request it handed over,
+    /// until the move completes.
+    pub handover: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -103,6 +110,10 @@ pub(crate) struct ChatState {
     /// `None` until the end of the input that added them (streams are
     /// adopted where the time is not at hand).
     pub starts: BTreeMap<(String, Arc<str>), Option<Instant>>,
+    /// Redirects of local users this server asked for, by request id.
+    pub moves_out: BTreeMap<u64, moves::MoveOut>,
+    /// Redirects announced to this server as the target, by request id.
+    pub moves_in: BTreeMap<u64, moves::MoveIn>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -112,6 +123,18 @@ pub(crate) enum Dest {
     Link(LinkId),
     Me,
     Nowhere,
+}
+
+/// Introduces a user: `UID,uid,nick,ts,reg_ts`, and its home and move
+/// count once it has moved (so that a burst carries where it lives now).
+pub(crate) fn send_uid(out: &mut Outbox, link: LinkId, uid: &str, u: &User) {
+    let (ts, reg) = (u.ts.to_string(), u.reg_ts.to_string());
+    if u.gen == 0 {
+        out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg]));
+    } else {
+        let g = u.gen.to_string();
+        out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg, &u.sid, &g]));
+    }
 }
 
 /// Encodes a frame from string arguments.
@@ -182,6 +205,28 @@ impl Server {
         false
     }
 
+    /// Whether a frame about the user `uid` came from the direction of its
+    /// home: the server it lives on now, which is the one in its UID until
+    /// it moves.
+    pub(crate) fn check_user_direction(
+        &mut self,
+        link: LinkId,
+        uid: &str,
+        what: &'static str,
+        out: &mut Outbox,
+    ) -> bool {
+        let home = match self.chat.users.get(uid) {
+            Some(u) => Some(&*u.sid),
+            None => crate::names::uid_sid(uid),
+        };
+        if home.is_some_and(|h| self.route_by_sid(h) == Some(link)) {
+            return true;
+        }
+        self.stats.misdirected += 1;
+        out.note(Note::Misdirected { link, what });
+        false
+    }
+
     /// A frame on a registered server link that the tree layer does not
     /// know: a user or room message.
     pub(crate) fn on_chat_frame<R: CryptoRngCore>(
@@ -203,6 +248,7 @@ impl Server {
             }
             "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
             "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
+            "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             _ => false,
         };
         if !ok {
@@ -219,8 +265,7 @@ impl Server {
             if u.via == link {
                 continue;
             }
-            let (ts, reg) = (u.ts.to_string(), u.reg_ts.to_string());
-            out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg]));
+            send_uid(out, link, uid, u);
         }
         for r in self.chat.rooms.values() {
             let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
@@ -294,7 +339,16 @@ impl Server {
         let cfg = &self.cfg;
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
+        if let Some(t) = self.moves_deadline() {
+            at(t);
+        }
+        if let Some(t) = self.draining {
+            at(t);
+        }
         for c in self.chat.clients.values() {
+            if c.handover.is_some() {
+                continue; // the redirect's own deadline covers it
+            }
             if c.uid.is_none() {
                 if !cfg.ablations.no_handshake_timeout {
                     at(c.opened + cfg.handshake_timeout);
@@ -326,6 +380,7 @@ impl Server {
 
     pub(crate) fn chat_timeout(&mut self, now: Instant, out: &mut Outbox) {
         self.client_timeouts(now, out);
+        self.expire_moves(now, out);
         self.expire_holds(now, out);
         self.retry_starts(now, out);
         self.chat.history.retain(|(_, _, until)| *until > now);

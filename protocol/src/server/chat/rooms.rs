@@ -784,10 +784,10 @@ impl Server {
                 let Some([name, uid, memid]) = f.args_exact::<3>() else {
                     return false;
                 };
-                let (Some(sid), Some(memid)) = (uid_sid(uid), parse_u64(memid)) else {
+                let (Some(_), Some(memid)) = (uid_sid(uid), parse_u64(memid)) else {
                     return false;
                 };
-                if !self.check_direction(link, sid, "RJOIN/RLEAVE", out) {
+                if !self.check_user_direction(link, uid, "RJOIN/RLEAVE", out) {
                     return true;
                 }
                 let Some(key) = self.room_key(name) else {
@@ -798,7 +798,8 @@ impl Server {
                 };
                 let uid = uid.clone();
                 if f.command() == "RJOIN" {
-                    self.sync_confirm(sid, link, &uid, Some(&key));
+                    let home = self.chat.users[&uid].sid.clone();
+                    self.sync_confirm(&home, link, &uid, Some(&key));
                 }
                 let room = self.chat.rooms.get_mut(&*key).expect("room exists");
                 if f.command() == "RJOIN" {
@@ -858,12 +859,12 @@ impl Server {
                 let Some([name, epoch, seq, n, uid, id, text]) = f.args_exact::<7>() else {
                     return false;
                 };
-                let (Some(epoch), Some(n), Some(sid)) =
+                let (Some(epoch), Some(n), Some(_)) =
                     (parse_u64(epoch), parse_u64(n), uid_sid(uid))
                 else {
                     return false;
                 };
-                if !self.check_direction(link, sid, "RSEND", out) {
+                if !self.check_user_direction(link, uid, "RSEND", out) {
                     return true;
                 }
                 let uid: Arc<str> = uid.into();

@@ -182,8 +182,7 @@ impl Server {
             }
         }
         for (uid, u) in &users {
-            let (ts, reg) = (u.ts.to_string(), u.reg_ts.to_string());
-            out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg]));
+            super::send_uid(out, link, uid, u);
         }
         for (uid, u) in &users {
             for key in &u.rooms {

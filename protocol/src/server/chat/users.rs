@@ -394,14 +394,23 @@ impl Server {
     ) -> bool {
         let ok = match f.command() {
             "UID" => {
-                let Some([uid, nick, ts, reg]) = f.args_exact::<4>() else {
-                    return false;
+                // Four arguments, or six once the user has moved: its home
+                // and move count.
+                let (uid, nick, ts, reg, moved) = match (f.args_exact::<4>(), f.args_exact::<6>())
+                {
+                    (Some([u, n, t, r]), _) => (u, n, t, r, None),
+                    (_, Some([u, n, t, r, h, g])) => match parse_u64(g) {
+                        Some(g) if h.len() == 3 && g > 0 => (u, n, t, r, Some((h, g))),
+                        _ => return false,
+                    },
+                    _ => return false,
                 };
-                let (Some(sid), Some(ts), Some(reg)) =
+                let (Some(uid_home), Some(ts), Some(reg)) =
                     (uid_sid(uid), parse_u64(ts), parse_u64(reg))
                 else {
                     return false;
                 };
+                let (sid, gen) = moved.unwrap_or((uid_home, 0));
                 if !(valid_nick(nick) || nick == uid) {
                     return false;
                 }
@@ -421,6 +430,7 @@ impl Server {
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
                     let uid = uid.clone();
+                    self.catch_up_move(&uid, sid, gen, out);
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
@@ -444,10 +454,15 @@ impl Server {
                         via: link,
                         local: false,
                         rooms: Default::default(),
+                        gen,
                     };
                     self.insert_user(uid.clone(), user);
-                    let (t, r) = (ts.to_string(), reg.to_string());
-                    self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
+                    let (t, r, g) = (ts.to_string(), reg.to_string(), gen.to_string());
+                    if gen == 0 {
+                        self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
+                    } else {
+                        self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r, sid, &g]), out);
+                    }
                     if saved && nick != &*uid {
                         self.follow_with_save(Some(link), &uid, ts, out);
                     }
@@ -458,13 +473,13 @@ impl Server {
                 let Some([uid, nick, ts]) = f.args_exact::<3>() else {
                     return false;
                 };
-                let (Some(sid), Some(ts)) = (uid_sid(uid), parse_u64(ts)) else {
+                let (Some(_), Some(ts)) = (uid_sid(uid), parse_u64(ts)) else {
                     return false;
                 };
                 if !valid_nick(nick) {
                     return false;
                 }
-                if !self.check_direction(link, sid, "UNICK", out) {
+                if !self.check_user_direction(link, uid, "UNICK", out) {
                     return true;
                 }
                 let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
@@ -496,10 +511,10 @@ impl Server {
                 let Some([uid, reason]) = f.args_exact::<2>() else {
                     return false;
                 };
-                let Some(sid) = uid_sid(uid) else {
+                if uid_sid(uid).is_none() {
                     return false;
-                };
-                if !self.check_direction(link, sid, "UQUIT", out) {
+                }
+                if !self.check_user_direction(link, uid, "UQUIT", out) {
                     return true;
                 }
                 if self.remove_user(uid, out).is_some() {
@@ -631,6 +646,7 @@ impl Server {
         let Some(c) = self.chat.clients.remove(&link) else {
             return;
         };
+        self.moves_client_gone(link, out);
         let Some(uid) = c.uid else {
             return;
         };

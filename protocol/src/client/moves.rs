@@ -1,0 +1,214 @@
+//! The client's side of a seamless redirect.
+//!
+//! On `REDIRECT,id,target` the client opens a second connection to the
+//! target and hands over there (`HANDOVER,id,uid`), or refuses (`REDIRNO`)
+//! if configured to. From the handover on, whatever it would send to its
+//! server is held: the source may close the old connection at any moment
+//! and would drop it. It keeps reading the old connection until it closes
+//! (messages the source sent before letting go), and reads the new one
+//! as soon as it opens; room messages that arrive on both are delivered
+//! once, by their numbers. `HANDOK` on the new connection makes it the
+//! server connection, and what was held goes out there. If the move
+//! fails while the old connection is still open, the held frames go out
+//! on it instead and nothing changed; if both are gone, the client is
+//! disconnected and reconnects like after any lost session.
+
+use std::sync::Arc;
+
+use super::{Client, ClientState};
+use crate::outbox::{ChatNote, LinkId, Outbox, Output};
+use crate::server::chat_frame as frame;
+use crate::time::Instant;
+use crate::wire::Frame;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Moving {
+    id: Arc<str>,
+    from: Arc<str>,
+    to: Arc<str>,
+    pub(crate) link: LinkId,
+    deadline: Instant,
+    /// HANDOVER went out: from now on frames for the server are held.
+    pub(crate) handed: bool,
+    /// The old connection has closed.
+    old_closed: bool,
+}
+
+impl Client {
+    /// REDIRECT from the server.
+    pub(crate) fn on_redirect(&mut self, now: Instant, id: &str, to: &str, out: &mut Outbox) {
+        let from = self.server.as_ref().map(|(_, s)| s.clone());
+        let (Some(from), Some(_)) = (from, self.uid.clone()) else {
+            return;
+        };
+        if self.moving.is_some() {
+            self.send_now(out, "REDIRNO", &[id, "busy"]);
+            return;
+        }
+        if !self.cfg.accept_redirect {
+            self.send_now(out, "REDIRNO", &[id, "refused"]);
+            let to: Arc<str> = to.into();
+            self.moves.push((from.clone(), to.clone(), "refused"));
+            Self::note(out, ChatNote::Moved { from, to, outcome: "refused" });
+            return;
+        }
+        let link = self.new_link();
+        let to: Arc<str> = to.into();
+        out.push(Output::Connect {
+            link,
+            to: to.clone(),
+        });
+        self.moving = Some(Moving {
+            id: id.into(),
+            from,
+            to,
+            link,
+            deadline: now + self.cfg.redirect_timeout,
+            handed: false,
+            old_closed: false,
+        });
+    }
+
+    /// The new connection opened: hand over.
+    pub(crate) fn move_connected(&mut self, out: &mut Outbox) {
+        let Some(m) = self.moving.as_mut() else {
+            return;
+        };
+        m.handed = true;
+        let uid = self.uid.clone().unwrap_or_else(|| "".into());
+        out.send(m.link, frame("HANDOVER", &[&m.id, &uid]));
+    }
+
+    /// A frame on the new connection before the swap.
+    pub(crate) fn move_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        let Some(m) = self.moving.as_ref() else {
+            return;
+        };
+        match f.command() {
+            "PING" => {
+                if let Some(t) = f.arg(0) {
+                    out.send(m.link, frame("PONG", &[t]));
+                }
+            }
+            "HANDOK" if f.arg(0) == Some(&*m.id) => self.swap(now, out),
+            // Room traffic may come either way during the swap.
+            _ => self.on_server_frame(now, f, out),
+        }
+    }
+
+    /// The move succeeded: the new connection is the server connection.
+    fn swap(&mut self, now: Instant, out: &mut Outbox) {
+        let Some(m) = self.moving.take() else {
+            return;
+        };
+        if let Some((old, _)) = self.server.take() {
+            if !m.old_closed {
+                // Read until the source closes it (what it sent before
+                // letting go), but send nothing more there.
+                self.old_link = Some(old);
+            }
+        }
+        self.server = Some((m.link, m.to.clone()));
+        self.state = ClientState::Connected;
+        self.last_rx = now;
+        self.ping_sent = false;
+        self.redial_home(&m.to);
+        for (cmd, args) in std::mem::take(&mut self.held) {
+            let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
+            out.send(m.link, frame(&cmd, &refs));
+        }
+        let (from, to) = (m.from, m.to);
+        self.moves.push((from.clone(), to.clone(), "completed"));
+        Self::note(out, ChatNote::Moved { from, to, outcome: "completed" });
+    }
+
+    /// The move failed at `outcome`. The new connection is closed; held
+    /// frames go to the old one if it is still open.
+    pub(crate) fn move_failed(
+        &mut self,
+        now: Instant,
+        outcome: &'static str,
+        tell_source: bool,
+        out: &mut Outbox,
+    ) {
+        let Some(m) = self.moving.take() else {
+            return;
+        };
+        out.push(Output::Close { link: m.link });
+        if tell_source && !m.old_closed {
+            self.send_now(out, "REDIRNO", &[&m.id, outcome]);
+        }
+        let held = std::mem::take(&mut self.held);
+        if m.old_closed {
+            // Both connections are gone: a lost session.
+            let reason: Arc<str> = format!("redirect {outcome}").into();
+            Self::note(out, ChatNote::Disconnected { reason });
+            self.server = None;
+            self.state = ClientState::Disconnected;
+            for r in self.rooms.values_mut() {
+                r.suspend();
+            }
+            self.schedule_redial(now, true, false);
+        } else {
+            for (cmd, args) in held {
+                let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
+                self.send_now(out, &cmd, &refs);
+            }
+        }
+        let (from, to) = (m.from, m.to);
+        self.moves.push((from.clone(), to.clone(), outcome));
+        Self::note(out, ChatNote::Moved { from, to, outcome });
+    }
+
+    /// The old connection closed during a move. True if the move absorbs
+    /// it (the client is not disconnected).
+    pub(crate) fn move_old_closed(&mut self) -> bool {
+        match self.moving.as_mut() {
+            Some(m) if m.handed => {
+                m.old_closed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The session ends some other way (quit, kill, a new connect): the
+    /// move goes with it.
+    pub(crate) fn abandon_move(&mut self, out: &mut Outbox) {
+        self.held.clear();
+        if let Some(m) = self.moving.take() {
+            out.push(Output::Close { link: m.link });
+            let (from, to) = (m.from, m.to);
+            self.moves.push((from.clone(), to.clone(), "cancelled"));
+            Self::note(out, ChatNote::Moved { from, to, outcome: "cancelled" });
+        }
+    }
+
+    /// REDIRCANCEL from the source: it gave the request up.
+    pub(crate) fn on_redircancel(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        if self.moving.as_ref().is_some_and(|m| f.arg(0) == Some(&*m.id)) {
+            let outcome = match f.arg(1) {
+                Some("timed-out") => "timed-out",
+                _ => "cancelled",
+            };
+            self.move_failed(now, outcome, false, out);
+        }
+    }
+
+    pub(crate) fn move_deadline(&self) -> Option<Instant> {
+        self.moving.as_ref().map(|m| m.deadline)
+    }
+
+    pub(crate) fn move_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        if self.moving.as_ref().is_some_and(|m| m.deadline <= now) {
+            self.move_failed(now, "timed-out", true, out);
+        }
+    }
+
+    /// Sends on the server connection now, bypassing the hold.
+    fn send_now(&self, out: &mut Outbox, cmd: &str, args: &[&str]) {
+        if let Some((l, _)) = &self.server {
+            out.send(*l, frame(cmd, args));
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! Seamless redirect: a user moves to another server without quitting.
+//!
+//! The source (the user's home) decides; the target only vouches that the
+//! client arrived with the right id. In order:
+//! 1. the source picks a target and a random request id, routes
+//!    `RDNOTE,id,uid,source,target` to the target and sends
+//!    `REDIRECT,id,target` to the client;
+//! 2. the client opens a second connection to the target and sends
+//!    `HANDOVER,id,uid` (or answers `REDIRNO,id,why` to refuse);
+//! 3. the target matches the id against its pending requests (unknown,
+//!    expired, used or foreign ids are refused with ERROR and change
+//!    nothing) and routes `RDDONE,id,source,target` back;
+//! 4. the source, if the request is still its own, commits: it floods
+//!    `UMOVE,uid,source,target,gen` and closes the old connection;
+//! 5. the target, when the UMOVE reaches it, takes the user as local and
+//!    tells the client `HANDOK,id`; the client swaps to the new connection.
+//!
+//! Only the source commits, so the two ends cannot both own the user: a
+//! request the source gave up (timed out, refused, cancelled) is never
+//! committed later, and the target lets go of its end on its own timer.
+//! UMOVE is accepted only from the direction of the source (the old home),
+//! so it follows, on every link, whatever the source said about the user
+//! before; `gen` (the user's move count) makes it idempotent and lets a
+//! burst after a split carry the newer home.
+
+use std::sync::Arc;
+
+use rand_core::CryptoRngCore;
+
+use super::{frame, verbatim, Dest};
+use crate::outbox::{ChatNote, LinkId, Outbox, Output};
+use crate::server::Server;
+use crate::time::Instant;
+use crate::wire::{parse_u64, Frame};
+
+/// A redirect this server (the user's home) asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct MoveOut {
+    pub uid: Arc<str>,
+    /// The client link being moved away from.
+    pub link: LinkId,
+    pub to_sid: Arc<str>,
+    pub deadline: Instant,
+}
+
+/// A redirect another server announced to this one (the target).
+#[derive(Clone, Debug)]
+pub(crate) struct MoveIn {
+    pub uid: Arc<str>,
+    pub from_sid: Arc<str>,
+    /// The client's new connection, once it has handed over.
+    pub link: Option<LinkId>,
+    pub deadline: Instant,
+}
+
+/// How a redirect ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MoveOutcome {
+    Completed,
+    Refused,
+    TimedOut,
+    Cancelled,
+}
+
+impl MoveOutcome {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MoveOutcome::Completed => "completed",
+            MoveOutcome::Refused => "refused",
+            MoveOutcome::TimedOut => "timed-out",
+            MoveOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+fn hex_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    if s.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+impl Server {
+    /// Starts moving a local user to the server `to`. Returns why not, if
+    /// it cannot start.
+    pub(crate) fn start_redirect<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        to: &str,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) -> Result<(), &'static str> {
+        let Some(u) = self.chat.users.get(uid) else {
+            return Err("no such user");
+        };
+        if !u.local {
+            return Err("not a local user");
+        }
+        let link = u.via;
+        if self.chat.moves_out.values().any(|m| m.uid == *uid) {
+            return Err("already moving");
+        }
+        let Some(k) = self.known.get(to) else {
+            return Err("unknown server");
+        };
+        let to_sid = k.sid.clone();
+        let id = rng.next_u64();
+        let deadline = now + self.cfg.redirect_timeout;
+        self.chat.moves_out.insert(
+            id,
+            MoveOut {
+                uid: uid.clone(),
+                link,
+                to_sid: to_sid.clone(),
+                deadline,
+            },
+        );
+        self.arm(deadline);
+        let (hid, me) = (hex_id(id), self.me.sid.clone());
+        self.send_toward(&to_sid, frame("RDNOTE", &[&hid, uid, &me, &to_sid]), out);
+        out.send(link, frame("REDIRECT", &[&hid, to]));
+        Self::chat_note(
+            out,
+            ChatNote::MoveStarted {
+                id,
+                uid: uid.clone(),
+                to: to.into(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends a frame one hop toward the server `sid` (handled here if it
+    /// is this server).
+    fn send_toward(
+        &mut self,
+        sid: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<usize, crate::wire::WireError>,
+        out: &mut Outbox,
+    ) {
+        if let Dest::Link(l) = self.dest_of_sid(sid) {
+            out.send(l, encode);
+        }
+    }
+
+    /// RDNOTE, RDDONE, RDCANCEL and UMOVE from a server link. False if
+    /// malformed.
+    pub(crate) fn on_move_msg(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        f: &Frame,
+        raw: &[u8],
+        out: &mut Outbox,
+    ) -> bool {
+        if f.command() == "UMOVE" {
+            return self.on_umove(now, link, f, out);
+        }
+        // The three routed messages name their destination last.
+        let n = f.arg_count();
+        if !(3..=4).contains(&n) {
+            return false;
+        }
+        let Some(id) = parse_id(f.arg(0).unwrap_or("")) else {
+            return false;
+        };
+        let dest = f.arg(n - 1).unwrap_or("");
+        match self.dest_of_sid(dest) {
+            Dest::Me => {}
+            Dest::Link(l) if l != link => {
+                out.send(l, verbatim(raw));
+                return true;
+            }
+            _ => return true,
+        }
+        match (f.command(), f.args_exact::<4>(), f.args_exact::<3>()) {
+            ("RDNOTE", Some([_, uid, from, _]), _) => {
+                let deadline = now + self.cfg.redirect_timeout;
+                self.chat.moves_in.insert(
+                    id,
+                    MoveIn {
+                        uid: uid.into(),
+                        from_sid: from.into(),
+                        link: None,
+                        deadline,
+                    },
+                );
+                self.arm(deadline);
+                true
+            }
+            ("RDDONE", Some([_, uid, target, _]), _) => {
+                let (uid, target): (Arc<str>, Arc<str>) = (uid.into(), target.into());
+                self.commit_move(id, &uid, &target, out);
+                true
+            }
+            ("RDCANCEL", _, Some([_, why, _])) => {
+                if let Some(m) = self.chat.moves_in.remove(&id) {
+                    if let Some(l) = m.link {
+                        self.refuse_handover(l, why, out);
+                    }
+                    self.move_ended(id, &m.uid, MoveOutcome::Cancelled, false, out);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first frame of a client connection was HANDOVER.
+    pub(crate) fn on_handover(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) {
+        let Some([id, uid]) = f.args_exact::<2>() else {
+            return self.refuse_handover(link, "bad HANDOVER", out);
+        };
+        let Some(id) = parse_id(id) else {
+            return self.refuse_handover(link, "bad id", out);
+        };
+        let any_id = self.cfg.ablations.no_handover_id;
+        let from_sid = match self.chat.moves_in.get_mut(&id) {
+            Some(m) if m.uid.as_ref() != uid => {
+                return self.refuse_handover(link, "foreign id", out);
+            }
+            Some(m) if m.link.is_some() => {
+                return self.refuse_handover(link, "id already used", out);
+            }
+            Some(m) if m.deadline <= now => {
+                return self.refuse_handover(link, "expired id", out);
+            }
+            Some(m) => {
+                m.link = Some(link);
+                m.from_sid.clone()
+            }
+            None if any_id => {
+                // Research switch: take the client's word for it.
+                let Some(u) = self.chat.users.get(uid) else {
+                    return self.refuse_handover(link, "unknown id", out);
+                };
+                let from = u.sid.clone();
+                let deadline = now + self.cfg.redirect_timeout;
+                self.chat.moves_in.insert(
+                    id,
+                    MoveIn {
+                        uid: uid.into(),
+                        from_sid: from.clone(),
+                        link: Some(link),
+                        deadline,
+                    },
+                );
+                self.arm(deadline);
+                from
+            }
+            None => return self.refuse_handover(link, "unknown id", out),
+        };
+        if self.draining.is_some() {
+            self.chat.moves_in.remove(&id);
+            return self.refuse_handover(link, "server shutting down", out);
+        }
+        if let Some(c) = self.chat.clients.get_mut(&link) {
+            c.handover = Some(id);
+        }
+        // Not a registration: from here the redirect's timers govern it.
+        Self::chat_note(out, ChatNote::RegistrationEnded { link });
+        let (hid, me) = (hex_id(id), self.me.sid.clone());
+        self.send_toward(&from_sid, frame("RDDONE", &[&hid, uid, &me, &from_sid]), out);
+    }
+
+    fn refuse_handover(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
+        let reason = format!("redirect refused: {why}");
+        out.send(link, frame("ERROR", &[&reason]));
+        self.close_client(link, out);
+        Self::chat_note(
+            out,
+            ChatNote::HandoverRefused {
+                link,
+                reason: why.into(),
+            },
+        );
+    }
+
+    /// The target has the client: move the user's home there, if the
+    /// request is still ours.
+    fn commit_move(&mut self, id: u64, uid: &Arc<str>, target: &Arc<str>, out: &mut Outbox) {
+        let m = match self.chat.moves_out.remove(&id) {
+            Some(m) if m.uid == *uid && m.to_sid == *target => m,
+            Some(m) => {
+                // Not what we asked for: ours stays pending.
+                self.chat.moves_out.insert(id, m);
+                return;
+            }
+            // Research switch: commit a request we no longer hold.
+            None if self.cfg.ablations.no_handover_id => match self.chat.users.get(uid) {
+                Some(u) if u.local => MoveOut {
+                    uid: uid.clone(),
+                    link: u.via,
+                    to_sid: target.clone(),
+                    deadline: Instant::ZERO,
+                },
+                _ => return,
+            },
+            None => return,
+        };
+        let Some(u) = self.chat.users.get_mut(&m.uid) else {
+            return;
+        };
+        if !u.local || u.via != m.link {
+            return;
+        }
+        u.gen += 1;
+        let gen = u.gen;
+        self.apply_home(&m.uid, &m.to_sid, out);
+        let me = self.me.sid.clone();
+        let g = gen.to_string();
+        self.flood(
+            None,
+            frame("UMOVE", &[&m.uid, &me, &m.to_sid, &g]),
+            out,
+        );
+        // No QUIT: the user lives on at the target. The close tells the
+        // client it may swap.
+        self.chat.clients.remove(&m.link);
+        out.push(Output::Close { link: m.link });
+        self.move_ended(id, &m.uid, MoveOutcome::Completed, true, out);
+    }
+
+    /// Makes `to` the home of a user already in the table: every later
+    /// message about it comes from there.
+    fn apply_home(&mut self, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
+        let dest = self.dest_of_sid(to);
+        let Some(u) = self.chat.users.get_mut(uid) else {
+            return;
+        };
+        u.sid = to.clone();
+        match dest {
+            Dest::Link(l) => {
+                u.local = false;
+                u.via = l;
+            }
+            Dest::Me => {
+                let taken = self
+                    .chat
+                    .moves_in
+                    .iter()
+                    .find(|(_, m)| m.uid == *uid && m.link.is_some())
+                    .map(|(id, m)| (*id, m.link.expect("checked")));
+                match taken {
+                    Some((id, link)) => {
+                        self.chat.moves_in.remove(&id);
+                        let u = self.chat.users.get_mut(uid).expect("present");
+                        u.local = true;
+                        u.via = link;
+                        if let Some(c) = self.chat.clients.get_mut(&link) {
+                            c.handover = None;
+                            c.uid = Some(uid.clone());
+                            c.nick = Some(u.nick.clone());
+                        }
+                        out.send(link, frame("HANDOK", &[&hex_id(id)]));
+                        self.move_ended(id, uid, MoveOutcome::Completed, false, out);
+                    }
+                    None => {
+                        // Ours now, but its client is not here (our end
+                        // timed out first): say so rather than keep a
+                        // user nobody is behind.
+                        self.remove_user(uid, out);
+                        self.flood(None, frame("UQUIT", &[uid, "redirect timed out"]), out);
+                    }
+                }
+            }
+            Dest::Nowhere | Dest::Client(_) => {
+                // Moved behind a split: gone from here, like every user
+                // of a server we lost.
+                self.remove_user(uid, out);
+                return;
+            }
+        }
+        let rooms: Vec<Arc<str>> = self
+            .chat
+            .users
+            .get(uid)
+            .map(|u| u.rooms.iter().cloned().collect())
+            .unwrap_or_default();
+        for key in rooms {
+            if let Some(r) = self.chat.rooms.get_mut(&*key) {
+                r.fanout = None;
+            }
+        }
+    }
+
+    fn on_umove(&mut self, _now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+        let Some([uid, from, to, gen]) = f.args_exact::<4>() else {
+            return false;
+        };
+        let Some(gen) = parse_u64(gen) else {
+            return false;
+        };
+        if from.len() != 3 || to.len() != 3 {
+            return false;
+        }
+        if !self.check_direction(link, from, "UMOVE", out) {
+            return true;
+        }
+        let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
+            return true;
+        };
+        if u.gen >= gen {
+            return true; // seen
+        }
+        let uid = uid.clone();
+        if let Some(u) = self.chat.users.get_mut(&uid) {
+            u.gen = gen;
+        }
+        let g = gen.to_string();
+        self.flood(Some(link), frame("UMOVE", &[&uid, from, to, &g]), out);
+        self.apply_home(&uid, &Arc::from(to), out);
+        true
+    }
+
+    /// A UID frame for a known user carried a later move than we hold (we
+    /// missed its UMOVE across a split).
+    pub(crate) fn catch_up_move(&mut self, uid: &Arc<str>, home: &str, gen: u64, out: &mut Outbox) {
+        let Some(u) = self.chat.users.get_mut(uid) else {
+            return;
+        };
+        if u.gen >= gen || u.local {
+            return;
+        }
+        u.gen = gen;
+        self.apply_home(uid, &Arc::from(home), out);
+    }
+
+    /// REDIRNO from the client being moved: it refuses, or the target
+    /// refused its handover.
+    pub(crate) fn on_redirno(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+        let Some(id) = f.arg(0).and_then(parse_id) else {
+            return false;
+        };
+        let why = f.arg(1).unwrap_or("refused");
+        if self.chat.moves_out.get(&id).is_some_and(|m| m.link == link) {
+            let m = self.chat.moves_out.remove(&id).expect("checked");
+            self.cancel_at_target(id, &m.to_sid, why, out);
+            let outcome = if why == "refused" {
+                MoveOutcome::Refused
+            } else {
+                MoveOutcome::Cancelled
+            };
+            self.move_ended(id, &m.uid, outcome, true, out);
+        }
+        true
+    }
+
+    fn cancel_at_target(&mut self, id: u64, to_sid: &Arc<str>, why: &str, out: &mut Outbox) {
+        let hid = hex_id(id);
+        self.send_toward(to_sid, frame("RDCANCEL", &[&hid, why, to_sid]), out);
+    }
+
+    /// A local client link closed or its user left: its pending move ends.
+    pub(crate) fn moves_client_gone(&mut self, link: LinkId, out: &mut Outbox) {
+        let ids: Vec<u64> = self
+            .chat
+            .moves_out
+            .iter()
+            .filter(|(_, m)| m.link == link)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let m = self.chat.moves_out.remove(&id).expect("listed");
+            self.cancel_at_target(id, &m.to_sid, "client gone", out);
+            self.move_ended(id, &m.uid, MoveOutcome::Cancelled, true, out);
+        }
+        let ids: Vec<u64> = self
+            .chat
+            .moves_in
+            .iter()
+            .filter(|(_, m)| m.link == Some(link))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(m) = self.chat.moves_in.get_mut(&id) {
+                m.link = None;
+            }
+        }
+    }
+
+    /// Ends requests whose time is up, at either end.
+    pub(crate) fn expire_moves(&mut self, now: Instant, out: &mut Outbox) {
+        let due: Vec<u64> = self
+            .chat
+            .moves_out
+            .iter()
+            .filter(|(_, m)| m.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let m = self.chat.moves_out.remove(&id).expect("listed");
+            if self.chat.clients.contains_key(&m.link) {
+                out.send(m.link, frame("REDIRCANCEL", &[&hex_id(id), "timed-out"]));
+            }
+            self.cancel_at_target(id, &m.to_sid, "timed out", out);
+            self.move_ended(id, &m.uid, MoveOutcome::TimedOut, true, out);
+        }
+        let due: Vec<u64> = self
+            .chat
+            .moves_in
+            .iter()
+            .filter(|(_, m)| m.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let m = self.chat.moves_in.remove(&id).expect("listed");
+            if let Some(l) = m.link {
+                self.refuse_handover(l, "timed out", out);
+            }
+            self.move_ended(id, &m.uid, MoveOutcome::TimedOut, false, out);
+        }
+    }
+
+    /// The earliest redirect deadline at either end.
+    pub(crate) fn moves_deadline(&self) -> Option<Instant> {
+        let a = self.chat.moves_out.values().map(|m| m.deadline);
+        let b = self.chat.moves_in.values().map(|m| m.deadline);
+        a.chain(b).min()
+    }
+
+    fn move_ended(
+        &mut self,
+        id: u64,
+        uid: &Arc<str>,
+        outcome: MoveOutcome,
+        source: bool,
+        out: &mut Outbox,
+    ) {
+        Self::chat_note(
+            out,
+            ChatNote::MoveEnded {
+                id,
+                uid: uid.clone(),
+                outcome: outcome.as_str(),
+                source,
+            },
+        );
+    }
+}
+
+/// Read-only views of redirects in progress.
+impl Server {
+    /// Pending requests: (id, UID, deadline, this server is the source).
+    pub fn pending_moves(&self) -> impl Iterator<Item = (u64, &str, Instant, bool)> {
+        let a = self
+            .chat
+            .moves_out
+            .iter()
+            .map(|(id, m)| (*id, &*m.uid, m.deadline, true));
+        let b = self
+            .chat
+            .moves_in
+            .iter()
+            .map(|(id, m)| (*id, &*m.uid, m.deadline, false));
+        a.chain(b)
+    }
+}

@@ -1,0 +1,243 @@
+//! `redirect.finishes`, `redirect.single` and `shutdown.drains`: seamless
+//! redirects end, leave one home, and a shutdown leaves nobody behind.
+//!
+//! The request's ends are judged from the servers' notes (each end says
+//! when it ends its part, and how); where the user lives is judged from
+//! the servers' user tables against the client's own connection.
+
+use std::collections::BTreeMap;
+
+use drc_protocol::client::ClientState;
+use drc_protocol::ChatNote;
+
+use super::Violation;
+use crate::clock::SimTime;
+use crate::network::HostId;
+use crate::world::World;
+
+/// Redirect outcomes counted at the source, for `stats.redirects`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RedirectCounts {
+    pub requested: u64,
+    pub completed: u64,
+    pub refused: u64,
+    pub timed_out: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Default)]
+pub struct MoveChecks {
+    /// Requests started and not yet ended at their source: id to (source
+    /// host, started).
+    open: BTreeMap<u64, (HostId, SimTime)>,
+    /// Ends already seen: (id, at the source).
+    ended: BTreeMap<(u64, bool), SimTime>,
+    /// Requests' start times, kept to bound the target's end too.
+    started: BTreeMap<u64, SimTime>,
+    pub counts: RedirectCounts,
+    /// Shutdowns: server host to (time, the clients connected to it then).
+    shutdowns: Vec<(HostId, SimTime, Vec<HostId>)>,
+    /// Per client host: the last time it completed a move, and the last
+    /// time its session ended with "server shutting down".
+    moved_at: BTreeMap<HostId, SimTime>,
+    told_at: BTreeMap<HostId, SimTime>,
+    /// Either end of a request may take this long (+1s).
+    timeout: SimTime,
+}
+
+const SLACK: SimTime = 1_000_000_000;
+
+impl MoveChecks {
+    pub fn new(redirect_timeout: SimTime) -> Self {
+        MoveChecks {
+            timeout: redirect_timeout,
+            ..Default::default()
+        }
+    }
+
+    pub fn on_note(
+        &mut self,
+        now: SimTime,
+        h: HostId,
+        label: &str,
+        note: &ChatNote,
+        v: &mut Vec<Violation>,
+    ) {
+        let mut violate = |detail: String| {
+            v.push(Violation {
+                invariant: "redirect.finishes",
+                time_ms: now / 1_000_000,
+                host: Some(label.to_string()),
+                detail,
+            })
+        };
+        match note {
+            ChatNote::MoveStarted { id, .. } => {
+                self.counts.requested += 1;
+                self.open.insert(*id, (h, now));
+                self.started.insert(*id, now);
+            }
+            ChatNote::MoveEnded {
+                id,
+                uid,
+                outcome,
+                source,
+            } => {
+                if self.ended.insert((*id, *source), now).is_some() {
+                    let end = if *source { "source" } else { "target" };
+                    violate(format!(
+                        "request {id:016x} for {uid} ended twice at its {end} (now {outcome})"
+                    ));
+                    return;
+                }
+                if *source {
+                    self.open.remove(id);
+                    let c = &mut self.counts;
+                    match *outcome {
+                        "completed" => c.completed += 1,
+                        "refused" => c.refused += 1,
+                        "timed-out" => c.timed_out += 1,
+                        _ => c.cancelled += 1,
+                    }
+                }
+                // The target's clock starts when the notice reaches it,
+                // after the source's: allow it a second timeout.
+                let limit = if *source { 1 } else { 2 } * self.timeout + SLACK;
+                if let Some(&t0) = self.started.get(id) {
+                    if now - t0 > limit {
+                        violate(format!(
+                            "request {id:016x} for {uid} ended {outcome} after {} ms",
+                            (now - t0) / 1_000_000
+                        ));
+                    }
+                }
+            }
+            ChatNote::Moved {
+                outcome: "completed",
+                ..
+            } => {
+                self.moved_at.insert(h, now);
+            }
+            ChatNote::Disconnected { reason } if &**reason == "server shutting down" => {
+                self.told_at.insert(h, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// A shutdown begins at server `h`; `clients` are connected to it.
+    pub fn on_shutdown(&mut self, now: SimTime, h: HostId, clients: Vec<HostId>) {
+        self.shutdowns.push((h, now, clients));
+    }
+
+    /// Requests still open at their source past their time.
+    pub fn overdue(&self, now: SimTime, w: &World) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for (id, &(h, t0)) in &self.open {
+            let host = &w.hosts[h as usize];
+            // A source that crashed or restarted ended nothing: it forgot.
+            if !host.running() || now - t0 <= self.timeout + SLACK {
+                continue;
+            }
+            out.push(Violation {
+                invariant: "redirect.finishes",
+                time_ms: now / 1_000_000,
+                host: Some(host.label.clone()),
+                detail: format!(
+                    "request {id:016x} still open at its source after {} ms",
+                    (now - t0) / 1_000_000
+                ),
+            });
+        }
+        out
+    }
+
+    /// At a quiet end: every client of a finished shutdown moved or was
+    /// told why it was let go, unless the network cut it off first.
+    pub fn drains(&self, w: &World) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for (s, t0, clients) in &self.shutdowns {
+            let server = &w.hosts[*s as usize];
+            for &c in clients {
+                let moved = self.moved_at.get(&c).is_some_and(|t| t >= t0);
+                let told = self.told_at.get(&c).is_some_and(|t| t >= t0);
+                if moved || told || !w.net.partition.reachable(c, *s) {
+                    continue;
+                }
+                out.push(Violation {
+                    invariant: "shutdown.drains",
+                    time_ms: w.now / 1_000_000,
+                    host: Some(server.label.clone()),
+                    detail: format!(
+                        "client {} neither moved nor was told the server was shutting down",
+                        w.hosts[c as usize].label
+                    ),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `redirect.single`, at a quiet end: a connected client has one server
+/// connection, and every running server of that server's component that
+/// knows the user places it there (no second home, no stale one).
+pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let sid_of: BTreeMap<&str, &str> = running
+        .iter()
+        .map(|&h| {
+            let host = &w.hosts[h as usize];
+            (&*host.label, &*host.sid)
+        })
+        .collect();
+    for host in w.hosts.iter().filter(|h| h.up) {
+        let Some(c) = host.client.as_ref() else {
+            continue;
+        };
+        if c.state() != ClientState::Connected {
+            continue;
+        }
+        let (Some(uid), Some(server)) = (c.uid(), c.server()) else {
+            continue;
+        };
+        let mut v = |detail: String| {
+            out.push(Violation {
+                invariant: "redirect.single",
+                time_ms: w.now / 1_000_000,
+                host: Some(host.label.clone()),
+                detail,
+            })
+        };
+        if c.is_moving() {
+            v(format!("{uid} is still between two servers"));
+        }
+        let Some(&home) = sid_of.get(server) else {
+            continue;
+        };
+        let Some(&sh) = w.by_label.get(server) else {
+            continue;
+        };
+        let reach = w.checks.graph.bfs(sh);
+        for &x in running {
+            if !reach.contains_key(&x) {
+                continue;
+            }
+            let hx = &w.hosts[x as usize];
+            let s = hx.server.as_ref().expect("running");
+            if let Some((_, _, sid)) = s.users().find(|(u, _, _)| *u == uid) {
+                if sid != home {
+                    v(format!(
+                        "{} places {uid} on {sid}, but its client is on {server} ({home})",
+                        hx.label
+                    ));
+                }
+            }
+            if x != sh && s.local_uids().any(|u| u == uid) {
+                v(format!("{} also holds {uid} as a local client", hx.label));
+            }
+        }
+    }
+    out
+}
+
