@@ -117,6 +117,9 @@ pub struct Ablations {
     /// The target takes a handover whatever its id, and the source commits
     /// a request it already ended.
     pub no_handover_id: bool,
+    /// A shutting-down server drops the clients it could not move
+    /// without telling them why.
+    pub no_shutdown_reason: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -247,6 +250,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a redirect's target accepts any request id, and its source commits a request it already ended",
         "redirect.finishes",
     ),
+    (
+        "shutdown-reason",
+        "a server shutting down drops the clients it could not move without telling them why",
+        "shutdown.drains",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -289,6 +297,7 @@ impl Ablations {
             "client-rejoin" => &mut self.no_client_rejoin,
             "start-retry" => &mut self.no_start_retry,
             "handover-id" => &mut self.no_handover_id,
+            "shutdown-reason" => &mut self.no_shutdown_reason,
             _ => return false,
         };
         *flag = true;

@@ -76,7 +76,9 @@ impl Server {
         let why = "server shutting down";
         let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();
         for l in clients {
-            out.send(l, super::chat::frame("ERROR", &[why]));
+            if !self.cfg.ablations.no_shutdown_reason {
+                out.send(l, super::chat::frame("ERROR", &[why]));
+            }
             self.local_quit(l, why, out);
             out.push(Output::Close { link: l });
         }

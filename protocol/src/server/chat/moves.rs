@@ -271,6 +271,11 @@ impl Server {
     fn refuse_handover(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
         let reason = format!("redirect refused: {why}");
         out.send(link, frame("ERROR", &[&reason]));
+        if self.chat.clients.get(&link).is_some_and(|c| c.handover.is_none()) {
+            // Refused before it was taken for a handover: its
+            // registration clock stops here.
+            Self::chat_note(out, ChatNote::RegistrationEnded { link });
+        }
         self.close_client(link, out);
         Self::chat_note(
             out,
