@@ -120,6 +120,8 @@ pub struct Ablations {
     /// A shutting-down server drops the clients it could not move
     /// without telling them why.
     pub no_shutdown_reason: bool,
+    /// Only the target applies a UMOVE: every other server keeps the old home.
+    pub no_home_move: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -255,6 +257,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a server shutting down drops the clients it could not move without telling them why",
         "shutdown.drains",
     ),
+    (
+        "home-move",
+        "only a redirect's target applies the move: every other server keeps the user's old home",
+        "redirect.single",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -298,6 +305,7 @@ impl Ablations {
             "start-retry" => &mut self.no_start_retry,
             "handover-id" => &mut self.no_handover_id,
             "shutdown-reason" => &mut self.no_shutdown_reason,
+            "home-move" => &mut self.no_home_move,
             _ => return false,
         };
         *flag = true;

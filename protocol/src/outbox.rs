@@ -192,7 +192,7 @@ pub enum ChatNote {
     },
     /// Server (target): a HANDOVER on this new connection was refused.
     HandoverRefused { link: LinkId, reason: Arc<str> },
-    /// Client: its session with its server ended (not by a move), with the
+    /// Client: its registered session ended (not by a move), with the
     /// server's last ERROR reason, or "connection closed".
     Disconnected { reason: Arc<str> },
     /// Client: a move from server `from` to server `to` ended.

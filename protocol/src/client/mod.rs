@@ -464,8 +464,10 @@ impl Client {
                 .last_error
                 .take()
                 .unwrap_or_else(|| "connection closed".into());
-            Self::note(out, ChatNote::Disconnected { reason });
             let registered = self.state == ClientState::Connected;
+            if registered {
+                Self::note(out, ChatNote::Disconnected { reason });
+            }
             self.end_registration(out);
             self.server = None;
             if matches!(

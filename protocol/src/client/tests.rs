@@ -25,6 +25,8 @@ fn cfg() -> ClientConfig {
         no_dedup: false,
         reconnect: None,
         no_rejoin: false,
+        accept_redirect: true,
+        redirect_timeout: Duration::from_secs(10),
     }
 }
 

@@ -15,7 +15,7 @@ use rand_core::CryptoRngCore;
 
 use super::{CloseReason, LinkId, Phase, Server};
 use crate::message::Msg;
-use crate::outbox::{Outbox, Output};
+use crate::outbox::{Note, Outbox, Output};
 use crate::time::Instant;
 
 impl Server {
@@ -76,13 +76,23 @@ impl Server {
         let why = "server shutting down";
         let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();
         for l in clients {
-            if !self.cfg.ablations.no_shutdown_reason {
-                out.send(l, super::chat::frame("ERROR", &[why]));
-            }
-            self.local_quit(l, why, out);
-            out.push(Output::Close { link: l });
+            self.let_client_go(l, why, out);
         }
         self.close_down(now, rng, out);
+    }
+
+    /// Closes a client connection with the reason, and the user's session
+    /// with it.
+    pub(crate) fn let_client_go(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
+        if !self.cfg.ablations.no_shutdown_reason {
+            out.send(link, super::chat::frame("ERROR", &[why]));
+        }
+        self.local_quit(link, why, out);
+        out.push(Output::Close { link });
+        out.note(Note::LinkDown {
+            link,
+            reason: CloseReason::Operator,
+        });
     }
 
     /// Closes every link gracefully and stops.

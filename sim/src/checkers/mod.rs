@@ -169,7 +169,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "shutdown.drains",
         kind: Kind::Convergence,
-        statement: "every client connected to a server when it began shutting down moved to another server or was told \"server shutting down\", unless the network cut it off",
+        statement: "every client connected to a server when it began shutting down moved to another server or was told why it lost its session (\"server shutting down\", or its move failed), unless it quit or the network cut it off",
     },
     Invariant {
         name: "liveness.converge",

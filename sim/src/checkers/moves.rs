@@ -38,9 +38,11 @@ pub struct MoveChecks {
     /// Shutdowns: server host to (time, the clients connected to it then).
     shutdowns: Vec<(HostId, SimTime, Vec<HostId>)>,
     /// Per client host: the last time it completed a move, and the last
-    /// time its session ended with "server shutting down".
+    /// time its session ended with "server shutting down" or a failed move.
     moved_at: BTreeMap<HostId, SimTime>,
     told_at: BTreeMap<HostId, SimTime>,
+    /// Per client host: the last time its user quit.
+    quit_at: BTreeMap<HostId, SimTime>,
     /// Either end of a request may take this long (+1s).
     timeout: SimTime,
 }
@@ -118,7 +120,11 @@ impl MoveChecks {
             } => {
                 self.moved_at.insert(h, now);
             }
-            ChatNote::Disconnected { reason } if &**reason == "server shutting down" => {
+            // Told why: the shutdown itself, or a move that a fault cut
+            // short (the client then registers afresh elsewhere).
+            ChatNote::Disconnected { reason }
+                if &**reason == "server shutting down" || reason.starts_with("redirect") =>
+            {
                 self.told_at.insert(h, now);
             }
             _ => {}
@@ -128,6 +134,11 @@ impl MoveChecks {
     /// A shutdown begins at server `h`; `clients` are connected to it.
     pub fn on_shutdown(&mut self, now: SimTime, h: HostId, clients: Vec<HostId>) {
         self.shutdowns.push((h, now, clients));
+    }
+
+    /// The user of client `h` quit (it asked to leave; nobody owes it a move).
+    pub fn on_quit(&mut self, now: SimTime, h: HostId) {
+        self.quit_at.insert(h, now);
     }
 
     /// Requests still open at their source past their time.
@@ -161,7 +172,8 @@ impl MoveChecks {
             for &c in clients {
                 let moved = self.moved_at.get(&c).is_some_and(|t| t >= t0);
                 let told = self.told_at.get(&c).is_some_and(|t| t >= t0);
-                if moved || told || !w.net.partition.reachable(c, *s) {
+                let quit = self.quit_at.get(&c).is_some_and(|t| t >= t0);
+                if moved || told || quit || !w.net.partition.reachable(c, *s) {
                     continue;
                 }
                 out.push(Violation {

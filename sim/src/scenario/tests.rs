@@ -369,6 +369,7 @@ fn defaults() {
             nick: None,
             join: vec![],
             accept_private: true,
+            accept_redirect: true,
             servers: vec![],
             reconnect: true,
             start: true,
@@ -630,6 +631,15 @@ fn every_action_parses() {
             Action::Redirect {
                 client: s("c"),
                 to: s("b"),
+                by_client: false,
+            },
+        ),
+        (
+            "do = \"redirect\"\nclient = \"c\"\nto = \"b\"\nby = \"client\"",
+            Action::Redirect {
+                client: s("c"),
+                to: s("b"),
+                by_client: true,
             },
         ),
         (

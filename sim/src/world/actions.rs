@@ -70,12 +70,15 @@ impl World {
             }
             Action::Shutdown { server } => {
                 let h = self.host(server);
-                if self.hosts[h as usize].running() {
+                if let Some(s) = self.hosts[h as usize].server.as_ref().filter(|_| self.hosts[h as usize].running()) {
+                    // Its clients as the server knows them: a client may
+                    // still think it is on a server that restarted.
+                    let local: std::collections::BTreeSet<&str> = s.local_uids().collect();
                     let clients: Vec<HostId> = (0..self.hosts.len() as HostId)
                         .filter(|&c| {
                             self.hosts[c as usize].client.as_ref().is_some_and(|cl| {
-                                cl.state() == drc_protocol::client::ClientState::Connected
-                                    && cl.server() == Some(server.as_str())
+                                cl.server() == Some(server.as_str())
+                                    && cl.uid().is_some_and(|u| local.contains(u))
                             })
                         })
                         .collect();
@@ -199,6 +202,9 @@ impl World {
             .as_ref()
             .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
         self.checks.clients.on_action(h, action, connected);
+        if let Action::Quit { .. } = action {
+            self.checks.moves.on_quit(self.now, h);
+        }
         self.dispatch_client(h, ClientInput::Command(cmd));
     }
 

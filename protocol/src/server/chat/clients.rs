@@ -77,9 +77,8 @@ impl Server {
                 self.on_handover(now, link, f, out)
             }
             _ if c.handover.is_some() => {} // nothing but pings until the move completes
-            ("USER", None) if self.draining.is_some() => {
-                out.send(link, frame("ERROR", &["server shutting down"]));
-                self.close_client(link, out);
+            ("USER" | "NICK", None) if self.draining.is_some() => {
+                self.let_client_go(link, "server shutting down", out);
             }
             ("REDIRNO", Some(_)) => {
                 if !self.on_redirno(link, f, out) {

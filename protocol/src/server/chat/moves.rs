@@ -51,6 +51,10 @@ pub(crate) struct MoveIn {
     /// The client's new connection, once it has handed over.
     pub link: Option<LinkId>,
     pub deadline: Instant,
+    /// The source's notice arrived. A client can overtake the notice (it
+    /// comes straight here, the notice over the tree): its handover is
+    /// parked until the notice comes or the time is up.
+    pub noted: bool,
 }
 
 /// How a redirect ended.
@@ -180,6 +184,11 @@ impl Server {
         }
         match (f.command(), f.args_exact::<4>(), f.args_exact::<3>()) {
             ("RDNOTE", Some([_, uid, from, _]), _) => {
+                let parked = match self.chat.moves_in.get(&id) {
+                    Some(m) if !m.noted => m.link.map(|l| (l, m.uid.as_ref() == uid)),
+                    Some(_) => return true, // a repeat
+                    None => None,
+                };
                 let deadline = now + self.cfg.redirect_timeout;
                 self.chat.moves_in.insert(
                     id,
@@ -188,9 +197,15 @@ impl Server {
                         from_sid: from.into(),
                         link: None,
                         deadline,
+                        noted: true,
                     },
                 );
                 self.arm(deadline);
+                match parked {
+                    Some((l, true)) => self.take_handover(id, l, out),
+                    Some((l, false)) => self.refuse_handover(l, "foreign id", out),
+                    None => {}
+                }
                 true
             }
             ("RDDONE", Some([_, uid, target, _]), _) => {
@@ -219,8 +234,11 @@ impl Server {
         let Some(id) = parse_id(id) else {
             return self.refuse_handover(link, "bad id", out);
         };
+        if self.draining.is_some() {
+            return self.refuse_handover(link, "server shutting down", out);
+        }
         let any_id = self.cfg.ablations.no_handover_id;
-        let from_sid = match self.chat.moves_in.get_mut(&id) {
+        match self.chat.moves_in.get_mut(&id) {
             Some(m) if m.uid.as_ref() != uid => {
                 return self.refuse_handover(link, "foreign id", out);
             }
@@ -230,42 +248,47 @@ impl Server {
             Some(m) if m.deadline <= now => {
                 return self.refuse_handover(link, "expired id", out);
             }
-            Some(m) => {
-                m.link = Some(link);
-                m.from_sid.clone()
-            }
-            None if any_id => {
-                // Research switch: take the client's word for it.
-                let Some(u) = self.chat.users.get(uid) else {
-                    return self.refuse_handover(link, "unknown id", out);
+            Some(m) => m.link = Some(link),
+            None => {
+                // Research switch: take the client's word for its source.
+                let from = match self.chat.users.get(uid) {
+                    Some(u) if any_id => Some(u.sid.clone()),
+                    _ => None,
                 };
-                let from = u.sid.clone();
                 let deadline = now + self.cfg.redirect_timeout;
                 self.chat.moves_in.insert(
                     id,
                     MoveIn {
                         uid: uid.into(),
-                        from_sid: from.clone(),
+                        noted: from.is_some(),
+                        from_sid: from.unwrap_or_else(|| "".into()),
                         link: Some(link),
                         deadline,
                     },
                 );
                 self.arm(deadline);
-                from
             }
-            None => return self.refuse_handover(link, "unknown id", out),
-        };
-        if self.draining.is_some() {
-            self.chat.moves_in.remove(&id);
-            return self.refuse_handover(link, "server shutting down", out);
         }
         if let Some(c) = self.chat.clients.get_mut(&link) {
             c.handover = Some(id);
         }
         // Not a registration: from here the redirect's timers govern it.
         Self::chat_note(out, ChatNote::RegistrationEnded { link });
+        if self.chat.moves_in[&id].noted {
+            self.take_handover(id, link, out);
+        }
+    }
+
+    /// The client handed over under a request we were told of: tell the
+    /// source (step 9), which decides.
+    fn take_handover(&mut self, id: u64, link: LinkId, out: &mut Outbox) {
+        let Some(m) = self.chat.moves_in.get_mut(&id) else {
+            return;
+        };
+        m.link = Some(link);
+        let (uid, from) = (m.uid.clone(), m.from_sid.clone());
         let (hid, me) = (hex_id(id), self.me.sid.clone());
-        self.send_toward(&from_sid, frame("RDDONE", &[&hid, uid, &me, &from_sid]), out);
+        self.send_toward(&from, frame("RDDONE", &[&hid, &uid, &me, &from]), out);
     }
 
     fn refuse_handover(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
@@ -335,6 +358,9 @@ impl Server {
     /// message about it comes from there.
     fn apply_home(&mut self, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
         let dest = self.dest_of_sid(to);
+        if self.cfg.ablations.no_home_move && dest != Dest::Me {
+            return; // research switch: the old home stays
+        }
         let Some(u) = self.chat.users.get_mut(uid) else {
             return;
         };
@@ -349,7 +375,7 @@ impl Server {
                     .chat
                     .moves_in
                     .iter()
-                    .find(|(_, m)| m.uid == *uid && m.link.is_some())
+                    .find(|(_, m)| m.uid == *uid && m.noted && m.link.is_some())
                     .map(|(id, m)| (*id, m.link.expect("checked")));
                 match taken {
                     Some((id, link)) => {
@@ -483,8 +509,11 @@ impl Server {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            if let Some(m) = self.chat.moves_in.get_mut(&id) {
-                m.link = None;
+            match self.chat.moves_in.get_mut(&id) {
+                Some(m) if m.noted => m.link = None,
+                _ => {
+                    self.chat.moves_in.remove(&id);
+                }
             }
         }
     }
@@ -515,6 +544,13 @@ impl Server {
             .collect();
         for id in due {
             let m = self.chat.moves_in.remove(&id).expect("listed");
+            if !m.noted {
+                // Parked, and the notice never came: not a request here.
+                if let Some(l) = m.link {
+                    self.refuse_handover(l, "unknown id", out);
+                }
+                continue;
+            }
             if let Some(l) = m.link {
                 self.refuse_handover(l, "timed out", out);
             }
