@@ -182,6 +182,9 @@ pub enum ChatNote {
     /// Server (the user's home): it asked to move `uid` to the server `to`
     /// (seamless redirect) under request `id`.
     MoveStarted { id: u64, uid: Arc<str>, to: Arc<str> },
+    /// Server (the target): the source's notice of request `id` arrived;
+    /// its own clock for the request starts.
+    MoveNoted { id: u64, uid: Arc<str> },
     /// Server: its end of request `id` ended; `source` tells which end.
     /// `outcome` is completed, refused, timed-out or cancelled.
     MoveEnded {

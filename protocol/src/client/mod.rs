@@ -569,6 +569,10 @@ impl Client {
             "RENAMED" => self.nick = a(0).into(),
             "KILLED" => {
                 self.abandon_move(out);
+                if self.state == ClientState::Connected {
+                    let reason: Arc<str> = format!("killed: {}", a(0)).into();
+                    Self::note(out, ChatNote::Disconnected { reason });
+                }
                 self.state = ClientState::Killed;
                 if let Some(l) = self.server_link() {
                     out.push(Output::Close { link: l });

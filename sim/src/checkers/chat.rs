@@ -296,6 +296,7 @@ impl ChatChecks {
             ChatNote::PrivateSent { .. }
             | ChatNote::PrivateReceived { .. }
             | ChatNote::MoveStarted { .. }
+            | ChatNote::MoveNoted { .. }
             | ChatNote::MoveEnded { .. }
             | ChatNote::HandoverRefused { .. }
             | ChatNote::Moved { .. }

@@ -159,7 +159,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "redirect.finishes",
         kind: Kind::Safety,
-        statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), the source within redirect_timeout (+1s) and the target within twice that",
+        statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), each within redirect_timeout (+1s) of its own start (the target's starts when the source's notice reaches it)",
     },
     Invariant {
         name: "redirect.single",

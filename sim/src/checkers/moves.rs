@@ -32,8 +32,8 @@ pub struct MoveChecks {
     open: BTreeMap<u64, (HostId, SimTime)>,
     /// Ends already seen: (id, at the source).
     ended: BTreeMap<(u64, bool), SimTime>,
-    /// Requests' start times, kept to bound the target's end too.
-    started: BTreeMap<u64, SimTime>,
+    /// When each end's clock started: (id, at the source).
+    started: BTreeMap<(u64, bool), SimTime>,
     pub counts: RedirectCounts,
     /// Shutdowns: server host to (time, the clients connected to it then).
     shutdowns: Vec<(HostId, SimTime, Vec<HostId>)>,
@@ -77,7 +77,10 @@ impl MoveChecks {
             ChatNote::MoveStarted { id, .. } => {
                 self.counts.requested += 1;
                 self.open.insert(*id, (h, now));
-                self.started.insert(*id, now);
+                self.started.insert((*id, true), now);
+            }
+            ChatNote::MoveNoted { id, .. } => {
+                self.started.insert((*id, false), now);
             }
             ChatNote::MoveEnded {
                 id,
@@ -102,10 +105,8 @@ impl MoveChecks {
                         _ => c.cancelled += 1,
                     }
                 }
-                // The target's clock starts when the notice reaches it,
-                // after the source's: allow it a second timeout.
-                let limit = if *source { 1 } else { 2 } * self.timeout + SLACK;
-                if let Some(&t0) = self.started.get(id) {
+                let limit = self.timeout + SLACK;
+                if let Some(&t0) = self.started.get(&(*id, *source)) {
                     if now - t0 > limit {
                         violate(format!(
                             "request {id:016x} for {uid} ended {outcome} after {} ms",
@@ -120,11 +121,10 @@ impl MoveChecks {
             } => {
                 self.moved_at.insert(h, now);
             }
-            // Told why: the shutdown itself, or a move that a fault cut
-            // short (the client then registers afresh elsewhere).
-            ChatNote::Disconnected { reason }
-                if &**reason == "server shutting down" || reason.starts_with("redirect") =>
-            {
+            // Told why: the shutdown itself, or whatever else ended the
+            // session with a reason (a move a fault cut short, a KILL);
+            // only a silent close is a client left behind.
+            ChatNote::Disconnected { reason } if &**reason != "connection closed" => {
                 self.told_at.insert(h, now);
             }
             _ => {}

@@ -201,6 +201,13 @@ impl Server {
                     },
                 );
                 self.arm(deadline);
+                Self::chat_note(
+                    out,
+                    ChatNote::MoveNoted {
+                        id,
+                        uid: uid.into(),
+                    },
+                );
                 match parked {
                     Some((l, true)) => self.take_handover(id, l, out),
                     Some((l, false)) => self.refuse_handover(l, "foreign id", out),
