@@ -217,7 +217,7 @@ impl Server {
             }
             ("RDDONE", Some([_, uid, target, _]), _) => {
                 let (uid, target): (Arc<str>, Arc<str>) = (uid.into(), target.into());
-                self.commit_move(id, &uid, &target, out);
+                self.commit_move(now, id, &uid, &target, out);
                 true
             }
             ("RDCANCEL", _, Some([_, why, _])) => {
@@ -318,7 +318,14 @@ impl Server {
 
     /// The target has the client: move the user's home there, if the
     /// request is still ours.
-    fn commit_move(&mut self, id: u64, uid: &Arc<str>, target: &Arc<str>, out: &mut Outbox) {
+    fn commit_move(
+        &mut self,
+        now: Instant,
+        id: u64,
+        uid: &Arc<str>,
+        target: &Arc<str>,
+        out: &mut Outbox,
+    ) {
         let m = match self.chat.moves_out.remove(&id) {
             Some(m) if m.uid == *uid && m.to_sid == *target => m,
             Some(m) => {
@@ -346,7 +353,7 @@ impl Server {
         }
         u.gen += 1;
         let gen = u.gen;
-        self.apply_home(&m.uid, &m.to_sid, out);
+        self.apply_home(now, &m.uid, &m.to_sid, out);
         let me = self.me.sid.clone();
         let g = gen.to_string();
         self.flood(
@@ -363,7 +370,7 @@ impl Server {
 
     /// Makes `to` the home of a user already in the table: every later
     /// message about it comes from there.
-    fn apply_home(&mut self, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
+    fn apply_home(&mut self, now: Instant, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
         let dest = self.dest_of_sid(to);
         if self.cfg.ablations.no_home_move && dest != Dest::Me {
             return; // research switch: the old home stays
@@ -397,6 +404,7 @@ impl Server {
                         }
                         out.send(link, frame("HANDOK", &[&hex_id(id)]));
                         self.move_ended(id, uid, MoveOutcome::Completed, false, out);
+                        self.resume_streams(now, uid, out);
                     }
                     None => {
                         // Ours now, but its client is not here (our end
@@ -427,7 +435,7 @@ impl Server {
         }
     }
 
-    fn on_umove(&mut self, _now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+    fn on_umove(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
         let Some([uid, from, to, gen]) = f.args_exact::<4>() else {
             return false;
         };
@@ -452,13 +460,20 @@ impl Server {
         }
         let g = gen.to_string();
         self.flood(Some(link), frame("UMOVE", &[&uid, from, to, &g]), out);
-        self.apply_home(&uid, &Arc::from(to), out);
+        self.apply_home(now, &uid, &Arc::from(to), out);
         true
     }
 
     /// A UID frame for a known user carried a later move than we hold (we
     /// missed its UMOVE across a split).
-    pub(crate) fn catch_up_move(&mut self, uid: &Arc<str>, home: &str, gen: u64, out: &mut Outbox) {
+    pub(crate) fn catch_up_move(
+        &mut self,
+        now: Instant,
+        uid: &Arc<str>,
+        home: &str,
+        gen: u64,
+        out: &mut Outbox,
+    ) {
         let Some(u) = self.chat.users.get_mut(uid) else {
             return;
         };
@@ -466,7 +481,35 @@ impl Server {
             return;
         }
         u.gen = gen;
-        self.apply_home(uid, &Arc::from(home), out);
+        self.apply_home(now, uid, &Arc::from(home), out);
+    }
+
+    /// A user just arrived here by redirect: room messages numbered while
+    /// the move was on their way may have gone to the old home after it
+    /// let go, and been dropped there. Ask each room's sequencer for the
+    /// member's start point again: its answer carries the stream's current
+    /// number, and a client told a later point fetches what it missed.
+    fn resume_streams(&mut self, now: Instant, uid: &Arc<str>, out: &mut Outbox) {
+        let keys: Vec<Arc<str>> = match self.chat.users.get(uid) {
+            Some(u) => u.rooms.iter().cloned().collect(),
+            None => return,
+        };
+        for key in keys {
+            let Some(room) = self.chat.rooms.get(&*key) else {
+                continue;
+            };
+            if room.seq.is_some() {
+                self.send_start(&key, uid, true, out);
+                continue;
+            }
+            if let Dest::Link(l) = self.dest_of_sequencer(&room.stream.seq) {
+                out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
+            }
+            if !self.cfg.ablations.no_start_retry {
+                let again = now + self.cfg.find_delay;
+                self.chat.starts.insert((key.to_string(), uid.clone()), Some(again));
+            }
+        }
     }
 
     /// REDIRNO from the client being moved: it refuses, or the target

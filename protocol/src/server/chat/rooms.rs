@@ -136,7 +136,7 @@ impl Server {
     }
 
     /// Where the sequencer a stream names is, from here.
-    fn dest_of_sequencer(&self, seq: &str) -> Dest {
+    pub(crate) fn dest_of_sequencer(&self, seq: &str) -> Dest {
         sequencer_parts(seq).map_or(Dest::Nowhere, |(sid, _)| self.dest_of_sid(sid))
     }
 
@@ -261,7 +261,7 @@ impl Server {
     /// have missed every message numbered since it started, and a second
     /// start point for the same stream is how a client learns that numbers
     /// below it exist and fetches them.
-    fn send_start(&mut self, key: &str, uid: &Arc<str>, again: bool, out: &mut Outbox) {
+    pub(crate) fn send_start(&mut self, key: &str, uid: &Arc<str>, again: bool, out: &mut Outbox) {
         let room = &self.chat.rooms[key];
         let Some(seq) = &room.seq else {
             return;

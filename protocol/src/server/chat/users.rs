@@ -430,7 +430,7 @@ impl Server {
                 }
                 if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
                     let uid = uid.clone();
-                    self.catch_up_move(&uid, sid, gen, out);
+                    self.catch_up_move(now, &uid, sid, gen, out);
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
