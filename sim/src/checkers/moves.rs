@@ -35,14 +35,17 @@ pub struct MoveChecks {
     /// When each end's clock started: (id, at the source).
     started: BTreeMap<(u64, bool), SimTime>,
     pub counts: RedirectCounts,
-    /// Shutdowns: server host to (time, the clients connected to it then).
-    shutdowns: Vec<(HostId, SimTime, Vec<HostId>)>,
+    /// Shutdowns: server host, time, and the clients it held then, each
+    /// with when its session there began.
+    shutdowns: Vec<(HostId, SimTime, Vec<(HostId, SimTime)>)>,
     /// Per client host: the last time it completed a move, and the last
     /// time its session ended with "server shutting down" or a failed move.
     moved_at: BTreeMap<HostId, SimTime>,
     told_at: BTreeMap<HostId, SimTime>,
-    /// Per client host: the last time its user quit.
+    /// Per client host: the last time its user quit, and the last time
+    /// it was welcomed (its session began).
     quit_at: BTreeMap<HostId, SimTime>,
+    welcome_at: BTreeMap<HostId, SimTime>,
     /// Either end of a request may take this long (+1s).
     timeout: SimTime,
 }
@@ -78,6 +81,9 @@ impl MoveChecks {
                 self.counts.requested += 1;
                 self.open.insert(*id, (h, now));
                 self.started.insert((*id, true), now);
+            }
+            ChatNote::Welcome { .. } => {
+                self.welcome_at.insert(h, now);
             }
             ChatNote::MoveNoted { id, .. } => {
                 self.started.insert((*id, false), now);
@@ -133,6 +139,10 @@ impl MoveChecks {
 
     /// A shutdown begins at server `h`; `clients` are connected to it.
     pub fn on_shutdown(&mut self, now: SimTime, h: HostId, clients: Vec<HostId>) {
+        let clients = clients
+            .into_iter()
+            .map(|c| (c, self.welcome_at.get(&c).copied().unwrap_or(0)))
+            .collect();
         self.shutdowns.push((h, now, clients));
     }
 
@@ -169,10 +179,12 @@ impl MoveChecks {
         let mut out = Vec::new();
         for (s, t0, clients) in &self.shutdowns {
             let server = &w.hosts[*s as usize];
-            for &c in clients {
+            for &(c, since) in clients {
                 let moved = self.moved_at.get(&c).is_some_and(|t| t >= t0);
                 let told = self.told_at.get(&c).is_some_and(|t| t >= t0);
-                let quit = self.quit_at.get(&c).is_some_and(|t| t >= t0);
+                // A quit the server had not yet heard of when it began
+                // counts too: it ended the session being drained.
+                let quit = self.quit_at.get(&c).is_some_and(|&t| t >= since);
                 if moved || told || quit || !w.net.partition.reachable(c, *s) {
                     continue;
                 }
