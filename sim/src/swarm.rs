@@ -45,7 +45,18 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
         return (scn.clone(), None);
     };
     let mut rng = rng::stream(seed, "faults");
-    let plan_kinds = choose_kinds(&mut rng, &f.kinds);
+    // Moving clients needs clients: a scenario of servers alone draws
+    // exactly what it drew before the kind existed.
+    let allowed: Vec<FaultKind> = f
+        .kinds
+        .iter()
+        .copied()
+        .filter(|&k| k != FaultKind::Redirect || !scn.clients.is_empty())
+        .collect();
+    if allowed.is_empty() {
+        return (scn.clone(), None);
+    }
+    let plan_kinds = choose_kinds(&mut rng, &allowed);
     let scale_percent = 50 + rng::between(&mut rng, 0, 150);
     let mean_gap = Duration::from_nanos(f.mean_gap.as_nanos() / 100 * scale_percent);
     let mut gen = Generator::new(scn, f, rng);
@@ -261,6 +272,30 @@ impl<'a> Generator<'a> {
                         a,
                         b,
                         duration: Duration::from_nanos(stop.saturating_sub(t).max(1)),
+                    },
+                );
+            }
+            FaultKind::Redirect => {
+                let clients = self.scn.client_ids();
+                let Some(client) = self.pick(&clients) else {
+                    return false;
+                };
+                let up: Vec<String> = self
+                    .servers
+                    .iter()
+                    .filter(|s| !self.retired.contains(*s))
+                    .cloned()
+                    .collect();
+                let Some(to) = self.pick(&up) else {
+                    return false;
+                };
+                let by_client = self.span(0, 3) == 0;
+                self.at(
+                    t,
+                    Action::Redirect {
+                        client,
+                        to,
+                        by_client,
                     },
                 );
             }

@@ -48,6 +48,7 @@ pub struct Row {
     pub faults_skew: u64,
     pub faults_race: u64,
     pub faults_shutdown: u64,
+    pub faults_redirect: u64,
     pub links_registered: u64,
     pub loops_broken: u64,
     pub handshakes_failed: u64,
@@ -106,6 +107,7 @@ impl Row {
             FaultKind::Skew => &mut self.faults_skew,
             FaultKind::Race => &mut self.faults_race,
             FaultKind::Shutdown => &mut self.faults_shutdown,
+            FaultKind::Redirect => &mut self.faults_redirect,
         };
         *slot = w;
     }

@@ -396,6 +396,7 @@ impl Checkers {
 
     /// A host crashed: its links are gone at its end.
     pub fn host_down(&mut self, now: SimTime, h: HostId, net: &mut Network) {
+        self.moves.host_down(h);
         let conns: Vec<u32> = self
             .graph
             .edges()

@@ -151,12 +151,17 @@ impl MoveChecks {
         self.quit_at.insert(h, now);
     }
 
+    /// A server went down (crash): it forgets its requests, and so do we.
+    pub fn host_down(&mut self, h: HostId) {
+        self.open.retain(|_, (src, _)| *src != h);
+    }
+
     /// Requests still open at their source past their time.
     pub fn overdue(&self, now: SimTime, w: &World) -> Vec<Violation> {
         let mut out = Vec::new();
         for (id, &(h, t0)) in &self.open {
             let host = &w.hosts[h as usize];
-            // A source that crashed or restarted ended nothing: it forgot.
+            // A source that shut down ended nothing: it let go.
             if !host.running() || now - t0 <= self.timeout + SLACK {
                 continue;
             }

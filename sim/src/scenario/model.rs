@@ -465,10 +465,14 @@ pub enum FaultKind {
     Race,
     /// A leaf server (one nobody autoconnects to) is shut down for good.
     Shutdown,
+    /// A random client is moved to a random server by seamless redirect
+    /// (one in four asked by the client itself). Drawn only in scenarios
+    /// with clients.
+    Redirect,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Partition,
         FaultKind::Cut,
         FaultKind::Isolate,
@@ -478,6 +482,7 @@ impl FaultKind {
         FaultKind::Skew,
         FaultKind::Race,
         FaultKind::Shutdown,
+        FaultKind::Redirect,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -491,6 +496,7 @@ impl FaultKind {
             FaultKind::Skew => "skew",
             FaultKind::Race => "race",
             FaultKind::Shutdown => "shutdown",
+            FaultKind::Redirect => "redirect",
         }
     }
 
