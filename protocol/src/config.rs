@@ -334,6 +334,9 @@ pub struct Config {
     pub nick_history: Duration,
     /// How long either end of a seamless redirect waits for it to finish.
     pub redirect_timeout: Duration,
+    /// Move local clients to less loaded servers when this server holds
+    /// clearly more than its share (checked every `ping_interval`).
+    pub balance: bool,
     pub ablations: Ablations,
 }
 
@@ -351,6 +354,7 @@ impl Default for Config {
             find_delay: Duration::from_secs(2),
             nick_history: Duration::from_secs(30),
             redirect_timeout: Duration::from_secs(5),
+            balance: false,
             ablations: Ablations::default(),
         }
     }

@@ -90,6 +90,7 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         find_delay: p.find_delay,
         nick_history: p.nick_history,
         redirect_timeout: p.redirect_timeout,
+        balance: p.balance,
         ablations,
     })
 }

@@ -59,6 +59,9 @@ impl Server {
             // dialling in lockstep.
             t.next_attempt = Some(now + jitter(rng, Duration::from_millis(100)));
         }
+        if self.cfg.balance {
+            self.balance_at = Some(now + self.cfg.ping_interval);
+        }
         self.recompute_deadline();
     }
 
@@ -139,6 +142,10 @@ impl Server {
             }
         }
         self.chat_timeout(now, out);
+        if self.balance_at.is_some_and(|t| t <= now) {
+            self.balance_at = Some(now + self.cfg.ping_interval);
+            self.balance(now, rng, out);
+        }
         for i in 0..self.auto.len() {
             let t = &self.auto[i];
             let due = t.next_attempt.is_some_and(|a| a <= now);

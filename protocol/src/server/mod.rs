@@ -159,6 +159,8 @@ pub struct Server {
     pub(crate) stopped: bool,
     /// Shutting down gracefully, until this instant at the latest.
     pub(crate) draining: Option<Instant>,
+    /// When load balancing next looks at the loads.
+    pub(crate) balance_at: Option<Instant>,
     pub(crate) stats: Stats,
     frame: Frame,
     pub(crate) chat: chat::ChatState,
@@ -190,6 +192,7 @@ impl Server {
             deadline: None,
             stopped: false,
             draining: None,
+            balance_at: None,
             stats: Stats::default(),
             frame: Frame::new(),
             chat: chat::ChatState::default(),

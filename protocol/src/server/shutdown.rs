@@ -19,6 +19,70 @@ use crate::outbox::{Note, Outbox, Output};
 use crate::time::Instant;
 
 impl Server {
+    /// Every other server of the component by load (users living there),
+    /// lightest first, ties by name; and this server's own load.
+    fn loads(&self) -> (Vec<(usize, Arc<str>, Arc<str>)>, usize) {
+        let mut by_sid: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut mine = 0;
+        for u in self.chat.users.values() {
+            if u.local {
+                mine += 1;
+            } else {
+                *by_sid.entry(&u.sid).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(usize, Arc<str>, Arc<str>)> = self
+            .known
+            .iter()
+            .map(|(name, k)| (by_sid.get(&*k.sid).copied().unwrap_or(0), name.clone(), k.sid.clone()))
+            .collect();
+        v.sort();
+        (v, mine)
+    }
+
+    /// Load balancing: a server holding more than the component's mean by
+    /// a margin (a quarter of the mean, at least 2) moves the excess, one
+    /// client at a time to the lightest server, counting each as it goes.
+    /// Only while no move of ours is pending, so a slow move is not
+    /// doubled by the next check.
+    pub(crate) fn balance<R: CryptoRngCore>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+        if self.draining.is_some() || !self.chat.moves_out.is_empty() {
+            return;
+        }
+        let (mut others, mine) = self.loads();
+        if others.is_empty() {
+            return;
+        }
+        let total = mine + others.iter().map(|o| o.0).sum::<usize>();
+        let mean = total / (others.len() + 1);
+        let margin = (mean / 4).max(2);
+        if mine <= mean + margin {
+            return;
+        }
+        let movable: Vec<Arc<str>> = self
+            .chat
+            .users
+            .iter()
+            .filter(|(_, u)| u.local)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        let mut left = mine;
+        for uid in movable {
+            if left <= mean {
+                break;
+            }
+            let (load, name, _) = others[0].clone();
+            if load + 1 >= left {
+                break; // as even as moving can make it
+            }
+            if self.start_redirect(now, &uid, &name, rng, out).is_ok() {
+                left -= 1;
+                others[0].0 += 1;
+                others.sort();
+            }
+        }
+    }
+
     pub(crate) fn begin_shutdown<R: CryptoRngCore>(
         &mut self,
         now: Instant,
@@ -30,30 +94,22 @@ impl Server {
         }
         self.draining = Some(now + self.cfg.redirect_timeout);
         self.arm(now + self.cfg.redirect_timeout);
-        // Load of every other server we can reach: users living there.
-        let mut load: BTreeMap<Arc<str>, (usize, Arc<str>)> = self
-            .known
+        let (mut others, _) = self.loads();
+        let mine: Vec<Arc<str>> = self
+            .chat
+            .users
             .iter()
-            .map(|(name, k)| (k.sid.clone(), (0, name.clone())))
+            .filter(|(_, u)| u.local)
+            .map(|(uid, _)| uid.clone())
             .collect();
-        let mut mine: Vec<Arc<str>> = Vec::new();
-        for (uid, u) in &self.chat.users {
-            if u.local {
-                mine.push(uid.clone());
-            } else if let Some(l) = load.get_mut(&u.sid) {
-                l.0 += 1;
-            }
-        }
         for uid in mine {
-            let Some((sid, (_, name))) = load
-                .iter()
-                .min_by(|a, b| (a.1 .0, &a.1 .1).cmp(&(b.1 .0, &b.1 .1)))
-                .map(|(s, l)| (s.clone(), l.clone()))
-            else {
-                break; // alone: nowhere to send anyone
+            // Alone: nowhere to send anyone.
+            let Some((_, name, _)) = others.first().cloned() else {
+                break;
             };
             if self.start_redirect(now, &uid, &name, rng, out).is_ok() {
-                load.get_mut(&sid).expect("listed").0 += 1;
+                others[0].0 += 1;
+                others.sort();
             }
         }
         self.progress_shutdown(now, rng, out);

@@ -75,6 +75,8 @@ pub struct ProtocolSection {
     pub find_delay: Duration,
     pub nick_history: Duration,
     pub redirect_timeout: Duration,
+    /// Load balancing by seamless redirect.
+    pub balance: bool,
     /// Protocol safeguards switched off, each one of
     /// [`KNOWN_ABLATIONS`](super::KNOWN_ABLATIONS).
     pub ablate: Vec<String>,
@@ -96,6 +98,7 @@ impl Default for ProtocolSection {
             find_delay: c.find_delay,
             nick_history: c.nick_history,
             redirect_timeout: c.redirect_timeout,
+            balance: c.balance,
             ablate: Vec::new(),
         }
     }

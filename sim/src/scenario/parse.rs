@@ -69,6 +69,7 @@ const PROTOCOL_KEYS: &[&str] = &[
     "find_delay",
     "nick_history",
     "redirect_timeout",
+    "balance",
     "ablate",
 ];
 const NETWORK_KEYS: &[&str] = &["latency", "connect_timeout"];
@@ -956,6 +957,9 @@ impl<'a> Parser<'a> {
                     format_duration(p.reconnect_min)
                 ),
             ));
+        }
+        if let Some(f) = t.get("balance") {
+            p.balance = self.boolean(&f)?;
         }
         if let Some(f) = t.get("ablate") {
             for s in self.string_list(&f)? {

@@ -32,6 +32,9 @@ impl Scenario {
         w.kv("find_delay", duration(p.find_delay));
         w.kv("nick_history", duration(p.nick_history));
         w.kv("redirect_timeout", duration(p.redirect_timeout));
+        if p.balance {
+            w.kv("balance", "true".to_string());
+        }
         w.kv("ablate", strings(&p.ablate));
 
         let n = &self.network;

@@ -345,6 +345,9 @@ impl Server {
         if let Some(t) = self.draining {
             at(t);
         }
+        if let Some(t) = self.balance_at {
+            at(t);
+        }
         for c in self.chat.clients.values() {
             if c.handover.is_some() {
                 continue; // the redirect's own deadline covers it

@@ -1,0 +1,117 @@
+//! What the seamless redirect scenarios end with, beyond "no invariant
+//! fired": where each client is, under which UID, what it delivered, and
+//! how each move ended at the client and in the counters.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use drc_sim::run::{run, RunOptions};
+use drc_sim::scenario;
+use serde_json::Value;
+
+fn outcome_of(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let scn = scenario::load(&p).unwrap();
+    let o = run(&scn, RunOptions::default()).unwrap();
+    assert!(o.violations.is_empty(), "{name}:\n{}", o.summary());
+    o.to_json()
+}
+
+fn texts(c: &Value, room: &str) -> Vec<String> {
+    c["rooms"][room]
+        .as_array()
+        .map(|a| a.iter().map(|m| m["text"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn moves(c: &Value) -> Vec<(String, String, String)> {
+    c["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap().to_string();
+            (s("from"), s("to"), s("outcome"))
+        })
+        .collect()
+}
+
+fn redirects(o: &Value) -> [u64; 5] {
+    let r = &o["stats"]["redirects"];
+    ["requested", "completed", "refused", "timed_out", "cancelled"].map(|k| r[k].as_u64().unwrap())
+}
+
+#[test]
+fn a_moved_user_keeps_its_uid_and_every_message_arrives_once_in_order() {
+    let o = outcome_of("redirect-mid-chat");
+    let alice = &o["final"]["clients"]["alice"];
+    assert_eq!(alice["server"], "west");
+    // Registered on east (SID 0AB), and still that user.
+    assert!(alice["uid"].as_str().unwrap().starts_with("0AB-"), "{alice}");
+    assert_eq!(moves(alice), [("east".into(), "west".into(), "completed".into())]);
+    let bob = texts(&o["final"]["clients"]["bob"], "#lobby");
+    assert_eq!(texts(alice, "#lobby"), bob);
+    assert_eq!(bob.len(), 6, "{bob:?}");
+    assert_eq!(redirects(&o), [1, 1, 0, 0, 0]);
+    for (name, s) in o["final"]["servers"].as_object().unwrap() {
+        assert_eq!(s["users"]["alice"], "west", "{name} places alice elsewhere");
+    }
+}
+
+#[test]
+fn a_refused_or_failed_move_changes_nothing_for_the_user() {
+    for (name, outcome, counts) in [
+        ("redirect-refused", "refused", [1, 0, 1, 0, 0]),
+        ("redirect-target-partitioned", "cancelled", [1, 0, 0, 0, 1]),
+        ("redirect-target-stalled", "timed-out", [1, 0, 0, 1, 0]),
+    ] {
+        let o = outcome_of(name);
+        let alice = &o["final"]["clients"]["alice"];
+        assert_eq!(alice["server"], "east", "{name}");
+        assert!(alice["uid"].as_str().unwrap().starts_with("0AB-1-"), "{name}: {alice}");
+        assert_eq!(moves(alice), [("east".into(), "west".into(), outcome.into())], "{name}");
+        assert_eq!(redirects(&o), counts, "{name}");
+    }
+}
+
+#[test]
+fn a_graceful_shutdown_spreads_its_clients_and_loses_no_message() {
+    let o = outcome_of("shutdown-hub-with-clients");
+    let clients = o["final"]["clients"].as_object().unwrap();
+    let mut per_server: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, c) in clients {
+        *per_server.entry(c["server"].as_str().unwrap().to_string()).or_default() += 1;
+        assert_eq!(moves(c).len(), 1, "{id}");
+        assert_eq!(moves(c)[0].2, "completed", "{id}");
+        // Registered on the hub (SID 0AA) and never again.
+        assert!(c["uid"].as_str().unwrap().starts_with("0AA-1-"), "{id}: {c}");
+        assert_eq!(texts(c, "#lobby").len(), 11, "{id}");
+    }
+    assert_eq!(per_server, BTreeMap::from([("east".into(), 3), ("west".into(), 3)]));
+    assert_eq!(o["final"]["servers"]["hub"]["up"], false);
+    assert_eq!(o["final"]["components"], serde_json::json!([["east", "west"]]));
+}
+
+#[test]
+fn a_client_refusing_to_move_is_told_why_and_comes_back_elsewhere() {
+    let o = outcome_of("shutdown-refusing-client");
+    let c5 = &o["final"]["clients"]["c5"];
+    assert_eq!(moves(c5)[0].2, "refused");
+    assert_eq!(c5["state"], "connected");
+    assert_eq!(c5["server"], "east");
+    assert_eq!(redirects(&o), [6, 5, 1, 0, 0]);
+}
+
+#[test]
+fn load_balancing_evens_out_a_hundred_clients() {
+    let o = outcome_of("balance-piled-clients");
+    let clients = o["final"]["clients"].as_object().unwrap();
+    let mut per_server: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, c) in clients {
+        *per_server.entry(c["server"].as_str().unwrap().to_string()).or_default() += 1;
+        assert!(c["uid"].as_str().unwrap().starts_with("0AA-1-"), "{id}");
+        assert_eq!(texts(c, "#lobby").len(), 40, "{id}");
+    }
+    assert_eq!(per_server.values().copied().collect::<Vec<_>>(), [25, 25, 25, 25]);
+    assert_eq!(redirects(&o), [75, 75, 0, 0, 0]);
+}
