@@ -181,7 +181,11 @@ pub enum ChatNote {
     PrivateReceived { from: Arc<str>, text: Arc<str> },
     /// Server (the user's home): it asked to move `uid` to the server `to`
     /// (seamless redirect) under request `id`.
-    MoveStarted { id: u64, uid: Arc<str>, to: Arc<str> },
+    MoveStarted {
+        id: u64,
+        uid: Arc<str>,
+        to: Arc<str>,
+    },
     /// Server (the target): the source's notice of request `id` arrived;
     /// its own clock for the request starts.
     MoveNoted { id: u64, uid: Arc<str> },

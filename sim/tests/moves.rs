@@ -20,7 +20,11 @@ fn outcome_of(name: &str) -> Value {
 fn texts(c: &Value, room: &str) -> Vec<String> {
     c["rooms"][room]
         .as_array()
-        .map(|a| a.iter().map(|m| m["text"].as_str().unwrap().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|m| m["text"].as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -38,7 +42,14 @@ fn moves(c: &Value) -> Vec<(String, String, String)> {
 
 fn redirects(o: &Value) -> [u64; 5] {
     let r = &o["stats"]["redirects"];
-    ["requested", "completed", "refused", "timed_out", "cancelled"].map(|k| r[k].as_u64().unwrap())
+    [
+        "requested",
+        "completed",
+        "refused",
+        "timed_out",
+        "cancelled",
+    ]
+    .map(|k| r[k].as_u64().unwrap())
 }
 
 #[test]
@@ -47,8 +58,14 @@ fn a_moved_user_keeps_its_uid_and_every_message_arrives_once_in_order() {
     let alice = &o["final"]["clients"]["alice"];
     assert_eq!(alice["server"], "west");
     // Registered on east (SID 0AB), and still that user.
-    assert!(alice["uid"].as_str().unwrap().starts_with("0AB-"), "{alice}");
-    assert_eq!(moves(alice), [("east".into(), "west".into(), "completed".into())]);
+    assert!(
+        alice["uid"].as_str().unwrap().starts_with("0AB-"),
+        "{alice}"
+    );
+    assert_eq!(
+        moves(alice),
+        [("east".into(), "west".into(), "completed".into())]
+    );
     let bob = texts(&o["final"]["clients"]["bob"], "#lobby");
     assert_eq!(texts(alice, "#lobby"), bob);
     assert_eq!(bob.len(), 6, "{bob:?}");
@@ -68,8 +85,15 @@ fn a_refused_or_failed_move_changes_nothing_for_the_user() {
         let o = outcome_of(name);
         let alice = &o["final"]["clients"]["alice"];
         assert_eq!(alice["server"], "east", "{name}");
-        assert!(alice["uid"].as_str().unwrap().starts_with("0AB-1-"), "{name}: {alice}");
-        assert_eq!(moves(alice), [("east".into(), "west".into(), outcome.into())], "{name}");
+        assert!(
+            alice["uid"].as_str().unwrap().starts_with("0AB-1-"),
+            "{name}: {alice}"
+        );
+        assert_eq!(
+            moves(alice),
+            [("east".into(), "west".into(), outcome.into())],
+            "{name}"
+        );
         assert_eq!(redirects(&o), counts, "{name}");
     }
 }
@@ -80,16 +104,27 @@ fn a_graceful_shutdown_spreads_its_clients_and_loses_no_message() {
     let clients = o["final"]["clients"].as_object().unwrap();
     let mut per_server: BTreeMap<String, usize> = BTreeMap::new();
     for (id, c) in clients {
-        *per_server.entry(c["server"].as_str().unwrap().to_string()).or_default() += 1;
+        *per_server
+            .entry(c["server"].as_str().unwrap().to_string())
+            .or_default() += 1;
         assert_eq!(moves(c).len(), 1, "{id}");
         assert_eq!(moves(c)[0].2, "completed", "{id}");
         // Registered on the hub (SID 0AA) and never again.
-        assert!(c["uid"].as_str().unwrap().starts_with("0AA-1-"), "{id}: {c}");
+        assert!(
+            c["uid"].as_str().unwrap().starts_with("0AA-1-"),
+            "{id}: {c}"
+        );
         assert_eq!(texts(c, "#lobby").len(), 11, "{id}");
     }
-    assert_eq!(per_server, BTreeMap::from([("east".into(), 3), ("west".into(), 3)]));
+    assert_eq!(
+        per_server,
+        BTreeMap::from([("east".into(), 3), ("west".into(), 3)])
+    );
     assert_eq!(o["final"]["servers"]["hub"]["up"], false);
-    assert_eq!(o["final"]["components"], serde_json::json!([["east", "west"]]));
+    assert_eq!(
+        o["final"]["components"],
+        serde_json::json!([["east", "west"]])
+    );
 }
 
 #[test]
@@ -108,10 +143,15 @@ fn load_balancing_evens_out_a_hundred_clients() {
     let clients = o["final"]["clients"].as_object().unwrap();
     let mut per_server: BTreeMap<String, usize> = BTreeMap::new();
     for (id, c) in clients {
-        *per_server.entry(c["server"].as_str().unwrap().to_string()).or_default() += 1;
+        *per_server
+            .entry(c["server"].as_str().unwrap().to_string())
+            .or_default() += 1;
         assert!(c["uid"].as_str().unwrap().starts_with("0AA-1-"), "{id}");
         assert_eq!(texts(c, "#lobby").len(), 40, "{id}");
     }
-    assert_eq!(per_server.values().copied().collect::<Vec<_>>(), [25, 25, 25, 25]);
+    assert_eq!(
+        per_server.values().copied().collect::<Vec<_>>(),
+        [25, 25, 25, 25]
+    );
     assert_eq!(redirects(&o), [75, 75, 0, 0, 0]);
 }

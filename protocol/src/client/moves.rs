@@ -49,7 +49,14 @@ impl Client {
             self.send_now(out, "REDIRNO", &[id, "refused"]);
             let to: Arc<str> = to.into();
             self.moves.push((from.clone(), to.clone(), "refused"));
-            Self::note(out, ChatNote::Moved { from, to, outcome: "refused" });
+            Self::note(
+                out,
+                ChatNote::Moved {
+                    from,
+                    to,
+                    outcome: "refused",
+                },
+            );
             return;
         }
         let link = self.new_link();
@@ -119,7 +126,14 @@ impl Client {
         }
         let (from, to) = (m.from, m.to);
         self.moves.push((from.clone(), to.clone(), "completed"));
-        Self::note(out, ChatNote::Moved { from, to, outcome: "completed" });
+        Self::note(
+            out,
+            ChatNote::Moved {
+                from,
+                to,
+                outcome: "completed",
+            },
+        );
     }
 
     /// The move failed at `outcome`. The new connection is closed; held
@@ -180,13 +194,24 @@ impl Client {
             out.push(Output::Close { link: m.link });
             let (from, to) = (m.from, m.to);
             self.moves.push((from.clone(), to.clone(), "cancelled"));
-            Self::note(out, ChatNote::Moved { from, to, outcome: "cancelled" });
+            Self::note(
+                out,
+                ChatNote::Moved {
+                    from,
+                    to,
+                    outcome: "cancelled",
+                },
+            );
         }
     }
 
     /// REDIRCANCEL from the source: it gave the request up.
     pub(crate) fn on_redircancel(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
-        if self.moving.as_ref().is_some_and(|m| f.arg(0) == Some(&*m.id)) {
+        if self
+            .moving
+            .as_ref()
+            .is_some_and(|m| f.arg(0) == Some(&*m.id))
+        {
             let outcome = match f.arg(1) {
                 Some("timed-out") => "timed-out",
                 _ => "cancelled",

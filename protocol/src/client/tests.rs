@@ -36,7 +36,12 @@ struct Rig {
     out: Outbox,
     now: Instant,
     sent: Vec<Vec<String>>,
+    /// The link each of `sent` went out on.
+    sent_on: Vec<LinkId>,
     notes: Vec<ChatNote>,
+    /// Connections opened and closed, in order.
+    dialled: Vec<(LinkId, String)>,
+    closed: Vec<LinkId>,
 }
 
 impl Rig {
@@ -48,7 +53,10 @@ impl Rig {
             out: Outbox::new(),
             now: Instant::ZERO,
             sent: Vec::new(),
+            sent_on: Vec::new(),
             notes: Vec::new(),
+            dialled: Vec::new(),
+            closed: Vec::new(),
         };
         r.input(ClientInput::Command(ClientCommand::Connect {
             server: "A",
@@ -59,6 +67,7 @@ impl Rig {
         r.frame(&["JOINED", "#r"]);
         r.frame(&["SYNC", "#r", "1", "A", "1"]);
         r.sent.clear();
+        r.sent_on.clear();
         r.notes.clear();
         r
     }
@@ -68,28 +77,42 @@ impl Rig {
         self.c.handle(self.now, i, &mut self.out);
         for o in self.out.items() {
             match o {
-                Output::Send { start, end, .. } => {
+                Output::Send { link, start, end } => {
                     let mut f = Frame::new();
                     wire::decode_exact(self.out.bytes(*start, *end), &mut f).unwrap();
                     if f.command() != "PONG" {
                         let mut v = vec![f.command().to_string()];
                         v.extend(f.args().map(String::from));
                         self.sent.push(v);
+                        self.sent_on.push(*link);
                     }
                 }
                 Output::Note(Note::Chat(n)) => self.notes.push(n.clone()),
+                Output::Connect { link, to } => self.dialled.push((*link, to.to_string())),
+                Output::Close { link } => self.closed.push(*link),
                 _ => {}
             }
         }
     }
 
     fn frame(&mut self, parts: &[&str]) {
+        self.frame_on(SRV, parts);
+    }
+
+    fn frame_on(&mut self, link: LinkId, parts: &[&str]) {
         let mut b = Vec::new();
         wire::encode(&mut b, parts[0], &parts[1..]).unwrap();
-        self.input(ClientInput::Frame {
-            link: SRV,
-            bytes: &b,
-        });
+        self.input(ClientInput::Frame { link, bytes: &b });
+    }
+
+    /// What went out on `link`, in order.
+    fn sent_to(&self, link: LinkId) -> Vec<Vec<String>> {
+        self.sent
+            .iter()
+            .zip(&self.sent_on)
+            .filter(|(_, l)| **l == link)
+            .map(|(v, _)| v.clone())
+            .collect()
     }
 
     fn say(&mut self, text: &str) {
@@ -846,6 +869,7 @@ fn a_later_start_point_for_the_same_stream_makes_the_client_fetch_what_it_missed
     );
     // The same start point again, or an earlier one, asks for nothing.
     r.sent.clear();
+    r.sent_on.clear();
     r.frame(&["SYNC", "#r", "1", "A", "1"]);
     r.frame(&["SYNC", "#r", "1", "A", "4"]);
     r.after(Duration::from_secs(5));
@@ -939,4 +963,109 @@ fn a_gap_sets_the_timer_that_asks_about_it() {
     ]);
     let gap = r.now + Duration::from_secs(2);
     assert_eq!(r.c.poll_timeout(), Some(gap), "was {idle:?}");
+}
+
+/// The redirect from A to B reached the client, which dialled B on the
+/// returned link.
+fn asked_to_move(cfg: ClientConfig) -> (Rig, LinkId) {
+    let mut r = Rig::joined(cfg);
+    r.frame(&["REDIRECT", "00000000000000ab", "B"]);
+    let (new, to) = r.dialled.last().cloned().expect("dialled the target");
+    assert_eq!(to, "B");
+    (r, new)
+}
+
+#[test]
+fn a_redirected_client_hands_over_holds_its_frames_and_swaps_at_handok() {
+    let (mut r, new) = asked_to_move(cfg());
+    // Before the handover, commands still go to the old server.
+    r.input(ClientInput::Command(ClientCommand::Join("#early")));
+    assert_eq!(r.sent_to(SRV).last().unwrap(), &["JOINROOM", "#early"]);
+    r.input(ClientInput::Connected { link: new });
+    assert_eq!(r.sent_to(new), [["HANDOVER", "00000000000000ab", "A-1-1"]]);
+    // From the handover on, frames for the server are held...
+    r.input(ClientInput::Command(ClientCommand::Join("#late")));
+    assert!(!r.sent.iter().any(|v| v == &["JOINROOM", "#late"]));
+    // ...room messages arrive on either connection, each delivered once...
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+    ]);
+    r.frame_on(
+        new,
+        &[
+            "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+        ],
+    );
+    r.frame_on(
+        new,
+        &[
+            "RMSG", "#r", "1", "A", "2", "B-1-1", "bob", "B-1-1/2", "two",
+        ],
+    );
+    assert_eq!(r.delivered(), [(1, "one".into()), (2, "two".into())]);
+    // ...the source lets go; the client is not disconnected...
+    r.input(ClientInput::Closed { link: SRV });
+    assert_eq!(r.c.state(), ClientState::Connected);
+    assert!(r.c.is_moving());
+    // ...and HANDOK makes the new connection its server's, where the held
+    // frames go out.
+    r.frame_on(new, &["HANDOK", "00000000000000ab"]);
+    assert!(!r.c.is_moving());
+    assert_eq!(r.c.server(), Some("B"));
+    assert_eq!(r.c.uid(), Some("A-1-1"));
+    assert_eq!(r.sent_to(new).last().unwrap(), &["JOINROOM", "#late"]);
+    assert_eq!(r.c.moves().len(), 1);
+    assert_eq!(r.c.moves()[0].2, "completed");
+    // No new registration, no rejoin of #r.
+    assert!(!r
+        .sent
+        .iter()
+        .any(|v| v[0] == "USER" || v == &["JOINROOM", "#r"]));
+}
+
+#[test]
+fn a_client_that_refuses_says_so_and_stays() {
+    let mut r = Rig::joined(ClientConfig {
+        accept_redirect: false,
+        ..cfg()
+    });
+    r.frame(&["REDIRECT", "00000000000000ab", "B"]);
+    assert!(
+        r.dialled.len() == 1,
+        "only the first connect: {:?}",
+        r.dialled
+    );
+    assert_eq!(
+        r.sent_to(SRV).last().unwrap(),
+        &["REDIRNO", "00000000000000ab", "refused"]
+    );
+    assert_eq!(r.c.moves()[0].2, "refused");
+}
+
+#[test]
+fn a_move_that_fails_sends_the_held_frames_to_the_old_server() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.input(ClientInput::Command(ClientCommand::Join("#late")));
+    // The target refuses and closes.
+    r.frame_on(new, &["ERROR", "redirect refused: unknown id"]);
+    r.input(ClientInput::Closed { link: new });
+    let old = r.sent_to(SRV);
+    assert_eq!(
+        old[old.len() - 2],
+        ["REDIRNO", "00000000000000ab", "cancelled"]
+    );
+    assert_eq!(old[old.len() - 1], ["JOINROOM", "#late"]);
+    assert_eq!(r.c.server(), Some("A"));
+    assert_eq!(r.c.moves()[0].2, "cancelled");
+}
+
+#[test]
+fn a_move_the_source_gave_up_is_dropped_at_redircancel() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame(&["REDIRCANCEL", "00000000000000ab", "timed-out"]);
+    assert!(r.closed.contains(&new));
+    assert!(!r.c.is_moving());
+    assert_eq!(r.c.moves()[0].2, "timed-out");
 }

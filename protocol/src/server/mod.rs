@@ -517,12 +517,9 @@ impl Server {
             }
             Command::Shutdown => self.begin_shutdown(now, rng, out),
             Command::Redirect { user, to } => {
-                let uid = self.resolve_nick(user).or_else(|| {
-                    self.chat
-                        .users
-                        .get_key_value(user)
-                        .map(|(u, _)| u.clone())
-                });
+                let uid = self
+                    .resolve_nick(user)
+                    .or_else(|| self.chat.users.get_key_value(user).map(|(u, _)| u.clone()));
                 if let Some(uid) = uid {
                     let _ = self.start_redirect(now, &uid, to, rng, out);
                 }

@@ -18,10 +18,13 @@ use crate::message::Msg;
 use crate::outbox::{Note, Outbox, Output};
 use crate::time::Instant;
 
+/// Another server's load: (users living there, name, SID).
+type Load = (usize, Arc<str>, Arc<str>);
+
 impl Server {
     /// Every other server of the component by load (users living there),
     /// lightest first, ties by name; and this server's own load.
-    fn loads(&self) -> (Vec<(usize, Arc<str>, Arc<str>)>, usize) {
+    fn loads(&self) -> (Vec<Load>, usize) {
         let mut by_sid: BTreeMap<&str, usize> = BTreeMap::new();
         let mut mine = 0;
         for u in self.chat.users.values() {
@@ -31,10 +34,16 @@ impl Server {
                 *by_sid.entry(&u.sid).or_default() += 1;
             }
         }
-        let mut v: Vec<(usize, Arc<str>, Arc<str>)> = self
+        let mut v: Vec<Load> = self
             .known
             .iter()
-            .map(|(name, k)| (by_sid.get(&*k.sid).copied().unwrap_or(0), name.clone(), k.sid.clone()))
+            .map(|(name, k)| {
+                (
+                    by_sid.get(&*k.sid).copied().unwrap_or(0),
+                    name.clone(),
+                    k.sid.clone(),
+                )
+            })
             .collect();
         v.sort();
         (v, mine)
@@ -45,7 +54,12 @@ impl Server {
     /// client at a time to the lightest server, counting each as it goes.
     /// Only while no move of ours is pending, so a slow move is not
     /// doubled by the next check.
-    pub(crate) fn balance<R: CryptoRngCore>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+    pub(crate) fn balance<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
         if self.draining.is_some() || !self.chat.moves_out.is_empty() {
             return;
         }

@@ -14,7 +14,8 @@ use crate::crypto::KeyPair;
 use crate::message::Msg;
 use crate::wire::{self, Encoder, Frame};
 use crate::{
-    CloseReason, Config, Duration, Identity, Instant, LinkId, Note, Outbox, Output, Registry,
+    ChatNote, CloseReason, Config, Duration, Identity, Instant, LinkId, Note, Outbox, Output,
+    Registry,
 };
 
 // ---------------------------------------------------------------- harness
@@ -2524,4 +2525,184 @@ fn an_operator_broadcast_is_a_notice_to_every_local_client() {
             .collect();
         assert_eq!(notices, [["NOTICE", "maintenance"]], "puppet {p}");
     }
+}
+
+/// Alice registered on A of the chain A-B-C and joined #r; the operator
+/// asks A to move her to C. Returns the net, the puppet, its link to A,
+/// her UID and the request id A sent her.
+fn alice_asked_to_move(cfg: Config) -> (Net, usize, LinkId, String, String) {
+    let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+    let p = net.add_puppet("alice");
+    let l = client_joins(&mut net, p, "A", "alice");
+    let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    net.handle(
+        0,
+        Input::Operator(Command::Redirect {
+            user: "alice",
+            to: "C",
+        }),
+    );
+    net.settle();
+    let got = net.puppet_got(p, l);
+    let redirect = got
+        .iter()
+        .find(|w| starts(w, &["REDIRECT"]))
+        .expect("REDIRECT");
+    assert_eq!(redirect[2], "C");
+    (net, p, l, uid, redirect[1].clone())
+}
+
+fn homes(net: &Net, uid: &str) -> Vec<String> {
+    (0..3)
+        .map(|i| {
+            let s = net.srv(i);
+            s.users()
+                .find(|u| u.0 == uid)
+                .map_or("-".into(), |u| u.2.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
+    let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
+    let c_sid = net.srv(2).sid().to_string();
+    let new = net.puppet_dial(p, "C");
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    assert!(net
+        .puppet_got(p, new)
+        .iter()
+        .any(|w| *w == ["HANDOK", id.as_str()]));
+    // The source closed the old connection, without a QUIT to anyone.
+    assert!(!net.wires.contains_key(&(p, old)));
+    assert!(!net.sent.iter().any(|s| starts(&words(&s.3), &["UQUIT"])));
+    assert_eq!(homes(&net, &uid), [c_sid.clone(), c_sid.clone(), c_sid]);
+    assert_eq!(net.srv(0).local_uids().count(), 0);
+    assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+    // Still a member of #r, with the same membership everywhere.
+    for i in 0..3 {
+        let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(r.members.len(), 1, "server {i}");
+        assert!(r.members.contains_key(uid.as_str()), "server {i}");
+    }
+    // And the new server serves her: she can talk there.
+    let (_, _, n) = client_says(&mut net, p, new, "hello from C");
+    assert_eq!(n, "1");
+}
+
+#[test]
+fn a_foreign_unknown_or_used_id_is_refused_and_changes_nothing() {
+    let (mut net, p, _old, uid, id) = alice_asked_to_move(Config::default());
+    let a_sid = net.srv(0).sid().to_string();
+    // Someone else's UID under alice's id.
+    let bob = net.add_puppet("bob");
+    let l = net.puppet_dial(bob, "C");
+    net.puppet_send(bob, l, &encoded(&["HANDOVER", &id, "0ZZ-1-1"]));
+    net.settle();
+    let refused = |net: &Net, p: usize, l: LinkId, why: &str| {
+        net.puppet_got(p, l)
+            .iter()
+            .any(|w| *w == ["ERROR".to_string(), format!("redirect refused: {why}")])
+    };
+    assert!(refused(&net, bob, l, "foreign id"));
+    // An id C never heard of is parked for the notice, then refused.
+    let l2 = net.puppet_dial(bob, "C");
+    net.puppet_send(bob, l2, &encoded(&["HANDOVER", "00000000000000aa", &uid]));
+    net.settle();
+    assert!(!refused(&net, bob, l2, "unknown id"));
+    net.run_for(secs(6));
+    assert!(refused(&net, bob, l2, "unknown id"));
+    // Nothing moved, and the real request was given up by both ends.
+    assert_eq!(homes(&net, &uid), [a_sid.clone(), a_sid.clone(), a_sid]);
+    assert_eq!(net.srv(0).pending_moves().count(), 0);
+    assert_eq!(net.srv(2).pending_moves().count(), 0);
+    // The id, once ended, is unknown: a late handover with it is refused.
+    let l3 = net.puppet_dial(p, "C");
+    net.puppet_send(p, l3, &encoded(&["HANDOVER", &id, &uid]));
+    net.run_for(secs(6));
+    assert!(refused(&net, p, l3, "unknown id"));
+    assert_eq!(net.srv(0).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+}
+
+#[test]
+fn a_client_that_refuses_ends_the_request_at_both_ends() {
+    let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
+    assert_eq!(net.srv(2).pending_moves().count(), 1, "C was told");
+    net.puppet_send(p, old, &encoded(&["REDIRNO", &id, "refused"]));
+    net.settle();
+    assert_eq!(net.srv(0).pending_moves().count(), 0);
+    assert_eq!(net.srv(2).pending_moves().count(), 0, "cancelled at C");
+    let ends: Vec<(usize, &'static str, bool)> = net
+        .notes
+        .iter()
+        .filter_map(|(_, h, n)| match n {
+            Note::Chat(ChatNote::MoveEnded {
+                outcome, source, ..
+            }) => Some((*h, *outcome, *source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, [(0, "refused", true), (2, "cancelled", false)]);
+    assert_eq!(net.srv(0).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+}
+
+#[test]
+fn each_end_gives_up_on_its_own_timer() {
+    let (mut net, p, old, _uid, id) = alice_asked_to_move(Config::default());
+    // The client never answers: after redirect_timeout the source tells it
+    // to stay and cancels at the target, which had its own deadline too.
+    net.run_for(secs(6));
+    assert!(net
+        .puppet_got(p, old)
+        .iter()
+        .any(|w| *w == ["REDIRCANCEL", id.as_str(), "timed-out"]));
+    assert_eq!(net.srv(0).pending_moves().count(), 0);
+    assert_eq!(net.srv(2).pending_moves().count(), 0);
+}
+
+#[test]
+fn a_shutdown_moves_every_client_before_closing() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let mut puppets = Vec::new();
+    for nick in ["p1", "p2"] {
+        let p = net.add_puppet(nick);
+        let l = client_joins(&mut net, p, "B", nick);
+        puppets.push((p, l));
+    }
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.settle();
+    // Spread: one to A, one to C (both empty, ties broken by name).
+    let mut targets = Vec::new();
+    for &(p, l) in &puppets {
+        let got = net.puppet_got(p, l);
+        let w = got
+            .iter()
+            .find(|w| starts(w, &["REDIRECT"]))
+            .expect("REDIRECT");
+        targets.push(w[2].clone());
+    }
+    assert_eq!(targets, ["A", "C"]);
+    // B refuses new clients meanwhile.
+    let late = net.add_puppet("late");
+    let l = net.puppet_dial(late, "B");
+    net.puppet_send(late, l, &encoded(&["USER", "late"]));
+    net.settle();
+    assert!(net
+        .puppet_got(late, l)
+        .iter()
+        .any(|w| *w == ["ERROR", "server shutting down"]));
+    // Nobody hands over: at the deadline B tells them why, and stops.
+    net.run_for(secs(6));
+    for &(p, l) in &puppets {
+        assert!(net
+            .puppet_got(p, l)
+            .iter()
+            .any(|w| *w == ["ERROR", "server shutting down"]));
+    }
+    assert!(net.srv(1).is_stopped());
 }

@@ -25,6 +25,10 @@ pub struct RedirectCounts {
     pub cancelled: u64,
 }
 
+/// A shutdown: the server host, when it began, and the clients it held
+/// then, each with when its session there began.
+type Shutdown = (HostId, SimTime, Vec<(HostId, SimTime)>);
+
 #[derive(Default)]
 pub struct MoveChecks {
     /// Requests started and not yet ended at their source: id to (source
@@ -35,9 +39,7 @@ pub struct MoveChecks {
     /// When each end's clock started: (id, at the source).
     started: BTreeMap<(u64, bool), SimTime>,
     pub counts: RedirectCounts,
-    /// Shutdowns: server host, time, and the clients it held then, each
-    /// with when its session there began.
-    shutdowns: Vec<(HostId, SimTime, Vec<(HostId, SimTime)>)>,
+    shutdowns: Vec<Shutdown>,
     /// Per client host: the last time it completed a move, and the last
     /// time its session ended with "server shutting down" or a failed move.
     moved_at: BTreeMap<HostId, SimTime>,
@@ -269,4 +271,3 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
     }
     out
 }
-

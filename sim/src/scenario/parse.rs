@@ -1322,7 +1322,7 @@ impl<'a> Parser<'a> {
                         other => {
                             return Err(self.err(
                                 f.pos,
-                                &format!("`by` is \"server\" or \"client\", not {other:?}"),
+                                format!("`by` is \"server\" or \"client\", not {other:?}"),
                             ))
                         }
                     },

@@ -70,7 +70,11 @@ impl World {
             }
             Action::Shutdown { server } => {
                 let h = self.host(server);
-                if let Some(s) = self.hosts[h as usize].server.as_ref().filter(|_| self.hosts[h as usize].running()) {
+                if let Some(s) = self.hosts[h as usize]
+                    .server
+                    .as_ref()
+                    .filter(|_| self.hosts[h as usize].running())
+                {
                     // Its clients as the server knows them: a client may
                     // still think it is on a server that restarted.
                     let local: std::collections::BTreeSet<&str> = s.local_uids().collect();

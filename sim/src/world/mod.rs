@@ -270,7 +270,9 @@ impl World {
                 no_rejoin: cfg.ablations.no_client_rejoin,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
                 // Longer than either server end, so the servers settle it.
-                redirect_timeout: drc_protocol::Duration::from_nanos(cfg.redirect_timeout.as_nanos() * 2),
+                redirect_timeout: drc_protocol::Duration::from_nanos(
+                    cfg.redirect_timeout.as_nanos() * 2,
+                ),
             };
             w.checks
                 .clients

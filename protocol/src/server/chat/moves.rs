@@ -301,7 +301,12 @@ impl Server {
     fn refuse_handover(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
         let reason = format!("redirect refused: {why}");
         out.send(link, frame("ERROR", &[&reason]));
-        if self.chat.clients.get(&link).is_some_and(|c| c.handover.is_none()) {
+        if self
+            .chat
+            .clients
+            .get(&link)
+            .is_some_and(|c| c.handover.is_none())
+        {
             // Refused before it was taken for a handover: its
             // registration clock stops here.
             Self::chat_note(out, ChatNote::RegistrationEnded { link });
@@ -356,11 +361,7 @@ impl Server {
         self.apply_home(now, &m.uid, &m.to_sid, out);
         let me = self.me.sid.clone();
         let g = gen.to_string();
-        self.flood(
-            None,
-            frame("UMOVE", &[&m.uid, &me, &m.to_sid, &g]),
-            out,
-        );
+        self.flood(None, frame("UMOVE", &[&m.uid, &me, &m.to_sid, &g]), out);
         // No QUIT: the user lives on at the target. The close tells the
         // client it may swap.
         self.chat.clients.remove(&m.link);
@@ -507,7 +508,9 @@ impl Server {
             }
             if !self.cfg.ablations.no_start_retry {
                 let again = now + self.cfg.find_delay;
-                self.chat.starts.insert((key.to_string(), uid.clone()), Some(again));
+                self.chat
+                    .starts
+                    .insert((key.to_string(), uid.clone()), Some(again));
             }
         }
     }

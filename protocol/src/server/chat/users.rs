@@ -396,8 +396,7 @@ impl Server {
             "UID" => {
                 // Four arguments, or six once the user has moved: its home
                 // and move count.
-                let (uid, nick, ts, reg, moved) = match (f.args_exact::<4>(), f.args_exact::<6>())
-                {
+                let (uid, nick, ts, reg, moved) = match (f.args_exact::<4>(), f.args_exact::<6>()) {
                     (Some([u, n, t, r]), _) => (u, n, t, r, None),
                     (_, Some([u, n, t, r, h, g])) => match parse_u64(g) {
                         Some(g) if h.len() == 3 && g > 0 => (u, n, t, r, Some((h, g))),
@@ -461,7 +460,11 @@ impl Server {
                     if gen == 0 {
                         self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
                     } else {
-                        self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r, sid, &g]), out);
+                        self.flood(
+                            Some(link),
+                            frame("UID", &[&uid, nick, &t, &r, sid, &g]),
+                            out,
+                        );
                     }
                     if saved && nick != &*uid {
                         self.follow_with_save(Some(link), &uid, ts, out);
