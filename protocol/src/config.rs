@@ -122,6 +122,9 @@ pub struct Ablations {
     pub no_shutdown_reason: bool,
     /// Only the target applies a UMOVE: every other server keeps the old home.
     pub no_home_move: bool,
+    /// The target takes a moved user out of its rooms and back in (new
+    /// memberships), as a handover done by re-registering would.
+    pub no_seamless_rooms: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -262,6 +265,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "only a redirect's target applies the move: every other server keeps the user's old home",
         "redirect.single",
     ),
+    (
+        "seamless-rooms",
+        "the target takes a moved user out of its rooms and back in, with new memberships",
+        "redirect.continuity",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -306,6 +314,7 @@ impl Ablations {
             "handover-id" => &mut self.no_handover_id,
             "shutdown-reason" => &mut self.no_shutdown_reason,
             "home-move" => &mut self.no_home_move,
+            "seamless-rooms" => &mut self.no_seamless_rooms,
             _ => return false,
         };
         *flag = true;

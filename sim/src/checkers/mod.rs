@@ -162,6 +162,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), each within redirect_timeout (+1s) of its own start (the target's starts when the source's notice reaches it)",
     },
     Invariant {
+        name: "redirect.continuity",
+        kind: Kind::Safety,
+        statement: "a moved user arrives at its new server with the rooms and membership ids it had when its old server let go: nobody sees it leave or rejoin (its UID is the same by construction, and its messages are judged by the order invariants)",
+    },
+    Invariant {
         name: "redirect.single",
         kind: Kind::Convergence,
         statement: "a connected client is not left between two servers, and every server of its server's component places its user on that server and nowhere else",
@@ -322,6 +327,24 @@ impl Checkers {
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
                         self.moves
                             .on_note(now, *h, &host.label, n, &mut self.violations);
+                        if let drc_protocol::ChatNote::MoveEnded {
+                            uid,
+                            outcome: "completed",
+                            source,
+                            ..
+                        } = n
+                        {
+                            if let Some(s) = host.server.as_ref() {
+                                self.moves.on_completed(
+                                    now,
+                                    &host.label,
+                                    s,
+                                    uid,
+                                    *source,
+                                    &mut self.violations,
+                                );
+                            }
+                        }
                     }
                 }
                 Note::LinkDown { link, .. } => {

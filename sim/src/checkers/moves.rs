@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use drc_protocol::client::ClientState;
-use drc_protocol::ChatNote;
+use drc_protocol::{ChatNote, Server};
 
 use super::Violation;
 use crate::clock::SimTime;
@@ -50,6 +52,9 @@ pub struct MoveChecks {
     welcome_at: BTreeMap<HostId, SimTime>,
     /// Either end of a request may take this long (+1s).
     timeout: SimTime,
+    /// A user's memberships (room, membership id) at the source when it
+    /// committed a move, until the target takes the user.
+    committed: BTreeMap<Arc<str>, Vec<(String, u64)>>,
 }
 
 const SLACK: SimTime = 1_000_000_000;
@@ -136,6 +141,43 @@ impl MoveChecks {
                 self.told_at.insert(h, now);
             }
             _ => {}
+        }
+    }
+
+    /// `redirect.continuity`: a move completed at one end, `server`. The
+    /// source's view of the user's memberships when it let go must be the
+    /// target's when it takes the user: same rooms, same membership ids (a
+    /// leave and a rejoin, which other members would see, change them).
+    pub fn on_completed(
+        &mut self,
+        now: SimTime,
+        label: &str,
+        server: &Server,
+        uid: &Arc<str>,
+        source: bool,
+        v: &mut Vec<Violation>,
+    ) {
+        let mut rooms: Vec<(String, u64)> = server
+            .rooms()
+            .filter_map(|r| r.members.get(&**uid).map(|&m| (r.name.to_string(), m)))
+            .collect();
+        rooms.sort();
+        if source {
+            self.committed.insert(uid.clone(), rooms);
+            return;
+        }
+        let Some(before) = self.committed.remove(uid) else {
+            return;
+        };
+        if before != rooms {
+            v.push(Violation {
+                invariant: "redirect.continuity",
+                time_ms: now / 1_000_000,
+                host: Some(label.to_string()),
+                detail: format!(
+                    "{uid} arrived with memberships {rooms:?}, but left its old server with {before:?}"
+                ),
+            });
         }
     }
 

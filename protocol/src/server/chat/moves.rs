@@ -405,6 +405,15 @@ impl Server {
                         }
                         out.send(link, frame("HANDOK", &[&hex_id(id)]));
                         self.move_ended(id, uid, MoveOutcome::Completed, false, out);
+                        if self.cfg.ablations.no_seamless_rooms {
+                            // Research switch: the naive handover.
+                            let rooms: Vec<Arc<str>> =
+                                self.chat.users[uid].rooms.iter().cloned().collect();
+                            for key in rooms {
+                                self.leave_local(&key, uid, out);
+                                self.join_local(&key, uid, out);
+                            }
+                        }
                         self.resume_streams(now, uid, out);
                     }
                     None => {
