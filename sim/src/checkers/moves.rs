@@ -163,7 +163,11 @@ impl MoveChecks {
             .collect();
         rooms.sort();
         if source {
-            self.committed.insert(uid.clone(), rooms);
+            // A source that stopped in the same step (its last move ended
+            // a shutdown) has dropped everything: nothing to compare.
+            if !server.is_stopped() {
+                self.committed.insert(uid.clone(), rooms);
+            }
             return;
         }
         let Some(before) = self.committed.remove(uid) else {
