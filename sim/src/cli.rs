@@ -115,7 +115,7 @@ enum Cmd {
         shard: Option<String>,
         /// Where sweep.csv and the reproducers go
         /// (default: reports/tmp/<scenario>-<A>-<B>).
-        #[arg(long, value_name = "DIR")]
+        #[arg(short = 'o', long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Event budget per seed, instead of the scenario's [limits] max_events.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

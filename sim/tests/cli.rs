@@ -617,7 +617,7 @@ fn a_sweep_records_a_panic_and_goes_on_and_logs_progress_off_a_terminal() {
     let out = tmpdir("panic-sweep");
     let f = scenario("swarm-tree");
     let (code, stdout, err) = drcsim_env(
-        &["sweep", &f, "--seeds", "0..3", "--jobs", "1", "--out", &out],
+        &["sweep", &f, "--seeds", "0..3", "--jobs", "1", "-o", &out],
         ("DRCSIM_TEST_PANIC_AT_SEED", "1"),
     );
     assert_eq!(code, 1, "{stdout}{err}");
