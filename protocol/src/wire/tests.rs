@@ -979,3 +979,16 @@ fn frames_are_equal_exactly_when_command_and_every_argument_are() {
     assert_ne!(f("<PING,1,2>"), f("<PING,2,1>"));
     assert_ne!(f("<PING>"), f("<PING,>"));
 }
+
+#[test]
+fn an_argument_that_escaping_makes_too_long_is_refused() {
+    // 3,000 commas fit unescaped (the first length check passes), but each
+    // becomes `\,`: 6,000 bytes, past the frame limit.
+    let commas = ",".repeat(3000);
+    let mut b = Vec::new();
+    let e = super::encode(&mut b, "X", &[&commas]).unwrap_err();
+    assert_eq!(e.kind, TooLong);
+    // Half as many fit.
+    let mut b = Vec::new();
+    assert!(super::encode(&mut b, "X", &[&",".repeat(1500)]).is_ok());
+}
