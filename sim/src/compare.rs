@@ -204,6 +204,7 @@ pub const MEASURES: &[&str] = &[
     "room_sends_unconfirmed",
     "seq_skipped",
     "gaps_closed",
+    "messages_passed_over",
     "epochs_started",
     "registrations_given_up",
     "wire_frames",

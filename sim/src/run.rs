@@ -315,7 +315,11 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         redirects: world.checks.moves.counts,
         servers_added: world.servers_added,
         link_changes: world.checks.link_changes,
-        measures: std::mem::take(&mut world.checks.measures),
+        measures: {
+            let mut m = std::mem::take(&mut world.checks.measures);
+            m.messages_passed_over = world.checks.chat.passed_over_messages();
+            m
+        },
         convergence_ms: if world.last_action > 0 {
             world
                 .checks

@@ -70,6 +70,7 @@ fn a_moved_user_keeps_its_uid_and_every_message_arrives_once_in_order() {
     assert_eq!(texts(alice, "#lobby"), bob);
     assert_eq!(bob.len(), 6, "{bob:?}");
     assert_eq!(redirects(&o), [1, 1, 0, 0, 0]);
+    assert_eq!(o["measures"]["messages_passed_over"], 0);
     for (name, s) in o["final"]["servers"].as_object().unwrap() {
         assert_eq!(s["users"]["alice"], "west", "{name} places alice elsewhere");
     }
@@ -180,4 +181,5 @@ fn a_hub_with_200_clients_shuts_down_and_moves_them_40_to_each_leaf() {
     // exists, this becomes "every member delivers all 26".
     let texts0 = texts(&o["final"]["clients"]["c000"], "#r0");
     assert!(!texts0.contains(&"m36".to_string()), "{texts0:?}");
+    assert!(o["measures"]["messages_passed_over"].as_u64().unwrap() > 0);
 }
