@@ -176,9 +176,9 @@ fn a_hub_with_200_clients_shuts_down_and_moves_them_40_to_each_leaf() {
         o["final"]["components"],
         serde_json::json!([["l1", "l2", "l3", "l4", "l5"]])
     );
-    // The known gap (no sequencer handoff): a message numbered in the
-    // hub's last instants is missing at some members. When the handoff
-    // exists, this becomes "every member delivers all 26".
+    // The known gap: the rooms elect new epochs while the leaves re-link,
+    // and a message numbered in between is missing at some members. When
+    // the protocol closes it, this becomes "every member delivers all 26".
     let texts0 = texts(&o["final"]["clients"]["c000"], "#r0");
     assert!(!texts0.contains(&"m36".to_string()), "{texts0:?}");
     assert!(o["measures"]["messages_passed_over"].as_u64().unwrap() > 0);
