@@ -125,6 +125,10 @@ pub struct Ablations {
     /// The target takes a moved user out of its rooms and back in (new
     /// memberships), as a handover done by re-registering would.
     pub no_seamless_rooms: bool,
+    /// A newcomer accepts connections while it syncs.
+    pub no_sync_refuse: bool,
+    /// Bursts carry no registrations made at run time.
+    pub no_registry_burst: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -270,6 +274,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "the target takes a moved user out of its rooms and back in, with new memberships",
         "redirect.continuity",
     ),
+    (
+        "sync-refuse",
+        "a newcomer accepts connections while it syncs through its sponsor",
+        "sync.refuses",
+    ),
+    (
+        "registry-burst",
+        "bursts carry no registrations made at run time, so a part cut off while one flooded never learns it",
+        "registry.agrees",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -315,6 +329,8 @@ impl Ablations {
             "shutdown-reason" => &mut self.no_shutdown_reason,
             "home-move" => &mut self.no_home_move,
             "seamless-rooms" => &mut self.no_seamless_rooms,
+            "sync-refuse" => &mut self.no_sync_refuse,
+            "registry-burst" => &mut self.no_registry_burst,
             _ => return false,
         };
         *flag = true;

@@ -59,6 +59,27 @@ impl Registry {
     pub fn get(&self, name: &str) -> Option<&Registration> {
         self.entries.get(name)
     }
+    /// Every registration, by name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Registration)> {
+        self.entries.iter().map(|(n, r)| (&**n, r))
+    }
+    /// Takes a registration heard from the network. Two registrations of
+    /// one name (an operator's mistake) are settled the same way on every
+    /// server, whatever the order they arrive in: the smaller (SID, key)
+    /// stays. Returns whether anything changed.
+    pub fn learn(&mut self, name: &str, sid: &str, key: PublicKey) -> bool {
+        let new = Registration {
+            sid: sid.into(),
+            key,
+        };
+        match self.entries.get(name) {
+            Some(old) if (&old.sid, old.key) <= (&new.sid, new.key) => false,
+            _ => {
+                self.entries.insert(name.into(), new);
+                true
+            }
+        }
+    }
     pub fn len(&self) -> usize {
         self.entries.len()
     }

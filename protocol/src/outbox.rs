@@ -81,6 +81,11 @@ pub enum Note {
     },
     /// Something the user and room layer did (servers and clients).
     Chat(ChatNote),
+    /// A newcomer's sync through `link` completed; it closes the link and
+    /// dials again as a member.
+    Synced {
+        link: LinkId,
+    },
 }
 
 /// A room's sequence: the epoch and the sequencer that numbers it, named
@@ -246,6 +251,7 @@ impl Output {
                 Note::HandshakeStarted { .. }
                 | Note::LinkDown { .. }
                 | Note::BurstReceived { .. }
+                | Note::Synced { .. }
                 | Note::Misdirected { .. } => false,
                 Note::Chat(_) => true,
             },

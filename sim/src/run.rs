@@ -168,6 +168,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             let mut more = crate::checkers::moves::single(&world, &running);
             more.extend(world.checks.moves.drains(&world));
             more.extend(world.checks.moves.overdue(world.now, &world));
+            more.extend(crate::checkers::moves::registries_agree(&world, &running));
             world.checks.violations.extend(more);
         }
     }
@@ -313,7 +314,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         event_hashes: world.event_hashes.take(),
         stats,
         redirects: world.checks.moves.counts,
-        servers_added: world.servers_added,
+        servers_added: world.checks.servers_added,
         link_changes: world.checks.link_changes,
         measures: {
             let mut m = std::mem::take(&mut world.checks.measures);

@@ -7,6 +7,7 @@
 
 mod chat;
 mod handshake;
+mod joining;
 mod liveness;
 mod shutdown;
 mod table;
@@ -61,6 +62,12 @@ pub enum Command<'a> {
     Shutdown,
     /// Move a local user (by nick or UID) to the server `to`.
     Redirect { user: &'a str, to: &'a str },
+    /// Admit a new server: registered here and flooded to every server.
+    Register {
+        name: &'a str,
+        sid: &'a str,
+        key: crate::crypto::PublicKey,
+    },
 }
 
 /// Where a link is in its life.
@@ -161,6 +168,10 @@ pub struct Server {
     pub(crate) draining: Option<Instant>,
     /// When load balancing next looks at the loads.
     pub(crate) balance_at: Option<Instant>,
+    /// A newcomer still syncing through its first link.
+    pub(crate) joining: bool,
+    /// Servers registered at run time (by SREG), sent in every burst.
+    pub(crate) learned: BTreeSet<Arc<str>>,
     pub(crate) stats: Stats,
     frame: Frame,
     pub(crate) chat: chat::ChatState,
@@ -193,6 +204,8 @@ impl Server {
             stopped: false,
             draining: None,
             balance_at: None,
+            joining: false,
+            learned: BTreeSet::new(),
             stats: Stats::default(),
             frame: Frame::new(),
             chat: chat::ChatState::default(),
@@ -242,6 +255,9 @@ impl Server {
     /// Registers an inbound connection and returns its id.
     pub fn accept(&mut self, now: Instant, out: &mut Outbox) -> LinkId {
         let id = self.open_link(now, None);
+        if self.refuse_while_joining(id, out) {
+            return id;
+        }
         out.note(Note::HandshakeStarted { link: id });
         id
     }
@@ -448,6 +464,9 @@ impl Server {
                     l.burst_received = true;
                 }
                 out.note(Note::BurstReceived { link });
+                if self.joining {
+                    self.synced(now, link, rng, out);
+                }
             }
             Msg::Resync { names } => self.on_resync(link, names, out),
             Msg::Bcast { origin, text, .. } => self.on_bcast(link, origin, text, raw, out),
@@ -516,6 +535,7 @@ impl Server {
                 );
             }
             Command::Shutdown => self.begin_shutdown(now, rng, out),
+            Command::Register { name, sid, key } => self.register_server(name, sid, key, out),
             Command::Redirect { user, to } => {
                 let uid = self
                     .resolve_nick(user)

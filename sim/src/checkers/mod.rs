@@ -177,6 +177,16 @@ pub const CATALOG: &[Invariant] = &[
         statement: "every client connected to a server when it began shutting down moved to another server or was told why it lost its session (\"server shutting down\", or its move failed), unless it quit or the network cut it off",
     },
     Invariant {
+        name: "sync.refuses",
+        kind: Kind::Safety,
+        statement: "a newcomer still syncing through its sponsor accepts no connection",
+    },
+    Invariant {
+        name: "registry.agrees",
+        kind: Kind::Convergence,
+        statement: "all servers of a component hold the same registry (names, SIDs and keys of the admitted servers)",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -244,6 +254,8 @@ pub struct Checkers {
     /// What the run cost and lost, for comparing variants.
     pub measures: counts::Measures,
     pub moves: moves::MoveChecks,
+    /// Newcomers that completed their sync (`stats.servers_added`).
+    pub servers_added: u64,
 }
 
 impl Checkers {
@@ -259,6 +271,7 @@ impl Checkers {
             counts: counts::ClientCounts::default(),
             measures: counts::Measures::default(),
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
+            servers_added: 0,
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -298,7 +311,20 @@ impl Checkers {
                 Note::HandshakeStarted { link } => {
                     self.handshakes.insert((now, *h, *link), ());
                     self.handshake_started.insert((*h, *link), now);
+                    // An inbound one: a connection the server accepted.
+                    let accepted_while_joining = host.server.as_ref().is_some_and(|s| {
+                        s.is_joining() && s.link(*link).is_some_and(|l| !l.outbound)
+                    });
+                    if self.enabled && accepted_while_joining {
+                        self.violate(
+                            now,
+                            "sync.refuses",
+                            Some(&host.label),
+                            format!("accepted a connection (link {}) while syncing", link.0),
+                        );
+                    }
                 }
+                Note::Synced { .. } => self.servers_added += 1,
                 Note::LinkRegistered { link, .. } => {
                     self.end_handshake(*h, *link);
                     let Some(conn) = host.conn_of(*link) else {

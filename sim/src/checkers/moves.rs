@@ -317,3 +317,38 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
     }
     out
 }
+
+/// `registry.agrees`, at a quiet end: every running server of a component
+/// holds the same registry.
+pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for comp in w.checks.graph.components(running) {
+        let mut first: Option<(HostId, &drc_protocol::Registry)> = None;
+        for h in comp {
+            let Some(s) = w.hosts[h as usize].server.as_ref() else {
+                continue;
+            };
+            match first {
+                None => first = Some((h, s.registry())),
+                Some((f, r)) if r != s.registry() => {
+                    let names = |r: &drc_protocol::Registry| -> Vec<String> {
+                        r.entries().map(|(n, _)| n.to_string()).collect()
+                    };
+                    out.push(Violation {
+                        invariant: "registry.agrees",
+                        time_ms: w.now / 1_000_000,
+                        host: Some(w.hosts[h as usize].label.clone()),
+                        detail: format!(
+                            "registry {:?} differs from {}'s {:?}",
+                            names(s.registry()),
+                            w.hosts[f as usize].label,
+                            names(r)
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}

@@ -105,14 +105,19 @@ impl World {
                     host.autoconnect = vec![Arc::from(via.as_str())];
                     (host.sid.clone(), host.keys.public())
                 };
+                // The operator's own records, which a process booted later
+                // starts from; running servers learn it by protocol.
                 self.registry.register(name, &sid, key);
-                self.servers_added += 1;
-                let reg = Arc::new(self.registry.clone());
-                for host in &mut self.hosts {
-                    if let Some(s) = &mut host.server {
-                        s.set_registry(reg.clone());
-                    }
+                let sponsor = self.host(via);
+                if self.hosts[sponsor as usize].running() {
+                    let cmd = Command::Register {
+                        name,
+                        sid: &sid,
+                        key,
+                    };
+                    self.dispatch(sponsor, Input::Operator(cmd));
                 }
+                self.hosts[h as usize].joining = true;
                 self.boot(h);
             }
             Action::Skew { server, by_nanos } => {

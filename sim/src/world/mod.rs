@@ -141,8 +141,6 @@ pub struct World {
     pub last_action: SimTime,
     /// Time of the last client action (connect, say, ...).
     pub last_chat: SimTime,
-    /// `add_server` actions carried out.
-    pub servers_added: u64,
     /// Per-event hashes, kept for the determinism self-check.
     pub event_hashes: Option<Vec<u64>>,
     /// Stop at the first violation.
@@ -192,7 +190,6 @@ impl World {
             checks: Checkers::new(&cfg),
             last_action: 0,
             last_chat: 0,
-            servers_added: 0,
             event_hashes: None,
             stop_on_violation: false,
             stopped_early: false,
@@ -352,6 +349,11 @@ impl World {
         };
         let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
         server.set_wall_offset(host.wall_offset());
+        if host.joining {
+            // Only its first boot syncs; a restart is an ordinary member's.
+            host.joining = false;
+            server.set_joining();
+        }
         host.server = Some(server);
         self.dispatch(h, Input::Start);
     }

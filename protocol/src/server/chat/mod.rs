@@ -249,6 +249,7 @@ impl Server {
             "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
             "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
+            "SREG" => self.on_sreg(link, f, out),
             _ => false,
         };
         if !ok {
@@ -261,6 +262,7 @@ impl Server {
     /// Introduces every user, room and membership to a new peer (after
     /// the servers, before the end of the burst).
     pub(crate) fn send_chat_burst(&mut self, link: LinkId, out: &mut Outbox) {
+        self.send_registrations(link, out);
         for (uid, u) in &self.chat.users {
             if u.via == link {
                 continue;
