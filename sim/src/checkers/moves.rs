@@ -199,9 +199,13 @@ impl MoveChecks {
         self.quit_at.insert(h, now);
     }
 
-    /// A server went down (crash): it forgets its requests, and so do we.
+    /// A server went down (crash): it forgets its requests and its
+    /// shutdown, and so do we.
     pub fn host_down(&mut self, h: HostId) {
         self.open.retain(|_, (src, _)| *src != h);
+        // A server that crashes while it drains owes its clients nothing
+        // more: they lose it as they would any crashed server.
+        self.shutdowns.retain(|(s, _, _)| *s != h);
     }
 
     /// Requests still open at their source past their time.
