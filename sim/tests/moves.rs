@@ -183,3 +183,27 @@ fn a_hub_with_200_clients_shuts_down_and_moves_them_40_to_each_leaf() {
     assert!(!texts0.contains(&"m36".to_string()), "{texts0:?}");
     assert!(o["measures"]["messages_passed_over"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn added_servers_sync_once_and_every_server_learns_them() {
+    for (name, added) in [
+        ("add-server-during-netsplit", 1),
+        ("add-server-sponsor-crash", 1),
+        ("add-two-servers-same-sponsor", 2),
+        ("add-server-dialled-while-syncing", 1),
+    ] {
+        let o = outcome_of(name);
+        assert_eq!(o["stats"]["servers_added"], added, "{name}");
+        assert_eq!(
+            o["final"]["components"].as_array().unwrap().len(),
+            1,
+            "{name}"
+        );
+        for (s, v) in o["final"]["servers"].as_object().unwrap() {
+            assert!(
+                v["servers"].get("n").is_some() || s == "n",
+                "{name}: {s} does not know n"
+            );
+        }
+    }
+}

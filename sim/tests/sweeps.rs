@@ -119,7 +119,16 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// a loop break or a heal moves its route at that instant: without
 /// `start-retry`'s protection the swarm with users failed 12 of 9,000 seeds
 /// (1000..10000), too rare for 200 (ablate-start-retry.toml is one of them).
-const OWN_SCENARIO: [&str; 3] = ["bcast-direction", "collision-direction", "start-retry"];
+/// No swarm adds servers, so the two ablations of adding a server are
+/// caught in their own scenarios (ablate-sync-refuse.toml,
+/// ablate-registry-burst.toml).
+const OWN_SCENARIO: [&str; 5] = [
+    "bcast-direction",
+    "collision-direction",
+    "start-retry",
+    "sync-refuse",
+    "registry-burst",
+];
 
 /// Runs each named ablation on `base` until a seed fails with the
 /// ablation's own invariant among its violations.
