@@ -71,6 +71,17 @@ fn a_moved_user_keeps_its_uid_and_every_message_arrives_once_in_order() {
     assert_eq!(bob.len(), 6, "{bob:?}");
     assert_eq!(redirects(&o), [1, 1, 0, 0, 0]);
     assert_eq!(o["measures"]["messages_passed_over"], 0);
+    // What is aimed at her by nick finds her on her new server.
+    let got = |k: &str| -> Vec<String> {
+        alice[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(got("list"), ["a list message for alice on west"]);
+    assert_eq!(got("private"), ["a private word for alice on west"]);
     for (name, s) in o["final"]["servers"].as_object().unwrap() {
         assert_eq!(s["users"]["alice"], "west", "{name} places alice elsewhere");
     }
