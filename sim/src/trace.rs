@@ -187,6 +187,13 @@ impl TraceWriter {
             .is_none_or(|(a, b)| (a..=b).contains(&t_ns))
     }
 
+    /// A line every trace keeps whatever its filters (the hosts line).
+    pub fn record_always(&mut self, value: &serde_json::Value) {
+        if self.error.is_none() {
+            self.write(&format!("{value}\n"));
+        }
+    }
+
     pub fn record(&mut self, value: &serde_json::Value) {
         if self.error.is_some() {
             return;

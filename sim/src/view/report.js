@@ -30,13 +30,13 @@
     });
     html += "</table>";
   }
-  html += "<h2>Counters</h2><table class='counters'>";
+  html += "<h2>Counters</h2><div class='counters'>";
   const counters = [["events", sum.events], ["simulated time", sum.sim_time_ms != null ? sum.sim_time_ms + " ms" : null],
     ["servers", D.servers.length], ["clients", D.clients.length], ["frames traced", D.frames.length]];
   for (const k in (sum.measures || {})) counters.push([k.replace(/_/g, " "), sum.measures[k]]);
   for (const k in (sum.stats || {})) counters.push(["server " + k.replace(/_/g, " "), sum.stats[k]]);
-  counters.filter((c) => c[1] != null).forEach((c) => { html += "<tr><td>" + esc(c[0]) + "</td><td>" + esc(c[1]) + "</td></tr>"; });
-  html += "</table>";
+  counters.filter((c) => c[1] != null).forEach((c) => { html += "<span><i>" + esc(c[0]) + "</i> " + esc(c[1]) + "</span>"; });
+  html += "</div>";
   html += "<h2>Space-time diagram</h2><div class='controls'>" +
     "<label>hosts <input type='text' id='f-hosts' placeholder='regex, e.g. ^s|alice'></label>" +
     "<label>messages <input type='text' id='f-cmd' placeholder='regex, e.g. PRIVMSG|SEQ'></label>" +
@@ -57,7 +57,11 @@
   svg.setAttribute("width", W);
   svg.setAttribute("height", H);
   const end = Math.max(1, D.end_ns);
-  let view = [0, end];
+  // Opens on the violations, with two seconds either side; the whole
+  // run is one click away.
+  const firstV = D.violations.length ? D.violations[0][0] : null;
+  const lastV = D.violations.length ? D.violations[D.violations.length - 1][0] : null;
+  let view = firstV == null ? [0, end] : [Math.max(0, firstV - 2e9), Math.min(end, lastV + 2e9)];
   let cursor = D.violations.length ? D.violations[0][0] : 0;
   const x = (tns) => LEFT + ((tns - view[0]) / (view[1] - view[0])) * (W - LEFT - 10);
   const tOf = (px) => view[0] + ((px - LEFT) / (W - LEFT - 10)) * (view[1] - view[0]);
@@ -267,18 +271,19 @@
         const seen = {}, said = {}, last = {};
         const cells = R.members[m].filter((d) => d[3] !== "s").map((d) => {
           const key = d[1] + "#" + d[2];
-          // The same sender and text again, under any number: the same
-          // message delivered twice, as order.once sees it.
-          const msg = d[4] + "\u0000" + d[5];
+          // The same text again, under any number and sender UID: a
+          // client that reconnects sends its message again under a new
+          // UID, and order.once counts that as the same message.
+          const msg = d[5];
           let cls = d[3] === "g" ? "gap" : "";
           if (d[3] === "d") {
             if (seen[key] || said[msg]) cls = "dup";
-            said[msg] = true;
             else if (last[d[1]] != null && d[2] < last[d[1]]) cls = "ooo";
             seen[key] = true;
+            said[msg] = true;
             last[d[1]] = Math.max(last[d[1]] || 0, d[2]);
           }
-          return "<span class='" + cls + "' title='" + esc(ms(d[0]) + " " + d[1] + (d[4] ? " from " + d[4] : "")) + "'>" + d[2] + "</span>";
+          return "<span class='" + cls + "' data-delivery='" + d[3] + "' title='" + esc(ms(d[0]) + " " + d[1] + (d[4] ? " from " + d[4] : "") + ": " + d[5]) + "'>" + d[2] + "</span>";
         });
         h += "<tr><td>" + esc(m) + "</td><td class='stream'>" + cells.join("") + "</td></tr>";
       }

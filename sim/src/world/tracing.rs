@@ -183,7 +183,7 @@ impl World {
         let v = serde_json::json!({"n": 0, "t_ns": 0, "ev": "hosts",
             "servers": servers, "clients": clients});
         if let Some(t) = &mut self.trace {
-            t.record(&v);
+            t.record_always(&v);
         }
     }
 }
