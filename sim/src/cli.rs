@@ -45,7 +45,7 @@ enum Cmd {
         drcsim run scenarios/netsplit-heal.toml --seed 99 --json\n  \
         drcsim run scenarios/cut-mid-burst.toml --trace - | grep '\"ev\":\"action\"'\n  \
         drcsim run scenarios/ablate-dedup.toml --trace t.jsonl --trace-around-violation 50\n  \
-        drcsim run scenarios/netsplit-heal.toml --trace t.jsonl --trace-window 9s..12s --trace-hosts hub,leaf1\n  \
+        drcsim run scenarios/netsplit-heal.toml --trace t.jsonl --trace-window 9s..12s --trace-hosts hub,east\n  \
         drcsim run scenarios/netsplit-heal.toml --perfetto run.json --dot-at 15s tree.dot")]
     Run {
         /// Scenario file (TOML); the built-in demo (a hub with three leaves,
