@@ -847,3 +847,28 @@ fn trace_filters_need_a_trace_and_a_well_formed_window() {
         .filter(|v| v["ev"] == "deliver")
         .all(|v| v["from"] == "east" || v["to"] == "east"));
 }
+
+#[test]
+fn sweep_writes_a_summary_page_beside_the_csv() {
+    let dir = std::env::temp_dir().join(format!("drcsim-sweep-html-{}", std::process::id()));
+    let scn = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm-tree.toml");
+    let (code, out, err) = drcsim(&[
+        "sweep",
+        scn,
+        "--seeds",
+        "0..6",
+        "--jobs",
+        "1",
+        "--set",
+        "protocol.ablate=[loop-check]",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let html = std::fs::read_to_string(dir.join("summary.html")).unwrap();
+    assert!(html.contains("6 seeds, 2 failing"), "{html}");
+    assert!(html.contains("tree.acyclic"));
+    assert!(html.contains("Failure rate by fault kind drawn"));
+    assert!(html.contains("href=\"repro-seed-2.toml\""));
+    assert!(!html.contains("<script"));
+}

@@ -9,6 +9,7 @@
 pub mod dot;
 pub mod perfetto;
 pub mod report;
+pub mod summary;
 
 use serde_json::Value;
 
