@@ -257,7 +257,7 @@
     const names = Object.keys(D.rooms);
     if (!names.length) { box.innerHTML = "<p>No room traffic.</p>"; return; }
     let h = "<p class='small'>Numbers per stream (epoch@sequencer). Member rows: <span class='stream'><span class='gap'>n</span></span> gap closed, " +
-      "<span class='stream'><span class='dup'>n</span></span> duplicate, <span class='stream'><span class='ooo'>n</span></span> out of order, " +
+      "<span class='stream'><span class='dup'>n</span></span> delivered twice (order.once), <span class='stream'><span class='ooo'>n</span></span> another ordering violation, " +
       "<span class='stream'><span class='skip'>n</span></span> skipped by the sequencer.</p>";
     for (const r of names) {
       const R = D.rooms[r];
@@ -268,22 +268,18 @@
         h += "<tr><td>stream " + esc(st) + "</td><td class='stream'>" + streams[st].map((q) =>
           "<span class='" + (q[3] == null ? "skip" : "") + "' title='" + esc(ms(q[0]) + (q[3] ? " from " + q[3] : " skipped")) + "'>" + q[2] + "</span>").join("") + "</td></tr>";
       for (const m in R.members) {
-        const seen = {}, said = {}, last = {};
+        const seen = {};
         const cells = R.members[m].filter((d) => d[3] !== "s").map((d) => {
+          // A number delivered twice is a duplicate on its face; anything
+          // else is marked only where a checker fired at that delivery.
           const key = d[1] + "#" + d[2];
-          // The same text again, under any number and sender UID: a
-          // client that reconnects sends its message again under a new
-          // UID, and order.once counts that as the same message.
-          const msg = d[5];
           let cls = d[3] === "g" ? "gap" : "";
           if (d[3] === "d") {
-            if (seen[key] || said[msg]) cls = "dup";
-            else if (last[d[1]] != null && d[2] < last[d[1]]) cls = "ooo";
+            if (seen[key] || d[6] === "order.once") cls = "dup";
+            else if (d[6]) cls = "ooo";
             seen[key] = true;
-            said[msg] = true;
-            last[d[1]] = Math.max(last[d[1]] || 0, d[2]);
           }
-          return "<span class='" + cls + "' data-delivery='" + d[3] + "' title='" + esc(ms(d[0]) + " " + d[1] + (d[4] ? " from " + d[4] : "") + ": " + d[5]) + "'>" + d[2] + "</span>";
+          return "<span class='" + cls + "' data-delivery='" + d[3] + "' title='" + esc(ms(d[0]) + " " + d[1] + (d[4] ? " from " + d[4] : "") + ": " + d[5] + (d[6] ? " [" + d[6] + "]" : "")) + "'>" + d[2] + "</span>";
         });
         h += "<tr><td>" + esc(m) + "</td><td class='stream'>" + cells.join("") + "</td></tr>";
       }

@@ -45,6 +45,27 @@ pub fn data(events: &[Value], summary: Option<&Value>, title: &str) -> Value {
     let mut client_log: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut records = 0usize;
     let mut header = Value::Null;
+    // The checkers' verdict on a delivery: the invariant a violation at
+    // the same event and host names, so the page marks exactly what the
+    // checkers found rather than guessing from texts.
+    // One event can deliver several numbers (a gap filled): a violation
+    // that names `epoch.n` goes to that delivery, one that names none to
+    // every delivery of its event.
+    let mut judged: BTreeMap<(u64, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    for v in events.iter().filter(|v| ev(v) == "violation") {
+        if let (Some(e), Some(h)) = (v["n"].as_u64(), v["host"].as_str()) {
+            judged
+                .entry((e, h))
+                .or_default()
+                .push((s(v, "invariant"), s(v, "detail")));
+        }
+    }
+    let names = |detail: &str, epoch: &Value, num: &Value| {
+        let want = format!(" {epoch}.{num}");
+        detail
+            .match_indices(&want)
+            .any(|(i, _)| !detail[i + want.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
     for v in events {
         let now = t(v);
         match ev(v) {
@@ -164,13 +185,24 @@ pub fn data(events: &[Value], summary: Option<&Value>, title: &str) -> Value {
                             "gap_closed" => "g",
                             _ => "s",
                         };
+                        let found = v["n"].as_u64().and_then(|e| judged.get(&(e, host)));
+                        let verdict = found
+                            .and_then(|list| {
+                                let named =
+                                    |d: &&(&str, &str)| names(d.1, &n["stream"]["epoch"], &n["n"]);
+                                list.iter()
+                                    .find(named)
+                                    .or_else(|| list.iter().find(|d| !names_a_number(d.1)))
+                            })
+                            .map_or("", |d| d.0);
                         m.as_array_mut().expect("array").push(json!([
                             now,
                             stream(n),
                             n["n"],
                             code,
                             s(n, "from"),
-                            super::super::trace::elide(s(n, "text"))
+                            super::super::trace::elide(s(n, "text")),
+                            verdict
                         ]));
                     }
                     "client_link"
@@ -255,6 +287,21 @@ pub fn data(events: &[Value], summary: Option<&Value>, title: &str) -> Value {
     })
 }
 
+/// Whether a violation's detail names a stream number (` 2.15`).
+fn names_a_number(detail: &str) -> bool {
+    let b = detail.as_bytes();
+    (1..b.len()).any(|i| {
+        b[i] == b'.'
+            && b[..i].last().is_some_and(u8::is_ascii_digit)
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b[..i]
+                .iter()
+                .rev()
+                .find(|c| !c.is_ascii_digit())
+                .is_none_or(|&c| c == b' ')
+    })
+}
+
 /// The whole page.
 pub fn html(data: &Value) -> String {
     // `</` cannot close the script early once escaped.
@@ -274,4 +321,19 @@ pub fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_number;
+
+    #[test]
+    fn a_stream_number_is_digits_a_dot_and_digits_after_a_space() {
+        assert!(names_a_number("delivered a second time, as 1.2 (0AA-1)"));
+        assert!(names_a_number("#r: delivered 12.30 after 12.31"));
+        assert!(!names_a_number(
+            "message 3 of alice delivered after its message 4"
+        ));
+        assert!(!names_a_number("x1.2"));
+    }
 }
