@@ -41,7 +41,8 @@
     "<label>hosts <input type='text' id='f-hosts' placeholder='regex, e.g. ^s|alice'></label>" +
     "<label>messages <input type='text' id='f-cmd' placeholder='regex, e.g. PRIVMSG|SEQ'></label>" +
     "<label>room <input type='text' id='f-room' placeholder='room name'></label>" +
-    "<button id='reset'>whole run</button><span class='small'>wheel: zoom, drag: pan, click: set the cursor</span>" +
+    "<button id='reset'>whole run</button><span class='small'>wheel: zoom, drag: pan, click: set the cursor; " +
+    "orange: faults, purple: a client (re)connects, grey: its other actions, red triangle: a violation</span>" +
     "<span id='cursor-label' class='small'></span></div>";
   html += "<svg id='diagram'></svg>";
   html += "<h2>Tree at the cursor</h2><div class='flex tree' id='tree'></div>";
@@ -106,6 +107,15 @@
       const y0 = ys.length ? Math.min(...ys) - LANE / 2 : TOP, y1 = ys.length ? Math.max(...ys) + LANE / 2 : H - 20;
       const m = el("line", { class: "fault-mark", x1: x(f[0]), x2: x(f[0]), y1: y0, y2: y1 }, svg);
       el("title", {}, m).textContent = ms(f[0]) + " " + f[2];
+    });
+    // A client's own actions (connect, nick, join, say, quit) as ticks
+    // on its lane; a connect to another server is a move.
+    D.chat.forEach((c) => {
+      if (c[1] == null || c[0] < view[0] || c[0] > view[1] || !laneOn[c[1]]) return;
+      const move = /^connect /.test(c[2]), quit = /^quit/.test(c[2]);
+      const m = el("rect", { class: "client-mark", x: x(c[0]) - 1.5, y: laneY(c[1]) - LANE / 3, width: 3, height: (2 * LANE) / 3,
+        fill: move ? "#8e44ad" : quit ? "#555" : "#95a5a6" }, svg);
+      el("title", {}, m).textContent = ms(c[0]) + " " + lanes[c[1]] + ": " + c[2];
     });
     const ag = el("g", { id: "arrows" }, svg);
     let drawn = 0;
