@@ -151,9 +151,12 @@ pub struct TraceWriter {
     /// then how many may still follow it.
     before: std::collections::VecDeque<String>,
     after: Option<usize>,
-    /// Frames sent and not yet delivered or dropped, by connection,
-    /// direction and their rank in it ([`crate::network::Dir::pushed`]).
-    pub in_flight: std::collections::BTreeMap<(u32, u8, u64), InFlight>,
+    /// Frames sent and not yet delivered or dropped, by connection and
+    /// direction, in the order they were sent: a direction is first in,
+    /// first out, so its head frame is the front of its queue here. Kept
+    /// here rather than in the network so that an untraced run pays
+    /// nothing for it.
+    pub in_flight: std::collections::BTreeMap<(u32, u8), std::collections::VecDeque<InFlight>>,
     pub next_frame: u64,
     /// Violations already written.
     pub violations_seen: usize,

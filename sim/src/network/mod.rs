@@ -72,11 +72,6 @@ pub struct Dir {
     /// The head could not be delivered; wake it when the path clears.
     pub blocked: bool,
     last_due: SimTime,
-    /// Frames (and the FIN) ever queued and ever taken off: the k-th
-    /// frame of a direction is the same one when it is queued and when it
-    /// leaves, which is how a trace pairs a send with its delivery.
-    pub pushed: u64,
-    pub popped: u64,
 }
 
 /// What the head of a direction holds.
@@ -93,7 +88,6 @@ impl Dir {
         let start = self.place(bytes.len());
         self.ring[start..start + bytes.len()].copy_from_slice(bytes);
         self.tail = start + bytes.len();
-        self.pushed += 1;
         self.frames.push_back(Queued {
             due,
             start: start as u32,
@@ -184,7 +178,6 @@ impl Dir {
         let Some(old) = self.frames.pop_front() else {
             return;
         };
-        self.popped += 1;
         // Frames sit at rising indices within each of the two stretches,
         // and the second starts at index 0 with a non-empty frame, below
         // every frame of the first: a lower head means the first is done.
@@ -195,7 +188,6 @@ impl Dir {
     }
 
     pub fn discard(&mut self) {
-        self.popped = self.pushed;
         self.frames.clear();
         self.wrapped = false;
     }

@@ -5,20 +5,21 @@ use super::*;
 use crate::trace::{self, InFlight};
 
 impl World {
-    /// The k-th frame queued on `conn` from `end` was just sent.
+    /// A frame was just queued on `conn` from `end`.
     #[cold]
     #[inline(never)]
     pub(super) fn trace_send(&mut self, conn: ConnId, end: usize, start: u32, stop: u32) {
         let now = self.now;
         let c = &self.net.conns[conn as usize];
-        let k = c.dirs[end].pushed - 1;
         let Some(t) = &mut self.trace else {
             return;
         };
         let id = t.next_frame;
         t.next_frame += 1;
         t.in_flight
-            .insert((conn, end as u8, k), InFlight { id, sent: now });
+            .entry((conn, end as u8))
+            .or_default()
+            .push_back(InFlight { id, sent: now });
         if !t.wants(now) {
             return;
         }
@@ -40,12 +41,14 @@ impl World {
     pub(super) fn trace_arrival(&mut self, conn: ConnId, end: usize, why: Option<&str>) {
         let now = self.now;
         let c = &self.net.conns[conn as usize];
-        let k = c.dirs[end].popped;
         let Some(t) = &mut self.trace else {
             return;
         };
         // A frame sent before the trace was attached has no id.
-        let f = t.in_flight.remove(&(conn, end as u8, k));
+        let f = t
+            .in_flight
+            .get_mut(&(conn, end as u8))
+            .and_then(|q| q.pop_front());
         if !t.wants(now) {
             return;
         }
@@ -73,14 +76,11 @@ impl World {
     pub(super) fn trace_discard(&mut self, conn: ConnId, end: usize, why: &str) {
         let now = self.now;
         let c = &self.net.conns[conn as usize];
-        let d = &c.dirs[end];
         let Some(t) = &mut self.trace else {
             return;
         };
-        for k in d.popped..d.pushed {
-            let Some(f) = t.in_flight.remove(&(conn, end as u8, k)) else {
-                continue;
-            };
+        let gone = t.in_flight.remove(&(conn, end as u8)).unwrap_or_default();
+        for f in gone {
             if t.wants(now) {
                 let v = serde_json::json!({
                     "n": self.events, "t_ns": now, "ev": "drop", "id": f.id, "conn": conn,
