@@ -88,8 +88,8 @@ enum Cmd {
         /// server or client names); events naming no host are kept.
         #[arg(long, value_name = "H1,H2", value_delimiter = ',', requires = "trace")]
         trace_hosts: Vec<String>,
-        /// Trace only the N events before the first violation, the
-        /// violation, and the N events after it.
+        /// Trace only the N lines before the first violation's line,
+        /// that line, and the N lines after it.
         #[arg(long, value_name = "N", requires = "trace")]
         trace_around_violation: Option<usize>,
         /// Also write the run as Chrome trace-event JSON, for
