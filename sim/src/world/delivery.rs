@@ -138,7 +138,14 @@ impl World {
                     self.rearm(to, false);
                 } else {
                     if self.trace.is_some() {
-                        self.trace_arrival(conn, dir, Some("receiver down"));
+                        let why = if !self.hosts[to as usize].up {
+                            "receiver down"
+                        } else if stale {
+                            "receiver restarted"
+                        } else {
+                            "receiver closed"
+                        };
+                        self.trace_arrival(conn, dir, Some(why));
                     }
                     let c = &mut self.net.conns[conn as usize];
                     c.dirs[dir].pop();
