@@ -91,6 +91,8 @@ pub enum Note {
         what: &'static str,
     },
     /// Something the user and room layer did (servers and clients).
+    /// Serialised, it would carry two `kind` keys (this one's and the chat
+    /// note's): serialise the `ChatNote` itself, as the simulator does.
     Chat(ChatNote),
 }
 

@@ -168,6 +168,9 @@ impl World {
 
     /// The hosts of the run, once, before its first event.
     pub fn trace_hosts(&mut self) {
+        if self.trace.is_none() {
+            return;
+        }
         let servers: Vec<serde_json::Value> = self
             .hosts
             .iter()
