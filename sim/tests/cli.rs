@@ -780,6 +780,11 @@ fn report_draws_a_scenario_or_a_trace_into_one_page() {
     assert!(out.contains("3 violations"), "{out}");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.starts_with("<!doctype html>") && html.contains("order.once"));
+    // The page is a function of the run: drawn again, the same bytes.
+    let again = dir.join("r2.html");
+    let (code, _, _) = drcsim(&["report", scn, "-o", again.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&again).unwrap(), html.as_bytes());
 
     // The same run's trace file gives the same diagram.
     let trace = dir.join("t.jsonl");
