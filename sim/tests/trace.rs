@@ -260,7 +260,14 @@ fn perfetto_has_tracks_flows_phases_and_violations() {
         .filter(|e| e["cat"] == "phase")
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    for want in ["handshake", "burst", "registered", "registering"] {
+    for want in [
+        "handshake",
+        "burst",
+        "registered",
+        "registering",
+        "connected",
+        "client registered",
+    ] {
         assert!(phases.contains(&want), "no {want} slice in {phases:?}");
     }
     let marks = evs

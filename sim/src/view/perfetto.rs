@@ -119,6 +119,8 @@ pub fn perfetto(events: &[Value]) -> Value {
                     "link_registered" => Some("burst"),
                     "burst_received" => Some("registered"),
                     "client_link" => Some("registering"),
+                    // Client: welcomed (or about to give up, which closes it).
+                    "registration_ended" => Some("connected"),
                     "user_registered" => Some("client registered"),
                     "link_down" | "registration_given_up" => None,
                     _ => continue,
@@ -127,8 +129,30 @@ pub fn perfetto(events: &[Value]) -> Value {
                 if let Some(ph) = open.remove(&key) {
                     close(&mut out, &mut named, &host, conn, &peer, ph, now);
                 }
+                // A client has one connection at a time: registering on a
+                // new one ends whatever the last one was doing.
+                if kind == "client_link" && clients.contains(&host) {
+                    let stale: Vec<_> = open.keys().filter(|k| k.0 == host).cloned().collect();
+                    for k in stale {
+                        let ph = open.remove(&k).expect("listed");
+                        let peer = peers.get(&k).cloned().unwrap_or_default();
+                        close(&mut out, &mut named, &host, k.1, &peer, ph, now);
+                    }
+                }
                 if let Some(n) = next {
                     open.insert(key, (n.to_string(), now));
+                }
+            }
+            // The receiver of a FIN learns its connection is over: the end
+            // of a client's `connected`.
+            "fin" => {
+                let (Some(to), Some(conn)) = (v["to"].as_str(), v["conn"].as_u64()) else {
+                    continue;
+                };
+                let key = (to.to_string(), conn);
+                if let Some(ph) = open.remove(&key) {
+                    let peer = peers.get(&key).cloned().unwrap_or_default();
+                    close(&mut out, &mut named, to, conn, &peer, ph, now);
                 }
             }
             "action" | "violation" => {
@@ -171,7 +195,6 @@ pub fn perfetto(events: &[Value]) -> Value {
                     }
                 }
             }
-            "welcome" => {}
             _ => {}
         }
     }
