@@ -11,10 +11,16 @@ use crate::wire::WireError;
 /// A connection as one server numbers it. Ids are never reused by a
 /// server process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct LinkId(pub u64);
 
 /// Why a link ended, as the protocol saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum CloseReason {
     PeerClosed,
     PingTimeout,
@@ -47,6 +53,11 @@ impl CloseReason {
 
 /// Observations for checkers and traces; a real daemon would log them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
 pub enum Note {
     HandshakeStarted {
         link: LinkId,
@@ -80,6 +91,8 @@ pub enum Note {
         what: &'static str,
     },
     /// Something the user and room layer did (servers and clients).
+    /// Serialised, it would carry two `kind` keys (this one's and the chat
+    /// note's): serialise the `ChatNote` itself, as the simulator does.
     Chat(ChatNote),
     /// A newcomer's sync through `link` completed; it closes the link and
     /// dials again as a member.
@@ -94,6 +107,7 @@ pub enum Note {
 /// which has forgotten every number it issued, from numbering the same
 /// stream again (as it keeps UIDs unique).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stream {
     pub epoch: u64,
     pub seq: Arc<str>,
@@ -101,6 +115,11 @@ pub struct Stream {
 
 /// Observations of the user and room layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
 pub enum ChatNote {
     /// Server: an inbound link turned out to be a client (its first frame
     /// was USER or NICK); registration starts. Client: it starts (or, after
@@ -128,6 +147,8 @@ pub enum ChatNote {
     /// user and have none.
     Resolution {
         uid: Arc<str>,
+        // `kind` names the note itself in the trace.
+        #[cfg_attr(feature = "serde", serde(rename = "resolution"))]
         kind: &'static str,
         claim: Option<u64>,
     },

@@ -29,6 +29,7 @@ const VERSION: &str = crate::provenance::VERSION;
                   drcsim run scenarios/netsplit-heal.toml --seed 7 --json\n  \
                   drcsim sweep scenarios/swarm-chat.toml --seeds 0..1000\n  \
                   drcsim shrink scenarios/swarm-chat.toml --seed 1962 -o min.toml\n  \
+                  drcsim report min.toml -o min.html\n  \
                   drcsim invariants"
 )]
 pub struct Cli {
@@ -42,7 +43,10 @@ enum Cmd {
     #[command(after_help = "Examples:\n  \
         drcsim run\n  \
         drcsim run scenarios/netsplit-heal.toml --seed 99 --json\n  \
-        drcsim run scenarios/cut-mid-burst.toml --trace - | grep '\"ev\":\"action\"'")]
+        drcsim run scenarios/cut-mid-burst.toml --trace - | grep '\"ev\":\"action\"'\n  \
+        drcsim run scenarios/ablate-dedup.toml --trace t.jsonl --trace-around-violation 50\n  \
+        drcsim run scenarios/netsplit-heal.toml --trace t.jsonl --trace-window 9s..12s --trace-hosts hub,east\n  \
+        drcsim run scenarios/netsplit-heal.toml --perfetto run.json --dot-at 15s tree.dot")]
     Run {
         /// Scenario file (TOML); the built-in demo (a hub with three leaves,
         /// one partitioned away for 20 s and healed) when omitted.
@@ -76,6 +80,50 @@ enum Cmd {
         /// (`{"name": ..., ...}`) rather than objects keyed by name.
         #[arg(long)]
         records: bool,
+        /// Trace only events at simulated times from T1 to T2 (durations,
+        /// either end may be left out: `2s..5s`, `..500ms`, `10s..`).
+        #[arg(long, value_name = "T1..T2", requires = "trace")]
+        trace_window: Option<String>,
+        /// Trace only events naming one of these hosts (comma-separated
+        /// server or client names); events naming no host are kept.
+        #[arg(long, value_name = "H1,H2", value_delimiter = ',', requires = "trace")]
+        trace_hosts: Vec<String>,
+        /// Trace only the N lines before the first violation's line,
+        /// that line, and the N lines after it.
+        #[arg(long, value_name = "N", requires = "trace")]
+        trace_around_violation: Option<usize>,
+        /// Also write the run as Chrome trace-event JSON, for
+        /// ui.perfetto.dev or chrome://tracing.
+        #[arg(long, value_name = "OUT.json")]
+        perfetto: Option<PathBuf>,
+        /// Also write the server tree at simulated time T as Graphviz DOT:
+        /// the real links and each server's view of the tree.
+        #[arg(long, num_args = 2, value_names = ["T", "OUT.dot"])]
+        dot_at: Vec<String>,
+    },
+    /// Draw a run as one self-contained HTML page: verdict, violations,
+    /// counters, a space-time diagram, the tree at a cursor, rooms and
+    /// clients.
+    #[command(after_help = "Examples:\n  \
+        drcsim report scenarios/ablate-dedup.toml -o dedup.html\n  \
+        drcsim report scenarios/swarm-chat.toml --seed 1962 -o seed1962.html\n  \
+        drcsim run scenarios/cut-mid-burst.toml --trace t.jsonl && drcsim report t.jsonl")]
+    Report {
+        /// A scenario (TOML), which is run, or a trace written by
+        /// `drcsim run --trace` (JSON Lines), which is drawn as it is.
+        file: PathBuf,
+        /// Seed to use instead of the scenario's own `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the page (default: report.html).
+        #[arg(short, long, value_name = "OUT.html", default_value = "report.html")]
+        output: PathBuf,
+        /// Override a scenario setting before it is parsed: a dotted key and
+        /// a TOML value (a bare word is a string), e.g.
+        /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
+        /// `server.0.start=false`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Run twice, compare a hash after every event, and name the first
     /// divergent event if the two runs differ.
@@ -400,7 +448,30 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             max_events,
             sets,
             records,
+            trace_window,
+            trace_hosts,
+            trace_around_violation,
+            perfetto,
+            dot_at,
         } => {
+            let trace_filter = crate::trace::TraceFilter {
+                window: trace_window
+                    .as_deref()
+                    .map(crate::trace::TraceFilter::parse_window)
+                    .transpose()?,
+                hosts: (!trace_hosts.is_empty()).then(|| trace_hosts.iter().cloned().collect()),
+                around_violation: trace_around_violation,
+            };
+            let dot_at = match dot_at.as_slice() {
+                [] => None,
+                [t, out] => Some((
+                    scenario::parse_duration(t)
+                        .map_err(|e| format!("--dot-at {t:?}: {e}"))?
+                        .as_nanos(),
+                    PathBuf::from(out),
+                )),
+                _ => return Err(CliError::Plain("--dot-at takes a time and a file".into())),
+            };
             let loaded = load_full(file.as_deref(), &sets)?;
             let mut scn = loaded.scenario.clone();
             if let Some(n) = max_events {
@@ -428,10 +499,25 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 RunOptions {
                     seed,
                     trace,
+                    trace_filter,
                     stop_on_violation: stop_at_first,
                     event_hashes: false,
                 },
             )?;
+            if perfetto.is_some() || dot_at.is_some() {
+                // A second run, traced in full in memory: the pictures
+                // need every event whatever the trace file kept.
+                let (_, events) = crate::view::traced_run(&scn, run_seed)?;
+                if let Some(p) = &perfetto {
+                    let v = crate::view::perfetto::perfetto(&events);
+                    std::fs::write(p, serde_json::to_string(&v).expect("json"))
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+                if let Some((t, p)) = &dot_at {
+                    std::fs::write(p, crate::view::dot::dot_at(&events, *t))
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+            }
             let mut json_value = if records {
                 outcome.to_json_records()
             } else {
@@ -478,6 +564,12 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             Ok(if outcome.matched { 0 } else { 1 })
         }
         Cmd::Replay { file, seed, sets } => replay(&file, seed, &sets),
+        Cmd::Report {
+            file,
+            seed,
+            output,
+            sets,
+        } => report(&file, seed, &output, &sets),
         Cmd::Sweep {
             file,
             seeds,
@@ -742,6 +834,58 @@ fn check_writable(path: &Path) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Whether a file is a trace (its first line a JSON object) rather than
+/// a scenario.
+fn is_trace(text: &str) -> bool {
+    text.lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .is_some_and(|v| v.get("ev").is_some())
+}
+
+fn report(file: &Path, seed: Option<u64>, output: &Path, sets: &[String]) -> Result<u8, CliError> {
+    check_writable(output)?;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (events, summary, code) = if is_trace(&text) {
+        if seed.is_some() || !sets.is_empty() {
+            return Err(CliError::Plain(
+                "--seed and --set apply to a scenario, not to a trace".into(),
+            ));
+        }
+        (crate::view::parse_lines(&text)?, None, 0)
+    } else {
+        let loaded = load_full(Some(file), sets)?;
+        let scn = &loaded.scenario;
+        let seed = seed.unwrap_or(scn.seed);
+        let mut head = Vec::new();
+        crate::provenance::trace_header(&mut head, &loaded, seed).expect("writing to memory");
+        let (outcome, mut events) = crate::view::traced_run(scn, seed)?;
+        events.insert(
+            0,
+            serde_json::from_slice(&head).expect("the header is JSON"),
+        );
+        let code = if outcome.matched { 0 } else { 1 };
+        (events, Some(outcome.to_json()), code)
+    };
+    let title = format!("drcsim report: {}", file.display());
+    let data = crate::view::report::data(&events, summary.as_ref(), &title);
+    std::fs::write(output, crate::view::report::html(&data))
+        .map_err(|e| format!("{}: {e}", output.display()))?;
+    let cut = data["cut"].as_str().unwrap_or("");
+    emit(&format!(
+        "{} violations, {} frames drawn; written to {}{}\n",
+        data["violations"].as_array().map_or(0, Vec::len),
+        data["frames"].as_array().map_or(0, Vec::len),
+        output.display(),
+        if cut.is_empty() {
+            String::new()
+        } else {
+            format!(" (left out: {cut})")
+        }
+    ));
+    Ok(code)
 }
 
 fn replay(file: &Path, seed: Option<u64>, sets: &[String]) -> Result<u8, CliError> {

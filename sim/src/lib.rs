@@ -25,6 +25,7 @@ pub mod shrink;
 pub mod swarm;
 pub mod sweep;
 pub mod trace;
+pub mod view;
 pub mod workload;
 pub mod world;
 

@@ -196,8 +196,11 @@ pub struct Provenance {
 /// Writes the trace's first line, naming where the run came from.
 pub fn trace_header(w: &mut dyn Write, loaded: &Loaded, seed: u64) -> std::io::Result<()> {
     let v = serde_json::json!({
+        "n": 0,
         "t_ns": 0,
         "ev": "header",
+        "schema": crate::trace::SCHEMA,
+        "time_unit": "ns",
         "drcsim": VERSION,
         "scenario": loaded.scenario.name,
         "scenario_hash": loaded.hash(),

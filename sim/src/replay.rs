@@ -31,6 +31,7 @@ fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
             trace: Some(Box::new(sink.clone())),
             stop_on_violation: false,
             event_hashes: true,
+            trace_filter: Default::default(),
         },
     )?;
     let bytes = sink.contents();

@@ -18,6 +18,8 @@ pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
     pub trace: Option<Box<dyn Write>>,
+    /// Which events reach the trace.
+    pub trace_filter: crate::trace::TraceFilter,
     pub stop_on_violation: bool,
     /// Keep a hash after every event (for the determinism self-check).
     pub event_hashes: bool,
@@ -104,7 +106,11 @@ pub fn build(scn: &Scenario, opts: &mut RunOptions) -> Result<World, String> {
     validate(scn)?;
     let seed = opts.seed.unwrap_or(scn.seed);
     let mut world = World::new(scn, seed, protocol_config(scn)?)?;
-    world.trace = opts.trace.take().map(TraceWriter::new);
+    world.trace = opts
+        .trace
+        .take()
+        .map(|out| TraceWriter::filtered(out, std::mem::take(&mut opts.trace_filter)));
+    world.trace_hosts();
     world.stop_on_violation = opts.stop_on_violation;
     if opts.event_hashes {
         world.event_hashes = Some(Vec::new());
@@ -171,6 +177,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             more.extend(crate::checkers::moves::registries_agree(&world, &running));
             world.checks.violations.extend(more);
         }
+        world.trace_violations();
     }
     if let Some(t) = &mut world.trace {
         t.finish().map_err(|e| format!("writing the trace: {e}"))?;

@@ -588,7 +588,10 @@ pub fn sweep(
     rows.sort_by_key(|r| r.seed);
     write_csv(&out.join("sweep.csv"), &rows)?;
     std::fs::remove_file(&part).map_err(|e| format!("{}: {e}", part.display()))?;
-    let failing = rows.iter().filter(|r| !r.matched).map(|r| r.seed).collect();
+    let failing: Vec<u64> = rows.iter().filter(|r| !r.matched).map(|r| r.seed).collect();
+    let html = crate::view::summary::summary_html(&prov.scenario, &rows, &failing, out);
+    let summary = out.join("summary.html");
+    std::fs::write(&summary, html).map_err(|e| format!("{}: {e}", summary.display()))?;
     let panicked = rows
         .iter()
         .filter(|r| r.verdict == "panic")

@@ -82,20 +82,118 @@ fn tail_word(b: &[u8]) -> u64 {
     }
 }
 
+/// The version of the trace's line format, in its header. Raised when a
+/// field changes meaning or goes away (adding one does not).
+pub const SCHEMA: u32 = 2;
+
+/// Arguments longer than this many characters are cut in the trace.
+pub const ARG_LIMIT: usize = 48;
+
+/// Which events reach the trace file; by default all of them.
+#[derive(Clone, Debug, Default)]
+pub struct TraceFilter {
+    /// Only events at simulated times in `[from, to]`, in ns.
+    pub window: Option<(u64, u64)>,
+    /// Only events naming one of these hosts (events that name none, such
+    /// as a heal, are kept).
+    pub hosts: Option<std::collections::BTreeSet<String>>,
+    /// Only the N events before the first violation, it, and the N after.
+    pub around_violation: Option<usize>,
+}
+
+impl TraceFilter {
+    /// `T1..T2` with durations (`2s..5s`); either end may be left out.
+    pub fn parse_window(s: &str) -> Result<(u64, u64), String> {
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| format!("--trace-window {s:?}: expected T1..T2, e.g. 2s..5s"))?;
+        let t = |x: &str, default: u64| -> Result<u64, String> {
+            if x.trim().is_empty() {
+                return Ok(default);
+            }
+            crate::scenario::parse_duration(x.trim())
+                .map(|d| d.as_nanos())
+                .map_err(|e| format!("--trace-window {s:?}: {e}"))
+        };
+        let (from, to) = (t(a, 0)?, t(b, u64::MAX)?);
+        if from > to {
+            return Err(format!(
+                "--trace-window {s:?}: the window ends before it starts"
+            ));
+        }
+        Ok((from, to))
+    }
+
+    /// Whether anything is filtered at all.
+    pub fn is_all(&self) -> bool {
+        self.window.is_none() && self.hosts.is_none() && self.around_violation.is_none()
+    }
+}
+
+/// The fields of an event that name a host.
+const HOST_FIELDS: [&str; 7] = ["host", "from", "to", "client", "server", "a", "b"];
+
+/// A frame in flight: its trace id and when it was sent.
+#[derive(Clone, Copy, Debug)]
+pub struct InFlight {
+    pub id: u64,
+    pub sent: u64,
+}
+
 /// Writes one JSON object per event. Errors are remembered, not fatal to
 /// the run, and reported at the end.
 pub struct TraceWriter {
     out: Box<dyn Write>,
     pub error: Option<std::io::Error>,
     line: String,
+    filter: TraceFilter,
+    /// For `around_violation`: the last lines before the first violation,
+    /// then how many may still follow it.
+    before: std::collections::VecDeque<String>,
+    after: Option<usize>,
+    /// Frames sent and not yet delivered or dropped, by connection and
+    /// direction, in the order they were sent: a direction is first in,
+    /// first out, so its head frame is the front of its queue here. Kept
+    /// here rather than in the network so that an untraced run pays
+    /// nothing for it.
+    pub in_flight: std::collections::BTreeMap<(u32, u8), std::collections::VecDeque<InFlight>>,
+    pub next_frame: u64,
+    /// Violations already written.
+    pub violations_seen: usize,
 }
 
 impl TraceWriter {
     pub fn new(out: Box<dyn Write>) -> Self {
+        Self::filtered(out, TraceFilter::default())
+    }
+
+    pub fn filtered(out: Box<dyn Write>, filter: TraceFilter) -> Self {
         TraceWriter {
             out,
             error: None,
             line: String::with_capacity(256),
+            filter,
+            before: std::collections::VecDeque::new(),
+            after: None,
+            in_flight: std::collections::BTreeMap::new(),
+            next_frame: 0,
+            violations_seen: 0,
+        }
+    }
+
+    /// Whether an event at `t_ns` can pass the time window: checked before
+    /// the event is formatted at all.
+    #[inline]
+    pub fn wants(&self, t_ns: u64) -> bool {
+        self.filter
+            .window
+            .is_none_or(|(a, b)| (a..=b).contains(&t_ns))
+    }
+
+    /// A line every trace keeps whatever its filters (the hosts line).
+    pub fn record_always(&mut self, value: &serde_json::Value) {
+        if self.error.is_none() {
+            self.write(&format!("{value}\n"));
         }
     }
 
@@ -103,10 +201,51 @@ impl TraceWriter {
         if self.error.is_some() {
             return;
         }
+        if let Some(hosts) = &self.filter.hosts {
+            let named: Vec<&str> = HOST_FIELDS
+                .iter()
+                .filter_map(|f| value.get(*f).and_then(|v| v.as_str()))
+                .collect();
+            if !named.is_empty() && !named.iter().any(|h| hosts.contains(*h)) {
+                return;
+            }
+        }
         self.line.clear();
         self.line.push_str(&value.to_string());
         self.line.push('\n');
-        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+        if let Some(n) = self.filter.around_violation {
+            match self.after {
+                None if value.get("ev").and_then(|v| v.as_str()) == Some("violation") => {
+                    let mut text: String = self.before.drain(..).collect();
+                    text.push_str(&self.line);
+                    self.after = Some(n);
+                    self.write(&text);
+                }
+                None => {
+                    if n > 0 {
+                        if self.before.len() == n {
+                            self.before.pop_front();
+                        }
+                        self.before.push_back(self.line.clone());
+                    }
+                }
+                Some(0) => {}
+                Some(k) => {
+                    self.after = Some(k - 1);
+                    let line = std::mem::take(&mut self.line);
+                    self.write(&line);
+                    self.line = line;
+                }
+            }
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        self.write(&line);
+        self.line = line;
+    }
+
+    fn write(&mut self, text: &str) {
+        if let Err(e) = self.out.write_all(text.as_bytes()) {
             self.error = Some(e);
         }
     }
@@ -117,6 +256,85 @@ impl TraceWriter {
         }
         self.out.flush()
     }
+}
+
+/// An argument as the trace shows it: cut after [`ARG_LIMIT`] characters,
+/// saying how many bytes were left out.
+pub fn elide(s: &str) -> String {
+    match s.char_indices().nth(ARG_LIMIT) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…(+{} bytes)", &s[..i], s.len() - i),
+    }
+}
+
+/// A frame's command and arguments (elided); a frame that does not decode
+/// is shown as command `?` with its bytes as the one argument.
+pub fn frame_fields(bytes: &[u8]) -> (String, Vec<String>) {
+    let mut f = drc_protocol::wire::Frame::new();
+    match drc_protocol::wire::decode_exact(bytes, &mut f) {
+        Ok(()) => (f.command().to_string(), f.args().map(elide).collect()),
+        Err(_) => ("?".into(), vec![elide(&String::from_utf8_lossy(bytes))]),
+    }
+}
+
+/// A note as a structured object: its `kind` and its fields. A chat note
+/// is flattened into the same shape.
+pub fn note_json(n: &drc_protocol::Note) -> serde_json::Value {
+    let v = match n {
+        drc_protocol::Note::Chat(c) => serde_json::to_value(c),
+        n => serde_json::to_value(n),
+    };
+    v.expect("notes serialise")
+}
+
+/// An action's name and every argument, durations in ns.
+pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde_json::Value> {
+    use crate::scenario::Action as A;
+    use serde_json::json;
+    let mut m = serde_json::Map::new();
+    m.insert("do".into(), a.name().into());
+    let args = match a {
+        A::Partition { groups } => json!({ "groups": groups }),
+        A::Heal => json!({}),
+        A::Cut { a, b } | A::Link { a, b } | A::Unlink { a, b } => json!({"a": a, "b": b}),
+        A::Stall { a, b, duration } => json!({"a": a, "b": b, "for_ns": duration.as_nanos()}),
+        A::Crash { server } | A::Restart { server } | A::Shutdown { server } => {
+            json!({ "server": server })
+        }
+        A::AddServer { name, via } => json!({"server": name, "via": via}),
+        A::Skew { server, by_nanos } => json!({"server": server, "by_ns": by_nanos}),
+        A::Connect {
+            client,
+            server,
+            nick,
+        } => json!({"client": client, "server": server, "nick": nick}),
+        A::Nick { client, nick } => json!({"client": client, "nick": nick}),
+        A::Create { client, room } | A::Join { client, room } | A::Leave { client, room } => {
+            json!({"client": client, "room": room})
+        }
+        A::Say { client, room, text } => {
+            json!({"client": client, "room": room, "text": elide(text)})
+        }
+        A::SendList { client, to, text } => {
+            json!({"client": client, "to": to, "text": elide(text)})
+        }
+        A::Private { client, to, text } => {
+            json!({"client": client, "to": to, "text": elide(text)})
+        }
+        A::Redirect {
+            client,
+            to,
+            by_client,
+        } => {
+            json!({"client": client, "to": to, "by": if *by_client { "client" } else { "server" }})
+        }
+        A::Quit { client } => json!({ "client": client }),
+        A::Broadcast { server, text } => json!({"server": server, "text": elide(text)}),
+    };
+    if let serde_json::Value::Object(o) = args {
+        m.extend(o);
+    }
+    m
 }
 
 /// An in-memory trace destination that stays readable after the run has

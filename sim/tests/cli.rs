@@ -764,3 +764,116 @@ fn json_records_give_arrays_and_room_numbers_as_integers() {
     }
     assert!(seen > 0, "the scenario delivers room messages");
 }
+
+#[test]
+fn report_draws_a_scenario_or_a_trace_into_one_page() {
+    let dir = std::env::temp_dir().join(format!("drcsim-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/ablate-dedup.toml"
+    );
+    let page = dir.join("r.html");
+    let (code, out, err) = drcsim(&["report", scn, "-o", page.to_str().unwrap()]);
+    // Exit status as for `run`: the run matched its [expect] (a failure).
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 violations"), "{out}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("order.once"));
+    // The page is a function of the run: drawn again, the same bytes.
+    let again = dir.join("r2.html");
+    let (code, _, _) = drcsim(&["report", scn, "-o", again.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&again).unwrap(), html.as_bytes());
+
+    // The same run's trace file gives the same diagram.
+    let trace = dir.join("t.jsonl");
+    let (code, _, err) = drcsim(&["run", scn, "--trace", trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let from_trace = dir.join("t.html");
+    let (code, out, err) = drcsim(&[
+        "report",
+        trace.to_str().unwrap(),
+        "-o",
+        from_trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 violations, 236 frames drawn"), "{out}");
+    let (code, _, err) = drcsim(&["report", trace.to_str().unwrap(), "--seed", "2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not to a trace"), "{err}");
+}
+
+#[test]
+fn perfetto_and_dot_are_written_beside_the_run() {
+    let dir = std::env::temp_dir().join(format!("drcsim-pics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (p, d) = (dir.join("p.json"), dir.join("t.dot"));
+    let (code, _, err) = drcsim(&[
+        "run",
+        "--perfetto",
+        p.to_str().unwrap(),
+        "--dot-at",
+        "40s",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert!(v["traceEvents"].as_array().unwrap().len() > 100);
+    let dot = std::fs::read_to_string(&d).unwrap();
+    assert!(
+        dot.contains("graph drc {") && dot.contains("real links at 40000 ms"),
+        "{dot}"
+    );
+    let (code, _, err) = drcsim(&["run", "--dot-at", "soon", d.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--dot-at"), "{err}");
+}
+
+#[test]
+fn trace_filters_need_a_trace_and_a_well_formed_window() {
+    let (code, _, err) = drcsim(&["run", "--trace-window", "1s..2s"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--trace"), "{err}");
+    let (code, _, err) = drcsim(&["run", "--trace", "-", "--trace-window", "2s..1s"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ends before it starts"), "{err}");
+    let (code, out, _) = drcsim(&["run", "--trace", "-", "--trace-hosts", "east"]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["ev"], "header");
+    assert_eq!(lines[0]["schema"], 2);
+    assert_eq!(lines[0]["time_unit"], "ns");
+    assert!(lines
+        .iter()
+        .filter(|v| v["ev"] == "deliver")
+        .all(|v| v["from"] == "east" || v["to"] == "east"));
+}
+
+#[test]
+fn sweep_writes_a_summary_page_beside_the_csv() {
+    let dir = std::env::temp_dir().join(format!("drcsim-sweep-html-{}", std::process::id()));
+    let scn = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm-tree.toml");
+    let (code, out, err) = drcsim(&[
+        "sweep",
+        scn,
+        "--seeds",
+        "0..6",
+        "--jobs",
+        "1",
+        "--set",
+        "protocol.ablate=[loop-check]",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let html = std::fs::read_to_string(dir.join("summary.html")).unwrap();
+    assert!(html.contains("6 seeds, 2 failing"), "{html}");
+    assert!(html.contains("tree.acyclic"));
+    assert!(html.contains("Failure rate by fault kind drawn"));
+    assert!(html.contains("href=\"repro-seed-2.toml\""));
+    assert!(!html.contains("<script"));
+}

@@ -135,10 +135,7 @@ fn the_bcast_half_of_msg_direction_fires_and_holds() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| {
-            v["ev"] == "note"
-                && v["note"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("Misdirected") && n.contains("\"BCAST\""))
+            v["ev"] == "note" && v["note"]["kind"] == "misdirected" && v["note"]["what"] == "BCAST"
         })
         .map(|v| v["host"].as_str().unwrap().to_string())
         .collect();
@@ -192,10 +189,7 @@ fn the_resolution_half_of_msg_direction_fires_and_holds() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| {
-            v["ev"] == "note"
-                && v["note"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("Misdirected") && n.contains("\"KILL\""))
+            v["ev"] == "note" && v["note"]["kind"] == "misdirected" && v["note"]["what"] == "KILL"
         })
         .map(|v| v["host"].as_str().unwrap().to_string())
         .collect();

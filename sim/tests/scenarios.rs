@@ -105,10 +105,10 @@ fn cut_mid_burst_cuts_inside_a_burst() {
             (Some("b"), Some("a")) => 1,
             _ => continue,
         };
-        let frame = v["frame"].as_str().unwrap();
-        if frame.starts_with("<SERVER,") {
+        let cmd = v["cmd"].as_str().unwrap();
+        if cmd == "SERVER" {
             servers[dir] += 1;
-        } else if frame == "<EOB>" {
+        } else if cmd == "EOB" {
             eob[dir] = true;
         }
     }

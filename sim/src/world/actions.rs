@@ -30,6 +30,10 @@ impl World {
             Action::Cut { a, b } => {
                 let (a, b) = (self.host(a), self.host(b));
                 for conn in self.conns_between(a, b) {
+                    if self.trace.is_some() {
+                        self.trace_discard(conn, 0, "cut");
+                        self.trace_discard(conn, 1, "cut");
+                    }
                     let c = &mut self.net.conns[conn as usize];
                     c.dirs[0].discard();
                     c.dirs[1].discard();

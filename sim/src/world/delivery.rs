@@ -93,7 +93,10 @@ impl World {
                         c.state = ConnState::Closed;
                     }
                     let link = c.links[recv].expect("open end has a link");
-                    self.record(|| serde_json::json!({"ev": "fin", "conn": conn}));
+                    let from = c.ends[dir];
+                    self.record(
+                        || serde_json::json!({"ev": "fin", "conn": conn, "from": from, "to": to}),
+                    );
                     self.dispatch(to, Input::Closed { link });
                 }
             }
@@ -101,15 +104,13 @@ impl World {
                 self.hash.bytes(bytes);
                 if alive {
                     let link = c.links[recv].expect("open end has a link");
-                    if let Some(t) = &mut self.trace {
-                        let v = serde_json::json!({
-                            "n": self.events, "t_ns": now, "ev": "deliver",
-                            "from": self.hosts[c.ends[dir] as usize].label,
-                            "to": self.hosts[to as usize].label,
-                            "frame": String::from_utf8_lossy(bytes),
-                        });
-                        t.record(&v);
+                    if self.trace.is_some() {
+                        self.trace_arrival(conn, dir, None);
                     }
+                    let c = &self.net.conns[conn as usize];
+                    let Some(Head::Frame(bytes)) = c.dirs[dir].head() else {
+                        unreachable!("the head is a frame")
+                    };
                     // Disjoint borrows: the frame stays in the network's
                     // buffer while the server reads it.
                     let host = &mut self.hosts[to as usize];
@@ -136,11 +137,26 @@ impl World {
                     self.apply_outputs(to);
                     self.rearm(to, false);
                 } else {
+                    if self.trace.is_some() {
+                        let why = if !self.hosts[to as usize].up {
+                            "receiver down"
+                        } else if stale {
+                            "receiver restarted"
+                        } else {
+                            "receiver closed"
+                        };
+                        self.trace_arrival(conn, dir, Some(why));
+                    }
+                    let c = &mut self.net.conns[conn as usize];
                     c.dirs[dir].pop();
                     if stale {
                         // A restarted host knows nothing of this connection:
                         // its kernel answers with a reset.
                         c.open[recv] = false;
+                        if self.trace.is_some() {
+                            self.trace_discard(conn, recv, "reset");
+                        }
+                        let c = &mut self.net.conns[conn as usize];
                         c.dirs[recv].discard();
                         if c.open[dir] {
                             self.send_fin(conn, recv);

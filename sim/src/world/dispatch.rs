@@ -101,6 +101,9 @@ impl World {
                         self.queue
                             .schedule(due, Event::Deliver { conn, dir: e as u8 });
                     }
+                    if self.trace.is_some() {
+                        self.trace_send(conn, e, start, end);
+                    }
                 }
                 _ => self.apply_other_output(h, i),
             }
@@ -151,11 +154,23 @@ impl World {
         let notes = std::mem::take(&mut self.notes);
         self.checks
             .on_notes(self.now, &self.hosts, &mut self.net, &notes);
-        if let Some(t) = &mut self.trace {
+        if self.trace.is_some() {
+            let mut changed: Vec<HostId> = Vec::new();
             for (h, n) in &notes {
-                let v = serde_json::json!({"n": self.events, "t_ns": self.now, "ev": "note",
-                    "host": self.hosts[*h as usize].label, "note": format!("{n:?}")});
-                t.record(&v);
+                self.trace_note(*h, n);
+                if matches!(
+                    n,
+                    Note::LinkRegistered { .. }
+                        | Note::LinkDown { .. }
+                        | Note::ServerAdded { .. }
+                        | Note::ServerRemoved { .. }
+                ) && !changed.contains(h)
+                {
+                    changed.push(*h);
+                }
+            }
+            for h in changed {
+                self.trace_view(h);
             }
         }
         self.notes = notes;

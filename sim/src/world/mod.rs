@@ -7,6 +7,7 @@
 mod actions;
 mod delivery;
 mod dispatch;
+mod tracing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -395,6 +396,9 @@ impl World {
             Event::Deliver { conn, dir } => self.deliver(conn, usize::from(dir)),
             Event::End => {
                 self.checks.tick(self.now, &self.hosts, &self.net);
+                if self.trace.is_some() {
+                    self.trace_violations();
+                }
                 // The end counts as an event in the summary, so it has
                 // its hash too: replay compares as many as the run counts.
                 if let Some(hs) = &mut self.event_hashes {
@@ -405,6 +409,9 @@ impl World {
             ev => self.step(ev),
         }
         self.checks.tick(self.now, &self.hosts, &self.net);
+        if self.trace.is_some() {
+            self.trace_violations();
+        }
         if let Some(hs) = &mut self.event_hashes {
             hs.push(self.hash.value());
         }
@@ -428,7 +435,11 @@ impl World {
                     c.open[0] = false;
                     c.state = ConnState::Closed;
                     let (h, link) = (c.ends[0], c.links[0].expect("dialler link"));
-                    self.record(|| serde_json::json!({"ev": "connect_timeout", "conn": conn}));
+                    let (from, to) = (c.ends[0], c.ends[1]);
+                    self.record(|| {
+                        serde_json::json!({"ev": "connect_timeout", "conn": conn,
+                        "from": from, "to": to})
+                    });
                     self.dispatch(h, Input::ConnectFailed { link });
                 }
             }
@@ -453,7 +464,11 @@ impl World {
                 } else {
                     self.last_action = self.now;
                 }
-                self.record(|| serde_json::json!({"ev": "action", "do": action.name()}));
+                self.record(|| {
+                    let mut m = crate::trace::action_json(&action);
+                    m.insert("ev".into(), "action".into());
+                    serde_json::Value::Object(m)
+                });
                 self.act(&action);
                 self.actions[index as usize] = action;
             }
@@ -466,14 +481,26 @@ impl World {
         }
     }
 
+    /// Host ids in `from` and `to` are replaced by their labels.
     fn record(&mut self, f: impl FnOnce() -> serde_json::Value) {
         if let Some(t) = &mut self.trace {
-            let mut v = f();
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("n".into(), self.events.into());
-                m.insert("t_ns".into(), self.now.into());
+            if !t.wants(self.now) {
+                return;
             }
-            t.record(&v);
+            let mut v = f();
+            for k in ["from", "to"] {
+                if let Some(h) = v.get(k).and_then(|h| h.as_u64()) {
+                    v[k] = self.hosts[h as usize].label.as_str().into();
+                }
+            }
+            // Number and time first, as in every other line.
+            let mut m = serde_json::Map::new();
+            m.insert("n".into(), self.events.into());
+            m.insert("t_ns".into(), self.now.into());
+            if let serde_json::Value::Object(rest) = v {
+                m.extend(rest);
+            }
+            t.record(&serde_json::Value::Object(m));
         }
     }
 
