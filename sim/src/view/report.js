@@ -39,7 +39,7 @@
   html += "</div>";
   html += "<h2>Space-time diagram</h2><div class='controls'>" +
     "<label>hosts <input type='text' id='f-hosts' placeholder='regex, e.g. ^s|alice'></label>" +
-    "<label>messages <input type='text' id='f-cmd' placeholder='regex, e.g. PRIVMSG|SEQ'></label>" +
+    "<label>messages <input type='text' id='f-cmd' placeholder='regex, e.g. RMSG|CSEND|SEQ'></label>" +
     "<label>room <input type='text' id='f-room' placeholder='room name'></label>" +
     "<button id='reset'>whole run</button><span class='small'>wheel: zoom, drag: pan, click: set the cursor; " +
     "orange: faults, purple: a client (re)connects, grey: its other actions, red triangle: a violation</span>" +
