@@ -34,6 +34,14 @@ pub enum Msg<'a> {
         incarnation: u64,
         stamp: u64,
     },
+    /// Step 1 as LINK, from a newcomer that wants the target's whole
+    /// database once (see `server/join.rs`), not a place in the tree.
+    NewLink {
+        name: &'a str,
+        sid: &'a str,
+        incarnation: u64,
+        stamp: u64,
+    },
     /// Step 2, target: challenge and my public key, sealed to the
     /// connecting server's registered key (hex).
     Challenge {
@@ -231,6 +239,15 @@ impl<'a> Msg<'a> {
                     stamp: num(stamp, "LINK")?,
                 }
             }
+            7 if c == b"NEWLINK" => {
+                let [name, sid, incarnation, stamp] = exact(f, "NEWLINK")?;
+                Msg::NewLink {
+                    name,
+                    sid,
+                    incarnation: num(incarnation, "NEWLINK")?,
+                    stamp: num(stamp, "NEWLINK")?,
+                }
+            }
             9 if c == b"CHALLENGE" => {
                 let [sealed] = exact(f, "CHALLENGE")?;
                 Msg::Challenge { sealed }
@@ -286,6 +303,16 @@ impl<'a> Msg<'a> {
                 stamp,
             } => {
                 let mut e = Encoder::begin(out, "LINK");
+                e.arg(name).arg(sid).arg_u64(incarnation).arg_u64(stamp);
+                e.finish()
+            }
+            Msg::NewLink {
+                name,
+                sid,
+                incarnation,
+                stamp,
+            } => {
+                let mut e = Encoder::begin(out, "NEWLINK");
                 e.arg(name).arg(sid).arg_u64(incarnation).arg_u64(stamp);
                 e.finish()
             }
@@ -428,6 +455,15 @@ mod tests {
                     stamp: n(f, 3, "LINK")?,
                 }
             }
+            "NEWLINK" => {
+                count(f, 4, "NEWLINK")?;
+                Msg::NewLink {
+                    name: arg(f, 0, "NEWLINK")?,
+                    sid: arg(f, 1, "NEWLINK")?,
+                    incarnation: n(f, 2, "NEWLINK")?,
+                    stamp: n(f, 3, "NEWLINK")?,
+                }
+            }
             "CHALLENGE" => {
                 count(f, 1, "CHALLENGE")?;
                 Msg::Challenge {
@@ -532,7 +568,7 @@ mod tests {
         #[test]
         fn parse_agrees_with_reference(
             cmd in prop::sample::select(vec![
-                "LINK", "CHALLENGE", "RESPONSE", "VERIFIED", "SERVER", "EOB", "RESYNC",
+                "LINK", "NEWLINK", "CHALLENGE", "RESPONSE", "VERIFIED", "SERVER", "EOB", "RESYNC",
                 "SQUIT", "SCLOSE", "RESYNX", "PING", "PONG", "ERROR", "BCAST", "BCASTX", "PIN", "LINKS",
                 "CHALLENGF", "SERVERS", "X", "VERIFIES",
             ]),
@@ -610,6 +646,12 @@ mod tests {
             sid: "0AA",
             incarnation: 3,
             stamp: 99,
+        });
+        round_trip(Msg::NewLink {
+            name: "new",
+            sid: "0AZ",
+            incarnation: 1,
+            stamp: 4,
         });
         round_trip(Msg::Challenge { sealed: "00ff" });
         round_trip(Msg::Response { sealed: "ab" });

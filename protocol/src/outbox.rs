@@ -94,10 +94,19 @@ pub enum Note {
     /// Serialised, it would carry two `kind` keys (this one's and the chat
     /// note's): serialise the `ChatNote` itself, as the simulator does.
     Chat(ChatNote),
+    /// A newcomer's database sync began on this link (at both ends); the
+    /// link ends when it is done and never joins the tree.
+    SyncStarted {
+        link: LinkId,
+    },
     /// A newcomer's sync through `link` completed; it closes the link and
     /// dials again as a member.
     Synced {
         link: LinkId,
+    },
+    /// A newcomer is registered as a member through `via`: joining is over.
+    Joined {
+        via: Arc<str>,
     },
 }
 
@@ -268,8 +277,10 @@ impl Output {
             Output::Note(n) => match n {
                 Note::LinkRegistered { .. }
                 | Note::ServerAdded { .. }
-                | Note::ServerRemoved { .. } => true,
+                | Note::ServerRemoved { .. }
+                | Note::Joined { .. } => true,
                 Note::HandshakeStarted { .. }
+                | Note::SyncStarted { .. }
                 | Note::LinkDown { .. }
                 | Note::BurstReceived { .. }
                 | Note::Synced { .. }

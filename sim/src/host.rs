@@ -18,8 +18,9 @@ pub const CLOCK_BASE: u64 = 1_000_000_000_000_000_000;
 pub struct Host {
     /// The scenario's id for this host.
     pub label: String,
-    /// Boots next as a newcomer that syncs before it joins (`add_server`).
-    pub joining: bool,
+    /// Boots next as a newcomer that syncs through this member before it
+    /// joins (`add_server`).
+    pub join_via: Option<Arc<str>>,
     /// The server name it presents (differs from `label` for an impostor).
     pub claims: Arc<str>,
     pub sid: Arc<str>,
@@ -77,7 +78,7 @@ impl Host {
             server: None,
             client: None,
             is_client: false,
-            joining: false,
+            join_via: None,
             gives_up: false,
             client_servers: Vec::new(),
             rng,

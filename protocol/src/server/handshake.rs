@@ -29,6 +29,8 @@ const CHALLENGE_LEN: usize = 32;
 pub(crate) struct Pending {
     challenge: [u8; CHALLENGE_LEN],
     peer_incarnation: u64,
+    /// The peer opened with NEWLINK: it wants a sync, not a place.
+    newcomer: bool,
 }
 
 impl Server {
@@ -50,14 +52,26 @@ impl Server {
             self.me.sid.clone(),
             self.me.incarnation,
         );
+        let (name, sid) = (&*name, &*sid);
+        let syncing = self.is_syncing();
         out.send(link, |b| {
-            Msg::Link {
-                name: &name,
-                sid: &sid,
-                incarnation,
-                stamp,
+            if syncing {
+                Msg::NewLink {
+                    name,
+                    sid,
+                    incarnation,
+                    stamp,
+                }
+                .encode(b)
+            } else {
+                Msg::Link {
+                    name,
+                    sid,
+                    incarnation,
+                    stamp,
+                }
+                .encode(b)
             }
-            .encode(b)
         });
         out.note(Note::HandshakeStarted { link });
     }
@@ -86,7 +100,16 @@ impl Server {
                     incarnation,
                     stamp,
                 },
-            ) => self.on_link(now, link, name, sid, incarnation, stamp, rng, out),
+            ) => self.on_link(now, link, (name, sid, incarnation, stamp), false, rng, out),
+            (
+                Phase::AwaitLink,
+                Msg::NewLink {
+                    name,
+                    sid,
+                    incarnation,
+                    stamp,
+                },
+            ) => self.on_link(now, link, (name, sid, incarnation, stamp), true, rng, out),
             (Phase::AwaitChallenge, Msg::Challenge { sealed }) => {
                 self.on_challenge(now, link, sealed, rng, out)
             }
@@ -130,10 +153,8 @@ impl Server {
         &mut self,
         now: Instant,
         link: LinkId,
-        name: &str,
-        sid: &str,
-        incarnation: u64,
-        stamp: u64,
+        (name, sid, incarnation, stamp): (&str, &str, u64, u64),
+        newcomer: bool,
         rng: &mut R,
         out: &mut Outbox,
     ) {
@@ -177,6 +198,7 @@ impl Server {
         l.phase = Phase::AwaitResponse(Box::new(Pending {
             challenge,
             peer_incarnation: incarnation,
+            newcomer,
         }));
     }
 
@@ -226,6 +248,7 @@ impl Server {
             challenge: counter,
             // The connecting side learns the incarnation from the burst.
             peer_incarnation: 0,
+            newcomer: false,
         }));
     }
 
@@ -249,6 +272,12 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
+        if p.newcomer {
+            return self.serve_sync(now, link, out);
+        }
+        if self.is_syncing() && self.links[&link].outbound {
+            return self.start_fetch(now, link, out);
+        }
         let l: &mut Link = self.links.get_mut(&link).expect("link exists");
         let peer = l.peer.clone().expect("peer known after LINK");
         let initiator = if l.outbound {
@@ -289,6 +318,7 @@ impl Server {
                 return self.error_and_close(now, link, "Already Registered", reason, rng, out);
             }
         }
+        self.joined(&peer, out);
         self.send_burst(link, out);
         self.arm(now + self.cfg.ping_interval);
     }

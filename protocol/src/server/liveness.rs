@@ -71,6 +71,7 @@ impl Server {
         link: LinkId,
         rng: &mut R,
     ) {
+        self.rotate_join_target(link);
         let max = self.cfg.reconnect_max;
         if let Some(t) = self.auto.iter_mut().find(|t| t.link == Some(link)) {
             t.link = None;

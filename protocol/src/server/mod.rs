@@ -85,6 +85,12 @@ pub(crate) enum Phase {
     AwaitVerified(Box<handshake::Pending>),
     /// Authenticated and part of the tree.
     Registered,
+    /// Inbound from a newcomer: authenticated, its database sent; waiting
+    /// for it to close. Never part of the tree.
+    Serving,
+    /// Outbound while joining: authenticated, reading the sponsor's
+    /// database.
+    Fetching,
 }
 
 /// The coarse link state a view exposes.
@@ -168,8 +174,8 @@ pub struct Server {
     pub(crate) draining: Option<Instant>,
     /// When load balancing next looks at the loads.
     pub(crate) balance_at: Option<Instant>,
-    /// A newcomer still syncing through its first link.
-    pub(crate) joining: bool,
+    /// A newcomer, from its first boot until it is a member.
+    pub(crate) joining: Option<joining::Joining>,
     /// Servers registered at run time (by SREG), sent in every burst.
     pub(crate) learned: BTreeSet<Arc<str>>,
     pub(crate) stats: Stats,
@@ -204,7 +210,7 @@ impl Server {
             stopped: false,
             draining: None,
             balance_at: None,
-            joining: false,
+            joining: None,
             learned: BTreeSet::new(),
             stats: Stats::default(),
             frame: Frame::new(),
@@ -255,9 +261,6 @@ impl Server {
     /// Registers an inbound connection and returns its id.
     pub fn accept(&mut self, now: Instant, out: &mut Outbox) -> LinkId {
         let id = self.open_link(now, None);
-        if self.refuse_while_joining(id, out) {
-            return id;
-        }
         out.note(Note::HandshakeStarted { link: id });
         id
     }
@@ -378,6 +381,7 @@ impl Server {
         // from the phase the link had when the frame arrived.
         let registered = matches!(l.phase, Phase::Registered);
         let awaiting = matches!(l.phase, Phase::AwaitLink);
+        let fetching = matches!(l.phase, Phase::Fetching);
         self.stats.frames_in += 1;
         if registered {
             // A flood's frame, read without decoding it into `self.frame`
@@ -391,6 +395,11 @@ impl Server {
         // while `self` is mutated.
         let mut frame = std::mem::take(&mut self.frame);
         match wire::decode_exact(bytes, &mut frame) {
+            Ok(()) if fetching => self.on_sync_frame(now, link, &frame, rng, out),
+            Ok(()) if awaiting && self.refuses_incoming() => {
+                let why = "syncing, try later";
+                self.error_and_close(now, link, why, CloseReason::HandshakeFailed, rng, out);
+            }
             Ok(()) if awaiting && chat::opens_client(frame.command()) => {
                 self.become_client(now, link, out);
                 self.on_client_frame(now, link, &frame, rng, out);
@@ -435,6 +444,7 @@ impl Server {
                 self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
             }
             Msg::Link { .. }
+            | Msg::NewLink { .. }
             | Msg::Challenge { .. }
             | Msg::Response { .. }
             | Msg::Verified { .. } => self.on_handshake(now, link, msg, rng, out),
@@ -464,9 +474,6 @@ impl Server {
                     l.burst_received = true;
                 }
                 out.note(Note::BurstReceived { link });
-                if self.joining {
-                    self.synced(now, link, rng, out);
-                }
             }
             Msg::Resync { names } => self.on_resync(link, names, out),
             Msg::Bcast { origin, text, .. } => self.on_bcast(link, origin, text, raw, out),
@@ -634,7 +641,7 @@ impl Server {
         }
         out.note(Note::LinkDown { link, reason });
         if !matches!(l.phase, Phase::Registered) {
-            if !matches!(l.phase, Phase::Dialing) {
+            if !matches!(l.phase, Phase::Dialing | Phase::Serving | Phase::Fetching) {
                 self.stats.handshakes_failed += 1;
             }
             if l.outbound {

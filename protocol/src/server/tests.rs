@@ -2706,3 +2706,181 @@ fn a_shutdown_moves_every_client_before_closing() {
     }
     assert!(net.srv(1).is_stopped());
 }
+// ------------------------------------------------------- adding a server
+
+/// Registers a newcomer `name` (not yet booted) at `sponsor` by operator
+/// command, and adds its host, which will sync through the sponsor.
+fn add_newcomer(net: &mut Net, name: &str, sid: &str, sponsor: &str) -> usize {
+    let keys = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(4242));
+    let key = keys.public();
+    // Added first: `add_host` hands every server the harness's registry,
+    // which is the configured one and must not carry the newcomer.
+    let n = net.add_host(name, sid, keys, false, true, &[sponsor]);
+    let s = net.find(sponsor);
+    net.handle(s, Input::Operator(Command::Register { name, sid, key }));
+    net.hosts[n].srv.as_mut().unwrap().join_via(sponsor);
+    n
+}
+
+fn note_times(net: &Net, i: usize, pick: impl Fn(&Note) -> bool) -> Vec<Instant> {
+    net.notes
+        .iter()
+        .filter(|(_, h, n)| *h == i && pick(n))
+        .map(|(t, _, _)| *t)
+        .collect()
+}
+
+#[test]
+fn a_newcomer_syncs_the_whole_database_then_joins_as_a_member() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let (a, b) = (0, 1);
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.settle();
+    // Step 1: the registration reached A over the tree before N started.
+    assert_eq!(net.srv(a).registry().get("N").unwrap().sid.as_ref(), "0NN");
+    net.handle(n, Input::Start);
+    net.run_for(secs(5));
+    // Steps 3-5: NEWLINK, the handshake, and B's whole database.
+    // Its first link, the sync; the member link came later.
+    let first = LinkId(1);
+    let sync = net.sent_on(n, first);
+    assert!(starts(&sync[0], &["NEWLINK", "N", "0NN", "1"]), "{sync:?}");
+    let served: Vec<Vec<String>> = net
+        .got
+        .iter()
+        .filter(|g| g.1 == n && g.2 == first)
+        .map(|g| words(&g.3))
+        .collect();
+    let cmds: Vec<&str> = served.iter().map(|w| w[0].as_str()).collect();
+    assert_eq!(
+        cmds,
+        [
+            "CHALLENGE",
+            "VERIFIED",
+            "SERVER",
+            "SERVER",
+            "SREG",
+            "SREG",
+            "SREG",
+            "EOB"
+        ]
+    );
+    assert!(starts(&served[2], &["SERVER", "B", "0", "001", "1", "*"]));
+    assert!(starts(&served[3], &["SERVER", "A", "1", "000"]));
+    // Step 6: N closed the sync link itself, with SCLOSE.
+    assert_eq!(sync.last().unwrap(), &["SCLOSE", "synced"]);
+    // Step 7: then joined with a plain LINK, and is an ordinary member.
+    let synced = note_times(&net, n, |x| matches!(x, Note::Synced { .. }));
+    let joined = note_times(&net, n, |x| matches!(x, Note::Joined { .. }));
+    assert_eq!((synced.len(), joined.len()), (1, 1));
+    assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "N")].into());
+    assert!(!net.srv(n).is_joining());
+    // No server heard of N as a server before its sync was over.
+    let heard = note_times(
+        &net,
+        a,
+        |x| matches!(x, Note::ServerAdded { name, .. } if &**name == "N"),
+    );
+    assert!(heard.iter().all(|&t| t > synced[0]), "{heard:?} {synced:?}");
+    // Nothing about the sync counted as a failed handshake at B.
+    assert_eq!(net.srv(b).stats().handshakes_failed, 0);
+    assert_eq!(net.srv(n).registry(), net.srv(a).registry());
+}
+
+fn syncing_newcomer_is_dialled(ablate: bool) -> (Net, usize, usize) {
+    let mut cfg = Config::default();
+    cfg.ablations.no_sync_refuse = ablate;
+    let mut net = chain(cfg, &["A"], &[]);
+    let a = 0;
+    // A sponsor that accepts the connection and never answers: N stays
+    // in its sync.
+    net.add_puppet("P");
+    let n = add_newcomer(&mut net, "N", "0NN", "A");
+    // The newcomer's own sponsor is silent, so let it sync "through" P.
+    net.hosts[n].srv.as_mut().unwrap().join_via("P");
+    net.handle(n, Input::Start);
+    net.run_for(ms(500));
+    assert!(net.srv(n).is_syncing());
+    net.connect(a, "N");
+    net.run_for(ms(500));
+    (net, a, n)
+}
+
+#[test]
+fn a_syncing_newcomer_refuses_a_server_that_knows_it() {
+    let (net, a, n) = syncing_newcomer_is_dialled(false);
+    let got: Vec<Vec<String>> = net
+        .got
+        .iter()
+        .filter(|g| g.1 == a)
+        .map(|g| words(&g.3))
+        .collect();
+    assert_eq!(got, [["ERROR", "syncing, try later"]]);
+    assert!(net.srv(n).links().all(|l| l.phase != LinkPhase::Registered));
+    assert_eq!(net.srv(a).known_count(), 0);
+    // Under the ablation the same link registers at both ends.
+    let (net, a, n) = syncing_newcomer_is_dialled(true);
+    assert!(net.srv(n).links().any(|l| l.phase == LinkPhase::Registered));
+    assert!(net.srv(a).known_server("N").is_some());
+}
+
+#[test]
+fn conflicting_registrations_settle_on_the_smaller_everywhere() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let k1 = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(1)).public();
+    let k2 = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(2)).public();
+    let reg = |net: &mut Net, i: usize, sid: &str, key: &crate::crypto::PublicKey| {
+        net.handle(
+            i,
+            Input::Operator(Command::Register {
+                name: "X",
+                sid,
+                key: *key,
+            }),
+        );
+    };
+    // At once at both ends of the chain, so each side sees its own first.
+    reg(&mut net, 2, "0XB", &k2);
+    reg(&mut net, 0, "0XA", &k1);
+    net.settle();
+    for i in 0..3 {
+        let r = net.srv(i).registry().get("X").unwrap();
+        assert_eq!((r.sid.as_ref(), r.key), ("0XA", k1), "server {i}");
+    }
+    // Registering it again changes nothing and sends nothing.
+    let before = net.sent.len();
+    reg(&mut net, 1, "0XA", &k1);
+    net.settle();
+    assert_eq!(net.sent.len(), before);
+}
+
+#[test]
+fn a_newcomer_whose_sponsor_dies_mid_sync_retries_through_a_member_it_heard_of() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let b = 1;
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.settle();
+    // B's database arrives but for its EOB, then B dies: N is left
+    // mid-sync, having heard of A.
+    net.lose.push("EOB".into());
+    net.handle(n, Input::Start);
+    net.run_for(secs(1));
+    assert!(net.srv(n).is_syncing());
+    net.crash(b);
+    net.run_for(net.cfg.handshake_timeout + secs(10));
+    let joined: Vec<String> = net
+        .notes
+        .iter()
+        .filter_map(|(_, h, x)| match x {
+            Note::Joined { via } if *h == n => Some(via.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joined, ["A"]);
+    assert!(!net.srv(n).is_joining());
+    assert_eq!(net.check_tree(), [edge("A", "N")].into());
+}

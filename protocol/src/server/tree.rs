@@ -64,6 +64,14 @@ impl Server {
     /// Introduces this server and everything it knows to a new peer,
     /// parents before children, then marks the end of the burst.
     pub(crate) fn send_burst(&mut self, link: LinkId, out: &mut Outbox) {
+        self.send_server_intros(link, out);
+        self.send_chat_burst(link, out);
+        out.send(link, |b| Msg::Eob.encode(b));
+    }
+
+    /// This server and every one it knows (but through `link`), parents
+    /// before children.
+    pub(crate) fn send_server_intros(&self, link: LinkId, out: &mut Outbox) {
         let me = self.me.clone();
         out.send(link, |b| {
             encode_server(
@@ -87,8 +95,6 @@ impl Server {
         for (name, k) in order {
             out.send(link, |b| encode_server(b, &k.intro(name)));
         }
-        self.send_chat_burst(link, out);
-        out.send(link, |b| Msg::Eob.encode(b));
     }
 
     /// Tells every registered link but `except` about a server we now know.

@@ -179,7 +179,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "sync.refuses",
         kind: Kind::Safety,
-        statement: "a newcomer still syncing through its sponsor accepts no connection",
+        statement: "a newcomer still syncing through its sponsor registers no server link and accepts no client",
     },
     Invariant {
         name: "registry.agrees",
@@ -311,22 +311,12 @@ impl Checkers {
                 Note::HandshakeStarted { link } => {
                     self.handshakes.insert((now, *h, *link), ());
                     self.handshake_started.insert((*h, *link), now);
-                    // An inbound one: a connection the server accepted.
-                    let accepted_while_joining = host.server.as_ref().is_some_and(|s| {
-                        s.is_joining() && s.link(*link).is_some_and(|l| !l.outbound)
-                    });
-                    if self.enabled && accepted_while_joining {
-                        self.violate(
-                            now,
-                            "sync.refuses",
-                            Some(&host.label),
-                            format!("accepted a connection (link {}) while syncing", link.0),
-                        );
-                    }
                 }
-                Note::Synced { .. } => self.servers_added += 1,
+                Note::SyncStarted { link } => self.end_handshake(*h, *link),
+                Note::Joined { .. } => self.servers_added += 1,
                 Note::LinkRegistered { link, .. } => {
                     self.end_handshake(*h, *link);
+                    self.judge_sync_refusal(now, host, "registered a server link");
                     let Some(conn) = host.conn_of(*link) else {
                         continue;
                     };
@@ -348,6 +338,9 @@ impl Checkers {
                     self.measures.on_note(n);
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
+                        if host.client.is_none() {
+                            self.judge_sync_refusal(now, host, "accepted a client");
+                        }
                     }
                     if self.enabled {
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
@@ -424,6 +417,18 @@ impl Checkers {
             }
         }
         self.refresh_next_due();
+    }
+
+    /// `sync.refuses`: a newcomer must not be syncing as it does `what`.
+    fn judge_sync_refusal(&mut self, now: SimTime, host: &Host, what: &str) {
+        if self.enabled && host.server.as_ref().is_some_and(|s| s.is_syncing()) {
+            self.violate(
+                now,
+                "sync.refuses",
+                Some(&host.label),
+                format!("{what} while syncing its database as a newcomer"),
+            );
+        }
     }
 
     fn end_handshake(&mut self, h: HostId, link: LinkId) {

@@ -121,7 +121,7 @@ impl World {
                     };
                     self.dispatch(sponsor, Input::Operator(cmd));
                 }
-                self.hosts[h as usize].joining = true;
+                self.hosts[h as usize].join_via = Some(Arc::from(via.as_str()));
                 self.boot(h);
             }
             Action::Skew { server, by_nanos } => {

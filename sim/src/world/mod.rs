@@ -350,10 +350,9 @@ impl World {
         };
         let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
         server.set_wall_offset(host.wall_offset());
-        if host.joining {
-            // Only its first boot syncs; a restart is an ordinary member's.
-            host.joining = false;
-            server.set_joining();
+        // Only its first boot syncs; a restart is an ordinary member's.
+        if let Some(via) = host.join_via.take() {
+            server.join_via(&via);
         }
         host.server = Some(server);
         self.dispatch(h, Input::Start);

@@ -262,7 +262,26 @@ impl Server {
     /// Introduces every user, room and membership to a new peer (after
     /// the servers, before the end of the burst).
     pub(crate) fn send_chat_burst(&mut self, link: LinkId, out: &mut Outbox) {
-        self.send_registrations(link, out);
+        self.send_registrations(link, false, out);
+        self.send_chat_db(link, out);
+        // A sequencer on the peer's side that had dropped our members (a
+        // split) takes them back from this burst with a new start point,
+        // sent unasked and so losable: our members await one.
+        let waiting: Vec<(String, Arc<str>)> = self
+            .chat
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.seq.is_none())
+            .flat_map(|(k, r)| r.members.keys().map(move |u| (k.clone(), u.clone())))
+            .collect();
+        for (key, uid) in waiting {
+            self.await_start(&key, &uid);
+        }
+    }
+
+    /// Users, rooms (with their streams) and memberships as a burst
+    /// carries them; a newcomer's sync gets the same.
+    pub(crate) fn send_chat_db(&self, link: LinkId, out: &mut Outbox) {
         for (uid, u) in &self.chat.users {
             if u.via == link {
                 continue;
@@ -279,19 +298,6 @@ impl Server {
                 let m = memid.to_string();
                 out.send(link, frame("RJOIN", &[&r.name, uid, &m]));
             }
-        }
-        // A sequencer on the peer's side that had dropped our members (a
-        // split) takes them back from this burst with a new start point,
-        // sent unasked and so losable: our members await one.
-        let waiting: Vec<(String, Arc<str>)> = self
-            .chat
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.seq.is_none())
-            .flat_map(|(k, r)| r.members.keys().map(move |u| (k.clone(), u.clone())))
-            .collect();
-        for (key, uid) in waiting {
-            self.await_start(&key, &uid);
         }
     }
 
