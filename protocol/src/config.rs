@@ -129,6 +129,8 @@ pub struct Ablations {
     pub no_sync_refuse: bool,
     /// Bursts carry no registrations made at run time.
     pub no_registry_burst: bool,
+    /// A shutting-down server leaves the streams it sequences behind.
+    pub no_sequencer_handoff: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -284,6 +286,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "bursts carry no registrations made at run time, so a part cut off while one flooded never learns it",
         "registry.agrees",
     ),
+    (
+        "sequencer-handoff",
+        "a shutting-down server leaves the room streams it sequences behind instead of handing them over",
+        "room.sequenced",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -331,6 +338,7 @@ impl Ablations {
             "seamless-rooms" => &mut self.no_seamless_rooms,
             "sync-refuse" => &mut self.no_sync_refuse,
             "registry-burst" => &mut self.no_registry_burst,
+            "sequencer-handoff" => &mut self.no_sequencer_handoff,
             _ => return false,
         };
         *flag = true;

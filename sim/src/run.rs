@@ -175,6 +175,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             more.extend(world.checks.moves.drains(&world));
             more.extend(world.checks.moves.overdue(world.now, &world));
             more.extend(crate::checkers::moves::registries_agree(&world, &running));
+            more.extend(crate::checkers::moves::rooms_sequenced(&world, &running));
             world.checks.violations.extend(more);
         }
         world.trace_violations();

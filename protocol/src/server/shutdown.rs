@@ -108,6 +108,7 @@ impl Server {
         }
         self.draining = Some(now + self.cfg.redirect_timeout);
         self.arm(now + self.cfg.redirect_timeout);
+        self.hand_over_sequencers(out);
         let (mut others, _) = self.loads();
         let mine: Vec<Arc<str>> = self
             .chat

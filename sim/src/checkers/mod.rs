@@ -177,6 +177,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "every client connected to a server when it began shutting down moved to another server or was told why it lost its session (\"server shutting down\", or its move failed), unless it quit or the network cut it off",
     },
     Invariant {
+        name: "room.sequenced",
+        kind: Kind::Convergence,
+        statement: "no room with members is left sequenced by a server that shut down: a graceful shutdown hands its streams over",
+    },
+    Invariant {
         name: "sync.refuses",
         kind: Kind::Safety,
         statement: "a newcomer still syncing through its sponsor registers no server link and accepts no client",

@@ -356,3 +356,43 @@ pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
     }
     out
 }
+
+/// `room.sequenced`, at a quiet end: no server's room is left sequenced by
+/// a server that shut down (gracefully: a crashed sequencer loses its
+/// stream by design, and `home` rooms then wait for it).
+pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let by_sid: BTreeMap<&str, HostId> = w
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.is_client && h.genuine)
+        .map(|(i, h)| (&*h.sid, i as HostId))
+        .collect();
+    for &x in running {
+        let hx = &w.hosts[x as usize];
+        let s = hx.server.as_ref().expect("running");
+        for r in s.rooms() {
+            if r.members.is_empty() {
+                continue;
+            }
+            let Some(seq) = s.room_sequencer(r.name) else {
+                continue;
+            };
+            let Some(&y) = by_sid.get(seq) else {
+                continue;
+            };
+            let hy = &w.hosts[y as usize];
+            let shut_down = hy.up && hy.server.as_ref().is_some_and(|s| s.is_stopped());
+            if shut_down {
+                out.push(Violation {
+                    invariant: "room.sequenced",
+                    time_ms: w.now / 1_000_000,
+                    host: Some(hx.label.clone()),
+                    detail: format!("{} is still sequenced by {}, which shut down", r.name, hy.label),
+                });
+            }
+        }
+    }
+    out
+}

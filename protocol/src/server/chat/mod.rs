@@ -9,6 +9,7 @@
 //! See `docs/protocol.md` for every message and the reasons for each rule.
 
 mod clients;
+mod handoff;
 mod moves;
 mod rooms;
 mod sync;
@@ -114,6 +115,10 @@ pub(crate) struct ChatState {
     pub moves_out: BTreeMap<u64, moves::MoveOut>,
     /// Redirects announced to this server as the target, by request id.
     pub moves_in: BTreeMap<u64, moves::MoveIn>,
+    /// Room streams handed over at a shutdown, by room key.
+    pub holders: BTreeMap<String, handoff::Holder>,
+    /// A sequencer's state arriving by handover, by room key.
+    pub incoming: BTreeMap<String, (Stream, rooms::Sequencer)>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -250,6 +255,9 @@ impl Server {
             "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             "SREG" => self.on_sreg(link, f, out),
+            "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RHOLDER" => {
+                self.on_handoff_msg(link, f, raw, out)
+            }
             _ => false,
         };
         if !ok {
@@ -282,6 +290,7 @@ impl Server {
     /// Users, rooms (with their streams) and memberships as a burst
     /// carries them; a newcomer's sync gets the same.
     pub(crate) fn send_chat_db(&self, link: LinkId, out: &mut Outbox) {
+        self.send_holders(link, out);
         for (uid, u) in &self.chat.users {
             if u.via == link {
                 continue;
@@ -432,6 +441,14 @@ impl Server {
                 slots: &s.slots,
             }),
         })
+    }
+
+    /// The SID of the server sequencing a room's current stream, as this
+    /// server knows it (the one named in the stream, or its successor).
+    pub fn room_sequencer(&self, room: &str) -> Option<&str> {
+        let key = crate::names::fold(room);
+        let r = self.chat.rooms.get(&key)?;
+        self.sequencer_sid(&key, &r.stream.seq)
     }
 
     /// UIDs of this server's registered local clients.

@@ -512,7 +512,7 @@ impl Server {
                 self.send_start(&key, uid, true, out);
                 continue;
             }
-            if let Dest::Link(l) = self.dest_of_sequencer(&room.stream.seq) {
+            if let Dest::Link(l) = self.dest_of_sequencer(&key, &room.stream.seq) {
                 out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
             }
             if !self.cfg.ablations.no_start_retry {

@@ -58,11 +58,11 @@ pub(crate) struct Sequencer {
     pub next: u64,
     pub slots: BTreeMap<u64, Slot>,
     /// Numbers still held, oldest first (numbers are issued in time order).
-    held: BTreeSet<u64>,
+    pub(crate) held: BTreeSet<u64>,
     /// Where each member's share of the stream starts, so a start point
     /// asked for again (RSTARTREQ) is the one first given, not a later one
     /// that would hide the messages in between.
-    starts: BTreeMap<Arc<str>, u64>,
+    pub(crate) starts: BTreeMap<Arc<str>, u64>,
 }
 
 impl Sequencer {
@@ -136,8 +136,20 @@ impl Server {
     }
 
     /// Where the sequencer a stream names is, from here.
-    pub(crate) fn dest_of_sequencer(&self, seq: &str) -> Dest {
-        sequencer_parts(seq).map_or(Dest::Nowhere, |(sid, _)| self.dest_of_sid(sid))
+    /// Where the sequencer of the room `key`'s stream `seq` is: the
+    /// server named in `seq`, or the one it was handed to at a shutdown.
+    pub(crate) fn dest_of_sequencer(&self, key: &str, seq: &str) -> Dest {
+        self.dest_of_sid(self.sequencer_sid(key, seq).unwrap_or(""))
+    }
+
+    /// The SID of the server that sequences stream `seq` of room `key`.
+    pub(crate) fn sequencer_sid<'a>(&'a self, key: &str, seq: &'a str) -> Option<&'a str> {
+        if !self.chat.holders.is_empty() {
+            if let Some(h) = self.chat.holders.get(key).filter(|h| *h.seq == *seq) {
+                return Some(&h.sid);
+            }
+        }
+        sequencer_parts(seq).map(|(sid, _)| sid)
     }
 
     /// The incarnation of the server `sid` as this server knows it.
@@ -427,7 +439,7 @@ impl Server {
     }
 
     /// Sequencer: number `n` will not be used; members are told.
-    fn skip_number(&mut self, key: &str, n: u64, out: &mut Outbox) {
+    pub(crate) fn skip_number(&mut self, key: &str, n: u64, out: &mut Outbox) {
         let Some(room) = self.chat.rooms.get_mut(key) else {
             return;
         };
@@ -503,7 +515,7 @@ impl Server {
         }
         if room.seq.is_none() {
             // The current stream, numbered elsewhere.
-            if let Dest::Link(l) = self.dest_of_sequencer(sid) {
+            if let Dest::Link(l) = self.dest_of_sequencer(key, sid) {
                 out.send(l, frame("RFIND", &[&name, &e, &s, &nn, uid]));
             }
             return;
@@ -626,7 +638,7 @@ impl Server {
             let room = &self.chat.rooms[&key];
             // No sequencer in reach: the room's re-election names one,
             // whose start point is awaited in turn; meanwhile keep asking.
-            if let Dest::Link(l) = self.dest_of_sequencer(&room.stream.seq) {
+            if let Dest::Link(l) = self.dest_of_sequencer(&key, &room.stream.seq) {
                 out.send(l, frame("RSTARTREQ", &[&room.name, &uid]));
             }
             self.chat
@@ -656,7 +668,7 @@ impl Server {
             .chat
             .rooms
             .iter()
-            .filter(|(_, r)| self.dest_of_sequencer(&r.stream.seq) == Dest::Nowhere)
+            .filter(|(k, r)| self.dest_of_sequencer(k, &r.stream.seq) == Dest::Nowhere)
             .map(|(k, _)| k.clone())
             .collect();
         for key in lost {
@@ -734,6 +746,7 @@ impl Server {
                 };
                 let mut stream = heard.clone();
                 if seq_sid == &*self.me.sid
+                    && !self.chat.holders.get(&key).is_some_and(|h| *h.seq == *seq)
                     && self.chat.rooms.get(&key).is_none_or(|r| {
                         let runs_it = r.stream == heard && r.seq.is_some();
                         !(runs_it || stream_beats(&r.stream, &heard))
@@ -881,10 +894,22 @@ impl Server {
                 let Some(name) = f.arg(0) else {
                     return false;
                 };
-                let Some((seq, _)) = sequencer_parts(f.arg(2).unwrap_or("")) else {
+                let seq_name = f.arg(2).unwrap_or("");
+                let Some((seq, _)) = sequencer_parts(seq_name) else {
                     return false;
                 };
-                if !self.check_direction(link, seq, "RMSG", out) {
+                // From the stream's sequencer: the one named in it, or its
+                // successor after a handover.
+                let holder = if self.chat.holders.is_empty() {
+                    None
+                } else {
+                    self.chat
+                        .holders
+                        .get(&*fold_cow(name))
+                        .filter(|h| *h.seq == *seq_name)
+                        .map(|h| h.sid.clone())
+                };
+                if !self.check_direction(link, holder.as_deref().unwrap_or(seq), "RMSG", out) {
                     return true;
                 }
                 let Some(key) = self.room_key(name) else {
@@ -931,7 +956,7 @@ impl Server {
                     return true;
                 };
                 let uid = uid.clone();
-                match self.dest_of_sequencer(&room.stream.seq) {
+                match self.dest_of_sequencer(&key, &room.stream.seq) {
                     Dest::Me => {
                         let key = key.into_owned();
                         self.send_start(&key, &uid, true, out);
@@ -1007,7 +1032,7 @@ impl Server {
         if !room.members.contains_key(uid) {
             return reply(self, "0", "0", out);
         }
-        match self.dest_of_sequencer(&seq) {
+        match self.dest_of_sequencer(key, &seq) {
             Dest::Me => match self.issue_number(now, key, uid) {
                 Some((stream, n)) => {
                     let (e, n) = (stream.epoch.to_string(), n.to_string());
@@ -1035,7 +1060,7 @@ impl Server {
         let Some(key) = self.room_key(m.name) else {
             return self.send_fail(uid, &m, "no such room", out);
         };
-        match self.dest_of_sequencer(m.seq) {
+        match self.dest_of_sequencer(&key, m.seq) {
             Dest::Me => {
                 if let Err(why) = self.accept_message(&key, &m, uid, id, text, out) {
                     self.send_fail(uid, &m, why, out);

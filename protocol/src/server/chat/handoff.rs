@@ -1,0 +1,280 @@
+//! Handing a room's sequencer over at a graceful shutdown.
+//!
+//! A server about to shut down gives every stream it sequences to another
+//! server, which goes on numbering the same stream (same epoch, same
+//! sequencer name) from where it stopped: the room does not stop, no epoch
+//! is started, no number is lost or used twice. In order:
+//! 1. numbers held for senders who have not used them are skipped (the
+//!    members are told; a sender whose CSEND then fails asks again);
+//! 2. the whole state goes to the successor, routed hop by hop, the
+//!    destination last: `RSEQSTATE,room,epoch,seq,next,dest`, one
+//!    `RSEQSLOT,room,n,[uid,nick,id,text,]dest` per number (a message or a
+//!    skip) so the successor can answer any FINDSEQ, one
+//!    `RSEQSTART,room,uid,start,dest` per member, and
+//!    `RSEQEND,room,gen,dest`, at which it takes the stream over;
+//! 3. `RHOLDER,room,seq,holder,gen` is flooded: every server sends the
+//!    stream's traffic to the holder from then on. It follows the state on
+//!    the link toward the successor, so the successor is ready first, and
+//!    it precedes the shutdown's SCLOSE on every link, so no server elects
+//!    another sequencer when the old one leaves. `gen` counts the stream's
+//!    handovers (a successor may shut down in turn): the newest wins.
+//!    Bursts carry every holder, before the rooms, so a restarted process
+//!    does not mistake its old stream for one it lost.
+//!
+//! The successor is the server with the most members of the room, then
+//! the least loaded, then the first by name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::rooms::{Sequencer, Slot};
+use super::{frame, verbatim, Dest};
+use crate::outbox::{LinkId, Outbox, Stream};
+use crate::server::Server;
+use crate::wire::{parse_u64, Frame};
+
+/// Who sequences a room's stream after a handover.
+#[derive(Clone, Debug)]
+pub(crate) struct Holder {
+    /// The stream's sequencer name (the server that started it).
+    pub seq: Arc<str>,
+    /// The server sequencing it now.
+    pub sid: Arc<str>,
+    pub gen: u64,
+}
+
+impl Server {
+    /// Hands every stream this server sequences to a successor.
+    pub(crate) fn hand_over_sequencers(&mut self, out: &mut Outbox) {
+        if self.cfg.ablations.no_sequencer_handoff {
+            return;
+        }
+        let keys: Vec<String> = self
+            .chat
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.seq.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let Some(to) = self.successor(&key) else {
+                continue; // alone: the room stops with us
+            };
+            let Dest::Link(l) = self.dest_of_sid(&to) else {
+                continue;
+            };
+            let held: Vec<u64> = self.chat.rooms[&key]
+                .seq
+                .as_ref()
+                .map(|s| s.held.iter().copied().collect())
+                .unwrap_or_default();
+            for n in held {
+                self.skip_number(&key, n, out);
+            }
+            let room = self.chat.rooms.get_mut(&key).expect("listed");
+            let seq = room.seq.take().expect("sequenced here");
+            room.fanout = None;
+            let (name, stream) = (room.name.clone(), room.stream.clone());
+            let (e, next) = (stream.epoch.to_string(), seq.next.to_string());
+            out.send(l, frame("RSEQSTATE", &[&name, &e, &stream.seq, &next, &to]));
+            for (n, slot) in &seq.slots {
+                let n = n.to_string();
+                match slot {
+                    Slot::Used { uid, nick, id, text } => out.send(
+                        l,
+                        frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to]),
+                    ),
+                    _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
+                }
+            }
+            for (uid, start) in &seq.starts {
+                let st = start.to_string();
+                out.send(l, frame("RSEQSTART", &[&name, uid, &st, &to]));
+            }
+            let gen = self
+                .chat
+                .holders
+                .get(&key)
+                .filter(|h| h.seq == stream.seq)
+                .map_or(1, |h| h.gen + 1);
+            let g = gen.to_string();
+            out.send(l, frame("RSEQEND", &[&name, &g, &to]));
+            self.chat.holders.insert(
+                key.clone(),
+                Holder {
+                    seq: stream.seq.clone(),
+                    sid: to.clone(),
+                    gen,
+                },
+            );
+            self.flood(None, frame("RHOLDER", &[&name, &stream.seq, &to, &g]), out);
+        }
+    }
+
+    /// The server to hand a room's stream to.
+    fn successor(&self, key: &str) -> Option<Arc<str>> {
+        let room = &self.chat.rooms[key];
+        let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
+        let mut load: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
+        for (uid, u) in &self.chat.users {
+            if u.local {
+                continue;
+            }
+            *load.entry(&u.sid).or_default() += 1;
+            if room.members.contains_key(uid) {
+                *members.entry(&u.sid).or_default() += 1;
+            }
+        }
+        self.known
+            .iter()
+            .map(|(name, k)| {
+                let m = members.get(&k.sid).copied().unwrap_or(0);
+                let l = load.get(&k.sid).copied().unwrap_or(0);
+                (std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
+            })
+            .min()
+            .map(|(_, _, _, sid)| sid)
+    }
+
+    /// Every handed-over stream, for a burst (before the rooms).
+    pub(crate) fn send_holders(&self, link: LinkId, out: &mut Outbox) {
+        for (key, h) in &self.chat.holders {
+            let name = self.chat.rooms.get(key).map_or(key.as_str(), |r| &*r.name);
+            let g = h.gen.to_string();
+            out.send(link, frame("RHOLDER", &[name, &h.seq, &h.sid, &g]));
+        }
+    }
+
+    /// The handover messages. False if malformed.
+    pub(crate) fn on_handoff_msg(
+        &mut self,
+        link: LinkId,
+        f: &Frame,
+        raw: &[u8],
+        out: &mut Outbox,
+    ) -> bool {
+        let Some(name) = f.arg(0) else {
+            return false;
+        };
+        if !crate::names::valid_room(name) {
+            return false;
+        }
+        let key = crate::names::fold(name);
+        if f.command() == "RHOLDER" {
+            let Some([_, seq, holder, gen]) = f.args_exact::<4>() else {
+                return false;
+            };
+            let Some(gen) = parse_u64(gen) else {
+                return false;
+            };
+            if holder.len() != 3 {
+                return false;
+            }
+            let newer = self
+                .chat
+                .holders
+                .get(&key)
+                .is_none_or(|h| *h.seq != *seq || h.gen < gen);
+            if !newer {
+                return true; // seen
+            }
+            self.chat.holders.insert(
+                key.clone(),
+                Holder {
+                    seq: seq.into(),
+                    sid: holder.into(),
+                    gen,
+                },
+            );
+            if let Some(r) = self.chat.rooms.get_mut(&key) {
+                r.fanout = None;
+            }
+            self.flood(Some(link), verbatim(raw), out);
+            return true;
+        }
+        // The state travels toward its destination, named last.
+        let n = f.arg_count();
+        let dest = f.arg(n - 1).unwrap_or("");
+        match self.dest_of_sid(dest) {
+            Dest::Me => {}
+            Dest::Link(l) if l != link => {
+                out.send(l, verbatim(raw));
+                return true;
+            }
+            _ => return true,
+        }
+        let num = |i: usize| f.arg(i).and_then(parse_u64);
+        match (f.command(), n) {
+            ("RSEQSTATE", 5) => {
+                let (Some(epoch), Some(seq), Some(next)) = (num(1), f.arg(2), num(3)) else {
+                    return false;
+                };
+                let stream = Stream {
+                    epoch,
+                    seq: seq.into(),
+                };
+                let s = Sequencer {
+                    next,
+                    ..Default::default()
+                };
+                self.chat.incoming.insert(key, (stream, s));
+            }
+            ("RSEQSLOT", 7 | 3) => {
+                let Some(at) = num(1) else {
+                    return false;
+                };
+                let slot = if n == 7 {
+                    let a = |i: usize| -> Arc<str> { f.arg(i).unwrap_or("").into() };
+                    Slot::Used {
+                        uid: a(2),
+                        nick: a(3),
+                        id: a(4),
+                        text: a(5),
+                    }
+                } else {
+                    Slot::Skipped
+                };
+                if let Some((_, s)) = self.chat.incoming.get_mut(&key) {
+                    s.slots.insert(at, slot);
+                }
+            }
+            ("RSEQSTART", 4) => {
+                let (Some(uid), Some(start)) = (f.arg(1), num(2)) else {
+                    return false;
+                };
+                if let Some((_, s)) = self.chat.incoming.get_mut(&key) {
+                    s.starts.insert(uid.into(), start);
+                }
+            }
+            ("RSEQEND", 3) => {
+                let Some(gen) = num(1) else {
+                    return false;
+                };
+                let Some((stream, s)) = self.chat.incoming.remove(&key) else {
+                    return true;
+                };
+                // Only for the stream the room is on here: one that moved
+                // on meanwhile (a merge) has no use for it.
+                let Some(room) = self.chat.rooms.get_mut(&key) else {
+                    return true;
+                };
+                if room.stream != stream {
+                    return true;
+                }
+                room.seq = Some(s);
+                room.fanout = None;
+                let me = self.me.sid.clone();
+                self.chat.holders.insert(
+                    key,
+                    Holder {
+                        seq: stream.seq,
+                        sid: me,
+                        gen,
+                    },
+                );
+            }
+            _ => return false,
+        }
+        true
+    }
+}
