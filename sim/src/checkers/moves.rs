@@ -55,6 +55,9 @@ pub struct MoveChecks {
     /// A user's memberships (room, membership id) at the source when it
     /// committed a move, until the target takes the user.
     committed: BTreeMap<Arc<str>, Vec<(String, u64)>>,
+    /// Servers that shut down with no link to any other server: nobody
+    /// could take their streams, so for the others they are as crashed.
+    pub alone_at_shutdown: std::collections::BTreeSet<HostId>,
 }
 
 const SLACK: SimTime = 1_000_000_000;
@@ -186,7 +189,12 @@ impl MoveChecks {
     }
 
     /// A shutdown begins at server `h`; `clients` are connected to it.
-    pub fn on_shutdown(&mut self, now: SimTime, h: HostId, clients: Vec<HostId>) {
+    pub fn on_shutdown(&mut self, now: SimTime, h: HostId, clients: Vec<HostId>, alone: bool) {
+        if alone {
+            self.alone_at_shutdown.insert(h);
+        } else {
+            self.alone_at_shutdown.remove(&h);
+        }
         let clients = clients
             .into_iter()
             .map(|c| (c, self.welcome_at.get(&c).copied().unwrap_or(0)))
@@ -359,7 +367,8 @@ pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
 
 /// `room.sequenced`, at a quiet end: no server's room is left sequenced by
 /// a server that shut down (gracefully: a crashed sequencer loses its
-/// stream by design, and `home` rooms then wait for it).
+/// stream by design, and `home` rooms then wait for it; so does one that
+/// shut down with no link to any server, which had nobody to hand to).
 pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
     let mut out = Vec::new();
     let by_sid: BTreeMap<&str, HostId> = w
@@ -383,7 +392,9 @@ pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
                 continue;
             };
             let hy = &w.hosts[y as usize];
-            let shut_down = hy.up && hy.server.as_ref().is_some_and(|s| s.is_stopped());
+            let shut_down = hy.up
+                && hy.server.as_ref().is_some_and(|s| s.is_stopped())
+                && !w.checks.moves.alone_at_shutdown.contains(&y);
             if shut_down {
                 out.push(Violation {
                     invariant: "room.sequenced",

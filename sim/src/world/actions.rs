@@ -90,7 +90,8 @@ impl World {
                             })
                         })
                         .collect();
-                    self.checks.moves.on_shutdown(self.now, h, clients);
+                    let alone = self.checks.graph.neighbours(h).is_empty();
+                    self.checks.moves.on_shutdown(self.now, h, clients, alone);
                 }
                 self.dispatch(h, Input::Operator(Command::Shutdown));
             }

@@ -263,7 +263,13 @@ impl Server {
                 }
                 room.seq = Some(s);
                 room.fanout = None;
+                let name = room.name.clone();
                 let me = self.me.sid.clone();
+                // The RHOLDER that follows on this link is then one we have
+                // seen and goes no further: tell the servers beyond us.
+                let g = gen.to_string();
+                let args = [&*name, &*stream.seq, &*me, &g];
+                self.flood(Some(link), frame("RHOLDER", &args), out);
                 self.chat.holders.insert(
                     key,
                     Holder {
