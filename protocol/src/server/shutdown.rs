@@ -108,7 +108,7 @@ impl Server {
         }
         self.draining = Some(now + self.cfg.redirect_timeout);
         self.arm(now + self.cfg.redirect_timeout);
-        self.hand_over_sequencers(out);
+        self.hand_over_sequencers(now, out);
         let (mut others, _) = self.loads();
         let mine: Vec<Arc<str>> = self
             .chat
@@ -140,6 +140,15 @@ impl Server {
         let Some(until) = self.draining else {
             return;
         };
+        self.retry_handoffs(now, out);
+        // Streams wait for their successor's receipt (each try is bounded,
+        // and so is their number), and the drain with them.
+        if let Some(next) = self.chat.handing.values().map(|h| h.until()).min() {
+            if until <= now {
+                self.draining = Some(next);
+            }
+            return;
+        }
         if !self.chat.moves_out.is_empty() && now < until {
             return;
         }

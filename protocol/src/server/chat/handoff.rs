@@ -12,14 +12,23 @@
 //!    skip) so the successor can answer any FINDSEQ, one
 //!    `RSEQSTART,room,uid,start,dest` per member, and
 //!    `RSEQEND,room,gen,dest`, at which it takes the stream over;
-//! 3. `RHOLDER,room,seq,holder,gen` is flooded: every server sends the
-//!    stream's traffic to the holder from then on. It follows the state on
-//!    the link toward the successor, so the successor is ready first, and
-//!    it precedes the shutdown's SCLOSE on every link, so no server elects
+//! 3. the successor, on `RSEQEND`, takes the stream over and floods
+//!    `RHOLDER,room,seq,holder,gen`: every server sends the stream's
+//!    traffic to the holder from then on. The old sequencer routes its own
+//!    traffic there as soon as it sent the state, and waits for that
+//!    RHOLDER as its receipt before it closes its links: the state can be
+//!    lost (a cut on the way, a successor behind a partition its view has
+//!    not noticed yet), and then, after `redirect_timeout`, it sends the
+//!    stream to the next successor (at most three tries; then the room
+//!    stops with it, as with a crash). It passes the RHOLDER on, so it
+//!    precedes the shutdown's SCLOSE on every link and no server elects
 //!    another sequencer when the old one leaves. `gen` counts the stream's
-//!    handovers (a successor may shut down in turn): the newest wins.
-//!    Bursts carry every holder, before the rooms, so a restarted process
-//!    does not mistake its old stream for one it lost.
+//!    handovers (tries included; a successor may shut down in turn): the
+//!    newest wins. Bursts carry every holder, before the rooms, so a
+//!    restarted process does not mistake its old stream for one it lost.
+//! 4. A member whose join reached the old sequencer after it sent the state
+//!    is not in it: the successor starts every member without a start
+//!    point when it takes the stream.
 //!
 //! The successor is the server with the most members of the room, then
 //! the least loaded, then the first by name.
@@ -30,6 +39,7 @@ use std::sync::Arc;
 use super::rooms::{Sequencer, Slot};
 use super::{frame, verbatim, Dest};
 use crate::outbox::{LinkId, Outbox, Stream};
+use crate::time::Instant;
 use crate::server::Server;
 use crate::wire::{parse_u64, Frame};
 
@@ -43,9 +53,30 @@ pub(crate) struct Holder {
     pub gen: u64,
 }
 
+/// A stream this server, shutting down, is handing over: what it sent,
+/// to whom, and until when it waits for the successor's RHOLDER.
+#[derive(Clone, Debug)]
+pub(crate) struct Handing {
+    stream: Stream,
+    seq: Sequencer,
+    /// SIDs tried, the current one last.
+    tried: Vec<Arc<str>>,
+    gen: u64,
+    until: Instant,
+}
+
+impl Handing {
+    pub(crate) fn until(&self) -> Instant {
+        self.until
+    }
+}
+
+/// Successors tried per stream before the room is let go with the server.
+const TRIES: usize = 3;
+
 impl Server {
     /// Hands every stream this server sequences to a successor.
-    pub(crate) fn hand_over_sequencers(&mut self, out: &mut Outbox) {
+    pub(crate) fn hand_over_sequencers(&mut self, now: Instant, out: &mut Outbox) {
         if self.cfg.ablations.no_sequencer_handoff {
             return;
         }
@@ -57,12 +88,9 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let Some(to) = self.successor(&key) else {
+            if self.successor(&key, &[]).is_none() {
                 continue; // alone: the room stops with us
-            };
-            let Dest::Link(l) = self.dest_of_sid(&to) else {
-                continue;
-            };
+            }
             let held: Vec<u64> = self.chat.rooms[&key]
                 .seq
                 .as_ref()
@@ -74,45 +102,97 @@ impl Server {
             let room = self.chat.rooms.get_mut(&key).expect("listed");
             let seq = room.seq.take().expect("sequenced here");
             room.fanout = None;
-            let (name, stream) = (room.name.clone(), room.stream.clone());
-            let (e, next) = (stream.epoch.to_string(), seq.next.to_string());
-            out.send(l, frame("RSEQSTATE", &[&name, &e, &stream.seq, &next, &to]));
-            for (n, slot) in &seq.slots {
-                let n = n.to_string();
-                match slot {
-                    Slot::Used { uid, nick, id, text } => out.send(
-                        l,
-                        frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to]),
-                    ),
-                    _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
-                }
-            }
-            for (uid, start) in &seq.starts {
-                let st = start.to_string();
-                out.send(l, frame("RSEQSTART", &[&name, uid, &st, &to]));
-            }
+            let stream = room.stream.clone();
             let gen = self
                 .chat
                 .holders
                 .get(&key)
                 .filter(|h| h.seq == stream.seq)
-                .map_or(1, |h| h.gen + 1);
-            let g = gen.to_string();
-            out.send(l, frame("RSEQEND", &[&name, &g, &to]));
-            self.chat.holders.insert(
-                key.clone(),
-                Holder {
-                    seq: stream.seq.clone(),
-                    sid: to.clone(),
-                    gen,
-                },
-            );
-            self.flood(None, frame("RHOLDER", &[&name, &stream.seq, &to, &g]), out);
+                .map_or(0, |h| h.gen);
+            let h = Handing {
+                stream,
+                seq,
+                tried: Vec::new(),
+                gen,
+                until: now,
+            };
+            self.chat.handing.insert(key.clone(), h);
+            self.send_handoff(now, &key, out);
         }
     }
 
-    /// The server to hand a room's stream to.
-    fn successor(&self, key: &str) -> Option<Arc<str>> {
+    /// Sends a handed-over stream to the next successor, or lets it go
+    /// when there is none left to try.
+    fn send_handoff(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        let tried = self.chat.handing[key].tried.clone();
+        let to = self
+            .successor(key, &tried)
+            .filter(|_| tried.len() < TRIES)
+            .filter(|to| matches!(self.dest_of_sid(to), Dest::Link(_)));
+        let Some(to) = to else {
+            self.chat.handing.remove(key);
+            return;
+        };
+        let Dest::Link(l) = self.dest_of_sid(&to) else {
+            unreachable!("filtered");
+        };
+        let h = self.chat.handing.get_mut(key).expect("handing");
+        h.tried.push(to.clone());
+        h.gen += 1;
+        h.until = now + self.cfg.redirect_timeout;
+        let (gen, until) = (h.gen, h.until);
+        let (stream, seq) = (h.stream.clone(), h.seq.clone());
+        let name = self.chat.rooms[key].name.clone();
+        let (e, next) = (stream.epoch.to_string(), seq.next.to_string());
+        out.send(l, frame("RSEQSTATE", &[&name, &e, &stream.seq, &next, &to]));
+        for (n, slot) in &seq.slots {
+            let n = n.to_string();
+            match slot {
+                Slot::Used { uid, nick, id, text } => out.send(
+                    l,
+                    frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to]),
+                ),
+                _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
+            }
+        }
+        for (uid, start) in &seq.starts {
+            let st = start.to_string();
+            out.send(l, frame("RSEQSTART", &[&name, uid, &st, &to]));
+        }
+        let g = gen.to_string();
+        out.send(l, frame("RSEQEND", &[&name, &g, &to]));
+        // Our own traffic for the stream goes to the successor from now
+        // on; the others learn it from the successor's RHOLDER, sent only
+        // once it holds the stream, which is also our receipt.
+        self.chat.holders.insert(
+            key.to_string(),
+            Holder {
+                seq: stream.seq.clone(),
+                sid: to,
+                gen,
+            },
+        );
+        self.arm(until);
+    }
+
+    /// Streams whose successor did not confirm in time go to the next.
+    pub(crate) fn retry_handoffs(&mut self, now: Instant, out: &mut Outbox) {
+        let due: Vec<String> = self
+            .chat
+            .handing
+            .iter()
+            .filter(|(_, h)| h.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.send_handoff(now, &key, out);
+        }
+    }
+
+    /// The server to hand a room's stream to, other than those `tried`:
+    /// the one with the most members of the room, then the least loaded,
+    /// then the first by name.
+    fn successor(&self, key: &str, tried: &[Arc<str>]) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
         let mut load: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
@@ -127,6 +207,7 @@ impl Server {
         }
         self.known
             .iter()
+            .filter(|(_, k)| !tried.contains(&k.sid))
             .map(|(name, k)| {
                 let m = members.get(&k.sid).copied().unwrap_or(0);
                 let l = load.get(&k.sid).copied().unwrap_or(0);
@@ -169,6 +250,20 @@ impl Server {
             };
             if holder.len() != 3 {
                 return false;
+            }
+            // Our successor's receipt: the stream is in its hands.
+            if self
+                .chat
+                .handing
+                .get(&key)
+                .is_some_and(|h| h.tried.last().is_some_and(|t| **t == *holder) && h.gen == gen)
+            {
+                // Passed on, although we recorded the holder when we sent
+                // the stream: the servers behind us hear it before the
+                // SCLOSE that follows on the same links.
+                self.chat.handing.remove(&key);
+                self.flood(Some(link), verbatim(raw), out);
+                return true;
             }
             let newer = self
                 .chat
@@ -265,19 +360,33 @@ impl Server {
                 room.fanout = None;
                 let name = room.name.clone();
                 let me = self.me.sid.clone();
-                // The RHOLDER that follows on this link is then one we have
-                // seen and goes no further: tell the servers beyond us.
+                // Everyone, the old sequencer too (its receipt), learns
+                // who holds the stream now.
                 let g = gen.to_string();
                 let args = [&*name, &*stream.seq, &*me, &g];
-                self.flood(Some(link), frame("RHOLDER", &args), out);
+                self.flood(None, frame("RHOLDER", &args), out);
                 self.chat.holders.insert(
-                    key,
+                    key.clone(),
                     Holder {
                         seq: stream.seq,
                         sid: me,
                         gen,
                     },
                 );
+                // A member whose join reached the old sequencer after it
+                // sent the state (and us before we held the stream) has
+                // no start point yet: it starts here, now.
+                let room = &self.chat.rooms[&key];
+                let seq = room.seq.as_ref().expect("just taken");
+                let late: Vec<Arc<str>> = room
+                    .members
+                    .keys()
+                    .filter(|u| !seq.starts.contains_key(*u))
+                    .cloned()
+                    .collect();
+                for uid in late {
+                    self.new_membership(&key, &uid, out);
+                }
             }
             _ => return false,
         }

@@ -117,6 +117,8 @@ pub(crate) struct ChatState {
     pub moves_in: BTreeMap<u64, moves::MoveIn>,
     /// Room streams handed over at a shutdown, by room key.
     pub holders: BTreeMap<String, handoff::Holder>,
+    /// Streams this server is handing over at its shutdown, by room key.
+    pub handing: BTreeMap<String, handoff::Handing>,
     /// A sequencer's state arriving by handover, by room key.
     pub incoming: BTreeMap<String, (Stream, rooms::Sequencer)>,
 }
@@ -361,6 +363,9 @@ impl Server {
         }
         if let Some(t) = self.draining {
             at(t);
+        }
+        for h in self.chat.handing.values() {
+            at(h.until());
         }
         if let Some(t) = self.balance_at {
             at(t);

@@ -258,7 +258,7 @@ impl Server {
 
     /// The sequencer learned of a membership: tell the member where its
     /// share of the stream starts.
-    fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+    pub(crate) fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         let Some(seq) = room.seq.as_mut() else {
             return;
