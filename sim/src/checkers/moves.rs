@@ -55,8 +55,9 @@ pub struct MoveChecks {
     /// A user's memberships (room, membership id) at the source when it
     /// committed a move, until the target takes the user.
     committed: BTreeMap<Arc<str>, Vec<(String, u64)>>,
-    /// Servers that shut down with no link to any other server: nobody
-    /// could take their streams, so for the others they are as crashed.
+    /// Servers that shut down with no link to a server they could reach:
+    /// nobody could take their streams, so for the others they are as
+    /// crashed.
     pub alone_at_shutdown: std::collections::BTreeSet<HostId>,
 }
 

@@ -90,7 +90,14 @@ impl World {
                             })
                         })
                         .collect();
-                    let alone = self.checks.graph.neighbours(h).is_empty();
+                    // No server it could reach over its links (a partition
+                    // cuts a link before any timeout notices).
+                    let alone = !self
+                        .checks
+                        .graph
+                        .neighbours(h)
+                        .iter()
+                        .any(|&(p, _)| self.net.partition.reachable(h, p));
                     self.checks.moves.on_shutdown(self.now, h, clients, alone);
                 }
                 self.dispatch(h, Input::Operator(Command::Shutdown));
