@@ -401,7 +401,10 @@ pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
                     invariant: "room.sequenced",
                     time_ms: w.now / 1_000_000,
                     host: Some(hx.label.clone()),
-                    detail: format!("{} is still sequenced by {}, which shut down", r.name, hy.label),
+                    detail: format!(
+                        "{} is still sequenced by {}, which shut down",
+                        r.name, hy.label
+                    ),
                 });
             }
         }

@@ -15,17 +15,20 @@
 //! 3. the successor, on `RSEQEND`, takes the stream over and floods
 //!    `RHOLDER,room,seq,holder,gen`: every server sends the stream's
 //!    traffic to the holder from then on. The old sequencer routes its own
-//!    traffic there as soon as it sent the state, and waits for that
-//!    RHOLDER as its receipt before it closes its links: the state can be
-//!    lost (a cut on the way, a successor behind a partition its view has
-//!    not noticed yet), and then, after `redirect_timeout`, it sends the
-//!    stream to the next successor (at most three tries; then the room
-//!    stops with it, as with a crash). It passes the RHOLDER on, so it
-//!    precedes the shutdown's SCLOSE on every link and no server elects
-//!    another sequencer when the old one leaves. `gen` counts the stream's
-//!    handovers (tries included; a successor may shut down in turn): the
-//!    newest wins. Bursts carry every holder, before the rooms, so a
-//!    restarted process does not mistake its old stream for one it lost.
+//!    traffic there as soon as it sent the state, and waits (at most
+//!    `redirect_timeout`) for that RHOLDER as its receipt before it closes
+//!    its links, and passes it on, so it precedes the shutdown's SCLOSE on
+//!    every link and no server elects another sequencer when the old one
+//!    leaves. Without a receipt it closes anyway and tries nobody else: the
+//!    state may only be late (a partition holds it, then heals), and a
+//!    second successor would number the same numbers again. If the state
+//!    is lost, the room stops with the old sequencer, as with a crash.
+//!    `gen` counts the stream's handovers (a successor may shut down in
+//!    turn): the newest wins, and a holder that hears of a newer one steps
+//!    down. Bursts carry every holder, before the rooms, so a restarted
+//!    process does not mistake its old stream for one it lost; a restarted
+//!    holder, like a restarted sequencer, starts a new epoch above the
+//!    stream it no longer runs.
 //! 4. A member whose join reached the old sequencer after it sent the state
 //!    is not in it: the successor starts every member without a start
 //!    point when it takes the stream.
@@ -39,8 +42,8 @@ use std::sync::Arc;
 use super::rooms::{Sequencer, Slot};
 use super::{frame, verbatim, Dest};
 use crate::outbox::{LinkId, Outbox, Stream};
-use crate::time::Instant;
 use crate::server::Server;
+use crate::time::Instant;
 use crate::wire::{parse_u64, Frame};
 
 /// Who sequences a room's stream after a handover.
@@ -63,6 +66,9 @@ pub(crate) struct Handing {
     tried: Vec<Arc<str>>,
     gen: u64,
     until: Instant,
+    /// The current successor said it is ready and we told it to go: the
+    /// stream is its now, whatever happens next.
+    decided: bool,
 }
 
 impl Handing {
@@ -72,6 +78,9 @@ impl Handing {
 }
 
 /// Successors tried per stream before the room is let go with the server.
+/// Trying another is safe: only the one we answer RSEQGO takes the stream
+/// (without that answer, a late successor and a second one, sent the same
+/// state, numbered the same numbers twice: swarm-chat seed 695).
 const TRIES: usize = 3;
 
 impl Server {
@@ -115,6 +124,7 @@ impl Server {
                 tried: Vec::new(),
                 gen,
                 until: now,
+                decided: false,
             };
             self.chat.handing.insert(key.clone(), h);
             self.send_handoff(now, &key, out);
@@ -148,10 +158,12 @@ impl Server {
         for (n, slot) in &seq.slots {
             let n = n.to_string();
             match slot {
-                Slot::Used { uid, nick, id, text } => out.send(
-                    l,
-                    frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to]),
-                ),
+                Slot::Used {
+                    uid,
+                    nick,
+                    id,
+                    text,
+                } => out.send(l, frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to])),
                 _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
             }
         }
@@ -160,22 +172,13 @@ impl Server {
             out.send(l, frame("RSEQSTART", &[&name, uid, &st, &to]));
         }
         let g = gen.to_string();
-        out.send(l, frame("RSEQEND", &[&name, &g, &to]));
-        // Our own traffic for the stream goes to the successor from now
-        // on; the others learn it from the successor's RHOLDER, sent only
-        // once it holds the stream, which is also our receipt.
-        self.chat.holders.insert(
-            key.to_string(),
-            Holder {
-                seq: stream.seq.clone(),
-                sid: to,
-                gen,
-            },
-        );
+        let me = self.me.sid.clone();
+        out.send(l, frame("RSEQEND", &[&name, &g, &me, &to]));
         self.arm(until);
     }
 
-    /// Streams whose successor did not confirm in time go to the next.
+    /// Streams whose successor did not answer in time go to the next; one
+    /// we told to go but whose RHOLDER has not come back is let go.
     pub(crate) fn retry_handoffs(&mut self, now: Instant, out: &mut Outbox) {
         let due: Vec<String> = self
             .chat
@@ -185,15 +188,17 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
-            self.send_handoff(now, &key, out);
+            if self.chat.handing[&key].decided {
+                self.chat.handing.remove(&key);
+            } else {
+                self.send_handoff(now, &key, out);
+            }
         }
     }
 
     /// The server to hand a room's stream to, other than those `tried`:
     /// the one with the most members of the room, then the least loaded,
-    /// then the first by name. After a failed try, the nearest first: a
-    /// successor that did not answer may be behind a partition our view
-    /// has not noticed yet, and a near one is the likelier to be in reach.
+    /// then the first by name.
     fn successor(&self, key: &str, tried: &[Arc<str>]) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
@@ -213,11 +218,10 @@ impl Server {
             .map(|(name, k)| {
                 let m = members.get(&k.sid).copied().unwrap_or(0);
                 let l = load.get(&k.sid).copied().unwrap_or(0);
-                let near = if tried.is_empty() { 0 } else { k.hops };
-                (near, std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
+                (std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
             })
             .min()
-            .map(|(_, _, _, _, sid)| sid)
+            .map(|(_, _, _, sid)| sid)
     }
 
     /// Every handed-over stream, for a burst (before the rooms).
@@ -284,8 +288,15 @@ impl Server {
                     gen,
                 },
             );
+            let me = self.me.sid.clone();
             if let Some(r) = self.chat.rooms.get_mut(&key) {
                 r.fanout = None;
+                // A newer handover of the stream we sequence went to
+                // another server (the old sequencer never had our
+                // receipt and tried the next): step down, one holder only.
+                if *r.stream.seq == *seq && r.seq.is_some() && *holder != *me {
+                    r.seq = None;
+                }
             }
             self.flood(Some(link), verbatim(raw), out);
             return true;
@@ -315,7 +326,7 @@ impl Server {
                     next,
                     ..Default::default()
                 };
-                self.chat.incoming.insert(key, (stream, s));
+                self.chat.incoming.insert(key, (stream, s, None));
             }
             ("RSEQSLOT", 7 | 3) => {
                 let Some(at) = num(1) else {
@@ -332,7 +343,7 @@ impl Server {
                 } else {
                     Slot::Skipped
                 };
-                if let Some((_, s)) = self.chat.incoming.get_mut(&key) {
+                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
                     s.slots.insert(at, slot);
                 }
             }
@@ -340,15 +351,72 @@ impl Server {
                 let (Some(uid), Some(start)) = (f.arg(1), num(2)) else {
                     return false;
                 };
-                if let Some((_, s)) = self.chat.incoming.get_mut(&key) {
+                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
                     s.starts.insert(uid.into(), start);
                 }
             }
-            ("RSEQEND", 3) => {
+            ("RSEQEND", 4) => {
+                // The whole state is here: say we are ready, and take the
+                // stream only when the old sequencer says go.
+                let (Some(gen), Some(from)) = (num(1), f.arg(2)) else {
+                    return false;
+                };
+                let Some((_, _, offered)) = self.chat.incoming.get_mut(&key) else {
+                    return true;
+                };
+                *offered = Some(gen);
+                if let Dest::Link(l) = self.dest_of_sid(from) {
+                    let (name, g, me) =
+                        (f.arg(0).unwrap_or(""), gen.to_string(), self.me.sid.clone());
+                    out.send(l, frame("RSEQTAKE", &[name, &g, &me, from]));
+                }
+            }
+            ("RSEQTAKE", 4) => {
+                // At the old sequencer: the first ready successor of the
+                // current try is told to go; anything else is too late.
+                let (Some(gen), Some(from)) = (num(1), f.arg(2)) else {
+                    return false;
+                };
+                let Some(h) = self.chat.handing.get_mut(&key) else {
+                    return true;
+                };
+                if h.decided || h.gen != gen || h.tried.last().is_none_or(|t| **t != *from) {
+                    return true;
+                }
+                h.decided = true;
+                let (seq, to) = (
+                    h.stream.seq.clone(),
+                    h.tried.last().cloned().expect("tried"),
+                );
+                // Our own traffic for the stream goes there from now on;
+                // the others learn it from the successor's RHOLDER, which
+                // is also our receipt.
+                self.chat.holders.insert(
+                    key.clone(),
+                    Holder {
+                        seq,
+                        sid: to.clone(),
+                        gen,
+                    },
+                );
+                if let Dest::Link(l) = self.dest_of_sid(&to) {
+                    let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
+                    out.send(l, frame("RSEQGO", &[name, &g, &to]));
+                }
+            }
+            ("RSEQGO", 3) => {
                 let Some(gen) = num(1) else {
                     return false;
                 };
-                let Some((stream, s)) = self.chat.incoming.remove(&key) else {
+                if self
+                    .chat
+                    .incoming
+                    .get(&key)
+                    .is_none_or(|i| i.2 != Some(gen))
+                {
+                    return true;
+                }
+                let Some((stream, s, _)) = self.chat.incoming.remove(&key) else {
                     return true;
                 };
                 // Only for the stream the room is on here: one that moved

@@ -120,7 +120,8 @@ pub(crate) struct ChatState {
     /// Streams this server is handing over at its shutdown, by room key.
     pub handing: BTreeMap<String, handoff::Handing>,
     /// A sequencer's state arriving by handover, by room key.
-    pub incoming: BTreeMap<String, (Stream, rooms::Sequencer)>,
+    /// With the handover's `gen` once the whole state is in (offered).
+    pub incoming: BTreeMap<String, (Stream, rooms::Sequencer, Option<u64>)>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -257,9 +258,8 @@ impl Server {
             "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             "SREG" => self.on_sreg(link, f, out),
-            "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RHOLDER" => {
-                self.on_handoff_msg(link, f, raw, out)
-            }
+            "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RSEQTAKE" | "RSEQGO"
+            | "RHOLDER" => self.on_handoff_msg(link, f, raw, out),
             _ => false,
         };
         if !ok {

@@ -745,15 +745,20 @@ impl Server {
                     seq: seq.into(),
                 };
                 let mut stream = heard.clone();
-                if seq_sid == &*self.me.sid
-                    && !self.chat.holders.get(&key).is_some_and(|h| *h.seq == *seq)
+                let holder = self.chat.holders.get(&key).filter(|h| *h.seq == *seq);
+                // Ours by name (and not handed away), or handed to us.
+                let ours = match holder {
+                    Some(h) => *h.sid == *self.me.sid,
+                    None => seq_sid == &*self.me.sid,
+                };
+                if ours
                     && self.chat.rooms.get(&key).is_none_or(|r| {
                         let runs_it = r.stream == heard && r.seq.is_some();
                         !(runs_it || stream_beats(&r.stream, &heard))
                     })
                 {
-                    // Named sequencer of a stream this process does not run
-                    // (an earlier incarnation's: it restarted), which would
+                    // Named sequencer or holder of a stream this process does
+                    // not run (an earlier incarnation's: it restarted), which would
                     // win here: its numbers are lost with that process, so
                     // start a new stream above it rather than number it again.
                     stream = Stream {
