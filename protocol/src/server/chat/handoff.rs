@@ -198,7 +198,9 @@ impl Server {
 
     /// The server to hand a room's stream to, other than those `tried`:
     /// the one with the most members of the room, then the least loaded,
-    /// then the first by name.
+    /// then the first by name. After a try that got no answer, the nearest
+    /// first: the silent one may be behind a partition or a dead link that
+    /// our view has not noticed yet, and a near one is likelier in reach.
     fn successor(&self, key: &str, tried: &[Arc<str>]) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
@@ -218,10 +220,11 @@ impl Server {
             .map(|(name, k)| {
                 let m = members.get(&k.sid).copied().unwrap_or(0);
                 let l = load.get(&k.sid).copied().unwrap_or(0);
-                (std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
+                let near = if tried.is_empty() { 0 } else { k.hops };
+                (near, std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
             })
             .min()
-            .map(|(_, _, _, sid)| sid)
+            .map(|(_, _, _, _, sid)| sid)
     }
 
     /// Every handed-over stream, for a burst (before the rooms).

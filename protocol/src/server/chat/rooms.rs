@@ -753,7 +753,9 @@ impl Server {
                 };
                 if ours
                     && self.chat.rooms.get(&key).is_none_or(|r| {
-                        let runs_it = r.stream == heard && r.seq.is_some();
+                        // Handing it over at a shutdown counts as running it.
+                        let runs_it = r.stream == heard
+                            && (r.seq.is_some() || self.chat.handing.contains_key(&key));
                         !(runs_it || stream_beats(&r.stream, &heard))
                     })
                 {
