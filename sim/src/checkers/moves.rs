@@ -367,9 +367,10 @@ pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
 }
 
 /// `room.sequenced`, at a quiet end: no server's room is left sequenced by
-/// a server that shut down (gracefully: a crashed sequencer loses its
-/// stream by design, and `home` rooms then wait for it; so does one that
-/// shut down with no link to any server, which had nobody to hand to).
+/// a server that shut down, unless it could not help it. A crashed
+/// sequencer loses its stream by design (`home` rooms then wait for it);
+/// so does one that shut down with no server in reach (nobody to hand
+/// to), and a successor that crashed after taking the stream.
 pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
     let mut out = Vec::new();
     let by_sid: BTreeMap<&str, HostId> = w
@@ -396,17 +397,38 @@ pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
             let shut_down = hy.up
                 && hy.server.as_ref().is_some_and(|s| s.is_stopped())
                 && !w.checks.moves.alone_at_shutdown.contains(&y);
-            if shut_down {
-                out.push(Violation {
-                    invariant: "room.sequenced",
-                    time_ms: w.now / 1_000_000,
-                    host: Some(hx.label.clone()),
-                    detail: format!(
-                        "{} is still sequenced by {}, which shut down",
-                        r.name, hy.label
-                    ),
-                });
+            if !shut_down {
+                continue;
             }
+            // What the server that shut down did with the stream: kept it,
+            // or handed it to a server that runs it now (so this one
+            // should have heard), or to one that lost it since (a crash:
+            // lost by design, like any crashed sequencer's).
+            let sy = hy.server.as_ref().expect("up");
+            let detail = match sy.room_sequencer(r.name).filter(|z| *z != &*hy.sid) {
+                None => format!("{} is still sequenced by {}, which shut down", r.name, hy.label),
+                Some(z) => {
+                    let runs = by_sid.get(z).map(|&zh| &w.hosts[zh as usize]).filter(|hz| {
+                        hz.running()
+                            && hz.server.as_ref().is_some_and(|s| {
+                                s.rooms().any(|v| v.name == r.name && v.sequencer.is_some())
+                            })
+                    });
+                    let Some(hz) = runs else {
+                        continue;
+                    };
+                    format!(
+                        "{} is still sequenced by {}, which shut down and handed it to {}",
+                        r.name, hy.label, hz.label
+                    )
+                }
+            };
+            out.push(Violation {
+                invariant: "room.sequenced",
+                time_ms: w.now / 1_000_000,
+                host: Some(hx.label.clone()),
+                detail,
+            });
         }
     }
     out

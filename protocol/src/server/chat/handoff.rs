@@ -97,38 +97,43 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            if self.successor(&key, &[]).is_none() {
-                continue; // alone: the room stops with us
-            }
-            let held: Vec<u64> = self.chat.rooms[&key]
-                .seq
-                .as_ref()
-                .map(|s| s.held.iter().copied().collect())
-                .unwrap_or_default();
-            for n in held {
-                self.skip_number(&key, n, out);
-            }
-            let room = self.chat.rooms.get_mut(&key).expect("listed");
-            let seq = room.seq.take().expect("sequenced here");
-            room.fanout = None;
-            let stream = room.stream.clone();
-            let gen = self
-                .chat
-                .holders
-                .get(&key)
-                .filter(|h| h.seq == stream.seq)
-                .map_or(0, |h| h.gen);
-            let h = Handing {
-                stream,
-                seq,
-                tried: Vec::new(),
-                gen,
-                until: now,
-                decided: false,
-            };
-            self.chat.handing.insert(key.clone(), h);
-            self.send_handoff(now, &key, out);
+            self.hand_over(now, &key, out);
         }
+    }
+
+    /// Hands the stream of room `key`, sequenced here, to a successor.
+    fn hand_over(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        if self.successor(key, &[]).is_none() {
+            return; // alone: the room stops with us
+        }
+        let held: Vec<u64> = self.chat.rooms[key]
+            .seq
+            .as_ref()
+            .map(|s| s.held.iter().copied().collect())
+            .unwrap_or_default();
+        for n in held {
+            self.skip_number(key, n, out);
+        }
+        let room = self.chat.rooms.get_mut(key).expect("listed");
+        let seq = room.seq.take().expect("sequenced here");
+        room.fanout = None;
+        let stream = room.stream.clone();
+        let gen = self
+            .chat
+            .holders
+            .get(key)
+            .filter(|h| h.seq == stream.seq)
+            .map_or(0, |h| h.gen);
+        let h = Handing {
+            stream,
+            seq,
+            tried: Vec::new(),
+            gen,
+            until: now,
+            decided: false,
+        };
+        self.chat.handing.insert(key.to_string(), h);
+        self.send_handoff(now, key, out);
     }
 
     /// Sends a handed-over stream to the next successor, or lets it go
@@ -239,6 +244,7 @@ impl Server {
     /// The handover messages. False if malformed.
     pub(crate) fn on_handoff_msg(
         &mut self,
+        now: Instant,
         link: LinkId,
         f: &Frame,
         raw: &[u8],
@@ -460,6 +466,11 @@ impl Server {
                     .collect();
                 for uid in late {
                     self.new_membership(&key, &uid, out);
+                }
+                // Given a stream while shutting down ourselves (after our
+                // own handover): pass it on in turn.
+                if self.draining.is_some() && !self.cfg.ablations.no_sequencer_handoff {
+                    self.hand_over(now, &key, out);
                 }
             }
             _ => return false,

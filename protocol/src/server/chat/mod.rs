@@ -259,7 +259,7 @@ impl Server {
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             "SREG" => self.on_sreg(link, f, out),
             "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RSEQTAKE" | "RSEQGO"
-            | "RHOLDER" => self.on_handoff_msg(link, f, raw, out),
+            | "RHOLDER" => self.on_handoff_msg(now, link, f, raw, out),
             _ => false,
         };
         if !ok {
