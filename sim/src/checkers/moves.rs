@@ -406,7 +406,10 @@ pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
             // lost by design, like any crashed sequencer's).
             let sy = hy.server.as_ref().expect("up");
             let detail = match sy.room_sequencer(r.name).filter(|z| *z != &*hy.sid) {
-                None => format!("{} is still sequenced by {}, which shut down", r.name, hy.label),
+                None => format!(
+                    "{} is still sequenced by {}, which shut down",
+                    r.name, hy.label
+                ),
                 Some(z) => {
                     let runs = by_sid.get(z).map(|&zh| &w.hosts[zh as usize]).filter(|hz| {
                         hz.running()
