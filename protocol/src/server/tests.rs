@@ -2884,3 +2884,85 @@ fn a_newcomer_whose_sponsor_dies_mid_sync_retries_through_a_member_it_heard_of()
     assert!(!net.srv(n).is_joining());
     assert_eq!(net.check_tree(), [edge("A", "N")].into());
 }
+
+// ------------------------------------------- handing over a room's sequencer
+
+/// B-A-C (B a leaf, so its leaving splits nothing); p1 on B makes #r (B
+/// sequences it) and says one message, p2 on C joins. B shuts down.
+/// Returns the net and p2's puppet and link.
+fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    let l1 = client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    let l2 = client_joins(&mut net, p2, "C", "p2");
+    let (e, s, n) = client_says(&mut net, p1, l1, "one");
+    assert_eq!((e.as_str(), n.as_str()), ("1", "1"));
+    assert!(s.starts_with(net.srv(1).sid()), "{s}");
+    net.lose.extend(lose.iter().map(|c| c.to_string()));
+    net.handle(1, Input::Operator(Command::Shutdown));
+    // (Puppets answer no PING: well before their ping timeout.)
+    net.run_for(secs(12));
+    assert!(net.srv(1).is_stopped());
+    (net, p2, l2)
+}
+
+fn sequences(net: &Net, i: usize) -> bool {
+    net.srv(i)
+        .rooms()
+        .any(|r| r.name == "#r" && r.sequencer.is_some())
+}
+
+#[test]
+fn a_shutdown_hands_the_stream_on_and_the_room_goes_on_in_the_same_epoch() {
+    let (mut net, p2, l2) = sequencer_shuts_down(&[]);
+    // C has the room's other member: it holds the stream now, and A knows.
+    assert!(sequences(&net, 2));
+    assert!(!sequences(&net, 0));
+    let c = net.srv(2).sid().to_string();
+    assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
+    // Offer, ready, go, then the flooded record, in that order.
+    // (Each hop's send is listed: one run of each.)
+    let mut cmds: Vec<String> = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3)[0].clone())
+        .filter(|c| ["RSEQEND", "RSEQTAKE", "RSEQGO", "RHOLDER"].contains(&c.as_str()))
+        .collect();
+    cmds.dedup();
+    assert_eq!(cmds, ["RSEQEND", "RSEQTAKE", "RSEQGO", "RHOLDER"]);
+    // Same epoch, same stream name, the next number.
+    let (e, _, n) = client_says(&mut net, p2, l2, "two");
+    assert_eq!((e.as_str(), n.as_str()), ("1", "2"));
+    let got = net.puppet_got(p2, l2);
+    let texts: Vec<&str> = got
+        .iter()
+        .filter(|w| w[0] == "RMSG")
+        .map(|w| w.last().unwrap().as_str())
+        .collect();
+    assert_eq!(texts, ["one", "two"]);
+}
+
+#[test]
+fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
+    // C's answer to B is lost: C, ready but never told to go, must not
+    // number anything; after redirect_timeout B tries the nearest untried
+    // server, A, and tells it to go.
+    let (net, _, _) = sequencer_shuts_down(&["RSEQTAKE"]);
+    assert!(!sequences(&net, 2));
+    assert!(sequences(&net, 0));
+    let a = net.srv(0).sid().to_string();
+    assert_eq!(net.srv(2).room_sequencer("#r"), Some(a.as_str()));
+    // The only go went to A (sent by B, so one frame: A is B's neighbour).
+    let gos: Vec<Vec<String>> = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .filter(|w| w[0] == "RSEQGO")
+        .collect();
+    assert_eq!(gos, [["RSEQGO", "#r", "2", a.as_str()]]);
+}
