@@ -129,6 +129,11 @@ pub struct Ablations {
     pub no_sync_refuse: bool,
     /// Bursts carry no registrations made at run time.
     pub no_registry_burst: bool,
+    /// A seeker dials any server that answered its HELLO, registered or not.
+    pub no_discovery_registry: bool,
+    /// A seeker stops looking at any registered link, even one another
+    /// seeker dialled to it.
+    pub no_discovery_uplink: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -284,6 +289,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "bursts carry no registrations made at run time, so a part cut off while one flooded never learns it",
         "registry.agrees",
     ),
+    (
+        "discovery-registry",
+        "a seeker dials any server that answered its HELLO, even one the registry does not know",
+        "discovery.registered",
+    ),
+    (
+        "discovery-uplink",
+        "a seeker stops looking at any registered link, even one another seeker dialled, so two seekers can settle as an island",
+        "discovery.converges",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -331,6 +346,8 @@ impl Ablations {
             "seamless-rooms" => &mut self.no_seamless_rooms,
             "sync-refuse" => &mut self.no_sync_refuse,
             "registry-burst" => &mut self.no_registry_burst,
+            "discovery-registry" => &mut self.no_discovery_registry,
+            "discovery-uplink" => &mut self.no_discovery_uplink,
             _ => return false,
         };
         *flag = true;

@@ -99,6 +99,12 @@ pub enum Note {
     Synced {
         link: LinkId,
     },
+    /// Discovery chose `peer` from the WELCOMEs it held and dials it on
+    /// `link`.
+    DiscoveryDial {
+        link: LinkId,
+        peer: Arc<str>,
+    },
 }
 
 /// A room's sequence: the epoch and the sequencer that numbers it, named
@@ -268,7 +274,8 @@ impl Output {
             Output::Note(n) => match n {
                 Note::LinkRegistered { .. }
                 | Note::ServerAdded { .. }
-                | Note::ServerRemoved { .. } => true,
+                | Note::ServerRemoved { .. }
+                | Note::DiscoveryDial { .. } => true,
                 Note::HandshakeStarted { .. }
                 | Note::LinkDown { .. }
                 | Note::BurstReceived { .. }

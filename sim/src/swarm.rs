@@ -52,6 +52,8 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
         .iter()
         .copied()
         .filter(|&k| k != FaultKind::Redirect || !scn.clients.is_empty())
+        // Likewise storms need datagrams.
+        .filter(|&k| k != FaultKind::Storm || scn.discovery.is_some())
         .collect();
     if allowed.is_empty() {
         return (scn.clone(), None);
@@ -274,6 +276,44 @@ impl<'a> Generator<'a> {
                         duration: Duration::from_nanos(stop.saturating_sub(t).max(1)),
                     },
                 );
+            }
+            FaultKind::Storm => {
+                let stop = until(self, 2 * SEC, 3 * ping);
+                let seekers = self
+                    .scn
+                    .discovery
+                    .as_ref()
+                    .map(|d| d.seekers.clone())
+                    .unwrap_or_default();
+                // Half the storms blow on the datagrams alone; the other
+                // half cut some seekers off entirely (links too), so that
+                // they lose their links and must find the network again.
+                if self.span(0, 1) == 0 || seekers.is_empty() || t < self.partition_until {
+                    let loss_ppm = self.span(500_000, 950_000) as u32;
+                    let duplicate_ppm = self.span(0, 500_000) as u32;
+                    self.at(
+                        t,
+                        Action::Storm {
+                            duration: Duration::from_nanos(stop.saturating_sub(t).max(1)),
+                            loss_ppm,
+                            duplicate_ppm,
+                        },
+                    );
+                } else {
+                    let k = self.span(1, seekers.len() as u64);
+                    let mut pool = seekers;
+                    let mut g = Vec::new();
+                    for _ in 0..k {
+                        let i = self.span(0, pool.len() as u64 - 1) as usize;
+                        g.push(pool.remove(i));
+                    }
+                    g.sort();
+                    self.partition_until = stop;
+                    self.at(t, Action::Partition { groups: vec![g] });
+                    if stop < self.end {
+                        self.at(stop, Action::Heal);
+                    }
+                }
             }
             FaultKind::Redirect => {
                 let clients = self.scn.client_ids();
