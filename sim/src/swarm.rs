@@ -485,6 +485,34 @@ converge_within = "60s"
     }
 
     #[test]
+    fn storms_are_drawn_only_with_discovery() {
+        let plain = swarm();
+        let mut without = plain.clone();
+        let f = without.faults.as_mut().unwrap();
+        f.kinds.retain(|&k| k != FaultKind::Storm);
+        let mut with = plain.clone();
+        with.discovery = Some(crate::scenario::DiscoverySection {
+            seekers: vec!["c".into()],
+            ..Default::default()
+        });
+        let mut stormy = 0;
+        for seed in 0..64 {
+            // Without [discovery] the kind might as well not exist: every
+            // seed draws exactly what it drew before storms were added.
+            assert_eq!(expand(&plain, seed), expand(&without, seed), "seed {seed}");
+            let (x, plan) = expand(&with, seed);
+            if plan.unwrap().kinds.iter().any(|k| k.0 == FaultKind::Storm) {
+                stormy += 1;
+                assert!(x
+                    .actions
+                    .iter()
+                    .any(|a| matches!(&a.action, Action::Storm { .. } | Action::Partition { .. })));
+            }
+        }
+        assert!(stormy > 10, "{stormy} of 64 seeds enabled storms");
+    }
+
+    #[test]
     fn expansion_is_a_pure_function_of_the_seed() {
         let s = swarm();
         assert_eq!(expand(&s, 3), expand(&s, 3));
