@@ -266,6 +266,14 @@ impl Server {
             if now.saturating_since(h.at) > fresh || self.known.contains_key(name) {
                 continue;
             }
+            // Already dialling it, or handshaking with it (an autoconnect
+            // of its own): a second connection would only race the first.
+            let busy = self.links.values().any(|l| {
+                l.target.as_deref() == Some(&**name) || l.peer.as_deref() == Some(&**name)
+            });
+            if busy {
+                continue;
+            }
             let sid: Arc<str> = match self.registry.get(name) {
                 Some(r) => r.sid.clone(),
                 // Ablation only: an unknown responder, ranked by its name.
