@@ -99,3 +99,57 @@ fn a_storm_loses_what_it_says() {
     // lost on its way to both listeners.
     assert!(d.hello_sent >= 15 && d.datagrams_lost >= 30, "{d:?}");
 }
+
+#[test]
+fn a_crashed_or_stopped_server_hears_no_hello() {
+    // hub is the only server a seeker could find. Down (crashed at 0s,
+    // back at 30s), it answers nothing: the seeker links only after the
+    // restart. Then hub shuts down for good at 60s, and a new seeker
+    // booted at 70s hears nobody.
+    let src = r#"
+name = "deaf"
+duration = "120s"
+[[server]]
+name = "hub"
+[[server]]
+name = "s"
+[[server]]
+name = "t"
+start = false
+[discovery]
+seekers = ["s", "t"]
+[[at]]
+time = "0s"
+do = "crash"
+server = "hub"
+[[at]]
+time = "30s"
+do = "restart"
+server = "hub"
+[[at]]
+time = "60s"
+do = "shutdown"
+server = "hub"
+[[at]]
+time = "70s"
+do = "restart"
+server = "t"
+"#;
+    let scn = scenario::parse_str(src, "deaf.toml").unwrap();
+    // Cut at 29 s: HELLOs went out all along, and nobody answered.
+    let mut early = scn.clone();
+    early.duration = drc_protocol::Duration::from_secs(29);
+    early.actions.truncate(1);
+    let o = run(&early, RunOptions::default()).unwrap();
+    let d = o.discovery.unwrap();
+    assert!(d.hello_sent >= 14, "{d:?}");
+    assert_eq!((d.welcome_sent, d.links_from_discovery), (0, 0), "{d:?}");
+    let o = run(&scn, RunOptions::default()).unwrap();
+    let d = o.discovery.unwrap();
+    // Every WELCOME came from hub while it ran: s's first link is from
+    // discovery after 30 s, and t, booted beside a stopped hub and s
+    // (whose own answers it hears), links to s.
+    assert_eq!(d.links_from_discovery, 2, "{d:?}");
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    assert_eq!(o.links, [("s".to_string(), "t".to_string())]);
+}
