@@ -232,7 +232,8 @@ pub enum ChatNote {
     /// Server (target): a HANDOVER on this new connection was refused.
     HandoverRefused { link: LinkId, reason: Arc<str> },
     /// Client: its registered session ended (not by a move), with the
-    /// server's last ERROR reason, or "connection closed".
+    /// server's last ERROR reason, or "connection closed"; or its server
+    /// closed a registration with an ERROR.
     Disconnected { reason: Arc<str> },
     /// Client: a move from server `from` to server `to` ended.
     Moved {
