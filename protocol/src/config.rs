@@ -131,6 +131,11 @@ pub struct Ablations {
     pub no_registry_burst: bool,
     /// A shutting-down server leaves the streams it sequences behind.
     pub no_sequencer_handoff: bool,
+    /// A seeker dials any server that answered its HELLO, registered or not.
+    pub no_discovery_registry: bool,
+    /// A seeker stops looking at any registered link, even one another
+    /// seeker dialled to it.
+    pub no_discovery_uplink: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -291,6 +296,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a shutting-down server leaves the room streams it sequences behind instead of handing them over",
         "room.sequenced",
     ),
+    (
+        "discovery-registry",
+        "a seeker dials any server that answered its HELLO, even one the registry does not know",
+        "discovery.registered",
+    ),
+    (
+        "discovery-uplink",
+        "a seeker stops looking at any registered link, even one another seeker dialled, so two seekers can settle as an island",
+        "discovery.converges",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -339,6 +354,8 @@ impl Ablations {
             "sync-refuse" => &mut self.no_sync_refuse,
             "registry-burst" => &mut self.no_registry_burst,
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
+            "discovery-registry" => &mut self.no_discovery_registry,
+            "discovery-uplink" => &mut self.no_discovery_uplink,
             _ => return false,
         };
         *flag = true;

@@ -108,6 +108,12 @@ pub enum Note {
     Joined {
         via: Arc<str>,
     },
+    /// Discovery chose `peer` from the WELCOMEs it held and dials it on
+    /// `link`.
+    DiscoveryDial {
+        link: LinkId,
+        peer: Arc<str>,
+    },
 }
 
 /// A room's sequence: the epoch and the sequencer that numbers it, named
@@ -235,7 +241,8 @@ pub enum ChatNote {
     /// Server (target): a HANDOVER on this new connection was refused.
     HandoverRefused { link: LinkId, reason: Arc<str> },
     /// Client: its registered session ended (not by a move), with the
-    /// server's last ERROR reason, or "connection closed".
+    /// server's last ERROR reason, or "connection closed"; or its server
+    /// closed a registration with an ERROR.
     Disconnected { reason: Arc<str> },
     /// Client: a move from server `from` to server `to` ended.
     Moved {
@@ -278,7 +285,8 @@ impl Output {
                 Note::LinkRegistered { .. }
                 | Note::ServerAdded { .. }
                 | Note::ServerRemoved { .. }
-                | Note::Joined { .. } => true,
+                | Note::Joined { .. }
+                | Note::DiscoveryDial { .. } => true,
                 Note::HandshakeStarted { .. }
                 | Note::SyncStarted { .. }
                 | Note::LinkDown { .. }

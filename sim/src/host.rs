@@ -50,6 +50,9 @@ pub struct Host {
     link_conn: Vec<ConnId>,
     pub timer_at: Option<SimTime>,
     pub timer_gen: u64,
+    /// How its server takes part in discovery (a scenario with
+    /// `[discovery]`), given to every incarnation.
+    pub discovery: Option<drc_protocol::server::DiscoveryConfig>,
 }
 
 const NO_CONN: ConnId = ConnId::MAX;
@@ -85,6 +88,7 @@ impl Host {
             link_conn: Vec::new(),
             timer_at: None,
             timer_gen: 0,
+            discovery: None,
         }
     }
 

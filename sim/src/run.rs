@@ -57,6 +57,8 @@ pub struct Outcome {
     pub redirects: crate::checkers::moves::RedirectCounts,
     /// `add_server` actions carried out.
     pub servers_added: u64,
+    /// `stats.discovery`, in a run with `[discovery]`.
+    pub discovery: Option<crate::checkers::discovery::DiscoveryCounts>,
     /// Registered links made or lost during the run.
     pub link_changes: u64,
     /// What the run cost and lost (wire traffic, collisions, sequencing).
@@ -176,6 +178,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             more.extend(world.checks.moves.overdue(world.now, &world));
             more.extend(crate::checkers::moves::registries_agree(&world, &running));
             more.extend(crate::checkers::moves::rooms_sequenced(&world, &running));
+            more.extend(crate::checkers::discovery::converges(&world, &running));
             world.checks.violations.extend(more);
         }
         world.trace_violations();
@@ -323,6 +326,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         stats,
         redirects: world.checks.moves.counts,
         servers_added: world.checks.servers_added,
+        discovery: crate::checkers::discovery::DiscoveryCounts::of(&world),
         link_changes: world.checks.link_changes,
         measures: {
             let mut m = std::mem::take(&mut world.checks.measures);
@@ -477,6 +481,18 @@ impl Outcome {
     }
 
     pub fn to_json(&self) -> Value {
+        let mut v = self.to_json_base();
+        // Only with `[discovery]`: every other summary stays as it was.
+        if let (Some(d), Some(stats)) = (
+            &self.discovery,
+            v.get_mut("stats").and_then(Value::as_object_mut),
+        ) {
+            stats.insert("discovery".into(), json!(d));
+        }
+        v
+    }
+
+    fn to_json_base(&self) -> Value {
         json!({
             "scenario": self.scenario,
             "seed": self.seed,

@@ -259,6 +259,9 @@ fn without_server(s: &Scenario, name: &str) -> Scenario {
     if let Some(links) = &mut c.expect.links {
         links.retain(|(a, b)| a != name && b != name);
     }
+    if let Some(d) = &mut c.discovery {
+        d.seekers.retain(|x| x != name);
+    }
     c
 }
 

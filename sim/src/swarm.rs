@@ -52,6 +52,8 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
         .iter()
         .copied()
         .filter(|&k| k != FaultKind::Redirect || !scn.clients.is_empty())
+        // Likewise storms need datagrams.
+        .filter(|&k| k != FaultKind::Storm || scn.discovery.is_some())
         .collect();
     if allowed.is_empty() {
         return (scn.clone(), None);
@@ -275,6 +277,44 @@ impl<'a> Generator<'a> {
                     },
                 );
             }
+            FaultKind::Storm => {
+                let stop = until(self, 2 * SEC, 3 * ping);
+                let seekers = self
+                    .scn
+                    .discovery
+                    .as_ref()
+                    .map(|d| d.seekers.clone())
+                    .unwrap_or_default();
+                // Half the storms blow on the datagrams alone; the other
+                // half cut some seekers off entirely (links too), so that
+                // they lose their links and must find the network again.
+                if self.span(0, 1) == 0 || seekers.is_empty() || t < self.partition_until {
+                    let loss_ppm = self.span(500_000, 950_000) as u32;
+                    let duplicate_ppm = self.span(0, 500_000) as u32;
+                    self.at(
+                        t,
+                        Action::Storm {
+                            duration: Duration::from_nanos(stop.saturating_sub(t).max(1)),
+                            loss_ppm,
+                            duplicate_ppm,
+                        },
+                    );
+                } else {
+                    let k = self.span(1, seekers.len() as u64);
+                    let mut pool = seekers;
+                    let mut g = Vec::new();
+                    for _ in 0..k {
+                        let i = self.span(0, pool.len() as u64 - 1) as usize;
+                        g.push(pool.remove(i));
+                    }
+                    g.sort();
+                    self.partition_until = stop;
+                    self.at(t, Action::Partition { groups: vec![g] });
+                    if stop < self.end {
+                        self.at(stop, Action::Heal);
+                    }
+                }
+            }
             FaultKind::Redirect => {
                 let clients = self.scn.client_ids();
                 let Some(client) = self.pick(&clients) else {
@@ -442,6 +482,34 @@ converge_within = "60s"
         let (x, plan) = expand(&plain, 5);
         assert_eq!(plan.unwrap().nick_collision, plain.protocol.nick_collision);
         assert_eq!(x.protocol, plain.protocol);
+    }
+
+    #[test]
+    fn storms_are_drawn_only_with_discovery() {
+        let plain = swarm();
+        let mut without = plain.clone();
+        let f = without.faults.as_mut().unwrap();
+        f.kinds.retain(|&k| k != FaultKind::Storm);
+        let mut with = plain.clone();
+        with.discovery = Some(crate::scenario::DiscoverySection {
+            seekers: vec!["c".into()],
+            ..Default::default()
+        });
+        let mut stormy = 0;
+        for seed in 0..64 {
+            // Without [discovery] the kind might as well not exist: every
+            // seed draws exactly what it drew before storms were added.
+            assert_eq!(expand(&plain, seed), expand(&without, seed), "seed {seed}");
+            let (x, plan) = expand(&with, seed);
+            if plan.unwrap().kinds.iter().any(|k| k.0 == FaultKind::Storm) {
+                stormy += 1;
+                assert!(x
+                    .actions
+                    .iter()
+                    .any(|a| matches!(&a.action, Action::Storm { .. } | Action::Partition { .. })));
+            }
+        }
+        assert!(stormy > 10, "{stormy} of 64 seeds enabled storms");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub struct Row {
     pub faults_race: u64,
     pub faults_shutdown: u64,
     pub faults_redirect: u64,
+    pub faults_storm: u64,
     pub links_registered: u64,
     pub loops_broken: u64,
     pub handshakes_failed: u64,
@@ -109,6 +110,7 @@ impl Row {
             FaultKind::Race => &mut self.faults_race,
             FaultKind::Shutdown => &mut self.faults_shutdown,
             FaultKind::Redirect => &mut self.faults_redirect,
+            FaultKind::Storm => &mut self.faults_storm,
         };
         *slot = w;
     }

@@ -302,6 +302,13 @@ pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde
             json!({ "server": server })
         }
         A::AddServer { name, via } => json!({"server": name, "via": via}),
+        A::Storm {
+            duration,
+            loss_ppm,
+            duplicate_ppm,
+        } => json!({"for_ns": duration.as_nanos(),
+            "loss": crate::scenario::ppm_to_f64(*loss_ppm),
+            "duplicate": crate::scenario::ppm_to_f64(*duplicate_ppm)}),
         A::Skew { server, by_nanos } => json!({"server": server, "by_ns": by_nanos}),
         A::Connect {
             client,

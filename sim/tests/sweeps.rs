@@ -121,14 +121,20 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// (1000..10000), too rare for 200 (ablate-start-retry.toml is one of them).
 /// No swarm adds servers, so the two ablations of adding a server are
 /// caught in their own scenarios (ablate-sync-refuse.toml,
-/// ablate-registry-burst.toml).
-const OWN_SCENARIO: [&str; 5] = [
+/// ablate-registry-burst.toml). No swarm runs a server the registry does
+/// not know beside a seeker, so `discovery-registry` is caught in
+/// ablate-discovery-registry.toml.
+const OWN_SCENARIO: [&str; 6] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
     "sync-refuse",
     "registry-burst",
+    "discovery-registry",
 ];
+
+/// Ablations of discovery that the discovery swarm catches.
+const DISCOVERY_ABLATIONS: [&str; 1] = ["discovery-uplink"];
 
 /// Runs each named ablation on `base` until a seed fails with the
 /// ablation's own invariant among its violations.
@@ -159,10 +165,37 @@ fn every_chat_ablation_is_caught_by_the_chat_swarm_within_200_seeds() {
     let chat: Vec<&str> = drc_protocol::config::ABLATIONS
         .iter()
         .map(|a| a.0)
-        .filter(|a| !TREE_ABLATIONS.contains(a) && !OWN_SCENARIO.contains(a))
+        .filter(|a| {
+            !TREE_ABLATIONS.contains(a)
+                && !OWN_SCENARIO.contains(a)
+                && !DISCOVERY_ABLATIONS.contains(a)
+        })
         .collect();
     assert!(chat.len() >= 10, "{chat:?}");
     catch_ablations(&load("swarm-chat"), &chat);
+}
+
+#[test]
+fn every_discovery_ablation_is_caught_by_the_discovery_swarm_within_200_seeds() {
+    catch_ablations(&load("swarm-discovery"), &DISCOVERY_ABLATIONS);
+}
+
+#[test]
+fn discovery_swarm_keeps_every_invariant_over_300_seeds() {
+    let out = tmp("discovery");
+    let seeds: Vec<u64> = (0..300).collect();
+    let res = run_sweep(&load("swarm-discovery"), &seeds, 2, &out);
+    assert_eq!(res.rows.len(), 300);
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
+    // Storms are drawn (the kind is live), and only here: the other
+    // swarms have no [discovery].
+    let storms = res.rows.iter().filter(|r| r.faults_storm > 0).count();
+    assert!(storms > 100, "{storms} of 300 seeds drew storms");
 }
 
 #[test]

@@ -460,12 +460,15 @@ impl Client {
             return;
         }
         if self.server_link() == Some(link) {
-            let reason = self
-                .last_error
-                .take()
-                .unwrap_or_else(|| "connection closed".into());
+            let told = self.last_error.take();
             let registered = self.state == ClientState::Connected;
-            if registered {
+            // A session rolled back to registering (a REJECT of its nick)
+            // still ends with what the server said: a server shutting down
+            // tells it so, and the user was told even if the nick was not
+            // yet settled again (found by the discovery swarm, seed 7703:
+            // shutdown-while-nick-rejected.toml).
+            if registered || told.is_some() {
+                let reason = told.unwrap_or_else(|| "connection closed".into());
                 Self::note(out, ChatNote::Disconnected { reason });
             }
             self.end_registration(out);

@@ -62,6 +62,7 @@ impl Server {
         if self.cfg.balance {
             self.balance_at = Some(now + self.cfg.ping_interval);
         }
+        self.discovery_start(now, rng);
         self.recompute_deadline();
     }
 
@@ -164,6 +165,9 @@ impl Server {
             t.link = Some(link);
             t.attempts += 1;
         }
+        if self.discovery.is_some() {
+            self.discovery_timeout(now, rng, out);
+        }
         self.recompute_deadline();
     }
 
@@ -192,6 +196,9 @@ impl Server {
         }
         if let Some(c) = self.chat_deadline() {
             at(c);
+        }
+        if let Some(t) = self.discovery.as_ref().and_then(|d| d.deadline()) {
+            at(t);
         }
         self.deadline = d;
     }

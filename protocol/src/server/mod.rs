@@ -6,6 +6,7 @@
 //! accessors; nothing here knows it runs in a simulator.
 
 mod chat;
+mod discovery;
 mod handshake;
 mod joining;
 mod liveness;
@@ -27,6 +28,7 @@ use crate::wire::{self, Frame};
 
 pub(crate) use chat::frame as chat_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
+pub use discovery::{Datagram, DatagramTo, DiscoveryConfig, DiscoveryStats};
 pub use liveness::AutoTarget;
 use table::{LinkTable, Routes};
 
@@ -47,6 +49,8 @@ pub enum Input<'a> {
     Timeout,
     /// An operator command.
     Operator(Command<'a>),
+    /// A discovery datagram arrived (multicast or unicast).
+    Datagram { bytes: &'a [u8] },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -181,6 +185,8 @@ pub struct Server {
     pub(crate) stats: Stats,
     frame: Frame,
     pub(crate) chat: chat::ChatState,
+    /// Set when the server takes part in discovery (see `discovery.rs`).
+    pub(crate) discovery: Option<Box<discovery::Discovery>>,
 }
 
 impl Server {
@@ -215,6 +221,7 @@ impl Server {
             stats: Stats::default(),
             frame: Frame::new(),
             chat: chat::ChatState::default(),
+            discovery: None,
         }
     }
 
@@ -249,12 +256,16 @@ impl Server {
             }
             Input::Timeout => self.on_timeout(now, rng, out),
             Input::Operator(cmd) => self.on_command(now, cmd, rng, out),
+            Input::Datagram { bytes } => self.on_datagram(now, bytes),
         }
         if !self.chat.starts.is_empty() {
             self.arm_starts(now);
         }
         if self.draining.is_some() {
             self.progress_shutdown(now, rng, out);
+        }
+        if self.discovery.is_some() {
+            self.discovery_after(now, rng);
         }
     }
 
@@ -793,5 +804,7 @@ pub(crate) fn jitter<R: CryptoRngCore>(rng: &mut R, d: Duration) -> Duration {
     Duration::from_nanos(half + rng.next_u64() % (half + 1))
 }
 
+#[cfg(test)]
+mod discovery_tests;
 #[cfg(test)]
 mod tests;

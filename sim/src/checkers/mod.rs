@@ -9,6 +9,7 @@ pub mod chat;
 pub mod clients;
 pub mod convergence;
 pub mod counts;
+pub mod discovery;
 pub mod graph;
 pub mod moves;
 
@@ -192,6 +193,16 @@ pub const CATALOG: &[Invariant] = &[
         statement: "all servers of a component hold the same registry (names, SIDs and keys of the admitted servers)",
     },
     Invariant {
+        name: "discovery.registered",
+        kind: Kind::Safety,
+        statement: "discovery never dials a server the operator's registry does not know, so no link is ever made to one from a WELCOME",
+    },
+    Invariant {
+        name: "discovery.converges",
+        kind: Kind::Convergence,
+        statement: "once datagrams flow again, every running seeker that another server can reach ends linked, and not in an island of seekers beside a network it can reach",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -261,6 +272,7 @@ pub struct Checkers {
     pub moves: moves::MoveChecks,
     /// Newcomers that completed their sync (`stats.servers_added`).
     pub servers_added: u64,
+    pub discovery: discovery::DiscoveryChecks,
 }
 
 impl Checkers {
@@ -277,6 +289,7 @@ impl Checkers {
             measures: counts::Measures::default(),
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
             servers_added: 0,
+            discovery: discovery::DiscoveryChecks::default(),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -319,9 +332,16 @@ impl Checkers {
                 }
                 Note::SyncStarted { link } => self.end_handshake(*h, *link),
                 Note::Joined { .. } => self.servers_added += 1,
+                Note::DiscoveryDial { link, peer } => {
+                    let found = self.discovery.on_dial(*h, host.incarnation, *link, peer);
+                    if let Some(detail) = found.filter(|_| self.enabled) {
+                        self.violate(now, "discovery.registered", Some(&host.label), detail);
+                    }
+                }
                 Note::LinkRegistered { link, .. } => {
                     self.end_handshake(*h, *link);
                     self.judge_sync_refusal(now, host, "registered a server link");
+                    self.discovery.on_registered(*h, host.incarnation, *link);
                     let Some(conn) = host.conn_of(*link) else {
                         continue;
                     };
@@ -373,6 +393,7 @@ impl Checkers {
                 }
                 Note::LinkDown { link, .. } => {
                     self.end_handshake(*h, *link);
+                    self.discovery.on_down(*h, host.incarnation, *link);
                     self.chat.end_registration(*h, *link);
                     let Some(conn) = host.conn_of(*link) else {
                         continue;

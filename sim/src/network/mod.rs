@@ -7,6 +7,7 @@
 //! deliver (partition, stall) holds its frames and is woken when the
 //! obstacle goes away, as a TCP retransmission would eventually succeed.
 
+pub mod datagram;
 mod fifo;
 mod partition;
 

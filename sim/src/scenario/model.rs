@@ -21,6 +21,8 @@ pub struct Scenario {
     pub workload: Option<WorkloadSection>,
     /// `[limits]`: how much work one run may do.
     pub limits: Limits,
+    /// `[discovery]`: servers find peers by HELLO/WELCOME datagrams.
+    pub discovery: Option<DiscoverySection>,
     pub expect: Expect,
 }
 
@@ -246,6 +248,13 @@ pub enum Action {
     Shutdown {
         server: String,
     },
+    /// Datagrams are lost and duplicated with these odds (parts per
+    /// million) for a while, instead of the `[discovery]` ones.
+    Storm {
+        duration: Duration,
+        loss_ppm: u32,
+        duplicate_ppm: u32,
+    },
     /// Operator asks `a` to link to `b`.
     Link {
         a: String,
@@ -348,6 +357,7 @@ impl Action {
         "crash",
         "restart",
         "shutdown",
+        "storm",
         "link",
         "unlink",
         "add_server",
@@ -375,6 +385,7 @@ impl Action {
             Action::Crash { .. } => "crash",
             Action::Restart { .. } => "restart",
             Action::Shutdown { .. } => "shutdown",
+            Action::Storm { .. } => "storm",
             Action::Link { .. } => "link",
             Action::Unlink { .. } => "unlink",
             Action::AddServer { .. } => "add_server",
@@ -472,10 +483,14 @@ pub enum FaultKind {
     /// (one in four asked by the client itself). Drawn only in scenarios
     /// with clients.
     Redirect,
+    /// Datagrams are lost or duplicated far more often for a while, or the
+    /// discovery seekers are partitioned away. Drawn only in scenarios with
+    /// `[discovery]`.
+    Storm,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Partition,
         FaultKind::Cut,
         FaultKind::Isolate,
@@ -486,6 +501,7 @@ impl FaultKind {
         FaultKind::Race,
         FaultKind::Shutdown,
         FaultKind::Redirect,
+        FaultKind::Storm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -500,6 +516,7 @@ impl FaultKind {
             FaultKind::Race => "race",
             FaultKind::Shutdown => "shutdown",
             FaultKind::Redirect => "redirect",
+            FaultKind::Storm => "storm",
         }
     }
 
@@ -589,6 +606,36 @@ impl Default for WorkloadSection {
             nick_pool: 0,
         }
     }
+}
+
+/// `[discovery]`: who looks for peers by HELLO, how often, and how
+/// datagrams fare. Every running server listens on the group and answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverySection {
+    /// Servers that send HELLO while they have no registered link.
+    pub seekers: Vec<String>,
+    /// HELLO interval while looking (jittered to between half and all).
+    pub period: Duration,
+    /// Probability that a datagram is lost, in parts per million.
+    pub loss_ppm: u32,
+    /// Probability that a datagram arrives twice, in parts per million.
+    pub duplicate_ppm: u32,
+}
+
+impl Default for DiscoverySection {
+    fn default() -> Self {
+        DiscoverySection {
+            seekers: Vec::new(),
+            period: Duration::from_secs(2),
+            loss_ppm: 0,
+            duplicate_ppm: 0,
+        }
+    }
+}
+
+/// A probability in parts per million, as a scenario file writes it.
+pub fn ppm_to_f64(ppm: u32) -> f64 {
+    f64::from(ppm) / 1e6
 }
 
 /// `[limits]`: a budget that ends a run which would otherwise grow without

@@ -17,7 +17,7 @@ use super::KNOWN_ABLATIONS;
 type Res<T> = Result<T, ScenarioError>;
 
 /// Sections reserved for later versions of the format.
-const UNSUPPORTED_SECTIONS: &[&str] = &["greeter", "discovery"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["greeter"];
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -32,8 +32,10 @@ const TOP_KEYS: &[&str] = &[
     "faults",
     "workload",
     "limits",
+    "discovery",
     "expect",
 ];
+const DISCOVERY_KEYS: &[&str] = &["seekers", "period", "loss", "duplicate"];
 const LIMITS_KEYS: &[&str] = &["max_events"];
 const WORKLOAD_KEYS: &[&str] = &[
     "clients",
@@ -105,6 +107,7 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
         "cut" | "link" | "unlink" => &["a", "b"],
         "stall" => &["a", "b", "for"],
         "crash" | "restart" | "shutdown" => &["server"],
+        "storm" => &["for", "loss", "duplicate"],
         "add_server" => &["name", "via"],
         "skew" => &["server", "by"],
         "connect" => &["client", "server", "nick"],
@@ -659,6 +662,7 @@ impl<'a> Parser<'a> {
         let faults = self.faults(&top)?;
         let workload = self.workload(&top)?;
         let limits = self.limits(&top)?;
+        let (discovery, raw_seekers) = self.discovery(&top)?;
         if servers.is_empty() {
             // `add_server` needs a running server to link through, so a
             // scenario without a declared server has nothing to run.
@@ -684,6 +688,14 @@ impl<'a> Parser<'a> {
         }
 
         self.check_server_refs(&raw_servers, &all_servers)?;
+        for n in &raw_seekers {
+            if !all_servers.contains(&n.v) {
+                return Err(self.err(
+                    n.pos,
+                    format!("unknown server `{}` in [discovery] seekers", n.v),
+                ));
+            }
+        }
         self.check_client_refs(&raw_clients, &all_servers)?;
         raw_actions.sort_by_key(|a| a.action.time);
         if let Some(late) = raw_actions.iter().find(|a| a.action.time > duration) {
@@ -724,8 +736,59 @@ impl<'a> Parser<'a> {
             faults,
             workload,
             limits,
+            discovery,
             expect,
         })
+    }
+
+    /// A probability: a number from 0 to 1, kept in parts per million.
+    fn probability(&self, f: &Field<'a>) -> Res<u32> {
+        const WHAT: &str = "a probability from 0 to 1";
+        let p = match self.value(f, WHAT)? {
+            Value::Float(x) => *x.value(),
+            Value::Integer(i) => *i.value() as f64,
+            _ => return Err(self.type_error(f, WHAT)),
+        };
+        if !(0.0..=1.0).contains(&p) {
+            return Err(self.err(
+                f.pos,
+                format!("`{}` = {p} is not a probability: use 0 to 1", f.key),
+            ));
+        }
+        Ok((p * 1e6).round() as u32)
+    }
+
+    fn discovery(&self, top: &Tbl<'a>) -> Res<(Option<DiscoverySection>, Vec<Sp<String>>)> {
+        let Some(t) = self.section(top, "discovery")? else {
+            return Ok((None, Vec::new()));
+        };
+        self.check_keys(&t, DISCOVERY_KEYS)?;
+        let mut d = DiscoverySection::default();
+        let mut raw = Vec::new();
+        if let Some(f) = t.get("seekers") {
+            let mut seen = HashMap::new();
+            for n in self.string_list(&f)? {
+                self.first_use(&mut seen, &n, "duplicate seeker", "listed")?;
+                d.seekers.push(n.v.clone());
+                raw.push(n);
+            }
+        }
+        if let Some(f) = t.get("period") {
+            d.period = self.duration_at_least(&f, MIN_TIMER)?;
+        }
+        if let Some(f) = t.get("loss") {
+            d.loss_ppm = self.probability(&f)?;
+            if d.loss_ppm == 1_000_000 {
+                return Err(self.err(
+                    f.pos,
+                    "`loss` = 1 loses every datagram: nothing could ever be discovered",
+                ));
+            }
+        }
+        if let Some(f) = t.get("duplicate") {
+            d.duplicate_ppm = self.probability(&f)?;
+        }
+        Ok((Some(d), raw))
     }
 
     fn limits(&self, top: &Tbl<'a>) -> Res<Limits> {
@@ -1222,6 +1285,26 @@ impl<'a> Parser<'a> {
                     return Err(self.err(f.pos, "a stall must last longer than zero"));
                 }
                 Action::Stall { a, b, duration }
+            }
+            "storm" => {
+                let f = r.field("for")?;
+                let duration = self.duration(&f)?;
+                if duration == Duration::ZERO {
+                    return Err(self.err(f.pos, "a storm must last longer than zero"));
+                }
+                let loss_ppm = match t.get("loss") {
+                    Some(f) => self.probability(&f)?,
+                    None => 0,
+                };
+                let duplicate_ppm = match t.get("duplicate") {
+                    Some(f) => self.probability(&f)?,
+                    None => 0,
+                };
+                Action::Storm {
+                    duration,
+                    loss_ppm,
+                    duplicate_ppm,
+                }
             }
             "link" => {
                 let (a, b) = r.server_pair()?;

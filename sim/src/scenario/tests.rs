@@ -190,6 +190,18 @@ time = "21s"
 do = "shutdown"
 server = "evil"
 
+[[at]]
+time = "22s"
+do = "storm"
+for = "5s"
+loss = 0.75
+duplicate = 0.25
+
+[discovery]
+seekers = ["c"]
+period = "3s"
+loss = 0.1
+
 [expect]
 verdict = "fail"
 violated = ["users.unique", "tree.acyclic"]
@@ -423,7 +435,16 @@ fn rich_scenario_parses() {
     assert_eq!(sc.clients[1].join, vec![s("#lobby"), s("#dev")]);
     assert_eq!(sc.server_names(), vec!["a", "b", "c", "evil", "d"]);
     assert_eq!(sc.client_ids(), vec!["alice", "bob", "carol", "dave"]);
-    assert_eq!(sc.actions.len(), 23);
+    assert_eq!(sc.actions.len(), 24);
+    assert_eq!(
+        sc.discovery,
+        Some(DiscoverySection {
+            seekers: vec![s("c")],
+            period: Duration::from_secs(3),
+            loss_ppm: 100_000,
+            duplicate_ppm: 0,
+        })
+    );
     let names: Vec<_> = sc.actions.iter().map(|a| a.action.name()).collect();
     let mut all: Vec<_> = Action::NAMES.to_vec();
     all.sort_unstable();
@@ -521,6 +542,14 @@ fn every_action_parses() {
         (
             "do = \"crash\"\nserver = \"a\"",
             Action::Crash { server: s("a") },
+        ),
+        (
+            "do = \"storm\"\nfor = \"3s\"\nloss = 0.5",
+            Action::Storm {
+                duration: Duration::from_secs(3),
+                loss_ppm: 500_000,
+                duplicate_ppm: 0,
+            },
         ),
         (
             "do = \"restart\"\nserver = \"a\"",
@@ -896,14 +925,12 @@ fn error_unknown_key_in_sections() {
 
 #[test]
 fn error_unsupported_sections() {
-    for section in ["greeter", "discovery"] {
-        assert_error(
-            &format!("name = \"x\"\nduration = \"1s\"\n\n[{section}]\nrate = 3\n"),
-            4,
-            1,
-            &format!("section [{section}] is not supported by this version"),
-        );
-    }
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n\n[greeter]\nrate = 3\n",
+        4,
+        1,
+        "section [greeter] is not supported by this version",
+    );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[[greeter]]\nkind = 1\n",
         3,
@@ -1762,5 +1789,86 @@ fn error_limits() {
         6,
         12,
         "`converge` must be a boolean",
+    );
+}
+
+#[test]
+fn discovery_section_and_storm_action() {
+    let src = format!(
+        "{MINIMAL}[discovery]\nseekers = [\"a\"]\nperiod = \"3s\"\nloss = 0.3\nduplicate = 0.1\n\
+         [[at]]\ntime = \"1s\"\ndo = \"storm\"\nfor = \"2s\"\nloss = 0.9\nduplicate = 0\n"
+    );
+    let sc = parse(&src);
+    let d = sc.discovery.as_ref().expect("a [discovery] section");
+    assert_eq!(d.seekers, ["a"]);
+    assert_eq!(d.period, Duration::from_secs(3));
+    assert_eq!((d.loss_ppm, d.duplicate_ppm), (300_000, 100_000));
+    assert_eq!(
+        sc.actions[0].action,
+        Action::Storm {
+            duration: Duration::from_secs(2),
+            loss_ppm: 900_000,
+            duplicate_ppm: 0,
+        }
+    );
+    // Written out and read back, it is the same scenario.
+    assert_eq!(parse(&sc.to_toml()), sc);
+    // Defaults: a period of 2s, nothing lost or duplicated, no seeker.
+    let sc = parse(&format!("{MINIMAL}[discovery]\n"));
+    assert_eq!(sc.discovery, Some(DiscoverySection::default()));
+}
+
+#[test]
+fn discovery_errors_point_at_the_value() {
+    let at = |body: &str| format!("{MINIMAL}[discovery]\n{body}\n");
+    let line = MINIMAL.lines().count() + 2;
+    assert_error(
+        &at("loss = 1.5"),
+        line,
+        8,
+        "`loss` = 1.5 is not a probability: use 0 to 1",
+    );
+    assert_error(
+        &at("duplicate = -0.1"),
+        line,
+        13,
+        "`duplicate` = -0.1 is not a probability",
+    );
+    assert_error(&at("loss = 1"), line, 8, "`loss` = 1 loses every datagram");
+    assert_error(
+        &at("loss = \"high\""),
+        line,
+        8,
+        "`loss` must be a probability from 0 to 1, found a string",
+    );
+    assert_error(
+        &at("period = \"1ms\""),
+        line,
+        10,
+        "`period` = 1ms is too short",
+    );
+    assert_error(
+        &at("seekers = [\"zz\"]"),
+        line,
+        12,
+        "unknown server `zz` in [discovery] seekers",
+    );
+    assert_error(
+        &at("seekers = [\"a\", \"a\"]"),
+        line,
+        17,
+        &format!("duplicate seeker `a` (first listed on line {line})"),
+    );
+    assert_error(
+        &at("rate = 3"),
+        line,
+        1,
+        "unknown key `rate` in [discovery] (expected one of: seekers, period, loss, duplicate)",
+    );
+    assert_error(
+        &format!("{MINIMAL}[[at]]\ntime = \"1s\"\ndo = \"storm\"\nfor = \"0s\"\n"),
+        MINIMAL.lines().count() + 4,
+        7,
+        "a storm must last longer than zero",
     );
 }

@@ -113,6 +113,14 @@ impl Scenario {
             }
         }
 
+        if let Some(d) = &self.discovery {
+            w.header("[discovery]");
+            w.kv("seekers", strings(&d.seekers));
+            w.kv("period", duration(d.period));
+            w.kv("loss", probability(d.loss_ppm));
+            w.kv("duplicate", probability(d.duplicate_ppm));
+        }
+
         if let Some(wl) = &self.workload {
             w.header("[workload]");
             w.kv("clients", uint(wl.clients));
@@ -184,6 +192,15 @@ fn write_action(w: &mut Writer, action: &Action) {
             w.kv("a", string(a));
             w.kv("b", string(b));
             w.kv("for", duration(*d));
+        }
+        Action::Storm {
+            duration: d,
+            loss_ppm,
+            duplicate_ppm,
+        } => {
+            w.kv("for", duration(*d));
+            w.kv("loss", probability(*loss_ppm));
+            w.kv("duplicate", probability(*duplicate_ppm));
         }
         Action::Crash { server } | Action::Restart { server } | Action::Shutdown { server } => {
             w.kv("server", string(server))
@@ -311,4 +328,10 @@ fn uint(n: u64) -> String {
     } else {
         string(&n.to_string())
     }
+}
+
+/// A probability kept in parts per million, written so that it reads back
+/// to the same count (a float literal always has a point).
+fn probability(ppm: u32) -> String {
+    format!("{:?}", ppm_to_f64(ppm))
 }

@@ -72,6 +72,14 @@ impl World {
                 }
                 self.boot(h);
             }
+            Action::Storm {
+                duration,
+                loss_ppm,
+                duplicate_ppm,
+            } => {
+                let until = self.now + duration.as_nanos();
+                self.storm(until, *loss_ppm, *duplicate_ppm);
+            }
             Action::Shutdown { server } => {
                 let h = self.host(server);
                 if let Some(s) = self.hosts[h as usize]
@@ -120,6 +128,7 @@ impl World {
                 // The operator's own records, which a process booted later
                 // starts from; running servers learn it by protocol.
                 self.registry.register(name, &sid, key);
+                self.checks.discovery.registered.insert(name.clone());
                 let sponsor = self.host(via);
                 if self.hosts[sponsor as usize].running() {
                     let cmd = Command::Register {

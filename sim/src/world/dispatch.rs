@@ -18,7 +18,7 @@ impl World {
                 Input::Frame { link, bytes } => ClientInput::Frame { link, bytes },
                 Input::Closed { link } => ClientInput::Closed { link },
                 Input::Timeout => ClientInput::Timeout,
-                Input::Start | Input::Operator(_) => return,
+                Input::Start | Input::Operator(_) | Input::Datagram { .. } => return,
             };
             return self.dispatch_client(h, ci);
         }
@@ -31,6 +31,9 @@ impl World {
         self.outbox.clear();
         server.handle(local, input, &mut host.rng, &mut self.outbox);
         let timeout = matches!(input, Input::Timeout);
+        if self.datagrams.is_some() {
+            self.send_datagrams(h);
+        }
         self.apply_outputs(h);
         self.rearm(h, timeout);
     }

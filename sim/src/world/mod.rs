@@ -5,6 +5,7 @@
 //! iterated is ordered, so a run is a pure function of (scenario, seed).
 
 mod actions;
+mod datagrams;
 mod delivery;
 mod dispatch;
 mod tracing;
@@ -56,6 +57,10 @@ pub enum Event {
     StallEnd {
         conn: ConnId,
     },
+    /// The datagram copy in slot `slot` arrives.
+    Datagram {
+        slot: u32,
+    },
     End,
 }
 
@@ -65,8 +70,8 @@ impl Packed for Event {
     /// Always inline: where the event is built, its packing folds away.
     #[inline(always)]
     fn pack(self) -> u64 {
-        // Tag in the low 3 bits; ids fit in 32 bits, flags and timer
-        // generations in the bits between.
+        // Tag in the low 4 bits; ids fit in 32 bits, flags and timer
+        // generations (24 bits) in the bits between.
         let (tag, a, b): (u64, u32, u64) = match self {
             Event::Deliver { conn, dir } => (0, conn, u64::from(dir)),
             Event::Syn { conn } => (1, conn, 0),
@@ -76,15 +81,16 @@ impl Packed for Event {
             Event::Action { index } => (5, index, 0),
             Event::StallEnd { conn } => (6, conn, 0),
             Event::End => (7, 0, 0),
+            Event::Datagram { slot } => (8, slot, 0),
         };
-        tag | (b << 3) | (u64::from(a) << 32)
+        tag | (b << 4) | (u64::from(a) << 32)
     }
 
     #[inline]
     fn unpack(x: u64) -> Self {
         let a = (x >> 32) as u32;
-        let b = (x >> 3) & GEN_MASK;
-        match x & 7 {
+        let b = (x >> 4) & GEN_MASK;
+        match x & 15 {
             0 => Event::Deliver {
                 conn: a,
                 dir: b as u8,
@@ -101,6 +107,7 @@ impl Packed for Event {
             },
             5 => Event::Action { index: a },
             6 => Event::StallEnd { conn: a },
+            8 => Event::Datagram { slot: a },
             _ => Event::End,
         }
     }
@@ -117,6 +124,7 @@ impl Event {
             Event::Action { .. } => 6,
             Event::StallEnd { .. } => 7,
             Event::End => 8,
+            Event::Datagram { .. } => 9,
         }
     }
 }
@@ -153,6 +161,10 @@ pub struct World {
     pub budget_exceeded: bool,
     /// Connections opened so far per (dialler, target), naming their streams.
     pair_conns: BTreeMap<(HostId, HostId), u32>,
+    /// Discovery datagrams, in a scenario with `[discovery]`.
+    pub datagrams: Option<crate::network::datagram::Datagrams>,
+    /// Discovery addresses (`ip:port`) to hosts.
+    pub addrs: BTreeMap<String, HostId>,
 }
 
 /// The SID of the i-th server when the scenario names none: a digit then
@@ -197,6 +209,8 @@ impl World {
             max_events: scn.limits.max_events,
             budget_exceeded: false,
             pair_conns: BTreeMap::new(),
+            datagrams: None,
+            addrs: BTreeMap::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
@@ -217,6 +231,7 @@ impl World {
             if genuine {
                 let key = w.hosts[h as usize].keys.public();
                 w.registry.register(&claims, &sid, key);
+                w.checks.discovery.registered.insert(claims.clone());
             }
         }
         let mut next_sid = scn.servers.len();
@@ -228,6 +243,9 @@ impl World {
                 next_sid += 1;
                 w.add_host(name, name, &sid, true, &[]);
             }
+        }
+        if let Some(d) = &scn.discovery {
+            w.setup_discovery(scn, d);
         }
         for id in scn.client_ids() {
             let decl = scn.client(&id);
@@ -354,6 +372,9 @@ impl World {
         if let Some(via) = host.join_via.take() {
             server.join_via(&via);
         }
+        if let Some(d) = host.discovery.clone() {
+            server.set_discovery(d);
+        }
         host.server = Some(server);
         self.dispatch(h, Input::Start);
     }
@@ -476,6 +497,7 @@ impl World {
                 self.wake(conn);
                 self.checks.paths_changed(self.now, &self.net);
             }
+            Event::Datagram { slot } => self.datagram_arrives(slot),
             Event::End => {}
         }
     }
@@ -545,6 +567,7 @@ mod tests {
             },
             Event::Action { index: 40_000 },
             Event::StallEnd { conn: 2 },
+            Event::Datagram { slot: u32::MAX },
             Event::End,
         ];
         for e in all {

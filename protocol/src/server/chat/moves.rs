@@ -350,12 +350,21 @@ impl Server {
             },
             None => return,
         };
-        let Some(u) = self.chat.users.get_mut(&m.uid) else {
+        // The user left this server's hands while the target took its
+        // client (a KILL from a collision, a quit, a new session): nothing
+        // to move, but the request is ours and must still end, or its
+        // source would hold it open for ever. Found by the discovery swarm
+        // (redirect-source-killed-before-done.toml): a KILL reached the source
+        // between the handover and the target's RDDONE.
+        let Some(u) = self
+            .chat
+            .users
+            .get_mut(&m.uid)
+            .filter(|u| u.local && u.via == m.link)
+        else {
+            self.move_ended(id, &m.uid, MoveOutcome::Cancelled, true, out);
             return;
         };
-        if !u.local || u.via != m.link {
-            return;
-        }
         u.gen += 1;
         let gen = u.gen;
         self.apply_home(now, &m.uid, &m.to_sid, out);
