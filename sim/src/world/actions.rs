@@ -8,6 +8,33 @@ impl World {
         self.by_label[label]
     }
 
+    /// No running server that `h` could reach over its links (a partition
+    /// or a crash takes a link away before any timeout notices).
+    fn isolated(&self, h: HostId) -> bool {
+        !self
+            .checks
+            .graph
+            .neighbours(h)
+            .iter()
+            .any(|&(p, _)| self.net.partition.reachable(h, p) && self.hosts[p as usize].running())
+    }
+
+    /// A server that shuts down may lose its last reachable neighbour while
+    /// it drains (a crash, a partition): from then on nobody can take its
+    /// streams, so `room.sequenced` treats it as one alone at its shutdown.
+    pub(super) fn note_isolated_drainers(&mut self) {
+        for h in 0..self.hosts.len() as HostId {
+            let draining = self.hosts[h as usize].running()
+                && self.hosts[h as usize]
+                    .server
+                    .as_ref()
+                    .is_some_and(|s| s.is_draining());
+            if draining && self.isolated(h) {
+                self.checks.moves.alone_at_shutdown.insert(h);
+            }
+        }
+    }
+
     pub(super) fn act(&mut self, action: &Action) {
         match action {
             Action::Partition { groups } => {
@@ -98,14 +125,7 @@ impl World {
                             })
                         })
                         .collect();
-                    // No server it could reach over its links (a partition
-                    // cuts a link before any timeout notices).
-                    let alone = !self
-                        .checks
-                        .graph
-                        .neighbours(h)
-                        .iter()
-                        .any(|&(p, _)| self.net.partition.reachable(h, p));
+                    let alone = self.isolated(h);
                     self.checks.moves.on_shutdown(self.now, h, clients, alone);
                 }
                 self.dispatch(h, Input::Operator(Command::Shutdown));

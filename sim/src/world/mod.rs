@@ -490,6 +490,7 @@ impl World {
                     serde_json::Value::Object(m)
                 });
                 self.act(&action);
+                self.note_isolated_drainers();
                 self.actions[index as usize] = action;
             }
             Event::StallEnd { conn } => {

@@ -64,6 +64,8 @@ pub(crate) struct Handing {
     seq: Sequencer,
     /// SIDs tried, the current one last.
     tried: Vec<Arc<str>>,
+    /// Rounds of `redirect_timeout` used, with a successor or without.
+    rounds: usize,
     gen: u64,
     until: Instant,
     /// The current successor said it is ready and we told it to go: the
@@ -77,11 +79,15 @@ impl Handing {
     }
 }
 
-/// Successors tried per stream before the room is let go with the server.
+/// Rounds per stream (each a try, or a wait when nobody is in reach)
+/// before the room is let go with the server.
 /// Trying another is safe: only the one we answer RSEQGO takes the stream
 /// (without that answer, a late successor and a second one, sent the same
 /// state, numbered the same numbers twice: swarm-chat seed 695).
-const TRIES: usize = 3;
+/// Five at the default 5 s each outlast a dead neighbour's ping timeout
+/// (15 s), during which our view may route every candidate through it
+/// (swarm-discovery seed 173).
+const TRIES: usize = 5;
 
 impl Server {
     /// Hands every stream this server sequences to a successor.
@@ -128,6 +134,7 @@ impl Server {
             stream,
             seq,
             tried: Vec::new(),
+            rounds: 0,
             gen,
             until: now,
             decided: false,
@@ -137,15 +144,25 @@ impl Server {
     }
 
     /// Sends a handed-over stream to the next successor, or lets it go
-    /// when there is none left to try.
+    /// when its rounds are used up.
     fn send_handoff(&mut self, now: Instant, key: &str, out: &mut Outbox) {
-        let tried = self.chat.handing[key].tried.clone();
+        let h = self.chat.handing.get_mut(key).expect("handing");
+        if h.rounds >= TRIES {
+            self.chat.handing.remove(key);
+            return;
+        }
+        h.rounds += 1;
+        let tried = h.tried.clone();
         let to = self
             .successor(key, &tried)
-            .filter(|_| tried.len() < TRIES)
             .filter(|to| matches!(self.dest_of_sid(to), Dest::Link(_)));
         let Some(to) = to else {
-            self.chat.handing.remove(key);
+            // Nobody in reach just now (our view lost a dead neighbour's
+            // part, say): look again after a round.
+            let h = self.chat.handing.get_mut(key).expect("handing");
+            h.until = now + self.cfg.redirect_timeout;
+            let until = h.until;
+            self.arm(until);
             return;
         };
         let Dest::Link(l) = self.dest_of_sid(&to) else {
@@ -203,9 +220,10 @@ impl Server {
 
     /// The server to hand a room's stream to, other than those `tried`:
     /// the one with the most members of the room, then the least loaded,
-    /// then the first by name. After a try that got no answer, the nearest
-    /// first: the silent one may be behind a partition or a dead link that
-    /// our view has not noticed yet, and a near one is likelier in reach.
+    /// then the first by name. After a try that got no answer, one through
+    /// another of our links first, then the nearest: the silent one may be
+    /// behind a dead link or a partition that our view has not noticed
+    /// yet, and another direction, or a nearer server, is likelier in reach.
     fn successor(&self, key: &str, tried: &[Arc<str>]) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
@@ -219,6 +237,12 @@ impl Server {
                 *members.entry(&u.sid).or_default() += 1;
             }
         }
+        let silent: Vec<LinkId> = self
+            .known
+            .values()
+            .filter(|k| tried.contains(&k.sid))
+            .map(|k| k.via)
+            .collect();
         self.known
             .iter()
             .filter(|(_, k)| !tried.contains(&k.sid))
@@ -226,10 +250,18 @@ impl Server {
                 let m = members.get(&k.sid).copied().unwrap_or(0);
                 let l = load.get(&k.sid).copied().unwrap_or(0);
                 let near = if tried.is_empty() { 0 } else { k.hops };
-                (near, std::cmp::Reverse(m), l, name.clone(), k.sid.clone())
+                let way = silent.contains(&k.via);
+                (
+                    way,
+                    near,
+                    std::cmp::Reverse(m),
+                    l,
+                    name.clone(),
+                    k.sid.clone(),
+                )
             })
             .min()
-            .map(|(_, _, _, _, sid)| sid)
+            .map(|(_, _, _, _, _, sid)| sid)
     }
 
     /// Every handed-over stream, for a burst (before the rooms).
