@@ -99,6 +99,9 @@ pub struct Ablations {
     pub no_gap_recovery: bool,
     /// Clients deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// During a move, clients deliver a message that arrives on both
+    /// connections twice.
+    pub no_redirect_dedup: bool,
     /// Accept a KILL, SAVE or REJECT whatever link it arrives on.
     pub no_collision_direction: bool,
     /// Do not ask a neighbour for the users of a server newly routed through it.
@@ -232,6 +235,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "order.once",
     ),
     (
+        "redirect-dedup",
+        "during a move, clients deliver a message that arrives on both connections twice",
+        "order.once",
+    ),
+    (
         "collision-direction",
         "accept a KILL, SAVE or REJECT from any direction",
         "msg.direction",
@@ -341,6 +349,7 @@ impl Ablations {
             "split-users" => &mut self.no_split_users,
             "gap-recovery" => &mut self.no_gap_recovery,
             "dedup" => &mut self.no_dedup,
+            "redirect-dedup" => &mut self.no_redirect_dedup,
             "collision-direction" => &mut self.no_collision_direction,
             "user-resync" => &mut self.no_user_resync,
             "resolution-answer" => &mut self.no_resolution_answer,

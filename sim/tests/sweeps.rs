@@ -133,6 +133,14 @@ const OWN_SCENARIO: [&str; 6] = [
     "discovery-registry",
 ];
 
+/// Ablations no simulated run can reach, judged by a protocol unit test
+/// on crafted input instead: the servers never send a room message to a
+/// moving client both ways (none in 300 swarm-chat seeds with the
+/// ablation on, nor in 32 crafted stalls of either connection around a
+/// move), so the client's dedup during a swap has nothing to catch.
+/// `protocol/src/client/tests.rs` shows it delivering twice when fed both.
+pub const CLIENT_ONLY: [&str; 1] = ["redirect-dedup"];
+
 /// Ablations of discovery that the discovery swarm catches.
 const DISCOVERY_ABLATIONS: [&str; 1] = ["discovery-uplink"];
 
@@ -169,6 +177,7 @@ fn every_chat_ablation_is_caught_by_the_chat_swarm_within_200_seeds() {
             !TREE_ABLATIONS.contains(a)
                 && !OWN_SCENARIO.contains(a)
                 && !DISCOVERY_ABLATIONS.contains(a)
+                && !CLIENT_ONLY.contains(a)
         })
         .collect();
     assert!(chat.len() >= 10, "{chat:?}");

@@ -55,6 +55,9 @@ pub struct ClientConfig {
     pub no_find: bool,
     /// Research switch: deliver the second copy of a retried message.
     pub no_dedup: bool,
+    /// Research switch: during a move, deliver a message that arrives on
+    /// both connections twice.
+    pub no_redirect_dedup: bool,
     /// Dial again after losing the server; `None`: stay disconnected.
     pub reconnect: Option<Reconnect>,
     /// Research switch: a new session joins only `autojoin`, not the

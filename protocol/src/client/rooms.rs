@@ -405,6 +405,11 @@ impl Client {
                 if n >= r.next {
                     r.buf.insert(n, entry);
                     r.top = r.top.max(n);
+                } else if self.cfg.no_redirect_dedup && self.moving.is_some() {
+                    // Research switch: during a swap, the copy from the
+                    // other connection is delivered too.
+                    self.deliver(&key, &stream, n, entry, false, out);
+                    return;
                 }
             }
             Some(cur) if !stream_beats(&stream, cur) => r.late += 1,
@@ -434,9 +439,9 @@ impl Client {
                     let mut expect = r.next;
                     for (n, e) in buf {
                         for gap in expect..n {
-                            self.deliver(key, &old, gap, Entry::Skip, out);
+                            self.deliver(key, &old, gap, Entry::Skip, true, out);
                         }
-                        self.deliver(key, &old, n, e, out);
+                        self.deliver(key, &old, n, e, true, out);
                         expect = n + 1;
                     }
                 }
@@ -475,7 +480,7 @@ impl Client {
                 break;
             };
             let n = r.next;
-            self.deliver(key, &stream, n, e, out);
+            self.deliver(key, &stream, n, e, true, out);
         }
         let r = self.rooms.get_mut(key).expect("room");
         if r.has_gap() {
@@ -488,8 +493,18 @@ impl Client {
         }
     }
 
-    fn deliver(&mut self, key: &str, stream: &Stream, n: u64, e: Entry, out: &mut Outbox) {
-        let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup);
+    /// Delivers entry `n`; `dedup`: unless the sender's copy was already
+    /// delivered (the `redirect-dedup` ablation redelivers without it).
+    fn deliver(
+        &mut self,
+        key: &str,
+        stream: &Stream,
+        n: u64,
+        e: Entry,
+        dedup: bool,
+        out: &mut Outbox,
+    ) {
+        let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup || !dedup);
         let r = self.rooms.get_mut(key).expect("room");
         r.next = r.next.max(n + 1);
         let passed_over = |r: &RoomState, out: &mut Outbox| {

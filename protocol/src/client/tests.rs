@@ -23,6 +23,7 @@ fn cfg() -> ClientConfig {
         retry_to_back: false,
         no_find: false,
         no_dedup: false,
+        no_redirect_dedup: false,
         reconnect: None,
         no_rejoin: false,
         accept_redirect: true,
@@ -203,6 +204,7 @@ fn the_second_copy_of_a_retried_message_is_not_delivered() {
 fn with_dedup_ablated_both_copies_are_delivered() {
     let mut r = Rig::joined(ClientConfig {
         no_dedup: true,
+        no_redirect_dedup: false,
         ..cfg()
     });
     r.frame(&["RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/7", "hi"]);
@@ -1021,6 +1023,31 @@ fn a_redirected_client_hands_over_holds_its_frames_and_swaps_at_handok() {
         .sent
         .iter()
         .any(|v| v[0] == "USER" || v == &["JOINROOM", "#r"]));
+}
+
+#[test]
+fn under_redirect_dedup_a_message_on_both_connections_is_delivered_twice() {
+    // The ablation's effect, on the same frames as above: the copy that
+    // came the other way is delivered again (order.once judges that).
+    let (mut r, new) = asked_to_move(ClientConfig {
+        no_redirect_dedup: true,
+        ..cfg()
+    });
+    r.input(ClientInput::Connected { link: new });
+    let one = [
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+    ];
+    r.frame(&one);
+    r.frame_on(new, &one);
+    assert_eq!(r.delivered(), [(1, "one".into()), (1, "one".into())]);
+    // Outside a move the ablation changes nothing.
+    let mut r = Rig::joined(ClientConfig {
+        no_redirect_dedup: true,
+        ..cfg()
+    });
+    r.frame(&one);
+    r.frame(&one);
+    assert_eq!(r.delivered(), [(1, "one".into())]);
 }
 
 #[test]

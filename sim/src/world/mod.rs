@@ -282,6 +282,7 @@ impl World {
                 retry_to_back: cfg.ablations.no_retry_order,
                 no_find: cfg.ablations.no_gap_recovery,
                 no_dedup: cfg.ablations.no_dedup,
+                no_redirect_dedup: cfg.ablations.no_redirect_dedup,
                 reconnect,
                 no_rejoin: cfg.ablations.no_client_rejoin,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
