@@ -393,6 +393,11 @@ pub struct Config {
     pub nick_history: Duration,
     /// How long either end of a seamless redirect waits for it to finish.
     pub redirect_timeout: Duration,
+    /// After a neighbour shuts down gracefully, how long rooms whose
+    /// sequencer went out of reach wait for the tree to re-form before
+    /// electing a new epoch (requests for numbers wait with them); zero
+    /// elects at once, as after a crash.
+    pub relink_grace: Duration,
     /// Move local clients to less loaded servers when this server holds
     /// clearly more than its share (checked every `ping_interval`).
     pub balance: bool,
@@ -413,6 +418,7 @@ impl Default for Config {
             find_delay: Duration::from_secs(2),
             nick_history: Duration::from_secs(30),
             redirect_timeout: Duration::from_secs(5),
+            relink_grace: Duration::from_secs(3),
             balance: false,
             ablations: Ablations::default(),
         }

@@ -23,6 +23,9 @@ pub struct LinkId(pub u64);
 )]
 pub enum CloseReason {
     PeerClosed,
+    /// The peer closed with SCLOSE "shutting down": the tree is expected
+    /// to re-form around it.
+    PeerShutdown,
     PingTimeout,
     HandshakeTimeout,
     HandshakeFailed,
@@ -38,6 +41,7 @@ impl CloseReason {
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer closed",
+            CloseReason::PeerShutdown => "peer shutting down",
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::HandshakeTimeout => "handshake timeout",
             CloseReason::HandshakeFailed => "handshake failed",

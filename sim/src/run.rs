@@ -94,6 +94,7 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         find_delay: p.find_delay,
         nick_history: p.nick_history,
         redirect_timeout: p.redirect_timeout,
+        relink_grace: p.relink_grace,
         balance: p.balance,
         ablations,
     })

@@ -30,6 +30,7 @@ pub(crate) use chat::frame as chat_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use discovery::{Datagram, DatagramTo, DiscoveryConfig, DiscoveryStats};
 pub use liveness::AutoTarget;
+use shutdown::SHUTDOWN_REASON;
 use table::{LinkTable, Routes};
 
 /// What happened to the server.
@@ -267,6 +268,9 @@ impl Server {
         if self.discovery.is_some() {
             self.discovery_after(now, rng);
         }
+        if self.chat.grace.is_some() {
+            self.grace_after(now, out);
+        }
     }
 
     /// Registers an inbound connection and returns its id.
@@ -451,8 +455,13 @@ impl Server {
             Msg::Error { .. } => {
                 self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
             }
-            Msg::Sclose { .. } => {
-                self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
+            Msg::Sclose { reason } => {
+                let why = if reason == SHUTDOWN_REASON {
+                    CloseReason::PeerShutdown
+                } else {
+                    CloseReason::PeerClosed
+                };
+                self.drop_link(now, link, why, false, rng, out)
             }
             Msg::Link { .. }
             | Msg::NewLink { .. }

@@ -18,6 +18,10 @@ use crate::message::Msg;
 use crate::outbox::{Note, Outbox, Output};
 use crate::time::Instant;
 
+/// The SCLOSE reason of a graceful shutdown: its neighbours give the tree
+/// `relink_grace` to re-form before their rooms elect new sequencers.
+pub(crate) const SHUTDOWN_REASON: &str = "shutting down";
+
 /// Another server's load: (users living there, name, SID).
 type Load = (usize, Arc<str>, Arc<str>);
 
@@ -190,7 +194,7 @@ impl Server {
             if matches!(self.links[&link].phase, Phase::Registered) {
                 out.send(link, |b| {
                     Msg::Sclose {
-                        reason: "shutting down",
+                        reason: SHUTDOWN_REASON,
                     }
                     .encode(b)
                 });

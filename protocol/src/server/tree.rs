@@ -342,6 +342,9 @@ impl Server {
         let old = self.set_known(name.clone(), entry);
         let fresh = old.is_none();
         if fresh {
+            if let Some(g) = &mut self.chat.grace {
+                g.release = true;
+            }
             out.note(Note::ServerAdded {
                 name: name.clone(),
                 via,
@@ -383,7 +386,8 @@ impl Server {
             });
             return;
         }
-        let lost = self.remove_subtree(name, out);
+        let graceful = reason == CloseReason::PeerShutdown.as_str();
+        let lost = self.remove_subtree(name, graceful, out);
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
         }
@@ -392,7 +396,7 @@ impl Server {
 
     /// Removes `root` and every server whose uplink chain passes through it,
     /// and returns their names.
-    fn remove_subtree(&mut self, root: &str, out: &mut Outbox) -> Vec<Arc<str>> {
+    fn remove_subtree(&mut self, root: &str, graceful: bool, out: &mut Outbox) -> Vec<Arc<str>> {
         let doomed: Vec<Arc<str>> = self
             .known
             .keys()
@@ -409,7 +413,7 @@ impl Server {
                 });
             }
         }
-        self.servers_lost(&sids, out);
+        self.servers_lost(&sids, graceful, out);
         doomed
     }
 
@@ -445,7 +449,7 @@ impl Server {
             });
         }
         let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.clone()).collect();
-        self.servers_lost(&sids, out);
+        self.servers_lost(&sids, reason == CloseReason::PeerShutdown, out);
         // Announce the roots of what was lost; receivers remove the rest.
         for (n, k) in &behind {
             if !behind.iter().any(|(m, _)| *m == k.uplink) {
@@ -474,7 +478,7 @@ impl Server {
         if direct {
             self.drop_link(now, via, CloseReason::Superseded, true, rng, out);
         } else {
-            let lost = self.remove_subtree(name, out);
+            let lost = self.remove_subtree(name, false, out);
             self.ask_again(&lost, out);
         }
     }

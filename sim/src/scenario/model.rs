@@ -77,6 +77,7 @@ pub struct ProtocolSection {
     pub find_delay: Duration,
     pub nick_history: Duration,
     pub redirect_timeout: Duration,
+    pub relink_grace: Duration,
     /// Load balancing by seamless redirect.
     pub balance: bool,
     /// Protocol safeguards switched off, each one of
@@ -100,6 +101,7 @@ impl Default for ProtocolSection {
             find_delay: c.find_delay,
             nick_history: c.nick_history,
             redirect_timeout: c.redirect_timeout,
+            relink_grace: c.relink_grace,
             balance: c.balance,
             ablate: Vec::new(),
         }

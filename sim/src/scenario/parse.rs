@@ -71,6 +71,7 @@ const PROTOCOL_KEYS: &[&str] = &[
     "find_delay",
     "nick_history",
     "redirect_timeout",
+    "relink_grace",
     "balance",
     "ablate",
 ];
@@ -980,7 +981,7 @@ impl<'a> Parser<'a> {
         }
         // Every timer has a floor; nick_history is a memory, not a timer,
         // and may be zero.
-        let durations: [(&str, &mut Duration, Duration); 9] = [
+        let durations: [(&str, &mut Duration, Duration); 10] = [
             ("ping_interval", &mut p.ping_interval, MIN_TIMER),
             ("ping_timeout", &mut p.ping_timeout, MIN_TIMER),
             ("reconnect_min", &mut p.reconnect_min, MIN_TIMER),
@@ -990,6 +991,8 @@ impl<'a> Parser<'a> {
             ("find_delay", &mut p.find_delay, MIN_TIMER),
             ("nick_history", &mut p.nick_history, Duration::ZERO),
             ("redirect_timeout", &mut p.redirect_timeout, MIN_TIMER),
+            // Zero elects at once after a shutdown, as after a crash.
+            ("relink_grace", &mut p.relink_grace, Duration::ZERO),
         ];
         for (key, slot, min) in durations {
             if let Some(f) = t.get(key) {

@@ -32,6 +32,7 @@ impl Scenario {
         w.kv("find_delay", duration(p.find_delay));
         w.kv("nick_history", duration(p.nick_history));
         w.kv("redirect_timeout", duration(p.redirect_timeout));
+        w.kv("relink_grace", duration(p.relink_grace));
         if p.balance {
             w.kv("balance", "true".to_string());
         }

@@ -9,6 +9,7 @@
 //! See `docs/protocol.md` for every message and the reasons for each rule.
 
 mod clients;
+mod grace;
 mod handoff;
 mod moves;
 mod rooms;
@@ -122,6 +123,8 @@ pub(crate) struct ChatState {
     /// A sequencer's state arriving by handover, by room key.
     /// With the handover's `gen` once the whole state is in (offered).
     pub incoming: BTreeMap<String, (Stream, rooms::Sequencer, Option<u64>)>,
+    /// Waiting for the tree to re-form after a neighbour's shutdown.
+    pub grace: Option<grace::Grace>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -315,7 +318,9 @@ impl Server {
     /// Servers left this server's view: their users are gone (each server
     /// drops them itself; nothing is sent), and rooms whose sequencer went
     /// with them may elect another.
-    pub(crate) fn servers_lost(&mut self, sids: &[Arc<str>], out: &mut Outbox) {
+    /// After a graceful shutdown (`graceful`) they wait `relink_grace`
+    /// for the tree to re-form first (see grace.rs).
+    pub(crate) fn servers_lost(&mut self, sids: &[Arc<str>], graceful: bool, out: &mut Outbox) {
         if sids.is_empty() || self.cfg.ablations.no_split_users {
             return;
         }
@@ -330,7 +335,9 @@ impl Server {
         for uid in gone {
             self.remove_user(&uid, out);
         }
-        self.reelect(out);
+        if !(graceful && self.cfg.ordering == crate::config::Ordering::Epoch && self.start_grace()) {
+            self.reelect(out);
+        }
     }
 
     /// Delivers an operator broadcast to every local client.
@@ -362,6 +369,9 @@ impl Server {
             at(t);
         }
         if let Some(t) = self.draining {
+            at(t);
+        }
+        if let Some(t) = self.grace_deadline() {
             at(t);
         }
         for h in self.chat.handing.values() {
@@ -408,6 +418,7 @@ impl Server {
         self.expire_moves(now, out);
         self.expire_holds(now, out);
         self.retry_starts(now, out);
+        self.grace_timeout(now, out);
         self.chat.history.retain(|(_, _, until)| *until > now);
     }
 

@@ -664,6 +664,7 @@ impl Server {
         if self.cfg.ordering != Ordering::Epoch {
             return;
         }
+        self.end_grace();
         let lost: Vec<String> = self
             .chat
             .rooms
@@ -1050,6 +1051,7 @@ impl Server {
             Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
                 out.send(l, frame("RSEQREQ", &[&name, uid]))
             }
+            Dest::Nowhere if self.hold_request(key, uid) => {}
             _ => reply(self, "0", "0", out),
         }
     }
