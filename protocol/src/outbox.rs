@@ -38,6 +38,22 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Whether what was lost with the link is expected back shortly by
+    /// another way: a graceful shutdown (the tree re-forms around it) or
+    /// a loop break (the other path stays). Rooms wait `relink_grace`
+    /// before electing after such a loss. Not a superseded link: that is
+    /// a restarted server replacing its dead incarnation.
+    pub fn tree_reforms(self) -> bool {
+        matches!(self, CloseReason::PeerShutdown | CloseReason::LoopBroken)
+    }
+
+    /// [`CloseReason::tree_reforms`] for a reason as a SQUIT carries it.
+    pub fn reforms_by_text(text: &str) -> bool {
+        [CloseReason::PeerShutdown, CloseReason::LoopBroken]
+            .iter()
+            .any(|r| r.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer closed",

@@ -2966,3 +2966,86 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
         .collect();
     assert_eq!(gos, [["RSEQGO", "#r", "2", a.as_str()]]);
 }
+
+// ------------------------------------ waiting for the tree after a shutdown
+
+/// B and C hang off H; C has B as an autoconnect target. p1 on B makes
+/// #r (B sequences it), p2 on C joins. H shuts down; p2 asks for a number
+/// while C and B are apart. Returns the net, p2's puppet and link, and
+/// whether p2's request was still unanswered while they were apart.
+fn hub_leaves_while_a_member_asks(grace: Duration) -> (Net, usize, LinkId, bool) {
+    let cfg = Config {
+        relink_grace: grace,
+        ..Config::default()
+    };
+    let mut net = Net::new(cfg);
+    // Linked by hand; C's autoconnect target matters only once B is
+    // out of its view.
+    let h = net.add("H", &[]);
+    let b = net.add("B", &[]);
+    let c = net.add("C", &["B"]);
+    for i in [b, c] {
+        net.connect(i, "H");
+        net.settle();
+    }
+    assert_eq!(net.check_tree(), [edge("B", "H"), edge("C", "H")].into());
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    let l2 = client_joins(&mut net, p2, "C", "p2");
+    assert_eq!(net.srv(c).room_sequencer("#r"), Some(net.srv(b).sid()));
+    net.handle(h, Input::Operator(Command::Shutdown));
+    while net.srv(c).known_server("B").is_some() {
+        net.run_for(ms(1));
+    }
+
+    let before = net.puppet_got(p2, l2).len();
+    net.puppet_send(p2, l2, &encoded(&["GETSEQ", "#r"]));
+    net.run_for(ms(50));
+    let waiting = net.puppet_got(p2, l2)[before..]
+        .iter()
+        .all(|w| w[0] != "NEWSEQ" && w[0] != "NOSEQ");
+    assert!(
+        net.srv(c).known_server("B").is_none(),
+        "C and B apart still"
+    );
+    net.run_for(secs(5));
+    (net, p2, l2, waiting)
+}
+
+#[test]
+fn after_a_graceful_shutdown_a_room_waits_for_the_tree_instead_of_forking() {
+    let (net, p2, l2, waiting) = hub_leaves_while_a_member_asks(secs(3));
+    let (b, c) = (net.find("B"), net.find("C"));
+    // (H is stopped, not gone: it has no links.)
+    assert_eq!(net.check_forest(), [edge("B", "C")].into());
+    // The request waited, and was answered by B's stream once C and B
+    // linked: same epoch, no new one anywhere.
+    assert!(waiting);
+    let got = net.puppet_got(p2, l2);
+    let new: Vec<&Vec<String>> = got.iter().filter(|w| w[0] == "NEWSEQ").collect();
+    assert_eq!(new.len(), 1, "{got:?}");
+    assert_eq!(new[0][2], "1");
+    assert!(new[0][3].starts_with(net.srv(b).sid()), "{:?}", new[0]);
+    assert!(!got.iter().any(|w| w[0] == "NOSEQ"));
+    for i in [b, c] {
+        let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(r.stream.epoch, 1);
+    }
+}
+
+#[test]
+fn without_the_grace_the_cut_off_side_elects_at_once() {
+    let (net, p2, l2, waiting) = hub_leaves_while_a_member_asks(Duration::ZERO);
+    let c = net.find("C");
+    // C elected itself the moment it lost B and answered p2 from that
+    // new stream; the room never goes back to epoch 1.
+    assert!(!waiting);
+    let got = net.puppet_got(p2, l2);
+    let new: Vec<&Vec<String>> = got.iter().filter(|w| w[0] == "NEWSEQ").collect();
+    assert_eq!(new.len(), 1, "{got:?}");
+    assert_ne!(new[0][2], "1");
+    assert!(new[0][3].starts_with(net.srv(c).sid()), "{:?}", new[0]);
+    let r = net.srv(c).rooms().find(|r| r.name == "#r").unwrap();
+    assert!(r.stream.epoch > 1);
+}

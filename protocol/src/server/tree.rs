@@ -386,7 +386,7 @@ impl Server {
             });
             return;
         }
-        let graceful = reason == CloseReason::PeerShutdown.as_str();
+        let graceful = CloseReason::reforms_by_text(reason);
         let lost = self.remove_subtree(name, graceful, out);
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
@@ -449,9 +449,13 @@ impl Server {
             });
         }
         let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.clone()).collect();
-        self.servers_lost(&sids, reason == CloseReason::PeerShutdown, out);
+        self.servers_lost(&sids, reason.tree_reforms(), out);
         // Announce the roots of what was lost; receivers remove the rest.
-        for (n, k) in &behind {
+        // A server closing down announces nothing: each neighbour's own
+        // SCLOSE tells it, and a SQUIT for the servers behind another
+        // link would reach it first and read as a crash there.
+        let announce = if self.stopped { &[][..] } else { &behind[..] };
+        for (n, k) in announce {
             if !behind.iter().any(|(m, _)| *m == k.uplink) {
                 self.broadcast_squit(n, k.incarnation, reason.as_str(), None, out);
             }

@@ -71,6 +71,11 @@ pub(crate) struct Handing {
     /// The current successor said it is ready and we told it to go: the
     /// stream is its now, whatever happens next.
     decided: bool,
+    /// Members whose requests for a number came while the stream was in
+    /// flight: asked again once it is decided (toward the successor) or
+    /// let go (refused), instead of being refused while it was merely
+    /// moving (a message lost to a shutdown, shutdown-hub-200-clients).
+    waiting: Vec<Arc<str>>,
 }
 
 impl Handing {
@@ -138,6 +143,7 @@ impl Server {
             gen,
             until: now,
             decided: false,
+            waiting: Vec::new(),
         };
         self.chat.handing.insert(key.to_string(), h);
         self.send_handoff(now, key, out);
@@ -148,7 +154,8 @@ impl Server {
     fn send_handoff(&mut self, now: Instant, key: &str, out: &mut Outbox) {
         let h = self.chat.handing.get_mut(key).expect("handing");
         if h.rounds >= TRIES {
-            self.chat.handing.remove(key);
+            let h = self.chat.handing.remove(key).expect("handing");
+            self.ask_again_for(now, key, h.waiting, out);
             return;
         }
         h.rounds += 1;
@@ -197,6 +204,29 @@ impl Server {
         let me = self.me.sid.clone();
         out.send(l, frame("RSEQEND", &[&name, &g, &me, &to]));
         self.arm(until);
+    }
+
+    /// A request for a number of a stream this server is handing over:
+    /// kept until the stream lands (true), else the caller refuses it.
+    pub(crate) fn wait_for_handoff(&mut self, key: &str, uid: &Arc<str>) -> bool {
+        match self.chat.handing.get_mut(key) {
+            Some(h) if !h.decided => {
+                if !h.waiting.contains(uid) {
+                    h.waiting.push(uid.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn ask_again_for(&mut self, now: Instant, key: &str, uids: Vec<Arc<str>>, out: &mut Outbox) {
+        if !self.chat.rooms.contains_key(key) {
+            return;
+        }
+        for uid in uids {
+            self.request_number(now, key, &uid, out);
+        }
     }
 
     /// Streams whose successor did not answer in time go to the next; one
@@ -309,8 +339,9 @@ impl Server {
                 // Passed on, although we recorded the holder when we sent
                 // the stream: the servers behind us hear it before the
                 // SCLOSE that follows on the same links.
-                self.chat.handing.remove(&key);
+                let h = self.chat.handing.remove(&key).expect("handing");
                 self.flood(Some(link), verbatim(raw), out);
+                self.ask_again_for(now, &key, h.waiting, out);
                 return true;
             }
             let newer = self
@@ -425,6 +456,7 @@ impl Server {
                     return true;
                 }
                 h.decided = true;
+                let waiting = std::mem::take(&mut h.waiting);
                 let (seq, to) = (
                     h.stream.seq.clone(),
                     h.tried.last().cloned().expect("tried"),
@@ -444,6 +476,8 @@ impl Server {
                     let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
                     out.send(l, frame("RSEQGO", &[name, &g, &to]));
                 }
+                // After the go, so the successor has the stream first.
+                self.ask_again_for(now, &key, waiting, out);
             }
             ("RSEQGO", 3) => {
                 let Some(gen) = num(1) else {

@@ -335,7 +335,8 @@ impl Server {
         for uid in gone {
             self.remove_user(&uid, out);
         }
-        if !(graceful && self.cfg.ordering == crate::config::Ordering::Epoch && self.start_grace()) {
+        if !(graceful && self.cfg.ordering == crate::config::Ordering::Epoch && self.start_grace())
+        {
             self.reelect(out);
         }
     }

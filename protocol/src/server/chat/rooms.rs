@@ -661,7 +661,9 @@ impl Server {
     /// Under `epoch`, rooms whose sequencer left this component elect the
     /// lowest SID with members (else the lowest SID) and start a new epoch.
     pub(crate) fn reelect(&mut self, out: &mut Outbox) {
-        if self.cfg.ordering != Ordering::Epoch {
+        // A server closing its links on the way out elects nothing: a ROOM
+        // it sent would reach the others before its SCLOSE.
+        if self.cfg.ordering != Ordering::Epoch || self.stopped {
             return;
         }
         self.end_grace();
@@ -866,6 +868,19 @@ impl Server {
                 match self.dest_of_uid(uid) {
                     Dest::Client(l) => {
                         if n == "0" {
+                            // Refused by a sequencer that has since handed
+                            // the stream on (we heard its RHOLDER while the
+                            // request was on its way): ask where it is now.
+                            let key = fold(name);
+                            let moved = self.chat.rooms.get(&key).is_some_and(|r| {
+                                let d = self.dest_of_sequencer(&key, &r.stream.seq);
+                                d == Dest::Me || matches!(d, Dest::Link(s) if s != link)
+                            });
+                            if moved {
+                                let uid: Arc<str> = uid.into();
+                                self.request_number(now, &key, &uid, out);
+                                return true;
+                            }
                             out.send(l, frame("NOSEQ", &[name, seq]));
                         } else {
                             out.send(l, frame("NEWSEQ", &[name, epoch, seq, n]));
@@ -1046,6 +1061,7 @@ impl Server {
                     let (e, n) = (stream.epoch.to_string(), n.to_string());
                     reply(self, &e, &n, out)
                 }
+                None if self.wait_for_handoff(key, uid) => {}
                 None => reply(self, "0", "0", out),
             },
             Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
