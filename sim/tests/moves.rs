@@ -187,7 +187,7 @@ fn a_hub_with_200_clients_shuts_down_and_moves_them_40_to_each_leaf() {
         o["final"]["components"],
         serde_json::json!([["l1", "l2", "l3", "l4", "l5"]])
     );
-    // The leaves are apart for about half a second before two of them
+    // The leaves are apart for about a second before they
     // link again; the rooms keep their streams through it (relink_grace),
     // so no room forks and every member delivers every message of its
     // room: 101 messages to 50 members each.
