@@ -3049,3 +3049,80 @@ fn without_the_grace_the_cut_off_side_elects_at_once() {
     let r = net.srv(c).rooms().find(|r| r.name == "#r").unwrap();
     assert!(r.stream.epoch > 1);
 }
+
+// ------------------------------------------- gaps a mutation run found
+
+#[test]
+fn every_valid_sid_packs_to_its_own_route_key() {
+    // Route-table keys: two SIDs that differ only in their first character
+    // must not share one (a shift the wrong way would fold them together).
+    let chars = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut seen = BTreeSet::new();
+    for &a in chars {
+        for &b in chars {
+            for &c in chars {
+                assert!(seen.insert(super::pack_sid(a, b, c)), "{a} {b} {c}");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 36 * 36 * 36);
+    assert_eq!(super::pack_sid(b'0', b'A', b'B'), 0x30_41_42);
+}
+
+#[test]
+fn servers_whose_sids_differ_in_the_first_character_get_their_own_routes() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    for (name, sid) in [("B", "0QQ"), ("C", "1QQ")] {
+        let keys = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(
+            sid.len() as u64 + name.len() as u64 * 31,
+        ));
+        let i = net.add_host(name, sid, keys, true, true, &[]);
+        net.connect(i, "A");
+        net.settle();
+    }
+    let (lb, lc) = (net.link_to(a, "B"), net.link_to(a, "C"));
+    assert_ne!(lb, lc);
+    assert_eq!(net.srv(a).route_by_sid("0QQ"), Some(lb));
+    assert_eq!(net.srv(a).route_by_sid("1QQ"), Some(lc));
+}
+
+#[test]
+fn a_route_whose_path_changes_alone_is_recorded_and_passed_on() {
+    // D-A-B-C. B re-announces C with the same hops and uplink but another
+    // link tag (the B-C link was replaced): A must take the new path, the
+    // one its loop checks compare, and pass it on to D.
+    let mut net = chain(
+        Config::default(),
+        &["D", "A", "B", "C"],
+        &[("A", "D"), ("B", "A"), ("C", "B")],
+    );
+    let (a, d) = (net.find("A"), net.find("D"));
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    let old = net
+        .sent_on(net.find("B"), net.link_to(net.find("B"), "A"))
+        .into_iter()
+        .rfind(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    // SERVER,name,hops,sid,incarnation,uplink,path: bump the tag's stamp.
+    let mut w = old.clone();
+    let (stamp, rest) = w[6].split_once(':').expect("tagged path");
+    let bumped = format!("{}:{rest}", stamp.parse::<u64>().unwrap() + 1000);
+    w[6] = bumped.clone();
+    let args: Vec<&str> = w[1..].iter().map(String::as_str).collect();
+    let before = net.sent_on(a, ad).len();
+    net.inject(a, ab, &chat_frame("SERVER", &args));
+    net.settle();
+    let to_d: Vec<Vec<String>> = net.sent_on(a, ad)[before..].to_vec();
+    let fwd = to_d
+        .iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .unwrap_or_else(|| panic!("A passed nothing on: {to_d:?}"));
+    assert!(fwd.contains(&bumped), "{fwd:?}");
+    // The same announcement again changes nothing and goes nowhere.
+    let before = net.sent_on(a, ad).len();
+    net.inject(a, ab, &chat_frame("SERVER", &args));
+    net.settle();
+    assert!(net.sent_on(a, ad)[before..].is_empty());
+    let _ = d;
+}
