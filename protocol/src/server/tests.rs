@@ -3126,3 +3126,18 @@ fn a_route_whose_path_changes_alone_is_recorded_and_passed_on() {
     assert!(net.sent_on(a, ad)[before..].is_empty());
     let _ = d;
 }
+
+#[test]
+fn a_nick_change_frees_the_old_nick() {
+    let (mut net, ab, ad, _, d_sid, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    net.inject(a, ab, &chat_frame("UNICK", &[&sam, "samuel", "8"]));
+    assert_eq!(net.srv(a).uid_of_nick("samuel"), Some(sam.as_str()));
+    assert_eq!(net.srv(a).uid_of_nick("sam"), None);
+    assert_eq!(net.srv(a).uid_of_nick("max"), Some(max.as_str()));
+    // So a newcomer may take it without a collision.
+    let newer = format!("{d_sid}-1-1");
+    net.inject(a, ad, &chat_frame("UID", &[&newer, "sam", "9", "9"]));
+    assert_eq!(nick_of(&net, a, &newer).as_deref(), Some("sam"));
+    assert_eq!(net.srv(a).stats().resolutions, 0);
+}
