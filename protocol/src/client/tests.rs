@@ -1096,3 +1096,68 @@ fn a_move_the_source_gave_up_is_dropped_at_redircancel() {
     assert!(!r.c.is_moving());
     assert_eq!(r.c.moves()[0].2, "timed-out");
 }
+
+// ------------------------------------------------------- private talks
+
+fn private(r: &mut Rig, to: &str, text: &str) {
+    r.input(ClientInput::Command(ClientCommand::Private { to, text }));
+}
+
+fn private_notes(r: &Rig) -> Vec<String> {
+    r.notes
+        .iter()
+        .filter_map(|n| match n {
+            ChatNote::PrivateSent { to, text } => Some(format!("sent {to} {text}")),
+            ChatNote::PrivateFailed { to, reason } => Some(format!("failed {to} {reason}")),
+            ChatNote::PrivateReceived { from, text } => Some(format!("got {from} {text}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_private_talk_asks_once_then_opens_a_direct_link_and_sends_what_waited() {
+    let mut r = Rig::joined(cfg());
+    private(&mut r, "Bob", "one");
+    private(&mut r, "bob", "two");
+    // One request for both (the nick is case-folded), nothing sent yet.
+    let reqs: Vec<_> = r.sent.iter().filter(|w| w[0] == "PRIVREQ").collect();
+    assert_eq!(reqs.len(), 1, "{:?}", r.sent);
+    assert_eq!(reqs[0][1], "Bob");
+    assert!(private_notes(&r).is_empty());
+    r.frame(&["PRIVANS", "bob", "yes", "10.0.0.2:7000"]);
+    let (peer, addr) = r.dialled.last().cloned().expect("dialled the peer");
+    assert_eq!(addr, "10.0.0.2:7000");
+    r.input(ClientInput::Connected { link: peer });
+    let on_peer = r.sent_to(peer);
+    assert_eq!(on_peer[0], ["PHELLO", "alice"]);
+    assert_eq!(on_peer[1..], [["PTEXT", "one"], ["PTEXT", "two"]]);
+    assert_eq!(private_notes(&r), ["sent bob one", "sent bob two"]);
+    // The link is open now: the next one goes straight out.
+    private(&mut r, "BOB", "three");
+    assert_eq!(r.sent_to(peer).last().unwrap(), &["PTEXT", "three"]);
+    assert_eq!(r.sent.iter().filter(|w| w[0] == "PRIVREQ").count(), 1);
+    // What the peer says is logged under the nick it gave.
+    r.frame_on(peer, &["PHELLO", "bob"]);
+    r.frame_on(peer, &["PTEXT", "hello"]);
+    assert_eq!(private_notes(&r).last().unwrap(), "got bob hello");
+}
+
+#[test]
+fn a_refused_private_talk_fails_each_waiting_message() {
+    let mut r = Rig::joined(cfg());
+    private(&mut r, "bob", "one");
+    private(&mut r, "bob", "two");
+    r.frame(&["PRIVANS", "bob", "no", ""]);
+    assert!(r.dialled.iter().all(|(l, _)| *l == SRV));
+    assert_eq!(
+        private_notes(&r),
+        [
+            "failed bob private message refused",
+            "failed bob private message refused"
+        ]
+    );
+    // An answer nobody asked for changes nothing.
+    r.frame(&["PRIVANS", "carol", "yes", "10.0.0.3:7000"]);
+    assert!(r.dialled.iter().all(|(l, _)| *l == SRV));
+}
