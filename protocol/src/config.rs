@@ -424,3 +424,21 @@ impl Default for Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ablation_name_switches_its_own_flag_and_only_that() {
+        let mut seen: Vec<Ablations> = Vec::new();
+        for name in ABLATION_NAMES {
+            let mut a = Ablations::default();
+            assert!(a.enable(name), "{name} is not enabled by its name");
+            assert_ne!(a, Ablations::default(), "{name} changed nothing");
+            assert!(!seen.contains(&a), "{name} shares a flag with another");
+            seen.push(a);
+        }
+        assert!(!Ablations::default().enable("no-such-ablation"));
+    }
+}

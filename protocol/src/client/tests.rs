@@ -1141,6 +1141,12 @@ fn a_private_talk_asks_once_then_opens_a_direct_link_and_sends_what_waited() {
     r.frame_on(peer, &["PHELLO", "bob"]);
     r.frame_on(peer, &["PTEXT", "hello"]);
     assert_eq!(private_notes(&r).last().unwrap(), "got bob hello");
+    let log: Vec<(&str, &str)> =
+        r.c.private_log()
+            .iter()
+            .map(|(f, t)| (&**f, &**t))
+            .collect();
+    assert_eq!(log, [("bob", "hello")]);
 }
 
 #[test]
