@@ -2,8 +2,8 @@
 //!
 //! Nicks and room names compare case-insensitively under one folding rule
 //! that every server applies, so `Alice` and `alice` are one claim. A UID
-//! starts with a digit (its server's SID does), which no nick may, so a
-//! user renamed to its UID can never collide with anyone.
+//! holds `-`, which no nick may, so a user renamed to its UID can never
+//! collide with anyone.
 
 use std::borrow::Cow;
 

@@ -298,7 +298,7 @@ enum BenchCmd {
     #[command(after_help = "Example:\n  drcsim bench flood --servers 1000 --messages 1000 --json")]
     Flood {
         /// Servers in the tree.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..=6760))]
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..=46656))]
         servers: u64,
         /// Broadcasts to flood, once the tree has formed.
         #[arg(long, default_value_t = 10_000)]
@@ -317,7 +317,7 @@ enum BenchCmd {
     )]
     Chat {
         /// Servers in the tree.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=6760))]
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=46656))]
         servers: u64,
         /// Rooms, each with its own members.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10000))]

@@ -167,11 +167,36 @@ pub struct World {
     pub addrs: BTreeMap<String, HostId>,
 }
 
-/// The SID of the i-th server when the scenario names none: a digit then
-/// two letters, unique for the first 6,760 servers.
-pub fn default_sid(i: usize) -> String {
-    let l = |x: usize| (b'A' + (x % 26) as u8) as char;
-    format!("{}{}{}", (i / 676) % 10, l(i / 26), l(i))
+/// How many servers can have a default SID: every three-character
+/// alphanumeric SID (36^3).
+pub const SID_CAPACITY: usize = 36 * 36 * 36;
+
+/// The SID of the i-th server when the scenario names none, one-to-one for
+/// `i < SID_CAPACITY`: first a digit and two letters (the first 6,760, as
+/// ever, so older traces keep their hashes), then a digit and two
+/// characters of which one is a digit (6,200 more: 12,960 start with a
+/// digit, as SIDs conventionally do), then a letter and any two (33,696).
+pub fn default_sid(i: usize) -> Option<String> {
+    const ALNUM: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let c = |x: usize| ALNUM[x] as char;
+    let letter = |x: usize| c(10 + x % 26);
+    let (a, b, d) = if i < 6_760 {
+        (c(i / 676), letter(i / 26), letter(i))
+    } else if i < 12_960 {
+        let (digit, r) = ((i - 6_760) / 620, (i - 6_760) % 620);
+        if r < 360 {
+            (c(digit), c(r / 36), c(r % 36))
+        } else {
+            let r = r - 360;
+            (c(digit), letter(r / 10), c(r % 10))
+        }
+    } else if i < SID_CAPACITY {
+        let k = i - 12_960;
+        (letter(k / 1_296), c(k % 1_296 / 36), c(k % 36))
+    } else {
+        return None;
+    };
+    Some(format!("{a}{b}{d}"))
 }
 
 impl World {
@@ -214,11 +239,18 @@ impl World {
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
+        let too_many = || {
+            format!(
+                "more than {SID_CAPACITY} servers (and added servers) without a `sid`: \
+                 that is every three-character SID"
+            )
+        };
         for (i, s) in scn.servers.iter().enumerate() {
-            sids.insert(
-                s.name.clone(),
-                s.sid.clone().unwrap_or_else(|| default_sid(i)),
-            );
+            let sid = match &s.sid {
+                Some(sid) => sid.clone(),
+                None => default_sid(i).ok_or_else(too_many)?,
+            };
+            sids.insert(s.name.clone(), sid);
         }
         for s in &scn.servers {
             let claims = s.claims.clone().unwrap_or_else(|| s.name.clone());
@@ -239,7 +271,7 @@ impl World {
             if let Action::AddServer { name, .. } = &a.action {
                 // Created now so host ids do not depend on timing; it
                 // starts (and is registered) when its action runs.
-                let sid = default_sid(next_sid);
+                let sid = default_sid(next_sid).ok_or_else(too_many)?;
                 next_sid += 1;
                 w.add_host(name, name, &sid, true, &[]);
             }
@@ -575,5 +607,35 @@ mod tests {
         for e in all {
             assert_eq!(Event::unpack(e.pack()), e);
         }
+    }
+}
+
+#[cfg(test)]
+mod sid_tests {
+    use super::*;
+
+    #[test]
+    fn default_sids_are_all_distinct_valid_and_start_as_before() {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..SID_CAPACITY {
+            let sid = default_sid(i).unwrap();
+            let b = sid.as_bytes();
+            assert!(
+                b.len() == 3 && b.iter().all(u8::is_ascii_alphanumeric),
+                "{sid}"
+            );
+            // Digit first for the first 12,960.
+            assert_eq!(b[0].is_ascii_digit(), i < 12_960, "{i}");
+            assert!(seen.insert(sid));
+        }
+        assert_eq!(default_sid(SID_CAPACITY), None);
+        // The first 6,760 are the digit-and-two-letters ones of old.
+        assert_eq!(default_sid(0).unwrap(), "0AA");
+        assert_eq!(default_sid(27).unwrap(), "0BB");
+        assert_eq!(default_sid(6_759).unwrap(), "9ZZ");
+        assert_eq!(default_sid(6_760).unwrap(), "000");
+        assert_eq!(default_sid(12_959).unwrap(), "9Z9");
+        assert_eq!(default_sid(12_960).unwrap(), "A00");
+        assert_eq!(default_sid(SID_CAPACITY - 1).unwrap(), "ZZZ");
     }
 }
