@@ -139,6 +139,15 @@ pub struct Ablations {
     /// A seeker stops looking at any registered link, even one another
     /// seeker dialled to it.
     pub no_discovery_uplink: bool,
+    /// A session server forgets the nonces it accepted: a token works twice.
+    pub no_token_replay: bool,
+    /// A session server accepts a token made out for another server.
+    pub no_token_audience: bool,
+    /// A session server accepts a token past its expiry.
+    pub no_token_expiry: bool,
+    /// A client waits for the greeter forever instead of falling back to a
+    /// full login after `login_timeout`.
+    pub no_login_timeout: bool,
 }
 
 /// Every ablation by its scenario name, what it removes, and the invariant
@@ -314,6 +323,26 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "a seeker stops looking at any registered link, even one another seeker dialled, so two seekers can settle as an island",
         "discovery.converges",
     ),
+    (
+        "token-replay",
+        "a session server keeps no memory of the nonces it accepted, so a token works twice",
+        "token.once",
+    ),
+    (
+        "token-audience",
+        "a session server accepts a token made out for another server",
+        "token.once",
+    ),
+    (
+        "token-expiry",
+        "a session server accepts a token past its expiry",
+        "token.once",
+    ),
+    (
+        "login-timeout",
+        "a client waits for the greeter forever instead of falling back to a full login",
+        "login.finishes",
+    ),
 ];
 
 /// The names of [`ABLATIONS`].
@@ -365,6 +394,10 @@ impl Ablations {
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,
+            "token-replay" => &mut self.no_token_replay,
+            "token-audience" => &mut self.no_token_audience,
+            "token-expiry" => &mut self.no_token_expiry,
+            "login-timeout" => &mut self.no_login_timeout,
             _ => return false,
         };
         *flag = true;
@@ -401,6 +434,21 @@ pub struct Config {
     /// Move local clients to less loaded servers when this server holds
     /// clearly more than its share (checked every `ping_interval`).
     pub balance: bool,
+    /// The server that greets clients and hands out session tokens, when
+    /// the network has one (see `server/chat/greeter.rs`).
+    pub greeter: Option<std::sync::Arc<str>>,
+    /// How long a token the greeter hands out stays good.
+    pub token_ttl: Duration,
+    /// How far past its expiry a session server still takes a token: the
+    /// error of the greeter's estimate of the session server's clock.
+    pub token_leeway: Duration,
+    /// How often a server sends its secret and clock to the greeter again
+    /// (besides whenever a new greeter incarnation appears).
+    pub secret_refresh: Duration,
+    /// How long a client's login through the greeter may take, from
+    /// dialling the greeter to the session's welcome, before the client
+    /// falls back to a full login at a server of its own.
+    pub login_timeout: Duration,
     pub ablations: Ablations,
 }
 
@@ -420,6 +468,11 @@ impl Default for Config {
             redirect_timeout: Duration::from_secs(5),
             relink_grace: Duration::from_secs(3),
             balance: false,
+            greeter: None,
+            token_ttl: Duration::from_secs(30),
+            token_leeway: Duration::from_secs(2),
+            secret_refresh: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(10),
             ablations: Ablations::default(),
         }
     }

@@ -13,6 +13,7 @@ pub mod names;
 pub mod outbox;
 pub mod server;
 pub mod time;
+pub mod token;
 pub mod wire;
 
 pub use config::{Ablations, Config};

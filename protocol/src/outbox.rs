@@ -264,6 +264,44 @@ pub enum ChatNote {
     /// server's last ERROR reason, or "connection closed"; or its server
     /// closed a registration with an ERROR.
     Disconnected { reason: Arc<str> },
+    /// Server (the greeter): it handed out this token for `audience`'s
+    /// secret of `incarnation`, good until `expiry_ms` of the audience's
+    /// wall clock.
+    TokenIssued {
+        token: Arc<str>,
+        audience: Arc<str>,
+        incarnation: u64,
+        expiry_ms: u64,
+    },
+    /// Server (the greeter): its end of a login on this link ended with a
+    /// token or a refusal.
+    LoginAnswered { link: LinkId, outcome: &'static str },
+    /// Server: it accepted this token on this link, at `wall_ms` of its
+    /// wall clock, in its incarnation `incarnation`.
+    TokenAccepted {
+        link: LinkId,
+        token: Arc<str>,
+        wall_ms: u64,
+        incarnation: u64,
+    },
+    /// Server: it refused a token on this link.
+    TokenRefused { link: LinkId, reason: &'static str },
+    /// Client: it started a login at the greeter.
+    LoginStarted { greeter: Arc<str> },
+    /// Client: its greeter login ended: with a session at `server`
+    /// ("session"), or by falling back to a full login at `server`
+    /// ("fallback", with the reason).
+    LoginEnded {
+        outcome: &'static str,
+        server: Arc<str>,
+        reason: Arc<str>,
+    },
+    /// Client: a token it presented as a probe (an attack) was answered.
+    TokenAnswered {
+        server: Arc<str>,
+        attack: Arc<str>,
+        answer: Arc<str>,
+    },
     /// Client: a move from server `from` to server `to` ended.
     Moved {
         from: Arc<str>,

@@ -56,6 +56,7 @@ pub fn flood_scenario(servers: usize, messages: u64, seed: u64) -> Scenario {
         faults: None,
         workload: None,
         discovery: None,
+        greeter: None,
         // A benchmark's size is set by its flags, and the default chat
         // bench alone runs 35 M events: no budget.
         limits: Limits {

@@ -53,6 +53,9 @@ pub struct Host {
     /// How its server takes part in discovery (a scenario with
     /// `[discovery]`), given to every incarnation.
     pub discovery: Option<drc_protocol::server::DiscoveryConfig>,
+    /// The token secret of each incarnation, as it booted (a network with
+    /// a greeter): what a stale-secret attack signs with.
+    pub old_secrets: Vec<(u64, drc_protocol::token::Secret)>,
 }
 
 const NO_CONN: ConnId = ConnId::MAX;
@@ -89,6 +92,7 @@ impl Host {
             timer_at: None,
             timer_gen: 0,
             discovery: None,
+            old_secrets: Vec::new(),
         }
     }
 

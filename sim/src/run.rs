@@ -59,6 +59,8 @@ pub struct Outcome {
     pub servers_added: u64,
     /// `stats.discovery`, in a run with `[discovery]`.
     pub discovery: Option<crate::checkers::discovery::DiscoveryCounts>,
+    /// `stats.tokens`, in a run with `[greeter]`.
+    pub tokens: Option<crate::checkers::tokens::TokenCounts>,
     /// Registered links made or lost during the run.
     pub link_changes: u64,
     /// What the run cost and lost (wire traffic, collisions, sequencing).
@@ -72,6 +74,7 @@ pub struct Outcome {
 /// The protocol configuration a scenario asks for.
 pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
     let p = &scn.protocol;
+    let d = Config::default();
     let mut ablations = Ablations::default();
     for a in &p.ablate {
         if !ablations.enable(a) {
@@ -96,6 +99,11 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         redirect_timeout: p.redirect_timeout,
         relink_grace: p.relink_grace,
         balance: p.balance,
+        greeter: scn.greeter.as_ref().map(|g| g.name.as_str().into()),
+        token_ttl: scn.greeter.as_ref().map_or(d.token_ttl, |g| g.token_ttl),
+        token_leeway: scn.greeter.as_ref().map_or(d.token_leeway, |g| g.token_leeway),
+        secret_refresh: scn.greeter.as_ref().map_or(d.secret_refresh, |g| g.secret_refresh),
+        login_timeout: scn.greeter.as_ref().map_or(d.login_timeout, |g| g.login_timeout),
         ablations,
     })
 }
@@ -183,6 +191,14 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             world.checks.violations.extend(more);
         }
         world.trace_violations();
+    }
+    if world.checks.enabled {
+        let hosts = &world.hosts;
+        let late = world
+            .checks
+            .tokens
+            .overdue(world.now, |h| hosts[h as usize].label.clone());
+        world.checks.violations.extend(late);
     }
     if let Some(t) = &mut world.trace {
         t.finish().map_err(|e| format!("writing the trace: {e}"))?;
@@ -328,6 +344,10 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         redirects: world.checks.moves.counts,
         servers_added: world.checks.servers_added,
         discovery: crate::checkers::discovery::DiscoveryCounts::of(&world),
+        tokens: scn
+            .greeter
+            .as_ref()
+            .map(|_| world.checks.tokens.counts.clone()),
         link_changes: world.checks.link_changes,
         measures: {
             let mut m = std::mem::take(&mut world.checks.measures);
@@ -438,6 +458,10 @@ fn client_views(w: &World) -> Value {
                 "private": private,
                 "list": lists,
                 "moves": c.moves().iter().map(|(f, t, o)| json!({"from": &**f, "to": &**t, "outcome": o})).collect::<Vec<_>>(),
+                "login": c.login_kind(),
+                "session": c.session(),
+                "sessions": c.sessions().iter().map(|(r, s)| json!({"room": &**r, "servers": &**s})).collect::<Vec<_>>(),
+                "tokens": c.probe_log().iter().map(|(s, k, a)| json!({"server": &**s, "token": &**k, "answer": &**a})).collect::<Vec<_>>(),
             }),
         );
     }
@@ -489,6 +513,12 @@ impl Outcome {
             v.get_mut("stats").and_then(Value::as_object_mut),
         ) {
             stats.insert("discovery".into(), json!(d));
+        }
+        if let (Some(t), Some(stats)) = (
+            &self.tokens,
+            v.get_mut("stats").and_then(Value::as_object_mut),
+        ) {
+            stats.insert("tokens".into(), json!(t));
         }
         v
     }

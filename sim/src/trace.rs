@@ -337,6 +337,11 @@ pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde
         }
         A::Quit { client } => json!({ "client": client }),
         A::Broadcast { server, text } => json!({"server": server, "text": elide(text)}),
+        A::PresentToken {
+            client,
+            server,
+            token,
+        } => json!({"client": client, "server": server, "token": token}),
     };
     if let serde_json::Value::Object(o) = args {
         m.extend(o);

@@ -9,6 +9,7 @@
 //! Private messages go over a direct client-to-client link once the
 //! recipient accepts; servers carry only the request and the answer.
 
+mod login;
 mod moves;
 mod reconnect;
 mod rooms;
@@ -67,6 +68,14 @@ pub struct ClientConfig {
     pub accept_redirect: bool,
     /// How long a move may take before the client gives it up.
     pub redirect_timeout: Duration,
+    /// Log in through this greeter (a server's name) rather than at the
+    /// server a connect names, which becomes the fallback.
+    pub greeter: Option<Arc<str>>,
+    /// The room whose session the client asks the greeter for.
+    pub session: Option<Arc<str>>,
+    /// How long a greeter login may take before the client falls back to
+    /// a full login; `None`: wait forever (research switch).
+    pub login_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +150,13 @@ pub enum ClientCommand<'a> {
     Move {
         to: &'a str,
     },
+    /// Present `token` to `server` on a connection of its own, and record
+    /// the answer under `kind` (the simulator's token attacks).
+    PresentToken {
+        server: &'a str,
+        kind: &'a str,
+        token: &'a str,
+    },
     Quit,
 }
 
@@ -196,6 +212,18 @@ pub struct Client {
     moves: Vec<(Arc<str>, Arc<str>, &'static str)>,
     /// The last ERROR from the server, the reason its session ends with.
     last_error: Option<Arc<str>>,
+    /// A greeter login in progress.
+    login: Option<login::Login>,
+    /// How the last login went: "greeter" or "direct".
+    login_kind: &'static str,
+    /// The server the greeter's token opened the session on.
+    session: Option<Arc<str>>,
+    /// The sessions the greeter listed at the last login.
+    sessions: Vec<(Arc<str>, Arc<str>)>,
+    /// Token probes awaiting their answer, by link.
+    probes: BTreeMap<LinkId, login::Probe>,
+    /// Every probe's (server, kind, answer).
+    probe_log: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
 }
 
 impl Client {
@@ -228,6 +256,12 @@ impl Client {
             held: Vec::new(),
             moves: Vec::new(),
             last_error: None,
+            login: None,
+            login_kind: "direct",
+            session: None,
+            sessions: Vec::new(),
+            probes: BTreeMap::new(),
+            probe_log: Vec::new(),
         }
     }
 
@@ -260,10 +294,13 @@ impl Client {
             ClientInput::Frame { link, bytes } => {
                 let mut f = std::mem::take(&mut self.frame);
                 if wire::decode_exact(bytes, &mut f).is_ok() {
-                    if self.server.as_ref().is_some_and(|(l, _)| *l == link) {
+                    if self.probe_frame(link, &f, out) {
+                    } else if self.server.as_ref().is_some_and(|(l, _)| *l == link) {
                         self.last_rx = now;
                         self.ping_sent = false;
-                        self.on_server_frame(now, &f, out);
+                        if !self.login_frame(now, &f, out) {
+                            self.on_server_frame(now, &f, out);
+                        }
                     } else if self.moving.as_ref().is_some_and(|m| m.link == link) {
                         self.move_frame(now, &f, out);
                     } else if self.old_link == Some(link) {
@@ -318,8 +355,24 @@ impl Client {
             }
             let server: Arc<str> = server.into();
             self.redial_home(&server);
-            self.dial(now, server, out);
+            self.login = None;
+            self.login_kind = "direct";
+            self.session = None;
+            match self.cfg.greeter.clone() {
+                Some(g) => self.start_login(now, g, server, out),
+                None => {
+                    self.dial(now, server, out);
+                }
+            }
             return;
+        }
+        if let ClientCommand::PresentToken {
+            server,
+            kind,
+            token,
+        } = c
+        {
+            return self.present_token(server, kind, token, out);
         }
         match c {
             // Both hold whatever the state: a quit stops reconnecting, and
@@ -364,7 +417,10 @@ impl Client {
             return;
         }
         match c {
-            ClientCommand::Connect { .. } | ClientCommand::Quit | ClientCommand::Leave(_) => {
+            ClientCommand::Connect { .. }
+            | ClientCommand::Quit
+            | ClientCommand::Leave(_)
+            | ClientCommand::PresentToken { .. } => {
                 unreachable!("handled above")
             }
             ClientCommand::Nick(n) => self.send(out, "NICK", &[n]),
@@ -394,6 +450,7 @@ impl Client {
     /// The user leaves the network: no reconnecting, no rooms kept.
     fn quit(&mut self, out: &mut Outbox) {
         self.abandon_move(out);
+        self.login = None;
         if self.state == ClientState::Connected {
             self.send(out, "QUIT", &["leaving"]);
         }
@@ -431,6 +488,13 @@ impl Client {
         if self.moving.as_ref().is_some_and(|m| m.link == link) {
             return self.move_connected(out);
         }
+        if self.probe_connected(link, out) {
+            return;
+        }
+        if self.server_link() == Some(link) && self.login_connected(now, link, out) {
+            self.last_rx = now;
+            return;
+        }
         if self.server_link() == Some(link) {
             self.begin_registration(now, link, out);
             self.last_rx = now;
@@ -460,6 +524,9 @@ impl Client {
             return self.move_failed(now, "cancelled", true, out);
         }
         if self.server_link() == Some(link) && self.move_old_closed() {
+            return;
+        }
+        if self.probe_closed(link, out) || self.login_closed(now, link, out) {
             return;
         }
         if self.server_link() == Some(link) {
@@ -502,6 +569,7 @@ impl Client {
                 }
             }
             "WELCOME" => {
+                self.login_welcomed(out);
                 self.end_registration(out);
                 self.state = ClientState::Connected;
                 self.nick_tries = 0;
@@ -738,6 +806,7 @@ impl Client {
     }
 
     fn on_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        self.login_timeout(now, out);
         self.redial_if_due(now, out);
         self.move_timeout(now, out);
         if let Some(l) = self.server_link() {
@@ -785,6 +854,9 @@ impl Client {
             at(since + limit);
         }
         if let Some(t) = self.redial.at {
+            at(t);
+        }
+        if let Some(t) = self.login_deadline() {
             at(t);
         }
         if let Some(t) = self.move_deadline() {

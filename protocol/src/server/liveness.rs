@@ -63,6 +63,7 @@ impl Server {
             self.balance_at = Some(now + self.cfg.ping_interval);
         }
         self.discovery_start(now, rng);
+        self.tokens_start(rng);
         self.recompute_deadline();
     }
 

@@ -271,6 +271,9 @@ impl Server {
         if self.chat.grace.is_some() {
             self.grace_after(now, out);
         }
+        if self.chat.tokens.is_some() {
+            self.tokens_after(now, rng, out);
+        }
     }
 
     /// Registers an inbound connection and returns its id.

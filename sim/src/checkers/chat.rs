@@ -315,6 +315,13 @@ impl ChatChecks {
             | ChatNote::MoveEnded { .. }
             | ChatNote::HandoverRefused { .. }
             | ChatNote::Moved { .. }
+            | ChatNote::TokenIssued { .. }
+            | ChatNote::LoginAnswered { .. }
+            | ChatNote::TokenAccepted { .. }
+            | ChatNote::TokenRefused { .. }
+            | ChatNote::LoginStarted { .. }
+            | ChatNote::LoginEnded { .. }
+            | ChatNote::TokenAnswered { .. }
             | ChatNote::Disconnected { .. }
             | ChatNote::Welcome { .. }
             | ChatNote::SendFailed { .. }

@@ -12,6 +12,7 @@ pub mod counts;
 pub mod discovery;
 pub mod graph;
 pub mod moves;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -203,6 +204,16 @@ pub const CATALOG: &[Invariant] = &[
         statement: "once datagrams flow again, every running seeker that another server can reach ends linked, and not in an island of seekers beside a network it can reach",
     },
     Invariant {
+        name: "token.once",
+        kind: Kind::Safety,
+        statement: "a session server accepts a token only once, before its expiry (+ token_leeway), for itself, signed with the secret of its current incarnation",
+    },
+    Invariant {
+        name: "login.finishes",
+        kind: Kind::Safety,
+        statement: "every greeter login ends, with a session or a fallback to a full login, within login_timeout",
+    },
+    Invariant {
         name: "liveness.converge",
         kind: Kind::Convergence,
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
@@ -273,6 +284,7 @@ pub struct Checkers {
     /// Newcomers that completed their sync (`stats.servers_added`).
     pub servers_added: u64,
     pub discovery: discovery::DiscoveryChecks,
+    pub tokens: tokens::TokenChecks,
 }
 
 impl Checkers {
@@ -290,6 +302,7 @@ impl Checkers {
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
             servers_added: 0,
             discovery: discovery::DiscoveryChecks::default(),
+            tokens: tokens::TokenChecks::new(cfg),
             handshakes: BTreeMap::new(),
             handshake_started: BTreeMap::new(),
             last_link_change: 0,
@@ -361,6 +374,15 @@ impl Checkers {
                 Note::Chat(n) => {
                     self.counts.on_note(n);
                     self.measures.on_note(n);
+                    self.tokens.on_note(
+                        now,
+                        *h,
+                        &host.label,
+                        &host.claims,
+                        n,
+                        self.enabled,
+                        &mut self.violations,
+                    );
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
                         if host.client.is_none() {

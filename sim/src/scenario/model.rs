@@ -23,6 +23,8 @@ pub struct Scenario {
     pub limits: Limits,
     /// `[discovery]`: servers find peers by HELLO/WELCOME datagrams.
     pub discovery: Option<DiscoverySection>,
+    /// `[greeter]`: a server that logs clients in and hands out tokens.
+    pub greeter: Option<GreeterSection>,
     pub expect: Expect,
 }
 
@@ -177,6 +179,11 @@ pub struct ClientDecl {
     pub reconnect: bool,
     /// `false`: idle until a `connect` action (a `[workload]` client).
     pub start: bool,
+    /// `via = "greeter"`: logs in through the greeter; `server` is where
+    /// a full login goes if that fails.
+    pub via_greeter: bool,
+    /// The room whose session it asks the greeter for.
+    pub session: Option<String>,
 }
 
 impl ClientDecl {
@@ -192,6 +199,8 @@ impl ClientDecl {
             servers: Vec::new(),
             reconnect: true,
             start: true,
+            via_greeter: false,
+            session: None,
         }
     }
 
@@ -328,7 +337,24 @@ pub enum Action {
         server: String,
         text: String,
     },
+    /// The client presents a bad token of this kind to `server`
+    /// ([`TOKEN_ATTACKS`]).
+    PresentToken {
+        client: String,
+        server: String,
+        token: String,
+    },
 }
+
+/// The kinds of bad token `present_token` can present, each with the
+/// reason a session server must refuse it with.
+pub const TOKEN_ATTACKS: &[(&str, &str)] = &[
+    ("replayed", "replay"),
+    ("expired", "expired"),
+    ("tampered", "signature"),
+    ("other-audience", "audience"),
+    ("stale-secret", "stale"),
+];
 
 impl Action {
     /// A client's own doing rather than a fault or an operator command.
@@ -375,6 +401,7 @@ impl Action {
         "redirect",
         "quit",
         "broadcast",
+        "present_token",
     ];
 
     /// The action's name as spelled in `do = "..."`.
@@ -403,6 +430,7 @@ impl Action {
             Action::Redirect { .. } => "redirect",
             Action::Quit { .. } => "quit",
             Action::Broadcast { .. } => "broadcast",
+            Action::PresentToken { .. } => "present_token",
         }
     }
 }
@@ -631,6 +659,30 @@ impl Default for DiscoverySection {
             period: Duration::from_secs(2),
             loss_ppm: 0,
             duplicate_ppm: 0,
+        }
+    }
+}
+
+/// `[greeter]`: which server greets clients, and the token settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreeterSection {
+    /// A declared server.
+    pub name: String,
+    pub token_ttl: Duration,
+    pub token_leeway: Duration,
+    pub secret_refresh: Duration,
+    pub login_timeout: Duration,
+}
+
+impl GreeterSection {
+    pub fn new(name: impl Into<String>) -> Self {
+        let d = drc_protocol::Config::default();
+        GreeterSection {
+            name: name.into(),
+            token_ttl: Duration::from_nanos(d.token_ttl.as_nanos()),
+            token_leeway: Duration::from_nanos(d.token_leeway.as_nanos()),
+            secret_refresh: Duration::from_nanos(d.secret_refresh.as_nanos()),
+            login_timeout: Duration::from_nanos(d.login_timeout.as_nanos()),
         }
     }
 }

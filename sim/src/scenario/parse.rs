@@ -17,7 +17,7 @@ use super::KNOWN_ABLATIONS;
 type Res<T> = Result<T, ScenarioError>;
 
 /// Sections reserved for later versions of the format.
-const UNSUPPORTED_SECTIONS: &[&str] = &["greeter"];
+const UNSUPPORTED_SECTIONS: &[&str] = &[];
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -33,7 +33,15 @@ const TOP_KEYS: &[&str] = &[
     "workload",
     "limits",
     "discovery",
+    "greeter",
     "expect",
+];
+const GREETER_KEYS: &[&str] = &[
+    "name",
+    "token_ttl",
+    "token_leeway",
+    "secret_refresh",
+    "login_timeout",
 ];
 const DISCOVERY_KEYS: &[&str] = &["seekers", "period", "loss", "duplicate"];
 const LIMITS_KEYS: &[&str] = &["max_events"];
@@ -88,6 +96,8 @@ const CLIENT_KEYS: &[&str] = &[
     "servers",
     "reconnect",
     "start",
+    "via",
+    "session",
 ];
 const EXPECT_KEYS: &[&str] = &[
     "verdict",
@@ -119,6 +129,7 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
         "redirect" => &["client", "to", "by"],
         "quit" => &["client"],
         "broadcast" => &["server", "text"],
+        "present_token" => &["client", "server", "token"],
         _ => return None,
     })
 }
@@ -278,6 +289,7 @@ struct RawClient {
     id: Sp<String>,
     server: Sp<String>,
     servers: Vec<Sp<String>>,
+    via: Option<Sp<String>>,
 }
 
 struct RawExpect {
@@ -664,6 +676,7 @@ impl<'a> Parser<'a> {
         let workload = self.workload(&top)?;
         let limits = self.limits(&top)?;
         let (discovery, raw_seekers) = self.discovery(&top)?;
+        let (greeter, raw_greeter) = self.greeter(&top)?;
         if servers.is_empty() {
             // `add_server` needs a running server to link through, so a
             // scenario without a declared server has nothing to run.
@@ -698,6 +711,36 @@ impl<'a> Parser<'a> {
             }
         }
         self.check_client_refs(&raw_clients, &all_servers)?;
+        let declared: HashSet<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        if let Some(g) = &raw_greeter {
+            if !declared.contains(g.v.as_str()) {
+                return Err(self.err(
+                    g.pos,
+                    format!("[greeter] name `{}` is not a declared [[server]]", g.v),
+                ));
+            }
+        }
+        if greeter.is_none() {
+            if let Some(c) = raw_clients.iter().find(|c| c.via.is_some()) {
+                let pos = c.via.as_ref().map_or(c.id.pos, |v| v.pos);
+                return Err(self.err(
+                    pos,
+                    format!(
+                        "client `{}` logs in via the greeter, but the scenario has no [greeter]",
+                        c.id.v
+                    ),
+                ));
+            }
+            if let Some(a) = raw_actions
+                .iter()
+                .find(|a| matches!(a.action.action, Action::PresentToken { .. }))
+            {
+                return Err(self.err(
+                    a.time_pos,
+                    "`present_token` needs a [greeter]: only then do servers take tokens",
+                ));
+            }
+        }
         raw_actions.sort_by_key(|a| a.action.time);
         if let Some(late) = raw_actions.iter().find(|a| a.action.time > duration) {
             return Err(self.err(
@@ -738,8 +781,34 @@ impl<'a> Parser<'a> {
             workload,
             limits,
             discovery,
+            greeter,
             expect,
         })
+    }
+
+    fn greeter(&self, top: &Tbl<'a>) -> Res<(Option<GreeterSection>, Option<Sp<String>>)> {
+        let Some(t) = self.section(top, "greeter")? else {
+            return Ok((None, None));
+        };
+        self.check_keys(&t, GREETER_KEYS)?;
+        let name = self.string(&self.required(&t, "name")?)?;
+        let mut g = GreeterSection::new(name.v.clone());
+        let durations: [(&str, &mut Duration); 4] = [
+            ("token_ttl", &mut g.token_ttl),
+            ("token_leeway", &mut g.token_leeway),
+            ("secret_refresh", &mut g.secret_refresh),
+            ("login_timeout", &mut g.login_timeout),
+        ];
+        for (key, slot) in durations {
+            if let Some(f) = t.get(key) {
+                *slot = if key == "token_leeway" {
+                    self.duration(&f)?
+                } else {
+                    self.duration_at_least(&f, MIN_TIMER)?
+                };
+            }
+        }
+        Ok((Some(g), Some(name)))
     }
 
     /// A probability: a number from 0 to 1, kept in parts per million.
@@ -1199,11 +1268,36 @@ impl<'a> Parser<'a> {
             if let Some(f) = t.get("start") {
                 decl.start = self.boolean(&f)?;
             }
+            let via = match t.get("via") {
+                Some(f) => {
+                    let v = self.string(&f)?;
+                    if v.v != "greeter" {
+                        return Err(self.err(
+                            v.pos,
+                            format!("`via` is \"greeter\" (or absent), not {:?}", v.v),
+                        ));
+                    }
+                    decl.via_greeter = true;
+                    Some(v)
+                }
+                None => None,
+            };
+            if let Some(f) = t.get("session") {
+                let room = self.check_room(self.string(&f)?)?;
+                if via.is_none() {
+                    return Err(self.err(
+                        f.pos,
+                        "`session` is the room to ask the greeter for: it needs `via = \"greeter\"`",
+                    ));
+                }
+                decl.session = Some(room);
+            }
             clients.push(decl);
             raws.push(RawClient {
                 id,
                 server,
                 servers,
+                via,
             });
         }
         Ok((clients, raws))
@@ -1426,6 +1520,23 @@ impl<'a> Parser<'a> {
                 server: r.server("server")?,
                 text: r.string("text")?.v,
             },
+            "present_token" => {
+                let client = r.client("client")?;
+                let server = r.server("server")?;
+                let kind = r.string("token")?;
+                if !TOKEN_ATTACKS.iter().any(|(k, _)| *k == kind.v) {
+                    let known: Vec<&str> = TOKEN_ATTACKS.iter().map(|(k, _)| *k).collect();
+                    return Err(self.err(
+                        kind.pos,
+                        format!("unknown token {:?} (known: {})", kind.v, known.join(", ")),
+                    ));
+                }
+                Action::PresentToken {
+                    client,
+                    server,
+                    token: kind.v,
+                }
+            }
             other => unreachable!("action `{other}` has arguments but no parser"),
         };
         Ok(RawAction {

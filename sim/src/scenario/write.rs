@@ -87,6 +87,12 @@ impl Scenario {
             if !c.start {
                 w.kv("start", "false".to_string());
             }
+            if c.via_greeter {
+                w.kv("via", string("greeter"));
+            }
+            if let Some(s) = &c.session {
+                w.kv("session", string(s));
+            }
         }
 
         for a in &self.actions {
@@ -120,6 +126,15 @@ impl Scenario {
             w.kv("period", duration(d.period));
             w.kv("loss", probability(d.loss_ppm));
             w.kv("duplicate", probability(d.duplicate_ppm));
+        }
+
+        if let Some(g) = &self.greeter {
+            w.header("[greeter]");
+            w.kv("name", string(&g.name));
+            w.kv("token_ttl", duration(g.token_ttl));
+            w.kv("token_leeway", duration(g.token_leeway));
+            w.kv("secret_refresh", duration(g.secret_refresh));
+            w.kv("login_timeout", duration(g.login_timeout));
         }
 
         if let Some(wl) = &self.workload {
@@ -265,6 +280,15 @@ fn write_action(w: &mut Writer, action: &Action) {
         Action::Broadcast { server, text } => {
             w.kv("server", string(server));
             w.kv("text", string(text));
+        }
+        Action::PresentToken {
+            client,
+            server,
+            token,
+        } => {
+            w.kv("client", string(client));
+            w.kv("server", string(server));
+            w.kv("token", string(token));
         }
     }
 }

@@ -194,6 +194,11 @@ impl World {
                     }
                 }
             }
+            Action::PresentToken {
+                client,
+                server,
+                token,
+            } => self.present_token(client, server, token),
             client_action => self.client_action(client_action),
         }
     }

@@ -5,6 +5,7 @@
 //! iterated is ordered, so a run is a pure function of (scenario, seed).
 
 mod actions;
+mod attacks;
 mod datagrams;
 mod delivery;
 mod dispatch;
@@ -165,6 +166,8 @@ pub struct World {
     pub datagrams: Option<crate::network::datagram::Datagrams>,
     /// Discovery addresses (`ip:port`) to hosts.
     pub addrs: BTreeMap<String, HostId>,
+    /// `present_token` actions so far (each draws its own nonce stream).
+    pub attacks: u64,
 }
 
 /// How many servers can have a default SID: every three-character
@@ -236,6 +239,7 @@ impl World {
             pair_conns: BTreeMap::new(),
             datagrams: None,
             addrs: BTreeMap::new(),
+            attacks: 0,
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
@@ -322,6 +326,12 @@ impl World {
                 redirect_timeout: drc_protocol::Duration::from_nanos(
                     cfg.redirect_timeout.as_nanos() * 2,
                 ),
+                greeter: cfg
+                    .greeter
+                    .clone()
+                    .filter(|_| decl.is_some_and(|d| d.via_greeter)),
+                session: decl.and_then(|d| d.session.as_deref()).map(Arc::from),
+                login_timeout: (!cfg.ablations.no_login_timeout).then_some(cfg.login_timeout),
             };
             w.checks
                 .clients
@@ -410,6 +420,11 @@ impl World {
         }
         host.server = Some(server);
         self.dispatch(h, Input::Start);
+        // What a stale-secret attack signs with after a restart.
+        let host = &mut self.hosts[h as usize];
+        if let Some(s) = host.server.as_ref().and_then(|s| s.token_secret()) {
+            host.old_secrets.push((host.incarnation, s));
+        }
     }
 
     /// Runs every event scheduled before `t`.

@@ -19,7 +19,7 @@ use crate::wire::{parse_u64, Frame};
 
 /// The commands that open a client connection.
 pub(crate) fn opens_client(command: &str) -> bool {
-    matches!(command, "USER" | "NICK" | "HANDOVER")
+    matches!(command, "USER" | "NICK" | "HANDOVER" | "TOKEN" | "GLOGIN")
 }
 
 impl Server {
@@ -77,7 +77,7 @@ impl Server {
                 self.on_handover(now, link, f, out)
             }
             _ if c.handover.is_some() => {} // nothing but pings until the move completes
-            ("USER" | "NICK", None) if self.draining.is_some() => {
+            ("USER" | "NICK" | "TOKEN" | "GLOGIN", None) if self.draining.is_some() => {
                 self.let_client_go(link, "server shutting down", out);
             }
             ("REDIRNO", Some(_)) => {
@@ -93,6 +93,14 @@ impl Server {
                 }
                 None => out.send(link, frame("ERROR", &["bad MOVEME command"])),
             },
+            // Only as the first frame: a login with a greeter's token, or
+            // a login at the greeter itself.
+            ("TOKEN", None) if c.user.is_none() && c.nick.is_none() => {
+                self.on_token(now, link, f, out)
+            }
+            ("GLOGIN", None) if c.user.is_none() && c.nick.is_none() => {
+                self.on_glogin(now, link, f, rng, out)
+            }
             ("USER", None) => {
                 if let Some([name]) = f.args_exact::<1>() {
                     c.user = Some(name.into());
@@ -119,7 +127,7 @@ impl Server {
         }
     }
 
-    fn try_register(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+    pub(super) fn try_register(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
         let c = &self.chat.clients[&link];
         let (Some(_), Some(nick)) = (c.user.clone(), c.nick.clone()) else {
             return;

@@ -10,10 +10,12 @@
 
 mod clients;
 mod grace;
+mod greeter;
 mod handoff;
 mod moves;
 mod rooms;
 mod sync;
+mod tokens;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,6 +127,11 @@ pub(crate) struct ChatState {
     pub incoming: BTreeMap<String, (Stream, rooms::Sequencer, Option<u64>)>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
+    /// In a network with a greeter: this incarnation's secret and the
+    /// nonces of tokens accepted.
+    pub tokens: Option<Box<tokens::Tokens>>,
+    /// On the greeter: the session servers' secrets.
+    pub greeter: Option<Box<greeter::Greeter>>,
 }
 
 /// Where a message for a user or server goes from here.
@@ -261,6 +268,7 @@ impl Server {
             "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             "SREG" => self.on_sreg(link, f, out),
+            "GSECRET" => self.on_secret_msg(now, link, f, raw, out),
             "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RSEQTAKE" | "RSEQGO"
             | "RHOLDER" => self.on_handoff_msg(now, link, f, raw, out),
             _ => false,
@@ -379,6 +387,9 @@ impl Server {
             at(h.until());
         }
         if let Some(t) = self.balance_at {
+            at(t);
+        }
+        if let Some(t) = self.tokens_deadline() {
             at(t);
         }
         for c in self.chat.clients.values() {
