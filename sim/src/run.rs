@@ -460,6 +460,7 @@ fn client_views(w: &World) -> Value {
                 "moves": c.moves().iter().map(|(f, t, o)| json!({"from": &**f, "to": &**t, "outcome": o})).collect::<Vec<_>>(),
                 "login": c.login_kind(),
                 "session": c.session(),
+                "login_fallback": c.fallback_reason(),
                 "sessions": c.sessions().iter().map(|(r, s)| json!({"room": &**r, "servers": &**s})).collect::<Vec<_>>(),
                 "tokens": c.probe_log().iter().map(|(s, k, a)| json!({"server": &**s, "token": &**k, "answer": &**a})).collect::<Vec<_>>(),
             }),

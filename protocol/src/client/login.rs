@@ -62,7 +62,8 @@ impl Client {
             deadline: self.cfg.login_timeout.map(|t| now + t),
             token: None,
         });
-        self.login_kind = "greeter";
+        self.login_kind = "direct";
+        self.fallback_reason = None;
         self.session = None;
         self.sessions.clear();
         Self::note(out, ChatNote::LoginStarted { greeter: greeter.clone() });
@@ -130,6 +131,7 @@ impl Client {
                 let reason: Arc<str> = format!("token refused: {}", a(0)).into();
                 let server = self.server().unwrap_or_default().into();
                 self.login = None;
+                self.fallback_reason = Some(reason.clone());
                 let outcome = "fallback";
                 Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
                 let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
@@ -146,6 +148,7 @@ impl Client {
         if self.login.take().is_some() {
             let server: Arc<str> = self.server().unwrap_or_default().into();
             self.session = Some(server.clone());
+            self.login_kind = "greeter";
             self.redial_home(&server);
             let (outcome, reason) = ("session", "".into());
             Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
@@ -182,7 +185,8 @@ impl Client {
             out.push(Output::Close { link });
         }
         self.end_registration(out);
-        let (outcome, server, reason) = ("fallback", l.fallback.clone(), reason.into());
+        let (outcome, server, reason) = ("fallback", l.fallback.clone(), Arc::<str>::from(reason));
+        self.fallback_reason = Some(reason.clone());
         Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
         self.dial(now, l.fallback, out);
     }
@@ -241,9 +245,14 @@ impl Client {
 
 /// Read-only views.
 impl Client {
-    /// "greeter" when the last login went through the greeter, else "direct".
+    /// "greeter" when the current session was opened with a greeter's
+    /// token, else "direct".
     pub fn login_kind(&self) -> &'static str {
         self.login_kind
+    }
+    /// Why the last greeter login fell back to a full login, if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
     }
     /// The server the greeter's token opened the current session on.
     pub fn session(&self) -> Option<&str> {

@@ -214,8 +214,10 @@ pub struct Client {
     last_error: Option<Arc<str>>,
     /// A greeter login in progress.
     login: Option<login::Login>,
-    /// How the last login went: "greeter" or "direct".
+    /// How the current session was opened: "greeter" or "direct".
     login_kind: &'static str,
+    /// Why the last greeter login fell back to a full login.
+    fallback_reason: Option<Arc<str>>,
     /// The server the greeter's token opened the session on.
     session: Option<Arc<str>>,
     /// The sessions the greeter listed at the last login.
@@ -258,6 +260,7 @@ impl Client {
             last_error: None,
             login: None,
             login_kind: "direct",
+            fallback_reason: None,
             session: None,
             sessions: Vec::new(),
             probes: BTreeMap::new(),
