@@ -5,7 +5,11 @@
 //! `replayed` is the last token the server accepted; `expired` is signed
 //! with the server's real secret but ran out before the leeway; `tampered`
 //! is a real token with its user changed after signing; `other-audience`
-//! is a good token for another running server; `stale-secret` is signed
+//! names another running server as its audience but carries a good MAC
+//! under this server's secret, as a greeter that mixed up its keys would
+//! sign it (a token signed with the other server's own secret fails the
+//! MAC as well, so only this one tests the audience check alone);
+//! `stale-secret` is signed
 //! with the secret of the server's previous incarnation (or, before any
 //! restart, a secret of incarnation 0, which never exists). Every token
 //! with a real MAC is recorded for `token.once` with what it was made
@@ -101,7 +105,7 @@ impl World {
                     .filter(|&h| h != sh && !self.hosts[h as usize].is_client)
                     .filter(|&h| self.hosts[h as usize].genuine)
                     .find(|&h| self.secret_of(h).is_some())?;
-                let (secret, incarnation, wall) = self.secret_of(other)?;
+                let (secret, incarnation, wall) = self.secret_of(sh)?;
                 let audience = self.hosts[other as usize].claims.clone();
                 let c = Claims {
                     audience: &audience,
