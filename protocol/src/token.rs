@@ -223,8 +223,14 @@ mod tests {
     fn a_signed_token_parses_back_and_checks() {
         let k = [7u8; 32];
         let t = sign(&k, &claims()).unwrap();
-        assert!(t.starts_with("east:alice:al:60000:000000000000feed:2:"), "{t}");
-        assert_eq!(t.len(), "east:alice:al:60000:000000000000feed:2:".len() + 64);
+        assert!(
+            t.starts_with("east:alice:al:60000:000000000000feed:2:"),
+            "{t}"
+        );
+        assert_eq!(
+            t.len(),
+            "east:alice:al:60000:000000000000feed:2:".len() + 64
+        );
         assert_eq!(parse(&t).unwrap().0, claims());
         assert_eq!(v("east", &k, 2).check(&t, 59_000), Ok(claims()));
         // The leeway lets a token through just past its expiry.
@@ -250,8 +256,18 @@ mod tests {
         assert_eq!(chk(&tampered, "east", &k, 2, 0), Err(Refusal::Signature));
         let later = t.replace(":60000:", ":99999:");
         assert_eq!(chk(&later, "east", &k, 2, 0), Err(Refusal::Signature));
-        for junk in ["", "x", "a:b:c:1:00:2:00", &t[..t.len() - 1], &t.to_uppercase()] {
-            assert_eq!(chk(junk, "east", &k, 2, 0), Err(Refusal::Signature), "{junk}");
+        for junk in [
+            "",
+            "x",
+            "a:b:c:1:00:2:00",
+            &t[..t.len() - 1],
+            &t.to_uppercase(),
+        ] {
+            assert_eq!(
+                chk(junk, "east", &k, 2, 0),
+                Err(Refusal::Signature),
+                "{junk}"
+            );
         }
         // The ablations pass what they name and nothing else.
         let any_audience = Verifier {
@@ -259,7 +275,10 @@ mod tests {
             ..v("west", &k, 2)
         };
         assert!(any_audience.check(&t, 0).is_ok());
-        assert_eq!(any_audience.check(&t, 70_000).map(|_| ()), Err(Refusal::Expired));
+        assert_eq!(
+            any_audience.check(&t, 70_000).map(|_| ()),
+            Err(Refusal::Expired)
+        );
         let never_expires = Verifier {
             ablate_expiry: true,
             ..v("east", &k, 2)

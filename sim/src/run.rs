@@ -101,9 +101,18 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         balance: p.balance,
         greeter: scn.greeter.as_ref().map(|g| g.name.as_str().into()),
         token_ttl: scn.greeter.as_ref().map_or(d.token_ttl, |g| g.token_ttl),
-        token_leeway: scn.greeter.as_ref().map_or(d.token_leeway, |g| g.token_leeway),
-        secret_refresh: scn.greeter.as_ref().map_or(d.secret_refresh, |g| g.secret_refresh),
-        login_timeout: scn.greeter.as_ref().map_or(d.login_timeout, |g| g.login_timeout),
+        token_leeway: scn
+            .greeter
+            .as_ref()
+            .map_or(d.token_leeway, |g| g.token_leeway),
+        secret_refresh: scn
+            .greeter
+            .as_ref()
+            .map_or(d.secret_refresh, |g| g.secret_refresh),
+        login_timeout: scn
+            .greeter
+            .as_ref()
+            .map_or(d.login_timeout, |g| g.login_timeout),
         ablations,
     })
 }

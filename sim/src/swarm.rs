@@ -54,6 +54,9 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
         .filter(|&k| k != FaultKind::Redirect || !scn.clients.is_empty())
         // Likewise storms need datagrams.
         .filter(|&k| k != FaultKind::Storm || scn.discovery.is_some())
+        // And greeter faults a greeter (token attacks clients as well).
+        .filter(|&k| k != FaultKind::Greeter || scn.greeter.is_some())
+        .filter(|&k| k != FaultKind::Token || (scn.greeter.is_some() && !scn.clients.is_empty()))
         .collect();
     if allowed.is_empty() {
         return (scn.clone(), None);
@@ -372,6 +375,42 @@ impl<'a> Generator<'a> {
                 } else {
                     self.crashed.insert(s);
                 }
+            }
+            FaultKind::Greeter => {
+                let Some(g) = self.scn.greeter.as_ref().map(|g| g.name.clone()) else {
+                    return false;
+                };
+                if self.crashed.contains(&g) || self.retired.contains(&g) {
+                    return false;
+                }
+                let back = until(self, 2 * SEC, 3 * ping);
+                self.at(t, Action::Crash { server: g.clone() });
+                if back < self.end {
+                    self.at(back, Action::Restart { server: g });
+                } else {
+                    self.crashed.insert(g);
+                }
+            }
+            FaultKind::Token => {
+                let clients = self.scn.client_ids();
+                let Some(client) = self.pick(&clients) else {
+                    return false;
+                };
+                let Some(server) = self.pick(&self.servers.clone()) else {
+                    return false;
+                };
+                let kinds = crate::scenario::TOKEN_ATTACKS;
+                let token = kinds[self.span(0, kinds.len() as u64 - 1) as usize]
+                    .0
+                    .to_string();
+                self.at(
+                    t,
+                    Action::PresentToken {
+                        client,
+                        server,
+                        token,
+                    },
+                );
             }
             FaultKind::Skew => {
                 let Some(server) = self.pick(&self.servers.clone()) else {

@@ -50,6 +50,8 @@ pub struct Row {
     pub faults_shutdown: u64,
     pub faults_redirect: u64,
     pub faults_storm: u64,
+    pub faults_greeter: u64,
+    pub faults_token: u64,
     pub links_registered: u64,
     pub loops_broken: u64,
     pub handshakes_failed: u64,
@@ -111,6 +113,8 @@ impl Row {
             FaultKind::Shutdown => &mut self.faults_shutdown,
             FaultKind::Redirect => &mut self.faults_redirect,
             FaultKind::Storm => &mut self.faults_storm,
+            FaultKind::Greeter => &mut self.faults_greeter,
+            FaultKind::Token => &mut self.faults_token,
         };
         *slot = w;
     }

@@ -27,6 +27,7 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
     // A stream of its own, so that the lists leave the timeline drawn from
     // `workload` as it was before clients had lists.
     let mut lists = rng::stream(seed, "workload/servers");
+    let mut door = rng::stream(seed, "workload/greeter");
     let rooms: Vec<String> = (1..=w.rooms).map(|i| format!("#room{i:02}")).collect();
     let stop = w.stop.as_nanos();
     let mut push = |t: u64, action: Action| {
@@ -44,6 +45,9 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
         if !scn.clients.iter().any(|c| c.id == id) {
             let mut decl = ClientDecl::new(id.clone(), server.clone());
             decl.start = false;
+            if w.via_greeter_ppm > 0 {
+                decl.via_greeter = door.next_u32() % 1_000_000 < w.via_greeter_ppm;
+            }
             let want = (2 + pick(&mut lists, 2)).min(servers.len() - 1);
             while decl.servers.len() < want {
                 let s = &servers[pick(&mut lists, servers.len())];

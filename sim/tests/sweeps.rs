@@ -144,6 +144,16 @@ pub const CLIENT_ONLY: [&str; 1] = ["redirect-dedup"];
 /// Ablations of discovery that the discovery swarm catches.
 const DISCOVERY_ABLATIONS: [&str; 1] = ["discovery-uplink"];
 
+/// Ablations of greeter logins and tokens that the greeter swarm catches
+/// (its `token` faults present bad tokens, its `greeter` faults crash the
+/// greeter under logins).
+const GREETER_ABLATIONS: [&str; 4] = [
+    "token-replay",
+    "token-audience",
+    "token-expiry",
+    "login-timeout",
+];
+
 /// Runs each named ablation on `base` until a seed fails with the
 /// ablation's own invariant among its violations.
 fn catch_ablations(base: &Scenario, names: &[&str]) {
@@ -177,6 +187,7 @@ fn every_chat_ablation_is_caught_by_the_chat_swarm_within_200_seeds() {
             !TREE_ABLATIONS.contains(a)
                 && !OWN_SCENARIO.contains(a)
                 && !DISCOVERY_ABLATIONS.contains(a)
+                && !GREETER_ABLATIONS.contains(a)
                 && !CLIENT_ONLY.contains(a)
         })
         .collect();
@@ -187,6 +198,42 @@ fn every_chat_ablation_is_caught_by_the_chat_swarm_within_200_seeds() {
 #[test]
 fn every_discovery_ablation_is_caught_by_the_discovery_swarm_within_200_seeds() {
     catch_ablations(&load("swarm-discovery"), &DISCOVERY_ABLATIONS);
+}
+
+#[test]
+fn every_greeter_ablation_is_caught_by_the_greeter_swarm_within_200_seeds() {
+    catch_ablations(&load("swarm-greeter"), &GREETER_ABLATIONS);
+}
+
+#[test]
+fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
+    let out = tmp("greeter");
+    let seeds: Vec<u64> = (0..300).collect();
+    let res = run_sweep(&load("swarm-greeter"), &seeds, 2, &out);
+    assert_eq!(res.rows.len(), 300);
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
+    // Both greeter fault kinds are live, and so are storms.
+    for (what, n) in [
+        (
+            "greeter crashes",
+            res.rows.iter().filter(|r| r.faults_greeter > 0).count(),
+        ),
+        (
+            "token attacks",
+            res.rows.iter().filter(|r| r.faults_token > 0).count(),
+        ),
+        (
+            "storms",
+            res.rows.iter().filter(|r| r.faults_storm > 0).count(),
+        ),
+    ] {
+        assert!(n > 100, "{n} of 300 seeds drew {what}");
+    }
 }
 
 #[test]

@@ -66,7 +66,12 @@ impl Client {
         self.fallback_reason = None;
         self.session = None;
         self.sessions.clear();
-        Self::note(out, ChatNote::LoginStarted { greeter: greeter.clone() });
+        Self::note(
+            out,
+            ChatNote::LoginStarted {
+                greeter: greeter.clone(),
+            },
+        );
         self.dial(now, greeter, out);
     }
 
@@ -133,7 +138,14 @@ impl Client {
                 self.login = None;
                 self.fallback_reason = Some(reason.clone());
                 let outcome = "fallback";
-                Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
+                Self::note(
+                    out,
+                    ChatNote::LoginEnded {
+                        outcome,
+                        server,
+                        reason,
+                    },
+                );
                 let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
                 self.send(out, "USER", &[&user]);
                 self.send(out, "NICK", &[&nick]);
@@ -151,7 +163,14 @@ impl Client {
             self.login_kind = "greeter";
             self.redial_home(&server);
             let (outcome, reason) = ("session", "".into());
-            Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
+            Self::note(
+                out,
+                ChatNote::LoginEnded {
+                    outcome,
+                    server,
+                    reason,
+                },
+            );
         }
     }
 
@@ -187,16 +206,36 @@ impl Client {
         self.end_registration(out);
         let (outcome, server, reason) = ("fallback", l.fallback.clone(), Arc::<str>::from(reason));
         self.fallback_reason = Some(reason.clone());
-        Self::note(out, ChatNote::LoginEnded { outcome, server, reason });
+        Self::note(
+            out,
+            ChatNote::LoginEnded {
+                outcome,
+                server,
+                reason,
+            },
+        );
         self.dial(now, l.fallback, out);
     }
 
     /// Presents `token` to `server` on a connection of its own.
-    pub(super) fn present_token(&mut self, server: &str, kind: &str, token: &str, out: &mut Outbox) {
+    pub(super) fn present_token(
+        &mut self,
+        server: &str,
+        kind: &str,
+        token: &str,
+        out: &mut Outbox,
+    ) {
         let link = self.new_link();
         let (server, kind, token): (Arc<str>, Arc<str>, Arc<str>) =
             (server.into(), kind.into(), token.into());
-        self.probes.insert(link, Probe { server: server.clone(), kind, token });
+        self.probes.insert(
+            link,
+            Probe {
+                server: server.clone(),
+                kind,
+                token,
+            },
+        );
         out.push(Output::Connect { link, to: server });
     }
 
@@ -237,8 +276,16 @@ impl Client {
         if let Some(p) = self.probes.remove(&link) {
             out.push(Output::Close { link });
             let (server, kind) = (p.server, p.kind);
-            self.probe_log.push((server.clone(), kind.clone(), answer.clone()));
-            Self::note(out, ChatNote::TokenAnswered { server, attack: kind, answer });
+            self.probe_log
+                .push((server.clone(), kind.clone(), answer.clone()));
+            Self::note(
+                out,
+                ChatNote::TokenAnswered {
+                    server,
+                    attack: kind,
+                    answer,
+                },
+            );
         }
     }
 }

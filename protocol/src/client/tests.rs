@@ -28,6 +28,9 @@ fn cfg() -> ClientConfig {
         no_rejoin: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
+        greeter: None,
+        session: None,
+        login_timeout: Some(Duration::from_secs(10)),
     }
 }
 

@@ -517,10 +517,16 @@ pub enum FaultKind {
     /// discovery seekers are partitioned away. Drawn only in scenarios with
     /// `[discovery]`.
     Storm,
+    /// The greeter crashes, and restarts later. Drawn only in scenarios
+    /// with `[greeter]`.
+    Greeter,
+    /// A client presents a bad token (of a random kind) to a random
+    /// server. Drawn only in scenarios with `[greeter]` and clients.
+    Token,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Partition,
         FaultKind::Cut,
         FaultKind::Isolate,
@@ -532,6 +538,8 @@ impl FaultKind {
         FaultKind::Shutdown,
         FaultKind::Redirect,
         FaultKind::Storm,
+        FaultKind::Greeter,
+        FaultKind::Token,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -547,6 +555,8 @@ impl FaultKind {
             FaultKind::Shutdown => "shutdown",
             FaultKind::Redirect => "redirect",
             FaultKind::Storm => "storm",
+            FaultKind::Greeter => "greeter",
+            FaultKind::Token => "token",
         }
     }
 
@@ -618,6 +628,9 @@ pub struct WorkloadSection {
     /// Nick changes draw from this many shared nicks (`nick01`..), so users
     /// contend for them across splits (zero: every new nick is unique).
     pub nick_pool: u64,
+    /// Probability, in parts per million, that a user logs in through the
+    /// greeter (needs `[greeter]`).
+    pub via_greeter_ppm: u32,
 }
 
 impl Default for WorkloadSection {
@@ -634,6 +647,7 @@ impl Default for WorkloadSection {
             private_every: Duration::ZERO,
             list_every: Duration::ZERO,
             nick_pool: 0,
+            via_greeter_ppm: 0,
         }
     }
 }

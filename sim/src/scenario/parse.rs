@@ -57,6 +57,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "private_every",
     "list_every",
     "nick_pool",
+    "via_greeter",
 ];
 const FAULTS_KEYS: &[&str] = &[
     "start",
@@ -721,6 +722,12 @@ impl<'a> Parser<'a> {
             }
         }
         if greeter.is_none() {
+            if workload.as_ref().is_some_and(|w| w.via_greeter_ppm > 0) {
+                return Err(self.err(
+                    0,
+                    "[workload] via_greeter needs a [greeter] to log in through",
+                ));
+            }
             if let Some(c) = raw_clients.iter().find(|c| c.via.is_some()) {
                 let pos = c.via.as_ref().map_or(c.id.pos, |v| v.pos);
                 return Err(self.err(
@@ -982,6 +989,9 @@ impl<'a> Parser<'a> {
             if let Some(f) = t.get(key) {
                 *slot = self.duration_at_least(&f, min)?;
             }
+        }
+        if let Some(f) = t.get("via_greeter") {
+            w.via_greeter_ppm = self.probability(&f)?;
         }
         if w.clients > 100_000 || w.rooms > 10_000 || w.nick_pool > 10_000 {
             return Err(self.err(

@@ -197,6 +197,18 @@ for = "5s"
 loss = 0.75
 duplicate = 0.25
 
+[[at]]
+time = "23s"
+do = "present_token"
+client = "dave"
+server = "b"
+token = "stale-secret"
+
+[greeter]
+name = "a"
+token_ttl = "20s"
+login_timeout = "4s"
+
 [discovery]
 seekers = ["c"]
 period = "3s"
@@ -385,6 +397,8 @@ fn defaults() {
             servers: vec![],
             reconnect: true,
             start: true,
+            via_greeter: false,
+            session: None,
         }]
     );
     assert_eq!(sc.clients[0].nick(), "c1");
@@ -435,7 +449,13 @@ fn rich_scenario_parses() {
     assert_eq!(sc.clients[1].join, vec![s("#lobby"), s("#dev")]);
     assert_eq!(sc.server_names(), vec!["a", "b", "c", "evil", "d"]);
     assert_eq!(sc.client_ids(), vec!["alice", "bob", "carol", "dave"]);
-    assert_eq!(sc.actions.len(), 24);
+    assert_eq!(sc.actions.len(), 25);
+    let g = sc.greeter.clone().expect("[greeter]");
+    assert_eq!(
+        (g.name.as_str(), g.token_ttl, g.login_timeout),
+        ("a", Duration::from_secs(20), Duration::from_secs(4))
+    );
+    assert_eq!(g.token_leeway, Duration::from_secs(2), "the default");
     assert_eq!(
         sc.discovery,
         Some(DiscoverySection {
@@ -515,7 +535,7 @@ fn round_trip_awkward_values() {
 
 #[test]
 fn every_action_parses() {
-    let head = "name = \"x\"\nduration = \"1m\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[client]]\nid = \"e\"\nserver = \"b\"\n";
+    let head = "name = \"x\"\nduration = \"1m\"\n[[server]]\nname = \"a\"\n[[server]]\nname = \"b\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[client]]\nid = \"e\"\nserver = \"b\"\n[greeter]\nname = \"a\"\n";
     let cases: Vec<(&str, Action)> = vec![
         (
             "do = \"partition\"\ngroups = [[\"a\", \"c\"], [\"b\"]]",
@@ -682,6 +702,14 @@ fn every_action_parses() {
                 text: s("hey"),
             },
         ),
+        (
+            "do = \"present_token\"\nclient = \"c\"\nserver = \"b\"\ntoken = \"replayed\"",
+            Action::PresentToken {
+                client: s("c"),
+                server: s("b"),
+                token: s("replayed"),
+            },
+        ),
     ];
     let mut covered: Vec<&str> = cases.iter().map(|(_, a)| a.name()).collect();
     covered.sort_unstable();
@@ -697,10 +725,10 @@ fn every_action_parses() {
             vec![TimedAction {
                 time: Duration::from_millis(250),
                 action: expected.clone(),
-                line: 13,
+                line: 15,
             }]
         );
-        assert_eq!(sc.actions[0].line, 13);
+        assert_eq!(sc.actions[0].line, 15);
         assert_eq!(parse(&sc.to_toml()), sc);
         // The same action as an inline table in an `at = [...]` array.
         let inline = format!(
@@ -924,33 +952,62 @@ fn error_unknown_key_in_sections() {
 }
 
 #[test]
-fn error_unsupported_sections() {
+fn greeter_section_and_client_keys_are_checked() {
+    let base = "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n";
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n\n[greeter]\nrate = 3\n",
-        4,
+        &format!("{base}[greeter]\nname = \"a\"\nrate = 3\n"),
+        7,
         1,
-        "section [greeter] is not supported by this version",
+        "unknown key `rate` in [greeter]",
     );
     assert_error(
-        "name = \"x\"\nduration = \"1s\"\n[[greeter]]\nkind = 1\n",
-        3,
-        1,
-        "section [greeter] is not supported by this version",
-    );
-    // Reported even when other errors come later.
-    assert_error(
-        "[greeter]\nrate = 3\n",
-        1,
-        1,
-        "section [greeter] is not supported",
-    );
-    // [workload] is supported, with its own keys.
-    assert_error(
-        "name = \"x\"\nduration = \"1s\"\n\n[workload]\nrate = 3\n",
+        &format!("{base}[greeter]\nlogin_timeout = \"1s\"\n"),
         5,
         1,
-        "unknown key `rate` in [workload]",
+        "[greeter] is missing required key `name`",
     );
+    assert_error(
+        &format!("{base}[greeter]\nname = \"zz\"\n"),
+        6,
+        8,
+        "[greeter] name `zz` is not a declared [[server]]",
+    );
+    assert_error(
+        &format!("{base}[[client]]\nid = \"c\"\nserver = \"a\"\nvia = \"greeter\"\n"),
+        8,
+        7,
+        "client `c` logs in via the greeter, but the scenario has no [greeter]",
+    );
+    assert_error(
+        &format!("{base}[greeter]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\nvia = \"door\"\n"),
+        10,
+        7,
+        "`via` is \"greeter\" (or absent), not \"door\"",
+    );
+    assert_error(
+        &format!("{base}[greeter]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\nsession = \"#r\"\n"),
+        10,
+        11,
+        "`session` is the room to ask the greeter for",
+    );
+    assert_error(
+        &format!("{base}[[client]]\nid = \"c\"\nserver = \"a\"\n[[at]]\ntime = \"0s\"\ndo = \"present_token\"\nclient = \"c\"\nserver = \"a\"\ntoken = \"expired\"\n"),
+        9,
+        8,
+        "`present_token` needs a [greeter]",
+    );
+    assert_error(
+        &format!("{base}[greeter]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\n[[at]]\ntime = \"0s\"\ndo = \"present_token\"\nclient = \"c\"\nserver = \"a\"\ntoken = \"forged\"\n"),
+        15,
+        9,
+        "unknown token \"forged\" (known: replayed, expired, tampered, other-audience, stale-secret)",
+    );
+    let sc = parse(&format!(
+        "{base}[greeter]\nname = \"a\"\n[[client]]\nid = \"c\"\nserver = \"a\"\nvia = \"greeter\"\nsession = \"#r\"\n"
+    ));
+    assert!(sc.clients[0].via_greeter);
+    assert_eq!(sc.clients[0].session.as_deref(), Some("#r"));
+    assert_eq!(sc.greeter, Some(GreeterSection::new("a")));
 }
 
 #[test]
@@ -978,7 +1035,7 @@ fn sub_tables_and_dotted_keys() {
         "name = \"x\"\nduration = \"1s\"\n[greeter.x]\na = 1\n",
         3,
         1,
-        "section [greeter] is not supported",
+        "unknown key `x` in [greeter]",
     );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[[at]]\ntime = \"1s\"\ndo = \"heal\"\n[at.args]\nx = 1\n",
@@ -998,9 +1055,9 @@ fn first_offending_top_level_key_is_reported() {
     );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[greeter]\n[colour]\n",
-        3,
+        4,
         1,
-        "section [greeter] is not supported",
+        "unknown key `colour`",
     );
 }
 

@@ -159,6 +159,9 @@ impl Scenario {
             if wl.nick_pool > 0 {
                 w.kv("nick_pool", uint(wl.nick_pool));
             }
+            if wl.via_greeter_ppm > 0 {
+                w.kv("via_greeter", probability(wl.via_greeter_ppm));
+            }
             w.kv("start", duration(wl.start));
             w.kv("stop", duration(wl.stop));
         }

@@ -49,7 +49,13 @@ impl World {
         Some((s.token_secret()?, host.incarnation, wall))
     }
 
-    fn mint(&mut self, audience: &str, c: &Claims<'_>, secret: &Secret, record: bool) -> Option<String> {
+    fn mint(
+        &mut self,
+        audience: &str,
+        c: &Claims<'_>,
+        secret: &Secret,
+        record: bool,
+    ) -> Option<String> {
         let t = token::sign(secret, c)?;
         if record {
             self.checks.tokens.minted.insert(
@@ -68,7 +74,12 @@ impl World {
         let sh = self.host(server);
         let name = self.hosts[sh as usize].claims.clone();
         if kind == "replayed" {
-            return self.checks.tokens.last_accepted.get(&name).map(|t| t.to_string());
+            return self
+                .checks
+                .tokens
+                .last_accepted
+                .get(&name)
+                .map(|t| t.to_string());
         }
         self.attacks += 1;
         let nonce = rng::stream(self.seed, &format!("attack/{}", self.attacks)).next_u64();
@@ -120,14 +131,15 @@ impl World {
             "stale-secret" => {
                 let (_, now_inc, wall) = self.secret_of(sh)?;
                 let host = &self.hosts[sh as usize];
-                let (incarnation, secret) = match host.old_secrets.iter().rev().find(|(i, _)| *i < now_inc) {
-                    Some(&(i, s)) => (i, s),
-                    None => {
-                        let mut s = [0u8; 32];
-                        rng::stream(self.seed, &format!("stale/{server}")).fill_bytes(&mut s);
-                        (0, s)
-                    }
-                };
+                let (incarnation, secret) =
+                    match host.old_secrets.iter().rev().find(|(i, _)| *i < now_inc) {
+                        Some(&(i, s)) => (i, s),
+                        None => {
+                            let mut s = [0u8; 32];
+                            rng::stream(self.seed, &format!("stale/{server}")).fill_bytes(&mut s);
+                            (0, s)
+                        }
+                    };
                 let c = Claims {
                     audience: &name,
                     nick: &nick,

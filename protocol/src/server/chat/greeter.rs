@@ -71,7 +71,13 @@ impl std::fmt::Debug for Greeter {
 }
 
 impl Greeter {
-    pub(crate) fn learn(&mut self, server: Arc<str>, incarnation: u64, secret: Secret, offset_ms: i64) {
+    pub(crate) fn learn(
+        &mut self,
+        server: Arc<str>,
+        incarnation: u64,
+        secret: Secret,
+        offset_ms: i64,
+    ) {
         self.keys.insert(
             server,
             SessionKey {
@@ -95,7 +101,13 @@ impl Server {
     ) {
         let (nick, user, room) = match (f.arg(0), f.arg(1), f.arg(2), f.arg(3)) {
             (Some(n), Some(u), r, None) => (n, u, r),
-            _ => return self.greeter_refuse(link, "GLOGIN needs a nick, a user and maybe a room", out),
+            _ => {
+                return self.greeter_refuse(
+                    link,
+                    "GLOGIN needs a nick, a user and maybe a room",
+                    out,
+                )
+            }
         };
         if self.chat.greeter.is_none() {
             return self.greeter_refuse(link, "not a greeter", out);
@@ -114,7 +126,11 @@ impl Server {
             .retain(|(_, n, until)| *until > now && !self.chat.nicks.contains_key(n));
         let mut load: BTreeMap<Arc<str>, u64> = BTreeMap::new();
         for (name, k) in &g.keys {
-            if self.known.get(name).is_some_and(|s| s.incarnation == k.incarnation) {
+            if self
+                .known
+                .get(name)
+                .is_some_and(|s| s.incarnation == k.incarnation)
+            {
                 load.insert(name.clone(), 0);
             }
         }
@@ -164,7 +180,8 @@ impl Server {
             return self.greeter_refuse(link, "no session server", out);
         };
         let key = &g.keys[&server];
-        let expiry_ms = (wall as i64 + key.offset_ms).max(0) as u64 + self.cfg.token_ttl.as_millis();
+        let expiry_ms =
+            (wall as i64 + key.offset_ms).max(0) as u64 + self.cfg.token_ttl.as_millis();
         let claims = Claims {
             audience: &server,
             nick,
@@ -176,7 +193,8 @@ impl Server {
         let Some(tok) = token::sign(&key.secret, &claims) else {
             return self.greeter_refuse(link, "invalid nick, user or room", out);
         };
-        g.pending.push((server.clone(), fold(nick), now + self.cfg.token_ttl));
+        g.pending
+            .push((server.clone(), fold(nick), now + self.cfg.token_ttl));
         out.send(link, frame("GTOKEN", &[&server, &tok]));
         out.note(Note::Chat(ChatNote::TokenIssued {
             token: tok.into(),
@@ -191,8 +209,8 @@ impl Server {
     }
 
     fn greeter_refuse(&mut self, link: LinkId, why: &str, out: &mut Outbox) {
-        self.chat.clients.remove(&link);
         out.send(link, frame("GREFUSE", &[why]));
+        self.client_closed(link, out);
         out.push(Output::Close { link });
         out.note(Note::Chat(ChatNote::LoginAnswered {
             link,

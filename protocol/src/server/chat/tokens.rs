@@ -74,7 +74,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -128,9 +128,12 @@ impl Server {
             return;
         };
         let Some(k) = self.known.get(g) else {
+            // Out of reach: no timer (it would fire at once, forever); the
+            // secret goes again as soon as the greeter is back.
+            t.refresh_at = None;
             return;
         };
-        let due = t.sent_to != Some(k.incarnation) || t.refresh_at.is_some_and(|r| now >= r);
+        let due = t.sent_to != Some(k.incarnation) || t.refresh_at.is_none_or(|r| now >= r);
         let Some(reg) = self.registry.get(g) else {
             return;
         };
@@ -219,7 +222,8 @@ impl Server {
             Ok(c) => c,
             Err(r) => return refused(out, r),
         };
-        t.seen.retain(|_, exp| exp.saturating_add(leeway_ms) >= now_ms);
+        t.seen
+            .retain(|_, exp| exp.saturating_add(leeway_ms) >= now_ms);
         if t.seen.contains_key(&claims.nonce) {
             return refused(out, Refusal::Replay);
         }
