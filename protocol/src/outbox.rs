@@ -289,8 +289,9 @@ pub enum ChatNote {
     /// Client: it started a login at the greeter.
     LoginStarted { greeter: Arc<str> },
     /// Client: its greeter login ended: with a session at `server`
-    /// ("session"), or by falling back to a full login at `server`
-    /// ("fallback", with the reason).
+    /// ("session"), by falling back to a full login at `server`
+    /// ("fallback", with the reason), or because the user quit or
+    /// connected again ("abandoned").
     LoginEnded {
         outcome: &'static str,
         server: Arc<str>,

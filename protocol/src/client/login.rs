@@ -195,6 +195,21 @@ impl Client {
         }
     }
 
+    /// The user gave a login in progress up (a quit, another connect).
+    pub(super) fn abandon_login(&mut self, why: &str, out: &mut Outbox) {
+        if self.login.take().is_some() {
+            let (outcome, server, reason) = ("abandoned", "".into(), why.into());
+            Self::note(
+                out,
+                ChatNote::LoginEnded {
+                    outcome,
+                    server,
+                    reason,
+                },
+            );
+        }
+    }
+
     /// Gives the login up: a full login at the fallback server.
     fn fall_back(&mut self, now: Instant, reason: &str, out: &mut Outbox) {
         let Some(l) = self.login.take() else {

@@ -358,7 +358,7 @@ impl Client {
             }
             let server: Arc<str> = server.into();
             self.redial_home(&server);
-            self.login = None;
+            self.abandon_login("the user connected again", out);
             self.login_kind = "direct";
             self.session = None;
             match self.cfg.greeter.clone() {
@@ -453,7 +453,7 @@ impl Client {
     /// The user leaves the network: no reconnecting, no rooms kept.
     fn quit(&mut self, out: &mut Outbox) {
         self.abandon_move(out);
-        self.login = None;
+        self.abandon_login("the user quit", out);
         if self.state == ClientState::Connected {
             self.send(out, "QUIT", &["leaving"]);
         }

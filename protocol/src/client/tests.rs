@@ -1170,3 +1170,120 @@ fn a_refused_private_talk_fails_each_waiting_message() {
     r.frame(&["PRIVANS", "carol", "yes", "10.0.0.3:7000"]);
     assert!(r.dialled.iter().all(|(l, _)| *l == SRV));
 }
+
+/// A client that logs in through the greeter `G`, with `B` to fall back to.
+fn greeting() -> Rig {
+    let mut c = cfg();
+    c.greeter = Some("G".into());
+    c.session = Some("#r".into());
+    c.login_timeout = Some(Duration::from_secs(10));
+    let mut r = Rig {
+        c: Client::new(c),
+        out: Outbox::new(),
+        now: Instant::ZERO,
+        sent: Vec::new(),
+        sent_on: Vec::new(),
+        notes: Vec::new(),
+        dialled: Vec::new(),
+        closed: Vec::new(),
+    };
+    r.input(ClientInput::Command(ClientCommand::Connect {
+        server: "B",
+        nick: None,
+    }));
+    r
+}
+
+fn login_ends(r: &Rig) -> Vec<(&'static str, String, String)> {
+    r.notes
+        .iter()
+        .filter_map(|n| match n {
+            ChatNote::LoginEnded {
+                outcome,
+                server,
+                reason,
+            } => Some((*outcome, server.to_string(), reason.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_greeter_login_presents_the_token_at_the_session_server() {
+    let mut r = greeting();
+    let (gl, to) = r.dialled[0].clone();
+    assert_eq!(to, "G");
+    r.input(ClientInput::Connected { link: gl });
+    assert_eq!(r.sent, [["GLOGIN", "alice", "alice", "#r"]]);
+    r.frame_on(gl, &["GSESSION", "#r", "S:4"]);
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    assert_eq!(r.closed, [gl], "the greeter's connection is closed");
+    let (sl, to) = r.dialled[1].clone();
+    assert_eq!(to, "S");
+    r.input(ClientInput::Connected { link: sl });
+    assert_eq!(r.sent.last().unwrap(), &["TOKEN", "tok"]);
+    assert!(!r.sent.iter().any(|w| w[0] == "USER" || w[0] == "NICK"));
+    r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
+    assert_eq!(r.c.state(), ClientState::Connected);
+    assert_eq!((r.c.login_kind(), r.c.session()), ("greeter", Some("S")));
+    assert_eq!(r.c.sessions()[0], ("#r".into(), "S:4".into()));
+    assert_eq!(
+        login_ends(&r),
+        [("session", "S".to_string(), String::new())]
+    );
+}
+
+#[test]
+fn a_refused_token_falls_back_to_a_full_login_on_the_same_connection() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    let sl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: sl });
+    r.sent.clear();
+    r.frame_on(sl, &["TOKENERR", "expired"]);
+    assert_eq!(r.sent, [["USER", "alice"], ["NICK", "alice"]]);
+    assert_eq!(r.dialled.len(), 2, "no new connection");
+    assert_eq!(
+        login_ends(&r),
+        [(
+            "fallback",
+            "S".to_string(),
+            "token refused: expired".to_string()
+        )]
+    );
+    r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
+    assert_eq!((r.c.login_kind(), r.c.session()), ("direct", None));
+}
+
+#[test]
+fn a_silent_greeter_is_given_up_after_the_login_timeout() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    assert_eq!(
+        r.c.poll_timeout(),
+        Some(Instant::ZERO + Duration::from_secs(10))
+    );
+    r.now = Instant::ZERO + Duration::from_secs(9);
+    r.input(ClientInput::Timeout);
+    assert!(login_ends(&r).is_empty());
+    r.now = Instant::ZERO + Duration::from_secs(10);
+    r.input(ClientInput::Timeout);
+    assert_eq!(r.closed, [gl]);
+    assert_eq!(r.dialled[1].1, "B", "a full login at the fallback server");
+    assert_eq!(
+        login_ends(&r),
+        [("fallback", "B".to_string(), "login timed out".to_string())]
+    );
+    let bl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: bl });
+    assert_eq!(r.sent.last().unwrap(), &["NICK", "alice"]);
+    // A refusal by the greeter falls back at once.
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.frame_on(gl, &["GREFUSE", "no session server"]);
+    assert_eq!(r.dialled[1].1, "B");
+}

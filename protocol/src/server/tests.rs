@@ -3141,3 +3141,168 @@ fn a_nick_change_frees_the_old_nick() {
     assert_eq!(nick_of(&net, a, &newer).as_deref(), Some("sam"));
     assert_eq!(net.srv(a).stats().resolutions, 0);
 }
+
+// ---------------------------------------------------------------- greeter
+
+/// g, a and b in a chain g-a-b, g the greeter, every server started (so
+/// each drew its secret) and linked; a puppet `p` plays the clients.
+fn greeter_net() -> (Net, usize) {
+    let cfg = Config {
+        greeter: Some("g".into()),
+        ..Config::default()
+    };
+    let mut net = Net::new(cfg);
+    for n in ["g", "a", "b"] {
+        let i = net.add(n, &[]);
+        net.handle(i, Input::Start);
+    }
+    for (x, y) in [("a", "g"), ("b", "a")] {
+        let x = net.find(x);
+        net.connect(x, y);
+        net.settle();
+    }
+    let p = net.add_puppet("p");
+    (net, p)
+}
+
+/// The puppet logs in at the greeter; the answer's frames.
+fn glogin(net: &mut Net, p: usize, args: &[&str]) -> Vec<Vec<String>> {
+    let l = net.puppet_dial(p, "g");
+    net.puppet_send(p, l, &chat_frame("GLOGIN", args));
+    net.settle();
+    net.puppet_got(p, l)
+}
+
+/// The puppet presents `token` to `server` on a new connection.
+fn present(net: &mut Net, p: usize, server: &str, token: &str) -> (LinkId, Vec<Vec<String>>) {
+    let l = net.puppet_dial(p, server);
+    net.puppet_send(p, l, &chat_frame("TOKEN", &[token]));
+    net.settle();
+    (l, net.puppet_got(p, l))
+}
+
+#[test]
+fn the_greeter_holds_every_secret_and_no_server_on_the_way_can_read_one() {
+    let (net, _) = greeter_net();
+    let g = net.find("g");
+    let keys: Vec<(String, u64)> = net
+        .srv(g)
+        .greeter_keys()
+        .map(|(n, i)| (n.to_string(), i))
+        .collect();
+    assert_eq!(keys, [("a".to_string(), 1), ("b".to_string(), 1)]);
+    // b's GSECRET crossed a, sealed: the hex on the wire is not b's secret.
+    let b = net.find("b");
+    let secret = net.srv(b).token_secret().unwrap();
+    let plain: String = secret.iter().map(|x| format!("{x:02x}")).collect();
+    let a = net.find("a");
+    let to_g = net.link_to(a, "g");
+    let forwarded: Vec<Vec<String>> = net
+        .sent_on(a, to_g)
+        .into_iter()
+        .filter(|w| w[0] == "GSECRET" && w[3] == "b")
+        .collect();
+    assert_eq!(forwarded.len(), 1, "b's secret went once, through a");
+    assert_ne!(forwarded[0][6], plain);
+    assert!(!forwarded[0].concat().contains(&plain));
+}
+
+#[test]
+fn a_greeter_token_logs_in_once_without_user_or_nick() {
+    let (mut net, p) = greeter_net();
+    let got = glogin(&mut net, p, &["alice", "al"]);
+    let tok = got.iter().find(|w| w[0] == "GTOKEN").expect("a token");
+    let (server, token) = (tok[1].clone(), tok[2].clone());
+    assert!(server == "a" || server == "b", "{server}");
+    assert!(token.starts_with(&format!("{server}:alice:al:")), "{token}");
+    let (_, answer) = present(&mut net, p, &server, &token);
+    assert_eq!(answer[0][0], "WELCOME", "{answer:?}");
+    assert_eq!(answer[0][1], "alice");
+    let s = net.find(&server);
+    assert!(net.srv(s).uid_of_nick("alice").is_some());
+    // The same token again: refused as a replay, and nobody new.
+    let users = net.srv(s).user_count();
+    let (_, again) = present(&mut net, p, &server, &token);
+    assert_eq!(again, [["TOKENERR", "replay"]]);
+    assert_eq!(net.srv(s).user_count(), users);
+    // At the other session server it is another server's token.
+    let other = if server == "a" { "b" } else { "a" };
+    let (_, there) = present(&mut net, p, other, &token);
+    assert_eq!(there, [["TOKENERR", "audience"]]);
+}
+
+#[test]
+fn a_refused_token_leaves_the_connection_open_for_a_full_login() {
+    let (mut net, p) = greeter_net();
+    let (l, got) = present(&mut net, p, "a", "not-a-token");
+    assert_eq!(got, [["TOKENERR", "signature"]]);
+    net.puppet_send(p, l, &chat_frame("USER", &["bo"]));
+    net.puppet_send(p, l, &chat_frame("NICK", &["bob"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert_eq!(got[1][0], "WELCOME", "{got:?}");
+}
+
+#[test]
+fn after_a_restart_the_old_secret_is_stale_and_the_greeter_learns_the_new_one() {
+    let (mut net, p) = greeter_net();
+    let mut token_for = |net: &mut Net, nick: &str, server: &str| loop {
+        // The greeter alternates by load; ask until it names `server`.
+        let got = glogin(net, p, &[nick, "u"]);
+        let t = got.iter().find(|w| w[0] == "GTOKEN").unwrap().clone();
+        if t[1] == server {
+            return t[2].clone();
+        }
+    };
+    let old = token_for(&mut net, "carl", "b");
+    let b = net.find("b");
+    net.crash(b);
+    net.restart(b);
+    let a = net.find("a");
+    net.connect(b, "a");
+    net.settle();
+    assert!(net.srv(a).known_servers().any(|k| &*k.name == "b"));
+    let g = net.find("g");
+    assert!(net.srv(g).greeter_keys().any(|k| k == ("b", 2)));
+    let (_, got) = present(&mut net, p, "b", &old);
+    assert_eq!(got, [["TOKENERR", "stale"]]);
+    let new = token_for(&mut net, "dora", "b");
+    let (_, got) = present(&mut net, p, "b", &new);
+    assert_eq!(got[0][0], "WELCOME", "{got:?}");
+}
+
+#[test]
+fn the_greeter_counts_its_own_tokens_as_load_and_lists_sessions() {
+    let (mut net, p) = greeter_net();
+    let mut sent_to = Vec::new();
+    for n in ["u1", "u2", "u3", "u4"] {
+        let got = glogin(&mut net, p, &[n, "u"]);
+        sent_to.push(got.iter().find(|w| w[0] == "GTOKEN").unwrap()[1].clone());
+    }
+    // Nobody presented a token yet: only the greeter's count of what it
+    // handed out spreads them.
+    sent_to.sort();
+    assert_eq!(sent_to, ["a", "a", "b", "b"]);
+    // A user of `b` in #r: a login asking for #r's session goes to `b`,
+    // and the listing names it with its load.
+    let (l, _) = present(&mut net, p, "b", "x");
+    net.puppet_send(p, l, &chat_frame("USER", &["ro"]));
+    net.puppet_send(p, l, &chat_frame("NICK", &["rose"]));
+    net.puppet_send(p, l, &chat_frame("CREATEROOM", &["#r"]));
+    net.settle();
+    let got = glogin(&mut net, p, &["vic", "u", "#r"]);
+    assert_eq!(got[0], ["GSESSION", "#r", "b:3"]);
+    assert_eq!(got[1][..2], ["GTOKEN", "b"]);
+    // A greeter that knows no session server refuses, and says why.
+    let got = glogin(&mut net, p, &["1bad", "u"]);
+    assert_eq!(got, [["GREFUSE", "invalid nick, user or room"]]);
+}
+
+#[test]
+fn a_server_that_is_not_the_greeter_refuses_a_greeter_login() {
+    let (mut net, p) = greeter_net();
+    let l = net.puppet_dial(p, "a");
+    net.puppet_send(p, l, &chat_frame("GLOGIN", &["zed", "z"]));
+    net.settle();
+    assert_eq!(net.puppet_got(p, l), [["GREFUSE", "not a greeter"]]);
+}
