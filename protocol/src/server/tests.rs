@@ -3246,7 +3246,7 @@ fn a_refused_token_leaves_the_connection_open_for_a_full_login() {
 #[test]
 fn after_a_restart_the_old_secret_is_stale_and_the_greeter_learns_the_new_one() {
     let (mut net, p) = greeter_net();
-    let mut token_for = |net: &mut Net, nick: &str, server: &str| loop {
+    let token_for = |net: &mut Net, nick: &str, server: &str| loop {
         // The greeter alternates by load; ask until it names `server`.
         let got = glogin(net, p, &[nick, "u"]);
         let t = got.iter().find(|w| w[0] == "GTOKEN").unwrap().clone();
@@ -3261,7 +3261,7 @@ fn after_a_restart_the_old_secret_is_stale_and_the_greeter_learns_the_new_one() 
     let a = net.find("a");
     net.connect(b, "a");
     net.settle();
-    assert!(net.srv(a).known_servers().any(|k| &*k.name == "b"));
+    assert!(net.srv(a).known_servers().any(|k| k.name == "b"));
     let g = net.find("g");
     assert!(net.srv(g).greeter_keys().any(|k| k == ("b", 2)));
     let (_, got) = present(&mut net, p, "b", &old);
