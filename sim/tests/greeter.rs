@@ -150,3 +150,23 @@ fn a_greeter_crash_mid_login_ends_in_a_full_login_and_spares_sessions() {
         assert_eq!(said, ["hello from dave"], "{id}");
     }
 }
+
+/// Fails with the greeter's clock offset ignored: both tokens for `b`
+/// (50 s ahead) arrive expired and ben and dan fall back to full logins.
+#[test]
+fn tokens_are_good_at_servers_whose_clocks_are_far_off() {
+    let j = outcome_of("greeter-skewed-clocks");
+    for (id, server) in [("ann", "a"), ("ben", "b"), ("cat", "a"), ("dan", "b")] {
+        let c = &j["final"]["clients"][id];
+        assert_eq!(
+            (s(&c["state"]), s(&c["login"]), s(&c["session"])),
+            ("connected", "greeter", server),
+            "{id}"
+        );
+    }
+    assert_eq!(j["stats"]["tokens"]["accepted"].as_u64(), Some(4));
+    assert_eq!(
+        j["stats"]["tokens"]["rejected"]["expired"].as_u64(),
+        Some(0)
+    );
+}
