@@ -78,12 +78,35 @@ pub struct FloodReport {
     pub tree_ok: bool,
     /// The run's trace hash: equal across builds means the same run.
     pub trace_hash: String,
+    /// Wall time and events of the set-up (boot, handshakes, bursts)
+    /// before the timed part.
+    pub setup_wall_secs: f64,
+    pub setup_events: u64,
+    /// The process's peak resident memory so far, from the OS (Linux's
+    /// `VmHWM`; absent elsewhere).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The process's peak resident set size in MiB, as Linux reports it in
+/// `/proc/self/status` (`VmHWM`): what the OS had to give, allocator
+/// overhead included. `None` where there is no such file.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn mib(m: Option<f64>) -> String {
+    m.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
 }
 
 pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, String> {
     let scn = flood_scenario(servers, messages, seed);
+    let t_setup = WallClock::now();
     let mut world = build(&scn, &mut RunOptions::default())?;
     world.run_until(FLOOD_START);
+    let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let formed = world.checks.graph.edges().count() == servers - 1;
     let (events0, hops0, sim0) = (world.events, world.broadcasts(), world.now);
     let t0 = WallClock::now();
@@ -99,6 +122,9 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
         violations: world.checks.violations.len(),
         tree_ok: formed,
         trace_hash: world.hash.hex(),
+        setup_wall_secs,
+        setup_events,
+        peak_rss_mib: peak_rss_mib(),
     })
 }
 
@@ -114,7 +140,8 @@ impl FloodReport {
             "flood: {} servers, {} messages of 64 bytes\n\
              \x20 hops {} (expected {}), events {}, violations {}, tree formed: {}\n\
              \x20 trace hash {}\n\
-             \x20 wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x\n",
+             \x20 wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x\n\
+             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
             self.servers,
             self.messages,
             self.hops,
@@ -126,7 +153,10 @@ impl FloodReport {
             self.wall_secs,
             self.hops as f64 / self.wall_secs,
             self.events as f64 / self.wall_secs,
-            self.sim_secs / self.wall_secs
+            self.sim_secs / self.wall_secs,
+            self.setup_wall_secs,
+            self.setup_events,
+            mib(self.peak_rss_mib)
         )
     }
 }
@@ -188,6 +218,10 @@ pub struct ChatReport {
     pub sim_secs: f64,
     pub violations: usize,
     pub trace_hash: String,
+    pub setup_wall_secs: f64,
+    pub setup_events: u64,
+    /// As in [`FloodReport::peak_rss_mib`].
+    pub peak_rss_mib: Option<f64>,
 }
 
 pub fn chat(
@@ -198,8 +232,10 @@ pub fn chat(
     seed: u64,
 ) -> Result<ChatReport, String> {
     let scn = chat_scenario(servers, rooms, members, seconds, seed);
+    let t_setup = WallClock::now();
     let mut world = build(&scn, &mut RunOptions::default())?;
     world.run_until(CHAT_START);
+    let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
     let t0 = WallClock::now();
     world.run();
@@ -212,6 +248,9 @@ pub fn chat(
         sim_secs: (world.now - sim0) as f64 / 1e9,
         violations: world.checks.violations.len(),
         trace_hash: world.hash.hex(),
+        setup_wall_secs,
+        setup_events,
+        peak_rss_mib: peak_rss_mib(),
     })
 }
 
@@ -221,7 +260,8 @@ impl ChatReport {
             "chat: {} clients, every safety checker on\n\
              \x20 events {}, room deliveries {}, violations {}\n\
              \x20 trace hash {}\n\
-             \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n",
+             \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
+             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
             self.clients,
             self.events,
             self.deliveries,
@@ -230,7 +270,10 @@ impl ChatReport {
             self.wall_secs,
             self.events as f64 / self.wall_secs,
             self.deliveries as f64 / self.wall_secs,
-            self.sim_secs / self.wall_secs
+            self.sim_secs / self.wall_secs,
+            self.setup_wall_secs,
+            self.setup_events,
+            mib(self.peak_rss_mib)
         )
     }
 }
