@@ -80,6 +80,12 @@ enum Cmd {
         /// (`{"name": ..., ...}`) rather than objects keyed by name.
         #[arg(long)]
         records: bool,
+        /// How much of the final state the summary carries: `full` (every
+        /// server's view, every client's deliveries) or `brief` (counts
+        /// per server and client, linear in their number: for networks of
+        /// thousands of servers).
+        #[arg(long, value_enum, default_value_t = run::Summary::Full)]
+        summary: run::Summary,
         /// Trace only events at simulated times from T1 to T2 (durations,
         /// either end may be left out: `2s..5s`, `..500ms`, `10s..`).
         #[arg(long, value_name = "T1..T2", requires = "trace")]
@@ -448,6 +454,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             max_events,
             sets,
             records,
+            summary,
             trace_window,
             trace_hosts,
             trace_around_violation,
@@ -502,6 +509,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     trace_filter,
                     stop_on_violation: stop_at_first,
                     event_hashes: false,
+                    summary,
                 },
             )?;
             if perfetto.is_some() || dot_at.is_some() {

@@ -32,6 +32,7 @@ fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
             stop_on_violation: false,
             event_hashes: true,
             trace_filter: Default::default(),
+            summary: Default::default(),
         },
     )?;
     let bytes = sink.contents();

@@ -23,6 +23,23 @@ pub struct RunOptions {
     pub stop_on_violation: bool,
     /// Keep a hash after every event (for the determinism self-check).
     pub event_hashes: bool,
+    /// How much of the final state the summary carries.
+    pub summary: Summary,
+}
+
+/// How much of the final state a run's summary carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Summary {
+    /// Every server's view (the servers, users and rooms it knows) and
+    /// every client's state and deliveries: the contract's fields. Its
+    /// size grows as servers x (servers + users).
+    #[default]
+    Full,
+    /// Per server whether it is up and how many servers, users and rooms
+    /// it knows; per client its state, server, nick, login and how many
+    /// messages it delivered: linear in servers + clients, for networks of
+    /// thousands.
+    Brief,
 }
 
 pub struct Outcome {
@@ -145,6 +162,7 @@ pub fn run(scn: &Scenario, mut opts: RunOptions) -> Result<Outcome, String> {
     let (scn, _) = crate::swarm::expand(scn, seed);
     opts.seed = Some(seed);
     let mut world = build(&scn, &mut opts)?;
+    world.summary = opts.summary;
     world.run();
     finish(&scn, world)
 }
@@ -311,8 +329,10 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         world.checks.counts,
         world.hosts.iter().filter_map(|h| h.client.as_ref()),
     );
-    let final_servers = server_views(&world);
-    let final_clients = client_views(&world);
+    let (final_servers, final_clients) = match world.summary {
+        Summary::Full => (server_views(&world), client_views(&world)),
+        Summary::Brief => (server_counts(&world), client_counts(&world)),
+    };
     let mut stats = drc_protocol::server::Stats::default();
     for h in &world.hosts {
         if let Some(s) = h.server.as_ref() {
@@ -373,6 +393,52 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
             0
         },
     })
+}
+
+/// Each server's view in counts, keyed by name (`--summary brief`).
+fn server_counts(w: &World) -> Value {
+    let mut servers = Map::new();
+    for (label, &h) in &w.by_label {
+        let host = &w.hosts[h as usize];
+        if host.is_client {
+            continue;
+        }
+        let s = host.server.as_ref().filter(|_| host.up);
+        servers.insert(
+            label.clone(),
+            json!({
+                "up": host.running(),
+                "servers": s.map_or(0, |s| s.known_servers().count()),
+                "users": s.map_or(0, |s| s.user_count()),
+                "rooms": s.map_or(0, |s| s.rooms().count()),
+            }),
+        );
+    }
+    Value::Object(servers)
+}
+
+/// Each client's state in brief, keyed by id (`--summary brief`).
+fn client_counts(w: &World) -> Value {
+    let mut clients = Map::new();
+    for (label, &h) in &w.by_label {
+        let Some(c) = w.hosts[h as usize].client.as_ref() else {
+            continue;
+        };
+        let delivered: usize = c.rooms().map(|r| r.log.len()).sum();
+        clients.insert(
+            label.clone(),
+            json!({
+                "state": c.state().as_str(),
+                "server": c.server(),
+                "nick": c.nick(),
+                "uid": c.uid(),
+                "login": c.login_kind(),
+                "session": c.session(),
+                "delivered": delivered,
+            }),
+        );
+    }
+    Value::Object(clients)
 }
 
 /// Each server's own view, keyed by host id, in a stable order.

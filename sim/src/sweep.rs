@@ -255,6 +255,8 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
         &expanded,
         RunOptions {
             seed: Some(seed),
+            // A row reads counters only: no per-server views to build.
+            summary: crate::run::Summary::Brief,
             ..Default::default()
         },
     )?;

@@ -877,3 +877,42 @@ fn sweep_writes_a_summary_page_beside_the_csv() {
     assert!(html.contains("href=\"repro-seed-2.toml\""));
     assert!(!html.contains("<script"));
 }
+
+#[test]
+fn a_brief_summary_counts_what_the_full_one_lists() {
+    let f = scenario("leave-rejoin");
+    let (code, full, _) = drcsim(&["run", &f, "--json"]);
+    assert_eq!(code, 0);
+    let (code, brief, _) = drcsim(&["run", &f, "--json", "--summary", "brief"]);
+    assert_eq!(code, 0);
+    let full: serde_json::Value = serde_json::from_str(&full).unwrap();
+    let brief: serde_json::Value = serde_json::from_str(&brief).unwrap();
+    assert_eq!(full["trace_hash"], brief["trace_hash"], "the same run");
+    assert_eq!(full["verdict"], brief["verdict"]);
+    let fs = full["final"]["servers"].as_object().unwrap();
+    let bs = brief["final"]["servers"].as_object().unwrap();
+    assert_eq!(fs.keys().collect::<Vec<_>>(), bs.keys().collect::<Vec<_>>());
+    for (name, f) in fs {
+        let b = &bs[name];
+        assert_eq!(b["up"], f["up"], "{name}");
+        for k in ["servers", "users", "rooms"] {
+            let n = f[k].as_object().unwrap().len() as u64;
+            assert_eq!(b[k].as_u64(), Some(n), "{name} {k}");
+        }
+    }
+    for (id, f) in full["final"]["clients"].as_object().unwrap() {
+        let b = &brief["final"]["clients"][id];
+        for k in ["state", "server", "nick", "uid", "login", "session"] {
+            assert_eq!(b[k], f[k], "{id} {k}");
+        }
+        let delivered: usize = f["rooms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r.as_array().unwrap().len())
+            .sum();
+        assert_eq!(b["delivered"].as_u64(), Some(delivered as u64), "{id}");
+    }
+    let (code, _, err) = drcsim(&["run", &f, "--summary", "tiny"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -168,6 +168,8 @@ pub struct World {
     pub addrs: BTreeMap<String, HostId>,
     /// `present_token` actions so far (each draws its own nonce stream).
     pub attacks: u64,
+    /// How much of the final state the run's summary will carry.
+    pub summary: crate::run::Summary,
 }
 
 /// How many servers can have a default SID: every three-character
@@ -240,6 +242,7 @@ impl World {
             datagrams: None,
             addrs: BTreeMap::new(),
             attacks: 0,
+            summary: crate::run::Summary::Full,
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
