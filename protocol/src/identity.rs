@@ -125,6 +125,15 @@ impl LinkTag {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
+        Self::parse_with(s, &mut |x| x.into())
+    }
+
+    /// [`LinkTag::parse`], taking each endpoint name from `intern` (a
+    /// server hands out the names it already holds, so the tags of every
+    /// path it keeps share them instead of each owning copies: at 1,000
+    /// servers those copies were most of the heap). The initiator shares
+    /// its endpoint's name.
+    pub fn parse_with(s: &str, intern: &mut impl FnMut(&str) -> Arc<str>) -> Option<Self> {
         let mut it = s.split(':');
         let stamp = crate::wire::parse_u64(it.next()?)?;
         let lo = it.next()?;
@@ -138,11 +147,17 @@ impl LinkTag {
         {
             return None;
         }
+        let (lo_name, hi_name) = (intern(lo), intern(hi));
+        let initiator = if initiator == lo {
+            lo_name.clone()
+        } else {
+            hi_name.clone()
+        };
         Some(LinkTag {
             stamp,
-            lo: lo.into(),
-            hi: hi.into(),
-            initiator: initiator.into(),
+            lo: lo_name,
+            hi: hi_name,
+            initiator,
         })
     }
 

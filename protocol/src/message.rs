@@ -3,6 +3,8 @@
 //! Parsing borrows from the decoded [`Frame`], so handling a message costs
 //! no allocation; encoding appends to the caller's buffer.
 
+use std::sync::Arc;
+
 use crate::identity::LinkTag;
 use crate::wire::{self, Encoder, Frame, WireError};
 
@@ -118,8 +120,14 @@ impl<'a> PathArgs<'a> {
     }
     /// Parses every tag; `None` if any is malformed.
     pub fn tags(&self) -> Option<Vec<LinkTag>> {
+        self.tags_with(&mut |x| x.into())
+    }
+
+    /// [`PathArgs::tags`] with the names from `intern` (see
+    /// [`LinkTag::parse_with`]).
+    pub fn tags_with(&self, intern: &mut impl FnMut(&str) -> Arc<str>) -> Option<Vec<LinkTag>> {
         (self.first..self.frame.arg_count())
-            .map(|i| LinkTag::parse(self.frame.arg(i)?))
+            .map(|i| LinkTag::parse_with(self.frame.arg(i)?, intern))
             .collect()
     }
 }

@@ -168,7 +168,16 @@ impl Server {
         let (Some(tag), Some(peer)) = (l.tag.clone(), l.peer.clone()) else {
             return;
         };
-        let Some(tags) = path.tags() else {
+        let (known, me) = (&self.known, &self.me.name);
+        let mut intern = |s: &str| -> Arc<str> {
+            if s == &**me {
+                return me.clone();
+            }
+            known
+                .get_key_value(s)
+                .map_or_else(|| s.into(), |(k, _)| k.clone())
+        };
+        let Some(tags) = path.tags_with(&mut intern) else {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         };
         if super::sid_code(sid).is_none() {
