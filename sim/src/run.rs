@@ -533,6 +533,7 @@ fn client_views(w: &World) -> Value {
                 "private": private,
                 "list": lists,
                 "moves": c.moves().iter().map(|(f, t, o)| json!({"from": &**f, "to": &**t, "outcome": o})).collect::<Vec<_>>(),
+                "answers": c.answers().iter().map(|(q, a)| json!({"ask": &**q, "answer": a.iter().map(|w| &**w).collect::<Vec<_>>()})).collect::<Vec<_>>(),
                 "login": c.login_kind(),
                 "session": c.session(),
                 "login_fallback": c.fallback_reason(),

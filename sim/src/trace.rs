@@ -335,7 +335,9 @@ pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde
         } => {
             json!({"client": client, "to": to, "by": if *by_client { "client" } else { "server" }})
         }
-        A::Quit { client } => json!({ "client": client }),
+        A::Quit { client, exit } => json!({ "client": client, "exit": exit }),
+        A::Ulist { client, room } => json!({"client": client, "room": room}),
+        A::ListRooms { client } => json!({ "client": client }),
         A::Broadcast { server, text } => json!({"server": server, "text": elide(text)}),
         A::PresentToken {
             client,

@@ -178,7 +178,13 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
             if end >= stop {
                 break;
             }
-            push(end, Action::Quit { client: id.clone() });
+            push(
+                end,
+                Action::Quit {
+                    client: id.clone(),
+                    exit: None,
+                },
+            );
             generation += 1;
             t = end + 2_000_000_000;
         }

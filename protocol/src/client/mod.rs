@@ -150,6 +150,13 @@ pub enum ClientCommand<'a> {
     Move {
         to: &'a str,
     },
+    /// Leave with EXIT (the server closes at once) instead of QUIT (the
+    /// server acknowledges with ERROR, then closes).
+    Exit(&'a str),
+    /// Ask for a room's members.
+    Ulist(&'a str),
+    /// Ask for the rooms.
+    ListRooms,
     /// Present `token` to `server` on a connection of its own, and record
     /// the answer under `kind` (the simulator's token attacks).
     PresentToken {
@@ -159,6 +166,9 @@ pub enum ClientCommand<'a> {
     },
     Quit,
 }
+
+/// The most ULIST and LISTROOMS answers a client keeps.
+const MAX_ANSWERS: usize = 1_000;
 
 /// A private conversation's direct link.
 #[derive(Clone, Debug)]
@@ -226,6 +236,14 @@ pub struct Client {
     probes: BTreeMap<LinkId, login::Probe>,
     /// Every probe's (server, kind, answer).
     probe_log: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
+    /// Answers to ULIST and LISTROOMS: (what was asked, the answer).
+    answers: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    /// Questions asked and not answered yet, in order (answers come back
+    /// in the order asked).
+    asking: std::collections::VecDeque<Arc<str>>,
+    /// After a QUIT: the link kept open for the server's ERROR, and
+    /// until when it waits for it.
+    quitting: Option<(LinkId, Instant)>,
 }
 
 impl Client {
@@ -265,6 +283,9 @@ impl Client {
             sessions: Vec::new(),
             probes: BTreeMap::new(),
             probe_log: Vec::new(),
+            answers: Vec::new(),
+            asking: std::collections::VecDeque::new(),
+            quitting: None,
         }
     }
 
@@ -339,6 +360,10 @@ impl Client {
     fn on_command(&mut self, now: Instant, c: ClientCommand<'_>, out: &mut Outbox) {
         if let ClientCommand::Connect { server, nick } = c {
             self.abandon_move(out);
+            // A QUIT still waiting for its acknowledgement: its link is
+            // closed just below, and an ERROR on the new session is not
+            // that acknowledgement (found by the greeter swarm, seed 173).
+            self.quitting = None;
             if let Some(l) = self.server_link() {
                 out.push(Output::Close { link: l });
             }
@@ -380,7 +405,8 @@ impl Client {
         match c {
             // Both hold whatever the state: a quit stops reconnecting, and
             // a room left while away is not joined again.
-            ClientCommand::Quit => return self.quit(out),
+            ClientCommand::Quit => return self.quit(now, None, out),
+            ClientCommand::Exit(message) => return self.quit(now, Some(message), out),
             ClientCommand::Leave(r) => {
                 self.unwant_room(r);
                 if let Some(st) = self.rooms.get_mut(&fold(r)) {
@@ -422,9 +448,18 @@ impl Client {
         match c {
             ClientCommand::Connect { .. }
             | ClientCommand::Quit
+            | ClientCommand::Exit(_)
             | ClientCommand::Leave(_)
             | ClientCommand::PresentToken { .. } => {
                 unreachable!("handled above")
+            }
+            ClientCommand::Ulist(room) => {
+                self.ask(format!("ulist {room}"));
+                self.send(out, "ULIST", &[room]);
+            }
+            ClientCommand::ListRooms => {
+                self.ask("listrooms".into());
+                self.send(out, "LISTROOMS", &[]);
             }
             ClientCommand::Nick(n) => self.send(out, "NICK", &[n]),
             ClientCommand::Create(r) => {
@@ -450,15 +485,26 @@ impl Client {
         }
     }
 
-    /// The user leaves the network: no reconnecting, no rooms kept.
-    fn quit(&mut self, out: &mut Outbox) {
+    /// The user leaves the network: no reconnecting, no rooms kept. With
+    /// QUIT (`exit` None) the connection stays open for the server's
+    /// ERROR, which acknowledges it, and closes then or after
+    /// `ping_timeout` at the latest; with EXIT the server closes at once,
+    /// so the client does too.
+    fn quit(&mut self, now: Instant, exit: Option<&str>, out: &mut Outbox) {
         self.abandon_move(out);
         self.abandon_login("the user quit", out);
+        let acked = self.state == ClientState::Connected && exit.is_none();
         if self.state == ClientState::Connected {
-            self.send(out, "QUIT", &["leaving"]);
+            match exit {
+                None => self.send(out, "QUIT", &["leaving"]),
+                Some("") => self.send(out, "EXIT", &[]),
+                Some(m) => self.send(out, "EXIT", &[m]),
+            }
         }
-        if let Some(l) = self.server_link() {
-            out.push(Output::Close { link: l });
+        match self.server_link() {
+            Some(l) if acked => self.quitting = Some((l, now + self.cfg.ping_timeout)),
+            Some(l) => out.push(Output::Close { link: l }),
+            None => {}
         }
         self.end_registration(out);
         for (&l, p) in &self.peers {
@@ -473,6 +519,12 @@ impl Client {
             r.leave();
         }
         self.state = ClientState::Quit;
+    }
+
+    fn ask(&mut self, what: String) {
+        if self.asking.len() < MAX_ANSWERS {
+            self.asking.push_back(what.into());
+        }
     }
 
     fn want_room(&mut self, room: &str) {
@@ -519,6 +571,10 @@ impl Client {
     }
 
     fn on_closed(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
+        if self.quitting.is_some_and(|(l, _)| l == link) {
+            self.quitting = None;
+            return;
+        }
         if self.old_link == Some(link) {
             self.old_link = None;
             return;
@@ -665,7 +721,20 @@ impl Client {
             "ROOMERR" => self.unwant_room(a(0)),
             "REDIRECT" => self.on_redirect(now, a(0), a(1), out),
             "REDIRCANCEL" => self.on_redircancel(now, f, out),
+            "ERROR" if self.quitting.is_some() => {
+                // The QUIT's acknowledgement: done.
+                if let Some((l, _)) = self.quitting.take() {
+                    out.push(Output::Close { link: l });
+                }
+            }
             "ERROR" => self.last_error = Some(a(0).into()),
+            "USERS" | "ROOMS" => {
+                let asked = self.asking.pop_front().unwrap_or_else(|| "?".into());
+                if self.answers.len() < MAX_ANSWERS {
+                    let answer = f.args().map(Arc::from).collect();
+                    self.answers.push((asked, answer));
+                }
+            }
             "NOTICE" => self.notices += 1,
             "JOINED" => {
                 let name = a(0);
@@ -809,6 +878,12 @@ impl Client {
     }
 
     fn on_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        if let Some((l, until)) = self.quitting {
+            if now >= until {
+                self.quitting = None;
+                out.push(Output::Close { link: l });
+            }
+        }
         self.login_timeout(now, out);
         self.redial_if_due(now, out);
         self.move_timeout(now, out);
@@ -860,6 +935,9 @@ impl Client {
             at(t);
         }
         if let Some(t) = self.login_deadline() {
+            at(t);
+        }
+        if let Some((_, t)) = self.quitting {
             at(t);
         }
         if let Some(t) = self.move_deadline() {
@@ -920,6 +998,12 @@ impl Client {
     /// Every seamless redirect this client went through: (from, to, outcome).
     pub fn moves(&self) -> &[(Arc<str>, Arc<str>, &'static str)] {
         &self.moves
+    }
+    /// Each ULIST and LISTROOMS answer: what was asked ("ulist #room",
+    /// "listrooms") and the answer's words (the room, then its members;
+    /// or the rooms).
+    pub fn answers(&self) -> &[(Arc<str>, Vec<Arc<str>>)] {
+        &self.answers
     }
     /// A move is in progress (two server connections).
     pub fn is_moving(&self) -> bool {

@@ -180,6 +180,8 @@ impl Client {
         let link = self.new_link();
         self.server = Some((link, server.clone()));
         self.state = super::ClientState::Connecting;
+        // Questions of an earlier session are never answered.
+        self.asking.clear();
         self.uid = None;
         self.nick = self.wanted_nick.clone();
         self.nick_tries = 0;

@@ -734,7 +734,8 @@ fn a_quit_client_stays_quit() {
     r.welcome("alice", "A-1-1");
     r.command(ClientCommand::Quit);
     assert_eq!(r.sent.last().unwrap().1[0], "QUIT");
-    assert_eq!(r.closed, [r.link()]);
+    assert!(r.closed.is_empty(), "the link waits for the server's ERROR");
+    assert!(r.c.poll_timeout().is_some(), "but not for ever");
     r.lose(); // the server's FIN
     assert_eq!(r.c.state(), ClientState::Quit);
     assert_eq!(r.c.reconnect_at(), None);
@@ -1286,4 +1287,84 @@ fn a_silent_greeter_is_given_up_after_the_login_timeout() {
     r.input(ClientInput::Connected { link: gl });
     r.frame_on(gl, &["GREFUSE", "no session server"]);
     assert_eq!(r.dialled[1].1, "B");
+}
+
+#[test]
+fn a_quit_is_closed_on_its_acknowledgement_and_an_exit_at_once() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    assert_eq!(r.sent, [["QUIT", "leaving"]]);
+    assert!(r.closed.is_empty());
+    r.frame(&["ERROR", "closing link: leaving"]);
+    assert_eq!(r.closed, [SRV]);
+    assert_eq!(r.c.state(), ClientState::Quit);
+    assert!(
+        !r.notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        "the acknowledgement is not a disconnection"
+    );
+    // No ERROR: closed at ping_timeout.
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    let due = r.c.poll_timeout().unwrap();
+    assert_eq!(due, r.now + cfg().ping_timeout);
+    r.now = due;
+    r.input(ClientInput::Timeout);
+    assert_eq!(r.closed, [SRV]);
+    // EXIT: the server closes without a word, and so does the client.
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Exit("bye")));
+    assert_eq!(r.sent, [["EXIT", "bye"]]);
+    assert_eq!(r.closed, [SRV]);
+}
+
+#[test]
+fn ulist_and_listrooms_answers_are_kept_with_their_question() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Ulist("#r")));
+    r.input(ClientInput::Command(ClientCommand::ListRooms));
+    assert_eq!(r.sent, [vec!["ULIST", "#r"], vec!["LISTROOMS"]]);
+    r.frame(&["USERS", "#r", "alice", "bob"]);
+    r.frame(&["ROOMS", "#r", "#s"]);
+    let got: Vec<(String, Vec<String>)> =
+        r.c.answers()
+            .iter()
+            .map(|(q, a)| (q.to_string(), a.iter().map(|w| w.to_string()).collect()))
+            .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "ulist #r".to_string(),
+                vec!["#r".to_string(), "alice".into(), "bob".into()]
+            ),
+            ("listrooms".to_string(), vec!["#r".to_string(), "#s".into()]),
+        ]
+    );
+}
+
+#[test]
+fn a_new_session_after_an_unacknowledged_quit_takes_errors_as_its_own() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    r.input(ClientInput::Command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    }));
+    let (l, _) = r.dialled.last().unwrap().clone();
+    r.input(ClientInput::Connected { link: l });
+    r.frame_on(l, &["WELCOME", "alice", "A-1-2"]);
+    r.notes.clear();
+    r.frame_on(l, &["ERROR", "server shutting down"]);
+    r.input(ClientInput::Closed { link: l });
+    let told: Vec<String> = r
+        .notes
+        .iter()
+        .filter_map(|n| match n {
+            ChatNote::Disconnected { reason } => Some(reason.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, ["server shutting down"]);
 }

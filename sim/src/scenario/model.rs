@@ -329,7 +329,18 @@ pub enum Action {
         to: String,
         by_client: bool,
     },
+    /// The client leaves: with QUIT, or with EXIT and this message.
     Quit {
+        client: String,
+        exit: Option<String>,
+    },
+    /// The client asks for a room's members (ULIST).
+    Ulist {
+        client: String,
+        room: String,
+    },
+    /// The client asks for the rooms (LISTROOMS).
+    ListRooms {
         client: String,
     },
     /// Operator broadcast (extension).
@@ -371,6 +382,8 @@ impl Action {
                 | Action::Private { .. }
                 | Action::Redirect { .. }
                 | Action::Quit { .. }
+                | Action::Ulist { .. }
+                | Action::ListRooms { .. }
         )
     }
 }
@@ -402,6 +415,8 @@ impl Action {
         "quit",
         "broadcast",
         "present_token",
+        "ulist",
+        "listrooms",
     ];
 
     /// The action's name as spelled in `do = "..."`.
@@ -429,6 +444,8 @@ impl Action {
             Action::Private { .. } => "private",
             Action::Redirect { .. } => "redirect",
             Action::Quit { .. } => "quit",
+            Action::Ulist { .. } => "ulist",
+            Action::ListRooms { .. } => "listrooms",
             Action::Broadcast { .. } => "broadcast",
             Action::PresentToken { .. } => "present_token",
         }

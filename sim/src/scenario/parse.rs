@@ -128,7 +128,9 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
         "say" => &["client", "room", "text"],
         "send_list" | "private" => &["client", "to", "text"],
         "redirect" => &["client", "to", "by"],
-        "quit" => &["client"],
+        "quit" => &["client", "exit"],
+        "ulist" => &["client", "room"],
+        "listrooms" => &["client"],
         "broadcast" => &["server", "text"],
         "present_token" => &["client", "server", "token"],
         _ => return None,
@@ -1524,6 +1526,17 @@ impl<'a> Parser<'a> {
                 }
             }
             "quit" => Action::Quit {
+                client: r.client("client")?,
+                exit: match t.get("exit") {
+                    Some(f) => Some(self.string(&f)?.v),
+                    None => None,
+                },
+            },
+            "ulist" => Action::Ulist {
+                client: r.client("client")?,
+                room: r.room("room")?,
+            },
+            "listrooms" => Action::ListRooms {
                 client: r.client("client")?,
             },
             "broadcast" => Action::Broadcast {

@@ -198,6 +198,17 @@ loss = 0.75
 duplicate = 0.25
 
 [[at]]
+time = "22.5s"
+do = "ulist"
+client = "dave"
+room = "#lobby"
+
+[[at]]
+time = "22.6s"
+do = "listrooms"
+client = "dave"
+
+[[at]]
 time = "23s"
 do = "present_token"
 client = "dave"
@@ -449,7 +460,7 @@ fn rich_scenario_parses() {
     assert_eq!(sc.clients[1].join, vec![s("#lobby"), s("#dev")]);
     assert_eq!(sc.server_names(), vec!["a", "b", "c", "evil", "d"]);
     assert_eq!(sc.client_ids(), vec!["alice", "bob", "carol", "dave"]);
-    assert_eq!(sc.actions.len(), 25);
+    assert_eq!(sc.actions.len(), 27);
     let g = sc.greeter.clone().expect("[greeter]");
     assert_eq!(
         (g.name.as_str(), g.token_ttl, g.login_timeout),
@@ -693,7 +704,28 @@ fn every_action_parses() {
         ),
         (
             "do = \"quit\"\nclient = \"e\"",
-            Action::Quit { client: s("e") },
+            Action::Quit {
+                client: s("e"),
+                exit: None,
+            },
+        ),
+        (
+            "do = \"quit\"\nclient = \"e\"\nexit = \"bye\"",
+            Action::Quit {
+                client: s("e"),
+                exit: Some(s("bye")),
+            },
+        ),
+        (
+            "do = \"ulist\"\nclient = \"c\"\nroom = \"#r\"",
+            Action::Ulist {
+                client: s("c"),
+                room: s("#r"),
+            },
+        ),
+        (
+            "do = \"listrooms\"\nclient = \"c\"",
+            Action::ListRooms { client: s("c") },
         ),
         (
             "do = \"broadcast\"\nserver = \"b\"\ntext = \"hey\"",

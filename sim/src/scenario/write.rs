@@ -279,7 +279,17 @@ fn write_action(w: &mut Writer, action: &Action) {
                 w.kv("by", string("client"));
             }
         }
-        Action::Quit { client } => w.kv("client", string(client)),
+        Action::Quit { client, exit } => {
+            w.kv("client", string(client));
+            if let Some(m) = exit {
+                w.kv("exit", string(m));
+            }
+        }
+        Action::Ulist { client, room } => {
+            w.kv("client", string(client));
+            w.kv("room", string(room));
+        }
+        Action::ListRooms { client } => w.kv("client", string(client)),
         Action::Broadcast { server, text } => {
             w.kv("server", string(server));
             w.kv("text", string(text));

@@ -247,7 +247,13 @@ impl World {
                     text,
                 },
             ),
-            Action::Quit { client } => (client, C::Quit),
+            Action::Quit { client, exit: None } => (client, C::Quit),
+            Action::Quit {
+                client,
+                exit: Some(m),
+            } => (client, C::Exit(m)),
+            Action::Ulist { client, room } => (client, C::Ulist(room)),
+            Action::ListRooms { client } => (client, C::ListRooms),
             Action::Redirect { client, to, .. } => (client, C::Move { to }),
             _ => return,
         };

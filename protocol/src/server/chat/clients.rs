@@ -67,9 +67,19 @@ impl Server {
                 }
             }
             ("PONG", _) => {}
-            ("QUIT", _) => {
-                let reason = f.arg(0).unwrap_or("quit");
+            // QUIT is acknowledged with ERROR before the server closes,
+            // so the client knows its quit was taken; EXIT just closes.
+            ("QUIT" | "EXIT", _) => {
+                let reason = f.arg(0).unwrap_or(if f.command() == "QUIT" {
+                    "quit"
+                } else {
+                    "exit"
+                });
                 self.local_quit(link, reason, out);
+                if f.command() == "QUIT" {
+                    let ack = format!("closing link: {reason}");
+                    out.send(link, frame("ERROR", &[&ack]));
+                }
                 out.push(crate::outbox::Output::Close { link });
             }
             // Only as the first frame: a client that arrived by redirect.
