@@ -216,10 +216,11 @@ fn mentions(a: &Action, name: &str) -> bool {
     match a {
         Action::Partition { groups } => groups.iter().flatten().any(|g| g == name),
         Action::Heal => false,
-        Action::Cut { a, b }
-        | Action::Stall { a, b, .. }
-        | Action::Link { a, b }
-        | Action::Unlink { a, b } => a == name || b == name,
+        Action::Cut { a, b } | Action::Stall { a, b, .. } | Action::Link { a, b } => {
+            a == name || b == name
+        }
+        Action::Unlink { a, b, via } => a == name || b == name || via.as_deref() == Some(name),
+        Action::Kill { server, .. } => server == name,
         Action::Crash { server }
         | Action::Restart { server }
         | Action::Shutdown { server }

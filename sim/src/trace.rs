@@ -296,7 +296,13 @@ pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde
     let args = match a {
         A::Partition { groups } => json!({ "groups": groups }),
         A::Heal => json!({}),
-        A::Cut { a, b } | A::Link { a, b } | A::Unlink { a, b } => json!({"a": a, "b": b}),
+        A::Cut { a, b } | A::Link { a, b } => json!({"a": a, "b": b}),
+        A::Unlink { a, b, via } => json!({"a": a, "b": b, "via": via}),
+        A::Kill {
+            server,
+            nick,
+            comment,
+        } => json!({"server": server, "nick": nick, "comment": elide(comment)}),
         A::Stall { a, b, duration } => json!({"a": a, "b": b, "for_ns": duration.as_nanos()}),
         A::Crash { server } | A::Restart { server } | A::Shutdown { server } => {
             json!({ "server": server })

@@ -10,6 +10,7 @@ mod discovery;
 mod handshake;
 mod joining;
 mod liveness;
+mod operator;
 mod shutdown;
 mod table;
 mod tree;
@@ -27,6 +28,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame};
 
 pub(crate) use chat::frame as chat_frame;
+pub(crate) use chat::verbatim as verbatim_frame;
 pub use chat::{collision_losers, stream_beats, RoomView, SequencerView, Slot};
 pub use discovery::{Datagram, DatagramTo, DiscoveryConfig, DiscoveryStats};
 pub use liveness::AutoTarget;
@@ -60,6 +62,12 @@ pub enum Command<'a> {
     Connect { to: &'a str },
     /// Close the link to this direct neighbour gracefully (SCLOSE).
     Unlink { peer: &'a str },
+    /// Close the link between `server` and its neighbour `peer`: the
+    /// request travels the tree to `server`, which closes it with SCLOSE.
+    UnlinkAt { server: &'a str, peer: &'a str },
+    /// KILL the user with this nick: the request travels to the server
+    /// holding its connection, which carries it out.
+    Kill { nick: &'a str, comment: &'a str },
     /// Flood a message to every server.
     Broadcast { text: &'a str },
     /// Move every local client away (seamless redirect), then close every
@@ -503,6 +511,29 @@ impl Server {
         }
     }
 
+    /// Closes the link to the direct neighbour `peer` with SCLOSE.
+    pub(crate) fn unlink_peer<R: CryptoRngCore>(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let found = self
+            .links
+            .iter()
+            .find(|(_, l)| l.peer.as_deref() == Some(peer))
+            .map(|(id, _)| *id);
+        if let Some(link) = found {
+            // Don't dial it straight back.
+            if let Some(t) = self.auto.iter_mut().find(|t| &*t.name == peer) {
+                t.hold_off(now, self.cfg.reconnect_max);
+            }
+            out.send(link, |b| Msg::Sclose { reason: "operator" }.encode(b));
+            self.drop_link(now, link, CloseReason::Operator, true, rng, out);
+        }
+    }
+
     fn on_command<R: CryptoRngCore>(
         &mut self,
         now: Instant,
@@ -531,21 +562,9 @@ impl Server {
                     self.dial(now, to.into(), out, rng);
                 }
             }
-            Command::Unlink { peer } => {
-                let found = self
-                    .links
-                    .iter()
-                    .find(|(_, l)| l.peer.as_deref() == Some(peer))
-                    .map(|(id, _)| *id);
-                if let Some(link) = found {
-                    // Don't dial it straight back.
-                    if let Some(t) = self.auto.iter_mut().find(|t| &*t.name == peer) {
-                        t.hold_off(now, self.cfg.reconnect_max);
-                    }
-                    out.send(link, |b| Msg::Sclose { reason: "operator" }.encode(b));
-                    self.drop_link(now, link, CloseReason::Operator, true, rng, out);
-                }
-            }
+            Command::Unlink { peer } => self.unlink_peer(now, peer, rng, out),
+            Command::UnlinkAt { server, peer } => self.operator_unlink(now, server, peer, rng, out),
+            Command::Kill { nick, comment } => self.operator_kill(nick, comment, out),
             Command::Broadcast { text } => {
                 let id = self.next_bcast;
                 self.next_bcast += 1;

@@ -3306,3 +3306,84 @@ fn a_server_that_is_not_the_greeter_refuses_a_greeter_login() {
     net.settle();
     assert_eq!(net.puppet_got(p, l), [["GREFUSE", "not a greeter"]]);
 }
+
+// ---------------------------------------------------------------- operator
+
+#[test]
+fn an_operator_kill_travels_to_the_users_server_which_carries_it_out() {
+    let mut net = chain(
+        Config::default(),
+        &["a", "b", "c"],
+        &[("b", "a"), ("c", "b")],
+    );
+    let p = net.add_puppet("p");
+    let l = net.puppet_dial(p, "c");
+    net.puppet_send(p, l, &chat_frame("USER", &["s"]));
+    net.puppet_send(p, l, &chat_frame("NICK", &["sam"]));
+    net.settle();
+    let a = net.find("a");
+    net.handle(
+        a,
+        Input::Operator(Command::Kill {
+            nick: "sam",
+            comment: "spam",
+        }),
+    );
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert_eq!(got.last().unwrap(), &["KILLED", "spam"]);
+    for s in ["a", "b", "c"] {
+        let i = net.find(s);
+        assert_eq!(net.srv(i).uid_of_nick("sam"), None, "{s}");
+    }
+    // The request went hop by hop; the KILL came back from c, its issuer.
+    let b = net.find("b");
+    let to_c = net.link_to(b, "c");
+    assert!(net.sent_on(b, to_c).iter().any(|w| w[0] == "OKILL"));
+    let c_sid = net.hosts[net.find("c")].id.sid.to_string();
+    let to_a = net.link_to(b, "a");
+    assert!(net
+        .sent_on(b, to_a)
+        .iter()
+        .any(|w| w[0] == "KILL" && w[1] == c_sid));
+}
+
+#[test]
+fn an_unlink_asked_elsewhere_closes_the_link_with_sclose_at_its_end() {
+    let mut net = chain(
+        Config::default(),
+        &["a", "b", "c"],
+        &[("b", "a"), ("c", "b")],
+    );
+    let a = net.find("a");
+    net.handle(
+        a,
+        Input::Operator(Command::UnlinkAt {
+            server: "b",
+            peer: "c",
+        }),
+    );
+    net.settle();
+    let b = net.find("b");
+    assert!(net.links_to(b, "c").is_empty(), "b closed its link to c");
+    assert!(net.srv(a).known_servers().all(|k| k.name != "c"));
+    // Asking the server itself is a local unlink; an unknown server, nothing.
+    net.handle(
+        a,
+        Input::Operator(Command::UnlinkAt {
+            server: "zz",
+            peer: "b",
+        }),
+    );
+    net.settle();
+    assert_eq!(net.links_to(a, "b").len(), 1);
+    net.handle(
+        a,
+        Input::Operator(Command::UnlinkAt {
+            server: "a",
+            peer: "b",
+        }),
+    );
+    net.settle();
+    assert!(net.links_to(a, "b").is_empty());
+}

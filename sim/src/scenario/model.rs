@@ -271,10 +271,19 @@ pub enum Action {
         a: String,
         b: String,
     },
-    /// Operator asks `a` to drop its link to `b`.
+    /// Operator asks `a` to drop its link to `b`; with `via`, the
+    /// operator is on `via` and the request travels the tree to `a`.
     Unlink {
         a: String,
         b: String,
+        via: Option<String>,
+    },
+    /// Operator on `server` KILLs the user with this nick (carried out by
+    /// the server holding its connection).
+    Kill {
+        server: String,
+        nick: String,
+        comment: String,
     },
     /// Start a server not declared in `[[server]]`, linking it to `via`.
     AddServer {
@@ -417,6 +426,7 @@ impl Action {
         "present_token",
         "ulist",
         "listrooms",
+        "kill",
     ];
 
     /// The action's name as spelled in `do = "..."`.
@@ -432,6 +442,7 @@ impl Action {
             Action::Storm { .. } => "storm",
             Action::Link { .. } => "link",
             Action::Unlink { .. } => "unlink",
+            Action::Kill { .. } => "kill",
             Action::AddServer { .. } => "add_server",
             Action::Skew { .. } => "skew",
             Action::Connect { .. } => "connect",

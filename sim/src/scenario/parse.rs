@@ -116,7 +116,9 @@ pub(super) fn action_args(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "partition" => &["groups"],
         "heal" => &[],
-        "cut" | "link" | "unlink" => &["a", "b"],
+        "cut" | "link" => &["a", "b"],
+        "unlink" => &["a", "b", "via"],
+        "kill" => &["server", "nick", "comment"],
         "stall" => &["a", "b", "for"],
         "crash" | "restart" | "shutdown" => &["server"],
         "storm" => &["for", "loss", "duplicate"],
@@ -1421,8 +1423,20 @@ impl<'a> Parser<'a> {
             }
             "unlink" => {
                 let (a, b) = r.server_pair()?;
-                Action::Unlink { a, b }
+                let via = match t.get("via") {
+                    Some(_) => Some(r.server("via")?),
+                    None => None,
+                };
+                Action::Unlink { a, b, via }
             }
+            "kill" => Action::Kill {
+                server: r.server("server")?,
+                nick: self.nick(&r.field("nick")?)?,
+                comment: match t.get("comment") {
+                    Some(f) => self.string(&f)?.v,
+                    None => "killed by an operator".into(),
+                },
+            },
             "crash" => Action::Crash {
                 server: r.server("server")?,
             },

@@ -203,9 +203,25 @@ fn write_action(w: &mut Writer, action: &Action) {
     match action {
         Action::Partition { groups } => w.kv("groups", string_lists(groups)),
         Action::Heal => {}
-        Action::Cut { a, b } | Action::Link { a, b } | Action::Unlink { a, b } => {
+        Action::Cut { a, b } | Action::Link { a, b } => {
             w.kv("a", string(a));
             w.kv("b", string(b));
+        }
+        Action::Unlink { a, b, via } => {
+            w.kv("a", string(a));
+            w.kv("b", string(b));
+            if let Some(v) = via {
+                w.kv("via", string(v));
+            }
+        }
+        Action::Kill {
+            server,
+            nick,
+            comment,
+        } => {
+            w.kv("server", string(server));
+            w.kv("nick", string(nick));
+            w.kv("comment", string(comment));
         }
         Action::Stall { a, b, duration: d } => {
             w.kv("a", string(a));

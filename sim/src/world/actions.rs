@@ -134,9 +134,26 @@ impl World {
                 let h = self.host(a);
                 self.dispatch(h, Input::Operator(Command::Connect { to: b }));
             }
-            Action::Unlink { a, b } => {
+            Action::Unlink { a, b, via: None } => {
                 let h = self.host(a);
                 self.dispatch(h, Input::Operator(Command::Unlink { peer: b }));
+            }
+            Action::Unlink {
+                a,
+                b,
+                via: Some(via),
+            } => {
+                let h = self.host(via);
+                let cmd = Command::UnlinkAt { server: a, peer: b };
+                self.dispatch(h, Input::Operator(cmd));
+            }
+            Action::Kill {
+                server,
+                nick,
+                comment,
+            } => {
+                let h = self.host(server);
+                self.dispatch(h, Input::Operator(Command::Kill { nick, comment }));
             }
             Action::AddServer { name, via } => {
                 let h = self.host(name);

@@ -269,6 +269,7 @@ impl Server {
             "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
             "SREG" => self.on_sreg(link, f, out),
             "GSECRET" => self.on_secret_msg(now, link, f, raw, out),
+            "OKILL" | "OUNLINK" => self.on_operator_msg(now, link, f, raw, rng, out),
             "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RSEQTAKE" | "RSEQGO"
             | "RHOLDER" => self.on_handoff_msg(now, link, f, raw, out),
             _ => false,
