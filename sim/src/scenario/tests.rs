@@ -198,6 +198,12 @@ loss = 0.75
 duplicate = 0.25
 
 [[at]]
+time = "22.4s"
+do = "kill"
+server = "a"
+nick = "dave"
+
+[[at]]
 time = "22.5s"
 do = "ulist"
 client = "dave"
@@ -460,7 +466,7 @@ fn rich_scenario_parses() {
     assert_eq!(sc.clients[1].join, vec![s("#lobby"), s("#dev")]);
     assert_eq!(sc.server_names(), vec!["a", "b", "c", "evil", "d"]);
     assert_eq!(sc.client_ids(), vec!["alice", "bob", "carol", "dave"]);
-    assert_eq!(sc.actions.len(), 27);
+    assert_eq!(sc.actions.len(), 28);
     let g = sc.greeter.clone().expect("[greeter]");
     assert_eq!(
         (g.name.as_str(), g.token_ttl, g.login_timeout),
@@ -602,6 +608,23 @@ fn every_action_parses() {
             Action::Unlink {
                 a: s("a"),
                 b: s("b"),
+                via: None,
+            },
+        ),
+        (
+            "do = \"unlink\"\na = \"a\"\nb = \"b\"\nvia = \"b\"",
+            Action::Unlink {
+                a: s("a"),
+                b: s("b"),
+                via: Some(s("b")),
+            },
+        ),
+        (
+            "do = \"kill\"\nserver = \"b\"\nnick = \"c\"\ncomment = \"spam\"",
+            Action::Kill {
+                server: s("b"),
+                nick: s("c"),
+                comment: s("spam"),
             },
         ),
         (
