@@ -36,7 +36,16 @@ fn ulist_and_listrooms_answer_across_servers() {
     assert_eq!(
         answers,
         [
-            ("ulist #lobby".to_string(), w(&["#lobby", "alice", "bob"])),
+            // nick!user@host realname: the host is the server each
+            // registered on, known at carol's server through UINFO.
+            (
+                "ulist #lobby".to_string(),
+                w(&[
+                    "#lobby",
+                    "alice!alice@east alice (simulated)",
+                    "bob!bob@west bob (simulated)",
+                ]),
+            ),
             ("listrooms".to_string(), w(&["#dev", "#lobby"])),
             ("ulist #nowhere".to_string(), w(&["#nowhere"])),
         ]

@@ -146,8 +146,8 @@ impl Client {
                         reason,
                     },
                 );
-                let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
-                self.send(out, "USER", &[&user]);
+                let nick = self.nick.clone();
+                self.send_user(out);
                 self.send(out, "NICK", &[&nick]);
             }
             _ => return false,

@@ -31,6 +31,8 @@ pub use rooms::{Delivered, RoomState};
 pub struct ClientConfig {
     pub nick: String,
     pub user: String,
+    /// The real name USER gives.
+    pub realname: String,
     /// Where other clients reach this one for private messages.
     pub addr: Arc<str>,
     pub accept_private: bool,
@@ -521,6 +523,12 @@ impl Client {
         self.state = ClientState::Quit;
     }
 
+    /// `USER <user> <mode> <unused> <realname>`.
+    fn send_user(&mut self, out: &mut Outbox) {
+        let (user, realname) = (self.cfg.user.clone(), self.cfg.realname.clone());
+        self.send(out, "USER", &[&user, "0", "*", &realname]);
+    }
+
     fn ask(&mut self, what: String) {
         if self.asking.len() < MAX_ANSWERS {
             self.asking.push_back(what.into());
@@ -553,8 +561,8 @@ impl Client {
         if self.server_link() == Some(link) {
             self.begin_registration(now, link, out);
             self.last_rx = now;
-            let (user, nick) = (self.cfg.user.clone(), self.nick.clone());
-            self.send(out, "USER", &[&user]);
+            let nick = self.nick.clone();
+            self.send_user(out);
             self.send(out, "NICK", &[&nick]);
             return;
         }

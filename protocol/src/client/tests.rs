@@ -28,6 +28,7 @@ fn cfg() -> ClientConfig {
         no_rejoin: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
+        realname: "Alice A".into(),
         greeter: None,
         session: None,
         login_timeout: Some(Duration::from_secs(10)),
@@ -1244,7 +1245,13 @@ fn a_refused_token_falls_back_to_a_full_login_on_the_same_connection() {
     r.input(ClientInput::Connected { link: sl });
     r.sent.clear();
     r.frame_on(sl, &["TOKENERR", "expired"]);
-    assert_eq!(r.sent, [["USER", "alice"], ["NICK", "alice"]]);
+    assert_eq!(
+        r.sent,
+        [
+            vec!["USER", "alice", "0", "*", "Alice A"],
+            vec!["NICK", "alice"]
+        ]
+    );
     assert_eq!(r.dialled.len(), 2, "no new connection");
     assert_eq!(
         login_ends(&r),

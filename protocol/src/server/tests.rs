@@ -3387,3 +3387,44 @@ fn an_unlink_asked_elsewhere_closes_the_link_with_sclose_at_its_end() {
     net.settle();
     assert!(net.links_to(a, "b").is_empty());
 }
+
+#[test]
+fn user_fields_travel_with_the_uid_and_ulist_shows_them_elsewhere() {
+    let mut net = chain(Config::default(), &["a", "b"], &[("b", "a")]);
+    let p = net.add_puppet("p");
+    let la = net.puppet_dial(p, "a");
+    net.puppet_send(p, la, &chat_frame("USER", &["ann", "0", "*", "Ann Other"]));
+    net.puppet_send(p, la, &chat_frame("NICK", &["ann"]));
+    net.puppet_send(p, la, &chat_frame("JOINROOM", &["#r"]));
+    // A one-argument USER is still taken: its user name is its real name.
+    let lb = net.puppet_dial(p, "b");
+    net.puppet_send(p, lb, &chat_frame("USER", &["bo"]));
+    net.puppet_send(p, lb, &chat_frame("NICK", &["bob"]));
+    net.puppet_send(p, lb, &chat_frame("JOINROOM", &["#r"]));
+    net.settle();
+    net.puppet_send(p, lb, &chat_frame("ULIST", &["#r"]));
+    net.settle();
+    let got = net.puppet_got(p, lb);
+    assert_eq!(
+        got.last().unwrap(),
+        &["USERS", "#r", "ann!ann@a Ann Other", "bob!bo@b bo"]
+    );
+    // A server that links later learns them from the burst.
+    let c = net.add("c", &[]);
+    net.connect(c, "b");
+    net.settle();
+    let lc = net.puppet_dial(p, "c");
+    net.puppet_send(p, lc, &chat_frame("USER", &["cy"]));
+    net.puppet_send(p, lc, &chat_frame("NICK", &["cy"]));
+    net.puppet_send(p, lc, &chat_frame("ULIST", &["#r"]));
+    net.settle();
+    assert_eq!(
+        net.puppet_got(p, lc).last().unwrap(),
+        &["USERS", "#r", "ann!ann@a Ann Other", "bob!bo@b bo"]
+    );
+    // Two or three arguments are neither form.
+    let lc = net.puppet_dial(p, "b");
+    net.puppet_send(p, lc, &chat_frame("USER", &["x", "0"]));
+    net.settle();
+    assert_eq!(net.puppet_got(p, lc)[0][0], "ERROR");
+}

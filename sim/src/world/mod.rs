@@ -307,6 +307,7 @@ impl World {
             let ccfg = ClientConfig {
                 nick: decl.map_or(id.as_str(), |d| d.nick()).to_string(),
                 user: id.clone(),
+                realname: format!("{id} (simulated)"),
                 addr: id.as_str().into(),
                 accept_private: decl.is_none_or(|d| d.accept_private),
                 autojoin: decl.map(|d| d.join.clone()).unwrap_or_default(),

@@ -35,6 +35,7 @@ impl Server {
                 last_rx: now,
                 ping_sent: false,
                 user: None,
+                realname: None,
                 nick: None,
                 uid: None,
                 handover: None,
@@ -111,13 +112,21 @@ impl Server {
             ("GLOGIN", None) if c.user.is_none() && c.nick.is_none() => {
                 self.on_glogin(now, link, f, rng, out)
             }
+            // USER <user> <mode> <unused> <realname>, as the multi-server
+            // spec has it; USER <user> alone is still taken (the real name
+            // is then the user name).
             ("USER", None) => {
-                if let Some([name]) = f.args_exact::<1>() {
-                    c.user = Some(name.into());
-                    self.try_register(now, link, out);
-                } else {
-                    out.send(link, frame("ERROR", &["USER needs one argument"]));
-                }
+                let (user, realname) = match (f.args_exact::<1>(), f.args_exact::<4>()) {
+                    (Some([u]), _) => (u, u),
+                    (_, Some([u, _mode, _unused, r])) => (u, r),
+                    _ => {
+                        out.send(link, frame("ERROR", &["USER needs 4 arguments (or 1)"]));
+                        return;
+                    }
+                };
+                c.user = Some(user.into());
+                c.realname = Some(realname.into());
+                self.try_register(now, link, out);
             }
             ("NICK", None) => {
                 if let Some([nick]) = f.args_exact::<1>() {
@@ -162,7 +171,14 @@ impl Server {
         };
         let uid: Arc<str> = make_uid(&self.me.sid, incarnation, self.chat.next_uid).into();
         let ts = self.wall_secs(now);
-        self.chat.clients.get_mut(&link).expect("client").uid = Some(uid.clone());
+        let c = self.chat.clients.get_mut(&link).expect("client");
+        c.uid = Some(uid.clone());
+        let user = c.user.clone().unwrap_or_default();
+        let info = Arc::new(super::UserInfo {
+            realname: c.realname.clone().unwrap_or_else(|| user.clone()),
+            user,
+            host: self.me.name.clone(),
+        });
         self.insert_user(
             uid.clone(),
             User {
@@ -174,12 +190,14 @@ impl Server {
                 local: true,
                 rooms: Default::default(),
                 gen: 0,
+                info: Some(info.clone()),
             },
         );
         let name = self.me.name.clone();
         out.send(link, frame("WELCOME", &[&nick, &uid, &name]));
-        let t = ts.to_string();
-        self.flood(None, frame("UID", &[&uid, &nick, &t, &t]), out);
+        let (t, i) = (ts.to_string(), &info);
+        let args = [&*uid, &nick, &t, &t, &i.user, &i.host, &i.realname];
+        self.flood(None, frame("UID", &args), out);
         Self::chat_note(out, ChatNote::UserRegistered { link, uid });
     }
 
@@ -254,11 +272,19 @@ impl Server {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
+                // Each member as `nick!user@host realname` (the nick alone
+                // while its UINFO is on the way).
                 let mut args: Vec<Arc<str>> = vec![room.into()];
                 if let Some(r) = self.chat.rooms.get(&fold(room)) {
                     for m in r.members.keys() {
                         if let Some(u) = self.chat.users.get(m) {
-                            args.push(u.nick.clone());
+                            args.push(match &u.info {
+                                Some(i) => {
+                                    format!("{}!{}@{} {}", u.nick, i.user, i.host, i.realname)
+                                        .into()
+                                }
+                                None => u.nick.clone(),
+                            });
                         }
                     }
                 }

@@ -49,6 +49,20 @@ pub(crate) struct User {
     /// How many times the user moved (seamless redirect); its home is
     /// `sid`, which differs from the SID in its UID once it moved.
     pub gen: u64,
+    /// Who the user said it is at registration (USER), known
+    /// network-wide through UINFO; `None` until that arrives.
+    pub info: Option<Arc<UserInfo>>,
+}
+
+/// A user's USER fields, and the host it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserInfo {
+    pub user: Arc<str>,
+    /// The server the user registered on: the network shows where a user
+    /// came in, not its machine's address (which a server does not pass
+    /// on, as IRC networks cloak it).
+    pub host: Arc<str>,
+    pub realname: Arc<str>,
 }
 
 /// A room as this server knows it.
@@ -74,6 +88,9 @@ pub(crate) struct ClientLink {
     pub last_rx: Instant,
     pub ping_sent: bool,
     pub user: Option<Arc<str>>,
+    /// The USER command's real name (its user name when it gave one
+    /// argument, or logged in with a token).
+    pub realname: Option<Arc<str>>,
     pub nick: Option<Arc<str>>,
     /// Set once registered.
     pub uid: Option<Arc<str>>,
@@ -145,14 +162,17 @@ pub(crate) enum Dest {
 
 /// Introduces a user: `UID,uid,nick,ts,reg_ts`, and its home and move
 /// count once it has moved (so that a burst carries where it lives now).
+/// Then, when known, who the user said it is (user, host, real name).
 pub(crate) fn send_uid(out: &mut Outbox, link: LinkId, uid: &str, u: &User) {
-    let (ts, reg) = (u.ts.to_string(), u.reg_ts.to_string());
-    if u.gen == 0 {
-        out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg]));
-    } else {
-        let g = u.gen.to_string();
-        out.send(link, frame("UID", &[uid, &u.nick, &ts, &reg, &u.sid, &g]));
+    let (ts, reg, g) = (u.ts.to_string(), u.reg_ts.to_string(), u.gen.to_string());
+    let mut args: Vec<&str> = vec![uid, &u.nick, &ts, &reg];
+    if u.gen != 0 {
+        args.extend([&*u.sid, &g]);
     }
+    if let Some(i) = &u.info {
+        args.extend([&*i.user, &i.host, &i.realname]);
+    }
+    out.send(link, frame("UID", &args));
 }
 
 /// Encodes a frame from string arguments.

@@ -24,6 +24,7 @@
 //! bounded by the tokens of one `token_ttl`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
@@ -230,7 +231,7 @@ impl Server {
         if !ab.no_token_replay {
             t.seen.insert(claims.nonce, claims.expiry_ms);
         }
-        let (nick, user) = (claims.nick.into(), claims.user.into());
+        let (nick, user): (Arc<str>, Arc<str>) = (claims.nick.into(), claims.user.into());
         out.note(Note::Chat(ChatNote::TokenAccepted {
             link,
             token: token.into(),
@@ -238,6 +239,7 @@ impl Server {
             incarnation: self.me.incarnation,
         }));
         if let Some(c) = self.chat.clients.get_mut(&link) {
+            c.realname = Some(user.clone());
             c.user = Some(user);
             c.nick = Some(nick);
         }

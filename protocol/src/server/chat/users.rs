@@ -394,16 +394,32 @@ impl Server {
     ) -> bool {
         let ok = match f.command() {
             "UID" => {
-                // Four arguments, or six once the user has moved: its home
-                // and move count.
-                let (uid, nick, ts, reg, moved) = match (f.args_exact::<4>(), f.args_exact::<6>()) {
-                    (Some([u, n, t, r]), _) => (u, n, t, r, None),
-                    (_, Some([u, n, t, r, h, g])) => match parse_u64(g) {
+                // Four arguments, two more once the user has moved (its
+                // home and move count), and three more once its USER
+                // fields are known (user, host, real name).
+                let args: Vec<&str> = f.args().collect();
+                let (info, args) = match args.len() {
+                    7 | 9 => {
+                        let (a, i) = args.split_at(args.len() - 3);
+                        (Some((i[0], i[1], i[2])), a)
+                    }
+                    _ => (None, &args[..]),
+                };
+                let (uid, nick, ts, reg, moved) = match *args {
+                    [u, n, t, r] => (u, n, t, r, None),
+                    [u, n, t, r, h, g] => match parse_u64(g) {
                         Some(g) if h.len() == 3 && g > 0 => (u, n, t, r, Some((h, g))),
                         _ => return false,
                     },
                     _ => return false,
                 };
+                let info = info.map(|(user, host, realname)| {
+                    Arc::new(super::UserInfo {
+                        user: user.into(),
+                        host: host.into(),
+                        realname: realname.into(),
+                    })
+                });
                 let (Some(uid_home), Some(ts), Some(reg)) =
                     (uid_sid(uid), parse_u64(ts), parse_u64(reg))
                 else {
@@ -427,8 +443,11 @@ impl Server {
                 if answer && self.saved(uid, ts) && nick != uid {
                     self.answer_saved(link, uid, ts, out);
                 }
-                if let Some((uid, _)) = self.chat.users.get_key_value(uid) {
+                if let Some((uid, u)) = self.chat.users.get_key_value(uid) {
                     let uid = uid.clone();
+                    if u.info.is_none() && info.is_some() {
+                        self.chat.users.get_mut(&uid).expect("user").info = info;
+                    }
                     self.catch_up_move(now, &uid, sid, gen, out);
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
@@ -454,18 +473,18 @@ impl Server {
                         local: false,
                         rooms: Default::default(),
                         gen,
+                        info: info.clone(),
                     };
                     self.insert_user(uid.clone(), user);
                     let (t, r, g) = (ts.to_string(), reg.to_string(), gen.to_string());
-                    if gen == 0 {
-                        self.flood(Some(link), frame("UID", &[&uid, nick, &t, &r]), out);
-                    } else {
-                        self.flood(
-                            Some(link),
-                            frame("UID", &[&uid, nick, &t, &r, sid, &g]),
-                            out,
-                        );
+                    let mut args: Vec<&str> = vec![&uid, nick, &t, &r];
+                    if gen != 0 {
+                        args.extend([sid, &g]);
                     }
+                    if let Some(i) = &info {
+                        args.extend([&*i.user, &i.host, &i.realname]);
+                    }
+                    self.flood(Some(link), frame("UID", &args), out);
                     if saved && nick != &*uid {
                         self.follow_with_save(Some(link), &uid, ts, out);
                     }
