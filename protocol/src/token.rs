@@ -256,12 +256,16 @@ mod tests {
         assert_eq!(chk(&tampered, "east", &k, 2, 0), Err(Refusal::Signature));
         let later = t.replace(":60000:", ":99999:");
         assert_eq!(chk(&later, "east", &k, 2, 0), Err(Refusal::Signature));
+        // A field too many, even one that could be a name.
+        let (body, mac) = t.rsplit_once(':').unwrap();
+        let extra = format!("{body}:extra:{mac}");
         for junk in [
             "",
             "x",
             "a:b:c:1:00:2:00",
             &t[..t.len() - 1],
             &t.to_uppercase(),
+            &extra,
         ] {
             assert_eq!(
                 chk(junk, "east", &k, 2, 0),

@@ -1218,16 +1218,23 @@ fn a_greeter_login_presents_the_token_at_the_session_server() {
     r.input(ClientInput::Connected { link: gl });
     assert_eq!(r.sent, [["GLOGIN", "alice", "alice", "#r"]]);
     r.frame_on(gl, &["GSESSION", "#r", "S:4"]);
+    // A TOKENERR is the session server's word, not the greeter's.
+    r.frame_on(gl, &["TOKENERR", "expired"]);
+    assert_eq!(r.sent.len(), 1, "no full login at the greeter");
     r.frame_on(gl, &["GTOKEN", "S", "tok"]);
     assert_eq!(r.closed, [gl], "the greeter's connection is closed");
     let (sl, to) = r.dialled[1].clone();
     assert_eq!(to, "S");
     r.input(ClientInput::Connected { link: sl });
     assert_eq!(r.sent.last().unwrap(), &["TOKEN", "tok"]);
+    // GSESSION is the greeter's word: on the session's link it is not kept.
+    r.frame_on(sl, &["GSESSION", "#x", "S:9"]);
+    assert_eq!(r.c.sessions().len(), 1);
     assert!(!r.sent.iter().any(|w| w[0] == "USER" || w[0] == "NICK"));
     r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
     assert_eq!(r.c.state(), ClientState::Connected);
     assert_eq!((r.c.login_kind(), r.c.session()), ("greeter", Some("S")));
+    assert_eq!(r.c.fallback_reason(), None);
     assert_eq!(r.c.sessions()[0], ("#r".into(), "S:4".into()));
     assert_eq!(
         login_ends(&r),
@@ -1263,6 +1270,7 @@ fn a_refused_token_falls_back_to_a_full_login_on_the_same_connection() {
     );
     r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
     assert_eq!((r.c.login_kind(), r.c.session()), ("direct", None));
+    assert_eq!(r.c.fallback_reason(), Some("token refused: expired"));
 }
 
 #[test]
@@ -1374,4 +1382,42 @@ fn a_new_session_after_an_unacknowledged_quit_takes_errors_as_its_own() {
         })
         .collect();
     assert_eq!(told, ["server shutting down"]);
+}
+
+#[test]
+fn a_probe_records_each_answer_and_a_silent_close() {
+    let mut r = greeting();
+    r.input(ClientInput::Command(ClientCommand::PresentToken {
+        server: "S",
+        kind: "replayed",
+        token: "t1",
+    }));
+    let (p1, to) = r.dialled.last().unwrap().clone();
+    assert_eq!(to, "S");
+    r.input(ClientInput::Connected { link: p1 });
+    assert_eq!(r.sent.last().unwrap(), &["TOKEN", "t1"]);
+    r.frame_on(p1, &["TOKENERR", "replay"]);
+    assert!(r.closed.contains(&p1));
+    r.input(ClientInput::Command(ClientCommand::PresentToken {
+        server: "S",
+        kind: "expired",
+        token: "t2",
+    }));
+    let p2 = r.dialled.last().unwrap().0;
+    r.input(ClientInput::Connected { link: p2 });
+    r.input(ClientInput::Closed { link: p2 });
+    let log: Vec<(String, String, String)> =
+        r.c.probe_log()
+            .iter()
+            .map(|(s, k, a)| (s.to_string(), k.to_string(), a.to_string()))
+            .collect();
+    assert_eq!(
+        log,
+        [
+            ("S".into(), "replayed".into(), "replay".into()),
+            ("S".into(), "expired".into(), "closed".into())
+        ]
+    );
+    // The login on the side went on untouched.
+    assert!(r.c.logging_in());
 }

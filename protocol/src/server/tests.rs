@@ -3215,6 +3215,16 @@ fn a_greeter_token_logs_in_once_without_user_or_nick() {
     let (server, token) = (tok[1].clone(), tok[2].clone());
     assert!(server == "a" || server == "b", "{server}");
     assert!(token.starts_with(&format!("{server}:alice:al:")), "{token}");
+    // Its expiry is token_ttl ahead on the audience's clock (here the
+    // greeter's: no skew), give or take the GSECRET's trip.
+    let s = net.find(&server);
+    let expiry = crate::token::parse(&token).unwrap().0.expiry_ms;
+    let now_ms = net.srv(s).wall_clock_ms(net.now);
+    let ttl = Config::default().token_ttl.as_millis();
+    assert!(
+        expiry <= now_ms + ttl && expiry + 1_000 >= now_ms + ttl,
+        "expiry {expiry} vs now {now_ms} + {ttl}"
+    );
     let (_, answer) = present(&mut net, p, &server, &token);
     assert_eq!(answer[0][0], "WELCOME", "{answer:?}");
     assert_eq!(answer[0][1], "alice");
@@ -3293,6 +3303,13 @@ fn the_greeter_counts_its_own_tokens_as_load_and_lists_sessions() {
     let got = glogin(&mut net, p, &["vic", "u", "#r"]);
     assert_eq!(got[0], ["GSESSION", "#r", "b:3"]);
     assert_eq!(got[1][..2], ["GTOKEN", "b"]);
+    // Once a token's user has arrived it counts as a user, not twice:
+    // vic logs in at b, and b's load is rose, vic and u2's and u4's
+    // tokens, still 4.
+    let (_, w) = present(&mut net, p, "b", &got[1][2]);
+    assert_eq!(w[0][0], "WELCOME");
+    let got = glogin(&mut net, p, &["wes", "u", "#r"]);
+    assert_eq!(got[0], ["GSESSION", "#r", "b:4"]);
     // A greeter that knows no session server refuses, and says why.
     let got = glogin(&mut net, p, &["1bad", "u"]);
     assert_eq!(got, [["GREFUSE", "invalid nick, user or room"]]);
@@ -3427,4 +3444,59 @@ fn user_fields_travel_with_the_uid_and_ulist_shows_them_elsewhere() {
     net.puppet_send(p, lc, &chat_frame("USER", &["x", "0"]));
     net.settle();
     assert_eq!(net.puppet_got(p, lc)[0][0], "ERROR");
+}
+
+#[test]
+fn a_secret_naming_another_incarnation_is_not_kept_and_secrets_are_refreshed() {
+    let (mut net, _) = greeter_net();
+    let (a, b, g) = (net.find("a"), net.find("b"), net.find("g"));
+    // b's GSECRET as a forwarded it to g, replayed with another
+    // incarnation: g keeps what it has.
+    let to_g = net.link_to(a, "g");
+    let mut w = net
+        .sent_on(a, to_g)
+        .into_iter()
+        .find(|w| w[0] == "GSECRET" && w[3] == "b")
+        .unwrap();
+    w[4] = "7".into();
+    let args: Vec<&str> = w[1..].iter().map(|s| s.as_str()).collect();
+    let from_a = net.link_to(g, "a");
+    net.inject(g, from_a, &chat_frame("GSECRET", &args));
+    let keys: Vec<(String, u64)> = net
+        .srv(g)
+        .greeter_keys()
+        .map(|(n, i)| (n.to_string(), i))
+        .collect();
+    assert_eq!(keys, [("a".to_string(), 1), ("b".to_string(), 1)]);
+    // Every secret_refresh each server sends its secret (and clock) again.
+    let sent = |net: &Net| {
+        let to_a = net.link_to(b, "a");
+        net.sent_on(b, to_a)
+            .iter()
+            .filter(|w| w[0] == "GSECRET")
+            .count()
+    };
+    assert_eq!(sent(&net), 1);
+    net.run_for(Config::default().secret_refresh + secs(1));
+    assert_eq!(sent(&net), 2);
+}
+
+#[test]
+fn the_wall_clock_in_ms_follows_the_offset() {
+    let mut net = chain(Config::default(), &["a"], &[]);
+    let a = net.find("a");
+    let t = Instant::ZERO + secs(10);
+    assert_eq!(net.srv(a).wall_clock_ms(t), 10_000);
+    net.hosts[a]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_wall_offset(5_000_000_000);
+    assert_eq!(net.srv(a).wall_clock_ms(t), 15_000);
+    net.hosts[a]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_wall_offset(-20_000_000_000);
+    assert_eq!(net.srv(a).wall_clock_ms(t), 0, "never below zero");
 }
