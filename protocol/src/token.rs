@@ -296,6 +296,20 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_body_with_a_field_too_many_is_not_a_token() {
+        // Only a key holder could make one; the layout is still refused.
+        let k = [7u8; 32];
+        let body = "east:alice:al:60000:000000000000feed:2:extra";
+        let tag = mac_of(&k, body).finalize().into_bytes();
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse(&format!("{body}:{hex}")), None);
+        assert_eq!(
+            v("east", &k, 2).check(&format!("{body}:{hex}"), 0),
+            Err(Refusal::Signature)
+        );
+    }
+
+    #[test]
     fn fields_with_the_separator_cannot_be_signed() {
         let mut c = claims();
         c.user = "a:b";

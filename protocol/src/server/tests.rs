@@ -3479,6 +3479,15 @@ fn a_secret_naming_another_incarnation_is_not_kept_and_secrets_are_refreshed() {
     assert_eq!(sent(&net), 1);
     net.run_for(Config::default().secret_refresh + secs(1));
     assert_eq!(sent(&net), 2);
+    // On its own timer, to the instant: not whenever some other input
+    // happens to wake the server.
+    let times: Vec<Instant> = net
+        .sent
+        .iter()
+        .filter(|s| s.1 == b && words(&s.3)[0] == "GSECRET")
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(times[1], times[0] + Config::default().secret_refresh);
 }
 
 #[test]
