@@ -483,6 +483,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_policy_name_reads_back_as_its_policy() {
+        for p in NickCollision::ALL {
+            assert_eq!(NickCollision::from_name(p.as_str()), Some(p));
+        }
+        for o in Ordering::ALL {
+            assert_eq!(Ordering::from_name(o.as_str()), Some(o));
+        }
+        assert_eq!(NickCollision::from_name("ts_kill"), None);
+        assert_eq!(Ordering::from_name("Epoch"), None);
+    }
+
+    #[test]
     fn every_ablation_name_switches_its_own_flag_and_only_that() {
         let mut seen: Vec<Ablations> = Vec::new();
         for name in ABLATION_NAMES {

@@ -88,6 +88,12 @@ mod tests {
         assert!(!valid_room("#") && !valid_room("lobby") && !valid_room("#a b"));
         assert_eq!(fold("Alice[1]"), fold("aLICE{1}"));
         assert_eq!(fold("Alice[1]"), "alice{1}");
+        // Brackets alone, and each alone, fold too (no capital to give
+        // the fast path away).
+        assert_eq!(fold_cow("a[b]"), "a{b}");
+        assert_eq!(fold_cow("a["), "a{");
+        assert_eq!(fold_cow("a]"), "a}");
+        assert!(matches!(fold_cow("plain{}"), Cow::Borrowed(_)));
         assert!(matches!(fold_cow("#lobby{1}"), Cow::Borrowed("#lobby{1}")));
         assert!(matches!(fold_cow("#Lobby"), Cow::Owned(s) if s == "#lobby"));
         let uid = make_uid("0AB", 3, 17);

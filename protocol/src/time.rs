@@ -104,3 +104,15 @@ pub fn fmt_nanos(n: u64) -> String {
         format!("{n}ns")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_durations_read_in_millis() {
+        assert_eq!(Instant(2_500_000_000).as_millis(), 2_500);
+        assert_eq!(Duration::from_millis(1_250).as_millis(), 1_250);
+        assert_eq!(Duration::from_secs(3).as_nanos(), 3_000_000_000);
+    }
+}

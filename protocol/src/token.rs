@@ -252,6 +252,8 @@ mod tests {
         assert_eq!(chk(&t, "east", &k, 3, 0), Err(Refusal::Stale));
         assert_eq!(chk(&t, "east", &[8; 32], 2, 0), Err(Refusal::Signature));
         assert_eq!(chk(&t, "east", &k, 2, 60_001), Err(Refusal::Expired));
+        // Good up to its expiry's very millisecond.
+        assert_eq!(chk(&t, "east", &k, 2, 60_000), Ok(()));
         let tampered = t.replace(":alice:", ":mallory:");
         assert_eq!(chk(&tampered, "east", &k, 2, 0), Err(Refusal::Signature));
         let later = t.replace(":60000:", ":99999:");

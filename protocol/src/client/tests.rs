@@ -1421,3 +1421,71 @@ fn a_probe_records_each_answer_and_a_silent_close() {
     // The login on the side went on untouched.
     assert!(r.c.logging_in());
 }
+
+#[test]
+fn list_messages_received_are_kept_with_their_sender() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["LMSG", "bob", "hi all"]);
+    r.frame(&["LMSG", "carol", "and you"]);
+    let got: Vec<(String, String)> =
+        r.c.list_log()
+            .iter()
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect();
+    assert_eq!(
+        got,
+        [
+            ("bob".to_string(), "hi all".to_string()),
+            ("carol".to_string(), "and you".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_refusal_that_no_retry_can_mend_fails_the_message_at_once() {
+    for why in ["no such room", "not a member", "number not held"] {
+        let mut r = Rig::joined(cfg());
+        r.say("hi");
+        r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+        r.sent.clear();
+        r.frame(&["SENDFAIL", "#r", "1", "A", "1", why]);
+        let failed = r
+            .notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == why));
+        let retried = r.sent == [["GETSEQ", "#r"]];
+        if why == "number not held" {
+            assert!(retried && !failed, "{why}: {:?}", r.sent);
+        } else {
+            assert!(failed && !retried, "{why}: {:?}", r.sent);
+        }
+    }
+}
+
+#[test]
+fn a_start_point_of_zero_for_the_current_stream_changes_nothing() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["SYNC", "#r", "1", "A", "0"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "one",
+    ]);
+    assert_eq!(r.delivered(), [(1, "one".to_string())]);
+    assert!(r.sent.is_empty(), "no gap to ask about: {:?}", r.sent);
+}
+
+#[test]
+fn a_long_gap_is_asked_about_seventeen_numbers_at_a_time() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "40", "B-1-1", "bob", "B-1-1/40", "late",
+    ]);
+    r.after(Duration::from_secs(2));
+    let asked: Vec<&str> = r
+        .sent
+        .iter()
+        .filter(|w| w[0] == "FINDSEQ")
+        .map(|w| w[4].as_str())
+        .collect();
+    let want: Vec<String> = (1..=17).map(|n| n.to_string()).collect();
+    assert_eq!(asked, want);
+}

@@ -247,3 +247,15 @@ fn the_dial_is_noted_and_the_seeker_waits_for_it() {
     assert!(t.dials().is_empty());
     assert_eq!(words(&t.datagrams()[0])[0], "HELLO");
 }
+
+#[test]
+fn a_seekers_first_hello_waits_a_jittered_moment_after_boot() {
+    let s = server("s", true, Config::default());
+    let at = s.srv.poll_timeout().expect("a HELLO is due");
+    let wait = at.saturating_since(s.now);
+    assert!(
+        wait.as_nanos() >= 50_000_000 && wait.as_nanos() <= 100_000_000,
+        "first HELLO {} ns after boot",
+        wait.as_nanos()
+    );
+}

@@ -3509,3 +3509,26 @@ fn the_wall_clock_in_ms_follows_the_offset() {
         .set_wall_offset(-20_000_000_000);
     assert_eq!(net.srv(a).wall_clock_ms(t), 0, "never below zero");
 }
+
+#[test]
+fn a_response_of_the_right_length_without_our_challenge_is_refused() {
+    // An impostor names A (registered; its key is public) to B, cannot
+    // read the CHALLENGE sealed to A's key, and answers with a RESPONSE
+    // sealed to B's key: the right length, a guessed challenge.
+    let mut net = chain(Config::default(), &["A", "B"], &[]);
+    let b = net.find("B");
+    let p = net.add_puppet("p");
+    let l = net.puppet_dial(p, "B");
+    let a_sid = net.hosts[net.find("A")].id.sid.to_string();
+    net.puppet_send(p, l, &chat_frame("LINK", &["A", &a_sid, "1", "5"]));
+    net.settle();
+    assert_eq!(net.puppet_got(p, l)[0][0], "CHALLENGE");
+    let b_key = net.registry.get("B").unwrap().key;
+    let sealed = b_key.seal(&mut ChaCha8Rng::seed_from_u64(3), &[9u8; 64]);
+    net.puppet_send(p, l, &hex_frame("RESPONSE", &sealed));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert!(got.iter().all(|w| w[0] != "VERIFIED"), "{got:?}");
+    assert_eq!(got.last().unwrap()[0], "ERROR", "{got:?}");
+    assert_eq!(net.srv(b).stats().links_registered, 0);
+}
