@@ -3532,3 +3532,52 @@ fn a_response_of_the_right_length_without_our_challenge_is_refused() {
     assert_eq!(got.last().unwrap()[0], "ERROR", "{got:?}");
     assert_eq!(net.srv(b).stats().links_registered, 0);
 }
+
+#[test]
+fn a_registered_users_nick_change_is_checked_for_validity_and_use() {
+    let mut net = chain(Config::default(), &["a"], &[]);
+    let p = net.add_puppet("p");
+    let l = net.puppet_dial(p, "a");
+    net.puppet_send(p, l, &chat_frame("USER", &["u"]));
+    net.puppet_send(p, l, &chat_frame("NICK", &["ann"]));
+    let m = net.puppet_dial(p, "a");
+    net.puppet_send(p, m, &chat_frame("USER", &["v"]));
+    net.puppet_send(p, m, &chat_frame("NICK", &["max"]));
+    net.settle();
+    for (nick, want) in [
+        ("anna", vec!["NICKOK", "anna"]),
+        ("1anna", vec!["NICKERR", "1anna", "invalid nick"]),
+        ("MAX", vec!["NICKERR", "MAX", "nick in use"]),
+        ("Anna", vec!["NICKOK", "Anna"]),
+    ] {
+        net.puppet_send(p, l, &chat_frame("NICK", &[nick]));
+        net.settle();
+        assert_eq!(net.puppet_got(p, l).last().unwrap(), &want, "{nick}");
+    }
+    let a = net.find("a");
+    assert!(net.srv(a).uid_of_nick("anna").is_some());
+    assert!(net.srv(a).uid_of_nick("1anna").is_none());
+}
+
+#[test]
+fn a_greeter_login_or_a_token_only_opens_a_connection() {
+    let (mut net, p) = greeter_net();
+    let l = net.puppet_dial(p, "g");
+    net.puppet_send(p, l, &chat_frame("USER", &["u"]));
+    net.puppet_send(p, l, &chat_frame("GLOGIN", &["zed", "z"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert!(got.iter().all(|w| w[0] != "GTOKEN"), "{got:?}");
+    assert_eq!(got.last().unwrap(), &["ERROR", "register first"]);
+    let l = net.puppet_dial(p, "a");
+    net.puppet_send(p, l, &chat_frame("NICK", &["zed"]));
+    net.puppet_send(
+        p,
+        l,
+        &chat_frame("TOKEN", &["a:zed:z:1:0000000000000001:1:00"]),
+    );
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert!(got.iter().all(|w| w[0] != "TOKENERR"), "{got:?}");
+    assert_eq!(got.last().unwrap(), &["ERROR", "register first"]);
+}
