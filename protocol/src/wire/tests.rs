@@ -994,3 +994,40 @@ fn an_argument_that_escaping_makes_too_long_is_refused() {
     let mut b = Vec::new();
     assert!(super::encode(&mut b, "X", &[&",".repeat(1500)]).is_ok());
 }
+
+/// Invalid UTF-8 anywhere in an argument is an error, wherever it sits
+/// among the block-at-a-time scan's lanes and however many arguments
+/// come before it (the fast path skips the UTF-8 check only for text it
+/// saw to be ASCII). It does not catch the `&` -> `^` mutant of that
+/// bookkeeping in `parse` (decode.rs), which docs/testing.md lists.
+#[test]
+fn invalid_utf8_is_refused_at_every_position_of_the_fast_path() {
+    let mut f = Frame::new();
+    // Runs of high bytes too, so that one starts exactly at a block's
+    // first lane and fills every lane before the comma.
+    for (pad, run, args_before) in
+        (0..72).flat_map(|p| (1..4).flat_map(move |r| (0..3).map(move |a| (p, r, a))))
+    {
+        {
+            let mut b = b"<CMD".to_vec();
+            for _ in 0..args_before {
+                b.extend_from_slice(b",ok");
+            }
+            b.push(b',');
+            b.extend(std::iter::repeat_n(b'a', pad));
+            b.extend(std::iter::repeat_n(0xff, run));
+            b.extend_from_slice(b",tail>");
+            assert!(
+                decode_exact(&b, &mut f).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(&b)
+            );
+            // A valid two-byte character in its place is fine.
+            let good: Vec<u8> = b
+                .iter()
+                .flat_map(|&x| if x == 0xff { vec![0xc3, 0xa9] } else { vec![x] })
+                .collect();
+            assert!(decode_exact(&good, &mut f).is_ok());
+        }
+    }
+}
