@@ -137,15 +137,7 @@ impl Client {
                 let server = self.server().unwrap_or_default().into();
                 self.login = None;
                 self.fallback_reason = Some(reason.clone());
-                let outcome = "fallback";
-                Self::note(
-                    out,
-                    ChatNote::LoginEnded {
-                        outcome,
-                        server,
-                        reason,
-                    },
-                );
+                Self::login_ended(out, "fallback", server, reason);
                 let nick = self.nick.clone();
                 self.send_user(out);
                 self.send(out, "NICK", &[&nick]);
@@ -162,15 +154,7 @@ impl Client {
             self.session = Some(server.clone());
             self.login_kind = "greeter";
             self.redial_home(&server);
-            let (outcome, reason) = ("session", "".into());
-            Self::note(
-                out,
-                ChatNote::LoginEnded {
-                    outcome,
-                    server,
-                    reason,
-                },
-            );
+            Self::login_ended(out, "session", server, "".into());
         }
     }
 
@@ -198,15 +182,7 @@ impl Client {
     /// The user gave a login in progress up (a quit, another connect).
     pub(super) fn abandon_login(&mut self, why: &str, out: &mut Outbox) {
         if self.login.take().is_some() {
-            let (outcome, server, reason) = ("abandoned", "".into(), why.into());
-            Self::note(
-                out,
-                ChatNote::LoginEnded {
-                    outcome,
-                    server,
-                    reason,
-                },
-            );
+            Self::login_ended(out, "abandoned", "".into(), why.into());
         }
     }
 
@@ -219,8 +195,13 @@ impl Client {
             out.push(Output::Close { link });
         }
         self.end_registration(out);
-        let (outcome, server, reason) = ("fallback", l.fallback.clone(), Arc::<str>::from(reason));
+        let reason: Arc<str> = reason.into();
         self.fallback_reason = Some(reason.clone());
+        Self::login_ended(out, "fallback", l.fallback.clone(), reason);
+        self.dial(now, l.fallback, out);
+    }
+
+    fn login_ended(out: &mut Outbox, outcome: &'static str, server: Arc<str>, reason: Arc<str>) {
         Self::note(
             out,
             ChatNote::LoginEnded {
@@ -229,7 +210,6 @@ impl Client {
                 reason,
             },
         );
-        self.dial(now, l.fallback, out);
     }
 
     /// Presents `token` to `server` on a connection of its own.

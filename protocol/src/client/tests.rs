@@ -53,16 +53,7 @@ impl Rig {
     /// Registered as `alice` (UID A-1-1), a member of `#r` whose stream
     /// (epoch 1, sequencer A) starts at number 1.
     fn joined(cfg: ClientConfig) -> Rig {
-        let mut r = Rig {
-            c: Client::new(cfg),
-            out: Outbox::new(),
-            now: Instant::ZERO,
-            sent: Vec::new(),
-            sent_on: Vec::new(),
-            notes: Vec::new(),
-            dialled: Vec::new(),
-            closed: Vec::new(),
-        };
+        let mut r = Rig::new(cfg);
         r.input(ClientInput::Command(ClientCommand::Connect {
             server: "A",
             nick: None,
@@ -75,6 +66,20 @@ impl Rig {
         r.sent_on.clear();
         r.notes.clear();
         r
+    }
+
+    /// A client that has done nothing yet.
+    fn new(cfg: ClientConfig) -> Rig {
+        Rig {
+            c: Client::new(cfg),
+            out: Outbox::new(),
+            now: Instant::ZERO,
+            sent: Vec::new(),
+            sent_on: Vec::new(),
+            notes: Vec::new(),
+            dialled: Vec::new(),
+            closed: Vec::new(),
+        }
     }
 
     fn input(&mut self, i: ClientInput<'_>) {
@@ -1179,16 +1184,7 @@ fn greeting() -> Rig {
     c.greeter = Some("G".into());
     c.session = Some("#r".into());
     c.login_timeout = Some(Duration::from_secs(10));
-    let mut r = Rig {
-        c: Client::new(c),
-        out: Outbox::new(),
-        now: Instant::ZERO,
-        sent: Vec::new(),
-        sent_on: Vec::new(),
-        notes: Vec::new(),
-        dialled: Vec::new(),
-        closed: Vec::new(),
-    };
+    let mut r = Rig::new(c);
     r.input(ClientInput::Command(ClientCommand::Connect {
         server: "B",
         nick: None,

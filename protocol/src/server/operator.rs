@@ -82,13 +82,12 @@ impl Server {
     ) -> bool {
         match f.command() {
             "OKILL" => {
-                let Some([home, uid, comment]) = f.args_exact::<3>() else {
+                // The user's home as we know it now decides, not the
+                // request's: the user may have moved on the way.
+                let Some([_home, uid, comment]) = f.args_exact::<3>() else {
                     return false;
                 };
                 let uid: Arc<str> = uid.into();
-                // The user's home as we know it now decides, not the
-                // request's: the user may have moved on the way.
-                let _ = home;
                 self.kill_at_home(&uid, comment, Some(link), out);
                 true
             }

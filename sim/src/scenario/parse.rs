@@ -16,9 +16,6 @@ use super::KNOWN_ABLATIONS;
 
 type Res<T> = Result<T, ScenarioError>;
 
-/// Sections reserved for later versions of the format.
-const UNSUPPORTED_SECTIONS: &[&str] = &[];
-
 const TOP_KEYS: &[&str] = &[
     "name",
     "description",
@@ -649,12 +646,6 @@ impl<'a> Parser<'a> {
         // Unsupported sections get their own message; otherwise the first
         // offending key in the file is reported.
         for f in top.fields() {
-            if UNSUPPORTED_SECTIONS.contains(&f.key) {
-                return Err(self.err(
-                    f.unknown_pos(),
-                    format!("section [{}] is not supported by this version", f.key),
-                ));
-            }
             if !TOP_KEYS.contains(&f.key) {
                 return Err(self.unknown_key(&top, &f, TOP_KEYS));
             }
