@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::room_text::RoomText;
 use crate::wire::WireError;
 
 /// A connection as one server numbers it. Ids are never reused by a
@@ -207,8 +208,9 @@ pub enum ChatNote {
         room: Arc<str>,
         stream: Stream,
         n: u64,
-        from: Arc<str>,
-        text: Arc<str>,
+        /// Sender and words (a trace shows its `from` UID and `text`).
+        #[cfg_attr(feature = "serde", serde(flatten))]
+        msg: RoomText,
     },
     /// Client: a number was passed over (skipped by the sequencer, or left
     /// behind when the room moved to a new stream).

@@ -508,7 +508,7 @@ fn client_views(w: &World) -> Value {
             let msgs: Vec<Value> = r
                 .log
                 .iter()
-                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "epoch": d.stream.epoch, "n": d.n, "from": &*d.from, "text": &*d.text}))
+                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "epoch": d.stream.epoch, "n": d.n, "from": d.msg.nick(), "text": d.msg.text()}))
                 .collect();
             rooms.insert(r.name.to_string(), Value::Array(msgs));
         }

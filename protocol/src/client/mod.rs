@@ -626,6 +626,10 @@ impl Client {
     }
 
     fn on_server_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
+        if f.command() == "RMSG" {
+            // Most of what a client hears, so not after thirty other names.
+            return self.on_room_frame(now, f, out);
+        }
         let a = |i: usize| f.arg(i).unwrap_or("");
         match f.command() {
             "PING" => {

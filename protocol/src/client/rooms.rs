@@ -7,30 +7,24 @@ use std::sync::Arc;
 use super::{Client, ClientConfig};
 use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
+use crate::room_text::RoomText;
 use crate::server::stream_beats;
 use crate::time::Instant;
 use crate::wire::{parse_u64, Frame};
 
-/// One message as delivered to the user.
+/// One message as delivered to the user: its sender's nick at the time
+/// is `msg.nick()`, the sender's name for it `msg.id()` (see
+/// [`split_id`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
     pub stream: Stream,
     pub n: u64,
-    /// The sender's nick at the time.
-    pub from: Arc<str>,
-    /// The sender's name for the message (see [`split_id`]).
-    pub id: Arc<str>,
-    pub text: Arc<str>,
+    pub msg: RoomText,
 }
 
 #[derive(Clone, Debug)]
 enum Entry {
-    Msg {
-        uid: Arc<str>,
-        nick: Arc<str>,
-        id: Arc<str>,
-        text: Arc<str>,
-    },
+    Msg(RoomText),
     Skip,
 }
 
@@ -366,9 +360,12 @@ impl Client {
         let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
             return;
         };
-        let stream = Stream {
+        // The stream is named without allocating: nearly every frame is for
+        // the stream being delivered, and is compared against it in place.
+        let seq = a(2);
+        let stream = || Stream {
             epoch,
-            seq: a(2).into(),
+            seq: seq.into(),
         };
         let joined = self.rooms.get(&*key).map(|r| r.joined);
         match joined {
@@ -383,37 +380,41 @@ impl Client {
             }
         }
         if f.command() == "SYNC" {
-            self.sync(now, &key, stream, n, out);
+            self.sync(now, &key, stream(), n, out);
             return;
         }
         let entry = if f.command() == "RMSG" {
             if split_id(a(6)).is_none() {
                 return;
             }
-            Entry::Msg {
-                uid: a(4).into(),
-                nick: a(5).into(),
-                id: a(6).into(),
-                text: a(7).into(),
-            }
+            Entry::Msg(RoomText::new(a(4), a(5), a(6), a(7)))
         } else {
             Entry::Skip
         };
         let r = self.rooms.get_mut(&*key).expect("joined room");
         match &r.stream {
-            Some(cur) if *cur == stream => {
+            Some(cur) if cur.epoch == epoch && *cur.seq == *seq => {
                 if n >= r.next {
-                    r.buf.insert(n, entry);
                     r.top = r.top.max(n);
+                    if n == r.next && r.buf.is_empty() {
+                        // Next in line with nothing waiting: delivered
+                        // here, as the drain below would, without a trip
+                        // through the reorder buffer.
+                        let cur = cur.clone();
+                        self.deliver(&key, &cur, n, entry, true, out);
+                    } else {
+                        r.buf.insert(n, entry);
+                    }
                 } else if self.cfg.no_redirect_dedup && self.moving.is_some() {
                     // Research switch: during a swap, the copy from the
                     // other connection is delivered too.
-                    self.deliver(&key, &stream, n, entry, false, out);
+                    let cur = cur.clone();
+                    self.deliver(&key, &cur, n, entry, false, out);
                     return;
                 }
             }
-            Some(cur) if !stream_beats(&stream, cur) => r.late += 1,
-            _ => r.early.push((stream, n, entry)),
+            Some(cur) if !stream_beats(&stream(), cur) => r.late += 1,
+            _ => r.early.push((stream(), n, entry)),
         }
         self.drain(now, &key, out);
     }
@@ -511,16 +512,10 @@ impl Client {
             let (room, stream) = (r.name.clone(), stream.clone());
             Self::note(out, ChatNote::GapClosed { room, stream, n })
         };
-        let Entry::Msg {
-            uid,
-            nick,
-            id,
-            text,
-        } = e
-        else {
+        let Entry::Msg(msg) = e else {
             return passed_over(r, out);
         };
-        let (origin, k) = split_id(&id).expect("checked on arrival");
+        let (origin, k) = split_id(msg.id()).expect("checked on arrival");
         if r.note_sender(origin, k) && !dedup_off {
             // A retried message whose first copy also got through.
             r.duplicates += 1;
@@ -536,9 +531,7 @@ impl Client {
             r.log.push(Delivered {
                 stream: stream.clone(),
                 n,
-                from: nick,
-                id,
-                text: text.clone(),
+                msg: msg.clone(),
             });
         }
         let (room, stream) = (r.name.clone(), stream.clone());
@@ -548,8 +541,7 @@ impl Client {
                 room,
                 stream,
                 n,
-                from: uid,
-                text,
+                msg,
             },
         );
         if ours {

@@ -148,7 +148,7 @@ impl Rig {
         self.notes
             .iter()
             .filter_map(|n| match n {
-                ChatNote::Delivered { n, text, .. } => Some((*n, text.to_string())),
+                ChatNote::Delivered { n, msg, .. } => Some((*n, msg.text().to_string())),
                 _ => None,
             })
             .collect()
@@ -692,7 +692,7 @@ fn a_reconnected_client_rejoins_its_rooms_and_resumes_their_streams() {
             .unwrap()
             .log
             .iter()
-            .map(|d| (d.n, &*d.text))
+            .map(|d| (d.n, d.msg.text()))
             .collect();
     assert_eq!(log, [(1, "one"), (2, "two"), (3, "three"), (4, "four")]);
 }

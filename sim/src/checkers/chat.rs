@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use drc_protocol::{ChatNote, LinkId, Stream};
+use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
 
 use super::Violation;
 use crate::clock::SimTime;
@@ -15,7 +15,8 @@ use crate::network::HostId;
 /// What a number of a room's stream carries, as first observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Fate {
-    Msg { from: Arc<str>, text: Arc<str> },
+    /// Judged by its sender's UID and text.
+    Msg(RoomText),
     Skipped,
 }
 
@@ -205,7 +206,7 @@ impl ChatChecks {
                             stream.epoch, stream.seq
                         ),
                     ),
-                    Some(Fate::Msg { from, .. }) if from != uid => violate(
+                    Some(Fate::Msg(m)) if m.uid() != &**uid => violate(
                         "order.seq_safety",
                         format!("{room} {}.{n} ({}) used twice", stream.epoch, stream.seq),
                     ),
@@ -215,7 +216,7 @@ impl ChatChecks {
             ChatNote::SeqSkipped { room, stream, n } => {
                 let sid = self.stream_id(room, stream).1;
                 let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
-                if let Some(Fate::Msg { .. }) = fate {
+                if let Some(Fate::Msg(_)) = fate {
                     violate(
                         "order.seq_safety",
                         format!(
@@ -235,21 +236,15 @@ impl ChatChecks {
                 room,
                 stream,
                 n,
-                from,
-                text,
+                msg,
             } => {
                 self.deliveries += 1;
                 let (rid, sid) = self.stream_id(room, stream);
                 let nums = &mut self.numbers[sid as usize];
                 let sender = nums.senders.get(*n as usize).copied().flatten();
                 match at(&mut nums.fates, *n as usize) {
-                    f @ None => {
-                        *f = Some(Fate::Msg {
-                            from: from.clone(),
-                            text: text.clone(),
-                        })
-                    }
-                    Some(Fate::Msg { from: f, text: t }) if f == from && t == text => {}
+                    f @ None => *f = Some(Fate::Msg(msg.clone())),
+                    Some(Fate::Msg(m)) if m.uid() == msg.uid() && m.text() == msg.text() => {}
                     Some(_) => violate(
                         "order.seq_safety",
                         format!(
@@ -294,8 +289,7 @@ impl ChatChecks {
             }
             ChatNote::GapClosed { room, stream, n } => {
                 let sid = self.stream_id(room, stream).1;
-                if let Some(Some(Fate::Msg { .. })) =
-                    self.numbers[sid as usize].fates.get(*n as usize)
+                if let Some(Some(Fate::Msg(_))) = self.numbers[sid as usize].fates.get(*n as usize)
                 {
                     // Not a violation: a stream whose sequencer is gone
                     // cannot be judged complete. Counted so a study sees it.
@@ -547,7 +541,7 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
                     // A number whose message the client already had under
                     // another number (the first copy of a retry) is not
                     // missing.
-                    let had: BTreeSet<&str> = rs.log.iter().map(|d| &*d.id).collect();
+                    let had: BTreeSet<&str> = rs.log.iter().map(|d| d.msg.id()).collect();
                     let missing: Vec<u64> = seq
                         .slots
                         .range(rs.start..)
