@@ -218,7 +218,9 @@ impl World {
             now: 0,
             end: scn.duration.as_nanos(),
             queue: EventQueue::new(),
-            hosts: Vec::new(),
+            // A host is a few KiB: at 100,000 clients, growing by doubling
+            // would hold two copies at once at the peak.
+            hosts: Vec::with_capacity(scn.servers.len() + scn.clients.len()),
             net,
             by_label: BTreeMap::new(),
             registry: Registry::new(),

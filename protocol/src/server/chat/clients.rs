@@ -174,11 +174,8 @@ impl Server {
         let c = self.chat.clients.get_mut(&link).expect("client");
         c.uid = Some(uid.clone());
         let user = c.user.clone().unwrap_or_default();
-        let info = Arc::new(super::UserInfo {
-            realname: c.realname.clone().unwrap_or_else(|| user.clone()),
-            user,
-            host: self.me.name.clone(),
-        });
+        let realname = c.realname.clone().unwrap_or_else(|| user.clone());
+        let info = super::UserInfo::new(&user, &self.me.name, &realname);
         self.insert_user(
             uid.clone(),
             User {
@@ -196,7 +193,7 @@ impl Server {
         let name = self.me.name.clone();
         out.send(link, frame("WELCOME", &[&nick, &uid, &name]));
         let (t, i) = (ts.to_string(), &info);
-        let args = [&*uid, &nick, &t, &t, &i.user, &i.host, &i.realname];
+        let args: [&str; 7] = [&*uid, &nick, &t, &t, i.user(), i.host(), i.realname()];
         self.flood(None, frame("UID", &args), out);
         Self::chat_note(out, ChatNote::UserRegistered { link, uid });
     }
@@ -280,7 +277,7 @@ impl Server {
                         if let Some(u) = self.chat.users.get(m) {
                             args.push(match &u.info {
                                 Some(i) => {
-                                    format!("{}!{}@{} {}", u.nick, i.user, i.host, i.realname)
+                                    format!("{}!{}@{} {}", u.nick, i.user(), i.host(), i.realname())
                                         .into()
                                 }
                                 None => u.nick.clone(),

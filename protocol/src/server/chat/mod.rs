@@ -13,11 +13,13 @@ mod grace;
 mod greeter;
 mod handoff;
 mod moves;
+mod room_set;
 mod rooms;
 mod sync;
 mod tokens;
 mod users;
 
+use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -45,24 +47,52 @@ pub(crate) struct User {
     /// The client link for a local user, else the link toward its server.
     pub via: LinkId,
     pub local: bool,
-    pub rooms: BTreeSet<Arc<str>>,
+    pub rooms: RoomSet,
     /// How many times the user moved (seamless redirect); its home is
     /// `sid`, which differs from the SID in its UID once it moved.
     pub gen: u64,
     /// Who the user said it is at registration (USER), known
     /// network-wide through UINFO; `None` until that arrives.
-    pub info: Option<Arc<UserInfo>>,
+    pub info: Option<UserInfo>,
 }
 
-/// A user's USER fields, and the host it came from.
+/// A user's USER fields, and the host it came from: the user name, the
+/// server the user registered on (the network shows where a user came
+/// in, not its machine's address, which a server does not pass on, as IRC
+/// networks cloak it) and the real name. Every server keeps one per user,
+/// so the three share one allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UserInfo {
-    pub user: Arc<str>,
-    /// The server the user registered on: the network shows where a user
-    /// came in, not its machine's address (which a server does not pass
-    /// on, as IRC networks cloak it).
-    pub host: Arc<str>,
-    pub realname: Arc<str>,
+    all: Arc<str>,
+    /// Where the user name and the host end in `all`.
+    ends: [u32; 2],
+}
+
+impl UserInfo {
+    pub fn new(user: &str, host: &str, realname: &str) -> Self {
+        let mut all = String::with_capacity(user.len() + host.len() + realname.len());
+        for part in [user, host, realname] {
+            all.push_str(part);
+        }
+        let ends = [user.len(), user.len() + host.len()]
+            .map(|e| u32::try_from(e).expect("a frame is far shorter"));
+        UserInfo {
+            all: all.into(),
+            ends,
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.all[..self.ends[0] as usize]
+    }
+
+    pub fn host(&self) -> &str {
+        &self.all[self.ends[0] as usize..self.ends[1] as usize]
+    }
+
+    pub fn realname(&self) -> &str {
+        &self.all[self.ends[1] as usize..]
+    }
 }
 
 /// A room as this server knows it.
@@ -170,7 +200,7 @@ pub(crate) fn send_uid(out: &mut Outbox, link: LinkId, uid: &str, u: &User) {
         args.extend([&*u.sid, &g]);
     }
     if let Some(i) = &u.info {
-        args.extend([&*i.user, &i.host, &i.realname]);
+        args.extend([i.user(), i.host(), i.realname()]);
     }
     out.send(link, frame("UID", &args));
 }

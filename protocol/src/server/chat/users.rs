@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use super::{frame, User};
+use super::{frame, User, UserInfo};
 use crate::config::NickCollision;
 use crate::names::{fold, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
@@ -413,13 +413,7 @@ impl Server {
                     },
                     _ => return false,
                 };
-                let info = info.map(|(user, host, realname)| {
-                    Arc::new(super::UserInfo {
-                        user: user.into(),
-                        host: host.into(),
-                        realname: realname.into(),
-                    })
-                });
+                let info = info.map(|(user, host, realname)| UserInfo::new(user, host, realname));
                 let (Some(uid_home), Some(ts), Some(reg)) =
                     (uid_sid(uid), parse_u64(ts), parse_u64(reg))
                 else {
@@ -482,7 +476,7 @@ impl Server {
                         args.extend([sid, &g]);
                     }
                     if let Some(i) = &info {
-                        args.extend([&*i.user, &i.host, &i.realname]);
+                        args.extend([i.user(), i.host(), i.realname()]);
                     }
                     self.flood(Some(link), frame("UID", &args), out);
                     if saved && nick != &*uid {
