@@ -12,6 +12,7 @@
 mod login;
 mod moves;
 mod reconnect;
+mod room_map;
 mod rooms;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::outbox::{ChatNote, LinkId, Note, Outbox, Output};
 use crate::server::chat_frame as frame;
 use crate::time::{Duration, Instant};
 use crate::wire::{self, parse_u64, Frame};
+use room_map::RoomMap;
 
 pub use reconnect::Reconnect;
 pub use rooms::{Delivered, RoomState};
@@ -191,7 +193,7 @@ pub struct Client {
     /// The link being registered on, and since when.
     registering: Option<(LinkId, Instant)>,
     ping_sent: bool,
-    rooms: BTreeMap<String, RoomState>,
+    rooms: RoomMap<RoomState>,
     next_k: u64,
     /// Direct links by link id.
     peers: BTreeMap<LinkId, Peer>,
@@ -263,7 +265,7 @@ impl Client {
             last_rx: Instant::ZERO,
             registering: None,
             ping_sent: false,
-            rooms: BTreeMap::new(),
+            rooms: RoomMap::default(),
             next_k: 0,
             peers: BTreeMap::new(),
             asked: BTreeMap::new(),
@@ -751,8 +753,7 @@ impl Client {
             "JOINED" => {
                 let name = a(0);
                 self.rooms
-                    .entry(fold(name))
-                    .or_insert_with(|| RoomState::new(name))
+                    .get_or_insert_with(fold(name), || RoomState::new(name))
                     .join();
                 self.pump(now, &fold(name), out);
             }

@@ -90,6 +90,14 @@ impl<T: Copy + Default> Fifo<T> {
     /// Doubles the ring, the items moved to its front in order.
     #[cold]
     #[inline(never)]
+    /// Hands a large buffer back once the queue is empty (see
+    /// [`super::Dir::pop`]).
+    pub fn release_if_empty(&mut self, keep: usize) {
+        if self.len == 0 && self.buf.len() > keep {
+            *self = Fifo::default();
+        }
+    }
+
     fn grow(&mut self) {
         let cap = (2 * self.buf.len()).max(16);
         let mut buf = Vec::with_capacity(cap);

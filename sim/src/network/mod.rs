@@ -184,8 +184,28 @@ impl Dir {
         // every frame of the first: a lower head means the first is done.
         match self.frames.front() {
             Some(q) if q.start >= old.start => {}
-            _ => self.wrapped = false,
+            Some(_) => self.wrapped = false,
+            None => {
+                self.wrapped = false;
+                self.release_if_large();
+            }
         }
+    }
+
+    /// A burst (a new server's whole user table, thousands of
+    /// registrations at once) grows a direction's ring and queue, and they
+    /// never shrink on their own: at 100 servers and 2,000 users the
+    /// server links kept 19 MiB of rings for bursts long over. Once a
+    /// direction is empty, anything beyond a day-to-day size is given back;
+    /// where bytes go in the ring is invisible to a run.
+    #[inline]
+    fn release_if_large(&mut self) {
+        const KEEP_RING: usize = 16 << 10;
+        const KEEP_FRAMES: usize = 256;
+        if self.ring.len() > KEEP_RING {
+            self.ring = Vec::new();
+        }
+        self.frames.release_if_empty(KEEP_FRAMES);
     }
 
     pub fn discard(&mut self) {

@@ -16,6 +16,10 @@ impl RoomSet {
         match self.0.binary_search(&key) {
             Ok(_) => false,
             Err(at) => {
+                // Most users are in one room: no spare slots for the first.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
                 self.0.insert(at, key);
                 true
             }
