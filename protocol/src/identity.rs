@@ -190,6 +190,38 @@ mod tests {
         assert_eq!(LinkTag::parse("x:a:b:a"), None);
     }
 
+    /// Mutation survivors: each check of the parse stands on its own (an
+    /// `||` turned `&&` let a tag with one bad name through), `involves`
+    /// names either endpoint, and `len` counts.
+    #[test]
+    fn a_tag_with_either_endpoint_name_invalid_is_refused() {
+        assert_eq!(LinkTag::parse("1:a b:c:c"), None, "bad lower name");
+        assert_eq!(LinkTag::parse("1:a:c d:a"), None, "bad higher name");
+        assert_eq!(LinkTag::parse("1:a:b:a:x"), None, "a field too many");
+        assert!(LinkTag::parse("1:a:c:c").is_some());
+    }
+
+    #[test]
+    fn a_tag_involves_both_its_endpoints_and_nothing_else() {
+        let t = LinkTag::new(1, "a", "b", "a");
+        assert!(t.involves("a") && t.involves("b"));
+        assert!(!t.involves("c"));
+    }
+
+    #[test]
+    fn a_registry_counts_its_names() {
+        let mut r = Registry::new();
+        assert!(r.is_empty());
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let key = crate::crypto::KeyPair::generate(&mut rng);
+        r.register("a", "0AA", key.public());
+        r.register("b", "0AB", key.public());
+        r.register("a", "0AC", key.public());
+        assert_eq!(r.len(), 2);
+        assert!(!r.is_empty());
+    }
+
     #[test]
     fn server_names() {
         assert!(valid_server_name("hub-1.east_2"));

@@ -726,9 +726,20 @@ mod tests {
         };
         assert_eq!((name, hops, uplink), ("c", 2, "b"));
         assert_eq!(p.tags().unwrap(), path.to_vec());
+        // Its length counts the tags alone (a mutation survivor: `-` as `/`).
+        assert_eq!((p.len(), p.is_empty()), (path.len(), false));
         let mut again = Vec::new();
         Msg::parse(&f).unwrap().encode(&mut again).unwrap();
         assert_eq!(again, buf);
+    }
+
+    #[test]
+    fn a_parse_error_reads_command_then_problem() {
+        let e = ParseError {
+            command: "SERVER",
+            problem: "missing argument",
+        };
+        assert_eq!(e.to_string(), "SERVER: missing argument");
     }
 
     #[test]

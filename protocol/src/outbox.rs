@@ -455,6 +455,45 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    /// Mutation survivors: the reasons' texts (SQUITs carry them, and
+    /// `reforms_by_text` reads them back) and the count of frames that
+    /// could not be encoded.
+    #[test]
+    fn only_a_shutdown_or_a_loop_break_reforms_the_tree_by_its_text() {
+        assert_eq!(CloseReason::PingTimeout.as_str(), "ping timeout");
+        assert_eq!(CloseReason::LoopBroken.as_str(), "loop broken");
+        for r in [CloseReason::PeerShutdown, CloseReason::LoopBroken] {
+            assert!(CloseReason::reforms_by_text(r.as_str()) && r.tree_reforms());
+        }
+        for r in [
+            CloseReason::PingTimeout,
+            CloseReason::PeerClosed,
+            CloseReason::Superseded,
+        ] {
+            assert!(!CloseReason::reforms_by_text(r.as_str()) && !r.tree_reforms());
+        }
+        assert!(!CloseReason::reforms_by_text("xyzzy"));
+    }
+
+    #[test]
+    fn a_frame_that_fails_to_encode_is_counted_and_leaves_nothing() {
+        let mut out = Outbox::new();
+        assert!(out
+            .encode(|b| {
+                b.push(b'<');
+                Err(WireError::new(crate::wire::WireErrorKind::Garbage, 0))
+            })
+            .is_none());
+        assert!(out
+            .encode(|b| {
+                b.push(b'<');
+                Err(WireError::new(crate::wire::WireErrorKind::Garbage, 0))
+            })
+            .is_none());
+        assert_eq!(out.encode_errors, 2);
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn clear_empties_and_releases_what_items_hold() {
         let name: Arc<str> = Arc::from("east");

@@ -26,7 +26,13 @@ impl RoomText {
         let dst = Arc::get_mut(&mut all).expect("just made, not shared");
         let mut at = 0;
         for part in [uid, nick, id, text] {
-            dst[at..at + part.len()].write_copy_of_slice(part.as_bytes());
+            let to = &mut dst[at..at + part.len()];
+            // SAFETY: `to` is `part.len()` bytes of our own fresh
+            // allocation, which cannot overlap `part`. (A safe
+            // `write_copy_of_slice` needs Rust 1.93, past our MSRV.)
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), to.as_mut_ptr().cast(), part.len());
+            }
             at += part.len();
         }
         // SAFETY: the four parts fill `dst` exactly, end to end.

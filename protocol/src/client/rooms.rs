@@ -198,7 +198,7 @@ pub fn split_id(id: &str) -> Option<(&str, u64)> {
 impl Client {
     pub(crate) fn say(&mut self, now: Instant, room: &str, text: &str, out: &mut Outbox) {
         let key = fold_cow(room);
-        let Some(r) = self.rooms.get_mut(&*key).filter(|r| r.joined) else {
+        let Some(r) = self.rooms.get_mut(&key).filter(|r| r.joined) else {
             return Self::note(
                 out,
                 ChatNote::SendFailed {
@@ -271,7 +271,7 @@ impl Client {
     pub(crate) fn on_seq_reply(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
         let a = |i: usize| f.arg(i).unwrap_or("");
         let key = fold_cow(a(0));
-        let Some(r) = self.rooms.get_mut(&*key) else {
+        let Some(r) = self.rooms.get_mut(&key) else {
             return;
         };
         match f.command() {
@@ -367,7 +367,7 @@ impl Client {
             epoch,
             seq: seq.into(),
         };
-        let joined = self.rooms.get(&*key).map(|r| r.joined);
+        let joined = self.rooms.get(&key).map(|r| r.joined);
         match joined {
             Some(true) => {}
             // Left or rejoining: traffic still in flight is dropped.
@@ -391,7 +391,7 @@ impl Client {
         } else {
             Entry::Skip
         };
-        let r = self.rooms.get_mut(&*key).expect("joined room");
+        let r = self.rooms.get_mut(&key).expect("joined room");
         match &r.stream {
             Some(cur) if cur.epoch == epoch && *cur.seq == *seq => {
                 if n >= r.next {

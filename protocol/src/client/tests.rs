@@ -1485,3 +1485,83 @@ fn a_long_gap_is_asked_about_seventeen_numbers_at_a_time() {
     let want: Vec<String> = (1..=17).map(|n| n.to_string()).collect();
     assert_eq!(asked, want);
 }
+
+/// Mutation survivors (client/mod.rs, the `Nick` arm while not connected,
+/// the `ROOMERR` arm, the connected check on `KILLED`): each test below
+/// fails with its mutant.
+#[test]
+fn a_nick_change_asked_while_not_connected_is_refused_as_such() {
+    let mut r = Rig::new(cfg());
+    r.input(ClientInput::Command(ClientCommand::Nick("bob")));
+    assert_eq!(
+        r.notes,
+        vec![ChatNote::NickRefused {
+            nick: "bob".into(),
+            reason: "not connected".into(),
+        }]
+    );
+    assert!(r.sent.is_empty(), "no server to ask");
+}
+
+#[test]
+fn a_kill_of_a_connected_client_is_told_as_a_disconnection_with_its_reason() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["KILLED", "nick collision"]);
+    assert_eq!(
+        r.notes,
+        vec![ChatNote::Disconnected {
+            reason: "killed: nick collision".into(),
+        }]
+    );
+    assert_eq!(r.closed, vec![SRV]);
+    assert_eq!(r.c.state(), ClientState::Killed);
+}
+
+#[test]
+fn a_kill_during_registration_is_no_disconnection_of_a_session() {
+    let mut r = Rig::new(cfg());
+    r.input(ClientInput::Command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    }));
+    r.input(ClientInput::Connected { link: SRV });
+    r.notes.clear();
+    r.frame(&["KILLED", "nick collision"]);
+    assert!(
+        !r.notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(r.c.state(), ClientState::Killed);
+}
+
+#[test]
+fn a_room_the_server_refused_is_not_asked_for_again_at_the_next_welcome() {
+    let mut c = cfg();
+    c.autojoin = vec!["#bad".into(), "#ok".into()];
+    let mut r = Rig::new(c);
+    r.input(ClientInput::Command(ClientCommand::Connect {
+        server: "A",
+        nick: None,
+    }));
+    r.input(ClientInput::Connected { link: SRV });
+    r.frame(&["WELCOME", "alice", "A-1-1"]);
+    let joins = |r: &Rig| -> Vec<String> {
+        r.sent
+            .iter()
+            .filter(|v| v[0] == "JOINROOM")
+            .map(|v| v[1].clone())
+            .collect()
+    };
+    assert_eq!(joins(&r), ["#bad", "#ok"]);
+    r.frame(&["ROOMERR", "#BAD", "no such room"]);
+    r.sent.clear();
+    r.frame(&["WELCOME", "alice", "A-1-2"]);
+    assert_eq!(
+        joins(&r),
+        ["#ok"],
+        "refused rooms are dropped, by folded name"
+    );
+}

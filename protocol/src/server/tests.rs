@@ -3581,3 +3581,53 @@ fn a_greeter_login_or_a_token_only_opens_a_connection() {
     assert!(got.iter().all(|w| w[0] != "TOKENERR"), "{got:?}");
     assert_eq!(got.last().unwrap(), &["ERROR", "register first"]);
 }
+
+/// Mutation survivors of server/mod.rs: a chat message is taken only on a
+/// registered link (the guard on "unknown command" replaced by `true` let
+/// one from a link still in its handshake reach the chat layer), a new
+/// link's handshake timer is armed ahead, not behind, and frames from
+/// clients are counted.
+#[test]
+fn a_chat_message_on_a_link_not_yet_registered_is_a_protocol_error() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let (a, b_sid) = (0, net.srv(1).sid().to_string());
+    let p = net.add_puppet("P");
+    let pl = net.puppet_dial(p, "A");
+    let uid = format!("{b_sid}-1-1");
+    net.puppet_send(p, pl, &chat_frame("UID", &[&uid, "sam", "5", "5"]));
+    net.run_for(ms(100));
+    assert_eq!(net.srv(a).user_count(), 0);
+    assert!(
+        net.puppet_got(p, pl).iter().any(|w| w[0] == "ERROR"),
+        "{:?}",
+        net.puppet_got(p, pl)
+    );
+    assert!(net
+        .link_downs(a)
+        .iter()
+        .any(|(_, why)| *why == CloseReason::ProtocolError));
+}
+
+#[test]
+fn a_new_link_arms_its_handshake_timer_ahead_of_now() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let a = 0;
+    let p = net.add_puppet("P");
+    net.puppet_dial(p, "A");
+    let due = net.srv(a).poll_timeout().expect("a timer");
+    assert!(due > net.now, "due {due:?} at {:?}", net.now);
+    assert!(due <= net.now + Config::default().handshake_timeout);
+}
+
+#[test]
+fn frames_from_clients_are_counted_in() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let a = 0;
+    let before = net.srv(a).stats().frames_in;
+    let p = net.add_puppet("P");
+    let pl = net.puppet_dial(p, "A");
+    net.puppet_send(p, pl, &chat_frame("NICK", &["sam"]));
+    net.puppet_send(p, pl, &chat_frame("USER", &["sam"]));
+    net.run_for(ms(10));
+    assert_eq!(net.srv(a).stats().frames_in, before + 2);
+}

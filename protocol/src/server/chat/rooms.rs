@@ -843,7 +843,7 @@ impl Server {
                     }
                     self.drop_membership(&key, &uid, out);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
-                        u.rooms.remove(&*key);
+                        u.rooms.remove(&key);
                     }
                     self.flood(Some(link), verbatim(raw), out);
                 }

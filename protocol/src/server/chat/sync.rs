@@ -238,7 +238,7 @@ impl Server {
             let name = room.name.clone();
             self.drop_membership(key, uid, out);
             if let Some(u) = self.chat.users.get_mut(uid) {
-                u.rooms.remove(&**key);
+                u.rooms.remove(key);
             }
             let m = memid.to_string();
             self.flood(Some(link), frame("RLEAVE", &[&name, uid, &m]), out);
