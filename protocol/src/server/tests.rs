@@ -3630,4 +3630,12 @@ fn frames_from_clients_are_counted_in() {
     net.puppet_send(p, pl, &chat_frame("USER", &["sam"]));
     net.run_for(ms(10));
     assert_eq!(net.srv(a).stats().frames_in, before + 2);
+    // One that does not decode is counted as malformed and answered.
+    let malformed = net.srv(a).stats().malformed;
+    net.puppet_send(p, pl, b"<NICK,sam");
+    net.run_for(ms(500));
+    assert_eq!(net.srv(a).stats().frames_in, before + 3);
+    assert_eq!(net.srv(a).stats().malformed, malformed + 1);
+    let got = net.puppet_got(p, pl);
+    assert!(got.iter().any(|w| w[0] == "ERROR"), "{got:?}");
 }
