@@ -114,5 +114,6 @@ mod tests {
         assert_eq!(Instant(2_500_000_000).as_millis(), 2_500);
         assert_eq!(Duration::from_millis(1_250).as_millis(), 1_250);
         assert_eq!(Duration::from_secs(3).as_nanos(), 3_000_000_000);
+        assert_eq!(Duration::from_micros(3).as_nanos(), 3_000);
     }
 }

@@ -1565,3 +1565,22 @@ fn a_room_the_server_refused_is_not_asked_for_again_at_the_next_welcome() {
         "refused rooms are dropped, by folded name"
     );
 }
+
+/// A registration the network rolled back (`NICKERR ... rejected`) while
+/// connected: the client is registering again, without a UID, its rooms
+/// waiting for the next welcome, and tries the next nick (a survivor: the
+/// connected check as `!=` left it connected under a dead UID).
+#[test]
+fn a_rejected_registration_while_connected_registers_again_under_the_next_nick() {
+    let mut r = Rig::joined(cfg());
+    assert_eq!(r.c.uid(), Some("A-1-1"));
+    r.frame(&["NICKERR", "alice", "rejected: collision"]);
+    assert_eq!(r.c.state(), ClientState::Registering);
+    assert_eq!(r.c.uid(), None);
+    assert!(r.notes.contains(&ChatNote::ClientLink { link: SRV }));
+    assert_eq!(r.sent, vec![vec!["NICK".to_string(), "alice_".to_string()]]);
+    assert!(
+        !r.c.room("#r").unwrap().joined,
+        "waits for the next welcome"
+    );
+}

@@ -3639,3 +3639,23 @@ fn frames_from_clients_are_counted_in() {
     let got = net.puppet_got(p, pl);
     assert!(got.iter().any(|w| w[0] == "ERROR"), "{got:?}");
 }
+
+/// Survivors: `is_draining` as `true`, and `link_phase` without its
+/// `Dialing` arm (a dial not yet connected read as handshaking).
+#[test]
+fn a_server_drains_only_once_told_to_shut_down_with_clients_to_move() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    client_joins(&mut net, p, "B", "p1");
+    assert!(!net.srv(1).is_draining());
+    net.handle(1, Input::Operator(Command::Shutdown));
+    assert!(net.srv(1).is_draining(), "moving p1 away first");
+}
+
+#[test]
+fn a_dial_not_yet_connected_is_in_the_dialing_phase() {
+    let mut net = chain(Config::default(), &["A", "B", "C"], &[("A", "B")]);
+    net.connect(0, "C");
+    let dialed = net.connects.last().unwrap().2;
+    assert_eq!(net.srv(0).link_phase(dialed), Some(LinkPhase::Dialing));
+}
