@@ -1584,3 +1584,21 @@ fn a_rejected_registration_while_connected_registers_again_under_the_next_nick()
         "waits for the next welcome"
     );
 }
+
+/// A nick change refused while registered: the old nick stays and the
+/// user is told why (a survivor: the `Connected` guard as `!=` dropped it).
+#[test]
+fn a_refused_nick_change_keeps_the_old_nick_and_says_why() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Nick("bob")));
+    r.frame(&["NICKERR", "bob", "in use"]);
+    assert_eq!(
+        r.notes,
+        vec![ChatNote::NickRefused {
+            nick: "bob".into(),
+            reason: "in use".into(),
+        }]
+    );
+    assert_eq!(r.c.state(), ClientState::Connected);
+    assert_eq!(r.c.nick(), "alice");
+}
