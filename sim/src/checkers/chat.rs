@@ -2,7 +2,9 @@
 //! and clients emit as they go (safety) and from their views at a quiet
 //! end (convergence).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use foldhash::fast::FixedState;
 use std::sync::Arc;
 
 use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
@@ -82,8 +84,10 @@ pub struct ChatChecks {
     collisions: Outcomes,
     /// Resolutions sent, for `collision.bounded`.
     resolutions: BTreeSet<Resolution>,
-    /// Room -> (room id, stream -> stream id).
-    streams: BTreeMap<Arc<str>, (RoomId, BTreeMap<Stream, StreamId>)>,
+    /// Room -> (room id, its streams with their ids). Looked up on every
+    /// delivery and never iterated, so hashed (a room has a stream or
+    /// two, so those are a short list).
+    streams: HashMap<Arc<str>, (RoomId, Vec<(Stream, StreamId)>), FixedState>,
     next_stream: StreamId,
     /// Per stream id: what each number carries and who sent it.
     numbers: Vec<Numbers>,
@@ -352,15 +356,18 @@ impl ChatChecks {
             None => self
                 .streams
                 .entry(room.clone())
-                .or_insert((next_room, BTreeMap::new())),
+                .or_insert((next_room, Vec::new())),
         };
-        if let Some(&sid) = of_room.get(stream) {
-            return (*rid, sid);
+        if let Some((_, sid)) = of_room
+            .iter()
+            .find(|(s, _)| s.epoch == stream.epoch && s.seq == stream.seq)
+        {
+            return (*rid, *sid);
         }
         let sid = self.next_stream;
         self.next_stream += 1;
         self.numbers.push(Numbers::default());
-        of_room.insert(stream.clone(), sid);
+        of_room.push((stream.clone(), sid));
         (*rid, sid)
     }
 
