@@ -307,11 +307,13 @@ impl Server {
         out: &mut Outbox,
     ) {
         let ok = match f.command() {
+            // Most of the chat traffic between servers: first.
+            "RMSG" => self.on_room_msg(now, link, f, raw, out),
             "UID" | "UNICK" | "UQUIT" | "KILL" | "SAVE" | "REJECT" => {
                 self.on_user_msg(now, link, f, out)
             }
-            "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RMSG" | "RSTART"
-            | "RFIND" | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" | "RSTARTREQ" => {
+            "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RSTART" | "RFIND"
+            | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" | "RSTARTREQ" => {
                 self.on_room_msg(now, link, f, raw, out)
             }
             "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),

@@ -719,6 +719,39 @@ impl Server {
         }
     }
 
+    /// RMSG and SKIPSEQ: a numbered entry of a room's stream, from its
+    /// sequencer toward the members.
+    fn on_numbered(&mut self, link: LinkId, f: &Frame, raw: &[u8], out: &mut Outbox) -> bool {
+        let Some(name) = f.arg(0) else {
+            return false;
+        };
+        let seq_name = f.arg(2).unwrap_or("");
+        let Some((seq, _)) = sequencer_parts(seq_name) else {
+            return false;
+        };
+        // From the stream's sequencer: the one named in it, or its
+        // successor after a handover.
+        let holder = if self.chat.holders.is_empty() {
+            None
+        } else {
+            self.chat
+                .holders
+                .get(&*fold_cow(name))
+                .filter(|h| *h.seq == *seq_name)
+                .map(|h| h.sid.clone())
+        };
+        if !self.check_direction(link, holder.as_deref().unwrap_or(seq), "RMSG", out) {
+            return true;
+        }
+        let Some(key) = self.room_key(name) else {
+            return true;
+        };
+        if let Some(r) = out.encode(verbatim(raw)) {
+            self.fan_out(&key, Some(link), r, out);
+        }
+        true
+    }
+
     /// ROOM and the R* messages from a server link. False if malformed.
     pub(crate) fn on_room_msg(
         &mut self,
@@ -728,6 +761,10 @@ impl Server {
         raw: &[u8],
         out: &mut Outbox,
     ) -> bool {
+        if f.command() == "RMSG" {
+            // Most of a server's room traffic, so not after eight other names.
+            return self.on_numbered(link, f, raw, out);
+        }
         match f.command() {
             "ROOM" => {
                 let Some([name, ts, epoch, seq]) = f.args_exact::<4>() else {
@@ -913,36 +950,7 @@ impl Server {
                 self.route_message(m, &uid, id, text, out);
                 true
             }
-            "RMSG" | "SKIPSEQ" => {
-                let Some(name) = f.arg(0) else {
-                    return false;
-                };
-                let seq_name = f.arg(2).unwrap_or("");
-                let Some((seq, _)) = sequencer_parts(seq_name) else {
-                    return false;
-                };
-                // From the stream's sequencer: the one named in it, or its
-                // successor after a handover.
-                let holder = if self.chat.holders.is_empty() {
-                    None
-                } else {
-                    self.chat
-                        .holders
-                        .get(&*fold_cow(name))
-                        .filter(|h| *h.seq == *seq_name)
-                        .map(|h| h.sid.clone())
-                };
-                if !self.check_direction(link, holder.as_deref().unwrap_or(seq), "RMSG", out) {
-                    return true;
-                }
-                let Some(key) = self.room_key(name) else {
-                    return true;
-                };
-                if let Some(r) = out.encode(verbatim(raw)) {
-                    self.fan_out(&key, Some(link), r, out);
-                }
-                true
-            }
+            "RMSG" | "SKIPSEQ" => self.on_numbered(link, f, raw, out),
             "RSTART" | "RRESEND" | "RSKIPTO" | "RFAIL" => {
                 // Toward one member: uid first, then the client frame's arguments.
                 let Some(uid) = f.arg(0) else {
