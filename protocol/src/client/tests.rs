@@ -1602,3 +1602,51 @@ fn a_refused_nick_change_keeps_the_old_nick_and_says_why() {
     assert_eq!(r.c.state(), ClientState::Connected);
     assert_eq!(r.c.nick(), "alice");
 }
+
+/// Survivors of client/login.rs: GTOKEN is the greeter's word only (with
+/// the guard as `true`, one on the session's link dialled again), the
+/// session list is bounded at 20, and a greeter link lost during a login
+/// falls back at once.
+#[test]
+fn a_gtoken_on_the_session_link_is_not_followed() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    let sl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: sl });
+    r.frame_on(sl, &["GTOKEN", "T", "other"]);
+    assert_eq!(r.dialled.len(), 2, "no dial to T");
+    assert_eq!(r.closed, [gl], "the session's link stays");
+    r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
+    assert_eq!(r.c.session(), Some("S"));
+}
+
+#[test]
+fn a_greeter_names_at_most_twenty_sessions() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    for i in 0..25 {
+        r.frame_on(gl, &["GSESSION", &format!("#r{i}"), "S:1"]);
+    }
+    assert_eq!(r.c.sessions().len(), 20);
+    assert_eq!(&*r.c.sessions()[19].0, "#r19", "the first twenty kept");
+}
+
+#[test]
+fn a_greeter_link_lost_during_the_login_falls_back_at_once() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.input(ClientInput::Closed { link: gl });
+    assert_eq!(
+        login_ends(&r),
+        [(
+            "fallback",
+            "B".to_string(),
+            "greeter unreachable".to_string()
+        )]
+    );
+    assert_eq!(r.dialled[1].1, "B", "a full login at the fallback server");
+}
