@@ -47,6 +47,8 @@ struct Rig {
     /// Connections opened and closed, in order.
     dialled: Vec<(LinkId, String)>,
     closed: Vec<LinkId>,
+    /// The links PONGs went out on (kept out of `sent`).
+    pongs: Vec<LinkId>,
 }
 
 impl Rig {
@@ -79,6 +81,7 @@ impl Rig {
             notes: Vec::new(),
             dialled: Vec::new(),
             closed: Vec::new(),
+            pongs: Vec::new(),
         }
     }
 
@@ -90,7 +93,9 @@ impl Rig {
                 Output::Send { link, start, end } => {
                     let mut f = Frame::new();
                     wire::decode_exact(self.out.bytes(*start, *end), &mut f).unwrap();
-                    if f.command() != "PONG" {
+                    if f.command() == "PONG" {
+                        self.pongs.push(*link);
+                    } else {
                         let mut v = vec![f.command().to_string()];
                         v.extend(f.args().map(String::from));
                         self.sent.push(v);
@@ -1649,4 +1654,47 @@ fn a_greeter_link_lost_during_the_login_falls_back_at_once() {
         )]
     );
     assert_eq!(r.dialled[1].1, "B", "a full login at the fallback server");
+}
+
+/// Survivors of client/moves.rs and login.rs: a move's deadline is
+/// `redirect_timeout` ahead and reached at its instant, the new connection
+/// answers its server's PINGs before the swap, and `logging_in` holds only
+/// during a greeter login.
+#[test]
+fn a_move_times_out_at_its_deadline_and_not_before() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    let due = r.now + cfg().redirect_timeout;
+    assert_eq!(r.c.poll_timeout().map(|t| t <= due), Some(true));
+    r.now = due - Duration::from_millis(1);
+    r.input(ClientInput::Timeout);
+    assert!(r.c.moves().is_empty(), "still under way");
+    r.now = due;
+    r.input(ClientInput::Timeout);
+    assert_eq!(r.c.moves()[0].2, "timed-out");
+}
+
+#[test]
+fn the_new_connection_answers_pings_before_the_swap() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame_on(new, &["PING", "7"]);
+    assert_eq!(r.pongs, [new]);
+}
+
+#[test]
+fn logging_in_holds_only_while_a_greeter_login_is_under_way() {
+    let r = Rig::joined(cfg());
+    assert!(!r.c.logging_in(), "a direct login");
+    let r = Rig::new(cfg());
+    assert!(!r.c.logging_in(), "not connected, and no greeter login");
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    assert!(r.c.logging_in());
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    let sl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: sl });
+    r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
+    assert!(!r.c.logging_in());
 }
