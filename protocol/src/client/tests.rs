@@ -1698,3 +1698,19 @@ fn logging_in_holds_only_while_a_greeter_login_is_under_way() {
     r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
     assert!(!r.c.logging_in());
 }
+
+/// A survivor: an ERROR from the session server is not the greeter's
+/// refusal (with the guard as `true` it fell back to a full login at
+/// once, as from the greeter).
+#[test]
+fn an_error_from_the_session_server_is_not_a_greeter_refusal() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    let sl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: sl });
+    r.frame_on(sl, &["ERROR", "going down"]);
+    assert!(login_ends(&r).is_empty(), "{:?}", login_ends(&r));
+    assert_eq!(r.dialled.len(), 2, "no fallback dial");
+}
