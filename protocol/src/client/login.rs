@@ -243,6 +243,11 @@ impl Client {
         true
     }
 
+    /// Whether `link` is a token probe's connection.
+    pub(super) fn is_probe(&self, link: LinkId) -> bool {
+        self.probes.contains_key(&link)
+    }
+
     pub(super) fn probe_frame(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
         if !self.probes.contains_key(&link) {
             return false;

@@ -320,6 +320,18 @@ impl Client {
                 self.on_closed(now, link, out)
             }
             ClientInput::Frame { link, bytes } => {
+                // A plain RMSG from the server: most of what a client
+                // hears, read straight off the bytes (as a server reads a
+                // BCAST), with no `Frame` filled. Anything else, or an
+                // RMSG on any other link, takes the general path below,
+                // which handles it the same way.
+                if self.server.as_ref().is_some_and(|(l, _)| *l == link) && !self.is_probe(link) {
+                    if let Some(args) = wire::plain_args::<8>(bytes, "RMSG") {
+                        self.last_rx = now;
+                        self.ping_sent = false;
+                        return self.on_room_args(now, "RMSG", &args, out);
+                    }
+                }
                 let mut f = std::mem::take(&mut self.frame);
                 if wire::decode_exact(bytes, &mut f).is_ok() {
                     if self.probe_frame(link, &f, out) {

@@ -355,7 +355,24 @@ impl Client {
 
     /// SYNC, RMSG and SKIPSEQ.
     pub(crate) fn on_room_frame(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
-        let a = |i: usize| f.arg(i).unwrap_or("");
+        let mut args = [""; 8];
+        for (i, arg) in args.iter_mut().enumerate() {
+            *arg = f.arg(i).unwrap_or("");
+        }
+        self.on_room_args(now, f.command(), &args, out);
+    }
+
+    /// [`Client::on_room_frame`] on the arguments alone (missing ones
+    /// empty), so that an RMSG read straight off the wire bytes needs no
+    /// `Frame`.
+    pub(crate) fn on_room_args(
+        &mut self,
+        now: Instant,
+        command: &str,
+        args: &[&str; 8],
+        out: &mut Outbox,
+    ) {
+        let a = |i: usize| args[i];
         let key = fold_cow(a(0));
         let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
             return;
@@ -373,17 +390,17 @@ impl Client {
             // Left or rejoining: traffic still in flight is dropped.
             Some(false) => return,
             None => {
-                if f.command() == "RMSG" {
+                if command == "RMSG" {
                     Self::note(out, ChatNote::NotMember { room: a(0).into() });
                 }
                 return;
             }
         }
-        if f.command() == "SYNC" {
+        if command == "SYNC" {
             self.sync(now, &key, stream(), n, out);
             return;
         }
-        let entry = if f.command() == "RMSG" {
+        let entry = if command == "RMSG" {
             if split_id(a(6)).is_none() {
                 return;
             }

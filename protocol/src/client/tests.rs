@@ -1714,3 +1714,44 @@ fn an_error_from_the_session_server_is_not_a_greeter_refusal() {
     assert!(login_ends(&r).is_empty(), "{:?}", login_ends(&r));
     assert_eq!(r.dialled.len(), 2, "no fallback dial");
 }
+
+/// A plain RMSG is read straight off the bytes, anything else (escaped
+/// or non-ASCII text, a missing argument) through a `Frame`: both arrive
+/// the same, in order, with the sender and text whole.
+#[test]
+fn plain_and_escaped_room_messages_are_delivered_alike() {
+    let mut r = Rig::joined(cfg());
+    let plain = ["RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "hi"];
+    r.frame(&plain);
+    r.frame(&[
+        "RMSG",
+        "#r",
+        "1",
+        "A",
+        "2",
+        "B-1-1",
+        "bob",
+        "B-1-1/2",
+        "héllo, <you>",
+    ]);
+    r.frame(&["RMSG", "#r", "1", "A", "3", "B-1-1", "bob", "B-1-1/3"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "3", "B-1-1", "bob", "B-1-1/3", "", "extra",
+    ]);
+    assert_eq!(
+        r.delivered(),
+        [
+            (1, "hi".to_string()),
+            (2, "héllo, <you>".to_string()),
+            (3, String::new())
+        ]
+    );
+    let log = &r.c.room("#r").unwrap().log;
+    assert_eq!(
+        (log[1].msg.uid(), log[1].msg.nick(), log[1].msg.id()),
+        ("B-1-1", "bob", "B-1-1/2")
+    );
+    // A plain RMSG on a link that is not the server's is not taken.
+    r.frame_on(LinkId(9), &plain);
+    assert_eq!(r.delivered().len(), 3);
+}
