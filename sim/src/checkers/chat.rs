@@ -26,6 +26,8 @@ enum Fate {
 /// below compare integers rather than names on every delivery.
 type StreamId = u32;
 type RoomId = u32;
+/// A room's streams with their ids (a stream or two per room).
+type RoomStreams = Vec<(Stream, StreamId)>;
 /// The two claims of a collision (UID and nick timestamp), smaller UID
 /// first, and who kept the nick. Keyed by claim, not by the pair of users:
 /// the same two users may collide again over later claims, and the older
@@ -87,7 +89,7 @@ pub struct ChatChecks {
     /// Room -> (room id, its streams with their ids). Looked up on every
     /// delivery and never iterated, so hashed (a room has a stream or
     /// two, so those are a short list).
-    streams: HashMap<Arc<str>, (RoomId, Vec<(Stream, StreamId)>), FixedState>,
+    streams: HashMap<Arc<str>, (RoomId, RoomStreams), FixedState>,
     next_stream: StreamId,
     /// Per stream id: what each number carries and who sent it.
     numbers: Vec<Numbers>,
