@@ -1755,3 +1755,103 @@ fn plain_and_escaped_room_messages_are_delivered_alike() {
     r.frame_on(LinkId(9), &plain);
     assert_eq!(r.delivered().len(), 3);
 }
+
+/// Survivors of client/rooms.rs (shard 0/4): each test fails on its
+/// mutant. A message fails for good after three tries.
+#[test]
+fn a_message_refused_three_times_is_given_up() {
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    for n in 1..=3 {
+        let n = n.to_string();
+        r.frame(&["NEWSEQ", "#r", "1", "A", &n]);
+        r.frame(&["SENDFAIL", "#r", "1", "A", &n, "lost"]);
+    }
+    assert_eq!(
+        r.sent_commands(),
+        ["GETSEQ", "CSEND", "GETSEQ", "CSEND", "GETSEQ", "CSEND"]
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == "lost")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 0);
+}
+
+/// Under `retry_to_back` a failed message goes behind the next one.
+#[test]
+fn with_retry_to_back_a_failed_message_waits_behind_the_next() {
+    let mut c = cfg();
+    c.retry_to_back = true;
+    let mut r = Rig::joined(c);
+    r.say("first");
+    r.say("second");
+    r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+    r.frame(&["SENDFAIL", "#r", "1", "A", "1", "lost"]);
+    r.frame(&["NEWSEQ", "#r", "1", "A", "2"]);
+    let last = r.sent.last().unwrap();
+    assert_eq!((last[0].as_str(), last[6].as_str()), ("CSEND", "second"));
+}
+
+#[test]
+fn a_message_for_a_room_never_joined_is_noted_but_a_sync_is_not() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["SYNC", "#other", "1", "A", "1"]);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    r.frame(&[
+        "RMSG", "#other", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "hi",
+    ]);
+    assert_eq!(
+        r.notes,
+        [ChatNote::NotMember {
+            room: "#other".into()
+        }]
+    );
+}
+
+/// A newer stream closes the old one: what waited behind its gaps is
+/// delivered and each gap passed over once; entries of a stream the new
+/// one beats are counted late; `buffered` counts what waits.
+#[test]
+fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
+    let mut r = Rig::joined(cfg());
+    let rmsg = |epoch: &str, n: &str| {
+        let id = format!("B-1-1/{n}");
+        [
+            "RMSG".to_string(),
+            "#r".into(),
+            epoch.into(),
+            "A".into(),
+            n.into(),
+            "B-1-1".into(),
+            "bob".into(),
+            id,
+            format!("m{n}"),
+        ]
+    };
+    for n in ["3", "5"] {
+        let f = rmsg("1", n);
+        r.frame(&f.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    assert_eq!(r.c.room("#r").unwrap().buffered(), 2);
+    // An entry of stream 2, which stream 3 will beat, waits as early.
+    let f = rmsg("2", "1");
+    r.frame(&f.iter().map(String::as_str).collect::<Vec<_>>());
+    r.notes.clear();
+    r.frame(&["SYNC", "#r", "3", "A", "1"]);
+    let gaps: Vec<u64> = r
+        .notes
+        .iter()
+        .filter_map(|n| match n {
+            ChatNote::GapClosed { n, .. } => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps, [1, 2, 4], "each gap once");
+    assert_eq!(r.delivered(), [(3, "m3".into()), (5, "m5".into())]);
+    let room = r.c.room("#r").unwrap();
+    assert_eq!((room.buffered(), room.late), (0, 1));
+}

@@ -3659,3 +3659,41 @@ fn a_dial_not_yet_connected_is_in_the_dialing_phase() {
     let dialed = net.connects.last().unwrap().2;
     assert_eq!(net.srv(0).link_phase(dialed), Some(LinkPhase::Dialing));
 }
+
+/// Survivors of server/chat/mod.rs: nick and room timestamps are whole
+/// seconds of the wall clock, and a user not known here is routed toward
+/// the server its UID names, unless that is this one.
+#[test]
+fn the_wall_clock_in_seconds_is_whole_seconds_after_the_offset() {
+    let mut net = chain(Config::default(), &["a"], &[]);
+    let a = net.find("a");
+    let t = Instant::ZERO + ms(2_900);
+    assert_eq!(net.srv(a).wall_secs(t), 2);
+    net.hosts[a]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_wall_offset(5_000_000_000);
+    assert_eq!(net.srv(a).wall_secs(t), 7);
+}
+
+#[test]
+fn an_unknown_user_is_routed_toward_the_server_its_uid_names() {
+    use super::chat::Dest;
+    let net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let a = net.find("A");
+    let (a_sid, c_sid) = (net.srv(a).sid().to_string(), net.srv(2).sid().to_string());
+    let ab = net.link_to(a, "B");
+    assert_eq!(
+        net.srv(a).dest_of_uid(&format!("{c_sid}-1-9")),
+        Dest::Link(ab)
+    );
+    assert_eq!(
+        net.srv(a).dest_of_uid(&format!("{a_sid}-1-9")),
+        Dest::Nowhere
+    );
+}
