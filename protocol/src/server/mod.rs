@@ -416,6 +416,14 @@ impl Server {
             if let Some(Msg::Bcast { origin, text, .. }) = Msg::parse_plain_bcast(bytes) {
                 return self.on_bcast(link, origin, text, bytes, out);
             }
+            // A room message on its way to the members, likewise read off
+            // the bytes; one it refuses as malformed goes the general way,
+            // which refuses it again and says why.
+            if let Some(args) = wire::plain_args::<8>(bytes, "RMSG") {
+                if self.on_numbered_args(link, args[0], args[2], bytes, out) {
+                    return;
+                }
+            }
         }
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.

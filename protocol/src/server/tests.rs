@@ -3697,3 +3697,23 @@ fn an_unknown_user_is_routed_toward_the_server_its_uid_names() {
         Dest::Nowhere
     );
 }
+
+/// A plain RMSG is read off the bytes; one with a malformed sequencer
+/// name still goes the general way and is refused as a bad message.
+#[test]
+fn a_plain_rmsg_with_a_malformed_sequencer_is_a_protocol_error() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let a = net.find("A");
+    let ab = net.link_to(a, "B");
+    let before = net.srv(a).stats().malformed;
+    let bad = chat_frame(
+        "RMSG",
+        &["#r", "1", "no-such", "1", "x-1-1", "sam", "x-1-1/1", "hi"],
+    );
+    net.inject(a, ab, &bad);
+    assert_eq!(net.srv(a).stats().malformed, before + 1);
+    assert!(net
+        .sent_on(a, ab)
+        .iter()
+        .any(|w| w[0] == "ERROR" && w[1] == "bad RMSG message"));
+}

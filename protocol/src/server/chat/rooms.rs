@@ -725,7 +725,20 @@ impl Server {
         let Some(name) = f.arg(0) else {
             return false;
         };
-        let seq_name = f.arg(2).unwrap_or("");
+        self.on_numbered_args(link, name, f.arg(2).unwrap_or(""), raw, out)
+    }
+
+    /// [`Server::on_numbered`] on the room and sequencer names alone (a
+    /// plain RMSG is read off the bytes, with no `Frame`). False if
+    /// malformed, before anything is done.
+    pub(crate) fn on_numbered_args(
+        &mut self,
+        link: LinkId,
+        name: &str,
+        seq_name: &str,
+        raw: &[u8],
+        out: &mut Outbox,
+    ) -> bool {
         let Some((seq, _)) = sequencer_parts(seq_name) else {
             return false;
         };
