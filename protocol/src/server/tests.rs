@@ -3717,3 +3717,24 @@ fn a_plain_rmsg_with_a_malformed_sequencer_is_a_protocol_error() {
         .iter()
         .any(|w| w[0] == "ERROR" && w[1] == "bad RMSG message"));
 }
+
+/// A survivor of server/chat/mod.rs: a client that has not finished
+/// registering wakes its server at the handshake timeout (with the `!`
+/// deleted, only under the ablation that turns the timeout off).
+#[test]
+fn a_registering_client_arms_the_handshake_timeout() {
+    let mut net = chain(Config::default(), &["a"], &[]);
+    let a = net.find("a");
+    let p = net.add_puppet("p");
+    let l = net.puppet_dial(p, "a");
+    net.puppet_send(p, l, &chat_frame("NICK", &["sam"]));
+    net.run_for(ms(10));
+    let due = net.srv(a).poll_timeout().expect("a timer");
+    assert!(due <= net.now + Config::default().handshake_timeout);
+    net.run_for(Config::default().handshake_timeout);
+    assert!(
+        net.puppet_got(p, l).iter().any(|w| w[0] == "ERROR"),
+        "{:?}",
+        net.puppet_got(p, l)
+    );
+}
