@@ -3738,3 +3738,25 @@ fn a_registering_client_arms_the_handshake_timeout() {
         net.puppet_got(p, l)
     );
 }
+
+/// A survivor of server/chat/mod.rs: a nick given up still finds its
+/// user until `nick_history` has passed (with `>` as `==`, the first
+/// timeout after the change forgot it).
+#[test]
+fn a_nick_given_up_still_names_its_user_until_the_history_ends() {
+    let (mut net, ab, _, _, _, uids) = users_of_c(Config::default());
+    let a = 0;
+    net.inject(a, ab, &chat_frame("UNICK", &[&uids[0], "samuel", "9"]));
+    assert_eq!(nick_of(&net, a, &uids[0]).as_deref(), Some("samuel"));
+    assert_eq!(net.srv(a).resolve_nick("sam").as_deref(), Some(&*uids[0]));
+    net.run_for(secs(10));
+    net.handle(a, Input::Timeout);
+    assert_eq!(
+        net.srv(a).resolve_nick("SAM").as_deref(),
+        Some(&*uids[0]),
+        "still within the history"
+    );
+    net.run_for(Config::default().nick_history);
+    net.handle(a, Input::Timeout);
+    assert_eq!(net.srv(a).resolve_nick("sam"), None);
+}
