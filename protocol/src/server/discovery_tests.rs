@@ -259,3 +259,30 @@ fn a_seekers_first_hello_waits_a_jittered_moment_after_boot() {
         wait.as_nanos()
     );
 }
+
+/// Survivors of discovery.rs: only a seeker says so, and a stopped server
+/// neither answers a HELLO nor keeps seeking.
+#[test]
+fn only_a_seeker_is_a_seeker() {
+    assert!(server("s", true, Config::default()).srv.is_seeker());
+    assert!(!server("a", false, Config::default()).srv.is_seeker());
+}
+
+#[test]
+fn a_stopped_server_neither_answers_nor_seeks() {
+    let mut r = server("a", false, Config::default());
+    r.input(Input::Operator(super::Command::Shutdown));
+    assert!(r.srv.is_stopped());
+    r.hello("s");
+    assert!(r.datagrams().is_empty(), "no WELCOME from a stopped server");
+    let mut s = server("s", true, Config::default());
+    s.input(Input::Operator(super::Command::Shutdown));
+    assert!(s.srv.is_stopped());
+    for _ in 0..3 {
+        if s.srv.poll_timeout().is_none() {
+            break;
+        }
+        s.tick();
+    }
+    assert!(s.datagrams().is_empty(), "no HELLO from a stopped seeker");
+}
