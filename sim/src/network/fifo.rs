@@ -87,9 +87,6 @@ impl<T: Copy + Default> Fifo<T> {
         (0..self.len).map(move |i| &self.buf[(self.head + i) & self.mask()])
     }
 
-    /// Doubles the ring, the items moved to its front in order.
-    #[cold]
-    #[inline(never)]
     /// Hands a large buffer back once the queue is empty (see
     /// [`super::Dir::pop`]).
     pub fn release_if_empty(&mut self, keep: usize) {
@@ -98,6 +95,9 @@ impl<T: Copy + Default> Fifo<T> {
         }
     }
 
+    /// Doubles the ring, the items moved to its front in order.
+    #[cold]
+    #[inline(never)]
     fn grow(&mut self) {
         let cap = (2 * self.buf.len()).max(16);
         let mut buf = Vec::with_capacity(cap);
