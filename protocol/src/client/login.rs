@@ -249,7 +249,7 @@ impl Client {
     }
 
     pub(super) fn probe_frame(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
-        if !self.probes.contains_key(&link) {
+        if !self.is_probe(link) {
             return false;
         }
         let answer: Arc<str> = match f.command() {

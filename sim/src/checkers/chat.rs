@@ -3,11 +3,10 @@
 //! end (convergence).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use foldhash::fast::FixedState;
 use std::sync::Arc;
 
 use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
+use foldhash::fast::FixedState;
 
 use super::Violation;
 use crate::clock::SimTime;
