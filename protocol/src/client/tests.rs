@@ -55,18 +55,24 @@ impl Rig {
     /// Registered as `alice` (UID A-1-1), a member of `#r` whose stream
     /// (epoch 1, sequencer A) starts at number 1.
     fn joined(cfg: ClientConfig) -> Rig {
-        let mut r = Rig::new(cfg);
-        r.input(ClientInput::Command(ClientCommand::Connect {
-            server: "A",
-            nick: None,
-        }));
-        r.input(ClientInput::Connected { link: SRV });
+        let mut r = Rig::connected(cfg);
         r.frame(&["WELCOME", "alice", "A-1-1"]);
         r.frame(&["JOINED", "#r"]);
         r.frame(&["SYNC", "#r", "1", "A", "1"]);
         r.sent.clear();
         r.sent_on.clear();
         r.notes.clear();
+        r
+    }
+
+    /// Connected to `A` on `SRV`, registering (USER and NICK sent).
+    fn connected(cfg: ClientConfig) -> Rig {
+        let mut r = Rig::new(cfg);
+        r.input(ClientInput::Command(ClientCommand::Connect {
+            server: "A",
+            nick: None,
+        }));
+        r.input(ClientInput::Connected { link: SRV });
         r
     }
 
@@ -1197,6 +1203,18 @@ fn greeting() -> Rig {
     r
 }
 
+/// `greeting()` after the greeter's GTOKEN for `S`, connected to `S`
+/// (the token presented); with the greeter's and the session's links.
+fn at_session_server() -> (Rig, LinkId, LinkId) {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
+    let sl = r.dialled[1].0;
+    r.input(ClientInput::Connected { link: sl });
+    (r, gl, sl)
+}
+
 fn login_ends(r: &Rig) -> Vec<(&'static str, String, String)> {
     r.notes
         .iter()
@@ -1245,12 +1263,7 @@ fn a_greeter_login_presents_the_token_at_the_session_server() {
 
 #[test]
 fn a_refused_token_falls_back_to_a_full_login_on_the_same_connection() {
-    let mut r = greeting();
-    let gl = r.dialled[0].0;
-    r.input(ClientInput::Connected { link: gl });
-    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
-    let sl = r.dialled[1].0;
-    r.input(ClientInput::Connected { link: sl });
+    let (mut r, _, sl) = at_session_server();
     r.sent.clear();
     r.frame_on(sl, &["TOKENERR", "expired"]);
     assert_eq!(
@@ -1524,12 +1537,7 @@ fn a_kill_of_a_connected_client_is_told_as_a_disconnection_with_its_reason() {
 
 #[test]
 fn a_kill_during_registration_is_no_disconnection_of_a_session() {
-    let mut r = Rig::new(cfg());
-    r.input(ClientInput::Command(ClientCommand::Connect {
-        server: "A",
-        nick: None,
-    }));
-    r.input(ClientInput::Connected { link: SRV });
+    let mut r = Rig::connected(cfg());
     r.notes.clear();
     r.frame(&["KILLED", "nick collision"]);
     assert!(
@@ -1546,12 +1554,7 @@ fn a_kill_during_registration_is_no_disconnection_of_a_session() {
 fn a_room_the_server_refused_is_not_asked_for_again_at_the_next_welcome() {
     let mut c = cfg();
     c.autojoin = vec!["#bad".into(), "#ok".into()];
-    let mut r = Rig::new(c);
-    r.input(ClientInput::Command(ClientCommand::Connect {
-        server: "A",
-        nick: None,
-    }));
-    r.input(ClientInput::Connected { link: SRV });
+    let mut r = Rig::connected(c);
     r.frame(&["WELCOME", "alice", "A-1-1"]);
     let joins = |r: &Rig| -> Vec<String> {
         r.sent
@@ -1614,12 +1617,7 @@ fn a_refused_nick_change_keeps_the_old_nick_and_says_why() {
 /// falls back at once.
 #[test]
 fn a_gtoken_on_the_session_link_is_not_followed() {
-    let mut r = greeting();
-    let gl = r.dialled[0].0;
-    r.input(ClientInput::Connected { link: gl });
-    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
-    let sl = r.dialled[1].0;
-    r.input(ClientInput::Connected { link: sl });
+    let (mut r, gl, sl) = at_session_server();
     r.frame_on(sl, &["GTOKEN", "T", "other"]);
     assert_eq!(r.dialled.len(), 2, "no dial to T");
     assert_eq!(r.closed, [gl], "the session's link stays");
@@ -1688,13 +1686,8 @@ fn logging_in_holds_only_while_a_greeter_login_is_under_way() {
     assert!(!r.c.logging_in(), "a direct login");
     let r = Rig::new(cfg());
     assert!(!r.c.logging_in(), "not connected, and no greeter login");
-    let mut r = greeting();
-    let gl = r.dialled[0].0;
-    r.input(ClientInput::Connected { link: gl });
-    assert!(r.c.logging_in());
-    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
-    let sl = r.dialled[1].0;
-    r.input(ClientInput::Connected { link: sl });
+    let (mut r, _, sl) = at_session_server();
+    assert!(r.c.logging_in(), "under way until the session's welcome");
     r.frame_on(sl, &["WELCOME", "alice", "S-1-1"]);
     assert!(!r.c.logging_in());
 }
@@ -1704,12 +1697,7 @@ fn logging_in_holds_only_while_a_greeter_login_is_under_way() {
 /// once, as from the greeter).
 #[test]
 fn an_error_from_the_session_server_is_not_a_greeter_refusal() {
-    let mut r = greeting();
-    let gl = r.dialled[0].0;
-    r.input(ClientInput::Connected { link: gl });
-    r.frame_on(gl, &["GTOKEN", "S", "tok"]);
-    let sl = r.dialled[1].0;
-    r.input(ClientInput::Connected { link: sl });
+    let (mut r, _, sl) = at_session_server();
     r.frame_on(sl, &["ERROR", "going down"]);
     assert!(login_ends(&r).is_empty(), "{:?}", login_ends(&r));
     assert_eq!(r.dialled.len(), 2, "no fallback dial");

@@ -3491,17 +3491,21 @@ fn a_secret_naming_another_incarnation_is_not_kept_and_secrets_are_refreshed() {
 }
 
 #[test]
-fn the_wall_clock_in_ms_follows_the_offset() {
+fn the_wall_clock_follows_the_offset_in_ms_and_whole_seconds() {
     let mut net = chain(Config::default(), &["a"], &[]);
     let a = net.find("a");
     let t = Instant::ZERO + secs(10);
     assert_eq!(net.srv(a).wall_clock_ms(t), 10_000);
+    // Nick and room timestamps: whole seconds (a survivor: `/` as `%`).
+    let t2 = Instant::ZERO + ms(2_900);
+    assert_eq!(net.srv(a).wall_secs(t2), 2);
     net.hosts[a]
         .srv
         .as_mut()
         .unwrap()
         .set_wall_offset(5_000_000_000);
     assert_eq!(net.srv(a).wall_clock_ms(t), 15_000);
+    assert_eq!(net.srv(a).wall_secs(t2), 7);
     net.hosts[a]
         .srv
         .as_mut()
@@ -3660,23 +3664,8 @@ fn a_dial_not_yet_connected_is_in_the_dialing_phase() {
     assert_eq!(net.srv(0).link_phase(dialed), Some(LinkPhase::Dialing));
 }
 
-/// Survivors of server/chat/mod.rs: nick and room timestamps are whole
-/// seconds of the wall clock, and a user not known here is routed toward
-/// the server its UID names, unless that is this one.
-#[test]
-fn the_wall_clock_in_seconds_is_whole_seconds_after_the_offset() {
-    let mut net = chain(Config::default(), &["a"], &[]);
-    let a = net.find("a");
-    let t = Instant::ZERO + ms(2_900);
-    assert_eq!(net.srv(a).wall_secs(t), 2);
-    net.hosts[a]
-        .srv
-        .as_mut()
-        .unwrap()
-        .set_wall_offset(5_000_000_000);
-    assert_eq!(net.srv(a).wall_secs(t), 7);
-}
-
+/// A survivor of server/chat/mod.rs: a user not known here is routed
+/// toward the server its UID names, unless that is this one.
 #[test]
 fn an_unknown_user_is_routed_toward_the_server_its_uid_names() {
     use super::chat::Dest;
