@@ -236,6 +236,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
         .checks
         .graph
         .components(&running)
+        .list
         .into_iter()
         .map(|c| {
             let mut names: Vec<String> = c.into_iter().map(label).collect();

@@ -324,8 +324,10 @@ impl Client {
                 // hears, read straight off the bytes (as a server reads a
                 // BCAST), with no `Frame` filled. Anything else, or an
                 // RMSG on any other link, takes the general path below,
-                // which handles it the same way.
-                if self.server.as_ref().is_some_and(|(l, _)| *l == link) && !self.is_probe(link) {
+                // which handles it the same way. (A token probe has a link
+                // of its own, never the server's: every link is numbered
+                // afresh.)
+                if self.server.as_ref().is_some_and(|(l, _)| *l == link) {
                     if let Some(args) = wire::plain_args::<8>(bytes, "RMSG") {
                         self.last_rx = now;
                         self.ping_sent = false;

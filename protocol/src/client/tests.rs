@@ -1843,3 +1843,87 @@ fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
     let room = r.c.room("#r").unwrap();
     assert_eq!((room.buffered(), room.late), (0, 1));
 }
+
+/// Mutation survivors of shard 1/4 (client/mod.rs): the `Private` arm
+/// while not connected, `NICKOK`, `PRIVERR`, the connected guard on
+/// `NICKERR`, `PHELLO` on an inbound link, and the two limits of
+/// `on_timeout`. Each test below fails with its mutant.
+#[test]
+fn a_private_message_asked_while_not_connected_fails_as_such() {
+    let mut r = Rig::new(cfg());
+    private(&mut r, "bob", "hi");
+    assert_eq!(private_notes(&r), ["failed bob not connected"]);
+    assert!(r.sent.is_empty());
+}
+
+#[test]
+fn an_accepted_nick_change_becomes_the_clients_nick() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Nick("carol")));
+    assert_eq!(r.sent.last().unwrap(), &["NICK", "carol"]);
+    assert_eq!(r.c.nick(), "alice", "not before the server says so");
+    r.frame(&["NICKOK", "carol"]);
+    assert_eq!(r.c.nick(), "carol");
+}
+
+#[test]
+fn a_private_request_the_server_cannot_route_fails_each_waiting_message() {
+    let mut r = Rig::joined(cfg());
+    private(&mut r, "bob", "one");
+    private(&mut r, "bob", "two");
+    r.frame(&["PRIVERR", "bob", "no such nick"]);
+    assert_eq!(
+        private_notes(&r),
+        ["failed bob no such nick", "failed bob no such nick"]
+    );
+}
+
+#[test]
+fn a_nick_refusal_arriving_after_a_quit_is_not_reported() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    r.notes.clear();
+    r.frame(&["NICKERR", "carol", "nick in use"]);
+    assert!(
+        !r.notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::NickRefused { .. })),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn an_inbound_private_link_is_logged_under_the_nick_its_peer_gives() {
+    let mut r = Rig::joined(cfg());
+    let peer = r.c.accept(r.now, &mut r.out);
+    r.frame_on(peer, &["PHELLO", "dave"]);
+    r.frame_on(peer, &["PTEXT", "psst"]);
+    assert_eq!(private_notes(&r), ["got dave psst"]);
+}
+
+#[test]
+fn timeouts_before_the_registration_and_silence_limits_close_nothing() {
+    let mut r = Rig::connected(cfg());
+    // Registering since 0 with a 10 s limit: nothing at 5 s.
+    r.now = Instant::ZERO + Duration::from_secs(5);
+    r.input(ClientInput::Timeout);
+    assert!(r.closed.is_empty(), "registration given up early");
+    r.frame(&["WELCOME", "alice", "A-1-1"]);
+    // Last heard at 5 s; silence ends the link at ping_timeout +
+    // ping_interval = 40 s later, not sooner.
+    r.now = Instant::ZERO + Duration::from_secs(35);
+    r.input(ClientInput::Timeout);
+    assert!(r.closed.is_empty(), "closed after 30 s of silence");
+    r.now = Instant::ZERO + Duration::from_secs(45);
+    r.input(ClientInput::Timeout);
+    assert_eq!(r.closed, [SRV]);
+}
+
+#[test]
+fn a_client_lists_the_rooms_it_is_in() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["JOINED", "#s"]);
+    let rooms: Vec<(&str, bool)> = r.c.rooms().map(|s| (&*s.name, s.joined)).collect();
+    assert_eq!(rooms, [("#r", true), ("#s", true)]);
+}

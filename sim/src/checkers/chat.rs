@@ -8,6 +8,7 @@ use std::sync::Arc;
 use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
 use foldhash::fast::FixedState;
 
+use super::graph::Components;
 use super::Violation;
 use crate::clock::SimTime;
 use crate::host::Host;
@@ -425,7 +426,7 @@ fn names_the_network(note: &ChatNote) -> bool {
 /// Judges the user and room layer at a quiet end, per component of
 /// running servers. As in the safety checks, servers outside the network
 /// and their clients are left out.
-pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation> {
+pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
     let ms = w.now / 1_000_000;
     let mut out = Vec::new();
     let mut v = |inv: &'static str, host: &str, detail: String| {
@@ -452,7 +453,8 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
             clients.insert(uid, (i as HostId, server));
         }
     }
-    for comp in comps {
+    for (ci, comp) in comps.list.iter().enumerate() {
+        let in_comp = |h: HostId| comps.index(h) == Some(ci) && inside(h);
         let comp: Vec<HostId> = comp.iter().copied().filter(|&x| inside(x)).collect();
         let comp = &comp;
         let Some(&x0) = comp.first() else { continue };
@@ -486,7 +488,7 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
             }
             for (uid, nick, _) in s.users() {
                 match clients.get(uid) {
-                    Some((_, Some(sv))) if comp.contains(sv) => {}
+                    Some(&(_, Some(sv))) if in_comp(sv) => {}
                     Some(_) => v(
                         "ghost.user",
                         &hx.label,
@@ -506,7 +508,7 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
                     let Some(&(ch, Some(sv))) = clients.get(&**uid) else {
                         continue;
                     };
-                    if !comp.contains(&sv) {
+                    if !in_comp(sv) {
                         continue;
                     }
                     let c = w.hosts[ch as usize].client.as_ref().expect("client");
@@ -577,14 +579,20 @@ pub fn converge(w: &crate::world::World, comps: &[Vec<HostId>]) -> Vec<Violation
             }
         }
     }
+    // Every running server's local clients, looked up per client below
+    // (a scan of the server's clients per client was quadratic in users).
+    let local: BTreeSet<(HostId, &str)> = w
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.running())
+        .filter_map(|(i, h)| Some((i as HostId, h.server.as_ref()?)))
+        .flat_map(|(i, s)| s.local_uids().map(move |u| (i, u)))
+        .collect();
     for (uid, &(ch, sv)) in &clients {
         let Some(sv) = sv else { continue };
         let hs = &w.hosts[sv as usize];
-        let known = hs.running()
-            && hs
-                .server
-                .as_ref()
-                .is_some_and(|s| s.local_uids().any(|u| u == *uid));
+        let known = local.contains(&(sv, *uid));
         if !known {
             v(
                 "ghost.user",

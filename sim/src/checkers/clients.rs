@@ -14,6 +14,7 @@ use drc_protocol::client::ClientState;
 use drc_protocol::names::fold;
 use drc_protocol::wire::{self, Frame};
 
+use super::graph::Components;
 use super::Violation;
 use crate::network::HostId;
 use crate::scenario::Action;
@@ -74,7 +75,7 @@ impl ClientChecks {
 
 /// Judges every client at a quiet end. `comps`: the components of
 /// running servers.
-pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
+pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
     let ms = w.now / 1_000_000;
     let mut out = Vec::new();
     let mut v = |inv: &'static str, host: &str, detail: String| {
@@ -87,6 +88,7 @@ pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
     };
     // Each running server's memberships, by folded room name.
     let members: BTreeMap<HostId, BTreeMap<String, &BTreeMap<Arc<str>, u64>>> = comps
+        .list
         .iter()
         .flatten()
         .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
@@ -150,10 +152,7 @@ pub fn converge(w: &World, comps: &[Vec<HostId>]) -> Vec<Violation> {
         let (Some(uid), Some(&sv)) = (c.uid(), c.server().and_then(|s| w.by_label.get(s))) else {
             continue;
         };
-        let comp: &[HostId] = comps
-            .iter()
-            .find(|comp| comp.contains(&sv))
-            .map_or(&[], |c| c.as_slice());
+        let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
         for room in w
             .checks
             .clients

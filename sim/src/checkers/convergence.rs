@@ -135,7 +135,7 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
         }
     }
     // Agreement per component on (name, incarnation).
-    for comp in g.components(&hosts) {
+    for comp in g.components(&hosts).list {
         let mut sets: Vec<(HostId, BTreeSet<(String, u64)>)> = Vec::new();
         for &x in &comp {
             let hx = &w.hosts[x as usize];
@@ -173,7 +173,7 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
             .copied()
             .filter(|&h| w.hosts[h as usize].genuine)
             .collect();
-        let comps = g.components(&admitted);
+        let comps = g.components(&admitted).list;
         if comps.len() > 1 {
             let names: Vec<String> = comps
                 .iter()

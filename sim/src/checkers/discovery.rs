@@ -120,10 +120,7 @@ pub fn converges(w: &World, running: &[HostId]) -> Vec<Violation> {
         if others.is_empty() {
             continue;
         }
-        let comp = components
-            .iter()
-            .find(|c| c.contains(&h))
-            .map_or(&[][..], |c| c.as_slice());
+        let comp = components.of(h).unwrap_or(&[]);
         let label = &w.hosts[h as usize].label;
         let v = |detail: String| Violation {
             invariant: "discovery.converges",

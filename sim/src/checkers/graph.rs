@@ -120,26 +120,72 @@ impl LinkGraph {
         out
     }
 
-    /// Connected components over `hosts`, each sorted, ordered by first member.
-    pub fn components(&self, hosts: &[HostId]) -> Vec<Vec<HostId>> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut out = Vec::new();
+    /// Connected components over `hosts` (connected through any host,
+    /// listed or not), each sorted, ordered by first member. Linear in
+    /// hosts and links: the end checks call it at every size.
+    pub fn components(&self, hosts: &[HostId]) -> Components {
+        let n = hosts
+            .iter()
+            .map(|&h| h as usize + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.adj.len());
+        let mut listed = vec![false; n];
         for &h in hosts {
-            if seen.contains(&h) {
+            listed[h as usize] = true;
+        }
+        let mut of = vec![NONE; n];
+        let mut seen = vec![false; n];
+        let mut list = Vec::new();
+        let mut stack = Vec::new();
+        for &h in hosts {
+            if seen[h as usize] {
                 continue;
             }
-            let mut comp = vec![h];
-            seen.insert(h);
-            comp.extend(self.bfs(h).keys().copied());
-            for &x in &comp {
-                seen.insert(x);
+            let id = list.len() as u32;
+            let mut comp = Vec::new();
+            seen[h as usize] = true;
+            stack.push(h);
+            while let Some(x) = stack.pop() {
+                if listed[x as usize] {
+                    comp.push(x);
+                    of[x as usize] = id;
+                }
+                for &(y, _) in self.neighbours(x) {
+                    if !seen[y as usize] {
+                        seen[y as usize] = true;
+                        stack.push(y);
+                    }
+                }
             }
             comp.sort_unstable();
-            comp.dedup();
-            comp.retain(|x| hosts.contains(x));
-            out.push(comp);
+            list.push(comp);
         }
-        out
+        Components { list, of }
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The connected components of some hosts, and which one each is in.
+#[derive(Debug, PartialEq)]
+pub struct Components {
+    pub list: Vec<Vec<HostId>>,
+    of: Vec<u32>,
+}
+
+impl Components {
+    /// The index in `list` of the component holding `h`, if it was listed.
+    pub fn index(&self, h: HostId) -> Option<usize> {
+        self.of
+            .get(h as usize)
+            .filter(|&&i| i != NONE)
+            .map(|&i| i as usize)
+    }
+
+    /// The component holding `h`, if it was listed.
+    pub fn of(&self, h: HostId) -> Option<&[HostId]> {
+        self.index(h).map(|i| self.list[i].as_slice())
     }
 }
 
@@ -160,6 +206,16 @@ mod tests {
         assert_eq!(g.find_cycle(), None);
         assert!(g.add(3, 0, 2), "a parallel link is a cycle too");
         assert_eq!(g.bfs(0)[&1], (1, 0, 0));
-        assert_eq!(g.components(&[0, 1, 2, 5]), vec![vec![0, 1, 2], vec![5]]);
+        let c = g.components(&[0, 1, 2, 5]);
+        assert_eq!(c.list, vec![vec![0, 1, 2], vec![5]]);
+        assert_eq!(
+            (c.index(2), c.index(5), c.index(3)),
+            (Some(0), Some(1), None)
+        );
+        assert_eq!(c.of(1), Some(&[0, 1, 2][..]));
+        // Connected through a host left out of the list: one component.
+        let c = g.components(&[2, 0]);
+        assert_eq!(c.list, vec![vec![0, 2]]);
+        assert_eq!(c.index(1), None);
     }
 }

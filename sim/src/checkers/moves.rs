@@ -281,6 +281,17 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
             (&*host.label, &*host.sid)
         })
         .collect();
+    let comps = w.checks.graph.components(running);
+    // Which running servers hold each UID as a local client (one pass
+    // over them, not one per client: this check runs at every scale).
+    let mut local: BTreeMap<&str, Vec<HostId>> = BTreeMap::new();
+    for &x in running {
+        if let Some(s) = w.hosts[x as usize].server.as_ref() {
+            for uid in s.local_uids() {
+                local.entry(uid).or_default().push(x);
+            }
+        }
+    }
     for host in w.hosts.iter().filter(|h| h.up) {
         let Some(c) = host.client.as_ref() else {
             continue;
@@ -308,14 +319,12 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
         let Some(&sh) = w.by_label.get(server) else {
             continue;
         };
-        let reach = w.checks.graph.bfs(sh);
-        for &x in running {
-            if !reach.contains_key(&x) {
-                continue;
-            }
+        let holders = local.get(uid).map_or(&[][..], |v| v.as_slice());
+        // The other running servers its server reaches.
+        for &x in comps.of(sh).unwrap_or(&[]).iter().filter(|&&x| x != sh) {
             let hx = &w.hosts[x as usize];
             let s = hx.server.as_ref().expect("running");
-            if let Some((_, _, sid)) = s.users().find(|(u, _, _)| *u == uid) {
+            if let Some((_, sid)) = s.user(uid) {
                 if sid != home {
                     v(format!(
                         "{} places {uid} on {sid}, but its client is on {server} ({home})",
@@ -323,7 +332,7 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
                     ));
                 }
             }
-            if x != sh && s.local_uids().any(|u| u == uid) {
+            if holders.contains(&x) {
                 v(format!("{} also holds {uid} as a local client", hx.label));
             }
         }
@@ -335,7 +344,7 @@ pub fn single(w: &World, running: &[HostId]) -> Vec<Violation> {
 /// holds the same registry.
 pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
     let mut out = Vec::new();
-    for comp in w.checks.graph.components(running) {
+    for comp in w.checks.graph.components(running).list {
         let mut first: Option<(HostId, &drc_protocol::Registry)> = None;
         for h in comp {
             let Some(s) = w.hosts[h as usize].server.as_ref() else {

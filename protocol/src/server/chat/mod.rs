@@ -502,6 +502,11 @@ impl Server {
             .map(|(uid, u)| (&**uid, &*u.nick, &*u.sid))
     }
 
+    /// A user's nick and home SID, if this server knows the UID.
+    pub fn user(&self, uid: &str) -> Option<(&str, &str)> {
+        self.chat.users.get(uid).map(|u| (&*u.nick, &*u.sid))
+    }
+
     pub fn user_count(&self) -> usize {
         self.chat.users.len()
     }
