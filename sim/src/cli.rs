@@ -501,7 +501,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 crate::provenance::trace_header(t, &loaded, run_seed)
                     .map_err(|e| format!("writing the trace: {e}"))?;
             }
-            let outcome = run::run(
+            let outcome = run::run_and_leave(
                 &scn,
                 RunOptions {
                     seed,

@@ -167,8 +167,27 @@ pub fn run(scn: &Scenario, mut opts: RunOptions) -> Result<Outcome, String> {
     finish(&scn, world)
 }
 
+/// [`run`] for a process that exits right after: the world is left to the
+/// exit instead of being freed piece by piece, which at 100 servers and
+/// 5,000 users was 8 % of the whole run.
+pub fn run_and_leave(scn: &Scenario, mut opts: RunOptions) -> Result<Outcome, String> {
+    let seed = opts.seed.unwrap_or(scn.seed);
+    let (scn, _) = crate::swarm::expand(scn, seed);
+    opts.seed = Some(seed);
+    let mut world = build(&scn, &mut opts)?;
+    world.summary = opts.summary;
+    world.run();
+    let outcome = judge(&scn, &mut world);
+    std::mem::forget(world);
+    outcome
+}
+
 /// Judges a finished world.
 pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
+    judge(scn, &mut world)
+}
+
+fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
     let settle = scn
         .expect
         .settle
