@@ -142,7 +142,9 @@ impl LinkTag {
         if it.next().is_some()
             || !valid_server_name(lo)
             || !valid_server_name(hi)
-            || lo > hi
+            // A link joins two servers (a server never registers a peer
+            // under its own name), named in order.
+            || lo >= hi
             || (initiator != lo && initiator != hi)
         {
             return None;
@@ -186,6 +188,7 @@ mod tests {
         let older = LinkTag::new(3, "zz", "zy", "zz");
         assert!(older < t);
         assert_eq!(LinkTag::parse("1:b:a:a"), None, "endpoints out of order");
+        assert_eq!(LinkTag::parse("1:a:a:a"), None, "a server linked to itself");
         assert_eq!(LinkTag::parse("1:a:b:c"), None, "initiator not an endpoint");
         assert_eq!(LinkTag::parse("x:a:b:a"), None);
     }

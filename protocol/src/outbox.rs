@@ -513,6 +513,7 @@ mod tests {
                 assert_eq!(Arc::strong_count(&name), 3);
             }
             assert_eq!(out.bytes(0, 8), b"<PING,1>");
+            assert!(!out.is_empty());
             out.clear();
             assert!(out.is_empty() && out.items().is_empty());
             assert_eq!(Arc::strong_count(&name), 1);

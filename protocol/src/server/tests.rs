@@ -2510,12 +2510,12 @@ fn an_operator_broadcast_is_a_notice_to_every_local_client() {
     let la = client_joins(&mut net, pa, "A", "alice");
     let lb = client_joins(&mut net, pb, "B", "bob");
     let a = net.find("A");
-    net.handle(
-        a,
-        Input::Operator(Command::Broadcast {
-            text: "maintenance",
-        }),
-    );
+    let out0 = net.srv(a).stats().frames_out;
+    // Three in a row: each has a number of its own, so B takes each as
+    // new (the same number twice would be dropped as a copy).
+    for text in ["maintenance", "soon", "now"] {
+        net.handle(a, Input::Operator(Command::Broadcast { text }));
+    }
     net.settle();
     for (p, l) in [(pa, la), (pb, lb)] {
         let notices: Vec<Vec<String>> = net
@@ -2523,8 +2523,18 @@ fn an_operator_broadcast_is_a_notice_to_every_local_client() {
             .into_iter()
             .filter(|w| w[0] == "NOTICE")
             .collect();
-        assert_eq!(notices, [["NOTICE", "maintenance"]], "puppet {p}");
+        assert_eq!(
+            notices,
+            [
+                ["NOTICE", "maintenance"],
+                ["NOTICE", "soon"],
+                ["NOTICE", "now"]
+            ],
+            "puppet {p}"
+        );
     }
+    // Each went out on A's one server link, counted once.
+    assert!(net.srv(a).stats().frames_out >= out0 + 3);
 }
 
 /// Alice registered on A of the chain A-B-C and joined #r; the operator
@@ -2697,6 +2707,7 @@ fn a_shutdown_moves_every_client_before_closing() {
         .iter()
         .any(|w| *w == ["ERROR", "server shutting down"]));
     // Nobody hands over: at the deadline B tells them why, and stops.
+    assert!(!net.srv(1).is_stopped(), "draining is not stopped yet");
     net.run_for(secs(6));
     for &(p, l) in &puppets {
         assert!(net
