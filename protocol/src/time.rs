@@ -116,4 +116,13 @@ mod tests {
         assert_eq!(Duration::from_secs(3).as_nanos(), 3_000_000_000);
         assert_eq!(Duration::from_micros(3).as_nanos(), 3_000);
     }
+
+    #[test]
+    fn instant_arithmetic_saturates_instead_of_wrapping() {
+        let t = Instant(5_000);
+        assert_eq!(t - Duration(2_000), Instant(3_000));
+        assert_eq!(t - Duration(9_000), Instant::ZERO);
+        assert_eq!(t + Duration(1), Instant(5_001));
+        assert_eq!(Instant(u64::MAX) + Duration(1), Instant(u64::MAX));
+    }
 }
