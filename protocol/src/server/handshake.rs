@@ -308,7 +308,7 @@ impl Server {
             } else if p.peer_incarnation > k.incarnation {
                 // A restarted peer: whatever we knew of it is a ghost.
                 self.forget_ghost(now, &peer, k.via, k.hops, rng, out);
-            } else if k.hops == 1 && (old_stale || old_tag > new_tag) {
+            } else if k.hops == 1 && (old_stale || ranks_first(&new_tag, &old_tag)) {
                 // The peer dialled again (its old link died on its side), or
                 // both ends dialled at once and this link ranks first.
                 self.drop_link(now, k.via, CloseReason::Superseded, true, rng, out);
@@ -322,4 +322,10 @@ impl Server {
         self.send_burst(link, out);
         self.arm(now + self.cfg.ping_interval);
     }
+}
+
+/// Whether a new link to a neighbour ranks before the old one (both ends
+/// dialled at once: the smaller tag is kept, at both ends).
+fn ranks_first(new: &Option<LinkTag>, old: &Option<LinkTag>) -> bool {
+    old > new
 }
