@@ -192,7 +192,7 @@ fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
         .expect
         .settle
         .map_or_else(|| convergence::settle(world.config()), |d| d.as_nanos());
-    let quiescent = !world.stopped_early && convergence::is_quiet(&world, settle);
+    let quiescent = !world.stopped_early && convergence::is_quiet(world, settle);
     let mut warnings = Vec::new();
     let ms = |t: u64| t / 1_000_000;
     if world.budget_exceeded {
@@ -224,16 +224,16 @@ fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
         ));
     }
     if quiescent {
-        let found = convergence::check(&world, settle, scn.expect.connected);
+        let found = convergence::check(world, settle, scn.expect.connected);
         world.checks.violations.extend(found);
         if world.checks.enabled {
-            let running = convergence::running(&world);
-            let mut more = crate::checkers::moves::single(&world, &running);
-            more.extend(world.checks.moves.drains(&world));
-            more.extend(world.checks.moves.overdue(world.now, &world));
-            more.extend(crate::checkers::moves::registries_agree(&world, &running));
-            more.extend(crate::checkers::moves::rooms_sequenced(&world, &running));
-            more.extend(crate::checkers::discovery::converges(&world, &running));
+            let running = convergence::running(world);
+            let mut more = crate::checkers::moves::single(world, &running);
+            more.extend(world.checks.moves.drains(world));
+            more.extend(world.checks.moves.overdue(world.now, world));
+            more.extend(crate::checkers::moves::registries_agree(world, &running));
+            more.extend(crate::checkers::moves::rooms_sequenced(world, &running));
+            more.extend(crate::checkers::discovery::converges(world, &running));
             world.checks.violations.extend(more);
         }
         world.trace_violations();
@@ -249,7 +249,7 @@ fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
     if let Some(t) = &mut world.trace {
         t.finish().map_err(|e| format!("writing the trace: {e}"))?;
     }
-    let running = convergence::running(&world);
+    let running = convergence::running(world);
     let label = |h: u32| world.hosts[h as usize].label.clone();
     let mut components: Vec<Vec<String>> = world
         .checks
@@ -350,8 +350,8 @@ fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
         world.hosts.iter().filter_map(|h| h.client.as_ref()),
     );
     let (final_servers, final_clients) = match world.summary {
-        Summary::Full => (server_views(&world), client_views(&world)),
-        Summary::Brief => (server_counts(&world), client_counts(&world)),
+        Summary::Full => (server_views(world), client_views(world)),
+        Summary::Brief => (server_counts(world), client_counts(world)),
     };
     let mut stats = drc_protocol::server::Stats::default();
     for h in &world.hosts {
@@ -392,7 +392,7 @@ fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
         stats,
         redirects: world.checks.moves.counts,
         servers_added: world.checks.servers_added,
-        discovery: crate::checkers::discovery::DiscoveryCounts::of(&world),
+        discovery: crate::checkers::discovery::DiscoveryCounts::of(world),
         tokens: scn
             .greeter
             .as_ref()
