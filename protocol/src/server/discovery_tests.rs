@@ -286,3 +286,19 @@ fn a_stopped_server_neither_answers_nor_seeks() {
     }
     assert!(s.datagrams().is_empty(), "no HELLO from a stopped seeker");
 }
+
+/// A WELCOME is good for three periods (6 s here), to the nanosecond:
+/// at exactly 6 s it is still dialled, a nanosecond later it is not.
+#[test]
+fn a_welcome_is_dialled_up_to_three_periods_after_it_came_and_not_later() {
+    for (late, dialled) in [(0, true), (1, false)] {
+        let mut s = server("s", true, Config::default());
+        s.tick();
+        let heard = s.now;
+        s.welcome("a", false);
+        s.now = heard + crate::Duration::from_secs(6) + crate::Duration::from_nanos(late);
+        s.input(Input::Timeout);
+        let want: &[&str] = if dialled { &["a"] } else { &[] };
+        assert_eq!(s.dials(), want, "{late} ns past three periods");
+    }
+}

@@ -3760,3 +3760,32 @@ fn a_nick_given_up_still_names_its_user_until_the_history_ends() {
     net.handle(a, Input::Timeout);
     assert_eq!(net.srv(a).resolve_nick("sam"), None);
 }
+
+/// A newcomer with discovery on looks for nobody while it syncs through
+/// its sponsor (nor after: then it has a link). Mutation survivors: with
+/// `joining` dropped from discovery's idle test, it sent HELLOs all
+/// through the sync. Frames to it are slowed so the sync lasts seconds.
+#[test]
+fn a_joining_seeker_sends_no_hello_while_it_syncs() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.hosts[n]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_discovery(super::DiscoveryConfig {
+            addr: "10.0.0.9".into(),
+            port: 6667,
+            seeker: true,
+            period: ms(200),
+        });
+    net.slow.insert(n, ms(300));
+    net.settle();
+    net.handle(n, Input::Start);
+    net.run_for(ms(1_000));
+    assert!(net.srv(n).is_joining(), "still syncing a second in");
+    net.run_for(secs(10));
+    assert!(!net.srv(n).is_joining());
+    assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "N")].into());
+    assert_eq!(net.srv(n).discovery_stats().hello_sent, 0);
+}
