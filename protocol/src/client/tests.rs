@@ -1927,3 +1927,69 @@ fn a_client_lists_the_rooms_it_is_in() {
     let rooms: Vec<(&str, bool)> = r.c.rooms().map(|s| (&*s.name, s.joined)).collect();
     assert_eq!(rooms, [("#r", true), ("#s", true)]);
 }
+
+/// Mutation survivors of shard 1/4 (client/login.rs, client/moves.rs):
+/// a quit during a greeter login ends it as abandoned; a probe that is
+/// welcomed records `accepted` and quits; a move the source gave up is
+/// not answered with REDIRNO; the old connection closing before the
+/// handover is a lost session, not part of the move.
+#[test]
+fn a_quit_during_a_greeter_login_ends_the_login_as_abandoned() {
+    let mut r = greeting();
+    let gl = r.dialled[0].0;
+    r.input(ClientInput::Connected { link: gl });
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    assert_eq!(
+        login_ends(&r),
+        [("abandoned", String::new(), "the user quit".to_string())]
+    );
+    assert!(!r.c.logging_in());
+}
+
+#[test]
+fn a_welcomed_probe_records_acceptance_and_quits() {
+    let mut r = greeting();
+    r.input(ClientInput::Command(ClientCommand::PresentToken {
+        server: "S",
+        kind: "fresh",
+        token: "t1",
+    }));
+    let p = r.dialled.last().unwrap().0;
+    r.input(ClientInput::Connected { link: p });
+    r.frame_on(p, &["WELCOME", "alice", "S-1-1"]);
+    assert_eq!(r.sent_to(p).last().unwrap(), &["QUIT", "probe"]);
+    let log: Vec<String> =
+        r.c.probe_log()
+            .iter()
+            .map(|(_, _, a)| a.to_string())
+            .collect();
+    assert_eq!(log, ["accepted"]);
+    assert_ne!(r.c.state(), ClientState::Connected, "a probe is no session");
+}
+
+#[test]
+fn a_move_the_source_gave_up_is_not_refused_back_to_it() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame(&["REDIRCANCEL", "00000000000000ab", "timed-out"]);
+    assert!(
+        !r.sent_to(SRV).iter().any(|w| w[0] == "REDIRNO"),
+        "{:?}",
+        r.sent_to(SRV)
+    );
+}
+
+#[test]
+fn the_old_server_closing_before_the_handover_loses_the_session() {
+    let (mut r, _new) = asked_to_move(cfg());
+    // The target has not answered the dial yet: nothing was handed over.
+    r.input(ClientInput::Closed { link: SRV });
+    assert_ne!(r.c.state(), ClientState::Connected);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        "{:?}",
+        r.notes
+    );
+}

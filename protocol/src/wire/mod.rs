@@ -318,15 +318,23 @@ fn parse_u64_word(b: &[u8]) -> Option<u64> {
     // no high bit and carries nothing. The lowest byte that is not a digit
     // sets a high bit in one of the two terms (a borrow or carry from it
     // can only spoil the bytes above it).
-    if (d | d.wrapping_add(ONES * 0x76)) & (ONES * 0x80) != 0 {
+    if any_non_digit(d) {
         return None;
     }
     // Byte 0 holds the most significant digit. Pairs, then fours, then all
     // eight: each step multiplies the lower (more significant) field by the
     // base, adds the upper, and keeps every other field.
-    let d = (d.wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
-    let d = (d.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
-    Some(d.wrapping_mul(10_000 << 32 | 1) >> 32)
+    let d = (d.wrapping_mul((10 << 8) + 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul((100 << 16) + 1) >> 16) & 0x0000_ffff_0000_ffff;
+    Some(d.wrapping_mul((10_000 << 32) + 1) >> 32)
+}
+
+/// Whether any byte of `d` (each a byte of the text minus `'0'`) is not a
+/// digit's value, by the high bits of `d` and `d + 0x76` per byte.
+#[inline(always)]
+fn any_non_digit(d: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    (d | d.wrapping_add(ONES * 0x76)) & (ONES * 0x80) != 0
 }
 
 /// [`parse_u64`] for strings that might overflow (or are empty).
