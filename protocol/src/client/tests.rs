@@ -1993,3 +1993,41 @@ fn the_old_server_closing_before_the_handover_loses_the_session() {
         r.notes
     );
 }
+
+/// Mutation survivors of shard 1/4 (client/rooms.rs): another sender's
+/// message with our counter is not our echo, and a gap is asked about
+/// only once `find_delay` has passed.
+#[test]
+fn another_senders_message_with_our_counter_does_not_release_the_next() {
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.say("again");
+    r.frame(&["NEWSEQ", "#r", "1", "A", "2"]);
+    assert_eq!(r.sent[1], ["CSEND", "#r", "1", "A", "2", "A-1-1/1", "hi"]);
+    // Bob's first message (his counter 1, like ours) takes number 1.
+    r.frame(&["RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "yo"]);
+    assert_eq!(r.delivered(), [(1, "yo".to_string())]);
+    assert_eq!(
+        r.sent.len(),
+        2,
+        "still waiting for our own echo: {:?}",
+        r.sent
+    );
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "2", "A-1-1", "alice", "A-1-1/1", "hi",
+    ]);
+    assert_eq!(r.sent[2], ["GETSEQ", "#r"]);
+}
+
+#[test]
+fn a_gap_is_asked_about_only_after_the_find_delay() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["RMSG", "#r", "1", "A", "3", "B-1-1", "bob", "B-1-1/3", "c"]);
+    r.now = Instant::ZERO + Duration::from_secs(1);
+    r.input(ClientInput::Timeout);
+    assert!(!r.sent_commands().contains(&"FINDSEQ"), "{:?}", r.sent);
+    r.now = Instant::ZERO + Duration::from_secs(2);
+    r.input(ClientInput::Timeout);
+    let finds: Vec<&Vec<String>> = r.sent.iter().filter(|w| w[0] == "FINDSEQ").collect();
+    assert_eq!(finds.len(), 2, "numbers 1 and 2: {:?}", r.sent);
+}
