@@ -3789,3 +3789,23 @@ fn a_joining_seeker_sends_no_hello_while_it_syncs() {
     assert_eq!(net.check_tree(), [edge("A", "B"), edge("B", "N")].into());
     assert_eq!(net.srv(n).discovery_stats().hello_sent, 0);
 }
+
+/// A nick change or quit of a user is taken only from the direction of
+/// its home, and each refusal is counted (mutation survivor: the count
+/// in `check_user_direction` could run backwards unnoticed).
+#[test]
+fn a_users_nick_change_or_quit_from_the_wrong_side_is_refused_and_counted() {
+    let (mut net, ab, ad, _, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    let before = net.srv(a).stats().misdirected;
+    net.inject(a, ad, &chat_frame("UNICK", &[&sam, "tom", "7"]));
+    net.inject(a, ad, &chat_frame("UQUIT", &[&sam, "bye"]));
+    assert_eq!(net.srv(a).stats().misdirected, before + 2);
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+    // From C's side both are taken.
+    net.inject(a, ab, &chat_frame("UNICK", &[&sam, "tom", "7"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("tom"));
+    net.inject(a, ab, &chat_frame("UQUIT", &[&sam, "bye"]));
+    assert_eq!(nick_of(&net, a, &sam), None);
+    assert_eq!(net.srv(a).stats().misdirected, before + 2);
+}
