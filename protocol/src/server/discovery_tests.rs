@@ -59,6 +59,9 @@ impl One {
     fn input(&mut self, i: Input<'_>) {
         self.out.clear();
         self.srv.handle(self.now, i, &mut self.rng, &mut self.out);
+        if let Some(t) = self.srv.poll_timeout() {
+            assert!(t >= self.now, "armed {t:?} at {:?}", self.now);
+        }
     }
 
     fn datagrams(&mut self) -> Vec<Datagram> {

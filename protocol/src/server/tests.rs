@@ -208,6 +208,11 @@ impl Net {
         let h = &mut self.hosts[i];
         if let Some(s) = h.srv.as_mut() {
             s.handle(self.now, input, &mut h.rng, &mut self.out);
+            // A server never asks to be woken in the past: a timer armed
+            // before `now` is a wake-up for nothing at best.
+            if let Some(t) = s.poll_timeout() {
+                assert!(t >= self.now, "{} armed {t:?} at {:?}", h.id.name, self.now);
+            }
             self.apply(i);
         }
     }
@@ -3808,4 +3813,55 @@ fn a_users_nick_change_or_quit_from_the_wrong_side_is_refused_and_counted() {
     net.inject(a, ab, &chat_frame("UQUIT", &[&sam, "bye"]));
     assert_eq!(nick_of(&net, a, &sam), None);
     assert_eq!(net.srv(a).stats().misdirected, before + 2);
+}
+
+/// A seeker stops looking once it has a registered link: at most the one
+/// HELLO sent before its autoconnect registered, then none in ten
+/// seconds of 200 ms periods (mutation survivor: with `linked || idle`
+/// as `&&` in `discovery_after` it went on every period).
+#[test]
+fn a_seeker_with_a_registered_link_sends_no_more_hellos() {
+    let mut net = Net::new(Config::default());
+    net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    net.hosts[b]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_discovery(super::DiscoveryConfig {
+            addr: "10.0.0.2".into(),
+            port: 6667,
+            seeker: true,
+            period: ms(200),
+        });
+    net.handle(b, Input::Start);
+    net.run_for(secs(10));
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
+    assert!(!net.srv(b).is_seeking());
+    let hellos = net.srv(b).discovery_stats().hello_sent;
+    assert!(hellos <= 1);
+    // A crashes: once B's ping timeout drops the link, B looks again (its
+    // next HELLO timed from then, never armed in the past: see `handle`).
+    net.crash(0);
+    net.run_for(secs(60));
+    assert!(net.srv(b).is_seeking());
+    assert!(net.srv(b).discovery_stats().hello_sent > hellos + 10);
+}
+
+/// Load balancing's timer comes round every ping interval, each time from
+/// now (mutation survivor: armed a ping interval in the past, it went
+/// unnoticed; `handle` now checks every server's next wake-up).
+#[test]
+fn the_balance_timer_is_armed_ahead_every_time() {
+    let cfg = Config {
+        balance: true,
+        ..Config::default()
+    };
+    let mut net = Net::new(cfg);
+    let a = net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    net.handle(a, Input::Start);
+    net.handle(b, Input::Start);
+    net.run_for(secs(60));
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
 }
