@@ -2538,8 +2538,16 @@ fn an_operator_broadcast_is_a_notice_to_every_local_client() {
             "puppet {p}"
         );
     }
-    // Each went out on A's one server link, counted once.
+    // Each went out on A's one server link, counted once, under a number
+    // of its own.
     assert!(net.srv(a).stats().frames_out >= out0 + 3);
+    let ids: Vec<String> = net
+        .sent_on(a, net.link_to(a, "B"))
+        .into_iter()
+        .filter(|w| w[0] == "BCAST")
+        .map(|w| w[2].clone())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
 }
 
 /// Alice registered on A of the chain A-B-C and joined #r; the operator
