@@ -150,6 +150,11 @@ impl Rig {
         self.input(ClientInput::Timeout);
     }
 
+    /// Whether any note so far is one `pick` accepts.
+    fn noted(&self, pick: impl Fn(&ChatNote) -> bool) -> bool {
+        self.notes.iter().any(pick)
+    }
+
     fn sent_commands(&self) -> Vec<&str> {
         self.sent.iter().map(|v| v[0].as_str()).collect()
     }
@@ -212,10 +217,7 @@ fn the_second_copy_of_a_retried_message_is_not_delivered() {
         [(1, "hi".to_string()), (3, "hi".to_string())],
         "same counter from another sender is another message"
     );
-    assert!(r
-        .notes
-        .iter()
-        .any(|n| matches!(n, ChatNote::GapClosed { n: 2, .. })));
+    assert!(r.noted(|n| matches!(n, ChatNote::GapClosed { n: 2, .. })));
     assert_eq!(r.c.room("#r").unwrap().duplicates, 1);
     assert_eq!(r.c.room("#r").unwrap().next, 4);
 }
@@ -1328,9 +1330,7 @@ fn a_quit_is_closed_on_its_acknowledgement_and_an_exit_at_once() {
     assert_eq!(r.closed, [SRV]);
     assert_eq!(r.c.state(), ClientState::Quit);
     assert!(
-        !r.notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        !r.noted(|n| matches!(n, ChatNote::Disconnected { .. })),
         "the acknowledgement is not a disconnection"
     );
     // No ERROR: closed at ping_timeout.
@@ -1463,10 +1463,8 @@ fn a_refusal_that_no_retry_can_mend_fails_the_message_at_once() {
         r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
         r.sent.clear();
         r.frame(&["SENDFAIL", "#r", "1", "A", "1", why]);
-        let failed = r
-            .notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == why));
+        let failed =
+            r.noted(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == why));
         let retried = r.sent == [["GETSEQ", "#r"]];
         if why == "number not held" {
             assert!(retried && !failed, "{why}: {:?}", r.sent);
@@ -1541,9 +1539,7 @@ fn a_kill_during_registration_is_no_disconnection_of_a_session() {
     r.notes.clear();
     r.frame(&["KILLED", "nick collision"]);
     assert!(
-        !r.notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        !r.noted(|n| matches!(n, ChatNote::Disconnected { .. })),
         "{:?}",
         r.notes
     );
@@ -1760,9 +1756,7 @@ fn a_message_refused_three_times_is_given_up() {
         ["GETSEQ", "CSEND", "GETSEQ", "CSEND", "GETSEQ", "CSEND"]
     );
     assert!(
-        r.notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == "lost")),
+        r.noted(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == "lost")),
         "{:?}",
         r.notes
     );
@@ -1885,9 +1879,7 @@ fn a_nick_refusal_arriving_after_a_quit_is_not_reported() {
     r.notes.clear();
     r.frame(&["NICKERR", "carol", "nick in use"]);
     assert!(
-        !r.notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::NickRefused { .. })),
+        !r.noted(|n| matches!(n, ChatNote::NickRefused { .. })),
         "{:?}",
         r.notes
     );
@@ -1986,9 +1978,7 @@ fn the_old_server_closing_before_the_handover_loses_the_session() {
     r.input(ClientInput::Closed { link: SRV });
     assert_ne!(r.c.state(), ClientState::Connected);
     assert!(
-        r.notes
-            .iter()
-            .any(|n| matches!(n, ChatNote::Disconnected { .. })),
+        r.noted(|n| matches!(n, ChatNote::Disconnected { .. })),
         "{:?}",
         r.notes
     );
