@@ -1894,6 +1894,21 @@ fn an_inbound_private_link_is_logged_under_the_nick_its_peer_gives() {
     assert_eq!(private_notes(&r), ["got dave psst"]);
 }
 
+/// Room traffic is the server's to send: an RMSG on a private link is
+/// not a delivery (a mutation survivor: the fast path for RMSG taken on
+/// every link but the server's).
+#[test]
+fn a_room_message_on_a_private_link_is_not_delivered() {
+    let mut r = Rig::joined(cfg());
+    let peer = r.c.accept(r.now, &mut r.out);
+    r.frame_on(peer, &["PHELLO", "dave"]);
+    let rmsg = ["RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "hi"];
+    r.frame_on(peer, &rmsg);
+    assert_eq!(r.delivered(), []);
+    r.frame(&rmsg);
+    assert_eq!(r.delivered(), [(1, "hi".to_string())]);
+}
+
 #[test]
 fn timeouts_before_the_registration_and_silence_limits_close_nothing() {
     let mut r = Rig::connected(cfg());

@@ -2971,6 +2971,36 @@ fn a_shutdown_hands_the_stream_on_and_the_room_goes_on_in_the_same_epoch() {
     assert_eq!(texts, ["one", "two"]);
 }
 
+/// A stream can be handed over again (its holder shuts down in turn): the
+/// record with the later handover number wins wherever it arrives, and a
+/// record of a handover already known is not taken again (a mutation
+/// survivor: `<` as `==` kept the first holder for ever).
+#[test]
+fn a_later_handover_of_a_stream_replaces_its_holder_and_a_repeat_does_not() {
+    let (mut net, _, _) = sequencer_shuts_down(&[]);
+    let c = net.srv(2).sid().to_string();
+    let rec = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "RHOLDER")
+        .expect("a holder record");
+    assert_eq!((rec[3].as_str(), rec[4].as_str()), (c.as_str(), "1"));
+    assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
+    let from_c = net.link_to(0, "C");
+    let seq = rec[2].clone();
+    let holder = |net: &mut Net, sid: &str, gen: u64| {
+        let f = format!("<RHOLDER,#r,{seq},{sid},{gen}>");
+        net.inject(0, from_c, f.as_bytes());
+    };
+    holder(&mut net, "9ZZ", 2);
+    assert_eq!(net.srv(0).room_sequencer("#r"), Some("9ZZ"));
+    // The same handover again, or an older one, changes nothing.
+    holder(&mut net, "8YY", 2);
+    holder(&mut net, "7XX", 1);
+    assert_eq!(net.srv(0).room_sequencer("#r"), Some("9ZZ"));
+}
+
 #[test]
 fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
     // C's answer to B is lost: C, ready but never told to go, must not
