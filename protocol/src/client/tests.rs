@@ -1048,6 +1048,24 @@ fn a_redirected_client_hands_over_holds_its_frames_and_swaps_at_handok() {
         .any(|v| v[0] == "USER" || v == &["JOINROOM", "#r"]));
 }
 
+/// After the swap the source's connection is read until it closes (what
+/// it sent before letting go), but nothing is sent there, not even a PONG
+/// (a mutation survivor: reading only its PINGs went unnoticed).
+#[test]
+fn after_a_move_the_old_connection_is_read_to_its_end_but_not_answered() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame_on(new, &["HANDOK", "00000000000000ab"]);
+    assert_eq!(r.c.server(), Some("B"));
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "B-1-1", "bob", "B-1-1/1", "late",
+    ]);
+    assert_eq!(r.delivered(), [(1, "late".into())]);
+    r.frame(&["PING", "7"]);
+    assert_eq!(r.pongs, [] as [LinkId; 0]);
+    assert!(r.sent_to(SRV).iter().all(|v| v[0] != "PONG"));
+}
+
 #[test]
 fn under_redirect_dedup_a_message_on_both_connections_is_delivered_twice() {
     // The ablation's effect, on the same frames as above: the copy that
@@ -1842,6 +1860,33 @@ fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
 /// while not connected, `NICKOK`, `PRIVERR`, the connected guard on
 /// `NICKERR`, `PHELLO` on an inbound link, and the two limits of
 /// `on_timeout`. Each test below fails with its mutant.
+/// Mutation survivors of the whole-set run (client/mod.rs): `Say` while
+/// not connected, and LEAVEROOM sent only while connected.
+#[test]
+fn a_room_message_asked_while_not_connected_fails_as_such() {
+    let mut r = Rig::new(cfg());
+    r.say("hi");
+    assert_eq!(
+        r.notes,
+        vec![ChatNote::SendFailed {
+            room: "#r".into(),
+            reason: "not connected".into(),
+        }]
+    );
+    assert!(r.sent.is_empty());
+}
+
+#[test]
+fn leaving_a_room_tells_the_server_only_once_registered() {
+    let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    assert_eq!(r.sent, [["LEAVEROOM", "#r"]]);
+    let mut r = Rig::connected(cfg());
+    r.sent.clear();
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    assert!(r.sent.is_empty(), "{:?}", r.sent);
+}
+
 #[test]
 fn a_private_message_asked_while_not_connected_fails_as_such() {
     let mut r = Rig::new(cfg());
