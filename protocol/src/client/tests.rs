@@ -1893,6 +1893,21 @@ fn a_private_message_asked_while_not_connected_fails_as_such() {
     private(&mut r, "bob", "hi");
     assert_eq!(private_notes(&r), ["failed bob not connected"]);
     assert!(r.sent.is_empty());
+    // A list message fails once per recipient.
+    let to = ["carol".to_string(), "dave".to_string()];
+    r.input(ClientInput::Command(ClientCommand::SendList {
+        to: &to,
+        text: "hi",
+    }));
+    assert_eq!(
+        private_notes(&r),
+        [
+            "failed bob not connected",
+            "failed carol not connected",
+            "failed dave not connected"
+        ]
+    );
+    assert!(r.sent.is_empty());
 }
 
 #[test]
