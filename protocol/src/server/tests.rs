@@ -1740,8 +1740,55 @@ fn an_autoconnect_target_lost_through_a_remote_squit_is_redialled() {
 /// its burst again.
 #[test]
 fn a_ghost_route_must_not_hide_a_live_server_for_good() {
+    let (mut net, [_, v, ..]) = ghost_route();
+    net.run_for(secs(60));
+    assert!(net.srv(v).known_server("Y").is_some(), "V lost Y");
+    // When the ghost expired, V named what it lost to R, whose route to
+    // them it had refused, and R sent its burst again.
+    let resync = net.sent_on(v, net.link_to(v, "R"));
+    assert!(resync.iter().any(|w| starts(w, &["RESYNC"])), "{resync:?}");
+    net.check_tree();
+}
+
+/// V remembers what R introduced along routes it refused until it asks R
+/// about it or R takes the introduction back (a mutation survivor: the
+/// check for an empty set negated kept the dispute after R's SQUIT).
+#[test]
+fn a_dispute_ends_once_asked_about_or_taken_back() {
+    let (mut net, [_, v, ..]) = ghost_route();
+    let via_r = net.link_to(v, "R");
+    let disputed = |net: &Net| -> Vec<String> {
+        net.srv(v)
+            .disputed
+            .iter()
+            .map(|(n, l)| {
+                assert_eq!(*l, via_r);
+                n.to_string()
+            })
+            .collect()
+    };
+    assert_eq!(disputed(&net), ["X", "Y"]);
+    // N takes Y back: V loses it, names it to R and forgets that dispute
+    // alone (a mutation survivor: `!hit` as `hit` kept it and dropped X's).
+    let via_n = net.link_to(v, "N");
+    let inc = net.srv(v).known_server("Y").unwrap().incarnation;
+    net.inject(v, via_n, format!("<SQUIT,Y,{inc},gone>").as_bytes());
+    assert!(net.srv(v).known_server("Y").is_none());
+    let resync = net.sent_on(v, via_r);
+    assert!(resync.iter().any(|w| w == &["RESYNC", "Y"]), "{resync:?}");
+    assert_eq!(disputed(&net), ["X"]);
+    // R takes X back: nothing is left in dispute.
+    net.inject(v, via_r, b"<SQUIT,X,2,gone>");
+    assert_eq!(disputed(&net), [] as [String; 0]);
+}
+
+/// X bounces (incarnation 2, relinked to Y) while N still holds its dead
+/// link to X#1; then V links to N and R links to Y at the same instant, so
+/// V keeps the ghost route V-N-X#1-Y and refuses R's routes to X and Y.
+/// Returns the net and the hosts R, V, N, X, Y.
+fn ghost_route() -> (Net, [usize; 5]) {
     let mut net = Net::new(Config::default());
-    let [r, v, n, x, _y] = [
+    let [r, v, n, x, y] = [
         ("R", &[][..]),
         ("V", &[]),
         ("N", &[]),
@@ -1772,13 +1819,7 @@ fn a_ghost_route_must_not_hide_a_live_server_for_good() {
         Some(via_n),
         "V keeps the route through the ghost"
     );
-    net.run_for(secs(60));
-    assert!(net.srv(v).known_server("Y").is_some(), "V lost Y");
-    // When the ghost expired, V named what it lost to R, whose route to
-    // them it had refused, and R sent its burst again.
-    let resync = net.sent_on(v, net.link_to(v, "R"));
-    assert!(resync.iter().any(|w| starts(w, &["RESYNC"])), "{resync:?}");
-    net.check_tree();
+    (net, [r, v, n, x, y])
 }
 
 /// The same bug found by the soak with servers that autoconnect to two
