@@ -2771,6 +2771,34 @@ fn a_shutdown_moves_every_client_before_closing() {
     }
     assert!(net.srv(1).is_stopped());
 }
+/// With no stream to hand over (its client joined no room), a shutdown
+/// waits for its moves until `redirect_timeout` after the command (a
+/// mutation survivor: the deadline set in the past; with rooms, the
+/// handovers' own deadlines hid it).
+#[test]
+fn a_shutdown_without_rooms_drains_until_its_deadline() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let p = net.add_puppet("p1");
+    let l = net.puppet_dial(p, "B");
+    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    net.settle();
+    let until = net.now + Config::default().redirect_timeout;
+    net.handle(1, Input::Operator(Command::Shutdown));
+    // Up to the deadline the move is offered, and waited for...
+    net.run_until(until - ms(1));
+    assert!(net.puppet_got(p, l).iter().any(|w| w[0] == "REDIRECT"));
+    assert!(net.srv(1).is_draining());
+    assert!(!net.srv(1).is_stopped(), "stopped before the deadline");
+    // ...and at it, given up, and the server stops.
+    net.run_until(until);
+    assert!(net.srv(1).is_stopped(), "still draining at the deadline");
+}
+
 // ------------------------------------------------------- adding a server
 
 /// Registers a newcomer `name` (not yet booted) at `sponsor` by operator
