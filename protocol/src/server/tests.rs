@@ -3528,6 +3528,31 @@ fn an_unlink_asked_elsewhere_closes_the_link_with_sclose_at_its_end() {
     assert!(net.links_to(a, "b").is_empty());
 }
 
+/// An unlink asked two hops away is relayed toward the server that acts
+/// on it (a mutation survivor: the relay sent it only back where it came
+/// from).
+#[test]
+fn an_unlink_asked_two_hops_away_is_relayed() {
+    let mut net = chain(
+        Config::default(),
+        &["a", "b", "c", "d"],
+        &[("b", "a"), ("c", "b"), ("d", "c")],
+    );
+    let a = net.find("a");
+    net.handle(
+        a,
+        Input::Operator(Command::UnlinkAt {
+            server: "c",
+            peer: "d",
+        }),
+    );
+    net.settle();
+    let c = net.find("c");
+    assert!(net.links_to(c, "d").is_empty(), "c closed its link to d");
+    assert_eq!(net.links_to(c, "b").len(), 1);
+    assert!(net.srv(a).known_servers().all(|k| k.name != "d"));
+}
+
 #[test]
 fn user_fields_travel_with_the_uid_and_ulist_shows_them_elsewhere() {
     let mut net = chain(Config::default(), &["a", "b"], &[("b", "a")]);
