@@ -239,7 +239,7 @@ impl Server {
 #[derive(Clone, Debug)]
 pub(crate) struct Joining {
     /// Members to join through: the sponsor first, then those a sync named.
-    candidates: Vec<Arc<str>>,
+    pub(crate) candidates: Vec<Arc<str>>,
     next: usize,
     /// The database was read; what is left is joining as a member.
     synced: bool,

@@ -2963,6 +2963,25 @@ fn a_newcomer_whose_sponsor_dies_mid_sync_retries_through_a_member_it_heard_of()
     net.handle(n, Input::Start);
     net.run_for(secs(1));
     assert!(net.srv(n).is_syncing());
+    // What it may try next: the members the sync named, each once, never
+    // itself or a name no server can have (mutation survivors: either
+    // `&&` of that test as `||`). B's introduction of A comes again, and
+    // as if of N and of a malformed name.
+    let intro = net
+        .sent
+        .iter()
+        .filter(|s| s.1 == b)
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "SERVER" && w[1] == "A")
+        .expect("B introduced A");
+    let sync = net.srv(n).links().find(|l| l.peer == Some("B")).unwrap().id;
+    for name in ["A", "N", "x y"] {
+        let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+        w[1] = name;
+        net.inject(n, sync, &encoded(&w));
+    }
+    let candidates = &net.srv(n).joining.as_ref().unwrap().candidates;
+    assert_eq!(candidates, &[Arc::from("B"), Arc::from("A")]);
     net.crash(b);
     net.run_for(net.cfg.handshake_timeout + secs(10));
     let joined: Vec<String> = net
