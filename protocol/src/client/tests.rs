@@ -1860,6 +1860,22 @@ fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
 /// while not connected, `NICKOK`, `PRIVERR`, the connected guard on
 /// `NICKERR`, `PHELLO` on an inbound link, and the two limits of
 /// `on_timeout`. Each test below fails with its mutant.
+/// Mutation survivors of the whole-set run (client/mod.rs): the `PING`
+/// and `RENAMED` arms of a server frame.
+#[test]
+fn a_server_ping_is_answered_on_the_server_link() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["PING", "5"]);
+    assert_eq!(r.pongs, [SRV]);
+}
+
+#[test]
+fn a_rename_by_the_server_is_the_clients_nick_from_then_on() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["RENAMED", "alice_"]);
+    assert_eq!(r.c.nick(), "alice_");
+}
+
 /// Mutation survivors of the whole-set run (client/mod.rs): `Say` while
 /// not connected, and LEAVEROOM sent only while connected.
 #[test]
