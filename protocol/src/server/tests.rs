@@ -3946,6 +3946,36 @@ fn a_joining_seeker_sends_no_hello_while_it_syncs() {
     assert_eq!(net.srv(n).discovery_stats().hello_sent, 0);
 }
 
+/// A seeker that shuts down looks for nobody while it drains (mutation
+/// survivor: with `draining` dropped from discovery's idle test it went on
+/// sending HELLOs to the end). B only was dialled, so it seeks until then.
+#[test]
+fn a_draining_seeker_sends_no_hello() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let b = 1;
+    net.hosts[b]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_discovery(super::DiscoveryConfig {
+            addr: "10.0.0.9".into(),
+            port: 6667,
+            seeker: true,
+            period: ms(200),
+        });
+    let p = net.add_puppet("p1");
+    let l = net.puppet_dial(p, "B");
+    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    net.run_for(secs(2));
+    let before = net.srv(b).discovery_stats().hello_sent;
+    assert!(before > 0, "B, only dialled, seeks");
+    net.handle(b, Input::Operator(Command::Shutdown));
+    net.run_for(secs(4));
+    assert!(net.srv(b).is_draining(), "the move is still awaited");
+    assert_eq!(net.srv(b).discovery_stats().hello_sent, before);
+}
+
 /// A nick change or quit of a user is taken only from the direction of
 /// its home, and each refusal is counted (mutation survivor: the count
 /// in `check_user_direction` could run backwards unnoticed).
@@ -3997,6 +4027,42 @@ fn a_seeker_with_a_registered_link_sends_no_more_hellos() {
     net.run_for(secs(60));
     assert!(net.srv(b).is_seeking());
     assert!(net.srv(b).discovery_stats().hello_sent > hellos + 10);
+}
+
+/// After losing its uplink a seeker's first HELLO waits at least half a
+/// period (the jitter's least), whatever wakes it before (mutation
+/// survivor: that HELLO timed as far in the past went out at the next
+/// wake-up, here the autoconnect's retries).
+#[test]
+fn a_seekers_first_hello_after_a_lost_uplink_waits_half_a_period() {
+    let mut net = Net::new(Config::default());
+    net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    net.hosts[b]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_discovery(super::DiscoveryConfig {
+            addr: "10.0.0.2".into(),
+            port: 6667,
+            seeker: true,
+            period: secs(10),
+        });
+    net.handle(b, Input::Start);
+    net.run_for(secs(10));
+    assert!(!net.srv(b).is_seeking());
+    let hellos = net.srv(b).discovery_stats().hello_sent;
+    net.crash(0);
+    while !net.links_to(b, "A").is_empty() {
+        net.run_for(ms(100));
+    }
+    // Lost within the last 100 ms: nothing before 5 s from then...
+    net.run_for(ms(4_900));
+    assert!(net.srv(b).is_seeking());
+    assert_eq!(net.srv(b).discovery_stats().hello_sent, hellos);
+    // ...and one by the full period.
+    net.run_for(ms(5_100));
+    assert!(net.srv(b).discovery_stats().hello_sent > hellos);
 }
 
 /// Load balancing's timer comes round every ping interval, each time from
