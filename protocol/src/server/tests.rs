@@ -4065,6 +4065,42 @@ fn a_seekers_first_hello_after_a_lost_uplink_waits_half_a_period() {
     assert!(net.srv(b).discovery_stats().hello_sent > hellos);
 }
 
+/// A route that changes shape behind the same link after that link's
+/// burst may carry other users: the server asks the neighbour for them
+/// (USYNC). Mutation survivor: with the burst test negated it asked only
+/// during the burst, which resends them anyway.
+#[test]
+fn a_route_reshaped_behind_the_same_link_asks_for_its_users() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let (a, b) = (0, 1);
+    let ab = net.link_to(a, "B");
+    let ba = net.link_to(b, "A");
+    let intro = net
+        .sent_on(b, ba)
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    let c_sid = net.srv(a).known_server("C").unwrap().sid.to_string();
+    let asked = |net: &Net| -> Vec<Vec<String>> {
+        net.sent_on(a, ab)
+            .into_iter()
+            .filter(|w| w[0] == "USYNC")
+            .collect()
+    };
+    let before = asked(&net).len();
+    // The same introduction, one hop longer.
+    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+    assert_eq!(w[2], "1");
+    w[2] = "2";
+    net.inject(a, ab, &encoded(&w));
+    assert_eq!(net.srv(a).known_server("C").unwrap().hops, 3);
+    assert_eq!(asked(&net)[before..], [["USYNC", c_sid.as_str()]]);
+}
+
 /// Load balancing's timer comes round every ping interval, each time from
 /// now (mutation survivor: armed a ping interval in the past, it went
 /// unnoticed; `handle` now checks every server's next wake-up).
