@@ -1860,6 +1860,30 @@ fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
 /// while not connected, `NICKOK`, `PRIVERR`, the connected guard on
 /// `NICKERR`, `PHELLO` on an inbound link, and the two limits of
 /// `on_timeout`. Each test below fails with its mutant.
+/// Mutation survivors of the whole-set run (client/mod.rs): the `PRIVREQ`
+/// and `LERR` arms. A peer's request is answered through the server with
+/// this client's address and its choice; a list message that could not
+/// reach one recipient is a failure for that recipient.
+#[test]
+fn a_private_request_is_answered_with_the_configured_choice() {
+    for accept in [true, false] {
+        let mut r = Rig::joined(ClientConfig {
+            accept_private: accept,
+            ..cfg()
+        });
+        r.frame(&["PRIVREQ", "bob", "B-1-1", "10.0.0.5"]);
+        let answer = if accept { "yes" } else { "no" };
+        assert_eq!(r.sent, [["PRIVANS", "B-1-1", answer, "alice"]]);
+    }
+}
+
+#[test]
+fn a_list_message_error_fails_its_recipient() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["LERR", "bob", "no such nick"]);
+    assert_eq!(private_notes(&r), ["failed bob no such nick"]);
+}
+
 /// Mutation survivors of the whole-set run (client/mod.rs): the `PING`
 /// and `RENAMED` arms of a server frame.
 #[test]
