@@ -1239,6 +1239,49 @@ fn each_lost_claim_is_saved_once_whatever_order_the_saves_arrive_in() {
     assert_eq!(net.srv(a).stats().resolutions, 2);
     assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
 }
+/// A claim this server resolved itself is saved once, even if the same
+/// losing claim reaches it again; under the `no_resolution_once` ablation
+/// a repeated SAVE is passed on again (mutation survivor: the ablation's
+/// half of the once-only test in `flood_save` could be inverted
+/// unnoticed).
+#[test]
+fn a_claim_lost_here_twice_is_saved_once() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, _, _, [sam, _]) = users_of_c(cfg);
+    let a = 0;
+    // sam claims max's nick, later than max: sam loses, here.
+    for _ in 0..2 {
+        net.inject(a, ab, &chat_frame("UNICK", &[&sam, "max", "7"]));
+        assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
+    }
+    let saves = net
+        .sent_on(a, ad)
+        .iter()
+        .filter(|w| w[0] == "SAVE" && w[2] == sam && w[3] == "7")
+        .count();
+    assert_eq!(saves, 1);
+    assert_eq!(net.srv(a).stats().resolutions, 0, "none taken from others");
+
+    let mut cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    cfg.ablations.no_resolution_once = true;
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    for _ in 0..2 {
+        net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    }
+    let saves = net
+        .sent_on(a, ad)
+        .iter()
+        .filter(|w| w[0] == "SAVE" && w[2] == sam)
+        .count();
+    assert_eq!(saves, 2, "the ablation passes every copy on");
+}
+
 #[test]
 fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     let cfg = Config {
