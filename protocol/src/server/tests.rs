@@ -93,6 +93,11 @@ struct Net {
     reverse: bool,
     /// Extra delay for everything sent to a host (FIFO per link is kept).
     slow: BTreeMap<usize, Duration>,
+    /// Extra delay, both ways, on every connection a host dials from then
+    /// on: one slow path among fast ones.
+    slow_dials: BTreeMap<usize, Duration>,
+    /// The same per link end, as (host, link): filled from `slow_dials`.
+    slow_links: BTreeMap<(usize, LinkId), Duration>,
     out: Outbox,
     sent: Vec<(Instant, usize, LinkId, Vec<u8>)>,
     got: Vec<(Instant, usize, LinkId, Vec<u8>)>,
@@ -121,6 +126,8 @@ impl Net {
             latency: ms(10),
             reverse: false,
             slow: BTreeMap::new(),
+            slow_dials: BTreeMap::new(),
+            slow_links: BTreeMap::new(),
             out: Outbox::new(),
             sent: Vec::new(),
             got: Vec::new(),
@@ -228,7 +235,15 @@ impl Net {
             dest
         };
         self.seq += 1;
-        let due = self.now + self.latency + self.slow.get(&dest).copied().unwrap_or_default();
+        let mut due = self.now + self.latency + self.slow.get(&dest).copied().unwrap_or_default();
+        if let Ev::Frame { link, .. } = &ev {
+            due = due
+                + self
+                    .slow_links
+                    .get(&(dest, *link))
+                    .copied()
+                    .unwrap_or_default();
+        }
         self.queue.insert((due, rank, self.seq), (dest, ev));
     }
 
@@ -315,6 +330,10 @@ impl Net {
                         let tl = self.accept(t);
                         self.wires.insert((i, link), (t, tl));
                         self.wires.insert((t, tl), (i, link));
+                        if let Some(&d) = self.slow_dials.get(&i) {
+                            self.slow_links.insert((i, link), d);
+                            self.slow_links.insert((t, tl), d);
+                        }
                         self.handle(i, Input::Connected { link });
                     }
                 }
@@ -1591,6 +1610,34 @@ fn a_restarted_server_supersedes_its_old_link_without_ghosts() {
         net.check_tree(),
         [edge("A", "B"), edge("B", "C"), edge("A", "D")].into()
     );
+}
+
+/// Two live links between one pair, the second registered after the
+/// first's burst: both ends keep the one with the smaller tag, even when
+/// it came second. X's stamps run an hour ahead (as a skewed clock makes
+/// them), so Y's later dial carries the smaller stamp. (Mutation
+/// survivor: with the tie-break `ranks_first` always false both ends kept
+/// the first link, no test had a second link rank first.)
+#[test]
+fn of_two_live_links_both_ends_keep_the_smaller_tag_even_when_it_came_second() {
+    let mut net = Net::new(Config::default());
+    let x = net.add("X", &[]);
+    let y = net.add("Y", &[]);
+    net.hosts[x].srv.as_mut().unwrap().lamport = 3_600_000;
+    // Both dial at once, so Y's stamp has not seen X's; Y's path is slow,
+    // so its link registers after the first link's burst.
+    net.slow_dials.insert(y, ms(200));
+    net.connect(x, "Y");
+    net.connect(y, "X");
+    let first = net.connects[0].2;
+    net.settle();
+    let (xy, yx) = (net.link_to(x, "Y"), net.link_to(y, "X"));
+    assert_ne!(xy, first, "X kept Y's link");
+    assert_eq!(net.link_downs(x), [(first, CloseReason::Superseded)]);
+    // At Y the same link: the one it dialled.
+    assert!(net.srv(y).links().any(|l| l.id == yx && l.outbound));
+    assert_eq!(net.srv(x).stats().loops_broken, 0);
+    assert_eq!(net.check_tree(), [edge("X", "Y")].into());
 }
 
 #[test]
