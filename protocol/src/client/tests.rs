@@ -1860,6 +1860,18 @@ fn closing_a_stream_passes_over_each_gap_once_and_counts_beaten_entries_late() {
 /// while not connected, `NICKOK`, `PRIVERR`, the connected guard on
 /// `NICKERR`, `PHELLO` on an inbound link, and the two limits of
 /// `on_timeout`. Each test below fails with its mutant.
+/// A client keeps at most 1,000 list answers, the first ones (mutation
+/// survivor: `<` as `<=` kept one more).
+#[test]
+fn at_most_a_thousand_answers_are_kept() {
+    let mut r = Rig::joined(cfg());
+    for i in 0..1_001 {
+        r.frame(&["USERS", "#r", &format!("u{i}")]);
+    }
+    assert_eq!(r.c.answers().len(), 1_000);
+    assert_eq!(r.c.answers()[999].1.last().map(|s| &**s), Some("u999"));
+}
+
 /// Mutation survivors of the whole-set run (client/mod.rs): the `PRIVREQ`
 /// and `LERR` arms. A peer's request is answered through the server with
 /// this client's address and its choice; a list message that could not
