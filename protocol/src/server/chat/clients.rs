@@ -39,8 +39,10 @@ impl Server {
                 nick: None,
                 uid: None,
                 handover: None,
+                timer: None,
             },
         );
+        self.queue_client(link);
         out.note(Note::Chat(ChatNote::ClientLink { link }));
     }
 
@@ -57,7 +59,14 @@ impl Server {
             return;
         };
         c.last_rx = now;
-        c.ping_sent = false;
+        // Its timer moves later, which its key in the queue allows; only
+        // an answered PING brings it nearer (silence limit to ping).
+        if std::mem::take(&mut c.ping_sent) {
+            self.requeue_client(link);
+        }
+        let Some(c) = self.chat.clients.get_mut(&link) else {
+            return;
+        };
         let uid = c.uid.clone();
         match (f.command(), uid) {
             ("PING", _) => {
@@ -173,6 +182,8 @@ impl Server {
         let ts = self.wall_secs(now);
         let c = self.chat.clients.get_mut(&link).expect("client");
         c.uid = Some(uid.clone());
+        self.requeue_client(link);
+        let c = &self.chat.clients[&link];
         let user = c.user.clone().unwrap_or_default();
         let realname = c.realname.clone().unwrap_or_else(|| user.clone());
         let info = super::UserInfo::new(&user, &self.me.name, &realname);
@@ -472,25 +483,40 @@ impl Server {
     /// Registration deadlines and pings on client links.
     pub(crate) fn client_timeouts(&mut self, now: Instant, out: &mut Outbox) {
         let cfg = self.cfg.clone();
+        let mut due: Vec<LinkId> = Vec::new();
+        for q in [&mut self.chat.client_timers, &mut self.chat.handover_timers] {
+            while q.first().is_some_and(|&(t, _)| t <= now) {
+                let (_, l) = q.pop_first().expect("checked");
+                due.push(l);
+            }
+        }
+        // In link order, as when every client was visited: the PING tokens
+        // and the order of what goes out do not depend on the queue.
+        due.sort_unstable();
         let mut expired: Vec<(LinkId, &'static str)> = Vec::new();
-        for (&l, c) in &mut self.chat.clients {
+        for l in due {
+            let c = self.chat.clients.get_mut(&l).expect("queued clients exist");
+            c.timer = None;
             if c.uid.is_none() {
                 if now.saturating_since(c.opened) >= cfg.handshake_timeout
                     && !cfg.ablations.no_handshake_timeout
                 {
                     expired.push((l, "registration timeout"));
+                    continue;
                 }
-                continue;
+            } else {
+                let silent = now.saturating_since(c.last_rx);
+                if silent >= cfg.ping_timeout {
+                    expired.push((l, "ping timeout"));
+                    continue;
+                } else if silent >= cfg.ping_interval && !c.ping_sent {
+                    c.ping_sent = true;
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    out.send(l, |b| Msg::Ping { token }.encode(b));
+                }
             }
-            let silent = now.saturating_since(c.last_rx);
-            if silent >= cfg.ping_timeout {
-                expired.push((l, "ping timeout"));
-            } else if silent >= cfg.ping_interval && !c.ping_sent {
-                c.ping_sent = true;
-                let token = self.next_token;
-                self.next_token += 1;
-                out.send(l, |b| Msg::Ping { token }.encode(b));
-            }
+            self.queue_client(l);
         }
         for (l, why) in expired {
             out.send(l, frame("ERROR", &[why]));
@@ -505,6 +531,81 @@ impl Server {
                 },
             });
         }
+    }
+
+    /// When a client's timer is due: the end of its registration (none
+    /// under the `no_handshake_timeout` ablation), else its PING, else the
+    /// end of its silence.
+    fn client_due(cfg: &crate::Config, c: &ClientLink) -> Option<Instant> {
+        if c.uid.is_none() {
+            (!cfg.ablations.no_handshake_timeout).then(|| c.opened + cfg.handshake_timeout)
+        } else if c.ping_sent {
+            Some(c.last_rx + cfg.ping_timeout)
+        } else {
+            Some(c.last_rx + cfg.ping_interval)
+        }
+    }
+
+    /// Puts an unqueued client's timer in its queue, exactly.
+    pub(crate) fn queue_client(&mut self, link: LinkId) {
+        let Some(c) = self.chat.clients.get_mut(&link) else {
+            return;
+        };
+        debug_assert!(c.timer.is_none(), "queued twice");
+        c.timer = Self::client_due(&self.cfg, c);
+        if let Some(t) = c.timer {
+            let q = if c.handover.is_some() {
+                &mut self.chat.handover_timers
+            } else {
+                &mut self.chat.client_timers
+            };
+            q.insert((t, link));
+        }
+    }
+
+    /// Takes a client's timer out of its queue (before its removal, or a
+    /// change that may bring it nearer or move it to the other queue).
+    pub(crate) fn unqueue_client(&mut self, link: LinkId) {
+        let Some(c) = self.chat.clients.get_mut(&link) else {
+            return;
+        };
+        if let Some(t) = c.timer.take() {
+            let q = if c.handover.is_some() {
+                &mut self.chat.handover_timers
+            } else {
+                &mut self.chat.client_timers
+            };
+            q.remove(&(t, link));
+        }
+    }
+
+    pub(crate) fn requeue_client(&mut self, link: LinkId) {
+        self.unqueue_client(link);
+        self.queue_client(link);
+    }
+
+    /// A client connection ends here: its record and its timer go.
+    pub(crate) fn remove_client(&mut self, link: LinkId) -> Option<ClientLink> {
+        self.unqueue_client(link);
+        self.chat.clients.remove(&link)
+    }
+
+    /// When the first client timer is due (handovers aside), putting
+    /// right the keys that come first and are early.
+    pub(crate) fn next_client_due(&mut self) -> Option<Instant> {
+        while let Some(&(t, l)) = self.chat.client_timers.first() {
+            let c = self.chat.clients.get_mut(&l).expect("queued clients exist");
+            let due = Self::client_due(&self.cfg, c);
+            if due == Some(t) {
+                return Some(t);
+            }
+            self.chat.client_timers.pop_first();
+            c.timer = due;
+            if let Some(d) = due {
+                self.chat.client_timers.insert((d, l));
+            }
+        }
+        None
     }
 
     /// The client closed its connection.

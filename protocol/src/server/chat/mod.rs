@@ -127,6 +127,9 @@ pub(crate) struct ClientLink {
     /// A client that arrived by redirect: the request it handed over,
     /// until the move completes.
     pub handover: Option<u64>,
+    /// Its key in `client_timers` (or `handover_timers` while `handover`
+    /// is set): never later than when its timer is due (see there).
+    pub timer: Option<Instant>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -143,6 +146,16 @@ pub(crate) struct ChatState {
     /// Rooms by folded name.
     pub rooms: BTreeMap<String, Room>,
     pub clients: BTreeMap<LinkId, ClientLink>,
+    /// Each client's timer (registration, ping, silence) by when it is
+    /// due, so a wake-up visits the clients that are due rather than all
+    /// of them. A key may be earlier than the client's timer (a frame
+    /// from it moves the timer later without touching the queue: the hot
+    /// path stays free of tree updates); it is put right when it comes
+    /// first (`next_client_due`) or fires. Never later.
+    pub client_timers: BTreeSet<(Instant, LinkId)>,
+    /// The same for clients arriving by redirect: checked when due like
+    /// the others, but the redirect's deadline wakes the server for them.
+    pub handover_timers: BTreeSet<(Instant, LinkId)>,
     pub next_uid: u64,
     pub next_mem: u64,
     /// UIDs renamed to themselves by a SAVE, with the timestamp of every
@@ -423,7 +436,10 @@ impl Server {
 
     /// The earliest chat deadline: client registrations and pings, and
     /// numbers a sequencer holds for a sender.
-    pub(crate) fn chat_deadline(&self) -> Option<Instant> {
+    pub(crate) fn chat_deadline(&mut self) -> Option<Instant> {
+        let client_due = self.next_client_due();
+        #[cfg(debug_assertions)]
+        self.check_client_timers(client_due);
         let cfg = &self.cfg;
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
@@ -445,22 +461,8 @@ impl Server {
         if let Some(t) = self.tokens_deadline() {
             at(t);
         }
-        for c in self.chat.clients.values() {
-            if c.handover.is_some() {
-                continue; // the redirect's own deadline covers it
-            }
-            if c.uid.is_none() {
-                if !cfg.ablations.no_handshake_timeout {
-                    at(c.opened + cfg.handshake_timeout);
-                }
-            } else {
-                at(c.last_rx
-                    + if c.ping_sent {
-                        cfg.ping_timeout
-                    } else {
-                        cfg.ping_interval
-                    });
-            }
+        if let Some(t) = client_due {
+            at(t);
         }
         for r in self.chat.rooms.values() {
             if let Some(s) = &r.seq {
@@ -476,6 +478,51 @@ impl Server {
             at(*t);
         }
         d
+    }
+
+    /// Debug builds (and so every test) check the client queue against a
+    /// walk of every client, as the deadline was once computed: the same
+    /// first timer, every client queued once, no key later than its timer.
+    #[cfg(debug_assertions)]
+    fn check_client_timers(&self, queued: Option<Instant>) {
+        let cfg = &self.cfg;
+        let mut first: Option<Instant> = None;
+        let mut n = 0;
+        for (l, c) in &self.chat.clients {
+            let due = if c.uid.is_none() {
+                (!cfg.ablations.no_handshake_timeout).then(|| c.opened + cfg.handshake_timeout)
+            } else if c.ping_sent {
+                Some(c.last_rx + cfg.ping_timeout)
+            } else {
+                Some(c.last_rx + cfg.ping_interval)
+            };
+            let q = if c.handover.is_some() {
+                &self.chat.handover_timers
+            } else {
+                &self.chat.client_timers
+            };
+            match (c.timer, due) {
+                (Some(t), Some(d)) => {
+                    assert!(
+                        t <= d && q.contains(&(t, *l)),
+                        "client {l:?} key {t:?}, due {d:?}"
+                    );
+                    n += 1;
+                }
+                (None, None) => {}
+                (t, d) => panic!("client {l:?} key {t:?}, due {d:?}"),
+            }
+            if c.handover.is_none() {
+                if let Some(d) = due {
+                    first = Some(first.map_or(d, |f: Instant| f.min(d)));
+                }
+            }
+        }
+        assert_eq!(
+            n,
+            self.chat.client_timers.len() + self.chat.handover_timers.len()
+        );
+        assert_eq!(queued, first);
     }
 
     pub(crate) fn chat_timeout(&mut self, now: Instant, out: &mut Outbox) {

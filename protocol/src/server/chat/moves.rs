@@ -276,9 +276,11 @@ impl Server {
                 self.arm(deadline);
             }
         }
+        self.unqueue_client(link);
         if let Some(c) = self.chat.clients.get_mut(&link) {
             c.handover = Some(id);
         }
+        self.queue_client(link);
         // Not a registration: from here the redirect's timers govern it.
         Self::chat_note(out, ChatNote::RegistrationEnded { link });
         if self.chat.moves_in[&id].noted {
@@ -373,7 +375,7 @@ impl Server {
         self.flood(None, frame("UMOVE", &[&m.uid, &me, &m.to_sid, &g]), out);
         // No QUIT: the user lives on at the target. The close tells the
         // client it may swap.
-        self.chat.clients.remove(&m.link);
+        self.remove_client(m.link);
         out.push(Output::Close { link: m.link });
         self.move_ended(id, &m.uid, MoveOutcome::Completed, true, out);
     }
@@ -404,6 +406,7 @@ impl Server {
                 match taken {
                     Some((id, link)) => {
                         self.chat.moves_in.remove(&id);
+                        self.unqueue_client(link);
                         let u = self.chat.users.get_mut(uid).expect("present");
                         u.local = true;
                         u.via = link;
@@ -412,6 +415,7 @@ impl Server {
                             c.uid = Some(uid.clone());
                             c.nick = Some(u.nick.clone());
                         }
+                        self.queue_client(link);
                         out.send(link, frame("HANDOK", &[&hex_id(id)]));
                         self.move_ended(id, uid, MoveOutcome::Completed, false, out);
                         if self.cfg.ablations.no_seamless_rooms {

@@ -235,6 +235,7 @@ impl Server {
                     c.uid = None;
                     c.nick = None;
                     c.opened = now;
+                    self.requeue_client(u.via);
                 }
                 self.arm(now + self.cfg.handshake_timeout);
             }
@@ -317,7 +318,7 @@ impl Server {
 
     /// Closes a client link from this side.
     pub(crate) fn close_client(&mut self, link: LinkId, out: &mut Outbox) {
-        if self.chat.clients.remove(&link).is_some() {
+        if self.remove_client(link).is_some() {
             out.push(Output::Close { link });
         }
     }
@@ -659,7 +660,7 @@ impl Server {
 
     /// A local user leaves: tell the tree and drop it.
     pub(crate) fn local_quit(&mut self, link: LinkId, reason: &str, out: &mut Outbox) {
-        let Some(c) = self.chat.clients.remove(&link) else {
+        let Some(c) = self.remove_client(link) else {
             return;
         };
         self.moves_client_gone(link, out);
