@@ -2889,6 +2889,36 @@ fn a_shutdown_without_rooms_drains_until_its_deadline() {
     assert!(net.srv(1).is_stopped(), "still draining at the deadline");
 }
 
+/// A client may ask to be moved (MOVEME): it is offered the move like
+/// any redirect, told why not when there is no such server, and a MOVEME
+/// without its one argument is a protocol error (mutation survivor: the
+/// whole arm could go unnoticed).
+#[test]
+fn a_client_asking_to_move_is_redirected_or_told_why_not() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    let l = net.puppet_dial(p, "A");
+    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    net.settle();
+    net.puppet_send(p, l, &encoded(&["MOVEME", "nowhere"]));
+    net.puppet_send(p, l, &encoded(&["MOVEME", "B"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert!(
+        got.iter().any(|w| w[0] == "REDIRERR" && w[1] == "nowhere"),
+        "{got:?}"
+    );
+    let redirect = got.iter().find(|w| w[0] == "REDIRECT").expect("REDIRECT");
+    assert_eq!(redirect[2], "B");
+    net.puppet_send(p, l, &encoded(&["MOVEME"]));
+    net.settle();
+    assert!(net
+        .puppet_got(p, l)
+        .iter()
+        .any(|w| *w == ["ERROR", "bad MOVEME command"]));
+}
+
 // ------------------------------------------------------- adding a server
 
 /// Registers a newcomer `name` (not yet booted) at `sponsor` by operator
