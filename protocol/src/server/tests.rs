@@ -2919,6 +2919,78 @@ fn a_client_asking_to_move_is_redirected_or_told_why_not() {
         .any(|w| *w == ["ERROR", "bad MOVEME command"]));
 }
 
+/// p1 and p2 on A, p3 on C, A-B-C: registered, in no room. Returns the
+/// net and each puppet with its link.
+fn three_users() -> (Net, [(usize, LinkId); 3]) {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let users = [("p1", "A"), ("p2", "A"), ("p3", "C")].map(|(nick, at)| {
+        let p = net.add_puppet(nick);
+        let l = net.puppet_dial(p, at);
+        net.puppet_send(p, l, &encoded(&["USER", nick]));
+        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        (p, l)
+    });
+    net.settle();
+    (net, users)
+}
+
+/// A list message reaches each recipient once, the remote ones through
+/// one LCOPY per link, and a nick nobody holds is answered with LERR
+/// (mutation survivors: the duplicate test in LSEND, and the LCOPY's
+/// way out, each negated).
+#[test]
+fn a_list_message_reaches_each_recipient_once() {
+    let (mut net, [(p1, l1), (p2, l2), (p3, l3)]) = three_users();
+    net.puppet_send(
+        p1,
+        l1,
+        &encoded(&["LSEND", "hi", "p2", "p3", "P2", "nobody"]),
+    );
+    net.settle();
+    let lmsgs = |net: &Net, p, l| -> Vec<Vec<String>> {
+        net.puppet_got(p, l)
+            .into_iter()
+            .filter(|w| w[0] == "LMSG")
+            .collect()
+    };
+    assert_eq!(lmsgs(&net, p2, l2), [["LMSG", "p1", "hi"]]);
+    assert_eq!(lmsgs(&net, p3, l3), [["LMSG", "p1", "hi"]]);
+    assert!(lmsgs(&net, p1, l1).is_empty());
+    assert!(net
+        .puppet_got(p1, l1)
+        .iter()
+        .any(|w| *w == ["LERR", "nobody", "no such nick"]));
+}
+
+/// A private talk's request and answer cross the tree with their fields
+/// in place (mutation survivor: PRIVREQ2 and PRIVANS2 told apart the
+/// wrong way round).
+#[test]
+fn a_private_request_and_its_answer_cross_the_tree() {
+    let (mut net, [(p1, l1), _, (p3, l3)]) = three_users();
+    net.puppet_send(p1, l1, &encoded(&["PRIVREQ", "p3", "10.0.0.1"]));
+    net.settle();
+    let req = net
+        .puppet_got(p3, l3)
+        .into_iter()
+        .find(|w| w[0] == "PRIVREQ")
+        .expect("PRIVREQ");
+    assert_eq!((req[1].as_str(), req[3].as_str()), ("p1", "10.0.0.1"));
+    let p1_uid = req[2].clone();
+    net.puppet_send(p3, l3, &encoded(&["PRIVANS", &p1_uid, "yes", "10.0.0.3"]));
+    net.settle();
+    let ans = net
+        .puppet_got(p1, l1)
+        .into_iter()
+        .find(|w| w[0] == "PRIVANS")
+        .expect("PRIVANS");
+    assert_eq!(ans, ["PRIVANS", "p3", "yes", "10.0.0.3"]);
+}
+
 // ------------------------------------------------------- adding a server
 
 /// Registers a newcomer `name` (not yet booted) at `sponsor` by operator
