@@ -3226,6 +3226,14 @@ fn a_shutdown_hands_the_stream_on_and_the_room_goes_on_in_the_same_epoch() {
     let (mut net, p2, l2) = sequencer_shuts_down(&[]);
     // C has the room's other member: it holds the stream now, and A knows.
     assert!(sequences(&net, 2));
+    // With what was numbered, message and all (a mutation survivor: used
+    // slots handed over as skipped ones).
+    let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+    let slots = room.sequencer.expect("C sequences #r").slots;
+    assert!(
+        matches!(slots.get(&1), Some(super::Slot::Used { text, .. }) if &**text == "one"),
+        "{slots:?}"
+    );
     assert!(!sequences(&net, 0));
     let c = net.srv(2).sid().to_string();
     assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
