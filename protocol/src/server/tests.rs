@@ -2190,10 +2190,12 @@ fn soak_random_merges() {
 
 #[test]
 fn soak_random_crashes_restarts_and_relinks() {
-    let failed: Vec<String> = (0..300)
-        .filter_map(|s| soak_chaos(s, false).err())
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    // Stops at the first failing seed: a change that breaks the tree fails
+    // here in a seed or two rather than after all 300 (under a mutant of
+    // the path tags, running them all took longer than the mutation
+    // run's timeout). `soak_long` lists every failing seed.
+    let failed = (0..300).find_map(|s| soak_chaos(s, false).err());
+    assert!(failed.is_none(), "{failed:#?}");
 }
 
 /// The long form of the soaks above: `cargo test --release -p drc-protocol
