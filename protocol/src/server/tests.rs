@@ -2781,6 +2781,27 @@ fn a_foreign_unknown_or_used_id_is_refused_and_changes_nothing() {
     assert_eq!(net.srv(0).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
 }
 
+/// A handover that reaches the target at its request's deadline, before
+/// the target's timer has ended the request, is refused as expired
+/// (mutation survivor: the deadline guard could be dropped).
+#[test]
+fn a_handover_at_the_targets_deadline_is_refused_as_expired() {
+    let (mut net, p, _old, uid, id) = alice_asked_to_move(Config::default());
+    let (_, _, deadline, _) = net.srv(2).pending_moves().next().expect("C was told");
+    let l = net.puppet_dial(p, "C");
+    net.run_until(Instant(deadline.0 - 1));
+    let (c, cl) = net.wires[&(p, l)];
+    assert_eq!(c, 2);
+    net.now = deadline;
+    net.inject(2, cl, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    assert!(net
+        .puppet_got(p, l)
+        .iter()
+        .any(|w| *w == ["ERROR", "redirect refused: expired id"]));
+    assert_eq!(net.srv(2).local_uids().count(), 0);
+}
+
 #[test]
 fn a_client_that_refuses_ends_the_request_at_both_ends() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
