@@ -2802,6 +2802,63 @@ fn a_handover_at_the_targets_deadline_is_refused_as_expired() {
     assert_eq!(net.srv(2).local_uids().count(), 0);
 }
 
+/// The source commits a move only on the target's word for that very
+/// request: an RDDONE naming another target leaves it pending (mutation
+/// survivor: the check could be dropped).
+#[test]
+fn a_done_naming_another_target_commits_nothing() {
+    let (mut net, _p, _old, uid, id) = alice_asked_to_move(Config::default());
+    let (a_sid, b_sid) = (net.srv(0).sid().to_string(), net.srv(1).sid().to_string());
+    let ab = net.link_to(0, "B");
+    net.inject(0, ab, &encoded(&["RDDONE", &id, &uid, &b_sid, &a_sid]));
+    assert_eq!(net.srv(0).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+    assert_eq!(net.srv(0).pending_moves().count(), 1);
+    assert_eq!(homes(&net, &uid)[0], a_sid);
+}
+
+/// A client quicker than the servers: its HANDOVER reaches the target
+/// before the source's notice (RDNOTE, slowed at B) and waits for it,
+/// then the move goes through (mutation survivor: the notice taken for a
+/// repeat, the parked handover never served).
+#[test]
+fn a_handover_that_beats_the_notice_waits_for_it() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let p = net.add_puppet("alice");
+    let l = client_joins(&mut net, p, "A", "alice");
+    let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    net.slow.insert(1, ms(200));
+    net.handle(
+        0,
+        Input::Operator(Command::Redirect {
+            user: "alice",
+            to: "C",
+        }),
+    );
+    net.run_for(ms(50));
+    let id = net
+        .puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "REDIRECT")
+        .expect("REDIRECT")[1]
+        .clone();
+    let new = net.puppet_dial(p, "C");
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.run_for(ms(50));
+    let waiting: Vec<bool> = net.srv(2).pending_moves().map(|m| m.3).collect();
+    assert_eq!(waiting, [false], "parked at C before the notice");
+    assert!(net.puppet_got(p, new).is_empty());
+    net.settle();
+    assert!(net
+        .puppet_got(p, new)
+        .iter()
+        .any(|w| *w == ["HANDOK", id.as_str()]));
+    assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+}
+
 #[test]
 fn a_client_that_refuses_ends_the_request_at_both_ends() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
