@@ -2641,6 +2641,33 @@ fn findseq_from_a_member_elsewhere_is_answered_by_the_sequencer() {
     assert_eq!(net.puppet_got(pb, lb).len(), before);
 }
 
+/// Room traffic sent counts in `frames_out`, one per link, also under the
+/// `no_room_routing` ablation, where every local client gets it (mutation
+/// survivor: that count could stand still).
+#[test]
+fn room_frames_sent_are_counted_under_no_room_routing() {
+    let mut cfg = Config::default();
+    cfg.ablations.no_room_routing = true;
+    let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+    let (p1, p2) = (net.add_puppet("p1"), net.add_puppet("p2"));
+    let l1 = client_joins(&mut net, p1, "A", "p1");
+    let l2 = net.puppet_dial(p2, "A");
+    net.puppet_send(p2, l2, &encoded(&["USER", "p2"]));
+    net.puppet_send(p2, l2, &encoded(&["NICK", "p2"]));
+    net.settle();
+    let (out0, sent0) = (net.srv(0).stats().frames_out, net.sent.len());
+    client_says(&mut net, p1, l1, "one");
+    let rmsgs = net.sent[sent0..]
+        .iter()
+        .filter(|s| s.1 == 0 && words(&s.3)[0] == "RMSG")
+        .count();
+    assert!(
+        net.puppet_got(p2, l2).iter().any(|w| w[0] == "RMSG"),
+        "not a member, told anyway"
+    );
+    assert_eq!(net.srv(0).stats().frames_out - out0, rmsgs as u64);
+}
+
 #[test]
 fn an_operator_broadcast_is_a_notice_to_every_local_client() {
     let mut net = chain(Config::default(), &["A", "B"], &[("B", "A")]);
