@@ -2668,6 +2668,27 @@ fn room_frames_sent_are_counted_under_no_room_routing() {
     assert_eq!(net.srv(0).stats().frames_out - out0, rmsgs as u64);
 }
 
+/// A member on another server than the sequencer awaits its start point
+/// (RSTART), asking again (RSTARTREQ) every `find_delay` until it passes
+/// through its server; here it comes at once, so it never asks (mutation
+/// survivor: with `start_arrived` a no-op it asked every `find_delay`).
+#[test]
+fn a_remote_members_start_point_ends_its_asking() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let (p1, p2) = (net.add_puppet("p1"), net.add_puppet("p2"));
+    client_joins(&mut net, p1, "A", "p1");
+    let l2 = client_joins(&mut net, p2, "B", "p2");
+    let delay = Config::default().find_delay;
+    net.run_for(delay + delay + delay);
+    let asked = net
+        .sent_on(1, net.link_to(1, "A"))
+        .iter()
+        .filter(|w| w[0] == "RSTARTREQ")
+        .count();
+    assert_eq!(asked, 0);
+    assert!(net.puppet_got(p2, l2).iter().any(|w| w[0] == "SYNC"));
+}
+
 #[test]
 fn an_operator_broadcast_is_a_notice_to_every_local_client() {
     let mut net = chain(Config::default(), &["A", "B"], &[("B", "A")]);
