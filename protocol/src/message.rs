@@ -746,6 +746,31 @@ mod tests {
     }
 
     #[test]
+    fn a_server_intro_may_carry_no_path() {
+        let mut buf = Vec::new();
+        encode_server(
+            &mut buf,
+            &ServerIntro {
+                name: "b",
+                hops: 1,
+                sid: "0BB",
+                incarnation: 1,
+                uplink: "a",
+                path: &[],
+            },
+        )
+        .unwrap();
+        let mut f = Frame::new();
+        wire::decode_exact(&buf, &mut f).unwrap();
+        let Msg::Server { path, .. } = Msg::parse(&f).unwrap() else {
+            panic!("not a SERVER")
+        };
+        // (A mutation survivor: `is_empty` as `false`.)
+        assert_eq!((path.len(), path.is_empty()), (0, true));
+        assert_eq!(path.tags(), Some(Vec::new()));
+    }
+
+    #[test]
     fn a_parse_error_reads_command_then_problem() {
         let e = ParseError {
             command: "SERVER",

@@ -1301,6 +1301,62 @@ fn a_claim_lost_here_twice_is_saved_once() {
     assert_eq!(saves, 2, "the ablation passes every copy on");
 }
 
+/// A nick change carrying a claim this server already saw saved means
+/// the user's side never applied that SAVE: the server takes the UID for
+/// the nick, and sends its own SAVE both ways, back toward the user too
+/// (mutation survivor: `follow_with_save` a no-op).
+#[test]
+fn a_nick_change_on_a_saved_claim_is_followed_by_a_save_both_ways() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(cfg);
+    let a = 0;
+    let a_sid = net.srv(a).sid().to_string();
+    net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "7"]));
+    net.inject(a, ab, &chat_frame("UNICK", &[&sam, "tom", "7"]));
+    assert_eq!(nick_of(&net, a, &sam), Some(sam.clone()));
+    for l in [ab, ad] {
+        assert!(
+            net.sent_on(a, l)
+                .iter()
+                .any(|w| *w == ["SAVE", a_sid.as_str(), sam.as_str(), "7"]),
+            "{l:?}"
+        );
+    }
+}
+
+/// A local client that loses its nick to an older claim is told its new
+/// name, its UID (mutation survivor: `flush_renames` a no-op).
+#[test]
+fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+    net.run_for(secs(10));
+    let p = net.add_puppet("sam");
+    let l = net.puppet_dial(p, "A");
+    net.puppet_send(p, l, &encoded(&["USER", "sam"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "sam"]));
+    net.settle();
+    let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    let b_sid = net.srv(1).sid().to_string();
+    let ab = net.link_to(0, "B");
+    net.inject(
+        0,
+        ab,
+        &chat_frame("UID", &[&format!("{b_sid}-1-9"), "sam", "1", "1"]),
+    );
+    net.settle();
+    assert!(net
+        .puppet_got(p, l)
+        .iter()
+        .any(|w| *w == ["RENAMED", uid.as_str()]));
+}
+
 #[test]
 fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     let cfg = Config {
