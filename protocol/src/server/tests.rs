@@ -4485,6 +4485,53 @@ fn a_route_reshaped_behind_the_same_link_asks_for_its_users() {
     assert_eq!(asked(&net)[before..], [["USYNC", c_sid.as_str()]]);
 }
 
+/// What a USYNC answer does not name is dropped at its end, and only
+/// that: C's users at A are sam and max; B's answer names sam alone
+/// (mutation survivor: the drop's two tests joined by `||`, which kept
+/// the unnamed user).
+#[test]
+fn a_user_the_sync_answer_does_not_name_is_dropped() {
+    let (mut net, ab, _, c_sid, _, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    // The route to C behind B changes shape: A asks B for C's users.
+    let intro = net
+        .sent_on(1, net.link_to(1, "A"))
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+    w[2] = "2";
+    net.inject(a, ab, &encoded(&w));
+    assert!(net
+        .sent_on(a, ab)
+        .iter()
+        .any(|w| *w == ["USYNC", c_sid.as_str()]));
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+    assert_eq!(nick_of(&net, a, &max), None, "max was not named");
+}
+
+/// A UID carrying a home move must name a SID and a positive move
+/// number; anything else is malformed (mutation survivor: the two tests
+/// joined by `||` took a move numbered 0).
+#[test]
+fn a_uid_with_a_move_numbered_zero_is_malformed() {
+    let (mut net, ab, _, c_sid, _, _) = users_of_c(Config::default());
+    let a = 0;
+    let uid = format!("{c_sid}-1-3");
+    net.inject(
+        a,
+        ab,
+        &chat_frame("UID", &[&uid, "zed", "9", "9", &c_sid, "0"]),
+    );
+    assert_eq!(nick_of(&net, a, &uid), None);
+    assert!(
+        net.sent_on(a, ab).iter().any(|w| w[0] == "ERROR"),
+        "a protocol error on the link"
+    );
+}
+
 /// Load balancing's timer comes round every ping interval, each time from
 /// now (mutation survivor: armed a ping interval in the past, it went
 /// unnoticed; `handle` now checks every server's next wake-up).
