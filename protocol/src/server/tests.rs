@@ -4532,6 +4532,55 @@ fn a_uid_with_a_move_numbered_zero_is_malformed() {
     );
 }
 
+/// A room message for a room nobody knows, or one sequenced by a server
+/// out of reach, fails back to its sender with the reason (mutation
+/// survivor: `send_fail` a no-op).
+#[test]
+fn a_room_message_that_cannot_be_numbered_fails_back_with_its_reason() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    net.puppet_send(
+        p,
+        l,
+        &encoded(&["CSEND", "#nowhere", "1", "0AA-1", "1", "x/1", "hi"]),
+    );
+    net.puppet_send(
+        p,
+        l,
+        &encoded(&["CSEND", "#r", "1", "9ZZ-1", "1", "x/2", "hi"]),
+    );
+    net.settle();
+    let fails: Vec<Vec<String>> = net
+        .puppet_got(p, l)
+        .into_iter()
+        .filter(|w| w[0] == "SENDFAIL")
+        .collect();
+    assert_eq!(
+        fails,
+        [
+            ["SENDFAIL", "#nowhere", "1", "0AA-1", "1", "no such room"],
+            ["SENDFAIL", "#r", "1", "9ZZ-1", "1", "sequencer unreachable"]
+        ]
+    );
+}
+
+/// A request for a number that would go back where its member lives is
+/// answered with no number rather than sent back (mutation survivor:
+/// the guard against that could be dropped).
+#[test]
+fn a_number_request_is_never_sent_back_toward_its_member() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    client_joins(&mut net, p, "B", "p1");
+    let uid = net.srv(1).local_uids().next().unwrap().to_string();
+    let ab = net.link_to(0, "B");
+    let before = net.sent_on(0, ab).len();
+    net.inject(0, ab, &chat_frame("RSEQREQ", &["#r", &uid]));
+    let sent = net.sent_on(0, ab);
+    assert!(sent[before..].iter().all(|w| w[0] != "RSEQREQ"), "{sent:?}");
+}
+
 /// Load balancing's timer comes round every ping interval, each time from
 /// now (mutation survivor: armed a ping interval in the past, it went
 /// unnoticed; `handle` now checks every server's next wake-up).
