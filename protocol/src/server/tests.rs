@@ -2920,12 +2920,10 @@ fn a_done_naming_another_target_commits_nothing() {
     assert_eq!(homes(&net, &uid)[0], a_sid);
 }
 
-/// A client quicker than the servers: its HANDOVER reaches the target
-/// before the source's notice (RDNOTE, slowed at B) and waits for it,
-/// then the move goes through (mutation survivor: the notice taken for a
-/// repeat, the parked handover never served).
-#[test]
-fn a_handover_that_beats_the_notice_waits_for_it() {
+/// A client quicker than the servers: alice's HANDOVER reaches C before
+/// A's notice (RDNOTE, slowed at B) and is parked there. Returns the net,
+/// the puppet, its new link to C, the request id and her UID.
+fn handover_beats_the_notice() -> (Net, usize, LinkId, String, String) {
     let mut net = chain(
         Config::default(),
         &["A", "B", "C"],
@@ -2955,12 +2953,31 @@ fn a_handover_that_beats_the_notice_waits_for_it() {
     let waiting: Vec<bool> = net.srv(2).pending_moves().map(|m| m.3).collect();
     assert_eq!(waiting, [false], "parked at C before the notice");
     assert!(net.puppet_got(p, new).is_empty());
+    (net, p, new, id, uid)
+}
+
+/// The parked handover is served when the notice comes (mutation
+/// survivor: the notice taken for a repeat, the handover never served).
+#[test]
+fn a_handover_that_beats_the_notice_waits_for_it() {
+    let (mut net, p, new, id, uid) = handover_beats_the_notice();
     net.settle();
     assert!(net
         .puppet_got(p, new)
         .iter()
         .any(|w| *w == ["HANDOK", id.as_str()]));
     assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+}
+
+/// A parked handover whose connection closes is forgotten at once
+/// (mutation survivor: the closed link's moves told apart from the
+/// others the wrong way round).
+#[test]
+fn a_parked_handover_whose_connection_closes_is_forgotten() {
+    let (mut net, p, new, _, _) = handover_beats_the_notice();
+    let (c, cl) = net.wires[&(p, new)];
+    net.handle(c, Input::Closed { link: cl });
+    assert_eq!(net.srv(2).pending_moves().count(), 0);
 }
 
 #[test]
