@@ -2906,6 +2906,27 @@ fn a_handover_at_the_targets_deadline_is_refused_as_expired() {
     assert_eq!(net.srv(2).local_uids().count(), 0);
 }
 
+/// After a move the target asks the room's sequencer for the member's
+/// start point again, and keeps asking every `find_delay` until it comes
+/// (mutation survivor: with the retry's test negated, one lost answer
+/// left the member without its start point).
+#[test]
+fn a_moved_members_start_point_is_asked_for_until_it_comes() {
+    let (mut net, p, _old, uid, id) = alice_asked_to_move(Config::default());
+    let new = net.puppet_dial(p, "C");
+    net.lose.push("RSTART".into());
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    let delay = Config::default().find_delay;
+    net.run_for(delay + delay + delay);
+    let asked = net
+        .sent_on(2, net.link_to(2, "B"))
+        .iter()
+        .filter(|w| w[0] == "RSTARTREQ")
+        .count();
+    assert!(asked >= 2, "asked {asked} times");
+    assert!(net.puppet_got(p, new).iter().any(|w| w[0] == "SYNC"));
+}
+
 /// The source commits a move only on the target's word for that very
 /// request: an RDDONE naming another target leaves it pending (mutation
 /// survivor: the check could be dropped).
