@@ -3511,6 +3511,30 @@ fn a_later_handover_of_a_stream_replaces_its_holder_and_a_repeat_does_not() {
     assert_eq!(net.srv(0).room_sequencer("#r"), Some("9ZZ"));
 }
 
+/// A successor that is shutting down itself when the stream arrives takes
+/// it and hands it on in turn (mutation survivor: with the ablation's
+/// test negated it kept the stream and stopped with it).
+#[test]
+fn a_successor_that_is_shutting_down_hands_the_stream_on() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    let l1 = client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    client_says(&mut net, p1, l1, "one");
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(10));
+    net.handle(2, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    assert!(net.srv(1).is_stopped() && net.srv(2).is_stopped());
+    assert!(sequences(&net, 0), "A holds the stream");
+    assert!(!sequences(&net, 2), "C let it go");
+}
+
 #[test]
 fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
     // C's answer to B is lost: C, ready but never told to go, must not
