@@ -3512,8 +3512,9 @@ fn a_later_handover_of_a_stream_replaces_its_holder_and_a_repeat_does_not() {
 }
 
 /// A successor that is shutting down itself when the stream arrives takes
-/// it and hands it on in turn (mutation survivor: with the ablation's
-/// test negated it kept the stream and stopped with it).
+/// it and hands it on in turn, never back to the server it came from
+/// (mutation survivor: with the ablation's test negated it kept the
+/// stream and stopped with it).
 #[test]
 fn a_successor_that_is_shutting_down_hands_the_stream_on() {
     let mut net = chain(
@@ -3533,6 +3534,16 @@ fn a_successor_that_is_shutting_down_hands_the_stream_on() {
     assert!(net.srv(1).is_stopped() && net.srv(2).is_stopped());
     assert!(sequences(&net, 0), "A holds the stream");
     assert!(!sequences(&net, 2), "C let it go");
+    // Two handovers, B to C and C to A: C does not offer it back to B,
+    // which is leaving (they once handed it to each other 84 times).
+    let gens: BTreeSet<String> = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .filter(|w| w[0] == "RSEQGO")
+        .map(|w| w[2].clone())
+        .collect();
+    assert_eq!(gens, ["1", "2"].map(String::from).into());
 }
 
 #[test]

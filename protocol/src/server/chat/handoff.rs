@@ -64,6 +64,11 @@ pub(crate) struct Handing {
     seq: Sequencer,
     /// SIDs tried, the current one last.
     tried: Vec<Arc<str>>,
+    /// The server we took the stream from while shutting down ourselves:
+    /// it handed the stream away because it is shutting down too, so it is
+    /// never offered the stream back (two draining servers handed one
+    /// stream to each other 84 times in five seconds).
+    leaving: Option<Arc<str>>,
     /// Rounds of `redirect_timeout` used, with a successor or without.
     rounds: usize,
     gen: u64,
@@ -108,13 +113,13 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.hand_over(now, &key, out);
+            self.hand_over(now, &key, None, out);
         }
     }
 
     /// Hands the stream of room `key`, sequenced here, to a successor.
-    fn hand_over(&mut self, now: Instant, key: &str, out: &mut Outbox) {
-        if self.successor(key, &[]).is_none() {
+    fn hand_over(&mut self, now: Instant, key: &str, leaving: Option<Arc<str>>, out: &mut Outbox) {
+        if self.successor(key, &[], leaving.as_deref()).is_none() {
             return; // alone: the room stops with us
         }
         let held: Vec<u64> = self.chat.rooms[key]
@@ -139,6 +144,7 @@ impl Server {
             stream,
             seq,
             tried: Vec::new(),
+            leaving,
             rounds: 0,
             gen,
             until: now,
@@ -159,9 +165,9 @@ impl Server {
             return;
         }
         h.rounds += 1;
-        let tried = h.tried.clone();
+        let (tried, leaving) = (h.tried.clone(), h.leaving.clone());
         let to = self
-            .successor(key, &tried)
+            .successor(key, &tried, leaving.as_deref())
             .filter(|to| matches!(self.dest_of_sid(to), Dest::Link(_)));
         let Some(to) = to else {
             // Nobody in reach just now (our view lost a dead neighbour's
@@ -254,7 +260,7 @@ impl Server {
     /// another of our links first, then the nearest: the silent one may be
     /// behind a dead link or a partition that our view has not noticed
     /// yet, and another direction, or a nearer server, is likelier in reach.
-    fn successor(&self, key: &str, tried: &[Arc<str>]) -> Option<Arc<str>> {
+    fn successor(&self, key: &str, tried: &[Arc<str>], leaving: Option<&str>) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
         let mut load: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
@@ -275,7 +281,7 @@ impl Server {
             .collect();
         self.known
             .iter()
-            .filter(|(_, k)| !tried.contains(&k.sid))
+            .filter(|(_, k)| !tried.contains(&k.sid) && Some(&*k.sid) != leaving)
             .map(|(name, k)| {
                 let m = members.get(&k.sid).copied().unwrap_or(0);
                 let l = load.get(&k.sid).copied().unwrap_or(0);
@@ -436,7 +442,7 @@ impl Server {
                 let Some((_, _, offered)) = self.chat.incoming.get_mut(&key) else {
                     return true;
                 };
-                *offered = Some(gen);
+                *offered = Some((gen, from.into()));
                 if let Dest::Link(l) = self.dest_of_sid(from) {
                     let (name, g, me) =
                         (f.arg(0).unwrap_or(""), gen.to_string(), self.me.sid.clone());
@@ -487,11 +493,11 @@ impl Server {
                     .chat
                     .incoming
                     .get(&key)
-                    .is_none_or(|i| i.2 != Some(gen))
+                    .is_none_or(|i| i.2.as_ref().map(|o| o.0) != Some(gen))
                 {
                     return true;
                 }
-                let Some((stream, s, _)) = self.chat.incoming.remove(&key) else {
+                let Some((stream, s, offered)) = self.chat.incoming.remove(&key) else {
                     return true;
                 };
                 // Only for the stream the room is on here: one that moved
@@ -536,7 +542,7 @@ impl Server {
                 // Given a stream while shutting down ourselves (after our
                 // own handover): pass it on in turn.
                 if self.draining.is_some() && !self.cfg.ablations.no_sequencer_handoff {
-                    self.hand_over(now, &key, out);
+                    self.hand_over(now, &key, offered.map(|o| o.1), out);
                 }
             }
             _ => return false,

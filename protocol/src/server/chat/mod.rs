@@ -132,6 +132,10 @@ pub(crate) struct ClientLink {
     pub timer: Option<Instant>,
 }
 
+/// A stream's state arriving by handover, and once the whole state is in
+/// (offered) the handover's `gen` and the server offering it.
+pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
     pub users: BTreeMap<Arc<str>, User>,
@@ -183,8 +187,7 @@ pub(crate) struct ChatState {
     /// Streams this server is handing over at its shutdown, by room key.
     pub handing: BTreeMap<String, handoff::Handing>,
     /// A sequencer's state arriving by handover, by room key.
-    /// With the handover's `gen` once the whole state is in (offered).
-    pub incoming: BTreeMap<String, (Stream, rooms::Sequencer, Option<u64>)>,
+    pub incoming: BTreeMap<String, Incoming>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
     /// In a network with a greeter: this incarnation's secret and the
