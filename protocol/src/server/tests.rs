@@ -382,6 +382,17 @@ impl Net {
         self.run_until(self.now + d);
     }
 
+    /// Runs in steps of `step` until `done` holds, for at most a minute:
+    /// a condition that never comes is a failure, not a hang (under a
+    /// mutant, a hang costs the mutation run its whole timeout).
+    fn run_until_true(&mut self, step: Duration, done: impl Fn(&Net) -> bool) {
+        let end = self.now + secs(60);
+        while !done(self) {
+            assert!(self.now < end, "still waiting at {:?}", self.now);
+            self.run_for(step);
+        }
+    }
+
     /// Runs until nothing is in flight (timers due before that fire too).
     fn settle(&mut self) {
         while !self.queue.is_empty() {
@@ -3594,9 +3605,7 @@ fn hub_leaves_while_a_member_asks(grace: Duration) -> (Net, usize, LinkId, bool)
     let l2 = client_joins(&mut net, p2, "C", "p2");
     assert_eq!(net.srv(c).room_sequencer("#r"), Some(net.srv(b).sid()));
     net.handle(h, Input::Operator(Command::Shutdown));
-    while net.srv(c).known_server("B").is_some() {
-        net.run_for(ms(1));
-    }
+    net.run_until_true(ms(1), |net| net.srv(c).known_server("B").is_none());
 
     let before = net.puppet_got(p2, l2).len();
     net.puppet_send(p2, l2, &encoded(&["GETSEQ", "#r"]));
@@ -4515,9 +4524,7 @@ fn a_seekers_first_hello_after_a_lost_uplink_waits_half_a_period() {
     assert!(!net.srv(b).is_seeking());
     let hellos = net.srv(b).discovery_stats().hello_sent;
     net.crash(0);
-    while !net.links_to(b, "A").is_empty() {
-        net.run_for(ms(100));
-    }
+    net.run_until_true(ms(100), |net| net.links_to(b, "A").is_empty());
     // Lost within the last 100 ms: nothing before 5 s from then...
     net.run_for(ms(4_900));
     assert!(net.srv(b).is_seeking());
