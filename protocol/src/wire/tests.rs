@@ -105,6 +105,7 @@ fn back_to_back_frames_with_whitespace() {
     loop {
         match decode(&input[pos..], &mut f) {
             Ok(n) => {
+                assert!(n > 0, "a frame takes bytes (else this loops)");
                 pos += n;
                 seen.push(parts(&f));
             }
