@@ -3105,10 +3105,13 @@ fn a_shutdown_without_rooms_drains_until_its_deadline() {
         &["A", "B", "C"],
         &[("A", "B"), ("B", "C")],
     );
-    let p = net.add_puppet("p1");
-    let l = net.puppet_dial(p, "B");
-    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
-    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    let [(p, l), _] = ["p1", "p2"].map(|nick| {
+        let p = net.add_puppet(nick);
+        let l = net.puppet_dial(p, "B");
+        net.puppet_send(p, l, &encoded(&["USER", nick]));
+        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        (p, l)
+    });
     net.settle();
     let until = net.now + Config::default().redirect_timeout;
     net.handle(1, Input::Operator(Command::Shutdown));
@@ -3222,6 +3225,46 @@ fn a_private_request_and_its_answer_cross_the_tree() {
         .find(|w| w[0] == "PRIVANS")
         .expect("PRIVANS");
     assert_eq!(ans, ["PRIVANS", "p3", "yes", "10.0.0.3"]);
+}
+
+/// The drain ends at its deadline even when a move is still pending then:
+/// one that p1 asked for itself after refusing the first, so it ends
+/// later than the drain (p2, who never answers, keeps the drain going
+/// meanwhile). Mutation survivor: `now < until` as `<=` kept the server
+/// draining past its deadline.
+#[test]
+fn a_drain_ends_at_its_deadline_with_a_later_move_pending() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let [(p, l), _] = ["p1", "p2"].map(|nick| {
+        let p = net.add_puppet(nick);
+        let l = net.puppet_dial(p, "B");
+        net.puppet_send(p, l, &encoded(&["USER", nick]));
+        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        (p, l)
+    });
+    net.settle();
+    let until = net.now + Config::default().redirect_timeout;
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(100));
+    let id = net
+        .puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "REDIRECT")
+        .expect("REDIRECT")[1]
+        .clone();
+    net.puppet_send(p, l, &encoded(&["REDIRNO", &id, "not now"]));
+    net.run_for(secs(1));
+    net.puppet_send(p, l, &encoded(&["MOVEME", "A"]));
+    net.run_for(ms(100));
+    let pending: Vec<Instant> = net.srv(1).pending_moves().map(|m| m.2).collect();
+    assert_eq!(pending.len(), 2, "p2's move and p1's own");
+    assert!(pending.iter().any(|&t| t > until));
+    net.run_until(until);
+    assert!(net.srv(1).is_stopped(), "still draining at the deadline");
 }
 
 // ------------------------------------------------------- adding a server
