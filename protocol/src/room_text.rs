@@ -97,6 +97,18 @@ impl serde::Serialize for RoomText {
 mod tests {
     use super::RoomText;
 
+    /// What a trace shows of a delivery (the workspace's tests build the
+    /// protocol with `serde`, for the simulator; so does the mutation run).
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_room_text_serializes_as_sender_and_text() {
+        let t = RoomText::new("0AA-1-1", "ann", "0AA-1-1/1", "hello, world");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"from":"0AA-1-1","text":"hello, world"}"#
+        );
+    }
+
     #[test]
     fn each_field_reads_back_whole_including_empty_and_multibyte_ones() {
         let t = RoomText::new("0AAAAB", "zoë", "", "héllo, wörld");
