@@ -382,6 +382,19 @@ impl Net {
         self.run_until(self.now + d);
     }
 
+    /// Turns on discovery at host `i`, as a seeker with HELLOs every
+    /// `period` (each host its own address).
+    fn make_seeker(&mut self, i: usize, period: Duration) {
+        let addr = format!("10.0.0.{}", i + 1);
+        let srv = self.hosts[i].srv.as_mut().expect("host up");
+        srv.set_discovery(super::DiscoveryConfig {
+            addr: addr.into(),
+            port: 6667,
+            seeker: true,
+            period,
+        });
+    }
+
     /// Runs in steps of `step` until `done` holds, for at most a minute:
     /// a condition that never comes is a failure, not a hang (under a
     /// mutant, a hang costs the mutation run its whole timeout).
@@ -4439,16 +4452,7 @@ fn a_nick_given_up_still_names_its_user_until_the_history_ends() {
 fn a_joining_seeker_sends_no_hello_while_it_syncs() {
     let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
     let n = add_newcomer(&mut net, "N", "0NN", "B");
-    net.hosts[n]
-        .srv
-        .as_mut()
-        .unwrap()
-        .set_discovery(super::DiscoveryConfig {
-            addr: "10.0.0.9".into(),
-            port: 6667,
-            seeker: true,
-            period: ms(200),
-        });
+    net.make_seeker(n, ms(200));
     net.slow.insert(n, ms(300));
     net.settle();
     net.handle(n, Input::Start);
@@ -4467,16 +4471,7 @@ fn a_joining_seeker_sends_no_hello_while_it_syncs() {
 fn a_draining_seeker_sends_no_hello() {
     let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
     let b = 1;
-    net.hosts[b]
-        .srv
-        .as_mut()
-        .unwrap()
-        .set_discovery(super::DiscoveryConfig {
-            addr: "10.0.0.9".into(),
-            port: 6667,
-            seeker: true,
-            period: ms(200),
-        });
+    net.make_seeker(b, ms(200));
     let p = net.add_puppet("p1");
     let l = net.puppet_dial(p, "B");
     net.puppet_send(p, l, &encoded(&["USER", "p1"]));
@@ -4510,29 +4505,27 @@ fn a_users_nick_change_or_quit_from_the_wrong_side_is_refused_and_counted() {
     assert_eq!(net.srv(a).stats().misdirected, before + 2);
 }
 
+/// B, a seeker with HELLOs every `period`, autoconnects to A; ten
+/// seconds on it is linked and looks no more. Returns the net and B.
+fn linked_seeker(period: Duration) -> (Net, usize) {
+    let mut net = Net::new(Config::default());
+    net.add("A", &[]);
+    let b = net.add("B", &["A"]);
+    net.make_seeker(b, period);
+    net.handle(b, Input::Start);
+    net.run_for(secs(10));
+    assert_eq!(net.check_tree(), [edge("A", "B")].into());
+    assert!(!net.srv(b).is_seeking());
+    (net, b)
+}
+
 /// A seeker stops looking once it has a registered link: at most the one
 /// HELLO sent before its autoconnect registered, then none in ten
 /// seconds of 200 ms periods (mutation survivor: with `linked || idle`
 /// as `&&` in `discovery_after` it went on every period).
 #[test]
 fn a_seeker_with_a_registered_link_sends_no_more_hellos() {
-    let mut net = Net::new(Config::default());
-    net.add("A", &[]);
-    let b = net.add("B", &["A"]);
-    net.hosts[b]
-        .srv
-        .as_mut()
-        .unwrap()
-        .set_discovery(super::DiscoveryConfig {
-            addr: "10.0.0.2".into(),
-            port: 6667,
-            seeker: true,
-            period: ms(200),
-        });
-    net.handle(b, Input::Start);
-    net.run_for(secs(10));
-    assert_eq!(net.check_tree(), [edge("A", "B")].into());
-    assert!(!net.srv(b).is_seeking());
+    let (mut net, b) = linked_seeker(ms(200));
     let hellos = net.srv(b).discovery_stats().hello_sent;
     assert!(hellos <= 1);
     // A crashes: once B's ping timeout drops the link, B looks again (its
@@ -4549,22 +4542,7 @@ fn a_seeker_with_a_registered_link_sends_no_more_hellos() {
 /// wake-up, here the autoconnect's retries).
 #[test]
 fn a_seekers_first_hello_after_a_lost_uplink_waits_half_a_period() {
-    let mut net = Net::new(Config::default());
-    net.add("A", &[]);
-    let b = net.add("B", &["A"]);
-    net.hosts[b]
-        .srv
-        .as_mut()
-        .unwrap()
-        .set_discovery(super::DiscoveryConfig {
-            addr: "10.0.0.2".into(),
-            port: 6667,
-            seeker: true,
-            period: secs(10),
-        });
-    net.handle(b, Input::Start);
-    net.run_for(secs(10));
-    assert!(!net.srv(b).is_seeking());
+    let (mut net, b) = linked_seeker(secs(10));
     let hellos = net.srv(b).discovery_stats().hello_sent;
     net.crash(0);
     net.run_until_true(ms(100), |net| net.links_to(b, "A").is_empty());
