@@ -61,11 +61,11 @@ impl Server {
         c.last_rx = now;
         // Its timer moves later, which its key in the queue allows; only
         // an answered PING brings it nearer (silence limit to ping).
-        if std::mem::take(&mut c.ping_sent) {
+        let c = if std::mem::take(&mut c.ping_sent) {
             self.requeue_client(link);
-        }
-        let Some(c) = self.chat.clients.get_mut(&link) else {
-            return;
+            self.chat.clients.get_mut(&link).expect("still a client")
+        } else {
+            c
         };
         let uid = c.uid.clone();
         match (f.command(), uid) {
@@ -536,7 +536,7 @@ impl Server {
     /// When a client's timer is due: the end of its registration (none
     /// under the `no_handshake_timeout` ablation), else its PING, else the
     /// end of its silence.
-    fn client_due(cfg: &crate::Config, c: &ClientLink) -> Option<Instant> {
+    pub(super) fn client_due(cfg: &crate::Config, c: &ClientLink) -> Option<Instant> {
         if c.uid.is_none() {
             (!cfg.ablations.no_handshake_timeout).then(|| c.opened + cfg.handshake_timeout)
         } else if c.ping_sent {

@@ -485,20 +485,15 @@ impl Server {
 
     /// Debug builds (and so every test) check the client queue against a
     /// walk of every client, as the deadline was once computed: the same
-    /// first timer, every client queued once, no key later than its timer.
+    /// first timer, every client queued once (in the queue its handover
+    /// state names), no key later than its timer.
     #[cfg(debug_assertions)]
     fn check_client_timers(&self, queued: Option<Instant>) {
         let cfg = &self.cfg;
         let mut first: Option<Instant> = None;
         let mut n = 0;
         for (l, c) in &self.chat.clients {
-            let due = if c.uid.is_none() {
-                (!cfg.ablations.no_handshake_timeout).then(|| c.opened + cfg.handshake_timeout)
-            } else if c.ping_sent {
-                Some(c.last_rx + cfg.ping_timeout)
-            } else {
-                Some(c.last_rx + cfg.ping_interval)
-            };
+            let due = Self::client_due(cfg, c);
             let q = if c.handover.is_some() {
                 &self.chat.handover_timers
             } else {
