@@ -6,9 +6,14 @@
 # missed). Prints the score over the mutants tested so far. Figures and
 # the open survivors: docs/testing.md.
 #
-#   scripts/mutants-all.sh [DIR]      (default target/mutants-all)
+#   scripts/mutants-all.sh [DIR [CARGO-MUTANTS ARGS...]]
+#
+# DIR defaults to target/mutants-all. Further arguments go to cargo
+# mutants, e.g. `-F 'chat/'` to take some files first; a later run with
+# the same DIR and no filter still skips everything caught so far.
 set -eu
 out=${1:-target/mutants-all}
+[ $# -gt 0 ] && shift
 command -v cargo-mutants >/dev/null || {
     echo "cargo-mutants is not installed: cargo install cargo-mutants --locked" >&2
     exit 2
@@ -21,5 +26,5 @@ iterate=
 # mutant than one. A failing property test need not shrink its input to
 # count as a catch.
 PROPTEST_MAX_SHRINK_ITERS=0 cargo mutants --test-package drc-protocol -j 1 \
-    -o "$out" $iterate >>"$out/run.log" 2>&1 || true
+    -o "$out" $iterate "$@" >>"$out/run.log" 2>&1 || true
 exec "$(dirname "$0")/mutants-score.sh" "$out/mutants.out"

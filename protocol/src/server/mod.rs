@@ -106,6 +106,17 @@ pub(crate) enum Phase {
     Fetching,
 }
 
+impl Phase {
+    /// What a view shows of this phase.
+    fn public(&self) -> LinkPhase {
+        match self {
+            Phase::Dialing => LinkPhase::Dialing,
+            Phase::Registered => LinkPhase::Registered,
+            _ => LinkPhase::Handshaking,
+        }
+    }
+}
+
 /// The coarse link state a view exposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkPhase {
@@ -772,11 +783,7 @@ impl Server {
     pub fn links(&self) -> impl Iterator<Item = LinkInfo<'_>> {
         self.links.iter().map(|(&id, l)| LinkInfo {
             id,
-            phase: match l.phase {
-                Phase::Dialing => LinkPhase::Dialing,
-                Phase::Registered => LinkPhase::Registered,
-                _ => LinkPhase::Handshaking,
-            },
+            phase: l.phase.public(),
             peer: l.peer.as_deref(),
             outbound: l.outbound,
             opened_at: l.opened_at,
@@ -789,11 +796,7 @@ impl Server {
     }
 
     pub fn link_phase(&self, id: LinkId) -> Option<LinkPhase> {
-        self.links.get(&id).map(|l| match l.phase {
-            Phase::Dialing => LinkPhase::Dialing,
-            Phase::Registered => LinkPhase::Registered,
-            _ => LinkPhase::Handshaking,
-        })
+        self.links.get(&id).map(|l| l.phase.public())
     }
 
     pub fn autoconnect_targets(&self) -> &[AutoTarget] {

@@ -4356,6 +4356,23 @@ fn a_dial_not_yet_connected_is_in_the_dialing_phase() {
     net.connect(0, "C");
     let dialed = net.connects.last().unwrap().2;
     assert_eq!(net.srv(0).link_phase(dialed), Some(LinkPhase::Dialing));
+    let info = net.srv(0).links().find(|l| l.id == dialed).unwrap();
+    assert_eq!(info.phase, LinkPhase::Dialing);
+    assert!(info.outbound);
+    let b = net.link_to(0, "B");
+    assert_eq!(net.srv(0).link(b).unwrap().phase, LinkPhase::Registered);
+}
+
+/// A survivor: `config` answering a default config instead of the one
+/// the server was given.
+#[test]
+fn a_server_answers_the_config_it_was_given() {
+    let cfg = Config {
+        reconnect_max: secs(123),
+        ..Config::default()
+    };
+    let net = chain(cfg, &["A"], &[]);
+    assert_eq!(net.srv(0).config().reconnect_max, secs(123));
 }
 
 /// A survivor of server/chat/mod.rs: a user not known here is routed
