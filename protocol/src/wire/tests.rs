@@ -695,6 +695,23 @@ fn plain_args_checks_every_byte_of_the_opening() {
     }
 }
 
+/// A plain frame of exactly `MAX_FRAME` bytes is read off the bytes; one
+/// byte longer is refused, as `decode_exact` refuses it.
+#[test]
+fn plain_args_takes_frames_up_to_the_limit() {
+    let frame = |len: usize| {
+        let head = "<BCAST,x,";
+        format!("{head}{}>", "y".repeat(len - head.len() - 1))
+    };
+    let longest = frame(MAX_FRAME);
+    assert_eq!(longest.len(), MAX_FRAME);
+    let [x, y] = plain_args::<2>(longest.as_bytes(), "BCAST").unwrap();
+    assert_eq!((x, y.len()), ("x", MAX_FRAME - 10));
+    let over = frame(MAX_FRAME + 1);
+    assert!(decode_exact(over.as_bytes(), &mut Frame::new()).is_err());
+    assert_eq!(plain_args::<2>(over.as_bytes(), "BCAST"), None);
+}
+
 /// `plain_args` accepts only what `decode_exact` decodes, with the same
 /// command and arguments, and accepts every plain frame of the arity and
 /// command it is asked for.
