@@ -149,6 +149,11 @@ pub(crate) struct ChatState {
     pub dead: BTreeMap<Arc<str>, &'static str>,
     /// Rooms by folded name.
     pub rooms: BTreeMap<String, Room>,
+    /// Rooms that may hold numbers (folded names): every room given a
+    /// hold since it was last seen holding none, so the deadline and the
+    /// expiry visit these instead of every room known. A room is dropped
+    /// from it lazily, when seen without holds (or gone).
+    pub held_rooms: BTreeSet<String>,
     pub clients: BTreeMap<LinkId, ClientLink>,
     /// Each client's timer (registration, ping, silence) by when it is
     /// due, so a wake-up visits the clients that are due rather than all
@@ -443,6 +448,8 @@ impl Server {
         let client_due = self.next_client_due();
         #[cfg(debug_assertions)]
         self.check_client_timers(client_due);
+        #[cfg(debug_assertions)]
+        self.check_held_rooms();
         let cfg = &self.cfg;
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
@@ -467,13 +474,18 @@ impl Server {
         if let Some(t) = client_due {
             at(t);
         }
-        for r in self.chat.rooms.values() {
-            if let Some(s) = &r.seq {
-                if let Some(t) = s.oldest_hold() {
-                    at(t + cfg.seq_hold);
+        let rooms = &self.chat.rooms;
+        self.chat
+            .held_rooms
+            .retain(|key| match rooms.get(key).and_then(|r| r.seq.as_ref()) {
+                Some(s) if !s.held.is_empty() => {
+                    if let Some(t) = s.oldest_hold() {
+                        at(t + cfg.seq_hold);
+                    }
+                    true
                 }
-            }
-        }
+                _ => false,
+            });
         if let Some((_, _, until)) = self.chat.history.first() {
             at(*until);
         }
@@ -481,6 +493,17 @@ impl Server {
             at(*t);
         }
         d
+    }
+
+    /// Debug builds (and so every test) check that every room holding a
+    /// number is among the held rooms.
+    #[cfg(debug_assertions)]
+    fn check_held_rooms(&self) {
+        for (key, r) in &self.chat.rooms {
+            if r.seq.as_ref().is_some_and(|s| !s.held.is_empty()) {
+                assert!(self.chat.held_rooms.contains(key), "room {key} holds");
+            }
+        }
     }
 
     /// Debug builds (and so every test) check the client queue against a

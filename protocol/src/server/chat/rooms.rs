@@ -322,6 +322,9 @@ impl Server {
         );
         seq.held.insert(n);
         let stream = room.stream.clone();
+        if !self.chat.held_rooms.contains(key) {
+            self.chat.held_rooms.insert(key.to_string());
+        }
         self.arm(now + self.cfg.seq_hold);
         Some((stream, n))
     }
@@ -474,8 +477,8 @@ impl Server {
     pub(crate) fn expire_holds(&mut self, now: Instant, out: &mut Outbox) {
         let hold = self.cfg.seq_hold;
         let mut due: Vec<(String, u64)> = Vec::new();
-        for (key, r) in &self.chat.rooms {
-            if let Some(s) = &r.seq {
+        for key in &self.chat.held_rooms {
+            if let Some(s) = self.chat.rooms.get(key).and_then(|r| r.seq.as_ref()) {
                 for &n in &s.held {
                     match s.slots.get(&n) {
                         Some(Slot::Held { at, .. }) if now.saturating_since(*at) >= hold => {
