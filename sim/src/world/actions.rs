@@ -23,7 +23,9 @@ impl World {
     /// it drains (a crash, a partition): from then on nobody can take its
     /// streams, so `room.sequenced` treats it as one alone at its shutdown.
     pub(super) fn note_isolated_drainers(&mut self) {
-        for h in 0..self.hosts.len() as HostId {
+        // Servers only: this runs after every action, and clients can be
+        // most of the hosts.
+        for h in 0..self.servers_end {
             let draining = self.hosts[h as usize].running()
                 && self.hosts[h as usize]
                     .server

@@ -135,6 +135,9 @@ pub struct World {
     pub end: SimTime,
     queue: EventQueue<Event>,
     pub hosts: Vec<Host>,
+    /// Hosts below this id are servers (declared, then added), the rest
+    /// clients.
+    servers_end: HostId,
     pub net: Network,
     pub by_label: BTreeMap<String, HostId>,
     registry: Registry,
@@ -245,6 +248,7 @@ impl World {
             addrs: BTreeMap::new(),
             attacks: 0,
             summary: crate::run::Summary::Full,
+            servers_end: 0,
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
@@ -285,11 +289,19 @@ impl World {
                 w.add_host(name, name, &sid, true, &[]);
             }
         }
+        w.servers_end = w.hosts.len() as HostId;
         if let Some(d) = &scn.discovery {
             w.setup_discovery(scn, d);
         }
+        // The first declaration of an id, as a search of the list would find.
+        let decls: BTreeMap<&str, &crate::scenario::ClientDecl> = scn
+            .clients
+            .iter()
+            .rev()
+            .map(|c| (c.id.as_str(), c))
+            .collect();
         for id in scn.client_ids() {
-            let decl = scn.client(&id);
+            let decl = decls.get(id.as_str()).copied();
             let h = w.add_host(&id, &id, "", false, &[]);
             let gives_up = decl.is_some_and(|d| !d.reconnect);
             // The declared server heads the list; a client met only in a
