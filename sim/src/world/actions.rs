@@ -162,7 +162,7 @@ impl World {
                 let (sid, key) = {
                     let host = &mut self.hosts[h as usize];
                     host.autoconnect = vec![Arc::from(via.as_str())];
-                    (host.sid.clone(), host.keys.public())
+                    (host.sid.clone(), host.server_keys().public())
                 };
                 // The operator's own records, which a process booted later
                 // starts from; running servers learn it by protocol.

@@ -274,7 +274,7 @@ impl World {
             let genuine = s.claims.is_none() && s.registered;
             let h = w.add_host(&s.name, &claims, &sid, genuine, &s.connect);
             if genuine {
-                let key = w.hosts[h as usize].keys.public();
+                let key = w.hosts[h as usize].server_keys().public();
                 w.registry.register(&claims, &sid, key);
                 w.checks.discovery.registered.insert(claims.clone());
             }
@@ -303,6 +303,7 @@ impl World {
         for id in scn.client_ids() {
             let decl = decls.get(id.as_str()).copied();
             let h = w.add_host(&id, &id, "", false, &[]);
+            debug_assert!(w.hosts[h as usize].keys.is_none());
             let gives_up = decl.is_some_and(|d| !d.reconnect);
             // The declared server heads the list; a client met only in a
             // `connect` action reconnects to the server it was sent to.
@@ -397,7 +398,10 @@ impl World {
         connect: &[String],
     ) -> HostId {
         let id = self.hosts.len() as HostId;
-        let keys = KeyPair::generate(&mut rng::stream(self.seed, &format!("key/{label}")));
+        // Clients have no SID and need no keys (each stream is its own,
+        // so skipping one changes no other draw).
+        let keys = (!sid.is_empty())
+            .then(|| KeyPair::generate(&mut rng::stream(self.seed, &format!("key/{label}"))));
         let host = Host::new(
             label.to_string(),
             claims.into(),
@@ -425,7 +429,7 @@ impl World {
             name: host.claims.clone(),
             sid: host.sid.clone(),
             incarnation: host.incarnation,
-            keys: host.keys.clone(),
+            keys: host.server_keys().clone(),
         };
         let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
         server.set_wall_offset(host.wall_offset());
