@@ -447,6 +447,32 @@ mod tests {
         }
     }
 
+    /// The 32-lane scan of a short tail, every length up to a whole block
+    /// (which takes no mask), against the portable classifier.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn short_avx2_tail_of_every_length() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let v: Vec<u8> = (0..32u8)
+            .map(|i| b",>a\\\x01"[usize::from(i % 5)])
+            .collect();
+        for k in 0..=32 {
+            let mut padded = [b'a'; 32];
+            padded[..k].copy_from_slice(&v[..k]);
+            let lo = plain_portable(padded[..16].try_into().unwrap());
+            let hi = plain_portable(padded[16..].try_into().unwrap());
+            let want = Plain {
+                comma: lo.comma | hi.comma << 16,
+                close: lo.close | hi.close << 16,
+                other: lo.other | hi.other << 16,
+            };
+            // SAFETY: AVX2 is present, checked above.
+            assert_eq!(unsafe { plain32_short(&v[..k]) }, want, "{k}");
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn head_scan_every_byte_in_every_lane() {
