@@ -459,26 +459,23 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
         let comp = &comp;
         let Some(&x0) = comp.first() else { continue };
         let s0 = w.hosts[x0 as usize].server.as_ref().expect("running");
-        let users0: BTreeMap<&str, &str> = s0.users().map(|(u, n, _)| (u, n)).collect();
-        let rooms0: BTreeMap<&str, String> =
-            s0.rooms().map(|r| (r.name, room_digest(&r))).collect();
+        // Both views are ordered by key (UID, folded room name), so they
+        // are compared in step; the maps that name the first difference
+        // are built only when there is one.
         for &x in comp {
             let hx = &w.hosts[x as usize];
             let s = hx.server.as_ref().expect("running");
             if x != x0 {
-                let users: BTreeMap<&str, &str> = s.users().map(|(u, n, _)| (u, n)).collect();
-                if users != users0 {
-                    let diff = first_diff(&users, &users0);
+                if !s.users().map(user_key).eq(s0.users().map(user_key)) {
+                    let diff = first_diff(&users_of(s), &users_of(s0));
                     v(
                         "users.agree",
                         &hx.label,
                         format!("users differ from {}: {diff}", w.hosts[x0 as usize].label),
                     );
                 }
-                let rooms: BTreeMap<&str, String> =
-                    s.rooms().map(|r| (r.name, room_digest(&r))).collect();
-                if rooms != rooms0 {
-                    let diff = first_diff(&rooms, &rooms0);
+                if !s.rooms().map(room_key).eq(s0.rooms().map(room_key)) {
+                    let diff = first_diff(&rooms_of(s), &rooms_of(s0));
                     v(
                         "users.agree",
                         &hx.label,
@@ -602,6 +599,25 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// What `users.agree` compares of a user: UID and nick.
+fn user_key<'a>((uid, nick, _): (&'a str, &'a str, &'a str)) -> (&'a str, &'a str) {
+    (uid, nick)
+}
+
+/// What `users.agree` compares of a room: name, stream and memberships.
+type RoomKey<'a> = (&'a str, &'a Stream, &'a BTreeMap<Arc<str>, u64>);
+fn room_key<'a>(r: drc_protocol::server::RoomView<'a>) -> RoomKey<'a> {
+    (r.name, r.stream, r.members)
+}
+
+fn users_of(s: &drc_protocol::Server) -> BTreeMap<&str, &str> {
+    s.users().map(|(u, n, _)| (u, n)).collect()
+}
+
+fn rooms_of(s: &drc_protocol::Server) -> BTreeMap<&str, String> {
+    s.rooms().map(|r| (r.name, room_digest(&r))).collect()
 }
 
 fn room_digest(r: &drc_protocol::server::RoomView<'_>) -> String {
