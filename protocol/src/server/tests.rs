@@ -4777,3 +4777,116 @@ fn balance_targets(users: &[usize; 3]) -> Vec<String> {
     targets.sort();
     targets
 }
+
+/// Survivors of `on_client_frame`: a client's PING is answered with its
+/// token before and after it registers, and a PONG needs no answer.
+#[test]
+fn a_client_ping_is_answered_and_its_pong_needs_no_answer() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("p1");
+    let l = net.puppet_dial(p, "A");
+    net.puppet_send(p, l, &encoded(&["PING", "41"]));
+    net.settle();
+    assert_eq!(net.puppet_got(p, l), [["PONG", "41"]]);
+    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    net.puppet_send(p, l, &encoded(&["PING", "42"]));
+    net.puppet_send(p, l, &encoded(&["PONG", "7"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    assert_eq!(got[1][0], "WELCOME");
+    let replies: Vec<&Vec<String>> = got[2..]
+        .iter()
+        .filter(|w| w[0] == "PONG" || w[0] == "ERROR")
+        .collect();
+    assert_eq!(replies, [&["PONG", "42"]]);
+}
+
+/// Survivors of `on_client_frame`: QUIT is acknowledged with ERROR and
+/// EXIT is not; both close the link, end the user and pass the reason on
+/// (`quit` or `exit` when none is given).
+#[test]
+fn quit_is_acknowledged_exit_just_closes_and_both_say_why() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let ab = net.link_to(0, "B");
+    for (nick, words_sent, ack, reason) in [
+        ("q1", vec!["QUIT"], Some("closing link: quit"), "quit"),
+        ("q2", vec!["QUIT", "bye"], Some("closing link: bye"), "bye"),
+        ("e1", vec!["EXIT"], None, "exit"),
+    ] {
+        let p = net.add_puppet(nick);
+        let l = client_joins(&mut net, p, "A", nick);
+        let uid = net.srv(0).uid_of_nick(nick).unwrap().to_string();
+        let before = net.puppet_got(p, l).len();
+        let (_, server_side) = net.wires[&(p, l)];
+        net.puppet_send(p, l, &encoded(&words_sent));
+        net.settle();
+        let errors: Vec<String> = net.puppet_got(p, l)[before..]
+            .iter()
+            .filter(|w| w[0] == "ERROR")
+            .map(|w| w[1].clone())
+            .collect();
+        assert_eq!(errors, ack.into_iter().collect::<Vec<_>>(), "{nick}");
+        assert!(net.closes.iter().any(|c| c.1 == 0 && c.2 == server_side));
+        assert_eq!(net.srv(0).uid_of_nick(nick), None);
+        assert_eq!(net.srv(1).uid_of_nick(nick), None);
+        assert!(net
+            .sent_on(0, ab)
+            .contains(&vec!["UQUIT".into(), uid, reason.into()]));
+    }
+}
+
+/// Survivors of `on_client_frame`: HANDOVER is taken only as a client's
+/// first frame; from a registered client it is one more command it may
+/// not use.
+#[test]
+fn handover_after_registering_is_refused() {
+    let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
+    for first in [&["USER", "x"][..], &["NICK", "x"]] {
+        let l = net.puppet_dial(p, "C");
+        net.puppet_send(p, l, &encoded(first));
+        net.puppet_send(p, l, &encoded(&["HANDOVER", &id, &uid]));
+        net.settle();
+        let got = net.puppet_got(p, l);
+        assert!(got.iter().all(|w| w[0] != "HANDOK"), "{got:?}");
+        assert!(got.iter().any(|w| w[0] == "ERROR"), "{got:?}");
+    }
+    // The request itself still stands, and alice is still at A.
+    assert_eq!(net.srv(0).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+    assert!(net.puppet_got(p, old).iter().all(|w| w[0] != "ERROR"));
+}
+
+/// Survivor of `on_client_frame`: a client whose handover waits for the
+/// notice gets nothing but PINGs answered; a NICK in between is ignored.
+#[test]
+fn a_client_waiting_for_its_handover_is_not_heard() {
+    let (mut net, p, new, id, uid) = handover_beats_the_notice();
+    net.puppet_send(p, new, &encoded(&["NICK", "other"]));
+    net.puppet_send(p, new, &encoded(&["JOINROOM", "#x"]));
+    net.settle();
+    let got = net.puppet_got(p, new);
+    assert_eq!(got[0], ["HANDOK", id.as_str()], "{got:?}");
+    assert!(got.iter().all(|w| w[0] != "ERROR"), "{got:?}");
+    assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+    assert_eq!(net.srv(2).uid_of_nick("alice"), Some(uid.as_str()));
+}
+
+/// Survivor of `on_client_frame`: a REDIRNO that cannot be read is
+/// answered with ERROR; one that can is not.
+#[test]
+fn a_malformed_redirno_is_an_error() {
+    let (mut net, p, old, _uid, id) = alice_asked_to_move(Config::default());
+    net.puppet_send(p, old, &encoded(&["REDIRNO", "not-hex"]));
+    net.settle();
+    let errors = |net: &Net| -> Vec<Vec<String>> {
+        net.puppet_got(p, old)
+            .into_iter()
+            .filter(|w| w[0] == "ERROR")
+            .collect()
+    };
+    assert_eq!(errors(&net), [["ERROR", "bad REDIRNO command"]]);
+    net.puppet_send(p, old, &encoded(&["REDIRNO", &id, "refused"]));
+    net.settle();
+    assert_eq!(errors(&net).len(), 1);
+    assert_eq!(net.srv(0).pending_moves().count(), 0);
+}
