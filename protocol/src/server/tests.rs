@@ -4890,3 +4890,53 @@ fn a_malformed_redirno_is_an_error() {
     assert_eq!(errors(&net).len(), 1);
     assert_eq!(net.srv(0).pending_moves().count(), 0);
 }
+
+/// Members of room `name` as server `i` knows them.
+fn members(net: &Net, i: usize, name: &str) -> Vec<String> {
+    net.srv(i)
+        .rooms()
+        .find(|r| r.name == name)
+        .map(|r| r.members.keys().map(|u| u.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Survivors of `client_command`: LEAVEROOM takes the user out of the
+/// room everywhere and says LEFT; it needs the room's name.
+#[test]
+fn leaving_a_room_is_confirmed_and_known_everywhere() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    let uid = net.srv(0).uid_of_nick("p1").unwrap().to_string();
+    assert_eq!(members(&net, 1, "#r"), [uid.clone()]);
+    net.puppet_send(p, l, &encoded(&["LEAVEROOM"]));
+    net.puppet_send(p, l, &encoded(&["LEAVEROOM", "#R"]));
+    net.settle();
+    let got = net.puppet_got(p, l);
+    let tail: Vec<&Vec<String>> = got.iter().rev().take(2).rev().collect();
+    assert_eq!(
+        tail,
+        [&["ERROR", "bad LEAVEROOM command"][..], &["LEFT", "#R"]]
+    );
+    assert!(members(&net, 0, "#r").is_empty());
+    assert!(members(&net, 1, "#r").is_empty());
+}
+
+/// Survivor of `client_command`: LISTROOMS names every room the server
+/// knows, in the order of their folded names.
+#[test]
+fn listing_rooms_names_every_room() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    let q = net.add_puppet("p2");
+    let m = client_joins(&mut net, q, "B", "p2");
+    net.puppet_send(q, m, &encoded(&["CREATEROOM", "#Alpha"]));
+    net.settle();
+    net.puppet_send(p, l, &encoded(&["LISTROOMS"]));
+    net.settle();
+    assert_eq!(
+        net.puppet_got(p, l).last().unwrap(),
+        &["ROOMS", "#Alpha", "#r"]
+    );
+}
