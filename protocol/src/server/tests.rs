@@ -4940,3 +4940,28 @@ fn listing_rooms_names_every_room() {
         &["ROOMS", "#Alpha", "#r"]
     );
 }
+
+/// Survivor of `client_command`: a nick change within the second of the
+/// last one is stamped one second later, so the newer claim always has
+/// the later timestamp.
+#[test]
+fn a_quick_nick_change_is_stamped_after_the_last() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let ab = net.link_to(0, "B");
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    let uid = net.srv(0).uid_of_nick("p1").unwrap().to_string();
+    let sent = net.sent_on(0, ab);
+    let intro = sent.iter().find(|w| w[0] == "UID" && w[1] == uid).unwrap();
+    let ts: u64 = intro[3].parse().unwrap();
+    net.puppet_send(p, l, &encoded(&["NICK", "p2"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "p3"]));
+    net.settle();
+    let stamps: Vec<String> = net
+        .sent_on(0, ab)
+        .into_iter()
+        .filter(|w| w[0] == "UNICK")
+        .map(|w| w[3].clone())
+        .collect();
+    assert_eq!(stamps, [(ts + 1).to_string(), (ts + 2).to_string()]);
+}
