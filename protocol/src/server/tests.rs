@@ -4965,3 +4965,40 @@ fn a_quick_nick_change_is_stamped_after_the_last() {
         .collect();
     assert_eq!(stamps, [(ts + 1).to_string(), (ts + 2).to_string()]);
 }
+
+/// Survivors of `split_list`: recipients behind one link share one LCOPY,
+/// and a copy is never sent back on the link it came from (here an LCOPY
+/// from A that names a user behind A again).
+#[test]
+fn list_copies_are_shared_per_link_and_never_sent_back() {
+    let (mut net, [(p1, l1), _, (p3, l3)]) = three_users();
+    let p4 = net.add_puppet("p4");
+    let l4 = net.puppet_dial(p4, "C");
+    net.puppet_send(p4, l4, &encoded(&["USER", "p4"]));
+    net.puppet_send(p4, l4, &encoded(&["NICK", "p4"]));
+    net.settle();
+    let (ab, ba) = (net.link_to(0, "B"), net.link_to(1, "A"));
+    let uid = |net: &Net, nick| net.srv(0).uid_of_nick(nick).unwrap().to_string();
+    let (u1, u2, u3, u4) = (
+        uid(&net, "p1"),
+        uid(&net, "p2"),
+        uid(&net, "p3"),
+        uid(&net, "p4"),
+    );
+    net.puppet_send(p1, l1, &encoded(&["LSEND", "hi", "p3", "p4"]));
+    net.settle();
+    let copies: Vec<Vec<String>> = net
+        .sent_on(0, ab)
+        .into_iter()
+        .filter(|w| w[0] == "LCOPY")
+        .collect();
+    assert_eq!(copies, [["LCOPY", &u1, "p1", "hi", &u3, &u4]]);
+    assert!(net
+        .puppet_got(p3, l3)
+        .iter()
+        .any(|w| *w == ["LMSG", "p1", "hi"]));
+    let back = net.sent_on(1, ba).len();
+    net.inject(1, ba, &chat_frame("LCOPY", &[&u1, "p1", "again", &u2]));
+    net.settle();
+    assert_eq!(net.sent_on(1, ba).len(), back, "nothing sent back to A");
+}
