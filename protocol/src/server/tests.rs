@@ -5002,3 +5002,26 @@ fn list_copies_are_shared_per_link_and_never_sent_back() {
     net.settle();
     assert_eq!(net.sent_on(1, ba).len(), back, "nothing sent back to A");
 }
+
+/// Survivor of `on_direct_msg`: a PRIVREQ2 or PRIVANS2 for a user behind
+/// the link it came from is dropped, not sent back.
+#[test]
+fn a_private_request_is_never_sent_back() {
+    let (mut net, _) = three_users();
+    let ba = net.link_to(1, "A");
+    let u1 = net.srv(0).uid_of_nick("p1").unwrap().to_string();
+    let u3 = net.srv(2).uid_of_nick("p3").unwrap().to_string();
+    let back = net.sent_on(1, ba).len();
+    net.inject(
+        1,
+        ba,
+        &chat_frame("PRIVREQ2", &[&u1, &u3, "p3", "10.0.0.3"]),
+    );
+    net.inject(
+        1,
+        ba,
+        &chat_frame("PRIVANS2", &[&u1, &u3, "p3", "yes", "x"]),
+    );
+    net.settle();
+    assert_eq!(net.sent_on(1, ba).len(), back, "nothing sent back to A");
+}
