@@ -5025,3 +5025,39 @@ fn a_private_request_is_never_sent_back() {
     net.settle();
     assert_eq!(net.sent_on(1, ba).len(), back, "nothing sent back to A");
 }
+
+/// Survivors of `client_timeouts`: every PING to a client carries a fresh
+/// token, and a link closed for silence and one closed for never
+/// registering are told apart.
+#[test]
+fn client_pings_carry_fresh_tokens_and_closes_say_why() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    let (_, al) = net.wires[&(p, l)];
+    let q = net.add_puppet("p2");
+    let m = net.puppet_dial(q, "A");
+    let (_, am) = net.wires[&(q, m)];
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        net.run_for(secs(6));
+        let got = net.puppet_got(p, l);
+        let ping = got
+            .iter()
+            .rev()
+            .find(|w| w[0] == "PING")
+            .unwrap_or_else(|| panic!("{got:?}"))
+            .clone();
+        net.puppet_send(p, l, &encoded(&["PONG", &ping[1]]));
+        tokens.push(ping[1].clone());
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 3, "{tokens:?}");
+    net.run_for(secs(20));
+    let downs = net.link_downs(0);
+    assert!(
+        downs.contains(&(am, CloseReason::HandshakeTimeout)),
+        "{downs:?}"
+    );
+    assert!(downs.contains(&(al, CloseReason::PingTimeout)), "{downs:?}");
+}

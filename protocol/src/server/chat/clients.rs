@@ -553,13 +553,16 @@ impl Server {
         };
         debug_assert!(c.timer.is_none(), "queued twice");
         c.timer = Self::client_due(&self.cfg, c);
-        if let Some(t) = c.timer {
-            let q = if c.handover.is_some() {
-                &mut self.chat.handover_timers
-            } else {
-                &mut self.chat.client_timers
-            };
-            q.insert((t, link));
+        let Some(t) = c.timer else { return };
+        if c.handover.is_some() {
+            self.chat.handover_timers.insert((t, link));
+        } else {
+            self.chat.client_timers.insert((t, link));
+            // The server may be asleep until later (the deadline is
+            // recomputed only when it wakes): a client that just
+            // registered is pinged after `ping_interval`, not at the next
+            // wake.
+            self.arm(t);
         }
     }
 
