@@ -4908,7 +4908,7 @@ fn leaving_a_room_is_confirmed_and_known_everywhere() {
     let p = net.add_puppet("p1");
     let l = client_joins(&mut net, p, "A", "p1");
     let uid = net.srv(0).uid_of_nick("p1").unwrap().to_string();
-    assert_eq!(members(&net, 1, "#r"), [uid.clone()]);
+    assert_eq!(members(&net, 1, "#r"), [uid]);
     net.puppet_send(p, l, &encoded(&["LEAVEROOM"]));
     net.puppet_send(p, l, &encoded(&["LEAVEROOM", "#R"]));
     net.settle();
