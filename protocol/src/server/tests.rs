@@ -3640,6 +3640,15 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
 /// while C and B are apart. Returns the net, p2's puppet and link, and
 /// whether p2's request was still unanswered while they were apart.
 fn hub_leaves_while_a_member_asks(grace: Duration) -> (Net, usize, LinkId, bool) {
+    hub_leaves_while_a_member_asks_with(grace, &["B"])
+}
+
+/// The same, with C's autoconnect targets given (none: B and C stay
+/// apart).
+fn hub_leaves_while_a_member_asks_with(
+    grace: Duration,
+    c_dials: &[&str],
+) -> (Net, usize, LinkId, bool) {
     let cfg = Config {
         relink_grace: grace,
         ..Config::default()
@@ -3649,7 +3658,7 @@ fn hub_leaves_while_a_member_asks(grace: Duration) -> (Net, usize, LinkId, bool)
     // out of its view.
     let h = net.add("H", &[]);
     let b = net.add("B", &[]);
-    let c = net.add("C", &["B"]);
+    let c = net.add("C", c_dials);
     for i in [b, c] {
         net.connect(i, "H");
         net.settle();
@@ -3696,6 +3705,42 @@ fn after_a_graceful_shutdown_a_room_waits_for_the_tree_instead_of_forking() {
         let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
         assert_eq!(r.stream.epoch, 1);
     }
+    // Answered as soon as C and B linked, not only when the grace ran
+    // out (mutation survivor: the held requests whose sequencer was back
+    // in reach held again instead).
+    let asked = newest(&net, p2, l2, "GETSEQ", true);
+    let answered = newest(&net, p2, l2, "NEWSEQ", false);
+    assert!(answered < asked + secs(2), "{asked:?} {answered:?}");
+}
+
+/// When puppet `p` last sent (`sent`) or got a frame `cmd` on `l`.
+fn newest(net: &Net, p: usize, l: LinkId, cmd: &str, sent: bool) -> Instant {
+    let mine =
+        |x: &(Instant, usize, LinkId, Vec<u8>)| x.1 == p && x.2 == l && words(&x.3)[0] == cmd;
+    let list = if sent { &net.sent } else { &net.got };
+    list.iter().rev().find(|x| mine(x)).expect(cmd).0
+}
+
+/// Survivors of the grace: when the tree does not come back, the rooms
+/// cut off elect once `relink_grace` has passed (not before, and not
+/// later because inputs kept arriving), and the held request is answered
+/// from the new stream.
+#[test]
+fn when_the_tree_does_not_come_back_the_grace_ends_in_an_election() {
+    let (net, p2, l2, waiting) = hub_leaves_while_a_member_asks_with(secs(3), &[]);
+    let c = net.find("C");
+    assert!(waiting, "held during the grace");
+    let got = net.puppet_got(p2, l2);
+    let new: Vec<&Vec<String>> = got.iter().filter(|w| w[0] == "NEWSEQ").collect();
+    assert_eq!(new.len(), 1, "{got:?}");
+    assert_ne!(new[0][2], "1");
+    assert!(new[0][3].starts_with(net.srv(c).sid()), "{:?}", new[0]);
+    let asked = newest(&net, p2, l2, "GETSEQ", true);
+    let answered = newest(&net, p2, l2, "NEWSEQ", false);
+    assert!(
+        answered <= asked + secs(3) + ms(100),
+        "{asked:?} {answered:?}"
+    );
 }
 
 #[test]
