@@ -5106,3 +5106,84 @@ fn client_pings_carry_fresh_tokens_and_closes_say_why() {
     );
     assert!(downs.contains(&(al, CloseReason::PingTimeout)), "{downs:?}");
 }
+
+/// Survivor of `on_glogin`: a token's expiry is counted on its audience's
+/// clock, as the greeter last learned it (here a and b run 1,000 s ahead
+/// of the greeter, and the network has run for a minute).
+#[test]
+fn a_token_expires_on_its_audiences_clock() {
+    let cfg = Config {
+        greeter: Some("g".into()),
+        ..Config::default()
+    };
+    let mut net = Net::new(cfg);
+    for (n, ahead) in [("g", 0), ("a", 1_000), ("b", 1_000)] {
+        let i = net.add(n, &[]);
+        let srv = net.hosts[i].srv.as_mut().unwrap();
+        srv.set_wall_offset(ahead * 1_000_000_000);
+        net.handle(i, Input::Start);
+    }
+    for (x, y) in [("a", "g"), ("b", "a")] {
+        let x = net.find(x);
+        net.connect(x, y);
+        net.settle();
+    }
+    net.run_for(secs(60));
+    let p = net.add_puppet("p");
+    let got = glogin(&mut net, p, &["alice", "al"]);
+    let tok = got.iter().find(|w| w[0] == "GTOKEN").expect("a token");
+    let s = net.find(&tok[1]);
+    let expiry = crate::token::parse(&tok[2]).unwrap().0.expiry_ms;
+    let want = net.srv(s).wall_clock_ms(net.now) + Config::default().token_ttl.as_millis();
+    assert!(
+        expiry <= want && expiry + 1_000 >= want,
+        "{expiry} vs {want}"
+    );
+}
+
+/// Survivor of `on_glogin`: a login with a user field a token cannot
+/// carry is refused before anything else, sessions included.
+#[test]
+fn a_greeter_refuses_a_bad_user_before_showing_sessions() {
+    let (mut net, p) = greeter_net();
+    client_joins(&mut net, p, "a", "bob");
+    let got = glogin(&mut net, p, &["alice", "a:l", "#r"]);
+    assert_eq!(got, [["GREFUSE", "invalid nick, user or room"]]);
+    let got = glogin(&mut net, p, &["alice", "al", "#r"]);
+    assert_eq!(got[0][..2], ["GSESSION", "#r"], "{got:?}");
+}
+
+/// Survivor of `on_glogin`: a token not yet used counts toward its
+/// server's load until the instant it expires, and no longer. (bob on a
+/// makes a the busier; x1's token goes to b; at its expiry b is the less
+/// loaded again, not tied with a.)
+#[test]
+fn a_pending_token_counts_toward_load_until_it_expires() {
+    let (mut net, p) = greeter_net();
+    let ttl = Config::default().token_ttl;
+    let bob = client_joins(&mut net, p, "a", "bob");
+    let l = net.puppet_dial(p, "g");
+    net.puppet_send(p, l, &chat_frame("GLOGIN", &["x1", "u"]));
+    let handled = net.now + net.latency;
+    net.settle();
+    assert_eq!(token_for(&net, p, l), "b");
+    // bob stays (any frame is life to his server) until x1's expiry.
+    let at = handled + ttl - net.latency;
+    while net.now + secs(4) < at {
+        net.run_for(secs(4));
+        net.puppet_send(p, bob, &chat_frame("PING", &["1"]));
+    }
+    net.run_until(at);
+    assert!(net.srv(0).uid_of_nick("bob").is_some());
+    let m = net.puppet_dial(p, "g");
+    net.puppet_send(p, m, &chat_frame("GLOGIN", &["x2", "u"]));
+    net.settle();
+    assert_eq!(token_for(&net, p, m), "b");
+}
+
+/// The server puppet `p`'s GTOKEN on `l` names.
+fn token_for(net: &Net, p: usize, l: LinkId) -> String {
+    let got = net.puppet_got(p, l);
+    let tok = got.iter().find(|w| w[0] == "GTOKEN");
+    tok.unwrap_or_else(|| panic!("{got:?}"))[1].clone()
+}
