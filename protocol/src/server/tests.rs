@@ -5187,3 +5187,27 @@ fn token_for(net: &Net, p: usize, l: LinkId) -> String {
     let tok = got.iter().find(|w| w[0] == "GTOKEN");
     tok.unwrap_or_else(|| panic!("{got:?}"))[1].clone()
 }
+
+/// Survivor of `successor`: with no other member anywhere, a shutting
+/// down sequencer hands its stream to the least loaded server, not the
+/// first by name (A has a user, C none: C).
+#[test]
+fn a_stream_goes_to_the_least_loaded_server_when_members_tie() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    let l2 = net.puppet_dial(p2, "A");
+    net.puppet_send(p2, l2, &encoded(&["USER", "p2"]));
+    net.puppet_send(p2, l2, &encoded(&["NICK", "p2"]));
+    net.settle();
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    assert!(net.srv(1).is_stopped());
+    assert!(sequences(&net, 2), "C, the less loaded");
+    assert!(!sequences(&net, 0));
+}
