@@ -5211,3 +5211,35 @@ fn a_stream_goes_to_the_least_loaded_server_when_members_tie() {
     assert!(sequences(&net, 2), "C, the less loaded");
     assert!(!sequences(&net, 0));
 }
+
+/// Survivor of `wait_for_handoff`: a member asking for a number while its
+/// sequencer hands the stream over waits until the handover is decided
+/// (then it is told where the stream went), rather than being refused at
+/// once.
+#[test]
+fn a_number_asked_for_during_a_handover_waits_for_it() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    let l1 = client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.puppet_send(p1, l1, &encoded(&["GETSEQ", "#r"]));
+    let asked = net.now;
+    net.run_for(secs(1));
+    let answer = newest(&net, p1, l1, "NOSEQ", false);
+    let decided = net
+        .sent
+        .iter()
+        .find(|s| s.1 == 2 && words(&s.3)[0] == "RHOLDER")
+        .expect("C took the stream")
+        .0;
+    assert!(
+        asked < decided && decided <= answer,
+        "{asked:?} {decided:?} {answer:?}"
+    );
+}
