@@ -5243,3 +5243,17 @@ fn a_number_asked_for_during_a_handover_waits_for_it() {
         "{asked:?} {decided:?} {answer:?}"
     );
 }
+
+/// Survivor of `send_holders`: a server that links after a handover
+/// learns in the burst who holds the stream now, not only the stream's
+/// name (which still names the server that left).
+#[test]
+fn a_server_linking_after_a_handover_learns_the_holder() {
+    let (mut net, _, _) = sequencer_shuts_down(&[]);
+    let c = net.srv(2).sid().to_string();
+    let d = net.add("D", &[]);
+    net.handle(d, Input::Start);
+    net.connect(d, "A");
+    net.settle();
+    assert_eq!(net.srv(d).room_sequencer("#r"), Some(c.as_str()));
+}
