@@ -5257,3 +5257,30 @@ fn a_server_linking_after_a_handover_learns_the_holder() {
     net.settle();
     assert_eq!(net.srv(d).room_sequencer("#r"), Some(c.as_str()));
 }
+
+/// Survivors of `send_handoff`: when no successor ever takes the stream,
+/// a shutting down sequencer tries a bounded number of rounds, each a
+/// `redirect_timeout` apart (also the rounds with nobody left to try),
+/// and then stops anyway.
+#[test]
+fn a_handover_nobody_takes_ends_after_its_rounds() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    net.lose
+        .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
+    let t0 = net.now;
+    net.handle(1, Input::Operator(Command::Shutdown));
+    // C at once, A after a round, then three rounds with nobody left.
+    net.run_until(t0 + secs(24));
+    assert!(!net.srv(1).is_stopped(), "still trying");
+    net.run_until(t0 + secs(26));
+    assert!(net.srv(1).is_stopped());
+    assert!(!sequences(&net, 0) && !sequences(&net, 2));
+}
