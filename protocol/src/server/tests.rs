@@ -5284,3 +5284,46 @@ fn a_handover_nobody_takes_ends_after_its_rounds() {
     assert!(net.srv(1).is_stopped());
     assert!(!sequences(&net, 0) && !sequences(&net, 2));
 }
+
+/// Survivors of `on_handoff_msg`: only the receipt of the successor last
+/// tried, for the handover number last sent, ends a handover; a record
+/// naming another holder or another number does not (here no successor
+/// ever takes the stream, so the sequencer keeps trying its rounds).
+#[test]
+fn only_the_successors_own_receipt_ends_a_handover() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    net.lose
+        .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
+    let t0 = net.now;
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(100));
+    let end = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "RSEQEND")
+        .expect("offered");
+    let (gen, to) = (end[2].clone(), end[4].clone());
+    let seq = net
+        .srv(1)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .seq
+        .to_string();
+    let a_sid = net.srv(0).sid().to_string();
+    let ba = net.link_to(1, "A");
+    net.inject(1, ba, &chat_frame("RHOLDER", &["#r", &seq, &a_sid, &gen]));
+    net.inject(1, ba, &chat_frame("RHOLDER", &["#r", &seq, &to, "77"]));
+    net.run_until(t0 + secs(24));
+    assert!(!net.srv(1).is_stopped(), "still handing over");
+}
