@@ -5327,3 +5327,49 @@ fn only_the_successors_own_receipt_ends_a_handover() {
     net.run_until(t0 + secs(24));
     assert!(!net.srv(1).is_stopped(), "still handing over");
 }
+
+/// Survivors of `on_handoff_msg`: the holder of a stream steps down when
+/// a newer handover record of that stream names another server, and only
+/// then (not for its own record, nor another stream's).
+#[test]
+fn a_holder_steps_down_only_for_a_newer_record_naming_another() {
+    let (mut net, _, _) = sequencer_shuts_down(&[]);
+    assert!(sequences(&net, 2));
+    let seq = net
+        .srv(2)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .seq
+        .to_string();
+    let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
+    let ca = net.link_to(2, "A");
+    net.inject(2, ca, &chat_frame("RHOLDER", &["#r", &seq, &c_sid, "50"]));
+    assert!(sequences(&net, 2), "its own record");
+    net.inject(
+        2,
+        ca,
+        &chat_frame("RHOLDER", &["#r", "0ZZ-9", &a_sid, "51"]),
+    );
+    assert!(sequences(&net, 2), "another stream's record");
+    net.inject(2, ca, &chat_frame("RHOLDER", &["#r", &seq, &a_sid, "52"]));
+    assert!(!sequences(&net, 2), "stepped down for A");
+}
+
+/// Survivor of `on_handoff_msg`: a stream's state on its way to a server
+/// behind the link it came from is not sent back.
+#[test]
+fn a_handover_state_is_never_sent_back() {
+    let (mut net, _, _) = sequencer_shuts_down(&[]);
+    let c_sid = net.srv(2).sid().to_string();
+    let ac = net.link_to(0, "C");
+    let back = net.sent_on(0, ac).len();
+    net.inject(
+        0,
+        ac,
+        &chat_frame("RSEQSTATE", &["#r", "1", "001-1", "9", &c_sid]),
+    );
+    net.settle();
+    assert_eq!(net.sent_on(0, ac).len(), back);
+}
