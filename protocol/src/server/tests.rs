@@ -5373,3 +5373,47 @@ fn a_handover_state_is_never_sent_back() {
     net.settle();
     assert_eq!(net.sent_on(0, ac).len(), back);
 }
+
+/// Survivors of `on_handoff_msg`: the old sequencer tells to go only the
+/// successor of its current try, for that try's number, and only once.
+#[test]
+fn only_the_current_successor_is_told_to_go_once() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    net.lose
+        .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(100));
+    let end = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "RSEQEND")
+        .expect("offered");
+    let (gen, to) = (end[2].clone(), end[4].clone());
+    let (a_sid, b_sid) = (net.srv(0).sid().to_string(), net.srv(1).sid().to_string());
+    let ba = net.link_to(1, "A");
+    let gos = |net: &Net| {
+        net.sent
+            .iter()
+            .filter(|s| s.1 == 1 && words(&s.3)[0] == "RSEQGO")
+            .count()
+    };
+    net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", "77", &to, &b_sid]));
+    net.inject(
+        1,
+        ba,
+        &chat_frame("RSEQTAKE", &["#r", &gen, &a_sid, &b_sid]),
+    );
+    assert_eq!(gos(&net), 0, "a stale number, or not the one tried");
+    net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", &gen, &to, &b_sid]));
+    net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", &gen, &to, &b_sid]));
+    assert_eq!(gos(&net), 1, "told to go once");
+}
