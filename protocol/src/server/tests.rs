@@ -5417,3 +5417,19 @@ fn only_the_current_successor_is_told_to_go_once() {
     net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", &gen, &to, &b_sid]));
     assert_eq!(gos(&net), 1, "told to go once");
 }
+
+/// Survivor of `on_handoff_msg`: the new holder gives a start point only
+/// to members that had none in the state it took; a member that had one
+/// keeps it (a second would tell it to skip what came before).
+#[test]
+fn a_new_holder_keeps_the_members_start_points() {
+    let (net, p2, l2) = sequencer_shuts_down(&[]);
+    assert!(sequences(&net, 2));
+    let syncs: Vec<Vec<String>> = net
+        .puppet_got(p2, l2)
+        .into_iter()
+        .filter(|w| w[0] == "SYNC")
+        .collect();
+    assert_eq!(syncs.len(), 1, "{syncs:?}");
+    assert_eq!(syncs[0][4], "1");
+}
