@@ -5433,3 +5433,26 @@ fn a_new_holder_keeps_the_members_start_points() {
     assert_eq!(syncs.len(), 1, "{syncs:?}");
     assert_eq!(syncs[0][4], "1");
 }
+
+/// Survivor of `on_move_msg`: a move message on its way to a server
+/// behind the link it came from is not sent back.
+#[test]
+fn a_move_message_is_never_sent_back() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let c_sid = net.srv(2).sid().to_string();
+    let bc = net.link_to(1, "C");
+    let back = net.sent_on(1, bc).len();
+    let id = "00000000000000aa";
+    net.inject(
+        1,
+        bc,
+        &chat_frame("RDNOTE", &[id, "0ZZ-1-1", "001", &c_sid]),
+    );
+    net.inject(1, bc, &chat_frame("RDCANCEL", &[id, "why", &c_sid]));
+    net.settle();
+    assert_eq!(net.sent_on(1, bc).len(), back);
+}
