@@ -5456,3 +5456,60 @@ fn a_move_message_is_never_sent_back() {
     net.settle();
     assert_eq!(net.sent_on(1, bc).len(), back);
 }
+
+/// Survivor of `on_move_msg`: a repeated notice of a move the target has
+/// noted changes nothing; in particular its deadline stays.
+#[test]
+fn a_repeated_move_notice_keeps_the_first_deadline() {
+    let (mut net, _, _, _, _) = alice_asked_to_move(Config::default());
+    let (t0, note) = net
+        .sent
+        .iter()
+        .find(|s| s.1 == 1 && words(&s.3)[0] == "RDNOTE")
+        .map(|s| (s.0, s.3.clone()))
+        .expect("B passed the notice on");
+    let cb = net.link_to(2, "B");
+    // (A's own give-up would end it at C too.)
+    net.lose
+        .extend(std::iter::repeat_n("RDCANCEL".to_string(), 4));
+    net.run_until(t0 + secs(3));
+    net.inject(2, cb, &note);
+    net.run_until(t0 + secs(5) + ms(10));
+    assert_eq!(net.srv(2).pending_moves().count(), 0, "ended on time");
+}
+
+/// Survivor of `on_handover`: an id a parked handover holds is refused
+/// to a second connection.
+#[test]
+fn a_handover_id_in_use_is_refused_to_another_connection() {
+    let (mut net, p, _, id, uid) = handover_beats_the_notice();
+    let again = net.puppet_dial(p, "C");
+    net.puppet_send(p, again, &encoded(&["HANDOVER", &id, &uid]));
+    net.run_for(ms(20));
+    assert_eq!(
+        net.puppet_got(p, again),
+        [["ERROR", "redirect refused: id already used"]]
+    );
+}
+
+/// Survivor of `on_handover`: under `no_handover_id`, a target takes a
+/// client's word for a move it was never told of, for a user it knows.
+#[test]
+fn without_handover_ids_a_target_takes_the_clients_word() {
+    let mut cfg = Config::default();
+    cfg.ablations.no_handover_id = true;
+    let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+    let p = net.add_puppet("alice");
+    client_joins(&mut net, p, "A", "alice");
+    let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    let l = net.puppet_dial(p, "C");
+    net.puppet_send(p, l, &encoded(&["HANDOVER", "00000000000000aa", &uid]));
+    net.run_for(ms(200));
+    let got = net.puppet_got(p, l);
+    assert_eq!(
+        got.first().map(|w| &w[0]),
+        Some(&"HANDOK".to_string()),
+        "{got:?}"
+    );
+    assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+}
