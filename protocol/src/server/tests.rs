@@ -5513,3 +5513,41 @@ fn without_handover_ids_a_target_takes_the_clients_word() {
     );
     assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
 }
+
+/// Survivors of `commit_move`: a source commits only moves it asked for;
+/// under `no_handover_id` it also commits one it does not hold, for a
+/// user of its own (and ends nothing for anyone else's).
+#[test]
+fn a_source_commits_only_its_own_moves_unless_ids_are_off() {
+    let ends = |net: &Net| {
+        net.notes
+            .iter()
+            .filter(|(_, h, n)| *h == 0 && matches!(n, Note::Chat(ChatNote::MoveEnded { .. })))
+            .count()
+    };
+    for ids_off in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_handover_id = ids_off;
+        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+        for nick in ["alice", "carl"] {
+            let p = net.add_puppet(nick);
+            client_joins(&mut net, p, if nick == "alice" { "A" } else { "C" }, nick);
+        }
+        let alice = net.srv(0).uid_of_nick("alice").unwrap().to_string();
+        let carl = net.srv(0).uid_of_nick("carl").unwrap().to_string();
+        let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
+        let ab = net.link_to(0, "B");
+        let id = "00000000000000bb";
+        assert!(net.srv(0).local_uids().any(|u| u == alice));
+        net.inject(0, ab, &chat_frame("RDDONE", &[id, &carl, &c_sid, &a_sid]));
+        net.settle();
+        assert_eq!(ends(&net), 0, "carl is not A's to move");
+        net.inject(0, ab, &chat_frame("RDDONE", &[id, &alice, &c_sid, &a_sid]));
+        net.settle();
+        // Under the switch A hands alice to C, which never had her
+        // client: she is gone from A (and then from everywhere).
+        let at_a = net.srv(0).local_uids().any(|u| u == alice);
+        assert_eq!(at_a, !ids_off, "{ids_off}");
+        assert_eq!(ends(&net), usize::from(ids_off));
+    }
+}
