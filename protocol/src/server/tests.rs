@@ -5551,3 +5551,45 @@ fn a_source_commits_only_its_own_moves_unless_ids_are_off() {
         assert_eq!(ends(&net), usize::from(ids_off));
     }
 }
+
+/// Survivors of `catch_up_move`: a UID that carries a later move than a
+/// server knows moves the user's home there; an older one does not, and
+/// nothing moves a user whose client is here.
+#[test]
+fn a_uid_with_a_later_move_catches_up_on_the_home() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    for (nick, at) in [("alice", "A"), ("carl", "C")] {
+        let p = net.add_puppet(nick);
+        client_joins(&mut net, p, at, nick);
+    }
+    let alice = net.srv(0).uid_of_nick("alice").unwrap().to_string();
+    let carl = net.srv(0).uid_of_nick("carl").unwrap().to_string();
+    let (b_sid, c_sid) = (net.srv(1).sid().to_string(), net.srv(2).sid().to_string());
+    let ab = net.link_to(0, "B");
+    let home_at_a = |net: &Net, uid: &str| net.srv(0).user(uid).unwrap().1.to_string();
+    net.inject(
+        0,
+        ab,
+        &chat_frame("UID", &[&carl, "carl", "5", "5", &b_sid, "3"]),
+    );
+    assert_eq!(home_at_a(&net, &carl), b_sid, "a later move");
+    net.inject(
+        0,
+        ab,
+        &chat_frame("UID", &[&carl, "carl", "5", "5", &c_sid, "2"]),
+    );
+    assert_eq!(home_at_a(&net, &carl), b_sid, "an older one");
+    net.inject(
+        0,
+        ab,
+        &chat_frame("UID", &[&alice, "alice", "5", "5", &b_sid, "9"]),
+    );
+    assert!(
+        net.srv(0).local_uids().any(|u| u == alice),
+        "her client is here"
+    );
+}
