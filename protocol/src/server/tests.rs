@@ -5593,3 +5593,25 @@ fn a_uid_with_a_later_move_catches_up_on_the_home() {
         "her client is here"
     );
 }
+
+/// Survivor of `on_umove`: a UMOVE naming a malformed SID is refused and
+/// moves nothing.
+#[test]
+fn a_umove_with_a_bad_sid_moves_nothing() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let p = net.add_puppet("carl");
+    client_joins(&mut net, p, "C", "carl");
+    let carl = net.srv(0).uid_of_nick("carl").unwrap().to_string();
+    let c_sid = net.srv(2).sid().to_string();
+    let ab = net.link_to(0, "B");
+    let bad = net.srv(0).stats().malformed;
+    // (A malformed frame from a server is a protocol error: the link
+    // closes, and carl with it.)
+    net.inject(0, ab, &chat_frame("UMOVE", &[&carl, &c_sid, "XY", "5"]));
+    assert_eq!(net.srv(0).stats().malformed, bad + 1);
+    assert_ne!(net.srv(0).user(&carl).map(|u| u.1), Some("XY"));
+}
