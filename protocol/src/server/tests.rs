@@ -5615,3 +5615,22 @@ fn a_umove_with_a_bad_sid_moves_nothing() {
     assert_eq!(net.srv(0).stats().malformed, bad + 1);
     assert_ne!(net.srv(0).user(&carl).map(|u| u.1), Some("XY"));
 }
+
+/// Survivor of `moves_client_gone`: when the connection that presented a
+/// handover closes, a move the target was told of stays open for the
+/// client to present it again on a new connection.
+#[test]
+fn a_noted_move_survives_its_handover_connection_closing() {
+    let (mut net, p, _, uid, id) = alice_asked_to_move(Config::default());
+    let first = net.puppet_dial(p, "C");
+    let (c, cl) = net.wires[&(p, first)];
+    net.puppet_send(p, first, &encoded(&["HANDOVER", &id, &uid]));
+    net.run_for(net.latency);
+    net.handle(c, Input::Closed { link: cl });
+    assert_eq!(net.srv(c).pending_moves().count(), 1, "still open");
+    let second = net.puppet_dial(p, "C");
+    net.puppet_send(p, second, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    let got = net.puppet_got(p, second);
+    assert!(got.iter().all(|w| w[0] != "ERROR"), "{got:?}");
+}
