@@ -5634,3 +5634,23 @@ fn a_noted_move_survives_its_handover_connection_closing() {
     let got = net.puppet_got(p, second);
     assert!(got.iter().all(|w| w[0] != "ERROR"), "{got:?}");
 }
+
+/// Survivor of `oldest_hold`: a number given out and never used is
+/// skipped when its hold runs out, even when the server's deadline was
+/// recomputed in between (here by a client's PING).
+#[test]
+fn an_unused_number_is_skipped_when_its_hold_runs_out() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    net.puppet_send(p, l, &encoded(&["GETSEQ", "#r"]));
+    let held = net.now + net.latency;
+    net.run_for(secs(12));
+    let skipped: Vec<Instant> = net
+        .notes
+        .iter()
+        .filter(|(_, _, n)| matches!(n, Note::Chat(ChatNote::SeqSkipped { .. })))
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(skipped, [held + Config::default().seq_hold]);
+}
