@@ -3481,9 +3481,9 @@ fn a_newcomer_whose_sponsor_dies_mid_sync_retries_through_a_member_it_heard_of()
 // ------------------------------------------- handing over a room's sequencer
 
 /// B-A-C (B a leaf, so its leaving splits nothing); p1 on B makes #r (B
-/// sequences it) and says one message, p2 on C joins. B shuts down.
-/// Returns the net and p2's puppet and link.
-fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
+/// sequences it), p2 on C joins. Returns the net and each puppet with
+/// its link.
+fn room_across_b_and_c() -> (Net, [(usize, LinkId); 2]) {
     let mut net = chain(
         Config::default(),
         &["A", "B", "C"],
@@ -3493,6 +3493,13 @@ fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
     let l1 = client_joins(&mut net, p1, "B", "p1");
     let p2 = net.add_puppet("p2");
     let l2 = client_joins(&mut net, p2, "C", "p2");
+    (net, [(p1, l1), (p2, l2)])
+}
+
+/// The same, then p1 says one message and B shuts down.
+/// Returns the net and p2's puppet and link.
+fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
+    let (mut net, [(p1, l1), (p2, l2)]) = room_across_b_and_c();
     let (e, s, n) = client_says(&mut net, p1, l1, "one");
     assert_eq!((e.as_str(), n.as_str()), ("1", "1"));
     assert!(s.starts_with(net.srv(1).sid()), "{s}");
@@ -3584,15 +3591,7 @@ fn a_later_handover_of_a_stream_replaces_its_holder_and_a_repeat_does_not() {
 /// stream and stopped with it).
 #[test]
 fn a_successor_that_is_shutting_down_hands_the_stream_on() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
-    let p1 = net.add_puppet("p1");
-    let l1 = client_joins(&mut net, p1, "B", "p1");
-    let p2 = net.add_puppet("p2");
-    client_joins(&mut net, p2, "C", "p2");
+    let (mut net, [(p1, l1), _]) = room_across_b_and_c();
     client_says(&mut net, p1, l1, "one");
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(10));
@@ -5218,15 +5217,7 @@ fn a_stream_goes_to_the_least_loaded_server_when_members_tie() {
 /// once.
 #[test]
 fn a_number_asked_for_during_a_handover_waits_for_it() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
-    let p1 = net.add_puppet("p1");
-    let l1 = client_joins(&mut net, p1, "B", "p1");
-    let p2 = net.add_puppet("p2");
-    client_joins(&mut net, p2, "C", "p2");
+    let (mut net, [(p1, l1), _]) = room_across_b_and_c();
     net.handle(1, Input::Operator(Command::Shutdown));
     net.puppet_send(p1, l1, &encoded(&["GETSEQ", "#r"]));
     let asked = net.now;
@@ -5264,15 +5255,7 @@ fn a_server_linking_after_a_handover_learns_the_holder() {
 /// and then stops anyway.
 #[test]
 fn a_handover_nobody_takes_ends_after_its_rounds() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
-    let p1 = net.add_puppet("p1");
-    client_joins(&mut net, p1, "B", "p1");
-    let p2 = net.add_puppet("p2");
-    client_joins(&mut net, p2, "C", "p2");
+    let (mut net, _) = room_across_b_and_c();
     net.lose
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
     let t0 = net.now;
@@ -5291,15 +5274,7 @@ fn a_handover_nobody_takes_ends_after_its_rounds() {
 /// ever takes the stream, so the sequencer keeps trying its rounds).
 #[test]
 fn only_the_successors_own_receipt_ends_a_handover() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
-    let p1 = net.add_puppet("p1");
-    client_joins(&mut net, p1, "B", "p1");
-    let p2 = net.add_puppet("p2");
-    client_joins(&mut net, p2, "C", "p2");
+    let (mut net, _) = room_across_b_and_c();
     net.lose
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
     let t0 = net.now;
@@ -5378,15 +5353,7 @@ fn a_handover_state_is_never_sent_back() {
 /// successor of its current try, for that try's number, and only once.
 #[test]
 fn only_the_current_successor_is_told_to_go_once() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
-    let p1 = net.add_puppet("p1");
-    client_joins(&mut net, p1, "B", "p1");
-    let p2 = net.add_puppet("p2");
-    client_joins(&mut net, p2, "C", "p2");
+    let (mut net, _) = room_across_b_and_c();
     net.lose
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
     net.handle(1, Input::Operator(Command::Shutdown));

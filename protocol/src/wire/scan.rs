@@ -422,6 +422,18 @@ mod tests {
         }
     }
 
+    /// A 32-byte block classified as two portable 16-byte halves.
+    #[cfg(target_arch = "x86_64")]
+    fn portable32(v: &[u8; 32]) -> Plain {
+        let lo = plain_portable(v[..16].try_into().unwrap());
+        let hi = plain_portable(v[16..].try_into().unwrap());
+        Plain {
+            comma: lo.comma | hi.comma << 16,
+            close: lo.close | hi.close << 16,
+            other: lo.other | hi.other << 16,
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_block_matches_two_portable_halves() {
@@ -433,13 +445,7 @@ mod tests {
                 for fill in [b'a', 0x00, 0xff, b'<', 0x7f, 0x80, b' ', b',', b'>', b'\\'] {
                     let mut v = [fill; 32];
                     v[lane] = b;
-                    let lo = plain_portable(v[..16].try_into().unwrap());
-                    let hi = plain_portable(v[16..].try_into().unwrap());
-                    let want = Plain {
-                        comma: lo.comma | hi.comma << 16,
-                        close: lo.close | hi.close << 16,
-                        other: lo.other | hi.other << 16,
-                    };
+                    let want = portable32(&v);
                     // SAFETY: AVX2 is present, checked above.
                     assert_eq!(unsafe { plain32(&v) }, want, "{v:?}");
                 }
@@ -461,13 +467,7 @@ mod tests {
         for k in 0..=32 {
             let mut padded = [b'a'; 32];
             padded[..k].copy_from_slice(&v[..k]);
-            let lo = plain_portable(padded[..16].try_into().unwrap());
-            let hi = plain_portable(padded[16..].try_into().unwrap());
-            let want = Plain {
-                comma: lo.comma | hi.comma << 16,
-                close: lo.close | hi.close << 16,
-                other: lo.other | hi.other << 16,
-            };
+            let want = portable32(&padded);
             // SAFETY: AVX2 is present, checked above.
             assert_eq!(unsafe { plain32_short(&v[..k]) }, want, "{k}");
         }
