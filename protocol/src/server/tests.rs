@@ -1362,9 +1362,7 @@ fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
     let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
     net.run_for(secs(10));
     let p = net.add_puppet("sam");
-    let l = net.puppet_dial(p, "A");
-    net.puppet_send(p, l, &encoded(&["USER", "sam"]));
-    net.puppet_send(p, l, &encoded(&["NICK", "sam"]));
+    let l = client_registers(&mut net, p, "A", "sam");
     net.settle();
     let uid = net.srv(0).local_uids().next().unwrap().to_string();
     let b_sid = net.srv(1).sid().to_string();
@@ -2323,11 +2321,18 @@ fn encoded(parts: &[&str]) -> Vec<u8> {
     b
 }
 
-/// Puppet `p` registers on `server` as `nick` and joins `#r`; the link.
-fn client_joins(net: &mut Net, p: usize, server: &str, nick: &str) -> LinkId {
+/// Puppet `p` dials `server` and registers as `nick` (user name the
+/// same), without waiting for the answer; the link.
+fn client_registers(net: &mut Net, p: usize, server: &str, nick: &str) -> LinkId {
     let l = net.puppet_dial(p, server);
     net.puppet_send(p, l, &encoded(&["USER", nick]));
     net.puppet_send(p, l, &encoded(&["NICK", nick]));
+    l
+}
+
+/// Puppet `p` registers on `server` as `nick` and joins `#r`; the link.
+fn client_joins(net: &mut Net, p: usize, server: &str, nick: &str) -> LinkId {
+    let l = client_registers(net, p, server, nick);
     net.settle();
     net.puppet_send(p, l, &encoded(&["JOINROOM", "#r"]));
     net.settle();
@@ -2731,9 +2736,7 @@ fn room_frames_sent_are_counted_under_no_room_routing() {
     let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
     let (p1, p2) = (net.add_puppet("p1"), net.add_puppet("p2"));
     let l1 = client_joins(&mut net, p1, "A", "p1");
-    let l2 = net.puppet_dial(p2, "A");
-    net.puppet_send(p2, l2, &encoded(&["USER", "p2"]));
-    net.puppet_send(p2, l2, &encoded(&["NICK", "p2"]));
+    let l2 = client_registers(&mut net, p2, "A", "p2");
     net.settle();
     let (out0, sent0) = (net.srv(0).stats().frames_out, net.sent.len());
     client_says(&mut net, p1, l1, "one");
@@ -3120,9 +3123,7 @@ fn a_shutdown_without_rooms_drains_until_its_deadline() {
     );
     let [(p, l), _] = ["p1", "p2"].map(|nick| {
         let p = net.add_puppet(nick);
-        let l = net.puppet_dial(p, "B");
-        net.puppet_send(p, l, &encoded(&["USER", nick]));
-        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        let l = client_registers(&mut net, p, "B", nick);
         (p, l)
     });
     net.settle();
@@ -3146,9 +3147,7 @@ fn a_shutdown_without_rooms_drains_until_its_deadline() {
 fn a_client_asking_to_move_is_redirected_or_told_why_not() {
     let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
     let p = net.add_puppet("p1");
-    let l = net.puppet_dial(p, "A");
-    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
-    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    let l = client_registers(&mut net, p, "A", "p1");
     net.settle();
     net.puppet_send(p, l, &encoded(&["MOVEME", "nowhere"]));
     net.puppet_send(p, l, &encoded(&["MOVEME", "B"]));
@@ -3178,9 +3177,7 @@ fn three_users() -> (Net, [(usize, LinkId); 3]) {
     );
     let users = [("p1", "A"), ("p2", "A"), ("p3", "C")].map(|(nick, at)| {
         let p = net.add_puppet(nick);
-        let l = net.puppet_dial(p, at);
-        net.puppet_send(p, l, &encoded(&["USER", nick]));
-        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        let l = client_registers(&mut net, p, at, nick);
         (p, l)
     });
     net.settle();
@@ -3254,9 +3251,7 @@ fn a_drain_ends_at_its_deadline_with_a_later_move_pending() {
     );
     let [(p, l), _] = ["p1", "p2"].map(|nick| {
         let p = net.add_puppet(nick);
-        let l = net.puppet_dial(p, "B");
-        net.puppet_send(p, l, &encoded(&["USER", nick]));
-        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        let l = client_registers(&mut net, p, "B", nick);
         (p, l)
     });
     net.settle();
@@ -4534,9 +4529,7 @@ fn a_draining_seeker_sends_no_hello() {
     let b = 1;
     net.make_seeker(b, ms(200));
     let p = net.add_puppet("p1");
-    let l = net.puppet_dial(p, "B");
-    net.puppet_send(p, l, &encoded(&["USER", "p1"]));
-    net.puppet_send(p, l, &encoded(&["NICK", "p1"]));
+    client_registers(&mut net, p, "B", "p1");
     net.run_for(secs(2));
     let before = net.srv(b).discovery_stats().hello_sent;
     assert!(before > 0, "B, only dialled, seeks");
@@ -5017,9 +5010,7 @@ fn a_quick_nick_change_is_stamped_after_the_last() {
 fn list_copies_are_shared_per_link_and_never_sent_back() {
     let (mut net, [(p1, l1), _, (p3, l3)]) = three_users();
     let p4 = net.add_puppet("p4");
-    let l4 = net.puppet_dial(p4, "C");
-    net.puppet_send(p4, l4, &encoded(&["USER", "p4"]));
-    net.puppet_send(p4, l4, &encoded(&["NICK", "p4"]));
+    client_registers(&mut net, p4, "C", "p4");
     net.settle();
     let (ab, ba) = (net.link_to(0, "B"), net.link_to(1, "A"));
     let uid = |net: &Net, nick| net.srv(0).uid_of_nick(nick).unwrap().to_string();
@@ -5200,9 +5191,7 @@ fn a_stream_goes_to_the_least_loaded_server_when_members_tie() {
     let p1 = net.add_puppet("p1");
     client_joins(&mut net, p1, "B", "p1");
     let p2 = net.add_puppet("p2");
-    let l2 = net.puppet_dial(p2, "A");
-    net.puppet_send(p2, l2, &encoded(&["USER", "p2"]));
-    net.puppet_send(p2, l2, &encoded(&["NICK", "p2"]));
+    client_registers(&mut net, p2, "A", "p2");
     net.settle();
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(secs(12));
