@@ -3110,23 +3110,30 @@ fn a_shutdown_moves_every_client_before_closing() {
     }
     assert!(net.srv(1).is_stopped());
 }
+/// A-B-C with p1 and p2 registered on B, in no room; the net and each
+/// puppet with its link.
+fn two_users_on_b() -> (Net, [(usize, LinkId); 2]) {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let users = ["p1", "p2"].map(|nick| {
+        let p = net.add_puppet(nick);
+        let l = client_registers(&mut net, p, "B", nick);
+        (p, l)
+    });
+    net.settle();
+    (net, users)
+}
+
 /// With no stream to hand over (its client joined no room), a shutdown
 /// waits for its moves until `redirect_timeout` after the command (a
 /// mutation survivor: the deadline set in the past; with rooms, the
 /// handovers' own deadlines hid it).
 #[test]
 fn a_shutdown_without_rooms_drains_until_its_deadline() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("B", "C")],
-    );
-    let [(p, l), _] = ["p1", "p2"].map(|nick| {
-        let p = net.add_puppet(nick);
-        let l = client_registers(&mut net, p, "B", nick);
-        (p, l)
-    });
-    net.settle();
+    let (mut net, [(p, l), _]) = two_users_on_b();
     let until = net.now + Config::default().redirect_timeout;
     net.handle(1, Input::Operator(Command::Shutdown));
     // Up to the deadline the move is offered, and waited for...
@@ -3244,17 +3251,7 @@ fn a_private_request_and_its_answer_cross_the_tree() {
 /// draining past its deadline.
 #[test]
 fn a_drain_ends_at_its_deadline_with_a_later_move_pending() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("B", "C")],
-    );
-    let [(p, l), _] = ["p1", "p2"].map(|nick| {
-        let p = net.add_puppet(nick);
-        let l = client_registers(&mut net, p, "B", nick);
-        (p, l)
-    });
-    net.settle();
+    let (mut net, [(p, l), _]) = two_users_on_b();
     let until = net.now + Config::default().redirect_timeout;
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
