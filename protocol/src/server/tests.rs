@@ -2878,6 +2878,99 @@ fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     assert_eq!(n, "1");
 }
 
+/// Under the `no_home_move` research switch the servers the user does not
+/// come to keep her old home, while the target still takes her client
+/// (mutation survivor: the switch's `!= Me` as `== Me` stops the target
+/// and moves the bystander).
+#[test]
+fn under_no_home_move_only_the_target_takes_the_new_home() {
+    let mut cfg = Config::default();
+    cfg.ablations.no_home_move = true;
+    let (mut net, p, _old, uid, id) = alice_asked_to_move(cfg);
+    let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
+    let new = net.puppet_dial(p, "C");
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    assert!(net
+        .puppet_got(p, new)
+        .iter()
+        .any(|w| *w == ["HANDOK", id.as_str()]));
+    assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
+    assert_eq!(homes(&net, &uid), [a_sid.clone(), a_sid, c_sid]);
+}
+
+/// Two users moved to the same target at once: when the source's UMOVE
+/// for the second-asked arrives, the first-asked's handover is also
+/// waiting at the target, under the lower id. Each user must keep her own
+/// connection (mutation survivors: either `&&` of the search for the
+/// waiting handover as `||` binds the user to the other's connection).
+#[test]
+fn two_moves_waiting_at_one_target_each_keep_their_own_connection() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let mut users = Vec::new();
+    for nick in ["alice", "bob"] {
+        let p = net.add_puppet(nick);
+        let l = client_joins(&mut net, p, "A", nick);
+        net.handle(
+            0,
+            Input::Operator(Command::Redirect {
+                user: nick,
+                to: "C",
+            }),
+        );
+        net.settle();
+        let id = net
+            .puppet_got(p, l)
+            .into_iter()
+            .find(|w| w[0] == "REDIRECT")
+            .expect("REDIRECT")[1]
+            .clone();
+        users.push((p, nick, id));
+    }
+    // The higher id hands over first; the lower one while the first is
+    // still waiting for the source's word.
+    users.sort_by(|a, b| b.2.cmp(&a.2));
+    let mut new = Vec::new();
+    for &(p, nick, ref id) in &users {
+        let uid = net
+            .srv(0)
+            .users()
+            .find(|u| u.1 == nick)
+            .expect("known at A")
+            .0
+            .to_string();
+        let l = net.puppet_dial(p, "C");
+        net.puppet_send(p, l, &encoded(&["HANDOVER", id, &uid]));
+        net.run_for(ms(15));
+        new.push((p, nick, l));
+    }
+    net.settle();
+    for &(p, nick, l) in &new {
+        let got = net.puppet_got(p, l);
+        assert!(got.iter().any(|w| w[0] == "HANDOK"), "{nick}: {got:?}");
+    }
+    assert_eq!(net.srv(2).local_uids().count(), 2);
+    for &(p, nick, l) in &new {
+        client_says(&mut net, p, l, &format!("hello from {nick}"));
+    }
+    // Both see both messages, each under its sender's own nick.
+    for &(p, nick, l) in &new {
+        let shown: Vec<(String, String)> = net
+            .puppet_got(p, l)
+            .into_iter()
+            .filter(|w| w[0] == "RMSG")
+            .map(|w| (w[6].clone(), w[8].clone()))
+            .collect();
+        let want = [("alice", "hello from alice"), ("bob", "hello from bob")]
+            .map(|(n, t)| (n.to_string(), t.to_string()));
+        assert_eq!(shown, want, "{nick}");
+    }
+}
+
 #[test]
 fn a_foreign_unknown_or_used_id_is_refused_and_changes_nothing() {
     let (mut net, p, _old, uid, id) = alice_asked_to_move(Config::default());
@@ -2952,6 +3045,54 @@ fn a_moved_members_start_point_is_asked_for_until_it_comes() {
         .count();
     assert!(asked >= 2, "asked {asked} times");
     assert!(net.puppet_got(p, new).iter().any(|w| w[0] == "SYNC"));
+}
+
+/// A lost start point is asked for again exactly `find_delay` after the
+/// first request, after a move as after a join: the retry wakes the
+/// server (the retry was once left to the next unrelated wake-up, a ping
+/// up to `ping_interval` later; and a mutant scheduling it `find_delay`
+/// in the past survived).
+#[test]
+fn a_lost_start_point_is_asked_for_again_after_find_delay() {
+    let delay = Config::default().find_delay;
+    let asked_at = |net: &Net, i: usize, l: LinkId| -> Vec<Instant> {
+        net.sent
+            .iter()
+            .filter(|s| s.1 == i && s.2 == l && words(&s.3)[0] == "RSTARTREQ")
+            .map(|s| s.0)
+            .collect()
+    };
+    // After a move: C asks A (through B) for alice's start in #r.
+    let (mut net, p, _old, uid, id) = alice_asked_to_move(Config::default());
+    let new = net.puppet_dial(p, "C");
+    net.lose.push("RSTART".into());
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.run_for(delay + delay + ms(500));
+    let cb = net.link_to(2, "B");
+    let times = asked_at(&net, 2, cb);
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert_eq!(times[1], times[0] + delay);
+    assert!(net.puppet_got(p, new).iter().any(|w| w[0] == "SYNC"));
+    // After a join: bob joins #r on B, which A sequences.
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let alice = net.add_puppet("alice");
+    client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    let l = client_registers(&mut net, bob, "B", "bob");
+    net.settle();
+    net.lose.push("RSTART".into());
+    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    net.run_for(delay + delay + ms(500));
+    let ba = net.link_to(1, "A");
+    let times = asked_at(&net, 1, ba);
+    assert_eq!(times.len(), 1, "{times:?}");
+    let joined = net
+        .sent
+        .iter()
+        .find(|s| s.1 == 1 && s.2 == ba && words(&s.3)[0] == "RJOIN")
+        .map(|s| s.0);
+    assert_eq!(Some(times[0]), joined.map(|t| t + delay));
+    assert!(net.puppet_got(bob, l).iter().any(|w| w[0] == "SYNC"));
 }
 
 /// The source commits a move only on the target's word for that very

@@ -163,7 +163,7 @@ impl Server {
         out: &mut Outbox,
     ) -> bool {
         if f.command() == "UMOVE" {
-            return self.on_umove(now, link, f, out);
+            return self.on_umove(link, f, out);
         }
         // The three routed messages name their destination last.
         let n = f.arg_count();
@@ -217,7 +217,7 @@ impl Server {
             }
             ("RDDONE", Some([_, uid, target, _]), _) => {
                 let (uid, target): (Arc<str>, Arc<str>) = (uid.into(), target.into());
-                self.commit_move(now, id, &uid, &target, out);
+                self.commit_move(id, &uid, &target, out);
                 true
             }
             ("RDCANCEL", _, Some([_, why, _])) => {
@@ -325,14 +325,7 @@ impl Server {
 
     /// The target has the client: move the user's home there, if the
     /// request is still ours.
-    fn commit_move(
-        &mut self,
-        now: Instant,
-        id: u64,
-        uid: &Arc<str>,
-        target: &Arc<str>,
-        out: &mut Outbox,
-    ) {
+    fn commit_move(&mut self, id: u64, uid: &Arc<str>, target: &Arc<str>, out: &mut Outbox) {
         let m = match self.chat.moves_out.remove(&id) {
             Some(m) if m.uid == *uid && m.to_sid == *target => m,
             Some(m) => {
@@ -369,7 +362,7 @@ impl Server {
         };
         u.gen += 1;
         let gen = u.gen;
-        self.apply_home(now, &m.uid, &m.to_sid, out);
+        self.apply_home(&m.uid, &m.to_sid, out);
         let me = self.me.sid.clone();
         let g = gen.to_string();
         self.flood(None, frame("UMOVE", &[&m.uid, &me, &m.to_sid, &g]), out);
@@ -382,7 +375,7 @@ impl Server {
 
     /// Makes `to` the home of a user already in the table: every later
     /// message about it comes from there.
-    fn apply_home(&mut self, now: Instant, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
+    fn apply_home(&mut self, uid: &Arc<str>, to: &Arc<str>, out: &mut Outbox) {
         let dest = self.dest_of_sid(to);
         if self.cfg.ablations.no_home_move && dest != Dest::Me {
             return; // research switch: the old home stays
@@ -427,7 +420,7 @@ impl Server {
                                 self.join_local(&key, uid, out);
                             }
                         }
-                        self.resume_streams(now, uid, out);
+                        self.resume_streams(uid, out);
                     }
                     None => {
                         // Ours now, but its client is not here (our end
@@ -458,7 +451,7 @@ impl Server {
         }
     }
 
-    fn on_umove(&mut self, now: Instant, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
+    fn on_umove(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) -> bool {
         let Some([uid, from, to, gen]) = f.args_exact::<4>() else {
             return false;
         };
@@ -483,20 +476,13 @@ impl Server {
         }
         let g = gen.to_string();
         self.flood(Some(link), frame("UMOVE", &[&uid, from, to, &g]), out);
-        self.apply_home(now, &uid, &Arc::from(to), out);
+        self.apply_home(&uid, &Arc::from(to), out);
         true
     }
 
     /// A UID frame for a known user carried a later move than we hold (we
     /// missed its UMOVE across a split).
-    pub(crate) fn catch_up_move(
-        &mut self,
-        now: Instant,
-        uid: &Arc<str>,
-        home: &str,
-        gen: u64,
-        out: &mut Outbox,
-    ) {
+    pub(crate) fn catch_up_move(&mut self, uid: &Arc<str>, home: &str, gen: u64, out: &mut Outbox) {
         let Some(u) = self.chat.users.get_mut(uid) else {
             return;
         };
@@ -504,7 +490,7 @@ impl Server {
             return;
         }
         u.gen = gen;
-        self.apply_home(now, uid, &Arc::from(home), out);
+        self.apply_home(uid, &Arc::from(home), out);
     }
 
     /// A user just arrived here by redirect: room messages numbered while
@@ -512,7 +498,7 @@ impl Server {
     /// let go, and been dropped there. Ask each room's sequencer for the
     /// member's start point again: its answer carries the stream's current
     /// number, and a client told a later point fetches what it missed.
-    fn resume_streams(&mut self, now: Instant, uid: &Arc<str>, out: &mut Outbox) {
+    fn resume_streams(&mut self, uid: &Arc<str>, out: &mut Outbox) {
         let keys: Vec<Arc<str>> = match self.chat.users.get(uid) {
             Some(u) => u.rooms.iter().cloned().collect(),
             None => return,
@@ -529,10 +515,10 @@ impl Server {
                 out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
             }
             if !self.cfg.ablations.no_start_retry {
-                let again = now + self.cfg.find_delay;
+                // Timed (and armed) at the end of the input.
                 self.chat
                     .starts
-                    .insert((key.to_string(), uid.clone()), Some(again));
+                    .insert((key.to_string(), uid.clone()), None);
             }
         }
     }

@@ -608,11 +608,20 @@ impl Server {
             .insert((key.to_string(), uid.clone()), None);
     }
 
-    /// Gives a time to the start points awaited since the input began.
+    /// Gives a time to the start points awaited since the input began,
+    /// and wakes the server then: nothing else may (found by a mutant:
+    /// a lost start point was asked for again only at the next ping).
     pub(crate) fn arm_starts(&mut self, now: Instant) {
         let again = now + self.cfg.find_delay;
+        let mut fresh = false;
         for t in self.chat.starts.values_mut() {
-            t.get_or_insert(again);
+            if t.is_none() {
+                *t = Some(again);
+                fresh = true;
+            }
+        }
+        if fresh {
+            self.arm(again);
         }
     }
 

@@ -443,7 +443,7 @@ impl Server {
                     if u.info.is_none() && info.is_some() {
                         self.chat.users.get_mut(&uid).expect("user").info = info;
                     }
-                    self.catch_up_move(now, &uid, sid, gen, out);
+                    self.catch_up_move(&uid, sid, gen, out);
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
