@@ -3629,6 +3629,56 @@ fn room_across_b_and_c() -> (Net, [(usize, LinkId); 2]) {
     (net, [(p1, l1), (p2, l2)])
 }
 
+/// When a room's sequencer is lost, a server that elects another server
+/// names the new stream after that server's incarnation as it knows it,
+/// the very name the elected server gives itself (mutation survivors:
+/// the incarnation lookup could answer nothing, a constant, or the
+/// elector's own).
+#[test]
+fn an_election_names_the_elected_server_by_its_incarnation() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    // A restarts once, so its incarnation is not the others'.
+    net.crash(0);
+    net.run_for(secs(1));
+    net.restart(0);
+    net.connect(0, "B");
+    net.settle();
+    let carol = net.add_puppet("carol");
+    client_joins(&mut net, carol, "C", "carol");
+    let alice = net.add_puppet("alice");
+    client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    client_joins(&mut net, bob, "B", "bob");
+    let (a, b) = (net.srv(0), net.srv(1));
+    assert_ne!(a.incarnation(), b.incarnation());
+    let want = format!("{}-{}", a.sid(), a.incarnation());
+    // C goes, and B hears of it at once.
+    let bc = net.link_to(1, "C");
+    net.crash(2);
+    net.handle(1, Input::Closed { link: bc });
+    net.run_for(secs(3));
+    let ba = net.link_to(1, "A");
+    let rooms: Vec<Vec<String>> = net
+        .sent_on(1, ba)
+        .into_iter()
+        .filter(|w| w[0] == "ROOM")
+        .collect();
+    // B elected A itself (it did not only pass A's word on, which would
+    // not go back to A).
+    assert!(
+        rooms.iter().any(|w| w[3] == "2" && w[4] == want),
+        "{rooms:?}, want {want}"
+    );
+    for i in 0..2 {
+        let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(&*r.stream.seq, want.as_str(), "server {i}");
+    }
+}
+
 /// The same, then p1 says one message and B shuts down.
 /// Returns the net and p2's puppet and link.
 fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
