@@ -2358,6 +2358,70 @@ fn client_says(net: &mut Net, p: usize, l: LinkId, text: &str) -> (String, Strin
     (e, s, n)
 }
 
+/// The sequencer takes a message only for its current stream: a CSEND
+/// naming another epoch, or the same epoch under another sequencer name,
+/// fails as stale and uses up nothing (mutation survivor: the two tests
+/// joined by `&&` let either through).
+#[test]
+fn a_message_for_another_epoch_or_sequencer_name_is_refused_as_stale() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("alice");
+    let l = client_joins(&mut net, p, "A", "alice");
+    let stale = |net: &mut Net, e: &str, s: &str, n: &str, text: &str| {
+        net.puppet_send(p, l, &encoded(&["CSEND", "#r", e, s, n, text, text]));
+        net.settle();
+        let last = net.puppet_got(p, l).pop().expect("an answer");
+        assert_eq!(last[0], "SENDFAIL", "{text}: {last:?}");
+        assert!(last.iter().any(|w| w == "stale stream"), "{text}: {last:?}");
+    };
+    net.puppet_send(p, l, &encoded(&["GETSEQ", "#r"]));
+    net.settle();
+    let new = net.puppet_got(p, l).pop().expect("NEWSEQ");
+    assert_eq!(new[0], "NEWSEQ");
+    let (e, s, n) = (new[2].clone(), new[3].clone(), new[4].clone());
+    let (sid, inc) = s.rsplit_once('-').expect("SID-incarnation");
+    let other = format!("{sid}-{}", inc.parse::<u64>().unwrap() + 7);
+    stale(&mut net, "2", &s, &n, "later epoch");
+    stale(&mut net, &e, &other, &n, "other incarnation");
+    // The number is still held: the right stream takes it.
+    net.puppet_send(p, l, &encoded(&["CSEND", "#r", &e, &s, &n, "ok/1", "ok"]));
+    net.settle();
+    let last = net.puppet_got(p, l).pop().expect("an answer");
+    assert_eq!(last[0], "RMSG", "{last:?}");
+}
+
+/// Each membership a server makes has a number of its own, so a leave of
+/// an older membership arriving late (through another path after the
+/// tree changed) leaves the newer one in place (mutation survivor: the
+/// counter as `*=` numbered every membership 0).
+#[test]
+fn a_late_leave_of_an_older_membership_keeps_the_newer() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("alice");
+    let l = client_joins(&mut net, p, "A", "alice");
+    net.puppet_send(p, l, &encoded(&["LEAVEROOM", "#r"]));
+    net.settle();
+    net.puppet_send(p, l, &encoded(&["JOINROOM", "#r"]));
+    net.settle();
+    let ab = net.link_to(0, "B");
+    let joins: Vec<Vec<String>> = net
+        .sent_on(0, ab)
+        .into_iter()
+        .filter(|w| w[0] == "RJOIN")
+        .collect();
+    assert_eq!(joins.len(), 2, "{joins:?}");
+    assert_ne!(joins[0][3], joins[1][3], "one number per membership");
+    let uid = joins[0][2].clone();
+    let ba = net.link_to(1, "A");
+    net.inject(1, ba, &encoded(&["RLEAVE", "#r", &uid, &joins[0][3]]));
+    net.settle();
+    let r = net.srv(1).rooms().find(|r| r.name == "#r").unwrap();
+    assert!(
+        r.members.contains_key(uid.as_str()),
+        "the newer membership stays"
+    );
+}
+
 /// Every number the servers sequenced, as (host, room, stream, n).
 fn sequenced(net: &Net) -> Vec<(usize, String, crate::Stream, u64)> {
     net.notes
