@@ -2815,6 +2815,68 @@ fn room_frames_sent_are_counted_under_no_room_routing() {
     assert_eq!(net.srv(0).stats().frames_out - out0, rmsgs as u64);
 }
 
+/// Room traffic sent counts in `frames_out` on the routed path too, at
+/// the sequencer and at a server passing it on (mutation survivor: the
+/// count as `*=` stood still).
+#[test]
+fn room_frames_sent_are_counted_where_they_are_routed() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let (p1, p2) = (net.add_puppet("p1"), net.add_puppet("p2"));
+    let l1 = client_joins(&mut net, p1, "A", "p1");
+    client_joins(&mut net, p2, "B", "p2");
+    let out0 = [0, 1].map(|i| net.srv(i).stats().frames_out);
+    let sent0 = net.sent.len();
+    client_says(&mut net, p1, l1, "one");
+    for i in [0, 1] {
+        let rmsgs = net.sent[sent0..]
+            .iter()
+            .filter(|s| s.1 == i && words(&s.3)[0] == "RMSG")
+            .count();
+        assert_eq!(rmsgs, if i == 0 { 2 } else { 1 }, "server {i}");
+        let counted = net.srv(i).stats().frames_out - out0[i];
+        assert!(counted >= rmsgs as u64, "server {i}: {counted} < {rmsgs}");
+    }
+}
+
+/// Under `no_room_routing` a server passing a room message on sends it to
+/// every registered local client once, members or not, and on every
+/// member's link but the one it came from; never to a client that has
+/// not registered (mutation survivors: the `from` filter turned round
+/// sent it back instead of on; `&&` as `||` doubled members' copies and
+/// reached unregistered clients).
+#[test]
+fn under_no_room_routing_a_passed_on_message_reaches_each_client_once() {
+    let mut cfg = Config::default();
+    cfg.ablations.no_room_routing = true;
+    let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+    let [alice, bob, dave, eve, carol] =
+        ["alice", "bob", "dave", "eve", "carol"].map(|n| net.add_puppet(n));
+    let la = client_joins(&mut net, alice, "A", "alice");
+    let lb = client_joins(&mut net, bob, "B", "bob");
+    let lc = client_joins(&mut net, carol, "C", "carol");
+    let ld = client_registers(&mut net, dave, "B", "dave");
+    let le = net.puppet_dial(eve, "B");
+    net.puppet_send(eve, le, &encoded(&["USER", "eve"]));
+    net.settle();
+    let sent0 = net.sent.len();
+    client_says(&mut net, alice, la, "one");
+    let copies = |net: &Net, p: usize, l: LinkId| {
+        net.puppet_got(p, l)
+            .iter()
+            .filter(|w| w[0] == "RMSG" && w.last().is_some_and(|t| t == "one"))
+            .count()
+    };
+    assert_eq!(copies(&net, bob, lb), 1, "bob");
+    assert_eq!(copies(&net, dave, ld), 1, "dave");
+    assert_eq!(copies(&net, carol, lc), 1, "carol");
+    assert_eq!(copies(&net, eve, le), 0, "eve");
+    let back = net.sent[sent0..]
+        .iter()
+        .filter(|s| s.1 == 1 && s.2 == net.link_to(1, "A") && words(&s.3)[0] == "RMSG")
+        .count();
+    assert_eq!(back, 0, "sent back to A");
+}
+
 /// A member on another server than the sequencer awaits its start point
 /// (RSTART), asking again (RSTARTREQ) every `find_delay` until it passes
 /// through its server; here it comes at once, so it never asks (mutation
