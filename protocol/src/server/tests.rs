@@ -2422,6 +2422,26 @@ fn a_late_leave_of_an_older_membership_keeps_the_newer() {
     );
 }
 
+/// A request for a number answers for the stream it names: a closed one
+/// (another epoch, or the same epoch under another sequencer name) gets a
+/// skip, never the current stream's message of that number (mutation
+/// survivor: the two tests joined by `||`).
+#[test]
+fn a_find_for_a_closed_stream_is_skipped_not_answered_from_the_current() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("alice");
+    let l = client_joins(&mut net, p, "A", "alice");
+    let (e, s, n) = client_says(&mut net, p, l, "one");
+    let (sid, inc) = s.rsplit_once('-').expect("SID-incarnation");
+    let other = format!("{sid}-{}", inc.parse::<u64>().unwrap() + 7);
+    for (e, s) in [("2", s.as_str()), (e.as_str(), other.as_str())] {
+        net.puppet_send(p, l, &encoded(&["FINDSEQ", "#r", e, s, &n]));
+        net.settle();
+        let last = net.puppet_got(p, l).pop().expect("an answer");
+        assert_eq!(last, ["SKIPSEQ", "#r", e, s, &n]);
+    }
+}
+
 /// Every number the servers sequenced, as (host, room, stream, n).
 fn sequenced(net: &Net) -> Vec<(usize, String, crate::Stream, u64)> {
     net.notes
@@ -3824,6 +3844,28 @@ fn sequences(net: &Net, i: usize) -> bool {
     net.srv(i)
         .rooms()
         .any(|r| r.name == "#r" && r.sequencer.is_some())
+}
+
+/// A number below the stream's next that the sequencer has no record of
+/// (its slot lost on the way during a handover) was issued and will not
+/// be filled: a request for it gets a skip at once (mutation survivor:
+/// the guard as `false` left the asker waiting).
+#[test]
+fn a_find_for_an_issued_number_without_a_record_is_skipped() {
+    let (mut net, p2, l2) = sequencer_shuts_down(&["RSEQSLOT"]);
+    assert!(sequences(&net, 2));
+    let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+    let seq = room.stream.seq.to_string();
+    assert!(room
+        .sequencer
+        .expect("C sequences #r")
+        .slots
+        .get(&1)
+        .is_none());
+    net.puppet_send(p2, l2, &encoded(&["FINDSEQ", "#r", "1", &seq, "1"]));
+    net.settle();
+    let last = net.puppet_got(p2, l2).pop().expect("an answer");
+    assert_eq!(last, ["SKIPSEQ", "#r", "1", &seq, "1"]);
 }
 
 #[test]
