@@ -3955,6 +3955,67 @@ fn after_a_handover_the_holders_messages_reach_other_servers() {
     }
 }
 
+/// A server that handed its stream over at a shutdown and comes back
+/// does not start a new stream over the one it handed on: the holder
+/// record names the holder (mutation survivor: the record's stream test
+/// turned round, so the returning server took the stream for an earlier
+/// incarnation's and bumped the epoch).
+#[test]
+fn a_returning_server_leaves_the_stream_it_handed_on() {
+    let (mut net, _p2, _l2) = sequencer_shuts_down(&[]);
+    assert!(sequences(&net, 2));
+    let before = net
+        .srv(2)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .clone();
+    net.crash(1);
+    net.restart(1);
+    net.connect(1, "A");
+    net.settle();
+    net.run_for(secs(2));
+    for i in 0..3 {
+        let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(r.stream, &before, "server {i}");
+    }
+    assert!(sequences(&net, 2));
+}
+
+/// A server that hears of a stream named after an earlier process of its
+/// own, newer than the one it runs, starts a stream above it rather than
+/// take it: nobody numbers the old one any more (mutation survivor: the
+/// "runs it" test with `||` counted running any stream as running that
+/// one).
+#[test]
+fn a_newer_stream_of_an_earlier_incarnation_is_superseded() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    net.crash(1);
+    net.run_for(secs(1));
+    net.restart(1);
+    net.connect(1, "A");
+    net.settle();
+    let (b, inc) = (net.srv(1).sid().to_string(), net.srv(1).incarnation());
+    assert!(inc > 1);
+    let p = net.add_puppet("p");
+    client_joins(&mut net, p, "B", "p");
+    let ba = net.link_to(1, "A");
+    let room = net
+        .sent_on(1, ba)
+        .into_iter()
+        .find(|w| w[0] == "ROOM")
+        .expect("B announced #r");
+    let mine = format!("{b}-{inc}");
+    assert_eq!(room[3..], ["1".to_string(), mine.clone()]);
+    let old = format!("{b}-{}", inc - 1);
+    net.inject(1, ba, &encoded(&["ROOM", "#r", &room[2], "5", &old]));
+    net.settle();
+    let r = net.srv(1).rooms().find(|r| r.name == "#r").unwrap();
+    assert_eq!((r.stream.epoch, &*r.stream.seq), (6, mine.as_str()));
+    assert!(r.sequencer.is_some());
+}
+
 /// The same, then p1 says one message and B shuts down.
 /// Returns the net and p2's puppet and link.
 fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
@@ -5156,6 +5217,39 @@ fn a_user_the_sync_answer_does_not_name_is_dropped() {
     net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
     assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
     assert_eq!(nick_of(&net, a, &max), None, "max was not named");
+}
+
+/// A membership the USYNC answer names (an RJOIN) is kept at its end, one
+/// it does not name is dropped: sam and max of C are both in #r at A; B's
+/// answer names both users but only sam's membership (mutation survivor:
+/// the confirmation taken from RLEAVE instead of RJOIN dropped sam's).
+#[test]
+fn a_membership_the_sync_answer_names_is_kept() {
+    let (mut net, ab, _, c_sid, _, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    let seq = format!("{c_sid}-1");
+    net.inject(a, ab, &chat_frame("ROOM", &["#r", "7", "1", &seq]));
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &sam, "1"]));
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &max, "2"]));
+    let members = |net: &Net| -> Vec<String> {
+        let r = net.srv(a).rooms().find(|r| r.name == "#r").unwrap();
+        r.members.keys().map(|k| k.to_string()).collect()
+    };
+    assert_eq!(members(&net), [sam.clone(), max.clone()]);
+    let intro = net
+        .sent_on(1, net.link_to(1, "A"))
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+    w[2] = "2";
+    net.inject(a, ab, &encoded(&w));
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    net.inject(a, ab, &chat_frame("UID", &[&max, "max", "6", "6"]));
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &sam, "1"]));
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+    assert_eq!(members(&net), [sam]);
+    assert_eq!(nick_of(&net, a, &max).as_deref(), Some("max"));
 }
 
 /// A UID carrying a home move must name a SID and a positive move
