@@ -3955,6 +3955,30 @@ fn after_a_handover_the_holders_messages_reach_other_servers() {
     }
 }
 
+/// A refusal (RSEQ with number 0) from a sequencer that has handed the
+/// stream on since, arriving where the new holder is now this server,
+/// is not passed to the client: the number is asked for again here
+/// (mutation survivor: the two destinations joined by `&&`, never true).
+#[test]
+fn a_late_refusal_from_the_old_sequencer_is_asked_again_of_the_holder() {
+    let (mut net, p2, l2) = sequencer_shuts_down(&[]);
+    assert!(sequences(&net, 2));
+    let uid = net.srv(2).local_uids().next().unwrap().to_string();
+    let stream = net
+        .srv(2)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .clone();
+    let ca = net.link_to(2, "A");
+    let e = stream.epoch.to_string();
+    net.inject(2, ca, &encoded(&["RSEQ", "#r", &uid, &e, &stream.seq, "0"]));
+    net.settle();
+    let last = net.puppet_got(p2, l2).pop().expect("an answer");
+    assert_eq!(last[0], "NEWSEQ", "{last:?}");
+}
+
 /// A server that handed its stream over at a shutdown and comes back
 /// does not start a new stream over the one it handed on: the holder
 /// record names the holder (mutation survivor: the record's stream test
@@ -5250,6 +5274,69 @@ fn a_membership_the_sync_answer_names_is_kept() {
     net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
     assert_eq!(members(&net), [sam]);
     assert_eq!(nick_of(&net, a, &max).as_deref(), Some("max"));
+}
+
+/// Frames directed to one member (RSEQ, RSTART, RRESEND, RSKIPTO,
+/// RFAIL) that arrive from the member's own direction are not sent back
+/// where they came from (mutation survivors: the guard as `true` bounced
+/// them).
+#[test]
+fn a_directed_room_frame_from_its_members_side_is_not_sent_back() {
+    let (mut net, ab, _, c_sid, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    let seq = format!("{c_sid}-1");
+    let frames = [
+        chat_frame("RSEQ", &["#r", &sam, "1", &seq, "1"]),
+        chat_frame("RSTART", &[&sam, "#r", "1", &seq, "1"]),
+        chat_frame(
+            "RRESEND",
+            &[&sam, "#r", "1", &seq, "1", &sam, "sam", "x/1", "hi"],
+        ),
+        chat_frame("RSKIPTO", &[&sam, "#r", "1", &seq, "1"]),
+        chat_frame("RFAIL", &[&sam, "#r", "1", &seq, "1", "stale stream"]),
+    ];
+    for f in &frames {
+        let before = net.sent_on(a, ab).len();
+        net.inject(a, ab, f);
+        net.settle();
+        assert_eq!(
+            net.sent_on(a, ab)[before..],
+            [] as [Vec<String>; 0],
+            "{:?}",
+            words(f)
+        );
+    }
+}
+
+/// A message the sequencer refuses fails back to a sender on another
+/// server as SENDFAIL, with the reason (mutation survivor: RFAIL's arm
+/// deleted, it reached the client as SKIPSEQ).
+#[test]
+fn a_refusal_from_a_remote_sequencer_reaches_the_sender_as_sendfail() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let alice = net.add_puppet("alice");
+    client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    let l = client_joins(&mut net, bob, "B", "bob");
+    let seq = net.srv(1).room_sequencer("#r").expect("known").to_string();
+    assert!(seq.starts_with(net.srv(0).sid()));
+    let stream = net
+        .srv(1)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .seq
+        .to_string();
+    net.puppet_send(
+        bob,
+        l,
+        &encoded(&["CSEND", "#r", "1", &stream, "1", "x/1", "hi"]),
+    );
+    net.settle();
+    let last = net.puppet_got(bob, l).pop().expect("an answer");
+    assert_eq!(last[0], "SENDFAIL", "{last:?}");
+    assert!(last.iter().any(|w| w == "number not held"), "{last:?}");
 }
 
 /// A UID carrying a home move must name a SID and a positive move
