@@ -5277,15 +5277,19 @@ fn a_membership_the_sync_answer_names_is_kept() {
 }
 
 /// Frames directed to one member (RSEQ, RSTART, RRESEND, RSKIPTO,
-/// RFAIL) that arrive from the member's own direction are not sent back
-/// where they came from (mutation survivors: the guard as `true` bounced
-/// them).
+/// RFAIL) or to the sequencer (RSTARTREQ) that arrive from the direction
+/// they are going are not sent back where they came from (mutation
+/// survivors: the guards as `true` bounced them). Sam and C, #r's
+/// sequencer, are both behind B.
 #[test]
-fn a_directed_room_frame_from_its_members_side_is_not_sent_back() {
+fn a_directed_room_frame_from_where_it_is_going_is_not_sent_back() {
     let (mut net, ab, _, c_sid, _, [sam, _]) = users_of_c(Config::default());
     let a = 0;
     let seq = format!("{c_sid}-1");
+    net.inject(a, ab, &chat_frame("ROOM", &["#r", "7", "1", &seq]));
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &sam, "1"]));
     let frames = [
+        chat_frame("RSTARTREQ", &["#r", &sam]),
         chat_frame("RSEQ", &["#r", &sam, "1", &seq, "1"]),
         chat_frame("RSTART", &[&sam, "#r", "1", &seq, "1"]),
         chat_frame(
@@ -5337,6 +5341,41 @@ fn a_refusal_from_a_remote_sequencer_reaches_the_sender_as_sendfail() {
     let last = net.puppet_got(bob, l).pop().expect("an answer");
     assert_eq!(last[0], "SENDFAIL", "{last:?}");
     assert!(last.iter().any(|w| w == "number not held"), "{last:?}");
+}
+
+/// An RSTART for another stream of the room (an older epoch under the
+/// same sequencer name) does not end the asking for the current one
+/// (mutation survivor: the two tests joined by `||`).
+#[test]
+fn a_start_point_for_another_epoch_does_not_end_the_asking() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let alice = net.add_puppet("alice");
+    client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    let l = client_registers(&mut net, bob, "B", "bob");
+    net.settle();
+    net.lose.push("RSTART".into());
+    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    net.settle();
+    let uid = net.srv(1).local_uids().next().unwrap().to_string();
+    let seq = net
+        .srv(1)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .seq
+        .to_string();
+    let ba = net.link_to(1, "A");
+    net.inject(1, ba, &chat_frame("RSTART", &[&uid, "#r", "9", &seq, "1"]));
+    let delay = Config::default().find_delay;
+    net.run_for(delay + ms(500));
+    let asked = net
+        .sent_on(1, ba)
+        .iter()
+        .filter(|w| w[0] == "RSTARTREQ")
+        .count();
+    assert_eq!(asked, 1);
 }
 
 /// A UID carrying a home move must name a SID and a positive move
