@@ -1155,6 +1155,19 @@ fn users_of_c(cfg: Config) -> (Net, LinkId, LinkId, String, String, [String; 2])
     (net, ab, ad, c_sid, d_sid, uids)
 }
 
+/// B's introduction of C again, one hop longer: the route to C behind B
+/// changes shape, so A asks B for C's users (USYNC).
+fn route_to_c_reshaped(net: &mut Net, ab: LinkId) {
+    let intro = net
+        .sent_on(1, net.link_to(1, "A"))
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+    w[2] = "2";
+    net.inject(0, ab, &encoded(&w));
+}
+
 fn nick_of(net: &Net, i: usize, uid: &str) -> Option<String> {
     net.srv(i)
         .users()
@@ -5225,14 +5238,7 @@ fn a_user_the_sync_answer_does_not_name_is_dropped() {
     let (mut net, ab, _, c_sid, _, [sam, max]) = users_of_c(Config::default());
     let a = 0;
     // The route to C behind B changes shape: A asks B for C's users.
-    let intro = net
-        .sent_on(1, net.link_to(1, "A"))
-        .into_iter()
-        .find(|w| w[0] == "SERVER" && w[1] == "C")
-        .expect("B introduced C to A");
-    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
-    w[2] = "2";
-    net.inject(a, ab, &encoded(&w));
+    route_to_c_reshaped(&mut net, ab);
     assert!(net
         .sent_on(a, ab)
         .iter()
@@ -5260,14 +5266,7 @@ fn a_membership_the_sync_answer_names_is_kept() {
         r.members.keys().map(|k| k.to_string()).collect()
     };
     assert_eq!(members(&net), [sam.clone(), max.clone()]);
-    let intro = net
-        .sent_on(1, net.link_to(1, "A"))
-        .into_iter()
-        .find(|w| w[0] == "SERVER" && w[1] == "C")
-        .expect("B introduced C to A");
-    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
-    w[2] = "2";
-    net.inject(a, ab, &encoded(&w));
+    route_to_c_reshaped(&mut net, ab);
     net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
     net.inject(a, ab, &chat_frame("UID", &[&max, "max", "6", "6"]));
     net.inject(a, ab, &chat_frame("RJOIN", &["#r", &sam, "1"]));
@@ -5376,6 +5375,117 @@ fn a_start_point_for_another_epoch_does_not_end_the_asking() {
         .filter(|w| w[0] == "RSTARTREQ")
         .count();
     assert_eq!(asked, 1);
+}
+
+/// A USYNCEND must name a SID and say 0 or 1; anything else is a
+/// protocol error (mutation survivor: the two tests joined by `&&`).
+#[test]
+fn a_usyncend_with_a_bad_sid_or_flag_is_malformed() {
+    for (sid, ok) in [("", "2"), ("XY", "1")] {
+        // (A protocol error closes the link: a fresh net for each.)
+        let (mut net, ab, _, c_sid, _, _) = users_of_c(Config::default());
+        let sid = if sid.is_empty() { c_sid.as_str() } else { sid };
+        let bad = net.srv(0).stats().malformed;
+        net.inject(0, ab, &chat_frame("USYNCEND", &[sid, ok]));
+        assert_eq!(net.srv(0).stats().malformed, bad + 1, "{sid} {ok}");
+    }
+}
+
+/// A server asked about a SID vouches for its view only when it routes
+/// that server elsewhere than the asker, or is that server; otherwise
+/// it says it cannot (USYNCEND sid 0). Mutation survivor: "is that
+/// server" turned round.
+#[test]
+fn a_usync_is_answered_for_oneself_and_refused_for_the_askers_side() {
+    let (mut net, ab, _, c_sid, _, _) = users_of_c(Config::default());
+    let a = 0;
+    let a_sid = net.srv(a).sid().to_string();
+    let ends = |net: &Net| -> Vec<Vec<String>> {
+        net.sent_on(a, ab)
+            .into_iter()
+            .filter(|w| w[0] == "USYNCEND")
+            .collect()
+    };
+    let before = ends(&net).len();
+    net.inject(a, ab, &chat_frame("USYNC", &[&a_sid]));
+    net.inject(a, ab, &chat_frame("USYNC", &[&c_sid]));
+    assert_eq!(
+        ends(&net)[before..],
+        [
+            ["USYNCEND", a_sid.as_str(), "1"],
+            ["USYNCEND", c_sid.as_str(), "0"]
+        ]
+    );
+}
+
+/// While a server asks about a SID itself, a neighbour asking it the same
+/// gets its answer only once its own has come (mutation survivor: the
+/// test of "asked through another link" turned round answered at once).
+#[test]
+fn a_usync_asked_while_asking_is_answered_after_the_own_answer() {
+    let (mut net, ab, ad, c_sid, _, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    route_to_c_reshaped(&mut net, ab);
+    net.inject(a, ad, &chat_frame("USYNC", &[&c_sid]));
+    assert!(
+        net.sent_on(a, ad).iter().all(|w| w[0] != "USYNCEND"),
+        "answered at once"
+    );
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    net.inject(a, ab, &chat_frame("UID", &[&max, "max", "6", "6"]));
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+    assert!(net
+        .sent_on(a, ad)
+        .iter()
+        .any(|w| *w == ["USYNCEND", c_sid.as_str(), "1"]));
+}
+
+/// An answer that cannot vouch for its view (USYNCEND sid 0) drops
+/// nothing (mutation survivor: its two tests joined by `||`).
+#[test]
+fn an_answer_that_cannot_vouch_drops_nobody() {
+    let (mut net, ab, _, c_sid, _, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    route_to_c_reshaped(&mut net, ab);
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "0"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+    assert_eq!(nick_of(&net, a, &max).as_deref(), Some("max"));
+}
+
+/// A user who moved home to another side while the question was out is
+/// not dropped for missing from the answer about its old home (mutation
+/// survivor: the drop's two tests joined by `||`).
+#[test]
+fn a_user_moved_away_during_a_sync_is_not_dropped() {
+    let (mut net, ab, _, c_sid, d_sid, [sam, max]) = users_of_c(Config::default());
+    let a = 0;
+    route_to_c_reshaped(&mut net, ab);
+    net.inject(a, ab, &chat_frame("UMOVE", &[&sam, &c_sid, &d_sid, "1"]));
+    let home = net
+        .srv(a)
+        .users()
+        .find(|u| u.0 == sam)
+        .map(|u| u.2.to_string());
+    assert_eq!(home, Some(d_sid));
+    net.inject(a, ab, &chat_frame("UID", &[&max, "max", "6", "6"]));
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+}
+
+/// A UID from the user's side for a user already known under another
+/// nick, with a later stamp, carries a nick change this server missed:
+/// it takes it and passes it on (mutation survivors: `sync_nick` a no-op,
+/// its "same nick" test turned round).
+#[test]
+fn a_known_users_later_nick_in_a_uid_is_taken_and_passed_on() {
+    let (mut net, ab, ad, _, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "samuel", "9", "5"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("samuel"));
+    assert!(net
+        .sent_on(a, ad)
+        .iter()
+        .any(|w| w[0] == "UNICK" && w[1] == sam && w[2] == "samuel"));
 }
 
 /// A UID carrying a home move must name a SID and a positive move
