@@ -4452,6 +4452,28 @@ fn greeter_net() -> (Net, usize) {
     (net, p)
 }
 
+/// A server that has shut down sends the greeter no secret any more,
+/// even when its refresh falls due: stopping closed its links, so it
+/// knows no greeter (which is also why `tokens_after`'s "stopped" test
+/// as `&&` is equivalent, see .cargo/mutants.toml).
+#[test]
+fn a_stopped_server_sends_no_secret() {
+    let (mut net, _) = greeter_net();
+    let b = net.find("b");
+    net.handle(b, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    assert!(net.srv(b).is_stopped());
+    assert!(net.srv(b).known_server("g").is_none());
+    let stopped_at = net.now;
+    net.run_for(net.srv(b).config().secret_refresh + secs(5));
+    let late: Vec<_> = net
+        .sent
+        .iter()
+        .filter(|s| s.1 == b && s.0 >= stopped_at && words(&s.3)[0] == "GSECRET")
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+}
+
 /// The puppet logs in at the greeter; the answer's frames.
 fn glogin(net: &mut Net, p: usize, args: &[&str]) -> Vec<Vec<String>> {
     let l = net.puppet_dial(p, "g");
