@@ -4516,6 +4516,23 @@ fn the_greeter_holds_every_secret_and_no_server_on_the_way_can_read_one() {
     assert!(!forwarded[0].concat().contains(&plain));
 }
 
+/// `token_secret` is the key the server's tokens are signed with: a
+/// token the greeter issued for it verifies under it, and not under the
+/// other server's (mutation survivor: the accessor could answer a zero
+/// key; the simulator's stolen-key attacks rely on it).
+#[test]
+fn token_secret_is_the_key_a_servers_tokens_verify_under() {
+    let (mut net, p) = greeter_net();
+    let got = glogin(&mut net, p, &["alice", "al"]);
+    let tok = got.iter().find(|w| w[0] == "GTOKEN").expect("a token");
+    let (server, token) = (tok[1].clone(), tok[2].clone());
+    let other = if server == "a" { "b" } else { "a" };
+    let (_, body, mac) = crate::token::parse(&token).unwrap();
+    let key = |n: &str| net.srv(net.find(n)).token_secret().expect("a secret");
+    assert!(crate::token::mac_ok(&key(&server), body, &mac));
+    assert!(!crate::token::mac_ok(&key(other), body, &mac));
+}
+
 #[test]
 fn a_greeter_token_logs_in_once_without_user_or_nick() {
     let (mut net, p) = greeter_net();
@@ -5508,6 +5525,164 @@ fn a_known_users_later_nick_in_a_uid_is_taken_and_passed_on() {
         .sent_on(a, ad)
         .iter()
         .any(|w| w[0] == "UNICK" && w[1] == sam && w[2] == "samuel"));
+}
+
+/// Alice registered on A of the pair A-B under `policy`; then a user of
+/// B claiming "alice" with stamp `ts` is introduced to A. Returns the net,
+/// alice's puppet and link, her UID and the claimant's.
+fn alice_meets_a_claim(
+    policy: crate::config::NickCollision,
+    tweak: impl FnOnce(&mut Config),
+    ts: &str,
+) -> (Net, usize, LinkId, String, String) {
+    let mut cfg = Config {
+        nick_collision: policy,
+        ..Config::default()
+    };
+    tweak(&mut cfg);
+    let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+    // Stamps are wall seconds: alice's is 5, so "1" is earlier.
+    net.run_until(Instant::ZERO + secs(5));
+    let p = net.add_puppet("alice");
+    let l = client_registers(&mut net, p, "A", "alice");
+    net.settle();
+    let alice = net.srv(0).uid_of_nick("alice").unwrap().to_string();
+    let other = format!("{}-1-9", net.srv(1).sid());
+    let ab = net.link_to(0, "B");
+    net.inject(0, ab, &chat_frame("UID", &[&other, "alice", ts, ts]));
+    net.settle();
+    (net, p, l, alice, other)
+}
+
+/// The survivor each collision note names.
+fn collision_survivors(net: &Net, host: usize) -> Vec<Option<String>> {
+    net.notes
+        .iter()
+        .filter_map(|(_, h, n)| match n {
+            Note::Chat(crate::ChatNote::Collision { survivor, .. }) if *h == host => {
+                Some(survivor.as_ref().map(|s| s.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Under `reject`, a holder whose nick came with its registration and who
+/// loses is refused (NICKERR), not renamed; the note names the winner
+/// (mutation survivors: the holder's "registration" test turned round,
+/// and the note's survivor arms deleted).
+#[test]
+fn under_reject_a_registered_holder_that_loses_is_refused() {
+    let (net, p, l, alice, other) =
+        alice_meets_a_claim(crate::config::NickCollision::Reject, |_| {}, "1");
+    let got = net.puppet_got(p, l);
+    assert!(got.iter().any(|w| w[0] == "NICKERR"), "{got:?}");
+    assert!(got.iter().all(|w| w[0] != "RENAMED"), "{got:?}");
+    assert_eq!(nick_of(&net, 0, &alice), None);
+    assert_eq!(collision_survivors(&net, 0), [Some(other)]);
+}
+
+/// Under `ts-rename` the later claim loses and is renamed to its UID: the
+/// holder when it came later (RENAMED to its client), the claimant when
+/// it did; the note names who keeps the nick (mutation survivors:
+/// `rename_to_uid`'s "already renamed" test turned round, the note's
+/// survivor arms deleted).
+#[test]
+fn under_ts_rename_the_later_claim_is_renamed_to_its_uid() {
+    use crate::config::NickCollision::TsRename;
+    let (net, p, l, alice, other) = alice_meets_a_claim(TsRename, |_| {}, "1");
+    assert_eq!(nick_of(&net, 0, &alice), Some(alice.clone()));
+    assert_eq!(nick_of(&net, 0, &other).as_deref(), Some("alice"));
+    assert!(net
+        .puppet_got(p, l)
+        .iter()
+        .any(|w| *w == ["RENAMED", alice.as_str()]));
+    assert_eq!(collision_survivors(&net, 0), [Some(other)]);
+    let (net, _, _, alice, other) = alice_meets_a_claim(TsRename, |_| {}, "99999999999");
+    assert_eq!(nick_of(&net, 0, &alice).as_deref(), Some("alice"));
+    assert_eq!(nick_of(&net, 0, &other), Some(other.clone()));
+    assert_eq!(collision_survivors(&net, 0), [Some(alice)]);
+}
+
+/// Under the `no_collision_order` research switch the claim seen first
+/// keeps the nick whatever the stamps say, under `ts-kill` as under the
+/// other ordered policies (mutation survivor: the policy test turned
+/// round applied the switch only under kill-both).
+#[test]
+fn under_no_collision_order_the_claim_seen_first_keeps_the_nick() {
+    let (net, p, l, alice, other) = alice_meets_a_claim(
+        crate::config::NickCollision::TsKill,
+        |c| c.ablations.no_collision_order = true,
+        "1",
+    );
+    assert_eq!(nick_of(&net, 0, &alice).as_deref(), Some("alice"));
+    assert_eq!(nick_of(&net, 0, &other), None);
+    assert!(net.puppet_got(p, l).iter().all(|w| w[0] != "KILLED"));
+}
+
+/// A local user killed by a collision is told (KILLED) and its connection
+/// closed from the server's side (mutation survivor: `close_client` a
+/// no-op left it open).
+#[test]
+fn a_killed_local_user_is_told_and_its_connection_closed() {
+    let (net, p, l, alice, _) =
+        alice_meets_a_claim(crate::config::NickCollision::TsKill, |_| {}, "1");
+    assert_eq!(nick_of(&net, 0, &alice), None);
+    assert!(net.puppet_got(p, l).iter().any(|w| w[0] == "KILLED"));
+    assert!(!net.wires.contains_key(&(p, l)), "still connected");
+}
+
+/// A KILL is applied and passed on once per UID: the same KILL again
+/// goes no further (mutation survivor: the once-only test negated).
+#[test]
+fn a_repeated_kill_is_passed_on_once() {
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    for _ in 0..2 {
+        net.inject(a, ab, &chat_frame("KILL", &[&c_sid, &sam, "test"]));
+    }
+    let kills = net.sent_on(a, ad).iter().filter(|w| w[0] == "KILL").count();
+    assert_eq!(kills, 1);
+}
+
+/// Old nicks are remembered per nick: after alice and bob both change
+/// nick, a private request to either old nick still finds its user, and
+/// one to a nick nobody held finds nobody (mutation survivors: the
+/// history's "other nick" test turned round forgot alice's; the lookup's
+/// two tests joined by `||` took any remembered user).
+#[test]
+fn old_nicks_resolve_to_their_users_and_unknown_ones_to_nobody() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let mut links = Vec::new();
+    for n in ["alice", "bob", "carol"] {
+        let p = net.add_puppet(n);
+        let l = client_registers(&mut net, p, "A", n);
+        links.push((p, l));
+    }
+    net.settle();
+    for (i, n) in [(0, "alice2"), (1, "bob2")] {
+        let (p, l) = links[i];
+        net.puppet_send(p, l, &encoded(&["NICK", n]));
+        net.settle();
+    }
+    let (carol, lc) = links[2];
+    for n in ["alice", "bob", "nobody"] {
+        net.puppet_send(carol, lc, &encoded(&["PRIVREQ", n, "10.0.0.3:7000"]));
+        net.settle();
+    }
+    let errs: Vec<String> = net
+        .puppet_got(carol, lc)
+        .into_iter()
+        .filter(|w| w[0] == "PRIVERR")
+        .map(|w| w[1].clone())
+        .collect();
+    assert_eq!(errs, ["nobody"]);
+    for (p, l) in &links[..2] {
+        assert!(
+            net.puppet_got(*p, *l).iter().any(|w| w[0] == "PRIVREQ"),
+            "puppet {p}"
+        );
+    }
 }
 
 /// A UID carrying a home move must name a SID and a positive move

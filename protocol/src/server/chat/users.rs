@@ -235,9 +235,9 @@ impl Server {
                     c.uid = None;
                     c.nick = None;
                     c.opened = now;
+                    // Its registration clock starts again (and wakes us).
                     self.requeue_client(u.via);
                 }
-                self.arm(now + self.cfg.handshake_timeout);
             }
         }
         let me = self.me.sid.clone();
