@@ -5685,6 +5685,92 @@ fn old_nicks_resolve_to_their_users_and_unknown_ones_to_nobody() {
     }
 }
 
+/// A UID may name its user by the UID itself (a user renamed after a
+/// collision), but not by an invalid nick (mutation survivor: the "or its
+/// UID" test turned round took any nick but the UID).
+#[test]
+fn a_uid_named_by_its_uid_is_taken_and_an_invalid_nick_refused() {
+    let (mut net, ab, _, c_sid, _, _) = users_of_c(Config::default());
+    let a = 0;
+    let renamed = format!("{c_sid}-1-3");
+    net.inject(a, ab, &chat_frame("UID", &[&renamed, &renamed, "7", "7"]));
+    assert_eq!(nick_of(&net, a, &renamed), Some(renamed.clone()));
+    let bad = net.srv(a).stats().malformed;
+    let other = format!("{c_sid}-1-4");
+    net.inject(a, ab, &chat_frame("UID", &[&other, "no way", "7", "7"]));
+    assert_eq!(net.srv(a).stats().malformed, bad + 1);
+    assert_eq!(nick_of(&net, a, &other), None);
+}
+
+/// What a user said it is (user, host, real name) is set once: a later
+/// UID for it, with other fields or none, changes nothing, and a USYNC
+/// answer carries the first (mutation survivor: the "not known yet" test
+/// joined by `||` took the later fields).
+#[test]
+fn a_users_info_is_set_once() {
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    let with = ["sam", "5", "5", "sammy", "host.example", "Sam Smith"];
+    let mut args = vec![sam.as_str()];
+    args.extend(with);
+    net.inject(a, ab, &chat_frame("UID", &args));
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    let other = [&sam, "sam", "5", "5", "impostor", "elsewhere", "Not Sam"];
+    net.inject(a, ab, &chat_frame("UID", &other));
+    net.inject(a, ad, &chat_frame("USYNC", &[&c_sid]));
+    let uid = net
+        .sent_on(a, ad)
+        .into_iter()
+        .rfind(|w| w[0] == "UID" && w[1] == sam)
+        .expect("sam in the answer");
+    assert_eq!(uid[5..], ["sammy", "host.example", "Sam Smith"]);
+}
+
+/// A user introduced after its claim was saved (the SAVE came first) is
+/// taken under its UID, and the SAVE follows its UID onward so the
+/// servers beyond rename it too (mutation survivor: the "nick is not the
+/// UID" test turned round).
+#[test]
+fn a_user_saved_before_its_uid_is_followed_by_the_save() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, ad, c_sid, _, _) = users_of_c(cfg);
+    let a = 0;
+    let x = format!("{c_sid}-1-3");
+    net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &x, "7"]));
+    net.inject(a, ab, &chat_frame("UID", &[&x, "xavier", "7", "7"]));
+    assert_eq!(nick_of(&net, a, &x), Some(x.clone()));
+    let after: Vec<Vec<String>> = net
+        .sent_on(a, ad)
+        .into_iter()
+        .skip_while(|w| !(w[0] == "UID" && w[1] == x))
+        .collect();
+    assert!(
+        after.iter().any(|w| w[0] == "SAVE" && w[2] == x),
+        "{after:?}"
+    );
+}
+
+/// KILL and REJECT must name a three-character issuer and a UID; anything
+/// else is a protocol error (mutation survivors: the two tests joined by
+/// `&&`).
+#[test]
+fn a_kill_or_reject_with_a_bad_issuer_is_malformed() {
+    for cmd in ["KILL", "REJECT"] {
+        // (A protocol error closes the link: a fresh net for each.)
+        let (mut net, ab, _, _, _, [sam, _]) = users_of_c(Config::default());
+        let bad = net.srv(0).stats().malformed;
+        let mut args = vec!["XY", sam.as_str()];
+        if cmd == "KILL" {
+            args.push("test");
+        }
+        net.inject(0, ab, &chat_frame(cmd, &args));
+        assert_eq!(net.srv(0).stats().malformed, bad + 1, "{cmd}");
+    }
+}
+
 /// A UID carrying a home move must name a SID and a positive move
 /// number; anything else is malformed (mutation survivor: the two tests
 /// joined by `||` took a move numbered 0).
