@@ -139,8 +139,15 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
     pub users: BTreeMap<Arc<str>, User>,
-    /// Folded nick to UID.
-    pub nicks: BTreeMap<String, Arc<str>>,
+    /// Folded nick to UID. The key is the user's own nick when that is
+    /// already folded, as nearly every nick is: one allocation per user
+    /// and server instead of two.
+    pub nicks: BTreeMap<Arc<str>, Arc<str>>,
+    /// One shared copy of each home SID and room key the users' records
+    /// name: every server holds a record of every user, so a string per
+    /// record would be servers x users small allocations. At most one per
+    /// SID and room ever heard of.
+    pub shared: BTreeSet<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
     pub history: Vec<(String, Arc<str>, Instant)>,
     /// UIDs killed or rejected, and which of the two ended them: never
@@ -581,7 +588,10 @@ impl Server {
 
     /// The UID holding `nick`, if any.
     pub fn uid_of_nick(&self, nick: &str) -> Option<&str> {
-        self.chat.nicks.get(&crate::names::fold(nick)).map(|u| &**u)
+        self.chat
+            .nicks
+            .get(&*crate::names::fold_cow(nick))
+            .map(|u| &**u)
     }
 
     /// Every room: name, stream, and members (UID, membership id).

@@ -476,7 +476,8 @@ impl Server {
         }
         let g = gen.to_string();
         self.flood(Some(link), frame("UMOVE", &[&uid, from, to, &g]), out);
-        self.apply_home(&uid, &Arc::from(to), out);
+        let to = self.shared(to);
+        self.apply_home(&uid, &to, out);
         true
     }
 
@@ -490,7 +491,8 @@ impl Server {
             return;
         }
         u.gen = gen;
-        self.apply_home(uid, &Arc::from(home), out);
+        let home = self.shared(home);
+        self.apply_home(uid, &home, out);
     }
 
     /// A user just arrived here by redirect: room messages numbered while

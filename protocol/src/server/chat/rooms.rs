@@ -201,8 +201,9 @@ impl Server {
         room.members.insert(uid.clone(), memid);
         room.fanout = None;
         let name = room.name.clone();
+        let shared = self.shared(key);
         if let Some(u) = self.chat.users.get_mut(uid) {
-            u.rooms.insert(key.into());
+            u.rooms.insert(shared);
         }
         let m = memid.to_string();
         self.flood(None, frame("RJOIN", &[&name, uid, &m]), out);
@@ -893,8 +894,9 @@ impl Server {
                     }
                     room.members.insert(uid.clone(), memid);
                     room.fanout = None;
+                    let shared = self.shared(&key);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
-                        u.rooms.insert(key.clone().into());
+                        u.rooms.insert(shared);
                     }
                     self.flood(Some(link), verbatim(raw), out);
                     self.new_membership(&key, &uid, out);

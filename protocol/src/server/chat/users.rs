@@ -22,11 +22,12 @@
 //! taken only from the link toward that server; copies that come round a
 //! transient cycle from the other side are refused.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{frame, User, UserInfo};
 use crate::config::NickCollision;
-use crate::names::{fold, uid_sid, valid_nick};
+use crate::names::{fold, fold_cow, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::Server;
 use crate::time::Instant;
@@ -58,10 +59,30 @@ pub fn collision_losers(
     (a_later, !a_later)
 }
 
+/// A nick's key in the nick index: the nick itself when it is already
+/// folded (shared, no copy), else its folded form.
+fn nick_key(nick: &Arc<str>) -> Arc<str> {
+    match fold_cow(nick) {
+        Cow::Borrowed(_) => nick.clone(),
+        Cow::Owned(k) => k.into(),
+    }
+}
+
 impl Server {
+    /// The one shared copy of a home SID or room key (see
+    /// `ChatState::shared`).
+    pub(crate) fn shared(&mut self, name: &str) -> Arc<str> {
+        if let Some(s) = self.chat.shared.get(name) {
+            return s.clone();
+        }
+        let s: Arc<str> = name.into();
+        self.chat.shared.insert(s.clone());
+        s
+    }
+
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
-        self.chat.nicks.insert(fold(&u.nick), uid.clone());
+        self.chat.nicks.insert(nick_key(&u.nick), uid.clone());
         self.chat.users.insert(uid, u);
     }
 
@@ -69,8 +90,8 @@ impl Server {
     pub(crate) fn remove_user(&mut self, uid: &str, out: &mut Outbox) -> Option<User> {
         let u = self.chat.users.remove(uid)?;
         let key = fold(&u.nick);
-        if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
-            self.chat.nicks.remove(&key);
+        if self.chat.nicks.get(&*key).is_some_and(|x| &**x == uid) {
+            self.chat.nicks.remove(&*key);
         }
         for room in &u.rooms {
             self.drop_membership(room, uid, out);
@@ -89,7 +110,7 @@ impl Server {
         registration: bool,
         out: &mut Outbox,
     ) -> Claim {
-        let Some(holder) = self.chat.nicks.get(&fold(nick)).cloned() else {
+        let Some(holder) = self.chat.nicks.get(&*fold_cow(nick)).cloned() else {
             return Claim::Won;
         };
         if holder == *uid {
@@ -263,10 +284,10 @@ impl Server {
         let old = std::mem::replace(&mut u.nick, uid.clone());
         let (local, via) = (u.local, u.via);
         let key = fold(&old);
-        if self.chat.nicks.get(&key) == Some(uid) {
-            self.chat.nicks.remove(&key);
+        if self.chat.nicks.get(&*key) == Some(uid) {
+            self.chat.nicks.remove(&*key);
         }
-        self.chat.nicks.insert(fold(uid), uid.clone());
+        self.chat.nicks.insert(nick_key(uid), uid.clone());
         if local {
             self.chat.pending_renames.push((via, uid.clone()));
         }
@@ -336,7 +357,7 @@ impl Server {
     /// The UID a nick names now, or named until recently.
     pub(crate) fn resolve_nick(&self, nick: &str) -> Option<Arc<str>> {
         let key = fold(nick);
-        if let Some(uid) = self.chat.nicks.get(&key) {
+        if let Some(uid) = self.chat.nicks.get(&*key) {
             return Some(uid.clone());
         }
         self.chat
@@ -374,10 +395,10 @@ impl Server {
                 u.ts = ts;
                 let new = u.nick.clone();
                 let key = fold(&old);
-                if self.chat.nicks.get(&key) == Some(uid) {
-                    self.chat.nicks.remove(&key);
+                if self.chat.nicks.get(&*key) == Some(uid) {
+                    self.chat.nicks.remove(&*key);
                 }
-                self.chat.nicks.insert(fold(&new), uid.clone());
+                self.chat.nicks.insert(nick_key(&new), uid.clone());
                 self.remember_nick(now, &old, uid);
                 true
             }
@@ -463,7 +484,7 @@ impl Server {
                         },
                         ts,
                         reg_ts: reg,
-                        sid: sid.into(),
+                        sid: self.shared(sid),
                         via: link,
                         local: false,
                         rooms: Default::default(),
