@@ -35,9 +35,6 @@ impl Duration {
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
-    pub fn saturating_mul(self, k: u64) -> Self {
-        Duration(self.0.saturating_mul(k))
-    }
 }
 
 impl Instant {
