@@ -1048,6 +1048,21 @@ fn a_redirected_client_hands_over_holds_its_frames_and_swaps_at_handok() {
         .any(|v| v[0] == "USER" || v == &["JOINROOM", "#r"]));
 }
 
+/// Only a HANDOK naming this move's id swaps connections: another id
+/// leaves the client moving, still on its old server (mutation survivor:
+/// the id test as `true` swapped on any HANDOK).
+#[test]
+fn a_handok_with_another_id_does_not_swap() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame_on(new, &["HANDOK", "00000000000000ac"]);
+    assert!(r.c.is_moving());
+    assert_eq!(r.c.server(), Some("A"));
+    r.frame_on(new, &["HANDOK", "00000000000000ab"]);
+    assert!(!r.c.is_moving());
+    assert_eq!(r.c.server(), Some("B"));
+}
+
 /// After the swap the source's connection is read until it closes (what
 /// it sent before letting go), but nothing is sent there, not even a PONG
 /// (a mutation survivor: reading only its PINGs went unnoticed).
