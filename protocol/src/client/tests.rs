@@ -1048,6 +1048,21 @@ fn a_redirected_client_hands_over_holds_its_frames_and_swaps_at_handok() {
         .any(|v| v[0] == "USER" || v == &["JOINROOM", "#r"]));
 }
 
+/// A session that ends during a move (here the user quits) takes the
+/// move with it: the new connection is closed and the move recorded as
+/// cancelled (mutation survivor: `abandon_move` a no-op left the client
+/// moving, its new connection open).
+#[test]
+fn quitting_during_a_move_cancels_it() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    assert!(!r.c.is_moving());
+    assert!(r.closed.contains(&new), "{:?}", r.closed);
+    assert_eq!(r.c.moves().len(), 1);
+    assert_eq!(r.c.moves()[0].2, "cancelled");
+}
+
 /// Only a HANDOK naming this move's id swaps connections: another id
 /// leaves the client moving, still on its old server (mutation survivor:
 /// the id test as `true` swapped on any HANDOK).
