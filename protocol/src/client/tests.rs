@@ -593,6 +593,28 @@ fn a_registered_client_that_loses_its_server_dials_it_again_after_a_jittered_wai
     );
 }
 
+/// The jitter covers the whole of [d/2, d], both ends included: with a
+/// 4 ns wait, seeds give 2, 3 and 4 ns (mutation survivors: the range's
+/// `+ 1` as `- 1` or `* 1` never reached d).
+#[test]
+fn the_jitter_covers_half_the_wait_to_all_of_it() {
+    let mut waits = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let mut cfg = redial_cfg(seed);
+        cfg.reconnect.as_mut().unwrap().min = Duration::from_nanos(4);
+        let mut r = Redialer::new(cfg);
+        r.command(ClientCommand::Connect {
+            server: "A",
+            nick: None,
+        });
+        r.welcome("alice", "A-1-1");
+        r.lose();
+        let at = r.c.reconnect_at().expect("a redial is scheduled");
+        waits.insert(at.saturating_since(r.now).as_nanos());
+    }
+    assert_eq!(waits.into_iter().collect::<Vec<_>>(), [2, 3, 4]);
+}
+
 #[test]
 fn failed_attempts_walk_the_list_and_each_failed_round_doubles_the_wait() {
     let mut r = Redialer::new(redial_cfg(7));
