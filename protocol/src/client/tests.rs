@@ -586,11 +586,17 @@ fn a_registered_client_that_loses_its_server_dials_it_again_after_a_jittered_wai
     r.lose();
     assert_eq!(r.c.state(), ClientState::Disconnected);
     assert_eq!(r.dialled.len(), 1, "nothing dialled at once");
+    assert_eq!(r.c.reconnects(), 0, "the connect command is not one");
     assert_eq!(
         r.redial_within(secs(500), secs(1000)),
         "A",
         "same server first"
     );
+    assert_eq!(r.c.reconnects(), 1);
+    // The attempt fails: the next one counts too.
+    r.fail();
+    r.redial_within(Duration::ZERO, MAX);
+    assert_eq!(r.c.reconnects(), 2);
 }
 
 /// The jitter covers the whole of [d/2, d], both ends included: with a
