@@ -1619,6 +1619,17 @@ fn idle_links_ping_and_a_dead_peer_is_timed_out_and_squit() {
     assert_eq!(net.check_tree(), [edge("A", "C")].into());
 }
 
+/// The servers' jitter covers the whole of [d/2, d], both ends included
+/// (mutation survivor: the range's `+ 1` as `- 1` never left d/2).
+#[test]
+fn the_servers_jitter_covers_half_the_wait_to_all_of_it() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let waits: BTreeSet<u64> = (0..64)
+        .map(|_| super::jitter(&mut rng, Duration::from_nanos(4)).as_nanos())
+        .collect();
+    assert_eq!(waits.into_iter().collect::<Vec<_>>(), [2, 3, 4]);
+}
+
 #[test]
 fn autoconnect_backs_off_with_jitter_up_to_the_cap() {
     let mut net = Net::new(Config::default());
