@@ -2471,24 +2471,12 @@ fn a_find_for_a_closed_stream_is_skipped_not_answered_from_the_current() {
 /// survivors: either `&&` of the test as `||` kept asking).
 #[test]
 fn a_start_point_is_not_asked_for_a_member_that_left() {
-    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
-    let alice = net.add_puppet("alice");
-    client_joins(&mut net, alice, "A", "alice");
-    let bob = net.add_puppet("bob");
-    let l = client_registers(&mut net, bob, "B", "bob");
-    net.settle();
-    net.lose.push("RSTART".into());
-    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    let (mut net, bob, l) = bob_joins_with_his_start_lost();
     net.settle();
     net.puppet_send(bob, l, &encoded(&["LEAVEROOM", "#r"]));
     let delay = Config::default().find_delay;
     net.run_for(delay + delay + ms(500));
-    let ba = net.link_to(1, "A");
-    let asked = net
-        .sent_on(1, ba)
-        .iter()
-        .filter(|w| w[0] == "RSTARTREQ")
-        .count();
+    let asked = start_requests_from_b(&net);
     assert_eq!(asked, 0);
 }
 
@@ -2513,6 +2501,30 @@ fn a_skip_reaches_a_member_on_another_server() {
         "{:?}",
         net.puppet_got(bob, lb)
     );
+}
+
+/// A-B: alice joins #r on A (A sequences it), then bob, registered on B,
+/// asks to join it with the RSTART that answers lost on the way. Returns
+/// the net, bob's puppet and his link; his JOINROOM is sent, not yet
+/// delivered.
+fn bob_joins_with_his_start_lost() -> (Net, usize, LinkId) {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let alice = net.add_puppet("alice");
+    client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    let l = client_registers(&mut net, bob, "B", "bob");
+    net.settle();
+    net.lose.push("RSTART".into());
+    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    (net, bob, l)
+}
+
+/// How many times B asked A for a start point (RSTARTREQ).
+fn start_requests_from_b(net: &Net) -> usize {
+    net.sent_on(1, net.link_to(1, "A"))
+        .iter()
+        .filter(|w| w[0] == "RSTARTREQ")
+        .count()
 }
 
 /// Every number the servers sequenced, as (host, room, stream, n).
@@ -3293,14 +3305,7 @@ fn a_lost_start_point_is_asked_for_again_after_find_delay() {
     assert_eq!(times[1], times[0] + delay);
     assert!(net.puppet_got(p, new).iter().any(|w| w[0] == "SYNC"));
     // After a join: bob joins #r on B, which A sequences.
-    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
-    let alice = net.add_puppet("alice");
-    client_joins(&mut net, alice, "A", "alice");
-    let bob = net.add_puppet("bob");
-    let l = client_registers(&mut net, bob, "B", "bob");
-    net.settle();
-    net.lose.push("RSTART".into());
-    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    let (mut net, bob, l) = bob_joins_with_his_start_lost();
     net.run_for(delay + delay + ms(500));
     let ba = net.link_to(1, "A");
     let times = asked_at(&net, 1, ba);
@@ -5397,14 +5402,7 @@ fn a_refusal_from_a_remote_sequencer_reaches_the_sender_as_sendfail() {
 /// (mutation survivor: the two tests joined by `||`).
 #[test]
 fn a_start_point_for_another_epoch_does_not_end_the_asking() {
-    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
-    let alice = net.add_puppet("alice");
-    client_joins(&mut net, alice, "A", "alice");
-    let bob = net.add_puppet("bob");
-    let l = client_registers(&mut net, bob, "B", "bob");
-    net.settle();
-    net.lose.push("RSTART".into());
-    net.puppet_send(bob, l, &encoded(&["JOINROOM", "#r"]));
+    let (mut net, _, _) = bob_joins_with_his_start_lost();
     net.settle();
     let uid = net.srv(1).local_uids().next().unwrap().to_string();
     let seq = net
@@ -5419,12 +5417,7 @@ fn a_start_point_for_another_epoch_does_not_end_the_asking() {
     net.inject(1, ba, &chat_frame("RSTART", &[&uid, "#r", "9", &seq, "1"]));
     let delay = Config::default().find_delay;
     net.run_for(delay + ms(500));
-    let asked = net
-        .sent_on(1, ba)
-        .iter()
-        .filter(|w| w[0] == "RSTARTREQ")
-        .count();
-    assert_eq!(asked, 1);
+    assert_eq!(start_requests_from_b(&net), 1);
 }
 
 /// A USYNCEND must name a SID and say 0 or 1; anything else is a
