@@ -177,6 +177,7 @@ fn a_room_message_goes_out_with_its_number_and_counter_and_ends_at_its_echo() {
     r.say("hi");
     r.say("again");
     assert_eq!(r.sent, vec![vec!["GETSEQ", "#r"]], "one message at a time");
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 2, "both wait");
     r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
     assert_eq!(r.sent[1], ["CSEND", "#r", "1", "A", "1", "A-1-1/1", "hi"]);
     r.frame(&[
@@ -184,6 +185,7 @@ fn a_room_message_goes_out_with_its_number_and_counter_and_ends_at_its_echo() {
     ]);
     assert_eq!(r.delivered(), [(1, "hi".to_string())]);
     assert_eq!(r.sent[2], ["GETSEQ", "#r"], "the echo lets the next one go");
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 1);
     r.frame(&["NEWSEQ", "#r", "1", "A", "2"]);
     assert_eq!(
         r.sent[3],
