@@ -1991,8 +1991,12 @@ fn a_room_message_asked_while_not_connected_fails_as_such() {
 #[test]
 fn leaving_a_room_tells_the_server_only_once_registered() {
     let mut r = Rig::joined(cfg());
+    assert!(r.c.room("#r").unwrap().joined);
     r.input(ClientInput::Command(ClientCommand::Leave("#r")));
     assert_eq!(r.sent, [["LEAVEROOM", "#r"]]);
+    // Left at once, whatever the server says (mutation survivor:
+    // `RoomState::leave` a no-op).
+    assert!(!r.c.room("#r").unwrap().joined);
     let mut r = Rig::connected(cfg());
     r.sent.clear();
     r.input(ClientInput::Command(ClientCommand::Leave("#r")));
