@@ -1533,10 +1533,16 @@ fn list_messages_received_are_kept_with_their_sender() {
     );
 }
 
+/// Also under `retry_to_back`: with no other message to go first, the
+/// one that failed is judged as without it, not sent to the back forever.
 #[test]
 fn a_refusal_that_no_retry_can_mend_fails_the_message_at_once() {
-    for why in ["no such room", "not a member", "number not held"] {
-        let mut r = Rig::joined(cfg());
+    let whys = ["no such room", "not a member", "number not held"];
+    for (why, retry_to_back) in whys.into_iter().flat_map(|w| [(w, false), (w, true)]) {
+        let mut r = Rig::joined(ClientConfig {
+            retry_to_back,
+            ..cfg()
+        });
         r.say("hi");
         r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
         r.sent.clear();
@@ -1545,9 +1551,9 @@ fn a_refusal_that_no_retry_can_mend_fails_the_message_at_once() {
             r.noted(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == why));
         let retried = r.sent == [["GETSEQ", "#r"]];
         if why == "number not held" {
-            assert!(retried && !failed, "{why}: {:?}", r.sent);
+            assert!(retried && !failed, "{why} {retry_to_back}: {:?}", r.sent);
         } else {
-            assert!(failed && !retried, "{why}: {:?}", r.sent);
+            assert!(failed && !retried, "{why} {retry_to_back}: {:?}", r.sent);
         }
     }
 }
@@ -2211,4 +2217,39 @@ fn a_gap_is_asked_about_only_after_the_find_delay() {
     r.input(ClientInput::Timeout);
     let finds: Vec<&Vec<String>> = r.sent.iter().filter(|w| w[0] == "FINDSEQ").collect();
     assert_eq!(finds.len(), 2, "numbers 1 and 2: {:?}", r.sent);
+}
+
+/// No sequencer answers for the room: the message waiting for a number is
+/// failed at once, and the next one goes.
+#[test]
+fn a_message_with_no_sequencer_in_reach_fails_and_the_next_goes() {
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.say("again");
+    r.sent.clear();
+    r.frame(&["NOSEQ", "#r"]);
+    assert_eq!(
+        r.notes,
+        vec![ChatNote::SendFailed {
+            room: "#r".into(),
+            reason: "no sequencer".into(),
+        }]
+    );
+    assert_eq!(r.sent, [["GETSEQ", "#r"]], "the second message goes");
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 1);
+}
+
+/// A message of a newer stream can arrive before the start point that
+/// names that stream: it waits, and the start point delivers it; one below
+/// the start is passed over.
+#[test]
+fn a_newer_streams_message_before_its_start_point_waits_for_it() {
+    let mut r = Rig::joined(cfg());
+    for (n, k, text) in [("3", "1", "below"), ("5", "2", "at start")] {
+        let id = format!("B-1-1/{k}");
+        r.frame(&["RMSG", "#r", "2", "B", n, "B-1-1", "bob", &id, text]);
+    }
+    assert!(r.delivered().is_empty());
+    r.frame(&["SYNC", "#r", "2", "B", "5"]);
+    assert_eq!(r.delivered(), [(5, "at start".to_string())]);
 }

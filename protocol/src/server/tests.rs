@@ -6713,3 +6713,22 @@ fn an_unused_number_is_skipped_when_its_hold_runs_out() {
         .collect();
     assert_eq!(skipped, [held + Config::default().seq_hold]);
 }
+
+/// A room message whose text is not plain ASCII is read by the general
+/// decoder rather than straight off the bytes, and still goes from server
+/// to server to the members (mutation survivor: the general path's RMSG
+/// arm could go, turning such a message into a protocol error).
+#[test]
+fn a_room_message_that_is_not_plain_ascii_crosses_servers_too() {
+    let (mut net, [(p1, l1), (p2, l2)]) = room_across_b_and_c();
+    let text = "größer, <à> ça";
+    client_says(&mut net, p1, l1, text);
+    let got: Vec<Vec<String>> = net
+        .puppet_got(p2, l2)
+        .into_iter()
+        .filter(|w| w[0] == "RMSG")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].last().map(String::as_str), Some(text));
+    assert!(net.closes.is_empty(), "{:?}", net.closes);
+}
