@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod identity;
+pub mod intern;
 pub mod message;
 pub mod names;
 pub mod outbox;

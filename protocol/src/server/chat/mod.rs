@@ -77,7 +77,7 @@ impl UserInfo {
         let ends = [user.len(), user.len() + host.len()]
             .map(|e| u32::try_from(e).expect("a frame is far shorter"));
         UserInfo {
-            all: all.into(),
+            all: crate::intern::arc(&all),
             ends,
         }
     }

@@ -389,7 +389,7 @@ impl Server {
                     if claim == Claim::Renamed {
                         uid.clone()
                     } else {
-                        nick.into()
+                        crate::intern::arc(nick)
                     },
                 );
                 u.ts = ts;
@@ -468,7 +468,7 @@ impl Server {
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
-                let uid: Arc<str> = uid.into();
+                let uid = crate::intern::arc(uid);
                 let saved = self.saved(&uid, ts);
                 let claim = if saved {
                     Claim::Renamed
@@ -480,7 +480,7 @@ impl Server {
                         nick: if claim == Claim::Renamed {
                             uid.clone()
                         } else {
-                            nick.into()
+                            crate::intern::arc(nick)
                         },
                         ts,
                         reg_ts: reg,

@@ -1,0 +1,81 @@
+//! One shared copy of the names every server keeps about every user.
+//!
+//! A network of S servers and U users holds S × U user records, and each
+//! record names its UID, its nick and its USER fields. Real servers each
+//! have their own memory; in one process (the simulator runs every server
+//! of a network in one thread) those are S copies of the same strings, and
+//! at 100 servers they were about a fifth of the heap. [`arc`] hands out
+//! one `Arc<str>` per distinct string per thread instead.
+//!
+//! This is a cache of immutable strings and nothing else: a server given
+//! a shared copy behaves exactly as with a fresh one (nothing compares
+//! `Arc` pointers to decide anything), so it cannot change a run, and it
+//! holds no time, randomness or I/O. Strings no server holds any longer
+//! are dropped whenever the set has doubled since it was last pruned, so
+//! it stays within about twice what is alive.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+/// SipHash with fixed keys: the set is never iterated into anything a run
+/// shows, but a fixed hasher keeps even its memory use the same run to run.
+type Hasher = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+struct Set {
+    names: HashSet<Arc<str>, Hasher>,
+    /// Size at which to prune next.
+    prune_at: usize,
+}
+
+/// Below this many names, pruning is not worth a pass.
+const MIN_PRUNE: usize = 4096;
+
+thread_local! {
+    static NAMES: RefCell<Set> = RefCell::new(Set {
+        names: HashSet::default(),
+        prune_at: MIN_PRUNE,
+    });
+}
+
+/// The shared copy of `s`.
+pub fn arc(s: &str) -> Arc<str> {
+    NAMES.with(|n| {
+        let mut n = n.borrow_mut();
+        if let Some(a) = n.names.get(s) {
+            return a.clone();
+        }
+        if n.names.len() >= n.prune_at {
+            // Only this set holds them: no server names them any more.
+            n.names.retain(|a| Arc::strong_count(a) > 1);
+            n.prune_at = (2 * n.names.len()).max(MIN_PRUNE);
+        }
+        let a: Arc<str> = s.into();
+        n.names.insert(a.clone());
+        a
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_strings_share_one_copy_and_unused_ones_are_pruned() {
+        let a = arc("0AB-1-7");
+        let b = arc(&String::from("0AB-1-7"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "0AB-1-7");
+        assert!(!Arc::ptr_eq(&a, &arc("0AB-1-8")));
+        // Fill past the pruning size with names nobody keeps: the set does
+        // not grow without bound, and a name still held survives.
+        let held = arc("held");
+        for i in 0..4 * MIN_PRUNE {
+            arc(&format!("gone-{i}"));
+        }
+        let size = NAMES.with(|n| n.borrow().names.len());
+        assert!(size <= 2 * MIN_PRUNE + 2, "{size}");
+        assert!(Arc::ptr_eq(&held, &arc("held")));
+    }
+}
