@@ -2253,3 +2253,15 @@ fn a_newer_streams_message_before_its_start_point_waits_for_it() {
     r.frame(&["SYNC", "#r", "2", "B", "5"]);
     assert_eq!(r.delivered(), [(5, "at start".to_string())]);
 }
+
+/// A message under way is given up `send_timeout` after it went out: that
+/// is when its room wants the client woken (mutation survivor: the
+/// deadline could be as far before the send as after it).
+#[test]
+fn a_message_under_way_wakes_the_client_at_its_send_timeout() {
+    let mut r = Rig::joined(cfg());
+    r.now = Instant::ZERO + Duration::from_secs(50);
+    r.say("hi");
+    let due = Instant::ZERO + Duration::from_secs(90);
+    assert_eq!(r.c.room("#r").unwrap().deadline(&cfg()), Some(due));
+}
