@@ -85,4 +85,17 @@ mod tests {
         assert!(size() <= 2 * MIN_PRUNE + 2, "{}", size());
         assert!(Arc::ptr_eq(&held, &arc("held")));
     }
+
+    #[test]
+    fn after_a_prune_the_set_may_double_before_the_next() {
+        let size = || NAMES.with(|n| n.borrow().names.len());
+        // More names held than the first pruning size: that prune finds
+        // all alive, and the next waits until the set has doubled.
+        let held: Vec<Arc<str>> = (0..MIN_PRUNE + 100)
+            .map(|i| arc(&format!("held-{i}")))
+            .collect();
+        drop(held);
+        arc("one more");
+        assert_eq!(size(), MIN_PRUNE + 101);
+    }
 }
