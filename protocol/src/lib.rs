@@ -2,7 +2,9 @@
 //!
 //! Nothing in this crate reads a clock, opens a socket, spawns a thread or
 //! owns a global random generator. Time and randomness are arguments; the
-//! outputs are values the environment acts on.
+//! outputs are values the environment acts on. The one piece of state
+//! outside a server, [`intern`], is a per-thread cache of immutable
+//! strings that cannot change what a server does.
 
 pub mod client;
 pub mod config;
