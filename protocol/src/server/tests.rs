@@ -6732,3 +6732,31 @@ fn a_room_message_that_is_not_plain_ascii_crosses_servers_too() {
     assert_eq!(got[0].last().map(String::as_str), Some(text));
     assert!(net.closes.is_empty(), "{:?}", net.closes);
 }
+
+/// Losing one server drops its users and any USYNC pending about it, and
+/// nothing else: A asked B about C's users when D went; B's answer still
+/// ends that sync (max, not named, is dropped). Under the `no_split_users`
+/// ablation, D's users stay. (Mutation survivors: the pending syncs of
+/// every other server dropped instead; the ablation ignored.)
+#[test]
+fn losing_a_server_drops_its_users_and_leaves_other_syncs_pending() {
+    for ablated in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_split_users = ablated;
+        let (mut net, ab, ad, c_sid, d_sid, [sam, max]) = users_of_c(cfg);
+        let a = 0;
+        let dan = format!("{d_sid}-1-1");
+        net.inject(a, ad, &chat_frame("UID", &[&dan, "dan", "7", "7"]));
+        assert_eq!(nick_of(&net, a, &dan).as_deref(), Some("dan"));
+        route_to_c_reshaped(&mut net, ab);
+        net.handle(a, Input::Closed { link: ad });
+        let kept = nick_of(&net, a, &dan).is_some();
+        assert_eq!(kept, ablated, "D's user kept: {kept}, ablated: {ablated}");
+        if !ablated {
+            net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+            net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+            assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+            assert_eq!(nick_of(&net, a, &max), None, "the sync about C ended");
+        }
+    }
+}
