@@ -51,7 +51,7 @@ fn the_report_of_a_failing_run_draws_in_chromium() {
         return;
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::temp_dir().join(format!("drcsim-browser-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("report.html");
     let out = Command::new(env!("CARGO_BIN_EXE_drcsim"))

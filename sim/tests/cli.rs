@@ -15,7 +15,10 @@ fn drcsim(args: &[&str]) -> (i32, String, String) {
 }
 
 fn temp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("drcsim-cli-{}", std::process::id()));
+    // Cargo's scratch directory for integration tests (under target/):
+    // files written there are overwritten by the next run, not left in
+    // the system's temporary directory.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -98,7 +101,7 @@ fn an_outcome_that_differs_from_expect_exits_1() {
 
 #[test]
 fn trace_and_out_write_their_files() {
-    let dir = std::env::temp_dir().join(format!("drcsim-out-{}", std::process::id()));
+    let dir = scratch("out");
     let trace = dir.join("t.jsonl");
     std::fs::create_dir_all(&dir).unwrap();
     let (code, _, err) = drcsim(&[
@@ -541,10 +544,16 @@ fn scenario(name: &str) -> String {
     format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tmpdir(name: &str) -> String {
-    let d = std::env::temp_dir().join(format!("drcsim-cli-{}-{name}", std::process::id()));
+/// An empty scratch directory of this test binary's own, `name` unique
+/// to one test (under Cargo's target/tmp, emptied at each run).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
     let _ = std::fs::remove_dir_all(&d);
-    d.display().to_string()
+    d
+}
+
+fn tmpdir(name: &str) -> String {
+    scratch(name).display().to_string()
 }
 
 #[test]
@@ -767,7 +776,7 @@ fn json_records_give_arrays_and_room_numbers_as_integers() {
 
 #[test]
 fn report_draws_a_scenario_or_a_trace_into_one_page() {
-    let dir = std::env::temp_dir().join(format!("drcsim-report-{}", std::process::id()));
+    let dir = scratch("report");
     std::fs::create_dir_all(&dir).unwrap();
     let scn = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -806,7 +815,7 @@ fn report_draws_a_scenario_or_a_trace_into_one_page() {
 
 #[test]
 fn perfetto_and_dot_are_written_beside_the_run() {
-    let dir = std::env::temp_dir().join(format!("drcsim-pics-{}", std::process::id()));
+    let dir = scratch("pics");
     std::fs::create_dir_all(&dir).unwrap();
     let (p, d) = (dir.join("p.json"), dir.join("t.dot"));
     let (code, _, err) = drcsim(&[
@@ -855,7 +864,7 @@ fn trace_filters_need_a_trace_and_a_well_formed_window() {
 
 #[test]
 fn sweep_writes_a_summary_page_beside_the_csv() {
-    let dir = std::env::temp_dir().join(format!("drcsim-sweep-html-{}", std::process::id()));
+    let dir = scratch("sweep-html");
     let scn = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm-tree.toml");
     let (code, out, err) = drcsim(&[
         "sweep",

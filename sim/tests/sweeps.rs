@@ -16,8 +16,13 @@ fn stock() -> Scenario {
     load("swarm-tree")
 }
 
+/// A path of this test binary's own under Cargo's target/tmp, `name`
+/// unique to one test; what an earlier run left there is removed.
 fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("drcsim-sweeps-{}-{name}", std::process::id()))
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sweeps-{name}"));
+    let _ = std::fs::remove_dir_all(&p);
+    let _ = std::fs::remove_file(&p);
+    p
 }
 
 /// A quiet sweep of `seeds`, declared as shard `k`/`n` of `range`.
