@@ -6906,3 +6906,27 @@ fn links_dialled_at_one_instant_get_increasing_stamps() {
     assert_eq!(stamps.len(), 2, "{stamps:?}");
     assert_eq!(stamps[1], stamps[0] + 1, "{stamps:?}");
 }
+
+/// An operator's registration with a bad server name or a SID that is
+/// not three characters is ignored, not learned or flooded (mutation
+/// survivor: the two tests joined by `&&` let either through alone).
+#[test]
+fn a_registration_with_a_bad_name_or_sid_is_ignored() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let key = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(1)).public();
+    for (name, sid) in [("X", "0XAB"), ("X!", "0XA"), ("Y", "0YA")] {
+        net.handle(0, Input::Operator(Command::Register { name, sid, key }));
+    }
+    net.settle();
+    for i in 0..2 {
+        let reg = net.srv(i).registry();
+        assert!(
+            reg.get("X").is_none() && reg.get("X!").is_none(),
+            "server {i}"
+        );
+        assert!(
+            reg.get("Y").is_some(),
+            "server {i}: the good one is learned"
+        );
+    }
+}
