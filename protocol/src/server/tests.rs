@@ -6930,3 +6930,95 @@ fn a_registration_with_a_bad_name_or_sid_is_ignored() {
         );
     }
 }
+
+/// An SREG is taken only with a valid server name, a three-character SID
+/// and a key in hex; anything else is malformed (mutation survivor: the
+/// first two tests joined by `&&` let a bad name with a good SID in).
+#[test]
+fn an_sreg_with_a_bad_name_sid_or_key_is_malformed() {
+    let key = KeyPair::generate(&mut ChaCha8Rng::seed_from_u64(1)).public();
+    let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+    for (name, sid, key) in [
+        ("X!", "0XA", &*hex),
+        ("X", "0XAB", &*hex),
+        ("X", "0XA", "zz"),
+    ] {
+        let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+        let ab = net.link_to(0, "B");
+        let before = net.srv(0).stats().malformed;
+        net.inject(0, ab, &chat_frame("SREG", &[name, sid, key]));
+        assert_eq!(
+            net.srv(0).stats().malformed,
+            before + 1,
+            "{name} {sid} {key}"
+        );
+        assert!(net.srv(0).registry().get(name).is_none());
+    }
+    // And the well-formed one is learned.
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let ab = net.link_to(0, "B");
+    net.inject(0, ab, &chat_frame("SREG", &["X", "0XA", &hex]));
+    assert_eq!(net.srv(0).registry().get("X").map(|r| r.key), Some(key));
+}
+
+/// A newcomer whose sponsor ends the sync with an ERROR drops that link at
+/// once (mutation survivor: with the arm gone it waited for the close).
+#[test]
+fn a_sync_ended_by_an_error_drops_the_link_at_once() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.settle();
+    net.handle(n, Input::Start);
+    let fetching = |net: &Net| -> Vec<LinkId> {
+        let links = &net.srv(n).links;
+        links
+            .iter()
+            .filter(|(_, l)| matches!(l.phase, super::Phase::Fetching))
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    // Event by event: the database follows VERIFIED in the same instant.
+    let end = net.now + secs(60);
+    while fetching(&net).is_empty() {
+        assert!(net.step_before(end), "never fetched");
+    }
+    let l = fetching(&net)[0];
+    net.inject(n, l, &encoded(&["ERROR", "going away"]));
+    assert!(fetching(&net).is_empty(), "dropped at once");
+}
+
+/// After its sync a newcomer dials its sponsor again as a member; if that
+/// fails it tries the member after the sponsor in its list (mutation
+/// survivor: the list position taken as the first member that is not the
+/// sponsor skipped one).
+#[test]
+fn a_newcomer_whose_sponsor_fails_after_the_sync_tries_the_next_member() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.settle();
+    net.handle(n, Input::Start);
+    let synced = |net: &Net| net.srv(n).is_joining() && !net.srv(n).is_syncing();
+    let end = net.now + secs(60);
+    while !synced(&net) {
+        assert!(net.step_before(end), "never synced");
+    }
+    let list: Vec<String> = net
+        .srv(n)
+        .joining
+        .as_ref()
+        .unwrap()
+        .candidates
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[0], "B");
+    net.crash(1);
+    net.run_for(ms(500));
+    let targets: Vec<String> = net.srv(n).auto.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(targets, [list[1].clone()], "{list:?}");
+}
