@@ -7022,3 +7022,39 @@ fn a_newcomer_whose_sponsor_fails_after_the_sync_tries_the_next_member() {
     let targets: Vec<String> = net.srv(n).auto.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(targets, [list[1].clone()], "{list:?}");
 }
+
+/// C autoconnects to both ends of the link A-B; the loop that makes is
+/// broken, and the target C lost that way is reachable through the other.
+/// A later split elsewhere (D, C's leaf, goes) schedules no attempt for a
+/// target C still reaches through the tree (mutation survivor: the known
+/// test joined by `&&` with the link test scheduled both, a wake-up that
+/// finds them known and dials nothing).
+#[test]
+fn a_split_schedules_no_attempt_for_an_autoconnect_target_still_reached() {
+    let mut net = Net::new(Config::default());
+    let a = net.add("A", &[]);
+    net.add("B", &[]);
+    let c = net.add("C", &["A", "B"]);
+    let d = net.add("D", &[]);
+    net.connect(a, "B");
+    net.settle();
+    net.handle(c, Input::Start);
+    net.connect(d, "C");
+    net.settle();
+    net.run_for(secs(10));
+    assert_eq!(
+        net.check_tree(),
+        [edge("A", "B"), edge("A", "C"), edge("C", "D")].into()
+    );
+    let cd = net.link_to(c, "D");
+    net.handle(c, Input::Closed { link: cd });
+    assert!(net.srv(c).known_server("D").is_none(), "split");
+    let scheduled: Vec<String> = net
+        .srv(c)
+        .auto
+        .iter()
+        .filter(|t| t.next_attempt.is_some())
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(scheduled.is_empty(), "{scheduled:?}");
+}
