@@ -7058,3 +7058,30 @@ fn a_split_schedules_no_attempt_for_an_autoconnect_target_still_reached() {
         .collect();
     assert!(scheduled.is_empty(), "{scheduled:?}");
 }
+
+/// Each PING a server sends carries a token of its own, so a PONG names
+/// the PING it answers (mutation survivor: the counter as `*=` sent every
+/// PING with the same token).
+#[test]
+fn each_ping_carries_a_fresh_token() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let d = Config::default().ping_interval;
+    net.run_for(d + d + d + d);
+    let mut most = 0;
+    for i in 0..3 {
+        let tokens: Vec<String> = net
+            .sent
+            .iter()
+            .filter(|s| s.1 == i && words(&s.3)[0] == "PING")
+            .map(|s| words(&s.3)[1].clone())
+            .collect();
+        let distinct: BTreeSet<&String> = tokens.iter().collect();
+        assert_eq!(distinct.len(), tokens.len(), "server {i}: {tokens:?}");
+        most = most.max(tokens.len());
+    }
+    assert!(most >= 2, "some server pinged twice");
+}
