@@ -7085,3 +7085,50 @@ fn each_ping_carries_a_fresh_token() {
     }
     assert!(most >= 2, "some server pinged twice");
 }
+
+/// Under the `no_handshake_timeout` ablation a handshake under way is
+/// never timed out, so it wakes nobody; but a dial that never connects
+/// still is, and the server wakes for it (mutation survivors: the
+/// dialling arm gone, such a dial was never woken for; the ablation's
+/// guard ignored, a handshake woke the server for nothing).
+#[test]
+fn without_handshake_timeouts_only_dials_wake_the_server() {
+    let mut cfg = Config::default();
+    cfg.ablations.no_handshake_timeout = true;
+    // An incoming handshake that stalls after LINK: no deadline.
+    let mut net = Net::new(cfg.clone());
+    let a = net.add("A", &[]);
+    let b = net.add("B", &[]);
+    let p = net.add_puppet("p");
+    let l = net.puppet_dial(p, "A");
+    let b_sid = net.srv(b).sid().to_string();
+    net.puppet_send(p, l, &encoded(&["LINK", "B", &b_sid, "1", "5"]));
+    net.settle();
+    assert_eq!(net.puppet_got(p, l)[0][0], "CHALLENGE");
+    // (A wakes once, at the timer the connection had while it might
+    // still have been a client's; then nothing is due.) Bounded: under
+    // the mutant the handshake's deadline stays due and wakes A for ever.
+    let end = net.now + secs(11);
+    let mut steps = 0;
+    while net.step_before(end) {
+        steps += 1;
+        assert!(steps < 1_000, "woken again and again at {:?}", net.now);
+    }
+    assert_eq!(net.srv(a).poll_timeout(), None);
+    // A dial whose connection never comes (the harness forgets it): woken
+    // for at its timeout, and given up.
+    let mut net = Net::new(cfg);
+    let a = net.add("A", &[]);
+    net.add("B", &[]);
+    net.connect(a, "B");
+    net.dialing.clear();
+    let timeout = Config::default().handshake_timeout;
+    let due = net.now + timeout;
+    assert_eq!(net.srv(a).poll_timeout(), Some(due));
+    // A wake-up in between computes the deadline afresh and keeps it.
+    net.now = net.now + secs(1);
+    net.handle(a, Input::Timeout);
+    assert_eq!(net.srv(a).poll_timeout(), Some(due));
+    net.run_for(timeout);
+    assert_eq!(net.srv(a).links().count(), 0, "the dial was given up");
+}
