@@ -5880,6 +5880,27 @@ fn balancing_moves_the_excess_one_by_one_to_the_lightest() {
     assert_eq!(balance_targets(&[12, 0, 12]), ["B", "B", "B", "B"]);
 }
 
+/// Load balancing leaves a server alone within the margin (a quarter of
+/// the mean): A 15, B 11, C 10 is mean 12, margin 3, so no move; A 16 is
+/// past it. And while its moves are pending, the next round (a ping
+/// interval later) moves nobody more. (Mutation survivors: the margin as
+/// `mean % 4`; the pending-moves test joined to the draining one by `&&`.)
+#[test]
+fn balancing_waits_past_the_margin_and_for_its_pending_moves() {
+    assert_eq!(balance_targets(&[15, 11, 10]), Vec::<String>::new());
+    // Past it, A moves down to the mean: C, C, then B and C (ties by name).
+    assert_eq!(balance_targets(&[16, 11, 9]), ["B", "C", "C", "C"]);
+    // Moves pending for 20 s: the round at 10 s waits for them.
+    let slow = Config {
+        balance: true,
+        redirect_timeout: secs(20),
+        ..Config::default()
+    };
+    let first = balance_targets_by(slow.clone(), &[12, 2, 0], secs(7));
+    assert_eq!(first.len(), 7);
+    assert_eq!(balance_targets_by(slow, &[12, 2, 0], secs(12)), first);
+}
+
 /// The REDIRECT targets A's clients are told in the first balancing
 /// round, with `users[i]` clients on A, B and C of the chain A-B-C.
 fn balance_targets(users: &[usize; 3]) -> Vec<String> {
@@ -5887,6 +5908,11 @@ fn balance_targets(users: &[usize; 3]) -> Vec<String> {
         balance: true,
         ..Config::default()
     };
+    balance_targets_by(cfg, users, secs(7))
+}
+
+/// The REDIRECT targets A's clients are told by `t` after start.
+fn balance_targets_by(cfg: Config, users: &[usize; 3], t: Duration) -> Vec<String> {
     let names = ["A", "B", "C"];
     let mut net = chain(cfg, &names, &[("A", "B"), ("B", "C")]);
     let mut at_a = Vec::new();
@@ -5905,7 +5931,7 @@ fn balance_targets(users: &[usize; 3]) -> Vec<String> {
     for s in 0..3 {
         net.handle(s, Input::Start);
     }
-    net.run_for(secs(7));
+    net.run_for(t);
     let mut targets: Vec<String> = Vec::new();
     for &(p, l) in &at_a {
         for w in net.puppet_got(p, l) {
