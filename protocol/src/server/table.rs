@@ -239,4 +239,19 @@ mod tests {
             }
         }
     }
+
+    /// The table is never more than half full, and doubles only when an
+    /// insert would take it past half (mutation survivors: growing one
+    /// entry early, or letting it fill to all but two slots, answered the
+    /// same, with longer probes or twice the memory).
+    #[test]
+    fn routes_grow_when_an_insert_would_pass_half_full() {
+        let mut r = Routes::default();
+        for k in 0..8 {
+            r.insert(k, LinkId(1));
+        }
+        assert_eq!((r.len, r.slots.len()), (8, 16), "exactly half full");
+        r.insert(8, LinkId(1));
+        assert_eq!((r.len, r.slots.len()), (9, 32));
+    }
 }
