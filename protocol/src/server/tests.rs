@@ -7158,3 +7158,20 @@ fn without_handshake_timeouts_only_dials_wake_the_server() {
     net.run_for(timeout);
     assert_eq!(net.srv(a).links().count(), 0, "the dial was given up");
 }
+
+/// A user renamed to its UID (a SAVE) gives its nick up in the nick
+/// index, and is found by its UID as a nick instead (mutation survivor:
+/// the old nick's entry kept, so "sam" still named the renamed user).
+#[test]
+fn a_saved_user_gives_its_nick_up() {
+    let cfg = Config {
+        nick_collision: crate::config::NickCollision::TsRename,
+        ..Config::default()
+    };
+    let (mut net, ab, _, c_sid, _, [sam, _]) = users_of_c(cfg);
+    assert_eq!(net.srv(0).uid_of_nick("sam"), Some(&*sam));
+    net.inject(0, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
+    assert_eq!(nick_of(&net, 0, &sam), Some(sam.clone()));
+    assert_eq!(net.srv(0).uid_of_nick("sam"), None);
+    assert_eq!(net.srv(0).uid_of_nick(&sam), Some(&*sam));
+}
