@@ -993,6 +993,12 @@ fn merge_two_pairs(latency: Duration, reverse: bool) -> BTreeSet<(String, String
         })
         .collect();
     assert!(!broken.is_empty(), "the loop was broken by the tree rule");
+    // Each server counts the loops it broke: at least one per link it
+    // closed for one (mutation survivors: the counters never read).
+    for i in 0..4 {
+        let closed = broken.iter().filter(|n| n.1 == i).count() as u64;
+        assert!(net.srv(i).stats().loops_broken >= closed, "server {i}");
+    }
     net.run_for(secs(60));
     assert_eq!(net.check_tree(), edges, "stable");
     edges
@@ -7174,4 +7180,128 @@ fn a_saved_user_gives_its_nick_up() {
     assert_eq!(nick_of(&net, 0, &sam), Some(sam.clone()));
     assert_eq!(net.srv(0).uid_of_nick("sam"), None);
     assert_eq!(net.srv(0).uid_of_nick(&sam), Some(&*sam));
+}
+
+/// Three links made at the same instant close a triangle: each server's
+/// own introduction can come back to it round the loop, and the server at
+/// the losing link closes it and counts it (mutation survivors: that
+/// count never read).
+#[test]
+fn a_triangle_made_at_once_is_broken_and_counted() {
+    for (latency, reverse) in [(ms(10), false), (ms(10), true), (ms(37), false)] {
+        let mut net = Net::new(Config::default());
+        net.latency = latency;
+        net.reverse = reverse;
+        let [a, b, c] = ["A", "B", "C"].map(|n| net.add(n, &[]));
+        net.connect(a, "B");
+        net.connect(b, "C");
+        net.connect(c, "A");
+        net.settle();
+        assert_eq!(net.check_tree().len(), 2);
+        for i in [a, b, c] {
+            let closed = net
+                .link_downs(i)
+                .iter()
+                .filter(|d| d.1 == CloseReason::LoopBroken)
+                .count() as u64;
+            assert!(net.srv(i).stats().loops_broken >= closed, "server {i}");
+        }
+        let total: u64 = (0..3).map(|i| net.srv(i).stats().loops_broken).sum();
+        assert!(total >= 1);
+    }
+}
+/// A server's own introduction coming back to it closes a cycle through
+/// the link it came on: if that link is the cycle's largest, the server
+/// closes it and counts a loop broken; if not, it leaves it to the
+/// cycle's other end (mutation survivor: the count never read).
+#[test]
+fn its_own_introduction_back_closes_the_link_it_came_on_if_that_loses() {
+    for (older, closes) in [(true, true), (false, false)] {
+        let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+        let ab = net.link_to(0, "B");
+        let mine = net.srv(0).links[&ab].tag.clone().expect("registered");
+        let stamp = if older { 0 } else { mine.stamp + 1 };
+        assert!(mine.stamp > 0);
+        let path = format!("{stamp}:B:C:B");
+        let a_sid = net.srv(0).sid().to_string();
+        net.inject(
+            0,
+            ab,
+            &encoded(&["SERVER", "A", "1", &a_sid, "1", "B", &path]),
+        );
+        let downs = net.link_downs(0);
+        if closes {
+            assert_eq!(downs, [(ab, CloseReason::LoopBroken)]);
+            assert_eq!(net.srv(0).stats().loops_broken, 1);
+        } else {
+            assert!(downs.is_empty(), "{downs:?}");
+            assert_eq!(net.srv(0).stats().loops_broken, 0);
+        }
+    }
+}
+
+/// A SERVER whose uplink is neither the sender nor a server behind the
+/// sender's link is misdirected: counted, and the route not taken
+/// (mutation survivor: the count never read).
+#[test]
+fn a_server_hanging_off_the_wrong_side_is_misdirected() {
+    let (mut net, ab, _, _, _, _) = users_of_c(Config::default());
+    let before = net.srv(0).stats().misdirected;
+    net.inject(
+        0,
+        ab,
+        &encoded(&["SERVER", "X", "2", "0XX", "1", "D", "1:D:X:D"]),
+    );
+    assert_eq!(net.srv(0).stats().misdirected, before + 1);
+    assert!(net.srv(0).known_server("X").is_none());
+}
+
+/// A restarted server that comes back through another neighbour: the
+/// others learn its new incarnation from a SERVER and let the ghost's
+/// link go as superseded (mutation survivor: the newer incarnation taken
+/// for the same one, a loop to break).
+#[test]
+fn a_server_restarted_behind_another_neighbour_supersedes_its_ghost() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let (b, c) = (1, 2);
+    let old = net.link_to(b, "C");
+    net.crash(c);
+    net.run_for(secs(1));
+    net.restart(c);
+    net.connect(c, "A");
+    net.settle();
+    net.run_for(secs(2));
+    assert_eq!(net.srv(c).incarnation(), 2);
+    assert_eq!(net.link_downs(b), [(old, CloseReason::Superseded)]);
+    assert_eq!(net.check_tree(), [edge("A", "B"), edge("A", "C")].into());
+    assert_eq!(net.srv(b).stats().loops_broken, 0);
+}
+
+/// A server that switches its route to another server to a new link
+/// (the old route crossed the cycle's losing link, further off) asks the
+/// new neighbour for that server's users (mutation survivor: the USYNC
+/// sent only when the direction stayed the same).
+#[test]
+fn a_route_moved_to_another_link_asks_that_neighbour_for_its_users() {
+    let links = [("D", "A"), ("A", "B"), ("B", "C")];
+    let mut net = chain(Config::default(), &["A", "B", "C", "D"], &links);
+    let (ab, ad) = (net.link_to(0, "B"), net.link_to(0, "D"));
+    let c_sid = net.srv(2).sid().to_string();
+    assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ab));
+    // C behind D through a link older than every real one: B-C, on the
+    // old route only, is the cycle's largest tag.
+    net.inject(
+        0,
+        ad,
+        &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
+    );
+    assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+    assert!(net
+        .sent_on(0, ad)
+        .iter()
+        .any(|w| *w == ["USYNC", c_sid.as_str()]));
 }
