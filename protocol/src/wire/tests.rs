@@ -385,6 +385,13 @@ fn encode_errors_leave_out_untouched() {
     assert_eq!(enc_err("join", &[]), WireError::new(BadCommand, 1));
     assert_eq!(enc_err("J,X", &[]), WireError::new(BadCommand, 2));
     assert_eq!(enc_err("A\n", &[]), WireError::new(ControlByte, 2));
+    // A command starts with a letter; a digit or `_` may follow, not
+    // lead. A space is no control byte (mutation survivors: the first
+    // byte's own test dropped; `< 0x20` as `<=`).
+    assert_eq!(enc_err("1A", &[]), WireError::new(BadCommand, 1));
+    assert_eq!(enc_err("_A", &[]), WireError::new(BadCommand, 1));
+    assert_eq!(enc_err("A B", &[]), WireError::new(BadCommand, 2));
+    assert_eq!(enc_err("A\x1f", &[]), WireError::new(ControlByte, 2));
     assert_eq!(
         enc_err("ABCDEFGHIJKLMNOPQ", &[]),
         WireError::new(BadCommand, 17)
