@@ -355,20 +355,21 @@ fn encode_appends_and_numbers() {
         .arg_i64(-5)
         .arg_i64(i64::MIN)
         .arg_i64(i64::MAX)
+        .arg_i64(0)
         .arg_hex(&[0x00, 0xab, 0xff])
         .arg_hex(&[]);
     let n = e.finish().unwrap();
     let s = String::from_utf8(out).unwrap();
     assert_eq!(
         s,
-        "<OLD><N,0,18446744073709551615,-5,-9223372036854775808,9223372036854775807,00abff,>"
+        "<OLD><N,0,18446744073709551615,-5,-9223372036854775808,9223372036854775807,0,00abff,>"
     );
     assert_eq!(n, s.len() - 5);
     let (_, f) = dec(&s[5..]).unwrap();
     assert_eq!(parse_u64(f.arg(1).unwrap()), Some(u64::MAX));
     assert_eq!(parse_i64(f.arg(3).unwrap()), Some(i64::MIN));
     let mut h = Vec::new();
-    assert!(parse_hex(f.arg(5).unwrap(), &mut h));
+    assert!(parse_hex(f.arg(6).unwrap(), &mut h));
     assert_eq!(h, [0x00, 0xab, 0xff]);
 }
 
@@ -1055,4 +1056,20 @@ fn invalid_utf8_is_refused_at_every_position_of_the_fast_path() {
             assert!(decode_exact(&good, &mut f).is_ok());
         }
     }
+}
+
+/// A hex argument that ends the frame exactly at the limit fits (mutation
+/// survivor: the room asked for a byte's two digits as `1 + 2`).
+#[test]
+fn a_hex_argument_that_fills_the_frame_exactly_fits() {
+    // <A,filler,ab> is the filler plus seven bytes.
+    let filler = "x".repeat(MAX_FRAME - 7);
+    let mut out = Vec::new();
+    let mut e = Encoder::begin(&mut out, "A");
+    e.arg(&filler).arg_hex(&[0xab]);
+    assert_eq!(e.finish(), Ok(MAX_FRAME));
+    let mut out = Vec::new();
+    let mut e = Encoder::begin(&mut out, "A");
+    e.arg(&filler).arg("y").arg_hex(&[0xab]);
+    assert_eq!(e.finish().unwrap_err().kind, TooLong);
 }
