@@ -7305,3 +7305,48 @@ fn a_route_moved_to_another_link_asks_that_neighbour_for_its_users() {
         .iter()
         .any(|w| *w == ["USYNC", c_sid.as_str()]));
 }
+
+/// A seeker takes a WELCOME only with a port and from another server: one
+/// naming itself (its own answer echoed back) or with a bad port is
+/// dropped, and nothing is dialled (mutation survivor: the two tests
+/// joined by `&&` let its own name in, and it dialled itself).
+#[test]
+fn a_seeker_ignores_a_welcome_from_itself_or_with_a_bad_port() {
+    let mut net = Net::new(Config::default());
+    net.add("A", &[]);
+    let b = net.add("B", &[]);
+    net.make_seeker(b, secs(1));
+    net.handle(b, Input::Start);
+    datagram(&mut net, b, &["WELCOME", "B", "10.0.0.2", "6667", "0"]);
+    datagram(&mut net, b, &["WELCOME", "A", "10.0.0.1", "port", "0"]);
+    net.now = net.now + secs(2);
+    net.handle(b, Input::Timeout);
+    assert_eq!(net.srv(b).discovery_stats().dials, 0);
+    assert_eq!(net.srv(b).links().count(), 0);
+}
+
+/// A newcomer answers no HELLO while it syncs: it refuses connections
+/// until it has the database (mutation survivor: `joining || draining`
+/// as `&&` answered while joining).
+#[test]
+fn a_syncing_newcomer_answers_no_hello() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let n = add_newcomer(&mut net, "N", "0NN", "B");
+    net.hosts[n]
+        .srv
+        .as_mut()
+        .unwrap()
+        .set_discovery(super::DiscoveryConfig {
+            addr: "10.0.0.9".into(),
+            port: 6667,
+            seeker: false,
+            period: secs(1),
+        });
+    net.slow.insert(n, ms(300));
+    net.settle();
+    net.handle(n, Input::Start);
+    net.run_for(ms(100));
+    assert!(net.srv(n).is_syncing());
+    let hello = ["HELLO", "A", "10.0.0.1", "6667"];
+    assert_eq!(datagram(&mut net, n, &hello), Vec::<Vec<String>>::new());
+}
