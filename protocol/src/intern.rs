@@ -3,9 +3,10 @@
 //! A network of S servers and U users holds S × U user records, and each
 //! record names its UID, its nick and its USER fields. Real servers each
 //! have their own memory; in one process (the simulator runs every server
-//! of a network in one thread) those are S copies of the same strings, and
-//! at 100 servers they were about a fifth of the heap. [`arc`] hands out
-//! one `Arc<str>` per distinct string per thread instead.
+//! of a network in one thread) those are S copies of the same strings:
+//! with 2,000 users on 100 servers, a seventh of the peak memory (150 MiB
+//! before sharing, 129 after). [`arc`] hands out one `Arc<str>` per
+//! distinct string per thread instead.
 //!
 //! This is a cache of immutable strings and nothing else: a server given
 //! a shared copy behaves exactly as with a fresh one (nothing compares
