@@ -1,7 +1,8 @@
 //! One shared copy of the names every server keeps about every user.
 //!
 //! A network of S servers and U users holds S × U user records, and each
-//! record names its UID, its nick and its USER fields. Real servers each
+//! record names its UID, its nick, its USER fields, its home server's SID
+//! and the rooms it is in. Real servers each
 //! have their own memory; in one process (the simulator runs every server
 //! of a network in one thread) those are S copies of the same strings:
 //! with 2,000 users on 100 servers, a seventh of the peak memory (150 MiB

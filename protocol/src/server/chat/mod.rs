@@ -143,11 +143,6 @@ pub(crate) struct ChatState {
     /// already folded, as nearly every nick is: one allocation per user
     /// and server instead of two.
     pub nicks: BTreeMap<Arc<str>, Arc<str>>,
-    /// One shared copy of each home SID and room key the users' records
-    /// name: every server holds a record of every user, so a string per
-    /// record would be servers x users small allocations. At most one per
-    /// SID and room ever heard of.
-    pub shared: BTreeSet<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
     pub history: Vec<(String, Arc<str>, Instant)>,
     /// UIDs killed or rejected, and which of the two ended them: never

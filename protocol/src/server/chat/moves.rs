@@ -476,7 +476,7 @@ impl Server {
         }
         let g = gen.to_string();
         self.flood(Some(link), frame("UMOVE", &[&uid, from, to, &g]), out);
-        let to = self.shared(to);
+        let to = crate::intern::arc(to);
         self.apply_home(&uid, &to, out);
         true
     }
@@ -491,7 +491,7 @@ impl Server {
             return;
         }
         u.gen = gen;
-        let home = self.shared(home);
+        let home = crate::intern::arc(home);
         self.apply_home(uid, &home, out);
     }
 

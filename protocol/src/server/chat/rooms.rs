@@ -201,7 +201,7 @@ impl Server {
         room.members.insert(uid.clone(), memid);
         room.fanout = None;
         let name = room.name.clone();
-        let shared = self.shared(key);
+        let shared = crate::intern::arc(key);
         if let Some(u) = self.chat.users.get_mut(uid) {
             u.rooms.insert(shared);
         }
@@ -894,7 +894,7 @@ impl Server {
                     }
                     room.members.insert(uid.clone(), memid);
                     room.fanout = None;
-                    let shared = self.shared(&key);
+                    let shared = crate::intern::arc(&key);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(shared);
                     }

@@ -60,26 +60,15 @@ pub fn collision_losers(
 }
 
 /// A nick's key in the nick index: the nick itself when it is already
-/// folded (shared, no copy), else its folded form.
+/// folded (no copy), else the shared copy of its folded form.
 fn nick_key(nick: &Arc<str>) -> Arc<str> {
     match fold_cow(nick) {
         Cow::Borrowed(_) => nick.clone(),
-        Cow::Owned(k) => k.into(),
+        Cow::Owned(k) => crate::intern::arc(&k),
     }
 }
 
 impl Server {
-    /// The one shared copy of a home SID or room key (see
-    /// `ChatState::shared`).
-    pub(crate) fn shared(&mut self, name: &str) -> Arc<str> {
-        if let Some(s) = self.chat.shared.get(name) {
-            return s.clone();
-        }
-        let s: Arc<str> = name.into();
-        self.chat.shared.insert(s.clone());
-        s
-    }
-
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
         self.chat.nicks.insert(nick_key(&u.nick), uid.clone());
@@ -484,7 +473,7 @@ impl Server {
                         },
                         ts,
                         reg_ts: reg,
-                        sid: self.shared(sid),
+                        sid: crate::intern::arc(sid),
                         via: link,
                         local: false,
                         rooms: Default::default(),
