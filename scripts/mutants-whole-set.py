@@ -25,7 +25,13 @@ import re
 import subprocess
 import sys
 
-CAUGHT = {"CaughtMutant": "caught", "Timeout": "timeout"}
+# cargo-mutants' summaries, as this script counts them.
+OUTCOME = {
+    "CaughtMutant": "caught",
+    "Timeout": "timeout",
+    "MissedMutant": "missed",
+    "Unviable": "unviable",
+}
 
 
 def runs(dirs):
@@ -54,8 +60,7 @@ def history(dirs):
             m = o["scenario"]
             if not isinstance(m, dict) or "Mutant" not in m:
                 continue  # the baseline
-            s = o["summary"]
-            seen[m["Mutant"]["name"]] = CAUGHT.get(s, {"MissedMutant": "missed", "Unviable": "unviable"}.get(s, s))
+            seen[m["Mutant"]["name"]] = OUTCOME.get(o["summary"], o["summary"])
     return seen
 
 
