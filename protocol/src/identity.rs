@@ -163,6 +163,18 @@ impl LinkTag {
         })
     }
 
+    /// Whether `s` reads as this tag: what [`LinkTag::parse`] would make
+    /// of it equals `self`, so it is well-formed if `self` is. Cheaper than
+    /// parsing: no name is checked or copied.
+    pub fn is_wire(&self, s: &str) -> bool {
+        let mut it = s.split(':');
+        it.next().and_then(crate::wire::parse_u64) == Some(self.stamp)
+            && it.next() == Some(&*self.lo)
+            && it.next() == Some(&*self.hi)
+            && it.next() == Some(&*self.initiator)
+            && it.next().is_none()
+    }
+
     pub fn involves(&self, name: &str) -> bool {
         &*self.lo == name || &*self.hi == name
     }
@@ -201,6 +213,21 @@ mod tests {
         assert_eq!(LinkTag::parse("1:a b:c:c"), None, "bad lower name");
         assert_eq!(LinkTag::parse("1:a:c d:a"), None, "bad higher name");
         assert_eq!(LinkTag::parse("1:a:b:a:x"), None, "a field too many");
+        let t = LinkTag::parse("12:a:c:c").unwrap();
+        assert!(t.is_wire("12:a:c:c"));
+        for other in [
+            "13:a:c:c",
+            "1:a:c:c",
+            "12:b:c:c",
+            "12:a:d:c",
+            "12:a:c:a",
+            "12:a:c:c:x",
+            "12:a:c",
+            "x:a:c:c",
+            "",
+        ] {
+            assert!(!t.is_wire(other), "{other}");
+        }
         assert!(LinkTag::parse("1:a:c:c").is_some());
     }
 

@@ -118,6 +118,10 @@ impl<'a> PathArgs<'a> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The `i`th tag as sent, nearest to the sender first.
+    pub fn arg(&self, i: usize) -> Option<&'a str> {
+        self.frame.arg(self.first + i)
+    }
     /// Parses every tag; `None` if any is malformed.
     pub fn tags(&self) -> Option<Vec<LinkTag>> {
         self.tags_with(&mut |x| x.into())
@@ -409,7 +413,8 @@ pub struct ServerIntro<'a> {
     pub sid: &'a str,
     pub incarnation: u64,
     pub uplink: &'a str,
-    pub path: &'a [LinkTag],
+    /// The links from the sender to the server, nearest first.
+    pub path: &'a [&'a LinkTag],
 }
 
 /// A RESYNC naming these servers (at most [`wire::MAX_ARGS`]).
@@ -720,7 +725,7 @@ mod tests {
                 sid: "0CC",
                 incarnation: 1,
                 uplink: "b",
-                path: &path,
+                path: &[&path[0], &path[1]],
             },
         )
         .unwrap();

@@ -176,7 +176,7 @@ impl Server {
                     hops: 1,
                     uplink: self.me.name.clone(),
                     via: link,
-                    path: Vec::new(),
+                    path: Default::default(),
                 },
             );
             out.note(Note::ServerAdded { name, via: link });

@@ -11,6 +11,7 @@ mod handshake;
 mod joining;
 mod liveness;
 mod operator;
+mod path;
 mod shutdown;
 mod table;
 mod tree;
@@ -151,8 +152,8 @@ pub(crate) struct Known {
     /// direct neighbour).
     pub uplink: Arc<str>,
     pub via: LinkId,
-    /// The links from here to it, nearest first.
-    pub path: Vec<LinkTag>,
+    /// The links from here to it.
+    pub path: path::Path,
 }
 
 /// Counters a report may show.

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
+use super::path::Path;
 use super::{Known, Phase, Server};
 use crate::identity::LinkTag;
 use crate::message::{encode_resync, encode_server, Msg, NameArgs, ServerIntro, SELF_UPLINK};
@@ -35,9 +36,9 @@ use crate::wire;
 
 /// The largest tag on exactly one of the two paths, and whether it lies on
 /// the first.
-pub(crate) fn cycle_loser<'p>(a: &'p [LinkTag], b: &'p [LinkTag]) -> Option<(&'p LinkTag, bool)> {
-    let only_a = a.iter().filter(|t| !b.contains(t)).max();
-    let only_b = b.iter().filter(|t| !a.contains(t)).max();
+pub(crate) fn cycle_loser<'p>(a: &[&'p LinkTag], b: &[&'p LinkTag]) -> Option<(&'p LinkTag, bool)> {
+    let only_a = a.iter().copied().filter(|t| !b.contains(t)).max();
+    let only_b = b.iter().copied().filter(|t| !a.contains(t)).max();
     match (only_a, only_b) {
         (Some(x), Some(y)) if x > y => Some((x, true)),
         (_, Some(y)) => Some((y, false)),
@@ -48,14 +49,14 @@ pub(crate) fn cycle_loser<'p>(a: &'p [LinkTag], b: &'p [LinkTag]) -> Option<(&'p
 
 impl Known {
     /// This entry as a SERVER introduction, as seen from here.
-    fn intro<'a>(&'a self, name: &'a str) -> ServerIntro<'a> {
+    fn intro<'a>(&'a self, name: &'a str, path: &'a [&'a LinkTag]) -> ServerIntro<'a> {
         ServerIntro {
             name,
             hops: self.hops,
             sid: &self.sid,
             incarnation: self.incarnation,
             uplink: &self.uplink,
-            path: &self.path,
+            path,
         }
     }
 }
@@ -92,8 +93,10 @@ impl Server {
         if self.cfg.ablations.no_burst_order {
             order.reverse();
         }
+        let mut path = Vec::new();
         for (name, k) in order {
-            out.send(link, |b| encode_server(b, &k.intro(name)));
+            k.path.near_first(&mut path);
+            out.send(link, |b| encode_server(b, &k.intro(name, &path)));
         }
     }
 
@@ -106,7 +109,9 @@ impl Server {
                 continue;
             }
             if range.is_none() {
-                range = out.encode(|b| encode_server(b, &k.intro(name)));
+                let mut path = Vec::new();
+                k.path.near_first(&mut path);
+                range = out.encode(|b| encode_server(b, &k.intro(name, &path)));
             }
             if let Some(r) = range {
                 out.send_again(l, r);
@@ -168,16 +173,31 @@ impl Server {
         let (Some(tag), Some(peer)) = (l.tag.clone(), l.peer.clone()) else {
             return;
         };
-        let (known, me) = (&self.known, &self.me.name);
+        // Nearly always the uplink's entry, from this same neighbour, holds
+        // the links before the last: share them (see path.rs), and read
+        // only the last tag. Its stamps are ones we have seen.
+        let n = path.len();
+        let shared = match self.known.get(uplink) {
+            Some(u) if n > 0 && u.via == link && u.path.is_wire(&tag, &path, n - 1) => {
+                Some(u.path.clone())
+            }
+            _ => None,
+        };
+        let me = &self.me.name;
         let mut intern = |s: &str| -> Arc<str> {
             if s == &**me {
                 return me.clone();
             }
-            known
-                .get_key_value(s)
-                .map_or_else(|| s.into(), |(k, _)| k.clone())
+            crate::intern::arc(s)
         };
-        let Some(tags) = path.tags_with(&mut intern) else {
+        let tags = match &shared {
+            Some(_) => path
+                .arg(n - 1)
+                .and_then(|s| LinkTag::parse_with(s, &mut intern))
+                .map(|t| vec![t]),
+            None => path.tags_with(&mut intern),
+        };
+        let Some(tags) = tags else {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         };
         if super::sid_code(sid).is_none() {
@@ -207,11 +227,16 @@ impl Server {
             self.dispute(name, link);
             return;
         };
-        let mut new_path = Vec::with_capacity(tags.len() + 1);
-        new_path.push(tag.clone());
-        new_path.extend(tags);
+        let new_path = match (shared, tags.split_last()) {
+            (Some(before), Some((last, _))) => {
+                // Its stamps were seen when it was stored.
+                debug_assert!(before.far_first().all(|t| t.stamp <= self.lamport));
+                before.then(last.clone())
+            }
+            _ => Path::from_tags(std::iter::once(tag.clone()).chain(tags)),
+        };
         let entry = Known {
-            sid: sid.into(),
+            sid: crate::intern::arc(sid),
             incarnation,
             hops: hops.saturating_add(1),
             uplink,
@@ -223,7 +248,7 @@ impl Server {
             if self.cfg.ablations.no_loop_check {
                 return;
             }
-            let loser = entry.path.iter().max().cloned();
+            let loser = entry.path.max().cloned();
             if loser.as_ref() == Some(&tag) {
                 self.stats.loops_broken += 1;
                 self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
@@ -264,14 +289,18 @@ impl Server {
             self.forward_server(name, link, out);
             return;
         }
-        let Some((loser, on_old)) = cycle_loser(&old.path, &entry.path) else {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        old.path.near_first(&mut a);
+        entry.path.near_first(&mut b);
+        let Some((loser, on_old)) = cycle_loser(&a, &b) else {
             return;
         };
         let loser = loser.clone();
+        drop((a, b));
         self.stats.loops_broken += 1;
         if on_old {
             // The route we had crosses the losing link: adopt the new one.
-            if loser == old.path[0] {
+            if Some(&loser) == old.path.first() {
                 self.drop_link(now, old.via, CloseReason::LoopBroken, true, rng, out);
             }
             if self.links.contains_key(&link) {
@@ -347,7 +376,7 @@ impl Server {
     fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
         let via = entry.via;
         let sid = entry.sid.clone();
-        let name: Arc<str> = name.into();
+        let name = crate::intern::arc(name);
         let old = self.set_known(name.clone(), entry);
         let fresh = old.is_none();
         if fresh {
@@ -508,15 +537,12 @@ mod tests {
         let c = LinkTag::new(3, "c", "d", "c");
         let d = LinkTag::new(3, "d", "e", "d");
         // Shared links never decide.
-        let old = [a.clone(), c.clone(), d.clone()];
-        let new = [b.clone(), c.clone(), d.clone()];
+        let old = [&a, &c, &d];
+        let new = [&b, &c, &d];
         assert_eq!(cycle_loser(&old, &new), Some((&b, false)));
         assert_eq!(cycle_loser(&new, &old), Some((&b, true)));
         // Equal stamps fall back to names.
-        assert_eq!(
-            cycle_loser(std::slice::from_ref(&c), std::slice::from_ref(&d)),
-            Some((&d, false))
-        );
+        assert_eq!(cycle_loser(&[&c], &[&d]), Some((&d, false)));
         assert_eq!(cycle_loser(&old, &old), None);
     }
 }

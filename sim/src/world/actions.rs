@@ -166,7 +166,7 @@ impl World {
                 };
                 // The operator's own records, which a process booted later
                 // starts from; running servers learn it by protocol.
-                self.registry.register(name, &sid, key);
+                Arc::make_mut(&mut self.registry).register(name, &sid, key);
                 self.checks.discovery.registered.insert(name.clone());
                 let sponsor = self.host(via);
                 if self.hosts[sponsor as usize].running() {

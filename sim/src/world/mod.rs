@@ -140,7 +140,10 @@ pub struct World {
     servers_end: HostId,
     pub net: Network,
     pub by_label: BTreeMap<String, HostId>,
-    registry: Registry,
+    /// Shared by every server booted while it is current (a copy each
+    /// would be servers x servers entries); replaced, not changed in
+    /// place, when a server is admitted.
+    registry: Arc<Registry>,
     cfg: Arc<Config>,
     seed: u64,
     actions: Vec<Action>,
@@ -226,7 +229,7 @@ impl World {
             hosts: Vec::with_capacity(scn.servers.len() + scn.clients.len()),
             net,
             by_label: BTreeMap::new(),
-            registry: Registry::new(),
+            registry: Arc::new(Registry::new()),
             cfg: cfg.clone(),
             seed,
             actions: scn.actions.iter().map(|a| a.action.clone()).collect(),
@@ -275,7 +278,7 @@ impl World {
             let h = w.add_host(&s.name, &claims, &sid, genuine, &s.connect);
             if genuine {
                 let key = w.hosts[h as usize].server_keys().public();
-                w.registry.register(&claims, &sid, key);
+                Arc::make_mut(&mut w.registry).register(&claims, &sid, key);
                 w.checks.discovery.registered.insert(claims.clone());
             }
         }
@@ -418,7 +421,7 @@ impl World {
 
     /// Starts (or restarts) the server process on host `h`.
     fn boot(&mut self, h: HostId) {
-        let registry = Arc::new(self.registry.clone());
+        let registry = self.registry.clone();
         let host = &mut self.hosts[h as usize];
         host.incarnation += 1;
         host.up = true;
