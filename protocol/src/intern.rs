@@ -14,49 +14,72 @@
 //! `Arc` pointers to decide anything), so it cannot change a run, and it
 //! holds no time, randomness or I/O. Strings no server holds any longer
 //! are dropped whenever the set has doubled since it was last pruned, so
-//! it stays within about twice what is alive.
+//! it stays within about twice what is alive. Link tags are shared the
+//! same way.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hash};
 use std::sync::Arc;
+
+use crate::identity::LinkTag;
 
 /// SipHash with fixed keys: the set is never iterated into anything a run
 /// shows, but a fixed hasher keeps even its memory use the same run to run.
 type Hasher = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
-struct Set {
-    names: HashSet<Arc<str>, Hasher>,
+struct Set<T: ?Sized> {
+    items: HashSet<Arc<T>, Hasher>,
     /// Size at which to prune next.
     prune_at: usize,
 }
 
-/// Below this many names, pruning is not worth a pass.
+/// Below this many items, pruning is not worth a pass.
 const MIN_PRUNE: usize = 4096;
 
+impl<T: ?Sized + Hash + Eq> Set<T> {
+    fn new() -> Self {
+        Set {
+            items: HashSet::default(),
+            prune_at: MIN_PRUNE,
+        }
+    }
+
+    fn get(&mut self, x: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
+        if let Some(a) = self.items.get(x) {
+            return a.clone();
+        }
+        if self.items.len() >= self.prune_at {
+            // Only this set holds them: nothing uses them any more.
+            self.items.retain(|a| Arc::strong_count(a) > 1);
+            self.prune_at = (2 * self.items.len()).max(MIN_PRUNE);
+        }
+        let a = make();
+        self.items.insert(a.clone());
+        a
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 thread_local! {
-    static NAMES: RefCell<Set> = RefCell::new(Set {
-        names: HashSet::default(),
-        prune_at: MIN_PRUNE,
-    });
+    static NAMES: RefCell<Set<str>> = RefCell::new(Set::new());
+    static TAGS: RefCell<Set<LinkTag>> = RefCell::new(Set::new());
 }
 
 /// The shared copy of `s`.
 pub fn arc(s: &str) -> Arc<str> {
-    NAMES.with(|n| {
-        let mut n = n.borrow_mut();
-        if let Some(a) = n.names.get(s) {
-            return a.clone();
-        }
-        if n.names.len() >= n.prune_at {
-            // Only this set holds them: no server names them any more.
-            n.names.retain(|a| Arc::strong_count(a) > 1);
-            n.prune_at = (2 * n.names.len()).max(MIN_PRUNE);
-        }
-        let a: Arc<str> = s.into();
-        n.names.insert(a.clone());
-        a
-    })
+    NAMES.with(|n| n.borrow_mut().get(s, || s.into()))
+}
+
+/// The shared copy of a link's tag: every server keeps the tag of the
+/// last link on its path to each server it knows (server/path.rs), so
+/// each link's tag is held once per server.
+pub fn tag(t: LinkTag) -> Arc<LinkTag> {
+    TAGS.with(|n| n.borrow_mut().get(&t, || Arc::new(t.clone())))
 }
 
 #[cfg(test)]
@@ -72,7 +95,7 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &arc("0AB-1-8")));
         // Below the pruning size nothing is pruned (a pass per new name
         // would make interning quadratic).
-        let size = || NAMES.with(|n| n.borrow().names.len());
+        let size = || NAMES.with(|n| n.borrow().len());
         let before = size();
         for i in 0..10 {
             arc(&format!("kept-{i}"));
@@ -89,8 +112,16 @@ mod tests {
     }
 
     #[test]
+    fn equal_tags_share_one_copy() {
+        let a = tag(LinkTag::new(3, "a", "b", "a"));
+        assert!(Arc::ptr_eq(&a, &tag(LinkTag::new(3, "b", "a", "a"))));
+        assert!(!Arc::ptr_eq(&a, &tag(LinkTag::new(3, "a", "b", "b"))));
+        assert_eq!(*a, LinkTag::new(3, "a", "b", "a"));
+    }
+
+    #[test]
     fn after_a_prune_the_set_may_double_before_the_next() {
-        let size = || NAMES.with(|n| n.borrow().names.len());
+        let size = || NAMES.with(|n| n.borrow().len());
         // More names held than the first pruning size: that prune finds
         // all alive, and the next waits until the set has doubled.
         let held: Vec<Arc<str>> = (0..MIN_PRUNE + 100)

@@ -23,7 +23,8 @@ pub(crate) struct Path(Option<Arc<Node>>);
 
 #[derive(Debug)]
 struct Node {
-    last: LinkTag,
+    /// Shared with every other server's paths through the link.
+    last: Arc<LinkTag>,
     before: Path,
 }
 
@@ -36,7 +37,7 @@ impl Path {
     /// This path and one link more.
     pub fn then(&self, last: LinkTag) -> Path {
         Path(Some(Arc::new(Node {
-            last,
+            last: crate::intern::tag(last),
             before: self.clone(),
         })))
     }
@@ -47,7 +48,7 @@ impl Path {
         std::iter::from_fn(move || {
             let n = cur?;
             cur = n.before.0.as_deref();
-            Some(&n.last)
+            Some(&*n.last)
         })
     }
 
