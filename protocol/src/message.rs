@@ -109,9 +109,27 @@ pub enum Msg<'a> {
 pub struct PathArgs<'a> {
     frame: &'a Frame,
     first: usize,
+    shared: bool,
 }
 
+/// Before a SERVER's one link tag: the links before it are the sender's
+/// path to the uplink, as the sender last introduced the uplink on this
+/// link (so the receiver holds them already).
+pub const SHARED_PATH: &str = "^";
+
 impl<'a> PathArgs<'a> {
+    fn new(frame: &'a Frame, first: usize) -> Self {
+        let shared = frame.arg(first) == Some(SHARED_PATH);
+        PathArgs {
+            frame,
+            first: first + usize::from(shared),
+            shared,
+        }
+    }
+    /// Whether the tags follow [`SHARED_PATH`].
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
     pub fn len(&self) -> usize {
         self.frame.arg_count() - self.first
     }
@@ -225,10 +243,7 @@ impl<'a> Msg<'a> {
                     sid,
                     incarnation: num(incarnation, "SERVER")?,
                     uplink,
-                    path: PathArgs {
-                        frame: f,
-                        first: SERVER_FIXED,
-                    },
+                    path: PathArgs::new(f, SERVER_FIXED),
                 }
             }
             5 if c == b"SQUIT" => {
@@ -357,6 +372,9 @@ impl<'a> Msg<'a> {
                     .arg(sid)
                     .arg_u64(incarnation)
                     .arg(uplink);
+                if path.shared {
+                    e.arg(SHARED_PATH);
+                }
                 for i in path.first..path.frame.arg_count() {
                     e.arg(path.frame.arg(i).unwrap_or(""));
                 }
@@ -415,6 +433,10 @@ pub struct ServerIntro<'a> {
     pub uplink: &'a str,
     /// The links from the sender to the server, nearest first.
     pub path: &'a [&'a LinkTag],
+    /// Whether the path is the uplink's and one link more (the uplink
+    /// having been introduced on the link this goes to): then only the
+    /// last link is sent, after [`SHARED_PATH`].
+    pub shared: bool,
 }
 
 /// A RESYNC naming these servers (at most [`wire::MAX_ARGS`]).
@@ -433,8 +455,13 @@ pub fn encode_server(out: &mut Vec<u8>, s: &ServerIntro<'_>) -> Result<usize, Wi
         .arg(s.sid)
         .arg_u64(s.incarnation)
         .arg(s.uplink);
+    let mut path = s.path;
+    if s.shared {
+        e.arg(SHARED_PATH);
+        path = &path[path.len().saturating_sub(1)..];
+    }
     let mut tag = String::with_capacity(48);
-    for t in s.path {
+    for t in path {
         tag.clear();
         t.encode(&mut tag);
         e.arg(&tag);
@@ -524,10 +551,7 @@ mod tests {
                     sid: arg(f, 2, "SERVER")?,
                     incarnation: n(f, 3, "SERVER")?,
                     uplink: arg(f, 4, "SERVER")?,
-                    path: PathArgs {
-                        frame: f,
-                        first: SERVER_FIXED,
-                    },
+                    path: PathArgs::new(f, SERVER_FIXED),
                 }
             }
             "EOB" => {
@@ -726,6 +750,7 @@ mod tests {
                 incarnation: 1,
                 uplink: "b",
                 path: &[&path[0], &path[1]],
+                shared: false,
             },
         )
         .unwrap();
@@ -762,6 +787,7 @@ mod tests {
                 incarnation: 1,
                 uplink: "a",
                 path: &[],
+                shared: false,
             },
         )
         .unwrap();

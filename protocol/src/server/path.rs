@@ -59,6 +59,16 @@ impl Path {
         out.reverse();
     }
 
+    /// Whether this path is `before` and one link more.
+    pub fn extends(&self, before: &Path) -> bool {
+        self.0.as_ref().is_some_and(|n| n.before == *before)
+    }
+
+    /// The link furthest from us.
+    pub fn last(&self) -> Option<&LinkTag> {
+        self.0.as_deref().map(|n| &*n.last)
+    }
+
     /// The link nearest to us.
     pub fn first(&self) -> Option<&LinkTag> {
         self.far_first().last()
@@ -168,6 +178,7 @@ mod tests {
             incarnation: 1,
             uplink: "b",
             path: &[&sent[0], &sent[1]],
+            shared: false,
         };
         encode_server(&mut buf, &intro).unwrap();
         let mut f = Frame::new();

@@ -7351,3 +7351,93 @@ fn a_syncing_newcomer_answers_no_hello() {
     let hello = ["HELLO", "A", "10.0.0.1", "6667"];
     assert_eq!(datagram(&mut net, n, &hello), Vec::<Vec<String>>::new());
 }
+
+/// A chain A-B-C-D: B introduces D to A with the last link alone after
+/// `^` (A holds B's path to C already), and A records the whole path, the
+/// one its loop checks compare; A's own forwards to a fourth neighbour are
+/// shared too. Without the shared form each SERVER carried its whole path:
+/// servers x servers x depth bytes over a network's set-up.
+#[test]
+fn a_path_shared_with_the_uplink_travels_as_its_last_link() {
+    let net = chain(
+        Config::default(),
+        &["A", "B", "C", "D"],
+        &[("A", "B"), ("B", "C"), ("C", "D")],
+    );
+    let (a, b, c) = (net.find("A"), net.find("B"), net.find("C"));
+    let tag = |net: &Net, i: usize, peer: &str| {
+        net.srv(i).links[&net.link_to(i, peer)]
+            .tag
+            .clone()
+            .expect("registered")
+    };
+    let (ab, bc, cd) = (tag(&net, a, "B"), tag(&net, b, "C"), tag(&net, c, "D"));
+    let intro = net
+        .sent_on(b, net.link_to(b, "A"))
+        .into_iter()
+        .rfind(|w| w[0] == "SERVER" && w[1] == "D")
+        .expect("B introduced D to A");
+    assert_eq!(intro[6..], ["^".to_string(), cd.to_string()], "{intro:?}");
+    // C, B's neighbour, hangs off B itself: one link, nothing to share.
+    let c_intro = net
+        .sent_on(b, net.link_to(b, "A"))
+        .into_iter()
+        .rfind(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    assert_eq!(c_intro[6..], [bc.to_string()], "{c_intro:?}");
+    let mut path = Vec::new();
+    net.srv(a).known["D"].path.near_first(&mut path);
+    assert_eq!(path, [&ab, &bc, &cd]);
+}
+
+/// The shared form carries exactly one tag: none, or more than one, is a
+/// malformed SERVER, and the link is closed as a protocol error.
+#[test]
+fn a_shared_path_with_other_than_one_tag_is_refused() {
+    for tail in [&["^"][..], &["^", "1:C:D:C", "2:D:E:D"][..]] {
+        let mut net = chain(
+            Config::default(),
+            &["A", "B", "C"],
+            &[("A", "B"), ("B", "C")],
+        );
+        let ab = net.link_to(0, "B");
+        let mut args = vec!["SERVER", "D", "2", "0DD", "1", "C"];
+        args.extend_from_slice(tail);
+        net.inject(0, ab, &encoded(&args));
+        assert_eq!(
+            net.link_downs(0),
+            [(ab, CloseReason::ProtocolError)],
+            "{tail:?}"
+        );
+        assert!(net.srv(0).known_server("D").is_none());
+    }
+}
+
+/// A shared path whose uplink is the sender itself is the sender's link
+/// and the one tag; one whose uplink we do not route through the sender
+/// is misdirected, as a whole path would be.
+#[test]
+fn a_shared_path_hangs_off_the_sender_or_is_misdirected() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let ab = net.link_to(0, "B");
+    let tag = net.srv(0).links[&ab].tag.clone().expect("registered");
+    let stamp = tag.stamp + 1;
+    let bx = format!("{stamp}:B:X:B");
+    net.inject(
+        0,
+        ab,
+        &encoded(&["SERVER", "X", "1", "0XX", "1", "B", "^", &bx]),
+    );
+    let mut path = Vec::new();
+    net.srv(0).known["X"].path.near_first(&mut path);
+    assert_eq!(path, [&tag, &crate::LinkTag::parse(&bx).unwrap()]);
+    let before = net.srv(0).stats().misdirected;
+    let zy = format!("{stamp}:Y:Z:Y");
+    net.inject(
+        0,
+        ab,
+        &encoded(&["SERVER", "Z", "2", "0ZZ", "1", "Y", "^", &zy]),
+    );
+    assert_eq!(net.srv(0).stats().misdirected, before + 1);
+    assert!(net.srv(0).known_server("Z").is_none());
+}

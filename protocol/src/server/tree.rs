@@ -49,7 +49,12 @@ pub(crate) fn cycle_loser<'p>(a: &[&'p LinkTag], b: &[&'p LinkTag]) -> Option<(&
 
 impl Known {
     /// This entry as a SERVER introduction, as seen from here.
-    fn intro<'a>(&'a self, name: &'a str, path: &'a [&'a LinkTag]) -> ServerIntro<'a> {
+    fn intro<'a>(
+        &'a self,
+        name: &'a str,
+        path: &'a [&'a LinkTag],
+        shared: bool,
+    ) -> ServerIntro<'a> {
         ServerIntro {
             name,
             hops: self.hops,
@@ -57,6 +62,7 @@ impl Known {
             incarnation: self.incarnation,
             uplink: &self.uplink,
             path,
+            shared,
         }
     }
 }
@@ -84,6 +90,7 @@ impl Server {
                     incarnation: me.incarnation,
                     uplink: SELF_UPLINK,
                     path: &[],
+                    shared: false,
                 },
             )
         });
@@ -95,9 +102,33 @@ impl Server {
         }
         let mut path = Vec::new();
         for (name, k) in order {
-            k.path.near_first(&mut path);
-            out.send(link, |b| encode_server(b, &k.intro(name, &path)));
+            let shared = self.intro_path(k, &mut path);
+            out.send(link, |b| encode_server(b, &k.intro(name, &path, shared)));
         }
+    }
+
+    /// Whether `k`'s path is its uplink's and one link more, both through
+    /// the same neighbour. Every link but that neighbour's has then been
+    /// told the uplink's path last, so the receiver holds it already.
+    fn shares_path(&self, k: &Known) -> bool {
+        *k.uplink != *self.me.name
+            && self
+                .known
+                .get(&k.uplink)
+                .is_some_and(|u| u.via == k.via && k.path.extends(&u.path))
+    }
+
+    /// The links a SERVER for `k` carries, into `path`: the last alone
+    /// if the path is shared (true), else all.
+    fn intro_path<'k>(&self, k: &'k Known, path: &mut Vec<&'k LinkTag>) -> bool {
+        let shared = self.shares_path(k);
+        if shared {
+            path.clear();
+            path.extend(k.path.last());
+        } else {
+            k.path.near_first(path);
+        }
+        shared
     }
 
     /// Tells every registered link but `except` about a server we now know.
@@ -110,8 +141,8 @@ impl Server {
             }
             if range.is_none() {
                 let mut path = Vec::new();
-                k.path.near_first(&mut path);
-                range = out.encode(|b| encode_server(b, &k.intro(name, &path)));
+                let shared = self.intro_path(k, &mut path);
+                range = out.encode(|b| encode_server(b, &k.intro(name, &path, shared)));
             }
             if let Some(r) = range {
                 out.send_again(l, r);
@@ -173,14 +204,25 @@ impl Server {
         let (Some(tag), Some(peer)) = (l.tag.clone(), l.peer.clone()) else {
             return;
         };
-        // Nearly always the uplink's entry, from this same neighbour, holds
-        // the links before the last: share them (see path.rs), and read
-        // only the last tag. Its stamps are ones we have seen.
+        // The links before the last, when we hold them already: nearly
+        // always the uplink's path, from this same neighbour (see path.rs).
+        // The sender says so (SHARED_PATH) and sends the last tag alone; a
+        // whole path that matches is shared too. Their stamps are ones we
+        // have seen.
         let n = path.len();
+        if path.shared() && n != 1 {
+            return self.protocol_error(now, link, "bad link tag", rng, out);
+        }
         let shared = match self.known.get(uplink) {
-            Some(u) if n > 0 && u.via == link && u.path.is_wire(&tag, &path, n - 1) => {
+            Some(u)
+                if u.via == link
+                    && (path.shared() || (n > 0 && u.path.is_wire(&tag, &path, n - 1))) =>
+            {
                 Some(u.path.clone())
             }
+            // Else a shared path is the link and the one tag: the sender's
+            // path to itself is empty (and an uplink we do not route
+            // through it is refused below).
             _ => None,
         };
         let me = &self.me.name;
