@@ -1,7 +1,8 @@
 //! The spanning tree: bursts, SERVER introductions, SQUIT, and loop breaking.
 //!
 //! Loop rule. Every SERVER carries the path of links it travelled, each
-//! link identified by a [`LinkTag`]. When a server hears of a server it
+//! link identified by a [`LinkTag`] (or, when it is the uplink's path and
+//! one link more, that last link alone: the receiver holds the rest). When a server hears of a server it
 //! already knows by another route, the two paths together close one or
 //! more cycles: the links in exactly one of them. The largest-ranked link
 //! of those is the one that must go, and every server that sees the cycle
