@@ -8,6 +8,7 @@ use drc_protocol::Duration;
 use crate::run::{build, RunOptions};
 use crate::scenario::{
     Action, Expect, Limits, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction,
+    WorkloadSection,
 };
 use crate::world::World;
 
@@ -289,5 +290,181 @@ impl ChatReport {
             self.setup_events,
             mib(self.peak_rss_mib)
         )
+    }
+}
+
+/// When the users of `bench users` start to connect: the tree has formed.
+const USERS_START: u64 = 30_000_000_000;
+/// When the measured stretch starts: every user connects within 5 s of
+/// [`USERS_START`] and joins its room a second later.
+const USERS_SETTLED: u64 = USERS_START + 8_000_000_000;
+
+/// What each user of `bench users` does, on average.
+#[derive(Clone, Copy, Debug)]
+pub struct UserHabits {
+    pub say_every_secs: u64,
+    pub nick_every_secs: u64,
+    pub churn_every_secs: u64,
+}
+
+impl Default for UserHabits {
+    fn default() -> Self {
+        UserHabits {
+            say_every_secs: 60,
+            nick_every_secs: 600,
+            churn_every_secs: 600,
+        }
+    }
+}
+
+/// `servers` in a seeded random tree and `users` workload users, one
+/// room each out of `users / 20` (rooms of about 20), with `habits`
+/// (a user who quits comes back two seconds later), for `seconds`
+/// simulated seconds once all have connected and joined.
+pub fn users_scenario(
+    servers: usize,
+    users: u64,
+    seconds: u64,
+    habits: UserHabits,
+    seed: u64,
+) -> Scenario {
+    let mut scn = flood_scenario(servers, 0, seed);
+    scn.name = format!("bench-users-{servers}x{users}");
+    scn.description = "users benchmark".into();
+    let stop = USERS_SETTLED + seconds * 1_000_000_000;
+    let secs = |s: u64| Duration::from_secs(s);
+    scn.workload = Some(WorkloadSection {
+        clients: users,
+        rooms: (users / 20).max(1),
+        joins: 1,
+        say_every: secs(habits.say_every_secs),
+        nick_every: secs(habits.nick_every_secs),
+        churn_every: secs(habits.churn_every_secs),
+        start: Duration::from_nanos(USERS_START),
+        stop: Duration::from_nanos(stop),
+        ..WorkloadSection::default()
+    });
+    scn.duration = Duration::from_nanos(stop + 5_000_000_000);
+    scn
+}
+
+#[derive(serde::Serialize)]
+pub struct UsersReport {
+    pub servers: usize,
+    pub users: u64,
+    /// Events, deliveries and wall time from [`USERS_SETTLED`] to the end.
+    pub events: u64,
+    pub deliveries: u64,
+    pub wall_secs: f64,
+    pub sim_secs: f64,
+    pub violations: usize,
+    pub trace_hash: String,
+    /// Building the world, forming the tree, every user connecting and
+    /// joining.
+    pub setup_wall_secs: f64,
+    pub setup_events: u64,
+    /// As in [`FloodReport::peak_rss_mib`].
+    pub peak_rss_mib: Option<f64>,
+}
+
+pub fn users(
+    servers: usize,
+    users: u64,
+    seconds: u64,
+    habits: UserHabits,
+    seed: u64,
+) -> Result<UsersReport, String> {
+    let t_setup = WallClock::now();
+    let scn = crate::workload::expand(&users_scenario(servers, users, seconds, habits, seed), seed);
+    let mut world = build(&scn, &mut RunOptions::default())?;
+    world.run_until(USERS_SETTLED);
+    let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
+    let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
+    let t0 = WallClock::now();
+    world.run();
+    let wall = t0.elapsed().as_secs_f64();
+    let report = Ok(UsersReport {
+        servers,
+        users,
+        events: world.events - events0,
+        deliveries: world.checks.chat.deliveries - del0,
+        wall_secs: wall,
+        sim_secs: (world.now - sim0) as f64 / 1e9,
+        violations: world.checks.violations.len(),
+        trace_hash: world.hash.hex(),
+        setup_wall_secs,
+        setup_events,
+        peak_rss_mib: peak_rss_mib(),
+    });
+    exit_without_teardown(world, scn);
+    report
+}
+
+impl UsersReport {
+    pub fn text(&self) -> String {
+        format!(
+            "users: {} users on {} servers, every safety checker on\n\
+             \x20 after set-up: {:.0} simulated s, events {}, room deliveries {}, violations {}\n\
+             \x20 trace hash {}\n\
+             \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
+             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
+            self.users,
+            self.servers,
+            self.sim_secs,
+            self.events,
+            self.deliveries,
+            self.violations,
+            self.trace_hash,
+            self.wall_secs,
+            self.events as f64 / self.wall_secs,
+            self.deliveries as f64 / self.wall_secs,
+            self.sim_secs / self.wall_secs,
+            self.setup_wall_secs,
+            self.setup_events,
+            mib(self.peak_rss_mib)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The users' timeline: everyone connects and joins within the
+    /// set-up, then says, changes nick and reconnects at the rates asked.
+    #[test]
+    fn users_connect_in_the_set_up_then_chat_rename_and_churn() {
+        let habits = UserHabits {
+            say_every_secs: 10,
+            nick_every_secs: 30,
+            churn_every_secs: 30,
+        };
+        let scn = crate::workload::expand(&users_scenario(4, 200, 60, habits, 7), 7);
+        assert_eq!(scn.clients.len(), 200);
+        let count = |f: &dyn Fn(&Action) -> bool, from: u64, to: u64| {
+            scn.actions
+                .iter()
+                .filter(|a| (from..to).contains(&a.time.as_nanos()) && f(&a.action))
+                .count()
+        };
+        let connects = |a: &Action| matches!(a, Action::Connect { .. });
+        let joins = |a: &Action| matches!(a, Action::Join { .. });
+        assert_eq!(
+            count(&connects, USERS_START, USERS_START + 5_000_000_000),
+            200
+        );
+        assert_eq!(count(&connects, 0, USERS_START), 0);
+        assert_eq!(count(&joins, USERS_START, USERS_SETTLED), 200);
+        let end = USERS_SETTLED + 60_000_000_000;
+        let says = count(&|a| matches!(a, Action::Say { .. }), USERS_SETTLED, end);
+        let nicks = count(&|a| matches!(a, Action::Nick { .. }), USERS_SETTLED, end);
+        let quits = count(&|a| matches!(a, Action::Quit { .. }), USERS_SETTLED, end);
+        // 200 users for 60 s: about 1,200 messages, 400 nick changes and
+        // 400 quits, fewer while churned users are away.
+        assert!((800..1_400).contains(&says), "{says}");
+        assert!((200..500).contains(&nicks), "{nicks}");
+        assert!((200..500).contains(&quits), "{quits}");
+        assert!(scn.actions.iter().all(|a| a.time.as_nanos() < end));
+        assert_eq!(scn.duration.as_nanos(), end + 5_000_000_000);
     }
 }

@@ -341,6 +341,39 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Servers in a seeded random tree and many users in rooms of about
+    /// 20, chatting, changing nicks and reconnecting at random (the
+    /// scenario `[workload]`), timed once all have connected and joined.
+    #[command(
+        after_help = "Examples:\n  drcsim bench users --servers 100 --users 10000 --seconds 60\n  drcsim bench users --users 250000 --json"
+    )]
+    Users {
+        /// Servers in the tree.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=46656))]
+        servers: u64,
+        /// Users, each in one room (rooms of about 20).
+        #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        users: u64,
+        /// Simulated seconds timed, after set-up.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        seconds: u64,
+        /// Mean seconds between one user's room messages.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        say_every: u64,
+        /// Mean seconds between one user's nick changes (0: none).
+        #[arg(long, default_value_t = 600)]
+        nick_every: u64,
+        /// Mean seconds a user stays connected before it quits and
+        /// reconnects (0: never).
+        #[arg(long, default_value_t = 600)]
+        churn_every: u64,
+        /// Seed of the random tree and the users.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses arguments and runs; returns the exit status.
@@ -793,6 +826,25 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     seconds,
                     seed,
                 )?;
+                emit(&if json { json_line(&r) } else { r.text() });
+                Ok(if r.violations == 0 { 0 } else { 1 })
+            }
+            BenchCmd::Users {
+                servers,
+                users,
+                seconds,
+                say_every,
+                nick_every,
+                churn_every,
+                seed,
+                json,
+            } => {
+                let habits = crate::bench::UserHabits {
+                    say_every_secs: say_every,
+                    nick_every_secs: nick_every,
+                    churn_every_secs: churn_every,
+                };
+                let r = crate::bench::users(servers as usize, users, seconds, habits, seed)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.violations == 0 { 0 } else { 1 })
             }

@@ -527,6 +527,47 @@ fn bench_prints_json_for_scripts() {
     assert_eq!(v["clients"], 4);
 }
 
+/// `bench users` runs the `[workload]` users it describes, times them
+/// after set-up, and gives the same trace twice.
+#[test]
+fn bench_users_chats_changes_nicks_and_churns_deterministically() {
+    let args = [
+        "bench",
+        "users",
+        "--servers",
+        "3",
+        "--users",
+        "60",
+        "--seconds",
+        "40",
+        "--say-every",
+        "5",
+        "--nick-every",
+        "20",
+        "--churn-every",
+        "20",
+        "--json",
+    ];
+    let (code, out, _) = drcsim(&args);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(
+        (v["servers"].as_u64(), v["users"].as_u64()),
+        (Some(3), Some(60))
+    );
+    assert_eq!(v["violations"], 0);
+    // 60 users saying one message every 5 s in rooms of about 20 for 40 s
+    // (less the time churned users spend away): thousands of deliveries.
+    let deliveries = v["deliveries"].as_u64().unwrap();
+    assert!((2_000..20_000).contains(&deliveries), "{deliveries}");
+    assert!(v["setup_events"].as_u64().unwrap() > 0);
+    assert!(v["sim_secs"].as_f64().unwrap() >= 40.0);
+    let (_, again, _) = drcsim(&args);
+    let w: serde_json::Value = serde_json::from_str(again.trim()).expect("one JSON object");
+    assert_eq!(v["trace_hash"], w["trace_hash"]);
+    assert_eq!(v["events"], w["events"]);
+}
+
 fn drcsim_env(args: &[&str], env: (&str, &str)) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_drcsim"))
         .args(args)
