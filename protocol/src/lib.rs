@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod identity;
 pub mod intern;
 pub mod message;
+mod name_map;
 pub mod names;
 pub mod outbox;
 pub mod room_text;

@@ -162,7 +162,7 @@ impl Server {
         };
         let refuse = if !valid_nick(&nick) {
             Some("invalid nick")
-        } else if self.chat.nicks.contains_key(&*fold_cow(&nick)) {
+        } else if self.chat.nicks.contains_key(&fold_cow(&nick)) {
             Some("nick in use")
         } else {
             None
@@ -229,7 +229,7 @@ impl Server {
                     out.send(link, frame("NICKOK", &[nick]));
                 } else if !valid_nick(nick) {
                     out.send(link, frame("NICKERR", &[nick, "invalid nick"]));
-                } else if self.chat.nicks.contains_key(&*fold_cow(nick)) {
+                } else if self.chat.nicks.contains_key(&fold_cow(nick)) {
                     out.send(link, frame("NICKERR", &[nick, "nick in use"]));
                 } else {
                     let ts = self.wall_secs(now).max(self.chat.users[uid].ts + 1);

@@ -123,7 +123,7 @@ impl Server {
         }
         let g = self.chat.greeter.as_deref_mut().expect("checked above");
         g.pending
-            .retain(|(_, n, until)| *until > now && !self.chat.nicks.contains_key(&**n));
+            .retain(|(_, n, until)| *until > now && !self.chat.nicks.contains_key(n));
         let mut load: BTreeMap<Arc<str>, u64> = BTreeMap::new();
         for (name, k) in &g.keys {
             if self

@@ -13,6 +13,7 @@ mod grace;
 mod greeter;
 mod handoff;
 mod moves;
+mod nick_history;
 mod room_set;
 mod rooms;
 mod sync;
@@ -22,6 +23,8 @@ mod users;
 use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use crate::name_map::NameMap;
 
 use rand_core::CryptoRngCore;
 
@@ -138,13 +141,14 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
-    pub users: BTreeMap<Arc<str>, User>,
+    /// By UID (see name_map.rs for why not a `BTreeMap`).
+    pub users: NameMap<User>,
     /// Folded nick to UID. The key is the user's own nick when that is
     /// already folded, as nearly every nick is: one allocation per user
     /// and server instead of two.
-    pub nicks: BTreeMap<Arc<str>, Arc<str>>,
+    pub nicks: NameMap<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
-    pub history: Vec<(String, Arc<str>, Instant)>,
+    pub history: nick_history::NickHistory,
     /// UIDs killed or rejected, and which of the two ended them: never
     /// accepted again (UIDs are never reused). The kind is what a
     /// re-introduction of the UID is answered with.
@@ -488,8 +492,8 @@ impl Server {
                 }
                 _ => false,
             });
-        if let Some((_, _, until)) = self.chat.history.first() {
-            at(*until);
+        if let Some(until) = self.chat.history.next_expiry() {
+            at(until);
         }
         for t in self.chat.starts.values().flatten() {
             at(*t);
@@ -554,7 +558,7 @@ impl Server {
         self.expire_holds(now, out);
         self.retry_starts(now, out);
         self.grace_timeout(now, out);
-        self.chat.history.retain(|(_, _, until)| *until > now);
+        self.chat.history.expire(now);
     }
 
     pub(crate) fn chat_note(out: &mut Outbox, n: ChatNote) {
@@ -585,7 +589,7 @@ impl Server {
     pub fn uid_of_nick(&self, nick: &str) -> Option<&str> {
         self.chat
             .nicks
-            .get(&*crate::names::fold_cow(nick))
+            .get(&crate::names::fold_cow(nick))
             .map(|u| &**u)
     }
 

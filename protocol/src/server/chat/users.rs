@@ -79,8 +79,8 @@ impl Server {
     pub(crate) fn remove_user(&mut self, uid: &str, out: &mut Outbox) -> Option<User> {
         let u = self.chat.users.remove(uid)?;
         let key = fold(&u.nick);
-        if self.chat.nicks.get(&*key).is_some_and(|x| &**x == uid) {
-            self.chat.nicks.remove(&*key);
+        if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
+            self.chat.nicks.remove(&key);
         }
         for room in &u.rooms {
             self.drop_membership(room, uid, out);
@@ -99,7 +99,7 @@ impl Server {
         registration: bool,
         out: &mut Outbox,
     ) -> Claim {
-        let Some(holder) = self.chat.nicks.get(&*fold_cow(nick)).cloned() else {
+        let Some(holder) = self.chat.nicks.get(&fold_cow(nick)).cloned() else {
             return Claim::Won;
         };
         if holder == *uid {
@@ -273,8 +273,8 @@ impl Server {
         let old = std::mem::replace(&mut u.nick, uid.clone());
         let (local, via) = (u.local, u.via);
         let key = fold(&old);
-        if self.chat.nicks.get(&*key) == Some(uid) {
-            self.chat.nicks.remove(&*key);
+        if self.chat.nicks.get(&key) == Some(uid) {
+            self.chat.nicks.remove(&key);
         }
         self.chat.nicks.insert(nick_key(uid), uid.clone());
         if local {
@@ -337,24 +337,23 @@ impl Server {
     /// find the user for a while.
     pub(crate) fn remember_nick(&mut self, now: Instant, old: &str, uid: &Arc<str>) {
         let until = now + self.cfg.nick_history;
-        self.chat.history.retain(|(n, _, _)| *n != fold(old));
-        self.chat.history.push((fold(old), uid.clone(), until));
-        self.chat.history.sort_by_key(|(_, _, t)| *t);
+        self.chat
+            .history
+            .remember(&fold_cow(old), uid.clone(), until);
         self.arm(until);
     }
 
     /// The UID a nick names now, or named until recently.
     pub(crate) fn resolve_nick(&self, nick: &str) -> Option<Arc<str>> {
         let key = fold(nick);
-        if let Some(uid) = self.chat.nicks.get(&*key) {
+        if let Some(uid) = self.chat.nicks.get(&key) {
             return Some(uid.clone());
         }
         self.chat
             .history
-            .iter()
-            .rev()
-            .find(|(n, uid, _)| *n == key && self.chat.users.contains_key(uid))
-            .map(|(_, uid, _)| uid.clone())
+            .get(&key)
+            .filter(|uid| self.chat.users.contains_key(uid))
+            .cloned()
     }
 
     /// Applies a nick change by `uid` (local or remote), resolving any
@@ -384,8 +383,8 @@ impl Server {
                 u.ts = ts;
                 let new = u.nick.clone();
                 let key = fold(&old);
-                if self.chat.nicks.get(&*key) == Some(uid) {
-                    self.chat.nicks.remove(&*key);
+                if self.chat.nicks.get(&key) == Some(uid) {
+                    self.chat.nicks.remove(&key);
                 }
                 self.chat.nicks.insert(nick_key(&new), uid.clone());
                 self.remember_nick(now, &old, uid);
