@@ -105,7 +105,7 @@ impl Server {
         if self.cfg.ablations.no_sequencer_handoff {
             return;
         }
-        let keys: Vec<String> = self
+        let keys: Vec<Arc<str>> = self
             .chat
             .rooms
             .iter()

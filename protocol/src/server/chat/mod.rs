@@ -154,7 +154,7 @@ pub(crate) struct ChatState {
     /// re-introduction of the UID is answered with.
     pub dead: BTreeMap<Arc<str>, &'static str>,
     /// Rooms by folded name.
-    pub rooms: BTreeMap<String, Room>,
+    pub rooms: NameMap<Room>,
     /// Rooms that may hold numbers (folded names): every room given a
     /// hold since it was last seen holding none, so the deadline and the
     /// expiry visit these instead of every room known. A room is dropped
@@ -368,7 +368,7 @@ impl Server {
         // A sequencer on the peer's side that had dropped our members (a
         // split) takes them back from this burst with a new start point,
         // sent unasked and so losable: our members await one.
-        let waiting: Vec<(String, Arc<str>)> = self
+        let waiting: Vec<(Arc<str>, Arc<str>)> = self
             .chat
             .rooms
             .iter()

@@ -178,7 +178,9 @@ impl Server {
             fanout: None,
         };
         self.announce_room(&room, None, out);
-        self.chat.rooms.insert(fold(name), room);
+        self.chat
+            .rooms
+            .insert(crate::intern::arc(&fold(name)), room);
     }
 
     fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
@@ -680,7 +682,7 @@ impl Server {
             return;
         }
         self.end_grace();
-        let lost: Vec<String> = self
+        let lost: Vec<Arc<str>> = self
             .chat
             .rooms
             .iter()
@@ -846,7 +848,7 @@ impl Server {
                         seq: None,
                         fanout: None,
                     };
-                    self.chat.rooms.insert(key.clone(), room);
+                    self.chat.rooms.insert(crate::intern::arc(&key), room);
                 }
                 let adopted = self.adopt_stream(&key, stream.clone(), out);
                 let room = self.chat.rooms.get_mut(&key).expect("room exists");
