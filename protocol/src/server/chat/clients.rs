@@ -312,7 +312,7 @@ impl Server {
                     return false;
                 };
                 let key = fold_cow(room);
-                match self.chat.rooms.contains_key(&*key) {
+                match self.chat.rooms.contains_key(&key) {
                     true => self.request_number(now, &key, uid, out),
                     false => out.send(link, frame("NOSEQ", &[room, "no such room"])),
                 }
@@ -342,7 +342,7 @@ impl Server {
                     return false;
                 };
                 let key = fold_cow(room);
-                if self.chat.rooms.contains_key(&*key) {
+                if self.chat.rooms.contains_key(&key) {
                     self.find_number(&key, epoch, seq, n, uid, out);
                 }
                 true

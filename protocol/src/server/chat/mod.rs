@@ -507,7 +507,7 @@ impl Server {
     fn check_held_rooms(&self) {
         for (key, r) in &self.chat.rooms {
             if r.seq.as_ref().is_some_and(|s| !s.held.is_empty()) {
-                assert!(self.chat.held_rooms.contains(key), "room {key} holds");
+                assert!(self.chat.held_rooms.contains(&**key), "room {key} holds");
             }
         }
     }

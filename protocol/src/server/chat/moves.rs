@@ -445,7 +445,7 @@ impl Server {
             .map(|u| u.rooms.iter().cloned().collect())
             .unwrap_or_default();
         for key in rooms {
-            if let Some(r) = self.chat.rooms.get_mut(&*key) {
+            if let Some(r) = self.chat.rooms.get_mut(&key) {
                 r.fanout = None;
             }
         }
@@ -506,7 +506,7 @@ impl Server {
             None => return,
         };
         for key in keys {
-            let Some(room) = self.chat.rooms.get(&*key) else {
+            let Some(room) = self.chat.rooms.get(&key) else {
                 continue;
             };
             if room.seq.is_some() {

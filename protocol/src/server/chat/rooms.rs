@@ -122,7 +122,7 @@ pub(crate) fn sequencer_parts(seq: &str) -> Option<(&str, u64)> {
 impl Server {
     fn room_key<'a>(&self, name: &'a str) -> Option<Cow<'a, str>> {
         let k = fold_cow(name);
-        self.chat.rooms.contains_key(&*k).then_some(k)
+        self.chat.rooms.contains_key(&k).then_some(k)
     }
 
     /// This process's name as a sequencer.
@@ -889,7 +889,7 @@ impl Server {
                     let home = self.chat.users[&uid].sid.clone();
                     self.sync_confirm(&home, link, &uid, Some(&key));
                 }
-                let room = self.chat.rooms.get_mut(&*key).expect("room exists");
+                let room = self.chat.rooms.get_mut(&key).expect("room exists");
                 if f.command() == "RJOIN" {
                     if room.members.get(&uid) == Some(&memid) {
                         return true;

@@ -64,7 +64,7 @@ impl Server {
             }
         }
         for (_, key) in &members {
-            if let Some(r) = self.chat.rooms.get_mut(&**key) {
+            if let Some(r) = self.chat.rooms.get_mut(key) {
                 r.fanout = None;
             }
         }
@@ -176,7 +176,7 @@ impl Server {
             rooms.extend(u.rooms.iter().map(|k| &**k));
         }
         for key in &rooms {
-            if let Some(r) = self.chat.rooms.get(*key) {
+            if let Some(r) = self.chat.rooms.get(key) {
                 let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
                 out.send(link, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
             }
@@ -186,7 +186,7 @@ impl Server {
         }
         for (uid, u) in &users {
             for key in &u.rooms {
-                let Some(r) = self.chat.rooms.get(&**key) else {
+                let Some(r) = self.chat.rooms.get(key) else {
                     continue;
                 };
                 if let Some(memid) = r.members.get(*uid) {
@@ -229,7 +229,7 @@ impl Server {
             }
         }
         for (uid, key) in &p.members {
-            let Some(room) = self.chat.rooms.get(&**key) else {
+            let Some(room) = self.chat.rooms.get(key) else {
                 continue;
             };
             let Some(&memid) = room.members.get(uid) else {
