@@ -7,94 +7,88 @@
 //! search at 25,000 users, each likely a cache miss (`memcmp` was 42 % of
 //! the `bench users` profile there, and the share grew with the users).
 //!
-//! Here each key carries its first 16 bytes inline, as a big-endian
-//! number padded with zeros, beside the name. Numbers compare in order
-//! of their bytes, so `(prefix, name)` sorts exactly as the names do: two
-//! names whose prefixes differ differ within their first 16 bytes (or
-//! one is shorter there, and so a prefix of the other), and equal
-//! prefixes fall back to the names. A search compares numbers held in the
-//! tree's own nodes and reads a name only among keys sharing a prefix,
-//! which UIDs, nicks and room names (all shorter than 16 bytes here) never
-//! do. It costs 16 bytes more per entry. Order, and so every run, is
+//! Here a name of at most 16 bytes (without NUL bytes, which no name
+//! has) is kept under its bytes as a big-endian number, zero-padded:
+//! distinct names give distinct numbers, and numbers compare as the names
+//! do (a name that ends first is a prefix of the other, and its padding
+//! is smaller than any byte). A search compares numbers held in the
+//! tree's own nodes, exactly once per node, and never reads a name.
+//! Longer names (none in practice: UIDs, nicks and room names are
+//! shorter) go to an ordinary map, and iteration merges the two in name
+//! order. It costs 16 bytes more per entry. Order, and so every run, is
 //! unchanged.
 
 use std::collections::btree_map;
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::iter::Peekable;
+use std::sync::Arc;
 
-/// The first 16 bytes of `s`, big-endian, zero-padded.
+/// The number a short name is kept under, or `None` for a long one.
 #[inline]
-fn prefix(s: &str) -> u128 {
+fn short(s: &str) -> Option<u128> {
     let b = s.as_bytes();
+    if b.len() > 16 || b.contains(&0) {
+        return None;
+    }
     let mut buf = [0u8; 16];
-    let n = b.len().min(16);
-    buf[..n].copy_from_slice(&b[..n]);
-    u128::from_be_bytes(buf)
+    buf[..b.len()].copy_from_slice(b);
+    Some(u128::from_be_bytes(buf))
 }
-
-/// The smallest name: the lower bound of a prefix's range.
-fn empty() -> Arc<str> {
-    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
-    EMPTY.get_or_init(|| Arc::from("")).clone()
-}
-
-type Key = (u128, Arc<str>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NameMap<V> {
-    map: BTreeMap<Key, V>,
+    short: BTreeMap<u128, (Arc<str>, V)>,
+    long: BTreeMap<Arc<str>, V>,
 }
 
 impl<V> Default for NameMap<V> {
     fn default() -> Self {
         NameMap {
-            map: BTreeMap::new(),
+            short: BTreeMap::new(),
+            long: BTreeMap::new(),
         }
     }
 }
 
 impl<V> NameMap<V> {
+    #[cfg(test)]
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The keys whose prefix is `s`'s: nearly always one or none.
-    #[inline]
-    fn same_prefix(&self, s: &str) -> impl Iterator<Item = (&Key, &V)> {
-        let p = prefix(s);
-        // One descent, to the first key at or after the prefix (a bounded
-        // range would make two).
-        self.map
-            .range((p, empty())..)
-            .take_while(move |(k, _)| k.0 == p)
-    }
-
-    #[inline]
-    fn key_of(&self, s: &str) -> Option<&Key> {
-        self.same_prefix(s).map(|(k, _)| k).find(|k| *k.1 == *s)
-    }
-
     pub fn get_key_value(&self, s: &str) -> Option<(&Arc<str>, &V)> {
-        self.same_prefix(s)
-            .find(|(k, _)| *k.1 == *s)
-            .map(|(k, v)| (&k.1, v))
+        match short(s) {
+            Some(k) => self.short.get(&k).map(|(n, v)| (n, v)),
+            None => self.long.get_key_value(s),
+        }
     }
 
     pub fn get(&self, s: &str) -> Option<&V> {
-        self.get_key_value(s).map(|(_, v)| v)
+        match short(s) {
+            Some(k) => self.short.get(&k).map(|(_, v)| v),
+            None => self.long.get(s),
+        }
     }
 
     pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
-        let k = self.key_of(s)?.clone();
-        self.map.get_mut(&k)
+        match short(s) {
+            Some(k) => self.short.get_mut(&k).map(|(_, v)| v),
+            None => self.long.get_mut(s),
+        }
     }
 
     pub fn contains_key(&self, s: &str) -> bool {
-        self.key_of(s).is_some()
+        match short(s) {
+            Some(k) => self.short.contains_key(&k),
+            None => self.long.contains_key(s),
+        }
     }
 
     pub fn insert(&mut self, name: Arc<str>, v: V) -> Option<V> {
-        self.map.insert((prefix(&name), name), v)
+        match short(&name) {
+            Some(k) => self.short.insert(k, (name, v)).map(|(_, v)| v),
+            None => self.long.insert(name, v),
+        }
     }
 
     pub fn remove(&mut self, s: &str) -> Option<V> {
@@ -102,35 +96,89 @@ impl<V> NameMap<V> {
     }
 
     pub fn remove_entry(&mut self, s: &str) -> Option<(Arc<str>, V)> {
-        let k = self.key_of(s)?.clone();
-        self.map.remove_entry(&k).map(|((_, n), v)| (n, v))
+        match short(s) {
+            Some(k) => self.short.remove(&k),
+            None => self.long.remove_entry(s),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.short.len() + self.long.len()
     }
 
     /// In name order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Arc<str>, &V)> {
-        self.map.iter().map(|(k, v)| (&k.1, v))
+    pub fn iter(&self) -> Iter<'_, V> {
+        Iter {
+            short: self.short.values().peekable(),
+            long: self.long.iter().peekable(),
+        }
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&Arc<str>, &mut V)> {
-        self.map.iter_mut().map(|(k, v)| (&k.1, v))
+    /// In name order.
+    pub fn iter_mut(&mut self) -> IterMut<'_, V> {
+        IterMut {
+            short: self.short.values_mut().peekable(),
+            long: self.long.iter_mut().peekable(),
+        }
     }
 
     #[cfg(test)]
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Arc<str>> {
-        self.map.keys().map(|k| &k.1)
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.iter().map(|(k, _)| k)
     }
 
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
-        self.map.values()
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
     }
 
     #[cfg(test)]
     pub fn retain(&mut self, mut keep: impl FnMut(&Arc<str>, &mut V) -> bool) {
-        self.map.retain(|k, v| keep(&k.1, v));
+        self.short.retain(|_, (k, v)| keep(k, v));
+        self.long.retain(|k, v| keep(k, v));
+    }
+}
+
+/// Whether the next short entry comes before the next long one.
+fn short_first(short: Option<&Arc<str>>, long: Option<&Arc<str>>) -> bool {
+    match (short, long) {
+        (Some(s), Some(l)) => s < l,
+        (s, _) => s.is_some(),
+    }
+}
+
+pub(crate) struct Iter<'a, V> {
+    short: Peekable<btree_map::Values<'a, u128, (Arc<str>, V)>>,
+    long: Peekable<btree_map::Iter<'a, Arc<str>, V>>,
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a Arc<str>, &'a V);
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.short.peek().map(|(k, _)| k);
+        let l = self.long.peek().map(|(k, _)| *k);
+        if short_first(s, l) {
+            self.short.next().map(|(k, v)| (k, v))
+        } else {
+            self.long.next()
+        }
+    }
+}
+
+pub(crate) struct IterMut<'a, V> {
+    short: Peekable<btree_map::ValuesMut<'a, u128, (Arc<str>, V)>>,
+    long: Peekable<btree_map::IterMut<'a, Arc<str>, V>>,
+}
+
+impl<'a, V> Iterator for IterMut<'a, V> {
+    type Item = (&'a Arc<str>, &'a mut V);
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.short.peek().map(|(k, _)| k);
+        let l = self.long.peek().map(|(k, _)| *k);
+        if short_first(s, l) {
+            self.short.next().map(|(k, v)| (&*k, v))
+        } else {
+            self.long.next()
+        }
     }
 }
 
@@ -143,20 +191,9 @@ impl<V> std::ops::Index<&str> for NameMap<V> {
 
 impl<'a, V> IntoIterator for &'a NameMap<V> {
     type Item = (&'a Arc<str>, &'a V);
-    type IntoIter =
-        std::iter::Map<btree_map::Iter<'a, Key, V>, fn((&'a Key, &'a V)) -> (&'a Arc<str>, &'a V)>;
+    type IntoIter = Iter<'a, V>;
     fn into_iter(self) -> Self::IntoIter {
-        self.map.iter().map(|(k, v)| (&k.1, v))
-    }
-}
-
-impl<V> FromIterator<(Arc<str>, V)> for NameMap<V> {
-    fn from_iter<I: IntoIterator<Item = (Arc<str>, V)>>(it: I) -> Self {
-        let mut m = NameMap::new();
-        for (k, v) in it {
-            m.insert(k, v);
-        }
-        m
+        self.iter()
     }
 }
 
@@ -199,13 +236,14 @@ mod tests {
     }
 
     #[test]
-    fn the_prefix_orders_as_the_bytes_do() {
-        assert!(prefix("") < prefix("a"));
-        // A NUL ties with the padding: the names decide.
-        assert_eq!(prefix("a"), prefix("a\0"));
-        assert!(prefix("ab") < prefix("b"));
-        assert!(prefix("0AB-1-9") > prefix("0AB-1-10"));
-        assert_eq!(prefix("abcdefghijklmnopX"), prefix("abcdefghijklmnopY"));
+    fn short_names_number_in_their_order_and_long_ones_have_none() {
+        let n = |s: &str| short(s).unwrap();
+        assert!(n("") < n("a"));
+        assert!(n("a") < n("a0") && n("ab") < n("b"));
+        assert!(n("0AB-1-9") > n("0AB-1-10"));
+        assert!(n("abcdefghijklmnop") > n("abcdefghijklmno"));
+        // A NUL would tie with the padding, and a 17th byte not fit.
+        assert_eq!((short("a\0"), short("abcdefghijklmnopX")), (None, None));
         let mut m = NameMap::new();
         m.insert(Arc::from("abcdefghijklmnopY"), 2);
         m.insert(Arc::from("abcdefghijklmnopX"), 1);
