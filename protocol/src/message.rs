@@ -776,6 +776,41 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_server_intro_carries_its_last_tag_after_the_mark() {
+        let path = [
+            LinkTag::new(5, "a", "b", "a"),
+            LinkTag::new(9, "c", "b", "c"),
+        ];
+        let mut buf = Vec::new();
+        encode_server(
+            &mut buf,
+            &ServerIntro {
+                name: "c",
+                hops: 2,
+                sid: "0CC",
+                incarnation: 1,
+                uplink: "b",
+                path: &[&path[0], &path[1]],
+                shared: true,
+            },
+        )
+        .unwrap();
+        let mut f = Frame::new();
+        wire::decode_exact(&buf, &mut f).unwrap();
+        assert_eq!(f.arg(5), Some(SHARED_PATH));
+        let Msg::Server { path: p, .. } = Msg::parse(&f).unwrap() else {
+            panic!("not a SERVER")
+        };
+        assert!(p.shared());
+        assert_eq!(p.tags().unwrap(), [path[1].clone()]);
+        assert_eq!((p.len(), p.arg(0), p.arg(1)), (1, Some("9:b:c:c"), None));
+        // Read back and written again, the mark stays.
+        let mut again = Vec::new();
+        Msg::parse(&f).unwrap().encode(&mut again).unwrap();
+        assert_eq!(again, buf);
+    }
+
+    #[test]
     fn a_server_intro_may_carry_no_path() {
         let mut buf = Vec::new();
         encode_server(

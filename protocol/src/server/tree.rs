@@ -1,13 +1,14 @@
 //! The spanning tree: bursts, SERVER introductions, SQUIT, and loop breaking.
 //!
 //! Loop rule. Every SERVER carries the path of links it travelled, each
-//! link identified by a [`LinkTag`] (or, when it is the uplink's path and
-//! one link more, that last link alone: the receiver holds the rest). When a server hears of a server it
-//! already knows by another route, the two paths together close one or
-//! more cycles: the links in exactly one of them. The largest-ranked link
-//! of those is the one that must go, and every server that sees the cycle
-//! computes the same link from the tags alone. An endpoint of that link
-//! closes it; every other server keeps or adopts the route that avoids it.
+//! link identified by a [`LinkTag`] (or, when the path is the uplink's and
+//! one link more, that last link alone: the receiver holds the rest).
+//! When a server hears of a server it already knows by another route, the
+//! two paths together close one or more cycles: the links in exactly one
+//! of them. The largest-ranked link of those is the one that must go,
+//! and every server that sees the cycle computes the same link from the
+//! tags alone. An endpoint of that link closes it; every other server
+//! keeps or adopts the route that avoids it.
 //! Stamps grow with each new link, so a fresh link loses to the tree it
 //! would have looped, and of two links made at the same instant the one
 //! with the larger names loses.
