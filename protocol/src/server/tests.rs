@@ -7441,3 +7441,50 @@ fn a_shared_path_hangs_off_the_sender_or_is_misdirected() {
     assert_eq!(net.srv(0).stats().misdirected, before + 1);
     assert!(net.srv(0).known_server("Z").is_none());
 }
+
+/// A path is sent shared only while it still extends the uplink's: in
+/// A-B-C-D-E, B learns a new C-D link tag (D re-announced alone), so its
+/// entry for E keeps the path it was made with, which no longer extends
+/// D's. Asked for its burst again, B sends E with that whole path: the
+/// shared form would make A rebuild it from D's new path.
+#[test]
+fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C", "D", "E"],
+        &[("A", "B"), ("B", "C"), ("C", "D"), ("D", "E")],
+    );
+    let b = net.find("B");
+    let (ba, bc) = (net.link_to(b, "A"), net.link_to(b, "C"));
+    let old = net
+        .sent_on(net.find("C"), net.link_to(net.find("C"), "B"))
+        .into_iter()
+        .rfind(|w| w[0] == "SERVER" && w[1] == "D")
+        .expect("C introduced D to B");
+    // SERVER,name,hops,sid,incarnation,uplink,tag: D hangs off C itself.
+    let mut w = old.clone();
+    let (stamp, rest) = w[6].split_once(':').expect("a tag");
+    w[6] = format!("{}:{rest}", stamp.parse::<u64>().unwrap() + 1000);
+    let args: Vec<&str> = w[1..].iter().map(String::as_str).collect();
+    net.inject(b, bc, &chat_frame("SERVER", &args));
+    net.settle();
+    let before = net.sent_on(b, ba).len();
+    net.inject(b, ba, &encoded(&["RESYNC", "E"]));
+    net.settle();
+    let sent = net.sent_on(b, ba)[before..].to_vec();
+    let e = sent
+        .iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "E")
+        .unwrap_or_else(|| panic!("no burst: {sent:?}"));
+    assert_eq!(e.len(), 6 + 3, "B-C, C-D as first made, D-E: {e:?}");
+    assert!(!e.contains(&"^".to_string()), "{e:?}");
+    // D itself, re-announced, now shares nothing either (C is B's own
+    // neighbour), and E's entry at A is the path B holds.
+    let a = net.find("A");
+    let mut at_a = Vec::new();
+    net.srv(a).known["E"].path.near_first(&mut at_a);
+    let mut at_b = Vec::new();
+    net.srv(b).known["E"].path.near_first(&mut at_b);
+    assert_eq!(at_a.len(), at_b.len() + 1);
+    assert_eq!(at_a[1..], at_b[..]);
+}
