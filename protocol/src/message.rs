@@ -734,12 +734,8 @@ mod tests {
         });
     }
 
-    #[test]
-    fn server_intro_carries_its_path() {
-        let path = [
-            LinkTag::new(5, "a", "b", "a"),
-            LinkTag::new(9, "c", "b", "c"),
-        ];
+    /// C's introduction, two links from the sender, encoded.
+    fn intro_of_c(path: &[LinkTag; 2], shared: bool) -> Vec<u8> {
         let mut buf = Vec::new();
         encode_server(
             &mut buf,
@@ -750,10 +746,20 @@ mod tests {
                 incarnation: 1,
                 uplink: "b",
                 path: &[&path[0], &path[1]],
-                shared: false,
+                shared,
             },
         )
         .unwrap();
+        buf
+    }
+
+    #[test]
+    fn server_intro_carries_its_path() {
+        let path = [
+            LinkTag::new(5, "a", "b", "a"),
+            LinkTag::new(9, "c", "b", "c"),
+        ];
+        let buf = intro_of_c(&path, false);
         let mut f = Frame::new();
         wire::decode_exact(&buf, &mut f).unwrap();
         let Msg::Server {
@@ -781,20 +787,7 @@ mod tests {
             LinkTag::new(5, "a", "b", "a"),
             LinkTag::new(9, "c", "b", "c"),
         ];
-        let mut buf = Vec::new();
-        encode_server(
-            &mut buf,
-            &ServerIntro {
-                name: "c",
-                hops: 2,
-                sid: "0CC",
-                incarnation: 1,
-                uplink: "b",
-                path: &[&path[0], &path[1]],
-                shared: true,
-            },
-        )
-        .unwrap();
+        let buf = intro_of_c(&path, true);
         let mut f = Frame::new();
         wire::decode_exact(&buf, &mut f).unwrap();
         assert_eq!(f.arg(5), Some(SHARED_PATH));

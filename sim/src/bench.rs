@@ -222,9 +222,11 @@ pub fn chat_scenario(
     scn
 }
 
+/// What the chat and users benches measure: a set-up run to a given
+/// time, then the rest of the scenario timed.
 #[derive(serde::Serialize)]
-pub struct ChatReport {
-    pub clients: usize,
+pub struct Timed {
+    /// Events, deliveries and simulated time after set-up.
     pub events: u64,
     pub deliveries: u64,
     pub wall_secs: f64,
@@ -237,47 +239,38 @@ pub struct ChatReport {
     pub peak_rss_mib: Option<f64>,
 }
 
-pub fn chat(
-    servers: usize,
-    rooms: usize,
-    members: usize,
-    seconds: u64,
-    seed: u64,
-) -> Result<ChatReport, String> {
-    let scn = chat_scenario(servers, rooms, members, seconds, seed);
+/// Builds `scn`, runs it to `settled` (the set-up), then to its end.
+fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let t_setup = WallClock::now();
     let mut world = build(&scn, &mut RunOptions::default())?;
-    world.run_until(CHAT_START);
+    world.run_until(settled);
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
     let t0 = WallClock::now();
     world.run();
-    let wall = t0.elapsed().as_secs_f64();
-    let report = Ok(ChatReport {
-        clients: rooms * members,
+    let wall_secs = t0.elapsed().as_secs_f64();
+    let timed = Timed {
         events: world.events - events0,
         deliveries: world.checks.chat.deliveries - del0,
-        wall_secs: wall,
+        wall_secs,
         sim_secs: (world.now - sim0) as f64 / 1e9,
         violations: world.checks.violations.len(),
         trace_hash: world.hash.hex(),
         setup_wall_secs,
         setup_events,
         peak_rss_mib: peak_rss_mib(),
-    });
+    };
     exit_without_teardown(world, scn);
-    report
+    Ok(timed)
 }
 
-impl ChatReport {
-    pub fn text(&self) -> String {
+impl Timed {
+    fn text(&self) -> String {
         format!(
-            "chat: {} clients, every safety checker on\n\
-             \x20 events {}, room deliveries {}, violations {}\n\
+            "\x20 events {}, room deliveries {}, violations {}\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
              \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
-            self.clients,
             self.events,
             self.deliveries,
             self.violations,
@@ -289,6 +282,37 @@ impl ChatReport {
             self.setup_wall_secs,
             self.setup_events,
             mib(self.peak_rss_mib)
+        )
+    }
+}
+
+#[derive(serde::Serialize)]
+pub struct ChatReport {
+    pub clients: usize,
+    #[serde(flatten)]
+    pub timed: Timed,
+}
+
+pub fn chat(
+    servers: usize,
+    rooms: usize,
+    members: usize,
+    seconds: u64,
+    seed: u64,
+) -> Result<ChatReport, String> {
+    let scn = chat_scenario(servers, rooms, members, seconds, seed);
+    Ok(ChatReport {
+        clients: rooms * members,
+        timed: run_timed(scn, CHAT_START)?,
+    })
+}
+
+impl ChatReport {
+    pub fn text(&self) -> String {
+        format!(
+            "chat: {} clients, every safety checker on\n{}",
+            self.clients,
+            self.timed.text()
         )
     }
 }
@@ -352,19 +376,9 @@ pub fn users_scenario(
 pub struct UsersReport {
     pub servers: usize,
     pub users: u64,
-    /// Events, deliveries and wall time from [`USERS_SETTLED`] to the end.
-    pub events: u64,
-    pub deliveries: u64,
-    pub wall_secs: f64,
-    pub sim_secs: f64,
-    pub violations: usize,
-    pub trace_hash: String,
-    /// Building the world, forming the tree, every user connecting and
-    /// joining.
-    pub setup_wall_secs: f64,
-    pub setup_events: u64,
-    /// As in [`FloodReport::peak_rss_mib`].
-    pub peak_rss_mib: Option<f64>,
+    /// From [`USERS_SETTLED`] to the end.
+    #[serde(flatten)]
+    pub timed: Timed,
 }
 
 pub fn users(
@@ -374,54 +388,22 @@ pub fn users(
     habits: UserHabits,
     seed: u64,
 ) -> Result<UsersReport, String> {
-    let t_setup = WallClock::now();
     let scn = crate::workload::expand(&users_scenario(servers, users, seconds, habits, seed), seed);
-    let mut world = build(&scn, &mut RunOptions::default())?;
-    world.run_until(USERS_SETTLED);
-    let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
-    let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
-    let t0 = WallClock::now();
-    world.run();
-    let wall = t0.elapsed().as_secs_f64();
-    let report = Ok(UsersReport {
+    Ok(UsersReport {
         servers,
         users,
-        events: world.events - events0,
-        deliveries: world.checks.chat.deliveries - del0,
-        wall_secs: wall,
-        sim_secs: (world.now - sim0) as f64 / 1e9,
-        violations: world.checks.violations.len(),
-        trace_hash: world.hash.hex(),
-        setup_wall_secs,
-        setup_events,
-        peak_rss_mib: peak_rss_mib(),
-    });
-    exit_without_teardown(world, scn);
-    report
+        timed: run_timed(scn, USERS_SETTLED)?,
+    })
 }
 
 impl UsersReport {
     pub fn text(&self) -> String {
         format!(
-            "users: {} users on {} servers, every safety checker on\n\
-             \x20 after set-up: {:.0} simulated s, events {}, room deliveries {}, violations {}\n\
-             \x20 trace hash {}\n\
-             \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
-             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
+            "users: {} users on {} servers, every safety checker on; timed after set-up, {:.0} simulated s:\n{}",
             self.users,
             self.servers,
-            self.sim_secs,
-            self.events,
-            self.deliveries,
-            self.violations,
-            self.trace_hash,
-            self.wall_secs,
-            self.events as f64 / self.wall_secs,
-            self.deliveries as f64 / self.wall_secs,
-            self.sim_secs / self.wall_secs,
-            self.setup_wall_secs,
-            self.setup_events,
-            mib(self.peak_rss_mib)
+            self.timed.sim_secs,
+            self.timed.text()
         )
     }
 }

@@ -827,7 +827,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     seed,
                 )?;
                 emit(&if json { json_line(&r) } else { r.text() });
-                Ok(if r.violations == 0 { 0 } else { 1 })
+                Ok(if r.timed.violations == 0 { 0 } else { 1 })
             }
             BenchCmd::Users {
                 servers,
@@ -846,7 +846,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 };
                 let r = crate::bench::users(servers as usize, users, seconds, habits, seed)?;
                 emit(&if json { json_line(&r) } else { r.text() });
-                Ok(if r.violations == 0 { 0 } else { 1 })
+                Ok(if r.timed.violations == 0 { 0 } else { 1 })
             }
         },
         Cmd::Completions { shell } => {
