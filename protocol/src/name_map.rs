@@ -197,6 +197,51 @@ impl<'a, V> IntoIterator for &'a NameMap<V> {
     }
 }
 
+/// A [`NameMap`] that is only searched, never walked: a short name is
+/// not kept beside its number at all (its number is the name), 16 bytes
+/// less per entry. The nick index, one entry per user on every server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NameIndex<V> {
+    short: BTreeMap<u128, V>,
+    long: BTreeMap<Arc<str>, V>,
+}
+
+impl<V> Default for NameIndex<V> {
+    fn default() -> Self {
+        NameIndex {
+            short: BTreeMap::new(),
+            long: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V> NameIndex<V> {
+    pub fn get(&self, s: &str) -> Option<&V> {
+        match short(s) {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(s),
+        }
+    }
+
+    pub fn contains_key(&self, s: &str) -> bool {
+        self.get(s).is_some()
+    }
+
+    pub fn insert(&mut self, name: Arc<str>, v: V) -> Option<V> {
+        match short(&name) {
+            Some(k) => self.short.insert(k, v),
+            None => self.long.insert(name, v),
+        }
+    }
+
+    pub fn remove(&mut self, s: &str) -> Option<V> {
+        match short(s) {
+            Some(k) => self.short.remove(&k),
+            None => self.long.remove(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,12 +261,17 @@ mod tests {
             probes in proptest::collection::vec("(abcdefghijklmnop)?[\\x00a-c0-2]{0,20}", 0..20),
         ) {
             let mut ours = NameMap::new();
+            let mut index = NameIndex::default();
             let mut theirs: BTreeMap<Arc<str>, u8> = BTreeMap::new();
             for (add, name, v) in ops {
                 if add {
-                    prop_assert_eq!(ours.insert(Arc::from(name.as_str()), v), theirs.insert(Arc::from(name.as_str()), v));
+                    let t = theirs.insert(Arc::from(name.as_str()), v);
+                    prop_assert_eq!(ours.insert(Arc::from(name.as_str()), v), t);
+                    prop_assert_eq!(index.insert(Arc::from(name.as_str()), v), t);
                 } else {
-                    prop_assert_eq!(ours.remove(&name), theirs.remove(name.as_str()));
+                    let t = theirs.remove(name.as_str());
+                    prop_assert_eq!(ours.remove(&name), t);
+                    prop_assert_eq!(index.remove(&name), t);
                 }
                 prop_assert_eq!(ours.len(), theirs.len());
             }
@@ -231,6 +281,8 @@ mod tests {
             for p in probes.iter().chain(theirs.keys().map(|k| k.to_string()).collect::<Vec<_>>().iter()) {
                 prop_assert_eq!(ours.get(p), theirs.get(p.as_str()));
                 prop_assert_eq!(ours.contains_key(p), theirs.contains_key(p.as_str()));
+                prop_assert_eq!(index.get(p), theirs.get(p.as_str()));
+                prop_assert_eq!(index.contains_key(p), theirs.contains_key(p.as_str()));
             }
         }
     }

@@ -24,7 +24,7 @@ use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::name_map::NameMap;
+use crate::name_map::{NameIndex, NameMap};
 
 use rand_core::CryptoRngCore;
 
@@ -143,10 +143,8 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 pub(crate) struct ChatState {
     /// By UID (see name_map.rs for why not a `BTreeMap`).
     pub users: NameMap<User>,
-    /// Folded nick to UID. The key is the user's own nick when that is
-    /// already folded, as nearly every nick is: one allocation per user
-    /// and server instead of two.
-    pub nicks: NameMap<Arc<str>>,
+    /// Folded nick to UID (see name_map.rs: the nick itself is not kept).
+    pub nicks: NameIndex<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
     pub history: nick_history::NickHistory,
     /// UIDs killed or rejected, and which of the two ended them: never
