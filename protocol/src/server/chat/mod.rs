@@ -141,8 +141,11 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
-    /// By UID (see name_map.rs for why not a `BTreeMap`).
-    pub users: NameMap<User>,
+    /// By UID (see name_map.rs for why not a `BTreeMap`). Boxed: UIDs
+    /// arrive in ascending order, which leaves B-tree nodes about half
+    /// full, so a record in the node wastes as much again (at 10,000
+    /// users on 100 servers, 544 -> 490 MiB, and inserts move less).
+    pub users: NameMap<Box<User>>,
     /// Folded nick to UID (see name_map.rs: the nick itself is not kept).
     pub nicks: NameIndex<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.
