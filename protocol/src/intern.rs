@@ -28,7 +28,9 @@ use crate::identity::LinkTag;
 /// shows, but a fixed hasher keeps even its memory use the same run to run.
 type Hasher = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
-struct Set<T: ?Sized> {
+/// One shared copy of each distinct value, pruned as [`arc`] says (a
+/// module keeps one per type it shares, in a `thread_local`).
+pub(crate) struct Set<T: ?Sized> {
     items: HashSet<Arc<T>, Hasher>,
     /// Size at which to prune next.
     prune_at: usize,
@@ -38,14 +40,14 @@ struct Set<T: ?Sized> {
 const MIN_PRUNE: usize = 4096;
 
 impl<T: ?Sized + Hash + Eq> Set<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Set {
             items: HashSet::default(),
             prune_at: MIN_PRUNE,
         }
     }
 
-    fn get(&mut self, x: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
+    pub(crate) fn get(&mut self, x: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
         if let Some(a) = self.items.get(x) {
             return a.clone();
         }

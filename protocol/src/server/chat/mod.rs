@@ -65,10 +65,20 @@ pub(crate) struct User {
 /// networks cloak it) and the real name. Every server keeps one per user,
 /// so the three share one allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct UserInfo {
-    all: Arc<str>,
+pub(crate) struct UserInfo(Arc<InfoText>);
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct InfoText {
+    all: Box<str>,
     /// Where the user name and the host end in `all`.
     ends: [u32; 2],
+}
+
+thread_local! {
+    /// Every server holds the same fields for a user: one copy per thread
+    /// (see intern.rs), so a record carries one pointer.
+    static INFOS: std::cell::RefCell<crate::intern::Set<InfoText>> =
+        std::cell::RefCell::new(crate::intern::Set::new());
 }
 
 impl UserInfo {
@@ -79,22 +89,32 @@ impl UserInfo {
         }
         let ends = [user.len(), user.len() + host.len()]
             .map(|e| u32::try_from(e).expect("a frame is far shorter"));
-        UserInfo {
-            all: crate::intern::arc(&all),
+        let text = InfoText {
+            all: all.into_boxed_str(),
             ends,
-        }
+        };
+        UserInfo(INFOS.with(|s| s.borrow_mut().get(&text, || Arc::new(text.clone_text()))))
     }
 
     pub fn user(&self) -> &str {
-        &self.all[..self.ends[0] as usize]
+        &self.0.all[..self.0.ends[0] as usize]
     }
 
     pub fn host(&self) -> &str {
-        &self.all[self.ends[0] as usize..self.ends[1] as usize]
+        &self.0.all[self.0.ends[0] as usize..self.0.ends[1] as usize]
     }
 
     pub fn realname(&self) -> &str {
-        &self.all[self.ends[1] as usize..]
+        &self.0.all[self.0.ends[1] as usize..]
+    }
+}
+
+impl InfoText {
+    fn clone_text(&self) -> InfoText {
+        InfoText {
+            all: self.all.clone(),
+            ends: self.ends,
+        }
     }
 }
 
