@@ -227,10 +227,11 @@ impl<V> NameIndex<V> {
         self.get(s).is_some()
     }
 
-    pub fn insert(&mut self, name: Arc<str>, v: V) -> Option<V> {
-        match short(&name) {
+    /// A short name is not kept at all; a long one is shared (intern.rs).
+    pub fn insert(&mut self, name: &str, v: V) -> Option<V> {
+        match short(name) {
             Some(k) => self.short.insert(k, v),
-            None => self.long.insert(name, v),
+            None => self.long.insert(crate::intern::arc(name), v),
         }
     }
 
@@ -267,7 +268,7 @@ mod tests {
                 if add {
                     let t = theirs.insert(Arc::from(name.as_str()), v);
                     prop_assert_eq!(ours.insert(Arc::from(name.as_str()), v), t);
-                    prop_assert_eq!(index.insert(Arc::from(name.as_str()), v), t);
+                    prop_assert_eq!(index.insert(&name, v), t);
                 } else {
                     let t = theirs.remove(name.as_str());
                     prop_assert_eq!(ours.remove(&name), t);

@@ -141,8 +141,9 @@ pub struct World {
     pub net: Network,
     pub by_label: BTreeMap<String, HostId>,
     /// Shared by every server booted while it is current (a copy each
-    /// would be servers x servers entries); replaced, not changed in
-    /// place, when a server is admitted.
+    /// would be servers x servers entries); an admission copies it first
+    /// if a server holds it (`Arc::make_mut`), so running servers keep
+    /// theirs until the protocol tells them.
     registry: Arc<Registry>,
     cfg: Arc<Config>,
     seed: u64,

@@ -67,7 +67,7 @@ pub(crate) struct User {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UserInfo(Arc<InfoText>);
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct InfoText {
     all: Box<str>,
     /// Where the user name and the host end in `all`.
@@ -93,7 +93,7 @@ impl UserInfo {
             all: all.into_boxed_str(),
             ends,
         };
-        UserInfo(INFOS.with(|s| s.borrow_mut().get(&text, || Arc::new(text.clone_text()))))
+        UserInfo(INFOS.with(|s| s.borrow_mut().get(&text, || Arc::new(text.clone()))))
     }
 
     pub fn user(&self) -> &str {
@@ -106,15 +106,6 @@ impl UserInfo {
 
     pub fn realname(&self) -> &str {
         &self.0.all[self.0.ends[1] as usize..]
-    }
-}
-
-impl InfoText {
-    fn clone_text(&self) -> InfoText {
-        InfoText {
-            all: self.all.clone(),
-            ends: self.ends,
-        }
     }
 }
 

@@ -22,7 +22,6 @@
 //! taken only from the link toward that server; copies that come round a
 //! transient cycle from the other side are refused.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{frame, User, UserInfo};
@@ -59,19 +58,10 @@ pub fn collision_losers(
     (a_later, !a_later)
 }
 
-/// A nick's key in the nick index: the nick itself when it is already
-/// folded (no copy), else the shared copy of its folded form.
-fn nick_key(nick: &Arc<str>) -> Arc<str> {
-    match fold_cow(nick) {
-        Cow::Borrowed(_) => nick.clone(),
-        Cow::Owned(k) => crate::intern::arc(&k),
-    }
-}
-
 impl Server {
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
-        self.chat.nicks.insert(nick_key(&u.nick), uid.clone());
+        self.chat.nicks.insert(&fold_cow(&u.nick), uid.clone());
         self.chat.users.insert(uid, Box::new(u));
     }
 
@@ -276,7 +266,7 @@ impl Server {
         if self.chat.nicks.get(&key) == Some(uid) {
             self.chat.nicks.remove(&key);
         }
-        self.chat.nicks.insert(nick_key(uid), uid.clone());
+        self.chat.nicks.insert(&fold_cow(uid), uid.clone());
         if local {
             self.chat.pending_renames.push((via, uid.clone()));
         }
@@ -386,7 +376,7 @@ impl Server {
                 if self.chat.nicks.get(&key) == Some(uid) {
                     self.chat.nicks.remove(&key);
                 }
-                self.chat.nicks.insert(nick_key(&new), uid.clone());
+                self.chat.nicks.insert(&fold_cow(&new), uid.clone());
                 self.remember_nick(now, &old, uid);
                 true
             }
