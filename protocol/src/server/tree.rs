@@ -227,13 +227,7 @@ impl Server {
             // through it is refused below).
             _ => None,
         };
-        let me = &self.me.name;
-        let mut intern = |s: &str| -> Arc<str> {
-            if s == &**me {
-                return me.clone();
-            }
-            crate::intern::arc(s)
-        };
+        let mut intern = crate::intern::arc;
         let tags = match &shared {
             Some(_) => path
                 .arg(n - 1)
