@@ -231,7 +231,14 @@ pub struct Timed {
     pub deliveries: u64,
     pub wall_secs: f64,
     pub sim_secs: f64,
+    /// Every safety violation, and at a quiet end the convergence checks
+    /// too (users left disconnected, servers that disagree), judged after
+    /// the timed part as `drcsim run` judges a run.
     pub violations: usize,
+    /// The end was quiet, so convergence was judged.
+    pub quiescent: bool,
+    /// The clients at the end (connected or not) and what failed at them.
+    pub client_summary: crate::checkers::counts::ClientSummary,
     pub trace_hash: String,
     pub setup_wall_secs: f64,
     pub setup_events: u64,
@@ -249,13 +256,18 @@ fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let t0 = WallClock::now();
     world.run();
     let wall_secs = t0.elapsed().as_secs_f64();
+    let (events, deliveries) = (world.events - events0, world.checks.chat.deliveries - del0);
+    world.summary = crate::run::Summary::Brief;
+    let outcome = crate::run::judge(&scn, &mut world)?;
     let timed = Timed {
-        events: world.events - events0,
-        deliveries: world.checks.chat.deliveries - del0,
+        events,
+        deliveries,
         wall_secs,
         sim_secs: (world.now - sim0) as f64 / 1e9,
-        violations: world.checks.violations.len(),
-        trace_hash: world.hash.hex(),
+        violations: outcome.violations.len(),
+        quiescent: outcome.quiescent,
+        client_summary: outcome.clients,
+        trace_hash: outcome.trace_hash,
         setup_wall_secs,
         setup_events,
         peak_rss_mib: peak_rss_mib(),
@@ -267,13 +279,21 @@ fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
 impl Timed {
     fn text(&self) -> String {
         format!(
-            "\x20 events {}, room deliveries {}, violations {}\n\
+            "\x20 events {}, room deliveries {}, violations {}{}\n\
+             \x20 clients at the end: {} of {} connected\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
              \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
             self.events,
             self.deliveries,
             self.violations,
+            if self.quiescent {
+                ""
+            } else {
+                " (the end was not quiet: convergence not judged)"
+            },
+            self.client_summary.at_end.connected,
+            self.client_summary.total,
             self.trace_hash,
             self.wall_secs,
             self.events as f64 / self.wall_secs,

@@ -190,7 +190,7 @@ pub fn finish(scn: &Scenario, mut world: World) -> Result<Outcome, String> {
     judge(scn, &mut world)
 }
 
-fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
+pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String> {
     let settle = scn
         .expect
         .settle

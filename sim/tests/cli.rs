@@ -562,6 +562,18 @@ fn bench_users_chats_changes_nicks_and_churns_deterministically() {
     assert!((2_000..20_000).contains(&deliveries), "{deliveries}");
     assert!(v["setup_events"].as_u64().unwrap() > 0);
     assert!(v["sim_secs"].as_f64().unwrap() >= 40.0);
+    // Judged at the end as `run` judges: the clients' end states are
+    // counted (the benches end 5 s after the last action, too soon for a
+    // quiet end, so convergence is not judged and says so).
+    assert_eq!(v["client_summary"]["total"], 60);
+    assert_eq!(v["quiescent"], false);
+    let at_end = &v["client_summary"]["at_end"];
+    let states: u64 = ["connected", "quit", "killed", "disconnected", "pending"]
+        .iter()
+        .map(|k| at_end[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(states, 60, "{at_end}");
+    assert!(at_end["connected"].as_u64().unwrap() >= 50, "{at_end}");
     let (_, again, _) = drcsim(&args);
     let w: serde_json::Value = serde_json::from_str(again.trim()).expect("one JSON object");
     assert_eq!(v["trace_hash"], w["trace_hash"]);
