@@ -1,50 +1,110 @@
 //! A map keyed by names whose searches rarely read a name.
 //!
-//! Every server keeps its users by UID and its nicks by folded nick in
-//! ordered maps (ordered, because bursts and views walk them in name
-//! order). A `BTreeMap<Arc<str>, _>` compares keys by following each
-//! key's pointer to its bytes: about fifteen reads of scattered memory per
-//! search at 25,000 users, each likely a cache miss (`memcmp` was 42 % of
-//! the `bench users` profile there, and the share grew with the users).
+//! Every server keeps its users by UID, its rooms by folded name and its
+//! nicks by folded nick. Bursts and views walk users and rooms in name
+//! order, but nearly every use is a search: each room message looks up
+//! its sender on every server it crosses and each member when a room's
+//! fan-out is rebuilt, each UID claims its nick on every server. With
+//! 100 servers each holding every user, those tables together outgrow
+//! the caches, and an ordered tree's search costs a cache miss per level
+//! (about six at 250,000 users).
 //!
 //! Here a name of at most 16 bytes (without NUL bytes, which no name
 //! has) is kept under its bytes as a big-endian number, zero-padded:
 //! distinct names give distinct numbers, and numbers compare as the names
 //! do (a name that ends first is a prefix of the other, and its padding
-//! is smaller than any byte). A search compares numbers held in the
-//! tree's own nodes, exactly once per node, and never reads a name.
-//! Longer names (none in practice: UIDs, nicks and room names are
-//! shorter) go to an ordinary map, and iteration merges the two in name
-//! order. It costs 16 bytes more per entry. Order, and so every run, is
-//! unchanged.
+//! is smaller than any byte). Those numbers key a hash table, so a search
+//! hashes one number and reads one or two slots, and never reads a name.
+//! A walk in name order sorts the numbers first (a walk visits every
+//! entry anyway; bursts and views are rare). Longer names (none in
+//! practice: UIDs, nicks and room names are shorter) go to an ordinary
+//! ordered map, and walks merge the two in name order. Order, and so
+//! every run, is the same as with one ordered map of names; the hash
+//! table's own order never leaves this file but through the walks marked
+//! unordered, whose callers only count.
 
 use std::collections::btree_map;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::iter::Peekable;
 use std::sync::Arc;
 
+/// Hashes a name's number: fixed (no per-process seed), so a run's
+/// memory layout and timing never depend on the process, though no order
+/// of the table reaches a run anyway. Both halves are mixed by one
+/// folded 64 × 64 → 128-bit multiply, enough to spread names that differ
+/// only in their last bytes (UIDs counting up) over the low bits the
+/// table indexes by and the high bits it tags slots with.
+#[derive(Default)]
+pub(crate) struct NumberHasher(u64);
+
+impl Hasher for NumberHasher {
+    #[inline]
+    fn write_u128(&mut self, n: u128) {
+        let fold = |a: u64, b: u64| {
+            let p = (a as u128) * (b as u128);
+            (p as u64) ^ ((p >> 64) as u64)
+        };
+        let (hi, lo) = ((n >> 64) as u64, n as u64);
+        self.0 = fold(hi ^ 0x243f_6a88_85a3_08d3, lo ^ 0x1319_8a2e_0370_7344);
+    }
+
+    /// Not used by the tables here (a `Number` hashes as one `u128`), but
+    /// any bytes hash.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A short name's number as two words: as a `u128` it would be aligned
+/// to 16 bytes and pad every slot of a table of users by 8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Number {
+    hi: u64,
+    lo: u64,
+}
+
+impl Hash for Number {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128((self.hi as u128) << 64 | self.lo as u128);
+    }
+}
+
+type Numbers<V> = HashMap<Number, V, BuildHasherDefault<NumberHasher>>;
+
 /// The number a short name is kept under, or `None` for a long one.
 #[inline]
-fn short(s: &str) -> Option<u128> {
+fn short(s: &str) -> Option<Number> {
     let b = s.as_bytes();
     if b.len() > 16 || b.contains(&0) {
         return None;
     }
     let mut buf = [0u8; 16];
     buf[..b.len()].copy_from_slice(b);
-    Some(u128::from_be_bytes(buf))
+    let n = u128::from_be_bytes(buf);
+    Some(Number {
+        hi: (n >> 64) as u64,
+        lo: n as u64,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NameMap<V> {
-    short: BTreeMap<u128, (Arc<str>, V)>,
+    short: Numbers<(Arc<str>, V)>,
     long: BTreeMap<Arc<str>, V>,
 }
 
 impl<V> Default for NameMap<V> {
     fn default() -> Self {
         NameMap {
-            short: BTreeMap::new(),
+            short: Numbers::default(),
             long: BTreeMap::new(),
         }
     }
@@ -108,18 +168,39 @@ impl<V> NameMap<V> {
 
     /// In name order.
     pub fn iter(&self) -> Iter<'_, V> {
+        let mut short: Vec<_> = self.short.iter().collect();
+        short.sort_unstable_by_key(|(k, _)| **k);
         Iter {
-            short: self.short.values().peekable(),
+            short: short.into_iter().map(second as _).peekable(),
             long: self.long.iter().peekable(),
         }
     }
 
     /// In name order.
     pub fn iter_mut(&mut self) -> IterMut<'_, V> {
+        let mut short: Vec<_> = self.short.iter_mut().collect();
+        short.sort_unstable_by_key(|(k, _)| **k);
         IterMut {
-            short: self.short.values_mut().peekable(),
+            short: short.into_iter().map(second_mut as _).peekable(),
             long: self.long.iter_mut().peekable(),
         }
+    }
+
+    /// Every value in no particular order, for callers that only count
+    /// or check (nothing they produce depends on the order).
+    pub fn values_unordered(&self) -> impl Iterator<Item = &V> {
+        self.short
+            .values()
+            .map(|(_, v)| v)
+            .chain(self.long.values())
+    }
+
+    /// Every entry in no particular order (see `values_unordered`).
+    pub fn iter_unordered(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
+        self.short
+            .values()
+            .map(|(k, v)| (k, v))
+            .chain(self.long.iter())
     }
 
     #[cfg(test)]
@@ -138,6 +219,16 @@ impl<V> NameMap<V> {
     }
 }
 
+fn second<'a, V>(e: (&'a Number, &'a (Arc<str>, V))) -> &'a (Arc<str>, V) {
+    e.1
+}
+
+fn second_mut<'a, V>(e: (&'a Number, &'a mut (Arc<str>, V))) -> &'a mut (Arc<str>, V) {
+    e.1
+}
+
+type Sorted<'a, T> = std::iter::Map<std::vec::IntoIter<(&'a Number, T)>, fn((&'a Number, T)) -> T>;
+
 /// Whether the next short entry comes before the next long one.
 fn short_first(short: Option<&Arc<str>>, long: Option<&Arc<str>>) -> bool {
     match (short, long) {
@@ -147,7 +238,7 @@ fn short_first(short: Option<&Arc<str>>, long: Option<&Arc<str>>) -> bool {
 }
 
 pub(crate) struct Iter<'a, V> {
-    short: Peekable<btree_map::Values<'a, u128, (Arc<str>, V)>>,
+    short: Peekable<Sorted<'a, &'a (Arc<str>, V)>>,
     long: Peekable<btree_map::Iter<'a, Arc<str>, V>>,
 }
 
@@ -165,7 +256,7 @@ impl<'a, V> Iterator for Iter<'a, V> {
 }
 
 pub(crate) struct IterMut<'a, V> {
-    short: Peekable<btree_map::ValuesMut<'a, u128, (Arc<str>, V)>>,
+    short: Peekable<Sorted<'a, &'a mut (Arc<str>, V)>>,
     long: Peekable<btree_map::IterMut<'a, Arc<str>, V>>,
 }
 
@@ -202,14 +293,14 @@ impl<'a, V> IntoIterator for &'a NameMap<V> {
 /// less per entry. The nick index, one entry per user on every server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NameIndex<V> {
-    short: BTreeMap<u128, V>,
+    short: Numbers<V>,
     long: BTreeMap<Arc<str>, V>,
 }
 
 impl<V> Default for NameIndex<V> {
     fn default() -> Self {
         NameIndex {
-            short: BTreeMap::new(),
+            short: Numbers::default(),
             long: BTreeMap::new(),
         }
     }
@@ -278,7 +369,22 @@ mod tests {
             }
             let a: Vec<_> = ours.iter().collect();
             let b: Vec<_> = theirs.iter().collect();
-            prop_assert_eq!(a, b);
+            prop_assert_eq!(&a, &b);
+            let mut c: Vec<_> = ours.iter_unordered().collect();
+            c.sort();
+            prop_assert_eq!(&c, &b);
+            let mut d: Vec<_> = ours.values_unordered().collect();
+            d.sort();
+            let mut e: Vec<_> = theirs.values().collect();
+            e.sort();
+            prop_assert_eq!(d, e);
+            let mut f = ours.clone();
+            for (k, v) in f.iter_mut() {
+                *v = v.wrapping_add(k.len() as u8);
+            }
+            let g: Vec<_> = f.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let h: Vec<_> = theirs.iter().map(|(k, v)| (k.clone(), v.wrapping_add(k.len() as u8))).collect();
+            prop_assert_eq!(g, h);
             for p in probes.iter().chain(theirs.keys().map(|k| k.to_string()).collect::<Vec<_>>().iter()) {
                 prop_assert_eq!(ours.get(p), theirs.get(p.as_str()));
                 prop_assert_eq!(ours.contains_key(p), theirs.contains_key(p.as_str()));
@@ -286,6 +392,29 @@ mod tests {
                 prop_assert_eq!(index.contains_key(p), theirs.contains_key(p.as_str()));
             }
         }
+    }
+
+    #[test]
+    fn the_hasher_mixes_both_halves_and_any_bytes() {
+        let h = |n: Number| {
+            let mut s = NumberHasher::default();
+            n.hash(&mut s);
+            s.finish()
+        };
+        let (a, b) = (short("0AB-1-100").unwrap(), short("0AB-1-101").unwrap());
+        assert_ne!(h(a), h(b));
+        assert_ne!(h(Number { hi: 1, lo: 0 }), h(Number { hi: 2, lo: 0 }));
+        // Names counting up spread over the low bits the table indexes by.
+        let low: std::collections::BTreeSet<u64> = (0..64)
+            .map(|i| h(short(&format!("0AB-1-{i}")).unwrap()) & 63)
+            .collect();
+        assert!(low.len() > 32, "{} of 64 buckets", low.len());
+        let bytes = |b: &[u8]| {
+            let mut s = NumberHasher::default();
+            s.write(b);
+            s.finish()
+        };
+        assert_ne!(bytes(b"ab"), bytes(b"ba"));
     }
 
     #[test]

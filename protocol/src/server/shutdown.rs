@@ -31,7 +31,7 @@ impl Server {
     fn loads(&self) -> (Vec<Load>, usize) {
         let mut by_sid: BTreeMap<&str, usize> = BTreeMap::new();
         let mut mine = 0;
-        for u in self.chat.users.values() {
+        for u in self.chat.users.values_unordered() {
             if u.local {
                 mine += 1;
             } else {

@@ -134,7 +134,7 @@ impl Server {
                 load.insert(name.clone(), 0);
             }
         }
-        for u in self.chat.users.values() {
+        for u in self.chat.users.values_unordered() {
             if let Some(n) = by_sid.get(&*u.sid).and_then(|n| load.get_mut(*n)) {
                 *n += 1;
             }

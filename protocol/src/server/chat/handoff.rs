@@ -264,7 +264,7 @@ impl Server {
         let room = &self.chat.rooms[key];
         let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
         let mut load: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
-        for (uid, u) in &self.chat.users {
+        for (uid, u) in self.chat.users.iter_unordered() {
             if u.local {
                 continue;
             }

@@ -517,7 +517,7 @@ impl Server {
     /// number is among the held rooms.
     #[cfg(debug_assertions)]
     fn check_held_rooms(&self) {
-        for (key, r) in &self.chat.rooms {
+        for (key, r) in self.chat.rooms.iter_unordered() {
             if r.seq.as_ref().is_some_and(|s| !s.held.is_empty()) {
                 assert!(self.chat.held_rooms.contains(&**key), "room {key} holds");
             }
