@@ -152,11 +152,9 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
-    /// By UID (see name_map.rs for why not a `BTreeMap`). Boxed: UIDs
-    /// arrive in ascending order, which leaves B-tree nodes about half
-    /// full, so a record in the node wastes as much again (at 10,000
-    /// users on 100 servers, 544 -> 490 MiB, and inserts move less).
-    pub users: NameMap<Box<User>>,
+    /// By UID (see name_map.rs for why not a `BTreeMap`; each record
+    /// sits in its own box there, the table holding a pointer a slot).
+    pub users: NameMap<User>,
     /// Folded nick to UID (see name_map.rs: the nick itself is not kept).
     pub nicks: NameIndex<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.

@@ -170,7 +170,6 @@ impl Server {
             .users
             .iter()
             .filter(|(_, u)| &*u.sid == sid)
-            .map(|(k, u)| (k, &**u))
             .collect();
         let mut rooms: BTreeSet<&str> = BTreeSet::new();
         for (_, u) in &users {

@@ -62,7 +62,7 @@ impl Server {
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
         self.chat.nicks.insert(&fold_cow(&u.nick), uid.clone());
-        self.chat.users.insert(uid, Box::new(u));
+        self.chat.users.insert(uid, u);
     }
 
     /// Removes a user from the table and from every room it was in.
@@ -75,7 +75,7 @@ impl Server {
         for room in &u.rooms {
             self.drop_membership(room, uid, out);
         }
-        Some(*u)
+        Some(u)
     }
 
     /// Resolves a claim by `uid` on `nick` against the current holder, if
