@@ -121,8 +121,11 @@ pub(crate) struct Room {
     /// Present on the room's sequencer, for the current stream.
     pub seq: Option<rooms::Sequencer>,
     /// The links room traffic goes out on (client links of local members,
-    /// server links toward remote ones), rebuilt after a membership change.
-    pub fanout: Option<Vec<LinkId>>,
+    /// server links toward remote ones), in the order a walk of the
+    /// members meets them; kept up to date as members join and leave, and
+    /// rebuilt by such a walk when it is `None` (after a member's route
+    /// changed, or a leave it cannot follow: see `rooms::FanLink`).
+    pub fanout: Option<Vec<rooms::FanLink>>,
 }
 
 /// A client connection on this server.

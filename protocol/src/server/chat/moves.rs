@@ -380,6 +380,9 @@ impl Server {
         if self.cfg.ablations.no_home_move && dest != Dest::Me {
             return; // research switch: the old home stays
         }
+        // Its rooms' fan-outs count it behind its old route: dropped
+        // before anything joins or leaves behind the new one.
+        self.forget_fanouts(uid);
         let Some(u) = self.chat.users.get_mut(uid) else {
             return;
         };
@@ -438,14 +441,16 @@ impl Server {
                 return;
             }
         }
-        let rooms: Vec<Arc<str>> = self
-            .chat
-            .users
-            .get(uid)
-            .map(|u| u.rooms.iter().cloned().collect())
-            .unwrap_or_default();
-        for key in rooms {
-            if let Some(r) = self.chat.rooms.get_mut(&key) {
+        self.forget_fanouts(uid);
+    }
+
+    /// Drops the fan-out of every room the user is in.
+    fn forget_fanouts(&mut self, uid: &str) {
+        let Some(u) = self.chat.users.get(uid) else {
+            return;
+        };
+        for key in &u.rooms {
+            if let Some(r) = self.chat.rooms.get_mut(key) {
                 r.fanout = None;
             }
         }

@@ -73,7 +73,7 @@ impl Server {
             self.chat.nicks.remove(&key);
         }
         for room in &u.rooms {
-            self.drop_membership(room, uid, out);
+            self.drop_membership_via(room, uid, Some(u.via), out);
         }
         Some(u)
     }
