@@ -218,8 +218,26 @@ pub fn chat_scenario(
         }
     }
     scn.actions.sort_by_key(|a| a.time);
-    scn.duration = Duration::from_nanos(CHAT_START + seconds * 1_000_000_000 + 5_000_000_000);
+    quiet_end(
+        &mut scn,
+        CHAT_START + seconds * 1_000_000_000 + 5_000_000_000,
+    );
     scn
+}
+
+/// How long after the timed part a bench runs on, untimed, for a quiet
+/// end: the settling times the convergence checks wait for after the
+/// last action and the last client action (`checkers::convergence`).
+fn quiet_margin(scn: &Scenario) -> u64 {
+    use crate::checkers::convergence::{chat_settle, settle};
+    // The benches' scenarios set nothing a config could reject.
+    let cfg = crate::run::protocol_config(scn).unwrap_or_default();
+    settle(&cfg).max(chat_settle(&cfg))
+}
+
+/// Ends `scn` a quiet margin after `timed_end`.
+fn quiet_end(scn: &mut Scenario, timed_end: u64) {
+    scn.duration = Duration::from_nanos(timed_end + quiet_margin(scn));
 }
 
 /// What the chat and users benches measure: a set-up run to a given
@@ -231,6 +249,8 @@ pub struct Timed {
     pub deliveries: u64,
     pub wall_secs: f64,
     pub sim_secs: f64,
+    /// The untimed run from the timed part to a quiet end.
+    pub drain_wall_secs: f64,
     /// Every safety violation, and at a quiet end the convergence checks
     /// too (users left disconnected, servers that disagree), judged after
     /// the timed part as `drcsim run` judges a run.
@@ -246,24 +266,34 @@ pub struct Timed {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// Builds `scn`, runs it to `settled` (the set-up), then to its end.
+/// Builds `scn` and runs it to `settled` (the set-up), then to the end of
+/// its workload and 5 s more (timed: the figures), then untimed to the
+/// scenario's end, which [`quiet_end`] put late enough for a quiet end,
+/// so that the judgement includes convergence: every user reconnected,
+/// every server agreeing on users and rooms, every message delivered.
 fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
+    let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);
     let t_setup = WallClock::now();
     let mut world = build(&scn, &mut RunOptions::default())?;
     world.run_until(settled);
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
     let t0 = WallClock::now();
-    world.run();
+    world.run_until(timed_end);
     let wall_secs = t0.elapsed().as_secs_f64();
     let (events, deliveries) = (world.events - events0, world.checks.chat.deliveries - del0);
+    let sim_secs = (world.now - sim0) as f64 / 1e9;
+    let t_drain = WallClock::now();
+    world.run();
+    let drain_wall_secs = t_drain.elapsed().as_secs_f64();
     world.summary = crate::run::Summary::Brief;
     let outcome = crate::run::judge(&scn, &mut world)?;
     let timed = Timed {
         events,
         deliveries,
         wall_secs,
-        sim_secs: (world.now - sim0) as f64 / 1e9,
+        sim_secs,
+        drain_wall_secs,
         violations: outcome.violations.len(),
         quiescent: outcome.quiescent,
         client_summary: outcome.clients,
@@ -283,12 +313,12 @@ impl Timed {
              \x20 clients at the end: {} of {} connected\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
-             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
+             \x20 set-up {:.3}s wall, {} events; untimed run to a quiet end {:.3}s; peak memory {}\n",
             self.events,
             self.deliveries,
             self.violations,
             if self.quiescent {
-                ""
+                " (safety, and convergence at the quiet end)"
             } else {
                 " (the end was not quiet: convergence not judged)"
             },
@@ -301,6 +331,7 @@ impl Timed {
             self.sim_secs / self.wall_secs,
             self.setup_wall_secs,
             self.setup_events,
+            self.drain_wall_secs,
             mib(self.peak_rss_mib)
         )
     }
@@ -388,7 +419,7 @@ pub fn users_scenario(
         stop: Duration::from_nanos(stop),
         ..WorkloadSection::default()
     });
-    scn.duration = Duration::from_nanos(stop + 5_000_000_000);
+    quiet_end(&mut scn, stop + 5_000_000_000);
     scn
 }
 
@@ -467,6 +498,12 @@ mod tests {
         assert!((200..500).contains(&nicks), "{nicks}");
         assert!((200..500).contains(&quits), "{quits}");
         assert!(scn.actions.iter().all(|a| a.time.as_nanos() < end));
-        assert_eq!(scn.duration.as_nanos(), end + 5_000_000_000);
+        // Timed to 5 s after the last action, then 45 s more untimed (the
+        // tree's settling time, longer than the rooms') for a quiet end.
+        assert_eq!(quiet_margin(&scn), 45_000_000_000);
+        assert_eq!(
+            scn.duration.as_nanos(),
+            end + 5_000_000_000 + 45_000_000_000
+        );
     }
 }
