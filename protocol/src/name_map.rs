@@ -91,12 +91,21 @@ fn hash(n: Number) -> u64 {
 #[inline]
 fn short(s: &str) -> Option<Number> {
     let b = s.as_bytes();
-    if b.len() > 16 || b.contains(&0) {
+    if b.len() > 16 {
         return None;
     }
     let mut buf = [0u8; 16];
     buf[..b.len()].copy_from_slice(b);
     let n = u128::from_be_bytes(buf);
+    // A NUL would read as padding. With the padding bytes set to 1, the
+    // word-wide zero-byte test finds one among the name's bytes (a
+    // `contains(&0)` was a `memchr` call, 1.4 % of `bench users`).
+    const ONES: u128 = u128::MAX / 255;
+    let padding = u128::MAX.checked_shr(8 * b.len() as u32).unwrap_or(0);
+    let m = n | (padding & ONES);
+    if m.wrapping_sub(ONES) & !m & (ONES << 7) != 0 {
+        return None;
+    }
     Some(Number {
         hi: (n >> 64) as u64,
         lo: n as u64,
@@ -478,6 +487,9 @@ mod tests {
         assert!(n("abcdefghijklmnop") > n("abcdefghijklmno"));
         // A NUL would tie with the padding, and a 17th byte not fit.
         assert_eq!((short("a\0"), short("abcdefghijklmnopX")), (None, None));
+        assert_eq!((short("\0"), short("abcdefghijklmno\0")), (None, None));
+        assert_eq!(short("\0abcdefghijklmno"), None);
+        assert!(short("abcdefghijklmnop").is_some() && short("\x01").is_some());
         let mut m = NameMap::new();
         m.insert(Arc::from("abcdefghijklmnopY"), 2);
         m.insert(Arc::from("abcdefghijklmnopX"), 1);
