@@ -460,13 +460,37 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
         let Some(&x0) = comp.first() else { continue };
         let s0 = w.hosts[x0 as usize].server.as_ref().expect("running");
         // Both views are ordered by key (UID, folded room name), so they
-        // are compared in step; the maps that name the first difference
-        // are built only when there is one.
+        // are compared in step, against the first server's read once; the
+        // maps that name the first difference are built only when there
+        // is one.
+        let users0: Vec<(&str, &str)> = s0.users().map(user_key).collect();
+        let rooms0: Vec<RoomKey> = s0.rooms().map(room_key).collect();
+        // What `ghost.user` finds among a server's users. A server whose
+        // users are the first server's finds the same: it is looked up
+        // once, not once per server (servers × users searches).
+        let ghosts = |users: &mut dyn Iterator<Item = (&str, &str)>| -> Vec<String> {
+            let mut found = Vec::new();
+            for (uid, nick) in users {
+                match clients.get(uid) {
+                    Some(&(_, Some(sv))) if in_comp(sv) => {}
+                    Some(_) => found.push(format!(
+                        "knows {nick} ({uid}), whose server is not in this component"
+                    )),
+                    None => found.push(format!(
+                        "knows {nick} ({uid}), which is no connected client"
+                    )),
+                }
+            }
+            found
+        };
+        let mut ghosts0: Option<Vec<String>> = None;
         for &x in comp {
             let hx = &w.hosts[x as usize];
             let s = hx.server.as_ref().expect("running");
+            let mut same_users = true;
             if x != x0 {
-                if !s.users().map(user_key).eq(s0.users().map(user_key)) {
+                same_users = s.users().map(user_key).eq(users0.iter().copied());
+                if !same_users {
                     let diff = first_diff(&users_of(s), &users_of(s0));
                     v(
                         "users.agree",
@@ -474,7 +498,7 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                         format!("users differ from {}: {diff}", w.hosts[x0 as usize].label),
                     );
                 }
-                if !s.rooms().map(room_key).eq(s0.rooms().map(room_key)) {
+                if !s.rooms().map(room_key).eq(rooms0.iter().copied()) {
                     let diff = first_diff(&rooms_of(s), &rooms_of(s0));
                     v(
                         "users.agree",
@@ -483,20 +507,15 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                     );
                 }
             }
-            for (uid, nick, _) in s.users() {
-                match clients.get(uid) {
-                    Some(&(_, Some(sv))) if in_comp(sv) => {}
-                    Some(_) => v(
-                        "ghost.user",
-                        &hx.label,
-                        format!("knows {nick} ({uid}), whose server is not in this component"),
-                    ),
-                    None => v(
-                        "ghost.user",
-                        &hx.label,
-                        format!("knows {nick} ({uid}), which is no connected client"),
-                    ),
-                }
+            let own;
+            let found = if same_users {
+                ghosts0.get_or_insert_with(|| ghosts(&mut users0.iter().copied()))
+            } else {
+                own = ghosts(&mut s.users().map(user_key));
+                &own
+            };
+            for detail in found {
+                v("ghost.user", &hx.label, detail.clone());
             }
             // Rooms this server sequences: every member in reach is in step.
             for r in s.rooms() {
