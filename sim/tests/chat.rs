@@ -224,3 +224,23 @@ fn servers_with_letter_first_sids_chat_as_any_others() {
     }
     assert_eq!(f["servers"], twin["servers"]);
 }
+
+/// With users split off (the `no_split_users` ablation), every server
+/// that still knows the gone user is named by `ghost.user`, and only
+/// those: `east`, which differs from the first server (`users.agree`),
+/// has its own users judged, not the first server's.
+#[test]
+fn ghost_users_are_named_at_each_server_that_keeps_them() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-split-users.toml");
+    let scn = scenario::load(&p).unwrap();
+    let o = run(&scn, RunOptions::default()).unwrap();
+    let at = |inv: &str| -> Vec<String> {
+        o.violations
+            .iter()
+            .filter(|v| v.invariant == inv)
+            .map(|v| v.host.clone().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(at("ghost.user"), ["hub", "west"]);
+    assert_eq!(at("users.agree"), ["east"]);
+}
