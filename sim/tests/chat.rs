@@ -244,3 +244,28 @@ fn ghost_users_are_named_at_each_server_that_keeps_them() {
     assert_eq!(at("ghost.user"), ["hub", "west"]);
     assert_eq!(at("users.agree"), ["east"]);
 }
+
+/// `client.rooms` names the server that does not list a connected
+/// client's membership, and only that one: in the user-resync ablation n2
+/// never learns alice again, so it lists neither her nor her room's
+/// membership, while hub, n1 and n1a (whose room views are alike, and so
+/// asked once) list both.
+#[test]
+fn a_membership_missing_at_one_server_is_named_there() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-user-resync.toml");
+    let mut scn = scenario::load(&p).unwrap();
+    scn.clients[0].join = vec!["#r".into()];
+    let o = run(&scn, RunOptions::default()).unwrap();
+    let rooms: Vec<(String, &str)> = o
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "client.rooms")
+        .map(|v| (v.host.clone().unwrap_or_default(), v.detail.as_str()))
+        .collect();
+    assert_eq!(
+        rooms,
+        [("alice".to_string(), "n2 does not list it (0AA-1-1) in #r")],
+        "{}",
+        o.summary()
+    );
+}
