@@ -558,22 +558,30 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                             ),
                         );
                     }
-                    let got: BTreeSet<u64> = rs
+                    // Sorted numbers, not a set: this runs for every member
+                    // of every room, over its whole log.
+                    let mut got: Vec<u64> = rs
                         .log
                         .iter()
                         .filter(|d| d.stream == *r.stream)
                         .map(|d| d.n)
                         .collect();
+                    got.sort_unstable();
                     // A number whose message the client already had under
                     // another number (the first copy of a retry) is not
-                    // missing.
-                    let had: BTreeSet<&str> = rs.log.iter().map(|d| d.msg.id()).collect();
+                    // missing. Read only for a number not delivered.
+                    let mut had: Option<BTreeSet<&str>> = None;
                     let missing: Vec<u64> = seq
                         .slots
                         .range(rs.start..)
                         .filter(|(n, s)| match s {
                             drc_protocol::server::Slot::Used { id, .. } => {
-                                !got.contains(n) && !had.contains(&**id)
+                                got.binary_search(n).is_err()
+                                    && !had
+                                        .get_or_insert_with(|| {
+                                            rs.log.iter().map(|d| d.msg.id()).collect()
+                                        })
+                                        .contains(&**id)
                             }
                             _ => false,
                         })
