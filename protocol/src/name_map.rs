@@ -476,6 +476,14 @@ mod tests {
             s.finish()
         };
         assert_ne!(bytes(b"ab"), bytes(b"ba"));
+        // Each byte is mixed in, not or-ed over bits already set.
+        assert_ne!(bytes(&[1, 0xff]), bytes(&[1, 0xfe]));
+        // And the tables' own hash of a name is that one, spread too.
+        let table: std::collections::BTreeSet<u64> = ["a", "b", "0AB-1-1", "0AB-1-2"]
+            .map(|n| hash(short(n).unwrap()))
+            .into();
+        assert_eq!(table.len(), 4);
+        assert_eq!(hash(a), h(a));
     }
 
     #[test]
