@@ -3115,6 +3115,53 @@ fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     assert_eq!(n, "1");
 }
 
+/// A room's kept fan-out follows a member who moves: bob on C hears
+/// alice on A (every server keeps #r's fan-out), alice moves to C, and
+/// bob's next message reaches her new connection there (mutation
+/// survivor: a move that kept the fan-outs built for her old route).
+#[test]
+fn a_moved_member_still_gets_the_rooms_messages() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let bob = net.add_puppet("bob");
+    let lb = client_joins(&mut net, bob, "C", "bob");
+    let p = net.add_puppet("alice");
+    let old = client_joins(&mut net, p, "A", "alice");
+    let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    client_says(&mut net, p, old, "from A");
+    client_says(&mut net, bob, lb, "before");
+    assert!(net
+        .puppet_got(p, old)
+        .iter()
+        .any(|w| w[0] == "RMSG" && w.contains(&"before".to_string())));
+    net.handle(
+        0,
+        Input::Operator(Command::Redirect {
+            user: "alice",
+            to: "C",
+        }),
+    );
+    net.settle();
+    let got = net.puppet_got(p, old);
+    let id = got
+        .iter()
+        .find(|w| starts(w, &["REDIRECT"]))
+        .expect("REDIRECT")[1]
+        .clone();
+    let new = net.puppet_dial(p, "C");
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    client_says(&mut net, bob, lb, "after");
+    let heard = |w: &Vec<String>| w[0] == "RMSG" && w.contains(&"after".to_string());
+    assert_eq!(
+        net.puppet_got(p, new).iter().filter(|w| heard(w)).count(),
+        1
+    );
+}
+
 /// Under the `no_home_move` research switch the servers the user does not
 /// come to keep her old home, while the target still takes her client
 /// (mutation survivor: the switch's `!= Me` as `== Me` stops the target
