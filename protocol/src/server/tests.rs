@@ -3059,6 +3059,13 @@ fn alice_asked_to_move(cfg: Config) -> (Net, usize, LinkId, String, String) {
     let p = net.add_puppet("alice");
     let l = client_joins(&mut net, p, "A", "alice");
     let uid = net.srv(0).local_uids().next().unwrap().to_string();
+    let id = redirect_alice_to_c(&mut net, p, l);
+    (net, p, l, uid, id)
+}
+
+/// A (server 0) redirects alice, puppet `p` on its link `l`, to C; the
+/// request id she was sent.
+fn redirect_alice_to_c(net: &mut Net, p: usize, l: LinkId) -> String {
     net.handle(
         0,
         Input::Operator(Command::Redirect {
@@ -3073,7 +3080,7 @@ fn alice_asked_to_move(cfg: Config) -> (Net, usize, LinkId, String, String) {
         .find(|w| starts(w, &["REDIRECT"]))
         .expect("REDIRECT");
     assert_eq!(redirect[2], "C");
-    (net, p, l, uid, redirect[1].clone())
+    redirect[1].clone()
 }
 
 fn homes(net: &Net, uid: &str) -> Vec<String> {
@@ -3137,20 +3144,7 @@ fn a_moved_member_still_gets_the_rooms_messages() {
         .puppet_got(p, old)
         .iter()
         .any(|w| w[0] == "RMSG" && w.contains(&"before".to_string())));
-    net.handle(
-        0,
-        Input::Operator(Command::Redirect {
-            user: "alice",
-            to: "C",
-        }),
-    );
-    net.settle();
-    let got = net.puppet_got(p, old);
-    let id = got
-        .iter()
-        .find(|w| starts(w, &["REDIRECT"]))
-        .expect("REDIRECT")[1]
-        .clone();
+    let id = redirect_alice_to_c(&mut net, p, old);
     let new = net.puppet_dial(p, "C");
     net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
     net.settle();
