@@ -18,9 +18,10 @@
 //! same way.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use crate::identity::LinkTag;
 
@@ -33,7 +34,8 @@ type Hasher = foldhash::fast::FixedState;
 /// One shared copy of each distinct value, pruned as [`arc`] says (a
 /// module keeps one per type it shares, in a `thread_local`).
 pub(crate) struct Set<T: ?Sized> {
-    items: HashSet<Arc<T>, Hasher>,
+    items: HashTable<Arc<T>>,
+    hasher: Hasher,
     /// Size at which to prune next.
     prune_at: usize,
 }
@@ -44,22 +46,44 @@ const MIN_PRUNE: usize = 4096;
 impl<T: ?Sized + Hash + Eq> Set<T> {
     pub(crate) fn new() -> Self {
         Set {
-            items: HashSet::default(),
+            items: HashTable::new(),
+            hasher: Hasher::default(),
             prune_at: MIN_PRUNE,
         }
     }
 
+    /// The hash [`Set::get_by`] wants for a value: `T`'s own.
+    pub(crate) fn hash_of(&self, x: impl Hash) -> u64 {
+        self.hasher.hash_one(x)
+    }
+
     pub(crate) fn get(&mut self, x: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
-        if let Some(a) = self.items.get(x) {
+        let hash = self.hash_of(x);
+        self.get_by(hash, |a| a == x, make)
+    }
+
+    /// The shared copy of the value that has hash `hash` (as `T` hashes)
+    /// and satisfies `is`, made by `make` if there is none: a caller
+    /// that holds the value in parts looks it up without building it.
+    pub(crate) fn get_by(
+        &mut self,
+        hash: u64,
+        is: impl Fn(&T) -> bool,
+        make: impl FnOnce() -> Arc<T>,
+    ) -> Arc<T> {
+        if let Some(a) = self.items.find(hash, |a| is(a)) {
             return a.clone();
         }
+        let hasher = &self.hasher;
         if self.items.len() >= self.prune_at {
             // Only this set holds them: nothing uses them any more.
             self.items.retain(|a| Arc::strong_count(a) > 1);
             self.prune_at = (2 * self.items.len()).max(MIN_PRUNE);
         }
         let a = make();
-        self.items.insert(a.clone());
+        debug_assert_eq!(hasher.hash_one(&*a), hash, "get_by's hash is not T's");
+        self.items
+            .insert_unique(hash, a.clone(), |a| hasher.hash_one(&**a));
         a
     }
 

@@ -67,7 +67,7 @@ pub(crate) struct User {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UserInfo(Arc<InfoText>);
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct InfoText {
     all: Box<str>,
     /// Where the user name and the host end in `all`.
@@ -81,31 +81,60 @@ thread_local! {
         std::cell::RefCell::new(crate::intern::Set::new());
 }
 
+/// Hashed as its three fields, so that [`UserInfo::new`] finds the shared
+/// copy from the fields without building a record first.
+impl std::hash::Hash for InfoText {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.user(), self.host(), self.realname()).hash(h);
+    }
+}
+
+impl InfoText {
+    fn user(&self) -> &str {
+        &self.all[..self.ends[0] as usize]
+    }
+
+    fn host(&self) -> &str {
+        &self.all[self.ends[0] as usize..self.ends[1] as usize]
+    }
+
+    fn realname(&self) -> &str {
+        &self.all[self.ends[1] as usize..]
+    }
+}
+
 impl UserInfo {
     pub fn new(user: &str, host: &str, realname: &str) -> Self {
-        let mut all = String::with_capacity(user.len() + host.len() + realname.len());
-        for part in [user, host, realname] {
-            all.push_str(part);
-        }
-        let ends = [user.len(), user.len() + host.len()]
-            .map(|e| u32::try_from(e).expect("a frame is far shorter"));
-        let text = InfoText {
-            all: all.into_boxed_str(),
-            ends,
+        let make = || {
+            let mut all = String::with_capacity(user.len() + host.len() + realname.len());
+            for part in [user, host, realname] {
+                all.push_str(part);
+            }
+            let ends = [user.len(), user.len() + host.len()]
+                .map(|e| u32::try_from(e).expect("a frame is far shorter"));
+            Arc::new(InfoText {
+                all: all.into_boxed_str(),
+                ends,
+            })
         };
-        UserInfo(INFOS.with(|s| s.borrow_mut().get(&text, || Arc::new(text.clone()))))
+        let is = |t: &InfoText| t.user() == user && t.host() == host && t.realname() == realname;
+        UserInfo(INFOS.with(|s| {
+            let mut s = s.borrow_mut();
+            let hash = s.hash_of((user, host, realname));
+            s.get_by(hash, is, make)
+        }))
     }
 
     pub fn user(&self) -> &str {
-        &self.0.all[..self.0.ends[0] as usize]
+        self.0.user()
     }
 
     pub fn host(&self) -> &str {
-        &self.0.all[self.0.ends[0] as usize..self.0.ends[1] as usize]
+        self.0.host()
     }
 
     pub fn realname(&self) -> &str {
-        &self.0.all[self.0.ends[1] as usize..]
+        self.0.realname()
     }
 }
 
@@ -653,4 +682,34 @@ pub struct SequencerView<'a> {
     /// The next number it will hand out.
     pub next: u64,
     pub slots: &'a BTreeMap<u64, Slot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Equal fields share one record, found from the fields alone; fields
+    /// that differ anywhere, or only where one ends and the next begins,
+    /// do not.
+    #[test]
+    fn user_fields_are_shared_when_equal_and_only_then() {
+        let a = UserInfo::new("alice", "0AB", "Alice A");
+        let b = UserInfo::new("alice", "0AB", "Alice A");
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(
+            (a.user(), a.host(), a.realname()),
+            ("alice", "0AB", "Alice A")
+        );
+        for (u, h, r) in [
+            ("alic", "e0AB", "Alice A"),
+            ("alice", "0A", "BAlice A"),
+            ("alice", "0AB", "Alice B"),
+            ("alice", "0AC", "Alice A"),
+            ("bob", "0AB", "Alice A"),
+        ] {
+            let c = UserInfo::new(u, h, r);
+            assert!(!Arc::ptr_eq(&a.0, &c.0), "{u} {h} {r}");
+            assert_eq!((c.user(), c.host(), c.realname()), (u, h, r));
+        }
+    }
 }
