@@ -372,6 +372,13 @@ impl<V> NameIndex<V> {
         self.get(s).is_some()
     }
 
+    pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
+        match short(s) {
+            Some(n) => self.short.find_mut(hash(n), |e| e.0 == n).map(|e| &mut e.1),
+            None => self.long.get_mut(s),
+        }
+    }
+
     /// A short name is not kept at all; a long one is shared (intern.rs).
     pub fn insert(&mut self, name: &str, v: V) -> Option<V> {
         let Some(num) = short(name) else {
@@ -451,6 +458,7 @@ mod tests {
                 prop_assert_eq!(ours.contains_key(p), theirs.contains_key(p.as_str()));
                 prop_assert_eq!(index.get(p), theirs.get(p.as_str()));
                 prop_assert_eq!(index.contains_key(p), theirs.contains_key(p.as_str()));
+                prop_assert_eq!(index.get_mut(p).map(|v| *v), theirs.get(p.as_str()).copied());
             }
         }
     }

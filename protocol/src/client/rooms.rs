@@ -77,7 +77,9 @@ pub struct RoomState {
     /// The counter of the last message delivered per origin UID. A sender
     /// has one message under way per room, so the second copy of a retried
     /// message always comes right after the first.
-    last_k: BTreeMap<Arc<str>, u64>,
+    /// Searched at every delivery, never walked: a hash table by the
+    /// UID's number (name_map.rs), no string allocated per origin.
+    last_k: crate::name_map::NameIndex<u64>,
     /// Second copies of retried messages passed over.
     pub duplicates: u64,
     /// Rejoined after a lost session: the next SYNC says which stream to
@@ -101,7 +103,7 @@ impl RoomState {
             outq: VecDeque::new(),
             log: Vec::new(),
             late: 0,
-            last_k: BTreeMap::new(),
+            last_k: Default::default(),
             duplicates: 0,
             resync: false,
         }
@@ -148,7 +150,7 @@ impl RoomState {
         match self.last_k.get_mut(origin) {
             Some(last) => std::mem::replace(last, k) == k,
             None => {
-                self.last_k.insert(origin.into(), k);
+                self.last_k.insert(origin, k);
                 false
             }
         }
