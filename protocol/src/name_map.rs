@@ -25,44 +25,10 @@
 
 use std::collections::btree_map;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-
-use hashbrown::hash_table::{self, HashTable};
 use std::iter::Peekable;
 use std::sync::Arc;
 
-/// Hashes a name's number: fixed (no per-process seed), so a run's
-/// memory layout and timing never depend on the process, though no order
-/// of the table reaches a run anyway. Both halves are mixed by one
-/// folded 64 × 64 → 128-bit multiply, enough to spread names that differ
-/// only in their last bytes (UIDs counting up) over the low bits the
-/// table indexes by and the high bits it tags slots with.
-#[derive(Default)]
-pub(crate) struct NumberHasher(u64);
-
-impl Hasher for NumberHasher {
-    #[inline]
-    fn write_u128(&mut self, n: u128) {
-        let fold = |a: u64, b: u64| {
-            let p = (a as u128) * (b as u128);
-            (p as u64) ^ ((p >> 64) as u64)
-        };
-        let (hi, lo) = ((n >> 64) as u64, n as u64);
-        self.0 = fold(hi ^ 0x243f_6a88_85a3_08d3, lo ^ 0x1319_8a2e_0370_7344);
-    }
-
-    /// Not used by the tables here (a `Number` hashes as one `u128`), but
-    /// any bytes hash.
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+use hashbrown::hash_table::{self, HashTable};
 
 /// A short name's number as two words: as a `u128` it would be aligned
 /// to 16 bytes and pad every slot of a table of users by 8.
@@ -72,19 +38,16 @@ struct Number {
     lo: u64,
 }
 
-impl Hash for Number {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128((self.hi as u128) << 64 | self.lo as u128);
-    }
-}
-
-/// The hash a table keeps for a number.
+/// The hash a table keeps for a number: fixed (no per-process seed), so
+/// a run's memory layout and timing never depend on the process, though
+/// no order of the table reaches a run anyway. Both words are mixed by
+/// one folded 64 × 64 → 128-bit multiply, enough to spread names that
+/// differ only in their last bytes (UIDs counting up) over the low bits
+/// the table indexes by and the high bits it tags slots with.
 #[inline]
 fn hash(n: Number) -> u64 {
-    let mut h = NumberHasher::default();
-    n.hash(&mut h);
-    h.finish()
+    let p = ((n.hi ^ 0x243f_6a88_85a3_08d3) as u128) * ((n.lo ^ 0x1319_8a2e_0370_7344) as u128);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// The number a short name is kept under, or `None` for a long one.
@@ -464,34 +427,19 @@ mod tests {
     }
 
     #[test]
-    fn the_hasher_mixes_both_halves_and_any_bytes() {
-        let h = |n: Number| {
-            let mut s = NumberHasher::default();
-            n.hash(&mut s);
-            s.finish()
-        };
+    fn the_hash_mixes_both_words() {
         let (a, b) = (short("0AB-1-100").unwrap(), short("0AB-1-101").unwrap());
-        assert_ne!(h(a), h(b));
-        assert_ne!(h(Number { hi: 1, lo: 0 }), h(Number { hi: 2, lo: 0 }));
+        assert_ne!(hash(a), hash(b));
+        assert_ne!(hash(Number { hi: 1, lo: 0 }), hash(Number { hi: 2, lo: 0 }));
         // Names counting up spread over the low bits the table indexes by.
         let low: std::collections::BTreeSet<u64> = (0..64)
-            .map(|i| h(short(&format!("0AB-1-{i}")).unwrap()) & 63)
+            .map(|i| hash(short(&format!("0AB-1-{i}")).unwrap()) & 63)
             .collect();
         assert!(low.len() > 32, "{} of 64 buckets", low.len());
-        let bytes = |b: &[u8]| {
-            let mut s = NumberHasher::default();
-            s.write(b);
-            s.finish()
-        };
-        assert_ne!(bytes(b"ab"), bytes(b"ba"));
-        // Each byte is mixed in, not or-ed over bits already set.
-        assert_ne!(bytes(&[1, 0xff]), bytes(&[1, 0xfe]));
-        // And the tables' own hash of a name is that one, spread too.
         let table: std::collections::BTreeSet<u64> = ["a", "b", "0AB-1-1", "0AB-1-2"]
             .map(|n| hash(short(n).unwrap()))
             .into();
         assert_eq!(table.len(), 4);
-        assert_eq!(hash(a), h(a));
     }
 
     #[test]
