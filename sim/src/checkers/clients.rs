@@ -14,6 +14,7 @@ use drc_protocol::client::ClientState;
 use drc_protocol::names::fold;
 use drc_protocol::wire::{self, Frame};
 
+use super::chat::room_key;
 use super::graph::Components;
 use super::Violation;
 use crate::network::HostId;
@@ -86,18 +87,11 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
             detail,
         })
     };
-    // Each running server's memberships, by folded room name.
-    let members: BTreeMap<HostId, BTreeMap<String, &BTreeMap<Arc<str>, u64>>> = comps
-        .list
-        .iter()
-        .flatten()
-        .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
-        .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
-        .collect();
     // A server whose rooms (names, streams, memberships) are those of the
     // first server of its component answers every membership question
-    // below as that one does, so only one of them is asked: clients ×
-    // servers searches become about one per client and room.
+    // below as that one does, so only one of them is asked (and only its
+    // memberships gathered): clients × servers searches become about one
+    // per client and room.
     let mut like: BTreeMap<HostId, HostId> = BTreeMap::new();
     for comp in &comps.list {
         let servers: Vec<(HostId, &drc_protocol::Server)> = comp
@@ -107,16 +101,22 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         let Some(&(x0, s0)) = servers.first() else {
             continue;
         };
-        let rooms0: Vec<_> = s0.rooms().map(|r| (r.name, r.stream, r.members)).collect();
+        let rooms0: Vec<_> = s0.rooms().map(room_key).collect();
         for &(x, s) in &servers[1..] {
-            if s.rooms()
-                .map(|r| (r.name, r.stream, r.members))
-                .eq(rooms0.iter().copied())
-            {
+            if s.rooms().map(room_key).eq(rooms0.iter().copied()) {
                 like.insert(x, x0);
             }
         }
     }
+    // Each running server's memberships, by folded room name.
+    let members: BTreeMap<HostId, BTreeMap<String, &BTreeMap<Arc<str>, u64>>> = comps
+        .list
+        .iter()
+        .flatten()
+        .filter(|x| !like.contains_key(x))
+        .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
+        .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
+        .collect();
     for (i, host) in w.hosts.iter().enumerate() {
         let h = i as HostId;
         let Some(c) = host.client.as_ref() else {
