@@ -241,7 +241,8 @@ fn quiet_end(scn: &mut Scenario, timed_end: u64) {
 }
 
 /// What the chat and users benches measure: a set-up run to a given
-/// time, then the rest of the scenario timed.
+/// time, then the workload timed, then an untimed run to a quiet end
+/// and its judgement.
 #[derive(serde::Serialize)]
 pub struct Timed {
     /// Events, deliveries and simulated time after set-up.
@@ -427,7 +428,8 @@ pub fn users_scenario(
 pub struct UsersReport {
     pub servers: usize,
     pub users: u64,
-    /// From [`USERS_SETTLED`] to the end.
+    /// From [`USERS_SETTLED`] to 5 s after the workload; then untimed
+    /// to a quiet end, judged.
     #[serde(flatten)]
     pub timed: Timed,
 }
