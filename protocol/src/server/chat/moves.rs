@@ -438,10 +438,8 @@ impl Server {
                 // Moved behind a split: gone from here, like every user
                 // of a server we lost.
                 self.remove_user(uid, out);
-                return;
             }
         }
-        self.forget_fanouts(uid);
     }
 
     /// Drops the fan-out of every room the user is in.
