@@ -110,7 +110,13 @@ pub struct PathArgs<'a> {
     frame: &'a Frame,
     first: usize,
     shared: bool,
+    quiet: bool,
 }
+
+/// Before a SERVER's path (and its [`SHARED_PATH`] mark): the sender holds
+/// no users at all, so asking it for the users of that server (USYNC)
+/// would be answered with nothing.
+pub const NO_USERS: &str = "-";
 
 /// Before a SERVER's one link tag: the links before it are the sender's
 /// path to the uplink, as the sender last introduced the uplink on this
@@ -119,12 +125,19 @@ pub const SHARED_PATH: &str = "^";
 
 impl<'a> PathArgs<'a> {
     fn new(frame: &'a Frame, first: usize) -> Self {
+        let quiet = frame.arg(first) == Some(NO_USERS);
+        let first = first + usize::from(quiet);
         let shared = frame.arg(first) == Some(SHARED_PATH);
         PathArgs {
             frame,
             first: first + usize::from(shared),
             shared,
+            quiet,
         }
+    }
+    /// Whether the sender said it holds no users ([`NO_USERS`]).
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
     /// Whether the tags follow [`SHARED_PATH`].
     pub fn shared(&self) -> bool {
@@ -372,6 +385,9 @@ impl<'a> Msg<'a> {
                     .arg(sid)
                     .arg_u64(incarnation)
                     .arg(uplink);
+                if path.quiet {
+                    e.arg(NO_USERS);
+                }
                 if path.shared {
                     e.arg(SHARED_PATH);
                 }
@@ -437,6 +453,8 @@ pub struct ServerIntro<'a> {
     /// having been introduced on the link this goes to): then only the
     /// last link is sent, after [`SHARED_PATH`].
     pub shared: bool,
+    /// Whether the sender holds no users ([`NO_USERS`]).
+    pub quiet: bool,
 }
 
 /// A RESYNC naming these servers (at most [`wire::MAX_ARGS`]).
@@ -455,6 +473,9 @@ pub fn encode_server(out: &mut Vec<u8>, s: &ServerIntro<'_>) -> Result<usize, Wi
         .arg(s.sid)
         .arg_u64(s.incarnation)
         .arg(s.uplink);
+    if s.quiet {
+        e.arg(NO_USERS);
+    }
     let mut path = s.path;
     if s.shared {
         e.arg(SHARED_PATH);
@@ -735,7 +756,7 @@ mod tests {
     }
 
     /// C's introduction, two links from the sender, encoded.
-    fn intro_of_c(path: &[LinkTag; 2], shared: bool) -> Vec<u8> {
+    fn intro_of_c(path: &[LinkTag; 2], shared: bool, quiet: bool) -> Vec<u8> {
         let mut buf = Vec::new();
         encode_server(
             &mut buf,
@@ -747,6 +768,7 @@ mod tests {
                 uplink: "b",
                 path: &[&path[0], &path[1]],
                 shared,
+                quiet,
             },
         )
         .unwrap();
@@ -759,7 +781,7 @@ mod tests {
             LinkTag::new(5, "a", "b", "a"),
             LinkTag::new(9, "c", "b", "c"),
         ];
-        let buf = intro_of_c(&path, false);
+        let buf = intro_of_c(&path, false, false);
         let mut f = Frame::new();
         wire::decode_exact(&buf, &mut f).unwrap();
         let Msg::Server {
@@ -787,7 +809,7 @@ mod tests {
             LinkTag::new(5, "a", "b", "a"),
             LinkTag::new(9, "c", "b", "c"),
         ];
-        let buf = intro_of_c(&path, true);
+        let buf = intro_of_c(&path, true, false);
         let mut f = Frame::new();
         wire::decode_exact(&buf, &mut f).unwrap();
         assert_eq!(f.arg(5), Some(SHARED_PATH));
@@ -795,12 +817,41 @@ mod tests {
             panic!("not a SERVER")
         };
         assert!(p.shared());
+        assert!(!p.quiet());
         assert_eq!(p.tags().unwrap(), [path[1].clone()]);
         assert_eq!((p.len(), p.arg(0), p.arg(1)), (1, Some("9:b:c:c"), None));
         // Read back and written again, the mark stays.
         let mut again = Vec::new();
         Msg::parse(&f).unwrap().encode(&mut again).unwrap();
         assert_eq!(again, buf);
+    }
+
+    /// A sender with no users says so before the path, shared or whole;
+    /// the mark is not a tag.
+    #[test]
+    fn a_quiet_server_intro_carries_the_no_users_mark_before_the_path() {
+        let path = [
+            LinkTag::new(5, "a", "b", "a"),
+            LinkTag::new(9, "c", "b", "c"),
+        ];
+        for shared in [false, true] {
+            let buf = intro_of_c(&path, shared, true);
+            let mut f = Frame::new();
+            wire::decode_exact(&buf, &mut f).unwrap();
+            assert_eq!(f.arg(5), Some(NO_USERS));
+            assert_eq!(f.arg(6) == Some(SHARED_PATH), shared);
+            let Msg::Server { path: p, .. } = Msg::parse(&f).unwrap() else {
+                panic!("not a SERVER")
+            };
+            assert!(p.quiet());
+            assert_eq!(p.shared(), shared);
+            let tags = if shared { &path[1..] } else { &path[..] };
+            assert_eq!(p.tags().unwrap(), tags);
+            assert_eq!(p.len(), tags.len());
+            let mut again = Vec::new();
+            Msg::parse(&f).unwrap().encode(&mut again).unwrap();
+            assert_eq!(again, buf);
+        }
     }
 
     #[test]
@@ -816,6 +867,7 @@ mod tests {
                 uplink: "a",
                 path: &[],
                 shared: false,
+                quiet: false,
             },
         )
         .unwrap();

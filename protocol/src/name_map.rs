@@ -183,6 +183,10 @@ impl<V> NameMap<V> {
         self.short.len() + self.long.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.short.is_empty() && self.long.is_empty()
+    }
+
     /// In name order.
     pub fn iter(&self) -> Iter<'_, V> {
         let mut short: Vec<&Entry<V>> = self.short.iter().map(|e| &**e).collect();

@@ -201,14 +201,16 @@ fn a_message_retried_after_a_reconnect_is_delivered_once() {
 /// The default SIDs past the 12,960th start with a letter: a network of
 /// such servers (set here, as the parser keeps a digit first for SIDs a
 /// scenario names) runs the leave-and-rejoin scenario as its digit-first
-/// twin does, with UIDs issued under the new SIDs.
+/// twin does, with UIDs issued under the new SIDs. The SIDs sort as the
+/// twin's do (hub, east, west), since bursts list users in UID order and
+/// another order is another timing.
 #[test]
 fn servers_with_letter_first_sids_chat_as_any_others() {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/leave-rejoin.toml");
     let scn = scenario::load(&p).unwrap();
     let twin = run(&scn, RunOptions::default()).unwrap().to_json()["final"].clone();
     let mut scn = scn;
-    let sids = ["A00", "ZZZ", "B9C", "Q0Q"];
+    let sids = ["A00", "B9C", "Q0Q"];
     for (s, sid) in scn.servers.iter_mut().zip(sids) {
         assert_eq!(s.sid, None);
         s.sid = Some(sid.to_string());

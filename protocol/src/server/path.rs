@@ -179,6 +179,7 @@ mod tests {
             uplink: "b",
             path: &[&sent[0], &sent[1]],
             shared: false,
+            quiet: false,
         };
         encode_server(&mut buf, &intro).unwrap();
         let mut f = Frame::new();

@@ -4454,11 +4454,13 @@ fn a_route_whose_path_changes_alone_is_recorded_and_passed_on() {
         .into_iter()
         .rfind(|w| w[0] == "SERVER" && w[1] == "C")
         .expect("B introduced C to A");
-    // SERVER,name,hops,sid,incarnation,uplink,path: bump the tag's stamp.
+    // SERVER,name,hops,sid,incarnation,uplink,-,path (B holds no
+    // users): bump the tag's stamp.
     let mut w = old.clone();
-    let (stamp, rest) = w[6].split_once(':').expect("tagged path");
+    assert_eq!(w[6], "-", "{w:?}");
+    let (stamp, rest) = w[7].split_once(':').expect("tagged path");
     let bumped = format!("{}:{rest}", stamp.parse::<u64>().unwrap() + 1000);
-    w[6] = bumped.clone();
+    w[7] = bumped.clone();
     let args: Vec<&str> = w[1..].iter().map(String::as_str).collect();
     let before = net.sent_on(a, ad).len();
     net.inject(a, ab, &chat_frame("SERVER", &args));
@@ -5322,13 +5324,59 @@ fn a_route_reshaped_behind_the_same_link_asks_for_its_users() {
             .collect()
     };
     let before = asked(&net).len();
-    // The same introduction, one hop longer.
+    // The same introduction, one hop longer, from a B that no longer says
+    // it holds no users.
     let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
-    assert_eq!(w[2], "1");
+    assert_eq!((w[2], w[6]), ("1", "-"));
     w[2] = "2";
+    w.remove(6);
     net.inject(a, ab, &encoded(&w));
     assert_eq!(net.srv(a).known_server("C").unwrap().hops, 3);
     assert_eq!(asked(&net)[before..], [["USYNC", c_sid.as_str()]]);
+}
+
+/// A neighbour that says it holds no users (`-`) is not asked for a
+/// re-routed server's users when we hold none of them either: its answer
+/// could neither add nor remove anything. When we do hold some, it is
+/// asked all the same (its empty answer drops them).
+#[test]
+fn a_neighbour_without_users_is_asked_only_when_we_hold_some() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let (a, b) = (0, 1);
+    let ab = net.link_to(a, "B");
+    let intro = net
+        .sent_on(b, net.link_to(b, "A"))
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    let asked = |net: &Net| {
+        net.sent_on(a, ab)
+            .iter()
+            .filter(|w| w[0] == "USYNC")
+            .count()
+    };
+    let before = asked(&net);
+    let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+    assert_eq!(w[6], "-", "B holds no users: {w:?}");
+    w[2] = "2";
+    net.inject(a, ab, &encoded(&w));
+    assert_eq!(net.srv(a).known_server("C").unwrap().hops, 3);
+    assert_eq!(asked(&net), before, "nothing to ask");
+    // Now A holds a user of C; the route changes shape again.
+    let c_sid = net.srv(a).known_server("C").unwrap().sid.to_string();
+    let sam = format!("{c_sid}-1-1");
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+    w[2] = "3";
+    net.inject(a, ab, &encoded(&w));
+    assert_eq!(net.srv(a).known_server("C").unwrap().hops, 4);
+    assert_eq!(asked(&net), before + 1, "asked: sam may be gone");
+    net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+    assert_eq!(nick_of(&net, a, &sam), None, "and the answer named nobody");
 }
 
 /// What a USYNC answer does not name is dropped at its end, and only
@@ -6377,9 +6425,10 @@ fn a_stream_goes_to_the_least_loaded_server_when_members_tie() {
 }
 
 /// Survivor of `wait_for_handoff`: a member asking for a number while its
-/// sequencer hands the stream over waits until the handover is decided
-/// (then it is told where the stream went), rather than being refused at
-/// once.
+/// sequencer hands the stream over waits until the handover is decided,
+/// and is then numbered by the new holder, rather than being refused at
+/// once. (Until the waiting request named the holder, A, between B and
+/// C, sent it back to B, which refused it: p1 got NOSEQ.)
 #[test]
 fn a_number_asked_for_during_a_handover_waits_for_it() {
     let (mut net, [(p1, l1), _]) = room_across_b_and_c();
@@ -6387,7 +6436,12 @@ fn a_number_asked_for_during_a_handover_waits_for_it() {
     net.puppet_send(p1, l1, &encoded(&["GETSEQ", "#r"]));
     let asked = net.now;
     net.run_for(secs(1));
-    let answer = newest(&net, p1, l1, "NOSEQ", false);
+    let got = net.puppet_got(p1, l1);
+    assert!(!got.iter().any(|w| w[0] == "NOSEQ"), "{got:?}");
+    let new = got.iter().rfind(|w| w[0] == "NEWSEQ").expect("numbered");
+    // B's stream, numbered on by C.
+    assert!(new[3].starts_with(net.srv(1).sid()), "{new:?}");
+    let answer = newest(&net, p1, l1, "NEWSEQ", false);
     let decided = net
         .sent
         .iter()
@@ -6397,6 +6451,39 @@ fn a_number_asked_for_during_a_handover_waits_for_it() {
     assert!(
         asked < decided && decided <= answer,
         "{asked:?} {decided:?} {answer:?}"
+    );
+}
+
+/// A request a sequencer re-sends after handing its stream over names the
+/// new holder, and a server on the way sends it there even though its own
+/// view (which the holder's RHOLDER has not yet corrected) puts the
+/// sequencer back where the request came from. A, between B (the
+/// sequencer) and C: routed by A's view, p2's request would go back to B.
+#[test]
+fn a_request_for_a_number_that_names_the_new_holder_goes_there() {
+    let (mut net, _) = room_across_b_and_c();
+    let (a, c) = (0, 2);
+    let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
+    let uid = net
+        .srv(c)
+        .users()
+        .find(|u| u.1 == "p2")
+        .unwrap()
+        .0
+        .to_string();
+    let c_sid = net.srv(c).sid().to_string();
+    let (to_b, to_c) = (net.sent_on(a, ab).len(), net.sent_on(a, ac).len());
+    net.inject(a, ab, &chat_frame("RSEQREQ", &["#r", &uid, &c_sid]));
+    assert_eq!(
+        net.sent_on(a, ac)[to_c..],
+        [["RSEQREQ", "#r", uid.as_str(), c_sid.as_str()]]
+    );
+    assert!(net.sent_on(a, ab)[to_b..].is_empty());
+    // Without the holder named, A's view decides: back toward B.
+    net.inject(a, ab, &chat_frame("RSEQREQ", &["#r", &uid]));
+    assert_eq!(
+        net.sent_on(a, ab)[to_b..],
+        [["RSEQREQ", "#r", uid.as_str()]]
     );
 }
 
@@ -7418,14 +7505,15 @@ fn a_path_shared_with_the_uplink_travels_as_its_last_link() {
         .into_iter()
         .rfind(|w| w[0] == "SERVER" && w[1] == "D")
         .expect("B introduced D to A");
-    assert_eq!(intro[6..], ["^".to_string(), cd.to_string()], "{intro:?}");
+    // B holds no users, so it says so first (`-`).
+    assert_eq!(intro[6..], ["-", "^", &cd.to_string()], "{intro:?}");
     // C, B's neighbour, hangs off B itself: one link, nothing to share.
     let c_intro = net
         .sent_on(b, net.link_to(b, "A"))
         .into_iter()
         .rfind(|w| w[0] == "SERVER" && w[1] == "C")
         .expect("B introduced C to A");
-    assert_eq!(c_intro[6..], [bc.to_string()], "{c_intro:?}");
+    assert_eq!(c_intro[6..], ["-", &bc.to_string()], "{c_intro:?}");
     let mut path = Vec::new();
     net.srv(a).known["D"].path.near_first(&mut path);
     assert_eq!(path, [&ab, &bc, &cd]);
@@ -7502,10 +7590,12 @@ fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
         .into_iter()
         .rfind(|w| w[0] == "SERVER" && w[1] == "D")
         .expect("C introduced D to B");
-    // SERVER,name,hops,sid,incarnation,uplink,tag: D hangs off C itself.
+    // SERVER,name,hops,sid,incarnation,uplink,-,tag: D hangs off C itself
+    // (and C holds no users).
     let mut w = old.clone();
-    let (stamp, rest) = w[6].split_once(':').expect("a tag");
-    w[6] = format!("{}:{rest}", stamp.parse::<u64>().unwrap() + 1000);
+    assert_eq!(w[6], "-", "{w:?}");
+    let (stamp, rest) = w[7].split_once(':').expect("a tag");
+    w[7] = format!("{}:{rest}", stamp.parse::<u64>().unwrap() + 1000);
     let args: Vec<&str> = w[1..].iter().map(String::as_str).collect();
     net.inject(b, bc, &chat_frame("SERVER", &args));
     net.settle();
@@ -7517,7 +7607,7 @@ fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
         .iter()
         .find(|w| w[0] == "SERVER" && w[1] == "E")
         .unwrap_or_else(|| panic!("no burst: {sent:?}"));
-    assert_eq!(e.len(), 6 + 3, "B-C, C-D as first made, D-E: {e:?}");
+    assert_eq!(e.len(), 7 + 3, "-, then B-C, C-D as first made, D-E: {e:?}");
     assert!(!e.contains(&"^".to_string()), "{e:?}");
     // D itself, re-announced, now shares nothing either (C is B's own
     // neighbour), and E's entry at A is the path B holds.

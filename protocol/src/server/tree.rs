@@ -56,6 +56,7 @@ impl Known {
         name: &'a str,
         path: &'a [&'a LinkTag],
         shared: bool,
+        quiet: bool,
     ) -> ServerIntro<'a> {
         ServerIntro {
             name,
@@ -65,6 +66,7 @@ impl Known {
             uplink: &self.uplink,
             path,
             shared,
+            quiet,
         }
     }
 }
@@ -82,6 +84,7 @@ impl Server {
     /// before children.
     pub(crate) fn send_server_intros(&self, link: LinkId, out: &mut Outbox) {
         let me = self.me.clone();
+        let quiet = self.holds_no_users();
         out.send(link, |b| {
             encode_server(
                 b,
@@ -93,6 +96,7 @@ impl Server {
                     uplink: SELF_UPLINK,
                     path: &[],
                     shared: false,
+                    quiet,
                 },
             )
         });
@@ -105,7 +109,9 @@ impl Server {
         let mut path = Vec::new();
         for (name, k) in order {
             let shared = self.intro_path(k, &mut path);
-            out.send(link, |b| encode_server(b, &k.intro(name, &path, shared)));
+            out.send(link, |b| {
+                encode_server(b, &k.intro(name, &path, shared, quiet))
+            });
         }
     }
 
@@ -136,6 +142,7 @@ impl Server {
     /// Tells every registered link but `except` about a server we now know.
     fn forward_server(&mut self, name: &str, except: LinkId, out: &mut Outbox) {
         let k = &self.known[name];
+        let quiet = self.holds_no_users();
         let mut range = None;
         for (&l, link) in &self.links {
             if l == except || !matches!(link.phase, Phase::Registered) {
@@ -144,7 +151,7 @@ impl Server {
             if range.is_none() {
                 let mut path = Vec::new();
                 let shared = self.intro_path(k, &mut path);
-                range = out.encode(|b| encode_server(b, &k.intro(name, &path, shared)));
+                range = out.encode(|b| encode_server(b, &k.intro(name, &path, shared, quiet)));
             }
             if let Some(r) = range {
                 out.send_again(l, r);
@@ -212,6 +219,7 @@ impl Server {
         // whole path that matches is shared too. Their stamps are ones we
         // have seen.
         let n = path.len();
+        let quiet = path.quiet();
         if path.shared() && n != 1 {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         }
@@ -294,7 +302,7 @@ impl Server {
             return;
         }
         let Some(old) = self.known.get(name).cloned() else {
-            return self.adopt(name, entry, out);
+            return self.adopt(name, entry, quiet, out);
         };
         if incarnation < old.incarnation {
             return; // stale news of an earlier incarnation
@@ -302,7 +310,7 @@ impl Server {
         if incarnation > old.incarnation {
             self.forget_ghost(now, name, old.via, old.hops, rng, out);
             if self.links.contains_key(&link) {
-                self.adopt(name, entry, out);
+                self.adopt(name, entry, quiet, out);
             }
             return;
         }
@@ -317,7 +325,7 @@ impl Server {
                 // our ever seeing it go (see chat/sync.rs).
                 let in_burst = self.links.get(&link).is_some_and(|l| !l.burst_received);
                 if !in_burst {
-                    self.rerouted(&sid, link, true, out);
+                    self.rerouted(&sid, link, true, quiet, out);
                 }
             }
             return;
@@ -342,7 +350,7 @@ impl Server {
                 self.drop_link(now, old.via, CloseReason::LoopBroken, true, rng, out);
             }
             if self.links.contains_key(&link) {
-                self.adopt(name, entry, out);
+                self.adopt(name, entry, quiet, out);
                 // The old neighbour still routes it the other way.
                 self.dispute(name, old.via);
             }
@@ -411,7 +419,8 @@ impl Server {
         }
     }
 
-    fn adopt(&mut self, name: &str, entry: Known, out: &mut Outbox) {
+    /// `quiet`: the neighbour that introduced it holds no users.
+    fn adopt(&mut self, name: &str, entry: Known, quiet: bool, out: &mut Outbox) {
         let via = entry.via;
         let sid = entry.sid.clone();
         let name = crate::intern::arc(name);
@@ -432,7 +441,7 @@ impl Server {
             // its users after its servers; outside a burst nothing will
             // unless we ask (see chat/sync.rs).
             let in_burst = self.links.get(&via).is_some_and(|l| !l.burst_received);
-            self.rerouted(&sid, via, !(fresh && in_burst), out);
+            self.rerouted(&sid, via, !(fresh && in_burst), quiet, out);
         }
     }
 

@@ -226,12 +226,24 @@ impl Server {
         }
     }
 
+    /// The requests held while the stream was in flight go to its new
+    /// holder, named as their destination (`RSEQREQ,room,uid,holder`):
+    /// the servers on the way learn of the new holder only from its
+    /// RHOLDER, later, and routed by their view of the sequencer (us) a
+    /// request for a member behind the holder's link would come straight
+    /// back and be refused (a message lost to a shutdown,
+    /// shutdown-hub-with-clients).
     fn ask_again_for(&mut self, now: Instant, key: &str, uids: Vec<Arc<str>>, out: &mut Outbox) {
-        if !self.chat.rooms.contains_key(key) {
+        let Some(room) = self.chat.rooms.get(key) else {
             return;
-        }
+        };
+        let name = room.name.clone();
+        let holder = self.chat.holders.get(key).map(|h| h.sid.clone());
         for uid in uids {
-            self.request_number(now, key, &uid, out);
+            match holder.as_ref().map(|h| (h, self.dest_of_sid(h))) {
+                Some((h, Dest::Link(l))) => out.send(l, frame("RSEQREQ", &[&name, &uid, h])),
+                _ => self.request_number(now, key, &uid, out),
+            }
         }
     }
 

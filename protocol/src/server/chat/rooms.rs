@@ -934,12 +934,26 @@ impl Server {
                 true
             }
             "RSEQREQ" => {
-                let Some([name, uid]) = f.args_exact::<2>() else {
-                    return false;
+                // room, uid[, the server it is for]: a request re-sent by a
+                // sequencer that handed the stream over names the new
+                // holder, and goes there whatever our view of the
+                // sequencer (see handoff.rs).
+                let (name, uid, to) = match f.args_exact::<3>() {
+                    Some([name, uid, to]) => (name, uid, Some(to)),
+                    None => match f.args_exact::<2>() {
+                        Some([name, uid]) => (name, uid, None),
+                        None => return false,
+                    },
                 };
                 let Some(key) = self.room_key(name) else {
                     return true;
                 };
+                if let Some(Dest::Link(l)) = to.map(|t| self.dest_of_sid(t)) {
+                    if l != link {
+                        out.send(l, verbatim(raw));
+                        return true;
+                    }
+                }
                 let uid: Arc<str> = uid.into();
                 self.request_number(now, &key, &uid, out);
                 true

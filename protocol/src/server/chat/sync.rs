@@ -46,11 +46,28 @@ pub(crate) struct PendingSync {
 }
 
 impl Server {
+    /// Whether we hold no users at all, said in every SERVER we send
+    /// (`NO_USERS`): asked for any server's users, we would name nobody.
+    /// (Users we may learn later from a USYNC of our own still reach the
+    /// receiver: we pass on what an answer adds, like any update.)
+    pub(crate) fn holds_no_users(&self) -> bool {
+        self.chat.users.is_empty()
+    }
+
     /// The server with SID `sid` is now routed through `link` (it was
     /// routed elsewhere, was unknown, or its route behind `link` changed).
     /// Its users follow the route, and if `ask`, the neighbour is asked
-    /// for its view of them.
-    pub(crate) fn rerouted(&mut self, sid: &Arc<str>, link: LinkId, ask: bool, out: &mut Outbox) {
+    /// for its view of them, unless it said it holds no users (`quiet`)
+    /// and we hold none of that server's: then its answer could neither
+    /// add nor remove anything.
+    pub(crate) fn rerouted(
+        &mut self,
+        sid: &Arc<str>,
+        link: LinkId,
+        ask: bool,
+        quiet: bool,
+        out: &mut Outbox,
+    ) {
         let mut users = BTreeSet::new();
         let mut members = BTreeSet::new();
         for (uid, u) in self.chat.users.iter_mut() {
@@ -74,7 +91,8 @@ impl Server {
             .remove(sid)
             .map(|p| p.waiting)
             .unwrap_or_default();
-        if !ask || self.cfg.ablations.no_user_resync {
+        let moot = quiet && users.is_empty();
+        if !ask || moot || self.cfg.ablations.no_user_resync {
             for w in waiting {
                 self.answer_sync(w, sid, out);
             }
