@@ -15,7 +15,7 @@
 
 use rand_core::CryptoRngCore;
 
-use super::{Known, Link, Phase, Server};
+use super::{Known, Link, Phase, Server, Sid};
 use crate::identity::{valid_server_name, LinkTag};
 use crate::message::Msg;
 use crate::outbox::{CloseReason, LinkId, Note, Outbox};
@@ -165,13 +165,13 @@ impl Server {
             return self.refuse(now, link, "not an admitted server", rng, out);
         };
         self.lamport = self.lamport.max(stamp);
-        if self.cfg.ablations.no_auth_before_state {
+        if let Some(sid) = Sid::new(sid).filter(|_| self.cfg.ablations.no_auth_before_state) {
             // Deliberately broken: trust the claim before it is proven.
             let name: std::sync::Arc<str> = name.into();
             self.set_known(
                 name.clone(),
                 Known {
-                    sid: sid.into(),
+                    sid,
                     incarnation,
                     hops: 1,
                     uplink: self.me.name.clone(),

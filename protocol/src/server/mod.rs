@@ -142,10 +142,11 @@ pub(crate) struct Link {
     pub burst_received: bool,
 }
 
-/// Another server as this one knows it.
+/// Another server as this one knows it. Every server holds one per server
+/// in the network, so it is kept small: the SID inline, not a pointer.
 #[derive(Clone, Debug)]
 pub(crate) struct Known {
-    pub sid: Arc<str>,
+    pub sid: Sid,
     pub incarnation: u64,
     pub hops: u32,
     /// The server's parent in this server's tree (our own name for a
@@ -345,26 +346,23 @@ impl Server {
     /// Records a known server; every change to `known` goes through here
     /// or [`Server::unset_known`] so that `routes` stays in step.
     pub(crate) fn set_known(&mut self, name: Arc<str>, k: Known) -> Option<Known> {
-        let code = sid_code(&k.sid);
+        let code = k.sid.code();
         let via = k.via;
         // Routed through the neighbour now: nothing left to dispute.
         self.disputed.remove(&(name.clone(), via));
         let old = self.known.insert(name, k);
-        if let Some(oc) = old.as_ref().and_then(|o| sid_code(&o.sid)) {
-            self.routes.remove(oc);
+        if let Some(o) = &old {
+            self.routes.remove(o.sid.code());
         }
-        if let Some(c) = code {
-            self.routes.insert(c, via);
-        }
+        self.routes.insert(code, via);
         old
     }
 
     pub(crate) fn unset_known(&mut self, name: &str) -> Option<Known> {
         let old = self.known.remove(name)?;
-        if let Some(code) = sid_code(&old.sid) {
-            if self.routes.get(code) == Some(old.via) {
-                self.routes.remove(code);
-            }
+        let code = old.sid.code();
+        if self.routes.get(code) == Some(old.via) {
+            self.routes.remove(code);
         }
         Some(old)
     }
@@ -826,6 +824,46 @@ pub struct LinkInfo<'a> {
 }
 
 /// A SID packed into an integer: exactly three ASCII alphanumerics.
+/// A SID held inline: three ASCII letters or digits, as `sid_code`
+/// accepts (a server's SID is checked before it is stored).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Sid([u8; 3]);
+
+impl Sid {
+    pub fn new(sid: &str) -> Option<Sid> {
+        sid_code(sid)?;
+        let b = sid.as_bytes();
+        Some(Sid([b[0], b[1], b[2]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // ASCII by construction.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The shared string the rest of the server keeps SIDs as.
+    pub fn arc(&self) -> Arc<str> {
+        crate::intern::arc(self.as_str())
+    }
+
+    pub fn code(&self) -> u32 {
+        pack_sid(self.0[0], self.0[1], self.0[2])
+    }
+}
+
+impl std::ops::Deref for Sid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub(crate) fn sid_code(sid: &str) -> Option<u32> {
     match sid.as_bytes() {
         &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphanumeric) => Some(pack_sid(a, b, c)),

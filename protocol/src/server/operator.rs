@@ -64,7 +64,7 @@ impl Server {
             return self.unlink_peer(now, peer, rng, out);
         }
         if let Some(k) = self.known.get(server) {
-            let (sid, via) = (k.sid.clone(), k.via);
+            let (sid, via) = (k.sid.arc(), k.via);
             out.send(via, frame("OUNLINK", &[&sid, peer]));
         }
     }

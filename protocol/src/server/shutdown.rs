@@ -45,7 +45,7 @@ impl Server {
                 (
                     by_sid.get(&*k.sid).copied().unwrap_or(0),
                     name.clone(),
-                    k.sid.clone(),
+                    k.sid.arc(),
                 )
             })
             .collect();

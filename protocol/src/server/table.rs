@@ -101,28 +101,37 @@ impl<'a> IntoIterator for &'a mut LinkTable {
 
 /// The route to each known server, by SID code (see `sid_code`): an open
 /// addressing hash table with linear probing. Only ever looked up by key,
-/// so where entries sit never shows outside.
+/// so where entries sit never shows outside. Every server holds one entry
+/// per server in the network, so a slot is 8 bytes: the link id in 32
+/// bits, with the rare id that does not fit (a server would have to open
+/// four billion links) kept aside.
 #[derive(Clone, Debug)]
 pub(crate) struct Routes {
     /// [`FREE`] marks a free slot. The length is a power of two, at least
     /// twice the entries, so a probe always ends.
-    slots: Vec<(u32, LinkId)>,
+    slots: Vec<(u32, u32)>,
     /// 64 minus log2 of the length: what a key's hash is shifted down by.
     shift: u32,
     len: usize,
+    /// The links of slots holding [`WIDE`], by key.
+    wide: std::collections::BTreeMap<u32, LinkId>,
 }
 
 /// No key is this: keys are three bytes.
 const FREE: u32 = u32::MAX;
+
+/// A slot's link that is in `wide` instead: no narrow link id is this.
+const WIDE: u32 = u32::MAX;
 
 const MIN_SLOTS: usize = 16;
 
 impl Default for Routes {
     fn default() -> Self {
         Routes {
-            slots: vec![(FREE, LinkId(0)); MIN_SLOTS],
+            slots: vec![(FREE, 0); MIN_SLOTS],
             shift: 64 - MIN_SLOTS.trailing_zeros(),
             len: 0,
+            wide: Default::default(),
         }
     }
 }
@@ -150,7 +159,20 @@ impl Routes {
     #[inline]
     pub fn get(&self, key: u32) -> Option<LinkId> {
         let (k, via) = self.slots[self.probe(key)];
-        (k == key).then_some(via)
+        if k != key {
+            None
+        } else if via != WIDE {
+            Some(LinkId(u64::from(via)))
+        } else {
+            self.get_wide(key)
+        }
+    }
+
+    /// Out of line: every lookup of every forwarded frame inlines `get`.
+    #[cold]
+    #[inline(never)]
+    fn get_wide(&self, key: u32) -> Option<LinkId> {
+        self.wide.get(&key).copied()
     }
 
     pub fn insert(&mut self, key: u32, via: LinkId) {
@@ -163,11 +185,22 @@ impl Routes {
         if self.slots[i].0 == FREE {
             self.len += 1;
         }
-        self.slots[i] = (key, via);
+        let narrow = match u32::try_from(via.0) {
+            Ok(v) if v != WIDE => {
+                self.wide.remove(&key);
+                v
+            }
+            _ => {
+                self.wide.insert(key, via);
+                WIDE
+            }
+        };
+        self.slots[i] = (key, narrow);
     }
 
     pub fn remove(&mut self, key: u32) -> Option<LinkId> {
         let via = self.get(key)?;
+        self.wide.remove(&key);
         let mask = self.slots.len() - 1;
         let mut hole = self.probe(key);
         self.slots[hole].0 = FREE;
@@ -194,12 +227,14 @@ impl Routes {
 
     fn grow(&mut self) {
         let size = 2 * self.slots.len();
-        let old = std::mem::replace(&mut self.slots, vec![(FREE, LinkId(0)); size]);
+        let old = std::mem::replace(&mut self.slots, vec![(FREE, 0); size]);
         self.shift = 64 - size.trailing_zeros();
-        self.len = 0;
         for (k, v) in old {
             if k != FREE {
-                self.insert(k, v);
+                // Keys are distinct: each goes to the first free slot of
+                // its probe, with its link as it was (wide or not).
+                let i = self.probe(k);
+                self.slots[i] = (k, v);
             }
         }
     }
@@ -218,7 +253,12 @@ mod tests {
         #[test]
         fn routes_match_a_map(
             ops in prop::collection::vec(
-                (0u8..3, prop_oneof![0u32..40, 0x30_30_30u32..0x30_30_60], 0u64..5),
+                (
+                    0u8..3,
+                    prop_oneof![0u32..40, 0x30_30_30u32..0x30_30_60],
+                    // Link ids that fit 32 bits, and some that do not.
+                    prop_oneof![4 => 0u64..5, 1 => 0xFFFF_FFFDu64..0x1_0000_0002],
+                ),
                 0..400,
             ),
         ) {
@@ -233,6 +273,7 @@ mod tests {
                     _ => prop_assert_eq!(t.remove(key), m.remove(&key)),
                 }
                 prop_assert_eq!(t.len, m.len());
+                prop_assert!(t.wide.len() <= m.len());
                 for k in (0..40).chain(0x30_30_30..0x30_30_60) {
                     prop_assert_eq!(t.get(k), m.get(&k).copied());
                 }

@@ -246,9 +246,9 @@ impl Server {
         let Some(tags) = tags else {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         };
-        if super::sid_code(sid).is_none() {
+        let Some(sid) = super::Sid::new(sid) else {
             return self.protocol_error(now, link, "bad SID", rng, out);
-        }
+        };
         for t in &tags {
             self.lamport = self.lamport.max(t.stamp);
         }
@@ -282,7 +282,7 @@ impl Server {
             _ => Path::from_tags(std::iter::once(tag.clone()).chain(tags)),
         };
         let entry = Known {
-            sid: crate::intern::arc(sid),
+            sid,
             incarnation,
             hops: hops.saturating_add(1),
             uplink,
@@ -317,7 +317,7 @@ impl Server {
         if old.via == link {
             // Same direction: the route behind the link changed shape.
             if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
-                let sid = entry.sid.clone();
+                let sid = entry.sid.arc();
                 self.set_known(name.into(), entry);
                 self.forward_server(name, link, out);
                 // The neighbour's own route changed: it may have lost the
@@ -422,7 +422,7 @@ impl Server {
     /// `quiet`: the neighbour that introduced it holds no users.
     fn adopt(&mut self, name: &str, entry: Known, quiet: bool, out: &mut Outbox) {
         let via = entry.via;
-        let sid = entry.sid.clone();
+        let sid = entry.sid.arc();
         let name = crate::intern::arc(name);
         let old = self.set_known(name.clone(), entry);
         let fresh = old.is_none();
@@ -491,7 +491,7 @@ impl Server {
         let mut sids = Vec::with_capacity(doomed.len());
         for n in &doomed {
             if let Some(k) = self.unset_known(n) {
-                sids.push(k.sid.clone());
+                sids.push(k.sid.arc());
                 out.note(Note::ServerRemoved {
                     name: n.clone(),
                     via: k.via,
@@ -533,7 +533,7 @@ impl Server {
                 via: link,
             });
         }
-        let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.clone()).collect();
+        let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.arc()).collect();
         self.servers_lost(&sids, reason.tree_reforms(), out);
         // Announce the roots of what was lost; receivers remove the rest.
         // A server closing down announces nothing: each neighbour's own

@@ -274,29 +274,29 @@ impl Server {
     /// yet, and another direction, or a nearer server, is likelier in reach.
     fn successor(&self, key: &str, tried: &[Arc<str>], leaving: Option<&str>) -> Option<Arc<str>> {
         let room = &self.chat.rooms[key];
-        let mut members: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
-        let mut load: BTreeMap<&Arc<str>, usize> = BTreeMap::new();
+        let mut members: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut load: BTreeMap<&str, usize> = BTreeMap::new();
         for (uid, u) in self.chat.users.iter_unordered() {
             if u.local {
                 continue;
             }
-            *load.entry(&u.sid).or_default() += 1;
+            *load.entry(&*u.sid).or_default() += 1;
             if room.members.contains_key(uid) {
-                *members.entry(&u.sid).or_default() += 1;
+                *members.entry(&*u.sid).or_default() += 1;
             }
         }
         let silent: Vec<LinkId> = self
             .known
             .values()
-            .filter(|k| tried.contains(&k.sid))
+            .filter(|k| tried.iter().any(|t| **t == *k.sid))
             .map(|k| k.via)
             .collect();
         self.known
             .iter()
-            .filter(|(_, k)| !tried.contains(&k.sid) && Some(&*k.sid) != leaving)
+            .filter(|(_, k)| !tried.iter().any(|t| **t == *k.sid) && Some(&*k.sid) != leaving)
             .map(|(name, k)| {
-                let m = members.get(&k.sid).copied().unwrap_or(0);
-                let l = load.get(&k.sid).copied().unwrap_or(0);
+                let m = members.get(&*k.sid).copied().unwrap_or(0);
+                let l = load.get(&*k.sid).copied().unwrap_or(0);
                 let near = if tried.is_empty() { 0 } else { k.hops };
                 let way = silent.contains(&k.via);
                 (
@@ -305,7 +305,7 @@ impl Server {
                     std::cmp::Reverse(m),
                     l,
                     name.clone(),
-                    k.sid.clone(),
+                    k.sid.arc(),
                 )
             })
             .min()

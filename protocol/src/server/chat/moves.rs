@@ -112,7 +112,7 @@ impl Server {
         let Some(k) = self.known.get(to) else {
             return Err("unknown server");
         };
-        let to_sid = k.sid.clone();
+        let to_sid = k.sid.arc();
         let id = rng.next_u64();
         let deadline = now + self.cfg.redirect_timeout;
         self.chat.moves_out.insert(

@@ -718,7 +718,7 @@ impl Server {
             let best = best.unwrap_or_else(|| {
                 self.known
                     .values()
-                    .map(|k| k.sid.clone())
+                    .map(|k| k.sid.arc())
                     .chain(std::iter::once(self.me.sid.clone()))
                     .min()
                     .expect("at least this server")
