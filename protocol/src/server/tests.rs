@@ -5297,25 +5297,30 @@ fn a_seekers_first_hello_after_a_lost_uplink_waits_half_a_period() {
     assert!(net.srv(b).discovery_stats().hello_sent > hellos);
 }
 
+/// A chain A-B-C: A's link to B, and B's SERVER introducing C to A.
+fn b_introduces_c_to_a() -> (Net, LinkId, Vec<String>) {
+    let net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    let ab = net.link_to(0, "B");
+    let intro = net
+        .sent_on(1, net.link_to(1, "A"))
+        .into_iter()
+        .find(|w| w[0] == "SERVER" && w[1] == "C")
+        .expect("B introduced C to A");
+    (net, ab, intro)
+}
+
 /// A route that changes shape behind the same link after that link's
 /// burst may carry other users: the server asks the neighbour for them
 /// (USYNC). Mutation survivor: with the burst test negated it asked only
 /// during the burst, which resends them anyway.
 #[test]
 fn a_route_reshaped_behind_the_same_link_asks_for_its_users() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("B", "C")],
-    );
-    let (a, b) = (0, 1);
-    let ab = net.link_to(a, "B");
-    let ba = net.link_to(b, "A");
-    let intro = net
-        .sent_on(b, ba)
-        .into_iter()
-        .find(|w| w[0] == "SERVER" && w[1] == "C")
-        .expect("B introduced C to A");
+    let (mut net, ab, intro) = b_introduces_c_to_a();
+    let a = 0;
     let c_sid = net.srv(a).known_server("C").unwrap().sid.to_string();
     let asked = |net: &Net| -> Vec<Vec<String>> {
         net.sent_on(a, ab)
@@ -5341,18 +5346,8 @@ fn a_route_reshaped_behind_the_same_link_asks_for_its_users() {
 /// asked all the same (its empty answer drops them).
 #[test]
 fn a_neighbour_without_users_is_asked_only_when_we_hold_some() {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("B", "C")],
-    );
-    let (a, b) = (0, 1);
-    let ab = net.link_to(a, "B");
-    let intro = net
-        .sent_on(b, net.link_to(b, "A"))
-        .into_iter()
-        .find(|w| w[0] == "SERVER" && w[1] == "C")
-        .expect("B introduced C to A");
+    let (mut net, ab, intro) = b_introduces_c_to_a();
+    let a = 0;
     let asked = |net: &Net| {
         net.sent_on(a, ab)
             .iter()
