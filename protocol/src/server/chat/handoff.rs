@@ -83,6 +83,53 @@ pub(crate) struct Handing {
     waiting: Vec<Arc<str>>,
 }
 
+/// The holder records, by room key, one per stream: at most [`HOLDERS`] a
+/// room, the record of the stream the room is on here never the one let
+/// go. One record a room let a stale record of an older stream, which a
+/// server re-linking after a stall sends in its burst, replace the
+/// current stream's, and every server then sent the room's traffic to the
+/// server that had handed it away (room.sequenced: swarm-chat seed 578,
+/// swarm-greeter seed 675; holder-replaced-by-stale-record.toml). A
+/// restarted server hears the records in bursts before the rooms, so it
+/// keeps them all until it knows which stream the room is on.
+/// Records kept per room: streams a room moved through that were handed
+/// over, as bursts carry them; a stream's record is only ever read for
+/// that stream, so an old one costs a little memory and nothing else.
+const HOLDERS: usize = 4;
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Holders(BTreeMap<String, Vec<Holder>>);
+
+impl Holders {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Who holds stream `seq` of room `key`, if it was handed over.
+    pub fn get(&self, key: &str, seq: &str) -> Option<&Holder> {
+        self.0.get(key)?.iter().find(|h| *h.seq == *seq)
+    }
+
+    /// Records `h` for its stream; past [`HOLDERS`] records, the oldest
+    /// other than that of `current` (the stream the room is on here) goes.
+    pub fn insert(&mut self, key: &str, h: Holder, current: Option<&str>) {
+        let list = self.0.entry(key.to_string()).or_default();
+        list.retain(|x| *x.seq != *h.seq);
+        list.push(h);
+        if list.len() > HOLDERS {
+            if let Some(i) = list.iter().position(|x| Some(&*x.seq) != current) {
+                list.remove(i);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Holder)> {
+        self.0
+            .iter()
+            .flat_map(|(k, l)| l.iter().map(move |h| (k, h)))
+    }
+}
+
 impl Handing {
     pub(crate) fn until(&self) -> Instant {
         self.until
@@ -134,12 +181,7 @@ impl Server {
         let seq = room.seq.take().expect("sequenced here");
         room.fanout = None;
         let stream = room.stream.clone();
-        let gen = self
-            .chat
-            .holders
-            .get(key)
-            .filter(|h| h.seq == stream.seq)
-            .map_or(0, |h| h.gen);
+        let gen = self.chat.holders.get(key, &stream.seq).map_or(0, |h| h.gen);
         let h = Handing {
             stream,
             seq,
@@ -238,7 +280,11 @@ impl Server {
             return;
         };
         let name = room.name.clone();
-        let holder = self.chat.holders.get(key).map(|h| h.sid.clone());
+        let holder = self
+            .chat
+            .holders
+            .get(key, &room.stream.seq)
+            .map(|h| h.sid.clone());
         for uid in uids {
             match holder.as_ref().map(|h| (h, self.dest_of_sid(h))) {
                 Some((h, Dest::Link(l))) => out.send(l, frame("RSEQREQ", &[&name, &uid, h])),
@@ -314,7 +360,7 @@ impl Server {
 
     /// Every handed-over stream, for a burst (before the rooms).
     pub(crate) fn send_holders(&self, link: LinkId, out: &mut Outbox) {
-        for (key, h) in &self.chat.holders {
+        for (key, h) in self.chat.holders.iter() {
             let name = self.chat.rooms.get(key).map_or(key.as_str(), |r| &*r.name);
             let g = h.gen.to_string();
             out.send(link, frame("RHOLDER", &[name, &h.seq, &h.sid, &g]));
@@ -362,21 +408,19 @@ impl Server {
                 self.ask_again_for(now, &key, h.waiting, out);
                 return true;
             }
-            let newer = self
-                .chat
-                .holders
-                .get(&key)
-                .is_none_or(|h| *h.seq != *seq || h.gen < gen);
+            let newer = self.chat.holders.get(&key, seq).is_none_or(|h| h.gen < gen);
             if !newer {
                 return true; // seen
             }
+            let current = self.chat.rooms.get(&key).map(|r| r.stream.seq.clone());
             self.chat.holders.insert(
-                key.clone(),
+                &key,
                 Holder {
                     seq: seq.into(),
                     sid: holder.into(),
                     gen,
                 },
+                current.as_deref(),
             );
             let me = self.me.sid.clone();
             if let Some(r) = self.chat.rooms.get_mut(&key) {
@@ -482,13 +526,15 @@ impl Server {
                 // Our own traffic for the stream goes there from now on;
                 // the others learn it from the successor's RHOLDER, which
                 // is also our receipt.
+                let current = self.chat.rooms.get(&key).map(|r| r.stream.seq.clone());
                 self.chat.holders.insert(
-                    key.clone(),
+                    &key,
                     Holder {
                         seq,
                         sid: to.clone(),
                         gen,
                     },
+                    current.as_deref(),
                 );
                 if let Dest::Link(l) = self.dest_of_sid(&to) {
                     let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
@@ -529,13 +575,15 @@ impl Server {
                 let g = gen.to_string();
                 let args = [&*name, &*stream.seq, &*me, &g];
                 self.flood(None, frame("RHOLDER", &args), out);
+                let current = stream.seq.clone();
                 self.chat.holders.insert(
-                    key.clone(),
+                    &key,
                     Holder {
                         seq: stream.seq,
                         sid: me,
                         gen,
                     },
+                    Some(&current),
                 );
                 // A member whose join reached the old sequencer after it
                 // sent the state (and us before we held the stream) has
@@ -560,5 +608,57 @@ impl Server {
             _ => return false,
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: &str, sid: &str, gen: u64) -> Holder {
+        Holder {
+            seq: seq.into(),
+            sid: sid.into(),
+            gen,
+        }
+    }
+
+    /// A record of another stream does not replace the current stream's:
+    /// each stream is looked up by its own name.
+    #[test]
+    fn a_stale_record_leaves_the_current_streams_record() {
+        let mut h = Holders::default();
+        h.insert("#r", rec("0AG-2", "0AA", 1), Some("0AG-2"));
+        h.insert("#r", rec("0AF-1", "0AG", 1), Some("0AG-2"));
+        assert_eq!(&*h.get("#r", "0AG-2").unwrap().sid, "0AA");
+        assert_eq!(&*h.get("#r", "0AF-1").unwrap().sid, "0AG");
+        // A later handover of the same stream replaces its record.
+        h.insert("#r", rec("0AG-2", "0AB", 2), Some("0AG-2"));
+        assert_eq!(&*h.get("#r", "0AG-2").unwrap().sid, "0AB");
+        assert_eq!(h.iter().count(), 2);
+        assert!(h.get("#s", "0AG-2").is_none());
+    }
+
+    /// At most `HOLDERS` a room; the oldest goes first, but never the
+    /// current stream's, and with no room known yet (a restarted server
+    /// reading bursts) the newest are kept.
+    #[test]
+    fn a_room_keeps_a_few_records_and_always_the_current_streams() {
+        let mut h = Holders::default();
+        h.insert("#r", rec("0AA-1", "0AB", 1), Some("0AA-1"));
+        for (i, seq) in ["0AC-1", "0AD-1", "0AE-1", "0AF-1"].iter().enumerate() {
+            h.insert("#r", rec(seq, "0AB", 1), Some("0AA-1"));
+            assert_eq!(h.iter().count(), (i + 2).min(HOLDERS));
+        }
+        assert!(h.get("#r", "0AA-1").is_some(), "the current stream's stays");
+        assert!(h.get("#r", "0AC-1").is_none(), "the oldest other went");
+        assert!(h.get("#r", "0AF-1").is_some());
+        let mut fresh = Holders::default();
+        for seq in ["0AA-1", "0AC-1", "0AD-1", "0AE-1", "0AF-1"] {
+            fresh.insert("#r", rec(seq, "0AB", 1), None);
+        }
+        assert!(fresh.get("#r", "0AA-1").is_none());
+        assert!(fresh.get("#r", "0AC-1").is_some());
+        assert_eq!(fresh.iter().count(), HOLDERS);
     }
 }

@@ -236,7 +236,7 @@ pub(crate) struct ChatState {
     /// Redirects announced to this server as the target, by request id.
     pub moves_in: BTreeMap<u64, moves::MoveIn>,
     /// Room streams handed over at a shutdown, by room key.
-    pub holders: BTreeMap<String, handoff::Holder>,
+    pub holders: handoff::Holders,
     /// Streams this server is handing over at its shutdown, by room key.
     pub handing: BTreeMap<String, handoff::Handing>,
     /// A sequencer's state arriving by handover, by room key.

@@ -145,7 +145,7 @@ impl Server {
     /// The SID of the server that sequences stream `seq` of room `key`.
     pub(crate) fn sequencer_sid<'a>(&'a self, key: &str, seq: &'a str) -> Option<&'a str> {
         if !self.chat.holders.is_empty() {
-            if let Some(h) = self.chat.holders.get(key).filter(|h| *h.seq == *seq) {
+            if let Some(h) = self.chat.holders.get(key, seq) {
                 return Some(&h.sid);
             }
         }
@@ -780,8 +780,7 @@ impl Server {
         } else {
             self.chat
                 .holders
-                .get(&*fold_cow(name))
-                .filter(|h| *h.seq == *seq_name)
+                .get(&fold_cow(name), seq_name)
                 .map(|h| h.sid.clone())
         };
         if !self.check_direction(link, holder.as_deref().unwrap_or(seq), "RMSG", out) {
@@ -829,7 +828,7 @@ impl Server {
                     seq: seq.into(),
                 };
                 let mut stream = heard.clone();
-                let holder = self.chat.holders.get(&key).filter(|h| *h.seq == *seq);
+                let holder = self.chat.holders.get(&key, seq);
                 // Ours by name (and not handed away), or handed to us.
                 let ours = match holder {
                     Some(h) => *h.sid == *self.me.sid,
