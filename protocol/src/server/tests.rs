@@ -6482,6 +6482,38 @@ fn a_request_for_a_number_that_names_the_new_holder_goes_there() {
     );
 }
 
+/// After a successor that never answered, the next try goes through
+/// another of our links first: C (the most members) is behind A, so after
+/// C the stream goes to D, not to A, which the rest of the order (hops,
+/// members, load, then name) would pick (mutation survivor: the silent
+/// links taken as those of every server not tried).
+#[test]
+fn after_a_silent_successor_the_next_try_goes_another_way() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C", "D"],
+        &[("A", "B"), ("A", "C"), ("B", "D")],
+    );
+    let (b, c, d) = (net.find("B"), net.find("C"), net.find("D"));
+    let p1 = net.add_puppet("p1");
+    client_joins(&mut net, p1, "B", "p1");
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    assert!(sequences(&net, b));
+    net.lose.push("RSEQTAKE".to_string());
+    net.handle(b, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    let dests: Vec<String> = net
+        .sent
+        .iter()
+        .filter(|s| s.1 == b && words(&s.3)[0] == "RSEQSTATE")
+        .map(|s| words(&s.3).last().unwrap().clone())
+        .collect();
+    let sid = |i: usize| net.srv(i).sid().to_string();
+    assert!(dests.len() >= 2, "{dests:?}");
+    assert_eq!(dests[..2], [sid(c), sid(d)]);
+}
+
 /// Survivor of `send_holders`: a server that links after a handover
 /// learns in the burst who holds the stream now, not only the stream's
 /// name (which still names the server that left).
