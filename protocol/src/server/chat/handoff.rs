@@ -83,6 +83,11 @@ pub(crate) struct Handing {
     waiting: Vec<Arc<str>>,
 }
 
+/// Records kept per room: streams a room moved through that were handed
+/// over, as bursts carry them; a stream's record is only ever read for
+/// that stream, so an old one costs a little memory and nothing else.
+const HOLDERS: usize = 4;
+
 /// The holder records, by room key, one per stream: at most [`HOLDERS`] a
 /// room, the record of the stream the room is on here never the one let
 /// go. One record a room let a stale record of an older stream, which a
@@ -90,13 +95,8 @@ pub(crate) struct Handing {
 /// current stream's, and every server then sent the room's traffic to the
 /// server that had handed it away (room.sequenced: swarm-chat seed 578,
 /// swarm-greeter seed 675; holder-replaced-by-stale-record.toml). A
-/// restarted server hears the records in bursts before the rooms, so it
-/// keeps them all until it knows which stream the room is on.
-/// Records kept per room: streams a room moved through that were handed
-/// over, as bursts carry them; a stream's record is only ever read for
-/// that stream, so an old one costs a little memory and nothing else.
-const HOLDERS: usize = 4;
-
+/// restarted server hears the records in bursts before the rooms, so
+/// until it knows which stream a room is on it keeps the newest few.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Holders(BTreeMap<String, Vec<Holder>>);
 

@@ -716,12 +716,14 @@ impl Server {
                 }
             }
             let best = best.unwrap_or_else(|| {
-                self.known
+                let lowest = self
+                    .known
                     .values()
-                    .map(|k| k.sid.arc())
-                    .chain(std::iter::once(self.me.sid.clone()))
+                    .map(|k| &*k.sid)
+                    .chain(std::iter::once(&*self.me.sid))
                     .min()
-                    .expect("at least this server")
+                    .expect("at least this server");
+                crate::intern::arc(lowest)
             });
             // The elected server's incarnation, as every server of the
             // component knows it, names the stream: if it restarts, its
