@@ -317,7 +317,7 @@ impl Server {
         if old.via == link {
             // Same direction: the route behind the link changed shape.
             if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
-                let sid = entry.sid.arc();
+                let sid = entry.sid;
                 self.set_known(name.into(), entry);
                 self.forward_server(name, link, out);
                 // The neighbour's own route changed: it may have lost the
@@ -422,7 +422,7 @@ impl Server {
     /// `quiet`: the neighbour that introduced it holds no users.
     fn adopt(&mut self, name: &str, entry: Known, quiet: bool, out: &mut Outbox) {
         let via = entry.via;
-        let sid = entry.sid.arc();
+        let sid = entry.sid;
         let name = crate::intern::arc(name);
         let old = self.set_known(name.clone(), entry);
         let fresh = old.is_none();

@@ -62,7 +62,7 @@ impl Server {
     /// add nor remove anything.
     pub(crate) fn rerouted(
         &mut self,
-        sid: &Arc<str>,
+        sid: &str,
         link: LinkId,
         ask: bool,
         quiet: bool,
@@ -71,7 +71,7 @@ impl Server {
         let mut users = BTreeSet::new();
         let mut members = BTreeSet::new();
         for (uid, u) in self.chat.users.iter_mut() {
-            if u.local || u.sid != *sid {
+            if u.local || *u.sid != *sid {
                 continue;
             }
             u.via = link;
@@ -103,7 +103,7 @@ impl Server {
             .map(|(u, k)| (u, k.to_string()))
             .collect();
         self.chat.syncs.insert(
-            sid.clone(),
+            crate::intern::arc(sid),
             PendingSync {
                 link,
                 users,
