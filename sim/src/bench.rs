@@ -87,6 +87,9 @@ pub struct FloodReport {
     /// The process's peak resident memory so far, from the OS (Linux's
     /// `VmHWM`; absent elsewhere).
     pub peak_rss_mib: Option<f64>,
+    /// How much of the process's memory is in transparent huge pages at
+    /// the end (Linux's `AnonHugePages`; see [`crate::huge_pages`]).
+    pub huge_pages_mib: Option<f64>,
 }
 
 /// The process's peak resident set size in MiB, as Linux reports it in
@@ -97,6 +100,22 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The process's anonymous memory in transparent huge pages now, in MiB
+/// (`AnonHugePages` in `/proc/self/smaps_rollup`). `None` where there is
+/// no such file.
+pub fn huge_pages_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn huge(m: Option<f64>) -> String {
+    m.map_or_else(String::new, |m| {
+        format!(" ({m:.0} MiB in huge pages at the end)")
+    })
 }
 
 fn mib(m: Option<f64>) -> String {
@@ -136,6 +155,7 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
         setup_wall_secs,
         setup_events,
         peak_rss_mib: peak_rss_mib(),
+        huge_pages_mib: huge_pages_mib(),
     });
     exit_without_teardown(world, scn);
     report
@@ -154,7 +174,7 @@ impl FloodReport {
              \x20 hops {} (expected {}), events {}, violations {}, tree formed: {}\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x\n\
-             \x20 set-up {:.3}s wall, {} events; peak memory {}\n",
+             \x20 set-up {:.3}s wall, {} events; peak memory {}{}\n",
             self.servers,
             self.messages,
             self.hops,
@@ -169,7 +189,8 @@ impl FloodReport {
             self.sim_secs / self.wall_secs,
             self.setup_wall_secs,
             self.setup_events,
-            mib(self.peak_rss_mib)
+            mib(self.peak_rss_mib),
+            huge(self.huge_pages_mib)
         )
     }
 }
@@ -265,6 +286,8 @@ pub struct Timed {
     pub setup_events: u64,
     /// As in [`FloodReport::peak_rss_mib`].
     pub peak_rss_mib: Option<f64>,
+    /// As in [`FloodReport::huge_pages_mib`].
+    pub huge_pages_mib: Option<f64>,
 }
 
 /// Builds `scn` and runs it to `settled` (the set-up), then to the end of
@@ -302,6 +325,7 @@ fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
         setup_wall_secs,
         setup_events,
         peak_rss_mib: peak_rss_mib(),
+        huge_pages_mib: huge_pages_mib(),
     };
     exit_without_teardown(world, scn);
     Ok(timed)
@@ -314,7 +338,7 @@ impl Timed {
              \x20 clients at the end: {} of {} connected\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} events/s, {:.0} deliveries/s, simulated/wall {:.2}x\n\
-             \x20 set-up {:.3}s wall, {} events; untimed run to a quiet end {:.3}s; peak memory {}\n",
+             \x20 set-up {:.3}s wall, {} events; untimed run to a quiet end {:.3}s; peak memory {}{}\n",
             self.events,
             self.deliveries,
             self.violations,
@@ -333,7 +357,8 @@ impl Timed {
             self.setup_wall_secs,
             self.setup_events,
             self.drain_wall_secs,
-            mib(self.peak_rss_mib)
+            mib(self.peak_rss_mib),
+            huge(self.huge_pages_mib)
         )
     }
 }

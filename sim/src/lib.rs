@@ -7,7 +7,7 @@
 //! - [`checkers`]: the invariants, safety and convergence;
 //! - [`scenario`]: the scenario file format;
 //! - [`run`]: one run judged against `[expect]`; [`trace`]: hashes and JSONL;
-//! - [`cli`], [`bench`]: the `drcsim` command.
+//! - [`cli`], [`bench`]: the `drcsim` command; [`huge_pages`]: its allocator.
 
 pub mod bench;
 pub mod checkers;
@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod compare;
 pub mod host;
+pub mod huge_pages;
 pub mod network;
 pub mod provenance;
 pub mod replay;

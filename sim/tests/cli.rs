@@ -979,3 +979,34 @@ fn a_brief_summary_counts_what_the_full_one_lists() {
     let (code, _, err) = drcsim(&["run", &f, "--summary", "tiny"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// `drcsim` backs its memory with transparent huge pages where the kernel
+/// leaves that to the program (sim/src/huge_pages.rs), and the benches say
+/// how much of it is; a machine with huge pages turned off has none.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_benches_run_on_huge_pages_where_the_kernel_allows_them() {
+    let args = [
+        "bench",
+        "flood",
+        "--servers",
+        "100",
+        "--messages",
+        "10",
+        "--json",
+    ];
+    let (code, out, _) = drcsim(&args);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let huge = v["huge_pages_mib"]
+        .as_f64()
+        .expect("Linux reports AnonHugePages");
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+    if mode.is_ok_and(|m| !m.contains("[never]")) {
+        // At least one 2 MiB page: the heap grows in 64 MiB steps, advised
+        // before they are touched.
+        assert!(huge >= 2.0, "{out}");
+    } else {
+        assert_eq!(huge, 0.0, "{out}");
+    }
+}
