@@ -134,6 +134,13 @@ pub struct Ablations {
     pub no_registry_burst: bool,
     /// A shutting-down server leaves the streams it sequences behind.
     pub no_sequencer_handoff: bool,
+    /// Requests for numbers that waited out a handover are sent again
+    /// toward the room's sequencer as the next server sees it, not toward
+    /// the holder the old sequencer named.
+    pub no_handoff_reask: bool,
+    /// A request for a number that would go back the way its member is
+    /// is refused, instead of sent on named for the sequencer.
+    pub no_request_named: bool,
     /// A seeker dials any server that answered its HELLO, registered or not.
     pub no_discovery_registry: bool,
     /// A seeker stops looking at any registered link, even one another
@@ -314,6 +321,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "room.sequenced",
     ),
     (
+        "handoff-reask",
+        "the requests for numbers a sequencer held while handing its stream over go out again as any request does, routed by the next server's view, which may not know the new holder yet and send them straight back",
+        "send.kept",
+    ),
+    (
+        "request-named",
+        "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
+        "send.kept",
+    ),
+    (
         "discovery-registry",
         "a seeker dials any server that answered its HELLO, even one the registry does not know",
         "discovery.registered",
@@ -392,6 +409,8 @@ impl Ablations {
             "sync-refuse" => &mut self.no_sync_refuse,
             "registry-burst" => &mut self.no_registry_burst,
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
+            "handoff-reask" => &mut self.no_handoff_reask,
+            "request-named" => &mut self.no_request_named,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,
             "token-replay" => &mut self.no_token_replay,

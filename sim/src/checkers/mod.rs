@@ -12,6 +12,7 @@ pub mod counts;
 pub mod discovery;
 pub mod graph;
 pub mod moves;
+pub mod sends;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -184,6 +185,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "no room with members is left sequenced by a server that shut down: a graceful shutdown hands its streams over",
     },
     Invariant {
+        name: "send.kept",
+        kind: Kind::Safety,
+        statement: "while no fault has touched the run (no partition, cut, stall, crash, restart, unlink, kill or datagram storm), no member's room message is refused: shutdowns, redirects and new servers lose none, unless the running servers are left in more than one tree",
+    },
+    Invariant {
         name: "sync.refuses",
         kind: Kind::Safety,
         statement: "a newcomer still syncing through its sponsor registers no server link and accepts no client",
@@ -281,6 +287,7 @@ pub struct Checkers {
     /// What the run cost and lost, for comparing variants.
     pub measures: counts::Measures,
     pub moves: moves::MoveChecks,
+    pub sends: sends::SendChecks,
     /// Newcomers that completed their sync (`stats.servers_added`).
     pub servers_added: u64,
     pub discovery: discovery::DiscoveryChecks,
@@ -300,6 +307,7 @@ impl Checkers {
             counts: counts::ClientCounts::default(),
             measures: counts::Measures::default(),
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
+            sends: sends::SendChecks::default(),
             servers_added: 0,
             discovery: discovery::DiscoveryChecks::default(),
             tokens: tokens::TokenChecks::new(cfg),
@@ -390,6 +398,16 @@ impl Checkers {
                         }
                     }
                     if self.enabled {
+                        let graph = &self.graph;
+                        let split = || {
+                            let running: Vec<HostId> = (0..hosts.len() as HostId)
+                                .filter(|&x| hosts[x as usize].running())
+                                .collect();
+                            graph.components(&running).list.len() > 1
+                        };
+                        if let Some(detail) = self.sends.judge(n, split) {
+                            self.violate(now, "send.kept", Some(&host.label), detail);
+                        }
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
                         self.moves
                             .on_note(now, *h, &host.label, n, &mut self.violations);

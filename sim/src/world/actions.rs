@@ -38,6 +38,7 @@ impl World {
     }
 
     pub(super) fn act(&mut self, action: &Action) {
+        self.checks.sends.on_action(self.now, action);
         match action {
             Action::Partition { groups } => {
                 let mut groups: Vec<Vec<HostId>> = groups

@@ -285,6 +285,7 @@ impl Server {
             .holders
             .get(key, &room.stream.seq)
             .map(|h| h.sid.clone());
+        let holder = holder.filter(|_| !self.cfg.ablations.no_handoff_reask);
         for uid in uids {
             match holder.as_ref().map(|h| (h, self.dest_of_sid(h))) {
                 Some((h, Dest::Link(l))) => out.send(l, frame("RSEQREQ", &[&name, &uid, h])),

@@ -956,7 +956,7 @@ impl Server {
                     }
                 }
                 let uid: Arc<str> = uid.into();
-                self.request_number(now, &key, &uid, out);
+                self.request_number_as(now, &key, &uid, to.is_some(), out);
                 true
             }
             "RSEQ" => {
@@ -1106,6 +1106,20 @@ impl Server {
         uid: &Arc<str>,
         out: &mut Outbox,
     ) {
+        self.request_number_as(now, key, uid, false, out);
+    }
+
+    /// As [`Self::request_number`]; `came_named`: the request arrived
+    /// named for its sequencer (`RSEQREQ,room,uid,sid`) by the link our
+    /// route to that server takes, so it is not named and sent back.
+    pub(crate) fn request_number_as(
+        &mut self,
+        now: Instant,
+        key: &str,
+        uid: &Arc<str>,
+        came_named: bool,
+        out: &mut Outbox,
+    ) {
         let room = &self.chat.rooms[key];
         let (name, seq) = (room.name.clone(), room.stream.seq.clone());
         let reply = |s: &mut Server, epoch: &str, n: &str, out: &mut Outbox| {
@@ -1136,6 +1150,20 @@ impl Server {
             },
             Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
                 out.send(l, frame("RSEQREQ", &[&name, uid]))
+            }
+            // The sequencer lies the way the member is. Sent on unnamed, the
+            // request would reach a server that routed it here and be
+            // refused as one going back where it came from; but this is
+            // also where a request ends up that waited while the tree
+            // re-formed (grace.rs), or that reached a sequencer after it
+            // handed the stream to a server behind the member. Named for
+            // the sequencer it goes by the servers' routes to that server;
+            // one that comes back named the way it went is refused, so it
+            // cannot go round (grace-request-behind-its-member.toml,
+            // request-after-handover-behind-its-member.toml).
+            Dest::Link(l) if !came_named && !self.cfg.ablations.no_request_named => {
+                let sid = self.sequencer_sid(key, &seq).unwrap_or("").to_string();
+                out.send(l, frame("RSEQREQ", &[&name, uid, &sid]))
             }
             Dest::Nowhere if self.hold_request(key, uid) => {}
             _ => reply(self, "0", "0", out),
