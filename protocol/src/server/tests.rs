@@ -5918,20 +5918,32 @@ fn a_room_message_that_cannot_be_numbered_fails_back_with_its_reason() {
     );
 }
 
-/// A request for a number that would go back where its member lives is
-/// answered with no number rather than sent back (mutation survivor:
-/// the guard against that could be dropped).
+/// A request for a number that would go back where its member lives goes
+/// back only named for its sequencer, and a named one that would go back
+/// the way it came is answered with no number: it cannot go round
+/// (mutation survivor: the guard against sending it back could be
+/// dropped).
 #[test]
-fn a_number_request_is_never_sent_back_toward_its_member() {
+fn a_number_request_goes_back_toward_its_member_only_named_and_once() {
     let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
     let p = net.add_puppet("p1");
     client_joins(&mut net, p, "B", "p1");
     let uid = net.srv(1).local_uids().next().unwrap().to_string();
+    let b_sid = net.srv(1).sid().to_string();
     let ab = net.link_to(0, "B");
     let before = net.sent_on(0, ab).len();
     net.inject(0, ab, &chat_frame("RSEQREQ", &["#r", &uid]));
-    let sent = net.sent_on(0, ab);
-    assert!(sent[before..].iter().all(|w| w[0] != "RSEQREQ"), "{sent:?}");
+    let sent = net.sent_on(0, ab)[before..].to_vec();
+    let named = ["RSEQREQ", "#r", &uid, &b_sid].map(String::from).to_vec();
+    assert_eq!(sent, [named.clone()]);
+    let before = net.sent_on(0, ab).len();
+    net.inject(0, ab, &chat_frame("RSEQREQ", &["#r", &uid, &b_sid]));
+    let sent = net.sent_on(0, ab)[before..].to_vec();
+    assert!(sent.iter().all(|w| w[0] != "RSEQREQ"), "{sent:?}");
+    assert!(
+        sent.iter().any(|w| w[0] == "RSEQ" && w[5] == "0"),
+        "{sent:?}"
+    );
 }
 
 /// Load balancing's timer comes round every ping interval, each time from
