@@ -5935,7 +5935,7 @@ fn a_number_request_goes_back_toward_its_member_only_named_and_once() {
     net.inject(0, ab, &chat_frame("RSEQREQ", &["#r", &uid]));
     let sent = net.sent_on(0, ab)[before..].to_vec();
     let named = ["RSEQREQ", "#r", &uid, &b_sid].map(String::from).to_vec();
-    assert_eq!(sent, [named.clone()]);
+    assert_eq!(sent, std::slice::from_ref(&named));
     let before = net.sent_on(0, ab).len();
     net.inject(0, ab, &chat_frame("RSEQREQ", &["#r", &uid, &b_sid]));
     let sent = net.sent_on(0, ab)[before..].to_vec();
