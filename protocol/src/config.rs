@@ -141,6 +141,9 @@ pub struct Ablations {
     /// A request for a number that would go back the way its member is
     /// is refused, instead of sent on named for the sequencer.
     pub no_request_named: bool,
+    /// A server shutting down closes its links while a stream it agreed
+    /// to take still waits for the old sequencer's go.
+    pub no_drain_waits_go: bool,
     /// A seeker dials any server that answered its HELLO, registered or not.
     pub no_discovery_registry: bool,
     /// A seeker stops looking at any registered link, even one another
@@ -326,6 +329,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.kept",
     ),
     (
+        "drain-waits-go",
+        "a server shutting down closes its links while a stream it agreed to take still waits for the old sequencer's go, so the stream is left with nobody",
+        "send.kept",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -411,6 +419,7 @@ impl Ablations {
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
+            "drain-waits-go" => &mut self.no_drain_waits_go,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,
             "token-replay" => &mut self.no_token_replay,

@@ -156,6 +156,19 @@ impl Server {
         if !self.chat.moves_out.is_empty() && now < until {
             return;
         }
+        // A stream this server said it would take (RSEQTAKE) is given up by
+        // the old sequencer at its go: closing before the go arrives would
+        // leave the stream with nobody (two neighbours shutting down
+        // together, handover-to-a-server-shutting-down.toml). Once it
+        // arrives, the stream is handed on in turn, and waited for above.
+        let taking = self
+            .chat
+            .incoming
+            .values()
+            .any(|(_, _, offered)| offered.is_some());
+        if taking && now < until && !self.cfg.ablations.no_drain_waits_go {
+            return;
+        }
         self.draining = None;
         let why = "server shutting down";
         let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();

@@ -465,8 +465,9 @@ impl Server {
         for uid in gone {
             self.remove_user(&uid, out);
         }
-        if !(graceful && self.cfg.ordering == crate::config::Ordering::Epoch && self.start_grace())
-        {
+        // Under either ordering: a room whose home is out of reach for a
+        // moment refuses nothing while the tree re-forms.
+        if !(graceful && self.start_grace()) {
             self.reelect(out);
         }
     }

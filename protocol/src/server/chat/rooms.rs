@@ -694,10 +694,15 @@ impl Server {
     pub(crate) fn reelect(&mut self, out: &mut Outbox) {
         // A server closing its links on the way out elects nothing: a ROOM
         // it sent would reach the others before its SCLOSE.
-        if self.cfg.ordering != Ordering::Epoch || self.stopped {
+        if self.stopped {
             return;
         }
+        // Under `home` nobody else may sequence a room: the end of a grace
+        // only answers the requests it held (with no number).
         self.end_grace();
+        if self.cfg.ordering != Ordering::Epoch {
+            return;
+        }
         let lost: Vec<Arc<str>> = self
             .chat
             .rooms
