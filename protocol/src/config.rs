@@ -456,8 +456,8 @@ pub struct Config {
     pub redirect_timeout: Duration,
     /// After a neighbour shuts down gracefully, how long rooms whose
     /// sequencer went out of reach wait for the tree to re-form before
-    /// electing a new epoch (requests for numbers wait with them); zero
-    /// elects at once, as after a crash.
+    /// electing a new epoch (under `home`, before refusing), requests for
+    /// numbers waiting with them; zero does not wait, as after a crash.
     pub relink_grace: Duration,
     /// Move local clients to less loaded servers when this server holds
     /// clearly more than its share (checked every `ping_interval`).

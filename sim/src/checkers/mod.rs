@@ -187,7 +187,7 @@ pub const CATALOG: &[Invariant] = &[
     Invariant {
         name: "send.kept",
         kind: Kind::Safety,
-        statement: "while no fault has touched the run (no partition, cut, stall, crash, restart, unlink, kill or datagram storm), no member's room message is refused: shutdowns, redirects and new servers lose none, unless the running servers are left in more than one tree",
+        statement: "while no fault has touched the run (no partition, cut, stall, crash, restart, unlink, kill or datagram storm), no member's room message is refused: shutdowns, redirects and new servers lose none, unless the running servers are (or were within relink_grace + 1s) in more than one tree",
     },
     Invariant {
         name: "sync.refuses",
@@ -225,6 +225,15 @@ pub const CATALOG: &[Invariant] = &[
         statement: "when asked ([expect] connected, every swarm run), all running admitted servers end in one tree",
     },
 ];
+
+/// Whether the running servers are in more than one tree of registered
+/// links (`send.kept`'s excuse).
+fn servers_split(graph: &LinkGraph, hosts: &[Host]) -> bool {
+    let running: Vec<HostId> = (0..hosts.len() as HostId)
+        .filter(|&x| hosts[x as usize].running())
+        .collect();
+    graph.components(&running).list.len() > 1
+}
 
 pub fn is_known(name: &str) -> bool {
     CATALOG.iter().any(|i| i.name == name)
@@ -307,7 +316,7 @@ impl Checkers {
             counts: counts::ClientCounts::default(),
             measures: counts::Measures::default(),
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
-            sends: sends::SendChecks::default(),
+            sends: sends::SendChecks::new(cfg.relink_grace.as_nanos()),
             servers_added: 0,
             discovery: discovery::DiscoveryChecks::default(),
             tokens: tokens::TokenChecks::new(cfg),
@@ -373,6 +382,7 @@ impl Checkers {
                     if c.registered[1 - e] && c.open[0] && c.open[1] {
                         self.link_changes += 1;
                         self.last_link_change = now;
+                        self.sends.dirty = true;
                         if self.graph.add(conn, c.ends[0], c.ends[1]) && self.cycle_since.is_none()
                         {
                             self.cycle_since = Some(now);
@@ -398,14 +408,11 @@ impl Checkers {
                         }
                     }
                     if self.enabled {
-                        let graph = &self.graph;
-                        let split = || {
-                            let running: Vec<HostId> = (0..hosts.len() as HostId)
-                                .filter(|&x| hosts[x as usize].running())
-                                .collect();
-                            graph.components(&running).list.len() > 1
-                        };
-                        if let Some(detail) = self.sends.judge(n, split) {
+                        if self.sends.wants_split() {
+                            let split = servers_split(&self.graph, hosts);
+                            self.sends.set_split(now, split);
+                        }
+                        if let Some(detail) = self.sends.judge(now, n) {
                             self.violate(now, "send.kept", Some(&host.label), detail);
                         }
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
@@ -482,6 +489,12 @@ impl Checkers {
                 _ => {}
             }
         }
+        // Looked at as soon as the graph changes, not at a refusal: a
+        // refusal is excused by a split it may no longer see.
+        if self.enabled && self.sends.wants_split() {
+            let split = servers_split(&self.graph, hosts);
+            self.sends.set_split(now, split);
+        }
         self.refresh_next_due();
     }
 
@@ -505,6 +518,7 @@ impl Checkers {
 
     fn drop_edge(&mut self, now: SimTime, conn: u32) {
         if self.graph.remove(conn) {
+            self.sends.dirty = true;
             self.link_changes += 1;
             self.last_link_change = now;
             if self.cycle_since.is_some() && self.graph.find_cycle().is_none() {

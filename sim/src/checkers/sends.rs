@@ -48,25 +48,63 @@ pub struct SendChecks {
     /// The run's first fault: when, and its kind. From then on no refusal
     /// is judged.
     pub fault: Option<(SimTime, &'static str)>,
+    /// The server link graph changed since the split was last looked at.
+    pub dirty: bool,
+    /// The running servers are in more than one tree now.
+    split_now: bool,
+    /// The last time they were seen split.
+    last_split: Option<SimTime>,
+    /// How long after a split a refusal is still excused: a request held
+    /// while the tree re-forms is answered when `relink_grace` ends, and
+    /// its answer then travels to the client (1 s more).
+    window: SimTime,
 }
 
 impl SendChecks {
+    pub fn new(relink_grace: SimTime) -> Self {
+        SendChecks {
+            window: relink_grace + 1_000_000_000,
+            ..SendChecks::default()
+        }
+    }
+
     pub fn on_action(&mut self, now: SimTime, a: &Action) {
         if self.fault.is_none() {
             self.fault = fault_kind(a).map(|k| (now, k));
         }
     }
 
-    /// What is wrong with note `n` at a client, if anything. `split`
-    /// answers whether the running servers are in more than one tree
-    /// now (asked only for a refusal in a run with no fault): a graceful
-    /// shutdown can leave a server no way back, and then its clients'
-    /// messages may rightly find no sequencer.
-    pub fn judge(&self, n: &ChatNote, split: impl FnOnce() -> bool) -> Option<String> {
+    /// Whether the split must be looked at again (only while calm: after a
+    /// fault nothing is judged).
+    pub fn wants_split(&self) -> bool {
+        self.dirty && self.fault.is_none()
+    }
+
+    /// The running servers are (`split`) or are not in more than one tree
+    /// at `now`, after a change of the link graph.
+    pub fn set_split(&mut self, now: SimTime, split: bool) {
+        if split || self.split_now {
+            self.last_split = Some(now);
+        }
+        self.split_now = split;
+        self.dirty = false;
+    }
+
+    /// What is wrong with note `n` at a client at `now`, if anything. A
+    /// refusal is excused while the running servers are split or were
+    /// within the window: a graceful shutdown can leave a server no way
+    /// back for a while, and then its clients' messages may rightly find
+    /// no sequencer (and the refusal, decided while split, may reach the
+    /// client after the tree is whole again).
+    pub fn judge(&self, now: SimTime, n: &ChatNote) -> Option<String> {
         let ChatNote::SendFailed { room, reason } = n else {
             return None;
         };
-        if self.fault.is_some() || USERS_OWN.contains(&&**reason) || split() {
+        let split_lately = self.split_now
+            || self
+                .last_split
+                .is_some_and(|t| now.saturating_sub(t) <= self.window);
+        if self.fault.is_some() || USERS_OWN.contains(&&**reason) || split_lately {
             return None;
         }
         Some(format!(
@@ -88,15 +126,14 @@ mod tests {
 
     #[test]
     fn a_refusal_in_a_calm_run_is_a_violation_and_after_a_fault_it_is_not() {
-        let mut s = SendChecks::default();
-        let why = s.judge(&failed("no sequencer reachable"), || false);
+        let mut s = SendChecks::new(3_000);
+        let why = s.judge(10, &failed("no sequencer reachable"));
         assert_eq!(
             why.as_deref(),
             Some("a message to #r was refused (no sequencer reachable) in a run no fault has touched")
         );
-        // The user's own mistakes, and a network left split, are not.
-        assert_eq!(s.judge(&failed("not a member"), || false), None);
-        assert_eq!(s.judge(&failed("no answer"), || true), None);
+        // The user's own mistakes are not.
+        assert_eq!(s.judge(10, &failed("not a member")), None);
         // A shutdown is no fault; a crash is, from then on.
         s.on_action(5, &Action::Shutdown { server: "a".into() });
         assert_eq!(s.fault, None);
@@ -109,6 +146,22 @@ mod tests {
             },
         );
         assert_eq!(s.fault, Some((7, "crash")));
-        assert_eq!(s.judge(&failed("no answer"), || false), None);
+        assert_eq!(s.judge(10, &failed("no answer")), None);
+    }
+
+    /// A refusal while the servers are split, or within relink_grace and
+    /// a second of the split's end, is excused; later it is not.
+    #[test]
+    fn a_refusal_during_or_just_after_a_split_is_excused() {
+        let second = 1_000_000_000;
+        let mut s = SendChecks::new(3 * second);
+        s.dirty = true;
+        assert!(s.wants_split());
+        s.set_split(10 * second, true);
+        assert!(!s.wants_split());
+        assert_eq!(s.judge(11 * second, &failed("no answer")), None);
+        s.set_split(12 * second, false);
+        assert_eq!(s.judge(16 * second, &failed("no answer")), None);
+        assert!(s.judge(16 * second + 1, &failed("no answer")).is_some());
     }
 }

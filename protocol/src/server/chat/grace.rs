@@ -6,12 +6,14 @@
 //! sequencers at once (as after a crash) would fork every room whose
 //! sequencer is on the other side: two epochs, and the numbers the old
 //! one gave out while apart passed over by the members that adopt the
-//! new one. So for `relink_grace` such rooms keep their stream, and a
+//! new one; and under the `home` ordering, which elects nobody, a request
+//! would be refused for want of a home that is back half a second later.
+//! So for `relink_grace` such rooms keep their stream, and a
 //! member's request for a number waits here instead of being refused. A
 //! server arriving may bring the sequencer back in reach (the held
 //! requests go out again); when the grace ends, or when a crash or cut
-//! forces an election anyway, the rooms still cut off elect as before and
-//! every held request is answered.
+//! forces an election anyway, the rooms still cut off elect as before
+//! (under `home`, none) and every held request is answered.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
