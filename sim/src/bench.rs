@@ -90,6 +90,14 @@ pub struct FloodReport {
     /// How much of the process's memory is in transparent huge pages at
     /// the end (Linux's `AnonHugePages`; see [`crate::huge_pages`]).
     pub huge_pages_mib: Option<f64>,
+    /// Simulated seconds run on after the flood (`--hold`), untimed, and
+    /// the wall time they took; then the run is judged as `drcsim run`
+    /// judges one (`violations` counts what that found too).
+    pub hold_secs: u64,
+    pub hold_wall_secs: f64,
+    /// After a hold: whether the end was quiet, so convergence (every
+    /// server's view of the tree, and their agreement) was judged.
+    pub quiescent: Option<bool>,
 }
 
 /// The process's peak resident set size in MiB, as Linux reports it in
@@ -131,8 +139,13 @@ fn exit_without_teardown(world: World, scn: Scenario) {
     std::mem::forget(scn);
 }
 
-pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, String> {
-    let scn = flood_scenario(servers, messages, seed);
+/// Sets up `servers` in a random tree, floods `messages` broadcasts
+/// (timed), and with `hold` > 0 runs on `hold` simulated seconds and
+/// judges the run.
+pub fn flood(servers: usize, messages: u64, seed: u64, hold: u64) -> Result<FloodReport, String> {
+    let mut scn = flood_scenario(servers, messages, seed);
+    let flood_end = scn.duration.as_nanos();
+    scn.duration = Duration::from_nanos(flood_end + hold * 1_000_000_000);
     let t_setup = WallClock::now();
     let mut world = build(&scn, &mut RunOptions::default())?;
     world.run_until(FLOOD_START);
@@ -140,15 +153,32 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
     let formed = world.checks.graph.edges().count() == servers - 1;
     let (events0, hops0, sim0) = (world.events, world.broadcasts(), world.now);
     let t0 = WallClock::now();
-    world.run();
+    if hold == 0 {
+        world.run();
+    } else {
+        world.run_until(flood_end);
+    }
     let wall = t0.elapsed().as_secs_f64();
+    let (events, hops, sim_secs) = (
+        world.events - events0,
+        world.broadcasts() - hops0,
+        (world.now - sim0) as f64 / 1e9,
+    );
+    let (mut hold_wall_secs, mut quiescent) = (0.0, None);
+    if hold > 0 {
+        let t_hold = WallClock::now();
+        world.run();
+        world.summary = crate::run::Summary::Brief;
+        quiescent = Some(crate::run::judge(&scn, &mut world)?.quiescent);
+        hold_wall_secs = t_hold.elapsed().as_secs_f64();
+    }
     let report = Ok(FloodReport {
         servers,
         messages,
-        hops: world.broadcasts() - hops0,
-        events: world.events - events0,
+        hops,
+        events,
         wall_secs: wall,
-        sim_secs: (world.now - sim0) as f64 / 1e9,
+        sim_secs,
         violations: world.checks.violations.len(),
         tree_ok: formed,
         trace_hash: world.hash.hex(),
@@ -156,6 +186,9 @@ pub fn flood(servers: usize, messages: u64, seed: u64) -> Result<FloodReport, St
         setup_events,
         peak_rss_mib: peak_rss_mib(),
         huge_pages_mib: huge_pages_mib(),
+        hold_secs: hold,
+        hold_wall_secs,
+        quiescent,
     });
     exit_without_teardown(world, scn);
     report
@@ -174,7 +207,7 @@ impl FloodReport {
              \x20 hops {} (expected {}), events {}, violations {}, tree formed: {}\n\
              \x20 trace hash {}\n\
              \x20 wall {:.3}s, {:.0} hops/s, {:.0} events/s, simulated/wall {:.1}x\n\
-             \x20 set-up {:.3}s wall, {} events; peak memory {}{}\n",
+             \x20 set-up {:.3}s wall, {} events; peak memory {}{}\n{}",
             self.servers,
             self.messages,
             self.hops,
@@ -190,7 +223,20 @@ impl FloodReport {
             self.setup_wall_secs,
             self.setup_events,
             mib(self.peak_rss_mib),
-            huge(self.huge_pages_mib)
+            huge(self.huge_pages_mib),
+            match self.quiescent {
+                None => String::new(),
+                Some(q) => format!(
+                    "  held {} simulated seconds more: {:.3}s wall, then judged ({})\n",
+                    self.hold_secs,
+                    self.hold_wall_secs,
+                    if q {
+                        "quiet: convergence judged"
+                    } else {
+                        "not quiet: convergence not judged"
+                    }
+                ),
+            }
         )
     }
 }

@@ -312,6 +312,12 @@ enum BenchCmd {
         /// Seed of the random tree.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Simulated seconds to run on after the flood (untimed), then
+        /// judge the run as `drcsim run` does, convergence included
+        /// (quiet from 45 s on).
+        #[arg(long, default_value_t = 0, value_name = "SECONDS",
+              value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+        hold: u64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -801,9 +807,10 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 servers,
                 messages,
                 seed,
+                hold,
                 json,
             } => {
-                let r = crate::bench::flood(servers as usize, messages, seed)?;
+                let r = crate::bench::flood(servers as usize, messages, seed, hold)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.hops == r.expected_hops() && r.violations == 0 {
                     0

@@ -1006,3 +1006,30 @@ fn the_benches_report_their_memory_in_huge_pages() {
     let peak = v["peak_rss_mib"].as_f64().expect("Linux reports VmHWM");
     assert!((0.0..=peak).contains(&huge), "{out}");
 }
+
+/// `bench flood --hold` runs on after the flood and judges the run, the
+/// tree's convergence included: what the 10,000-server figure in
+/// docs/performance.md is made with.
+#[test]
+fn the_flood_bench_holds_the_tree_and_judges_it() {
+    let base = ["bench", "flood", "--servers", "60", "--messages", "10"];
+    let (code, out, _) = drcsim(&[&base[..], &["--hold", "60", "--json"]].concat());
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["hold_secs"], 60, "{out}");
+    assert_eq!(v["quiescent"], true, "60 s is past the 45 s settle: {out}");
+    assert_eq!(
+        (v["violations"].as_u64(), v["tree_ok"].as_bool()),
+        (Some(0), Some(true))
+    );
+    // Too short a hold for a quiet end says so; no hold judges nothing.
+    let (code, out, _) = drcsim(&[&base[..], &["--hold", "5"]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not quiet: convergence not judged"), "{out}");
+    let (_, out, _) = drcsim(&[&base[..], &["--json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(
+        (v["hold_secs"].as_u64(), v["quiescent"].is_null()),
+        (Some(0), true)
+    );
+}

@@ -263,7 +263,7 @@ impl Server {
         type Rank = (bool, Arc<str>);
         let mut best: Option<(Rank, &Arc<str>)> = None;
         for (name, h) in &d.heard {
-            if now.saturating_since(h.at) > fresh || self.known.contains_key(name) {
+            if now.saturating_since(h.at) > fresh || self.known.contains(name) {
                 continue;
             }
             // Already dialling it, or handshaking with it (an autoconnect

@@ -15,7 +15,7 @@
 
 use rand_core::CryptoRngCore;
 
-use super::{Known, Link, Phase, Server, Sid};
+use super::{Known, Link, NewPath, Phase, Server, Sid};
 use crate::identity::{valid_server_name, LinkTag};
 use crate::message::Msg;
 use crate::outbox::{CloseReason, LinkId, Note, Outbox};
@@ -173,15 +173,16 @@ impl Server {
         };
         if let Some(sid) = trusted {
             let name: std::sync::Arc<str> = name.into();
+            let id = self.known.ids().intern(&name);
             self.set_known(
-                name.clone(),
+                id,
                 Known {
                     sid,
                     incarnation,
                     hops: 1,
-                    uplink: self.me.name.clone(),
+                    uplink: self.known.me(),
                     via: link,
-                    path: Default::default(),
+                    path: NewPath::Whole(Default::default()),
                 },
             );
             out.note(Note::ServerAdded { name, via: link });
@@ -302,7 +303,7 @@ impl Server {
         if let Some(t) = self.auto.iter_mut().find(|t| t.name == peer) {
             t.connected(self.cfg.reconnect_min);
         }
-        if let Some(k) = self.known.get(&peer).cloned() {
+        if let Some(k) = self.known.get(&peer).map(|k| k.was()) {
             let old = self.links.get(&k.via);
             let old_stale =
                 old.is_some_and(|o| now.saturating_since(o.last_rx) >= self.cfg.ping_interval);

@@ -93,7 +93,7 @@ impl Server {
         }
         let mut earliest = None;
         for t in &mut self.auto {
-            if t.link.is_some() || self.known.contains_key(&t.name) || t.next_attempt.is_some() {
+            if t.link.is_some() || self.known.contains(&t.name) || t.next_attempt.is_some() {
                 continue;
             }
             let at = now + jitter(rng, t.backoff.max(self.cfg.reconnect_min));
@@ -158,7 +158,7 @@ impl Server {
             let name = t.name.clone();
             let busy = t.link.is_some();
             self.auto[i].next_attempt = None;
-            if busy || self.known.contains_key(&name) {
+            if busy || self.known.contains(&name) {
                 continue;
             }
             let link = self.dial(now, name, out, rng);

@@ -9,6 +9,7 @@ mod chat;
 mod discovery;
 mod handshake;
 mod joining;
+mod known;
 mod liveness;
 mod operator;
 mod path;
@@ -16,7 +17,7 @@ mod shutdown;
 mod table;
 mod tree;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
@@ -142,20 +143,8 @@ pub(crate) struct Link {
     pub burst_received: bool,
 }
 
-/// Another server as this one knows it. Every server holds one per server
-/// in the network, so it is kept small: the SID inline, not a pointer.
-#[derive(Clone, Debug)]
-pub(crate) struct Known {
-    pub sid: Sid,
-    pub incarnation: u64,
-    pub hops: u32,
-    /// The server's parent in this server's tree (our own name for a
-    /// direct neighbour).
-    pub uplink: Arc<str>,
-    pub via: LinkId,
-    /// The links from here to it.
-    pub path: path::Path,
-}
+pub use known::NameIds;
+pub(crate) use known::{Known, KnownTable, NewPath};
 
 /// Counters a report may show.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -180,7 +169,7 @@ pub struct Server {
     pub(crate) registry: Arc<Registry>,
     pub(crate) links: LinkTable,
     next_link: u64,
-    pub(crate) known: BTreeMap<Arc<str>, Known>,
+    pub(crate) known: KnownTable,
     /// Route to each known server by SID, for the per-message direction
     /// checks (a SID packs into a u32, far cheaper to look up than a name).
     routes: Routes,
@@ -218,13 +207,28 @@ impl Server {
         registry: Arc<Registry>,
         autoconnect: &[Arc<str>],
     ) -> Self {
+        Self::sharing_ids(me, cfg, registry, autoconnect, Default::default())
+    }
+
+    /// A server whose records of other servers are indexed by `ids`, a
+    /// table of server names shared with the other servers of its network
+    /// (see known.rs): what it decides is the same as with a table of its
+    /// own.
+    pub fn sharing_ids(
+        me: Identity,
+        cfg: Arc<Config>,
+        registry: Arc<Registry>,
+        autoconnect: &[Arc<str>],
+        ids: std::rc::Rc<NameIds>,
+    ) -> Self {
+        let known = KnownTable::new(ids, &me.name);
         Server {
             me,
             cfg,
             registry,
             links: LinkTable::default(),
             next_link: 1,
-            known: BTreeMap::new(),
+            known,
             routes: Routes::default(),
             disputed: BTreeSet::new(),
             auto: autoconnect
@@ -345,12 +349,15 @@ impl Server {
 
     /// Records a known server; every change to `known` goes through here
     /// or [`Server::unset_known`] so that `routes` stays in step.
-    pub(crate) fn set_known(&mut self, name: Arc<str>, k: Known) -> Option<Known> {
+    pub(crate) fn set_known(&mut self, id: u32, k: Known) -> Option<known::Was> {
         let code = k.sid.code();
         let via = k.via;
         // Routed through the neighbour now: nothing left to dispute.
-        self.disputed.remove(&(name.clone(), via));
-        let old = self.known.insert(name, k);
+        if !self.disputed.is_empty() {
+            let name = self.known.ids().name(id).clone();
+            self.disputed.remove(&(name, via));
+        }
+        let old = self.known.set(id, k);
         if let Some(o) = &old {
             self.routes.remove(o.sid.code());
         }
@@ -358,13 +365,16 @@ impl Server {
         old
     }
 
-    pub(crate) fn unset_known(&mut self, name: &str) -> Option<Known> {
-        let old = self.known.remove(name)?;
-        let code = old.sid.code();
-        if self.routes.get(code) == Some(old.via) {
-            self.routes.remove(code);
+    /// Removes these servers' records, and returns what each held.
+    pub(crate) fn unset_known(&mut self, ids: &[u32]) -> Vec<Option<known::Was>> {
+        let was = self.known.remove_all(ids);
+        for old in was.iter().flatten() {
+            let code = old.sid.code();
+            if self.routes.get(code) == Some(old.via) {
+                self.routes.remove(code);
+            }
         }
-        Some(old)
+        was
     }
 
     pub(crate) fn arm(&mut self, at: Instant) {
@@ -741,25 +751,11 @@ impl Server {
 
     /// Every other server this one knows, by name.
     pub fn known_servers(&self) -> impl Iterator<Item = KnownServer<'_>> {
-        self.known.iter().map(|(name, k)| KnownServer {
-            name,
-            sid: &k.sid,
-            incarnation: k.incarnation,
-            hops: k.hops,
-            uplink: &k.uplink,
-            via: k.via,
-        })
+        self.known.by_name().into_iter().map(KnownServer::of)
     }
 
     pub fn known_server(&self, name: &str) -> Option<KnownServer<'_>> {
-        self.known.get_key_value(name).map(|(name, k)| KnownServer {
-            name,
-            sid: &k.sid,
-            incarnation: k.incarnation,
-            hops: k.hops,
-            uplink: &k.uplink,
-            via: k.via,
-        })
+        self.known.get(name).map(KnownServer::of)
     }
 
     /// The link toward the server with this SID, if known.
@@ -811,6 +807,19 @@ pub struct KnownServer<'a> {
     pub hops: u32,
     pub uplink: &'a str,
     pub via: LinkId,
+}
+
+impl<'a> KnownServer<'a> {
+    fn of(k: known::KnownRef<'a>) -> Self {
+        KnownServer {
+            name: k.name(),
+            sid: k.sid_str(),
+            incarnation: k.incarnation,
+            hops: k.hops,
+            uplink: k.uplink(),
+            via: k.via,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The links from a server to each server it knows, shared along the tree.
+//! A path of links held as a value of its own, shared along the tree.
 //!
 //! The loop rule (see tree.rs) compares the whole path of link tags to a
 //! server, so each server keeps one per server it knows. Held as a vector
@@ -6,17 +6,16 @@
 //! servers it was most of the heap, and 10,000 servers could not fit.
 //!
 //! A server's path is nearly always its uplink's path and one link more,
-//! both having come the same way. So a path is a chain from the far end
-//! back: its last link, then the path before it, shared with the uplink's
-//! entry. Each known server then costs one link of its own, however deep.
-//! The chain is immutable: when the uplink's route changes later, entries
-//! made under the old one keep the path they were made with, exactly as
-//! separate vectors would, so what a server decides is unchanged.
+//! both having come the same way: such a path is read from the uplink's
+//! record (known.rs) and holds nothing here. The others (a neighbour's
+//! link, a whole path sent that is not its uplink's and one more, and
+//! a path frozen when the record it was read from changed) are held as a
+//! chain from the far end back: its last link, then the path before it,
+//! shared with whatever path it was made from. The chain is immutable.
 //!
 //! A node is held by a `triomphe::Arc`, which has no weak count: 24 bytes
 //! with its count, where the standard `Arc`'s 32 took a 48-byte block
-//! from the allocator. One node per known server per server, that is 16
-//! bytes for each of a network's servers × servers entries.
+//! from the allocator.
 
 use std::sync::Arc;
 
@@ -43,13 +42,24 @@ impl Path {
 
     /// This path and one link more.
     pub fn then(&self, last: LinkTag) -> Path {
+        self.then_shared(crate::intern::tag(last))
+    }
+
+    /// This path and one link more, already shared.
+    pub fn then_shared(&self, last: Arc<LinkTag>) -> Path {
         Path(Some(NodeRef::new(Node {
-            last: crate::intern::tag(last),
+            last,
             before: self.clone(),
         })))
     }
 
+    /// The link furthest from us and the path before it.
+    pub fn split(&self) -> Option<(&LinkTag, &Path)> {
+        self.0.as_deref().map(|n| (&*n.last, &n.before))
+    }
+
     /// The links from the far end back.
+    #[cfg(test)]
     pub fn far_first(&self) -> impl Iterator<Item = &LinkTag> {
         let mut cur = self.0.as_deref();
         std::iter::from_fn(move || {
@@ -58,54 +68,31 @@ impl Path {
             Some(&*n.last)
         })
     }
-
-    /// The links nearest first, into `out` (cleared first).
-    pub fn near_first<'a>(&'a self, out: &mut Vec<&'a LinkTag>) {
-        out.clear();
-        out.extend(self.far_first());
-        out.reverse();
-    }
-
-    /// Whether this path is `before` and one link more.
-    pub fn extends(&self, before: &Path) -> bool {
-        self.0.as_ref().is_some_and(|n| n.before == *before)
-    }
-
-    /// The link furthest from us.
-    pub fn last(&self) -> Option<&LinkTag> {
-        self.0.as_deref().map(|n| &*n.last)
-    }
-
-    /// The link nearest to us.
-    pub fn first(&self) -> Option<&LinkTag> {
-        self.far_first().last()
-    }
-
-    pub fn max(&self) -> Option<&LinkTag> {
-        self.far_first().max()
-    }
 }
 
-impl Path {
-    /// Whether this path is `first` and then the first `n` tags of `wire`
-    /// as sent (each as [`LinkTag::is_wire`] reads it).
-    pub fn is_wire(&self, first: &LinkTag, wire: &PathArgs<'_>, n: usize) -> bool {
-        let mut rest = n;
-        let mut first = Some(first);
-        for t in self.far_first() {
-            if rest > 0 {
-                rest -= 1;
-                if !wire.arg(rest).is_some_and(|w| t.is_wire(w)) {
-                    return false;
-                }
-            } else if first == Some(t) {
-                first = None;
-            } else {
+/// Whether the path whose links from the far end back are `far_first` is
+/// `first` and then the first `n` tags of `wire` as sent.
+pub(crate) fn is_wire<'t>(
+    far_first: impl Iterator<Item = &'t LinkTag>,
+    first: &LinkTag,
+    wire: &PathArgs<'_>,
+    n: usize,
+) -> bool {
+    let mut rest = n;
+    let mut first = Some(first);
+    for t in far_first {
+        if rest > 0 {
+            rest -= 1;
+            if !wire.arg(rest).is_some_and(|w| t.is_wire(w)) {
                 return false;
             }
+        } else if first == Some(t) {
+            first = None;
+        } else {
+            return false;
         }
-        rest == 0 && first.is_none()
     }
+    rest == 0 && first.is_none()
 }
 
 impl PartialEq for Path {
@@ -137,21 +124,16 @@ mod tests {
     }
 
     #[test]
-    fn a_path_reads_back_in_both_orders_and_shares_its_start() {
+    fn a_path_reads_back_from_the_far_end_and_shares_its_start() {
         let up = Path::from_tags([tag(1), tag(2)]);
         let p = up.then(tag(3));
-        let mut near = Vec::new();
-        p.near_first(&mut near);
-        assert_eq!(near, [&tag(1), &tag(2), &tag(3)]);
         assert_eq!(
             p.far_first().cloned().collect::<Vec<_>>(),
             [tag(3), tag(2), tag(1)]
         );
-        assert_eq!((p.first(), p.max()), (Some(&tag(1)), Some(&tag(3))));
-        assert_eq!(
-            (Path::default().first(), Path::default().max()),
-            (None, None)
-        );
+        let (last, before) = p.split().unwrap();
+        assert_eq!((last, before), (&tag(3), &up));
+        assert!(Path::default().split().is_none());
         // The start is the uplink's, not a copy.
         let (Some(n), Some(u)) = (&p.0, &up.0) else {
             panic!("empty")
@@ -194,16 +176,22 @@ mod tests {
         let Ok(Msg::Server { path: w, .. }) = Msg::parse(&f) else {
             panic!("not a SERVER")
         };
-        let p = Path::from_tags([tag(1), tag(2)]);
-        assert!(p.is_wire(&tag(1), &w, 1));
-        assert!(!p.is_wire(&tag(9), &w, 1), "another first link");
-        assert!(!p.is_wire(&tag(1), &w, 0), "the path is longer");
-        assert!(!p.is_wire(&tag(1), &w, 2), "the path is shorter");
-        assert!(!Path::from_tags([tag(1), tag(3)]).is_wire(&tag(1), &w, 1));
-        assert!(Path::from_tags([tag(1)]).is_wire(&tag(1), &w, 0));
-        assert!(!Path::default().is_wire(&tag(1), &w, 0));
-        assert!(Path::from_tags([tag(1), tag(2), tag(3)]).is_wire(&tag(1), &w, 2));
+        let is_wire =
+            |p: Path, first: u64, n: usize| super::is_wire(p.far_first(), &tag(first), &w, n);
+        let p = || Path::from_tags([tag(1), tag(2)]);
+        assert!(is_wire(p(), 1, 1));
+        assert!(!is_wire(p(), 9, 1), "another first link");
+        assert!(!is_wire(p(), 1, 0), "the path is longer");
+        assert!(!is_wire(p(), 1, 2), "the path is shorter");
+        assert!(!is_wire(Path::from_tags([tag(1), tag(3)]), 1, 1));
+        assert!(is_wire(Path::from_tags([tag(1)]), 1, 0));
+        assert!(!is_wire(Path::default(), 1, 0));
+        assert!(is_wire(Path::from_tags([tag(1), tag(2), tag(3)]), 1, 2));
         // Past the tags sent, nothing matches.
-        assert!(!Path::from_tags([tag(1), tag(2), tag(3), tag(4)]).is_wire(&tag(1), &w, 3));
+        assert!(!is_wire(
+            Path::from_tags([tag(1), tag(2), tag(3), tag(4)]),
+            1,
+            3
+        ));
     }
 }

@@ -41,10 +41,10 @@ impl Server {
         let mut v: Vec<Load> = self
             .known
             .iter()
-            .map(|(name, k)| {
+            .map(|k| {
                 (
                     by_sid.get(&*k.sid).copied().unwrap_or(0),
-                    name.clone(),
+                    k.name().clone(),
                     k.sid.arc(),
                 )
             })

@@ -7554,7 +7554,12 @@ fn a_path_shared_with_the_uplink_travels_as_its_last_link() {
         .expect("B introduced C to A");
     assert_eq!(c_intro[6..], ["-", &bc.to_string()], "{c_intro:?}");
     let mut path = Vec::new();
-    net.srv(a).known["D"].path.near_first(&mut path);
+    net.srv(a)
+        .known
+        .get("D")
+        .unwrap()
+        .path()
+        .near_first(&mut path);
     assert_eq!(path, [&ab, &bc, &cd]);
 }
 
@@ -7597,7 +7602,12 @@ fn a_shared_path_hangs_off_the_sender_or_is_misdirected() {
         &encoded(&["SERVER", "X", "1", "0XX", "1", "B", "^", &bx]),
     );
     let mut path = Vec::new();
-    net.srv(0).known["X"].path.near_first(&mut path);
+    net.srv(0)
+        .known
+        .get("X")
+        .unwrap()
+        .path()
+        .near_first(&mut path);
     assert_eq!(path, [&tag, &crate::LinkTag::parse(&bx).unwrap()]);
     let before = net.srv(0).stats().misdirected;
     let zy = format!("{stamp}:Y:Z:Y");
@@ -7652,9 +7662,19 @@ fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
     // neighbour), and E's entry at A is the path B holds.
     let a = net.find("A");
     let mut at_a = Vec::new();
-    net.srv(a).known["E"].path.near_first(&mut at_a);
+    net.srv(a)
+        .known
+        .get("E")
+        .unwrap()
+        .path()
+        .near_first(&mut at_a);
     let mut at_b = Vec::new();
-    net.srv(b).known["E"].path.near_first(&mut at_b);
+    net.srv(b)
+        .known
+        .get("E")
+        .unwrap()
+        .path()
+        .near_first(&mut at_b);
     assert_eq!(at_a.len(), at_b.len() + 1);
     assert_eq!(at_a[1..], at_b[..]);
 }

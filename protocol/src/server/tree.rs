@@ -28,8 +28,9 @@ use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
+use super::known::KnownRef;
 use super::path::Path;
-use super::{Known, Phase, Server};
+use super::{Known, NewPath, Phase, Server};
 use crate::identity::LinkTag;
 use crate::message::{encode_resync, encode_server, Msg, NameArgs, ServerIntro, SELF_UPLINK};
 use crate::outbox::{CloseReason, LinkId, Note, Outbox};
@@ -49,25 +50,22 @@ pub(crate) fn cycle_loser<'p>(a: &[&'p LinkTag], b: &[&'p LinkTag]) -> Option<(&
     }
 }
 
-impl Known {
-    /// This entry as a SERVER introduction, as seen from here.
-    fn intro<'a>(
-        &'a self,
-        name: &'a str,
-        path: &'a [&'a LinkTag],
-        shared: bool,
-        quiet: bool,
-    ) -> ServerIntro<'a> {
-        ServerIntro {
-            name,
-            hops: self.hops,
-            sid: &self.sid,
-            incarnation: self.incarnation,
-            uplink: &self.uplink,
-            path,
-            shared,
-            quiet,
-        }
+/// A record as a SERVER introduction, as seen from here.
+fn intro<'a>(
+    k: &KnownRef<'a>,
+    path: &'a [&'a LinkTag],
+    shared: bool,
+    quiet: bool,
+) -> ServerIntro<'a> {
+    ServerIntro {
+        name: k.name(),
+        hops: k.hops,
+        sid: k.sid_str(),
+        incarnation: k.incarnation,
+        uplink: k.uplink(),
+        path,
+        shared,
+        quiet,
     }
 }
 
@@ -100,48 +98,48 @@ impl Server {
                 },
             )
         });
-        let mut order: Vec<(&Arc<str>, &Known)> =
-            self.known.iter().filter(|(_, k)| k.via != link).collect();
-        order.sort_by(|a, b| (a.1.hops, a.0).cmp(&(b.1.hops, b.0)));
+        let mut order: Vec<KnownRef<'_>> = self.known.iter().filter(|k| k.via != link).collect();
+        order.sort_by(|a, b| (a.hops, a.name()).cmp(&(b.hops, b.name())));
         if self.cfg.ablations.no_burst_order {
             order.reverse();
         }
         let mut path = Vec::new();
-        for (name, k) in order {
-            let shared = self.intro_path(k, &mut path);
-            out.send(link, |b| {
-                encode_server(b, &k.intro(name, &path, shared, quiet))
-            });
+        for k in order {
+            let shared = self.intro_path(&k, &mut path);
+            out.send(link, |b| encode_server(b, &intro(&k, &path, shared, quiet)));
         }
     }
 
     /// Whether `k`'s path is its uplink's and one link more, both through
     /// the same neighbour. Every link but that neighbour's has then been
     /// told the uplink's path last, so the receiver holds it already.
-    fn shares_path(&self, k: &Known) -> bool {
-        *k.uplink != *self.me.name
+    fn shares_path(&self, k: &KnownRef<'_>) -> bool {
+        k.uplink_id != self.known.me()
             && self
                 .known
-                .get(&k.uplink)
-                .is_some_and(|u| u.via == k.via && k.path.extends(&u.path))
+                .get_id(k.uplink_id)
+                .is_some_and(|u| u.via == k.via && (k.after_uplink() || k.path().extends(u.path())))
     }
 
     /// The links a SERVER for `k` carries, into `path`: the last alone
     /// if the path is shared (true), else all.
-    fn intro_path<'k>(&self, k: &'k Known, path: &mut Vec<&'k LinkTag>) -> bool {
+    fn intro_path<'k>(&self, k: &KnownRef<'k>, path: &mut Vec<&'k LinkTag>) -> bool {
         let shared = self.shares_path(k);
         if shared {
             path.clear();
-            path.extend(k.path.last());
+            path.extend(k.path().last());
         } else {
-            k.path.near_first(path);
+            k.path().near_first(path);
         }
         shared
     }
 
-    /// Tells every registered link but `except` about a server we now know.
-    fn forward_server(&mut self, name: &str, except: LinkId, out: &mut Outbox) {
-        let k = &self.known[name];
+    /// Tells every registered link but `except` about a server we now know
+    /// (by name id).
+    fn forward_server(&mut self, id: u32, except: LinkId, out: &mut Outbox) {
+        let Some(k) = self.known.get_id(id) else {
+            return;
+        };
         let quiet = self.holds_no_users();
         let mut range = None;
         for (&l, link) in &self.links {
@@ -150,8 +148,8 @@ impl Server {
             }
             if range.is_none() {
                 let mut path = Vec::new();
-                let shared = self.intro_path(k, &mut path);
-                range = out.encode(|b| encode_server(b, &k.intro(name, &path, shared, quiet)));
+                let shared = self.intro_path(&k, &mut path);
+                range = out.encode(|b| encode_server(b, &intro(&k, &path, shared, quiet)));
             }
             if let Some(r) = range {
                 out.send_again(l, r);
@@ -223,25 +221,19 @@ impl Server {
         if path.shared() && n != 1 {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         }
-        let shared = match self.known.get(uplink) {
-            Some(u)
-                if u.via == link
-                    && (path.shared() || (n > 0 && u.path.is_wire(&tag, &path, n - 1))) =>
-            {
-                Some(u.path.clone())
-            }
-            // Else a shared path is the link and the one tag: the sender's
-            // path to itself is empty (and an uplink we do not route
-            // through it is refused below).
-            _ => None,
-        };
+        let shared = self.known.get(uplink).is_some_and(|u| {
+            u.via == link && (path.shared() || (n > 0 && u.path().is_wire(&tag, &path, n - 1)))
+        });
+        // Else a shared path is the link and the one tag: the sender's
+        // path to itself is empty (and an uplink we do not route through
+        // it is refused below).
         let mut intern = crate::intern::arc;
-        let tags = match &shared {
-            Some(_) => path
+        let tags = match shared {
+            true => path
                 .arg(n - 1)
                 .and_then(|s| LinkTag::parse_with(s, &mut intern))
                 .map(|t| vec![t]),
-            None => path.tags_with(&mut intern),
+            false => path.tags_with(&mut intern),
         };
         let Some(tags) = tags else {
             return self.protocol_error(now, link, "bad link tag", rng, out);
@@ -254,16 +246,13 @@ impl Server {
         }
         // Where does it hang? The sender itself, or under a server that we
         // reach through this same link.
-        let uplink: Arc<str> = if uplink == SELF_UPLINK {
+        let uplink: u32 = if uplink == SELF_UPLINK {
             if name != &*peer || hops != 0 {
                 return self.protocol_error(now, link, "SERVER * names someone else", rng, out);
             }
-            self.me.name.clone()
+            self.known.me()
         } else if uplink == &*peer || self.known.get(uplink).is_some_and(|u| u.via == link) {
-            match self.known.get_key_value(uplink) {
-                Some((n, _)) => n.clone(),
-                None => peer.clone(),
-            }
+            self.known.ids().intern(uplink)
         } else {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
@@ -274,12 +263,15 @@ impl Server {
             return;
         };
         let new_path = match (shared, tags.split_last()) {
-            (Some(before), Some((last, _))) => {
+            (true, Some((last, _))) => {
                 // Its stamps were seen when it was stored.
-                debug_assert!(before.far_first().all(|t| t.stamp <= self.lamport));
-                before.then(last.clone())
+                debug_assert!(self
+                    .known
+                    .get_id(uplink)
+                    .is_some_and(|u| u.path().far_first().all(|t| t.stamp <= self.lamport)));
+                NewPath::AfterUplink(crate::intern::tag(last.clone()))
             }
-            _ => Path::from_tags(std::iter::once(tag.clone()).chain(tags)),
+            _ => NewPath::Whole(Path::from_tags(std::iter::once(tag.clone()).chain(tags))),
         };
         let entry = Known {
             sid,
@@ -294,21 +286,23 @@ impl Server {
             if self.cfg.ablations.no_loop_check {
                 return;
             }
-            let loser = entry.path.max().cloned();
+            let loser = self.known.new_path(&entry).max().cloned();
             if loser.as_ref() == Some(&tag) {
                 self.stats.loops_broken += 1;
                 self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
             }
             return;
         }
-        let Some(old) = self.known.get(name).cloned() else {
+        let Some(old) = self.known.get(name) else {
             return self.adopt(name, entry, quiet, out);
         };
+        let id = old.id;
         if incarnation < old.incarnation {
             return; // stale news of an earlier incarnation
         }
         if incarnation > old.incarnation {
-            self.forget_ghost(now, name, old.via, old.hops, rng, out);
+            let (via, hops) = (old.via, old.hops);
+            self.forget_ghost(now, name, via, hops, rng, out);
             if self.links.contains_key(&link) {
                 self.adopt(name, entry, quiet, out);
             }
@@ -316,10 +310,13 @@ impl Server {
         }
         if old.via == link {
             // Same direction: the route behind the link changed shape.
-            if old.hops != entry.hops || old.uplink != entry.uplink || old.path != entry.path {
+            let changed = old.hops != entry.hops
+                || old.uplink_id != entry.uplink
+                || !old.path().same(self.known.new_path(&entry));
+            if changed {
                 let sid = entry.sid;
-                self.set_known(name.into(), entry);
-                self.forward_server(name, link, out);
+                self.set_known(id, entry);
+                self.forward_server(id, link, out);
                 // The neighbour's own route changed: it may have lost the
                 // server and learned it afresh, with other users, without
                 // our ever seeing it go (see chat/sync.rs).
@@ -331,28 +328,30 @@ impl Server {
             return;
         }
         if self.cfg.ablations.no_loop_check {
-            self.set_known(name.into(), entry);
-            self.forward_server(name, link, out);
+            self.set_known(id, entry);
+            self.forward_server(id, link, out);
             return;
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        old.path.near_first(&mut a);
-        entry.path.near_first(&mut b);
+        old.path().near_first(&mut a);
+        self.known.new_path(&entry).near_first(&mut b);
         let Some((loser, on_old)) = cycle_loser(&a, &b) else {
             return;
         };
         let loser = loser.clone();
+        let old_first = old.path().first().cloned();
+        let old_via = old.via;
         drop((a, b));
         self.stats.loops_broken += 1;
         if on_old {
             // The route we had crosses the losing link: adopt the new one.
-            if Some(&loser) == old.path.first() {
-                self.drop_link(now, old.via, CloseReason::LoopBroken, true, rng, out);
+            if Some(&loser) == old_first.as_ref() {
+                self.drop_link(now, old_via, CloseReason::LoopBroken, true, rng, out);
             }
             if self.links.contains_key(&link) {
                 self.adopt(name, entry, quiet, out);
                 // The old neighbour still routes it the other way.
-                self.dispute(name, old.via);
+                self.dispute(name, old_via);
             }
         } else if loser == tag {
             self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
@@ -423,19 +422,19 @@ impl Server {
     fn adopt(&mut self, name: &str, entry: Known, quiet: bool, out: &mut Outbox) {
         let via = entry.via;
         let sid = entry.sid;
-        let name = crate::intern::arc(name);
-        let old = self.set_known(name.clone(), entry);
+        let id = self.known.ids().intern(name);
+        let old = self.set_known(id, entry);
         let fresh = old.is_none();
         if fresh {
             if let Some(g) = &mut self.chat.grace {
                 g.release = true;
             }
             out.note(Note::ServerAdded {
-                name: name.clone(),
+                name: self.known.ids().name(id).clone(),
                 via,
             });
         }
-        self.forward_server(&name, via, out);
+        self.forward_server(id, via, out);
         if old.is_none_or(|o| o.via != via) {
             // A new direction for its users too. A link's burst carries
             // its users after its servers; outside a burst nothing will
@@ -482,15 +481,22 @@ impl Server {
     /// Removes `root` and every server whose uplink chain passes through it,
     /// and returns their names.
     fn remove_subtree(&mut self, root: &str, graceful: bool, out: &mut Outbox) -> Vec<Arc<str>> {
-        let doomed: Vec<Arc<str>> = self
+        // A name never heard has no id, and nobody hangs under it.
+        let Some(root) = self.known.ids().id(root) else {
+            return Vec::new();
+        };
+        let mut doomed: Vec<(u32, Arc<str>)> = self
             .known
-            .keys()
-            .filter(|n| self.descends_from(n, root))
-            .cloned()
+            .iter()
+            .filter(|k| self.descends_from(k.id, root))
+            .map(|k| (k.id, k.name().clone()))
             .collect();
+        doomed.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let ids: Vec<u32> = doomed.iter().map(|d| d.0).collect();
+        let was = self.unset_known(&ids);
         let mut sids = Vec::with_capacity(doomed.len());
-        for n in &doomed {
-            if let Some(k) = self.unset_known(n) {
+        for ((_, n), k) in doomed.iter().zip(was) {
+            if let Some(k) = k {
                 sids.push(k.sid.arc());
                 out.note(Note::ServerRemoved {
                     name: n.clone(),
@@ -499,17 +505,17 @@ impl Server {
             }
         }
         self.servers_lost(&sids, graceful, out);
-        doomed
+        doomed.into_iter().map(|d| d.1).collect()
     }
 
-    fn descends_from(&self, name: &str, root: &str) -> bool {
-        let mut cur = name;
+    fn descends_from(&self, id: u32, root: u32) -> bool {
+        let mut cur = id;
         for _ in 0..=self.known.len() {
             if cur == root {
                 return true;
             }
-            match self.known.get(cur) {
-                Some(k) => cur = &k.uplink,
+            match self.known.get_id(cur) {
+                Some(k) => cur = k.uplink_id,
                 None => return false,
             }
         }
@@ -520,32 +526,47 @@ impl Server {
     /// and tell the rest of the tree.
     pub(crate) fn lose_link(&mut self, link: LinkId, reason: CloseReason, out: &mut Outbox) {
         self.disputed.retain(|(_, l)| *l != link);
-        let behind: Vec<(Arc<str>, Known)> = self
+        struct Behind {
+            id: u32,
+            name: Arc<str>,
+            incarnation: u64,
+            uplink: u32,
+            sid: Arc<str>,
+        }
+        let mut behind: Vec<Behind> = self
             .known
             .iter()
-            .filter(|(_, k)| k.via == link)
-            .map(|(n, k)| (n.clone(), k.clone()))
+            .filter(|k| k.via == link)
+            .map(|k| Behind {
+                id: k.id,
+                name: k.name().clone(),
+                incarnation: k.incarnation,
+                uplink: k.uplink_id,
+                sid: k.sid.arc(),
+            })
             .collect();
-        for (n, _) in &behind {
-            self.unset_known(n);
+        behind.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let ids: Vec<u32> = behind.iter().map(|b| b.id).collect();
+        self.unset_known(&ids);
+        for b in &behind {
             out.note(Note::ServerRemoved {
-                name: n.clone(),
+                name: b.name.clone(),
                 via: link,
             });
         }
-        let sids: Vec<Arc<str>> = behind.iter().map(|(_, k)| k.sid.arc()).collect();
+        let sids: Vec<Arc<str>> = behind.iter().map(|b| b.sid.clone()).collect();
         self.servers_lost(&sids, reason.tree_reforms(), out);
         // Announce the roots of what was lost; receivers remove the rest.
         // A server closing down announces nothing: each neighbour's own
         // SCLOSE tells it, and a SQUIT for the servers behind another
         // link would reach it first and read as a crash there.
         let announce = if self.stopped { &[][..] } else { &behind[..] };
-        for (n, k) in announce {
-            if !behind.iter().any(|(m, _)| *m == k.uplink) {
-                self.broadcast_squit(n, k.incarnation, reason.as_str(), None, out);
+        for b in announce {
+            if !behind.iter().any(|m| m.id == b.uplink) {
+                self.broadcast_squit(&b.name, b.incarnation, reason.as_str(), None, out);
             }
         }
-        let lost: Vec<Arc<str>> = behind.into_iter().map(|(n, _)| n).collect();
+        let lost: Vec<Arc<str>> = behind.into_iter().map(|b| b.name).collect();
         self.ask_again(&lost, out);
     }
 

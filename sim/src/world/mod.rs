@@ -145,6 +145,9 @@ pub struct World {
     /// if a server holds it (`Arc::make_mut`), so running servers keep
     /// theirs until the protocol tells them.
     registry: Arc<Registry>,
+    /// Server name ids shared by every server of the run: each server's
+    /// records of the others are indexed by them (servers x servers).
+    server_ids: std::rc::Rc<drc_protocol::server::NameIds>,
     cfg: Arc<Config>,
     seed: u64,
     actions: Vec<Action>,
@@ -231,6 +234,7 @@ impl World {
             net,
             by_label: BTreeMap::new(),
             registry: Arc::new(Registry::new()),
+            server_ids: Default::default(),
             cfg: cfg.clone(),
             seed,
             actions: scn.actions.iter().map(|a| a.action.clone()).collect(),
@@ -435,7 +439,13 @@ impl World {
             incarnation: host.incarnation,
             keys: host.server_keys().clone(),
         };
-        let mut server = Server::new(me, self.cfg.clone(), registry, &host.autoconnect);
+        let mut server = Server::sharing_ids(
+            me,
+            self.cfg.clone(),
+            registry,
+            &host.autoconnect,
+            self.server_ids.clone(),
+        );
         server.set_wall_offset(host.wall_offset());
         // Only its first boot syncs; a restart is an ordinary member's.
         if let Some(via) = host.join_via.take() {

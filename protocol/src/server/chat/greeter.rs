@@ -118,8 +118,10 @@ impl Server {
         let wall = self.wall_ms(now);
         // Servers by SID, and each one's load, from our view of the network.
         let mut by_sid: BTreeMap<&str, &Arc<str>> = BTreeMap::new();
-        for (name, k) in &self.known {
-            by_sid.insert(&k.sid, name);
+        // By name, so that of two servers sharing a SID the later name wins,
+        // as it always has.
+        for k in self.known.by_name() {
+            by_sid.insert(k.sid_str(), k.name());
         }
         let g = self.chat.greeter.as_deref_mut().expect("checked above");
         g.pending

@@ -334,26 +334,19 @@ impl Server {
         }
         let silent: Vec<LinkId> = self
             .known
-            .values()
+            .iter()
             .filter(|k| tried.iter().any(|t| **t == *k.sid))
             .map(|k| k.via)
             .collect();
         self.known
             .iter()
-            .filter(|(_, k)| !tried.iter().any(|t| **t == *k.sid) && Some(&*k.sid) != leaving)
-            .map(|(name, k)| {
+            .filter(|k| !tried.iter().any(|t| **t == *k.sid) && Some(&*k.sid) != leaving)
+            .map(|k| {
                 let m = members.get(&*k.sid).copied().unwrap_or(0);
                 let l = load.get(&*k.sid).copied().unwrap_or(0);
                 let near = if tried.is_empty() { 0 } else { k.hops };
                 let way = silent.contains(&k.via);
-                (
-                    way,
-                    near,
-                    std::cmp::Reverse(m),
-                    l,
-                    name.clone(),
-                    k.sid.arc(),
-                )
+                (way, near, std::cmp::Reverse(m), l, k.name(), k.sid.arc())
             })
             .min()
             .map(|(_, _, _, _, _, sid)| sid)

@@ -157,9 +157,12 @@ impl Server {
         if sid == &*self.me.sid {
             return Some(self.me.incarnation);
         }
+        // The first by name of the servers that hold the SID (two may,
+        // for a while, after a collision).
         self.known
-            .values()
-            .find(|k| *k.sid == *sid)
+            .iter()
+            .filter(|k| *k.sid == *sid)
+            .min_by(|a, b| a.name().cmp(b.name()))
             .map(|k| k.incarnation)
     }
 
@@ -723,8 +726,8 @@ impl Server {
             let best = best.unwrap_or_else(|| {
                 let lowest = self
                     .known
-                    .values()
-                    .map(|k| &*k.sid)
+                    .iter()
+                    .map(|k| k.sid_str())
                     .chain(std::iter::once(&*self.me.sid))
                     .min()
                     .expect("at least this server");
