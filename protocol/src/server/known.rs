@@ -506,7 +506,7 @@ impl KnownTable {
         self.remove_all(&[id]).pop().flatten()
     }
 
-    /// Removes these records, and returns what each held.
+    /// Removes these records (distinct ids), and returns what each held.
     pub fn remove_all(&mut self, ids: &[u32]) -> Vec<Option<Was>> {
         let was: Vec<Option<Was>> = ids
             .iter()
@@ -783,5 +783,80 @@ mod tests {
         assert_eq!((ids.id("x"), ids.id("z")), (Some(x), None));
         assert_eq!(&**ids.name(x), "x");
         assert_eq!(std::mem::size_of::<Slot>(), 32, "a record stays small");
+    }
+
+    use proptest::prelude::*;
+
+    /// One change to a table of six servers (name ids 1..=6; 0 is us).
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Record `id` under `uplink`, its path the uplink's and one link
+        /// more (`after`), or a whole path of these stamps.
+        Set {
+            id: u32,
+            uplink: u32,
+            last: u64,
+            after: bool,
+            whole: Vec<u64>,
+        },
+        Remove(Vec<u32>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u32..7, 0u32..7, 1u64..9, any::<bool>(), proptest::collection::vec(1u64..9, 0..4))
+                .prop_map(|(id, uplink, last, after, whole)| Op::Set { id, uplink, last, after, whole }),
+            1 => proptest::collection::btree_set(1u32..7, 1..4)
+                .prop_map(|ids| Op::Remove(ids.into_iter().collect())),
+        ]
+    }
+
+    proptest! {
+        /// Against a model that holds each record's whole path as a value,
+        /// made when the record is: every path reads the same, whatever
+        /// changed or went since, and the readers' counts stay true.
+        #[test]
+        fn paths_read_as_the_values_they_were_made_with(ops in proptest::collection::vec(op(), 0..60)) {
+            let ids = Rc::new(NameIds::default());
+            let mut t = KnownTable::new(ids.clone(), "me");
+            for n in 1..7 {
+                ids.intern(&format!("s{n}"));
+            }
+            let mut model: BTreeMap<u32, (u32, Vec<u64>)> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Set { id, uplink, last, after, whole } => {
+                        let path = if after {
+                            let mut p = model.get(&uplink).map(|m| m.1.clone()).unwrap_or_default();
+                            p.push(last);
+                            t.set(id, rec(uplink, NewPath::AfterUplink(tag(last))));
+                            p
+                        } else {
+                            let tags = whole.iter().map(|&s| (*tag(s)).clone());
+                            t.set(id, rec(uplink, NewPath::Whole(Path::from_tags(tags))));
+                            whole
+                        };
+                        model.insert(id, (uplink, path));
+                    }
+                    Op::Remove(gone) => {
+                        let was = t.remove_all(&gone);
+                        for (id, w) in gone.iter().zip(was) {
+                            prop_assert_eq!(w.is_some(), model.remove(id).is_some());
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for id in 0..7u32 {
+                    let got = t.get_id(id).map(|k| (k.uplink_id, stamps(k.path())));
+                    prop_assert_eq!(got, model.get(&id).cloned(), "id {}", id);
+                    let readers = t
+                        .slots
+                        .iter()
+                        .filter(|s| s.here && s.last().is_some() && s.uplink == id)
+                        .count();
+                    prop_assert_eq!(t.slots.get(id as usize).map_or(0, |s| s.kids as usize), readers);
+                }
+            }
+        }
     }
 }
