@@ -60,13 +60,14 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
         .filter(|&&h| w.hosts[h as usize].genuine)
         .map(|&h| (&*w.hosts[h as usize].claims, h))
         .collect();
+    let mut reach = crate::checkers::graph::Reach::default();
     for &x in &hosts {
         let hx = &w.hosts[x as usize];
         let server = hx.server.as_ref().expect("running");
-        let reach = g.bfs(x);
+        g.bfs_into(x, &mut reach);
         for k in server.known_servers() {
             match by_name.get(k.name) {
-                Some(&y) if reach.contains_key(&y) => {
+                Some(&y) if reach.contains(y) => {
                     let inc = w.hosts[y as usize].incarnation;
                     if k.incarnation != inc {
                         v(
@@ -94,7 +95,8 @@ pub fn check(w: &World, settle: SimTime, connected: bool) -> Vec<Violation> {
         if !acyclic {
             continue; // views of a looped graph have no single right answer
         }
-        for (&y, &(dist, first, parent)) in &reach {
+        for y in reach.hosts() {
+            let (dist, first, parent) = reach.get(y).expect("reached");
             let hy = &w.hosts[y as usize];
             let Some(k) = server.known_server(&hy.claims) else {
                 v(

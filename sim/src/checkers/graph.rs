@@ -5,6 +5,32 @@ use std::collections::BTreeMap;
 
 use crate::network::{ConnId, HostId};
 
+/// What a breadth-first search from one host reached: for each host,
+/// (hops, first-hop connection, parent).
+#[derive(Default, Debug)]
+pub struct Reach {
+    at: Vec<Option<(u32, ConnId, HostId)>>,
+    /// The hosts reached, in the order reached.
+    hit: Vec<HostId>,
+}
+
+impl Reach {
+    pub fn get(&self, h: HostId) -> Option<(u32, ConnId, HostId)> {
+        self.at.get(h as usize).copied().flatten()
+    }
+
+    pub fn contains(&self, h: HostId) -> bool {
+        self.get(h).is_some()
+    }
+
+    /// The hosts reached, in host order.
+    pub fn hosts(&self) -> Vec<HostId> {
+        let mut v = self.hit.clone();
+        v.sort_unstable();
+        v
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct LinkGraph {
     /// Registered links by connection, as (dialler, target).
@@ -97,27 +123,43 @@ impl LinkGraph {
         None
     }
 
-    /// Hop distance and first-hop connection from `root` to every host it reaches.
-    pub fn bfs(&self, root: HostId) -> BTreeMap<HostId, (u32, ConnId, HostId)> {
-        let mut out: BTreeMap<HostId, (u32, ConnId, HostId)> = BTreeMap::new();
+    /// Hop distance, first-hop connection and parent from `root` to every
+    /// host it reaches, into `reach` (whatever it held is cleared).
+    /// Indexed by host, not a map: the end checks search from every
+    /// server, servers x servers entries at 10,000 servers.
+    pub fn bfs_into(&self, root: HostId, reach: &mut Reach) {
+        for &h in &reach.hit {
+            reach.at[h as usize] = None;
+        }
+        reach.hit.clear();
+        if reach.at.len() < self.adj.len().max(root as usize + 1) {
+            reach.at.resize(self.adj.len().max(root as usize + 1), None);
+        }
+        // The root is reached by nobody, but must not be reached again.
+        reach.at[root as usize] = Some((0, ConnId::MAX, root));
+        let mut i = 0;
         let mut frontier = vec![root];
-        let mut seen = std::collections::BTreeSet::from([root]);
-        let mut depth = 0;
-        while !frontier.is_empty() {
-            depth += 1;
-            let mut next = Vec::new();
-            for x in frontier {
-                for &(y, c) in self.neighbours(x) {
-                    if seen.insert(y) {
-                        let first = if x == root { c } else { out[&x].1 };
-                        out.insert(y, (depth, first, x));
-                        next.push(y);
-                    }
+        while i < frontier.len() {
+            let x = frontier[i];
+            i += 1;
+            let (depth, first, _) = reach.at[x as usize].expect("queued once reached");
+            for &(y, c) in self.neighbours(x) {
+                if reach.at[y as usize].is_none() {
+                    let first = if x == root { c } else { first };
+                    reach.at[y as usize] = Some((depth + 1, first, x));
+                    reach.hit.push(y);
+                    frontier.push(y);
                 }
             }
-            frontier = next;
         }
-        out
+        reach.at[root as usize] = None;
+    }
+
+    /// As [`LinkGraph::bfs_into`], into a fresh [`Reach`].
+    pub fn bfs(&self, root: HostId) -> Reach {
+        let mut r = Reach::default();
+        self.bfs_into(root, &mut r);
+        r
     }
 
     /// Connected components over `hosts` (connected through any host,
@@ -205,7 +247,8 @@ mod tests {
         g.remove(1);
         assert_eq!(g.find_cycle(), None);
         assert!(g.add(3, 0, 2), "a parallel link is a cycle too");
-        assert_eq!(g.bfs(0)[&1], (1, 0, 0));
+        assert_eq!(g.bfs(0).get(1), Some((1, 0, 0)));
+        assert_eq!(g.bfs(0).hosts(), [1, 2], "the root is not reached");
         let c = g.components(&[0, 1, 2, 5]);
         assert_eq!(c.list, vec![vec![0, 1, 2], vec![5]]);
         assert_eq!(
