@@ -71,9 +71,10 @@ impl NameIds {
         self.names.get(id)
     }
 
-    /// The id of a link tag, given one if it has none.
-    fn tag_id(&self, tag: &Arc<LinkTag>) -> u32 {
-        self.tags.intern(tag, || tag.clone())
+    /// The id of a link tag, given one if it has none (the first time a
+    /// link's tag is met, once per link).
+    fn tag_id(&self, tag: &LinkTag) -> u32 {
+        self.tags.intern(tag, || Arc::new(tag.clone()))
     }
 
     fn tag(&self, id: u32) -> &Arc<LinkTag> {
@@ -155,7 +156,7 @@ pub(crate) struct Known {
 #[derive(Clone, Debug)]
 pub(crate) enum NewPath {
     /// The uplink's path as recorded now, and this link more.
-    AfterUplink(Arc<LinkTag>),
+    AfterUplink(LinkTag),
     /// This whole path.
     Whole(Path),
 }
@@ -429,7 +430,7 @@ impl KnownTable {
     }
 
     /// Whether the record `id` now has the path the new one would have.
-    fn same_path(&self, id: u32, uplink: u32, new: &Result<Arc<LinkTag>, Path>) -> bool {
+    fn same_path(&self, id: u32, uplink: u32, new: &Result<LinkTag, Path>) -> bool {
         let s = &self.slots[id as usize];
         let old = PathRef {
             table: self,
@@ -438,7 +439,7 @@ impl KnownTable {
         };
         match new {
             Ok(last) => {
-                if s.uplink == uplink && s.last().is_some_and(|l| self.ids.tag(l) == last) {
+                if s.uplink == uplink && s.last().is_some_and(|l| **self.ids.tag(l) == *last) {
                     return true;
                 }
                 old.same(PathRef {
@@ -663,8 +664,12 @@ mod tests {
     use super::*;
     use std::rc::Rc;
 
+    fn ltag(stamp: u64) -> LinkTag {
+        LinkTag::new(stamp, "a", "b", "a")
+    }
+
     fn tag(stamp: u64) -> Arc<LinkTag> {
-        Arc::new(LinkTag::new(stamp, "a", "b", "a"))
+        Arc::new(ltag(stamp))
     }
 
     fn rec(uplink: u32, path: NewPath) -> Known {
@@ -693,8 +698,8 @@ mod tests {
             a,
             rec(t.me(), NewPath::Whole(Path::default().then_shared(tag(1)))),
         );
-        t.set(b, rec(a, NewPath::AfterUplink(tag(2))));
-        t.set(c, rec(b, NewPath::AfterUplink(tag(3))));
+        t.set(b, rec(a, NewPath::AfterUplink(ltag(2))));
+        t.set(c, rec(b, NewPath::AfterUplink(ltag(3))));
         (t, [a, b, c])
     }
 
@@ -730,7 +735,7 @@ mod tests {
         assert!(!t.get_id(c).unwrap().after_uplink(), "frozen");
         assert_eq!(t.slots[b as usize].kids, 0);
         // The same path again freezes nothing.
-        t.set(c, rec(b, NewPath::AfterUplink(tag(3))));
+        t.set(c, rec(b, NewPath::AfterUplink(ltag(3))));
         t.set(
             b,
             rec(a, NewPath::Whole(Path::from_tags([(*tag(9)).clone()]))),
@@ -758,14 +763,14 @@ mod tests {
     #[test]
     fn a_server_named_its_own_uplink_holds_the_path_it_was_sent() {
         let (mut t, [_, b, _]) = chain();
-        t.set(b, rec(b, NewPath::AfterUplink(tag(7))));
+        t.set(b, rec(b, NewPath::AfterUplink(ltag(7))));
         assert_eq!(stamps(t.get_id(b).unwrap().path()), [1, 2, 7]);
     }
 
     #[test]
     fn a_link_id_too_wide_for_a_record_is_kept_beside_it() {
         let (mut t, [a, b, _]) = chain();
-        let mut k = rec(a, NewPath::AfterUplink(tag(2)));
+        let mut k = rec(a, NewPath::AfterUplink(ltag(2)));
         k.via = LinkId(u64::MAX);
         t.set(b, k.clone());
         assert_eq!(t.get_id(b).unwrap().via, LinkId(u64::MAX));
@@ -829,7 +834,7 @@ mod tests {
                         let path = if after {
                             let mut p = model.get(&uplink).map(|m| m.1.clone()).unwrap_or_default();
                             p.push(last);
-                            t.set(id, rec(uplink, NewPath::AfterUplink(tag(last))));
+                            t.set(id, rec(uplink, NewPath::AfterUplink(ltag(last))));
                             p
                         } else {
                             let tags = whole.iter().map(|&s| (*tag(s)).clone());

@@ -262,14 +262,14 @@ impl Server {
             self.dispute(name, link);
             return;
         };
-        let new_path = match (shared, tags.split_last()) {
-            (true, Some((last, _))) => {
+        let new_path = match (shared, tags.len()) {
+            (true, 1) => {
                 // Its stamps were seen when it was stored.
                 debug_assert!(self
                     .known
                     .get_id(uplink)
                     .is_some_and(|u| u.path().far_first().all(|t| t.stamp <= self.lamport)));
-                NewPath::AfterUplink(crate::intern::tag(last.clone()))
+                NewPath::AfterUplink(tags.into_iter().next().expect("one tag"))
             }
             _ => NewPath::Whole(Path::from_tags(std::iter::once(tag.clone()).chain(tags))),
         };
