@@ -9,6 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod crypto;
+mod id_map;
 pub mod identity;
 pub mod intern;
 pub mod message;

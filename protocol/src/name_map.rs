@@ -1,7 +1,7 @@
 //! A map keyed by names whose searches rarely read a name.
 //!
-//! Every server keeps its users by UID, its rooms by folded name and its
-//! nicks by folded nick. Bursts and views walk users and rooms in name
+//! Every server keeps its rooms by folded name and its nicks by folded
+//! nick (its users by UID were kept here too, and are now in id_map.rs). Bursts and views walk users and rooms in name
 //! order, but nearly every use is a search: each room message looks up
 //! its sender on every server it crosses and each member when a room's
 //! fan-out is rebuilt, each UID claims its nick on every server. With
@@ -113,13 +113,6 @@ impl<V> NameMap<V> {
         self.short.find(hash(n), |e| e.num == n).map(|e| &**e)
     }
 
-    pub fn get_key_value(&self, s: &str) -> Option<(&Arc<str>, &V)> {
-        match short(s) {
-            Some(n) => self.entry(n).map(|e| (&e.name, &e.v)),
-            None => self.long.get_key_value(s),
-        }
-    }
-
     pub fn get(&self, s: &str) -> Option<&V> {
         match short(s) {
             Some(n) => self.entry(n).map(|e| &e.v),
@@ -166,10 +159,12 @@ impl<V> NameMap<V> {
         }
     }
 
+    #[cfg(test)]
     pub fn remove(&mut self, s: &str) -> Option<V> {
         self.remove_entry(s).map(|(_, v)| v)
     }
 
+    #[cfg(test)]
     pub fn remove_entry(&mut self, s: &str) -> Option<(Arc<str>, V)> {
         let Some(n) = short(s) else {
             return self.long.remove_entry(s);
@@ -179,12 +174,9 @@ impl<V> NameMap<V> {
         Some((e.name, e.v))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.short.len() + self.long.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.short.is_empty() && self.long.is_empty()
     }
 
     /// In name order.
@@ -198,6 +190,7 @@ impl<V> NameMap<V> {
     }
 
     /// In name order.
+    #[cfg(test)]
     pub fn iter_mut(&mut self) -> IterMut<'_, V> {
         let mut short: Vec<(Number, &Arc<str>, &mut V)> = self
             .short
@@ -216,11 +209,13 @@ impl<V> NameMap<V> {
 
     /// Every value in no particular order, for callers that only count
     /// or check (nothing they produce depends on the order).
+    #[cfg(test)]
     pub fn values_unordered(&self) -> impl Iterator<Item = &V> {
         self.short.iter().map(|e| &e.v).chain(self.long.values())
     }
 
     /// Every entry in no particular order (see `values_unordered`).
+    #[cfg(any(test, debug_assertions))]
     pub fn iter_unordered(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
         self.short
             .iter()
@@ -273,13 +268,16 @@ impl<'a, V> Iterator for Iter<'a, V> {
     }
 }
 
+#[cfg(test)]
 type SortedMut<'a, V> = std::vec::IntoIter<(Number, &'a Arc<str>, &'a mut V)>;
 
+#[cfg(test)]
 pub(crate) struct IterMut<'a, V> {
     short: Peekable<SortedMut<'a, V>>,
     long: Peekable<btree_map::IterMut<'a, Arc<str>, V>>,
 }
 
+#[cfg(test)]
 impl<'a, V> Iterator for IterMut<'a, V> {
     type Item = (&'a Arc<str>, &'a mut V);
     fn next(&mut self) -> Option<Self::Item> {

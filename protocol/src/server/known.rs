@@ -43,6 +43,8 @@ use crate::outbox::LinkId;
 pub struct NameIds {
     names: Interned<str>,
     tags: Interned<LinkTag>,
+    /// Ids for the UIDs the servers' user tables hold (see id_map.rs).
+    pub(crate) uids: std::rc::Rc<crate::id_map::Ids>,
 }
 
 impl std::fmt::Debug for NameIds {

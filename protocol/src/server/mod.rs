@@ -221,6 +221,10 @@ impl Server {
         autoconnect: &[Arc<str>],
         ids: std::rc::Rc<NameIds>,
     ) -> Self {
+        let chat = chat::ChatState {
+            users: crate::id_map::IdMap::new(ids.uids.clone()),
+            ..Default::default()
+        };
         let known = KnownTable::new(ids, &me.name);
         Server {
             me,
@@ -246,7 +250,7 @@ impl Server {
             learned: BTreeSet::new(),
             stats: Stats::default(),
             frame: Frame::new(),
-            chat: chat::ChatState::default(),
+            chat,
             discovery: None,
         }
     }

@@ -184,9 +184,9 @@ pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
-    /// By UID (see name_map.rs for why not a `BTreeMap`; each record
-    /// sits in its own box there, the table holding a pointer a slot).
-    pub users: NameMap<User>,
+    /// By UID, in a vector indexed by the network's UID ids (see
+    /// id_map.rs).
+    pub users: crate::id_map::IdMap<User>,
     /// Folded nick to UID (see name_map.rs: the nick itself is not kept).
     pub nicks: NameIndex<Arc<str>>,
     /// Recently given-up nicks (folded) and who gave them up, until when.

@@ -1,0 +1,329 @@
+//! A map keyed by names, its values in a vector indexed by an id that one
+//! table per network gives each name.
+//!
+//! Every server holds a record of every user, so at 250,000 users and 100
+//! servers the users' tables are 25 million records, and nearly every
+//! event searches one (each room message looks its sender up at every
+//! server it crosses). A table of its own per server ([`NameMap`]) costs
+//! a cache miss for the hash table's slot and another for the record
+//! itself. Here the search for a name's id goes to one table shared by
+//! the network's servers ([`Ids`]), which the servers a message crosses
+//! one after another keep warm in the caches, and the record is then one
+//! index away.
+//!
+//! An id is given while some map holds the name and taken back when none
+//! does (the last map to remove it gives it up), so the ids, and with them
+//! each server's vector, grow with the names held, not with every name
+//! ever met. Iteration in name order sorts the ids by name, as the
+//! ordered walks of [`NameMap`] do; the other order (by id) never leaves
+//! this file but through the walks marked unordered, whose callers only
+//! count. Nothing compares ids to decide anything.
+//!
+//! [`NameMap`]: crate::name_map::NameMap
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+/// Ids for the names the maps of one network hold.
+#[derive(Default)]
+pub struct Ids {
+    inner: RefCell<Inner>,
+    hasher: foldhash::fast::FixedState,
+}
+
+#[derive(Default)]
+struct Inner {
+    index: HashTable<u32>,
+    /// By id: the name and how many maps hold it (0: the id is free).
+    names: Vec<(Option<Arc<str>>, u32)>,
+    free: Vec<u32>,
+}
+
+impl std::fmt::Debug for Ids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = self.inner.borrow();
+        write!(f, "Ids({} held)", i.names.len() - i.free.len())
+    }
+}
+
+impl Ids {
+    /// The id `name` has, if some map holds it.
+    pub(crate) fn id(&self, name: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(name);
+        let i = self.inner.borrow();
+        i.index
+            .find(hash, |&id| i.names[id as usize].0.as_deref() == Some(name))
+            .copied()
+    }
+
+    /// The id of `name` for one more map that holds it.
+    fn hold(&self, name: &Arc<str>) -> u32 {
+        let hash = self.hasher.hash_one(&**name);
+        let mut i = self.inner.borrow_mut();
+        let Inner { index, names, free } = &mut *i;
+        if let Some(&id) = index.find(hash, |&id| names[id as usize].0.as_deref() == Some(&**name))
+        {
+            names[id as usize].1 += 1;
+            return id;
+        }
+        let id = match free.pop() {
+            Some(id) => {
+                names[id as usize] = (Some(name.clone()), 1);
+                id
+            }
+            None => {
+                names.push((Some(name.clone()), 1));
+                u32::try_from(names.len() - 1).expect("fewer than 2^32 names held")
+            }
+        };
+        let hasher = &self.hasher;
+        index.insert_unique(hash, id, |&j| {
+            hasher.hash_one(names[j as usize].0.as_deref().unwrap_or_default())
+        });
+        id
+    }
+
+    /// One map fewer holds the name with id `id`.
+    fn release(&self, id: u32) {
+        let mut i = self.inner.borrow_mut();
+        let Inner { index, names, free } = &mut *i;
+        let slot = &mut names[id as usize];
+        slot.1 -= 1;
+        if slot.1 > 0 {
+            return;
+        }
+        let name = slot.0.take().expect("a held id has its name");
+        let hash = self.hasher.hash_one(&*name);
+        if let Ok(e) = index.find_entry(hash, |&j| j == id) {
+            e.remove();
+        }
+        free.push(id);
+    }
+
+    /// How many ids are given out (held or free): a map's vector needs
+    /// no more slots.
+    fn span(&self) -> usize {
+        self.inner.borrow().names.len()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct IdMap<V> {
+    ids: Rc<Ids>,
+    /// By id: the name (as the caller gave it) and the value.
+    slots: Vec<Option<(Arc<str>, V)>>,
+    len: usize,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap::new(Rc::default())
+    }
+}
+
+impl<V: Clone> Clone for IdMap<V> {
+    fn clone(&self) -> Self {
+        // The copy holds its names too.
+        for (id, s) in self.slots.iter().enumerate() {
+            if let Some((name, _)) = s {
+                let held = self.ids.hold(name);
+                debug_assert_eq!(held as usize, id);
+            }
+        }
+        IdMap {
+            ids: self.ids.clone(),
+            slots: self.slots.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<V> Drop for IdMap<V> {
+    fn drop(&mut self) {
+        for (id, s) in self.slots.iter().enumerate() {
+            if s.is_some() {
+                self.ids.release(id as u32);
+            }
+        }
+    }
+}
+
+impl<V> IdMap<V> {
+    pub fn new(ids: Rc<Ids>) -> Self {
+        IdMap {
+            ids,
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, s: &str) -> Option<&(Arc<str>, V)> {
+        let id = self.ids.id(s)?;
+        self.slots.get(id as usize)?.as_ref()
+    }
+
+    pub fn get_key_value(&self, s: &str) -> Option<(&Arc<str>, &V)> {
+        self.slot(s).map(|(k, v)| (k, v))
+    }
+
+    pub fn get(&self, s: &str) -> Option<&V> {
+        self.slot(s).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
+        let id = self.ids.id(s)?;
+        self.slots.get_mut(id as usize)?.as_mut().map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, s: &str) -> bool {
+        self.slot(s).is_some()
+    }
+
+    /// Replaces the value of a name already present (and the name's `Arc`
+    /// with this one).
+    pub fn insert(&mut self, name: Arc<str>, v: V) -> Option<V> {
+        if let Some(id) = self.ids.id(&name) {
+            if let Some(Some(slot)) = self.slots.get_mut(id as usize) {
+                slot.0 = name;
+                return Some(std::mem::replace(&mut slot.1, v));
+            }
+        }
+        let id = self.ids.hold(&name) as usize;
+        if self.slots.len() <= id {
+            // To every id given out, and at least a quarter more: a map
+            // grows with the network's names, nearly always one at a time.
+            let want = self.ids.span().max(id + 1).max(self.slots.len() * 5 / 4);
+            self.slots.reserve_exact(want - self.slots.len());
+            self.slots.resize_with(want, || None);
+        }
+        self.slots[id] = Some((name, v));
+        self.len += 1;
+        None
+    }
+
+    pub fn remove(&mut self, s: &str) -> Option<V> {
+        self.remove_entry(s).map(|(_, v)| v)
+    }
+
+    pub fn remove_entry(&mut self, s: &str) -> Option<(Arc<str>, V)> {
+        let id = self.ids.id(s)?;
+        let e = self.slots.get_mut(id as usize)?.take()?;
+        self.len -= 1;
+        self.ids.release(id);
+        Some(e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// In name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
+        let mut v: Vec<(&Arc<str>, &V)> = self.iter_unordered().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+
+    /// In name order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Arc<str>, &mut V)> {
+        let mut v: Vec<(&Arc<str>, &mut V)> = self
+            .slots
+            .iter_mut()
+            .flatten()
+            .map(|(k, v)| (&*k, v))
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+
+    /// Every value in no particular order, for callers that only count
+    /// or check (nothing they produce depends on the order).
+    pub fn values_unordered(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().flatten().map(|(_, v)| v)
+    }
+
+    /// Every entry in no particular order (see `values_unordered`).
+    pub fn iter_unordered(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
+        self.slots.iter().flatten().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V> std::ops::Index<&str> for IdMap<V> {
+    type Output = V;
+    fn index(&self, s: &str) -> &V {
+        self.get(s).expect("no entry for this name")
+    }
+}
+
+impl<'a, V> IntoIterator for &'a IdMap<V> {
+    type Item = (&'a Arc<str>, &'a V);
+    type IntoIter = std::vec::IntoIter<(&'a Arc<str>, &'a V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        let mut v: Vec<(&Arc<str>, &V)> = self.iter_unordered().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// Two maps sharing ids behave as two ordered maps of names, and
+        /// the ids held are those some map holds.
+        #[test]
+        fn maps_sharing_ids_read_as_ordered_maps(
+            ops in proptest::collection::vec((any::<bool>(), any::<bool>(), 0u8..10, 0u32..5), 0..200)
+        ) {
+            let ids = Rc::new(Ids::default());
+            let mut maps = [IdMap::new(ids.clone()), IdMap::new(ids.clone())];
+            let mut models = [BTreeMap::new(), BTreeMap::new()];
+            for (which, put, name, v) in ops {
+                let (m, model) = (&mut maps[which as usize], &mut models[which as usize]);
+                let name: Arc<str> = format!("u{name}").into();
+                if put {
+                    prop_assert_eq!(m.insert(name.clone(), v), model.insert(name, v));
+                } else {
+                    prop_assert_eq!(m.remove(&name), model.remove(&name));
+                }
+                for (m, model) in maps.iter().zip(&models) {
+                    prop_assert_eq!(m.len(), model.len());
+                    let got: Vec<(Arc<str>, u32)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    let want: Vec<(Arc<str>, u32)> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    prop_assert_eq!(got, want);
+                }
+                let held = ids.inner.borrow().names.iter().filter(|n| n.1 > 0).count();
+                let union: std::collections::BTreeSet<_> = models.iter().flat_map(|m| m.keys()).collect();
+                prop_assert_eq!(held, union.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_dropped_or_cloned_map_gives_up_or_holds_its_names() {
+        let ids = Rc::new(Ids::default());
+        let mut a = IdMap::new(ids.clone());
+        a.insert("x".into(), 1);
+        let b = a.clone();
+        drop(a);
+        assert_eq!(b.get("x"), Some(&1));
+        assert!(ids.id("x").is_some());
+        drop(b);
+        assert!(ids.id("x").is_none(), "no map holds it");
+        let mut c = IdMap::new(ids.clone());
+        c.insert("y".into(), 2);
+        assert_eq!(ids.span(), 1, "the free id is taken again");
+    }
+}
