@@ -245,6 +245,11 @@ impl<V> IdMap<V> {
         v.into_iter()
     }
 
+    /// In name order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
     /// Every value in no particular order, for callers that only count
     /// or check (nothing they produce depends on the order).
     pub fn values_unordered(&self) -> impl Iterator<Item = &V> {

@@ -43,8 +43,10 @@ use crate::outbox::LinkId;
 pub struct NameIds {
     names: Interned<str>,
     tags: Interned<LinkTag>,
-    /// Ids for the UIDs the servers' user tables hold (see id_map.rs).
+    /// Ids for the UIDs the servers' user tables hold, and for the
+    /// folded names of the rooms they hold (see id_map.rs).
     pub(crate) uids: std::rc::Rc<crate::id_map::Ids>,
+    pub(crate) room_ids: std::rc::Rc<crate::id_map::Ids>,
 }
 
 impl std::fmt::Debug for NameIds {

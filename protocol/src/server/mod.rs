@@ -223,6 +223,7 @@ impl Server {
     ) -> Self {
         let chat = chat::ChatState {
             users: crate::id_map::IdMap::new(ids.uids.clone()),
+            rooms: crate::id_map::IdMap::new(ids.room_ids.clone()),
             ..Default::default()
         };
         let known = KnownTable::new(ids, &me.name);

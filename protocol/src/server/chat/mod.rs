@@ -24,7 +24,7 @@ use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::name_map::{NameIndex, NameMap};
+use crate::name_map::NameIndex;
 
 use rand_core::CryptoRngCore;
 
@@ -195,8 +195,9 @@ pub(crate) struct ChatState {
     /// accepted again (UIDs are never reused). The kind is what a
     /// re-introduction of the UID is answered with.
     pub dead: BTreeMap<Arc<str>, &'static str>,
-    /// Rooms by folded name.
-    pub rooms: NameMap<Room>,
+    /// Rooms by folded name, indexed by the network's room ids (see
+    /// id_map.rs).
+    pub rooms: crate::id_map::IdMap<Room>,
     /// Rooms that may hold numbers (folded names): every room given a
     /// hold since it was last seen holding none, so the deadline and the
     /// expiry visit these instead of every room known. A room is dropped
