@@ -4,9 +4,9 @@
 //! Every server holds a record of every user, so at 250,000 users and 100
 //! servers the users' tables are 25 million records, and nearly every
 //! event searches one (each room message looks its sender up at every
-//! server it crosses). A table of its own per server ([`NameMap`]) costs
-//! a cache miss for the hash table's slot and another for the record
-//! itself. Here the search for a name's id goes to one table shared by
+//! server it crosses). A hash table of its own per server (as
+//! `name_map.rs` kept them) costs a cache miss for the table's slot and
+//! another for the boxed record behind it. Here the search for a name's id goes to one table shared by
 //! the network's servers ([`Ids`]), which the servers a message crosses
 //! one after another keep warm in the caches, and the record is then one
 //! index away.
@@ -14,12 +14,12 @@
 //! An id is given while some map holds the name and taken back when none
 //! does (the last map to remove it gives it up), so the ids, and with them
 //! each server's vector, grow with the names held, not with every name
-//! ever met. Iteration in name order sorts the ids by name, as the
-//! ordered walks of [`NameMap`] do; the other order (by id) never leaves
+//! ever met. Iteration in name order sorts the entries by name, the order
+//! an ordered map of names gives; the other order (by id) never leaves
 //! this file but through the walks marked unordered, whose callers only
-//! count. Nothing compares ids to decide anything.
-//!
-//! [`NameMap`]: crate::name_map::NameMap
+//! count. Nothing compares ids to decide anything. Each slot keeps its
+//! name's `Arc` beside the value (the shared table holds its copy behind
+//! a `RefCell`, which cannot lend it out), 16 bytes a record.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;

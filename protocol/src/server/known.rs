@@ -3,7 +3,7 @@
 //! A network of N servers holds N × N of these records (every server
 //! knows every other), 100 million at 10,000 servers, so their size is the
 //! network's memory. A record is 32 bytes in a vector indexed by the
-//! server's name id ([`NameIds`], one table per network): no name string
+//! server's name id ([`NetworkIds`], one table per network): no name string
 //! as a key, no B-tree node around it, its uplink a name id and its last
 //! link a link tag id rather than pointers.
 //!
@@ -32,15 +32,16 @@ use crate::identity::LinkTag;
 use crate::message::PathArgs;
 use crate::outbox::LinkId;
 
-/// Small integer ids for server names and link tags, shared by every
-/// server of one network (the simulator runs them all in one thread; a
-/// real server would have a table of its own). Ids are handed out in the
-/// order values are first met and never reused, so an id names one value
-/// for the life of the table. Nothing a server decides or shows depends
-/// on the ids' order: whatever iterates records in a way that could be
-/// seen sorts them by name.
+/// Small integer ids shared by every server of one network (the simulator
+/// runs them all in one thread; a real server would have a table of its
+/// own): for server names and link tags here, which are handed out in
+/// the order values are first met and never reused, so an id names one
+/// value for the life of the table; and for UIDs and rooms (id_map.rs),
+/// which are given back when no server holds them. Nothing a server
+/// decides or shows depends on the ids' order: whatever iterates records
+/// in a way that could be seen sorts them by name.
 #[derive(Default)]
-pub struct NameIds {
+pub struct NetworkIds {
     names: Interned<str>,
     tags: Interned<LinkTag>,
     /// Ids for the UIDs the servers' user tables hold, and for the
@@ -49,18 +50,18 @@ pub struct NameIds {
     pub(crate) room_ids: std::rc::Rc<crate::id_map::Ids>,
 }
 
-impl std::fmt::Debug for NameIds {
+impl std::fmt::Debug for NetworkIds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "NameIds({} names, {} link tags)",
+            "NetworkIds({} names, {} link tags)",
             self.names.len(),
             self.tags.len()
         )
     }
 }
 
-impl NameIds {
+impl NetworkIds {
     /// The id of server name `name`, if it has one.
     pub(crate) fn id(&self, name: &str) -> Option<u32> {
         self.names.id(name)
@@ -213,7 +214,7 @@ const EMPTY: Slot = Slot {
 };
 
 pub(crate) struct KnownTable {
-    ids: std::rc::Rc<NameIds>,
+    ids: std::rc::Rc<NetworkIds>,
     /// This server's own name id (the uplink of its neighbours).
     me: u32,
     slots: Vec<Slot>,
@@ -277,7 +278,7 @@ impl<'a> KnownRef<'a> {
 }
 
 impl KnownTable {
-    pub fn new(ids: std::rc::Rc<NameIds>, me: &str) -> Self {
+    pub fn new(ids: std::rc::Rc<NetworkIds>, me: &str) -> Self {
         let me = ids.intern(me);
         KnownTable {
             ids,
@@ -289,7 +290,7 @@ impl KnownTable {
         }
     }
 
-    pub fn ids(&self) -> &NameIds {
+    pub fn ids(&self) -> &NetworkIds {
         &self.ids
     }
 
@@ -695,7 +696,7 @@ mod tests {
 
     /// A chain me - a - b - c, each after its uplink.
     fn chain() -> (KnownTable, [u32; 3]) {
-        let ids = Rc::new(NameIds::default());
+        let ids = Rc::new(NetworkIds::default());
         let mut t = KnownTable::new(ids.clone(), "me");
         let [a, b, c] = ["a", "b", "c"].map(|n| ids.intern(n));
         t.set(
@@ -786,7 +787,7 @@ mod tests {
 
     #[test]
     fn names_get_one_id_each_and_keep_it() {
-        let ids = NameIds::default();
+        let ids = NetworkIds::default();
         let x = ids.intern("x");
         assert_eq!((ids.intern("y"), ids.intern("x")), (x + 1, x));
         assert_eq!((ids.id("x"), ids.id("z")), (Some(x), None));
@@ -826,7 +827,7 @@ mod tests {
         /// changed or went since, and the readers' counts stay true.
         #[test]
         fn paths_read_as_the_values_they_were_made_with(ops in proptest::collection::vec(op(), 0..60)) {
-            let ids = Rc::new(NameIds::default());
+            let ids = Rc::new(NetworkIds::default());
             let mut t = KnownTable::new(ids.clone(), "me");
             for n in 1..7 {
                 ids.intern(&format!("s{n}"));

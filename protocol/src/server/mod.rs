@@ -143,7 +143,7 @@ pub(crate) struct Link {
     pub burst_received: bool,
 }
 
-pub use known::NameIds;
+pub use known::NetworkIds;
 pub(crate) use known::{Known, KnownTable, NewPath};
 
 /// Counters a report may show.
@@ -219,7 +219,7 @@ impl Server {
         cfg: Arc<Config>,
         registry: Arc<Registry>,
         autoconnect: &[Arc<str>],
-        ids: std::rc::Rc<NameIds>,
+        ids: std::rc::Rc<NetworkIds>,
     ) -> Self {
         let chat = chat::ChatState {
             users: crate::id_map::IdMap::new(ids.uids.clone()),

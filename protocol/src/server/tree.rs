@@ -221,7 +221,11 @@ impl Server {
         if path.shared() && n != 1 {
             return self.protocol_error(now, link, "bad link tag", rng, out);
         }
-        let shared = self.known.get(uplink).is_some_and(|u| {
+        // The uplink's record, read once: its id and route decide below
+        // where the server hangs.
+        let up = self.known.get(uplink);
+        let up_route = up.map(|u| (u.id, u.via));
+        let shared = up.is_some_and(|u| {
             u.via == link && (path.shared() || (n > 0 && u.path().is_wire(&tag, &path, n - 1)))
         });
         // Else a shared path is the link and the one tag: the sender's
@@ -251,8 +255,11 @@ impl Server {
                 return self.protocol_error(now, link, "SERVER * names someone else", rng, out);
             }
             self.known.me()
-        } else if uplink == &*peer || self.known.get(uplink).is_some_and(|u| u.via == link) {
-            self.known.ids().intern(uplink)
+        } else if uplink == &*peer || up_route.is_some_and(|(_, via)| via == link) {
+            match up_route {
+                Some((id, _)) => id,
+                None => self.known.ids().intern(uplink),
+            }
         } else {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {

@@ -137,20 +137,23 @@ impl LinkGraph {
         }
         // The root is reached by nobody, but must not be reached again.
         reach.at[root as usize] = Some((0, ConnId::MAX, root));
+        // `hit` is the queue: the root first, then each host as reached.
         let mut i = 0;
-        let mut frontier = vec![root];
-        while i < frontier.len() {
-            let x = frontier[i];
-            i += 1;
+        let mut x = root;
+        loop {
             let (depth, first, _) = reach.at[x as usize].expect("queued once reached");
             for &(y, c) in self.neighbours(x) {
                 if reach.at[y as usize].is_none() {
                     let first = if x == root { c } else { first };
                     reach.at[y as usize] = Some((depth + 1, first, x));
                     reach.hit.push(y);
-                    frontier.push(y);
                 }
             }
+            let Some(&next) = reach.hit.get(i) else {
+                break;
+            };
+            x = next;
+            i += 1;
         }
         reach.at[root as usize] = None;
     }

@@ -145,9 +145,10 @@ pub struct World {
     /// if a server holds it (`Arc::make_mut`), so running servers keep
     /// theirs until the protocol tells them.
     registry: Arc<Registry>,
-    /// Server name ids shared by every server of the run: each server's
-    /// records of the others are indexed by them (servers x servers).
-    server_ids: std::rc::Rc<drc_protocol::server::NameIds>,
+    /// Ids shared by every server of the run: each server's records of the
+    /// other servers (servers x servers), its users and its rooms are
+    /// indexed by them.
+    server_ids: std::rc::Rc<drc_protocol::server::NetworkIds>,
     cfg: Arc<Config>,
     seed: u64,
     actions: Vec<Action>,
