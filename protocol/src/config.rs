@@ -134,6 +134,9 @@ pub struct Ablations {
     pub no_registry_burst: bool,
     /// A shutting-down server leaves the streams it sequences behind.
     pub no_sequencer_handoff: bool,
+    /// A room whose sequencer shut down for good without handing it over
+    /// waits for it forever, under `home`.
+    pub no_gone_sequencer: bool,
     /// Requests for numbers that waited out a handover are sent again
     /// toward the room's sequencer as the next server sees it, not toward
     /// the holder the old sequencer named.
@@ -320,7 +323,12 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "sequencer-handoff",
-        "a shutting-down server leaves the room streams it sequences behind instead of handing them over",
+        "a shutting-down server leaves the room streams it sequences behind instead of handing them over (the servers left elect another sequencer for them, so the room goes on in a new stream)",
+        "stream.kept",
+    ),
+    (
+        "gone-sequencer",
+        "under `home`, a room whose sequencer shut down without handing it over (a home that restarted and shut down before it heard of the room) waits for it forever instead of electing another",
         "room.sequenced",
     ),
     (
@@ -330,8 +338,8 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "drain-waits-go",
-        "a server shutting down closes its links while a stream it agreed to take still waits for the old sequencer's go, so the stream is left with nobody",
-        "send.kept",
+        "a server shutting down closes its links while a stream it agreed to take still waits for the old sequencer's go, so the stream is left with nobody (and the servers left start it afresh in a new epoch)",
+        "stream.kept",
     ),
     (
         "request-named",
@@ -417,6 +425,7 @@ impl Ablations {
             "sync-refuse" => &mut self.no_sync_refuse,
             "registry-burst" => &mut self.no_registry_burst,
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
+            "gone-sequencer" => &mut self.no_gone_sequencer,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,

@@ -242,6 +242,14 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
         world.trace_violations();
     }
     if world.checks.enabled {
+        if world.checks.sends.fault.is_none() {
+            let found = crate::checkers::streams::streams_kept(
+                world.now,
+                world.config().ordering,
+                &world.hosts,
+            );
+            world.checks.violations.extend(found);
+        }
         let hosts = &world.hosts;
         let late = world
             .checks

@@ -204,3 +204,41 @@ fn the_resolution_half_of_msg_direction_fires_and_holds() {
         "b1, and only b1, refuses a misdirected KILL"
     );
 }
+
+/// `stream.kept` judges the calm part of a run: a room started afresh
+/// before the first fault is a violation dated at that fault (stream
+/// epochs only grow, so one look then sees it); after a fault, nothing is
+/// judged. ablate-sequencer-handoff starts #lobby afresh a few seconds
+/// after east's shutdown at 5 s.
+#[test]
+fn stream_kept_judges_the_calm_part_of_a_run_only() {
+    use drc_protocol::Duration;
+    use drc_sim::scenario::{Action, TimedAction};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/ablate-sequencer-handoff.toml");
+    let base = scenario::load(&path).unwrap();
+    let with_crash = |at: Duration| {
+        let mut scn = base.clone();
+        scn.expect = Default::default();
+        scn.actions.push(TimedAction {
+            time: at,
+            action: Action::Crash {
+                server: "west".into(),
+            },
+            line: 0,
+        });
+        scn.actions.sort_by_key(|a| a.time);
+        let o = run(&scn, RunOptions::default()).unwrap();
+        o.violations
+            .iter()
+            .filter(|v| v.invariant == "stream.kept")
+            .map(|v| (v.time_ms, v.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    let late = with_crash(Duration::from_secs(40));
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].0, 40_000);
+    assert!(late[0].1.starts_with("#lobby is on stream 2."), "{late:?}");
+    // A crash before the shutdown: the rescue that follows is excused.
+    assert_eq!(with_crash(Duration::from_secs(3)), []);
+}

@@ -362,6 +362,17 @@ impl Server {
             let name = self.known.ids().name(id).clone();
             self.disputed.remove(&(name, via));
         }
+        // A later incarnation of a server that shut down is back: it takes
+        // its streams up itself when it hears them.
+        if !self.chat.gone.is_empty()
+            && self
+                .chat
+                .gone
+                .get(&code)
+                .is_some_and(|&g| g < k.incarnation)
+        {
+            self.chat.gone.remove(&code);
+        }
         let old = self.known.set(id, k);
         if let Some(o) = &old {
             self.routes.remove(o.sid.code());

@@ -7678,3 +7678,70 @@ fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
     assert_eq!(at_a.len(), at_b.len() + 1);
     assert_eq!(at_a[1..], at_b[..]);
 }
+
+/// Under `home`, a room waits for its home after a crash; but a home that
+/// restarted and shut down before it heard of the room (it reached only a
+/// server that knew nothing yet) is gone for good, with nothing handed
+/// over. The server that saw it go elects a sequencer when the room
+/// reaches it, and the room goes on in epoch 2. With the `gone-sequencer`
+/// ablation the room waits for ever and bob cannot talk (found by
+/// swarm-discovery seed 3390).
+#[test]
+fn a_home_that_restarted_and_shut_down_unaware_of_its_room_is_replaced() {
+    for ablate in [false, true] {
+        let mut cfg = ordering_cfg(crate::config::Ordering::Home);
+        cfg.ablations.no_gone_sequencer = ablate;
+        let mut net = Net::new(cfg);
+        let a = net.add("A", &[]);
+        let h = net.add("H", &[]);
+        let n = net.add("N", &[]);
+        let (pa, pn) = (net.add_puppet("alice"), net.add_puppet("bob"));
+        for i in [a, h, n] {
+            net.handle(i, Input::Start);
+        }
+        net.connect(a, "H");
+        net.connect(n, "H");
+        net.settle();
+        client_joins(&mut net, pa, "A", "alice");
+        let ln = client_joins(&mut net, pn, "N", "bob");
+        let first = client_says(&mut net, pn, ln, "one");
+        assert_eq!(first, ("1".into(), "000-1".into(), "1".into()));
+        net.crash(h);
+        net.crash(a);
+        net.restart(h);
+        net.restart(a);
+        net.connect(a, "H");
+        net.settle();
+        net.handle(a, Input::Operator(Command::Shutdown));
+        net.run_for(secs(12));
+        assert!(net.srv(a).is_stopped());
+        // N notices H's crash only by its ping timeout; then it dials H.
+        net.run_for(secs(20));
+        assert_eq!(net.srv(n).known_servers().count(), 0);
+        net.connect(n, "H");
+        net.settle();
+        net.run_for(secs(5));
+        let stream = |net: &Net, i: usize| {
+            let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+            (r.stream.epoch, r.stream.seq.to_string())
+        };
+        // (Puppets answer no PING: bob's session timed out meanwhile.)
+        let ln = client_joins(&mut net, pn, "N", "bob");
+        if ablate {
+            assert_eq!(stream(&net, n), (1, "000-1".into()));
+            net.puppet_send(pn, ln, &encoded(&["GETSEQ", "#r"]));
+            net.settle();
+            let last = net.puppet_got(pn, ln).pop().expect("an answer");
+            assert_eq!(last[0], "NOSEQ", "{last:?}");
+        } else {
+            // H hears the room before its members (ROOM comes first in
+            // N's burst), so it elects the lowest SID it knows: itself,
+            // in its second incarnation.
+            let won = (2, format!("{}-2", net.srv(h).sid()));
+            assert_eq!(stream(&net, n), won);
+            assert_eq!(stream(&net, h), won);
+            let (e, s, no) = client_says(&mut net, pn, ln, "two");
+            assert_eq!((e, s, no), ("2".into(), won.1.clone(), "1".into()));
+        }
+    }
+}

@@ -478,6 +478,10 @@ impl Server {
             return;
         }
         let graceful = CloseReason::reforms_by_text(reason);
+        if reason == CloseReason::PeerShutdown.as_str() {
+            let sid = k.sid.arc();
+            self.note_gone(&sid, incarnation);
+        }
         let lost = self.remove_subtree(name, graceful, out);
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
@@ -562,6 +566,15 @@ impl Server {
             });
         }
         let sids: Vec<Arc<str>> = behind.iter().map(|b| b.sid.clone()).collect();
+        if reason == CloseReason::PeerShutdown {
+            // The neighbour that closed is the one shutting down; the
+            // servers behind it are only out of reach.
+            for b in &behind {
+                if !behind.iter().any(|m| m.id == b.uplink) {
+                    self.note_gone(&b.sid, b.incarnation);
+                }
+            }
+        }
         self.servers_lost(&sids, reason.tree_reforms(), out);
         // Announce the roots of what was lost; receivers remove the rest.
         // A server closing down announces nothing: each neighbour's own

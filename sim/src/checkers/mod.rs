@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod graph;
 pub mod moves;
 pub mod sends;
+pub mod streams;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -188,6 +189,11 @@ pub const CATALOG: &[Invariant] = &[
         name: "send.kept",
         kind: Kind::Safety,
         statement: "while no fault has touched the run (no partition, cut, stall, crash, restart, unlink, kill or datagram storm), no member's room message is refused: shutdowns, redirects and new servers lose none, unless the running servers are (or were within relink_grace + 1s) in more than one tree",
+    },
+    Invariant {
+        name: "stream.kept",
+        kind: Kind::Safety,
+        statement: "under `home`, while no fault has touched the run, every room keeps the stream it was created with: a shutdown hands its streams over whole, so no server has to start a room afresh in a new epoch",
     },
     Invariant {
         name: "sync.refuses",

@@ -38,6 +38,16 @@ impl World {
     }
 
     pub(super) fn act(&mut self, action: &Action) {
+        if self.checks.enabled
+            && self.checks.sends.fault.is_none()
+            && crate::checkers::sends::fault_kind(action).is_some()
+        {
+            // The calm part of the run ends here: judge what it did to
+            // the room streams before the fault may excuse anything.
+            let found =
+                crate::checkers::streams::streams_kept(self.now, self.cfg.ordering, &self.hosts);
+            self.checks.violations.extend(found);
+        }
         self.checks.sends.on_action(self.now, action);
         match action {
             Action::Partition { groups } => {

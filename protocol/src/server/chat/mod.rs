@@ -244,6 +244,11 @@ pub(crate) struct ChatState {
     pub incoming: BTreeMap<String, Incoming>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
+    /// Servers heard to shut down gracefully, by SID code, with the
+    /// incarnation that did, until a later incarnation shows up: a stream
+    /// one of them (or an earlier incarnation) was to number has nobody
+    /// left to number it (see rooms.rs, `sequencer_gone`).
+    pub gone: BTreeMap<u32, u64>,
     /// In a network with a greeter: this incarnation's secret and the
     /// nonces of tokens accepted.
     pub tokens: Option<Box<tokens::Tokens>>,

@@ -14,7 +14,9 @@
 //! servers of a component end with one stream whatever order they heard
 //! things in. Under `epoch` a component that lost its sequencer elects the
 //! lowest SID with members and starts epoch + 1; under `home` the
-//! sequencer never changes and a component without it cannot send.
+//! sequencer never changes and a component without it cannot send, unless
+//! the sequencer shut down for good without handing the stream on (see
+//! `sequencer_gone`): then the room elects as under `epoch`.
 //!
 //! A stream names its sequencer by SID *and incarnation*. A restarted
 //! process has lost every number it issued, so it must never number a
@@ -692,71 +694,120 @@ impl Server {
         }
     }
 
-    /// Under `epoch`, rooms whose sequencer left this component elect the
-    /// lowest SID with members (else the lowest SID) and start a new epoch.
+    /// Rooms whose sequencer left this component elect another: under
+    /// `epoch` all of them, under `home` only those whose sequencer shut
+    /// down for good without handing them on (`sequencer_gone`).
     pub(crate) fn reelect(&mut self, out: &mut Outbox) {
         // A server closing its links on the way out elects nothing: a ROOM
         // it sent would reach the others before its SCLOSE.
         if self.stopped {
             return;
         }
-        // Under `home` nobody else may sequence a room: the end of a grace
-        // only answers the requests it held (with no number).
+        // Under `home` the end of a grace only answers the requests it
+        // held (with no number).
         self.end_grace();
-        if self.cfg.ordering != Ordering::Epoch {
+        let epoch = self.cfg.ordering == Ordering::Epoch;
+        if !epoch && self.chat.gone.is_empty() {
             return;
         }
         let lost: Vec<Arc<str>> = self
             .chat
             .rooms
             .iter()
-            .filter(|(k, r)| self.dest_of_sequencer(k, &r.stream.seq) == Dest::Nowhere)
+            .filter(|(k, r)| {
+                self.dest_of_sequencer(k, &r.stream.seq) == Dest::Nowhere
+                    && (epoch || self.sequencer_gone(k, &r.stream.seq))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for key in lost {
-            let room = &self.chat.rooms[&key];
-            let mut best: Option<Arc<str>> = None;
-            for uid in room.members.keys() {
-                if let Some(u) = self.chat.users.get(uid) {
-                    if best.as_ref().is_none_or(|b| u.sid < *b) {
-                        best = Some(u.sid.clone());
-                    }
+            self.elect(&key, out);
+        }
+    }
+
+    /// Whether the process that numbers stream `seq` of room `key` shut
+    /// down gracefully, so that nobody will ever number it again: the
+    /// server it names (or the one it was handed to) was heard to shut
+    /// down, and no later incarnation of it has been seen since. Under
+    /// `home` a room waits for its home to come back after a crash; a
+    /// home that restarted and then shut down before it heard of the room
+    /// (so had nothing to hand over) never will.
+    pub(crate) fn sequencer_gone(&self, key: &str, seq: &str) -> bool {
+        if self.chat.gone.is_empty() || self.cfg.ablations.no_gone_sequencer {
+            return false;
+        }
+        // A holder's incarnation is not recorded, but its SID's record
+        // lasts only until a later incarnation shows up.
+        let (sid, inc) = match self.chat.holders.get(key, seq) {
+            Some(h) => (&*h.sid, None),
+            None => match sequencer_parts(seq) {
+                Some((sid, inc)) => (sid, Some(inc)),
+                None => return false,
+            },
+        };
+        let Some(code) = crate::server::sid_code(sid) else {
+            return false;
+        };
+        self.chat
+            .gone
+            .get(&code)
+            .is_some_and(|&g| inc.is_none_or(|inc| inc <= g))
+    }
+
+    /// A server shut down gracefully (its SCLOSE, or a SQUIT saying so):
+    /// remember it until a later incarnation of its SID shows up.
+    pub(crate) fn note_gone(&mut self, sid: &str, incarnation: u64) {
+        if let Some(code) = crate::server::sid_code(sid) {
+            let g = self.chat.gone.entry(code).or_insert(incarnation);
+            *g = (*g).max(incarnation);
+        }
+    }
+
+    /// The room `key` elects the lowest SID among its members' servers
+    /// (else the lowest SID known) for the next epoch, and tells everyone.
+    fn elect(&mut self, key: &str, out: &mut Outbox) {
+        let room = &self.chat.rooms[key];
+        let mut best: Option<Arc<str>> = None;
+        for uid in room.members.keys() {
+            if let Some(u) = self.chat.users.get(uid) {
+                if best.as_ref().is_none_or(|b| u.sid < *b) {
+                    best = Some(u.sid.clone());
                 }
             }
-            let best = best.unwrap_or_else(|| {
-                let lowest = self
-                    .known
-                    .iter()
-                    .map(|k| k.sid_str())
-                    .chain(std::iter::once(&*self.me.sid))
-                    .min()
-                    .expect("at least this server");
-                crate::intern::arc(lowest)
-            });
-            // The elected server's incarnation, as every server of the
-            // component knows it, names the stream: if it restarts, its
-            // next process cannot take this stream for one of its own.
-            let seq = if best == self.me.sid {
-                self.my_sequencer_name()
+        }
+        let best = best.unwrap_or_else(|| {
+            let lowest = self
+                .known
+                .iter()
+                .map(|k| k.sid_str())
+                .chain(std::iter::once(&*self.me.sid))
+                .min()
+                .expect("at least this server");
+            crate::intern::arc(lowest)
+        });
+        // The elected server's incarnation, as every server of the
+        // component knows it, names the stream: if it restarts, its
+        // next process cannot take this stream for one of its own.
+        let seq = if best == self.me.sid {
+            self.my_sequencer_name()
+        } else {
+            let Some(inc) = self.incarnation_of_sid(&best) else {
+                return;
+            };
+            let inc = if self.cfg.ablations.no_seq_incarnation {
+                0
             } else {
-                let Some(inc) = self.incarnation_of_sid(&best) else {
-                    continue;
-                };
-                let inc = if self.cfg.ablations.no_seq_incarnation {
-                    0
-                } else {
-                    inc
-                };
-                sequencer_name(&best, inc)
+                inc
             };
-            let stream = Stream {
-                epoch: room.stream.epoch.saturating_add(1),
-                seq,
-            };
-            if self.adopt_stream(&key, stream, out) {
-                let r = self.chat.rooms[&key].clone();
-                self.announce_room(&r, None, out);
-            }
+            sequencer_name(&best, inc)
+        };
+        let stream = Stream {
+            epoch: room.stream.epoch.saturating_add(1),
+            seq,
+        };
+        if self.adopt_stream(key, stream, out) {
+            let r = self.chat.rooms[key].clone();
+            self.announce_room(&r, None, out);
         }
     }
 
@@ -890,6 +941,16 @@ impl Server {
                     // The sender is behind: let its side catch up.
                     let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
                     out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
+                }
+                // A stream nobody will number again, heard from a side
+                // that did not see its sequencer shut down: elect, as that
+                // side would have (the flood reaches the sender too).
+                if !self.chat.gone.is_empty()
+                    && !self.stopped
+                    && self.sequencer_gone(&key, &r.stream.seq)
+                    && self.dest_of_sequencer(&key, &r.stream.seq) == Dest::Nowhere
+                {
+                    self.elect(&key, out);
                 }
                 true
             }
