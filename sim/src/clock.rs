@@ -6,19 +6,21 @@
 //!
 //! The queue is the hottest structure of the simulator (one pop and about
 //! one push per delivered frame), so it is built around how a run uses it:
+//! time never goes back, so it is a radix heap on the time. Bucket `b`
+//! holds the entries whose time first differs from the last time popped
+//! (`last`) at bit `b - 1`, so every entry of a lower bucket is earlier
+//! than every entry of a higher one, and bucket 0 holds those due at
+//! `last` itself, in scheduling order. Scheduling is a push onto the end
+//! of one bucket; a pop takes the front of bucket 0, and when that is
+//! empty, the lowest bucket in use is emptied into the lower ones around
+//! its earliest time (each entry moves down at most 64 times in its
+//! life, and most move a few). Every step walks a vector from its start:
+//! with a quarter of a million client timers pending, a binary heap's
+//! sift touches a cache line per level, this touches them in order.
 //!
-//! * Scenario actions and the end of the run are all scheduled up front, in
-//!   time order, long before most of them are due. Entries that arrive in
-//!   increasing order go to a sorted run (a deque) at O(1) each way, so
-//!   thousands of far-future actions do not deepen the heap every delivery
-//!   walks through.
-//! * Everything else goes to a 4-ary min-heap of 24-byte entries. Handling
-//!   an event nearly always schedules another, so a pop leaves its root
-//!   vacant and the next schedule drops straight into it: one sift-down
-//!   instead of a sift-down for the pop and a sift-up for the push.
-//!
-//! Both parts only ever hold their own minimum at the front, so the next
-//! event is the smaller of two fronts whatever order entries came in.
+//! An entry scheduled before `last` (only a caller that does not run
+//! events in order does that; the tests do) sets `last` back and
+//! re-sorts every entry: correct, and never on the simulator's path.
 
 use std::collections::VecDeque;
 
@@ -38,27 +40,19 @@ struct Entry {
     event: u64,
 }
 
-impl Entry {
-    /// The ordering key. Two `u64`s rather than a `u128` field keep the
-    /// entry at 24 bytes (a `u128` would be 16-aligned); comparing the
-    /// rebuilt `u128` is still one compare-and-borrow pair.
-    #[inline(always)]
-    fn key(&self) -> u128 {
-        (u128::from(self.time) << 64) | u128::from(self.seq)
-    }
-}
-
-const ARITY: usize = 4;
+/// Buckets 1..=64 (bucket 0 is the deque `now`).
+const BUCKETS: usize = 65;
 
 pub struct EventQueue<E> {
-    heap: Vec<Entry>,
-    /// `heap[0]` was popped and not yet refilled (see the module docs).
-    vacant: bool,
-    /// Entries scheduled in increasing key order, each after the last.
-    run: VecDeque<Entry>,
-    /// Key of the run's first entry (`u128::MAX` when it is empty), kept
-    /// at hand for the compare every pop makes.
-    run_next: u128,
+    /// Entries due at `last`, in scheduling order.
+    now: VecDeque<Entry>,
+    buckets: Vec<Vec<Entry>>,
+    /// Bit `b` set when bucket `b` (1..=64) holds entries.
+    used: u128,
+    /// The time of the last entry popped (or of the rebase): no entry is
+    /// earlier.
+    last: SimTime,
+    len: usize,
     seq: u64,
     _e: std::marker::PhantomData<E>,
 }
@@ -66,14 +60,21 @@ pub struct EventQueue<E> {
 impl<E: Packed> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            heap: Vec::new(),
-            vacant: false,
-            run: VecDeque::new(),
-            run_next: u128::MAX,
+            now: VecDeque::new(),
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            used: 0,
+            last: 0,
+            len: 0,
             seq: 0,
             _e: std::marker::PhantomData,
         }
     }
+}
+
+/// The bucket of `time` when the last time popped is `last` (`time >= last`).
+#[inline(always)]
+fn bucket(last: SimTime, time: SimTime) -> usize {
+    (64 - (time ^ last).leading_zeros()) as usize
 }
 
 impl<E: Packed> EventQueue<E> {
@@ -81,9 +82,7 @@ impl<E: Packed> EventQueue<E> {
         Self::default()
     }
 
-    /// Inline, so that the event packs at compile time where it is built
-    /// (the root refill after a pop is the common case; the rest is out of
-    /// line).
+    /// Inline, so that the event packs at compile time where it is built.
     #[inline(always)]
     pub fn schedule(&mut self, at: SimTime, event: E) {
         self.seq += 1;
@@ -92,128 +91,93 @@ impl<E: Packed> EventQueue<E> {
             seq: self.seq,
             event: event.pack(),
         };
-        if self.vacant {
-            self.vacant = false;
-            self.sift_down(entry);
-        } else {
-            self.insert(entry);
+        if at < self.last {
+            self.rebase(at);
         }
+        self.push(entry);
+        self.len += 1;
     }
 
-    /// [`EventQueue::schedule`] with no vacant root to fill.
-    fn insert(&mut self, entry: Entry) {
-        if self.run.back().is_none_or(|b| b.time <= entry.time) {
-            // Not before anything already in the run: `seq` makes it later.
-            if self.run.is_empty() {
-                self.run_next = entry.key();
-            }
-            self.run.push_back(entry);
+    #[inline(always)]
+    fn push(&mut self, entry: Entry) {
+        let b = bucket(self.last, entry.time);
+        if b == 0 {
+            self.now.push_back(entry);
         } else {
-            self.sift_up(entry);
+            self.buckets[b].push(entry);
+            self.used |= 1 << b;
         }
     }
 
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.settle();
-        let e = match self.heap.first() {
-            // Keys are unique, so `<=` only matters for an empty run.
-            Some(&h) if h.key() <= self.run_next => {
-                self.vacant = true;
-                h
-            }
-            _ => {
-                let r = self.run.pop_front()?;
-                self.run_next = self.run.front().map_or(u128::MAX, Entry::key);
-                r
-            }
-        };
+        if self.now.is_empty() && !self.refill() {
+            return None;
+        }
+        let e = self.now.pop_front().expect("refilled");
+        self.len -= 1;
         Some((e.time, E::unpack(e.event)))
     }
 
+    /// The time of the next entry. It may move `last` up to that time,
+    /// which changes nothing a caller sees.
     pub fn peek_time(&mut self) -> Option<SimTime> {
-        self.settle();
-        match (self.heap.first(), self.run.front()) {
-            (Some(h), Some(r)) => Some(h.time.min(r.time)),
-            (h, r) => h.or(r).map(|e| e.time),
+        if self.now.is_empty() && !self.refill() {
+            return None;
         }
+        Some(self.last)
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len() - usize::from(self.vacant) + self.run.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Finishes a pop whose root no schedule refilled: the last entry
-    /// takes the root's place.
-    #[inline]
-    fn settle(&mut self) {
-        if self.vacant {
-            self.refill_root();
+    /// Empties the lowest bucket in use around its earliest time, which
+    /// becomes `last`; false when the queue is empty.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        if self.used == 0 {
+            return false;
         }
+        let b = self.used.trailing_zeros() as usize;
+        self.used &= !(1 << b);
+        let mut from = std::mem::take(&mut self.buckets[b]);
+        self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
+        for &e in &from {
+            // Every entry lands below `b`: they agree with the new `last`
+            // at and above bit `b - 1`.
+            self.push(e);
+        }
+        from.clear();
+        self.buckets[b] = from;
+        // Entries due together came from one bucket, which holds them in
+        // scheduling order unless a rebase merged two; the check is cheap.
+        if self.now.len() > 1 && !self.now.iter().is_sorted_by_key(|e| e.seq) {
+            self.now.make_contiguous().sort_unstable_by_key(|e| e.seq);
+        }
+        true
     }
 
-    fn refill_root(&mut self) {
-        self.vacant = false;
-        let last = self.heap.pop().expect("a vacant root is in the heap");
-        if !self.heap.is_empty() {
-            self.sift_down(last);
+    /// An entry is due before `last`: every bucket is sorted again around
+    /// the earlier time (see the module docs).
+    #[cold]
+    #[inline(never)]
+    fn rebase(&mut self, at: SimTime) {
+        let mut all: Vec<Entry> = self.now.drain(..).collect();
+        for b in &mut self.buckets {
+            all.append(b);
         }
-    }
-
-    fn sift_up(&mut self, entry: Entry) {
-        let key = entry.key();
-        let mut i = self.heap.len();
-        self.heap.push(entry);
-        let heap = &mut self.heap[..];
-        while i > 0 {
-            let parent = (i - 1) / ARITY;
-            if heap[parent].key() <= key {
-                break;
-            }
-            heap[i] = heap[parent];
-            i = parent;
+        self.used = 0;
+        self.last = at;
+        all.sort_unstable_by_key(|e| (e.time, e.seq));
+        for e in all {
+            self.push(e);
         }
-        heap[i] = entry;
-    }
-
-    /// Places `entry` at the (vacant) root and moves it down to its place.
-    /// Inline: it usually stops within a level or two, where a call would
-    /// cost as much as the work.
-    #[inline(always)]
-    fn sift_down(&mut self, entry: Entry) {
-        let key = entry.key();
-        let heap = &mut self.heap[..];
-        let n = heap.len();
-        let mut i = 0;
-        loop {
-            let first = i * ARITY + 1;
-            let best = if let Some(c) = heap.get(first..first + ARITY) {
-                // All four children: a tournament of three compares.
-                let a = usize::from(c[1].key() < c[0].key());
-                let b = 2 + usize::from(c[3].key() < c[2].key());
-                first + if c[b].key() < c[a].key() { b } else { a }
-            } else if first < n {
-                let mut best = first;
-                for c in first + 1..n {
-                    if heap[c].key() < heap[best].key() {
-                        best = c;
-                    }
-                }
-                best
-            } else {
-                break;
-            };
-            if heap[best].key() >= key {
-                break;
-            }
-            heap[i] = heap[best];
-            i = best;
-        }
-        heap[i] = entry;
     }
 }
 
@@ -266,8 +230,31 @@ mod tests {
         assert_eq!(popped, expected);
     }
 
+    /// Times of every width, from 0 to `u64::MAX`, so that entries start
+    /// in every bucket and move down through many; ties among them keep
+    /// their scheduling order.
+    #[test]
+    fn every_bucket_drains_in_order() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut q = EventQueue::new();
+        let mut reference = Vec::new();
+        for i in 0..5_000u32 {
+            let width = rng.next_u32() % 65;
+            let t = if width == 64 {
+                u64::MAX - u64::from(rng.next_u32() % 3)
+            } else {
+                rng.next_u64() & ((1u64 << width) - 1)
+            };
+            q.schedule(t, i);
+            reference.push((t, i));
+        }
+        reference.sort();
+        let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got, reference);
+    }
+
     /// Mixes the shapes a run produces: an increasing batch scheduled up
-    /// front (the run), pops followed by schedules (the vacant root), pops
+    /// front (the scenario's actions), pops followed by schedules, pops
     /// with none, ties, and peeks between them.
     #[test]
     fn matches_a_sorted_reference_with_runs_vacancies_and_peeks() {
