@@ -137,6 +137,12 @@ pub struct Ablations {
     /// A room whose sequencer shut down for good without handing it over
     /// waits for it forever, under `home`.
     pub no_gone_sequencer: bool,
+    /// After a move, a client does not ask again for the rooms whose join
+    /// was not confirmed.
+    pub no_move_rejoin: bool,
+    /// A request for a number of a stream handed over goes out unnamed,
+    /// routed by the next server's view, not named for the holder.
+    pub no_request_names_holder: bool,
     /// Requests for numbers that waited out a handover are sent again
     /// toward the room's sequencer as the next server sees it, not toward
     /// the holder the old sequencer named.
@@ -327,6 +333,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "move-rejoin",
+        "after a move a client does not ask again for the rooms whose join it sent and saw no answer to: a join sent on the old connection just before the handover can reach the source after it let the user go, and is lost",
+        "client.rooms",
+    ),
+    (
+        "request-names-holder",
+        "a request for a number of a stream handed over at a shutdown goes out unnamed, so a server that has not heard the new holder yet sends it back to the old sequencer, which refuses it once its member has moved on",
+        "send.kept",
+    ),
+    (
         "gone-sequencer",
         "under `home`, a room whose sequencer shut down without handing it over (a home that restarted and shut down before it heard of the room) waits for it forever instead of electing another",
         "room.sequenced",
@@ -426,6 +442,8 @@ impl Ablations {
             "registry-burst" => &mut self.no_registry_burst,
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
             "gone-sequencer" => &mut self.no_gone_sequencer,
+            "request-names-holder" => &mut self.no_request_names_holder,
+            "move-rejoin" => &mut self.no_move_rejoin,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,

@@ -141,8 +141,15 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// before it hears of its room (`gone-sequencer`) needs a restart and a
 /// shutdown of the same server in a few seconds, with the servers that
 /// know the room out of its reach: swarm-discovery met it once in 1,500
-/// seeds (3390, shrunk to ablate-gone-sequencer.toml).
-const OWN_SCENARIO: [&str; 9] = [
+/// seeds (3390, shrunk to ablate-gone-sequencer.toml). A request asked
+/// again in the few milliseconds between a sequencer naming the holder
+/// of its stream and its neighbour hearing of it (`request-names-holder`)
+/// met swarm-chat once in 6,000 seeds (4386, shrunk to
+/// ablate-request-names-holder.toml), and a join sent between a REDIRECT
+/// and the HANDOVER that reaches the source after it let go
+/// (`move-rejoin`) swarm-discovery once in 8,000 (12117, shrunk to
+/// ablate-move-rejoin.toml).
+const OWN_SCENARIO: [&str; 11] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -152,6 +159,8 @@ const OWN_SCENARIO: [&str; 9] = [
     "handoff-reask",
     "drain-waits-go",
     "gone-sequencer",
+    "request-names-holder",
+    "move-rejoin",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

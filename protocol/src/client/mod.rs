@@ -68,6 +68,9 @@ pub struct ClientConfig {
     /// Research switch: a new session joins only `autojoin`, not the
     /// rooms the client was in.
     pub no_rejoin: bool,
+    /// Research switch: after a move, do not ask again for the rooms
+    /// whose join was not confirmed.
+    pub no_move_rejoin: bool,
     /// Follow a server's REDIRECT (false: refuse every one).
     pub accept_redirect: bool,
     /// How long a move may take before the client gives it up.

@@ -8,7 +8,10 @@
 //! (messages the source sent before letting go), and reads the new one
 //! as soon as it opens; room messages that arrive on both are delivered
 //! once, by their numbers. `HANDOK` on the new connection makes it the
-//! server connection, and what was held goes out there. If the move
+//! server connection, and what was held goes out there, with a join
+//! again for every room whose join went unanswered (one sent on the old
+//! connection just before the handover may have reached the source after
+//! it let go). If the move
 //! fails while the old connection is still open, the held frames go out
 //! on it instead and nothing changed; if both are gone, the client is
 //! disconnected and reconnects like after any lost session.
@@ -16,6 +19,7 @@
 use std::sync::Arc;
 
 use super::{Client, ClientState};
+use crate::names::fold;
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::chat_frame as frame;
 use crate::time::Instant;
@@ -120,9 +124,33 @@ impl Client {
         self.last_rx = now;
         self.ping_sent = false;
         self.redial_home(&m.to);
-        for (cmd, args) in std::mem::take(&mut self.held) {
+        let held = std::mem::take(&mut self.held);
+        for (cmd, args) in &held {
             let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
-            out.send(m.link, frame(&cmd, &refs));
+            out.send(m.link, frame(cmd, &refs));
+        }
+        // A JOINROOM sent on the old connection before the HANDOVER can
+        // still arrive after the source let the user go (the target told
+        // it sooner than the old connection carried the join), and is
+        // dropped there unanswered (swarm-discovery seed 12117). Every room
+        // wanted and not confirmed is asked for again here; a join the
+        // source did take is answered JOINED again, which changes nothing.
+        if !self.cfg.no_move_rejoin {
+            let unconfirmed: Vec<Arc<str>> = self
+                .wanted_rooms
+                .iter()
+                .filter(|r| !self.rooms.get(&fold(r)).is_some_and(|s| s.joined))
+                .filter(|r| {
+                    !held.iter().any(|(cmd, args)| {
+                        matches!(&**cmd, "JOINROOM" | "CREATEROOM")
+                            && args.first().is_some_and(|a| fold(a) == fold(r))
+                    })
+                })
+                .cloned()
+                .collect();
+            for r in unconfirmed {
+                out.send(m.link, frame("JOINROOM", &[&r]));
+            }
         }
         let (from, to) = (m.from, m.to);
         self.moves.push((from.clone(), to.clone(), "completed"));

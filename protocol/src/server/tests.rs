@@ -7745,3 +7745,82 @@ fn a_home_that_restarted_and_shut_down_unaware_of_its_room_is_replaced() {
         }
     }
 }
+
+/// The same rescue by a server that heard of the home's shutdown only
+/// from a SQUIT: M hangs off H, which saw A close; H then crashes, and it
+/// is M that meets the room in N's burst (a mutation survivor: the SQUIT
+/// side was not remembered, and H alone elected in the scenarios).
+#[test]
+fn a_server_that_heard_a_squit_for_the_shutdown_rescues_the_room() {
+    let mut net = Net::new(ordering_cfg(crate::config::Ordering::Home));
+    let a = net.add("A", &[]);
+    let h = net.add("H", &[]);
+    let n = net.add("N", &[]);
+    let m = net.add("M", &[]);
+    let (pa, pn) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    for i in [a, h, n, m] {
+        net.handle(i, Input::Start);
+    }
+    net.connect(a, "H");
+    net.connect(n, "H");
+    net.settle();
+    client_joins(&mut net, pa, "A", "alice");
+    let ln = client_joins(&mut net, pn, "N", "bob");
+    assert_eq!(client_says(&mut net, pn, ln, "one").1, "000-1");
+    net.crash(h);
+    net.crash(a);
+    net.restart(h);
+    net.restart(a);
+    net.connect(a, "H");
+    net.connect(m, "H");
+    net.settle();
+    net.handle(a, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    assert!(net.srv(a).is_stopped());
+    let a_sid = crate::server::sid_code(net.srv(a).sid()).unwrap();
+    assert_eq!(net.srv(m).chat.gone.get(&a_sid), Some(&2));
+    net.crash(h);
+    net.run_for(secs(20));
+    net.connect(n, "M");
+    net.settle();
+    net.run_for(secs(5));
+    // M elects N (the lowest SID it knows) for epoch 2; N, hearing a
+    // stream that names it but that it does not run, takes it for an
+    // earlier incarnation's and starts epoch 3 (see the stop note).
+    let stream = |net: &Net, i: usize| {
+        let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+        (r.stream.epoch, r.stream.seq.to_string())
+    };
+    assert_eq!(stream(&net, n), stream(&net, m));
+    assert!(stream(&net, n).0 >= 2, "{:?}", stream(&net, n));
+    let ln = client_joins(&mut net, pn, "N", "bob");
+    let said = client_says(&mut net, pn, ln, "two");
+    assert_eq!(
+        (said.0, said.1),
+        (stream(&net, n).0.to_string(), stream(&net, n).1)
+    );
+}
+
+/// A server seen to shut down is remembered only until a later
+/// incarnation of it shows up: from then on its streams are its own
+/// business again (a restarted home takes them up when it hears them).
+#[test]
+fn a_later_incarnation_of_a_server_that_shut_down_is_forgotten_as_gone() {
+    let mut net = Net::new(ordering_cfg(crate::config::Ordering::Home));
+    let a = net.add("A", &[]);
+    let h = net.add("H", &[]);
+    for i in [a, h] {
+        net.handle(i, Input::Start);
+    }
+    net.connect(a, "H");
+    net.settle();
+    net.handle(a, Input::Operator(Command::Shutdown));
+    net.run_for(secs(12));
+    let a_sid = crate::server::sid_code(net.srv(a).sid()).unwrap();
+    assert_eq!(net.srv(h).chat.gone.get(&a_sid), Some(&1));
+    net.crash(a);
+    net.restart(a);
+    net.connect(a, "H");
+    net.settle();
+    assert_eq!(net.srv(h).chat.gone.get(&a_sid), None);
+}

@@ -349,6 +349,7 @@ impl World {
                 no_redirect_dedup: cfg.ablations.no_redirect_dedup,
                 reconnect,
                 no_rejoin: cfg.ablations.no_client_rejoin,
+                no_move_rejoin: cfg.ablations.no_move_rejoin,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
                 // Longer than either server end, so the servers settle it.
                 redirect_timeout: drc_protocol::Duration::from_nanos(

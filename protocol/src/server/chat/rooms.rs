@@ -1218,7 +1218,19 @@ impl Server {
                 None => reply(self, "0", "0", out),
             },
             Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
-                out.send(l, frame("RSEQREQ", &[&name, uid]))
+                // A stream handed over at a shutdown: name the holder. The
+                // next server may not have its RHOLDER yet, and would send
+                // an unnamed request back to the old sequencer, the way the
+                // member is, named for it; the old one sent it out again,
+                // and refused it once the member had moved on
+                // (request-while-handing-over.toml, swarm-chat seed 4386).
+                match self.chat.holders.get(key, &seq) {
+                    Some(h) if !self.cfg.ablations.no_request_names_holder => {
+                        let sid = h.sid.clone();
+                        out.send(l, frame("RSEQREQ", &[&name, uid, &sid]))
+                    }
+                    _ => out.send(l, frame("RSEQREQ", &[&name, uid])),
+                }
             }
             // The sequencer lies the way the member is. Sent on unnamed, the
             // request would reach a server that routed it here and be
