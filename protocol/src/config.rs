@@ -140,8 +140,8 @@ pub struct Ablations {
     /// After a move, a client does not ask again for the rooms whose join
     /// was not confirmed.
     pub no_move_rejoin: bool,
-    /// A request for a number of a stream handed over goes out unnamed,
-    /// routed by the next server's view, not named for the holder.
+    /// A request named for a server that has handed the stream over is
+    /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
     /// Requests for numbers that waited out a handover are sent again
     /// toward the room's sequencer as the next server sees it, not toward
@@ -339,7 +339,7 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "request-names-holder",
-        "a request for a number of a stream handed over at a shutdown goes out unnamed, so a server that has not heard the new holder yet sends it back to the old sequencer, which refuses it once its member has moved on",
+        "a request named for a server that has handed the stream over is served there like any named request, not sent on named for the holder: a neighbour that has not heard the new holder sends it back named again, until the old sequencer refuses it once its member has moved on",
         "send.kept",
     ),
     (

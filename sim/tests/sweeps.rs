@@ -141,9 +141,9 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// before it hears of its room (`gone-sequencer`) needs a restart and a
 /// shutdown of the same server in a few seconds, with the servers that
 /// know the room out of its reach: swarm-discovery met it once in 1,500
-/// seeds (3390, shrunk to ablate-gone-sequencer.toml). A request asked
-/// again in the few milliseconds between a sequencer naming the holder
-/// of its stream and its neighbour hearing of it (`request-names-holder`)
+/// seeds (3390, shrunk to ablate-gone-sequencer.toml). A request under
+/// way in the few milliseconds between a sequencer handing its stream
+/// over and its neighbour hearing of it (`request-names-holder`)
 /// met swarm-chat once in 6,000 seeds (4386, shrunk to
 /// ablate-request-names-holder.toml), and a join sent between a REDIRECT
 /// and the HANDOVER that reaches the source after it let go

@@ -1024,6 +1024,26 @@ impl Server {
                         return true;
                     }
                 }
+                // Named for us, by a server that has not heard that we
+                // handed the stream over and sees us as its sequencer the
+                // way the member is: on to the holder, named for it, even
+                // back the way it came. Served as any named request, it
+                // went out unnamed while the member was ours, came back
+                // named for us, and so on until the member moved on and it
+                // was refused (request-while-handing-over.toml, swarm-chat
+                // seed 4386).
+                if to == Some(&*self.me.sid) && !self.cfg.ablations.no_request_names_holder {
+                    let seq = &self.chat.rooms[&key].stream.seq;
+                    if let Some(h) = self.chat.holders.get(&key, seq) {
+                        if *h.sid != *self.me.sid {
+                            if let Dest::Link(l) = self.dest_of_sid(&h.sid) {
+                                let sid = h.sid.clone();
+                                out.send(l, frame("RSEQREQ", &[name, uid, &sid]));
+                                return true;
+                            }
+                        }
+                    }
+                }
                 let uid: Arc<str> = uid.into();
                 self.request_number_as(now, &key, &uid, to.is_some(), out);
                 true
@@ -1218,19 +1238,7 @@ impl Server {
                 None => reply(self, "0", "0", out),
             },
             Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
-                // A stream handed over at a shutdown: name the holder. The
-                // next server may not have its RHOLDER yet, and would send
-                // an unnamed request back to the old sequencer, the way the
-                // member is, named for it; the old one sent it out again,
-                // and refused it once the member had moved on
-                // (request-while-handing-over.toml, swarm-chat seed 4386).
-                match self.chat.holders.get(key, &seq) {
-                    Some(h) if !self.cfg.ablations.no_request_names_holder => {
-                        let sid = h.sid.clone();
-                        out.send(l, frame("RSEQREQ", &[&name, uid, &sid]))
-                    }
-                    _ => out.send(l, frame("RSEQREQ", &[&name, uid])),
-                }
+                out.send(l, frame("RSEQREQ", &[&name, uid]))
             }
             // The sequencer lies the way the member is. Sent on unnamed, the
             // request would reach a server that routed it here and be
