@@ -7679,6 +7679,34 @@ fn a_path_left_behind_by_its_uplinks_route_is_sent_whole() {
     assert_eq!(at_a[1..], at_b[..]);
 }
 
+/// Servers A (0), H (1), N (2) and M (3, linked to nobody yet) under
+/// `home`; alice makes #r on A, bob on N joins it and says "one" in A's
+/// stream (1, 000-1); then H and A crash and restart, and A's new process
+/// links to H's, which knows no room. Returns the net and bob's puppet.
+fn home_restarted_behind_a_fresh_hub(cfg: Config) -> (Net, usize) {
+    let mut net = Net::new(cfg);
+    let (a, h) = (net.add("A", &[]), net.add("H", &[]));
+    let (n, m) = (net.add("N", &[]), net.add("M", &[]));
+    let (pa, pn) = (net.add_puppet("alice"), net.add_puppet("bob"));
+    for i in [a, h, n, m] {
+        net.handle(i, Input::Start);
+    }
+    net.connect(a, "H");
+    net.connect(n, "H");
+    net.settle();
+    client_joins(&mut net, pa, "A", "alice");
+    let ln = client_joins(&mut net, pn, "N", "bob");
+    let first = client_says(&mut net, pn, ln, "one");
+    assert_eq!(first, ("1".into(), "000-1".into(), "1".into()));
+    net.crash(h);
+    net.crash(a);
+    net.restart(h);
+    net.restart(a);
+    net.connect(a, "H");
+    net.settle();
+    (net, pn)
+}
+
 /// Under `home`, a room waits for its home after a crash; but a home that
 /// restarted and shut down before it heard of the room (it reached only a
 /// server that knew nothing yet) is gone for good, with nothing handed
@@ -7691,27 +7719,8 @@ fn a_home_that_restarted_and_shut_down_unaware_of_its_room_is_replaced() {
     for ablate in [false, true] {
         let mut cfg = ordering_cfg(crate::config::Ordering::Home);
         cfg.ablations.no_gone_sequencer = ablate;
-        let mut net = Net::new(cfg);
-        let a = net.add("A", &[]);
-        let h = net.add("H", &[]);
-        let n = net.add("N", &[]);
-        let (pa, pn) = (net.add_puppet("alice"), net.add_puppet("bob"));
-        for i in [a, h, n] {
-            net.handle(i, Input::Start);
-        }
-        net.connect(a, "H");
-        net.connect(n, "H");
-        net.settle();
-        client_joins(&mut net, pa, "A", "alice");
-        let ln = client_joins(&mut net, pn, "N", "bob");
-        let first = client_says(&mut net, pn, ln, "one");
-        assert_eq!(first, ("1".into(), "000-1".into(), "1".into()));
-        net.crash(h);
-        net.crash(a);
-        net.restart(h);
-        net.restart(a);
-        net.connect(a, "H");
-        net.settle();
+        let (mut net, pn) = home_restarted_behind_a_fresh_hub(cfg);
+        let (a, h, n) = (0, 1, 2);
         net.handle(a, Input::Operator(Command::Shutdown));
         net.run_for(secs(12));
         assert!(net.srv(a).is_stopped());
@@ -7752,26 +7761,9 @@ fn a_home_that_restarted_and_shut_down_unaware_of_its_room_is_replaced() {
 /// side was not remembered, and H alone elected in the scenarios).
 #[test]
 fn a_server_that_heard_a_squit_for_the_shutdown_rescues_the_room() {
-    let mut net = Net::new(ordering_cfg(crate::config::Ordering::Home));
-    let a = net.add("A", &[]);
-    let h = net.add("H", &[]);
-    let n = net.add("N", &[]);
-    let m = net.add("M", &[]);
-    let (pa, pn) = (net.add_puppet("alice"), net.add_puppet("bob"));
-    for i in [a, h, n, m] {
-        net.handle(i, Input::Start);
-    }
-    net.connect(a, "H");
-    net.connect(n, "H");
-    net.settle();
-    client_joins(&mut net, pa, "A", "alice");
-    let ln = client_joins(&mut net, pn, "N", "bob");
-    assert_eq!(client_says(&mut net, pn, ln, "one").1, "000-1");
-    net.crash(h);
-    net.crash(a);
-    net.restart(h);
-    net.restart(a);
-    net.connect(a, "H");
+    let cfg = ordering_cfg(crate::config::Ordering::Home);
+    let (mut net, pn) = home_restarted_behind_a_fresh_hub(cfg);
+    let (a, h, n, m) = (0, 1, 2, 3);
     net.connect(m, "H");
     net.settle();
     net.handle(a, Input::Operator(Command::Shutdown));
