@@ -7816,3 +7816,48 @@ fn a_later_incarnation_of_a_server_that_shut_down_is_forgotten_as_gone() {
     net.settle();
     assert_eq!(net.srv(h).chat.gone.get(&a_sid), None);
 }
+
+/// A request named for a server that knows the stream was handed over
+/// goes on named for the holder, even back the way it came; with the
+/// `request-names-holder` ablation it is served as any named request,
+/// and refused, since the holder lies the way the member is (found by
+/// swarm-chat seed 4386: the neighbour that named it had not heard the
+/// handover, and the request went to and fro until refused).
+#[test]
+fn a_request_named_for_an_old_sequencer_goes_on_named_for_the_holder() {
+    for ablate in [false, true] {
+        let (mut net, p2, l2) = sequencer_shuts_down(&[]);
+        let c = net.srv(2).sid().to_string();
+        let a = net.srv(0).sid().to_string();
+        assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
+        let uid = net
+            .puppet_got(p2, l2)
+            .into_iter()
+            .find(|w| w[0] == "WELCOME")
+            .expect("p2 was welcomed")[2]
+            .clone();
+        let srv = net.hosts[0].srv.as_mut().unwrap();
+        let mut cfg = (*srv.cfg).clone();
+        cfg.ablations.no_request_names_holder = ablate;
+        srv.cfg = std::sync::Arc::new(cfg);
+        let before = net.sent.len();
+        let from_c = net.link_to(0, "C");
+        net.inject(0, from_c, format!("<RSEQREQ,#r,{uid},{a}>").as_bytes());
+        let out: Vec<Vec<String>> = net.sent[before..]
+            .iter()
+            .filter(|s| s.1 == 0)
+            .map(|s| words(&s.3))
+            .filter(|w| w[0] == "RSEQREQ" || w[0] == "RSEQ")
+            .collect();
+        let want: Vec<String> = if ablate {
+            vec!["RSEQ".into(), "#r".into(), uid.clone(), "0".into()]
+        } else {
+            vec!["RSEQREQ".into(), "#r".into(), uid.clone(), c.clone()]
+        };
+        assert_eq!(
+            out.first().map(|w| &w[..want.len()]),
+            Some(&want[..]),
+            "ablated: {ablate}: {out:?}"
+        );
+    }
+}
