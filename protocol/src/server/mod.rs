@@ -364,12 +364,11 @@ impl Server {
         }
         // A later incarnation of a server that shut down is back: it takes
         // its streams up itself when it hears them.
-        if !self.chat.gone.is_empty()
-            && self
-                .chat
-                .gone
-                .get(&code)
-                .is_some_and(|&g| g < k.incarnation)
+        if self
+            .chat
+            .gone
+            .get(&code)
+            .is_some_and(|&g| g < k.incarnation)
         {
             self.chat.gone.remove(&code);
         }

@@ -566,13 +566,14 @@ impl Server {
             });
         }
         let sids: Vec<Arc<str>> = behind.iter().map(|b| b.sid.clone()).collect();
+        // The roots of what was lost: the neighbour, and whatever hung
+        // from it alone.
+        let is_root = |b: &Behind| !behind.iter().any(|m| m.id == b.uplink);
         if reason == CloseReason::PeerShutdown {
             // The neighbour that closed is the one shutting down; the
             // servers behind it are only out of reach.
-            for b in &behind {
-                if !behind.iter().any(|m| m.id == b.uplink) {
-                    self.note_gone(&b.sid, b.incarnation);
-                }
+            for b in behind.iter().filter(|b| is_root(b)) {
+                self.note_gone(&b.sid, b.incarnation);
             }
         }
         self.servers_lost(&sids, reason.tree_reforms(), out);
@@ -581,10 +582,8 @@ impl Server {
         // SCLOSE tells it, and a SQUIT for the servers behind another
         // link would reach it first and read as a crash there.
         let announce = if self.stopped { &[][..] } else { &behind[..] };
-        for b in announce {
-            if !behind.iter().any(|m| m.id == b.uplink) {
-                self.broadcast_squit(&b.name, b.incarnation, reason.as_str(), None, out);
-            }
+        for b in announce.iter().filter(|b| is_root(b)) {
+            self.broadcast_squit(&b.name, b.incarnation, reason.as_str(), None, out);
         }
         let lost: Vec<Arc<str>> = behind.into_iter().map(|b| b.name).collect();
         self.ask_again(&lost, out);

@@ -945,8 +945,7 @@ impl Server {
                 // A stream nobody will number again, heard from a side
                 // that did not see its sequencer shut down: elect, as that
                 // side would have (the flood reaches the sender too).
-                if !self.chat.gone.is_empty()
-                    && !self.stopped
+                if !self.stopped
                     && self.sequencer_gone(&key, &r.stream.seq)
                     && self.dest_of_sequencer(&key, &r.stream.seq) == Dest::Nowhere
                 {
@@ -1034,13 +1033,11 @@ impl Server {
                 // seed 4386).
                 if to == Some(&*self.me.sid) && !self.cfg.ablations.no_request_names_holder {
                     let seq = &self.chat.rooms[&key].stream.seq;
-                    if let Some(h) = self.chat.holders.get(&key, seq) {
-                        if *h.sid != *self.me.sid {
-                            if let Dest::Link(l) = self.dest_of_sid(&h.sid) {
-                                let sid = h.sid.clone();
-                                out.send(l, frame("RSEQREQ", &[name, uid, &sid]));
-                                return true;
-                            }
+                    let holder = self.chat.holders.get(&key, seq).map(|h| h.sid.clone());
+                    if let Some(sid) = holder.filter(|h| **h != *self.me.sid) {
+                        if let Dest::Link(l) = self.dest_of_sid(&sid) {
+                            out.send(l, frame("RSEQREQ", &[name, uid, &sid]));
+                            return true;
                         }
                     }
                 }
