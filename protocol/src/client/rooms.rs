@@ -144,6 +144,61 @@ impl RoomState {
         }
     }
 
+    /// Delivers entry `n` of `stream` (see [`Client::deliver`]); true when
+    /// it was our own message, so the next one queued may go.
+    fn deliver(
+        &mut self,
+        keep: bool,
+        dedup_off: bool,
+        stream: &Stream,
+        n: u64,
+        e: Entry,
+        out: &mut Outbox,
+    ) -> bool {
+        self.next = self.next.max(n + 1);
+        let passed_over = |r: &RoomState, out: &mut Outbox| {
+            let (room, stream) = (r.name.clone(), stream.clone());
+            Client::note(out, ChatNote::GapClosed { room, stream, n });
+            false
+        };
+        let Entry::Msg(msg) = e else {
+            return passed_over(self, out);
+        };
+        let (origin, k) = split_id(msg.id()).expect("checked on arrival");
+        if self.note_sender(origin, k) && !dedup_off {
+            // A retried message whose first copy also got through.
+            self.duplicates += 1;
+            return passed_over(self, out);
+        }
+        // Our own message came back (this copy or an earlier one of a
+        // retry, maybe from an earlier session): the next one may go.
+        let ours = self
+            .outq
+            .front()
+            .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
+        if keep {
+            self.log.push(Delivered {
+                stream: stream.clone(),
+                n,
+                msg: msg.clone(),
+            });
+        }
+        let (room, stream) = (self.name.clone(), stream.clone());
+        Client::note(
+            out,
+            ChatNote::Delivered {
+                room,
+                stream,
+                n,
+                msg,
+            },
+        );
+        if ours {
+            self.outq.pop_front();
+        }
+        ours
+    }
+
     /// Records message `k` of `origin` as the last from that origin, and
     /// says whether it already was: the second copy of a retry.
     fn note_sender(&mut self, origin: &str, k: u64) -> bool {
@@ -193,7 +248,11 @@ impl RoomState {
 /// A message's name, `origin/k`: the UID its sender first sent it under
 /// and the sender's counter.
 pub fn split_id(id: &str) -> Option<(&str, u64)> {
-    let (origin, k) = id.rsplit_once('/')?;
+    // A byte search, not `rsplit_once`: ids are a dozen bytes, and every
+    // delivery splits one twice, where the general searcher's set-up cost
+    // more than the search.
+    let slash = id.bytes().rposition(|b| b == b'/')?;
+    let (origin, k) = (&id[..slash], &id[slash + 1..]);
     Some((origin, parse_u64(k)?)).filter(|(o, _)| !o.is_empty())
 }
 
@@ -386,17 +445,15 @@ impl Client {
             epoch,
             seq: seq.into(),
         };
-        let joined = self.rooms.get(&key).map(|r| r.joined);
-        match joined {
-            Some(true) => {}
-            // Left or rejoining: traffic still in flight is dropped.
-            Some(false) => return,
-            None => {
-                if command == "RMSG" {
-                    Self::note(out, ChatNote::NotMember { room: a(0).into() });
-                }
-                return;
+        let Some(r) = self.rooms.get_mut(&key) else {
+            if command == "RMSG" {
+                Self::note(out, ChatNote::NotMember { room: a(0).into() });
             }
+            return;
+        };
+        if !r.joined {
+            // Left or rejoining: traffic still in flight is dropped.
+            return;
         }
         if command == "SYNC" {
             self.sync(now, &key, stream(), n, out);
@@ -410,20 +467,31 @@ impl Client {
         } else {
             Entry::Skip
         };
-        let r = self.rooms.get_mut(&key).expect("joined room");
         match &r.stream {
             Some(cur) if cur.epoch == epoch && *cur.seq == *seq => {
                 if n >= r.next {
                     r.top = r.top.max(n);
                     if n == r.next && r.buf.is_empty() {
                         // Next in line with nothing waiting: delivered
-                        // here, as the drain below would, without a trip
-                        // through the reorder buffer.
+                        // here, and what the drain below would then do
+                        // done here too, without finding the room again.
                         let cur = cur.clone();
-                        self.deliver(&key, &cur, n, entry, true, out);
-                    } else {
-                        r.buf.insert(n, entry);
+                        let dedup_off = self.cfg.no_dedup;
+                        let ours = r.deliver(self.cfg.keep_log, dedup_off, &cur, n, entry, out);
+                        if r.has_gap() {
+                            r.gap_since.get_or_insert(now);
+                        } else {
+                            r.gap_since = None;
+                        }
+                        if ours {
+                            self.pending_pump.push(key.to_string());
+                        }
+                        for k in std::mem::take(&mut self.pending_pump) {
+                            self.pump(now, &k, out);
+                        }
+                        return;
                     }
+                    r.buf.insert(n, entry);
                 } else if self.cfg.no_redirect_dedup && self.moving.is_some() {
                     // Research switch: during a swap, the copy from the
                     // other connection is delivered too.
@@ -526,45 +594,7 @@ impl Client {
     ) {
         let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup || !dedup);
         let r = self.rooms.get_mut(key).expect("room");
-        r.next = r.next.max(n + 1);
-        let passed_over = |r: &RoomState, out: &mut Outbox| {
-            let (room, stream) = (r.name.clone(), stream.clone());
-            Self::note(out, ChatNote::GapClosed { room, stream, n })
-        };
-        let Entry::Msg(msg) = e else {
-            return passed_over(r, out);
-        };
-        let (origin, k) = split_id(msg.id()).expect("checked on arrival");
-        if r.note_sender(origin, k) && !dedup_off {
-            // A retried message whose first copy also got through.
-            r.duplicates += 1;
-            return passed_over(r, out);
-        }
-        // Our own message came back (this copy or an earlier one of a
-        // retry, maybe from an earlier session): the next one may go.
-        let ours = r
-            .outq
-            .front()
-            .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
-        if keep {
-            r.log.push(Delivered {
-                stream: stream.clone(),
-                n,
-                msg: msg.clone(),
-            });
-        }
-        let (room, stream) = (r.name.clone(), stream.clone());
-        Self::note(
-            out,
-            ChatNote::Delivered {
-                room,
-                stream,
-                n,
-                msg,
-            },
-        );
-        if ours {
-            r.outq.pop_front();
+        if r.deliver(keep, dedup_off, stream, n, e, out) {
             self.pending_pump.push(key.to_string());
         }
     }
@@ -598,6 +628,23 @@ impl Client {
         });
         if stuck {
             self.retry(now, key, "no answer", out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_id;
+
+    /// The id splits at its last slash (an origin may hold one), and an
+    /// id without a slash, an empty origin or a counter that is not a
+    /// number is no id.
+    #[test]
+    fn an_id_splits_at_its_last_slash_into_origin_and_counter() {
+        assert_eq!(split_id("0AQ-1-17/12"), Some(("0AQ-1-17", 12)));
+        assert_eq!(split_id("a/b/7"), Some(("a/b", 7)));
+        for bad in ["0AQ-1-17", "/7", "0AQ/", "0AQ/x", "0AQ/-1", ""] {
+            assert_eq!(split_id(bad), None, "{bad:?}");
         }
     }
 }
