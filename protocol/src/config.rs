@@ -143,6 +143,19 @@ pub struct Ablations {
     /// A request named for a server that has handed the stream over is
     /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
+    /// A successor keeps every start point handed over with the stream,
+    /// even one given to an earlier membership of a member that left and
+    /// joined again while the stream was in flight.
+    pub no_start_membership: bool,
+    /// A client takes the JOINED answering a join it has since taken back
+    /// with a leave.
+    pub no_join_after_leave: bool,
+    /// Membership ids count per server, as at first, and are not unique
+    /// in the network.
+    pub no_unique_memid: bool,
+    /// A server answers a client's LEAVEROOM with LEFT but keeps the
+    /// membership.
+    pub no_leave_ends_membership: bool,
     /// Requests for numbers that waited out a handover are sent again
     /// toward the room's sequencer as the next server sees it, not toward
     /// the holder the old sequencer named.
@@ -338,6 +351,26 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.rooms",
     ),
     (
+        "leave-ends-membership",
+        "a server answers a client's leave but keeps its membership: the servers list the user in a room it left, and send it that room's traffic",
+        "client.rooms",
+    ),
+    (
+        "unique-memid",
+        "membership ids count per server and repeat across servers: a user who joins again on another server after a move can get the id of the membership it left, and a leave or a start point of the old one passes for the new one's",
+        "order.seq_safety",
+    ),
+    (
+        "join-after-leave",
+        "a client takes the JOINED answering a join it has since taken back with a leave: it counts itself a member of a room the servers no longer list it in, and its messages there are refused",
+        "send.kept",
+    ),
+    (
+        "start-membership",
+        "a successor keeps a start point handed over for an earlier membership of its member: a user who left and joined again while the stream was in flight is started where its first membership began, and is sent every message since again",
+        "order.seq_safety",
+    ),
+    (
         "request-names-holder",
         "a request named for a server that has handed the stream over is served there like any named request, not sent on named for the holder: a neighbour that has not heard the new holder sends it back named again, until the old sequencer refuses it once its member has moved on",
         "send.kept",
@@ -443,6 +476,10 @@ impl Ablations {
             "sequencer-handoff" => &mut self.no_sequencer_handoff,
             "gone-sequencer" => &mut self.no_gone_sequencer,
             "request-names-holder" => &mut self.no_request_names_holder,
+            "start-membership" => &mut self.no_start_membership,
+            "join-after-leave" => &mut self.no_join_after_leave,
+            "unique-memid" => &mut self.no_unique_memid,
+            "leave-ends-membership" => &mut self.no_leave_ends_membership,
             "move-rejoin" => &mut self.no_move_rejoin,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,

@@ -1,5 +1,5 @@
 //! `[workload]`: seeded random users, expanded into ordinary `connect`,
-//! `join`, `say`, `nick` and `quit` actions before a run, so a workload run
+//! `join`, `leave`, `say`, `nick` and `quit` actions before a run, so a workload run
 //! replays, shrinks and traces like any hand-written scenario. Each user
 //! is also declared as a `[[client]]` with `start = false` (it connects at
 //! its first `connect` action) and a list of servers to reconnect to: its
@@ -28,6 +28,9 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
     // `workload` as it was before clients had lists.
     let mut lists = rng::stream(seed, "workload/servers");
     let mut door = rng::stream(seed, "workload/greeter");
+    // Leaves draw from a stream of their own too: a workload without them
+    // expands as before they existed.
+    let mut leaves = rng::stream(seed, "workload/leaves");
     let rooms: Vec<String> = (1..=w.rooms).map(|i| format!("#room{i:02}")).collect();
     let stop = w.stop.as_nanos();
     let mut push = |t: u64, action: Action| {
@@ -173,6 +176,36 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
                         }
                     };
                     push(p, action);
+                }
+            }
+            // A leave, and the join again one to three seconds later (if
+            // the session lasts), of one of the session's rooms.
+            if w.leave_every.as_nanos() > 0 && !mine.is_empty() {
+                let mut l = t + 2_000_000_000;
+                loop {
+                    l += exp(&mut leaves, w.leave_every.as_nanos());
+                    if l >= end {
+                        break;
+                    }
+                    let r = mine[pick(&mut leaves, mine.len())];
+                    let back = l + rng::between(&mut leaves, 1_000_000_000, 3_000_000_000);
+                    push(
+                        l,
+                        Action::Leave {
+                            client: id.clone(),
+                            room: r.clone(),
+                        },
+                    );
+                    if back < end {
+                        push(
+                            back,
+                            Action::Join {
+                                client: id.clone(),
+                                room: r.clone(),
+                            },
+                        );
+                    }
+                    l = back;
                 }
             }
             if end >= stop {

@@ -27,6 +27,7 @@ fn cfg() -> ClientConfig {
         reconnect: None,
         no_rejoin: false,
         no_move_rejoin: false,
+        no_join_after_leave: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
         realname: "Alice A".into(),
@@ -58,6 +59,7 @@ impl Rig {
     fn joined(cfg: ClientConfig) -> Rig {
         let mut r = Rig::connected(cfg);
         r.frame(&["WELCOME", "alice", "A-1-1"]);
+        r.input(ClientInput::Command(ClientCommand::Join("#r")));
         r.frame(&["JOINED", "#r"]);
         r.frame(&["SYNC", "#r", "1", "A", "1"]);
         r.sent.clear();
@@ -284,6 +286,7 @@ fn a_message_retried_in_a_later_session_keeps_its_name() {
         r.input(ClientInput::Frame { link, bytes: &b });
     };
     frame(&mut r, &["WELCOME", "alice", "A-1-2"]);
+    r.input(ClientInput::Command(ClientCommand::Join("#r")));
     frame(&mut r, &["JOINED", "#r"]);
     frame(&mut r, &["SYNC", "#r", "1", "A", "5"]);
     frame(&mut r, &["NEWSEQ", "#r", "1", "A", "5"]);
@@ -2119,6 +2122,7 @@ fn timeouts_before_the_registration_and_silence_limits_close_nothing() {
 #[test]
 fn a_client_lists_the_rooms_it_is_in() {
     let mut r = Rig::joined(cfg());
+    r.input(ClientInput::Command(ClientCommand::Join("#s")));
     r.frame(&["JOINED", "#s"]);
     let rooms: Vec<(&str, bool)> = r.c.rooms().map(|s| (&*s.name, s.joined)).collect();
     assert_eq!(rooms, [("#r", true), ("#s", true)]);
@@ -2298,5 +2302,35 @@ fn a_move_asks_again_only_for_the_joins_left_unanswered() {
             &[["JOINROOM", "#early"]]
         };
         assert_eq!(joins, want, "ablated: {ablate}");
+    }
+}
+
+/// A join the user takes back with a leave before its JOINED arrives: the
+/// JOINED (followed by the LEFT) does not make the client a member, and
+/// the short membership's traffic is dropped as a left room's is, with no
+/// note; with the `join-after-leave` ablation the client counts itself a
+/// member (swarm-greeter with leaves, seed 513).
+#[test]
+fn a_join_taken_back_by_a_leave_before_its_answer_does_not_make_a_member() {
+    for ablate in [false, true] {
+        let mut c = cfg();
+        c.no_join_after_leave = ablate;
+        let mut r = Rig::joined(c);
+        r.input(ClientInput::Command(ClientCommand::Join("#s")));
+        r.input(ClientInput::Command(ClientCommand::Leave("#s")));
+        assert_eq!(r.sent_commands(), ["JOINROOM", "LEAVEROOM"]);
+        r.frame(&["JOINED", "#s", "1", "B"]);
+        r.frame(&["SYNC", "#s", "1", "B", "1"]);
+        r.frame(&["RMSG", "#s", "1", "B", "1", "B-1-1", "bob", "B-1-1/1", "hi"]);
+        r.frame(&["LEFT", "#s"]);
+        let joined = r.c.room("#s").is_some_and(|s| s.joined);
+        assert_eq!(joined, ablate, "ablated: {ablate}");
+        if !ablate {
+            assert!(r.notes.is_empty(), "{:?}", r.notes);
+        }
+        assert!(
+            r.c.room("#r").is_some_and(|s| s.joined),
+            "the other room stays"
+        );
     }
 }

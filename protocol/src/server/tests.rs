@@ -2514,7 +2514,11 @@ fn a_skip_reaches_a_member_on_another_server() {
 /// the net, bob's puppet and his link; his JOINROOM is sent, not yet
 /// delivered.
 fn bob_joins_with_his_start_lost() -> (Net, usize, LinkId) {
-    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    bob_joins_with_his_start_lost_under(Config::default())
+}
+
+fn bob_joins_with_his_start_lost_under(cfg: Config) -> (Net, usize, LinkId) {
+    let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
     let alice = net.add_puppet("alice");
     client_joins(&mut net, alice, "A", "alice");
     let bob = net.add_puppet("bob");
@@ -5435,7 +5439,7 @@ fn a_directed_room_frame_from_where_it_is_going_is_not_sent_back() {
     let frames = [
         chat_frame("RSTARTREQ", &["#r", &sam]),
         chat_frame("RSEQ", &["#r", &sam, "1", &seq, "1"]),
-        chat_frame("RSTART", &[&sam, "#r", "1", &seq, "1"]),
+        chat_frame("RSTART", &[&sam, "#r", "1", &seq, "1", "1"]),
         chat_frame(
             "RRESEND",
             &[&sam, "#r", "1", &seq, "1", &sam, "sam", "x/1", "hi"],
@@ -5495,19 +5499,69 @@ fn a_start_point_for_another_epoch_does_not_end_the_asking() {
     let (mut net, _, _) = bob_joins_with_his_start_lost();
     net.settle();
     let uid = net.srv(1).local_uids().next().unwrap().to_string();
-    let seq = net
-        .srv(1)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .seq
-        .to_string();
+    let (seq, memid) = bobs_stream_and_membership(&net, &uid);
     let ba = net.link_to(1, "A");
-    net.inject(1, ba, &chat_frame("RSTART", &[&uid, "#r", "9", &seq, "1"]));
+    net.inject(
+        1,
+        ba,
+        &chat_frame("RSTART", &[&uid, "#r", "9", &seq, "1", &memid]),
+    );
     let delay = Config::default().find_delay;
     net.run_for(delay + ms(500));
     assert_eq!(start_requests_from_b(&net), 1);
+}
+
+/// #r's stream as B knows it, and the id of `uid`'s membership there.
+fn bobs_stream_and_membership(net: &Net, uid: &str) -> (String, String) {
+    let r = net.srv(1).rooms().find(|r| r.name == "#r").unwrap();
+    (r.stream.seq.to_string(), r.members[uid].to_string())
+}
+
+/// An RSTART for the current stream but another membership of the member
+/// (the answer to a request of one it has left since) is not passed to
+/// the client and does not end the asking; A's answer to the asking,
+/// for its membership now, is (swarm-chat with leaves, seed 103). With
+/// the `start-membership` ablation the other membership's answer is
+/// taken.
+#[test]
+fn a_start_point_of_another_membership_is_not_taken() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_start_membership = ablate;
+        let (mut net, bob, l) = bob_joins_with_his_start_lost_under(cfg);
+        net.settle();
+        let uid = net.srv(1).local_uids().next().unwrap().to_string();
+        let (seq, memid) = bobs_stream_and_membership(&net, &uid);
+        let ba = net.link_to(1, "A");
+        let other = (memid.parse::<u64>().unwrap() + 1).to_string();
+        let syncs = |net: &Net| {
+            net.puppet_got(bob, l)
+                .iter()
+                .filter(|w| w[0] == "SYNC")
+                .count()
+        };
+        let before = syncs(&net);
+        net.inject(
+            1,
+            ba,
+            &chat_frame("RSTART", &[&uid, "#r", "1", &seq, "1", &other]),
+        );
+        net.settle();
+        assert_eq!(
+            syncs(&net),
+            before + usize::from(ablate),
+            "ablated: {ablate}"
+        );
+        if ablate {
+            continue;
+        }
+        // B asks again, and A's answer, for bob's membership now, is
+        // taken.
+        let delay = Config::default().find_delay;
+        net.run_for(delay + ms(500));
+        assert_eq!(start_requests_from_b(&net), 1, "still asking");
+        assert_eq!(syncs(&net), before + 1, "its own membership's is taken");
+    }
 }
 
 /// A USYNCEND must name a SID and say 0 or 1; anything else is a

@@ -1,6 +1,6 @@
 //! `client.liveness` and `client.rooms`: at a quiet end, every client
-//! that wants to be connected and can be is connected, registered, and in
-//! every room its user joined and did not leave.
+//! that wants to be connected and can be is connected, registered, in
+//! every room its user joined and did not leave, and in no other.
 //!
 //! What the user wants is taken from the scenario (its declarations and
 //! the client actions the world hands out), never from the client's own
@@ -117,6 +117,9 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
         .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
         .collect();
+    // Per server asked: the rooms that list each UID, gathered when a
+    // client on it is first judged.
+    let mut listed_in: BTreeMap<HostId, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
     for (i, host) in w.hosts.iter().enumerate() {
         let h = i as HostId;
         let Some(c) = host.client.as_ref() else {
@@ -176,14 +179,37 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
             continue;
         };
         let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
-        for room in w
-            .checks
-            .clients
-            .rooms
-            .get(&h)
-            .into_iter()
-            .flat_map(|r| r.values())
-        {
+        let wanted = w.checks.clients.rooms.get(&h);
+        // The other way round: no room lists the user that it is not in.
+        // A leave the servers never took leaves it listed there, with the
+        // room's traffic still sent to a client that drops it, which no
+        // other check sees. Its own server is asked (`users.agree` holds
+        // the rest of the component to the same memberships).
+        let asked = like.get(&sv).copied().unwrap_or(sv);
+        let index = listed_in.entry(asked).or_insert_with(|| {
+            let mut by_uid: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            if let Some(s) = w.hosts[asked as usize].server.as_ref() {
+                for r in s.rooms() {
+                    for uid in r.members.keys() {
+                        by_uid.entry(&**uid).or_default().push(r.name);
+                    }
+                }
+            }
+            by_uid
+        });
+        for room in index.get(uid).into_iter().flatten() {
+            if !wanted.is_some_and(|r| r.contains_key(&*fold(room))) {
+                v(
+                    "client.rooms",
+                    &host.label,
+                    format!(
+                        "{} lists it ({uid}) in {room}, which its user did not join or has left",
+                        w.hosts[sv as usize].label
+                    ),
+                );
+            }
+        }
+        for room in wanted.into_iter().flat_map(|r| r.values()) {
             if !c.room(room).is_some_and(|r| r.joined) {
                 v(
                     "client.rooms",

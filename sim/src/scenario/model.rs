@@ -637,7 +637,8 @@ impl Default for FaultsSection {
 /// and until `stop` says something every `say_every` on average; if set,
 /// changes nick every `nick_every` (into a shared pool of `nick_pool`
 /// nicks, if set), sends private and list messages every `private_every`
-/// and `list_every`, and quits and comes back every `churn_every` on
+/// and `list_every`, leaves a room and joins it again every
+/// `leave_every`, and quits and comes back every `churn_every` on
 /// average.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadSection {
@@ -657,6 +658,9 @@ pub struct WorkloadSection {
     /// Mean gap between one client's list messages to two or three others
     /// (zero: none).
     pub list_every: Duration,
+    /// Mean gap between one client's leaving one of its rooms, which it
+    /// joins again one to three seconds later (zero: none).
+    pub leave_every: Duration,
     /// Nick changes draw from this many shared nicks (`nick01`..), so users
     /// contend for them across splits (zero: every new nick is unique).
     pub nick_pool: u64,
@@ -678,6 +682,7 @@ impl Default for WorkloadSection {
             stop: Duration::from_secs(60),
             private_every: Duration::ZERO,
             list_every: Duration::ZERO,
+            leave_every: Duration::ZERO,
             nick_pool: 0,
             via_greeter_ppm: 0,
         }

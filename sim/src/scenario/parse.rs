@@ -53,6 +53,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "stop",
     "private_every",
     "list_every",
+    "leave_every",
     "nick_pool",
     "via_greeter",
 ];
@@ -970,13 +971,15 @@ impl<'a> Parser<'a> {
             }
         }
         // The mean gaps have a floor (omit nick_every, churn_every,
-        // private_every or list_every for none); start and stop are times.
-        let durations: [(&str, &mut Duration, Duration); 7] = [
+        // private_every, list_every or leave_every for none); start and
+        // stop are times.
+        let durations: [(&str, &mut Duration, Duration); 8] = [
             ("say_every", &mut w.say_every, MIN_MEAN_GAP),
             ("nick_every", &mut w.nick_every, MIN_MEAN_GAP),
             ("churn_every", &mut w.churn_every, MIN_MEAN_GAP),
             ("private_every", &mut w.private_every, MIN_MEAN_GAP),
             ("list_every", &mut w.list_every, MIN_MEAN_GAP),
+            ("leave_every", &mut w.leave_every, MIN_MEAN_GAP),
             ("start", &mut w.start, Duration::ZERO),
             ("stop", &mut w.stop, Duration::ZERO),
         ];
@@ -1902,8 +1905,9 @@ impl<'a> Args<'_, 'a> {
 }
 
 /// How many actions a workload expands into, from its means: per client a
-/// connect and its joins, its messages and nick changes over the whole
-/// span, and per churn cycle a quit, a connect and the joins again.
+/// connect and its joins, its messages, nick changes and leaves (each with
+/// its join again) over the whole span, and per churn cycle a quit, a
+/// connect and the joins again.
 /// Saturating: a bound to compare, not an exact count.
 pub(super) fn workload_actions(w: &WorkloadSection) -> u64 {
     let span = w.stop.as_nanos().saturating_sub(w.start.as_nanos());
@@ -1917,6 +1921,11 @@ pub(super) fn workload_actions(w: &WorkloadSection) -> u64 {
         .saturating_add(per(w.nick_every))
         .saturating_add(per(w.private_every))
         .saturating_add(per(w.list_every))
+        .saturating_add(if joins > 0 {
+            per(w.leave_every).saturating_mul(2)
+        } else {
+            0
+        })
         .saturating_add(per(w.churn_every).saturating_mul(2 + joins));
     w.clients.saturating_mul(per_client)
 }

@@ -156,6 +156,9 @@ impl Scenario {
             if wl.list_every.as_nanos() > 0 {
                 w.kv("list_every", duration(wl.list_every));
             }
+            if wl.leave_every.as_nanos() > 0 {
+                w.kv("leave_every", duration(wl.leave_every));
+            }
             if wl.nick_pool > 0 {
                 w.kv("nick_pool", uint(wl.nick_pool));
             }

@@ -272,7 +272,9 @@ impl Server {
                     return false;
                 };
                 let key = fold(room);
-                self.leave_local(&key, uid, out);
+                if !self.cfg.ablations.no_leave_ends_membership {
+                    self.leave_local(&key, uid, out);
+                }
                 out.send(link, frame("LEFT", &[room]));
                 true
             }

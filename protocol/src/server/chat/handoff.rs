@@ -10,7 +10,8 @@
 //!    destination last: `RSEQSTATE,room,epoch,seq,next,dest`, one
 //!    `RSEQSLOT,room,n,[uid,nick,id,text,]dest` per number (a message or a
 //!    skip) so the successor can answer any FINDSEQ, one
-//!    `RSEQSTART,room,uid,start,dest` per member, and
+//!    `RSEQSTART,room,uid,start,memid,dest` per member (the membership the
+//!    start point was given to), and
 //!    `RSEQEND,room,gen,dest`, at which it takes the stream over;
 //! 3. the successor, on `RSEQEND`, takes the stream over and floods
 //!    `RHOLDER,room,seq,holder,gen`: every server sends the stream's
@@ -31,7 +32,9 @@
 //!    stream it no longer runs.
 //! 4. A member whose join reached the old sequencer after it sent the state
 //!    is not in it: the successor starts every member without a start
-//!    point when it takes the stream.
+//!    point when it takes the stream, and every member whose start point
+//!    was given to an earlier membership (it left and joined again
+//!    meanwhile).
 //!
 //! The successor is the server with the most members of the room, then
 //! the least loaded, then the first by name.
@@ -244,9 +247,9 @@ impl Server {
                 _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
             }
         }
-        for (uid, start) in &seq.starts {
-            let st = start.to_string();
-            out.send(l, frame("RSEQSTART", &[&name, uid, &st, &to]));
+        for (uid, (start, memid)) in &seq.starts {
+            let (st, m) = (start.to_string(), memid.to_string());
+            out.send(l, frame("RSEQSTART", &[&name, uid, &st, &m, &to]));
         }
         let g = gen.to_string();
         let me = self.me.sid.clone();
@@ -475,12 +478,12 @@ impl Server {
                     s.slots.insert(at, slot);
                 }
             }
-            ("RSEQSTART", 4) => {
-                let (Some(uid), Some(start)) = (f.arg(1), num(2)) else {
+            ("RSEQSTART", 5) => {
+                let (Some(uid), Some(start), Some(memid)) = (f.arg(1), num(2), num(3)) else {
                     return false;
                 };
                 if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
-                    s.starts.insert(uid.into(), start);
+                    s.starts.insert(uid.into(), (start, memid));
                 }
             }
             ("RSEQEND", 4) => {
@@ -581,14 +584,24 @@ impl Server {
                 );
                 // A member whose join reached the old sequencer after it
                 // sent the state (and us before we held the stream) has
-                // no start point yet: it starts here, now.
+                // no start point yet: it starts here, now. So does one
+                // whose start point was given to an earlier membership: it
+                // left and joined again while the stream was in flight
+                // (the old sequencer, handing over, keeps the state it
+                // sent), and starting it there would send it every message
+                // since its first membership again (swarm-chat with
+                // leaves, seed 258).
                 let room = &self.chat.rooms[&key];
                 let seq = room.seq.as_ref().expect("just taken");
+                let keep_any = self.cfg.ablations.no_start_membership;
                 let late: Vec<Arc<str>> = room
                     .members
-                    .keys()
-                    .filter(|u| !seq.starts.contains_key(*u))
-                    .cloned()
+                    .iter()
+                    .filter(|(u, m)| match seq.starts.get(*u) {
+                        None => true,
+                        Some(&(_, given)) => given != **m && !keep_any,
+                    })
+                    .map(|(u, _)| u.clone())
                     .collect();
                 for uid in late {
                     self.new_membership(&key, &uid, out);

@@ -63,8 +63,10 @@ pub(crate) struct Sequencer {
     pub(crate) held: BTreeSet<u64>,
     /// Where each member's share of the stream starts, so a start point
     /// asked for again (RSTARTREQ) is the one first given, not a later one
-    /// that would hide the messages in between.
-    pub(crate) starts: BTreeMap<Arc<str>, u64>,
+    /// that would hide the messages in between; and the membership id it
+    /// was given to, so that a successor taking the stream can tell a
+    /// start point of an earlier membership (see handoff.rs).
+    pub(crate) starts: BTreeMap<Arc<str>, (u64, u64)>,
 }
 
 impl Sequencer {
@@ -119,6 +121,19 @@ pub(crate) fn sequencer_parts(seq: &str) -> Option<(&str, u64)> {
     let (sid, inc) = (seq.get(..3)?, seq.get(3..)?.strip_prefix('-')?);
     crate::server::sid_code(sid)?;
     Some((sid, parse_u64(inc)?))
+}
+
+/// A membership id no other membership of the network has: the
+/// server's SID in the top 24 bits, its incarnation in the next 16, and
+/// its count of memberships in the low 24 (so unique while a server
+/// restarts fewer than 65,536 times and one incarnation makes fewer than
+/// 16,777,216 memberships). A count per server alone made a user's new
+/// membership, on another server after a move, take the id of one it had
+/// left, and a leave or a start point of the old one then passed for the
+/// new one's (swarm-chat with leaves, seed 63).
+pub(crate) fn membership_id(sid: &str, incarnation: u64, n: u64) -> u64 {
+    let code = sid.bytes().take(3).fold(0u64, |c, b| c << 8 | u64::from(b));
+    code << 40 | (incarnation & 0xFFFF) << 24 | (n & 0xFF_FFFF)
 }
 
 impl Server {
@@ -204,7 +219,11 @@ impl Server {
             return false;
         }
         self.chat.next_mem += 1;
-        let memid = self.chat.next_mem;
+        let memid = if self.cfg.ablations.no_unique_memid {
+            self.chat.next_mem
+        } else {
+            membership_id(&self.me.sid, self.me.incarnation, self.chat.next_mem)
+        };
         room.members.insert(uid.clone(), memid);
         let name = room.name.clone();
         let shared = crate::intern::arc(key);
@@ -283,10 +302,11 @@ impl Server {
     /// share of the stream starts.
     pub(crate) fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
+        let memid = room.members.get(uid).copied().unwrap_or(0);
         let Some(seq) = room.seq.as_mut() else {
             return;
         };
-        seq.starts.insert(uid.clone(), seq.next);
+        seq.starts.insert(uid.clone(), (seq.next, memid));
         self.send_start(key, uid, false, out);
     }
 
@@ -301,13 +321,14 @@ impl Server {
         let Some(seq) = &room.seq else {
             return;
         };
-        let Some(&start) = seq.starts.get(uid) else {
+        let Some(&(start, memid)) = seq.starts.get(uid) else {
             return;
         };
-        let (name, epoch, sid) = (
+        let (name, epoch, sid, m) = (
             room.name.clone(),
             room.stream.epoch.to_string(),
             room.stream.seq.clone(),
+            memid.to_string(),
         );
         let mut points = vec![start];
         if again && seq.next > start {
@@ -318,7 +339,9 @@ impl Server {
             let next = p.to_string();
             match dest {
                 Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
-                Dest::Link(l) => out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next])),
+                Dest::Link(l) => {
+                    out.send(l, frame("RSTART", &[uid, &name, &epoch, &sid, &next, &m]));
+                }
                 _ => {}
             }
         }
@@ -1104,8 +1127,24 @@ impl Server {
                 let Some(uid) = f.arg(0) else {
                     return false;
                 };
-                let args: Vec<&str> = f.args().skip(1).collect();
+                let mut args: Vec<&str> = f.args().skip(1).collect();
                 if f.command() == "RSTART" {
+                    // The membership the start point was given to, last:
+                    // its member's server takes it for that membership
+                    // only. A request of an earlier membership can reach
+                    // the sequencer before that membership's leave, and
+                    // its answer, after the member joined again, would
+                    // start the new membership where the old one began
+                    // (swarm-chat with leaves, seed 103).
+                    let Some(memid) = args.pop().and_then(parse_u64) else {
+                        return false;
+                    };
+                    if args.len() != 4 {
+                        return false;
+                    }
+                    if !self.start_is_current(uid, args[0], memid) {
+                        return true;
+                    }
                     self.start_arrived(uid, &args);
                 }
                 let cmd = match f.command() {
@@ -1160,6 +1199,22 @@ impl Server {
             }
             _ => false,
         }
+    }
+
+    /// Whether an RSTART for `uid`'s membership `memid` of room `name`
+    /// may go on: at the member's own server, only for its membership now
+    /// (a server passing it on cannot tell, and lets it by).
+    fn start_is_current(&self, uid: &str, name: &str, memid: u64) -> bool {
+        if self.cfg.ablations.no_start_membership
+            || !matches!(self.dest_of_uid(uid), Dest::Client(_))
+        {
+            return true;
+        }
+        self.chat
+            .rooms
+            .get(&fold(name))
+            .and_then(|r| r.members.get(uid))
+            .is_some_and(|&m| m == memid)
     }
 
     /// An RSTART for `uid` (room, epoch, sequencer, start) passing
