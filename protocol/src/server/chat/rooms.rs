@@ -1488,3 +1488,33 @@ mod fanout_tests {
         assert!(f.is_none());
     }
 }
+
+#[cfg(test)]
+mod membership_id_tests {
+    use super::membership_id;
+
+    /// Ids of memberships made by other servers, other incarnations of
+    /// one server, or one after another by one incarnation all differ,
+    /// and each field keeps to its bits (a user that joins again on
+    /// another server must not get the id it left: swarm-chat with
+    /// leaves, seed 63).
+    #[test]
+    fn membership_ids_differ_across_servers_incarnations_and_counts() {
+        let id = membership_id;
+        assert_eq!(id("0AB", 1, 7), 0x30_41_42 << 40 | 1 << 24 | 7);
+        let ids = [
+            id("0AB", 1, 7),
+            id("0AC", 1, 7),
+            id("1AB", 1, 7),
+            id("0AB", 2, 7),
+            id("0AB", 1, 8),
+            id("0AB", 0xFFFF, 0xFF_FFFF),
+            id("0AC", 0, 0),
+        ];
+        let distinct: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:x?}");
+        // The count and the incarnation stay in their fields.
+        assert_eq!(id("0AB", 0xFFFF, 0xFF_FFFF) >> 40, id("0AB", 0, 0) >> 40);
+        assert!(id("0AB", 1, 8) > id("0AB", 1, 7));
+    }
+}
