@@ -7915,3 +7915,67 @@ fn a_request_named_for_an_old_sequencer_goes_on_named_for_the_holder() {
         );
     }
 }
+
+/// A successor taking a stream starts afresh a member whose start point
+/// in the state was given to an earlier membership (it left and joined
+/// again while the stream was in flight), as it does a member the state
+/// does not name; with the `start-membership` ablation it keeps the old
+/// start point and tells the member nothing (swarm-chat with leaves,
+/// seed 258).
+#[test]
+fn a_successor_starts_afresh_a_member_whose_start_is_of_an_earlier_membership() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_start_membership = ablate;
+        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
+        let p1 = net.add_puppet("p1");
+        let l1 = client_joins(&mut net, p1, "B", "p1");
+        let p2 = net.add_puppet("p2");
+        let l2 = client_joins(&mut net, p2, "C", "p2");
+        client_says(&mut net, p1, l1, "one");
+        // B's own start points and the end of its offer are lost: C gets
+        // the start point given here instead, then the end.
+        net.lose
+            .extend(["RSEQSTART", "RSEQSTART", "RSEQEND"].map(String::from));
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(ms(100));
+        let end = net
+            .sent
+            .iter()
+            .map(|s| words(&s.3))
+            .find(|w| w[0] == "RSEQEND")
+            .expect("offered");
+        let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+        let uid = room
+            .members
+            .keys()
+            .find(|u| !u.starts_with(net.srv(1).sid()))
+            .expect("p2 is a member")
+            .to_string();
+        let earlier = (room.members[uid.as_str()] + 1).to_string();
+        let syncs = |net: &Net| {
+            net.puppet_got(p2, l2)
+                .iter()
+                .filter(|w| w[0] == "SYNC")
+                .count()
+        };
+        let before = syncs(&net);
+        let ca = net.link_to(2, "A");
+        let c_sid = net.srv(2).sid().to_string();
+        net.inject(
+            2,
+            ca,
+            &chat_frame("RSEQSTART", &["#r", &uid, "1", &earlier, &c_sid]),
+        );
+        let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
+        net.inject(2, ca, &chat_frame("RSEQEND", &end));
+        net.run_for(secs(1));
+        assert!(sequences(&net, 2), "C took the stream (ablated: {ablate})");
+        assert_eq!(
+            syncs(&net),
+            before + usize::from(!ablate),
+            "ablated: {ablate}: {:?}",
+            net.puppet_got(p2, l2)
+        );
+    }
+}
