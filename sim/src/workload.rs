@@ -298,4 +298,58 @@ mod tests {
             .iter()
             .all(|a| !matches!(a.action, Action::Private { .. } | Action::SendList { .. })));
     }
+
+    /// Each leave is of a room its client joined, and is followed by that
+    /// room's join again 1 to 3 seconds later unless the session ends
+    /// first; a workload with leaves draws everything else as one
+    /// without them (their own stream), and a scenario written out with
+    /// them reads back with them.
+    #[test]
+    fn a_leave_is_of_a_joined_room_and_joined_again_and_draws_nothing_else() {
+        let text = "name = \"w\"\nduration = \"60s\"\n[[server]]\nname = \"a\"\n\
+                    [workload]\nclients = 6\nrooms = 3\nsay_every = \"5s\"\n\
+                    churn_every = \"20s\"\nleave_every = \"4s\"\nstop = \"50s\"\n";
+        let scn = crate::scenario::parse_str(text, "w.toml").unwrap();
+        let x = expand(&scn, 7);
+        let mut leaves = 0;
+        for (i, a) in x.actions.iter().enumerate() {
+            let Action::Leave { client, room } = &a.action else {
+                continue;
+            };
+            leaves += 1;
+            let joined_before = x.actions[..i].iter().any(|b| {
+                matches!(&b.action, Action::Join { client: c, room: r } if c == client && r == room)
+            });
+            assert!(joined_before, "{client} leaves {room} it never joined");
+            let t = a.time.as_nanos();
+            let next = x.actions[i + 1..].iter().find(|b| match &b.action {
+                Action::Join { client: c, room: r } => c == client && r == room,
+                Action::Quit { client: c, .. } => c == client,
+                _ => false,
+            });
+            if let Some(b) = next {
+                if matches!(b.action, Action::Join { .. }) {
+                    let dt = b.time.as_nanos() - t;
+                    assert!((1_000_000_000..=3_000_000_000).contains(&dt), "{dt}");
+                }
+            }
+        }
+        assert!(leaves > 10, "{leaves}");
+        let mut plain = scn.clone();
+        plain.workload.as_mut().unwrap().leave_every = Duration::ZERO;
+        let plain = expand(&plain, 7);
+        let others = |s: &Scenario| -> Vec<(u64, String)> {
+            let mut v: Vec<(u64, String)> = s
+                .actions
+                .iter()
+                .filter(|a| !matches!(a.action, Action::Leave { .. } | Action::Join { .. }))
+                .map(|a| (a.time.as_nanos(), format!("{:?}", a.action)))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(others(&x), others(&plain), "only leaves and joins differ");
+        let back = crate::scenario::parse_str(&scn.to_toml(), "w.toml").unwrap();
+        assert_eq!(back.workload, scn.workload);
+    }
 }
