@@ -6625,12 +6625,7 @@ fn only_the_successors_own_receipt_ends_a_handover() {
     let t0 = net.now;
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
-    let end = net
-        .sent
-        .iter()
-        .map(|s| words(&s.3))
-        .find(|w| w[0] == "RSEQEND")
-        .expect("offered");
+    let end = offered_end(&net);
     let (gen, to) = (end[2].clone(), end[4].clone());
     let seq = net
         .srv(1)
@@ -6703,12 +6698,7 @@ fn only_the_current_successor_is_told_to_go_once() {
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
-    let end = net
-        .sent
-        .iter()
-        .map(|s| words(&s.3))
-        .find(|w| w[0] == "RSEQEND")
-        .expect("offered");
+    let end = offered_end(&net);
     let (gen, to) = (end[2].clone(), end[4].clone());
     let (a_sid, b_sid) = (net.srv(0).sid().to_string(), net.srv(1).sid().to_string());
     let ba = net.link_to(1, "A");
@@ -7916,6 +7906,15 @@ fn a_request_named_for_an_old_sequencer_goes_on_named_for_the_holder() {
     }
 }
 
+/// The first RSEQEND sent: the end of a handover's offer, as words.
+fn offered_end(net: &Net) -> Vec<String> {
+    net.sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "RSEQEND")
+        .expect("offered")
+}
+
 /// A successor taking a stream starts afresh a member whose start point
 /// in the state was given to an earlier membership (it left and joined
 /// again while the stream was in flight), as it does a member the state
@@ -7939,12 +7938,7 @@ fn a_successor_starts_afresh_a_member_whose_start_is_of_an_earlier_membership() 
             .extend(["RSEQSTART", "RSEQSTART", "RSEQEND"].map(String::from));
         net.handle(1, Input::Operator(Command::Shutdown));
         net.run_for(ms(100));
-        let end = net
-            .sent
-            .iter()
-            .map(|s| words(&s.3))
-            .find(|w| w[0] == "RSEQEND")
-            .expect("offered");
+        let end = offered_end(&net);
         let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
         let uid = room
             .members
