@@ -199,6 +199,16 @@ impl RoomState {
         ours
     }
 
+    /// Starts the gap timer when numbers it knows exist are missing (kept
+    /// if it runs already), and stops it when none are.
+    fn time_gap(&mut self, now: Instant) {
+        if self.has_gap() {
+            self.gap_since.get_or_insert(now);
+        } else {
+            self.gap_since = None;
+        }
+    }
+
     /// Records message `k` of `origin` as the last from that origin, and
     /// says whether it already was: the second copy of a retry.
     fn note_sender(&mut self, origin: &str, k: u64) -> bool {
@@ -478,17 +488,11 @@ impl Client {
                         let cur = cur.clone();
                         let dedup_off = self.cfg.no_dedup;
                         let ours = r.deliver(self.cfg.keep_log, dedup_off, &cur, n, entry, out);
-                        if r.has_gap() {
-                            r.gap_since.get_or_insert(now);
-                        } else {
-                            r.gap_since = None;
-                        }
+                        r.time_gap(now);
                         if ours {
                             self.pending_pump.push(key.to_string());
                         }
-                        for k in std::mem::take(&mut self.pending_pump) {
-                            self.pump(now, &k, out);
-                        }
+                        self.pump_pending(now, out);
                         return;
                     }
                     r.buf.insert(n, entry);
@@ -570,12 +574,12 @@ impl Client {
             let n = r.next;
             self.deliver(key, &stream, n, e, true, out);
         }
-        let r = self.rooms.get_mut(key).expect("room");
-        if r.has_gap() {
-            r.gap_since.get_or_insert(now);
-        } else {
-            r.gap_since = None;
-        }
+        self.rooms.get_mut(key).expect("room").time_gap(now);
+        self.pump_pending(now, out);
+    }
+
+    /// Lets the next message of every room whose own message came back go.
+    fn pump_pending(&mut self, now: Instant, out: &mut Outbox) {
         for k in std::mem::take(&mut self.pending_pump) {
             self.pump(now, &k, out);
         }
