@@ -1,9 +1,9 @@
 //! `[workload]`: seeded random users, expanded into ordinary `connect`,
-//! `join`, `leave`, `say`, `nick` and `quit` actions before a run, so a workload run
-//! replays, shrinks and traces like any hand-written scenario. Each user
-//! is also declared as a `[[client]]` with `start = false` (it connects at
-//! its first `connect` action) and a list of servers to reconnect to: its
-//! own, then two or three others.
+//! `join`, `leave`, `say`, `nick` and `quit` actions before a run, so a
+//! workload run replays, shrinks and traces like any hand-written
+//! scenario. Each user is also declared as a `[[client]]` with `start =
+//! false` (it connects at its first `connect` action) and a list of
+//! servers to reconnect to: its own, then two or three others.
 
 use drc_protocol::time::Duration;
 use rand_chacha::ChaCha8Rng;
