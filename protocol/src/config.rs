@@ -140,6 +140,9 @@ pub struct Ablations {
     /// After a move, a client does not ask again for the rooms whose join
     /// was not confirmed.
     pub no_move_rejoin: bool,
+    /// After a move, a client does not send again the nick changes and
+    /// leaves that went to the old server and were not answered.
+    pub no_move_resend: bool,
     /// A request named for a server that has handed the stream over is
     /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
@@ -351,6 +354,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.rooms",
     ),
     (
+        "move-resend",
+        "after a move a client does not send again the nick changes and leaves it sent on the old connection and saw no answer to: one sent just before the handover can reach the source after it let the user go, and is lost",
+        "client.nick",
+    ),
+    (
         "leave-ends-membership",
         "a server answers a client's leave but keeps its membership: the servers list the user in a room it left, and send it that room's traffic",
         "client.rooms",
@@ -481,6 +489,7 @@ impl Ablations {
             "unique-memid" => &mut self.no_unique_memid,
             "leave-ends-membership" => &mut self.no_leave_ends_membership,
             "move-rejoin" => &mut self.no_move_rejoin,
+            "move-resend" => &mut self.no_move_resend,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,

@@ -158,8 +158,10 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// swarm's users leave rooms, its seeds draw other timelines, and a
 /// request refused where it should go on named (`request-named`) first
 /// fails at seed 324; ablate-request-named.toml, shrunk from its seed 199
-/// before, catches it.
-const OWN_SCENARIO: [&str; 14] = [
+/// before, catches it. A nick change or a leave sent in the same instant
+/// as `move-rejoin`'s join (`move-resend`) is crafted from that join's
+/// scenario (ablate-move-resend.toml): no swarm seed has met one.
+const OWN_SCENARIO: [&str; 15] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -171,6 +173,7 @@ const OWN_SCENARIO: [&str; 14] = [
     "gone-sequencer",
     "request-names-holder",
     "move-rejoin",
+    "move-resend",
     "join-after-leave",
     "leave-ends-membership",
     "request-named",

@@ -74,6 +74,9 @@ pub struct ClientConfig {
     /// Research switch: after a move, do not ask again for the rooms
     /// whose join was not confirmed.
     pub no_move_rejoin: bool,
+    /// Research switch: after a move, do not send again the nick changes
+    /// and leaves that went to the old server and were not answered.
+    pub no_move_resend: bool,
     /// Follow a server's REDIRECT (false: refuse every one).
     pub accept_redirect: bool,
     /// How long a move may take before the client gives it up.
@@ -228,6 +231,9 @@ pub struct Client {
     old_link: Option<LinkId>,
     /// Frames for the server held during a handover.
     held: Vec<(String, Vec<Box<str>>)>,
+    /// Nick changes and leaves of this session not answered yet, in the
+    /// order sent (see `moves.rs`).
+    unanswered: Vec<moves::Unanswered>,
     /// Every move: (from, to, outcome).
     moves: Vec<(Arc<str>, Arc<str>, &'static str)>,
     /// The last ERROR from the server, the reason its session ends with.
@@ -284,6 +290,7 @@ impl Client {
             moving: None,
             old_link: None,
             held: Vec::new(),
+            unanswered: Vec::new(),
             moves: Vec::new(),
             last_error: None,
             login: None,
@@ -366,7 +373,8 @@ impl Client {
         }
     }
 
-    fn server_link(&self) -> Option<LinkId> {
+    /// The link to its server, while it has one.
+    pub fn server_link(&self) -> Option<LinkId> {
         self.server.as_ref().map(|(l, _)| *l)
     }
 
@@ -438,6 +446,7 @@ impl Client {
                 }
                 if self.state == ClientState::Connected {
                     self.send(out, "LEAVEROOM", &[r]);
+                    self.await_answer("LEAVEROOM", r);
                 }
                 return;
             }
@@ -485,7 +494,10 @@ impl Client {
                 self.ask("listrooms".into());
                 self.send(out, "LISTROOMS", &[]);
             }
-            ClientCommand::Nick(n) => self.send(out, "NICK", &[n]),
+            ClientCommand::Nick(n) => {
+                self.send(out, "NICK", &[n]);
+                self.await_answer("NICK", n);
+            }
             ClientCommand::Create(r) => {
                 self.want_room(r);
                 self.send(out, "CREATEROOM", &[r]);
@@ -721,15 +733,20 @@ impl Client {
                     self.send(out, "NICK", &[&n]);
                 }
             }
-            // A nick change refused while registered: the old nick stays.
-            "NICKERR" if self.state == ClientState::Connected => Self::note(
-                out,
-                ChatNote::NickRefused {
-                    nick: a(0).into(),
-                    reason: a(1).into(),
-                },
-            ),
-            "NICKOK" => {
+            // A nick change refused while registered: the old nick stays. An
+            // answer to no change awaited is a second answer (one from
+            // the old server after a move, which the new one answered
+            // too, or one overtaken by a later change's): dropped.
+            "NICKERR" if self.state == ClientState::Connected && self.take_answer("NICK", a(0)) => {
+                Self::note(
+                    out,
+                    ChatNote::NickRefused {
+                        nick: a(0).into(),
+                        reason: a(1).into(),
+                    },
+                )
+            }
+            "NICKOK" if self.take_answer("NICK", a(0)) => {
                 self.nick = a(0).into();
                 self.wanted_nick = self.nick.clone();
             }
@@ -790,7 +807,9 @@ impl Client {
                 r.join();
                 self.pump(now, &key, out);
             }
-            "LEFT" => {}
+            "LEFT" => {
+                self.take_answer("LEAVEROOM", a(0));
+            }
             "SYNC" | "RMSG" | "SKIPSEQ" => self.on_room_frame(now, f, out),
             "NEWSEQ" | "NOSEQ" | "SENDFAIL" => self.on_seq_reply(now, f, out),
             "LMSG" => self.list_log.push((a(0).into(), a(1).into())),
@@ -1000,6 +1019,7 @@ impl Client {
     fn begin_registration(&mut self, now: Instant, link: LinkId, out: &mut Outbox) {
         self.state = ClientState::Registering;
         self.registering = Some((link, now));
+        self.unanswered.clear();
         Self::note(out, ChatNote::ClientLink { link });
     }
 

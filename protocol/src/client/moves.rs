@@ -11,10 +11,12 @@
 //! server connection, and what was held goes out there, with a join
 //! again for every room whose join went unanswered (one sent on the old
 //! connection just before the handover may have reached the source after
-//! it let go). If the move
-//! fails while the old connection is still open, the held frames go out
-//! on it instead and nothing changed; if both are gone, the client is
-//! disconnected and reconnects like after any lost session.
+//! it let go). Nick changes and leaves sent on the old connection and not
+//! answered yet go out again there too, first, for the same reason; a
+//! second answer to one of them is dropped. If the move fails while the
+//! old connection is still open, the held frames go out on it instead and
+//! nothing changed; if both are gone, the client is disconnected and
+//! reconnects like after any lost session.
 
 use std::sync::Arc;
 
@@ -24,6 +26,20 @@ use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::chat_frame as frame;
 use crate::time::Instant;
 use crate::wire::Frame;
+
+/// The most nick changes and leaves awaiting their answers that a client
+/// keeps (a server that never answers must not grow it without end).
+const MAX_UNANSWERED: usize = 64;
+
+/// A nick change (`NICK`, answered `NICKOK` or `NICKERR`) or a leave
+/// (`LEAVEROOM`, answered `LEFT`) sent and not answered yet.
+#[derive(Clone, Debug)]
+pub(crate) struct Unanswered {
+    cmd: &'static str,
+    arg: Arc<str>,
+    /// Held by a handover: it will go out on the new connection anyway.
+    held: bool,
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Moving {
@@ -124,6 +140,18 @@ impl Client {
         self.last_rx = now;
         self.ping_sent = false;
         self.redial_home(&m.to);
+        // A nick change or leave sent on the old connection before the
+        // HANDOVER can reach the source after it let the user go, and is
+        // dropped there unanswered, as a join can (below). Each is sent
+        // again, in the order first sent and before what was held after
+        // it; one the source did take is answered a second time, which
+        // `take_answer` drops.
+        if !self.cfg.no_move_resend {
+            for u in self.unanswered.iter().filter(|u| !u.held) {
+                out.send(m.link, frame(u.cmd, &[&u.arg]));
+            }
+        }
+        self.unanswered.iter_mut().for_each(|u| u.held = false);
         let held = std::mem::take(&mut self.held);
         for (cmd, args) in &held {
             let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
@@ -196,6 +224,7 @@ impl Client {
                 let refs: Vec<&str> = args.iter().map(|a| &**a).collect();
                 self.send_now(out, &cmd, &refs);
             }
+            self.unanswered.iter_mut().for_each(|u| u.held = false);
         }
         let (from, to) = (m.from, m.to);
         self.moves.push((from.clone(), to.clone(), outcome));
@@ -256,6 +285,47 @@ impl Client {
         if self.moving.as_ref().is_some_and(|m| m.deadline <= now) {
             self.move_failed(now, "timed-out", true, out);
         }
+    }
+
+    /// `cmd arg` went to the server (or into the hold): its answer is
+    /// awaited.
+    pub(crate) fn await_answer(&mut self, cmd: &'static str, arg: &str) {
+        if self.unanswered.len() == MAX_UNANSWERED {
+            self.unanswered.remove(0);
+        }
+        let held = self.moving.as_ref().is_some_and(|m| m.handed);
+        self.unanswered.push(Unanswered {
+            cmd,
+            arg: arg.into(),
+            held,
+        });
+    }
+
+    /// An answer to `cmd arg` arrived: true if it answers one awaited.
+    /// One server answers in the order asked, so an answer also settles
+    /// every earlier `cmd` still awaited: those were answered on the old
+    /// connection after a move (an answer still on its way there is then
+    /// a second one) or dropped there and sent again (answered here
+    /// first). A nick is the one asked, byte for byte (the server echoes
+    /// it); a room is compared folded.
+    pub(crate) fn take_answer(&mut self, cmd: &'static str, arg: &str) -> bool {
+        let is = |u: &Unanswered| {
+            u.cmd == cmd
+                && if cmd == "NICK" {
+                    *u.arg == *arg
+                } else {
+                    fold(&u.arg) == fold(arg)
+                }
+        };
+        let Some(i) = self.unanswered.iter().position(is) else {
+            return false;
+        };
+        let mut k = 0;
+        self.unanswered.retain(|u| {
+            k += 1;
+            k > i + 1 || u.cmd != cmd
+        });
+        true
     }
 
     /// Sends on the server connection now, bypassing the hold.

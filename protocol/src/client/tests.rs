@@ -27,6 +27,7 @@ fn cfg() -> ClientConfig {
         reconnect: None,
         no_rejoin: false,
         no_move_rejoin: false,
+        no_move_resend: false,
         no_join_after_leave: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
@@ -2333,4 +2334,64 @@ fn a_join_taken_back_by_a_leave_before_its_answer_does_not_make_a_member() {
             "the other room stays"
         );
     }
+}
+
+/// A nick change and a leave sent to the old server just before the
+/// handover, and not answered there, go again to the new one when the
+/// move completes, first, before what was held; with the `move-resend`
+/// ablation they do not (nick-lost-during-a-move.toml,
+/// leave-lost-during-a-move.toml: the source had let the user go).
+#[test]
+fn a_move_sends_again_the_nick_changes_and_leaves_left_unanswered() {
+    for ablate in [false, true] {
+        let (mut r, new) = asked_to_move(ClientConfig {
+            no_move_resend: ablate,
+            ..cfg()
+        });
+        r.input(ClientInput::Command(ClientCommand::Nick("early")));
+        r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+        r.input(ClientInput::Command(ClientCommand::Nick("answered")));
+        r.frame(&["NICKOK", "answered"]);
+        r.input(ClientInput::Connected { link: new });
+        r.input(ClientInput::Command(ClientCommand::Nick("late")));
+        r.frame_on(new, &["HANDOK", "00000000000000ab"]);
+        let sent: Vec<Vec<String>> = r.sent_to(new).into_iter().skip(1).collect();
+        let want: &[&[&str]] = if ablate {
+            &[&["NICK", "late"]]
+        } else {
+            // "early" was answered by the NICKOK of the later "answered"
+            // (one server answers in order): only the leave is owed.
+            &[&["LEAVEROOM", "#r"], &["NICK", "late"]]
+        };
+        assert_eq!(sent, want, "ablated: {ablate}");
+        assert_eq!(r.c.nick(), "answered");
+    }
+}
+
+/// After a move, answers can come on both connections: the old server's
+/// answer to a change the new server answered too (or that a later
+/// change's answer settled) is a second answer, and changes nothing.
+#[test]
+fn a_second_answer_to_a_nick_change_is_dropped() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Command(ClientCommand::Nick("first")));
+    r.input(ClientInput::Connected { link: new });
+    r.input(ClientInput::Command(ClientCommand::Nick("second")));
+    r.frame_on(new, &["HANDOK", "00000000000000ab"]);
+    assert_eq!(r.sent_to(new)[1..], [["NICK", "first"], ["NICK", "second"]]);
+    r.frame_on(new, &["NICKOK", "first"]);
+    r.frame_on(new, &["NICKERR", "second", "nick in use"]);
+    assert_eq!(r.c.nick(), "first");
+    // The old server's answer to "first", late, and a repeat of the
+    // refusal: neither is news.
+    r.frame(&["NICKOK", "first"]);
+    r.frame_on(new, &["NICKERR", "second", "nick in use"]);
+    r.frame(&["NICKOK", "stale"]);
+    assert_eq!(r.c.nick(), "first");
+    let refused = r
+        .notes
+        .iter()
+        .filter(|n| matches!(n, ChatNote::NickRefused { .. }))
+        .count();
+    assert_eq!(refused, 1);
 }

@@ -1,6 +1,8 @@
-//! `client.liveness` and `client.rooms`: at a quiet end, every client
-//! that wants to be connected and can be is connected, registered, in
-//! every room its user joined and did not leave, and in no other.
+//! `client.liveness`, `client.rooms` and `client.nick`: at a quiet end,
+//! every client that wants to be connected and can be is connected,
+//! registered, in every room its user joined and did not leave, and in no
+//! other; every nick change its user asked for in the session was
+//! answered, and it goes by the nick its server holds for it.
 //!
 //! What the user wants is taken from the scenario (its declarations and
 //! the client actions the world hands out), never from the client's own
@@ -28,6 +30,10 @@ pub struct ClientChecks {
     /// Per client host: the rooms its user joined and did not leave, by
     /// folded name.
     rooms: BTreeMap<HostId, BTreeMap<String, String>>,
+    /// Per client host: the nick changes its user asked for in the current
+    /// session that no NICKOK or NICKERR has answered, in order, with the
+    /// time asked (ms).
+    nicks: BTreeMap<HostId, Vec<(String, u64)>>,
 }
 
 impl ClientChecks {
@@ -43,7 +49,7 @@ impl ClientChecks {
     /// A client action, before the client handles it. `connected`: the
     /// client is registered, so a join or create is sent (a client that
     /// is not answers "not connected" and forgets the command).
-    pub fn on_action(&mut self, h: HostId, action: &Action, connected: bool) {
+    pub fn on_action(&mut self, h: HostId, action: &Action, connected: bool, ms: u64) {
         let rooms = self.rooms.entry(h).or_default();
         match action {
             Action::Connect { .. } => {
@@ -59,6 +65,35 @@ impl ClientChecks {
             }
             Action::Quit { .. } => rooms.clear(),
             _ => {}
+        }
+        match action {
+            Action::Nick { nick, .. } if connected => {
+                self.nicks.entry(h).or_default().push((nick.clone(), ms));
+            }
+            Action::Connect { .. } | Action::Quit { .. } => self.session_ended(h),
+            _ => {}
+        }
+    }
+
+    /// Client `h`'s session ended (or a registration began again): what it
+    /// asked for there is no longer owed an answer.
+    pub fn session_ended(&mut self, h: HostId) {
+        self.nicks.remove(&h);
+    }
+
+    /// A NICKOK or NICKERR reached client `h`. Its server answers in the
+    /// order asked, so it settles that change and every one asked before
+    /// it; an answer to none awaited (a second one, after a move) is
+    /// ignored.
+    pub fn nick_answered(&mut self, h: HostId, bytes: &[u8]) {
+        let mut f = Frame::new();
+        let (Some(asked), Ok(())) = (self.nicks.get_mut(&h), wire::decode_exact(bytes, &mut f))
+        else {
+            return;
+        };
+        let nick = f.arg(0).unwrap_or("");
+        if let Some(i) = asked.iter().position(|(n, _)| n == nick) {
+            asked.drain(..=i);
         }
     }
 
@@ -178,6 +213,30 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         let (Some(uid), Some(&sv)) = (c.uid(), c.server().and_then(|s| w.by_label.get(s))) else {
             continue;
         };
+        for (nick, at) in w.checks.clients.nicks.get(&h).into_iter().flatten() {
+            v(
+                "client.nick",
+                &host.label,
+                format!("its user asked for the nick {nick} at {at}ms; no answer came"),
+            );
+        }
+        let held = w.hosts[sv as usize]
+            .server
+            .as_ref()
+            .and_then(|s| s.user(uid))
+            .map(|(n, _)| n);
+        if held.is_some_and(|n| n != c.nick()) {
+            v(
+                "client.nick",
+                &host.label,
+                format!(
+                    "it goes by {}, but {} holds its user ({uid}) as {}",
+                    c.nick(),
+                    w.hosts[sv as usize].label,
+                    held.unwrap_or("")
+                ),
+            );
+        }
         let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
         let wanted = w.checks.clients.rooms.get(&h);
         // The other way round: no room lists the user that it is not in.
@@ -246,4 +305,102 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use drc_protocol::client::ClientInput;
+
+    use crate::run::{build, RunOptions};
+    use crate::scenario::{self, Action};
+
+    /// bob, on s1, renames himself robert at 5 s; judged at 30 s.
+    const SCENARIO: &str = r#"
+name = "client-nick"
+seed = 1
+duration = "30s"
+
+[[server]]
+name = "s0"
+
+[[server]]
+name = "s1"
+connect = ["s0"]
+
+[[client]]
+id = "bob"
+server = "s1"
+
+[[at]]
+time = "5s"
+do = "nick"
+client = "bob"
+nick = "robert"
+"#;
+
+    fn judged() -> crate::world::World {
+        let scn = scenario::parse_str(SCENARIO, "client-nick.toml").unwrap();
+        let mut w = build(&scn, &mut RunOptions::default()).unwrap();
+        w.run();
+        w
+    }
+
+    fn nick_violations(w: &crate::world::World) -> Vec<String> {
+        super::super::convergence::check(w, 0, true)
+            .into_iter()
+            .filter(|v| v.invariant == "client.nick")
+            .map(|v| v.detail)
+            .collect()
+    }
+
+    /// Holds on a change asked for and answered; fires on a change asked
+    /// for that no answer settles, and on a client whose nick is not the
+    /// one its server holds (crafted: a RENAMED no server sent).
+    #[test]
+    fn client_nick_holds_and_fires_on_crafted_input() {
+        let mut w = judged();
+        let bob = w.by_label["bob"];
+        assert_eq!(
+            w.hosts[bob as usize].client.as_ref().unwrap().nick(),
+            "robert"
+        );
+        assert!(nick_violations(&w).is_empty(), "{:?}", nick_violations(&w));
+
+        let ask = Action::Nick {
+            client: "bob".into(),
+            nick: "bobby".into(),
+        };
+        w.checks.clients.on_action(bob, &ask, true, 29_000);
+        assert_eq!(
+            nick_violations(&w),
+            ["its user asked for the nick bobby at 29000ms; no answer came"]
+        );
+        // An answer to another change does not settle it; its own does.
+        w.checks.clients.nick_answered(bob, b"<NICKOK,robert>");
+        assert_eq!(nick_violations(&w).len(), 1);
+        w.checks.clients.nick_answered(bob, b"<NICKOK,bobby>");
+        assert!(nick_violations(&w).is_empty());
+        // A session that ends owes nothing.
+        w.checks.clients.on_action(bob, &ask, true, 29_000);
+        w.checks.clients.session_ended(bob);
+        assert!(nick_violations(&w).is_empty());
+
+        let link = w.hosts[bob as usize]
+            .client
+            .as_ref()
+            .unwrap()
+            .server_link()
+            .unwrap();
+        w.dispatch_client(
+            bob,
+            ClientInput::Frame {
+                link,
+                bytes: b"<RENAMED,imposter>",
+            },
+        );
+        assert_eq!(
+            nick_violations(&w),
+            ["it goes by imposter, but s1 holds its user (0AB-1-1) as robert"]
+        );
+    }
 }

@@ -161,6 +161,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "such a client is a member, at its client and at every server of its component, of every room its user joined and did not leave",
     },
     Invariant {
+        name: "client.nick",
+        kind: Kind::Convergence,
+        statement: "such a client goes by the nick its server holds for its user, and every nick change its user asked for in its current session was answered (NICKOK or NICKERR)",
+    },
+    Invariant {
         name: "redirect.finishes",
         kind: Kind::Safety,
         statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), each within redirect_timeout (+1s) of its own start (the target's starts when the source's notice reaches it)",
@@ -407,6 +412,15 @@ impl Checkers {
                         self.enabled,
                         &mut self.violations,
                     );
+                    if host.client.is_some()
+                        && matches!(
+                            n,
+                            drc_protocol::ChatNote::ClientLink { .. }
+                                | drc_protocol::ChatNote::Disconnected { .. }
+                        )
+                    {
+                        self.clients.session_ended(*h);
+                    }
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
                         self.end_handshake(*h, *link);
                         if host.client.is_none() {

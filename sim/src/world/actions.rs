@@ -292,7 +292,8 @@ impl World {
             .client
             .as_ref()
             .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
-        self.checks.clients.on_action(h, action, connected);
+        let ms = self.now / 1_000_000;
+        self.checks.clients.on_action(h, action, connected, ms);
         if let Action::Quit { .. } = action {
             self.checks.moves.on_quit(self.now, h);
         }

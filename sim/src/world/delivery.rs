@@ -118,6 +118,9 @@ impl World {
                     if let Some(client) = host.client.as_mut() {
                         if bytes.starts_with(b"<ROOMERR,") {
                             self.checks.clients.refused(to, bytes);
+                        } else if bytes.starts_with(b"<NICKOK,") || bytes.starts_with(b"<NICKERR,")
+                        {
+                            self.checks.clients.nick_answered(to, bytes);
                         }
                         self.outbox.clear();
                         client.handle(local, ClientInput::Frame { link, bytes }, &mut self.outbox);
