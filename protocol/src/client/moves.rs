@@ -306,17 +306,10 @@ impl Client {
     /// every earlier `cmd` still awaited: those were answered on the old
     /// connection after a move (an answer still on its way there is then
     /// a second one) or dropped there and sent again (answered here
-    /// first). A nick is the one asked, byte for byte (the server echoes
-    /// it); a room is compared folded.
+    /// first). The answer names what was asked byte for byte: the server
+    /// echoes the argument.
     pub(crate) fn take_answer(&mut self, cmd: &'static str, arg: &str) -> bool {
-        let is = |u: &Unanswered| {
-            u.cmd == cmd
-                && if cmd == "NICK" {
-                    *u.arg == *arg
-                } else {
-                    fold(&u.arg) == fold(arg)
-                }
-        };
+        let is = |u: &Unanswered| u.cmd == cmd && *u.arg == *arg;
         let Some(i) = self.unanswered.iter().position(is) else {
             return false;
         };

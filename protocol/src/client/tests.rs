@@ -2349,6 +2349,9 @@ fn a_move_sends_again_the_nick_changes_and_leaves_left_unanswered() {
             ..cfg()
         });
         r.input(ClientInput::Command(ClientCommand::Nick("early")));
+        r.input(ClientInput::Command(ClientCommand::Join("#s")));
+        r.input(ClientInput::Command(ClientCommand::Leave("#s")));
+        r.frame(&["LEFT", "#s"]);
         r.input(ClientInput::Command(ClientCommand::Leave("#r")));
         r.input(ClientInput::Command(ClientCommand::Nick("answered")));
         r.frame(&["NICKOK", "answered"]);
@@ -2360,7 +2363,8 @@ fn a_move_sends_again_the_nick_changes_and_leaves_left_unanswered() {
             &[&["NICK", "late"]]
         } else {
             // "early" was answered by the NICKOK of the later "answered"
-            // (one server answers in order): only the leave is owed.
+            // (one server answers in order), and #s's leave by its LEFT:
+            // only #r's leave is owed.
             &[&["LEAVEROOM", "#r"], &["NICK", "late"]]
         };
         assert_eq!(sent, want, "ablated: {ablate}");
