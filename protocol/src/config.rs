@@ -143,6 +143,9 @@ pub struct Ablations {
     /// After a move, a client does not send again the nick changes and
     /// leaves that went to the old server and were not answered.
     pub no_move_resend: bool,
+    /// A client's leave goes at once, and the room's messages still on
+    /// their way wait in its queue for a join that may never come.
+    pub no_leave_after_sends: bool,
     /// A request named for a server that has handed the stream over is
     /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
@@ -359,6 +362,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.nick",
     ),
     (
+        "leave-after-sends",
+        "a client leaves a room at once, and the messages its user said there that are still on their way wait in the room's queue for a join that may never come: neither sent nor refused, and the user is never told",
+        "send.settled",
+    ),
+    (
         "leave-ends-membership",
         "a server answers a client's leave but keeps its membership: the servers list the user in a room it left, and send it that room's traffic",
         "client.rooms",
@@ -490,6 +498,7 @@ impl Ablations {
             "leave-ends-membership" => &mut self.no_leave_ends_membership,
             "move-rejoin" => &mut self.no_move_rejoin,
             "move-resend" => &mut self.no_move_resend,
+            "leave-after-sends" => &mut self.no_leave_after_sends,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,

@@ -226,8 +226,14 @@ pub enum ChatNote {
         n: u64,
         k: u64,
     },
-    /// Client: a room message could not be sent.
-    SendFailed { room: Arc<str>, reason: Arc<str> },
+    /// Client: a room message could not be sent. `k`: the message's count
+    /// (as in `Sent`) if it had been queued; none for one refused as it was
+    /// said (not connected, not a member).
+    SendFailed {
+        room: Arc<str>,
+        reason: Arc<str>,
+        k: Option<u64>,
+    },
     /// Client: a private message, or a list message to one recipient,
     /// could not be sent (not connected, no such nick, unreachable, refused).
     PrivateFailed { to: Arc<str>, reason: Arc<str> },

@@ -77,6 +77,9 @@ pub struct ClientConfig {
     /// Research switch: after a move, do not send again the nick changes
     /// and leaves that went to the old server and were not answered.
     pub no_move_resend: bool,
+    /// Research switch: a leave goes at once, and the room's messages
+    /// still on their way wait in its queue for a later join.
+    pub no_leave_after_sends: bool,
     /// Follow a server's REDIRECT (false: refuse every one).
     pub accept_redirect: bool,
     /// How long a move may take before the client gives it up.
@@ -410,9 +413,7 @@ impl Client {
             // A new session: rooms are joined afresh and their streams
             // resumed; what was delivered stays, and so does the memory of
             // who said what.
-            for r in self.rooms.values_mut() {
-                r.suspend();
-            }
+            self.suspend_rooms(out);
             let server: Arc<str> = server.into();
             self.redial_home(&server);
             self.abandon_login("the user connected again", out);
@@ -439,17 +440,7 @@ impl Client {
             // a room left while away is not joined again.
             ClientCommand::Quit => return self.quit(now, None, out),
             ClientCommand::Exit(message) => return self.quit(now, Some(message), out),
-            ClientCommand::Leave(r) => {
-                self.unwant_room(r);
-                if let Some(st) = self.rooms.get_mut(&fold(r)) {
-                    st.leave();
-                }
-                if self.state == ClientState::Connected {
-                    self.send(out, "LEAVEROOM", &[r]);
-                    self.await_answer("LEAVEROOM", r);
-                }
-                return;
-            }
+            ClientCommand::Leave(r) => return self.leave(r, out),
             _ => {}
         }
         if self.state != ClientState::Connected {
@@ -463,6 +454,7 @@ impl Client {
                     ChatNote::SendFailed {
                         room: room.into(),
                         reason: "not connected".into(),
+                        k: None,
                     },
                 ),
                 ClientCommand::Private { to, .. } => failed(out, to),
@@ -498,6 +490,9 @@ impl Client {
                 self.send(out, "NICK", &[n]);
                 self.await_answer("NICK", n);
             }
+            // A room being left is still a membership (its leave has not
+            // gone): joining it again keeps it.
+            ClientCommand::Create(r) | ClientCommand::Join(r) if self.stay(r) => {}
             ClientCommand::Create(r) => {
                 self.want_room(r);
                 self.send(out, "CREATEROOM", &[r]);
@@ -551,8 +546,16 @@ impl Client {
         self.peers.clear();
         self.redial.at = None;
         self.wanted_rooms.clear();
+        let keep = self.cfg.no_leave_after_sends;
+        let mut given_up = Vec::new();
         for r in self.rooms.values_mut() {
-            r.leave();
+            let ks = r.leave(keep);
+            if !ks.is_empty() {
+                given_up.push((r.name.clone(), ks));
+            }
+        }
+        for (room, ks) in given_up {
+            Self::fail_queued(&room, ks, "the user quit", out);
         }
         self.state = ClientState::Quit;
     }
@@ -651,9 +654,7 @@ impl Client {
                 self.state = ClientState::Disconnected;
                 self.schedule_redial(now, registered, false);
             }
-            for r in self.rooms.values_mut() {
-                r.suspend();
-            }
+            self.suspend_rooms(out);
         } else {
             self.peers.remove(&link);
         }
@@ -706,9 +707,7 @@ impl Client {
                     if self.state == ClientState::Connected {
                         // Our registration was rolled back: the welcome of
                         // the next one joins our rooms again.
-                        for r in self.rooms.values_mut() {
-                            r.suspend();
-                        }
+                        self.suspend_rooms(out);
                         self.uid = None;
                         if let Some(l) = self.server_link() {
                             self.begin_registration(now, l, out);
@@ -762,9 +761,7 @@ impl Client {
                     out.push(Output::Close { link: l });
                 }
                 self.server = None;
-                for r in self.rooms.values_mut() {
-                    r.suspend();
-                }
+                self.suspend_rooms(out);
                 // A KILL here only ever settles a nick collision, so the
                 // client comes back (with its nick taken, under another).
                 self.schedule_redial(now, true, true);

@@ -215,9 +215,7 @@ impl Client {
             Self::note(out, ChatNote::Disconnected { reason });
             self.server = None;
             self.state = ClientState::Disconnected;
-            for r in self.rooms.values_mut() {
-                r.suspend();
-            }
+            self.suspend_rooms(out);
             self.schedule_redial(now, true, false);
         } else {
             for (cmd, args) in held {

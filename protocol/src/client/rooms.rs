@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::{Client, ClientConfig};
+use super::{Client, ClientConfig, ClientState};
 use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
 use crate::room_text::RoomText;
@@ -86,6 +86,9 @@ pub struct RoomState {
     /// follow, even one the kept stream would beat (the new server's
     /// component may not know the kept one yet).
     resync: bool,
+    /// The user left while messages of its were still on their way: the
+    /// leave goes to the server once they have gone (see `Client::leave`).
+    pub(crate) leaving: bool,
 }
 
 impl RoomState {
@@ -106,6 +109,7 @@ impl RoomState {
             last_k: Default::default(),
             duplicates: 0,
             resync: false,
+            leaving: false,
         }
     }
 
@@ -132,16 +136,25 @@ impl RoomState {
         }
     }
 
-    pub(crate) fn leave(&mut self) {
+    /// The membership ends. The messages still queued are given up and
+    /// their counts returned (the user is told each failed), unless `keep`
+    /// (the `leave-after-sends` ablation: they wait, as they did at first,
+    /// for a join that may never come).
+    pub(crate) fn leave(&mut self, keep: bool) -> Vec<u64> {
         self.joined = false;
+        self.leaving = false;
         self.stream = None;
         self.resync = false;
         self.buf.clear();
         self.early.clear();
         self.gap_since = None;
-        for o in &mut self.outq {
-            o.state = None;
+        if keep {
+            for o in &mut self.outq {
+                o.state = None;
+            }
+            return Vec::new();
         }
+        self.outq.drain(..).map(|o| o.k).collect()
     }
 
     /// Delivers entry `n` of `stream` (see [`Client::deliver`]); true when
@@ -267,14 +280,91 @@ pub fn split_id(id: &str) -> Option<(&str, u64)> {
 }
 
 impl Client {
+    /// The user leaves `room`. Messages it said there before leaving and
+    /// still on their way go first, as on IRC, where a message sent before
+    /// a PART is seen in the channel: the leave goes once each is taken
+    /// into the stream and back, or given up (`pump`). Nothing more may be
+    /// said there meanwhile, and a join of the room cancels the leave.
+    /// Not connected, the membership ends here and what waited for the
+    /// next session is given up.
+    pub(crate) fn leave(&mut self, room: &str, out: &mut Outbox) {
+        self.unwant_room(room);
+        let connected = self.state == ClientState::Connected;
+        if let Some(r) = self.rooms.get_mut(&fold_cow(room)) {
+            if connected && r.joined && !r.outq.is_empty() && !self.cfg.no_leave_after_sends {
+                r.leaving = true;
+                return;
+            }
+        }
+        self.leave_now(room, out);
+    }
+
+    /// The membership of `room` ends now: its queue is given up, and the
+    /// server is told if there is one.
+    pub(crate) fn leave_now(&mut self, room: &str, out: &mut Outbox) {
+        let keep = self.cfg.no_leave_after_sends;
+        if let Some(r) = self.rooms.get_mut(&fold_cow(room)) {
+            let (name, ks) = (r.name.clone(), r.leave(keep));
+            Self::fail_queued(&name, ks, "left the room", out);
+        }
+        if self.state == ClientState::Connected {
+            self.send(out, "LEAVEROOM", &[room]);
+            self.await_answer("LEAVEROOM", room);
+        }
+    }
+
+    /// A join or create of a room being left: the leave is called off
+    /// and nothing need be sent (the membership never ended).
+    pub(crate) fn stay(&mut self, room: &str) -> bool {
+        let Some(r) = self.rooms.get_mut(&fold_cow(room)).filter(|r| r.leaving) else {
+            return false;
+        };
+        r.leaving = false;
+        self.want_room(room);
+        true
+    }
+
+    /// The session ended without the user leaving: every room is kept for
+    /// the next one, but a room the user was leaving ends here (the server
+    /// ended the membership with the session), and its queue is given up.
+    pub(crate) fn suspend_rooms(&mut self, out: &mut Outbox) {
+        let keep = self.cfg.no_leave_after_sends;
+        let mut given_up = Vec::new();
+        for r in self.rooms.values_mut() {
+            if r.leaving {
+                given_up.push((r.name.clone(), r.leave(keep)));
+            } else {
+                r.suspend();
+            }
+        }
+        for (room, ks) in given_up {
+            Self::fail_queued(&room, ks, "left the room", out);
+        }
+    }
+
+    /// Tells the user each of these queued messages of `room` failed.
+    pub(crate) fn fail_queued(room: &Arc<str>, ks: Vec<u64>, why: &str, out: &mut Outbox) {
+        for k in ks {
+            Self::note(
+                out,
+                ChatNote::SendFailed {
+                    room: room.clone(),
+                    reason: why.into(),
+                    k: Some(k),
+                },
+            );
+        }
+    }
+
     pub(crate) fn say(&mut self, now: Instant, room: &str, text: &str, out: &mut Outbox) {
         let key = fold_cow(room);
-        let Some(r) = self.rooms.get_mut(&key).filter(|r| r.joined) else {
+        let Some(r) = self.rooms.get_mut(&key).filter(|r| r.joined && !r.leaving) else {
             return Self::note(
                 out,
                 ChatNote::SendFailed {
                     room: room.into(),
                     reason: "not a member".into(),
+                    k: None,
                 },
             );
         };
@@ -289,11 +379,16 @@ impl Client {
         self.pump(now, &key, out);
     }
 
-    /// Starts the next message of a room if none is under way.
+    /// Starts the next message of a room if none is under way; when a
+    /// room being left has none left, the leave goes.
     pub(crate) fn pump(&mut self, now: Instant, key: &str, out: &mut Outbox) {
         let Some(r) = self.rooms.get_mut(key) else {
             return;
         };
+        if r.leaving && r.outq.is_empty() {
+            let name = r.name.clone();
+            return self.leave_now(&name, out);
+        }
         if !r.joined {
             return;
         }
@@ -325,13 +420,14 @@ impl Client {
         }
         let o = r.outq.front_mut().expect("front");
         if o.tries >= MAX_TRIES || why == "no such room" || why == "not a member" {
-            r.outq.pop_front();
+            let k = r.outq.pop_front().map(|o| o.k);
             let room = r.name.clone();
             Self::note(
                 out,
                 ChatNote::SendFailed {
                     room,
                     reason: why.into(),
+                    k,
                 },
             );
         }
@@ -390,7 +486,7 @@ impl Client {
                 {
                     // No sequencer in reach (`home` policy, split): give up
                     // on this message now rather than retrying into the void.
-                    r.outq.pop_front();
+                    let k = r.outq.pop_front().map(|o| o.k);
                     let room = r.name.clone();
                     let why = if a(1).is_empty() {
                         "no sequencer"
@@ -402,6 +498,7 @@ impl Client {
                         ChatNote::SendFailed {
                             room,
                             reason: why.into(),
+                            k,
                         },
                     );
                     self.pump(now, &key, out);

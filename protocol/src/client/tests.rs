@@ -28,6 +28,7 @@ fn cfg() -> ClientConfig {
         no_rejoin: false,
         no_move_rejoin: false,
         no_move_resend: false,
+        no_leave_after_sends: false,
         no_join_after_leave: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
@@ -2000,6 +2001,7 @@ fn a_room_message_asked_while_not_connected_fails_as_such() {
         vec![ChatNote::SendFailed {
             room: "#r".into(),
             reason: "not connected".into(),
+            k: None,
         }]
     );
     assert!(r.sent.is_empty());
@@ -2245,6 +2247,7 @@ fn a_message_with_no_sequencer_in_reach_fails_and_the_next_goes() {
         vec![ChatNote::SendFailed {
             room: "#r".into(),
             reason: "no sequencer".into(),
+            k: Some(1),
         }]
     );
     assert_eq!(r.sent, [["GETSEQ", "#r"]], "the second message goes");
@@ -2398,4 +2401,114 @@ fn a_second_answer_to_a_nick_change_is_dropped() {
         .filter(|n| matches!(n, ChatNote::NickRefused { .. }))
         .count();
     assert_eq!(refused, 1);
+}
+
+/// What each note says about room message sends: (reason, k) of every
+/// SendFailed.
+fn send_failures(r: &Rig) -> Vec<(String, Option<u64>)> {
+    r.notes
+        .iter()
+        .filter_map(|n| match n {
+            ChatNote::SendFailed { reason, k, .. } => Some((reason.to_string(), *k)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A leave waits for the messages said before it: the LEAVEROOM goes once
+/// the last is taken into the stream and back, and nothing more may be
+/// said there meanwhile; with the `leave-after-sends` ablation the leave
+/// goes at once and the message waits in the queue for good, neither sent
+/// nor refused (swarm-chat's seeds, with leaves: send.settled).
+#[test]
+fn a_leave_waits_for_the_messages_said_before_it() {
+    for ablate in [false, true] {
+        let mut r = Rig::joined(ClientConfig {
+            no_leave_after_sends: ablate,
+            ..cfg()
+        });
+        r.say("hi");
+        r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+        if ablate {
+            assert_eq!(r.sent_commands(), ["GETSEQ", "LEAVEROOM"]);
+            r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+            assert_eq!(r.sent_commands(), ["GETSEQ", "LEAVEROOM"]);
+            assert_eq!(r.c.room("#r").unwrap().unsent(), 1, "waits for good");
+            assert!(send_failures(&r).is_empty());
+            continue;
+        }
+        assert_eq!(r.sent_commands(), ["GETSEQ"], "the leave waits");
+        r.say("too late");
+        assert_eq!(send_failures(&r), [("not a member".to_string(), None)]);
+        r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+        r.frame(&[
+            "RMSG", "#r", "1", "A", "1", "A-1-1", "alice", "A-1-1/1", "hi",
+        ]);
+        assert_eq!(r.sent_commands(), ["GETSEQ", "CSEND", "LEAVEROOM"]);
+        assert_eq!(r.delivered(), [(1, "hi".to_string())]);
+        let room = r.c.room("#r").unwrap();
+        assert!(!room.joined && room.unsent() == 0);
+    }
+}
+
+/// A message given up while its room is being left lets the leave go too;
+/// a join of the room meanwhile calls the leave off (the membership never
+/// ended, so nothing is sent for it).
+#[test]
+fn a_leave_goes_after_a_refusal_and_a_join_calls_it_off() {
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    r.frame(&["NOSEQ", "#r", ""]);
+    assert_eq!(send_failures(&r), [("no sequencer".to_string(), Some(1))]);
+    assert_eq!(r.sent_commands(), ["GETSEQ", "LEAVEROOM"]);
+
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    r.input(ClientInput::Command(ClientCommand::Join("#r")));
+    r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "A-1-1", "alice", "A-1-1/1", "hi",
+    ]);
+    assert_eq!(r.sent_commands(), ["GETSEQ", "CSEND"]);
+    assert!(r.c.room("#r").unwrap().joined);
+    r.say("still here");
+    assert_eq!(r.sent_commands(), ["GETSEQ", "CSEND", "GETSEQ"]);
+}
+
+/// Messages that can no longer go are given up with a word to the user:
+/// those of a room being left when the session ends (the server ended the
+/// membership with it), those of a room left while away, and all of them
+/// at a quit.
+#[test]
+fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
+    // A session lost while leaving.
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    r.input(ClientInput::Closed { link: SRV });
+    assert_eq!(send_failures(&r), [("left the room".to_string(), Some(1))]);
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 0);
+
+    // Left while away: the message waited for the next session.
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.input(ClientInput::Closed { link: SRV });
+    assert!(send_failures(&r).is_empty(), "kept for the next session");
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    assert_eq!(send_failures(&r), [("left the room".to_string(), Some(1))]);
+
+    // A quit.
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.say("there");
+    r.input(ClientInput::Command(ClientCommand::Quit));
+    assert_eq!(
+        send_failures(&r),
+        [
+            ("the user quit".to_string(), Some(1)),
+            ("the user quit".to_string(), Some(2))
+        ]
+    );
 }

@@ -110,6 +110,8 @@ pub struct ChatChecks {
     /// network's.
     outside: Option<Vec<HostId>>,
     passed_over_messages: u64,
+    /// What each client's user said and how it settled, for `send.settled`.
+    pub said: super::said::SaidChecks,
 }
 
 impl ChatChecks {
@@ -203,6 +205,11 @@ impl ChatChecks {
                 uid,
             } => {
                 let sid = self.stream_id(room, stream).1;
+                if let Some(&Some((client, k))) =
+                    self.numbers[sid as usize].senders.get(*n as usize)
+                {
+                    self.said.settle(client, k);
+                }
                 let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
                 match fate {
                     Some(Fate::Skipped) => violate(
@@ -221,6 +228,11 @@ impl ChatChecks {
             }
             ChatNote::SeqSkipped { room, stream, n } => {
                 let sid = self.stream_id(room, stream).1;
+                if let Some(&Some((client, k))) =
+                    self.numbers[sid as usize].senders.get(*n as usize)
+                {
+                    self.said.settle(client, k);
+                }
                 let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
                 if let Some(Fate::Msg(_)) = fate {
                     violate(
@@ -304,6 +316,7 @@ impl ChatChecks {
                 let last = at(&mut self.receivers, h as usize).last_n(sid);
                 *last = (*last).max(*n);
             }
+            ChatNote::SendFailed { k, .. } => self.said.on_failed(h, *k),
             ChatNote::NotMember { room } => violate(
                 "room.membership",
                 format!("a message for {room} reached a client that is not a member"),
@@ -324,7 +337,6 @@ impl ChatChecks {
             | ChatNote::TokenAnswered { .. }
             | ChatNote::Disconnected { .. }
             | ChatNote::Welcome { .. }
-            | ChatNote::SendFailed { .. }
             | ChatNote::PrivateFailed { .. }
             | ChatNote::NickRefused { .. }
             | ChatNote::RegistrationGivenUp { .. } => {}

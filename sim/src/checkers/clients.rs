@@ -237,6 +237,21 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
                 ),
             );
         }
+        // A client of a server outside the network (an impostor) has its
+        // messages numbered there, where no check follows them.
+        let (first, open) = w.checks.chat.said.unsettled(h, 5);
+        if open > 0 && w.hosts[sv as usize].genuine {
+            let ks: Vec<String> = first.iter().map(u64::to_string).collect();
+            v(
+                "send.settled",
+                &host.label,
+                format!(
+                    "{open} of its user's room messages neither taken into their room's stream nor refused (its messages {}{})",
+                    ks.join(", "),
+                    if open > first.len() as u64 { ", ..." } else { "" }
+                ),
+            );
+        }
         let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
         let wanted = w.checks.clients.rooms.get(&h);
         // The other way round: no room lists the user that it is not in.

@@ -12,6 +12,7 @@ pub mod counts;
 pub mod discovery;
 pub mod graph;
 pub mod moves;
+pub mod said;
 pub mod sends;
 pub mod streams;
 pub mod tokens;
@@ -164,6 +165,11 @@ pub const CATALOG: &[Invariant] = &[
         name: "client.nick",
         kind: Kind::Convergence,
         statement: "such a client goes by the nick its server holds for its user, and every nick change its user asked for in its current session was answered (NICKOK or NICKERR)",
+    },
+    Invariant {
+        name: "send.settled",
+        kind: Kind::Convergence,
+        statement: "every room message a connected client's user said was taken into its room's stream (sequenced) or refused to the user (SendFailed): none is left waiting or dropped without a word",
     },
     Invariant {
         name: "redirect.finishes",

@@ -20,9 +20,16 @@ use crate::clock::SimTime;
 use crate::scenario::Action;
 
 /// Refusals that are the user's own doing: a room it is not in, a room
-/// that does not exist, no session to send on. Every other reason is the
-/// network's.
-const USERS_OWN: &[&str] = &["not a member", "no such room", "not connected"];
+/// that does not exist, no session to send on, and the messages still on
+/// their way when the user left their room or quit. Every other reason is
+/// the network's.
+const USERS_OWN: &[&str] = &[
+    "not a member",
+    "no such room",
+    "not connected",
+    "left the room",
+    "the user quit",
+];
 
 /// The faults after which a refused message may be the protocol doing
 /// its best: anything that loses frames, links or processes. A clock skew
@@ -97,7 +104,7 @@ impl SendChecks {
     /// no sequencer (and the refusal, decided while split, may reach the
     /// client after the tree is whole again).
     pub fn judge(&self, now: SimTime, n: &ChatNote) -> Option<String> {
-        let ChatNote::SendFailed { room, reason } = n else {
+        let ChatNote::SendFailed { room, reason, .. } = n else {
             return None;
         };
         let split_lately = self.split_now
@@ -121,6 +128,7 @@ mod tests {
         ChatNote::SendFailed {
             room: "#r".into(),
             reason: reason.into(),
+            k: None,
         }
     }
 

@@ -294,6 +294,9 @@ impl World {
             .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
         let ms = self.now / 1_000_000;
         self.checks.clients.on_action(h, action, connected, ms);
+        if let Action::Say { .. } = action {
+            self.checks.chat.said.on_say(h);
+        }
         if let Action::Quit { .. } = action {
             self.checks.moves.on_quit(self.now, h);
         }

@@ -1,0 +1,124 @@
+//! `send.settled`: every room message a user says ends one of two ways by
+//! a quiet end: the room's sequencer takes it into the stream (a
+//! `Sequenced` note for a number its client was given for it), or its
+//! client tells the user it failed (`SendFailed`). One that is neither is
+//! a message lost without a word, which no other check sees: the order
+//! checks judge the numbers that exist, and a message that never got one,
+//! or whose number was skipped, leaves nothing for them.
+//!
+//! What the user said is taken from the scenario (the `say` actions the
+//! world hands out), not from the client: a client refuses a message at
+//! once (`SendFailed` with no count: not connected, not a member) or
+//! queues it under the next of its counts, 1, 2, 3, ... for the client's
+//! life (the `k` of `Sent` and `SendFailed`). So the messages queued are
+//! exactly the counts up to the number of says less the refusals, and
+//! each settles when its count does.
+
+use std::collections::BTreeMap;
+
+use crate::network::HostId;
+
+#[derive(Default)]
+pub struct SaidChecks {
+    by_client: BTreeMap<HostId, Said>,
+}
+
+#[derive(Default)]
+struct Said {
+    /// `say` actions handed to the client.
+    said: u64,
+    /// Those it refused as they were said.
+    refused_at_once: u64,
+    /// Bit `k`: message `k` settled (taken into a stream, or refused).
+    settled: Vec<u64>,
+    settled_count: u64,
+}
+
+impl SaidChecks {
+    /// A `say` action reached client `h`.
+    pub fn on_say(&mut self, h: HostId) {
+        self.by_client.entry(h).or_default().said += 1;
+    }
+
+    /// Client `h` told its user a message failed: message `k`, or (none)
+    /// one refused as it was said.
+    pub fn on_failed(&mut self, h: HostId, k: Option<u64>) {
+        match k {
+            Some(k) => self.settle(h, k),
+            None => self.by_client.entry(h).or_default().refused_at_once += 1,
+        }
+    }
+
+    /// Message `k` of client `h` settled. A message settles once however
+    /// many copies its retries had numbered.
+    pub fn settle(&mut self, h: HostId, k: u64) {
+        let s = self.by_client.entry(h).or_default();
+        let (word, bit) = ((k / 64) as usize, k % 64);
+        if s.settled.len() <= word {
+            s.settled.resize(word + 1, 0);
+        }
+        if s.settled[word] & (1 << bit) == 0 {
+            s.settled[word] |= 1 << bit;
+            s.settled_count += 1;
+        }
+    }
+
+    /// The counts of client `h`'s queued messages that have not settled,
+    /// at most `limit` of them, and how many there are in all.
+    pub fn unsettled(&self, h: HostId, limit: usize) -> (Vec<u64>, u64) {
+        let Some(s) = self.by_client.get(&h) else {
+            return (Vec::new(), 0);
+        };
+        let queued = s.said.saturating_sub(s.refused_at_once);
+        let open = queued.saturating_sub(s.settled_count);
+        if open == 0 {
+            return (Vec::new(), 0);
+        }
+        let first = (1..=queued)
+            .filter(|&k| {
+                let (word, bit) = ((k / 64) as usize, k % 64);
+                s.settled.get(word).is_none_or(|w| w & (1 << bit) == 0)
+            })
+            .take(limit)
+            .collect();
+        (first, open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_owes_the_messages_it_queued_until_each_settles_once() {
+        let mut s = SaidChecks::default();
+        for _ in 0..5 {
+            s.on_say(7);
+        }
+        // The second say was refused at once; the others are 1..=4.
+        s.on_failed(7, None);
+        assert_eq!(s.unsettled(7, 10), (vec![1, 2, 3, 4], 4));
+        s.settle(7, 2);
+        s.settle(7, 2);
+        s.on_failed(7, Some(4));
+        assert_eq!(s.unsettled(7, 10), (vec![1, 3], 2));
+        assert_eq!(s.unsettled(7, 1), (vec![1], 2));
+        s.settle(7, 1);
+        s.settle(7, 3);
+        assert_eq!(s.unsettled(7, 10), (vec![], 0));
+        // Another client is apart; one that said nothing owes nothing.
+        s.on_say(8);
+        assert_eq!(s.unsettled(8, 10), (vec![1], 1));
+        assert_eq!(s.unsettled(9, 10), (vec![], 0));
+        // Counts past the first word of bits.
+        for _ in 0..200 {
+            s.on_say(9);
+        }
+        for k in 1..=200 {
+            if k != 130 {
+                s.settle(9, k);
+            }
+        }
+        assert_eq!(s.unsettled(9, 10), (vec![130], 1));
+    }
+}
