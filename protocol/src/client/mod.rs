@@ -554,8 +554,11 @@ impl Client {
                 given_up.push((r.name.clone(), ks));
             }
         }
+        // One whose CSEND went out is the servers' now: the room may see
+        // it, and a quitting user is told nothing it cannot know.
         for (room, ks) in given_up {
-            Self::fail_queued(&room, ks, "the user quit", out);
+            let unsent = ks.into_iter().filter(|&(_, out)| !out).map(|(k, _)| k);
+            Self::fail_queued(&room, unsent, "the user quit", out);
         }
         self.state = ClientState::Quit;
     }

@@ -49,6 +49,9 @@ struct Outgoing {
     text: Arc<str>,
     tries: u32,
     state: Option<Sending>,
+    /// A CSEND of it went out: it may have been taken into the stream
+    /// whatever the client hears after.
+    went_out: bool,
 }
 
 /// Attempts per message before the client gives up on it.
@@ -137,10 +140,11 @@ impl RoomState {
     }
 
     /// The membership ends. The messages still queued are given up and
-    /// their counts returned (the user is told each failed), unless `keep`
-    /// (the `leave-after-sends` ablation: they wait, as they did at first,
-    /// for a join that may never come).
-    pub(crate) fn leave(&mut self, keep: bool) -> Vec<u64> {
+    /// returned, each count with whether a CSEND of it went out (the user
+    /// is told each failed), unless `keep` (the `leave-after-sends`
+    /// ablation: they wait, as they did at first, for a join that may
+    /// never come).
+    pub(crate) fn leave(&mut self, keep: bool) -> Vec<(u64, bool)> {
         self.joined = false;
         self.leaving = false;
         self.stream = None;
@@ -154,7 +158,7 @@ impl RoomState {
             }
             return Vec::new();
         }
-        self.outq.drain(..).map(|o| o.k).collect()
+        self.outq.drain(..).map(|o| (o.k, o.went_out)).collect()
     }
 
     /// Delivers entry `n` of `stream` (see [`Client::deliver`]); true when
@@ -305,7 +309,7 @@ impl Client {
         let keep = self.cfg.no_leave_after_sends;
         if let Some(r) = self.rooms.get_mut(&fold_cow(room)) {
             let (name, ks) = (r.name.clone(), r.leave(keep));
-            Self::fail_queued(&name, ks, "left the room", out);
+            Self::fail_queued(&name, ks.into_iter().map(|(k, _)| k), "left the room", out);
         }
         if self.state == ClientState::Connected {
             self.send(out, "LEAVEROOM", &[room]);
@@ -338,12 +342,17 @@ impl Client {
             }
         }
         for (room, ks) in given_up {
-            Self::fail_queued(&room, ks, "left the room", out);
+            Self::fail_queued(&room, ks.into_iter().map(|(k, _)| k), "left the room", out);
         }
     }
 
     /// Tells the user each of these queued messages of `room` failed.
-    pub(crate) fn fail_queued(room: &Arc<str>, ks: Vec<u64>, why: &str, out: &mut Outbox) {
+    pub(crate) fn fail_queued(
+        room: &Arc<str>,
+        ks: impl IntoIterator<Item = u64>,
+        why: &str,
+        out: &mut Outbox,
+    ) {
         for k in ks {
             Self::note(
                 out,
@@ -375,6 +384,7 @@ impl Client {
             text: text.into(),
             tries: 0,
             state: None,
+            went_out: false,
         });
         self.pump(now, &key, out);
     }
@@ -466,6 +476,7 @@ impl Client {
                     n,
                     since: now,
                 });
+                o.went_out = true;
                 let (k, text, name) = (o.k, o.text.clone(), r.name.clone());
                 let id = format!("{origin}/{k}");
                 self.send(out, "CSEND", &[&name, a(1), a(2), a(3), &id, &text]);
