@@ -146,6 +146,9 @@ pub struct Ablations {
     /// A client's leave goes at once, and the room's messages still on
     /// their way wait in its queue for a join that may never come.
     pub no_leave_after_sends: bool,
+    /// A client drops the private texts that can no longer go (no answer,
+    /// no direct link, the session ended, the user quit) without a word.
+    pub no_private_ends: bool,
     /// A request named for a server that has handed the stream over is
     /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
@@ -367,6 +370,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.settled",
     ),
     (
+        "private-ends",
+        "a client drops without a word the private texts that can no longer go: a request never answered, a direct link that never opened, a session that ended while its requests waited, a quit",
+        "private.settled",
+    ),
+    (
         "leave-ends-membership",
         "a server answers a client's leave but keeps its membership: the servers list the user in a room it left, and send it that room's traffic",
         "client.rooms",
@@ -499,6 +507,7 @@ impl Ablations {
             "move-rejoin" => &mut self.no_move_rejoin,
             "move-resend" => &mut self.no_move_resend,
             "leave-after-sends" => &mut self.no_leave_after_sends,
+            "private-ends" => &mut self.no_private_ends,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,

@@ -234,9 +234,14 @@ pub enum ChatNote {
         reason: Arc<str>,
         k: Option<u64>,
     },
-    /// Client: a private message, or a list message to one recipient,
-    /// could not be sent (not connected, no such nick, unreachable, refused).
-    PrivateFailed { to: Arc<str>, reason: Arc<str> },
+    /// Client: a private message, or (`list`) a list message to one
+    /// recipient, could not be sent (not connected, no such nick,
+    /// unreachable, refused, no answer, no direct link).
+    PrivateFailed {
+        to: Arc<str>,
+        reason: Arc<str>,
+        list: bool,
+    },
     /// Client: a nick change was refused (by its server, or not connected).
     NickRefused { nick: Arc<str>, reason: Arc<str> },
     /// Client: it gave up registering on this link (no welcome in time, or

@@ -11,6 +11,7 @@
 
 mod login;
 mod moves;
+mod private;
 mod reconnect;
 mod room_map;
 mod rooms;
@@ -80,6 +81,10 @@ pub struct ClientConfig {
     /// Research switch: a leave goes at once, and the room's messages
     /// still on their way wait in its queue for a later join.
     pub no_leave_after_sends: bool,
+    /// Research switch: private texts that can no longer go (no answer,
+    /// no direct link, the session ended, the user quit) are dropped
+    /// without a word.
+    pub no_private_ends: bool,
     /// Follow a server's REDIRECT (false: refuse every one).
     pub accept_redirect: bool,
     /// How long a move may take before the client gives it up.
@@ -188,7 +193,7 @@ const MAX_ANSWERS: usize = 1_000;
 
 /// A private conversation's direct link.
 #[derive(Clone, Debug)]
-struct Peer {
+pub(crate) struct Peer {
     nick: Option<Arc<str>>,
     open: bool,
     queue: Vec<Arc<str>>,
@@ -210,7 +215,7 @@ pub struct Client {
     /// Direct links by link id.
     peers: BTreeMap<LinkId, Peer>,
     /// Private texts waiting for the recipient's answer, by folded nick.
-    asked: BTreeMap<String, Vec<Arc<str>>>,
+    asked: BTreeMap<String, private::Asked>,
     /// Private messages received: (from nick, text).
     private_log: Vec<(Arc<str>, Arc<str>)>,
     /// List messages received: (from nick, text).
@@ -444,9 +449,9 @@ impl Client {
             _ => {}
         }
         if self.state != ClientState::Connected {
-            let failed = |out: &mut Outbox, to: &str| {
+            let failed = |out: &mut Outbox, to: &str, list: bool| {
                 let (to, reason) = (to.into(), "not connected".into());
-                Self::note(out, ChatNote::PrivateFailed { to, reason });
+                Self::note(out, ChatNote::PrivateFailed { to, reason, list });
             };
             match c {
                 ClientCommand::Say { room, .. } => Self::note(
@@ -457,8 +462,8 @@ impl Client {
                         k: None,
                     },
                 ),
-                ClientCommand::Private { to, .. } => failed(out, to),
-                ClientCommand::SendList { to, .. } => to.iter().for_each(|t| failed(out, t)),
+                ClientCommand::Private { to, .. } => failed(out, to, false),
+                ClientCommand::SendList { to, .. } => to.iter().for_each(|t| failed(out, t, true)),
                 ClientCommand::Nick(nick) => Self::note(
                     out,
                     ChatNote::NickRefused {
@@ -507,7 +512,7 @@ impl Client {
                 args.extend(to.iter().map(|s| s.as_str()));
                 self.send(out, "LSEND", &args);
             }
-            ClientCommand::Private { to, text } => self.private(to, text, out),
+            ClientCommand::Private { to, text } => self.private(now, to, text, out),
             ClientCommand::Move { to } => {
                 if self.moving.is_none() {
                     self.send(out, "MOVEME", &[to]);
@@ -538,6 +543,7 @@ impl Client {
             None => {}
         }
         self.end_registration(out);
+        self.give_up_private("the user quit", out);
         for (&l, p) in &self.peers {
             if p.open {
                 out.push(Output::Close { link: l });
@@ -554,11 +560,13 @@ impl Client {
                 given_up.push((r.name.clone(), ks));
             }
         }
-        // One whose CSEND went out is the servers' now: the room may see
-        // it, and a quitting user is told nothing it cannot know.
+        // One whose CSEND went out may be taken into the stream all the
+        // same: the user is told only that it was not confirmed.
         for (room, ks) in given_up {
-            let unsent = ks.into_iter().filter(|&(_, out)| !out).map(|(k, _)| k);
-            Self::fail_queued(&room, unsent, "the user quit", out);
+            let (out_, not_out): (Vec<_>, Vec<_>) = ks.into_iter().partition(|&(_, o)| o);
+            let k = |v: Vec<(u64, bool)>| v.into_iter().map(|(k, _)| k);
+            Self::fail_queued(&room, k(not_out), "the user quit", out);
+            Self::fail_queued(&room, k(out_), "the user quit before it was confirmed", out);
         }
         self.state = ClientState::Quit;
     }
@@ -659,7 +667,7 @@ impl Client {
             }
             self.suspend_rooms(out);
         } else {
-            self.peers.remove(&link);
+            self.peer_closed(link, out);
         }
     }
 
@@ -824,120 +832,15 @@ impl Client {
                 );
             }
             "PRIVANS" => self.on_private_answer(a(0), a(1) == "yes", a(2), out),
-            "PRIVERR" => {
-                // One note per message that waited on the request.
-                let waiting = self.asked.remove(&fold(a(0))).map_or(1, |q| q.len());
-                for _ in 0..waiting {
-                    Self::note(
-                        out,
-                        ChatNote::PrivateFailed {
-                            to: a(0).into(),
-                            reason: a(1).into(),
-                        },
-                    );
-                }
-            }
+            "PRIVERR" => self.on_private_refused(a(0), a(1), out),
             "LERR" => Self::note(
                 out,
                 ChatNote::PrivateFailed {
                     to: a(0).into(),
                     reason: a(1).into(),
+                    list: true,
                 },
             ),
-            _ => {}
-        }
-    }
-
-    fn private(&mut self, to: &str, text: &str, out: &mut Outbox) {
-        if self.cfg.relay_private {
-            // Research switch: the text travels through the servers.
-            self.send(out, "LSEND", &[text, to]);
-            Self::note(
-                out,
-                ChatNote::PrivateSent {
-                    to: to.into(),
-                    text: text.into(),
-                },
-            );
-            return;
-        }
-        let key = fold(to);
-        let open = self
-            .peers
-            .iter()
-            .find(|(_, p)| p.nick.as_deref().is_some_and(|n| fold(n) == key))
-            .map(|(&l, p)| (l, p.open));
-        match open {
-            Some((l, true)) => {
-                out.send(l, frame("PTEXT", &[text]));
-                Self::note(
-                    out,
-                    ChatNote::PrivateSent {
-                        to: to.into(),
-                        text: text.into(),
-                    },
-                );
-            }
-            Some((l, false)) => self
-                .peers
-                .get_mut(&l)
-                .expect("peer")
-                .queue
-                .push(text.into()),
-            None => {
-                let first = !self.asked.contains_key(&key);
-                self.asked.entry(key).or_default().push(text.into());
-                if first {
-                    let addr = self.cfg.addr.clone();
-                    self.send(out, "PRIVREQ", &[to, &addr]);
-                }
-            }
-        }
-    }
-
-    fn on_private_answer(&mut self, nick: &str, yes: bool, addr: &str, out: &mut Outbox) {
-        let Some(queue) = self.asked.remove(&fold(nick)) else {
-            return;
-        };
-        if !yes {
-            for _ in &queue {
-                Self::note(
-                    out,
-                    ChatNote::PrivateFailed {
-                        to: nick.into(),
-                        reason: "private message refused".into(),
-                    },
-                );
-            }
-            return;
-        }
-        let link = self.new_link();
-        self.peers.insert(
-            link,
-            Peer {
-                nick: Some(nick.into()),
-                open: false,
-                queue,
-            },
-        );
-        out.push(Output::Connect {
-            link,
-            to: addr.into(),
-        });
-    }
-
-    fn on_peer_frame(&mut self, link: LinkId, f: &Frame, out: &mut Outbox) {
-        let Some(p) = self.peers.get_mut(&link) else {
-            return;
-        };
-        match f.command() {
-            "PHELLO" => p.nick = f.arg(0).map(Arc::from),
-            "PTEXT" => {
-                let from = p.nick.clone().unwrap_or_else(|| "?".into());
-                let text: Arc<str> = f.arg(0).unwrap_or("").into();
-                self.private_log.push((from.clone(), text.clone()));
-                Self::note(out, ChatNote::PrivateReceived { from, text });
-            }
             _ => {}
         }
     }
@@ -950,6 +853,7 @@ impl Client {
             }
         }
         self.login_timeout(now, out);
+        self.private_timeouts(now, out);
         self.redial_if_due(now, out);
         self.move_timeout(now, out);
         if let Some(l) = self.server_link() {
@@ -1006,6 +910,9 @@ impl Client {
             at(t);
         }
         if let Some(t) = self.move_deadline() {
+            at(t);
+        }
+        if let Some(t) = self.private_deadline() {
             at(t);
         }
         for r in self.rooms.values() {

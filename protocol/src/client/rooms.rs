@@ -330,8 +330,11 @@ impl Client {
 
     /// The session ended without the user leaving: every room is kept for
     /// the next one, but a room the user was leaving ends here (the server
-    /// ended the membership with the session), and its queue is given up.
+    /// ended the membership with the session), and its queue is given up;
+    /// so are the private texts waiting for an answer the session's server
+    /// would have brought.
     pub(crate) fn suspend_rooms(&mut self, out: &mut Outbox) {
+        self.private_session_ended(out);
         let keep = self.cfg.no_leave_after_sends;
         let mut given_up = Vec::new();
         for r in self.rooms.values_mut() {

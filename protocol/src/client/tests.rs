@@ -29,6 +29,7 @@ fn cfg() -> ClientConfig {
         no_move_rejoin: false,
         no_move_resend: false,
         no_leave_after_sends: false,
+        no_private_ends: false,
         no_join_after_leave: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
@@ -1221,7 +1222,7 @@ fn private_notes(r: &Rig) -> Vec<String> {
         .iter()
         .filter_map(|n| match n {
             ChatNote::PrivateSent { to, text } => Some(format!("sent {to} {text}")),
-            ChatNote::PrivateFailed { to, reason } => Some(format!("failed {to} {reason}")),
+            ChatNote::PrivateFailed { to, reason, .. } => Some(format!("failed {to} {reason}")),
             ChatNote::PrivateReceived { from, text } => Some(format!("got {from} {text}")),
             _ => None,
         })
@@ -2479,8 +2480,8 @@ fn a_leave_goes_after_a_refusal_and_a_join_calls_it_off() {
 
 /// Messages that can no longer go are given up with a word to the user:
 /// those of a room being left when the session ends (the server ended the
-/// membership with it), those of a room left while away, and at a quit
-/// those not yet sent.
+/// membership with it), those of a room left while away, and all at a
+/// quit (one whose CSEND went out told only that it was not confirmed).
 #[test]
 fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
     // A session lost while leaving.
@@ -2499,8 +2500,8 @@ fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
     r.input(ClientInput::Command(ClientCommand::Leave("#r")));
     assert_eq!(send_failures(&r), [("left the room".to_string(), Some(1))]);
 
-    // A quit: of those not yet out, not "hi", whose CSEND went out (the
-    // room may see it whatever the client hears now).
+    // A quit: "hi", whose CSEND went out, may be taken into the stream
+    // all the same, and the user is told so.
     let mut r = Rig::joined(cfg());
     r.say("hi");
     r.say("there");
@@ -2511,7 +2512,76 @@ fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
         send_failures(&r),
         [
             ("the user quit".to_string(), Some(2)),
-            ("the user quit".to_string(), Some(3))
+            ("the user quit".to_string(), Some(3)),
+            ("the user quit before it was confirmed".to_string(), Some(1)),
         ]
     );
+}
+
+/// Private texts that can no longer go are told failed, each once: a
+/// request unanswered within `send_timeout` (and its late refusal says
+/// nothing more), a direct link that never opened, a session that ended
+/// while a request waited, a quit; with the `private-ends` ablation each
+/// was dropped without a word (private.settled).
+#[test]
+fn private_texts_that_can_no_longer_go_are_told_failed() {
+    for ablate in [false, true] {
+        let c = || ClientConfig {
+            no_private_ends: ablate,
+            ..cfg()
+        };
+        let told = |r: &Rig, want: &[&str]| {
+            let want: Vec<String> = if ablate {
+                Vec::new()
+            } else {
+                want.iter().map(|s| s.to_string()).collect()
+            };
+            assert_eq!(private_notes(r), want, "ablated: {ablate}");
+        };
+        // No answer in time; a refusal after that is not news.
+        let mut r = Rig::joined(c());
+        private(&mut r, "bob", "one");
+        let limit = r.c.cfg.send_timeout;
+        if !ablate {
+            assert_eq!(r.c.poll_timeout().map(|t| t <= r.now + limit), Some(true));
+        }
+        r.now = r.now + limit;
+        r.input(ClientInput::Timeout);
+        r.frame(&["PRIVERR", "bob", "no such nick"]);
+        told(&r, &["failed bob no answer"]);
+
+        // A yes whose direct link never opens.
+        let mut r = Rig::joined(c());
+        private(&mut r, "bob", "one");
+        private(&mut r, "bob", "two");
+        r.frame(&["PRIVANS", "bob", "yes", "10.0.0.2"]);
+        let (peer, _) = r.dialled.last().cloned().expect("dialled bob");
+        r.input(ClientInput::Closed { link: peer });
+        told(
+            &r,
+            &["failed bob no direct link", "failed bob no direct link"],
+        );
+
+        // The session ends while the request waits.
+        let mut r = Rig::joined(c());
+        private(&mut r, "bob", "one");
+        r.input(ClientInput::Closed { link: SRV });
+        told(&r, &["failed bob session ended"]);
+
+        // A quit, with one text waiting on a request and one on a link.
+        let mut r = Rig::joined(c());
+        private(&mut r, "bob", "one");
+        r.frame(&["PRIVANS", "bob", "yes", "10.0.0.2"]);
+        private(&mut r, "bob", "two");
+        private(&mut r, "carol", "three");
+        r.input(ClientInput::Command(ClientCommand::Quit));
+        told(
+            &r,
+            &[
+                "failed carol the user quit",
+                "failed bob the user quit",
+                "failed bob the user quit",
+            ],
+        );
+    }
 }

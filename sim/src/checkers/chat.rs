@@ -321,8 +321,10 @@ impl ChatChecks {
                 "room.membership",
                 format!("a message for {room} reached a client that is not a member"),
             ),
-            ChatNote::PrivateSent { .. }
-            | ChatNote::PrivateReceived { .. }
+            ChatNote::PrivateSent { .. } | ChatNote::PrivateFailed { list: false, .. } => {
+                self.said.private_ended(h)
+            }
+            ChatNote::PrivateReceived { .. }
             | ChatNote::MoveStarted { .. }
             | ChatNote::MoveNoted { .. }
             | ChatNote::MoveEnded { .. }
@@ -337,7 +339,7 @@ impl ChatChecks {
             | ChatNote::TokenAnswered { .. }
             | ChatNote::Disconnected { .. }
             | ChatNote::Welcome { .. }
-            | ChatNote::PrivateFailed { .. }
+            | ChatNote::PrivateFailed { list: true, .. }
             | ChatNote::NickRefused { .. }
             | ChatNote::RegistrationGivenUp { .. } => {}
         }

@@ -252,6 +252,22 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
                 ),
             );
         }
+        match w.checks.chat.said.private_open(h) {
+            0 => {}
+            n if n > 0 => v(
+                "private.settled",
+                &host.label,
+                format!("{n} of its user's private messages neither sent nor refused"),
+            ),
+            n => v(
+                "private.settled",
+                &host.label,
+                format!(
+                    "{} more sends and refusals of private messages than messages",
+                    -n
+                ),
+            ),
+        }
         let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
         let wanted = w.checks.clients.rooms.get(&h);
         // The other way round: no room lists the user that it is not in.

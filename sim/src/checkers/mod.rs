@@ -172,6 +172,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "every room message a connected client's user said was taken into its room's stream (sequenced) or refused to the user (SendFailed): none is left waiting or dropped without a word",
     },
     Invariant {
+        name: "private.settled",
+        kind: Kind::Convergence,
+        statement: "every private message such a client's user sent left on an open direct link or was refused to the user (PrivateFailed), once: none is left waiting or dropped without a word",
+    },
+    Invariant {
         name: "redirect.finishes",
         kind: Kind::Safety,
         statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), each within redirect_timeout (+1s) of its own start (the target's starts when the source's notice reaches it)",

@@ -1,3 +1,5 @@
+//! `send.settled` and `private.settled`.
+//!
 //! `send.settled`: every room message a user says ends one of two ways by
 //! a quiet end: the room's sequencer takes it into the stream (a
 //! `Sequenced` note for a number its client was given for it), or its
@@ -13,6 +15,11 @@
 //! life (the `k` of `Sent` and `SendFailed`). So the messages queued are
 //! exactly the counts up to the number of says less the refusals, and
 //! each settles when its count does.
+//!
+//! `private.settled`: every private message a user sends leaves on an
+//! open direct link (`PrivateSent`) or is told failed (`PrivateFailed`,
+//! not a list message's), once: texts have no count, so the two notes are
+//! counted against the `private` actions.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +39,9 @@ struct Said {
     /// Bit `k`: message `k` settled (taken into a stream, or refused).
     settled: Vec<u64>,
     settled_count: u64,
+    /// `private` actions handed to the client, and their ends noted.
+    private: u64,
+    private_ended: u64,
 }
 
 impl SaidChecks {
@@ -61,6 +71,24 @@ impl SaidChecks {
             s.settled[word] |= 1 << bit;
             s.settled_count += 1;
         }
+    }
+
+    /// A `private` action reached client `h`.
+    pub fn on_private(&mut self, h: HostId) {
+        self.by_client.entry(h).or_default().private += 1;
+    }
+
+    /// Client `h` noted a private text sent or failed.
+    pub fn private_ended(&mut self, h: HostId) {
+        self.by_client.entry(h).or_default().private_ended += 1;
+    }
+
+    /// Client `h`'s private texts not ended (negative: ended more often
+    /// than sent).
+    pub fn private_open(&self, h: HostId) -> i64 {
+        self.by_client
+            .get(&h)
+            .map_or(0, |s| s.private as i64 - s.private_ended as i64)
     }
 
     /// The counts of client `h`'s queued messages that have not settled,
@@ -120,5 +148,19 @@ mod tests {
             }
         }
         assert_eq!(s.unsettled(9, 10), (vec![130], 1));
+    }
+
+    #[test]
+    fn private_texts_are_owed_until_each_ends_and_an_extra_end_shows() {
+        let mut s = SaidChecks::default();
+        assert_eq!(s.private_open(3), 0);
+        s.on_private(3);
+        s.on_private(3);
+        s.private_ended(3);
+        assert_eq!(s.private_open(3), 1);
+        s.private_ended(3);
+        assert_eq!(s.private_open(3), 0);
+        s.private_ended(3);
+        assert_eq!(s.private_open(3), -1);
     }
 }

@@ -29,6 +29,7 @@ const USERS_OWN: &[&str] = &[
     "not connected",
     "left the room",
     "the user quit",
+    "the user quit before it was confirmed",
 ];
 
 /// The faults after which a refused message may be the protocol doing

@@ -294,8 +294,10 @@ impl World {
             .is_some_and(|c| c.state() == drc_protocol::client::ClientState::Connected);
         let ms = self.now / 1_000_000;
         self.checks.clients.on_action(h, action, connected, ms);
-        if let Action::Say { .. } = action {
-            self.checks.chat.said.on_say(h);
+        match action {
+            Action::Say { .. } => self.checks.chat.said.on_say(h),
+            Action::Private { .. } => self.checks.chat.said.on_private(h),
+            _ => {}
         }
         if let Action::Quit { .. } = action {
             self.checks.moves.on_quit(self.now, h);

@@ -352,6 +352,7 @@ impl World {
                 no_move_rejoin: cfg.ablations.no_move_rejoin,
                 no_move_resend: cfg.ablations.no_move_resend,
                 no_leave_after_sends: cfg.ablations.no_leave_after_sends,
+                no_private_ends: cfg.ablations.no_private_ends,
                 no_join_after_leave: cfg.ablations.no_join_after_leave,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
                 // Longer than either server end, so the servers settle it.
