@@ -418,7 +418,7 @@ impl Client {
             // A new session: rooms are joined afresh and their streams
             // resumed; what was delivered stays, and so does the memory of
             // who said what.
-            self.suspend_rooms(out);
+            self.session_ended(out);
             let server: Arc<str> = server.into();
             self.redial_home(&server);
             self.abandon_login("the user connected again", out);
@@ -665,7 +665,7 @@ impl Client {
                 self.state = ClientState::Disconnected;
                 self.schedule_redial(now, registered, false);
             }
-            self.suspend_rooms(out);
+            self.session_ended(out);
         } else {
             self.peer_closed(link, out);
         }
@@ -718,7 +718,7 @@ impl Client {
                     if self.state == ClientState::Connected {
                         // Our registration was rolled back: the welcome of
                         // the next one joins our rooms again.
-                        self.suspend_rooms(out);
+                        self.session_ended(out);
                         self.uid = None;
                         if let Some(l) = self.server_link() {
                             self.begin_registration(now, l, out);
@@ -772,7 +772,7 @@ impl Client {
                     out.push(Output::Close { link: l });
                 }
                 self.server = None;
-                self.suspend_rooms(out);
+                self.session_ended(out);
                 // A KILL here only ever settles a nick collision, so the
                 // client comes back (with its nick taken, under another).
                 self.schedule_redial(now, true, true);

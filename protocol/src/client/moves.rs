@@ -215,7 +215,7 @@ impl Client {
             Self::note(out, ChatNote::Disconnected { reason });
             self.server = None;
             self.state = ClientState::Disconnected;
-            self.suspend_rooms(out);
+            self.session_ended(out);
             self.schedule_redial(now, true, false);
         } else {
             for (cmd, args) in held {

@@ -333,7 +333,7 @@ impl Client {
     /// ended the membership with the session), and its queue is given up;
     /// so are the private texts waiting for an answer the session's server
     /// would have brought.
-    pub(crate) fn suspend_rooms(&mut self, out: &mut Outbox) {
+    pub(crate) fn session_ended(&mut self, out: &mut Outbox) {
         self.private_session_ended(out);
         let keep = self.cfg.no_leave_after_sends;
         let mut given_up = Vec::new();
