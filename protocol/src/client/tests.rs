@@ -2541,11 +2541,13 @@ fn private_texts_that_can_no_longer_go_are_told_failed() {
         // No answer in time; a refusal after that is not news.
         let mut r = Rig::joined(c());
         private(&mut r, "bob", "one");
-        let limit = r.c.cfg.send_timeout;
-        if !ablate {
-            assert_eq!(r.c.poll_timeout().map(|t| t <= r.now + limit), Some(true));
-        }
-        r.now = r.now + limit;
+        let (asked, limit) = (r.now, r.c.cfg.send_timeout);
+        let deadline = (!ablate).then_some(asked + limit);
+        assert_eq!(r.c.private_deadline(), deadline);
+        r.now = asked + Duration::from_nanos(limit.as_nanos() - 1);
+        r.input(ClientInput::Timeout);
+        assert!(private_notes(&r).is_empty(), "not before its time");
+        r.now = asked + limit;
         r.input(ClientInput::Timeout);
         r.frame(&["PRIVERR", "bob", "no such nick"]);
         told(&r, &["failed bob no answer"]);
