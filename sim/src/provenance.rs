@@ -76,7 +76,11 @@ pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Loaded, LoadError> {
 
 /// Applies the overrides one at a time, parsing after each, so that an
 /// error names the override that caused it rather than a line of a
-/// rewritten file the user never saw.
+/// rewritten file the user never saw. A scenario that does not parse
+/// between two overrides is judged only at the end: settings that must
+/// agree (a ping timeout longer than the ping interval) can be given in
+/// either order. What still fails at the end is named by the override
+/// after which it never parsed again.
 pub fn apply_sets(
     parsed: Scenario,
     text: String,
@@ -92,20 +96,32 @@ pub fn apply_sets(
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| LoadError::Set(format!("{file}: {e}")))?;
-    let mut scenario = parsed;
+    let mut scenario = Ok(parsed);
+    let mut failing_since: Option<&String> = None;
     for s in sets {
         let (key, value) = s
             .split_once('=')
             .ok_or_else(|| LoadError::Set(format!("--set {s}: expected KEY=VALUE")))?;
         set_key(&mut doc, key.trim(), parse_value(value.trim()))
             .map_err(|m| LoadError::Set(format!("--set {s}: {m}")))?;
-        scenario = scenario::parse_str(&doc.to_string(), file)
-            .map_err(|e| LoadError::Set(format!("--set {s}: {}", e.message)))?;
+        scenario = scenario::parse_str(&doc.to_string(), file);
+        match (&scenario, failing_since) {
+            (Ok(_), _) => failing_since = None,
+            (Err(_), None) => failing_since = Some(s),
+            (Err(_), Some(_)) => {}
+        }
     }
-    Ok(Loaded {
-        scenario,
-        text: doc.to_string(),
-    })
+    match scenario {
+        Ok(scenario) => Ok(Loaded {
+            scenario,
+            text: doc.to_string(),
+        }),
+        Err(e) => Err(LoadError::Set(format!(
+            "--set {}: {}",
+            failing_since.expect("a failed parse is recorded"),
+            e.message
+        ))),
+    }
 }
 
 /// A TOML value; a bare word (`reject`) is a string, and a bracketed list

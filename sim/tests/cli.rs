@@ -654,6 +654,29 @@ fn set_overrides_a_setting_and_names_itself_in_errors() {
     let (code, _, err) = drcsim(&["run", &f, "--set", "server.99.start=false"]);
     assert_eq!(code, 2);
     assert!(err.contains("no such entry"), "{err}");
+    // Settings that must agree are judged together, in either order; what
+    // still disagrees at the end names the override that broke it.
+    let (ping, timeout) = ("protocol.ping_interval=60s", "protocol.ping_timeout=180s");
+    for order in [[ping, timeout], [timeout, ping]] {
+        let (code, _, err) = drcsim(&[
+            "run",
+            &f,
+            "--set",
+            order[0],
+            "--set",
+            order[1],
+            "--set",
+            "protocol.ablate=[]",
+        ]);
+        assert_eq!(code, 1, "{order:?}: {err}");
+    }
+    let (code, _, err) = drcsim(&["run", &f, "--set", ping, "--set", "protocol.ablate=[]"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--set protocol.ping_interval=60s:")
+            && err.contains("must be longer than ping_interval"),
+        "{err}"
+    );
 }
 
 #[test]
