@@ -228,11 +228,6 @@ impl ChatChecks {
             }
             ChatNote::SeqSkipped { room, stream, n } => {
                 let sid = self.stream_id(room, stream).1;
-                if let Some(&Some((client, k))) =
-                    self.numbers[sid as usize].senders.get(*n as usize)
-                {
-                    self.said.settle(client, k);
-                }
                 let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
                 if let Some(Fate::Msg(_)) = fate {
                     violate(

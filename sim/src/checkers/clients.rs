@@ -434,4 +434,69 @@ nick = "robert"
             ["it goes by imposter, but s1 holds its user (0AB-1-1) as robert"]
         );
     }
+
+    /// A message settles when a number its client was given for it is
+    /// taken into the stream, or when it is refused; a number skipped (the
+    /// message never came for it) settles nothing.
+    #[test]
+    fn send_settled_counts_a_sequenced_number_and_not_a_skipped_one() {
+        use drc_protocol::outbox::Stream;
+        use drc_protocol::ChatNote;
+        let mut w = judged();
+        let (bob, s1) = (w.by_label["bob"], w.by_label["s1"]);
+        let settled = |w: &crate::world::World| {
+            super::super::convergence::check(w, 0, true)
+                .into_iter()
+                .filter(|v| v.invariant == "send.settled")
+                .map(|v| v.detail)
+                .collect::<Vec<_>>()
+        };
+        assert!(settled(&w).is_empty());
+        let stream = Stream {
+            epoch: 1,
+            seq: "0AB-1".into(),
+        };
+        let room: std::sync::Arc<str> = "#r".into();
+        let mut note = |w: &mut crate::world::World, h, n: ChatNote| {
+            let mut v = Vec::new();
+            w.checks.chat.on_note(w.now, &w.hosts, h, &n, &mut v);
+        };
+        for _ in 0..3 {
+            w.checks.chat.said.on_say(bob);
+        }
+        for (k, n) in [(1, 1), (2, 2)] {
+            let sent = ChatNote::Sent {
+                room: room.clone(),
+                stream: stream.clone(),
+                n,
+                k,
+            };
+            note(&mut w, bob, sent);
+        }
+        let skipped = ChatNote::SeqSkipped {
+            room: room.clone(),
+            stream: stream.clone(),
+            n: 1,
+        };
+        note(&mut w, s1, skipped);
+        let sequenced = ChatNote::Sequenced {
+            room: room.clone(),
+            stream: stream.clone(),
+            n: 2,
+            uid: "0AB-1-1".into(),
+        };
+        note(&mut w, s1, sequenced);
+        let owed = "2 of its user's room messages neither taken into their room's stream nor refused (its messages 1, 3)";
+        assert_eq!(settled(&w), [owed]);
+        let failed = ChatNote::SendFailed {
+            room,
+            reason: "no answer".into(),
+            k: Some(3),
+        };
+        note(&mut w, bob, failed);
+        assert_eq!(
+            settled(&w),
+            ["1 of its user's room messages neither taken into their room's stream nor refused (its messages 1)"]
+        );
+    }
 }
