@@ -457,7 +457,7 @@ nick = "robert"
             seq: "0AB-1".into(),
         };
         let room: std::sync::Arc<str> = "#r".into();
-        let mut note = |w: &mut crate::world::World, h, n: ChatNote| {
+        let note = |w: &mut crate::world::World, h, n: ChatNote| {
             let mut v = Vec::new();
             w.checks.chat.on_note(w.now, &w.hosts, h, &n, &mut v);
         };
