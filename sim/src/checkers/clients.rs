@@ -241,7 +241,10 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         // messages numbered there, where no check follows them.
         let (first, open) = w.checks.chat.said.unsettled(h, 5);
         if open > 0 && w.hosts[sv as usize].genuine {
-            let ks: Vec<String> = first.iter().map(u64::to_string).collect();
+            let ks: Vec<String> = first
+                .iter()
+                .map(|(k, room)| format!("{k} in {room}"))
+                .collect();
             v(
                 "send.settled",
                 &host.label,
@@ -462,7 +465,7 @@ nick = "robert"
             w.checks.chat.on_note(w.now, &w.hosts, h, &n, &mut v);
         };
         for _ in 0..3 {
-            w.checks.chat.said.on_say(bob);
+            w.checks.chat.said.on_say(bob, "#r");
         }
         for (k, n) in [(1, 1), (2, 2)] {
             let sent = ChatNote::Sent {
@@ -486,7 +489,7 @@ nick = "robert"
             uid: "0AB-1-1".into(),
         };
         note(&mut w, s1, sequenced);
-        let owed = "2 of its user's room messages neither taken into their room's stream nor refused (its messages 1, 3)";
+        let owed = "2 of its user's room messages neither taken into their room's stream nor refused (its messages 1 in #r, 3 in #r)";
         assert_eq!(settled(&w), [owed]);
         let failed = ChatNote::SendFailed {
             room,
@@ -496,7 +499,7 @@ nick = "robert"
         note(&mut w, bob, failed);
         assert_eq!(
             settled(&w),
-            ["1 of its user's room messages neither taken into their room's stream nor refused (its messages 1)"]
+            ["1 of its user's room messages neither taken into their room's stream nor refused (its messages 1 in #r)"]
         );
     }
 }

@@ -28,6 +28,9 @@ use crate::network::HostId;
 #[derive(Default)]
 pub struct SaidChecks {
     by_client: BTreeMap<HostId, Said>,
+    /// Room names by a small number, for what each client queued.
+    room_ids: BTreeMap<String, u32>,
+    room_names: Vec<String>,
 }
 
 #[derive(Default)]
@@ -39,15 +42,26 @@ struct Said {
     /// Bit `k`: message `k` settled (taken into a stream, or refused).
     settled: Vec<u64>,
     settled_count: u64,
+    /// The room of each `say` not refused at once: of message `k` at
+    /// `k - 1` (a refusal at once comes in the same step as its say, so
+    /// it takes back the last one).
+    rooms: Vec<u32>,
     /// `private` actions handed to the client, and their ends noted.
     private: u64,
     private_ended: u64,
 }
 
 impl SaidChecks {
-    /// A `say` action reached client `h`.
-    pub fn on_say(&mut self, h: HostId) {
-        self.by_client.entry(h).or_default().said += 1;
+    /// A `say` action for `room` reached client `h`.
+    pub fn on_say(&mut self, h: HostId, room: &str) {
+        let next = self.room_names.len() as u32;
+        let id = *self.room_ids.entry(room.to_string()).or_insert(next);
+        if id == next {
+            self.room_names.push(room.to_string());
+        }
+        let s = self.by_client.entry(h).or_default();
+        s.said += 1;
+        s.rooms.push(id);
     }
 
     /// Client `h` told its user a message failed: message `k`, or (none)
@@ -55,7 +69,11 @@ impl SaidChecks {
     pub fn on_failed(&mut self, h: HostId, k: Option<u64>) {
         match k {
             Some(k) => self.settle(h, k),
-            None => self.by_client.entry(h).or_default().refused_at_once += 1,
+            None => {
+                let s = self.by_client.entry(h).or_default();
+                s.refused_at_once += 1;
+                s.rooms.pop();
+            }
         }
     }
 
@@ -92,8 +110,9 @@ impl SaidChecks {
     }
 
     /// The counts of client `h`'s queued messages that have not settled,
-    /// at most `limit` of them, and how many there are in all.
-    pub fn unsettled(&self, h: HostId, limit: usize) -> (Vec<u64>, u64) {
+    /// with their rooms, at most `limit` of them, and how many there are
+    /// in all.
+    pub fn unsettled(&self, h: HostId, limit: usize) -> (Vec<(u64, &str)>, u64) {
         let Some(s) = self.by_client.get(&h) else {
             return (Vec::new(), 0);
         };
@@ -108,6 +127,13 @@ impl SaidChecks {
                 s.settled.get(word).is_none_or(|w| w & (1 << bit) == 0)
             })
             .take(limit)
+            .map(|k| {
+                let room = s
+                    .rooms
+                    .get(k as usize - 1)
+                    .map_or("?", |&r| self.room_names[r as usize].as_str());
+                (k, room)
+            })
             .collect();
         (first, open)
     }
@@ -120,34 +146,56 @@ mod tests {
     #[test]
     fn a_client_owes_the_messages_it_queued_until_each_settles_once() {
         let mut s = SaidChecks::default();
-        for _ in 0..5 {
-            s.on_say(7);
+        for room in ["#a", "#b"] {
+            s.on_say(7, room);
         }
-        // The second say was refused at once; the others are 1..=4.
+        // The next say is refused at once (its refusal comes with it); the
+        // others are 1..=4.
+        s.on_say(7, "#gone");
         s.on_failed(7, None);
-        assert_eq!(s.unsettled(7, 10), (vec![1, 2, 3, 4], 4));
+        for room in ["#a", "#c"] {
+            s.on_say(7, room);
+        }
+        let ks = |v: Vec<(u64, &str)>| {
+            v.iter()
+                .map(|&(k, r)| format!("{k}{r}"))
+                .collect::<Vec<_>>()
+        };
+        let (first, open) = s.unsettled(7, 10);
+        assert_eq!(
+            (ks(first), open),
+            (
+                vec!["1#a".into(), "2#b".into(), "3#a".into(), "4#c".into()],
+                4
+            )
+        );
         s.settle(7, 2);
         s.settle(7, 2);
         s.on_failed(7, Some(4));
-        assert_eq!(s.unsettled(7, 10), (vec![1, 3], 2));
-        assert_eq!(s.unsettled(7, 1), (vec![1], 2));
+        let (first, open) = s.unsettled(7, 10);
+        assert_eq!(
+            (ks(first), open),
+            (vec!["1#a".to_string(), "3#a".into()], 2)
+        );
+        assert_eq!(s.unsettled(7, 1).1, 2);
+        assert_eq!(s.unsettled(7, 1).0.len(), 1);
         s.settle(7, 1);
         s.settle(7, 3);
         assert_eq!(s.unsettled(7, 10), (vec![], 0));
         // Another client is apart; one that said nothing owes nothing.
-        s.on_say(8);
-        assert_eq!(s.unsettled(8, 10), (vec![1], 1));
+        s.on_say(8, "#a");
+        assert_eq!(s.unsettled(8, 10), (vec![(1, "#a")], 1));
         assert_eq!(s.unsettled(9, 10), (vec![], 0));
         // Counts past the first word of bits.
         for _ in 0..200 {
-            s.on_say(9);
+            s.on_say(9, "#big");
         }
         for k in 1..=200 {
             if k != 130 {
                 s.settle(9, k);
             }
         }
-        assert_eq!(s.unsettled(9, 10), (vec![130], 1));
+        assert_eq!(s.unsettled(9, 10), (vec![(130, "#big")], 1));
     }
 
     #[test]

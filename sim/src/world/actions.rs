@@ -295,7 +295,7 @@ impl World {
         let ms = self.now / 1_000_000;
         self.checks.clients.on_action(h, action, connected, ms);
         match action {
-            Action::Say { .. } => self.checks.chat.said.on_say(h),
+            Action::Say { room, .. } => self.checks.chat.said.on_say(h, room),
             Action::Private { .. } => self.checks.chat.said.on_private(h),
             _ => {}
         }
