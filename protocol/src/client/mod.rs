@@ -552,22 +552,7 @@ impl Client {
         self.peers.clear();
         self.redial.at = None;
         self.wanted_rooms.clear();
-        let keep = self.cfg.no_leave_after_sends;
-        let mut given_up = Vec::new();
-        for r in self.rooms.values_mut() {
-            let ks = r.leave(keep);
-            if !ks.is_empty() {
-                given_up.push((r.name.clone(), ks));
-            }
-        }
-        // One whose CSEND went out may be taken into the stream all the
-        // same: the user is told only that it was not confirmed.
-        for (room, ks) in given_up {
-            let (out_, not_out): (Vec<_>, Vec<_>) = ks.into_iter().partition(|&(_, o)| o);
-            let k = |v: Vec<(u64, bool)>| v.into_iter().map(|(k, _)| k);
-            Self::fail_queued(&room, k(not_out), "the user quit", out);
-            Self::fail_queued(&room, k(out_), "the user quit before it was confirmed", out);
-        }
+        self.give_up_rooms(|_| true, "the user quit", out);
         self.state = ClientState::Quit;
     }
 

@@ -177,8 +177,13 @@ impl Client {
         if self.cfg.no_private_ends {
             return;
         }
+        self.fail_asked("session ended", out);
+    }
+
+    /// Every request waiting for its answer fails, `why`.
+    fn fail_asked(&mut self, why: &str, out: &mut Outbox) {
         for (key, asked) in std::mem::take(&mut self.asked) {
-            Self::fail_private(&key, asked.texts.len(), "session ended", out);
+            Self::fail_private(&key, asked.texts.len(), why, out);
         }
     }
 
@@ -187,9 +192,7 @@ impl Client {
         if self.cfg.no_private_ends {
             return;
         }
-        for (key, asked) in std::mem::take(&mut self.asked) {
-            Self::fail_private(&key, asked.texts.len(), why, out);
-        }
+        self.fail_asked(why, out);
         for p in self.peers.values_mut().filter(|p| !p.open) {
             let to = p.nick.clone().unwrap_or_else(|| "".into());
             let n = std::mem::take(&mut p.queue).len();

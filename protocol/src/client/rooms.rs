@@ -306,11 +306,8 @@ impl Client {
     /// The membership of `room` ends now: its queue is given up, and the
     /// server is told if there is one.
     pub(crate) fn leave_now(&mut self, room: &str, out: &mut Outbox) {
-        let keep = self.cfg.no_leave_after_sends;
-        if let Some(r) = self.rooms.get_mut(&fold_cow(room)) {
-            let (name, ks) = (r.name.clone(), r.leave(keep));
-            Self::fail_queued(&name, ks.into_iter().map(|(k, _)| k), "left the room", out);
-        }
+        let key = fold_cow(room);
+        self.give_up_rooms(|r| fold_cow(&r.name) == key, "left the room", out);
         if self.state == ClientState::Connected {
             self.send(out, "LEAVEROOM", &[room]);
             self.await_answer("LEAVEROOM", room);
@@ -335,36 +332,40 @@ impl Client {
     /// would have brought.
     pub(crate) fn session_ended(&mut self, out: &mut Outbox) {
         self.private_session_ended(out);
-        let keep = self.cfg.no_leave_after_sends;
-        let mut given_up = Vec::new();
+        self.give_up_rooms(|r| r.leaving, "left the room", out);
         for r in self.rooms.values_mut() {
-            if r.leaving {
-                given_up.push((r.name.clone(), r.leave(keep)));
-            } else {
-                r.suspend();
-            }
-        }
-        for (room, ks) in given_up {
-            Self::fail_queued(&room, ks.into_iter().map(|(k, _)| k), "left the room", out);
+            r.suspend();
         }
     }
 
-    /// Tells the user each of these queued messages of `room` failed.
-    pub(crate) fn fail_queued(
-        room: &Arc<str>,
-        ks: impl IntoIterator<Item = u64>,
+    /// Ends the membership of every room `which` picks, and tells the user
+    /// each message still queued there failed, `why`. One whose CSEND went
+    /// out may be taken into the stream all the same: it is told only
+    /// that it was not confirmed.
+    pub(crate) fn give_up_rooms(
+        &mut self,
+        which: impl Fn(&RoomState) -> bool,
         why: &str,
         out: &mut Outbox,
     ) {
-        for k in ks {
-            Self::note(
-                out,
-                ChatNote::SendFailed {
-                    room: room.clone(),
-                    reason: why.into(),
-                    k: Some(k),
-                },
-            );
+        let keep = self.cfg.no_leave_after_sends;
+        for r in self.rooms.values_mut().filter(|r| which(r)) {
+            for (k, went_out) in r.leave(keep) {
+                let reason: Arc<str> = if went_out {
+                    format!("{why} before it was confirmed").into()
+                } else {
+                    why.into()
+                };
+                let room = r.name.clone();
+                Self::note(
+                    out,
+                    ChatNote::SendFailed {
+                        room,
+                        reason,
+                        k: Some(k),
+                    },
+                );
+            }
         }
     }
 

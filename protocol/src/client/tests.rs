@@ -2500,6 +2500,16 @@ fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
     r.input(ClientInput::Command(ClientCommand::Leave("#r")));
     assert_eq!(send_failures(&r), [("left the room".to_string(), Some(1))]);
 
+    // The same, the message's CSEND out before the session ended: the
+    // room may have it, so it is not confirmed rather than failed.
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    r.frame(&["NEWSEQ", "#r", "1", "A", "1"]);
+    r.input(ClientInput::Closed { link: SRV });
+    r.input(ClientInput::Command(ClientCommand::Leave("#r")));
+    let want = [("left the room before it was confirmed".to_string(), Some(1))];
+    assert_eq!(send_failures(&r), want);
+
     // A quit: "hi", whose CSEND went out, may be taken into the stream
     // all the same, and the user is told so.
     let mut r = Rig::joined(cfg());
@@ -2511,9 +2521,9 @@ fn queued_messages_that_can_no_longer_go_are_given_up_with_a_word() {
     assert_eq!(
         send_failures(&r),
         [
+            ("the user quit before it was confirmed".to_string(), Some(1)),
             ("the user quit".to_string(), Some(2)),
             ("the user quit".to_string(), Some(3)),
-            ("the user quit before it was confirmed".to_string(), Some(1)),
         ]
     );
 }

@@ -28,6 +28,7 @@ const USERS_OWN: &[&str] = &[
     "no such room",
     "not connected",
     "left the room",
+    "left the room before it was confirmed",
     "the user quit",
     "the user quit before it was confirmed",
 ];
