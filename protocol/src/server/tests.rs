@@ -7004,9 +7004,9 @@ fn losing_a_server_drops_its_users_and_leaves_other_syncs_pending() {
     }
 }
 
-/// A sequencer looks at the rooms where it holds numbers at each deadline
-/// and forgets those that hold none any more, so the set stays as small
-/// as what is held (mutation survivor: kept every room ever held).
+/// A sequencer's queue of rooms holding numbers forgets a room that holds
+/// none any more when it comes first, so the queue stays as small as what
+/// is held (mutation survivor: kept every room ever held).
 #[test]
 fn a_room_whose_held_numbers_are_used_leaves_the_held_set() {
     let mut net = chain(Config::default(), &["A"], &[]);
@@ -7014,14 +7014,14 @@ fn a_room_whose_held_numbers_are_used_leaves_the_held_set() {
     let l = client_joins(&mut net, p, "A", "alice");
     net.puppet_send(p, l, &encoded(&["GETSEQ", "#r"]));
     net.settle();
-    assert_eq!(net.srv(0).chat.held_rooms.len(), 1, "a number held");
+    assert_eq!(net.srv(0).chat.hold_queue.len(), 1, "a number held");
     let new = net.puppet_got(p, l).pop().expect("NEWSEQ");
     let (e, s, n) = (&new[2], &new[3], &new[4]);
     net.puppet_send(p, l, &encoded(&["CSEND", "#r", e, s, n, "hi/1", "hi"]));
     // Until the next wake-up (the hold's expiry, which it no longer
     // needs) the set may still name it.
     net.run_for(Config::default().seq_hold + secs(1));
-    let held = &net.srv(0).chat.held_rooms;
+    let held = &net.srv(0).chat.hold_queue;
     assert!(held.is_empty(), "{held:?}");
 }
 

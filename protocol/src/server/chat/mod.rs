@@ -198,11 +198,16 @@ pub(crate) struct ChatState {
     /// Rooms by folded name, indexed by the network's room ids (see
     /// id_map.rs).
     pub rooms: crate::id_map::IdMap<Room>,
-    /// Rooms that may hold numbers (folded names): every room given a
-    /// hold since it was last seen holding none, so the deadline and the
-    /// expiry visit these instead of every room known. A room is dropped
-    /// from it lazily, when seen without holds (or gone).
-    pub held_rooms: BTreeSet<String>,
+    /// The rooms where this server holds numbers, by when their oldest
+    /// hold was given (folded names), so the deadline reads the first key
+    /// and an expiry visits the rooms that are due, not every room that
+    /// holds (a sequencer of many rooms wakes many times a second). A key
+    /// may be earlier than its room's oldest hold (a number used or
+    /// skipped makes the next one the oldest without touching the queue),
+    /// or name a room that holds none any more; it is put right when it
+    /// comes first (`chat_deadline`) or is due. Never later: a room gets
+    /// its key when it goes from holding none to holding one.
+    pub hold_queue: BTreeSet<(Instant, String)>,
     pub clients: BTreeMap<LinkId, ClientLink>,
     /// Each client's timer (registration, ping, silence) by when it is
     /// due, so a wake-up visits the clients that are due rather than all
@@ -505,7 +510,7 @@ impl Server {
         self.check_client_timers(client_due);
         #[cfg(debug_assertions)]
         self.check_held_rooms();
-        let cfg = &self.cfg;
+        let hold_due = self.first_hold().map(|t| t + self.cfg.seq_hold);
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
         if let Some(t) = self.moves_deadline() {
@@ -529,18 +534,9 @@ impl Server {
         if let Some(t) = client_due {
             at(t);
         }
-        let rooms = &self.chat.rooms;
-        self.chat
-            .held_rooms
-            .retain(|key| match rooms.get(key).and_then(|r| r.seq.as_ref()) {
-                Some(s) if !s.held.is_empty() => {
-                    if let Some(t) = s.oldest_hold() {
-                        at(t + cfg.seq_hold);
-                    }
-                    true
-                }
-                _ => false,
-            });
+        if let Some(t) = hold_due {
+            at(t);
+        }
         if let Some(until) = self.chat.history.next_expiry() {
             at(until);
         }
@@ -550,14 +546,47 @@ impl Server {
         d
     }
 
+    /// The oldest hold of any room, with the queue's first key put right
+    /// (see `hold_queue`): keys of rooms holding none are dropped, an
+    /// early key moved to its room's oldest hold, until the first is
+    /// exact. Every other key is no earlier than it and no later than its
+    /// own room's oldest hold, so it is the earliest.
+    fn first_hold(&mut self) -> Option<Instant> {
+        loop {
+            let (at, key) = self.chat.hold_queue.first()?;
+            let oldest = self.oldest_hold_of(key);
+            if oldest == Some(*at) {
+                return oldest;
+            }
+            let (_, key) = self.chat.hold_queue.pop_first()?;
+            if let Some(t) = oldest {
+                self.chat.hold_queue.insert((t, key));
+            }
+        }
+    }
+
+    pub(crate) fn oldest_hold_of(&self, key: &str) -> Option<Instant> {
+        let seq = self.chat.rooms.get(key)?.seq.as_ref()?;
+        seq.oldest_hold()
+    }
+
     /// Debug builds (and so every test) check that every room holding a
-    /// number is among the held rooms.
+    /// number has a key in the hold queue no later than its oldest hold.
     #[cfg(debug_assertions)]
     fn check_held_rooms(&self) {
         for (key, r) in self.chat.rooms.iter_unordered() {
-            if r.seq.as_ref().is_some_and(|s| !s.held.is_empty()) {
-                assert!(self.chat.held_rooms.contains(&**key), "room {key} holds");
-            }
+            let Some(oldest) = r.seq.as_ref().and_then(|s| s.oldest_hold()) else {
+                continue;
+            };
+            let keyed = self
+                .chat
+                .hold_queue
+                .iter()
+                .any(|(at, k)| **k == **key && *at <= oldest);
+            assert!(
+                keyed,
+                "room {key} holds since {oldest:?} with no key by then"
+            );
         }
     }
 

@@ -366,10 +366,11 @@ impl Server {
                 at: now,
             },
         );
+        let first = seq.held.is_empty();
         seq.held.insert(n);
         let stream = room.stream.clone();
-        if !self.chat.held_rooms.contains(key) {
-            self.chat.held_rooms.insert(key.to_string());
+        if first {
+            self.chat.hold_queue.insert((now, key.to_string()));
         }
         self.arm(now + self.cfg.seq_hold);
         Some((stream, n))
@@ -523,8 +524,20 @@ impl Server {
     /// Skips numbers held longer than `seq_hold`.
     pub(crate) fn expire_holds(&mut self, now: Instant, out: &mut Outbox) {
         let hold = self.cfg.seq_hold;
+        // The rooms whose oldest hold is due, in name order (the order
+        // the numbers are skipped in); the others hold nothing due.
+        let mut rooms: Vec<String> = Vec::new();
+        while let Some(at) = self.first_hold() {
+            if now.saturating_since(at) < hold {
+                break;
+            }
+            let (_, key) = self.chat.hold_queue.pop_first().expect("a first hold");
+            rooms.push(key);
+        }
+        rooms.sort_unstable();
+        rooms.dedup();
         let mut due: Vec<(String, u64)> = Vec::new();
-        for key in &self.chat.held_rooms {
+        for key in &rooms {
             if let Some(s) = self.chat.rooms.get(key).and_then(|r| r.seq.as_ref()) {
                 for &n in &s.held {
                     match s.slots.get(&n) {
@@ -538,6 +551,11 @@ impl Server {
         }
         for (key, n) in due {
             self.skip_number(&key, n, out);
+        }
+        for key in rooms {
+            if let Some(t) = self.oldest_hold_of(&key) {
+                self.chat.hold_queue.insert((t, key));
+            }
         }
     }
 
