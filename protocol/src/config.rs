@@ -149,6 +149,9 @@ pub struct Ablations {
     /// A client drops the private texts that can no longer go (no answer,
     /// no direct link, the session ended, the user quit) without a word.
     pub no_private_ends: bool,
+    /// A server drops a list copy whose user it routes back where the
+    /// copy came from (a user that moved while the copy was on its way).
+    pub no_list_return: bool,
     /// A request named for a server that has handed the stream over is
     /// served there as any named request, not sent on named for the holder.
     pub no_request_names_holder: bool,
@@ -175,6 +178,9 @@ pub struct Ablations {
     /// A server shutting down closes its links while a stream it agreed
     /// to take still waits for the old sequencer's go.
     pub no_drain_waits_go: bool,
+    /// A shutting-down server closes its links at once, without waiting
+    /// for its neighbours' answer to its last word.
+    pub no_last_word: bool,
     /// A seeker dials any server that answered its HELLO, registered or not.
     pub no_discovery_registry: bool,
     /// A seeker stops looking at any registered link, even one another
@@ -375,6 +381,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "private.settled",
     ),
     (
+        "last-word",
+        "a shutting-down server closes its links as soon as its clients have moved, and so drops what its neighbours sent it before they heard of the moves: a list message's copy for a user it just moved, which it would have sent back toward the user's new server",
+        "list.kept",
+    ),
+    (
+        "list-return",
+        "a server drops a list message's copy for a user it routes back where the copy came from: a copy sent toward a user's old server while the user moved reaches a server that has heard of the move, which drops it instead of sending it back toward the new one",
+        "list.kept",
+    ),
+    (
         "leave-ends-membership",
         "a server answers a client's leave but keeps its membership: the servers list the user in a room it left, and send it that room's traffic",
         "client.rooms",
@@ -508,9 +524,11 @@ impl Ablations {
             "move-resend" => &mut self.no_move_resend,
             "leave-after-sends" => &mut self.no_leave_after_sends,
             "private-ends" => &mut self.no_private_ends,
+            "list-return" => &mut self.no_list_return,
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,
+            "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,
             "token-replay" => &mut self.no_token_replay,

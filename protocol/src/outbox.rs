@@ -253,6 +253,16 @@ pub enum ChatNote {
     PrivateSent { to: Arc<str>, text: Arc<str> },
     /// Client: a private message arrived over a direct link.
     PrivateReceived { from: Arc<str>, text: Arc<str> },
+    /// Server (the sender's): a list message from the user `from` was
+    /// addressed to these users (the nicks it named that it could
+    /// resolve; the others were refused to the sender with LERR).
+    ListAddressed {
+        from: Arc<str>,
+        to: Vec<Arc<str>>,
+        text: Arc<str>,
+    },
+    /// Client: a list message from the nick `from` arrived.
+    ListReceived { from: Arc<str>, text: Arc<str> },
     /// Server (the user's home): it asked to move `uid` to the server `to`
     /// (seamless redirect) under request `id`.
     MoveStarted {

@@ -805,7 +805,11 @@ impl Client {
             }
             "SYNC" | "RMSG" | "SKIPSEQ" => self.on_room_frame(now, f, out),
             "NEWSEQ" | "NOSEQ" | "SENDFAIL" => self.on_seq_reply(now, f, out),
-            "LMSG" => self.list_log.push((a(0).into(), a(1).into())),
+            "LMSG" => {
+                let (from, text): (Arc<str>, Arc<str>) = (a(0).into(), a(1).into());
+                self.list_log.push((from.clone(), text.clone()));
+                Self::note(out, ChatNote::ListReceived { from, text });
+            }
             "PRIVREQ" => {
                 // fromnick, fromuid, addr
                 let yes = self.cfg.accept_private;

@@ -1544,6 +1544,11 @@ fn list_messages_received_are_kept_with_their_sender() {
             ("carol".to_string(), "and you".to_string())
         ]
     );
+    // Each is noted as it arrives (what `list.kept` reads).
+    assert!(
+        r.noted(|n| matches!(n, ChatNote::ListReceived { from, text }
+        if &**from == "carol" && &**text == "and you"))
+    );
 }
 
 /// Also under `retry_to_back`: with no other message to go first, the

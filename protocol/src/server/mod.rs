@@ -187,6 +187,9 @@ pub struct Server {
     pub(crate) stopped: bool,
     /// Shutting down gracefully, until this instant at the latest.
     pub(crate) draining: Option<Instant>,
+    /// Shutting down, with nothing left to move: the server links whose
+    /// answer to its last word (a PING) it awaits before it closes.
+    pub(crate) last_word: Option<Vec<LinkId>>,
     /// When load balancing next looks at the loads.
     pub(crate) balance_at: Option<Instant>,
     /// A newcomer, from its first boot until it is a member.
@@ -246,6 +249,7 @@ impl Server {
             deadline: None,
             stopped: false,
             draining: None,
+            last_word: None,
             balance_at: None,
             joining: None,
             learned: BTreeSet::new(),
@@ -505,7 +509,11 @@ impl Server {
     ) {
         match msg {
             Msg::Ping { token } => out.send(link, |b| Msg::Pong { token }.encode(b)),
-            Msg::Pong { .. } => {}
+            Msg::Pong { token } => {
+                if token == shutdown::LAST_WORD {
+                    self.heard_last_word(link);
+                }
+            }
             Msg::Error { .. } => {
                 self.drop_link(now, link, CloseReason::PeerClosed, false, rng, out)
             }

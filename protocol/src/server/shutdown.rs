@@ -6,7 +6,18 @@
 //! name, counting the users it is sending; so they spread instead of
 //! piling onto one), waits until every request has ended or
 //! `redirect_timeout` has passed, tells whoever is left "server shutting
-//! down" (with a QUIT to the network), then closes its links with SCLOSE.
+//! down" (with a QUIT to the network), then has a last word with each
+//! neighbour and closes its links with SCLOSE.
+//!
+//! The last word is a PING with its own token ([`LAST_WORD`]) on every
+//! server link; the server closes once each has answered (or gone, or
+//! `ping_timeout` has passed). A neighbour answers once it has read
+//! everything before it, the moves' UMOVEs included, so whatever it sent
+//! toward the moved users before it heard of them arrives first, while
+//! the server still reads its links and can send it on: a list copy for a
+//! user it just moved goes back toward the user's new server
+//! (`list-copy-lost-at-a-shutdown.toml`; the `last-word` ablation closes
+//! at once, as before, and drops it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +32,10 @@ use crate::time::Instant;
 /// The SCLOSE reason of a graceful shutdown: its neighbours give the tree
 /// `relink_grace` to re-form before their rooms elect new sequencers.
 pub(crate) const SHUTDOWN_REASON: &str = "shutting down";
+
+/// The token of a shutting-down server's last PING: keepalive tokens
+/// count up from 0 and never reach it.
+pub(crate) const LAST_WORD: u64 = u64::MAX;
 
 /// Another server's load: (users living there, name, SID).
 type Load = (usize, Arc<str>, Arc<str>);
@@ -144,6 +159,20 @@ impl Server {
         let Some(until) = self.draining else {
             return;
         };
+        if let Some(waiting) = &mut self.last_word {
+            let links = &self.links;
+            waiting.retain(|l| {
+                links
+                    .get(l)
+                    .is_some_and(|x| matches!(x.phase, Phase::Registered))
+            });
+            if waiting.is_empty() || now >= until {
+                self.draining = None;
+                self.last_word = None;
+                self.close_down(now, rng, out);
+            }
+            return;
+        }
         self.retry_handoffs(now, out);
         // Streams wait for their successor's receipt (each try is bounded,
         // and so is their number), and the drain with them.
@@ -169,13 +198,35 @@ impl Server {
         if taking && now < until && !self.cfg.ablations.no_drain_waits_go {
             return;
         }
-        self.draining = None;
         let why = "server shutting down";
         let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();
         for l in clients {
             self.let_client_go(l, why, out);
         }
-        self.close_down(now, rng, out);
+        let neighbours: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| matches!(l.phase, Phase::Registered))
+            .map(|(&id, _)| id)
+            .collect();
+        if self.cfg.ablations.no_last_word || neighbours.is_empty() {
+            self.draining = None;
+            return self.close_down(now, rng, out);
+        }
+        for &l in &neighbours {
+            out.send(l, |b| Msg::Ping { token: LAST_WORD }.encode(b));
+        }
+        self.last_word = Some(neighbours);
+        let until = now + self.cfg.ping_timeout;
+        self.draining = Some(until);
+        self.arm(until);
+    }
+
+    /// A neighbour answered the last word.
+    pub(crate) fn heard_last_word(&mut self, link: LinkId) {
+        if let Some(waiting) = &mut self.last_word {
+            waiting.retain(|&l| l != link);
+        }
     }
 
     /// Closes a client connection with the reason, and the user's session

@@ -3557,9 +3557,23 @@ fn a_shutdown_without_rooms_drains_until_its_deadline() {
     assert!(net.puppet_got(p, l).iter().any(|w| w[0] == "REDIRECT"));
     assert!(net.srv(1).is_draining());
     assert!(!net.srv(1).is_stopped(), "stopped before the deadline");
-    // ...and at it, given up, and the server stops.
+    // ...and at it, given up: the server has its last word with each
+    // neighbour, and stops once they have answered.
     net.run_until(until);
-    assert!(net.srv(1).is_stopped(), "still draining at the deadline");
+    assert!(last_word_sent(&net, 1), "no last word at the deadline");
+    net.run_for(secs(1));
+    assert!(
+        net.srv(1).is_stopped(),
+        "still draining after the last word"
+    );
+}
+
+/// Server `i` has sent its last word (the shutdown's PING) to each of its
+/// server neighbours.
+fn last_word_sent(net: &Net, i: usize) -> bool {
+    let last = vec!["PING".to_string(), u64::MAX.to_string()];
+    let peers: Vec<LinkId> = net.srv(i).links.keys().copied().collect();
+    !peers.is_empty() && peers.iter().all(|&l| net.sent_on(i, l).contains(&last))
 }
 
 /// A client may ask to be moved (MOVEME): it is offered the move like
@@ -3633,6 +3647,22 @@ fn a_list_message_reaches_each_recipient_once() {
         .puppet_got(p1, l1)
         .iter()
         .any(|w| *w == ["LERR", "nobody", "no such nick"]));
+    // The sender's server notes whom it addressed (once each), for
+    // `list.kept`.
+    let uid = |nick| net.srv(0).uid_of_nick(nick).unwrap().to_string();
+    let addressed: Vec<(usize, String, Vec<String>)> = net
+        .notes
+        .iter()
+        .filter_map(|(_, i, n)| match n {
+            Note::Chat(ChatNote::ListAddressed { from, to, text }) if &**text == "hi" => Some((
+                *i,
+                from.to_string(),
+                to.iter().map(|t| t.to_string()).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(addressed, [(0, uid("p1"), vec![uid("p2"), uid("p3")])]);
 }
 
 /// A private talk's request and answer cross the tree with their fields
@@ -3685,7 +3715,41 @@ fn a_drain_ends_at_its_deadline_with_a_later_move_pending() {
     assert_eq!(pending.len(), 2, "p2's move and p1's own");
     assert!(pending.iter().any(|&t| t > until));
     net.run_until(until);
-    assert!(net.srv(1).is_stopped(), "still draining at the deadline");
+    assert!(last_word_sent(&net, 1), "still draining at the deadline");
+    net.run_for(secs(1));
+    assert!(
+        net.srv(1).is_stopped(),
+        "still draining after the last word"
+    );
+}
+
+/// A shutting-down server reads its links until each neighbour has
+/// answered its last word (so a list copy for a user it just moved, sent
+/// by a neighbour that had not yet heard of the move, still goes back
+/// toward the user's new server: list-copy-lost-at-a-shutdown.toml).
+/// With the `last-word` ablation it closes at once.
+#[test]
+fn a_shutdown_has_a_last_word_with_each_neighbour_before_it_closes() {
+    for ablated in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_last_word = ablated;
+        let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+        net.settle();
+        net.handle(1, Input::Operator(Command::Shutdown));
+        // No client to move: stopped at once (ablated), or reading
+        // until the neighbour's answer comes.
+        assert_eq!(net.srv(1).is_stopped(), ablated, "ablated: {ablated}");
+        assert_eq!(last_word_sent(&net, 1), !ablated);
+        if !ablated {
+            let ba = net.link_to(1, "A");
+            assert_eq!(net.srv(1).last_word.as_deref(), Some(&[ba][..]));
+            // Another link's answer, or a keepalive's, is not the one.
+            net.inject(1, ba, &encoded(&["PONG", "7"]));
+            assert!(!net.srv(1).is_stopped());
+            net.inject(1, ba, &encoded(&["PONG", &u64::MAX.to_string()]));
+            assert!(net.srv(1).is_stopped(), "the answer came");
+        }
+    }
 }
 
 // ------------------------------------------------------- adding a server
@@ -6321,6 +6385,40 @@ fn list_copies_are_shared_per_link_and_never_sent_back() {
     net.inject(1, ba, &chat_frame("LCOPY", &[&u1, "p1", "again", &u2]));
     net.settle();
     assert_eq!(net.sent_on(1, ba).len(), back, "nothing sent back to A");
+}
+
+/// A list copy for a user that moved while the copy was on its way goes
+/// back on the link it came from, toward the user's new server: the
+/// sender's side had not heard of the move (here C's user moved to A, and
+/// A's copy names it as if it were still behind B). With the
+/// `list-return` ablation, or for a user that never moved (the test
+/// above), it is dropped.
+#[test]
+fn a_list_copy_for_a_user_that_moved_goes_back_toward_its_new_server() {
+    for ablated in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_list_return = ablated;
+        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("B", "C")]);
+        let p1 = net.add_puppet("p1");
+        client_registers(&mut net, p1, "A", "p1");
+        let p3 = net.add_puppet("p3");
+        client_registers(&mut net, p3, "C", "p3");
+        net.settle();
+        let (ba, bc) = (net.link_to(1, "A"), net.link_to(1, "C"));
+        let uid = |net: &Net, nick| net.srv(1).uid_of_nick(nick).unwrap().to_string();
+        let (u1, u3) = (uid(&net, "p1"), uid(&net, "p3"));
+        let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
+        net.inject(1, bc, &chat_frame("UMOVE", &[&u3, &c_sid, &a_sid, "1"]));
+        let before = net.sent_on(1, ba).len();
+        net.inject(1, ba, &chat_frame("LCOPY", &[&u1, "p1", "late", &u3]));
+        let back: Vec<Vec<String>> = net.sent_on(1, ba)[before..].to_vec();
+        let want: Vec<Vec<String>> = if ablated {
+            Vec::new()
+        } else {
+            vec![["LCOPY", &u1, "p1", "late", &u3].map(String::from).to_vec()]
+        };
+        assert_eq!(back, want, "ablated: {ablated}");
+    }
 }
 
 /// Survivor of `on_direct_msg`: a PRIVREQ2 or PRIVANS2 for a user behind

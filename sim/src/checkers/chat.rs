@@ -320,6 +320,8 @@ impl ChatChecks {
                 self.said.private_ended(h)
             }
             ChatNote::PrivateReceived { .. }
+            | ChatNote::ListAddressed { .. }
+            | ChatNote::ListReceived { .. }
             | ChatNote::MoveStarted { .. }
             | ChatNote::MoveNoted { .. }
             | ChatNote::MoveEnded { .. }

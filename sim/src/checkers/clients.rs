@@ -271,6 +271,24 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
                 ),
             ),
         }
+        let lost: Vec<(&str, u32, &str, u64)> = w.checks.lists.owed_to(uid).collect();
+        if !lost.is_empty() {
+            let copies: u32 = lost.iter().map(|l| l.1).sum();
+            let named: Vec<String> = lost
+                .iter()
+                .take(3)
+                .map(|(text, _, from, at)| format!("{text:?} from {from} at {}ms", at / 1_000_000))
+                .collect();
+            v(
+                "list.kept",
+                &host.label,
+                format!(
+                    "{copies} list message copies addressed to its user ({uid}) never arrived: {}{}",
+                    named.join(", "),
+                    if lost.len() > named.len() { ", ..." } else { "" }
+                ),
+            );
+        }
         let comp: &[HostId] = comps.of(sv).unwrap_or(&[]);
         let wanted = w.checks.clients.rooms.get(&h);
         // The other way round: no room lists the user that it is not in.

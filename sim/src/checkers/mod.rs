@@ -11,6 +11,7 @@ pub mod convergence;
 pub mod counts;
 pub mod discovery;
 pub mod graph;
+pub mod lists;
 pub mod moves;
 pub mod said;
 pub mod sends;
@@ -177,6 +178,11 @@ pub const CATALOG: &[Invariant] = &[
         statement: "every private message such a client's user sent left on an open direct link or was refused to the user (PrivateFailed), once: none is left waiting or dropped without a word",
     },
     Invariant {
+        name: "list.kept",
+        kind: Kind::Convergence,
+        statement: "while no fault has touched the run and the running servers are one tree (and were within relink_grace + 1s), every copy of a list message that its sender's server addressed to a user reaches that user's client, unless the user's session ended first: shutdowns, redirects and new servers lose none",
+    },
+    Invariant {
         name: "redirect.finishes",
         kind: Kind::Safety,
         statement: "each end of a seamless redirect ends it once (completed, refused, timed out or cancelled), each within redirect_timeout (+1s) of its own start (the target's starts when the source's notice reaches it)",
@@ -319,6 +325,7 @@ pub struct Checkers {
     pub measures: counts::Measures,
     pub moves: moves::MoveChecks,
     pub sends: sends::SendChecks,
+    pub lists: lists::ListChecks,
     /// Newcomers that completed their sync (`stats.servers_added`).
     pub servers_added: u64,
     pub discovery: discovery::DiscoveryChecks,
@@ -339,6 +346,7 @@ impl Checkers {
             measures: counts::Measures::default(),
             moves: moves::MoveChecks::new(cfg.redirect_timeout.as_nanos()),
             sends: sends::SendChecks::new(cfg.relink_grace.as_nanos()),
+            lists: lists::ListChecks::default(),
             servers_added: 0,
             discovery: discovery::DiscoveryChecks::default(),
             tokens: tokens::TokenChecks::new(cfg),
@@ -441,10 +449,24 @@ impl Checkers {
                     if self.enabled {
                         if self.sends.wants_split() {
                             let split = servers_split(&self.graph, hosts);
-                            self.sends.set_split(now, split);
+                            self.set_split(now, split);
                         }
                         if let Some(detail) = self.sends.judge(now, n) {
                             self.violate(now, "send.kept", Some(&host.label), detail);
+                        }
+                        match n {
+                            drc_protocol::ChatNote::ListAddressed { from, to, text }
+                                if host.genuine =>
+                            {
+                                let calm = self.sends.calm(now);
+                                self.lists.on_addressed(now, from, to, text, calm);
+                            }
+                            drc_protocol::ChatNote::ListReceived { text, .. } => {
+                                if let Some(uid) = host.client.as_ref().and_then(|c| c.uid()) {
+                                    self.lists.on_received(uid, text);
+                                }
+                            }
+                            _ => {}
                         }
                         self.chat.on_note(now, hosts, *h, n, &mut self.violations);
                         self.moves
@@ -524,7 +546,7 @@ impl Checkers {
         // refusal is excused by a split it may no longer see.
         if self.enabled && self.sends.wants_split() {
             let split = servers_split(&self.graph, hosts);
-            self.sends.set_split(now, split);
+            self.set_split(now, split);
         }
         self.refresh_next_due();
     }
@@ -538,6 +560,15 @@ impl Checkers {
                 Some(&host.label),
                 format!("{what} while syncing its database as a newcomer"),
             );
+        }
+    }
+
+    /// The running servers are (or are not) split at `now`: list copies
+    /// on their way across the split may rightly be lost.
+    fn set_split(&mut self, now: SimTime, split: bool) {
+        self.sends.set_split(now, split);
+        if split {
+            self.lists.forgive_all();
         }
     }
 

@@ -99,6 +99,16 @@ impl SendChecks {
         self.dirty = false;
     }
 
+    /// No fault has touched the run, and the running servers are one
+    /// tree and were for the window before `now`.
+    pub fn calm(&self, now: SimTime) -> bool {
+        let split_lately = self.split_now
+            || self
+                .last_split
+                .is_some_and(|t| now.saturating_sub(t) <= self.window);
+        self.fault.is_none() && !split_lately
+    }
+
     /// What is wrong with note `n` at a client at `now`, if anything. A
     /// refusal is excused while the running servers are split or were
     /// within the window: a graceful shutdown can leave a server no way
@@ -109,11 +119,7 @@ impl SendChecks {
         let ChatNote::SendFailed { room, reason, .. } = n else {
             return None;
         };
-        let split_lately = self.split_now
-            || self
-                .last_split
-                .is_some_and(|t| now.saturating_sub(t) <= self.window);
-        if self.fault.is_some() || USERS_OWN.contains(&&**reason) || split_lately {
+        if !self.calm(now) || USERS_OWN.contains(&&**reason) {
             return None;
         }
         Some(format!(

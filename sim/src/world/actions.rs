@@ -49,6 +49,9 @@ impl World {
             self.checks.violations.extend(found);
         }
         self.checks.sends.on_action(self.now, action);
+        if self.checks.sends.fault.is_some() {
+            self.checks.lists.forgive_all();
+        }
         match action {
             Action::Partition { groups } => {
                 let mut groups: Vec<Vec<HostId>> = groups

@@ -364,6 +364,14 @@ impl Server {
                 }
                 let nick = self.chat.users[uid].nick.clone();
                 self.split_list(None, uid, &nick, text, &to, out);
+                Self::chat_note(
+                    out,
+                    ChatNote::ListAddressed {
+                        from: uid.clone(),
+                        to,
+                        text: text.into(),
+                    },
+                );
                 true
             }
             "PRIVREQ" => {
@@ -415,7 +423,7 @@ impl Server {
         for t in to {
             match self.dest_of_uid(t) {
                 Dest::Client(l) => out.send(l, frame("LMSG", &[nick, text])),
-                Dest::Link(l) if Some(l) != from_link => {
+                Dest::Link(l) if Some(l) != from_link || self.goes_back(t) => {
                     match per_link.iter_mut().find(|(x, _)| *x == l) {
                         Some((_, v)) => v.push(t),
                         None => per_link.push((l, vec![t])),
@@ -429,6 +437,20 @@ impl Server {
             args.extend(ts);
             out.send(l, frame("LCOPY", &args));
         }
+    }
+
+    /// Whether a list copy for `uid` that came on the link this server
+    /// routes the user by goes back there. It does for a user that has
+    /// moved: the server that sent the copy had not yet heard of the move
+    /// (UMOVE), which had already passed this server on its way out from
+    /// the old home, and so reaches every server on the way back before
+    /// the copy does (each sent it earlier, and a link keeps order): the
+    /// copy goes back once at most. Any other copy that would go back is
+    /// dropped, as before: the two servers disagree on where the user's
+    /// home is, which only a change of the tree does, and a copy passed
+    /// between them could go back and forth until it settles.
+    fn goes_back(&self, uid: &str) -> bool {
+        !self.cfg.ablations.no_list_return && self.chat.users.get(uid).is_some_and(|u| u.gen > 0)
     }
 
     /// LCOPY, PRIVREQ2, PRIVANS2: messages addressed to users. False if malformed.
