@@ -136,8 +136,10 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// so it is caught with that one in ablate-handoff-reask.toml. A stream
 /// handed to a server that closes before the go (`drain-waits-go`) needs
 /// two neighbours to shut down within a round trip of each other: the
-/// swarm with users met it once in 1,000 seeds (751, shrunk to
-/// ablate-drain-waits-go.toml). A home that restarts and then shuts down
+/// swarm with users met it once in 1,000 seeds (751, shrunk); since a
+/// shutdown's last word it needs the go to come after that word's answers
+/// too (ablate-drain-waits-go.toml is swarm-discovery seed 1188's, with
+/// lists every 3 s). A home that restarts and then shuts down
 /// before it hears of its room (`gone-sequencer`) needs a restart and a
 /// shutdown of the same server in a few seconds, with the servers that
 /// know the room out of its reach: swarm-discovery met it once in 1,500

@@ -159,6 +159,34 @@ impl Server {
         let Some(until) = self.draining else {
             return;
         };
+        self.retry_handoffs(now, out);
+        // Streams wait for their successor's receipt (each try is bounded,
+        // and so is their number), and the drain with them.
+        if let Some(next) = self.chat.handing.values().map(|h| h.until()).min() {
+            if until <= now {
+                self.draining = Some(next);
+            }
+            return;
+        }
+        if self.last_word.is_none() && !self.chat.moves_out.is_empty() && now < until {
+            return;
+        }
+        // A stream this server said it would take (RSEQTAKE) is given up by
+        // the old sequencer at its go: closing before the go arrives would
+        // leave the stream with nobody (two neighbours shutting down
+        // together, handover-to-a-server-shutting-down.toml). Once it
+        // arrives, the stream is handed on in turn, and waited for above.
+        // So too during the last word, when a neighbour shutting down
+        // meanwhile may still choose this server, which it still sees,
+        // for its streams (stream-offered-during-the-last-word.toml).
+        let taking = self
+            .chat
+            .incoming
+            .values()
+            .any(|(_, _, offered)| offered.is_some());
+        if taking && now < until && !self.cfg.ablations.no_drain_waits_go {
+            return;
+        }
         if let Some(waiting) = &mut self.last_word {
             let links = &self.links;
             waiting.retain(|l| {
@@ -171,31 +199,6 @@ impl Server {
                 self.last_word = None;
                 self.close_down(now, rng, out);
             }
-            return;
-        }
-        self.retry_handoffs(now, out);
-        // Streams wait for their successor's receipt (each try is bounded,
-        // and so is their number), and the drain with them.
-        if let Some(next) = self.chat.handing.values().map(|h| h.until()).min() {
-            if until <= now {
-                self.draining = Some(next);
-            }
-            return;
-        }
-        if !self.chat.moves_out.is_empty() && now < until {
-            return;
-        }
-        // A stream this server said it would take (RSEQTAKE) is given up by
-        // the old sequencer at its go: closing before the go arrives would
-        // leave the stream with nobody (two neighbours shutting down
-        // together, handover-to-a-server-shutting-down.toml). Once it
-        // arrives, the stream is handed on in turn, and waited for above.
-        let taking = self
-            .chat
-            .incoming
-            .values()
-            .any(|(_, _, offered)| offered.is_some());
-        if taking && now < until && !self.cfg.ablations.no_drain_waits_go {
             return;
         }
         let why = "server shutting down";

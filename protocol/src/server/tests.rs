@@ -7055,6 +7055,29 @@ fn an_unused_number_is_skipped_when_its_hold_runs_out() {
     assert_eq!(skipped, [held + Config::default().seq_hold]);
 }
 
+/// A hold that ran out before a late wake-up is skipped at that wake-up,
+/// as one exactly due is (mutation survivor of the hold queue: taking
+/// only holds exactly due, `<` as `>`, passed every run, whose wake-ups
+/// come at the deadline).
+#[test]
+fn a_hold_past_due_at_a_late_wake_up_is_skipped() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    net.puppet_send(p, l, &encoded(&["GETSEQ", "#r"]));
+    net.run_for(ms(100));
+    // Woken well after the hold ran out (a host that slept, say).
+    net.now = net.now + Config::default().seq_hold + secs(3);
+    net.handle(0, Input::Timeout);
+    let skipped = net
+        .notes
+        .iter()
+        .filter(|(_, _, n)| matches!(n, Note::Chat(ChatNote::SeqSkipped { .. })))
+        .count();
+    assert_eq!(skipped, 1);
+    assert!(net.srv(0).chat.hold_queue.is_empty());
+}
+
 /// A room message whose text is not plain ASCII is read by the general
 /// decoder rather than straight off the bytes, and still goes from server
 /// to server to the members (mutation survivor: the general path's RMSG
