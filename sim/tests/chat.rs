@@ -271,3 +271,55 @@ fn a_membership_missing_at_one_server_is_named_there() {
         o.summary()
     );
 }
+
+/// The summary says how many list copies `list.kept` held the network
+/// to, and how many a fault forgave: every copy of a calm run is judged
+/// (and here received), and a cut while they travel forgives those on
+/// their way and stops the judging.
+#[test]
+fn list_copies_judged_and_forgiven_are_counted() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/list-copy-lost-during-a-move.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let calm = scenario::parse_str(&text, "calm.toml").unwrap();
+    let o = run(&calm, RunOptions::default()).unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    let m = o.to_json()["measures"].clone();
+    assert_eq!(
+        (
+            m["list_copies_judged"].as_u64(),
+            m["list_copies_forgiven"].as_u64()
+        ),
+        (Some(10), Some(0))
+    );
+    assert_eq!(
+        o.to_json()["final"]["clients"]["alice"]["list"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    // A cut at 5.034 s, after the first copies were addressed (5.030 s
+    // on) and before the rest: those still on their way are forgiven,
+    // the rest never owed.
+    let cut = text.replace(
+        "[expect]",
+        "[[at]]\ntime = \"5034ms\"\ndo = \"cut\"\na = \"hub\"\nb = \"east\"\n\n[expect]",
+    );
+    let faulted = scenario::parse_str(&cut, "cut.toml").unwrap();
+    let o = run(&faulted, RunOptions::default()).unwrap();
+    assert!(
+        !o.violations.iter().any(|v| v.invariant == "list.kept"),
+        "{}",
+        o.summary()
+    );
+    let m = o.to_json()["measures"].clone();
+    let (judged, forgiven) = (
+        m["list_copies_judged"].as_u64().unwrap(),
+        m["list_copies_forgiven"].as_u64().unwrap(),
+    );
+    assert!(
+        judged > 0 && judged < 10 && forgiven > 0 && forgiven <= judged,
+        "{judged} {forgiven}"
+    );
+}

@@ -130,6 +130,12 @@ pub struct Measures {
     /// Distinct room streams (room, epoch, sequencer) that numbered or
     /// skipped anything: one per room plus one per epoch started after it.
     pub epochs_started: u64,
+    /// List message copies `list.kept` held the network to (addressed
+    /// while no fault had touched the run and the servers were one tree),
+    /// and of those the ones forgiven by a later fault or split (filled
+    /// in at the end of a run, so 0 with the checkers off).
+    pub list_copies_judged: u64,
+    pub list_copies_forgiven: u64,
     #[serde(skip)]
     streams: std::collections::BTreeSet<(std::sync::Arc<str>, drc_protocol::Stream)>,
 }
