@@ -149,7 +149,10 @@ impl Server {
         self.progress_shutdown(now, rng, out);
     }
 
-    /// Finishes a shutdown once no redirect is pending or time is up.
+    /// Finishes a shutdown: once no redirect is pending (or time is up),
+    /// no stream is being handed on and none it agreed to take waits for
+    /// its go, it has its last word; once that is answered (or
+    /// `ping_timeout` has passed), it closes.
     pub(crate) fn progress_shutdown<R: CryptoRngCore>(
         &mut self,
         now: Instant,
@@ -168,6 +171,8 @@ impl Server {
             }
             return;
         }
+        // Moves still pending when the drain's time ran out are not waited
+        // for again under the last word's later deadline.
         if self.last_word.is_none() && !self.chat.moves_out.is_empty() && now < until {
             return;
         }

@@ -574,15 +574,16 @@ impl Server {
     /// number has a key in the hold queue no later than its oldest hold.
     #[cfg(debug_assertions)]
     fn check_held_rooms(&self) {
+        // Each room's earliest key, in one pass over the queue.
+        let mut earliest: BTreeMap<&str, Instant> = BTreeMap::new();
+        for (at, key) in &self.chat.hold_queue {
+            earliest.entry(key).or_insert(*at);
+        }
         for (key, r) in self.chat.rooms.iter_unordered() {
             let Some(oldest) = r.seq.as_ref().and_then(|s| s.oldest_hold()) else {
                 continue;
             };
-            let keyed = self
-                .chat
-                .hold_queue
-                .iter()
-                .any(|(at, k)| **k == **key && *at <= oldest);
+            let keyed = earliest.get(&**key).is_some_and(|&at| at <= oldest);
             assert!(
                 keyed,
                 "room {key} holds since {oldest:?} with no key by then"
