@@ -550,6 +550,11 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Silence on a link after which its end closes it.
     pub ping_timeout: Duration,
+    /// The same two for a server's clients (and the client's own watch on
+    /// its server). Real networks ping idle users every few minutes and
+    /// their links far more often; the defaults equal the link's.
+    pub client_ping_interval: Duration,
+    pub client_ping_timeout: Duration,
     /// First autoconnect retry delay; doubles per failure up to `reconnect_max`.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
@@ -596,6 +601,8 @@ impl Default for Config {
             ordering: Ordering::default(),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(15),
+            client_ping_interval: Duration::from_secs(5),
+            client_ping_timeout: Duration::from_secs(15),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),

@@ -446,13 +446,24 @@ const USERS_START: u64 = 30_000_000_000;
 /// [`USERS_START`] and joins its room a second later.
 const USERS_SETTLED: u64 = USERS_START + 8_000_000_000;
 
-/// What each user of `bench users` does, on average.
+/// What each user of `bench users` does, on average, and how often its
+/// server pings it when it is silent.
 #[derive(Clone, Copy, Debug)]
 pub struct UserHabits {
     pub say_every_secs: u64,
     pub nick_every_secs: u64,
     pub churn_every_secs: u64,
+    /// The servers' keepalive for users: PING after this many seconds of
+    /// silence, close after three times as many (the links' own ratio).
+    pub client_ping_secs: u64,
 }
+
+/// Real networks ping a silent user every couple of minutes (solanum's
+/// default class pings after 2 minutes, InspIRCd's `pingfreq` is 2
+/// minutes too), not every 5 s as the scenarios' links: at 5 s the PINGs,
+/// PONGs and timers of a user who speaks once a minute are a quarter of
+/// all events.
+pub const USERS_CLIENT_PING_SECS: u64 = 120;
 
 impl Default for UserHabits {
     fn default() -> Self {
@@ -460,6 +471,7 @@ impl Default for UserHabits {
             say_every_secs: 60,
             nick_every_secs: 600,
             churn_every_secs: 600,
+            client_ping_secs: USERS_CLIENT_PING_SECS,
         }
     }
 }
@@ -491,6 +503,14 @@ pub fn users_scenario(
         stop: Duration::from_nanos(stop),
         ..WorkloadSection::default()
     });
+    let p = &mut scn.protocol;
+    let ping = secs(habits.client_ping_secs);
+    // The links' keepalive is left unwritten: a file for 5 s is the
+    // file of every earlier round.
+    if ping != p.ping_interval || secs(3 * habits.client_ping_secs) != p.ping_timeout {
+        p.client_ping_interval = Some(ping);
+        p.client_ping_timeout = Some(secs(3 * habits.client_ping_secs));
+    }
     quiet_end(&mut scn, stop + 5_000_000_000);
     scn
 }
@@ -499,6 +519,7 @@ pub fn users_scenario(
 pub struct UsersReport {
     pub servers: usize,
     pub users: u64,
+    pub client_ping_secs: u64,
     /// From [`USERS_SETTLED`] to 5 s after the workload; then untimed
     /// to a quiet end, judged.
     #[serde(flatten)]
@@ -516,6 +537,7 @@ pub fn users(
     Ok(UsersReport {
         servers,
         users,
+        client_ping_secs: habits.client_ping_secs,
         timed: run_timed(scn, USERS_SETTLED)?,
     })
 }
@@ -523,9 +545,10 @@ pub fn users(
 impl UsersReport {
     pub fn text(&self) -> String {
         format!(
-            "users: {} users on {} servers, every safety checker on; timed after set-up, {:.0} simulated s:\n{}",
+            "users: {} users on {} servers, pinged after {} s of silence, every safety checker on; timed after set-up, {:.0} simulated s:\n{}",
             self.users,
             self.servers,
+            self.client_ping_secs,
             self.timed.sim_secs,
             self.timed.text()
         )
@@ -544,8 +567,13 @@ mod tests {
             say_every_secs: 10,
             nick_every_secs: 30,
             churn_every_secs: 30,
+            client_ping_secs: 5,
         };
-        let scn = crate::workload::expand(&users_scenario(4, 200, 60, habits, 7), 7);
+        let unexpanded = users_scenario(4, 200, 60, habits, 7);
+        // Users pinged as the links are: no keepalive of their own written.
+        assert_eq!(unexpanded.protocol.client_ping_interval, None);
+        assert_eq!(unexpanded.protocol.client_ping_timeout, None);
+        let scn = crate::workload::expand(&unexpanded, 7);
         assert_eq!(scn.clients.len(), 200);
         let count = |f: &dyn Fn(&Action) -> bool, from: u64, to: u64| {
             scn.actions
@@ -578,5 +606,24 @@ mod tests {
             scn.duration.as_nanos(),
             end + 5_000_000_000 + 45_000_000_000
         );
+    }
+
+    /// By default users are pinged after 2 minutes of silence and dropped
+    /// after 6, and the untimed end waits three of those timeouts.
+    #[test]
+    fn users_are_pinged_every_two_minutes_by_default_and_the_end_waits_for_it() {
+        let scn = users_scenario(4, 200, 60, UserHabits::default(), 7);
+        let p = &scn.protocol;
+        assert_eq!(p.client_ping_interval, Some(Duration::from_secs(120)));
+        assert_eq!(p.client_ping_timeout, Some(Duration::from_secs(360)));
+        assert_eq!(p.ping_interval, Duration::from_secs(5));
+        let cfg = crate::run::protocol_config(&scn).unwrap();
+        assert_eq!(
+            cfg.client_ping_interval,
+            drc_protocol::Duration::from_secs(120)
+        );
+        assert_eq!(quiet_margin(&scn), 3 * 360_000_000_000);
+        let back = crate::scenario::parse_str(&scn.to_toml(), "users.toml").unwrap();
+        assert_eq!(back.protocol, scn.protocol);
     }
 }

@@ -373,6 +373,11 @@ enum BenchCmd {
         /// reconnects (0: never).
         #[arg(long, default_value_t = 600)]
         churn_every: u64,
+        /// Seconds of a user's silence after which its server pings it
+        /// (it is dropped after three times as long). Real networks use
+        /// minutes; 5 is the scenarios' default, the links' keepalive.
+        #[arg(long, default_value_t = crate::bench::USERS_CLIENT_PING_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        client_ping: u64,
         /// Seed of the random tree and the users.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -843,6 +848,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 say_every,
                 nick_every,
                 churn_every,
+                client_ping,
                 seed,
                 json,
             } => {
@@ -850,6 +856,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     say_every_secs: say_every,
                     nick_every_secs: nick_every,
                     churn_every_secs: churn_every,
+                    client_ping_secs: client_ping,
                 };
                 let r = crate::bench::users(servers as usize, users, seconds, habits, seed)?;
                 emit(&if json { json_line(&r) } else { r.text() });

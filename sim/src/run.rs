@@ -107,6 +107,8 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
         ordering: p.ordering,
         ping_interval: p.ping_interval,
         ping_timeout: p.ping_timeout,
+        client_ping_interval: p.client_ping_interval.unwrap_or(p.ping_interval),
+        client_ping_timeout: p.client_ping_timeout.unwrap_or(p.ping_timeout),
         reconnect_min: p.reconnect_min,
         reconnect_max: p.reconnect_max,
         handshake_timeout: p.handshake_timeout,

@@ -119,3 +119,63 @@ groups = [["east"], ["named"]]
     assert!(!reach("named", "east") && !reach("named", "hub"));
     assert!(reach("idle", "hub") && !reach("idle", "east"));
 }
+
+/// Clients keep alive on their own timers (30 s and 90 s here), the link
+/// between the servers on the defaults (5 s and 15 s).
+#[test]
+fn a_client_keepalive_of_minutes_pings_and_drops_on_its_own_clock() {
+    use drc_sim::trace::{SharedBuffer, TraceFilter};
+    let sink = SharedBuffer::default();
+    let o = run(
+        &load("client-keepalive-minutes"),
+        RunOptions {
+            trace: Some(Box::new(sink.clone())),
+            trace_filter: TraceFilter::default(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    let text = String::from_utf8(sink.contents()).unwrap();
+    let events = drc_sim::view::parse_lines(&text).unwrap();
+    let secs = |e: &Value| e["t_ns"].as_u64().unwrap() as f64 / 1e9;
+    let delivered = |from: &str, to: &str, cmd: &str| -> Vec<f64> {
+        events
+            .iter()
+            .filter(|e| {
+                e["ev"] == "deliver" && e["from"] == from && e["to"] == to && e["cmd"] == cmd
+            })
+            .map(secs)
+            .collect()
+    };
+    // alice last spoke to east at 0.03 s and was cut off at 5 s: east
+    // drops her 90 s later, she gives east up 120 s after she last heard it.
+    let noted = |host: &str, kind: &str| -> Vec<f64> {
+        events
+            .iter()
+            .filter(|e| e["ev"] == "note" && e["host"] == host && e["note"]["kind"] == kind)
+            .filter(|e| host != "east" || e["note"]["peer"] == "alice")
+            .map(secs)
+            .collect()
+    };
+    let down = noted("east", "link_down");
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert!((90.0..90.2).contains(&down[0]), "{down:?}");
+    let gone = noted("alice", "disconnected");
+    assert!(
+        gone.len() == 1 && (120.0..120.2).contains(&gone[0]),
+        "{gone:?}"
+    );
+    // bob, idle, answers every PING: one every 30 s, not every 5 s.
+    let pings = delivered("hub", "bob", "PING");
+    assert!(pings.len() >= 12, "{pings:?}");
+    assert!(pings.windows(2).all(|w| w[1] - w[0] >= 30.0), "{pings:?}");
+    // The link is pinged at its own pace: either end's PING is life to
+    // the other, so hub pings every 10 s or 15 s, about 40 times in 450 s.
+    let link = delivered("hub", "east", "PING");
+    assert!(link.len() >= 35, "{link:?}");
+    assert!(link.windows(2).all(|w| w[1] - w[0] < 16.0), "{link:?}");
+    let f = o.to_json()["final"].clone();
+    assert_eq!(f["clients"]["alice"]["state"], "connected");
+    assert_eq!(texts(&f, "alice", "#r"), ["while alice was away"]);
+}

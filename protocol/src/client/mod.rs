@@ -41,6 +41,9 @@ pub struct ClientConfig {
     pub accept_private: bool,
     /// Rooms to join once registered.
     pub autojoin: Vec<String>,
+    /// The server's keepalive for its clients: it pings after
+    /// `ping_interval` of silence and closes after `ping_timeout`, so the
+    /// client gives its server up after both of silence.
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     /// A registration not welcomed within this long is given up (the

@@ -6480,6 +6480,53 @@ fn client_pings_carry_fresh_tokens_and_closes_say_why() {
     assert!(downs.contains(&(al, CloseReason::PingTimeout)), "{downs:?}");
 }
 
+/// A client has its own keepalive: pinged after `client_ping_interval`
+/// of silence and dropped after `client_ping_timeout`, while the server
+/// link beside it is still pinged every `ping_interval`.
+#[test]
+fn clients_keep_alive_on_their_own_timers_and_links_on_theirs() {
+    let cfg = Config {
+        client_ping_interval: secs(60),
+        client_ping_timeout: secs(180),
+        ..Config::default()
+    };
+    let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+    let p = net.add_puppet("p1");
+    let l = client_joins(&mut net, p, "A", "p1");
+    let (_, al) = net.wires[&(p, l)];
+    let heard = net
+        .got
+        .iter()
+        .filter(|g| g.1 == 0 && g.2 == al)
+        .map(|g| g.0)
+        .max()
+        .unwrap();
+    let ab = net.link_to(0, "B");
+    let pings_to = |net: &Net| -> Vec<Instant> {
+        net.sent
+            .iter()
+            .filter(|s| s.1 == 0 && s.2 == al && words(&s.3)[0] == "PING")
+            .map(|s| s.0)
+            .collect()
+    };
+    net.run_for(secs(59));
+    assert_eq!(pings_to(&net), [], "not pinged before a minute of silence");
+    let link_pings = net.sent_on(0, ab).iter().filter(|w| w[0] == "PING").count();
+    // Either end's PING is life to the other: A pings every other 5 s.
+    assert!(link_pings >= 5, "the link to B is pinged: {link_pings}");
+    net.run_for(secs(2));
+    assert_eq!(pings_to(&net), [heard + secs(60)]);
+    // Unanswered: dropped at 180 s of silence, not at the links' 15 s.
+    net.run_until(heard + secs(179));
+    assert!(
+        !net.link_downs(0).iter().any(|d| d.0 == al),
+        "dropped early"
+    );
+    net.run_until(heard + secs(181));
+    assert!(net.link_downs(0).contains(&(al, CloseReason::PingTimeout)));
+    assert_eq!(pings_to(&net).len(), 1, "one PING, then the close");
+}
+
 /// Survivor of `on_glogin`: a token's expiry is counted on its audience's
 /// clock, as the greeter last learned it (here a and b run 1,000 s ahead
 /// of the greeter, and the network has run for a minute).

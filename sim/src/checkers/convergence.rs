@@ -15,7 +15,8 @@ use crate::world::World;
 
 /// The settle period for a configuration.
 pub fn settle(cfg: &Config) -> SimTime {
-    let pt = cfg.ping_timeout.as_nanos();
+    // A client that died is noticed after its own keepalive's timeout.
+    let pt = cfg.ping_timeout.max(cfg.client_ping_timeout).as_nanos();
     (3 * pt).max(cfg.reconnect_max.as_nanos() + pt)
 }
 

@@ -76,6 +76,9 @@ pub struct ProtocolSection {
     pub ordering: Ordering,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// The keepalive of a server's clients, when not the links' own.
+    pub client_ping_interval: Option<Duration>,
+    pub client_ping_timeout: Option<Duration>,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub handshake_timeout: Duration,
@@ -100,6 +103,8 @@ impl Default for ProtocolSection {
             ordering: c.ordering,
             ping_interval: c.ping_interval,
             ping_timeout: c.ping_timeout,
+            client_ping_interval: None,
+            client_ping_timeout: None,
             reconnect_min: c.reconnect_min,
             reconnect_max: c.reconnect_max,
             handshake_timeout: c.handshake_timeout,

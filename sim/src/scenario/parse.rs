@@ -71,6 +71,8 @@ const PROTOCOL_KEYS: &[&str] = &[
     "ordering",
     "ping_interval",
     "ping_timeout",
+    "client_ping_interval",
+    "client_ping_timeout",
     "reconnect_min",
     "reconnect_max",
     "handshake_timeout",
@@ -1087,6 +1089,34 @@ impl<'a> Parser<'a> {
                     "ping_timeout ({}) must be longer than ping_interval ({})",
                     format_duration(p.ping_timeout),
                     format_duration(p.ping_interval)
+                ),
+            ));
+        }
+        for key in ["client_ping_interval", "client_ping_timeout"] {
+            if let Some(f) = t.get(key) {
+                let d = Some(self.duration_at_least(&f, MIN_TIMER)?);
+                match key {
+                    "client_ping_interval" => p.client_ping_interval = d,
+                    _ => p.client_ping_timeout = d,
+                }
+            }
+        }
+        // The same rule for the clients' keepalive, each half defaulting
+        // to the links'.
+        let (ci, ct) = (
+            p.client_ping_interval.unwrap_or(p.ping_interval),
+            p.client_ping_timeout.unwrap_or(p.ping_timeout),
+        );
+        if ct <= ci {
+            let at = t
+                .get("client_ping_timeout")
+                .or_else(|| t.get("client_ping_interval"));
+            return Err(self.err(
+                at.map_or(t.pos, |f| f.pos),
+                format!(
+                    "the clients' ping timeout ({}) must be longer than their ping interval ({})",
+                    format_duration(ct),
+                    format_duration(ci)
                 ),
             ));
         }

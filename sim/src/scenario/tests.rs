@@ -1770,6 +1770,60 @@ fn error_timers_too_short() {
     );
 }
 
+/// The clients' keepalive is the links' unless given; each half given
+/// alone is checked against the other half as it will be.
+#[test]
+fn a_client_keepalive_defaults_to_the_links_and_is_checked_the_same_way() {
+    let sc = parse(&format!(
+        "{ONE}[protocol]\nping_interval = \"20s\"\nping_timeout = \"60s\"\n"
+    ));
+    assert_eq!(sc.protocol.client_ping_interval, None);
+    let cfg = crate::run::protocol_config(&sc).unwrap();
+    assert_eq!(
+        cfg.client_ping_interval,
+        drc_protocol::Duration::from_secs(20)
+    );
+    assert_eq!(
+        cfg.client_ping_timeout,
+        drc_protocol::Duration::from_secs(60)
+    );
+    let sc = parse(&format!(
+        "{ONE}[protocol]\nclient_ping_interval = \"2m\"\nclient_ping_timeout = \"6m\"\n"
+    ));
+    let cfg = crate::run::protocol_config(&sc).unwrap();
+    assert_eq!(
+        cfg.client_ping_interval,
+        drc_protocol::Duration::from_secs(120)
+    );
+    assert_eq!(
+        cfg.client_ping_timeout,
+        drc_protocol::Duration::from_secs(360)
+    );
+    assert_eq!(cfg.ping_interval, drc_protocol::Duration::from_secs(5));
+    assert_eq!(parse(&sc.to_toml()).protocol, sc.protocol);
+    // Only the interval given: the links' 15 s timeout is too short for it.
+    assert_error(
+        &format!("{ONE}[protocol]\nclient_ping_interval = \"30s\"\n"),
+        6,
+        24,
+        "the clients' ping timeout (15s) must be longer than their ping interval (30s)",
+    );
+    assert_error(
+        &format!(
+            "{ONE}[protocol]\nclient_ping_interval = \"30s\"\nclient_ping_timeout = \"30s\"\n"
+        ),
+        7,
+        23,
+        "the clients' ping timeout (30s) must be longer than their ping interval (30s)",
+    );
+    assert_error(
+        &format!("{ONE}[protocol]\nclient_ping_timeout = \"1ms\"\n"),
+        6,
+        23,
+        "`client_ping_timeout` = 1ms is too short: at least 10ms",
+    );
+}
+
 #[test]
 fn error_ping_timeout_not_above_interval() {
     assert_error(

@@ -25,6 +25,12 @@ impl Scenario {
         w.kv("ordering", string(p.ordering.as_str()));
         w.kv("ping_interval", duration(p.ping_interval));
         w.kv("ping_timeout", duration(p.ping_timeout));
+        if let Some(d) = p.client_ping_interval {
+            w.kv("client_ping_interval", duration(d));
+        }
+        if let Some(d) = p.client_ping_timeout {
+            w.kv("client_ping_timeout", duration(d));
+        }
         w.kv("reconnect_min", duration(p.reconnect_min));
         w.kv("reconnect_max", duration(p.reconnect_max));
         w.kv("handshake_timeout", duration(p.handshake_timeout));

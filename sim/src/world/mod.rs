@@ -335,8 +335,8 @@ impl World {
                 addr: id.as_str().into(),
                 accept_private: decl.is_none_or(|d| d.accept_private),
                 autojoin: decl.map(|d| d.join.clone()).unwrap_or_default(),
-                ping_interval: cfg.ping_interval,
-                ping_timeout: cfg.ping_timeout,
+                ping_interval: cfg.client_ping_interval,
+                ping_timeout: cfg.client_ping_timeout,
                 register_timeout: (!cfg.ablations.no_handshake_timeout)
                     .then_some(cfg.handshake_timeout),
                 find_delay: cfg.find_delay,

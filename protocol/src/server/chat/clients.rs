@@ -530,10 +530,10 @@ impl Server {
                 }
             } else {
                 let silent = now.saturating_since(c.last_rx);
-                if silent >= cfg.ping_timeout {
+                if silent >= cfg.client_ping_timeout {
                     expired.push((l, "ping timeout"));
                     continue;
-                } else if silent >= cfg.ping_interval && !c.ping_sent {
+                } else if silent >= cfg.client_ping_interval && !c.ping_sent {
                     c.ping_sent = true;
                     let token = self.next_token;
                     self.next_token += 1;
@@ -564,9 +564,9 @@ impl Server {
         if c.uid.is_none() {
             (!cfg.ablations.no_handshake_timeout).then(|| c.opened + cfg.handshake_timeout)
         } else if c.ping_sent {
-            Some(c.last_rx + cfg.ping_timeout)
+            Some(c.last_rx + cfg.client_ping_timeout)
         } else {
-            Some(c.last_rx + cfg.ping_interval)
+            Some(c.last_rx + cfg.client_ping_interval)
         }
     }
 
@@ -584,7 +584,7 @@ impl Server {
             self.chat.client_timers.insert((t, link));
             // The server may be asleep until later (the deadline is
             // recomputed only when it wakes): a client that just
-            // registered is pinged after `ping_interval`, not at the next
+            // registered is pinged after `client_ping_interval`, not at the next
             // wake.
             self.arm(t);
         }
