@@ -143,6 +143,9 @@ pub struct Ablations {
     /// After a move, a client does not send again the nick changes and
     /// leaves that went to the old server and were not answered.
     pub no_move_resend: bool,
+    /// A client still times its old server out by silence after the old
+    /// connection closed during a move.
+    pub no_move_watch: bool,
     /// A client's leave goes at once, and the room's messages still on
     /// their way wait in its queue for a join that may never come.
     pub no_leave_after_sends: bool,
@@ -371,6 +374,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.nick",
     ),
     (
+        "move-watch",
+        "a client still times its old server out by silence once the old connection has closed during a move: past the limit it asks for a wake-up already due at every wake-up",
+        "timer.advances",
+    ),
+    (
         "leave-after-sends",
         "a client leaves a room at once, and the messages its user said there that are still on their way wait in the room's queue for a join that may never come: neither sent nor refused, and the user is never told",
         "send.settled",
@@ -522,6 +530,7 @@ impl Ablations {
             "leave-ends-membership" => &mut self.no_leave_ends_membership,
             "move-rejoin" => &mut self.no_move_rejoin,
             "move-resend" => &mut self.no_move_resend,
+            "move-watch" => &mut self.no_move_watch,
             "leave-after-sends" => &mut self.no_leave_after_sends,
             "private-ends" => &mut self.no_private_ends,
             "list-return" => &mut self.no_list_return,

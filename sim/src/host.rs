@@ -52,6 +52,9 @@ pub struct Host {
     link_conn: Vec<ConnId>,
     pub timer_at: Option<SimTime>,
     pub timer_gen: u64,
+    /// Wake-ups in a row after which the host still had a deadline due
+    /// (`timer.advances`).
+    pub overdue_run: u32,
     /// How its server takes part in discovery (a scenario with
     /// `[discovery]`), given to every incarnation.
     pub discovery: Option<drc_protocol::server::DiscoveryConfig>,
@@ -93,6 +96,7 @@ impl Host {
             link_conn: Vec::new(),
             timer_at: None,
             timer_gen: 0,
+            overdue_run: 0,
             discovery: None,
             old_secrets: Vec::new(),
         }

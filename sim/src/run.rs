@@ -208,6 +208,12 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
             ms(world.now),
             ms(world.end)
         ));
+    } else if let Some(host) = &world.spun {
+        warnings.push(format!(
+            "stopped at {} ms: {host} asks at every wake-up for one already due \
+             (timer.advances); nothing after that was simulated, convergence was not judged",
+            ms(world.now)
+        ));
     } else if world.stopped_early {
         warnings.push(format!(
             "stopped at the first violation, at {} ms: convergence was not judged",

@@ -51,7 +51,7 @@ pub(crate) struct Moving {
     /// HANDOVER went out: from now on frames for the server are held.
     pub(crate) handed: bool,
     /// The old connection has closed.
-    old_closed: bool,
+    pub(super) old_closed: bool,
 }
 
 impl Client {

@@ -28,6 +28,7 @@ fn cfg() -> ClientConfig {
         no_rejoin: false,
         no_move_rejoin: false,
         no_move_resend: false,
+        no_move_watch: false,
         no_leave_after_sends: false,
         no_private_ends: false,
         no_join_after_leave: false,
@@ -2600,5 +2601,37 @@ fn private_texts_that_can_no_longer_go_are_told_failed() {
                 "failed bob the user quit",
             ],
         );
+    }
+}
+
+/// A client whose old connection closed during a move stops timing that
+/// server out by silence: past the limit (8 s here) it would otherwise ask
+/// at every wake-up to be woken at once, and close a link already closed
+/// (client-silence-during-a-move.toml). The move's deadline still ends
+/// the wait. Under `move-watch` the wake-up it asks for is already due.
+#[test]
+fn a_move_whose_old_connection_closed_waits_for_its_deadline_not_a_past_silence() {
+    for ablate in [false, true] {
+        let (mut r, new) = asked_to_move(ClientConfig {
+            ping_interval: Duration::from_secs(2),
+            ping_timeout: Duration::from_secs(6),
+            no_move_watch: ablate,
+            ..cfg()
+        });
+        r.input(ClientInput::Connected { link: new });
+        r.input(ClientInput::Closed { link: SRV });
+        assert!(r.c.is_moving());
+        let deadline = r.c.poll_timeout().unwrap();
+        r.now = Instant::ZERO + Duration::from_secs(9);
+        r.input(ClientInput::Timeout);
+        let next = r.c.poll_timeout().unwrap();
+        if ablate {
+            assert!(next <= r.now, "{next:?}");
+        } else {
+            assert!(r.c.is_moving());
+            assert_eq!(r.c.state(), ClientState::Connected);
+            assert!(next > r.now, "{next:?}");
+            assert!(deadline > r.now, "{deadline:?}");
+        }
     }
 }

@@ -64,11 +64,27 @@ impl World {
             _ => None,
         };
         let Some(local) = next else {
+            host.overdue_run = 0;
             return;
         };
         let mut at = host.global_time(local).max(now);
-        if after_timeout && at <= now {
-            at = now + 1; // never spin at one instant
+        if after_timeout {
+            if at <= now {
+                // Never spin at one instant; a deadline left due now and
+                // then (a stale key put right at the next wake-up) is
+                // fine, one left due at every wake-up is a spin: judged.
+                at = now + 1;
+                host.overdue_run += 1;
+                if host.overdue_run == crate::checkers::OVERDUE_RUN {
+                    self.checks.overdue_after_wake(now, h, &host.label);
+                    // Nothing after a spin is worth simulating: it would
+                    // creep on a nanosecond an event to the budget.
+                    self.spun = Some(host.label.clone());
+                    self.max_events = self.events;
+                }
+            } else {
+                host.overdue_run = 0;
+            }
         }
         if host.timer_at.is_some_and(|t| t <= at) {
             return;
