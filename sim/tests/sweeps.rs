@@ -269,6 +269,28 @@ fn every_greeter_ablation_is_caught_by_the_greeter_swarm_within_200_seeds() {
     catch_ablations(&load("swarm-greeter"), &GREETER_ABLATIONS);
 }
 
+/// Users on their own, shorter keepalive: the build before
+/// `timer.advances` failed seed 154 by exhausting its budget.
+#[test]
+fn keepalive_swarm_keeps_every_invariant_over_300_seeds() {
+    let out = tmp("keepalive");
+    let seeds: Vec<u64> = (0..300).collect();
+    let scn = load("swarm-keepalive");
+    let cfg = drc_sim::run::protocol_config(&scn).unwrap();
+    assert_eq!(cfg.client_ping_interval, drc_protocol::Duration::from_secs(2));
+    assert_eq!(cfg.ping_interval, drc_protocol::Duration::from_secs(5));
+    let res = run_sweep(&scn, &seeds, 2, &out);
+    assert_eq!(res.rows.len(), 300);
+    assert!(
+        res.failing.is_empty(),
+        "failing seeds {:?}; see {}",
+        res.failing,
+        out.display()
+    );
+    let redirects = res.rows.iter().filter(|r| r.faults_redirect > 0).count();
+    assert!(redirects > 100, "{redirects} of 300 seeds drew redirects");
+}
+
 #[test]
 fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
     let out = tmp("greeter");
