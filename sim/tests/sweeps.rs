@@ -54,45 +54,35 @@ fn csv(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("sweep.csv")).unwrap()
 }
 
-#[test]
-fn stock_swarm_keeps_every_invariant_over_300_seeds() {
-    let out = tmp("stock");
-    let seeds: Vec<u64> = (0..300).collect();
-    let res = run_sweep(&stock(), &seeds, 2, &out);
-    assert_eq!(res.rows.len(), 300);
+/// Seeds `0..n` of `scn`, two jobs, none failing; the rows for the
+/// caller's own checks.
+fn clean_sweep(scn: &Scenario, name: &str, n: u64) -> sweep::SweepResult {
+    let out = tmp(name);
+    let seeds: Vec<u64> = (0..n).collect();
+    let res = run_sweep(scn, &seeds, 2, &out);
+    assert_eq!(res.rows.len(), n as usize);
     assert!(
         res.failing.is_empty(),
         "failing seeds {:?}; see {}",
         res.failing,
         out.display()
     );
+    res
+}
+
+#[test]
+fn stock_swarm_keeps_every_invariant_over_300_seeds() {
+    clean_sweep(&stock(), "stock", 300);
 }
 
 #[test]
 fn multihomed_swarm_keeps_every_invariant_over_150_seeds() {
-    let out = tmp("mesh");
-    let seeds: Vec<u64> = (0..150).collect();
-    let res = run_sweep(&load("swarm-mesh"), &seeds, 2, &out);
-    assert!(
-        res.failing.is_empty(),
-        "failing seeds {:?}; see {}",
-        res.failing,
-        out.display()
-    );
+    clean_sweep(&load("swarm-mesh"), "mesh", 150);
 }
 
 #[test]
 fn chat_swarm_keeps_every_invariant_over_300_seeds() {
-    let out = tmp("chat");
-    let seeds: Vec<u64> = (0..300).collect();
-    let res = run_sweep(&load("swarm-chat"), &seeds, 2, &out);
-    assert_eq!(res.rows.len(), 300);
-    assert!(
-        res.failing.is_empty(),
-        "failing seeds {:?}; see {}",
-        res.failing,
-        out.display()
-    );
+    let res = clean_sweep(&load("swarm-chat"), "chat", 300);
     // The seeds really do cover every pair of policies.
     let pairs: std::collections::BTreeSet<(String, String)> = res
         .rows
@@ -273,36 +263,21 @@ fn every_greeter_ablation_is_caught_by_the_greeter_swarm_within_200_seeds() {
 /// `timer.advances` failed seed 154 by exhausting its budget.
 #[test]
 fn keepalive_swarm_keeps_every_invariant_over_300_seeds() {
-    let out = tmp("keepalive");
-    let seeds: Vec<u64> = (0..300).collect();
     let scn = load("swarm-keepalive");
     let cfg = drc_sim::run::protocol_config(&scn).unwrap();
-    assert_eq!(cfg.client_ping_interval, drc_protocol::Duration::from_secs(2));
-    assert_eq!(cfg.ping_interval, drc_protocol::Duration::from_secs(5));
-    let res = run_sweep(&scn, &seeds, 2, &out);
-    assert_eq!(res.rows.len(), 300);
-    assert!(
-        res.failing.is_empty(),
-        "failing seeds {:?}; see {}",
-        res.failing,
-        out.display()
+    assert_eq!(
+        cfg.client_ping_interval,
+        drc_protocol::Duration::from_secs(2)
     );
+    assert_eq!(cfg.ping_interval, drc_protocol::Duration::from_secs(5));
+    let res = clean_sweep(&scn, "keepalive", 300);
     let redirects = res.rows.iter().filter(|r| r.faults_redirect > 0).count();
     assert!(redirects > 100, "{redirects} of 300 seeds drew redirects");
 }
 
 #[test]
 fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
-    let out = tmp("greeter");
-    let seeds: Vec<u64> = (0..300).collect();
-    let res = run_sweep(&load("swarm-greeter"), &seeds, 2, &out);
-    assert_eq!(res.rows.len(), 300);
-    assert!(
-        res.failing.is_empty(),
-        "failing seeds {:?}; see {}",
-        res.failing,
-        out.display()
-    );
+    let res = clean_sweep(&load("swarm-greeter"), "greeter", 300);
     // Both greeter fault kinds are live, and so are storms.
     for (what, n) in [
         (
@@ -324,16 +299,7 @@ fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
 
 #[test]
 fn discovery_swarm_keeps_every_invariant_over_300_seeds() {
-    let out = tmp("discovery");
-    let seeds: Vec<u64> = (0..300).collect();
-    let res = run_sweep(&load("swarm-discovery"), &seeds, 2, &out);
-    assert_eq!(res.rows.len(), 300);
-    assert!(
-        res.failing.is_empty(),
-        "failing seeds {:?}; see {}",
-        res.failing,
-        out.display()
-    );
+    let res = clean_sweep(&load("swarm-discovery"), "discovery", 300);
     // Storms are drawn (the kind is live), and only here: the other
     // swarms have no [discovery].
     let storms = res.rows.iter().filter(|r| r.faults_storm > 0).count();
