@@ -504,12 +504,15 @@ pub fn users_scenario(
         ..WorkloadSection::default()
     });
     let p = &mut scn.protocol;
-    let ping = secs(habits.client_ping_secs);
+    let (ping, drop) = (
+        secs(habits.client_ping_secs),
+        secs(3 * habits.client_ping_secs),
+    );
     // The links' keepalive is left unwritten: a file for 5 s is the
     // file of every earlier round.
-    if ping != p.ping_interval || secs(3 * habits.client_ping_secs) != p.ping_timeout {
+    if (ping, drop) != (p.ping_interval, p.ping_timeout) {
         p.client_ping_interval = Some(ping);
-        p.client_ping_timeout = Some(secs(3 * habits.client_ping_secs));
+        p.client_ping_timeout = Some(drop);
     }
     quiet_end(&mut scn, stop + 5_000_000_000);
     scn

@@ -179,3 +179,20 @@ fn a_client_keepalive_of_minutes_pings_and_drops_on_its_own_clock() {
     assert_eq!(f["clients"]["alice"]["state"], "connected");
     assert_eq!(texts(&f, "alice", "#r"), ["while alice was away"]);
 }
+
+/// `timer.advances` ends a spinning run where it fires: far short of the
+/// budget, which the outcome still reports as it was, and not as spent.
+#[test]
+fn a_spinning_client_ends_the_run_at_the_check_not_at_the_budget() {
+    let o = run(&load("ablate-move-watch"), RunOptions::default()).unwrap();
+    let fired: Vec<&str> = o.violations.iter().map(|v| v.invariant).collect();
+    assert_eq!(fired, ["timer.advances"]);
+    assert!(o.events < 1_000, "{}", o.events);
+    assert_eq!(o.max_events, 10_000_000);
+    assert!(!o.budget_exceeded);
+    assert!(
+        o.warnings[0].contains("u0012 asks at every wake-up"),
+        "{:?}",
+        o.warnings
+    );
+}

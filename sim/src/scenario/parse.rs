@@ -473,6 +473,36 @@ impl<'a> Parser<'a> {
 
     /// A duration of at least `min`: a rate, timer or gap whose zero (or
     /// near-zero) value would schedule events without bound.
+    /// A keepalive pings after `interval` of silence and drops after
+    /// `timeout`: a timeout not above the interval drops every idle link
+    /// before its PONG can arrive. `prefix` names the pair's keys
+    /// (`ping_*`, `client_ping_*`); the error points at the timeout if
+    /// given, else at the interval.
+    fn keepalive_order(
+        &self,
+        t: &Tbl<'a>,
+        prefix: &str,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Res<()> {
+        if timeout > interval {
+            return Ok(());
+        }
+        let (ik, tk) = (
+            format!("{prefix}ping_interval"),
+            format!("{prefix}ping_timeout"),
+        );
+        let at = t.get(&tk).or_else(|| t.get(&ik));
+        Err(self.err(
+            at.map_or(t.pos, |f| f.pos),
+            format!(
+                "{tk} ({}) must be longer than {ik} ({})",
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        ))
+    }
+
     fn duration_at_least(&self, f: &Field<'a>, min: Duration) -> Res<Duration> {
         let d = self.duration(f)?;
         if d < min {
@@ -1078,48 +1108,20 @@ impl<'a> Parser<'a> {
                 *slot = self.duration_at_least(&f, min)?;
             }
         }
-        // A link is pinged after ping_interval of silence and dropped after
-        // ping_timeout: a timeout not above the interval drops every idle
-        // link before its PONG can arrive.
-        if p.ping_timeout <= p.ping_interval {
-            let at = t.get("ping_timeout").or_else(|| t.get("ping_interval"));
-            return Err(self.err(
-                at.map_or(t.pos, |f| f.pos),
-                format!(
-                    "ping_timeout ({}) must be longer than ping_interval ({})",
-                    format_duration(p.ping_timeout),
-                    format_duration(p.ping_interval)
-                ),
-            ));
+        self.keepalive_order(&t, "", p.ping_interval, p.ping_timeout)?;
+        if let Some(f) = t.get("client_ping_interval") {
+            p.client_ping_interval = Some(self.duration_at_least(&f, MIN_TIMER)?);
         }
-        for key in ["client_ping_interval", "client_ping_timeout"] {
-            if let Some(f) = t.get(key) {
-                let d = Some(self.duration_at_least(&f, MIN_TIMER)?);
-                match key {
-                    "client_ping_interval" => p.client_ping_interval = d,
-                    _ => p.client_ping_timeout = d,
-                }
-            }
+        if let Some(f) = t.get("client_ping_timeout") {
+            p.client_ping_timeout = Some(self.duration_at_least(&f, MIN_TIMER)?);
         }
-        // The same rule for the clients' keepalive, each half defaulting
-        // to the links'.
-        let (ci, ct) = (
+        // Each half of the clients' pair not given is the links'.
+        self.keepalive_order(
+            &t,
+            "client_",
             p.client_ping_interval.unwrap_or(p.ping_interval),
             p.client_ping_timeout.unwrap_or(p.ping_timeout),
-        );
-        if ct <= ci {
-            let at = t
-                .get("client_ping_timeout")
-                .or_else(|| t.get("client_ping_interval"));
-            return Err(self.err(
-                at.map_or(t.pos, |f| f.pos),
-                format!(
-                    "the clients' ping timeout ({}) must be longer than their ping interval ({})",
-                    format_duration(ct),
-                    format_duration(ci)
-                ),
-            ));
-        }
+        )?;
         if p.reconnect_max < p.reconnect_min {
             let at = t.get("reconnect_max").or_else(|| t.get("reconnect_min"));
             return Err(self.err(

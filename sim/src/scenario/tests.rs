@@ -1806,7 +1806,7 @@ fn a_client_keepalive_defaults_to_the_links_and_is_checked_the_same_way() {
         &format!("{ONE}[protocol]\nclient_ping_interval = \"30s\"\n"),
         6,
         24,
-        "the clients' ping timeout (15s) must be longer than their ping interval (30s)",
+        "client_ping_timeout (15s) must be longer than client_ping_interval (30s)",
     );
     assert_error(
         &format!(
@@ -1814,7 +1814,7 @@ fn a_client_keepalive_defaults_to_the_links_and_is_checked_the_same_way() {
         ),
         7,
         23,
-        "the clients' ping timeout (30s) must be longer than their ping interval (30s)",
+        "client_ping_timeout (30s) must be longer than client_ping_interval (30s)",
     );
     assert_error(
         &format!("{ONE}[protocol]\nclient_ping_timeout = \"1ms\"\n"),

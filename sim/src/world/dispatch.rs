@@ -76,11 +76,11 @@ impl World {
                 at = now + 1;
                 host.overdue_run += 1;
                 if host.overdue_run == crate::checkers::OVERDUE_RUN {
-                    self.checks.overdue_after_wake(now, h, &host.label);
+                    self.checks.overdue_after_wake(now, &host.label);
                     // Nothing after a spin is worth simulating: it would
                     // creep on a nanosecond an event to the budget.
                     self.spun = Some(host.label.clone());
-                    self.max_events = self.events;
+                    self.stop_at = self.events;
                 }
             } else {
                 host.overdue_run = 0;

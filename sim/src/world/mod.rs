@@ -171,6 +171,9 @@ pub struct World {
     pub max_events: u64,
     /// The budget ran out: the run ended before its time.
     pub budget_exceeded: bool,
+    /// The event count at which the run ends: the budget, or the count
+    /// at a spin (one comparison per event either way).
+    stop_at: u64,
     /// A host spins (`timer.advances`): the run ends at the next event,
     /// as it would have at its budget, only sooner.
     pub spun: Option<String>,
@@ -255,6 +258,7 @@ impl World {
             stopped_early: false,
             max_events: scn.limits.max_events,
             budget_exceeded: false,
+            stop_at: scn.limits.max_events,
             spun: None,
             pair_conns: BTreeMap::new(),
             datagrams: None,
@@ -492,12 +496,11 @@ impl World {
         let Some((t, ev)) = self.queue.pop() else {
             return false;
         };
-        if self.events >= self.max_events {
+        if self.events >= self.stop_at {
             // Whatever made the run this long (a setting, a protocol loop),
             // it ends here with a failing outcome rather than exhausting
             // memory; the event stays unprocessed. A spin ends the run the
-            // same way (its budget is cut to the events run), without
-            // a test of its own on this path.
+            // same way, sooner.
             self.budget_exceeded = self.spun.is_none();
             self.stopped_early = true;
             return false;
