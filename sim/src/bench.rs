@@ -147,7 +147,7 @@ pub fn flood(servers: usize, messages: u64, seed: u64, hold: u64) -> Result<Floo
     let flood_end = scn.duration.as_nanos();
     scn.duration = Duration::from_nanos(flood_end + hold * 1_000_000_000);
     let t_setup = WallClock::now();
-    let mut world = build(&scn, &mut RunOptions::default())?;
+    let mut world = build(&scn, &mut brief())?;
     world.run_until(FLOOD_START);
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let formed = world.checks.graph.edges().count() == servers - 1;
@@ -168,7 +168,6 @@ pub fn flood(servers: usize, messages: u64, seed: u64, hold: u64) -> Result<Floo
     if hold > 0 {
         let t_hold = WallClock::now();
         world.run();
-        world.summary = crate::run::Summary::Brief;
         quiescent = Some(crate::run::judge(&scn, &mut world)?.quiescent);
         hold_wall_secs = t_hold.elapsed().as_secs_f64();
     }
@@ -340,11 +339,21 @@ pub struct Timed {
 /// its workload and 5 s more (timed: the figures), then untimed to the
 /// scenario's end, which [`quiet_end`] put late enough for a quiet end,
 /// so that the judgement includes convergence: every user reconnected,
+/// The options of a bench's run: its summary is brief (counts, not every
+/// message), so its clients keep the numbers they deliver, not the
+/// messages.
+fn brief() -> RunOptions {
+    RunOptions {
+        summary: crate::run::Summary::Brief,
+        ..Default::default()
+    }
+}
+
 /// every server agreeing on users and rooms, every message delivered.
 fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);
     let t_setup = WallClock::now();
-    let mut world = build(&scn, &mut RunOptions::default())?;
+    let mut world = build(&scn, &mut brief())?;
     world.run_until(settled);
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
@@ -356,7 +365,6 @@ fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let t_drain = WallClock::now();
     world.run();
     let drain_wall_secs = t_drain.elapsed().as_secs_f64();
-    world.summary = crate::run::Summary::Brief;
     let outcome = crate::run::judge(&scn, &mut world)?;
     let timed = Timed {
         events,

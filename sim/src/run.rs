@@ -144,7 +144,7 @@ pub fn validate(scn: &Scenario) -> Result<(), String> {
 pub fn build(scn: &Scenario, opts: &mut RunOptions) -> Result<World, String> {
     validate(scn)?;
     let seed = opts.seed.unwrap_or(scn.seed);
-    let mut world = World::new(scn, seed, protocol_config(scn)?)?;
+    let mut world = World::new(scn, seed, protocol_config(scn)?, opts.summary)?;
     world.trace = opts
         .trace
         .take()
@@ -182,7 +182,6 @@ fn simulate(scn: &Scenario, mut opts: RunOptions) -> Result<(Scenario, World), S
     let (scn, _) = crate::swarm::expand(scn, seed);
     opts.seed = Some(seed);
     let mut world = build(&scn, &mut opts)?;
-    world.summary = opts.summary;
     world.run();
     Ok((scn, world))
 }
@@ -465,7 +464,7 @@ fn client_counts(w: &World) -> Value {
         let Some(c) = w.hosts[h as usize].client.as_ref() else {
             continue;
         };
-        let delivered: usize = c.rooms().map(|r| r.log.len()).sum();
+        let delivered: u64 = c.rooms().map(|r| r.log.len()).sum();
         clients.insert(
             label.clone(),
             json!({
@@ -548,8 +547,8 @@ fn client_views(w: &World) -> Value {
         for r in c.rooms() {
             let msgs: Vec<Value> = r
                 .log
-                .iter()
-                .map(|d| json!({"seq": format!("{}.{}", d.stream.epoch, d.n), "epoch": d.stream.epoch, "n": d.n, "from": d.msg.nick(), "text": d.msg.text()}))
+                .messages()
+                .map(|(stream, n, msg)| json!({"seq": format!("{}.{}", stream.epoch, n), "epoch": stream.epoch, "n": n, "from": msg.nick(), "text": msg.text()}))
                 .collect();
             rooms.insert(r.name.to_string(), Value::Array(msgs));
         }

@@ -9,6 +9,7 @@
 //! Private messages go over a direct client-to-client link once the
 //! recipient accepts; servers carry only the request and the answer.
 
+mod delivery_log;
 mod login;
 mod moves;
 mod private;
@@ -27,8 +28,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::{self, parse_u64, Frame};
 use room_map::RoomMap;
 
+pub use delivery_log::DeliveryLog;
 pub use reconnect::Reconnect;
-pub use rooms::{Delivered, RoomState};
+pub use rooms::RoomState;
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -53,8 +55,9 @@ pub struct ClientConfig {
     /// How long a room message may wait for its number and its echo
     /// before the client asks again.
     pub send_timeout: Duration,
-    /// Keep delivered messages for [`Client::rooms`] (a benchmark with
-    /// millions of deliveries turns it off).
+    /// Keep the delivered messages in each room's [`DeliveryLog`], not
+    /// only their numbers (a run whose summary lists no messages, with
+    /// millions of deliveries, turns it off).
     pub keep_log: bool,
     /// Research switch: a JOINED is taken even for a room the user left
     /// after asking to join it.
@@ -790,9 +793,10 @@ impl Client {
                 let name = a(0);
                 let key = fold(name);
                 let wanted = self.wanted_rooms.iter().any(|r| fold(r) == key);
+                let keep = self.cfg.keep_log;
                 let r = self
                     .rooms
-                    .get_or_insert_with(key.clone(), || RoomState::new(name));
+                    .get_or_insert_with(key.clone(), || RoomState::new(name, keep));
                 // The answer to a join the user has since taken back with
                 // a leave (sent behind it, and answered LEFT next): the
                 // room is known but not joined, so the traffic of the

@@ -4,23 +4,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::{Client, ClientConfig, ClientState};
+use super::{Client, ClientConfig, ClientState, DeliveryLog};
 use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
 use crate::room_text::RoomText;
 use crate::server::stream_beats;
 use crate::time::Instant;
 use crate::wire::{parse_u64, Frame};
-
-/// One message as delivered to the user: its sender's nick at the time
-/// is `msg.nick()`, the sender's name for it `msg.id()` (see
-/// [`split_id`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivered {
-    pub stream: Stream,
-    pub n: u64,
-    pub msg: RoomText,
-}
 
 #[derive(Clone, Debug)]
 enum Entry {
@@ -74,7 +64,10 @@ pub struct RoomState {
     early: Vec<(Stream, u64, Entry)>,
     gap_since: Option<Instant>,
     outq: VecDeque<Outgoing>,
-    pub log: Vec<Delivered>,
+    /// What was delivered to the user (a message's sender's nick at the
+    /// time is `msg.nick()`, the sender's name for it `msg.id()`, see
+    /// [`split_id`]).
+    pub log: DeliveryLog,
     /// Messages that arrived for a stream already left behind.
     pub late: u64,
     /// The counter of the last message delivered per origin UID. A sender
@@ -95,7 +88,7 @@ pub struct RoomState {
 }
 
 impl RoomState {
-    pub(crate) fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str, keep_msgs: bool) -> Self {
         RoomState {
             name: name.into(),
             joined: false,
@@ -107,7 +100,7 @@ impl RoomState {
             early: Vec::new(),
             gap_since: None,
             outq: VecDeque::new(),
-            log: Vec::new(),
+            log: DeliveryLog::new(keep_msgs),
             late: 0,
             last_k: Default::default(),
             duplicates: 0,
@@ -165,7 +158,6 @@ impl RoomState {
     /// it was our own message, so the next one queued may go.
     fn deliver(
         &mut self,
-        keep: bool,
         dedup_off: bool,
         stream: &Stream,
         n: u64,
@@ -193,13 +185,7 @@ impl RoomState {
             .outq
             .front()
             .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
-        if keep {
-            self.log.push(Delivered {
-                stream: stream.clone(),
-                n,
-                msg: msg.clone(),
-            });
-        }
+        self.log.push(stream, n, &msg);
         let (room, stream) = (self.name.clone(), stream.clone());
         Client::note(
             out,
@@ -599,7 +585,7 @@ impl Client {
                         // done here too, without finding the room again.
                         let cur = cur.clone();
                         let dedup_off = self.cfg.no_dedup;
-                        let ours = r.deliver(self.cfg.keep_log, dedup_off, &cur, n, entry, out);
+                        let ours = r.deliver(dedup_off, &cur, n, entry, out);
                         r.time_gap(now);
                         if ours {
                             self.pending_pump.push(key.to_string());
@@ -708,9 +694,9 @@ impl Client {
         dedup: bool,
         out: &mut Outbox,
     ) {
-        let (keep, dedup_off) = (self.cfg.keep_log, self.cfg.no_dedup || !dedup);
+        let dedup_off = self.cfg.no_dedup || !dedup;
         let r = self.rooms.get_mut(key).expect("room");
-        if r.deliver(keep, dedup_off, stream, n, e, out) {
+        if r.deliver(dedup_off, stream, n, e, out) {
             self.pending_pump.push(key.to_string());
         }
     }

@@ -742,8 +742,8 @@ fn a_reconnected_client_rejoins_its_rooms_and_resumes_their_streams() {
         r.c.room("#r")
             .unwrap()
             .log
-            .iter()
-            .map(|d| (d.n, d.msg.text()))
+            .messages()
+            .map(|(_, n, msg)| (n, msg.text()))
             .collect();
     assert_eq!(log, [(1, "one"), (2, "two"), (3, "three"), (4, "four")]);
 }
@@ -1833,9 +1833,9 @@ fn plain_and_escaped_room_messages_are_delivered_alike() {
             (3, String::new())
         ]
     );
-    let log = &r.c.room("#r").unwrap().log;
+    let (_, _, second) = r.c.room("#r").unwrap().log.messages().nth(1).unwrap();
     assert_eq!(
-        (log[1].msg.uid(), log[1].msg.nick(), log[1].msg.id()),
+        (second.uid(), second.nick(), second.id()),
         ("B-1-1", "bob", "B-1-1/2")
     );
     // A plain RMSG on a link that is not the server's is not taken.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use drc_protocol::client::DeliveryLog;
 use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
 use foldhash::fast::FixedState;
 
@@ -257,7 +258,9 @@ impl ChatChecks {
                 let sender = nums.senders.get(*n as usize).copied().flatten();
                 match at(&mut nums.fates, *n as usize) {
                     f @ None => *f = Some(Fate::Msg(msg.clone())),
-                    Some(Fate::Msg(m)) if m.uid() == msg.uid() && m.text() == msg.text() => {}
+                    Some(Fate::Msg(m))
+                        if m.uid() == msg.uid() && m.id() == msg.id() && m.text() == msg.text() => {
+                    }
                     Some(_) => violate(
                         "order.seq_safety",
                         format!(
@@ -362,6 +365,29 @@ impl ChatChecks {
         }
     }
 
+    /// The ids of the messages a client delivered in `room`, read from
+    /// what each number carries: a client keeps the numbers it delivered,
+    /// and `order.seq_safety` holds every delivery of a number to the
+    /// message first seen under it (sender, id and text).
+    fn delivered_ids<'a>(&'a self, room: &str, log: &DeliveryLog) -> BTreeSet<&'a str> {
+        let Some((_, streams)) = self.streams.get(room) else {
+            return BTreeSet::new();
+        };
+        let mut ids = BTreeSet::new();
+        for (stream, first, last) in log.runs() {
+            let Some(&(_, sid)) = streams.iter().find(|(s, _)| s == stream) else {
+                continue;
+            };
+            let fates = &self.numbers[sid as usize].fates;
+            for n in first..=last {
+                if let Some(Some(Fate::Msg(m))) = fates.get(n as usize) {
+                    ids.insert(m.id());
+                }
+            }
+        }
+        ids
+    }
+
     fn stream_id(&mut self, room: &Arc<str>, stream: &Stream) -> (RoomId, StreamId) {
         let next_room = self.streams.len() as RoomId;
         let (rid, of_room) = match self.streams.get_mut(&**room) {
@@ -432,6 +458,28 @@ fn names_the_network(note: &ChatNote) -> bool {
             | ChatNote::Delivered { .. }
             | ChatNote::GapClosed { .. }
     )
+}
+
+/// Ranges `(first, last)`, `last` included, sorted and merged where they
+/// overlap or touch, so that a number is in one of them exactly when the
+/// last range starting at or before it reaches it.
+fn merged_runs(runs: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = runs.collect();
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    for (first, last) in v {
+        match out.last_mut() {
+            Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
+            _ => out.push((first, last)),
+        }
+    }
+    out
+}
+
+/// Whether `n` is in one of `runs`, as [`merged_runs`] leaves them.
+fn in_runs(runs: &[(u64, u64)], n: u64) -> bool {
+    let i = runs.partition_point(|&(first, _)| first <= n);
+    i > 0 && runs[i - 1].1 >= n
 }
 
 /// Judges the user and room layer at a quiet end, per component of
@@ -569,15 +617,15 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                             ),
                         );
                     }
-                    // Sorted numbers, not a set: this runs for every member
-                    // of every room, over its whole log.
-                    let mut got: Vec<u64> = rs
-                        .log
-                        .iter()
-                        .filter(|d| d.stream == *r.stream)
-                        .map(|d| d.n)
-                        .collect();
-                    got.sort_unstable();
+                    // The runs of numbers the member delivered in this
+                    // stream (a run or two, whatever the traffic), sorted
+                    // and merged, searched per number.
+                    let got = merged_runs(
+                        rs.log
+                            .runs()
+                            .filter(|(s, _, _)| *s == r.stream)
+                            .map(|(_, first, last)| (first, last)),
+                    );
                     // A number whose message the client already had under
                     // another number (the first copy of a retry) is not
                     // missing. Read only for a number not delivered.
@@ -587,10 +635,10 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                         .range(rs.start..)
                         .filter(|(n, s)| match s {
                             drc_protocol::server::Slot::Used { id, .. } => {
-                                got.binary_search(n).is_err()
+                                !in_runs(&got, **n)
                                     && !had
                                         .get_or_insert_with(|| {
-                                            rs.log.iter().map(|d| d.msg.id()).collect()
+                                            w.checks.chat.delivered_ids(&rs.name, &rs.log)
                                         })
                                         .contains(&**id)
                             }
@@ -685,4 +733,20 @@ fn first_diff<V: PartialEq + std::fmt::Debug>(
         }
     }
     "none".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{in_runs, merged_runs};
+
+    /// A member that left a stream and came back to it has runs out of
+    /// order and overlapping; merged, each number is found in the one
+    /// range holding it, and a number between ranges in none.
+    #[test]
+    fn runs_merge_into_disjoint_ranges() {
+        let got = merged_runs([(10, 12), (1, 3), (4, 4), (2, 6), (20, 20)].into_iter());
+        assert_eq!(got, [(1, 6), (10, 12), (20, 20)]);
+        let found: Vec<u64> = (0..22).filter(|&n| in_runs(&got, n)).collect();
+        assert_eq!(found, [1, 2, 3, 4, 5, 6, 10, 11, 12, 20]);
+    }
 }

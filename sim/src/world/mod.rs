@@ -222,7 +222,15 @@ pub fn default_sid(i: usize) -> Option<String> {
 }
 
 impl World {
-    pub fn new(scn: &Scenario, seed: u64, cfg: Config) -> Result<World, String> {
+    /// The world of `scn`; `summary` is how much of the end the run's
+    /// summary will show: its clients keep the messages they deliver
+    /// only for a full one.
+    pub fn new(
+        scn: &Scenario,
+        seed: u64,
+        cfg: Config,
+        summary: crate::run::Summary,
+    ) -> Result<World, String> {
         let cfg = Arc::new(cfg);
         let net = Network::new(
             (
@@ -264,7 +272,7 @@ impl World {
             datagrams: None,
             addrs: BTreeMap::new(),
             attacks: 0,
-            summary: crate::run::Summary::Full,
+            summary,
             servers_end: 0,
         };
         // SIDs first, so an impostor can present its victim's SID.
@@ -349,7 +357,7 @@ impl World {
                     .then_some(cfg.handshake_timeout),
                 find_delay: cfg.find_delay,
                 send_timeout: cfg.seq_hold + cfg.ping_timeout,
-                keep_log: true,
+                keep_log: summary == crate::run::Summary::Full,
                 relay_private: cfg.ablations.no_direct_private,
                 retry_to_back: cfg.ablations.no_retry_order,
                 no_find: cfg.ablations.no_gap_recovery,
