@@ -37,9 +37,9 @@ pub struct Host {
     /// clock, which a skew does not move (as on a real machine); nothing in
     /// the server tier reads the wall clock yet.
     pub skew: i64,
-    pub server: Option<Server>,
+    pub server: Option<Box<Server>>,
     /// The client process, on a client's machine.
-    pub client: Option<Client>,
+    pub client: Option<Box<Client>>,
     pub is_client: bool,
     /// A client declared `reconnect = false`: once it loses its server it
     /// no longer wants to be connected (what `client.liveness` reads, not

@@ -365,7 +365,7 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
     }
     let clients = ClientSummary::at_end(
         world.checks.counts,
-        world.hosts.iter().filter_map(|h| h.client.as_ref()),
+        world.hosts.iter().filter_map(|h| h.client.as_deref()),
     );
     let (final_servers, final_clients) = match world.summary {
         Summary::Full => (server_views(world), client_views(world)),

@@ -131,7 +131,7 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
     for comp in &comps.list {
         let servers: Vec<(HostId, &drc_protocol::Server)> = comp
             .iter()
-            .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
+            .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_deref()?)))
             .collect();
         let Some(&(x0, s0)) = servers.first() else {
             continue;

@@ -391,7 +391,7 @@ impl World {
             host.gives_up = gives_up;
             host.client_servers = servers;
             host.up = true;
-            host.client = Some(Client::new(ccfg));
+            host.client = Some(Box::new(Client::new(ccfg)));
         }
         for (i, a) in scn.actions.iter().enumerate() {
             w.queue
@@ -477,7 +477,7 @@ impl World {
         if let Some(d) = host.discovery.clone() {
             server.set_discovery(d);
         }
-        host.server = Some(server);
+        host.server = Some(Box::new(server));
         self.dispatch(h, Input::Start);
         // What a stale-secret attack signs with after a restart.
         let host = &mut self.hosts[h as usize];
