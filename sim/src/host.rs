@@ -7,6 +7,7 @@ use drc_protocol::client::Client;
 use drc_protocol::crypto::KeyPair;
 use drc_protocol::{Instant, LinkId, Server};
 use rand_chacha::ChaCha8Rng;
+use smallvec::SmallVec;
 
 use crate::clock::SimTime;
 use crate::network::ConnId;
@@ -15,7 +16,41 @@ use crate::network::ConnId;
 /// of a run can underflow the protocol's unsigned time.
 pub const CLOCK_BASE: u64 = 1_000_000_000_000_000_000;
 
+/// One machine of the run.
+///
+/// Laid out by hand, what every frame and timer reads first (at 250,000
+/// users the hosts far outgrow the caches, and each line a frame touches
+/// is a miss): whether it runs, its incarnation, its processes, its links
+/// and its timer in the first line, the rest after.
+#[repr(C, align(64))]
 pub struct Host {
+    /// The machine is running (false after a crash, before a start).
+    pub up: bool,
+    pub is_client: bool,
+    /// Holds the key the registry has for `claims`.
+    pub genuine: bool,
+    /// A client declared `reconnect = false`: once it loses its server it
+    /// no longer wants to be connected (what `client.liveness` reads, not
+    /// the client's own settings, which an ablation may change).
+    pub gives_up: bool,
+    /// Counts the timers scheduled, so that a stale one is known (the
+    /// event carries the count's low bits, `GEN_MASK`).
+    pub timer_gen: u32,
+    pub incarnation: u64,
+    pub server: Option<Box<Server>>,
+    /// The client process, on a client's machine.
+    pub client: Option<Box<Client>>,
+    /// When the timer in the queue is due; [`NO_TIMER`] for none.
+    pub timer_at: SimTime,
+    /// The connection of each link id; a client has a few links.
+    link_conn: SmallVec<[ConnId; 4]>,
+    /// Wake-ups in a row after which the host still had a deadline due
+    /// (`timer.advances`).
+    pub overdue_run: u32,
+    /// How far this host's wall clock is off. Timers run on the monotonic
+    /// clock, which a skew does not move (as on a real machine); nothing in
+    /// the server tier reads the wall clock yet.
+    pub skew: i64,
     /// The scenario's id for this host.
     pub label: String,
     /// Boots next as a newcomer that syncs through this member before it
@@ -24,37 +59,14 @@ pub struct Host {
     /// The server name it presents (differs from `label` for an impostor).
     pub claims: Arc<str>,
     pub sid: Arc<str>,
-    /// Holds the key the registry has for `claims`.
-    pub genuine: bool,
     /// A server's long-term keys; a client machine has none (generating
     /// them was a third of setting up 5,000 clients).
     pub keys: Option<KeyPair>,
     pub autoconnect: Vec<Arc<str>>,
-    /// The machine is running (false after a crash, before a start).
-    pub up: bool,
-    pub incarnation: u64,
-    /// How far this host's wall clock is off. Timers run on the monotonic
-    /// clock, which a skew does not move (as on a real machine); nothing in
-    /// the server tier reads the wall clock yet.
-    pub skew: i64,
-    pub server: Option<Box<Server>>,
-    /// The client process, on a client's machine.
-    pub client: Option<Box<Client>>,
-    pub is_client: bool,
-    /// A client declared `reconnect = false`: once it loses its server it
-    /// no longer wants to be connected (what `client.liveness` reads, not
-    /// the client's own settings, which an ablation may change).
-    pub gives_up: bool,
     /// A client's declared servers (`server`, then `servers`), for the
-    /// same reason.
+    /// same reason as `gives_up`.
     pub client_servers: Vec<Arc<str>>,
     pub rng: ChaCha8Rng,
-    link_conn: Vec<ConnId>,
-    pub timer_at: Option<SimTime>,
-    pub timer_gen: u64,
-    /// Wake-ups in a row after which the host still had a deadline due
-    /// (`timer.advances`).
-    pub overdue_run: u32,
     /// How its server takes part in discovery (a scenario with
     /// `[discovery]`), given to every incarnation.
     pub discovery: Option<drc_protocol::server::DiscoveryConfig>,
@@ -64,6 +76,9 @@ pub struct Host {
 }
 
 const NO_CONN: ConnId = ConnId::MAX;
+
+/// [`Host::timer_at`] when no timer is in the queue.
+pub const NO_TIMER: SimTime = SimTime::MAX;
 
 impl Host {
     #[allow(clippy::too_many_arguments)]
@@ -93,8 +108,8 @@ impl Host {
             gives_up: false,
             client_servers: Vec::new(),
             rng,
-            link_conn: Vec::new(),
-            timer_at: None,
+            link_conn: SmallVec::new(),
+            timer_at: NO_TIMER,
             timer_gen: 0,
             overdue_run: 0,
             discovery: None,

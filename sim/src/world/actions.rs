@@ -339,8 +339,8 @@ impl World {
         let host = &mut self.hosts[h as usize];
         host.up = false;
         host.server = None;
-        host.timer_gen += 1;
-        host.timer_at = None;
+        host.timer_gen = host.timer_gen.wrapping_add(1);
+        host.timer_at = crate::host::NO_TIMER;
         for c in &mut self.net.conns {
             for e in 0..2 {
                 if c.ends[e] == h && c.open[e] {

@@ -86,12 +86,12 @@ impl World {
                 host.overdue_run = 0;
             }
         }
-        if host.timer_at.is_some_and(|t| t <= at) {
+        if host.timer_at != crate::host::NO_TIMER && host.timer_at <= at {
             return;
         }
-        host.timer_gen += 1;
-        host.timer_at = Some(at);
-        let gen = (host.timer_gen & GEN_MASK) as u32;
+        host.timer_gen = host.timer_gen.wrapping_add(1);
+        host.timer_at = at;
+        let gen = host.timer_gen & GEN_MASK as u32;
         self.queue.schedule(at, Event::Timer { host: h, gen });
     }
 

@@ -454,8 +454,8 @@ impl World {
         host.incarnation += 1;
         host.up = true;
         host.forget_links();
-        host.timer_at = None;
-        host.timer_gen += 1;
+        host.timer_at = crate::host::NO_TIMER;
+        host.timer_gen = host.timer_gen.wrapping_add(1);
         let me = Identity {
             name: host.claims.clone(),
             sid: host.sid.clone(),
@@ -573,8 +573,8 @@ impl World {
             }
             Event::Timer { host, gen } => {
                 let hst = &mut self.hosts[host as usize];
-                if (hst.timer_gen & GEN_MASK) as u32 == gen && hst.up {
-                    hst.timer_at = None;
+                if hst.timer_gen & GEN_MASK as u32 == gen && hst.up {
+                    hst.timer_at = crate::host::NO_TIMER;
                     self.hash.word(u64::from(host));
                     if self.trace.is_some() {
                         let label = self.hosts[host as usize].label.clone();
