@@ -20,6 +20,7 @@ pub mod room_text;
 pub mod server;
 pub mod time;
 pub mod token;
+pub mod vec_map;
 pub mod wire;
 
 pub use config::{Ablations, Config};

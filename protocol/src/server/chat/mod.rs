@@ -20,6 +20,7 @@ mod sync;
 mod tokens;
 mod users;
 
+use crate::vec_map::VecMap;
 use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -145,7 +146,7 @@ pub(crate) struct Room {
     /// Creation time (creator's wall clock, seconds).
     pub ts: u64,
     /// Members by UID, each with its membership id.
-    pub members: BTreeMap<Arc<str>, u64>,
+    pub members: VecMap<Arc<str>, u64>,
     pub stream: Stream,
     /// Present on the room's sequencer, for the current stream.
     pub seq: Option<rooms::Sequencer>,
@@ -711,7 +712,7 @@ impl Server {
 pub struct RoomView<'a> {
     pub name: &'a str,
     pub stream: &'a Stream,
-    pub members: &'a BTreeMap<Arc<str>, u64>,
+    pub members: &'a VecMap<Arc<str>, u64>,
     pub sequencer: Option<SequencerView<'a>>,
 }
 

@@ -25,6 +25,7 @@
 //! when it hears a stream naming its SID that it does not run (its earlier
 //! incarnation's) it starts epoch + 1 under its own name instead.
 
+use crate::vec_map::VecMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -192,7 +193,7 @@ impl Server {
         let room = Room {
             name: name.into(),
             ts: self.wall_secs(now),
-            members: BTreeMap::new(),
+            members: VecMap::new(),
             stream,
             seq: Some(Sequencer::new()),
             fanout: None,
@@ -957,7 +958,7 @@ impl Server {
                     let room = Room {
                         name: name.into(),
                         ts,
-                        members: BTreeMap::new(),
+                        members: VecMap::new(),
                         stream: Stream {
                             epoch: 0,
                             seq: "".into(),
@@ -1384,7 +1385,7 @@ pub(crate) struct FanLink {
 /// The fan-out of a room's members: each member's route, in UID order,
 /// each link once (members whose user is not known have none).
 fn fanout_walk(
-    members: &BTreeMap<Arc<str>, u64>,
+    members: &VecMap<Arc<str>, u64>,
     via_of: impl Fn(&str) -> Option<LinkId>,
 ) -> Vec<FanLink> {
     let mut links: Vec<FanLink> = Vec::with_capacity(8);
@@ -1461,7 +1462,7 @@ mod fanout_tests {
         fn upkeep_matches_a_walk(
             ops in proptest::collection::vec((any::<bool>(), 0u8..12, 0u64..4), 0..80),
         ) {
-            let mut members: BTreeMap<Arc<str>, u64> = BTreeMap::new();
+            let mut members: VecMap<Arc<str>, u64> = VecMap::new();
             let mut vias: BTreeMap<Arc<str>, LinkId> = BTreeMap::new();
             let mut fanout: Option<Vec<FanLink>> = Some(Vec::new());
             for (join, who, link) in ops {
