@@ -335,10 +335,6 @@ pub struct Timed {
     pub huge_pages_mib: Option<f64>,
 }
 
-/// Builds `scn` and runs it to `settled` (the set-up), then to the end of
-/// its workload and 5 s more (timed: the figures), then untimed to the
-/// scenario's end, which [`quiet_end`] put late enough for a quiet end,
-/// so that the judgement includes convergence: every user reconnected,
 /// The options of a bench's run: its summary is brief (counts, not every
 /// message), so its clients keep the numbers they deliver, not the
 /// messages.
@@ -349,6 +345,10 @@ fn brief() -> RunOptions {
     }
 }
 
+/// Builds `scn` and runs it to `settled` (the set-up), then to the end of
+/// its workload and 5 s more (timed: the figures), then untimed to the
+/// scenario's end, which [`quiet_end`] put late enough for a quiet end,
+/// so that the judgement includes convergence: every user reconnected,
 /// every server agreeing on users and rooms, every message delivered.
 fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);

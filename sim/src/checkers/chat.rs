@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use drc_protocol::client::DeliveryLog;
+use drc_protocol::vec_map::VecMap;
 use drc_protocol::{ChatNote, LinkId, RoomText, Stream};
 use foldhash::fast::FixedState;
 
@@ -693,11 +694,7 @@ fn user_key<'a>((uid, nick, _): (&'a str, &'a str, &'a str)) -> (&'a str, &'a st
 }
 
 /// What `users.agree` compares of a room: name, stream and memberships.
-pub(crate) type RoomKey<'a> = (
-    &'a str,
-    &'a Stream,
-    &'a drc_protocol::vec_map::VecMap<Arc<str>, u64>,
-);
+pub(crate) type RoomKey<'a> = (&'a str, &'a Stream, &'a VecMap<Arc<str>, u64>);
 pub(crate) fn room_key<'a>(r: drc_protocol::server::RoomView<'a>) -> RoomKey<'a> {
     (r.name, r.stream, r.members)
 }

@@ -9,6 +9,7 @@
 //! bookkeeping, so a client that forgets a room or stops dialling is
 //! caught rather than believed.
 
+use drc_protocol::vec_map::VecMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -144,15 +145,14 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         }
     }
     // Each running server's memberships, by folded room name.
-    let members: BTreeMap<HostId, BTreeMap<String, &drc_protocol::vec_map::VecMap<Arc<str>, u64>>> =
-        comps
-            .list
-            .iter()
-            .flatten()
-            .filter(|x| !like.contains_key(x))
-            .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
-            .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
-            .collect();
+    let members: BTreeMap<HostId, BTreeMap<String, &VecMap<Arc<str>, u64>>> = comps
+        .list
+        .iter()
+        .flatten()
+        .filter(|x| !like.contains_key(x))
+        .filter_map(|&x| Some((x, w.hosts[x as usize].server.as_ref()?)))
+        .map(|(x, s)| (x, s.rooms().map(|r| (fold(r.name), r.members)).collect()))
+        .collect();
     // Per server asked: the rooms that list each UID, gathered when a
     // client on it is first judged.
     let mut listed_in: BTreeMap<HostId, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
