@@ -147,6 +147,7 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(m.len(), want.len());
+                proptest::prop_assert_eq!(m.is_empty(), want.is_empty());
                 proptest::prop_assert!(m.iter().eq(want.iter()));
                 proptest::prop_assert!(m.keys().rev().eq(want.keys().rev()));
                 proptest::prop_assert!(m.values().eq(want.values()));

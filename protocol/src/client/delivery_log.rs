@@ -114,6 +114,7 @@ mod tests {
     fn runs_follow_the_deliveries_and_give_every_number_back() {
         let (a, b) = (stream(1, "A"), stream(2, "B"));
         let mut log = DeliveryLog::new(true);
+        assert!(log.is_empty() && log.keeps_messages());
         let delivered = [
             (&a, 1),
             (&a, 2),
@@ -142,6 +143,7 @@ mod tests {
             .collect();
         assert_eq!(texts, expected);
         assert_eq!(log.len(), 7);
+        assert!(!log.is_empty());
     }
 
     /// Without the messages the numbers are still all there.
