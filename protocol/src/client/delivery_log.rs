@@ -26,7 +26,6 @@ pub struct DeliveryLog {
     /// The messages in delivery order, one per number in the runs, when
     /// kept.
     msgs: Vec<RoomText>,
-    len: u64,
     keep_msgs: bool,
 }
 
@@ -39,7 +38,6 @@ impl DeliveryLog {
     }
 
     pub(crate) fn push(&mut self, stream: &Stream, n: u64, msg: &RoomText) {
-        self.len += 1;
         if self.keep_msgs {
             self.msgs.push(msg.clone());
         }
@@ -58,11 +56,11 @@ impl DeliveryLog {
 
     /// How many messages were delivered.
     pub fn len(&self) -> u64 {
-        self.len
+        self.runs.iter().map(|r| r.last - r.first + 1).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.runs.is_empty()
     }
 
     /// Whether [`Self::messages`] has them (see the module's doc).
