@@ -28,6 +28,8 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::name_map::{hash, short, Number};
+
 /// Ids for the names the maps of one network hold.
 #[derive(Default)]
 pub struct Ids {
@@ -37,7 +39,13 @@ pub struct Ids {
 
 #[derive(Default)]
 struct Inner {
-    index: HashTable<u32>,
+    /// The ids of short names under their numbers (name_map.rs): a search
+    /// hashes one number and compares in the slot, reading no name. At
+    /// 250,000 users the names sit behind pointers all over the heap, and
+    /// following one cost a cache miss on nearly every search.
+    short: HashTable<(Number, u32)>,
+    /// The ids of longer names, found by the names kept in `names`.
+    long: HashTable<u32>,
     /// By id: the name and how many maps hold it (0: the id is free).
     names: Vec<(Option<Arc<str>>, u32)>,
     free: Vec<u32>,
@@ -52,24 +60,34 @@ impl std::fmt::Debug for Ids {
 
 impl Ids {
     /// The id `name` has, if some map holds it.
+    #[inline]
     pub(crate) fn id(&self, name: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(name);
         let i = self.inner.borrow();
-        i.index
-            .find(hash, |&id| i.names[id as usize].0.as_deref() == Some(name))
-            .copied()
+        match short(name) {
+            Some(n) => i.short.find(hash(n), |e| e.0 == n).map(|e| e.1),
+            None => {
+                let h = self.hasher.hash_one(name);
+                let names = &i.names;
+                i.long
+                    .find(h, |&id| names[id as usize].0.as_deref() == Some(name))
+                    .copied()
+            }
+        }
     }
 
     /// The id of `name` for one more map that holds it.
     fn hold(&self, name: &Arc<str>) -> u32 {
-        let hash = self.hasher.hash_one(&**name);
-        let mut i = self.inner.borrow_mut();
-        let Inner { index, names, free } = &mut *i;
-        if let Some(&id) = index.find(hash, |&id| names[id as usize].0.as_deref() == Some(&**name))
-        {
-            names[id as usize].1 += 1;
+        if let Some(id) = self.id(name) {
+            self.inner.borrow_mut().names[id as usize].1 += 1;
             return id;
         }
+        let mut i = self.inner.borrow_mut();
+        let Inner {
+            short: shorts,
+            long,
+            names,
+            free,
+        } = &mut *i;
         let id = match free.pop() {
             Some(id) => {
                 names[id as usize] = (Some(name.clone()), 1);
@@ -80,26 +98,46 @@ impl Ids {
                 u32::try_from(names.len() - 1).expect("fewer than 2^32 names held")
             }
         };
-        let hasher = &self.hasher;
-        index.insert_unique(hash, id, |&j| {
-            hasher.hash_one(names[j as usize].0.as_deref().unwrap_or_default())
-        });
+        match short(name) {
+            Some(n) => {
+                shorts.insert_unique(hash(n), (n, id), |e| hash(e.0));
+            }
+            None => {
+                let hasher = &self.hasher;
+                long.insert_unique(hasher.hash_one(&**name), id, |&j| {
+                    hasher.hash_one(names[j as usize].0.as_deref().unwrap_or_default())
+                });
+            }
+        }
         id
     }
 
     /// One map fewer holds the name with id `id`.
     fn release(&self, id: u32) {
         let mut i = self.inner.borrow_mut();
-        let Inner { index, names, free } = &mut *i;
+        let Inner {
+            short: shorts,
+            long,
+            names,
+            free,
+        } = &mut *i;
         let slot = &mut names[id as usize];
         slot.1 -= 1;
         if slot.1 > 0 {
             return;
         }
         let name = slot.0.take().expect("a held id has its name");
-        let hash = self.hasher.hash_one(&*name);
-        if let Ok(e) = index.find_entry(hash, |&j| j == id) {
-            e.remove();
+        match short(&name) {
+            Some(n) => {
+                if let Ok(e) = shorts.find_entry(hash(n), |e| e.1 == id) {
+                    e.remove();
+                }
+            }
+            None => {
+                if let Ok(e) = long.find_entry(self.hasher.hash_one(&*name), |&j| j == id) {
+                    e.remove();
+                }
+            }
         }
         free.push(id);
     }
@@ -287,7 +325,7 @@ mod tests {
 
     proptest! {
         /// Two maps sharing ids behave as two ordered maps of names, and
-        /// the ids held are those some map holds.
+        /// the ids held are those some map holds, short names and long.
         #[test]
         fn maps_sharing_ids_read_as_ordered_maps(
             ops in proptest::collection::vec((any::<bool>(), any::<bool>(), 0u8..10, 0u32..5), 0..200)
@@ -297,7 +335,14 @@ mod tests {
             let mut models = [BTreeMap::new(), BTreeMap::new()];
             for (which, put, name, v) in ops {
                 let (m, model) = (&mut maps[which as usize], &mut models[which as usize]);
-                let name: Arc<str> = format!("u{name}").into();
+                // Short names, and names the short table cannot hold
+                // (past 16 bytes, or with a NUL) found by their text.
+                let name: Arc<str> = match name % 4 {
+                    0 => format!("a name longer than sixteen bytes {name}"),
+                    1 => format!("u\0{name}"),
+                    _ => format!("u{name}"),
+                }
+                .into();
                 if put {
                     prop_assert_eq!(m.insert(name.clone(), v), model.insert(name, v));
                 } else {

@@ -25,7 +25,7 @@ use hashbrown::hash_table::{self, HashTable};
 /// A short name's number as two words: as a `u128` it would be aligned
 /// to 16 bytes and pad every slot of a table of users by 8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Number {
+pub(crate) struct Number {
     hi: u64,
     lo: u64,
 }
@@ -37,14 +37,14 @@ struct Number {
 /// differ only in their last bytes (UIDs counting up) over the low bits
 /// the table indexes by and the high bits it tags slots with.
 #[inline]
-fn hash(n: Number) -> u64 {
+pub(crate) fn hash(n: Number) -> u64 {
     let p = ((n.hi ^ 0x243f_6a88_85a3_08d3) as u128) * ((n.lo ^ 0x1319_8a2e_0370_7344) as u128);
     (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// The number a short name is kept under, or `None` for a long one.
 #[inline]
-fn short(s: &str) -> Option<Number> {
+pub(crate) fn short(s: &str) -> Option<Number> {
     let b = s.as_bytes();
     if b.len() > 16 {
         return None;
