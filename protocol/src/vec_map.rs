@@ -93,6 +93,18 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.iter().map(|(k, _)| k)
     }
 
+    /// The keys after `key` (which need not be present), in order.
+    pub fn keys_after<Q: Ord + ?Sized>(&self, key: &Q) -> impl Iterator<Item = &K>
+    where
+        K: Borrow<Q>,
+    {
+        let from = match self.find(key) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        self.0[from..].iter().map(|(k, _)| k)
+    }
+
     /// The values in key order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + Clone {
         self.0.iter().map(|(_, v)| v)
@@ -144,6 +156,9 @@ mod tests {
                         proptest::prop_assert_eq!(m.get(key.as_str()), want.get(key.as_str()));
                         proptest::prop_assert_eq!(m.contains_key(key.as_str()), want.contains_key(key.as_str()));
                         proptest::prop_assert_eq!(m.get_key_value(key.as_str()), want.get_key_value(key.as_str()));
+                        // After a key present or absent.
+                        let after = want.range::<str, _>((std::ops::Bound::Excluded(key.as_str()), std::ops::Bound::Unbounded));
+                        proptest::prop_assert!(m.keys_after(key.as_str()).eq(after.map(|(k, _)| k)));
                     }
                 }
                 proptest::prop_assert_eq!(m.len(), want.len());
