@@ -57,11 +57,11 @@ impl Client {
         fallback: Arc<str>,
         out: &mut Outbox,
     ) {
-        self.login = Some(Login {
+        self.login = Some(Box::new(Login {
             fallback,
             deadline: self.cfg.login_timeout.map(|t| now + t),
             token: None,
-        });
+        }));
         self.login_kind = "direct";
         self.fallback_reason = None;
         self.session = None;

@@ -85,7 +85,7 @@ impl Client {
             link,
             to: to.clone(),
         });
-        self.moving = Some(Moving {
+        self.moving = Some(Box::new(Moving {
             id: id.into(),
             from,
             to,
@@ -93,7 +93,7 @@ impl Client {
             deadline: now + self.cfg.redirect_timeout,
             handed: false,
             old_closed: false,
-        });
+        }));
     }
 
     /// The new connection opened: hand over.

@@ -40,7 +40,11 @@ pub struct Reconnect {
 
 /// Where the client is in its rotation, and when it dials next.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Redial {
+    /// When to dial next, if a dial is due: first, as the client's
+    /// `poll_timeout` reads it (see `Client`).
+    pub(crate) at: Option<Instant>,
     /// The server of the last connect command: the rotation starts there.
     home: Option<Arc<str>>,
     /// Index in the rotation of the server dialled last.
@@ -49,8 +53,6 @@ pub(crate) struct Redial {
     failed: usize,
     /// The wait before the next round.
     backoff: Duration,
-    /// When to dial next, if a dial is due.
-    pub(crate) at: Option<Instant>,
     /// Attempts made since the client was created.
     pub(crate) attempts: u64,
     rng: u64,
