@@ -9,7 +9,8 @@
 //! another for the boxed record behind it. Here the search for a name's id goes to one table shared by
 //! the network's servers ([`Ids`]), which the servers a message crosses
 //! one after another keep warm in the caches, and the record is then one
-//! index away.
+//! index away. A short name (every UID and room name in practice) is
+//! found by its number, as in name_map.rs, without reading its bytes.
 //!
 //! An id is given while some map holds the name and taken back when none
 //! does (the last map to remove it gives it up), so the ids, and with them

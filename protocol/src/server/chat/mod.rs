@@ -152,9 +152,10 @@ pub(crate) struct Room {
     pub seq: Option<rooms::Sequencer>,
     /// The links room traffic goes out on (client links of local members,
     /// server links toward remote ones), in the order a walk of the
-    /// members meets them; kept up to date as members join and leave, and
-    /// rebuilt by such a walk when it is `None` (after a member's route
-    /// changed, or a leave it cannot follow: see `rooms::FanLink`).
+    /// members meets them; kept from the room's creation as members join
+    /// and leave, and rebuilt by such a walk when it is `None` (after a
+    /// member's route changed, or a leave whose link's next member is not
+    /// found: see `rooms::fan_leave`).
     pub fanout: Option<Vec<rooms::FanLink>>,
 }
 
