@@ -82,13 +82,13 @@ impl Ids {
             self.inner.borrow_mut().names[id as usize].1 += 1;
             return id;
         }
-        let mut i = self.inner.borrow_mut();
+        let mut guard = self.inner.borrow_mut();
         let Inner {
             short: shorts,
             long,
             names,
             free,
-        } = &mut *i;
+        } = &mut *guard;
         let id = match free.pop() {
             Some(id) => {
                 names[id as usize] = (Some(name.clone()), 1);
@@ -115,14 +115,9 @@ impl Ids {
 
     /// One map fewer holds the name with id `id`.
     fn release(&self, id: u32) {
-        let mut i = self.inner.borrow_mut();
-        let Inner {
-            short: shorts,
-            long,
-            names,
-            free,
-        } = &mut *i;
-        let slot = &mut names[id as usize];
+        let mut guard = self.inner.borrow_mut();
+        let i = &mut *guard;
+        let slot = &mut i.names[id as usize];
         slot.1 -= 1;
         if slot.1 > 0 {
             return;
@@ -130,17 +125,20 @@ impl Ids {
         let name = slot.0.take().expect("a held id has its name");
         match short(&name) {
             Some(n) => {
-                if let Ok(e) = shorts.find_entry(hash(n), |e| e.1 == id) {
+                if let Ok(e) = i.short.find_entry(hash(n), |e| e.1 == id) {
                     e.remove();
                 }
             }
             None => {
-                if let Ok(e) = long.find_entry(self.hasher.hash_one(&*name), |&j| j == id) {
+                if let Ok(e) = i
+                    .long
+                    .find_entry(self.hasher.hash_one(&*name), |&j| j == id)
+                {
                     e.remove();
                 }
             }
         }
-        free.push(id);
+        i.free.push(id);
     }
 
     /// How many ids are given out (held or free): a map's vector needs

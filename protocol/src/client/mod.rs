@@ -810,7 +810,7 @@ impl Client {
                 let keep = self.cfg.keep_log;
                 let r = self
                     .rooms
-                    .get_or_insert_with(key.clone(), || RoomState::new(name, keep));
+                    .get_or_insert_with(&key, || RoomState::new(name, keep));
                 // The answer to a join the user has since taken back with
                 // a leave (sent behind it, and answered LEFT next): the
                 // room is known but not joined, so the traffic of the
@@ -888,7 +888,7 @@ impl Client {
                 }
             }
         }
-        let keys: Vec<String> = self.rooms.keys().cloned().collect();
+        let keys: Vec<Arc<str>> = self.rooms.keys().cloned().collect();
         for k in keys {
             self.room_timers(now, &k, out);
         }

@@ -5,9 +5,15 @@
 //! joins; at 250,000 simulated users that alone was most of a gigabyte.
 //! A vector sorted by key finds a room in a few compares and iterates in
 //! the same order, so nothing a client sends changes.
+//!
+//! The keys are the shared copies of the names (intern.rs): the members of
+//! a room compare its one copy at every delivery, which stays in the
+//! caches, where a copy of each client's own was a cache miss each time.
+
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
-pub(crate) struct RoomMap<V>(Vec<(String, V)>);
+pub(crate) struct RoomMap<V>(Vec<(Arc<str>, V)>);
 
 impl<V> Default for RoomMap<V> {
     fn default() -> Self {
@@ -17,7 +23,7 @@ impl<V> Default for RoomMap<V> {
 
 impl<V> RoomMap<V> {
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
@@ -29,21 +35,21 @@ impl<V> RoomMap<V> {
     }
 
     /// The room under `key`, made by `make` if there is none.
-    pub fn get_or_insert_with(&mut self, key: String, make: impl FnOnce() -> V) -> &mut V {
-        let i = match self.find(&key) {
+    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(key) {
             Ok(i) => i,
             Err(i) => {
                 if self.0.capacity() == 0 {
                     self.0.reserve_exact(1);
                 }
-                self.0.insert(i, (key, make()));
+                self.0.insert(i, (crate::intern::arc(key), make()));
                 i
             }
         };
         &mut self.0[i].1
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
         self.0.iter().map(|(k, _)| k)
     }
 
@@ -63,11 +69,11 @@ mod tests {
     #[test]
     fn finds_inserts_once_and_iterates_in_key_order() {
         let mut m: RoomMap<u32> = RoomMap::default();
-        *m.get_or_insert_with("#b".into(), || 2) += 10;
-        m.get_or_insert_with("#a".into(), || 1);
-        m.get_or_insert_with("#c".into(), || 3);
+        *m.get_or_insert_with("#b", || 2) += 10;
+        m.get_or_insert_with("#a", || 1);
+        m.get_or_insert_with("#c", || 3);
         assert_eq!(
-            *m.get_or_insert_with("#b".into(), || 99),
+            *m.get_or_insert_with("#b", || 99),
             12,
             "kept, not made again"
         );
@@ -75,12 +81,15 @@ mod tests {
         assert_eq!(m.get("#d"), None);
         *m.get_mut("#c").unwrap() += 1;
         assert_eq!(
-            m.keys().map(String::as_str).collect::<Vec<_>>(),
+            m.keys().map(|k| &**k).collect::<Vec<_>>(),
             ["#a", "#b", "#c"]
         );
         for v in m.values_mut() {
             *v += 100;
         }
         assert_eq!(m.values().copied().collect::<Vec<_>>(), [101, 112, 104]);
+        // Every client's key for a room is the one shared copy.
+        let a = m.keys().next().unwrap();
+        assert!(std::sync::Arc::ptr_eq(a, &crate::intern::arc("#a")));
     }
 }

@@ -90,7 +90,9 @@ pub struct RoomState {
 impl RoomState {
     pub(crate) fn new(name: &str, keep_msgs: bool) -> Self {
         RoomState {
-            name: name.into(),
+            // Shared (intern.rs): every delivery's note clones it, and its
+            // members touching one copy keep it in the caches.
+            name: crate::intern::arc(name),
             joined: false,
             stream: None,
             next: 0,
@@ -636,7 +638,12 @@ impl Client {
                     }
                 }
                 let r = self.rooms.get_mut(key).expect("joined room");
-                r.stream = Some(stream.clone());
+                // The sequencer's name shared (intern.rs), as the room's:
+                // every delivery compares it and its note clones it.
+                r.stream = Some(Stream {
+                    epoch: stream.epoch,
+                    seq: crate::intern::arc(&stream.seq),
+                });
                 r.next = start;
                 r.start = start;
                 r.top = start.saturating_sub(1);
