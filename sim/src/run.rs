@@ -435,10 +435,17 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
     })
 }
 
+/// The hosts by label, in label order (the label table is hashed).
+fn sorted_labels(w: &World) -> Vec<(&String, &u32)> {
+    let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
+    labels.sort_unstable();
+    labels
+}
+
 /// Each server's view in counts, keyed by name (`--summary brief`).
 fn server_counts(w: &World) -> Value {
     let mut servers = Map::new();
-    for (label, &h) in &w.by_label {
+    for (label, &h) in sorted_labels(w) {
         let host = &w.hosts[h as usize];
         if host.is_client {
             continue;
@@ -460,7 +467,7 @@ fn server_counts(w: &World) -> Value {
 /// Each client's state in brief, keyed by id (`--summary brief`).
 fn client_counts(w: &World) -> Value {
     let mut clients = Map::new();
-    for (label, &h) in &w.by_label {
+    for (label, &h) in sorted_labels(w) {
         let Some(c) = w.hosts[h as usize].client.as_ref() else {
             continue;
         };
@@ -484,8 +491,7 @@ fn client_counts(w: &World) -> Value {
 /// Each server's own view, keyed by host id, in a stable order.
 fn server_views(w: &World) -> Value {
     let mut servers = Map::new();
-    let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
-    labels.sort();
+    let labels = sorted_labels(w);
     // Server names by SID, for naming a user's server.
     let mut by_sid: std::collections::BTreeMap<&str, &str> = Default::default();
     for h in w.hosts.iter().filter(|h| !h.is_client && h.genuine) {
@@ -537,8 +543,7 @@ fn server_views(w: &World) -> Value {
 /// Each client's state and what it delivered, keyed by client id.
 fn client_views(w: &World) -> Value {
     let mut clients = Map::new();
-    let mut labels: Vec<(&String, &u32)> = w.by_label.iter().collect();
-    labels.sort();
+    let labels = sorted_labels(w);
     for (label, &h) in labels {
         let Some(c) = w.hosts[h as usize].client.as_ref() else {
             continue;

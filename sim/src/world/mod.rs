@@ -11,8 +11,10 @@ mod delivery;
 mod dispatch;
 mod tracing;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use foldhash::fast::FixedState;
 
 use drc_protocol::client::{Client, ClientCommand, ClientConfig, ClientInput, Reconnect};
 use drc_protocol::crypto::KeyPair;
@@ -139,7 +141,11 @@ pub struct World {
     /// clients.
     servers_end: HostId,
     pub net: Network,
-    pub by_label: BTreeMap<String, HostId>,
+    /// Host ids by label. Searched by every workload action and never
+    /// walked in an order that reaches output (the summaries sort the
+    /// labels first), so hashed with a fixed seed: at 250,000 users a
+    /// B-tree of labels cost about ten cache misses an action.
+    pub by_label: HashMap<String, HostId, FixedState>,
     /// Shared by every server booted while it is current (a copy each
     /// would be servers x servers entries); an admission copies it first
     /// if a server holds it (`Arc::make_mut`), so running servers keep
@@ -247,7 +253,7 @@ impl World {
             // would hold two copies at once at the peak.
             hosts: Vec::with_capacity(scn.servers.len() + scn.clients.len()),
             net,
-            by_label: BTreeMap::new(),
+            by_label: HashMap::default(),
             registry: Arc::new(Registry::new()),
             server_ids: Default::default(),
             cfg: cfg.clone(),
