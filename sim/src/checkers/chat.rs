@@ -741,6 +741,62 @@ fn first_diff<V: PartialEq + std::fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::{in_runs, merged_runs};
+    use crate::run::{build, RunOptions};
+    use crate::scenario;
+    use drc_protocol::{ChatNote, RoomText, Stream};
+    use std::sync::Arc;
+
+    /// `order.seq_safety` holds when two members deliver the same message
+    /// under a number, and fires when one number is delivered with two
+    /// contents (crafted: no sequencer of the protocol numbers two
+    /// messages alike, so no scenario reaches it). `order.complete`
+    /// excuses a retry's other copy by the ids this branch compares.
+    #[test]
+    fn one_number_with_two_contents_breaks_seq_safety() {
+        let toml = r#"
+name = "two-contents"
+seed = 1
+duration = "10s"
+
+[[server]]
+name = "s0"
+
+[[client]]
+id = "alice"
+server = "s0"
+
+[[client]]
+id = "bob"
+server = "s0"
+"#;
+        let scn = scenario::parse_str(toml, "two-contents.toml").unwrap();
+        let mut w = build(&scn, &mut RunOptions::default()).unwrap();
+        let (alice, bob) = (w.by_label["alice"], w.by_label["bob"]);
+        let stream = Stream {
+            epoch: 1,
+            seq: "0AA.1".into(),
+        };
+        let note = |text: &str| ChatNote::Delivered {
+            room: Arc::from("#r"),
+            stream: stream.clone(),
+            n: 1,
+            msg: RoomText::new("0AA-1-1", "carol", "0AA-1-1/1", text),
+        };
+        let mut v = Vec::new();
+        let chat = &mut w.checks.chat;
+        chat.on_note(0, &w.hosts, alice, &note("hello"), &mut v);
+        chat.on_note(0, &w.hosts, bob, &note("hello"), &mut v);
+        assert!(v.is_empty(), "the same message twice: {v:?}");
+        chat.on_note(0, &w.hosts, bob, &note("other"), &mut v);
+        let fired: Vec<(&str, &str)> = v.iter().map(|x| (x.invariant, x.detail.as_str())).collect();
+        assert!(
+            fired.contains(&(
+                "order.seq_safety",
+                "#r 1.1 (0AA.1) delivered with two contents"
+            )),
+            "{fired:?}"
+        );
+    }
 
     /// A member that left a stream and came back to it has runs out of
     /// order and overlapping; merged, each number is found in the one
