@@ -346,11 +346,6 @@ fn brief() -> RunOptions {
     }
 }
 
-/// Builds `scn` and runs it to `settled` (the set-up), then to the end of
-/// its workload and 5 s more (timed: the figures), then untimed to the
-/// scenario's end, which [`quiet_end`] put late enough for a quiet end,
-/// so that the judgement includes convergence: every user reconnected,
-/// every server agreeing on users and rooms, every message delivered.
 /// The part of a bench the wall clock times, in a function of its own so
 /// that a profiler can count it alone:
 /// `valgrind --tool=callgrind --toggle-collect='drc_sim::bench::timed_part'`.
@@ -359,6 +354,11 @@ fn timed_part(world: &mut World, end: SimTime) {
     world.run_until(end);
 }
 
+/// Builds `scn` and runs it to `settled` (the set-up), then to the end of
+/// its workload and 5 s more (timed: the figures), then untimed to the
+/// scenario's end, which [`quiet_end`] put late enough for a quiet end,
+/// so that the judgement includes convergence: every user reconnected,
+/// every server agreeing on users and rooms, every message delivered.
 fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
     let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);
     let t_setup = WallClock::now();
