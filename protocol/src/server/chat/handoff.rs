@@ -187,7 +187,7 @@ impl Server {
         let gen = self.chat.holders.get(key, &stream.seq).map_or(0, |h| h.gen);
         let h = Handing {
             stream,
-            seq,
+            seq: *seq,
             tried: Vec::new(),
             leaving,
             rounds: 0,
@@ -563,7 +563,7 @@ impl Server {
                 if room.stream != stream {
                     return true;
                 }
-                room.seq = Some(s);
+                room.seq = Some(Box::new(s));
                 room.fanout = None;
                 let name = room.name.clone();
                 let me = self.me.sid.clone();

@@ -195,10 +195,10 @@ impl Server {
             ts: self.wall_secs(now),
             members: VecMap::new(),
             stream,
-            seq: Some(Sequencer::new()),
+            seq: Some(Box::new(Sequencer::new())),
             // Kept from the first join (a room starts empty), so no
             // message waits for a walk of its members.
-            fanout: Some(Vec::new()),
+            fanout: Some(Fanout::new()),
         };
         self.announce_room(&room, None, out);
         self.chat
@@ -451,6 +451,19 @@ impl Server {
     /// Sends an encoded room frame to local members and toward every
     /// server with members, except back on `from`.
     fn fan_out(&mut self, key: &str, from: Option<LinkId>, r: (u32, u32), out: &mut Outbox) {
+        self.fan_out_with(key, from, out, |_| Some(r));
+    }
+
+    /// [`Server::fan_out`] of the frame `frame` writes into `out`, written
+    /// only if the room `key` is known here (and sent only if written).
+    #[inline(always)]
+    fn fan_out_with(
+        &mut self,
+        key: &str,
+        from: Option<LinkId>,
+        out: &mut Outbox,
+        frame: impl FnOnce(&mut Outbox) -> Option<(u32, u32)>,
+    ) {
         let Some(room) = self.chat.rooms.get_mut(key) else {
             return;
         };
@@ -466,6 +479,9 @@ impl Server {
                 users.get(uid).map(|u| u.via)
             }));
         }
+        let Some(r) = frame(out) else {
+            return;
+        };
         let everyone = self.cfg.ablations.no_room_routing;
         let cached = room.fanout.as_ref().expect("just built");
         if !everyone {
@@ -735,7 +751,7 @@ impl Server {
     /// tells every member where to start.
     fn take_office(&mut self, key: &str, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
-        room.seq = Some(Sequencer::new());
+        room.seq = Some(Box::new(Sequencer::new()));
         let members: Vec<Arc<str>> = room.members.keys().cloned().collect();
         for uid in members {
             self.new_membership(key, &uid, out);
@@ -895,12 +911,11 @@ impl Server {
         if !self.check_direction(link, holder.as_deref().unwrap_or(seq), "RMSG", out) {
             return true;
         }
-        let Some(key) = self.room_key(name) else {
-            return true;
-        };
-        if let Some(r) = out.encode(verbatim(raw)) {
-            self.fan_out(&key, Some(link), r, out);
-        }
+        // The room found once: each lookup hashes the name in the shared
+        // id table, and a room message crosses every server with members.
+        self.fan_out_with(&fold_cow(name), Some(link), out, |out| {
+            out.encode(verbatim(raw))
+        });
         true
     }
 
@@ -970,7 +985,7 @@ impl Server {
                             seq: "".into(),
                         },
                         seq: None,
-                        fanout: Some(Vec::new()),
+                        fanout: Some(Fanout::new()),
                     };
                     self.chat.rooms.insert(crate::intern::arc(&key), room);
                 }
@@ -1388,13 +1403,16 @@ pub(crate) struct FanLink {
     pub members: u32,
 }
 
+/// A room's fan-out, its first two links inline in the room's record: a
+/// room message passing through a server reads the list, and most rooms
+/// go out on a few links at each server (a list behind a pointer was a
+/// second cache miss for every room message at every server).
+pub(crate) type Fanout = smallvec::SmallVec<[FanLink; 2]>;
+
 /// The fan-out of a room's members: each member's route, in UID order,
 /// each link once (members whose user is not known have none).
-fn fanout_walk(
-    members: &VecMap<Arc<str>, u64>,
-    via_of: impl Fn(&str) -> Option<LinkId>,
-) -> Vec<FanLink> {
-    let mut links: Vec<FanLink> = Vec::with_capacity(8);
+fn fanout_walk(members: &VecMap<Arc<str>, u64>, via_of: impl Fn(&str) -> Option<LinkId>) -> Fanout {
+    let mut links = Fanout::new();
     for uid in members.keys() {
         if let Some(via) = via_of(uid) {
             match links.iter_mut().find(|f| f.link == via) {
@@ -1411,7 +1429,7 @@ fn fanout_walk(
 }
 
 /// A member behind `via` joined.
-fn fan_join(fanout: &mut Option<Vec<FanLink>>, uid: &Arc<str>, via: LinkId) {
+fn fan_join(fanout: &mut Option<Fanout>, uid: &Arc<str>, via: LinkId) {
     let Some(links) = fanout else {
         return;
     };
@@ -1453,7 +1471,7 @@ fn next_behind(
 /// for a walk at the next message cost 3 % of the run); if it cannot,
 /// the list is dropped, to be walked again when next used.
 fn fan_leave(
-    fanout: &mut Option<Vec<FanLink>>,
+    fanout: &mut Option<Fanout>,
     uid: &str,
     via: LinkId,
     next: impl FnOnce() -> Option<Arc<str>>,
@@ -1503,7 +1521,7 @@ mod fanout_tests {
         ) {
             let mut members: VecMap<Arc<str>, u64> = VecMap::new();
             let mut vias: BTreeMap<Arc<str>, LinkId> = BTreeMap::new();
-            let mut fanout: Option<Vec<FanLink>> = Some(Vec::new());
+            let mut fanout: Option<Fanout> = Some(Fanout::new());
             for (join, who, link) in ops {
                 let uid: Arc<str> = format!("0AB-1-{who}").into();
                 let via_of = |u: &str| vias.get(u).copied();
@@ -1533,7 +1551,7 @@ mod fanout_tests {
         let [a, b, c, d]: [Arc<str>; 4] = ["a", "b", "c", "d"].map(Arc::from);
         let via = |u: &str| Some(LinkId(if u == "b" { 1 } else { 2 }));
         let mut members: VecMap<Arc<str>, u64> = VecMap::new();
-        let mut f = Some(Vec::new());
+        let mut f = Some(Fanout::new());
         for m in [&a, &b, &c, &d] {
             members.insert(m.clone(), 1);
             fan_join(&mut f, m, via(m).unwrap());
@@ -1554,7 +1572,7 @@ mod fanout_tests {
     #[test]
     fn a_leave_it_cannot_follow_drops_the_list() {
         let [a, b, c, d]: [Arc<str>; 4] = ["a", "b", "c", "d"].map(Arc::from);
-        let mut f = Some(Vec::new());
+        let mut f = Some(Fanout::new());
         fan_join(&mut f, &b, LinkId(1));
         fan_join(&mut f, &a, LinkId(2)); // goes first: its first member sorts first
         fan_join(&mut f, &c, LinkId(1));
