@@ -39,12 +39,12 @@ impl<T: Copy + Default> Fifo<T> {
         self.len == 0
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     pub fn front(&self) -> Option<&T> {
         (self.len != 0).then(|| &self.buf[self.head])
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     pub fn back(&self) -> Option<&T> {
         (self.len != 0).then(|| &self.buf[(self.head + self.len - 1) & self.mask()])
     }
@@ -70,13 +70,14 @@ impl<T: Copy + Default> Fifo<T> {
         Some(x)
     }
 
+    #[cfg(test)]
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
     }
 
     /// The `i`-th item from the front.
-    #[inline]
+    #[cfg(test)]
     pub fn get_mut(&mut self, i: usize) -> &mut T {
         assert!(i < self.len, "index {i} past the end ({})", self.len);
         let m = self.mask();

@@ -9,9 +9,11 @@
 
 pub mod datagram;
 mod fifo;
+mod frames;
 mod partition;
 
 use fifo::Fifo;
+use frames::{Block, FrameStore};
 
 use drc_protocol::LinkId;
 use rand_chacha::ChaCha8Rng;
@@ -30,49 +32,31 @@ const FIN: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug, Default)]
 struct Queued {
     due: SimTime,
-    /// Index of the frame's first byte in [`Dir::ring`].
-    start: u32,
+    /// Where the frame's bytes are in the [`FrameStore`] (none for the FIN).
+    at: Block,
     len: u32,
 }
 
-impl Queued {
-    /// Bytes it occupies in the ring (none for the FIN).
-    #[inline]
-    fn size(&self) -> usize {
-        if self.len == FIN {
-            0
-        } else {
-            self.len as usize
-        }
-    }
-
-    #[inline]
-    fn end(&self) -> usize {
-        self.start as usize + self.size()
-    }
-}
-
-/// One direction of a connection: bytes in flight, in order.
+/// One direction of a connection: frames in flight, in order, their bytes
+/// in the network's [`FrameStore`].
 ///
-/// The bytes live in a ring, each frame contiguous: a frame that does not
-/// fit before the end of the ring starts over at index 0 if the head has
-/// moved far enough on, and the ring grows only when neither fits. A
-/// direction that never drains (a steady flood) so copies each frame in
-/// once and never moves or reallocates it.
+/// The head, the frame a delivery reads, is held here; the frames behind
+/// it in a queue of their own. A user's connection seldom has more than
+/// one frame in flight each way, so at 250,000 users a frame touches the
+/// connection's record and the store, not a queue elsewhere that nothing
+/// had touched for a minute (a cache miss at every frame).
 #[derive(Debug, Default)]
 pub struct Dir {
-    ring: Vec<u8>,
-    frames: Fifo<Queued>,
-    /// Just past the last frame's bytes (while there are frames).
-    tail: usize,
-    /// The frames continue at the start of the ring: those from the head
-    /// to the end of the ring come first, then those from index 0.
-    wrapped: bool,
+    /// The head, if `busy`.
+    first: Queued,
+    busy: bool,
     /// A delivery event for the head is in the event queue.
     pub scheduled: bool,
     /// The head could not be delivered; wake it when the path clears.
     pub blocked: bool,
     last_due: SimTime,
+    /// The frames behind the head.
+    rest: Fifo<Queued>,
 }
 
 /// What the head of a direction holds.
@@ -83,147 +67,92 @@ pub enum Head<'a> {
 
 impl Dir {
     #[inline(always)]
-    fn push(&mut self, now: SimTime, latency: u64, bytes: &[u8], fin: bool) -> SimTime {
+    fn push(
+        &mut self,
+        store: &mut FrameStore,
+        now: SimTime,
+        latency: u64,
+        bytes: &[u8],
+        fin: bool,
+    ) -> SimTime {
         let due = (now + latency).max(self.last_due);
         self.last_due = due;
-        let start = self.place(bytes.len());
-        self.ring[start..start + bytes.len()].copy_from_slice(bytes);
-        self.tail = start + bytes.len();
-        self.frames.push_back(Queued {
-            due,
-            start: start as u32,
-            len: if fin { FIN } else { bytes.len() as u32 },
-        });
+        let (at, len) = if fin {
+            (0, FIN)
+        } else {
+            (store.put(bytes), bytes.len() as u32)
+        };
+        let q = Queued { due, at, len };
+        if self.busy {
+            self.rest.push_back(q);
+        } else {
+            self.first = q;
+            self.busy = true;
+        }
         due
     }
 
-    /// Where the next `n` bytes go; grows the ring if they fit nowhere.
-    /// The common case, room after the last frame, is inline.
     #[inline(always)]
-    fn place(&mut self, n: usize) -> usize {
-        if let Some(head) = self.frames.front() {
-            // Before the end of the ring, or, once the frames continue
-            // from its start, before the head.
-            let limit = if self.wrapped {
-                head.start as usize
-            } else {
-                self.ring.len()
-            };
-            if self.tail + n <= limit {
-                return self.tail;
-            }
-        }
-        self.place_slow(n)
-    }
-
-    /// [`Dir::place`] when the bytes do not fit after the last frame.
-    #[inline(never)]
-    fn place_slow(&mut self, n: usize) -> usize {
-        let Some(head) = self.frames.front() else {
-            if self.ring.len() < n {
-                self.ring.resize(n.next_power_of_two().max(1024), 0);
-            }
-            return 0;
-        };
-        debug_assert_eq!(Some(self.tail), self.frames.back().map(Queued::end));
-        // `n > 0` here (nothing else misses the room after the last frame),
-        // so if the head is at least `n` in, the frames before index `n`
-        // (if any) are all delivered: start over at the front.
-        if !self.wrapped && n <= head.start as usize {
-            self.wrapped = true;
-            return 0;
-        }
-        self.grow(n)
-    }
-
-    /// Copies the frames in flight to the front of a larger ring, in order.
-    fn grow(&mut self, n: usize) -> usize {
-        let live: usize = self.frames.iter().map(Queued::size).sum();
-        let mut ring = vec![0; (2 * (live + n)).next_power_of_two()];
-        let mut at = 0;
-        for i in 0..self.frames.len() {
-            let q = self.frames.get_mut(i);
-            let size = q.size();
-            let from = q.start as usize;
-            ring[at..at + size].copy_from_slice(&self.ring[from..from + size]);
-            q.start = at as u32;
-            at += size;
-        }
-        self.ring = ring;
-        self.wrapped = false;
-        at
-    }
-
-    #[inline]
-    fn bytes_of(&self, q: &Queued) -> &[u8] {
-        &self.ring[q.start as usize..q.end()]
+    fn front(&self) -> Option<&Queued> {
+        self.busy.then_some(&self.first)
     }
 
     #[inline]
     pub fn head_due(&self) -> Option<SimTime> {
-        self.frames.front().map(|q| q.due)
+        self.front().map(|q| q.due)
     }
 
-    #[inline]
-    pub fn head(&self) -> Option<Head<'_>> {
-        let q = self.frames.front()?;
+    #[inline(always)]
+    fn head<'a>(&self, store: &'a FrameStore) -> Option<Head<'a>> {
+        let q = self.front()?;
         Some(if q.len == FIN {
             Head::Fin
         } else {
-            Head::Frame(self.bytes_of(q))
+            Head::Frame(store.get(q.at, q.len as usize))
         })
     }
 
-    #[inline]
-    pub fn pop(&mut self) {
-        let Some(old) = self.frames.pop_front() else {
+    #[inline(always)]
+    fn pop(&mut self, store: &mut FrameStore) {
+        if !self.busy {
             return;
-        };
-        // Frames sit at rising indices within each of the two stretches,
-        // and the second starts at index 0 with a non-empty frame, below
-        // every frame of the first: a lower head means the first is done.
-        match self.frames.front() {
-            Some(q) if q.start >= old.start => {}
-            Some(_) => self.wrapped = false,
+        }
+        if self.first.len != FIN {
+            store.release(self.first.at, self.first.len as usize);
+        }
+        match self.rest.pop_front() {
+            Some(q) => self.first = q,
             None => {
-                self.wrapped = false;
-                self.release_if_large();
+                self.busy = false;
+                self.rest.release_if_empty(KEEP_FRAMES);
             }
         }
     }
 
-    /// A burst (a new server's whole user table, thousands of
-    /// registrations at once) grows a direction's ring and queue, and they
-    /// never shrink on their own: at 100 servers and 2,000 users the
-    /// server links kept 19 MiB of rings for bursts long over. Once a
-    /// direction is empty, anything beyond a day-to-day size is given back;
-    /// where bytes go in the ring is invisible to a run.
-    #[inline]
-    fn release_if_large(&mut self) {
-        const KEEP_RING: usize = 16 << 10;
-        const KEEP_FRAMES: usize = 256;
-        if self.ring.len() > KEEP_RING {
-            self.ring = Vec::new();
+    fn discard(&mut self, store: &mut FrameStore) {
+        while self.busy {
+            self.pop(store);
         }
-        self.frames.release_if_empty(KEEP_FRAMES);
-    }
-
-    pub fn discard(&mut self) {
-        self.frames.clear();
-        self.wrapped = false;
     }
 
     pub fn in_flight(&self) -> usize {
-        self.frames.len()
+        usize::from(self.busy) + self.rest.len()
     }
 
     /// The frames in flight, for reports and checks.
-    pub fn frames(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
-        self.frames
-            .iter()
-            .map(|q| (q.len != FIN).then(|| self.bytes_of(q)))
+    fn frames<'a>(&'a self, store: &'a FrameStore) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
+        self.front()
+            .into_iter()
+            .chain(self.rest.iter())
+            .map(|q| (q.len != FIN).then(|| store.get(q.at, q.len as usize)))
     }
 }
+
+/// A burst (a new server's whole user table, thousands of registrations
+/// at once) grows a direction's queue, which would never shrink on its
+/// own: once a direction is empty, a queue beyond a day-to-day size is
+/// given back.
+const KEEP_FRAMES: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
@@ -286,6 +215,8 @@ pub struct Network {
     /// the timing alone. Apart from [`Conn`], which every delivery reads,
     /// as only a send draws.
     rngs: Vec<ChaCha8Rng>,
+    /// The bytes of every frame in flight.
+    store: FrameStore,
     pub partition: Partition,
     latency_min: u64,
     latency_max: u64,
@@ -297,6 +228,7 @@ impl Network {
         Network {
             conns: Vec::new(),
             rngs: Vec::new(),
+            store: FrameStore::default(),
             partition: Partition::default(),
             latency_min: latency.0,
             latency_max: latency.1,
@@ -360,12 +292,36 @@ impl Network {
     ) -> Option<SimTime> {
         let latency = self.latency(c);
         let dir = &mut self.conns[c as usize].dirs[end];
-        let due = dir.push(now, latency, bytes, fin);
+        let due = dir.push(&mut self.store, now, latency, bytes, fin);
         if dir.scheduled || dir.blocked {
             return None;
         }
         dir.scheduled = true;
         Some(due)
+    }
+
+    /// The head of direction `dir` of connection `c`.
+    #[inline(always)]
+    pub fn head(&self, c: ConnId, dir: usize) -> Option<Head<'_>> {
+        self.conns[c as usize].dirs[dir].head(&self.store)
+    }
+
+    /// Drops the head of direction `dir` of connection `c` (delivered or
+    /// lost).
+    #[inline(always)]
+    pub fn pop(&mut self, c: ConnId, dir: usize) {
+        self.conns[c as usize].dirs[dir].pop(&mut self.store);
+    }
+
+    /// Drops every frame in flight in direction `dir` of connection `c`.
+    pub fn discard(&mut self, c: ConnId, dir: usize) {
+        self.conns[c as usize].dirs[dir].discard(&mut self.store);
+    }
+
+    /// The frames in flight in direction `dir` of connection `c`, for
+    /// reports and checks (`None` for the FIN).
+    pub fn frames(&self, c: ConnId, dir: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        self.conns[c as usize].dirs[dir].frames(&self.store)
     }
 }
 
@@ -375,44 +331,45 @@ mod tests {
     use rand_chacha::rand_core::{RngCore, SeedableRng};
     use std::collections::VecDeque;
 
-    /// A direction that never drains keeps returning the right frames, in
-    /// order, without its buffer growing past a bound.
+    /// A direction keeps returning the right frames, in order, with
+    /// FINs and discards among them, and the store grows with the bytes in
+    /// flight at once, not with the bytes ever sent.
     #[test]
     fn dir_matches_a_reference_and_stays_bounded() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut store = FrameStore::default();
         let mut d = Dir::default();
         let mut want: VecDeque<Option<Vec<u8>>> = VecDeque::new();
         let mut next = 0u8;
-        let mut wraps = 0;
         for step in 0..200_000 {
-            wraps += usize::from(d.wrapped);
             let r = rng.next_u32();
             if r % 1000 == 0 {
-                d.discard();
+                d.discard(&mut store);
                 want.clear();
             } else if want.len() < 40 && (r % 2 == 0 || want.is_empty()) {
                 let fin = r % 97 == 0;
                 let len = (r >> 8) as usize % 300;
                 let bytes: Vec<u8> = (0..len).map(|i| next.wrapping_add(i as u8)).collect();
                 next = next.wrapping_add(1);
-                d.push(step, 5, if fin { &[] } else { &bytes }, fin);
+                d.push(&mut store, step, 5, if fin { &[] } else { &bytes }, fin);
                 want.push_back((!fin).then_some(bytes));
             } else {
-                match (d.head(), want.front()) {
+                match (d.head(&store), want.front()) {
                     (Some(Head::Fin), Some(None)) => {}
                     (Some(Head::Frame(b)), Some(Some(w))) => assert_eq!(b, &w[..]),
                     _ => panic!("head differs at step {step}"),
                 }
-                d.pop();
+                d.pop(&mut store);
                 want.pop_front();
             }
             assert_eq!(d.in_flight(), want.len());
             if step % 1000 == 0 {
-                let got: Vec<Option<Vec<u8>>> = d.frames().map(|f| f.map(<[u8]>::to_vec)).collect();
+                let got: Vec<Option<Vec<u8>>> =
+                    d.frames(&store).map(|f| f.map(<[u8]>::to_vec)).collect();
                 assert_eq!(got, Vec::from(want.clone()));
             }
-            assert!(d.ring.len() <= 4 * 40 * 300);
         }
-        assert!(wraps > 10_000, "the ring wrapped in {wraps} steps only");
+        // At most 40 frames in flight, in blocks of at most 512 bytes.
+        assert!(store.size() <= 40 * 3 * 512, "{}", store.size());
     }
 }

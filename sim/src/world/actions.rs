@@ -77,9 +77,9 @@ impl World {
                         self.trace_discard(conn, 0, "cut");
                         self.trace_discard(conn, 1, "cut");
                     }
+                    self.net.discard(conn, 0);
+                    self.net.discard(conn, 1);
                     let c = &mut self.net.conns[conn as usize];
-                    c.dirs[0].discard();
-                    c.dirs[1].discard();
                     c.state = ConnState::Closed;
                     let ends: Vec<(HostId, LinkId)> = (0..2)
                         .filter(|&e| c.open[e])

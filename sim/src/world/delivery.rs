@@ -35,13 +35,13 @@ impl World {
             && host.server.is_some()
             && self.trace.is_none()
             && self.checks.chat.private_texts.is_empty();
-        match c.dirs[dir].head() {
+        match self.net.head(conn, dir) {
             Some(Head::Frame(bytes)) if plain => {
                 self.hash.bytes(bytes);
                 let link = c.links[recv].expect("open end has a link");
                 let host = &mut self.hosts[to as usize];
                 Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
-                self.net.conns[conn as usize].dirs[dir].pop();
+                self.net.pop(conn, dir);
                 self.apply_outputs(to);
                 self.rearm(to, false);
                 self.reschedule(conn, dir);
@@ -76,16 +76,17 @@ impl World {
     #[inline(never)]
     pub(super) fn deliver_other(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
-        let c = &mut self.net.conns[conn as usize];
+        let c = &self.net.conns[conn as usize];
         let recv = 1 - dir;
         let to = c.ends[recv];
         let host = &self.hosts[to as usize];
         let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
         let stale = host.up && c.epoch[recv] != host.incarnation && c.open[recv];
-        match c.dirs[dir].head() {
+        match self.net.head(conn, dir) {
             None => return,
             Some(Head::Fin) => {
-                c.dirs[dir].pop();
+                self.net.pop(conn, dir);
+                let c = &mut self.net.conns[conn as usize];
                 self.hash.word(0xF1);
                 if alive {
                     c.open[recv] = false;
@@ -107,8 +108,7 @@ impl World {
                     if self.trace.is_some() {
                         self.trace_arrival(conn, dir, None);
                     }
-                    let c = &self.net.conns[conn as usize];
-                    let Some(Head::Frame(bytes)) = c.dirs[dir].head() else {
+                    let Some(Head::Frame(bytes)) = self.net.head(conn, dir) else {
                         unreachable!("the head is a frame")
                     };
                     // Disjoint borrows: the frame stays in the network's
@@ -124,7 +124,7 @@ impl World {
                         }
                         self.outbox.clear();
                         client.handle(local, ClientInput::Frame { link, bytes }, &mut self.outbox);
-                        self.net.conns[conn as usize].dirs[dir].pop();
+                        self.net.pop(conn, dir);
                         self.apply_outputs(to);
                         self.rearm(to, false);
                         self.reschedule(conn, dir);
@@ -136,7 +136,7 @@ impl World {
                     }
                     let host = &mut self.hosts[to as usize];
                     Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
-                    self.net.conns[conn as usize].dirs[dir].pop();
+                    self.net.pop(conn, dir);
                     self.apply_outputs(to);
                     self.rearm(to, false);
                 } else {
@@ -150,8 +150,8 @@ impl World {
                         };
                         self.trace_arrival(conn, dir, Some(why));
                     }
+                    self.net.pop(conn, dir);
                     let c = &mut self.net.conns[conn as usize];
-                    c.dirs[dir].pop();
                     if stale {
                         // A restarted host knows nothing of this connection:
                         // its kernel answers with a reset.
@@ -159,8 +159,8 @@ impl World {
                         if self.trace.is_some() {
                             self.trace_discard(conn, recv, "reset");
                         }
+                        self.net.discard(conn, recv);
                         let c = &mut self.net.conns[conn as usize];
-                        c.dirs[recv].discard();
                         if c.open[dir] {
                             self.send_fin(conn, recv);
                         }

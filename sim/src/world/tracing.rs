@@ -52,7 +52,7 @@ impl World {
         if !t.wants(now) {
             return;
         }
-        let cmd = match c.dirs[end].head() {
+        let cmd = match self.net.head(conn, end) {
             Some(Head::Frame(b)) => trace::frame_fields(b).0,
             _ => String::new(),
         };
