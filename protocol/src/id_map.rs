@@ -156,13 +156,14 @@ pub(crate) struct IdMap<V> {
     len: usize,
 }
 
-/// A record with its name, on cache lines of its own: a search reads
-/// whether the slot is taken (the name's pointer, first) and then the
-/// value's first fields, on the same line. Values lay their hot fields out
-/// first (`repr(C)`). Unaligned, a record of 120 bytes straddled two or
-/// three lines wherever it fell, and at 250,000 users each was a miss.
+/// A record with its name first, then the value, whose hot fields come
+/// first (`repr(C)`): a search reads whether the slot is taken (the name's
+/// pointer) and then the value's first fields, next to it. (Aligned to
+/// cache lines as well, the slots cost twice the memory at 25,000 users,
+/// 924 -> 1,818 MiB: over-aligned vectors grow by a fresh allocation and a
+/// copy, and the blocks they leave are not reused, for 1 % fewer misses.)
 #[derive(Clone, Debug)]
-#[repr(C, align(64))]
+#[repr(C)]
 struct Slot<V> {
     name: Arc<str>,
     value: V,

@@ -40,11 +40,10 @@ pub use users::collision_losers;
 
 /// A user as this server knows it.
 ///
-/// Laid out by hand (`repr(C)`), what the frames about a user read first:
-/// with the name id_map.rs keeps before it, the home and the link its
-/// direction is checked against, then the nick, fill the record's first
-/// cache line (every server holds every user: at 250,000 users each
-/// record a frame reads is a miss).
+/// Laid out by hand (`repr(C)`), what the frames about a user read first,
+/// next to the name id_map.rs keeps before it: the home and the link its
+/// direction is checked against, then the nick (every server holds every
+/// user: at 250,000 users each line of a record a frame reads is a miss).
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub(crate) struct User {
@@ -155,8 +154,8 @@ pub(crate) struct Room {
     /// members meets them; kept from the room's creation as members join
     /// and leave, and rebuilt by such a walk when it is `None` (after a
     /// member's route changed, or a leave whose link's next member is not
-    /// found: see `rooms::fan_leave`). First, on the record's first cache
-    /// lines: all a room message passing through reads.
+    /// found: see `rooms::fan_leave`). First, next to the name id_map.rs
+    /// keeps before it: all a room message passing through reads.
     pub fanout: Option<rooms::Fanout>,
     pub stream: Stream,
     /// Members by UID, each with its membership id.
