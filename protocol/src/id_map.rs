@@ -335,6 +335,18 @@ impl<'a, V> IntoIterator for &'a IdMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slot is aligned as its name is, no more: a hundred servers'
+    /// vectors of over-aligned slots, growing in step, once doubled the
+    /// 250,000-user run's memory (see `Slot`).
+    #[test]
+    fn slots_are_not_over_aligned() {
+        assert_eq!(
+            std::mem::align_of::<Slot<u64>>(),
+            std::mem::align_of::<Arc<str>>()
+        );
+        assert_eq!(std::mem::align_of::<Option<Slot<[u64; 9]>>>(), 8);
+    }
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

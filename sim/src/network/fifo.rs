@@ -29,12 +29,12 @@ impl<T: Copy + Default> Fifo<T> {
         self.buf.len().wrapping_sub(1)
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
-    #[cfg(test)]
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -37,26 +37,27 @@ struct Queued {
     len: u32,
 }
 
-/// One direction of a connection: frames in flight, in order, their bytes
-/// in the network's [`FrameStore`].
+/// One direction of a connection: the frame at its head (the one a
+/// delivery reads) and the times a send needs, in the connection's
+/// second cache line; the frames behind the head are in
+/// [`Conn::behind`], their bytes in the network's [`FrameStore`].
 ///
-/// The head, the frame a delivery reads, is held here; the frames behind
-/// it in a queue of their own. A user's connection seldom has more than
-/// one frame in flight each way, so at 250,000 users a frame touches the
-/// connection's record and the store, not a queue elsewhere that nothing
-/// had touched for a minute (a cache miss at every frame).
+/// A user's connection seldom has more than one frame in flight each way,
+/// so at 250,000 users a frame touches the connection's first two lines
+/// and the store, not a queue elsewhere that nothing had touched for a
+/// minute (a cache miss at every frame).
 #[derive(Debug, Default)]
 pub struct Dir {
     /// The head, if `busy`.
     first: Queued,
+    last_due: SimTime,
     busy: bool,
+    /// Frames wait behind the head (so a pop reads the queue only then).
+    more: bool,
     /// A delivery event for the head is in the event queue.
     pub scheduled: bool,
     /// The head could not be delivered; wake it when the path clears.
     pub blocked: bool,
-    last_due: SimTime,
-    /// The frames behind the head.
-    rest: Fifo<Queued>,
 }
 
 /// What the head of a direction holds.
@@ -67,8 +68,10 @@ pub enum Head<'a> {
 
 impl Dir {
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
+        behind: &mut Fifo<Queued>,
         store: &mut FrameStore,
         now: SimTime,
         latency: u64,
@@ -84,7 +87,8 @@ impl Dir {
         };
         let q = Queued { due, at, len };
         if self.busy {
-            self.rest.push_back(q);
+            behind.push_back(q);
+            self.more = true;
         } else {
             self.first = q;
             self.busy = true;
@@ -113,37 +117,44 @@ impl Dir {
     }
 
     #[inline(always)]
-    fn pop(&mut self, store: &mut FrameStore) {
+    fn pop(&mut self, behind: &mut Fifo<Queued>, store: &mut FrameStore) {
         if !self.busy {
             return;
         }
         if self.first.len != FIN {
             store.release(self.first.at, self.first.len as usize);
         }
-        match self.rest.pop_front() {
-            Some(q) => self.first = q,
-            None => {
-                self.busy = false;
-                self.rest.release_if_empty(KEEP_FRAMES);
-            }
+        if !self.more {
+            self.busy = false;
+            return;
+        }
+        self.first = behind.pop_front().expect("frames behind the head");
+        if behind.is_empty() {
+            self.more = false;
+            behind.release_if_empty(KEEP_FRAMES);
         }
     }
 
-    fn discard(&mut self, store: &mut FrameStore) {
+    fn discard(&mut self, behind: &mut Fifo<Queued>, store: &mut FrameStore) {
         while self.busy {
-            self.pop(store);
+            self.pop(behind, store);
         }
     }
 
-    pub fn in_flight(&self) -> usize {
-        usize::from(self.busy) + self.rest.len()
+    #[cfg(test)]
+    fn in_flight(&self, behind: &Fifo<Queued>) -> usize {
+        usize::from(self.busy) + behind.len()
     }
 
     /// The frames in flight, for reports and checks.
-    fn frames<'a>(&'a self, store: &'a FrameStore) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
+    fn frames<'a>(
+        &'a self,
+        behind: &'a Fifo<Queued>,
+        store: &'a FrameStore,
+    ) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
         self.front()
             .into_iter()
-            .chain(self.rest.iter())
+            .chain(behind.iter())
             .map(|q| (q.len != FIN).then(|| store.get(q.at, q.len as usize)))
     }
 }
@@ -167,9 +178,11 @@ pub enum ConnState {
 ///
 /// Laid out by hand, what a delivery or a send reads first: at 250,000
 /// users the connections far outgrow the caches, and each line a frame
-/// touches is a miss. The fields every frame reads (ends, open, epochs,
-/// links, stall) come first, then the two directions; the latency stream
-/// lives apart ([`Network::latency`]), read only by a send.
+/// touches is a miss. The first line holds what every frame reads (ends,
+/// open, epochs, links, whether it was ever stalled), the second both
+/// directions' heads (a processor fetches the two lines of an aligned
+/// 128-byte pair together); what is seldom read comes after. The latency
+/// stream lives apart ([`Network::latency`]), read only by a send.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Conn {
@@ -183,7 +196,9 @@ pub struct Conn {
     /// dropped the link (unlike `registered`, a peer's crash leaves it set:
     /// the surviving end still trusts the link until it times it out).
     pub authed: [bool; 2],
-    pub stalled_until: SimTime,
+    /// Whether `stalled_until` was ever set: most connections never are,
+    /// and a delivery then reads nothing past the first line.
+    stalled: bool,
     /// The incarnation of each end's host when it joined the connection:
     /// a restarted host does not know its old connections.
     pub epoch: [u64; 2],
@@ -191,8 +206,16 @@ pub struct Conn {
     pub links: [Option<LinkId>; 2],
     /// `dirs[i]` carries frames from `ends[i]` to the other end.
     pub dirs: [Dir; 2],
+    /// The frames behind each direction's head.
+    behind: [Fifo<Queued>; 2],
+    stalled_until: SimTime,
     pub opened_at: SimTime,
 }
+
+const _: () = {
+    assert!(std::mem::offset_of!(Conn, dirs) == 64);
+    assert!(std::mem::size_of::<[Dir; 2]>() == 64);
+};
 
 impl Conn {
     #[inline]
@@ -204,6 +227,18 @@ impl Conn {
     }
     pub fn joins(&self, a: HostId, b: HostId) -> bool {
         (self.ends[0] == a && self.ends[1] == b) || (self.ends[0] == b && self.ends[1] == a)
+    }
+
+    /// Holds the connection's frames until `until` (or later, if already
+    /// held longer).
+    pub fn stall_until(&mut self, until: SimTime) {
+        self.stalled = true;
+        self.stalled_until = self.stalled_until.max(until);
+    }
+
+    #[inline(always)]
+    fn stalled_at(&self, now: SimTime) -> bool {
+        self.stalled && self.stalled_until > now
     }
 }
 
@@ -264,8 +299,10 @@ impl Network {
             registered: [false, false],
             authed: [false, false],
             state: ConnState::Dialing,
+            stalled: false,
             stalled_until: 0,
             dirs: [Dir::default(), Dir::default()],
+            behind: [Fifo::default(), Fifo::default()],
             opened_at: now,
         });
         self.rngs.push(rng);
@@ -276,7 +313,7 @@ impl Network {
     #[inline]
     pub fn passable(&self, c: ConnId, now: SimTime) -> bool {
         let conn = &self.conns[c as usize];
-        conn.stalled_until <= now && self.partition.reachable(conn.ends[0], conn.ends[1])
+        !conn.stalled_at(now) && self.partition.reachable(conn.ends[0], conn.ends[1])
     }
 
     /// Queues a frame (or the FIN) from `end`; returns the time a delivery
@@ -291,8 +328,16 @@ impl Network {
         fin: bool,
     ) -> Option<SimTime> {
         let latency = self.latency(c);
-        let dir = &mut self.conns[c as usize].dirs[end];
-        let due = dir.push(&mut self.store, now, latency, bytes, fin);
+        let conn = &mut self.conns[c as usize];
+        let dir = &mut conn.dirs[end];
+        let due = dir.push(
+            &mut conn.behind[end],
+            &mut self.store,
+            now,
+            latency,
+            bytes,
+            fin,
+        );
         if dir.scheduled || dir.blocked {
             return None;
         }
@@ -310,18 +355,21 @@ impl Network {
     /// lost).
     #[inline(always)]
     pub fn pop(&mut self, c: ConnId, dir: usize) {
-        self.conns[c as usize].dirs[dir].pop(&mut self.store);
+        let conn = &mut self.conns[c as usize];
+        conn.dirs[dir].pop(&mut conn.behind[dir], &mut self.store);
     }
 
     /// Drops every frame in flight in direction `dir` of connection `c`.
     pub fn discard(&mut self, c: ConnId, dir: usize) {
-        self.conns[c as usize].dirs[dir].discard(&mut self.store);
+        let conn = &mut self.conns[c as usize];
+        conn.dirs[dir].discard(&mut conn.behind[dir], &mut self.store);
     }
 
     /// The frames in flight in direction `dir` of connection `c`, for
     /// reports and checks (`None` for the FIN).
     pub fn frames(&self, c: ConnId, dir: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
-        self.conns[c as usize].dirs[dir].frames(&self.store)
+        let conn = &self.conns[c as usize];
+        conn.dirs[dir].frames(&conn.behind[dir], &self.store)
     }
 }
 
@@ -339,19 +387,27 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let mut store = FrameStore::default();
         let mut d = Dir::default();
+        let mut behind = Fifo::default();
         let mut want: VecDeque<Option<Vec<u8>>> = VecDeque::new();
         let mut next = 0u8;
         for step in 0..200_000 {
             let r = rng.next_u32();
             if r % 1000 == 0 {
-                d.discard(&mut store);
+                d.discard(&mut behind, &mut store);
                 want.clear();
             } else if want.len() < 40 && (r % 2 == 0 || want.is_empty()) {
                 let fin = r % 97 == 0;
                 let len = (r >> 8) as usize % 300;
                 let bytes: Vec<u8> = (0..len).map(|i| next.wrapping_add(i as u8)).collect();
                 next = next.wrapping_add(1);
-                d.push(&mut store, step, 5, if fin { &[] } else { &bytes }, fin);
+                d.push(
+                    &mut behind,
+                    &mut store,
+                    step,
+                    5,
+                    if fin { &[] } else { &bytes },
+                    fin,
+                );
                 want.push_back((!fin).then_some(bytes));
             } else {
                 match (d.head(&store), want.front()) {
@@ -359,13 +415,15 @@ mod tests {
                     (Some(Head::Frame(b)), Some(Some(w))) => assert_eq!(b, &w[..]),
                     _ => panic!("head differs at step {step}"),
                 }
-                d.pop(&mut store);
+                d.pop(&mut behind, &mut store);
                 want.pop_front();
             }
-            assert_eq!(d.in_flight(), want.len());
+            assert_eq!(d.in_flight(&behind), want.len());
             if step % 1000 == 0 {
-                let got: Vec<Option<Vec<u8>>> =
-                    d.frames(&store).map(|f| f.map(<[u8]>::to_vec)).collect();
+                let got: Vec<Option<Vec<u8>>> = d
+                    .frames(&behind, &store)
+                    .map(|f| f.map(<[u8]>::to_vec))
+                    .collect();
                 assert_eq!(got, Vec::from(want.clone()));
             }
         }

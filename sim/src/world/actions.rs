@@ -103,7 +103,7 @@ impl World {
                 let until = self.now + duration.as_nanos();
                 for conn in self.conns_between(a, b) {
                     let c = &mut self.net.conns[conn as usize];
-                    c.stalled_until = c.stalled_until.max(until);
+                    c.stall_until(until);
                     self.queue.schedule(until, Event::StallEnd { conn });
                 }
             }
