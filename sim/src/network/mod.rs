@@ -146,7 +146,8 @@ impl Dir {
         usize::from(self.busy) + behind.len()
     }
 
-    /// The frames in flight, for reports and checks.
+    /// The frames in flight (`None` for the FIN).
+    #[cfg(test)]
     fn frames<'a>(
         &'a self,
         behind: &'a Fifo<Queued>,
@@ -363,13 +364,6 @@ impl Network {
     pub fn discard(&mut self, c: ConnId, dir: usize) {
         let conn = &mut self.conns[c as usize];
         conn.dirs[dir].discard(&mut conn.behind[dir], &mut self.store);
-    }
-
-    /// The frames in flight in direction `dir` of connection `c`, for
-    /// reports and checks (`None` for the FIN).
-    pub fn frames(&self, c: ConnId, dir: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
-        let conn = &self.conns[c as usize];
-        conn.dirs[dir].frames(&conn.behind[dir], &self.store)
     }
 }
 
