@@ -335,6 +335,8 @@ impl<'a, V> IntoIterator for &'a IdMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     /// A slot is aligned as its name is, no more: a hundred servers'
     /// vectors of over-aligned slots, growing in step, once doubled the
@@ -347,8 +349,6 @@ mod tests {
         );
         assert_eq!(std::mem::align_of::<Option<Slot<[u64; 9]>>>(), 8);
     }
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
 
     proptest! {
         /// Two maps sharing ids behave as two ordered maps of names, and
