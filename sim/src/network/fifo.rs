@@ -2,7 +2,8 @@
 //!
 //! `VecDeque` would do, but its capacity need not be a power of two, so
 //! every access folds its index with a compare and a subtraction; here it
-//! is one mask. Each delivered frame touches the queue four times.
+//! is one mask. It holds the frames behind a direction's head (see
+//! `Dir`): on a busy link (a flood) nearly every frame passes through it.
 
 /// A FIFO of small `Copy` items.
 #[derive(Debug)]
