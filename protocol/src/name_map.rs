@@ -109,6 +109,20 @@ pub(crate) fn prefix(s: &str) -> Number {
     Number { hi, lo }
 }
 
+/// How name `a` with prefix `pa` compares to `b` with prefix `pb`: by the
+/// prefixes, and by the bytes only where those tie and a name is longer
+/// than 16 (a tie of names of one length within 16 is equality).
+#[inline]
+pub(crate) fn cmp_prefixed(pa: Number, a: &str, pb: Number, b: &str) -> std::cmp::Ordering {
+    pa.cmp(&pb).then_with(|| {
+        if a.len() == b.len() && b.len() <= 16 {
+            std::cmp::Ordering::Equal
+        } else {
+            a.cmp(b)
+        }
+    })
+}
+
 /// A map of names that is only searched, never walked: a short name is
 /// not kept beside its number at all (its number is the name), and the
 /// entries sit in the table's slots (a number and a small value). The
@@ -209,6 +223,18 @@ mod tests {
     proptest! {
         /// Any string, of bytes from the whole range (multi-byte
         /// characters, NULs), gives the number the copy gives.
+        /// Names compared by their prefixes first order as the names do,
+        /// whatever their lengths and bytes (NULs read as padding, and
+        /// many names share their first 16 bytes here).
+        #[test]
+        fn prefixes_order_as_the_names(
+            a in "[ab\\x00]{0,20}",
+            b in "[ab\\x00]{0,20}",
+        ) {
+            prop_assert_eq!(cmp_prefixed(prefix(&a), &a, prefix(&b), &b), a.cmp(&b));
+            prop_assert_eq!(cmp_prefixed(prefix(&a), &a, prefix(&a), &a), std::cmp::Ordering::Equal);
+        }
+
         #[test]
         fn short_agrees_with_a_copy(s in "(?s).{0,18}") {
             prop_assert_eq!(short(&s), short_by_copy(&s));

@@ -13,7 +13,7 @@
 
 use std::borrow::Borrow;
 
-use crate::name_map::{prefix, Number};
+use crate::name_map::{cmp_prefixed, prefix, Number};
 
 /// Entries `(prefix of the key, key, value)` sorted by key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,16 +39,8 @@ impl<K: Borrow<str> + Ord, V> VecMap<K, V> {
     /// name's. The order is the keys' (name_map.rs, [`prefix`]).
     fn find(&self, key: &str) -> Result<usize, usize> {
         let p = prefix(key);
-        self.0.binary_search_by(|(q, k, _)| {
-            q.cmp(&p).then_with(|| {
-                let k: &str = k.borrow();
-                if k.len() == key.len() && key.len() <= 16 {
-                    std::cmp::Ordering::Equal
-                } else {
-                    k.cmp(key)
-                }
-            })
-        })
+        self.0
+            .binary_search_by(|(q, k, _)| cmp_prefixed(*q, k.borrow(), p, key))
     }
 
     pub fn len(&self) -> usize {

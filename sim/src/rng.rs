@@ -39,8 +39,15 @@ pub fn between(rng: &mut ChaCha8Rng, lo: u64, hi: u64) -> u64 {
     if hi <= lo {
         return lo;
     }
+    scale(rng.next_u64(), lo, hi)
+}
+
+/// A word of a stream as a draw from `lo..=hi` (`lo < hi`), as
+/// [`between`] makes it.
+#[inline]
+pub fn scale(word: u64, lo: u64, hi: u64) -> u64 {
     let span = hi - lo + 1;
-    lo + ((u128::from(rng.next_u64()) * u128::from(span)) >> 64) as u64
+    lo + ((u128::from(word) * u128::from(span)) >> 64) as u64
 }
 
 #[cfg(test)]

@@ -88,11 +88,8 @@ impl World {
                     c.open = [false, false];
                     for (h, link) in ends {
                         let host = &self.hosts[h as usize];
-                        if host.up
-                            && self.net.conns[conn as usize].epoch
-                                [self.net.conns[conn as usize].end_of(h)]
-                                == host.incarnation
-                        {
+                        let c = &self.net.conns[conn as usize];
+                        if host.up && c.joined_in(c.end_of(h), host.incarnation) {
                             self.dispatch(h, Input::Closed { link });
                         }
                     }

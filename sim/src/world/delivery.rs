@@ -29,7 +29,7 @@ impl World {
         let recv = 1 - dir;
         let to = c.ends[recv];
         let host = &self.hosts[to as usize];
-        let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
+        let alive = host.up && c.joined_in(recv, host.incarnation) && c.open[recv];
         let plain = alive
             && host.client.is_none()
             && host.server.is_some()
@@ -80,8 +80,8 @@ impl World {
         let recv = 1 - dir;
         let to = c.ends[recv];
         let host = &self.hosts[to as usize];
-        let alive = host.up && c.epoch[recv] == host.incarnation && c.open[recv];
-        let stale = host.up && c.epoch[recv] != host.incarnation && c.open[recv];
+        let alive = host.up && c.joined_in(recv, host.incarnation) && c.open[recv];
+        let stale = host.up && !c.joined_in(recv, host.incarnation) && c.open[recv];
         match self.net.head(conn, dir) {
             None => return,
             Some(Head::Fin) => {
@@ -249,7 +249,7 @@ impl World {
             let c = &mut self.net.conns[conn as usize];
             c.links[1] = Some(link);
             c.open[1] = true;
-            c.epoch[1] = epoch;
+            c.join(1, epoch);
             self.apply_outputs(to);
             self.rearm(to, false);
         }
@@ -262,7 +262,10 @@ impl World {
         let c = &mut self.net.conns[conn as usize];
         let h = c.ends[0];
         let host = &self.hosts[h as usize];
-        if c.state != ConnState::Dialing || !c.open[0] || c.epoch[0] != host.incarnation || !host.up
+        if c.state != ConnState::Dialing
+            || !c.open[0]
+            || !c.joined_in(0, host.incarnation)
+            || !host.up
         {
             return;
         }
