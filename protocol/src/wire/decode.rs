@@ -302,16 +302,24 @@ fn opens_with(input: &[u8], command: &str) -> bool {
 /// the end), if `rest` holds exactly `N - 1` commas and nothing else
 /// special: no `>`, and nothing the fast path refuses (see [`scan::Plain`]).
 ///
-/// With AVX2, a plain area of 32 bytes or more whose commas all lie in its
-/// first 32 bytes (a BCAST's origin and id) is settled by one call to
-/// [`scan::commas_head32`], which returns the commas as a bit mask; any
-/// other area, and everything on other CPUs, goes through
-/// [`plain_commas_16`] (so an area that is not plain is scanned twice).
+/// With AVX2, an area of 32 bytes or more: for up to four arguments (a
+/// BCAST: origin, id, text), one whose commas all lie in its first 32
+/// bytes is settled by one call to [`scan::commas_head32`], which returns
+/// the commas as a bit mask; for more (a room message has eight, spread
+/// over 40 to 80 bytes) [`scan::plain_commas32`] goes through it 32 bytes a
+/// block. Any other area, and everything on other CPUs, goes through
+/// [`plain_commas_16`] (so an area the head scan does not settle is
+/// scanned twice). The choice by `N` is made when compiling; each path
+/// finds the same ends (the wire tests compare them).
 #[inline(always)]
 pub(super) fn plain_commas<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     #[cfg(target_arch = "x86_64")]
     if rest.len() >= 32 && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+        if N > 4 {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { scan::plain_commas32(rest) };
+        }
+        // SAFETY: as above.
         if let Some(commas) = unsafe { scan::commas_head32(rest) } {
             return ends_from_mask(commas, rest.len());
         }

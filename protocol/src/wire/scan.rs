@@ -262,6 +262,66 @@ pub(super) fn commas_head32(rest: &[u8]) -> Option<u32> {
     (_mm256_testc_si256(ok, _mm256_set1_epi8(class::ALL as i8)) != 0).then_some(head)
 }
 
+/// Where each of the `N` arguments of a plain area `rest` of at least 32
+/// bytes ends, as `plain_commas_16` finds them, 32 bytes at a time: the
+/// classes of [`commas_head32`] for every block, what rules the area out
+/// gathered over all of them and tested once, and each block's commas
+/// taken as they come. A room message's commas are spread over its first
+/// 40 to 80 bytes, past where the head scan settles anything; it then went
+/// through the area twice, the second time 16 bytes a block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn plain_commas32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
+    use core::arch::x86_64::*;
+    let len = rest.len();
+    let table = |t: [u8; 16]| {
+        let t = t.map(|b| b as i8);
+        _mm256_setr_epi8(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15], t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11],
+            t[12], t[13], t[14], t[15],
+        )
+    };
+    let (high, low) = (table(class::HIGH), table(class::LOW));
+    let allowed = |block: &[u8; 32]| {
+        // SAFETY: the load reads exactly the 32 bytes of `block`, unaligned.
+        let x = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), _mm256_set1_epi8(0x0f));
+        _mm256_or_si256(_mm256_shuffle_epi8(high, hi), _mm256_shuffle_epi8(low, x))
+    };
+    let comma = _mm256_set1_epi8(class::COMMA as i8);
+    let mut ok = _mm256_set1_epi8(-1);
+    let mut ends = [len; N];
+    let mut k = 0;
+    let mut q = 0;
+    while q < len {
+        // The last block may overlap the one before: its lanes already
+        // seen are shifted off (their classes were counted once already,
+        // and counting them again changes nothing).
+        let (at, skip) = if q + 32 <= len {
+            (q, 0)
+        } else {
+            (len - 32, q - (len - 32))
+        };
+        let block: &[u8; 32] = rest.get(at..at + 32)?.try_into().ok()?;
+        let x = allowed(block);
+        ok = _mm256_and_si256(ok, _mm256_or_si256(x, comma));
+        // Bit 7 clear: a comma, or a byte >= 0x80, which `ok` refuses.
+        let mut commas = !(_mm256_movemask_epi8(x) as u32) >> skip;
+        while commas != 0 {
+            if k + 1 >= N {
+                return None;
+            }
+            ends[k] = q + commas.trailing_zeros() as usize;
+            commas &= commas - 1;
+            k += 1;
+        }
+        q += 32;
+    }
+    let plain = _mm256_testc_si256(ok, _mm256_set1_epi8(class::ALL as i8)) != 0;
+    (plain && k + 1 == N).then_some(ends)
+}
+
 /// [`commas_head32`] byte by byte, for the tests.
 #[cfg(test)]
 pub(super) fn commas_head_portable(rest: &[u8]) -> Option<u32> {
@@ -517,8 +577,58 @@ mod tests {
         }
     }
 
+    /// The 32-byte scan finds the arguments the 16-byte one does: every
+    /// byte in every lane, over one block, two, and tails that overlap the
+    /// block before by every amount, with commas among the fill.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn scan32_every_byte_in_every_lane() {
+        use crate::wire::decode::plain_commas_16;
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for len in [32, 33, 40, 63, 64, 65, 80, 95, 96, 97, 129] {
+            for lane in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    // Seven commas, as in a room message, spread out.
+                    for i in 0..7 {
+                        v[(i * 11 + 3) % len] = b',';
+                    }
+                    v[lane] = b;
+                    // SAFETY: AVX2 is present, checked above.
+                    let got = unsafe { plain_commas32::<8>(&v) };
+                    assert_eq!(got, plain_commas_16::<8>(&v), "{v:?}");
+                    let got = unsafe { plain_commas32::<5>(&v) };
+                    assert_eq!(got, plain_commas_16::<5>(&v), "{v:?}");
+                }
+            }
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     proptest! {
+        #[test]
+        fn scan32_matches_the_16_byte_scan(
+            v in prop::collection::vec(
+                prop_oneof![
+                    12 => prop::sample::select(b"abz09 .~".to_vec()),
+                    3 => Just(b','),
+                    1 => any::<u8>(),
+                ],
+                32..200),
+        ) {
+            use crate::wire::decode::plain_commas_16;
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present, checked just above.
+                unsafe {
+                    prop_assert_eq!(plain_commas32::<5>(&v), plain_commas_16::<5>(&v));
+                    prop_assert_eq!(plain_commas32::<8>(&v), plain_commas_16::<8>(&v));
+                    prop_assert_eq!(plain_commas32::<20>(&v), plain_commas_16::<20>(&v));
+                }
+            }
+        }
+
         #[test]
         fn head_scan_matches_byte_definition(
             v in prop::collection::vec(
