@@ -9,15 +9,11 @@
 //! The keys are the shared copies of the names (intern.rs): the members of
 //! a room compare its one copy at every delivery, which stays in the
 //! caches, where a copy of each client's own was a cache miss each time.
-//! Each entry also keeps its name's first 16 bytes, so that a search
-//! reads no name at all (vec_map.rs).
 
 use std::sync::Arc;
 
-use crate::name_map::{cmp_prefixed, prefix, Number};
-
 #[derive(Clone, Debug)]
-pub(crate) struct RoomMap<V>(Vec<(Number, Arc<str>, V)>);
+pub(crate) struct RoomMap<V>(Vec<(Arc<str>, V)>);
 
 impl<V> Default for RoomMap<V> {
     fn default() -> Self {
@@ -27,17 +23,15 @@ impl<V> Default for RoomMap<V> {
 
 impl<V> RoomMap<V> {
     fn find(&self, key: &str) -> Result<usize, usize> {
-        let p = prefix(key);
-        self.0
-            .binary_search_by(|(q, k, _)| cmp_prefixed(*q, k, p, key))
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.find(key).ok().map(|i| &self.0[i].2)
+        self.find(key).ok().map(|i| &self.0[i].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.find(key).ok().map(|i| &mut self.0[i].2)
+        self.find(key).ok().map(|i| &mut self.0[i].1)
     }
 
     /// The room under `key`, made by `make` if there is none.
@@ -48,24 +42,23 @@ impl<V> RoomMap<V> {
                 if self.0.capacity() == 0 {
                     self.0.reserve_exact(1);
                 }
-                self.0
-                    .insert(i, (prefix(key), crate::intern::arc(key), make()));
+                self.0.insert(i, (crate::intern::arc(key), make()));
                 i
             }
         };
-        &mut self.0[i].2
+        &mut self.0[i].1
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.0.iter().map(|(_, k, _)| k)
+        self.0.iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.iter().map(|(_, _, v)| v)
+        self.0.iter().map(|(_, v)| v)
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.0.iter_mut().map(|(_, _, v)| v)
+        self.0.iter_mut().map(|(_, v)| v)
     }
 }
 
@@ -95,16 +88,6 @@ mod tests {
             *v += 100;
         }
         assert_eq!(m.values().copied().collect::<Vec<_>>(), [101, 112, 104]);
-        // Names past the 16 bytes an entry keeps, with those 16 in common.
-        m.get_or_insert_with("#abcdefghijklmnopq", || 7);
-        m.get_or_insert_with("#abcdefghijklmnop", || 6);
-        assert_eq!(m.get("#abcdefghijklmnopq"), Some(&7));
-        assert_eq!(m.get("#abcdefghijklmnop"), Some(&6));
-        assert_eq!(m.get("#abcdefghijklmno"), None);
-        assert_eq!(
-            m.keys().map(|k| &**k).collect::<Vec<_>>(),
-            ["#a", "#abcdefghijklmnop", "#abcdefghijklmnopq", "#b", "#c"]
-        );
         // Every client's key for a room is the one shared copy.
         let a = m.keys().next().unwrap();
         assert!(std::sync::Arc::ptr_eq(a, &crate::intern::arc("#a")));
