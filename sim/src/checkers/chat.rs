@@ -82,6 +82,54 @@ impl Receiver {
     }
 }
 
+/// The ids of recently looked-up streams, by the addresses of their room's
+/// and sequencer's names. A client's notes carry the copies every member
+/// shares (the protocol's intern.rs), so the members' deliveries of a
+/// message find their ids here by two pointer compares, where the table
+/// hashed and compared the room's name each time (a third of the chat
+/// checker's cost a delivery). Each entry holds its names, so an address
+/// cannot be reused for another name while the entry stands. A miss (a
+/// name copied elsewhere, or a slot taken by another stream) only goes to
+/// the table, so the ids found never depend on addresses.
+struct StreamMemo(Box<[Option<Memo>; MEMO]>);
+
+const MEMO: usize = 64;
+
+struct Memo {
+    room: Arc<str>,
+    seq: Arc<str>,
+    epoch: u64,
+    ids: (RoomId, StreamId),
+}
+
+impl Default for StreamMemo {
+    fn default() -> Self {
+        StreamMemo(Box::new([const { None }; MEMO]))
+    }
+}
+
+impl StreamMemo {
+    fn slot(room: &Arc<str>) -> usize {
+        // Allocations are 16-byte aligned: the bits above those.
+        (Arc::as_ptr(room).cast::<u8>() as usize >> 4) % MEMO
+    }
+
+    fn get(&self, room: &Arc<str>, stream: &Stream) -> Option<(RoomId, StreamId)> {
+        let m = self.0[Self::slot(room)].as_ref()?;
+        (Arc::ptr_eq(&m.room, room) && m.epoch == stream.epoch && Arc::ptr_eq(&m.seq, &stream.seq))
+            .then_some(m.ids)
+    }
+
+    fn put(&mut self, room: &Arc<str>, stream: &Stream, ids: (RoomId, StreamId)) {
+        self.0[Self::slot(room)] = Some(Memo {
+            room: room.clone(),
+            seq: stream.seq.clone(),
+            epoch: stream.epoch,
+            ids,
+        });
+    }
+}
+
 #[derive(Default)]
 pub struct ChatChecks {
     /// Every UID handed out, for `users.unique`.
@@ -94,6 +142,9 @@ pub struct ChatChecks {
     /// delivery and never iterated, so hashed (a room has a stream or
     /// two, so those are a short list).
     streams: HashMap<Arc<str>, (RoomId, RoomStreams), FixedState>,
+    /// The streams looked up last, found again by the identity of the
+    /// names' shared copies (see [`StreamMemo`]).
+    memo: StreamMemo,
     next_stream: StreamId,
     /// Per stream id: what each number carries and who sent it.
     numbers: Vec<Numbers>,
@@ -392,6 +443,15 @@ impl ChatChecks {
     }
 
     fn stream_id(&mut self, room: &Arc<str>, stream: &Stream) -> (RoomId, StreamId) {
+        if let Some(ids) = self.memo.get(room, stream) {
+            return ids;
+        }
+        let ids = self.stream_id_by_name(room, stream);
+        self.memo.put(room, stream, ids);
+        ids
+    }
+
+    fn stream_id_by_name(&mut self, room: &Arc<str>, stream: &Stream) -> (RoomId, StreamId) {
         let next_room = self.streams.len() as RoomId;
         let (rid, of_room) = match self.streams.get_mut(&**room) {
             Some(r) => r,
@@ -745,6 +805,37 @@ mod tests {
     use crate::scenario;
     use drc_protocol::{ChatNote, RoomText, Stream};
     use std::sync::Arc;
+
+    /// The memo finds a stream only by the very copies of its names and
+    /// its epoch; the ids are the table's whichever way they are found.
+    #[test]
+    fn streams_are_found_by_their_names_copies_and_by_name_alike() {
+        let mut c = super::ChatChecks::default();
+        let (room, seq) = (Arc::<str>::from("#r"), Arc::<str>::from("0AA-1"));
+        let s1 = Stream {
+            epoch: 1,
+            seq: seq.clone(),
+        };
+        let first = c.stream_id(&room, &s1);
+        assert_eq!(c.memo.get(&room, &s1), Some(first));
+        // Same names, other copies: not in the memo, same ids by name.
+        let (room2, seq2) = (Arc::<str>::from("#r"), Arc::<str>::from("0AA-1"));
+        let s1b = Stream {
+            epoch: 1,
+            seq: seq2,
+        };
+        assert_eq!(c.memo.get(&room2, &s1b), None);
+        assert_eq!(c.memo.get(&room, &s1b), None);
+        assert_eq!(c.stream_id(&room2, &s1b), first);
+        // Another epoch is another stream of the room.
+        let s2 = Stream { epoch: 2, seq };
+        assert_eq!(c.memo.get(&room, &s2), None);
+        let second = c.stream_id(&room, &s2);
+        assert_eq!(second.0, first.0);
+        assert_ne!(second.1, first.1);
+        assert_eq!(c.stream_id(&room2, &s1b), first);
+        assert_eq!(c.stream_id(&room, &s2), second);
+    }
 
     /// `order.seq_safety` holds when two members deliver the same message
     /// under a number, and fires when one number is delivered with two
