@@ -258,25 +258,29 @@ pub fn chat_scenario(
     scn.name = format!("bench-chat-{servers}x{}", rooms * members);
     scn.description = "chat benchmark".into();
     let mut rng = crate::rng::stream(seed, "bench/chat");
-    for r in 0..rooms {
+    // Formatted once: each message's action copies them (a copy is a
+    // third of a `format!`, and the actions are part of what is counted).
+    let labels: Vec<String> = (0..rooms * members).map(|i| format!("c{i}")).collect();
+    let names: Vec<String> = (0..rooms).map(|r| format!("#r{r}")).collect();
+    for (r, name) in names.iter().enumerate() {
         for m in 0..members {
             let i = r * members + m;
             let mut c =
-                crate::scenario::ClientDecl::new(format!("c{i}"), format!("s{}", i % servers));
-            c.join = vec![format!("#r{r}")];
+                crate::scenario::ClientDecl::new(labels[i].clone(), format!("s{}", i % servers));
+            c.join = vec![name.clone()];
             scn.clients.push(c);
         }
     }
     for sec in 0..seconds {
-        for r in 0..rooms {
+        for (r, name) in names.iter().enumerate() {
             for m in 0..members {
                 let i = r * members + m;
                 let jitter = crate::rng::between(&mut rng, 0, 999_999_999);
                 scn.actions.push(TimedAction {
                     time: Duration::from_nanos(CHAT_START + sec * 1_000_000_000 + jitter),
                     action: Action::Say {
-                        client: format!("c{i}"),
-                        room: format!("#r{r}"),
+                        client: labels[i].clone(),
+                        room: name.clone(),
                         text: format!("c{i} {sec}"),
                     },
                     line: 0,
