@@ -4,9 +4,10 @@
 //! Every server keeps every room's membership, so at 250,000 users in
 //! rooms of 20 the memberships are 25 million entries. In a `BTreeMap` a
 //! room of 20 took three nodes of eleven slots (about 45 bytes a member);
-//! here it is one block of 24-byte entries. A search compares the same
-//! keys a B-tree's would (a binary search over the sorted keys), and
-//! walks go in key order, as the B-tree's did, so nothing a server sends
+//! here it is one block of 40-byte entries (the key's first 16 bytes, the
+//! key, the value). A search is a binary search over the sorted keys,
+//! comparing those 16 bytes before a key's own (see `find`), and walks
+//! go in key order, as the B-tree's did, so nothing a server sends
 //! changes. An insert or a removal moves the entries after it: linear in
 //! the room, which is cheap for the rooms this holds (a join is rare next
 //! to the messages a member receives).

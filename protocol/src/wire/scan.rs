@@ -198,6 +198,41 @@ static FORGIVE: [u8; 64] = {
     t
 };
 
+/// The nibble tables of [`class`], each in both 128-bit lanes (a shuffle
+/// looks up within its lane).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn class_tables() -> (core::arch::x86_64::__m256i, core::arch::x86_64::__m256i) {
+    use core::arch::x86_64::*;
+    let table = |t: [u8; 16]| {
+        let t = t.map(|b| b as i8);
+        _mm256_setr_epi8(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15], t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11],
+            t[12], t[13], t[14], t[15],
+        )
+    };
+    (table(class::HIGH), table(class::LOW))
+}
+
+/// For each byte of `x`, the classes it is not in (bit clear for each
+/// class it is in). A shuffle gives 0 for an index >= 0x80, so the
+/// low-nibble lookup of a byte >= 0x80 is 0 and its high-nibble lookup
+/// decides (all classes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn allowed32(
+    x: core::arch::x86_64::__m256i,
+    high: core::arch::x86_64::__m256i,
+    low: core::arch::x86_64::__m256i,
+) -> core::arch::x86_64::__m256i {
+    use core::arch::x86_64::*;
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), _mm256_set1_epi8(0x0f));
+    _mm256_or_si256(_mm256_shuffle_epi8(high, hi), _mm256_shuffle_epi8(low, x))
+}
+
 /// One pass over an argument area `rest`, for
 /// [`plain_args`](super::plain_args): if `rest` has at least 32 bytes,
 /// every byte is one the fast path takes (none that [`Plain::other`] or
@@ -220,22 +255,8 @@ pub(super) fn commas_head32(rest: &[u8]) -> Option<u32> {
         Some(Ok(block)) => unsafe { _mm256_loadu_si256(block.as_ptr().cast()) },
         _ => _mm256_setzero_si256(),
     };
-    let table = |t: [u8; 16]| {
-        let t = t.map(|b| b as i8);
-        _mm256_setr_epi8(
-            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
-            t[14], t[15], t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11],
-            t[12], t[13], t[14], t[15],
-        )
-    };
-    let (high, low) = (table(class::HIGH), table(class::LOW));
-    // Bit clear for each class the byte is in. A shuffle gives 0 for an
-    // index >= 0x80, so the low-nibble lookup of a byte >= 0x80 is 0 and
-    // its high-nibble lookup decides (all classes).
-    let allowed = |x| {
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), _mm256_set1_epi8(0x0f));
-        _mm256_or_si256(_mm256_shuffle_epi8(high, hi), _mm256_shuffle_epi8(low, x))
-    };
+    let (high, low) = class_tables();
+    let allowed = |x| allowed32(x, high, low);
     let first = rest.get(..32)?;
     let x = allowed(load(Some(first)));
     // A comma, or a byte >= 0x80 (which makes the result unsure anyway).
@@ -274,20 +295,14 @@ pub(super) fn commas_head32(rest: &[u8]) -> Option<u32> {
 pub(super) fn plain_commas32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     use core::arch::x86_64::*;
     let len = rest.len();
-    let table = |t: [u8; 16]| {
-        let t = t.map(|b| b as i8);
-        _mm256_setr_epi8(
-            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
-            t[14], t[15], t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11],
-            t[12], t[13], t[14], t[15],
-        )
-    };
-    let (high, low) = (table(class::HIGH), table(class::LOW));
+    let (high, low) = class_tables();
     let allowed = |block: &[u8; 32]| {
         // SAFETY: the load reads exactly the 32 bytes of `block`, unaligned.
-        let x = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), _mm256_set1_epi8(0x0f));
-        _mm256_or_si256(_mm256_shuffle_epi8(high, hi), _mm256_shuffle_epi8(low, x))
+        allowed32(
+            unsafe { _mm256_loadu_si256(block.as_ptr().cast()) },
+            high,
+            low,
+        )
     };
     let comma = _mm256_set1_epi8(class::COMMA as i8);
     let mut ok = _mm256_set1_epi8(-1);
@@ -606,18 +621,24 @@ mod tests {
         }
     }
 
+    /// Argument areas: mostly plain text, commas often, any byte now and
+    /// then.
+    #[cfg(target_arch = "x86_64")]
+    fn area(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                12 => prop::sample::select(b"abz09 .~".to_vec()),
+                3 => Just(b','),
+                1 => any::<u8>(),
+            ],
+            len,
+        )
+    }
+
     #[cfg(target_arch = "x86_64")]
     proptest! {
         #[test]
-        fn scan32_matches_the_16_byte_scan(
-            v in prop::collection::vec(
-                prop_oneof![
-                    12 => prop::sample::select(b"abz09 .~".to_vec()),
-                    3 => Just(b','),
-                    1 => any::<u8>(),
-                ],
-                32..200),
-        ) {
+        fn scan32_matches_the_16_byte_scan(v in area(32..200)) {
             use crate::wire::decode::plain_commas_16;
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present, checked just above.
@@ -630,15 +651,7 @@ mod tests {
         }
 
         #[test]
-        fn head_scan_matches_byte_definition(
-            v in prop::collection::vec(
-                prop_oneof![
-                    12 => prop::sample::select(b"abz09 .~".to_vec()),
-                    3 => Just(b','),
-                    1 => any::<u8>(),
-                ],
-                0..160),
-        ) {
+        fn head_scan_matches_byte_definition(v in area(0..160)) {
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present, checked just above.
                 prop_assert_eq!(unsafe { commas_head32(&v) }, commas_head_portable(&v));
