@@ -25,7 +25,7 @@ use hashbrown::hash_table::{self, HashTable};
 /// A short name's number as two words: as a `u128` it would be aligned
 /// to 16 bytes and pad every slot of a table of users by 8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Number {
+pub(crate) struct Number {
     hi: u64,
     lo: u64,
 }
@@ -42,42 +42,15 @@ pub(crate) fn hash(n: Number) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// The number a short name is kept under, or `None` for a long one (or
-/// one with a NUL): its bytes, big-endian, zero-padded to 16 ([`prefix`]).
-#[inline]
-pub(crate) fn short(s: &str) -> Option<Number> {
-    let b = s.as_bytes();
-    let len = b.len();
-    if len > 16 {
-        return None;
-    }
-    let Number { hi, lo } = prefix(s);
-    let n = u128::from(hi) << 64 | u128::from(lo);
-    // A NUL would read as padding. With the padding bytes set to 1, the
-    // word-wide zero-byte test finds one among the name's bytes (a
-    // `contains(&0)` was a `memchr` call, 1.4 % of `bench users`).
-    const ONES: u128 = u128::MAX / 255;
-    let padding = u128::MAX.checked_shr(8 * len as u32).unwrap_or(0);
-    let m = n | (padding & ONES);
-    if m.wrapping_sub(ONES) & !m & (ONES << 7) != 0 {
-        return None;
-    }
-    Some(Number { hi, lo })
-}
-
-/// The first 16 bytes of any name, big-endian, zero-padded: numbers that
-/// differ compare as their names do (the first byte that differs is a
-/// byte of both, or a shorter name's padding against a byte that is not
-/// zero), and equal numbers of names of equal length at most 16 are equal
-/// names. What `short` keeps a short name under, and what vec_map.rs
-/// compares before it reads a key's bytes.
+/// The number a short name is kept under, or `None` for a long one: its
+/// bytes, big-endian, zero-padded to 16.
 ///
 /// Read as two overlapping words (the first and the last eight or four
 /// bytes), not copied into a zeroed buffer: the copy of a length known
 /// only at run time was a `memcpy` call, and every search of the shared id
 /// table and the nick index starts here (about 50 of its 115 instructions).
 #[inline]
-pub(crate) fn prefix(s: &str) -> Number {
+pub(crate) fn short(s: &str) -> Option<Number> {
     let b = s.as_bytes();
     let len = b.len();
     let be64 = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
@@ -104,23 +77,19 @@ pub(crate) fn prefix(s: &str) -> Number {
                 .fold(0, |w, (i, &c)| w | u64::from(c) << (56 - 8 * i)),
             0,
         ),
-        _ => (be64(0), be64(8)),
+        _ => return None,
     };
-    Number { hi, lo }
-}
-
-/// How name `a` with prefix `pa` compares to `b` with prefix `pb`: by the
-/// prefixes, and by the bytes only where those tie and a name is longer
-/// than 16 (a tie of names of one length within 16 is equality).
-#[inline]
-pub(crate) fn cmp_prefixed(pa: Number, a: &str, pb: Number, b: &str) -> std::cmp::Ordering {
-    pa.cmp(&pb).then_with(|| {
-        if a.len() == b.len() && b.len() <= 16 {
-            std::cmp::Ordering::Equal
-        } else {
-            a.cmp(b)
-        }
-    })
+    let n = u128::from(hi) << 64 | u128::from(lo);
+    // A NUL would read as padding. With the padding bytes set to 1, the
+    // word-wide zero-byte test finds one among the name's bytes (a
+    // `contains(&0)` was a `memchr` call, 1.4 % of `bench users`).
+    const ONES: u128 = u128::MAX / 255;
+    let padding = u128::MAX.checked_shr(8 * len as u32).unwrap_or(0);
+    let m = n | (padding & ONES);
+    if m.wrapping_sub(ONES) & !m & (ONES << 7) != 0 {
+        return None;
+    }
+    Some(Number { hi, lo })
 }
 
 /// A map of names that is only searched, never walked: a short name is
@@ -223,18 +192,6 @@ mod tests {
     proptest! {
         /// Any string, of bytes from the whole range (multi-byte
         /// characters, NULs), gives the number the copy gives.
-        /// Names compared by their prefixes first order as the names do,
-        /// whatever their lengths and bytes (NULs read as padding, and
-        /// many names share their first 16 bytes here).
-        #[test]
-        fn prefixes_order_as_the_names(
-            a in "[ab\\x00]{0,20}",
-            b in "[ab\\x00]{0,20}",
-        ) {
-            prop_assert_eq!(cmp_prefixed(prefix(&a), &a, prefix(&b), &b), a.cmp(&b));
-            prop_assert_eq!(cmp_prefixed(prefix(&a), &a, prefix(&a), &a), std::cmp::Ordering::Equal);
-        }
-
         #[test]
         fn short_agrees_with_a_copy(s in "(?s).{0,18}") {
             prop_assert_eq!(short(&s), short_by_copy(&s));

@@ -4,21 +4,17 @@
 //! Every server keeps every room's membership, so at 250,000 users in
 //! rooms of 20 the memberships are 25 million entries. In a `BTreeMap` a
 //! room of 20 took three nodes of eleven slots (about 45 bytes a member);
-//! here it is one block of 40-byte entries (the key's first 16 bytes, the
-//! key, the value). A search is a binary search over the sorted keys,
-//! comparing those 16 bytes before a key's own (see `find`), and walks
-//! go in key order, as the B-tree's did, so nothing a server sends
+//! here it is one block of 24-byte entries. A search compares the same
+//! keys a B-tree's would (a binary search over the sorted keys), and
+//! walks go in key order, as the B-tree's did, so nothing a server sends
 //! changes. An insert or a removal moves the entries after it: linear in
 //! the room, which is cheap for the rooms this holds (a join is rare next
 //! to the messages a member receives).
 
 use std::borrow::Borrow;
 
-use crate::name_map::{cmp_prefixed, prefix, Number};
-
-/// Entries `(prefix of the key, key, value)` sorted by key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VecMap<K, V>(Vec<(Number, K, V)>);
+pub struct VecMap<K, V>(Vec<(K, V)>);
 
 impl<K, V> Default for VecMap<K, V> {
     fn default() -> Self {
@@ -26,22 +22,16 @@ impl<K, V> Default for VecMap<K, V> {
     }
 }
 
-impl<K: Borrow<str> + Ord, V> VecMap<K, V> {
+impl<K: Ord, V> VecMap<K, V> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A binary search that compares the keys' first sixteen bytes, kept in
-    /// each entry, before their bytes: a key is a pointer to a name
-    /// somewhere on the heap, and at 250,000 users each name read was a
-    /// cache miss, four or five a search (9 % of the time of `bench users`
-    /// was `memcmp`). A key of at most 16 bytes (every UID) is never read;
-    /// a longer one only when its first sixteen bytes are the searched
-    /// name's. The order is the keys' (name_map.rs, [`prefix`]).
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        let p = prefix(key);
-        self.0
-            .binary_search_by(|(q, k, _)| cmp_prefixed(*q, k.borrow(), p, key))
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
     pub fn len(&self) -> usize {
@@ -52,33 +42,45 @@ impl<K: Borrow<str> + Ord, V> VecMap<K, V> {
         self.0.is_empty()
     }
 
-    pub fn get(&self, key: &str) -> Option<&V> {
-        self.find(key).ok().map(|i| &self.0[i].2)
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.0[i].1)
     }
 
-    pub fn get_key_value(&self, key: &str) -> Option<(&K, &V)> {
-        self.find(key).ok().map(|i| (&self.0[i].1, &self.0[i].2))
+    pub fn get_key_value<Q: Ord + ?Sized>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| (&self.0[i].0, &self.0[i].1))
     }
 
-    pub fn contains_key(&self, key: &str) -> bool {
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).is_ok()
     }
 
     /// Inserts or replaces; the value replaced, as `BTreeMap::insert`
     /// (which keeps the key it had).
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match self.find(key.borrow()) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].2, value)),
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
-                self.0.insert(i, (prefix(key.borrow()), key, value));
+                self.0.insert(i, (key, value));
                 None
             }
         }
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let i = self.find(key).ok()?;
-        let (_, _, v) = self.0.remove(i);
+        let (_, v) = self.0.remove(i);
         if self.0.is_empty() {
             // An emptied room gives its block back.
             self.0 = Vec::new();
@@ -88,47 +90,47 @@ impl<K: Borrow<str> + Ord, V> VecMap<K, V> {
 
     /// The keys in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator + Clone {
-        self.0.iter().map(|(_, k, _)| k)
+        self.0.iter().map(|(k, _)| k)
     }
 
     /// The keys after `key` (which need not be present), in order.
-    pub fn keys_after(&self, key: &str) -> impl Iterator<Item = &K> {
+    pub fn keys_after<Q: Ord + ?Sized>(&self, key: &Q) -> impl Iterator<Item = &K>
+    where
+        K: Borrow<Q>,
+    {
         let from = match self.find(key) {
             Ok(i) => i + 1,
             Err(i) => i,
         };
-        self.0[from..].iter().map(|(_, k, _)| k)
+        self.0[from..].iter().map(|(k, _)| k)
     }
 
     /// The values in key order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + Clone {
-        self.0.iter().map(|(_, _, v)| v)
+        self.0.iter().map(|(_, v)| v)
     }
 
     /// The entries in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator + Clone {
-        self.0.iter().map(|(_, k, v)| (k, v))
+        self.0.iter().map(|(k, v)| (k, v))
     }
 }
 
-impl<K: Borrow<str> + Ord, V> std::ops::Index<&str> for VecMap<K, V> {
+impl<K: Ord + Borrow<Q>, Q: Ord + ?Sized, V> std::ops::Index<&Q> for VecMap<K, V> {
     type Output = V;
 
     /// The value under `key`; panics if there is none, as `BTreeMap`'s.
-    fn index(&self, key: &str) -> &V {
+    fn index(&self, key: &Q) -> &V {
         self.get(key).expect("no entry found for key")
     }
 }
 
-impl<'a, K: Borrow<str> + Ord, V> IntoIterator for &'a VecMap<K, V> {
+impl<'a, K: Ord, V> IntoIterator for &'a VecMap<K, V> {
     type Item = (&'a K, &'a V);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Number, K, V)>,
-        fn(&'a (Number, K, V)) -> (&'a K, &'a V),
-    >;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(_, k, v)| (k, v))
+        self.0.iter().map(|(k, v)| (k, v))
     }
 }
 
@@ -140,9 +142,8 @@ mod tests {
     proptest::proptest! {
         /// Against a `BTreeMap` under the same inserts and removals: the
         /// same answers, the same values replaced and removed, the same
-        /// order. The keys include names longer than the 16 bytes kept
-        /// in an entry with those 16 in common, prefixes of each other,
-        /// and NULs (which read as the prefix's padding).
+        /// order. The keys include long names with a long common start,
+        /// prefixes of each other, and NULs.
         #[test]
         fn agrees_with_a_btree_map(ops in proptest::collection::vec((0u8..3, 0u8..48, 0u32..100), 0..200)) {
             let mut m: VecMap<String, u32> = VecMap::new();

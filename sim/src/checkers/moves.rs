@@ -163,7 +163,7 @@ impl MoveChecks {
     ) {
         let mut rooms: Vec<(String, u64)> = server
             .rooms()
-            .filter_map(|r| r.members.get(uid).map(|&m| (r.name.to_string(), m)))
+            .filter_map(|r| r.members.get(&**uid).map(|&m| (r.name.to_string(), m)))
             .collect();
         rooms.sort();
         if source {

@@ -207,7 +207,7 @@ impl Server {
                 let Some(r) = self.chat.rooms.get(key) else {
                     continue;
                 };
-                if let Some(memid) = r.members.get(uid) {
+                if let Some(memid) = r.members.get(*uid) {
                     let m = memid.to_string();
                     out.send(link, frame("RJOIN", &[&r.name, uid, &m]));
                 }
