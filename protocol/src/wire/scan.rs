@@ -324,10 +324,9 @@ pub(super) fn plain_commas32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> 
         // Bit 7 clear: a comma, or a byte >= 0x80, which `ok` refuses.
         let mut commas = !(_mm256_movemask_epi8(x) as u32) >> skip;
         while commas != 0 {
-            if k + 1 >= N {
-                return None;
-            }
-            ends[k] = q + commas.trailing_zeros() as usize;
+            // Past `N` commas `ends` has no room; `N` of them (one too
+            // many) the count below refuses.
+            *ends.get_mut(k)? = q + commas.trailing_zeros() as usize;
             commas &= commas - 1;
             k += 1;
         }
