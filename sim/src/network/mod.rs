@@ -181,10 +181,11 @@ pub enum ConnState {
 /// Laid out by hand, what a delivery or a send reads first: at 250,000
 /// users the connections far outgrow the caches, and each line a frame
 /// touches is a miss. The first line holds what every frame reads (ends,
-/// open, epochs, links, whether it was ever stalled), the second both
-/// directions' heads (a processor fetches the two lines of an aligned
-/// 128-byte pair together); what is seldom read comes after. The latency
-/// stream lives apart ([`Network::latency`]), read only by a send.
+/// open, epochs, links, whether it was ever stalled) and the next latency
+/// word a send takes, the second both directions' heads (a processor
+/// fetches the two lines of an aligned 128-byte pair together); what is
+/// seldom read comes after. The latency stream itself lives apart
+/// ([`Network::latency`]), read only by a send, after it has its word.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Conn {
