@@ -295,6 +295,9 @@ pub(super) fn commas_head32(rest: &[u8]) -> Option<u32> {
 pub(super) fn plain_commas32<const N: usize>(rest: &[u8]) -> Option<[usize; N]> {
     use core::arch::x86_64::*;
     let len = rest.len();
+    // The last block is the area's last 32 bytes (`plain_commas` sends
+    // shorter areas elsewhere).
+    debug_assert!(len >= 32, "an area of {len} bytes");
     let (high, low) = class_tables();
     let allowed = |block: &[u8; 32]| {
         // SAFETY: the load reads exactly the 32 bytes of `block`, unaligned.
