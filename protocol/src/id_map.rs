@@ -113,6 +113,15 @@ impl Ids {
         id
     }
 
+    /// One more map holds the name with id `id`, which some map holds:
+    /// its shared copy.
+    fn hold_id(&self, id: u32) -> Arc<str> {
+        let mut i = self.inner.borrow_mut();
+        let slot = &mut i.names[id as usize];
+        slot.1 += 1;
+        slot.0.clone().expect("a held id has its name")
+    }
+
     /// One map fewer holds the name with id `id`.
     fn release(&self, id: u32) {
         let mut guard = self.inner.borrow_mut();
@@ -247,6 +256,28 @@ impl<V> IdMap<V> {
             }
         }
         let id = self.ids.hold(&name) as usize;
+        self.put(id, name, v);
+        None
+    }
+
+    /// [`IdMap::insert`] for a caller without the name's `Arc`: the slot
+    /// keeps the shared table's copy when another map holds the name
+    /// (the servers a nick change crosses after the first), else one
+    /// shared by intern.rs. A name already present keeps its copy.
+    pub fn insert_str(&mut self, name: &str, v: V) -> Option<V> {
+        let Some(id) = self.ids.id(name) else {
+            return self.insert(crate::intern::arc(name), v);
+        };
+        if let Some(Some(slot)) = self.slots.get_mut(id as usize) {
+            return Some(std::mem::replace(&mut slot.value, v));
+        }
+        let name = self.ids.hold_id(id);
+        self.put(id as usize, name, v);
+        None
+    }
+
+    /// Fills the free slot `id`, which the shared table holds for us.
+    fn put(&mut self, id: usize, name: Arc<str>, v: V) {
         if self.slots.len() <= id {
             // To every id given out, and at least a quarter more: a map
             // grows with the network's names, nearly always one at a time.
@@ -256,7 +287,6 @@ impl<V> IdMap<V> {
         }
         self.slots[id] = Some(Slot { name, value: v });
         self.len += 1;
-        None
     }
 
     pub fn remove(&mut self, s: &str) -> Option<V> {
@@ -352,10 +382,12 @@ mod tests {
 
     proptest! {
         /// Two maps sharing ids behave as two ordered maps of names, and
-        /// the ids held are those some map holds, short names and long.
+        /// the ids held are those some map holds, short names and long,
+        /// whether a name comes with its `Arc` or as a `&str` (which the
+        /// other map may hold already).
         #[test]
         fn maps_sharing_ids_read_as_ordered_maps(
-            ops in proptest::collection::vec((any::<bool>(), any::<bool>(), 0u8..10, 0u32..5), 0..200)
+            ops in proptest::collection::vec((any::<bool>(), 0u8..3, 0u8..10, 0u32..5), 0..200)
         ) {
             let ids = Rc::new(Ids::default());
             let mut maps = [IdMap::new(ids.clone()), IdMap::new(ids.clone())];
@@ -370,10 +402,10 @@ mod tests {
                     _ => format!("u{name}"),
                 }
                 .into();
-                if put {
-                    prop_assert_eq!(m.insert(name.clone(), v), model.insert(name, v));
-                } else {
-                    prop_assert_eq!(m.remove(&name), model.remove(&name));
+                match put {
+                    0 => prop_assert_eq!(m.remove(&name), model.remove(&name)),
+                    1 => prop_assert_eq!(m.insert(name.clone(), v), model.insert(name, v)),
+                    _ => prop_assert_eq!(m.insert_str(&name, v), model.insert(name, v)),
                 }
                 for (m, model) in maps.iter().zip(&models) {
                     prop_assert_eq!(m.len(), model.len());

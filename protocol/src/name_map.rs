@@ -1,11 +1,14 @@
 //! An index keyed by names whose searches rarely read a name.
 //!
-//! Every server keeps its nicks by folded nick (its users by UID and rooms
-//! by folded name were kept in such maps too, and are now in id_map.rs),
-//! and nearly every use is a search: each UID claims its nick on every
-//! server. With 100 servers each holding every user, those tables
-//! together outgrow the caches, and an ordered tree's search costs a
-//! cache miss per level (about six at 250,000 users).
+//! Every server kept its nicks by folded nick here (and its users by UID
+//! and rooms by folded name; all three are now in id_map.rs, whose shared
+//! table of ids does the same search once for the servers a change
+//! crosses), and nearly every use is a search: each UID claims its nick
+//! on every server. With 100 servers each holding every user, those
+//! tables together outgrow the caches, and an ordered tree's search costs
+//! a cache miss per level (about six at 250,000 users). What stays here
+//! is smaller: a server's recently given-up nicks and a client's counters
+//! per sender.
 //!
 //! Here a name of at most 16 bytes (without NUL bytes, which no name
 //! has) is kept under its bytes as a big-endian number, zero-padded:
@@ -94,8 +97,7 @@ pub(crate) fn short(s: &str) -> Option<Number> {
 
 /// A map of names that is only searched, never walked: a short name is
 /// not kept beside its number at all (its number is the name), and the
-/// entries sit in the table's slots (a number and a small value). The
-/// nick index, one entry per user on every server.
+/// entries sit in the table's slots (a number and a small value).
 #[derive(Clone, Debug)]
 pub(crate) struct NameIndex<V> {
     short: HashTable<(Number, V)>,
@@ -119,6 +121,7 @@ impl<V> NameIndex<V> {
         }
     }
 
+    #[cfg(test)]
     pub fn contains_key(&self, s: &str) -> bool {
         self.get(s).is_some()
     }

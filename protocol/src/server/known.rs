@@ -44,10 +44,12 @@ use crate::outbox::LinkId;
 pub struct NetworkIds {
     names: Interned<str>,
     tags: Interned<LinkTag>,
-    /// Ids for the UIDs the servers' user tables hold, and for the
-    /// folded names of the rooms they hold (see id_map.rs).
+    /// Ids for the UIDs the servers' user tables hold, for the folded
+    /// names of the rooms they hold, and for the folded nicks of their
+    /// nick indexes (see id_map.rs).
     pub(crate) uids: std::rc::Rc<crate::id_map::Ids>,
     pub(crate) room_ids: std::rc::Rc<crate::id_map::Ids>,
+    pub(crate) nick_ids: std::rc::Rc<crate::id_map::Ids>,
 }
 
 impl std::fmt::Debug for NetworkIds {

@@ -227,6 +227,7 @@ impl Server {
         let chat = chat::ChatState {
             users: crate::id_map::IdMap::new(ids.uids.clone()),
             rooms: crate::id_map::IdMap::new(ids.room_ids.clone()),
+            nicks: crate::id_map::IdMap::new(ids.nick_ids.clone()),
             ..Default::default()
         };
         let known = KnownTable::new(ids, &me.name);

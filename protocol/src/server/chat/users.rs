@@ -61,7 +61,7 @@ pub fn collision_losers(
 impl Server {
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
-        self.chat.nicks.insert(&fold_cow(&u.nick), uid.clone());
+        self.chat.nicks.insert_str(&fold_cow(&u.nick), uid.clone());
         self.chat.users.insert(uid, u);
     }
 
@@ -266,7 +266,7 @@ impl Server {
         if self.chat.nicks.get(&key) == Some(uid) {
             self.chat.nicks.remove(&key);
         }
-        self.chat.nicks.insert(&fold_cow(uid), uid.clone());
+        self.chat.nicks.insert_str(&fold_cow(uid), uid.clone());
         if local {
             self.chat.pending_renames.push((via, uid.clone()));
         }
@@ -376,7 +376,7 @@ impl Server {
                 if self.chat.nicks.get(&key) == Some(uid) {
                     self.chat.nicks.remove(&key);
                 }
-                self.chat.nicks.insert(&fold_cow(&new), uid.clone());
+                self.chat.nicks.insert_str(&fold_cow(&new), uid.clone());
                 self.remember_nick(now, &old, uid);
                 true
             }
