@@ -305,6 +305,12 @@ impl<V> IdMap<V> {
         self.len
     }
 
+    /// Whether this map's ids come from `ids`.
+    #[cfg(test)]
+    pub(crate) fn shares(&self, ids: &Rc<Ids>) -> bool {
+        Rc::ptr_eq(&self.ids, ids)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -739,6 +739,32 @@ pub struct SequencerView<'a> {
 mod tests {
     use super::*;
 
+    /// A server built on its network's ids keeps its users, rooms and
+    /// nicks under the ids of the network's shared tables (id_map.rs: the
+    /// first server a change reaches warms them for the rest), not tables
+    /// of its own, which would decide the same at a cache miss a search
+    /// more and a copy of each table per server.
+    #[test]
+    fn a_server_on_its_networks_ids_shares_their_tables() {
+        use rand_chacha::rand_core::SeedableRng;
+        let ids = std::rc::Rc::new(crate::server::NetworkIds::default());
+        let keys = crate::crypto::KeyPair::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
+        let me = crate::Identity {
+            name: "a".into(),
+            sid: "0AA".into(),
+            incarnation: 1,
+            keys,
+        };
+        let cfg = Arc::new(crate::Config::default());
+        let reg = Arc::new(crate::Registry::default());
+        let s = Server::sharing_ids(me.clone(), cfg.clone(), reg.clone(), &[], ids.clone());
+        assert!(s.chat.users.shares(&ids.uids));
+        assert!(s.chat.rooms.shares(&ids.room_ids));
+        assert!(s.chat.nicks.shares(&ids.nick_ids));
+        let alone = Server::new(me, cfg, reg, &[]);
+        assert!(!alone.chat.nicks.shares(&ids.nick_ids));
+    }
+
     /// Equal fields share one record, found from the fields alone; fields
     /// that differ anywhere, or only where one ends and the next begins,
     /// do not.
