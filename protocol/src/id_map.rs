@@ -9,8 +9,10 @@
 //! another for the boxed record behind it. Here the search for a name's id goes to one table shared by
 //! the network's servers ([`Ids`]), which the servers a message crosses
 //! one after another keep warm in the caches, and the record is then one
-//! index away. A short name (every UID and room name in practice) is
-//! found by its number, as in name_map.rs, without reading its bytes.
+//! index away. A short name (every UID, room name and nick in practice)
+//! is found by its number, as in name_map.rs, without reading its bytes.
+//! Users, rooms and the nick index (every nick change and quit crosses
+//! every server) are kept this way, each under ids of its own table.
 //!
 //! An id is given while some map holds the name and taken back when none
 //! does (the last map to remove it gives it up), so the ids, and with them
