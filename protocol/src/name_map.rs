@@ -51,7 +51,8 @@ pub(crate) fn hash(n: Number) -> u64 {
 /// Read as two overlapping words (the first and the last eight or four
 /// bytes), not copied into a zeroed buffer: the copy of a length known
 /// only at run time was a `memcpy` call, and every search of the shared id
-/// table and the nick index starts here (about 50 of its 115 instructions).
+/// tables (UIDs, rooms, nicks) starts here (about 50 of its 115
+/// instructions).
 #[inline]
 pub(crate) fn short(s: &str) -> Option<Number> {
     let b = s.as_bytes();
@@ -119,11 +120,6 @@ impl<V> NameIndex<V> {
             Some(n) => self.short.find(hash(n), |e| e.0 == n).map(|e| &e.1),
             None => self.long.get(s),
         }
-    }
-
-    #[cfg(test)]
-    pub fn contains_key(&self, s: &str) -> bool {
-        self.get(s).is_some()
     }
 
     pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
@@ -225,7 +221,6 @@ mod tests {
             }
             for p in probes.iter().chain(theirs.keys().map(|k| k.to_string()).collect::<Vec<_>>().iter()) {
                 prop_assert_eq!(index.get(p), theirs.get(p.as_str()));
-                prop_assert_eq!(index.contains_key(p), theirs.contains_key(p.as_str()));
                 prop_assert_eq!(index.get_mut(p).map(|v| *v), theirs.get(p.as_str()).copied());
             }
         }
