@@ -212,7 +212,7 @@ static DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while v >= 100 {

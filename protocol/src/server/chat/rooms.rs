@@ -1252,7 +1252,7 @@ impl Server {
         }
         self.chat
             .rooms
-            .get(&fold(name))
+            .get(&fold_cow(name))
             .and_then(|r| r.members.get(uid))
             .is_some_and(|&m| m == memid)
     }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::{frame, User, UserInfo};
 use crate::config::NickCollision;
-use crate::names::{fold, fold_cow, uid_sid, valid_nick};
+use crate::names::{fold_cow, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::Server;
 use crate::time::Instant;
@@ -68,7 +68,7 @@ impl Server {
     /// Removes a user from the table and from every room it was in.
     pub(crate) fn remove_user(&mut self, uid: &str, out: &mut Outbox) -> Option<User> {
         let u = self.chat.users.remove(uid)?;
-        let key = fold(&u.nick);
+        let key = fold_cow(&u.nick);
         if self.chat.nicks.get(&key).is_some_and(|x| &**x == uid) {
             self.chat.nicks.remove(&key);
         }
@@ -262,7 +262,7 @@ impl Server {
         }
         let old = std::mem::replace(&mut u.nick, uid.clone());
         let (local, via) = (u.local, u.via);
-        let key = fold(&old);
+        let key = fold_cow(&old);
         if self.chat.nicks.get(&key) == Some(uid) {
             self.chat.nicks.remove(&key);
         }
@@ -335,7 +335,7 @@ impl Server {
 
     /// The UID a nick names now, or named until recently.
     pub(crate) fn resolve_nick(&self, nick: &str) -> Option<Arc<str>> {
-        let key = fold(nick);
+        let key = fold_cow(nick);
         if let Some(uid) = self.chat.nicks.get(&key) {
             return Some(uid.clone());
         }
@@ -372,7 +372,7 @@ impl Server {
                 );
                 u.ts = ts;
                 let new = u.nick.clone();
-                let key = fold(&old);
+                let key = fold_cow(&old);
                 if self.chat.nicks.get(&key) == Some(uid) {
                     self.chat.nicks.remove(&key);
                 }
