@@ -1073,3 +1073,34 @@ fn a_hex_argument_that_fills_the_frame_exactly_fits() {
     e.arg(&filler).arg("y").arg_hex(&[0xab]);
     assert_eq!(e.finish().unwrap_err().kind, TooLong);
 }
+
+/// A number's digits on the stack read as `to_string` writes them, at
+/// every width (one digit, an odd count, an even count, the widest).
+#[test]
+fn dec_reads_as_to_string_at_every_width() {
+    for v in [
+        0,
+        9,
+        10,
+        99,
+        100,
+        101,
+        999,
+        1_000,
+        65_535,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ] {
+        assert_eq!(&*Dec::new(v), v.to_string(), "{v}");
+    }
+    let mut buf = Vec::new();
+    push_u64(&mut buf, 1_234_567);
+    assert_eq!(buf, b"1234567");
+}
+
+proptest! {
+    #[test]
+    fn dec_reads_as_to_string(v in any::<u64>()) {
+        prop_assert_eq!(&*Dec::new(v), v.to_string());
+    }
+}

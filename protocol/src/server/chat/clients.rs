@@ -15,6 +15,7 @@ use crate::names::{fold, fold_cow, make_uid, valid_nick, valid_room};
 use crate::outbox::{ChatNote, LinkId, Note, Outbox};
 use crate::server::Server;
 use crate::time::Instant;
+use crate::wire::Dec;
 use crate::wire::{parse_u64, Frame};
 
 /// The commands that open a client connection.
@@ -203,7 +204,7 @@ impl Server {
         );
         let name = self.me.name.clone();
         out.send(link, frame("WELCOME", &[&nick, &uid, &name]));
-        let (t, i) = (ts.to_string(), &info);
+        let (t, i) = (Dec::new(ts), &info);
         let args: [&str; 7] = [&*uid, &nick, &t, &t, i.user(), i.host(), i.realname()];
         self.flood(None, frame("UID", &args), out);
         Self::chat_note(out, ChatNote::UserRegistered { link, uid });
@@ -235,7 +236,7 @@ impl Server {
                     let ts = self.wall_secs(now).max(self.chat.users[uid].ts + 1);
                     self.change_nick(now, uid, nick, ts, out);
                     out.send(link, frame("NICKOK", &[nick]));
-                    let t = ts.to_string();
+                    let t = Dec::new(ts);
                     self.flood(None, frame("UNICK", &[uid, nick, &t]), out);
                 }
                 true

@@ -21,6 +21,7 @@ mod tokens;
 mod users;
 
 use crate::vec_map::VecMap;
+use crate::wire::Dec;
 use room_set::RoomSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -288,7 +289,7 @@ pub(crate) enum Dest {
 /// count once it has moved (so that a burst carries where it lives now).
 /// Then, when known, who the user said it is (user, host, real name).
 pub(crate) fn send_uid(out: &mut Outbox, link: LinkId, uid: &str, u: &User) {
-    let (ts, reg, g) = (u.ts.to_string(), u.reg_ts.to_string(), u.gen.to_string());
+    let (ts, reg, g) = (Dec::new(u.ts), Dec::new(u.reg_ts), Dec::new(u.gen));
     let mut args: Vec<&str> = vec![uid, &u.nick, &ts, &reg];
     if u.gen != 0 {
         args.extend([&*u.sid, &g]);
@@ -458,13 +459,13 @@ impl Server {
             send_uid(out, link, uid, u);
         }
         for r in self.chat.rooms.values() {
-            let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
+            let (ts, epoch) = (Dec::new(r.ts), Dec::new(r.stream.epoch));
             out.send(link, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
             for (uid, memid) in &r.members {
                 if self.chat.users.get(uid).is_some_and(|u| u.via == link) {
                     continue;
                 }
-                let m = memid.to_string();
+                let m = Dec::new(*memid);
                 out.send(link, frame("RJOIN", &[&r.name, uid, &m]));
             }
         }

@@ -26,6 +26,7 @@
 //! incarnation's) it starts epoch + 1 under its own name instead.
 
 use crate::vec_map::VecMap;
+use crate::wire::Dec;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -207,7 +208,7 @@ impl Server {
     }
 
     fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
-        let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
+        let (ts, epoch) = (Dec::new(r.ts), Dec::new(r.stream.epoch));
         self.flood(
             except,
             frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]),
@@ -234,7 +235,7 @@ impl Server {
             u.rooms.insert(shared);
             fan_join(&mut room.fanout, uid, u.via);
         }
-        let m = memid.to_string();
+        let m = Dec::new(memid);
         self.flood(None, frame("RJOIN", &[&name, uid, &m]), out);
         if self.chat.rooms[key].seq.is_some() {
             self.new_membership(key, uid, out);
@@ -257,7 +258,7 @@ impl Server {
         if let Some(u) = self.chat.users.get_mut(uid) {
             u.rooms.remove(key);
         }
-        let m = memid.to_string();
+        let m = Dec::new(memid);
         self.flood(None, frame("RLEAVE", &[&name, uid, &m]), out);
         true
     }
@@ -343,7 +344,7 @@ impl Server {
         }
         let dest = self.dest_of_uid(uid);
         for p in points {
-            let next = p.to_string();
+            let next = Dec::new(p);
             match dest {
                 Dest::Client(l) => out.send(l, frame("SYNC", &[&name, &epoch, &sid, &next])),
                 Dest::Link(l) => {
@@ -599,7 +600,7 @@ impl Server {
         };
         let name = room.name.clone();
         let current = room.stream.epoch == epoch && *room.stream.seq == *sid;
-        let (e, s, nn) = (epoch.to_string(), sid.to_string(), n.to_string());
+        let (e, s, nn) = (Dec::new(epoch), sid.to_string(), Dec::new(n));
         if !current {
             // A closed stream: nobody will fill the gap any more.
             return self.send_to_member(uid, "SKIPSEQ", "RSKIPTO", &[&name, &e, &s, &nn], out);
@@ -997,12 +998,12 @@ impl Server {
                     self.announce_room(&r, Some(link), out);
                     if r.stream != heard {
                         // Also tell the sender what we started.
-                        let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
+                        let (t, e) = (Dec::new(r.ts), Dec::new(r.stream.epoch));
                         out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
                     }
                 } else if stream_beats(&r.stream, &heard) {
                     // The sender is behind: let its side catch up.
-                    let (t, e) = (r.ts.to_string(), r.stream.epoch.to_string());
+                    let (t, e) = (Dec::new(r.ts), Dec::new(r.stream.epoch));
                     out.send(link, frame("ROOM", &[&r.name, &t, &e, &r.stream.seq]));
                 }
                 // A stream nobody will number again, heard from a side
@@ -1323,7 +1324,7 @@ impl Server {
         match self.dest_of_sequencer(key, &seq) {
             Dest::Me => match self.issue_number(now, key, uid) {
                 Some((stream, n)) => {
-                    let (e, n) = (stream.epoch.to_string(), n.to_string());
+                    let (e, n) = (Dec::new(stream.epoch), Dec::new(n));
                     reply(self, &e, &n, out)
                 }
                 None if self.wait_for_handoff(key, uid) => {}
@@ -1371,7 +1372,7 @@ impl Server {
                 }
             }
             Dest::Link(l) => {
-                let (e, nn) = (m.epoch.to_string(), m.n.to_string());
+                let (e, nn) = (Dec::new(m.epoch), Dec::new(m.n));
                 out.send(l, frame("RSEND", &[m.name, &e, m.seq, &nn, uid, id, text]));
             }
             _ => self.send_fail(uid, &m, "sequencer unreachable", out),
@@ -1379,7 +1380,7 @@ impl Server {
     }
 
     fn send_fail(&mut self, uid: &str, m: &Numbered<'_>, why: &str, out: &mut Outbox) {
-        let (e, nn) = (m.epoch.to_string(), m.n.to_string());
+        let (e, nn) = (Dec::new(m.epoch), Dec::new(m.n));
         self.send_to_member(
             uid,
             "SENDFAIL",

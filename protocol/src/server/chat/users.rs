@@ -30,6 +30,7 @@ use crate::names::{fold_cow, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::Server;
 use crate::time::Instant;
+use crate::wire::Dec;
 use crate::wire::{parse_u64, Frame};
 
 /// What happens to a claim that arrives for a nick someone holds.
@@ -294,7 +295,7 @@ impl Server {
         if from.is_some() {
             self.stats.resolutions += 1;
         }
-        let t = ts.to_string();
+        let t = Dec::new(ts);
         let me = self.me.sid.clone();
         let (link, issuer) = from.map_or((None, &*me), |(l, i)| (Some(l), i));
         self.flood(link, frame("SAVE", &[issuer, uid, &t]), out);
@@ -470,7 +471,7 @@ impl Server {
                         info: info.clone(),
                     };
                     self.insert_user(uid.clone(), user);
-                    let (t, r, g) = (ts.to_string(), reg.to_string(), gen.to_string());
+                    let (t, r, g) = (Dec::new(ts), Dec::new(reg), Dec::new(gen));
                     let mut args: Vec<&str> = vec![&uid, nick, &t, &r];
                     if gen != 0 {
                         args.extend([sid, &g]);
@@ -513,7 +514,7 @@ impl Server {
                     self.change_nick(now, &uid, nick, ts, out)
                 };
                 if alive {
-                    let t = ts.to_string();
+                    let t = Dec::new(ts);
                     self.flood(Some(link), frame("UNICK", &[&uid, nick, &t]), out);
                     if saved {
                         // Back too: the user's side took the nick the
@@ -617,7 +618,7 @@ impl Server {
     /// [`Server::answer_dead`], its side never applied the SAVE.
     fn answer_saved(&mut self, link: LinkId, uid: &str, ts: u64, out: &mut Outbox) {
         let me = self.me.sid.clone();
-        let t = ts.to_string();
+        let t = Dec::new(ts);
         out.send(link, frame("SAVE", &[&me, uid, &t]));
     }
 
@@ -639,7 +640,7 @@ impl Server {
             return;
         }
         let me = self.me.sid.clone();
-        let t = ts.to_string();
+        let t = Dec::new(ts);
         self.flood(except, frame("SAVE", &[&me, uid, &t]), out);
     }
 
