@@ -398,7 +398,8 @@ impl Server {
                 // Four arguments, two more once the user has moved (its
                 // home and move count), and three more once its USER
                 // fields are known (user, host, real name).
-                let args: Vec<&str> = f.args().collect();
+                // On the stack: a UID crosses every server.
+                let args: smallvec::SmallVec<[&str; 9]> = f.args().collect();
                 let (info, args) = match args.len() {
                     7 | 9 => {
                         let (a, i) = args.split_at(args.len() - 3);
@@ -472,7 +473,8 @@ impl Server {
                     };
                     self.insert_user(uid.clone(), user);
                     let (t, r, g) = (Dec::new(ts), Dec::new(reg), Dec::new(gen));
-                    let mut args: Vec<&str> = vec![&uid, nick, &t, &r];
+                    let mut args: smallvec::SmallVec<[&str; 9]> =
+                        smallvec::smallvec![&*uid, nick, &*t, &*r];
                     if gen != 0 {
                         args.extend([sid, &g]);
                     }
