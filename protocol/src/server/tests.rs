@@ -4547,6 +4547,33 @@ fn a_route_whose_path_changes_alone_is_recorded_and_passed_on() {
     let _ = d;
 }
 
+/// A UID, UNICK or UQUIT a server takes goes on as it came, byte for
+/// byte, as a BCAST or an RJOIN does: one written otherwise than the
+/// encoder would (leading zeros, a space escaped mid-text) is not
+/// rewritten on the way.
+#[test]
+fn user_messages_are_passed_on_as_they_came() {
+    let (mut net, ab, ad, c_sid, _, [sam, _]) = users_of_c(Config::default());
+    let a = 0;
+    let newer = format!("{c_sid}-1-3");
+    for frame in [
+        format!("<UNICK,{sam},samuel,0008>"),
+        format!("<UID,{newer},zed,0009,9>"),
+        format!("<UQUIT,{newer},so\\ long>"),
+    ] {
+        let before = net.sent.len();
+        net.inject(a, ab, frame.as_bytes());
+        let passed: Vec<&[u8]> = net.sent[before..]
+            .iter()
+            .filter(|s| s.1 == a && s.2 == ad)
+            .map(|s| &s.3[..])
+            .collect();
+        assert_eq!(passed, [frame.as_bytes()], "{frame}");
+    }
+    assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("samuel"));
+    assert_eq!(nick_of(&net, a, &newer), None, "zed came and quit");
+}
+
 #[test]
 fn a_nick_change_frees_the_old_nick() {
     let (mut net, ab, ad, _, d_sid, [sam, max]) = users_of_c(Config::default());

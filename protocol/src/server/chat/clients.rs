@@ -334,7 +334,7 @@ impl Server {
                     seq,
                     n,
                 };
-                self.route_message(m, uid, id, text, out);
+                self.route_message(m, uid, id, text, None, out);
                 true
             }
             "FINDSEQ" => {

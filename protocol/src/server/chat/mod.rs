@@ -405,7 +405,7 @@ impl Server {
             // Most of the chat traffic between servers: first.
             "RMSG" => self.on_room_msg(now, link, f, raw, out),
             "UID" | "UNICK" | "UQUIT" | "KILL" | "SAVE" | "REJECT" => {
-                self.on_user_msg(now, link, f, out)
+                self.on_user_msg(now, link, f, raw, out)
             }
             "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RSTART" | "RFIND"
             | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" | "RSTARTREQ" => {

@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use super::{frame, User, UserInfo};
+use super::{frame, verbatim, User, UserInfo};
 use crate::config::NickCollision;
 use crate::names::{fold_cow, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
@@ -386,11 +386,14 @@ impl Server {
 
     /// UID, UNICK, UQUIT, KILL, SAVE, REJECT from a server link. False if
     /// the frame is malformed.
+    /// A UID, UNICK or UQUIT that a server takes is passed on as it came
+    /// (`raw`): its arguments, encoded again, are the same bytes.
     pub(crate) fn on_user_msg(
         &mut self,
         now: Instant,
         link: LinkId,
         f: &Frame,
+        raw: &[u8],
         out: &mut Outbox,
     ) -> bool {
         let ok = match f.command() {
@@ -472,16 +475,7 @@ impl Server {
                         info: info.clone(),
                     };
                     self.insert_user(uid.clone(), user);
-                    let (t, r, g) = (Dec::new(ts), Dec::new(reg), Dec::new(gen));
-                    let mut args: smallvec::SmallVec<[&str; 9]> =
-                        smallvec::smallvec![&*uid, nick, &*t, &*r];
-                    if gen != 0 {
-                        args.extend([sid, &g]);
-                    }
-                    if let Some(i) = &info {
-                        args.extend([i.user(), i.host(), i.realname()]);
-                    }
-                    self.flood(Some(link), frame("UID", &args), out);
+                    self.flood(Some(link), verbatim(raw), out);
                     if saved && nick != &*uid {
                         self.follow_with_save(Some(link), &uid, ts, out);
                     }
@@ -516,8 +510,7 @@ impl Server {
                     self.change_nick(now, &uid, nick, ts, out)
                 };
                 if alive {
-                    let t = Dec::new(ts);
-                    self.flood(Some(link), frame("UNICK", &[&uid, nick, &t]), out);
+                    self.flood(Some(link), verbatim(raw), out);
                     if saved {
                         // Back too: the user's side took the nick the
                         // SAVE undid, so it never applied the SAVE.
@@ -527,7 +520,7 @@ impl Server {
                 true
             }
             "UQUIT" => {
-                let Some([uid, reason]) = f.args_exact::<2>() else {
+                let Some([uid, _reason]) = f.args_exact::<2>() else {
                     return false;
                 };
                 if uid_sid(uid).is_none() {
@@ -537,7 +530,7 @@ impl Server {
                     return true;
                 }
                 if self.remove_user(uid, out).is_some() {
-                    self.flood(Some(link), frame("UQUIT", &[uid, reason]), out);
+                    self.flood(Some(link), verbatim(raw), out);
                 }
                 true
             }
