@@ -10,17 +10,17 @@
 //! is smaller: a server's recently given-up nicks and a client's counters
 //! per sender.
 //!
-//! Here a name of at most 15 bytes is kept under its bytes as a
-//! big-endian number, zero-padded to 15, its length in the 16th byte:
-//! distinct names give distinct numbers, and numbers compare as the names
-//! do (a name that ends first is a prefix of the other, and its padding
-//! is no larger than any byte; where they tie, the length decides, so NULs
-//! need no check). Those numbers key a hash table, so a search
-//! hashes one number and reads one or two slots, and never reads a name.
-//! Longer names (few in practice: a UID, a room name or a nick is
-//! rarely 16 bytes or more) go to an ordinary
-//! ordered map. The index is never walked, so the hash table's order
-//! never leaves this file.
+//! Here a name of at most 15 bytes is kept under a number: its bytes,
+//! big-endian, zero-padded to 15, and its length in the 16th byte.
+//! Distinct names give distinct numbers, and numbers compare as the names
+//! do: where two names' padded bytes differ, the first difference is the
+//! names' own (padding is no larger than any byte), and where they agree,
+//! one name is the other with NULs added, which its length puts second.
+//! Those numbers key a hash table, so a search hashes one number and
+//! reads one or two slots, and never reads a name. Longer names (few in
+//! practice: a UID, a room name or a nick rarely has 16 bytes) go to an
+//! ordinary ordered map. The index is never walked, so the hash table's
+//! order never leaves this file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
