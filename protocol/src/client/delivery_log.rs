@@ -37,6 +37,10 @@ impl DeliveryLog {
         }
     }
 
+    /// Inline: every delivery calls it, and without the hint whether it
+    /// was inlined moved with unrelated changes (the crate is compiled in
+    /// four units), about 45 instructions a delivery.
+    #[inline]
     pub(crate) fn push(&mut self, stream: &Stream, n: u64, msg: &RoomText) {
         if self.keep_msgs {
             self.msgs.push(msg.clone());

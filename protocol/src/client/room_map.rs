@@ -22,6 +22,7 @@ impl<V> Default for RoomMap<V> {
 }
 
 impl<V> RoomMap<V> {
+    #[inline]
     fn find(&self, key: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| (**k).cmp(key))
     }
@@ -30,6 +31,8 @@ impl<V> RoomMap<V> {
         self.find(key).ok().map(|i| &self.0[i].1)
     }
 
+    /// Inline, as `DeliveryLog::push` and for the same reason.
+    #[inline]
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
         self.find(key).ok().map(|i| &mut self.0[i].1)
     }

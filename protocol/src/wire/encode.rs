@@ -212,7 +212,7 @@ static DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
+fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(Dec::new(v).as_bytes());
 }
 
@@ -220,7 +220,6 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
 /// without `to_string`'s formatting machinery and allocation (about 100
 /// instructions a number, several numbers on every user and room message
 /// a server passes on). Reads as the `&str` of its digits.
-#[derive(Clone, Copy)]
 pub(crate) struct Dec {
     buf: [u8; 20],
     /// Where the digits start in `buf`; they run to its end.

@@ -73,8 +73,8 @@ use decode::decode_plain_32;
 pub use decode::{decode, decode_exact, plain_args};
 #[cfg(test)]
 use decode::{decode_general, decode_plain, decode_plain_16, plain_commas, plain_commas_16};
+pub(crate) use encode::Dec;
 pub use encode::{encode, Encoder};
-pub(crate) use encode::{push_u64, Dec};
 
 /// Largest encoded frame, `<` and `>` included.
 pub const MAX_FRAME: usize = 4096;
