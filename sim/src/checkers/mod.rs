@@ -400,38 +400,39 @@ impl Checkers {
         });
     }
 
-    /// Digests the notes of one event.
-    pub fn on_notes(
+    /// Digests the notes of one event, all of one host `h`.
+    pub fn on_notes<'n>(
         &mut self,
         now: SimTime,
         hosts: &[Host],
         net: &mut Network,
-        notes: &[(HostId, Note)],
+        h: HostId,
+        notes: impl Iterator<Item = &'n Note>,
     ) {
-        for (h, note) in notes {
-            let host = &hosts[*h as usize];
+        for note in notes {
+            let host = &hosts[h as usize];
             match note {
                 Note::HandshakeStarted { link } => {
-                    self.handshakes.insert((now, *h, *link), ());
-                    self.handshake_started.insert((*h, *link), now);
+                    self.handshakes.insert((now, h, *link), ());
+                    self.handshake_started.insert((h, *link), now);
                 }
-                Note::SyncStarted { link } => self.end_handshake(*h, *link),
+                Note::SyncStarted { link } => self.end_handshake(h, *link),
                 Note::Joined { .. } => self.servers_added += 1,
                 Note::DiscoveryDial { link, peer } => {
-                    let found = self.discovery.on_dial(*h, host.incarnation, *link, peer);
+                    let found = self.discovery.on_dial(h, host.incarnation, *link, peer);
                     if let Some(detail) = found.filter(|_| self.enabled) {
                         self.violate(now, "discovery.registered", Some(&host.label), detail);
                     }
                 }
                 Note::LinkRegistered { link, .. } => {
-                    self.end_handshake(*h, *link);
+                    self.end_handshake(h, *link);
                     self.judge_sync_refusal(now, host, "registered a server link");
-                    self.discovery.on_registered(*h, host.incarnation, *link);
+                    self.discovery.on_registered(h, host.incarnation, *link);
                     let Some(conn) = host.conn_of(*link) else {
                         continue;
                     };
                     let c = &mut net.conns[conn as usize];
-                    let e = c.end_of(*h);
+                    let e = c.end_of(h);
                     c.registered[e] = true;
                     c.authed[e] = true;
                     if c.registered[1 - e] && c.open[0] && c.open[1] {
@@ -449,7 +450,7 @@ impl Checkers {
                     self.measures.on_note(n);
                     self.tokens.on_note(
                         now,
-                        *h,
+                        h,
                         &host.label,
                         &host.claims,
                         n,
@@ -463,10 +464,10 @@ impl Checkers {
                                 | drc_protocol::ChatNote::Disconnected { .. }
                         )
                     {
-                        self.clients.session_ended(*h);
+                        self.clients.session_ended(h);
                     }
                     if let drc_protocol::ChatNote::ClientLink { link } = n {
-                        self.end_handshake(*h, *link);
+                        self.end_handshake(h, *link);
                         if host.client.is_none() {
                             self.judge_sync_refusal(now, host, "accepted a client");
                         }
@@ -493,9 +494,9 @@ impl Checkers {
                             }
                             _ => {}
                         }
-                        self.chat.on_note(now, hosts, *h, n, &mut self.violations);
+                        self.chat.on_note(now, hosts, h, n, &mut self.violations);
                         self.moves
-                            .on_note(now, *h, &host.label, n, &mut self.violations);
+                            .on_note(now, h, &host.label, n, &mut self.violations);
                         if let drc_protocol::ChatNote::MoveEnded {
                             uid,
                             outcome: "completed",
@@ -517,14 +518,14 @@ impl Checkers {
                     }
                 }
                 Note::LinkDown { link, .. } => {
-                    self.end_handshake(*h, *link);
-                    self.discovery.on_down(*h, host.incarnation, *link);
-                    self.chat.end_registration(*h, *link);
+                    self.end_handshake(h, *link);
+                    self.discovery.on_down(h, host.incarnation, *link);
+                    self.chat.end_registration(h, *link);
                     let Some(conn) = host.conn_of(*link) else {
                         continue;
                     };
                     let c = &mut net.conns[conn as usize];
-                    let e = c.end_of(*h);
+                    let e = c.end_of(h);
                     c.registered[e] = false;
                     c.authed[e] = false;
                     self.drop_edge(now, conn);
@@ -539,7 +540,7 @@ impl Checkers {
                     // drop that link later in the same call.
                     let authenticated = host.conn_of(*via).is_some_and(|c| {
                         let conn = &net.conns[c as usize];
-                        conn.authed[conn.end_of(*h)]
+                        conn.authed[conn.end_of(h)]
                     });
                     if !authenticated {
                         self.violate(
@@ -552,7 +553,7 @@ impl Checkers {
                     }
                     if let Some(conn) = host.conn_of(*via) {
                         let peer = &hosts[net.conns[conn as usize]
-                            .peer_of(net.conns[conn as usize].end_of(*h))
+                            .peer_of(net.conns[conn as usize].end_of(h))
                             as usize];
                         if *peer.claims == **name && !peer.genuine {
                             self.violate(

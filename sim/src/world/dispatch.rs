@@ -101,7 +101,9 @@ impl World {
     pub(super) fn apply_outputs(&mut self, h: HostId) {
         // By index, so the outbox stays where it is (no take and restore per
         // event) while the network and the queue, other fields, change.
-        // Sends are nearly all there is; the rest is out of line.
+        // Sends are nearly all there is; the rest is out of line, and the
+        // checkers read the notes where they are once the sends are out.
+        let mut notes = false;
         for i in 0..self.outbox.items().len() {
             match &self.outbox.items()[i] {
                 &Output::Send { link, start, end } => {
@@ -124,11 +126,12 @@ impl World {
                         self.trace_send(conn, e, start, end);
                     }
                 }
+                Output::Note(_) => notes = true,
                 _ => self.apply_other_output(h, i),
             }
         }
-        if !self.notes.is_empty() {
-            self.digest_notes();
+        if notes {
+            self.digest_notes(h);
         }
     }
 
@@ -158,41 +161,44 @@ impl World {
                     self.send_fin(conn, e);
                 }
             }
-            Output::Note(n) => {
-                let n = n.clone();
-                self.notes.push((h, n));
-            }
-            Output::Send { .. } => unreachable!("sends are applied inline"),
+            Output::Send { .. } | Output::Note(_) => unreachable!("applied inline"),
         }
     }
 
-    /// Hands the notes of one event to the checkers (and the trace).
+    /// Hands the notes of one event, all of host `h` and still in the
+    /// outbox, to the checkers (and the trace). Read in place: nothing
+    /// between the outputs and here changes the outbox (carrying out an
+    /// output schedules; it never hands a host an input).
     #[cold]
     #[inline(never)]
-    pub(super) fn digest_notes(&mut self) {
-        let notes = std::mem::take(&mut self.notes);
+    pub(super) fn digest_notes(&mut self, h: HostId) {
+        let notes = || {
+            self.outbox.items().iter().filter_map(|o| match o {
+                Output::Note(n) => Some(n),
+                _ => None,
+            })
+        };
         self.checks
-            .on_notes(self.now, &self.hosts, &mut self.net, &notes);
+            .on_notes(self.now, &self.hosts, &mut self.net, h, notes());
         if self.trace.is_some() {
-            let mut changed: Vec<HostId> = Vec::new();
-            for (h, n) in &notes {
-                self.trace_note(*h, n);
-                if matches!(
+            // Out of the way while the trace (part of `self`) takes each.
+            let outbox = std::mem::take(&mut self.outbox);
+            let mut changed = false;
+            for o in outbox.items() {
+                let Output::Note(n) = o else { continue };
+                self.trace_note(h, n);
+                changed |= matches!(
                     n,
                     Note::LinkRegistered { .. }
                         | Note::LinkDown { .. }
                         | Note::ServerAdded { .. }
                         | Note::ServerRemoved { .. }
-                ) && !changed.contains(h)
-                {
-                    changed.push(*h);
-                }
+                );
             }
-            for h in changed {
+            self.outbox = outbox;
+            if changed {
                 self.trace_view(h);
             }
         }
-        self.notes = notes;
-        self.notes.clear();
     }
 }
