@@ -445,6 +445,16 @@ impl Checkers {
                         }
                     }
                 }
+                Note::Chat(n @ drc_protocol::ChatNote::Delivered { .. }) => {
+                    // Nearly every note of a busy run: counted, and read by
+                    // the order checks; the other checkers below pass a
+                    // delivery over, so it skips them.
+                    self.measures.on_note(n);
+                    if self.enabled {
+                        self.split_if_wanted(now, hosts);
+                        self.chat.on_note(now, hosts, h, n, &mut self.violations);
+                    }
+                }
                 Note::Chat(n) => {
                     self.counts.on_note(n);
                     self.measures.on_note(n);
@@ -473,10 +483,7 @@ impl Checkers {
                         }
                     }
                     if self.enabled {
-                        if self.sends.wants_split() {
-                            let split = servers_split(&self.graph, hosts);
-                            self.set_split(now, split);
-                        }
+                        self.split_if_wanted(now, hosts);
                         if let Some(detail) = self.sends.judge(now, n) {
                             self.violate(now, "send.kept", Some(&host.label), detail);
                         }
@@ -591,6 +598,15 @@ impl Checkers {
 
     /// The running servers are (or are not) split at `now`: list copies
     /// on their way across the split may rightly be lost.
+    /// Works out whether the servers are split, when the send checks
+    /// want to know (see `SendChecks::wants_split`).
+    fn split_if_wanted(&mut self, now: SimTime, hosts: &[Host]) {
+        if self.sends.wants_split() {
+            let split = servers_split(&self.graph, hosts);
+            self.set_split(now, split);
+        }
+    }
+
     fn set_split(&mut self, now: SimTime, split: bool) {
         self.sends.set_split(now, split);
         if split {
