@@ -41,6 +41,7 @@ impl RoomText {
         RoomText { all, ends }
     }
 
+    #[inline]
     fn part(&self, from: usize, to: usize) -> &str {
         let bytes = &self.all[from..to];
         // SAFETY: `all` is four `&str`s copied back to back, and every
@@ -50,20 +51,24 @@ impl RoomText {
     }
 
     /// The sender's UID.
+    #[inline]
     pub fn uid(&self) -> &str {
         self.part(0, self.ends[0] as usize)
     }
 
     /// The sender's nick when it sent the message.
+    #[inline]
     pub fn nick(&self) -> &str {
         self.part(self.ends[0] as usize, self.ends[1] as usize)
     }
 
     /// The sender's name for the message (see [`crate::client::split_id`]).
+    #[inline]
     pub fn id(&self) -> &str {
         self.part(self.ends[1] as usize, self.ends[2] as usize)
     }
 
+    #[inline]
     pub fn text(&self) -> &str {
         self.part(self.ends[2] as usize, self.all.len())
     }
