@@ -317,7 +317,8 @@ impl ChatChecks {
                 match at(&mut nums.fates, *n as usize) {
                     f @ None => *f = Some(Fate::Msg(msg.clone())),
                     Some(Fate::Msg(m))
-                        if m.uid() == msg.uid() && m.id() == msg.id() && m.text() == msg.text() => {
+                        if m.shares(msg)
+                            || m.uid() == msg.uid() && m.id() == msg.id() && m.text() == msg.text() => {
                     }
                     Some(_) => violate(
                         "order.seq_safety",
