@@ -409,8 +409,13 @@ impl Checkers {
         h: HostId,
         notes: impl Iterator<Item = &'n Note>,
     ) {
+        // Deliveries alone change none of what `next_due` reads.
+        let mut only_deliveries = true;
         for note in notes {
             let host = &hosts[h as usize];
+            if !matches!(note, Note::Chat(drc_protocol::ChatNote::Delivered { .. })) {
+                only_deliveries = false;
+            }
             match note {
                 Note::HandshakeStarted { link } => {
                     self.handshakes.insert((now, h, *link), ());
@@ -575,11 +580,14 @@ impl Checkers {
                 _ => {}
             }
         }
+        if only_deliveries {
+            // Each was asked already (see the first arm).
+            return;
+        }
         // Looked at as soon as the graph changes, not at a refusal: a
         // refusal is excused by a split it may no longer see.
-        if self.enabled && self.sends.wants_split() {
-            let split = servers_split(&self.graph, hosts);
-            self.set_split(now, split);
+        if self.enabled {
+            self.split_if_wanted(now, hosts);
         }
         self.refresh_next_due();
     }
@@ -599,7 +607,9 @@ impl Checkers {
     /// The running servers are (or are not) split at `now`: list copies
     /// on their way across the split may rightly be lost.
     /// Works out whether the servers are split, when the send checks
-    /// want to know (see `SendChecks::wants_split`).
+    /// want to know (see `SendChecks::wants_split`): a test of a flag at
+    /// every note, so inline.
+    #[inline]
     fn split_if_wanted(&mut self, now: SimTime, hosts: &[Host]) {
         if self.sends.wants_split() {
             let split = servers_split(&self.graph, hosts);
