@@ -14,7 +14,9 @@ use crate::wire::{parse_u64, Frame};
 
 #[derive(Clone, Debug)]
 enum Entry {
-    Msg(RoomText),
+    /// A message, with its id split on arrival ([`split_id`]): the length
+    /// of the origin UID, and the sender's count.
+    Msg(RoomText, u32, u64),
     Skip,
 }
 
@@ -172,10 +174,10 @@ impl RoomState {
             Client::note(out, ChatNote::GapClosed { room, stream, n });
             false
         };
-        let Entry::Msg(msg) = e else {
+        let Entry::Msg(msg, origin_len, k) = e else {
             return passed_over(self, out);
         };
-        let (origin, k) = split_id(msg.id()).expect("checked on arrival");
+        let origin = &msg.id()[..origin_len as usize];
         if self.note_sender(origin, k) && !dedup_off {
             // A retried message whose first copy also got through.
             self.duplicates += 1;
@@ -582,10 +584,11 @@ impl Client {
             return;
         }
         let entry = if command == "RMSG" {
-            if split_id(a(6)).is_none() {
+            let Some((origin, k)) = split_id(a(6)) else {
                 return;
-            }
-            Entry::Msg(RoomText::new(a(4), a(5), a(6), a(7)))
+            };
+            let origin_len = origin.len() as u32;
+            Entry::Msg(RoomText::new(a(4), a(5), a(6), a(7)), origin_len, k)
         } else {
             Entry::Skip
         };
