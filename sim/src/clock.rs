@@ -52,6 +52,8 @@ const RADIX: usize = 1 << DIGIT;
 /// Bucket `p * RADIX + d` for digit `p` (0 the lowest) and value `d`.
 const BUCKETS: usize = (63 / DIGIT as usize + 1) * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
+// `EventQueue::words` has a bit per word.
+const _: () = assert!(WORDS <= 32);
 
 pub struct EventQueue<E> {
     /// Entries due at `last`, in scheduling order.
@@ -59,6 +61,9 @@ pub struct EventQueue<E> {
     buckets: Vec<Vec<Entry>>,
     /// Bit `b % 64` of word `b / 64` set when bucket `b` holds entries.
     used: [u64; WORDS],
+    /// Bit `w` set when word `w` of `used` is not zero: the lowest bucket
+    /// in use is found with two bit scans, not a walk over the words.
+    words: u32,
     /// The time of the last entry popped (or of the rebase): no entry is
     /// earlier.
     last: SimTime,
@@ -73,6 +78,7 @@ impl<E: Packed> Default for EventQueue<E> {
             now: VecDeque::new(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             used: [0; WORDS],
+            words: 0,
             last: 0,
             len: 0,
             seq: 0,
@@ -118,6 +124,7 @@ impl<E: Packed> EventQueue<E> {
             let b = bucket(self.last, entry.time);
             self.buckets[b].push(entry);
             self.used[b / 64] |= 1 << (b % 64);
+            self.words |= 1 << (b / 64);
         }
     }
 
@@ -153,11 +160,15 @@ impl<E: Packed> EventQueue<E> {
     #[cold]
     #[inline(never)]
     fn refill(&mut self) -> bool {
-        let Some(w) = self.used.iter().position(|&w| w != 0) else {
+        if self.words == 0 {
             return false;
-        };
+        }
+        let w = self.words.trailing_zeros() as usize;
         let b = w * 64 + self.used[w].trailing_zeros() as usize;
         self.used[w] &= !(1 << (b % 64));
+        if self.used[w] == 0 {
+            self.words &= !(1 << w);
+        }
         let mut from = std::mem::take(&mut self.buckets[b]);
         self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
         for &e in &from {
@@ -185,6 +196,7 @@ impl<E: Packed> EventQueue<E> {
             all.append(b);
         }
         self.used = [0; WORDS];
+        self.words = 0;
         self.last = at;
         all.sort_unstable_by_key(|e| (e.time, e.seq));
         for e in all {
