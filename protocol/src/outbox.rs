@@ -390,6 +390,9 @@ pub struct Outbox {
     /// Nearly every call leaves only sends and plain notes, and clearing
     /// happens once per delivered frame.
     owning: bool,
+    /// Some item is a note: the simulator's loop over the items then need
+    /// not look out for them.
+    notes: bool,
     /// Frames the encoder refused (too long, bad characters): a protocol
     /// bug surfaced instead of a malformed frame on the wire.
     pub encode_errors: u64,
@@ -403,6 +406,7 @@ impl Outbox {
     #[inline]
     pub fn clear(&mut self) {
         self.bytes.clear();
+        self.notes = false;
         if self.owning {
             self.owning = false;
             self.items.clear();
@@ -428,6 +432,12 @@ impl Outbox {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Whether some item is a note.
+    #[inline]
+    pub fn has_notes(&self) -> bool {
+        self.notes
     }
 
     /// Encodes one frame; returns its range for [`Outbox::send_again`].
@@ -463,6 +473,7 @@ impl Outbox {
     #[inline]
     pub fn push(&mut self, o: Output) {
         self.owning |= o.owns_heap();
+        self.notes |= matches!(o, Output::Note(_));
         self.items.push(o);
     }
 
@@ -519,6 +530,7 @@ mod tests {
                 b.extend_from_slice(b"<PING,1>");
                 Ok(8)
             });
+            assert!(!out.has_notes(), "a send is not a note");
             out.note(Note::BurstReceived {
                 link: LinkId(round),
             });
@@ -535,8 +547,9 @@ mod tests {
             }
             assert_eq!(out.bytes(0, 8), b"<PING,1>");
             assert!(!out.is_empty());
+            assert!(out.has_notes());
             out.clear();
-            assert!(out.is_empty() && out.items().is_empty());
+            assert!(out.is_empty() && out.items().is_empty() && !out.has_notes());
             assert_eq!(Arc::strong_count(&name), 1);
         }
     }

@@ -103,7 +103,6 @@ impl World {
         // event) while the network and the queue, other fields, change.
         // Sends are nearly all there is; the rest is out of line, and the
         // checkers read the notes where they are once the sends are out.
-        let mut notes = false;
         for i in 0..self.outbox.items().len() {
             match &self.outbox.items()[i] {
                 &Output::Send { link, start, end } => {
@@ -126,11 +125,11 @@ impl World {
                         self.trace_send(conn, e, start, end);
                     }
                 }
-                Output::Note(_) => notes = true,
+                Output::Note(_) => {}
                 _ => self.apply_other_output(h, i),
             }
         }
-        if notes {
+        if self.outbox.has_notes() {
             self.digest_notes(h);
         }
     }
