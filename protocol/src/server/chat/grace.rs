@@ -51,10 +51,10 @@ impl Server {
 
     /// A request for a number whose sequencer is out of reach: held while
     /// the grace lasts (true), else the caller refuses it.
-    pub(crate) fn hold_request(&mut self, key: &str, uid: &Arc<str>) -> bool {
+    pub(crate) fn hold_request(&mut self, key: &str, uid: &str) -> bool {
         match &mut self.chat.grace {
             Some(g) if !g.over => {
-                g.held.insert((key.to_string(), uid.clone()));
+                g.held.insert((key.to_string(), uid.into()));
                 true
             }
             _ => false,

@@ -259,11 +259,11 @@ impl Server {
 
     /// A request for a number of a stream this server is handing over:
     /// kept until the stream lands (true), else the caller refuses it.
-    pub(crate) fn wait_for_handoff(&mut self, key: &str, uid: &Arc<str>) -> bool {
+    pub(crate) fn wait_for_handoff(&mut self, key: &str, uid: &str) -> bool {
         match self.chat.handing.get_mut(key) {
             Some(h) if !h.decided => {
-                if !h.waiting.contains(uid) {
-                    h.waiting.push(uid.clone());
+                if !h.waiting.iter().any(|w| **w == *uid) {
+                    h.waiting.push(uid.into());
                 }
                 true
             }

@@ -361,7 +361,7 @@ impl Server {
         &mut self,
         now: Instant,
         key: &str,
-        uid: &Arc<str>,
+        uid: &str,
     ) -> Option<(Stream, u64)> {
         let room = self.chat.rooms.get_mut(key)?;
         let seq = room.seq.as_mut()?;
@@ -370,7 +370,7 @@ impl Server {
         seq.slots.insert(
             n,
             Slot::Held {
-                uid: uid.clone(),
+                uid: uid.into(),
                 at: now,
             },
         );
@@ -390,7 +390,7 @@ impl Server {
         &mut self,
         key: &str,
         m: &Numbered<'_>,
-        uid: &Arc<str>,
+        uid: &str,
         id: &str,
         text: &str,
         out: &mut Outbox,
@@ -405,11 +405,14 @@ impl Server {
             return Err("stale stream");
         }
         let seq = room.seq.as_mut().ok_or("not the sequencer")?;
-        let ok = self.cfg.ablations.no_seq_check
-            || matches!(seq.slots.get(&n), Some(Slot::Held { uid: h, .. }) if h == uid);
-        if !ok {
-            return Err("number not held");
-        }
+        // The holder's UID as the slot keeps it, shared rather than
+        // copied again (a copy only where the ablation takes any sender).
+        let uid: Arc<str> = match seq.slots.get(&n) {
+            Some(Slot::Held { uid: h, .. }) if **h == *uid => h.clone(),
+            _ if self.cfg.ablations.no_seq_check => uid.into(),
+            _ => return Err("number not held"),
+        };
+        let uid = &uid;
         let text: Arc<str> = text.into();
         seq.slots.insert(
             n,
@@ -1105,8 +1108,7 @@ impl Server {
                         }
                     }
                 }
-                let uid: Arc<str> = uid.into();
-                self.request_number_as(now, &key, &uid, to.is_some(), out);
+                self.request_number_as(now, &key, uid, to.is_some(), out);
                 true
             }
             "RSEQ" => {
@@ -1126,8 +1128,7 @@ impl Server {
                                 d == Dest::Me || matches!(d, Dest::Link(s) if s != link)
                             });
                             if moved {
-                                let uid: Arc<str> = uid.into();
-                                self.request_number(now, &key, &uid, out);
+                                self.request_number(now, &key, uid, out);
                                 return true;
                             }
                             out.send(l, frame("NOSEQ", &[name, seq]));
@@ -1152,14 +1153,13 @@ impl Server {
                 if !self.check_user_direction(link, uid, "RSEND", out) {
                     return true;
                 }
-                let uid: Arc<str> = uid.into();
                 let m = Numbered {
                     name,
                     epoch,
                     seq,
                     n,
                 };
-                self.route_message(m, &uid, id, text, Some(raw), out);
+                self.route_message(m, uid, id, text, Some(raw), out);
                 true
             }
             "RMSG" | "SKIPSEQ" => self.on_numbered(link, f, raw, out),
@@ -1285,7 +1285,7 @@ impl Server {
         &mut self,
         now: Instant,
         key: &str,
-        uid: &Arc<str>,
+        uid: &str,
         out: &mut Outbox,
     ) {
         self.request_number_as(now, key, uid, false, out);
@@ -1298,14 +1298,14 @@ impl Server {
         &mut self,
         now: Instant,
         key: &str,
-        uid: &Arc<str>,
+        uid: &str,
         came_named: bool,
         out: &mut Outbox,
     ) {
         let room = &self.chat.rooms[key];
         let (name, seq) = (room.name.clone(), room.stream.seq.clone());
         let reply = |s: &mut Server, epoch: &str, n: &str, out: &mut Outbox| {
-            let args = [&*name, &**uid, epoch, &*seq, n];
+            let args = [&*name, uid, epoch, &*seq, n];
             match s.dest_of_uid(uid) {
                 Dest::Client(l) => {
                     if n == "0" {
@@ -1360,7 +1360,7 @@ impl Server {
     pub(crate) fn route_message(
         &mut self,
         m: Numbered<'_>,
-        uid: &Arc<str>,
+        uid: &str,
         id: &str,
         text: &str,
         passing: Option<&[u8]>,
