@@ -215,7 +215,10 @@ mod tests {
             assert_eq!(RoomText::new("0AB-1-1", "x", &id, "y").id(), id);
         }
         let d = RoomText::new("0AA-1-1", "ann", "0AA-1-1/7", "hi");
-        assert_eq!((d.uid(), d.nick(), d.id(), d.text()), ("0AA-1-1", "ann", "0AA-1-1/7", "hi"));
+        assert_eq!(
+            (d.uid(), d.nick(), d.id(), d.text()),
+            ("0AA-1-1", "ann", "0AA-1-1/7", "hi")
+        );
         assert_eq!(d, a);
     }
 }

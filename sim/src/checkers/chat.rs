@@ -318,8 +318,9 @@ impl ChatChecks {
                     f @ None => *f = Some(Fate::Msg(msg.clone())),
                     Some(Fate::Msg(m))
                         if m.shares(msg)
-                            || m.uid() == msg.uid() && m.id() == msg.id() && m.text() == msg.text() => {
-                    }
+                            || m.uid() == msg.uid()
+                                && m.id() == msg.id()
+                                && m.text() == msg.text() => {}
                     Some(_) => violate(
                         "order.seq_safety",
                         format!(

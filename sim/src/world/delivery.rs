@@ -30,13 +30,14 @@ impl World {
         let to = c.ends[recv];
         let host = &self.hosts[to as usize];
         let alive = host.up && c.joined_in(recv, host.incarnation) && c.open[recv];
-        let plain = alive
+        let plain = alive && self.trace.is_none();
+        let server = plain
             && host.client.is_none()
             && host.server.is_some()
-            && self.trace.is_none()
             && self.checks.chat.private_texts.is_empty();
+        let client = plain && host.client.is_some();
         match self.net.head(conn, dir) {
-            Some(Head::Frame(bytes)) if plain => {
+            Some(Head::Frame(bytes)) if server => {
                 self.hash.bytes(bytes);
                 let link = c.links[recv].expect("open end has a link");
                 let host = &mut self.hosts[to as usize];
@@ -46,8 +47,49 @@ impl World {
                 self.rearm(to, false);
                 self.reschedule(conn, dir);
             }
+            // A frame to a client: half of a room delivery's events.
+            Some(Head::Frame(bytes)) if client => {
+                self.hash.bytes(bytes);
+                let link = c.links[recv].expect("open end has a link");
+                let host = &mut self.hosts[to as usize];
+                Self::serve_client(
+                    to,
+                    host,
+                    &mut self.checks,
+                    &mut self.outbox,
+                    now,
+                    link,
+                    bytes,
+                );
+                self.net.pop(conn, dir);
+                self.apply_outputs(to);
+                self.rearm(to, false);
+                self.reschedule(conn, dir);
+            }
             _ => self.deliver_other(conn, dir),
         }
+    }
+
+    /// [`World::serve`] for the client on `host`.
+    #[inline(always)]
+    pub(super) fn serve_client(
+        to: HostId,
+        host: &mut Host,
+        checks: &mut Checkers,
+        outbox: &mut Outbox,
+        now: SimTime,
+        link: LinkId,
+        bytes: &[u8],
+    ) {
+        let local = host.local_time(now);
+        let client = host.client.as_mut().expect("a client");
+        if bytes.starts_with(b"<ROOMERR,") {
+            checks.clients.refused(to, bytes);
+        } else if bytes.starts_with(b"<NICKOK,") || bytes.starts_with(b"<NICKERR,") {
+            checks.clients.nick_answered(to, bytes);
+        }
+        outbox.clear();
+        client.handle(local, ClientInput::Frame { link, bytes }, outbox);
     }
 
     /// The server on `host` handles a frame, the checkers looking before
@@ -114,16 +156,16 @@ impl World {
                     // Disjoint borrows: the frame stays in the network's
                     // buffer while the server reads it.
                     let host = &mut self.hosts[to as usize];
-                    let local = host.local_time(now);
-                    if let Some(client) = host.client.as_mut() {
-                        if bytes.starts_with(b"<ROOMERR,") {
-                            self.checks.clients.refused(to, bytes);
-                        } else if bytes.starts_with(b"<NICKOK,") || bytes.starts_with(b"<NICKERR,")
-                        {
-                            self.checks.clients.nick_answered(to, bytes);
-                        }
-                        self.outbox.clear();
-                        client.handle(local, ClientInput::Frame { link, bytes }, &mut self.outbox);
+                    if host.client.is_some() {
+                        Self::serve_client(
+                            to,
+                            host,
+                            &mut self.checks,
+                            &mut self.outbox,
+                            now,
+                            link,
+                            bytes,
+                        );
                         self.net.pop(conn, dir);
                         self.apply_outputs(to);
                         self.rearm(to, false);

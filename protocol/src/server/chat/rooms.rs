@@ -1281,13 +1281,7 @@ impl Server {
 
     /// GETSEQ for `uid` (local or relayed): answer if this server is the
     /// sequencer, else pass it on toward the sequencer.
-    pub(crate) fn request_number(
-        &mut self,
-        now: Instant,
-        key: &str,
-        uid: &str,
-        out: &mut Outbox,
-    ) {
+    pub(crate) fn request_number(&mut self, now: Instant, key: &str, uid: &str, out: &mut Outbox) {
         self.request_number_as(now, key, uid, false, out);
     }
 
