@@ -159,29 +159,30 @@ impl RoomState {
     }
 
     /// Delivers entry `n` of `stream` (see [`Client::deliver`]); true when
-    /// it was our own message, so the next one queued may go.
+    /// it was our own message, so the next one queued may go. Takes the
+    /// stream owned, for the note it goes into.
     fn deliver(
         &mut self,
         dedup_off: bool,
-        stream: &Stream,
+        stream: Stream,
         n: u64,
         e: Entry,
         out: &mut Outbox,
     ) -> bool {
         self.next = self.next.max(n + 1);
-        let passed_over = |r: &RoomState, out: &mut Outbox| {
-            let (room, stream) = (r.name.clone(), stream.clone());
+        let passed_over = |r: &RoomState, stream: Stream, out: &mut Outbox| {
+            let room = r.name.clone();
             Client::note(out, ChatNote::GapClosed { room, stream, n });
             false
         };
         let Entry::Msg(msg, origin_len, k) = e else {
-            return passed_over(self, out);
+            return passed_over(self, stream, out);
         };
         let origin = &msg.id()[..origin_len as usize];
         if self.note_sender(origin, k) && !dedup_off {
             // A retried message whose first copy also got through.
             self.duplicates += 1;
-            return passed_over(self, out);
+            return passed_over(self, stream, out);
         }
         // Our own message came back (this copy or an earlier one of a
         // retry, maybe from an earlier session): the next one may go.
@@ -189,8 +190,8 @@ impl RoomState {
             .outq
             .front()
             .is_some_and(|o| o.k == k && o.origin.as_deref() == Some(origin));
-        self.log.push(stream, n, &msg);
-        let (room, stream) = (self.name.clone(), stream.clone());
+        self.log.push(&stream, n, &msg);
+        let room = self.name.clone();
         Client::note(
             out,
             ChatNote::Delivered {
@@ -602,7 +603,7 @@ impl Client {
                         // done here too, without finding the room again.
                         let cur = cur.clone();
                         let dedup_off = self.cfg.no_dedup;
-                        let ours = r.deliver(dedup_off, &cur, n, entry, out);
+                        let ours = r.deliver(dedup_off, cur, n, entry, out);
                         r.time_gap(now);
                         if ours {
                             self.pending_pump.push(key.to_string());
@@ -718,7 +719,7 @@ impl Client {
     ) {
         let dedup_off = self.cfg.no_dedup || !dedup;
         let r = self.rooms.get_mut(key).expect("room");
-        if r.deliver(dedup_off, stream, n, e, out) {
+        if r.deliver(dedup_off, stream.clone(), n, e, out) {
             self.pending_pump.push(key.to_string());
         }
     }
