@@ -598,6 +598,25 @@ impl UsersReport {
 mod tests {
     use super::*;
 
+    /// The chat bench's messages come made in time order, one per client
+    /// a second: what a stable sort by time of the same messages gives.
+    #[test]
+    fn chat_messages_come_in_time_order_as_a_stable_sort_leaves_them() {
+        let scn = chat_scenario(3, 2, 3, 4, 9);
+        assert_eq!(scn.actions.len(), 2 * 3 * 4);
+        let mut sorted = scn.actions.clone();
+        sorted.sort_by_key(|a| a.time);
+        assert_eq!(scn.actions, sorted);
+        let said = |a: &TimedAction| match &a.action {
+            Action::Say { client, text, .. } => (client.clone(), text.clone()),
+            other => panic!("not a message: {other:?}"),
+        };
+        let mut all: Vec<_> = scn.actions.iter().map(said).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 24, "every client once a second");
+    }
+
     /// The users' timeline: everyone connects and joins within the
     /// set-up, then says, changes nick and reconnects at the rates asked.
     #[test]
