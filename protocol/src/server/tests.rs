@@ -6687,6 +6687,52 @@ fn a_number_asked_for_during_a_handover_waits_for_it() {
     );
 }
 
+/// Survivor of `wait_for_handoff`'s test for a member already waiting:
+/// two asks during a handover wait as one, and one number comes of them.
+#[test]
+fn a_member_asking_twice_during_a_handover_waits_once() {
+    let (mut net, [(p1, l1), _]) = room_across_b_and_c();
+    net.handle(1, Input::Operator(Command::Shutdown));
+    let before = net.puppet_got(p1, l1).len();
+    net.puppet_send(p1, l1, &encoded(&["GETSEQ", "#r"]));
+    net.puppet_send(p1, l1, &encoded(&["GETSEQ", "#r"]));
+    net.run_for(secs(1));
+    let got = &net.puppet_got(p1, l1)[before..];
+    let numbered = got.iter().filter(|w| w[0] == "NEWSEQ").count();
+    assert_eq!(numbered, 1, "{got:?}");
+}
+
+/// The sequencer takes a message only from the member its number was
+/// given to: another member's CSEND with that number fails as not held,
+/// and the number stays for its holder (mutation survivor: the holder's
+/// test in `accept_message` made always true).
+#[test]
+fn a_number_given_to_one_member_is_not_held_for_another() {
+    let mut net = chain(Config::default(), &["A"], &[]);
+    let alice = net.add_puppet("alice");
+    let la = client_joins(&mut net, alice, "A", "alice");
+    let bob = net.add_puppet("bob");
+    let lb = client_joins(&mut net, bob, "A", "bob");
+    net.puppet_send(alice, la, &encoded(&["GETSEQ", "#r"]));
+    net.settle();
+    let new = net.puppet_got(alice, la).pop().expect("NEWSEQ");
+    assert_eq!(new[0], "NEWSEQ", "{new:?}");
+    let (e, s, n) = (new[2].clone(), new[3].clone(), new[4].clone());
+    net.puppet_send(bob, lb, &encoded(&["CSEND", "#r", &e, &s, &n, "b/1", "hi"]));
+    net.settle();
+    let last = net.puppet_got(bob, lb).pop().expect("an answer");
+    assert_eq!(last[0], "SENDFAIL", "{last:?}");
+    assert!(last.iter().any(|w| w == "number not held"), "{last:?}");
+    net.puppet_send(
+        alice,
+        la,
+        &encoded(&["CSEND", "#r", &e, &s, &n, "a/1", "hi"]),
+    );
+    net.settle();
+    let last = net.puppet_got(alice, la).pop().expect("an answer");
+    assert_eq!(last[0], "RMSG", "{last:?}");
+}
+
 /// A request a sequencer re-sends after handing its stream over names the
 /// new holder, and a server on the way sends it there even though its own
 /// view (which the holder's RHOLDER has not yet corrected) puts the
