@@ -581,7 +581,7 @@ impl Checkers {
             }
         }
         if only_deliveries {
-            // Each was asked already (see the first arm).
+            // The split was asked about at each (their arm above).
             return;
         }
         // Looked at as soon as the graph changes, not at a refusal: a
@@ -604,8 +604,6 @@ impl Checkers {
         }
     }
 
-    /// The running servers are (or are not) split at `now`: list copies
-    /// on their way across the split may rightly be lost.
     /// Works out whether the servers are split, when the send checks
     /// want to know (see `SendChecks::wants_split`): a test of a flag at
     /// every note, so inline.
@@ -617,6 +615,8 @@ impl Checkers {
         }
     }
 
+    /// The running servers are (or are not) split at `now`: list copies
+    /// on their way across the split may rightly be lost.
     fn set_split(&mut self, now: SimTime, split: bool) {
         self.sends.set_split(now, split);
         if split {

@@ -4,9 +4,9 @@
 use super::*;
 
 impl World {
-    /// Delivers the head of a direction. The path of a frame to a running
-    /// server is kept free of the rest (FINs, clients, closed or restarted
-    /// receivers, traces), which is out of line.
+    /// Delivers the head of a direction. The paths of a frame to a running
+    /// server or client in an untraced run are kept free of the rest (FINs,
+    /// closed or restarted receivers, traces), which is out of line.
     #[inline(never)]
     pub(super) fn deliver(&mut self, conn: ConnId, dir: usize) {
         let now = self.now;
@@ -47,7 +47,8 @@ impl World {
                 self.rearm(to, false);
                 self.reschedule(conn, dir);
             }
-            // A frame to a client: half of a room delivery's events.
+            // A frame to a client: a room delivery's last event (16 of the
+            // 45 a message takes at 16/16/16, more in larger rooms).
             Some(Head::Frame(bytes)) if client => {
                 self.hash.bytes(bytes);
                 let link = c.links[recv].expect("open end has a link");
@@ -113,7 +114,8 @@ impl World {
     }
 
     /// [`World::deliver`] for everything but a frame to a running server
-    /// in an untraced run: the same steps in the same order, plus the rest.
+    /// or client in an untraced run: the same steps in the same order,
+    /// plus the rest.
     #[cold]
     #[inline(never)]
     pub(super) fn deliver_other(&mut self, conn: ConnId, dir: usize) {
