@@ -42,10 +42,7 @@ impl World {
                 let link = c.links[recv].expect("open end has a link");
                 let host = &mut self.hosts[to as usize];
                 Self::serve(host, &mut self.checks, &mut self.outbox, now, link, bytes);
-                self.net.pop(conn, dir);
-                self.apply_outputs(to);
-                self.rearm(to, false);
-                self.reschedule(conn, dir);
+                self.handed(conn, dir, to);
             }
             // A frame to a client: a room delivery's last event (16 of the
             // 45 a message takes at 16/16/16, more in larger rooms).
@@ -62,13 +59,21 @@ impl World {
                     link,
                     bytes,
                 );
-                self.net.pop(conn, dir);
-                self.apply_outputs(to);
-                self.rearm(to, false);
-                self.reschedule(conn, dir);
+                self.handed(conn, dir, to);
             }
             _ => self.deliver_other(conn, dir),
         }
+    }
+
+    /// What follows a frame handed to its receiver: the frame leaves the
+    /// network, the receiver's outputs are carried out, and its timer and
+    /// the direction are scheduled again.
+    #[inline(always)]
+    fn handed(&mut self, conn: ConnId, dir: usize, to: HostId) {
+        self.net.pop(conn, dir);
+        self.apply_outputs(to);
+        self.rearm(to, false);
+        self.reschedule(conn, dir);
     }
 
     /// [`World::serve`] for the client on `host`.
@@ -168,11 +173,7 @@ impl World {
                             link,
                             bytes,
                         );
-                        self.net.pop(conn, dir);
-                        self.apply_outputs(to);
-                        self.rearm(to, false);
-                        self.reschedule(conn, dir);
-                        return;
+                        return self.handed(conn, dir, to);
                     }
                     if !self.checks.chat.private_texts.is_empty() {
                         self.checks
