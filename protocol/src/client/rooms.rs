@@ -14,9 +14,14 @@ use crate::wire::{parse_u64, Frame};
 
 #[derive(Clone, Debug)]
 enum Entry {
-    /// A message, with its id split on arrival ([`split_id`]): the length
-    /// of the origin UID, and the sender's count.
-    Msg(RoomText, u32, u64),
+    /// A message, with its id split on arrival ([`split_id`]).
+    Msg {
+        text: RoomText,
+        /// The length of the id's origin UID.
+        origin_len: u32,
+        /// The sender's count.
+        k: u64,
+    },
     Skip,
 }
 
@@ -175,7 +180,12 @@ impl RoomState {
             Client::note(out, ChatNote::GapClosed { room, stream, n });
             false
         };
-        let Entry::Msg(msg, origin_len, k) = e else {
+        let Entry::Msg {
+            text: msg,
+            origin_len,
+            k,
+        } = e
+        else {
             return passed_over(self, stream, out);
         };
         let origin = &msg.id()[..origin_len as usize];
@@ -588,8 +598,11 @@ impl Client {
             let Some((origin, k)) = split_id(a(6)) else {
                 return;
             };
-            let origin_len = origin.len() as u32;
-            Entry::Msg(RoomText::new(a(4), a(5), a(6), a(7)), origin_len, k)
+            Entry::Msg {
+                text: RoomText::new(a(4), a(5), a(6), a(7)),
+                origin_len: origin.len() as u32,
+                k,
+            }
         } else {
             Entry::Skip
         };
