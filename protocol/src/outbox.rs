@@ -440,6 +440,14 @@ impl Outbox {
         self.notes
     }
 
+    /// The notes among the items, in order.
+    pub fn notes(&self) -> impl Iterator<Item = &Note> {
+        self.items.iter().filter_map(|o| match o {
+            Output::Note(n) => Some(n),
+            _ => None,
+        })
+    }
+
     /// Encodes one frame; returns its range for [`Outbox::send_again`].
     #[inline]
     pub fn encode(
@@ -548,6 +556,9 @@ mod tests {
             assert_eq!(out.bytes(0, 8), b"<PING,1>");
             assert!(!out.is_empty());
             assert!(out.has_notes());
+            let burst = |n: &&Note| matches!(n, Note::BurstReceived { .. });
+            assert_eq!(out.notes().filter(burst).count(), 1);
+            assert_eq!(out.notes().count(), if round != 1 { 2 } else { 1 });
             out.clear();
             assert!(out.is_empty() && out.items().is_empty() && !out.has_notes());
             assert_eq!(Arc::strong_count(&name), 1);

@@ -171,20 +171,13 @@ impl World {
     #[cold]
     #[inline(never)]
     pub(super) fn digest_notes(&mut self, h: HostId) {
-        let notes = || {
-            self.outbox.items().iter().filter_map(|o| match o {
-                Output::Note(n) => Some(n),
-                _ => None,
-            })
-        };
         self.checks
-            .on_notes(self.now, &self.hosts, &mut self.net, h, notes());
+            .on_notes(self.now, &self.hosts, &mut self.net, h, self.outbox.notes());
         if self.trace.is_some() {
             // Out of the way while the trace (part of `self`) takes each.
             let outbox = std::mem::take(&mut self.outbox);
             let mut changed = false;
-            for o in outbox.items() {
-                let Output::Note(n) = o else { continue };
+            for n in outbox.notes() {
                 self.trace_note(h, n);
                 changed |= matches!(
                     n,
