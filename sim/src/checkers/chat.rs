@@ -865,25 +865,36 @@ server = "s0"
 [[client]]
 id = "bob"
 server = "s0"
+
+[[client]]
+id = "carl"
+server = "s0"
 "#;
         let scn = scenario::parse_str(toml, "two-contents.toml").unwrap();
         let mut w = build(&scn, &mut RunOptions::default()).unwrap();
         let (alice, bob) = (w.by_label["alice"], w.by_label["bob"]);
+        let carl = w.by_label["carl"];
         let stream = Stream {
             epoch: 1,
             seq: "0AA.1".into(),
         };
-        let note = |text: &str| ChatNote::Delivered {
+        let note_as = |nick: &str, text: &str| ChatNote::Delivered {
             room: Arc::from("#r"),
             stream: stream.clone(),
             n: 1,
-            msg: RoomText::new("0AA-1-1", "carol", "0AA-1-1/1", text),
+            msg: RoomText::new("0AA-1-1", nick, "0AA-1-1/1", text),
         };
+        let note = |text: &str| note_as("carol", text);
         let mut v = Vec::new();
         let chat = &mut w.checks.chat;
         chat.on_note(0, &w.hosts, alice, &note("hello"), &mut v);
         chat.on_note(0, &w.hosts, bob, &note("hello"), &mut v);
         assert!(v.is_empty(), "the same message twice: {v:?}");
+        // A copy not shared with the first (its nick differs, which the
+        // check does not read): compared part by part, and the same.
+        let copy = note_as("carol2", "hello");
+        chat.on_note(0, &w.hosts, carl, &copy, &mut v);
+        assert!(v.is_empty(), "the same message, another copy: {v:?}");
         chat.on_note(0, &w.hosts, bob, &note("other"), &mut v);
         let fired: Vec<(&str, &str)> = v.iter().map(|x| (x.invariant, x.detail.as_str())).collect();
         assert!(
