@@ -9,12 +9,16 @@
 //! time never goes back, so it is a radix heap on the time, with digits
 //! of `DIGIT` bits. Bucket `(p, d)` holds the entries whose time first
 //! differs from the last time popped (`last`) in digit `p`, where it is
-//! `d`; buckets in `(p, d)` order hold ever later entries, and the deque
-//! `now` holds those due at `last` itself, in scheduling order.
-//! Scheduling is a push onto the end of one bucket; a pop takes the front
-//! of `now`, and when that is empty, the lowest bucket in use is emptied
-//! into the lower ones around its earliest time: each entry lands in a
-//! lower digit, so it moves at most 64 / `DIGIT` times in its life. (With
+//! `d`; buckets in `(p, d)` order hold ever later entries, and `now`
+//! holds those due at `last` itself, in scheduling order.
+//! Scheduling is a push onto the end of one bucket; a pop takes the next
+//! entry of `now`, and when that is used up, the lowest bucket in use is
+//! emptied into the lower ones around its earliest time: each entry lands
+//! in a lower digit, so it moves at most 64 / `DIGIT` times in its life.
+//! A bucket whose entries are all due at one time (any bucket of the
+//! lowest digit, and any bucket of one entry) becomes `now` whole, by a
+//! swap of the two vectors: the common case of a refill moves nothing.
+//! (With
 //! one-bit digits, as this queue first had, an entry moved down about
 //! once per bit between its time and the times around it: a client's
 //! timer twenty seconds ahead moved a dozen times.) Every step walks a
@@ -25,8 +29,6 @@
 //! An entry scheduled before `last` (only a caller that does not run
 //! events in order does that; the tests do) sets `last` back and
 //! re-sorts every entry: correct, and never on the simulator's path.
-
-use std::collections::VecDeque;
 
 /// Simulated time in nanoseconds since the start of the run.
 pub type SimTime = u64;
@@ -56,8 +58,11 @@ const WORDS: usize = BUCKETS.div_ceil(64);
 const _: () = assert!(WORDS <= 32);
 
 pub struct EventQueue<E> {
-    /// Entries due at `last`, in scheduling order.
-    now: VecDeque<Entry>,
+    /// Entries due at `last`, in scheduling order, from `next` on (those
+    /// before it are popped). A vector read from a cursor rather than a
+    /// deque: a push is a vector's, and a refill swaps a whole bucket in.
+    now: Vec<Entry>,
+    next: usize,
     buckets: Vec<Vec<Entry>>,
     /// Bit `b % 64` of word `b / 64` set when bucket `b` holds entries.
     used: [u64; WORDS],
@@ -75,7 +80,8 @@ pub struct EventQueue<E> {
 impl<E: Packed> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            now: VecDeque::new(),
+            now: Vec::new(),
+            next: 0,
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             used: [0; WORDS],
             words: 0,
@@ -119,7 +125,7 @@ impl<E: Packed> EventQueue<E> {
     #[inline(always)]
     fn push(&mut self, entry: Entry) {
         if entry.time == self.last {
-            self.now.push_back(entry);
+            self.now.push(entry);
         } else {
             let b = bucket(self.last, entry.time);
             self.buckets[b].push(entry);
@@ -130,10 +136,11 @@ impl<E: Packed> EventQueue<E> {
 
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        if self.now.is_empty() && !self.refill() {
+        if self.next == self.now.len() && !self.refill() {
             return None;
         }
-        let e = self.now.pop_front().expect("refilled");
+        let e = self.now[self.next];
+        self.next += 1;
         self.len -= 1;
         Some((e.time, E::unpack(e.event)))
     }
@@ -141,7 +148,7 @@ impl<E: Packed> EventQueue<E> {
     /// The time of the next entry. It may move `last` up to that time,
     /// which changes nothing a caller sees.
     pub fn peek_time(&mut self) -> Option<SimTime> {
-        if self.now.is_empty() && !self.refill() {
+        if self.next == self.now.len() && !self.refill() {
             return None;
         }
         Some(self.last)
@@ -169,19 +176,29 @@ impl<E: Packed> EventQueue<E> {
         if self.used[w] == 0 {
             self.words &= !(1 << w);
         }
-        let mut from = std::mem::take(&mut self.buckets[b]);
-        self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
-        for &e in &from {
-            // Every entry lands in a lower digit: they agree with the new
-            // `last` in every digit from that of `b` up.
-            self.push(e);
+        self.now.clear();
+        self.next = 0;
+        let from = &mut self.buckets[b];
+        if b < RADIX || from.len() == 1 {
+            // All due at one time: a bucket of the lowest digit differs
+            // from `last` in that digit alone, where it is `b`.
+            self.last = from[0].time;
+            std::mem::swap(&mut self.now, from);
+        } else {
+            let mut from = std::mem::take(from);
+            self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
+            for &e in &from {
+                // Every entry lands in a lower digit: they agree with the
+                // new `last` in every digit from that of `b` up.
+                self.push(e);
+            }
+            from.clear();
+            self.buckets[b] = from;
         }
-        from.clear();
-        self.buckets[b] = from;
         // Entries due together came from one bucket, which holds them in
         // scheduling order unless a rebase merged two; the check is cheap.
-        if self.now.len() > 1 && !self.now.iter().is_sorted_by_key(|e| e.seq) {
-            self.now.make_contiguous().sort_unstable_by_key(|e| e.seq);
+        if self.now.len() > 1 && !self.now.is_sorted_by_key(|e| e.seq) {
+            self.now.sort_unstable_by_key(|e| e.seq);
         }
         true
     }
@@ -191,7 +208,9 @@ impl<E: Packed> EventQueue<E> {
     #[cold]
     #[inline(never)]
     fn rebase(&mut self, at: SimTime) {
-        let mut all: Vec<Entry> = self.now.drain(..).collect();
+        let mut all: Vec<Entry> = self.now.drain(self.next..).collect();
+        self.now.clear();
+        self.next = 0;
         for b in &mut self.buckets {
             all.append(b);
         }
