@@ -163,9 +163,10 @@ impl<E: Packed> EventQueue<E> {
     }
 
     /// Empties the lowest bucket in use around its earliest time, which
-    /// becomes `last`; false when the queue is empty.
-    #[cold]
-    #[inline(never)]
+    /// becomes `last`; false when the queue is empty. Inline: nearly
+    /// every pop refills (events seldom share a time), and nearly every
+    /// refill is a swap.
+    #[inline]
     fn refill(&mut self) -> bool {
         if self.words == 0 {
             return false;
@@ -184,23 +185,38 @@ impl<E: Packed> EventQueue<E> {
             // from `last` in that digit alone, where it is `b`.
             self.last = from[0].time;
             std::mem::swap(&mut self.now, from);
-        } else {
-            let mut from = std::mem::take(from);
-            self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
-            for &e in &from {
-                // Every entry lands in a lower digit: they agree with the
-                // new `last` in every digit from that of `b` up.
-                self.push(e);
+            if self.now.len() > 1 {
+                self.keep_order();
             }
-            from.clear();
-            self.buckets[b] = from;
-        }
-        // Entries due together came from one bucket, which holds them in
-        // scheduling order unless a rebase merged two; the check is cheap.
-        if self.now.len() > 1 && !self.now.is_sorted_by_key(|e| e.seq) {
-            self.now.sort_unstable_by_key(|e| e.seq);
+        } else {
+            self.spread(b);
         }
         true
+    }
+
+    /// Empties bucket `b`, of entries due at several times, into the
+    /// lower ones around its earliest time.
+    #[inline(never)]
+    fn spread(&mut self, b: usize) {
+        let mut from = std::mem::take(&mut self.buckets[b]);
+        self.last = from.iter().map(|e| e.time).min().expect("a used bucket");
+        for &e in &from {
+            // Every entry lands in a lower digit: they agree with the new
+            // `last` in every digit from that of `b` up.
+            self.push(e);
+        }
+        from.clear();
+        self.buckets[b] = from;
+        self.keep_order();
+    }
+
+    /// Entries due together came from one bucket, which holds them in
+    /// scheduling order unless a rebase merged two; the check is cheap.
+    #[inline(never)]
+    fn keep_order(&mut self) {
+        if !self.now.is_sorted_by_key(|e| e.seq) {
+            self.now.sort_unstable_by_key(|e| e.seq);
+        }
     }
 
     /// An entry is due before `last`: every bucket is sorted again around
