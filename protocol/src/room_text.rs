@@ -73,7 +73,10 @@ impl RoomText {
         Arc::ptr_eq(&self.all, &other.all)
     }
 
-    /// Whether this is the text of those four parts.
+    /// Whether this is the text of those four parts. Always inline, as
+    /// `slot`: whether the compiler inlined them into `new` moved with
+    /// unrelated changes elsewhere in the crate (about 25 a delivery).
+    #[inline(always)]
     fn is(&self, uid: &str, nick: &str, id: &str, text: &str) -> bool {
         let e0 = uid.len();
         let (e1, e2) = (e0 + nick.len(), e0 + nick.len() + id.len());

@@ -198,8 +198,9 @@ impl Frame {
     }
 
     /// The arguments, if there are exactly `N`: one count check for all
-    /// of them, for typed parsing.
-    #[inline]
+    /// of them, for typed parsing. Always inline: a call costs as much as
+    /// the check.
+    #[inline(always)]
     pub fn args_exact<const N: usize>(&self) -> Option<[&str; N]> {
         if self.spans.len() != 2 * (N + 1) {
             return None;

@@ -220,8 +220,8 @@ impl Server {
         f: &Frame,
         out: &mut Outbox,
     ) -> bool {
-        match cmd {
-            "NICK" => {
+        match cmd.as_bytes() {
+            b"NICK" => {
                 let Some([nick]) = f.args_exact::<1>() else {
                     return false;
                 };
@@ -241,7 +241,7 @@ impl Server {
                 }
                 true
             }
-            "CREATEROOM" | "JOINROOM" => {
+            b"CREATEROOM" | b"JOINROOM" => {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
@@ -268,7 +268,7 @@ impl Server {
                 self.join_local(&key, uid, out);
                 true
             }
-            "LEAVEROOM" => {
+            b"LEAVEROOM" => {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
@@ -279,7 +279,7 @@ impl Server {
                 out.send(link, frame("LEFT", &[room]));
                 true
             }
-            "ULIST" => {
+            b"ULIST" => {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
@@ -303,14 +303,14 @@ impl Server {
                 out.send(link, frame("USERS", &refs));
                 true
             }
-            "LISTROOMS" => {
+            b"LISTROOMS" => {
                 let names: Vec<Arc<str>> =
                     self.chat.rooms.values().map(|r| r.name.clone()).collect();
                 let refs: Vec<&str> = names.iter().map(|a| &**a).collect();
                 out.send(link, frame("ROOMS", &refs));
                 true
             }
-            "GETSEQ" => {
+            b"GETSEQ" => {
                 let Some([room]) = f.args_exact::<1>() else {
                     return false;
                 };
@@ -321,7 +321,7 @@ impl Server {
                 }
                 true
             }
-            "CSEND" => {
+            b"CSEND" => {
                 let Some([name, epoch, seq, n, id, text]) = f.args_exact::<6>() else {
                     return false;
                 };
@@ -337,7 +337,7 @@ impl Server {
                 self.route_message(m, uid, id, text, None, out);
                 true
             }
-            "FINDSEQ" => {
+            b"FINDSEQ" => {
                 let Some([room, epoch, seq, n]) = f.args_exact::<4>() else {
                     return false;
                 };
@@ -350,7 +350,7 @@ impl Server {
                 }
                 true
             }
-            "LSEND" => {
+            b"LSEND" => {
                 let Some(text) = f.arg(0) else {
                     return false;
                 };
@@ -375,7 +375,7 @@ impl Server {
                 );
                 true
             }
-            "PRIVREQ" => {
+            b"PRIVREQ" => {
                 let Some([nick, addr]) = f.args_exact::<2>() else {
                     return false;
                 };
@@ -391,7 +391,7 @@ impl Server {
                 }
                 true
             }
-            "PRIVANS" => {
+            b"PRIVANS" => {
                 let Some([to, yes, addr]) = f.args_exact::<3>() else {
                     return false;
                 };

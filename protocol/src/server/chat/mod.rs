@@ -401,24 +401,26 @@ impl Server {
         rng: &mut R,
         out: &mut Outbox,
     ) {
-        let ok = match f.command() {
+        let ok = match f.command().as_bytes() {
             // Most of the chat traffic between servers: first.
-            "RMSG" => self.on_room_msg(now, link, f, raw, out),
-            "UID" | "UNICK" | "UQUIT" | "KILL" | "SAVE" | "REJECT" => {
+            b"RMSG" => self.on_room_msg(now, link, f, raw, out),
+            b"UID" | b"UNICK" | b"UQUIT" | b"KILL" | b"SAVE" | b"REJECT" => {
                 self.on_user_msg(now, link, f, raw, out)
             }
-            "ROOM" | "RJOIN" | "RLEAVE" | "RSEQREQ" | "RSEQ" | "RSEND" | "RSTART" | "RFIND"
-            | "RRESEND" | "SKIPSEQ" | "RSKIPTO" | "RFAIL" | "RSTARTREQ" => {
+            b"ROOM" | b"RJOIN" | b"RLEAVE" | b"RSEQREQ" | b"RSEQ" | b"RSEND" | b"RSTART"
+            | b"RFIND" | b"RRESEND" | b"SKIPSEQ" | b"RSKIPTO" | b"RFAIL" | b"RSTARTREQ" => {
                 self.on_room_msg(now, link, f, raw, out)
             }
-            "LCOPY" | "PRIVREQ2" | "PRIVANS2" => self.on_direct_msg(link, f, out),
-            "USYNC" | "USYNCEND" => self.on_sync_msg(link, f, out),
-            "RDNOTE" | "RDDONE" | "RDCANCEL" | "UMOVE" => self.on_move_msg(now, link, f, raw, out),
-            "SREG" => self.on_sreg(link, f, out),
-            "GSECRET" => self.on_secret_msg(now, link, f, raw, out),
-            "OKILL" | "OUNLINK" => self.on_operator_msg(now, link, f, raw, rng, out),
-            "RSEQSTATE" | "RSEQSLOT" | "RSEQSTART" | "RSEQEND" | "RSEQTAKE" | "RSEQGO"
-            | "RHOLDER" => self.on_handoff_msg(now, link, f, raw, out),
+            b"LCOPY" | b"PRIVREQ2" | b"PRIVANS2" => self.on_direct_msg(link, f, out),
+            b"USYNC" | b"USYNCEND" => self.on_sync_msg(link, f, out),
+            b"RDNOTE" | b"RDDONE" | b"RDCANCEL" | b"UMOVE" => {
+                self.on_move_msg(now, link, f, raw, out)
+            }
+            b"SREG" => self.on_sreg(link, f, out),
+            b"GSECRET" => self.on_secret_msg(now, link, f, raw, out),
+            b"OKILL" | b"OUNLINK" => self.on_operator_msg(now, link, f, raw, rng, out),
+            b"RSEQSTATE" | b"RSEQSLOT" | b"RSEQSTART" | b"RSEQEND" | b"RSEQTAKE" | b"RSEQGO"
+            | b"RHOLDER" => self.on_handoff_msg(now, link, f, raw, out),
             _ => false,
         };
         if !ok {

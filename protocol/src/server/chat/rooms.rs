@@ -936,8 +936,8 @@ impl Server {
             // Most of a server's room traffic, so not after eight other names.
             return self.on_numbered(link, f, raw, out);
         }
-        match f.command() {
-            "ROOM" => {
+        match f.command().as_bytes() {
+            b"ROOM" => {
                 let Some([name, ts, epoch, seq]) = f.args_exact::<4>() else {
                     return false;
                 };
@@ -1020,7 +1020,7 @@ impl Server {
                 }
                 true
             }
-            "RJOIN" | "RLEAVE" => {
+            b"RJOIN" | b"RLEAVE" => {
                 let Some([name, uid, memid]) = f.args_exact::<3>() else {
                     return false;
                 };
@@ -1069,7 +1069,7 @@ impl Server {
                 }
                 true
             }
-            "RSEQREQ" => {
+            b"RSEQREQ" => {
                 // room, uid[, the server it is for]: a request re-sent by a
                 // sequencer that handed the stream over names the new
                 // holder, and goes there whatever our view of the
@@ -1111,7 +1111,7 @@ impl Server {
                 self.request_number_as(now, &key, uid, to.is_some(), out);
                 true
             }
-            "RSEQ" => {
+            b"RSEQ" => {
                 // Toward the asker: room, uid, epoch, sequencer, n (0: none).
                 let Some([name, uid, epoch, seq, n]) = f.args_exact::<5>() else {
                     return false;
@@ -1141,7 +1141,7 @@ impl Server {
                 }
                 true
             }
-            "RSEND" => {
+            b"RSEND" => {
                 let Some([name, epoch, seq, n, uid, id, text]) = f.args_exact::<7>() else {
                     return false;
                 };
@@ -1162,8 +1162,8 @@ impl Server {
                 self.route_message(m, uid, id, text, Some(raw), out);
                 true
             }
-            "RMSG" | "SKIPSEQ" => self.on_numbered(link, f, raw, out),
-            "RSTART" | "RRESEND" | "RSKIPTO" | "RFAIL" => {
+            b"RMSG" | b"SKIPSEQ" => self.on_numbered(link, f, raw, out),
+            b"RSTART" | b"RRESEND" | b"RSKIPTO" | b"RFAIL" => {
                 // Toward one member: uid first, then the client frame's arguments.
                 let Some(uid) = f.arg(0) else {
                     return false;
@@ -1201,7 +1201,7 @@ impl Server {
                 }
                 true
             }
-            "RSTARTREQ" => {
+            b"RSTARTREQ" => {
                 // Toward the sequencer: a member's server asks again for
                 // the start point of its member (room, uid).
                 let Some([name, uid]) = f.args_exact::<2>() else {
@@ -1225,7 +1225,7 @@ impl Server {
                 }
                 true
             }
-            "RFIND" => {
+            b"RFIND" => {
                 let Some([name, epoch, seq, n, uid]) = f.args_exact::<5>() else {
                     return false;
                 };

@@ -398,8 +398,8 @@ impl Server {
         raw: &[u8],
         out: &mut Outbox,
     ) -> bool {
-        let ok = match f.command() {
-            "UID" => {
+        let ok = match f.command().as_bytes() {
+            b"UID" => {
                 // Four arguments, two more once the user has moved (its
                 // home and move count), and three more once its USER
                 // fields are known (user, host, real name).
@@ -484,7 +484,7 @@ impl Server {
                 }
                 true
             }
-            "UNICK" => {
+            b"UNICK" => {
                 let Some([uid, nick, ts]) = f.args_exact::<3>() else {
                     return false;
                 };
@@ -521,7 +521,7 @@ impl Server {
                 }
                 true
             }
-            "UQUIT" => {
+            b"UQUIT" => {
                 let Some([uid, _reason]) = f.args_exact::<2>() else {
                     return false;
                 };
@@ -536,7 +536,7 @@ impl Server {
                 }
                 true
             }
-            "KILL" => {
+            b"KILL" => {
                 let Some([issuer, uid, reason]) = f.args_exact::<3>() else {
                     return false;
                 };
@@ -550,7 +550,7 @@ impl Server {
                 self.kill(&uid, reason, Some((link, issuer)), out);
                 true
             }
-            "REJECT" => {
+            b"REJECT" => {
                 let Some([issuer, uid]) = f.args_exact::<2>() else {
                     return false;
                 };
@@ -564,7 +564,7 @@ impl Server {
                 self.reject(now, &uid, Some((link, issuer)), out);
                 true
             }
-            "SAVE" => {
+            b"SAVE" => {
                 let Some([issuer, uid, ts]) = f.args_exact::<3>() else {
                     return false;
                 };
