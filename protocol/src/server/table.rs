@@ -146,7 +146,7 @@ impl Routes {
     }
 
     /// The slot holding `key`, or the free slot where it would go.
-    #[inline]
+    #[inline(always)]
     fn probe(&self, key: u32) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
@@ -156,7 +156,9 @@ impl Routes {
         i
     }
 
-    #[inline]
+    /// Always inline: the direction checker's probe, in the simulator's
+    /// delivery, called it out of line at every hop.
+    #[inline(always)]
     pub fn get(&self, key: u32) -> Option<LinkId> {
         let (k, via) = self.slots[self.probe(key)];
         if k != key {
