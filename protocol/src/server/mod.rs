@@ -669,6 +669,9 @@ impl Server {
     }
 
     /// Sends one frame on every registered link but `from`, encoding it once.
+    /// Always inline: a forwarded BCAST's whole handling is a few steps
+    /// around it.
+    #[inline(always)]
     pub(crate) fn flood(
         &mut self,
         from: Option<LinkId>,
