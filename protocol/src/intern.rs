@@ -53,10 +53,12 @@ impl<T: ?Sized + Hash + Eq> Set<T> {
     }
 
     /// The hash [`Set::get_by`] wants for a value: `T`'s own.
+    #[inline(always)]
     pub(crate) fn hash_of(&self, x: impl Hash) -> u64 {
         self.hasher.hash_one(x)
     }
 
+    #[inline(always)]
     pub(crate) fn get(&mut self, x: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
         let hash = self.hash_of(x);
         self.get_by(hash, |a| a == x, make)
@@ -65,6 +67,10 @@ impl<T: ?Sized + Hash + Eq> Set<T> {
     /// The shared copy of the value that has hash `hash` (as `T` hashes)
     /// and satisfies `is`, made by `make` if there is none: a caller
     /// that holds the value in parts looks it up without building it.
+    /// Always inline, as `get` and `hash_of`: each caller is one lookup
+    /// around them, and whether the compiler inlined them moved with
+    /// unrelated changes (0.6 % of the users' timed part).
+    #[inline(always)]
     pub(crate) fn get_by(
         &mut self,
         hash: u64,

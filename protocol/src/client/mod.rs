@@ -14,6 +14,7 @@ mod login;
 mod moves;
 mod private;
 mod reconnect;
+mod reorder_buf;
 mod room_map;
 mod rooms;
 

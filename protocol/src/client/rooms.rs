@@ -1,9 +1,10 @@
 //! A client's side of room ordering: sending one message at a time, and
 //! delivering in sequence order with gaps buffered and asked about.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::reorder_buf::ReorderBuf;
 use super::{Client, ClientConfig, ClientState, DeliveryLog};
 use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
@@ -66,7 +67,8 @@ pub struct RoomState {
     pub start: u64,
     /// The highest number known to exist in the stream.
     top: u64,
-    buf: BTreeMap<u64, Entry>,
+    /// Entries ahead of a gap.
+    buf: ReorderBuf<Entry>,
     /// Entries of a stream not synced yet.
     early: Vec<(Stream, u64, Entry)>,
     gap_since: Option<Instant>,
@@ -105,7 +107,7 @@ impl RoomState {
             next: 0,
             start: 0,
             top: 0,
-            buf: BTreeMap::new(),
+            buf: ReorderBuf::default(),
             early: Vec::new(),
             gap_since: None,
             outq: VecDeque::new(),
@@ -655,7 +657,7 @@ impl Client {
                 // Close the old stream: deliver what waited behind gaps,
                 // passing over the gaps themselves.
                 let old = r.stream.take();
-                let buf = std::mem::take(&mut r.buf);
+                let buf = r.buf.take_all();
                 if let Some(old) = old {
                     let mut expect = r.next;
                     for (n, e) in buf {
@@ -696,19 +698,21 @@ impl Client {
     }
 
     /// Delivers everything that is next in line.
+    /// The room is found once: delivering changes nothing but the room
+    /// (and the list of rooms to pump, a field of its own).
     fn drain(&mut self, now: Instant, key: &str, out: &mut Outbox) {
-        loop {
-            let r = self.rooms.get_mut(key).expect("room");
-            let Some(stream) = r.stream.clone() else {
-                return;
-            };
-            let Some(e) = r.buf.remove(&r.next) else {
-                break;
-            };
+        let dedup_off = self.cfg.no_dedup;
+        let r = self.rooms.get_mut(key).expect("room");
+        let Some(stream) = r.stream.clone() else {
+            return;
+        };
+        while let Some(e) = r.buf.remove(r.next) {
             let n = r.next;
-            self.deliver(key, &stream, n, e, true, out);
+            if r.deliver(dedup_off, stream.clone(), n, e, out) {
+                self.pending_pump.push(key.to_string());
+            }
         }
-        self.rooms.get_mut(key).expect("room").time_gap(now);
+        r.time_gap(now);
         self.pump_pending(now, out);
     }
 
@@ -747,9 +751,7 @@ impl Client {
                 r.gap_since = Some(now);
                 let name = r.name.clone();
                 let limit = r.top.min(r.next + 16);
-                let missing: Vec<u64> = (r.next..=limit)
-                    .filter(|n| !r.buf.contains_key(n))
-                    .collect();
+                let missing: Vec<u64> = (r.next..=limit).filter(|&n| !r.buf.contains(n)).collect();
                 let e = stream.epoch.to_string();
                 for n in missing {
                     let nn = n.to_string();
