@@ -546,9 +546,35 @@ fn merged_runs(runs: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
 }
 
 /// Whether `n` is in one of `runs`, as [`merged_runs`] leaves them.
+#[cfg(test)]
 fn in_runs(runs: &[(u64, u64)], n: u64) -> bool {
     let i = runs.partition_point(|&(first, _)| first <= n);
     i > 0 && runs[i - 1].1 >= n
+}
+
+/// The numbers from `start` on that none of `runs` (as [`merged_runs`]
+/// leaves them) holds, as ascending ranges: the gaps between the runs and
+/// everything past the last.
+fn gaps(
+    runs: &[(u64, u64)],
+    start: u64,
+) -> impl Iterator<Item = std::ops::RangeInclusive<u64>> + '_ {
+    let mut lo = Some(start);
+    runs.iter().map(Some).chain([None]).filter_map(move |run| {
+        let from = lo?;
+        match run {
+            Some(&(first, last)) => {
+                if last >= from {
+                    lo = last.checked_add(1);
+                }
+                (first > from).then(|| from..=first - 1)
+            }
+            None => {
+                lo = None;
+                Some(from..=u64::MAX)
+            }
+        }
+    })
 }
 
 /// Judges the user and room layer at a quiet end, per component of
@@ -698,19 +724,18 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                     // A number whose message the client already had under
                     // another number (the first copy of a retry) is not
                     // missing. Read only for a number not delivered.
+                    // Only the numbers outside the runs are read: the gaps
+                    // between them and past the last (none, nearly always),
+                    // not every number the stream used.
                     let mut had: Option<BTreeSet<&str>> = None;
-                    let missing: Vec<u64> = seq
-                        .slots
-                        .range(rs.start..)
-                        .filter(|(n, s)| match s {
-                            drc_protocol::server::Slot::Used { id, .. } => {
-                                !in_runs(&got, **n)
-                                    && !had
-                                        .get_or_insert_with(|| {
-                                            w.checks.chat.delivered_ids(&rs.name, &rs.log)
-                                        })
-                                        .contains(&**id)
-                            }
+                    let missing: Vec<u64> = gaps(&got, rs.start)
+                        .flat_map(|gap| seq.slots.range(gap))
+                        .filter(|(_, s)| match s {
+                            drc_protocol::server::Slot::Used { id, .. } => !had
+                                .get_or_insert_with(|| {
+                                    w.checks.chat.delivered_ids(&rs.name, &rs.log)
+                                })
+                                .contains(&**id),
                             _ => false,
                         })
                         .map(|(n, _)| *n)
@@ -915,5 +940,34 @@ server = "s0"
         assert_eq!(got, [(1, 6), (10, 12), (20, 20)]);
         let found: Vec<u64> = (0..22).filter(|&n| in_runs(&got, n)).collect();
         assert_eq!(found, [1, 2, 3, 4, 5, 6, 10, 11, 12, 20]);
+    }
+
+    /// The end check reads only the numbers outside a member's runs: the
+    /// gaps give exactly the numbers from the start that no run holds, in
+    /// order, for runs below, around and above the start, and none past a
+    /// run that ends at the last number.
+    #[test]
+    fn gaps_are_the_numbers_no_run_holds() {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..2_000 {
+            let runs: Vec<(u64, u64)> = (0..rng.next_u32() % 5)
+                .map(|_| {
+                    let first = u64::from(rng.next_u32() % 40);
+                    (first, first + u64::from(rng.next_u32() % 6))
+                })
+                .collect();
+            let got = merged_runs(runs.into_iter());
+            let start = u64::from(rng.next_u32() % 30);
+            let from_gaps: Vec<u64> = super::gaps(&got, start)
+                .flat_map(|g| (*g.start()..=(*g.end()).min(60)))
+                .collect();
+            let brute: Vec<u64> = (start..=60).filter(|&n| !in_runs(&got, n)).collect();
+            assert_eq!(from_gaps, brute, "runs {got:?} from {start}");
+        }
+        let all: Vec<_> = super::gaps(&[(0, u64::MAX)], 5).collect();
+        assert!(all.is_empty(), "{all:?}");
+        let tail: Vec<_> = super::gaps(&[(3, 7)], 0).collect();
+        assert_eq!(tail, [0..=2, 8..=u64::MAX]);
     }
 }
