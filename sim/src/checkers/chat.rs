@@ -960,7 +960,7 @@ server = "s0"
             let got = merged_runs(runs.into_iter());
             let start = u64::from(rng.next_u32() % 30);
             let from_gaps: Vec<u64> = super::gaps(&got, start)
-                .flat_map(|g| (*g.start()..=(*g.end()).min(60)))
+                .flat_map(|g| *g.start()..=(*g.end()).min(60))
                 .collect();
             let brute: Vec<u64> = (start..=60).filter(|&n| !in_runs(&got, n)).collect();
             assert_eq!(from_gaps, brute, "runs {got:?} from {start}");
