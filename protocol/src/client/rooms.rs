@@ -638,7 +638,10 @@ impl Client {
             Some(cur) if !stream_beats(&stream(), cur) => r.late += 1,
             _ => r.early.push((stream(), n, entry)),
         }
-        self.drain(now, &key, out);
+        // The room at hand, not found again by name.
+        if Self::drain_room(r, self.cfg.no_dedup, &key, &mut self.pending_pump, now, out) {
+            self.pump_pending(now, out);
+        }
     }
 
     fn sync(&mut self, now: Instant, key: &str, stream: Stream, start: u64, out: &mut Outbox) {
@@ -698,22 +701,35 @@ impl Client {
     }
 
     /// Delivers everything that is next in line.
-    /// The room is found once: delivering changes nothing but the room
-    /// (and the list of rooms to pump, a field of its own).
     fn drain(&mut self, now: Instant, key: &str, out: &mut Outbox) {
-        let dedup_off = self.cfg.no_dedup;
         let r = self.rooms.get_mut(key).expect("room");
+        if Self::drain_room(r, self.cfg.no_dedup, key, &mut self.pending_pump, now, out) {
+            self.pump_pending(now, out);
+        }
+    }
+
+    /// [`Client::drain`] on a room at hand: delivering changes nothing but
+    /// the room and the list of rooms to pump. False, with nothing done,
+    /// when the room follows no stream; the caller then pumps nothing.
+    fn drain_room(
+        r: &mut RoomState,
+        dedup_off: bool,
+        key: &str,
+        pending_pump: &mut Vec<String>,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> bool {
         let Some(stream) = r.stream.clone() else {
-            return;
+            return false;
         };
         while let Some(e) = r.buf.remove(r.next) {
             let n = r.next;
             if r.deliver(dedup_off, stream.clone(), n, e, out) {
-                self.pending_pump.push(key.to_string());
+                pending_pump.push(key.to_string());
             }
         }
         r.time_gap(now);
-        self.pump_pending(now, out);
+        true
     }
 
     /// Lets the next message of every room whose own message came back go.
