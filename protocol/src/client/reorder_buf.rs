@@ -104,6 +104,10 @@ mod tests {
             [(3, "c2"), (5, "e"), (9, "i")]
         );
         assert!(b.is_empty());
+        // A room left: whatever waited is dropped.
+        b.insert(7, "g");
+        b.clear();
+        assert!(b.is_empty() && !b.contains(7));
     }
 
     #[test]
