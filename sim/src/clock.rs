@@ -56,6 +56,9 @@ const BUCKETS: usize = (63 / DIGIT as usize + 1) * RADIX;
 const WORDS: usize = BUCKETS.div_ceil(64);
 // `EventQueue::words` has a bit per word.
 const _: () = assert!(WORDS <= 32);
+/// Popped entries `now` may keep before a push at the same instant drops
+/// them (see `EventQueue::compact`).
+const COMPACT: usize = 1024;
 
 pub struct EventQueue<E> {
     /// Entries due at `last`, in scheduling order, from `next` on (those
@@ -125,6 +128,9 @@ impl<E: Packed> EventQueue<E> {
     #[inline(always)]
     fn push(&mut self, entry: Entry) {
         if entry.time == self.last {
+            if self.next >= COMPACT && 2 * self.next >= self.now.len() {
+                self.compact();
+            }
             self.now.push(entry);
         } else {
             let b = bucket(self.last, entry.time);
@@ -208,6 +214,16 @@ impl<E: Packed> EventQueue<E> {
         from.clear();
         self.buckets[b] = from;
         self.keep_order();
+    }
+
+    /// Drops the popped entries from the front of `now`: a chain of
+    /// events each scheduling the next at the same instant would
+    /// otherwise keep every one it ran until the time moved on.
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.now.drain(..self.next);
+        self.next = 0;
     }
 
     /// Entries due together came from one bucket, which holds them in
@@ -310,6 +326,21 @@ mod tests {
         reference.sort();
         let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(got, reference);
+    }
+
+    /// A chain of events at one instant, each scheduling the next, keeps
+    /// only a bounded number of popped entries, and runs in order.
+    #[test]
+    fn a_chain_at_one_instant_keeps_bounded_memory() {
+        let mut q = EventQueue::new();
+        q.schedule(7, 0u32);
+        for i in 1..100_000u32 {
+            assert_eq!(q.pop(), Some((7, i - 1)));
+            q.schedule(7, i);
+            assert!(q.now.len() <= 2 * COMPACT + 2, "{} kept", q.now.len());
+        }
+        assert_eq!(q.pop(), Some((7, 99_999)));
+        assert_eq!(q.pop(), None);
     }
 
     /// Mixes the shapes a run produces: an increasing batch scheduled up
