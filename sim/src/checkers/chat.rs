@@ -714,7 +714,7 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                     }
                     // The runs of numbers the member delivered in this
                     // stream (a run or two, whatever the traffic), sorted
-                    // and merged, searched per number.
+                    // and merged; the numbers between them are read below.
                     let got = merged_runs(
                         rs.log
                             .runs()
@@ -723,10 +723,10 @@ pub fn converge(w: &crate::world::World, comps: &Components) -> Vec<Violation> {
                     );
                     // A number whose message the client already had under
                     // another number (the first copy of a retry) is not
-                    // missing. Read only for a number not delivered.
-                    // Only the numbers outside the runs are read: the gaps
-                    // between them and past the last (none, nearly always),
-                    // not every number the stream used.
+                    // missing. Read only for a number not delivered: the
+                    // numbers in the gaps between the runs and past the
+                    // last (none, nearly always), not every number the
+                    // stream used.
                     let mut had: Option<BTreeSet<&str>> = None;
                     let missing: Vec<u64> = gaps(&got, rs.start)
                         .flat_map(|gap| seq.slots.range(gap))
