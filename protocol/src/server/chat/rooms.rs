@@ -310,10 +310,12 @@ impl Server {
     /// share of the stream starts.
     pub(crate) fn new_membership(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
-        let memid = room.members.get(uid).copied().unwrap_or(0);
+        // Only the sequencer keeps start points: the others (all but one
+        // server a join crosses) need not search the members.
         let Some(seq) = room.seq.as_mut() else {
             return;
         };
+        let memid = room.members.get(uid).copied().unwrap_or(0);
         seq.starts.insert(uid.clone(), (seq.next, memid));
         self.send_start(key, uid, false, out);
     }
@@ -1033,20 +1035,27 @@ impl Server {
                 let Some(key) = self.room_key(name) else {
                     return true;
                 };
-                let Some((uid, _)) = self.chat.users.get_key_value(uid) else {
+                let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
                     return true;
                 };
-                let uid = uid.clone();
+                let (uid, home) = (uid.clone(), u.sid.clone());
                 if f.command() == "RJOIN" {
-                    let home = self.chat.users[&uid].sid.clone();
                     self.sync_confirm(&home, link, &uid, Some(&key));
                 }
                 let room = self.chat.rooms.get_mut(&key).expect("room exists");
                 if f.command() == "RJOIN" {
-                    if room.members.get(&uid) == Some(&memid) {
-                        return true;
-                    }
-                    let renewed = room.members.insert(uid.clone(), memid).is_some();
+                    // One search of the members for the test and the write.
+                    let renewed = match room.members.position(&uid) {
+                        Ok(i) if *room.members.value_at_mut(i) == memid => return true,
+                        Ok(i) => {
+                            *room.members.value_at_mut(i) = memid;
+                            true
+                        }
+                        Err(i) => {
+                            room.members.insert_at(i, uid.clone(), memid);
+                            false
+                        }
+                    };
                     let shared = crate::intern::arc(&key);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(shared);
