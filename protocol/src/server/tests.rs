@@ -517,6 +517,15 @@ impl Net {
             .collect()
     }
 
+    /// The frames host `i` sent on `link`, as they went.
+    fn sent_raw_on(&self, i: usize, link: LinkId) -> Vec<Vec<u8>> {
+        self.sent
+            .iter()
+            .filter(|s| s.1 == i && s.2 == link)
+            .map(|s| s.3.clone())
+            .collect()
+    }
+
     fn link_downs(&self, i: usize) -> Vec<(LinkId, CloseReason)> {
         self.notes
             .iter()
@@ -6764,6 +6773,38 @@ fn a_request_for_a_number_that_names_the_new_holder_goes_there() {
         net.sent_on(a, ab)[to_b..],
         [["RSEQREQ", "#r", uid.as_str()]]
     );
+}
+
+/// A request for a number passed on toward the sequencer goes as this
+/// server would write it, whatever spelling it came in: as it came when
+/// that is the same bytes, written again when it had an optional space or
+/// the room's name in other letters (the bytes are in every trace hash).
+#[test]
+fn a_request_passed_on_is_written_as_this_server_writes_it() {
+    let (mut net, _) = room_across_b_and_c();
+    let (a, c) = (0, 2);
+    let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
+    let uid = net
+        .srv(c)
+        .users()
+        .find(|u| u.1 == "p2")
+        .unwrap()
+        .0
+        .to_string();
+    let canonical = format!("<RSEQREQ,#r,{uid}>").into_bytes();
+    for came in [
+        format!("<RSEQREQ,#r,{uid}>"),
+        format!("<RSEQREQ,#r, {uid}>"),
+        format!("<RSEQREQ,#R,{uid}>"),
+    ] {
+        let before = net.sent_raw_on(a, ab).len();
+        net.inject(a, ac, came.as_bytes());
+        assert_eq!(
+            net.sent_raw_on(a, ab)[before..],
+            [canonical.clone()],
+            "{came}"
+        );
+    }
 }
 
 /// After a successor that never answered, the next try goes through

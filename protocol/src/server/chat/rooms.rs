@@ -1117,7 +1117,13 @@ impl Server {
                         }
                     }
                 }
-                self.request_number_as(now, &key, uid, to.is_some(), out);
+                // Passed on unnamed as it came when it is exactly the
+                // frame this server would write (no optional spaces or
+                // escapes: its length is its parts'), not written again.
+                let as_came = (to.is_none()
+                    && raw.len() == "<RSEQREQ,,>".len() + name.len() + uid.len())
+                .then_some((name, raw));
+                self.request_number_as(now, &key, uid, to.is_some(), as_came, out);
                 true
             }
             b"RSEQ" => {
@@ -1291,18 +1297,22 @@ impl Server {
     /// GETSEQ for `uid` (local or relayed): answer if this server is the
     /// sequencer, else pass it on toward the sequencer.
     pub(crate) fn request_number(&mut self, now: Instant, key: &str, uid: &str, out: &mut Outbox) {
-        self.request_number_as(now, key, uid, false, out);
+        self.request_number_as(now, key, uid, false, None, out);
     }
 
     /// As [`Self::request_number`]; `came_named`: the request arrived
     /// named for its sequencer (`RSEQREQ,room,uid,sid`) by the link our
     /// route to that server takes, so it is not named and sent back.
+    /// `as_came`: the room's name in an unnamed request from a server
+    /// link and the request's bytes, which go on as they came when they
+    /// are what this server would write (the same name).
     pub(crate) fn request_number_as(
         &mut self,
         now: Instant,
         key: &str,
         uid: &str,
         came_named: bool,
+        as_came: Option<(&str, &[u8])>,
         out: &mut Outbox,
     ) {
         let room = &self.chat.rooms[key];
@@ -1333,9 +1343,17 @@ impl Server {
                 None if self.wait_for_handoff(key, uid) => {}
                 None => reply(self, "0", "0", out),
             },
-            Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => {
-                out.send(l, frame("RSEQREQ", &[&name, uid]))
-            }
+            Dest::Link(l) if self.dest_of_uid(uid) != Dest::Link(l) => match as_came {
+                Some((spelled, raw)) if spelled == &*name => {
+                    debug_assert!({
+                        let mut written = Vec::new();
+                        crate::wire::encode(&mut written, "RSEQREQ", &[&name, uid])
+                            .is_ok_and(|_| written == raw)
+                    });
+                    out.send(l, verbatim(raw))
+                }
+                _ => out.send(l, frame("RSEQREQ", &[&name, uid])),
+            },
             // The sequencer lies the way the member is. Sent on unnamed, the
             // request would reach a server that routed it here and be
             // refused as one going back where it came from; but this is
