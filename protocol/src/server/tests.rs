@@ -1407,6 +1407,43 @@ fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
         .any(|w| *w == ["RENAMED", uid.as_str()]));
 }
 
+/// A UID has four arguments, six once its user moved (home and move
+/// count), and three more of USER fields on either: any other count, or a
+/// move count of 0, is malformed: the link is ended (so each case runs on
+/// a network of its own) and the user not taken.
+#[test]
+fn a_uid_is_taken_with_four_six_seven_or_nine_arguments_only() {
+    let cases: [(&[&str], bool); 9] = [
+        (&["1", "1"], true),
+        (&["1", "1", "B", "1"], true),
+        (&["1", "1", "u", "h", "real name"], true),
+        (&["1", "1", "B", "1", "u", "h", "real name"], true),
+        (&["1"], false),
+        (&["1", "1", "B"], false),
+        (&["1", "1", "B", "1", "u", "h"], false),
+        (&["1", "1", "B", "1", "u", "h", "real name", "x"], false),
+        (&["1", "1", "B", "0"], false),
+    ];
+    for (rest, taken) in cases {
+        let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+        net.settle();
+        let b = net.srv(1).sid().to_string();
+        let ab = net.link_to(0, "B");
+        let uid = format!("{b}-1-77");
+        // "B" stands for B's SID, the home of a user that moved.
+        let rest: Vec<&str> = rest
+            .iter()
+            .map(|&a| if a == "B" { &*b } else { a })
+            .collect();
+        let args = [&[uid.as_str(), "nick"][..], &rest].concat();
+        net.inject(0, ab, &chat_frame("UID", &args));
+        let known = net.srv(0).users().any(|u| u.0 == uid);
+        assert_eq!(known, taken, "{args:?}");
+        // A malformed frame from a server ends the link.
+        assert_eq!(net.links_to(0, "B").len() == 1, taken, "{args:?}");
+    }
+}
+
 #[test]
 fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     let cfg = Config {

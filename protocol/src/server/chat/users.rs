@@ -403,20 +403,28 @@ impl Server {
                 // Four arguments, two more once the user has moved (its
                 // home and move count), and three more once its USER
                 // fields are known (user, host, real name).
-                // On the stack: a UID crosses every server.
-                let args: smallvec::SmallVec<[&str; 9]> = f.args().collect();
-                let (info, args) = match args.len() {
-                    7 | 9 => {
-                        let (a, i) = args.split_at(args.len() - 3);
-                        (Some((i[0], i[1], i[2])), a)
-                    }
-                    _ => (None, &args[..]),
-                };
-                let (uid, nick, ts, reg, moved) = match *args {
-                    [u, n, t, r] => (u, n, t, r, None),
-                    [u, n, t, r, h, g] => match parse_u64(g) {
-                        Some(g) if h.len() == 3 && g > 0 => (u, n, t, r, Some((h, g))),
+                // Read in place by count: a UID crosses every server (the
+                // arguments gathered into a vector first were a tenth of a
+                // hop's instructions).
+                let n = f.arg_count();
+                let (info, base) = match n {
+                    7 | 9 => match (f.arg(n - 3), f.arg(n - 2), f.arg(n - 1)) {
+                        (Some(a), Some(b), Some(c)) => (Some((a, b, c)), n - 3),
                         _ => return false,
+                    },
+                    _ => (None, n),
+                };
+                let (uid, nick, ts, reg, moved) = match base {
+                    4 => match f.args_prefix::<4>() {
+                        Some([u, n, t, r]) => (u, n, t, r, None),
+                        None => return false,
+                    },
+                    6 => match f.args_prefix::<6>() {
+                        Some([u, n, t, r, h, g]) => match parse_u64(g) {
+                            Some(g) if h.len() == 3 && g > 0 => (u, n, t, r, Some((h, g))),
+                            _ => return false,
+                        },
+                        None => return false,
                     },
                     _ => return false,
                 };
