@@ -4,6 +4,7 @@
 //! once.
 
 use super::scan;
+use super::scan::BLOCK;
 use super::{WireError, WireErrorKind, MAX_ARGS, MAX_FRAME};
 
 /// Every byte's two lowercase hex digits.
@@ -107,6 +108,9 @@ impl<'a> Encoder<'a> {
     /// (which the decoder would otherwise skip). Control bytes are an error.
     pub fn arg(&mut self, s: &str) -> &mut Self {
         let b = s.as_bytes();
+        if self.short_plain(b) {
+            return self;
+        }
         if !self.open_arg(b.len()) {
             return self;
         }
@@ -136,6 +140,82 @@ impl<'a> Encoder<'a> {
         }
         self.check_len();
         self
+    }
+
+    /// [`Encoder::arg`] for an argument of 1 to 16 bytes that needs no
+    /// escape, which is nearly every one (names, numbers, short texts):
+    /// tested as one block, as the decoder's scan does, and copied with
+    /// two fixed-size moves. The general path tested it a byte at a time
+    /// and copied it with a call to `memcpy` (about 90 instructions an
+    /// argument, a few dozen arguments a room message). False, with
+    /// nothing written, for anything else.
+    #[inline]
+    fn short_plain(&mut self, b: &[u8]) -> bool {
+        let n = b.len();
+        if !(1..=BLOCK).contains(&n)
+            || self.error.is_some()
+            || self.args == MAX_ARGS
+            || self.out.len() - self.start + 1 + n + 1 > MAX_FRAME
+        {
+            return false;
+        }
+        // The block holds every byte of `b` (some twice) and otherwise
+        // plain filler: its first and last eight bytes, overlapping below
+        // sixteen; its first and last four below eight; below four the
+        // first, middle and last.
+        let mut block = [b'a'; BLOCK];
+        let (head, tail): ([u8; 8], [u8; 8]);
+        if n >= 8 {
+            head = b[..8].try_into().expect("8 bytes");
+            tail = b[n - 8..].try_into().expect("8 bytes");
+            block[..8].copy_from_slice(&head);
+            block[8..].copy_from_slice(&tail);
+        } else if n >= 4 {
+            block[..4].copy_from_slice(&b[..4]);
+            block[4..8].copy_from_slice(&b[n - 4..]);
+            (head, tail) = (block[..8].try_into().expect("8 bytes"), [0; 8]);
+        } else {
+            (block[0], block[1], block[2]) = (b[0], b[n / 2], b[n - 1]);
+            (head, tail) = ([0; 8], [0; 8]);
+        }
+        // A leading space would be skipped by the decoder: escaped, by
+        // the general path.
+        if scan::masks(&block).0 != 0 || b[0] == b' ' {
+            return false;
+        }
+        self.args += 1;
+        let len = self.out.len();
+        self.out.reserve(1 + n);
+        let dst = &mut self.out.spare_capacity_mut()[..1 + n];
+        dst[0].write(b',');
+        let dst = dst[1..].as_mut_ptr().cast::<u8>();
+        // SAFETY: `dst` is `n` bytes of the vector's reserved capacity
+        // (just above), none of which `b` can overlap (`b` is borrowed
+        // while the vector is borrowed mutably). Each write lies within
+        // them: eight bytes at 0 and at `n - 8` for `n >= 8`, four at 0
+        // and at `n - 4` for `n >= 4`, else bytes 0, `n / 2` and `n - 1`;
+        // together they cover all `n`, each with the byte of `b` at that
+        // place. `set_len` then counts the comma and the `n` bytes, all
+        // written.
+        unsafe {
+            if n >= 8 {
+                dst.cast::<[u8; 8]>().write_unaligned(head);
+                dst.add(n - 8).cast::<[u8; 8]>().write_unaligned(tail);
+            } else if n >= 4 {
+                let (a, z): ([u8; 4], [u8; 4]) = (
+                    head[..4].try_into().expect("4 bytes"),
+                    head[4..].try_into().expect("4 bytes"),
+                );
+                dst.cast::<[u8; 4]>().write_unaligned(a);
+                dst.add(n - 4).cast::<[u8; 4]>().write_unaligned(z);
+            } else {
+                dst.write(b[0]);
+                dst.add(n / 2).write(b[n / 2]);
+                dst.add(n - 1).write(b[n - 1]);
+            }
+            self.out.set_len(len + 1 + n);
+        }
+        true
     }
 
     /// Appends an unsigned decimal argument.

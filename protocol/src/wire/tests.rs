@@ -844,7 +844,39 @@ fn check_reencodes(f: &Frame) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// An argument as the grammar escapes it, byte by byte: every special
+/// byte and a leading space after a backslash.
+fn escaped(a: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, &b) in a.as_bytes().iter().enumerate() {
+        if matches!(b, b',' | b'<' | b'>' | b'\\') || (i == 0 && b == b' ') {
+            v.push(b'\\');
+        }
+        v.push(b);
+    }
+    v
+}
+
 proptest! {
+    /// Every argument, short (the block path, 1 to 16 bytes) or not, is
+    /// written exactly as the grammar escapes it, after what the frame
+    /// held already.
+    #[test]
+    fn args_are_written_as_escaped(
+        args in prop::collection::vec(prop::collection::vec(arg_char(), 0..20), 1..4),
+    ) {
+        let args: Vec<String> = args.into_iter().map(|v| v.into_iter().collect()).collect();
+        let mut out = b"x".to_vec();
+        encode_owned(&mut out, "CMD", &args);
+        let mut want = b"x<CMD".to_vec();
+        for a in &args {
+            want.push(b',');
+            want.extend(escaped(a));
+        }
+        want.push(b'>');
+        prop_assert_eq!(out, want);
+    }
+
     #[test]
     fn round_trip(cmd in command(), args in args()) {
         let mut out = b"prefix".to_vec();
