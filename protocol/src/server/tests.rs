@@ -1407,6 +1407,60 @@ fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
         .any(|w| *w == ["RENAMED", uid.as_str()]));
 }
 
+/// Servers of one network that know the same users and rooms walk them
+/// in one order by the network's ids (what lets the end's check compare
+/// them in step without sorting), whatever order each learned them in;
+/// the walk holds what the walk by name holds.
+#[test]
+fn servers_with_the_same_users_walk_them_in_one_id_order() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("B", "C")],
+    );
+    net.settle();
+    for (i, (server, nick)) in [("C", "zed"), ("A", "amy"), ("B", "max"), ("A", "bob")]
+        .into_iter()
+        .enumerate()
+    {
+        let p = net.add_puppet(nick);
+        client_joins(&mut net, p, server, nick);
+        if i == 1 {
+            let p = net.add_puppet("kim");
+            let l = client_registers(&mut net, p, "C", "kim");
+            net.settle();
+            net.puppet_send(p, l, &encoded(&["JOINROOM", "#other"]));
+        }
+    }
+    net.settle();
+    let walk = |i: usize| -> Vec<(String, String)> {
+        let s = net.srv(i);
+        s.users_in_id_order()
+            .map(|(u, n, _)| (u.into(), n.into()))
+            .collect()
+    };
+    let rooms = |i: usize| -> Vec<String> {
+        net.srv(i)
+            .rooms_in_id_order()
+            .map(|r| r.name.to_string())
+            .collect()
+    };
+    assert_eq!(walk(0).len(), 5);
+    assert_eq!((walk(1), walk(2)), (walk(0), walk(0)));
+    assert_eq!((rooms(1), rooms(2)), (rooms(0), rooms(0)));
+    let mut by_name = walk(0);
+    by_name.sort();
+    let named: Vec<(String, String)> = net
+        .srv(0)
+        .users()
+        .map(|(u, n, _)| (u.into(), n.into()))
+        .collect();
+    assert_eq!(by_name, named);
+    let mut room_names = rooms(0);
+    room_names.sort();
+    assert_eq!(room_names, ["#other", "#r"]);
+}
+
 /// A UID has four arguments, six once its user moved (home and move
 /// count), and three more of USER fields on either: any other count, or a
 /// move count of 0, is malformed: the link is ended (so each case runs on

@@ -137,9 +137,21 @@ pub fn converge(w: &World, comps: &Components) -> Vec<Violation> {
         let Some(&(x0, s0)) = servers.first() else {
             continue;
         };
-        let rooms0: Vec<_> = s0.rooms().map(room_key).collect();
+        // In the network's id order first, which servers holding the same
+        // rooms walk alike, so that most servers' rooms need no sort
+        // (chat.rs, `converge`); by name when that differs.
+        let rooms0_ids: Vec<_> = s0.rooms_in_id_order().map(room_key).collect();
+        let mut rooms0: Option<Vec<_>> = None;
         for &(x, s) in &servers[1..] {
-            if s.rooms().map(room_key).eq(rooms0.iter().copied()) {
+            let same = s
+                .rooms_in_id_order()
+                .map(room_key)
+                .eq(rooms0_ids.iter().copied())
+                || s.rooms().map(room_key).eq(rooms0
+                    .get_or_insert_with(|| s0.rooms().map(room_key).collect())
+                    .iter()
+                    .copied());
+            if same {
                 like.insert(x, x0);
             }
         }
