@@ -294,9 +294,13 @@ impl Server {
             Input::Operator(cmd) => self.on_command(now, cmd, rng, out),
             Input::Datagram { bytes } => self.on_datagram(now, bytes),
         }
-        if !self.chat.starts.is_empty() {
+        if !self.chat.starts_unarmed.is_empty() {
             self.arm_starts(now);
         }
+        debug_assert!(
+            self.chat.starts.values().all(Option::is_some),
+            "a start point awaited but never timed"
+        );
         if self.draining.is_some() {
             self.progress_shutdown(now, rng, out);
         }

@@ -520,10 +520,7 @@ impl Server {
                 out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
             }
             if !self.cfg.ablations.no_start_retry {
-                // Timed (and armed) at the end of the input.
-                self.chat
-                    .starts
-                    .insert((key.to_string(), uid.clone()), None);
+                self.start_awaited(&key, uid);
             }
         }
     }

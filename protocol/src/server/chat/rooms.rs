@@ -697,9 +697,15 @@ impl Server {
         if self.cfg.ablations.no_start_retry || !matches!(self.dest_of_uid(uid), Dest::Client(_)) {
             return;
         }
-        self.chat
-            .starts
-            .insert((key.to_string(), uid.clone()), None);
+        self.start_awaited(key, uid);
+    }
+
+    /// Awaits `uid`'s start point in room `key`, timed (and the server
+    /// armed) at the end of the input.
+    pub(crate) fn start_awaited(&mut self, key: &str, uid: &Arc<str>) {
+        let k = (key.to_string(), uid.clone());
+        self.chat.starts.insert(k.clone(), None);
+        self.chat.starts_unarmed.push(k);
     }
 
     /// Gives a time to the start points awaited since the input began,
@@ -708,8 +714,8 @@ impl Server {
     pub(crate) fn arm_starts(&mut self, now: Instant) {
         let again = now + self.cfg.find_delay;
         let mut fresh = false;
-        for t in self.chat.starts.values_mut() {
-            if t.is_none() {
+        for k in std::mem::take(&mut self.chat.starts_unarmed) {
+            if let Some(t @ None) = self.chat.starts.get_mut(&k) {
                 *t = Some(again);
                 fresh = true;
             }
