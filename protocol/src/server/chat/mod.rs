@@ -682,8 +682,8 @@ impl Server {
     /// them in the same order (a user's id is the network's, not the
     /// server's), so a check that servers agree can compare them in step
     /// without sorting each server's users, which was most of the end's
-    /// judgement of a large run. The order means nothing else; servers
-    /// that hold different users walk them in different orders.
+    /// judgement of a large run. The order means nothing else, and
+    /// servers that hold different users walk different sequences.
     pub fn users_in_id_order(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.chat
             .users
