@@ -115,6 +115,12 @@ impl Ids {
         id
     }
 
+    /// The shared copy of `name`, if some map of this table holds it.
+    fn held_name(&self, name: &str) -> Option<Arc<str>> {
+        let id = self.id(name)?;
+        self.inner.borrow().names[id as usize].0.clone()
+    }
+
     /// One more map holds the name with id `id`, which some map holds:
     /// its shared copy.
     fn hold_id(&self, id: u32) -> Arc<str> {
@@ -234,6 +240,24 @@ impl<V> IdMap<V> {
 
     pub fn get(&self, s: &str) -> Option<&V> {
         self.slot(s).map(|e| &e.value)
+    }
+
+    /// The copy of `s` some map sharing this one's ids holds (another
+    /// server's, for a user this one is about to learn), without a search
+    /// of the interner (intern.rs), which holds every name of the
+    /// process; `None` if no map holds it.
+    pub fn held_name(&self, s: &str) -> Option<Arc<str>> {
+        self.ids.held_name(s)
+    }
+
+    /// The shared copy of the name held and its value, to change: one
+    /// search for a caller that needs both.
+    pub fn get_key_value_mut(&mut self, s: &str) -> Option<(&Arc<str>, &mut V)> {
+        let id = self.ids.id(s)?;
+        self.slots
+            .get_mut(id as usize)?
+            .as_mut()
+            .map(|e| (&e.name, &mut e.value))
     }
 
     pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {

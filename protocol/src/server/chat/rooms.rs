@@ -1048,7 +1048,11 @@ impl Server {
                 if f.command() == "RJOIN" {
                     self.sync_confirm(&home, link, &uid, Some(&key));
                 }
-                let room = self.chat.rooms.get_mut(&key).expect("room exists");
+                let (shared, room) = self
+                    .chat
+                    .rooms
+                    .get_key_value_mut(&key)
+                    .expect("room exists");
                 if f.command() == "RJOIN" {
                     // One search of the members for the test and the write.
                     let renewed = match room.members.position(&uid) {
@@ -1062,7 +1066,9 @@ impl Server {
                             false
                         }
                     };
-                    let shared = crate::intern::arc(&key);
+                    // The room table's copy of the key, not the interner's
+                    // (a search of every name the process holds).
+                    let shared = shared.clone();
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.insert(shared);
                         if !renewed {

@@ -461,7 +461,10 @@ impl Server {
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
-                let uid = crate::intern::arc(uid);
+                // The other servers' copy, when they know the user (all but
+                // the first server a UID reaches).
+                let uid =
+                    (self.chat.users.held_name(uid)).unwrap_or_else(|| crate::intern::arc(uid));
                 let saved = self.saved(&uid, ts);
                 let claim = if saved {
                     Claim::Renamed
