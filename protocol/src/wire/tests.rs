@@ -423,6 +423,34 @@ fn encode_limits_exact() {
     assert!(enc("A", &many).is_ok());
 }
 
+/// The limits hold for short plain arguments too, which are written by
+/// a path of their own (mutation survivors: its count of arguments and
+/// its length test could be wrong with nothing failing): one argument
+/// too many, and a last argument of 1 to 16 bytes that ends the frame
+/// exactly at the limit or one byte past it.
+#[test]
+fn short_arguments_keep_the_limits() {
+    let many = vec!["x"; MAX_ARGS + 1];
+    assert_eq!(
+        enc_err("A", &many),
+        WireError::new(TooManyArgs, 2 + 2 * MAX_ARGS)
+    );
+    for n in 1..=16 {
+        let last = "b".repeat(n);
+        // `<A,` + body + `,` + last + `>` is MAX_FRAME bytes.
+        let body = "a".repeat(MAX_FRAME - 5 - n);
+        let frame = enc("A", &[&body, &last]).unwrap();
+        assert_eq!(frame.len(), MAX_FRAME, "{n}");
+        assert!(frame.ends_with(&format!(",{last}>")), "{n}");
+        let body = "a".repeat(MAX_FRAME - 4 - n);
+        assert_eq!(
+            enc_err("A", &[&body, &last]),
+            WireError::new(TooLong, MAX_FRAME),
+            "{n}"
+        );
+    }
+}
+
 #[test]
 fn dropped_encoder_leaves_nothing() {
     let mut out = b"keep".to_vec();
