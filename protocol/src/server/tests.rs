@@ -1407,6 +1407,45 @@ fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
         .any(|w| *w == ["RENAMED", uid.as_str()]));
 }
 
+/// A room join a server already has (the same membership id) goes no
+/// further; one with a new id for a member it knows (a rejoin whose leave
+/// it missed) replaces the id and goes on (mutation survivors: the test
+/// for the id made always or never true, after the join's two searches
+/// became one).
+#[test]
+fn a_known_join_stops_and_a_renewed_one_goes_on() {
+    let (mut net, _) = room_across_b_and_c();
+    let (a, b) = (0, 1);
+    let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
+    let uid = net
+        .srv(b)
+        .users()
+        .find(|u| u.1 == "p1")
+        .unwrap()
+        .0
+        .to_string();
+    let memid = |net: &Net| -> u64 {
+        let s = net.srv(a);
+        let r = s.rooms().find(|r| r.name == "#r").expect("#r");
+        *r.members.get(uid.as_str()).expect("p1 a member")
+    };
+    let m = memid(&net);
+    let to_c = net.sent_on(a, ac).len();
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &uid, &m.to_string()]));
+    assert!(
+        net.sent_on(a, ac)[to_c..].is_empty(),
+        "a known join went on"
+    );
+    assert_eq!(memid(&net), m);
+    let renewed = (m + 1).to_string();
+    net.inject(a, ab, &chat_frame("RJOIN", &["#r", &uid, &renewed]));
+    assert_eq!(
+        net.sent_on(a, ac)[to_c..],
+        [["RJOIN", "#r", uid.as_str(), renewed.as_str()]]
+    );
+    assert_eq!(memid(&net), m + 1);
+}
+
 /// Servers of one network that know the same users and rooms walk them
 /// in one order by the network's ids (what lets the end's check compare
 /// them in step without sorting), whatever order each learned them in;
