@@ -1407,6 +1407,16 @@ fn a_local_client_saved_from_a_collision_is_told_its_new_name() {
         .any(|w| *w == ["RENAMED", uid.as_str()]));
 }
 
+/// The UID of the user `nick` as server `i` knows it.
+fn uid_at(net: &Net, i: usize, nick: &str) -> String {
+    let users = net.srv(i).users();
+    users
+        .filter(|u| u.1 == nick)
+        .map(|u| u.0.to_string())
+        .next()
+        .expect("a known user")
+}
+
 /// A room join a server already has (the same membership id) goes no
 /// further; one with a new id for a member it knows (a rejoin whose leave
 /// it missed) replaces the id and goes on (mutation survivors: the test
@@ -1417,13 +1427,7 @@ fn a_known_join_stops_and_a_renewed_one_goes_on() {
     let (mut net, _) = room_across_b_and_c();
     let (a, b) = (0, 1);
     let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
-    let uid = net
-        .srv(b)
-        .users()
-        .find(|u| u.1 == "p1")
-        .unwrap()
-        .0
-        .to_string();
+    let uid = uid_at(&net, b, "p1");
     let memid = |net: &Net| -> u64 {
         let s = net.srv(a);
         let r = s.rooms().find(|r| r.name == "#r").expect("#r");
@@ -6882,13 +6886,7 @@ fn a_request_for_a_number_that_names_the_new_holder_goes_there() {
     let (mut net, _) = room_across_b_and_c();
     let (a, c) = (0, 2);
     let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
-    let uid = net
-        .srv(c)
-        .users()
-        .find(|u| u.1 == "p2")
-        .unwrap()
-        .0
-        .to_string();
+    let uid = uid_at(&net, c, "p2");
     let c_sid = net.srv(c).sid().to_string();
     let (to_b, to_c) = (net.sent_on(a, ab).len(), net.sent_on(a, ac).len());
     net.inject(a, ab, &chat_frame("RSEQREQ", &["#r", &uid, &c_sid]));
@@ -6914,13 +6912,7 @@ fn a_request_passed_on_is_written_as_this_server_writes_it() {
     let (mut net, _) = room_across_b_and_c();
     let (a, c) = (0, 2);
     let (ab, ac) = (net.link_to(a, "B"), net.link_to(a, "C"));
-    let uid = net
-        .srv(c)
-        .users()
-        .find(|u| u.1 == "p2")
-        .unwrap()
-        .0
-        .to_string();
+    let uid = uid_at(&net, c, "p2");
     let canonical = format!("<RSEQREQ,#r,{uid}>").into_bytes();
     for came in [
         format!("<RSEQREQ,#r,{uid}>"),

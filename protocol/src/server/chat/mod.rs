@@ -167,6 +167,21 @@ pub(crate) struct Room {
     pub seq: Option<Box<rooms::Sequencer>>,
 }
 
+impl Room {
+    /// What the simulator's checks read of the room.
+    fn view(&self) -> RoomView<'_> {
+        RoomView {
+            name: &self.name,
+            stream: &self.stream,
+            members: &self.members,
+            sequencer: self.seq.as_ref().map(|s| SequencerView {
+                next: s.next,
+                slots: &s.slots,
+            }),
+        }
+    }
+}
+
 /// A client connection on this server.
 #[derive(Clone, Debug)]
 pub(crate) struct ClientLink {
@@ -710,29 +725,13 @@ impl Server {
 
     /// Every room: name, stream, and members (UID, membership id).
     pub fn rooms(&self) -> impl Iterator<Item = RoomView<'_>> {
-        self.chat.rooms.values().map(|r| RoomView {
-            name: &r.name,
-            stream: &r.stream,
-            members: &r.members,
-            sequencer: r.seq.as_ref().map(|s| SequencerView {
-                next: s.next,
-                slots: &s.slots,
-            }),
-        })
+        self.chat.rooms.values().map(Room::view)
     }
 
     /// [`Server::rooms`] in the order of the network's shared ids (see
     /// [`Server::users_in_id_order`]).
     pub fn rooms_in_id_order(&self) -> impl Iterator<Item = RoomView<'_>> {
-        self.chat.rooms.values_unordered().map(|r| RoomView {
-            name: &r.name,
-            stream: &r.stream,
-            members: &r.members,
-            sequencer: r.seq.as_ref().map(|s| SequencerView {
-                next: s.next,
-                slots: &s.slots,
-            }),
-        })
+        self.chat.rooms.values_unordered().map(Room::view)
     }
 
     /// The SID of the server sequencing a room's current stream, as this
