@@ -6922,8 +6922,8 @@ fn a_request_passed_on_is_written_as_this_server_writes_it() {
         let before = net.sent_raw_on(a, ab).len();
         net.inject(a, ac, came.as_bytes());
         assert_eq!(
-            net.sent_raw_on(a, ab)[before..],
-            [canonical.clone()],
+            &net.sent_raw_on(a, ab)[before..],
+            std::slice::from_ref(&canonical),
             "{came}"
         );
     }
