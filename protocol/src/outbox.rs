@@ -334,51 +334,19 @@ pub enum ChatNote {
     },
 }
 
+/// An action for the environment. Notes are kept apart ([`Outbox::notes`]):
+/// nearly every output is a send, and a send item is then 32 bytes rather
+/// than the 88 of the largest note, which every send pushed and the
+/// simulator read back at every hop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Transmit `bytes[start..end]` of the outbox on the link.
-    Send {
-        link: LinkId,
-        start: u32,
-        end: u32,
-    },
+    Send { link: LinkId, start: u32, end: u32 },
     /// Open a connection to the named server; the environment answers
     /// with `Input::Connected` or `Input::ConnectFailed` for this id.
-    Connect {
-        link: LinkId,
-        to: Arc<str>,
-    },
+    Connect { link: LinkId, to: Arc<str> },
     /// Close the link (a FIN after anything already sent).
-    Close {
-        link: LinkId,
-    },
-    Note(Note),
-}
-
-impl Output {
-    /// Whether dropping it does anything (it holds an `Arc`). Exhaustive on
-    /// purpose: a new variant must be sorted here before it compiles.
-    #[inline]
-    fn owns_heap(&self) -> bool {
-        match self {
-            Output::Send { .. } | Output::Close { .. } => false,
-            Output::Connect { .. } => true,
-            Output::Note(n) => match n {
-                Note::LinkRegistered { .. }
-                | Note::ServerAdded { .. }
-                | Note::ServerRemoved { .. }
-                | Note::Joined { .. }
-                | Note::DiscoveryDial { .. } => true,
-                Note::HandshakeStarted { .. }
-                | Note::SyncStarted { .. }
-                | Note::LinkDown { .. }
-                | Note::BurstReceived { .. }
-                | Note::Synced { .. }
-                | Note::Misdirected { .. } => false,
-                Note::Chat(_) => true,
-            },
-        }
-    }
+    Close { link: LinkId },
 }
 
 /// Reusable output buffer, cleared by the environment between calls.
@@ -386,13 +354,14 @@ impl Output {
 pub struct Outbox {
     bytes: Vec<u8>,
     items: Vec<Output>,
-    /// Some item holds an `Arc`, so clearing must run the items' drop code.
-    /// Nearly every call leaves only sends and plain notes, and clearing
-    /// happens once per delivered frame.
+    /// Some item is a `Connect`, which holds an `Arc`: clearing must then
+    /// run the items' drop code. Nearly every call leaves only sends and
+    /// closes, and clearing happens once per delivered frame.
     owning: bool,
-    /// Some item is a note: the simulator's loop over the items then need
-    /// not look out for them.
-    notes: bool,
+    /// The notes of the call, in order, after its actions in the
+    /// simulator's reading (it carries out every action, then hands the
+    /// notes to its checkers).
+    notes: Vec<Note>,
     /// Frames the encoder refused (too long, bad characters): a protocol
     /// bug surfaced instead of a malformed frame on the wire.
     pub encode_errors: u64,
@@ -403,10 +372,12 @@ impl Outbox {
         Self::default()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn clear(&mut self) {
         self.bytes.clear();
-        self.notes = false;
+        if !self.notes.is_empty() {
+            self.clear_notes();
+        }
         if self.owning {
             self.owning = false;
             self.items.clear();
@@ -414,9 +385,16 @@ impl Outbox {
             // SAFETY: length 0 is always within capacity and leaves no
             // element to be initialised. It skips the items' drop code,
             // which is correct because `owning` is false: no item holds an
-            // `Arc` (see `owns_heap`), so dropping them would do nothing.
+            // `Arc` (no `Connect`), so dropping them would do nothing.
             unsafe { self.items.set_len(0) };
         }
+    }
+
+    /// Out of line: most calls note nothing, and the notes' drop code
+    /// inline made every caller's `clear` too large to inline.
+    #[inline(never)]
+    fn clear_notes(&mut self) {
+        self.notes.clear();
     }
 
     #[inline]
@@ -431,21 +409,19 @@ impl Outbox {
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.notes.is_empty()
     }
 
-    /// Whether some item is a note.
+    /// Whether the call noted something.
     #[inline]
     pub fn has_notes(&self) -> bool {
-        self.notes
+        !self.notes.is_empty()
     }
 
-    /// The notes among the items, in order.
-    pub fn notes(&self) -> impl Iterator<Item = &Note> {
-        self.items.iter().filter_map(|o| match o {
-            Output::Note(n) => Some(n),
-            _ => None,
-        })
+    /// The notes, in the order they were made.
+    #[inline]
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
     }
 
     /// Encodes one frame; returns its range for [`Outbox::send_again`].
@@ -480,14 +456,13 @@ impl Outbox {
 
     #[inline]
     pub fn push(&mut self, o: Output) {
-        self.owning |= o.owns_heap();
-        self.notes |= matches!(o, Output::Note(_));
+        self.owning |= matches!(o, Output::Connect { .. });
         self.items.push(o);
     }
 
     #[inline]
     pub fn note(&mut self, n: Note) {
-        self.push(Output::Note(n));
+        self.notes.push(n);
     }
 }
 
@@ -557,8 +532,9 @@ mod tests {
             assert!(!out.is_empty());
             assert!(out.has_notes());
             let burst = |n: &&Note| matches!(n, Note::BurstReceived { .. });
-            assert_eq!(out.notes().filter(burst).count(), 1);
-            assert_eq!(out.notes().count(), if round != 1 { 2 } else { 1 });
+            assert_eq!(out.notes().iter().filter(burst).count(), 1);
+            assert_eq!(out.notes().len(), if round != 1 { 2 } else { 1 });
+            assert_eq!(out.items().len(), if round != 1 { 2 } else { 1 });
             out.clear();
             assert!(out.is_empty() && out.items().is_empty() && !out.has_notes());
             assert_eq!(Arc::strong_count(&name), 1);

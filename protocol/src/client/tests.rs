@@ -115,10 +115,13 @@ impl Rig {
                         self.sent_on.push(*link);
                     }
                 }
-                Output::Note(Note::Chat(n)) => self.notes.push(n.clone()),
                 Output::Connect { link, to } => self.dialled.push((*link, to.to_string())),
                 Output::Close { link } => self.closed.push(*link),
-                _ => {}
+            }
+        }
+        for n in self.out.notes() {
+            if let Note::Chat(n) = n {
+                self.notes.push(n.clone());
             }
         }
     }
@@ -344,10 +347,8 @@ fn registering(cfg: ClientConfig) -> (Client, Outbox) {
         &mut out,
     );
     assert!(out
-        .items()
-        .contains(&Output::Note(Note::Chat(ChatNote::ClientLink {
-            link: SRV
-        }))));
+        .notes()
+        .contains(&Note::Chat(ChatNote::ClientLink { link: SRV })));
     (c, out)
 }
 
@@ -359,15 +360,15 @@ fn an_unanswered_registration_is_given_up_after_register_timeout() {
     out.clear();
     c.handle(t, ClientInput::Timeout, &mut out);
     assert_eq!(c.state(), ClientState::Disconnected);
+    assert_eq!(out.items(), [Output::Close { link: SRV }]);
     assert_eq!(
-        out.items(),
+        out.notes(),
         [
-            Output::Note(Note::Chat(ChatNote::RegistrationGivenUp {
+            Note::Chat(ChatNote::RegistrationGivenUp {
                 link: SRV,
                 reason: "no welcome in time"
-            })),
-            Output::Close { link: SRV },
-            Output::Note(Note::Chat(ChatNote::RegistrationEnded { link: SRV }))
+            }),
+            Note::Chat(ChatNote::RegistrationEnded { link: SRV })
         ]
     );
 }
@@ -387,10 +388,8 @@ fn a_welcome_ends_the_registration_and_its_timer() {
         &mut out,
     );
     assert!(out
-        .items()
-        .contains(&Output::Note(Note::Chat(ChatNote::RegistrationEnded {
-            link: SRV
-        }))));
+        .notes()
+        .contains(&Note::Chat(ChatNote::RegistrationEnded { link: SRV })));
     let silence = Instant::ZERO + Duration::from_secs(40);
     assert_eq!(
         c.poll_timeout(),
@@ -511,7 +510,6 @@ impl Redialer {
                 }
                 Output::Connect { link, to } => self.dialled.push((*link, to.to_string())),
                 Output::Close { link } => self.closed.push(*link),
-                _ => {}
             }
         }
     }
@@ -960,18 +958,19 @@ fn a_client_refused_every_nick_tries_five_others_then_gives_up_once() {
             &mut out,
         );
         for o in out.items() {
-            match o {
-                Output::Send { start, end, .. } => {
-                    let mut f = Frame::new();
-                    wire::decode_exact(out.bytes(*start, *end), &mut f).unwrap();
-                    assert_eq!(f.command(), "NICK");
-                    nick = f.arg(0).unwrap().to_string();
-                    tried.push(nick.clone());
-                }
-                Output::Note(Note::Chat(ChatNote::RegistrationGivenUp { .. })) => given_up += 1,
-                _ => {}
+            if let Output::Send { start, end, .. } = o {
+                let mut f = Frame::new();
+                wire::decode_exact(out.bytes(*start, *end), &mut f).unwrap();
+                assert_eq!(f.command(), "NICK");
+                nick = f.arg(0).unwrap().to_string();
+                tried.push(nick.clone());
             }
         }
+        given_up += out
+            .notes()
+            .iter()
+            .filter(|n| matches!(n, Note::Chat(ChatNote::RegistrationGivenUp { .. })))
+            .count();
     }
     assert_eq!(
         tried,

@@ -221,10 +221,10 @@ fn the_dial_is_noted_and_the_seeker_waits_for_it() {
     s.tick();
     let link = s
         .out
-        .items()
+        .notes()
         .iter()
-        .find_map(|o| match o {
-            Output::Note(Note::DiscoveryDial { link, peer }) if &**peer == "a" => Some(*link),
+        .find_map(|n| match n {
+            Note::DiscoveryDial { link, peer } if &**peer == "a" => Some(*link),
             _ => None,
         })
         .expect("the dial is noted");

@@ -417,6 +417,7 @@ impl Server {
         id
     }
 
+    #[inline(always)]
     fn on_frame<R: CryptoRngCore>(
         &mut self,
         now: Instant,

@@ -276,8 +276,10 @@ impl Net {
                         self.push(p, Ev::Closed { link: pl });
                     }
                 }
-                Output::Note(n) => self.notes.push((self.now, i, n)),
             }
+        }
+        for n in self.out.notes() {
+            self.notes.push((self.now, i, n.clone()));
         }
         self.out.clear();
     }

@@ -125,7 +125,6 @@ impl World {
                         self.trace_send(conn, e, start, end);
                     }
                 }
-                Output::Note(_) => {}
                 _ => self.apply_other_output(h, i),
             }
         }
@@ -160,7 +159,7 @@ impl World {
                     self.send_fin(conn, e);
                 }
             }
-            Output::Send { .. } | Output::Note(_) => unreachable!("applied inline"),
+            Output::Send { .. } => unreachable!("applied inline"),
         }
     }
 
@@ -171,8 +170,13 @@ impl World {
     #[cold]
     #[inline(never)]
     pub(super) fn digest_notes(&mut self, h: HostId) {
-        self.checks
-            .on_notes(self.now, &self.hosts, &mut self.net, h, self.outbox.notes());
+        self.checks.on_notes(
+            self.now,
+            &self.hosts,
+            &mut self.net,
+            h,
+            self.outbox.notes().iter(),
+        );
         if self.trace.is_some() {
             // Out of the way while the trace (part of `self`) takes each.
             let outbox = std::mem::take(&mut self.outbox);
