@@ -115,12 +115,6 @@ impl Ids {
         id
     }
 
-    /// The shared copy of `name`, if some map of this table holds it.
-    fn held_name(&self, name: &str) -> Option<Arc<str>> {
-        let id = self.id(name)?;
-        self.inner.borrow().names[id as usize].0.clone()
-    }
-
     /// One more map holds the name with id `id`, which some map holds:
     /// its shared copy.
     fn hold_id(&self, id: u32) -> Arc<str> {
@@ -128,6 +122,25 @@ impl Ids {
         let slot = &mut i.names[id as usize];
         slot.1 += 1;
         slot.0.clone().expect("a held id has its name")
+    }
+
+    /// One more map holds `name`, found under `id` by an earlier search:
+    /// false, holding nothing, if the id has since been given up (and
+    /// perhaps given to another name).
+    fn hold_found(&self, id: u32, name: &Arc<str>) -> bool {
+        let mut i = self.inner.borrow_mut();
+        match i.names.get_mut(id as usize) {
+            Some((Some(held), count)) if Arc::ptr_eq(held, name) || **held == **name => {
+                *count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The shared copy of the name with id `id`, if some map holds it.
+    fn name_of(&self, id: u32) -> Option<Arc<str>> {
+        self.inner.borrow().names.get(id as usize)?.0.clone()
     }
 
     /// One map fewer holds the name with id `id`.
@@ -163,6 +176,18 @@ impl Ids {
     fn span(&self) -> usize {
         self.inner.borrow().names.len()
     }
+}
+
+/// Where a name stands for one map, by one search of the shared table:
+/// what a caller that reads and then maybe inserts keeps between the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// This map holds it under this id.
+    Here(u32),
+    /// Another map of the table holds it under this id; this one does not.
+    Elsewhere(u32),
+    /// No map holds it.
+    Nowhere,
 }
 
 #[derive(Debug)]
@@ -234,20 +259,54 @@ impl<V> IdMap<V> {
         self.slots.get(id as usize)?.as_ref()
     }
 
+    /// Where `s` stands, for [`IdMap::at_mut`],
+    /// [`IdMap::name_of`] and [`IdMap::insert_found`]: a UID new to a
+    /// server (every server a registration crosses after the first) was
+    /// searched for four times, to test, to take the other servers' copy
+    /// of its name and twice to insert it.
+    #[inline]
+    pub fn find(&self, s: &str) -> Found {
+        match self.ids.id(s) {
+            None => Found::Nowhere,
+            Some(id) if matches!(self.slots.get(id as usize), Some(Some(_))) => Found::Here(id),
+            Some(id) => Found::Elsewhere(id),
+        }
+    }
+
+    /// The entry [`IdMap::find`] found here, to change, if the map has
+    /// not changed since.
+    pub fn at_mut(&mut self, id: u32) -> Option<(&Arc<str>, &mut V)> {
+        let e = self.slots.get_mut(id as usize)?.as_mut()?;
+        Some((&e.name, &mut e.value))
+    }
+
+    /// The shared copy of the name [`IdMap::find`] found elsewhere, if
+    /// some map still holds it.
+    pub fn name_of(&self, id: u32) -> Option<Arc<str>> {
+        self.ids.name_of(id)
+    }
+
+    /// [`IdMap::insert`] of a name [`IdMap::find`] found: no search when
+    /// it was found elsewhere and that id still holds it (the map may
+    /// have changed in between; a stale find costs the searches saved).
+    pub fn insert_found(&mut self, found: Found, name: Arc<str>, v: V) -> Option<V> {
+        if let Found::Elsewhere(id) = found {
+            if matches!(self.slots.get(id as usize), None | Some(None))
+                && self.ids.hold_found(id, &name)
+            {
+                self.put(id as usize, name, v);
+                return None;
+            }
+        }
+        self.insert(name, v)
+    }
+
     pub fn get_key_value(&self, s: &str) -> Option<(&Arc<str>, &V)> {
         self.slot(s).map(|e| (&e.name, &e.value))
     }
 
     pub fn get(&self, s: &str) -> Option<&V> {
         self.slot(s).map(|e| &e.value)
-    }
-
-    /// The copy of `s` some map sharing this one's ids holds (another
-    /// server's, for a user this one is about to learn), without a search
-    /// of the interner (intern.rs), which holds every name of the
-    /// process; `None` if no map holds it.
-    pub fn held_name(&self, s: &str) -> Option<Arc<str>> {
-        self.ids.held_name(s)
     }
 
     /// The shared copy of the name held and its value, to change: one
@@ -419,7 +478,7 @@ mod tests {
         /// other map may hold already).
         #[test]
         fn maps_sharing_ids_read_as_ordered_maps(
-            ops in proptest::collection::vec((any::<bool>(), 0u8..3, 0u8..10, 0u32..5), 0..200)
+            ops in proptest::collection::vec((any::<bool>(), 0u8..4, 0u8..10, 0u32..5), 0..200)
         ) {
             let ids = Rc::new(Ids::default());
             let mut maps = [IdMap::new(ids.clone()), IdMap::new(ids.clone())];
@@ -437,7 +496,31 @@ mod tests {
                 match put {
                     0 => prop_assert_eq!(m.remove(&name), model.remove(&name)),
                     1 => prop_assert_eq!(m.insert(name.clone(), v), model.insert(name, v)),
-                    _ => prop_assert_eq!(m.insert_str(&name, v), model.insert(name, v)),
+                    2 => prop_assert_eq!(m.insert_str(&name, v), model.insert(name, v)),
+                    _ => {
+                        // Found, then inserted with the copy another map
+                        // holds, as a UID new to a server is.
+                        let found = m.find(&name);
+                        let in_other = models[1 - which as usize].contains_key(&name);
+                        let model = &mut models[which as usize];
+                        let m = &mut maps[which as usize];
+                        let want = match (model.contains_key(&name), in_other) {
+                            (true, _) => Found::Here(ids.id(&name).expect("held")),
+                            (false, true) => Found::Elsewhere(ids.id(&name).expect("held")),
+                            (false, false) => Found::Nowhere,
+                        };
+                        prop_assert_eq!(found, want);
+                        if let Found::Here(id) = found {
+                            prop_assert_eq!(m.at_mut(id).map(|(k, v)| (k.clone(), *v)),
+                                model.get_key_value(&name).map(|(k, v)| (k.clone(), *v)));
+                        }
+                        let copy = match found {
+                            Found::Elsewhere(id) => m.name_of(id).expect("held elsewhere"),
+                            _ => name.clone(),
+                        };
+                        prop_assert_eq!(&copy, &name);
+                        prop_assert_eq!(m.insert_found(found, copy, v), model.insert(name, v));
+                    }
                 }
                 for (m, model) in maps.iter().zip(&models) {
                     prop_assert_eq!(m.len(), model.len());
@@ -450,6 +533,28 @@ mod tests {
                 prop_assert_eq!(held, union.len());
             }
         }
+    }
+
+    /// A find gone stale (its id given up, then given to another name)
+    /// costs a search, not a wrong entry.
+    #[test]
+    fn an_insert_after_a_stale_find_searches_again() {
+        let ids = Rc::new(Ids::default());
+        let (mut a, mut b) = (IdMap::new(ids.clone()), IdMap::new(ids.clone()));
+        b.insert("x".into(), 1);
+        let found = a.find("x");
+        let Found::Elsewhere(id) = found else {
+            panic!("x is b's: {found:?}");
+        };
+        b.remove("x");
+        b.insert("y".into(), 2);
+        assert_eq!(ids.id("y"), Some(id), "the id went to y");
+        assert_eq!(a.insert_found(found, "x".into(), 3), None);
+        assert_eq!(
+            (a.get("x"), a.get("y"), b.get("y")),
+            (Some(&3), None, Some(&2))
+        );
+        assert_ne!(ids.id("x"), Some(id));
     }
 
     #[test]

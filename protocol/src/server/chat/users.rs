@@ -24,6 +24,8 @@
 
 use std::sync::Arc;
 
+use crate::id_map::Found;
+
 use super::{frame, verbatim, User, UserInfo};
 use crate::config::NickCollision;
 use crate::names::{fold_cow, uid_sid, valid_nick};
@@ -62,8 +64,16 @@ pub fn collision_losers(
 impl Server {
     /// Adds a user to the table (no collision may remain on its nick).
     pub(crate) fn insert_user(&mut self, uid: Arc<str>, u: User) {
+        self.insert_user_found(Found::Nowhere, uid, u);
+    }
+
+    /// [`Server::insert_user`] of a UID [`IdMap::find`] found (where, in
+    /// the users' table).
+    ///
+    /// [`IdMap::find`]: crate::id_map::IdMap::find
+    pub(crate) fn insert_user_found(&mut self, found: Found, uid: Arc<str>, u: User) {
         self.chat.nicks.insert_str(&fold_cow(&u.nick), uid.clone());
-        self.chat.users.insert(uid, u);
+        self.chat.users.insert_found(found, uid, u);
     }
 
     /// Removes a user from the table and from every room it was in.
@@ -452,10 +462,15 @@ impl Server {
                 if answer && self.saved(uid, ts) && nick != uid {
                     self.answer_saved(link, uid, ts, out);
                 }
-                if let Some((uid, u)) = self.chat.users.get_key_value(uid) {
+                // One search of the shared ids for test, name and insert.
+                let found = self.chat.users.find(uid);
+                if let Some((uid, u)) = match found {
+                    Found::Here(id) => self.chat.users.at_mut(id),
+                    _ => None,
+                } {
                     let uid = uid.clone();
                     if u.info.is_none() && info.is_some() {
-                        self.chat.users.get_mut(&uid).expect("user").info = info;
+                        u.info = info;
                     }
                     self.catch_up_move(&uid, sid, gen, out);
                     self.sync_nick(now, link, &uid, nick, ts, out);
@@ -463,8 +478,11 @@ impl Server {
                 }
                 // The other servers' copy, when they know the user (all but
                 // the first server a UID reaches).
-                let uid =
-                    (self.chat.users.held_name(uid)).unwrap_or_else(|| crate::intern::arc(uid));
+                let uid = match found {
+                    Found::Elsewhere(id) => self.chat.users.name_of(id),
+                    _ => None,
+                }
+                .unwrap_or_else(|| crate::intern::arc(uid));
                 let saved = self.saved(&uid, ts);
                 let claim = if saved {
                     Claim::Renamed
@@ -487,7 +505,7 @@ impl Server {
                         gen,
                         info: info.clone(),
                     };
-                    self.insert_user(uid.clone(), user);
+                    self.insert_user_found(found, uid.clone(), user);
                     self.flood(Some(link), verbatim(raw), out);
                     if saved && nick != &*uid {
                         self.follow_with_save(Some(link), &uid, ts, out);
