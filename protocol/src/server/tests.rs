@@ -2935,6 +2935,59 @@ fn views_and_counters_follow_a_registration() {
     assert_eq!(net.srv(a).stats().frames_in - in0, handed);
 }
 
+/// Nick changes to capitals (the index's key is then not the nick) and
+/// back to lower case: every server shows the nick as given, finds its
+/// user under any case, forgets the nicks given up from the index and
+/// remembers them in the history. (The first server a change reaches
+/// takes the new nick from the interner; the others take the copy the
+/// first one's index holds.)
+#[test]
+fn nick_changes_to_capitals_and_back_are_indexed_on_every_server() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("B", "A"), ("C", "B")],
+    );
+    let servers = [net.find("A"), net.find("B"), net.find("C")];
+    let p = net.add_puppet("alice");
+    let l = net.puppet_dial(p, "A");
+    net.puppet_send(p, l, &encoded(&["USER", "alice"]));
+    net.puppet_send(p, l, &encoded(&["NICK", "alice"]));
+    net.settle();
+    let welcome = net
+        .puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "WELCOME")
+        .expect("welcomed");
+    let uid = welcome[2].clone();
+    let mut given_up: Vec<&str> = Vec::new();
+    for nick in ["BOB", "carol", "Dave"] {
+        net.puppet_send(p, l, &encoded(&["NICK", nick]));
+        net.settle();
+        for &s in &servers {
+            let srv = net.srv(s);
+            let shown = srv.users().find(|u| u.0 == uid).map(|u| u.1.to_string());
+            assert_eq!(shown.as_deref(), Some(nick), "server {s}");
+            for any_case in [nick.to_string(), nick.to_lowercase(), nick.to_uppercase()] {
+                assert_eq!(srv.uid_of_nick(&any_case), Some(uid.as_str()), "{any_case}");
+            }
+            for old in &given_up {
+                assert_eq!(srv.uid_of_nick(old), None, "{old} given up, on {s}");
+                assert_eq!(
+                    srv.resolve_nick(old).as_deref(),
+                    Some(uid.as_str()),
+                    "{old} remembered on {s}"
+                );
+            }
+        }
+        given_up.push(match nick {
+            "BOB" => "alice",
+            "carol" => "Bob",
+            _ => "CAROL",
+        });
+    }
+}
+
 #[test]
 fn under_reject_only_a_registration_is_refused_and_a_nick_change_is_renamed() {
     // Later claims on sam's and max's nicks arrive from C's side: one that

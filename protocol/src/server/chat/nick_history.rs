@@ -35,9 +35,9 @@ pub(crate) struct NickHistory {
 }
 
 impl NickHistory {
-    /// `uid` gave up the nick folded to `key`; remember it until `until`.
-    pub fn remember(&mut self, key: &str, uid: Arc<str>, until: Instant) {
-        let key = crate::intern::arc(key);
+    /// `uid` gave up the nick folded to `key` (a shared copy, kept in the
+    /// queue); remember it until `until`.
+    pub fn remember(&mut self, key: Arc<str>, uid: Arc<str>, until: Instant) {
         let replaced = self.by_nick.insert(&key, (uid, until)).is_some();
         // After every expiry up to `until`: the back, unless a clock was
         // set back.
@@ -123,7 +123,7 @@ mod tests {
                 let key = format!("nick{nick}");
                 if op < 2 {
                     let uid: Arc<str> = format!("0AA-1-{i}").into();
-                    h.remember(&key, uid.clone(), t(secs));
+                    h.remember(key.as_str().into(), uid.clone(), t(secs));
                     model.insert(key, (uid, t(secs)));
                 } else {
                     h.expire(t(secs));
@@ -145,9 +145,9 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut h = NickHistory::default();
         assert_eq!((h.get("alice"), h.next_expiry()), (None, None));
-        h.remember("alice", Arc::from("0AA-1-1"), at(30));
-        h.remember("bob", Arc::from("0AA-1-2"), at(31));
-        h.remember("alice", Arc::from("0AA-1-3"), at(32));
+        h.remember("alice".into(), Arc::from("0AA-1-1"), at(30));
+        h.remember("bob".into(), Arc::from("0AA-1-2"), at(31));
+        h.remember("alice".into(), Arc::from("0AA-1-3"), at(32));
         assert_eq!(h.len(), 2);
         assert_eq!(h.get("alice").map(|u| &**u), Some("0AA-1-3"));
         assert_eq!(h.next_expiry(), Some(at(31)));

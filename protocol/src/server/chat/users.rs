@@ -22,6 +22,7 @@
 //! taken only from the link toward that server; copies that come round a
 //! transient cycle from the other side are refused.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::id_map::Found;
@@ -336,11 +337,15 @@ impl Server {
 
     /// A nick this user gave up, kept so that commands aimed at it still
     /// find the user for a while.
-    pub(crate) fn remember_nick(&mut self, now: Instant, old: &str, uid: &Arc<str>) {
+    pub(crate) fn remember_nick(&mut self, now: Instant, old: &Arc<str>, uid: &Arc<str>) {
         let until = now + self.cfg.nick_history;
-        self.chat
-            .history
-            .remember(&fold_cow(old), uid.clone(), until);
+        // The nick itself when it folds to itself, as nearly every nick
+        // does: no search of the interner at every server.
+        let key = match fold_cow(old) {
+            Cow::Borrowed(_) => old.clone(),
+            Cow::Owned(k) => crate::intern::arc(&k),
+        };
+        self.chat.history.remember(key, uid.clone(), until);
         self.arm(until);
     }
 
@@ -367,31 +372,49 @@ impl Server {
         ts: u64,
         out: &mut Outbox,
     ) -> bool {
-        match self.claim_nick(now, uid, nick, ts, false, out) {
-            Claim::Lost => false,
-            claim => {
-                let Some(u) = self.chat.users.get_mut(uid) else {
-                    return false;
-                };
-                let old = std::mem::replace(
-                    &mut u.nick,
-                    if claim == Claim::Renamed {
-                        uid.clone()
-                    } else {
-                        crate::intern::arc(nick)
-                    },
-                );
-                u.ts = ts;
-                let new = u.nick.clone();
-                let key = fold_cow(&old);
-                if self.chat.nicks.get(&key) == Some(uid) {
-                    self.chat.nicks.remove(&key);
-                }
-                self.chat.nicks.insert_str(&fold_cow(&new), uid.clone());
-                self.remember_nick(now, &old, uid);
-                true
-            }
+        let claim = self.claim_nick(now, uid, nick, ts, false, out);
+        if claim == Claim::Lost {
+            return false;
         }
+        let chat = &mut self.chat;
+        let Some(u) = chat.users.get_mut(uid) else {
+            return false;
+        };
+        let new_key = fold_cow(if claim == Claim::Renamed { uid } else { nick });
+        // The nick index's search of the new nick, made once: it gives the
+        // other servers' copy of a nick that folds to itself (every
+        // server after the first a change crosses), and the insert below.
+        let found = chat.nicks.find(&new_key);
+        let new = if claim == Claim::Renamed {
+            uid.clone()
+        } else {
+            match (found, &new_key) {
+                (Found::Here(id) | Found::Elsewhere(id), Cow::Borrowed(_)) => {
+                    chat.nicks.name_of(id)
+                }
+                _ => None,
+            }
+            .unwrap_or_else(|| crate::intern::arc(nick))
+        };
+        let old = std::mem::replace(&mut u.nick, new.clone());
+        u.ts = ts;
+        let old_key = fold_cow(&old);
+        if chat.nicks.get(&old_key) == Some(uid) {
+            chat.nicks.remove(&old_key);
+        }
+        // A key that is not the nick: the other servers' copy, if any.
+        let key = match new_key {
+            Cow::Borrowed(_) => new,
+            Cow::Owned(k) => match found {
+                Found::Here(id) | Found::Elsewhere(id) => chat.nicks.name_of(id),
+                Found::Nowhere => None,
+            }
+            .filter(|held| **held == *k)
+            .unwrap_or_else(|| crate::intern::arc(&k)),
+        };
+        chat.nicks.insert_found(found, key, uid.clone());
+        self.remember_nick(now, &old, uid);
+        true
     }
 
     /// UID, UNICK, UQUIT, KILL, SAVE, REJECT from a server link. False if
