@@ -259,7 +259,7 @@ impl<V> IdMap<V> {
         self.slots.get(id as usize)?.as_ref()
     }
 
-    /// Where `s` stands, for [`IdMap::at_mut`],
+    /// Where `s` stands, for [`IdMap::at`], [`IdMap::at_mut`],
     /// [`IdMap::name_of`] and [`IdMap::insert_found`]: a UID new to a
     /// server (every server a registration crosses after the first) was
     /// searched for four times, to test, to take the other servers' copy
@@ -273,8 +273,14 @@ impl<V> IdMap<V> {
         }
     }
 
-    /// The entry [`IdMap::find`] found here, to change, if the map has
-    /// not changed since.
+    /// The entry [`IdMap::find`] found here, if the map has not changed
+    /// since.
+    pub fn at(&self, id: u32) -> Option<(&Arc<str>, &V)> {
+        let e = self.slots.get(id as usize)?.as_ref()?;
+        Some((&e.name, &e.value))
+    }
+
+    /// [`IdMap::at`], to change.
     pub fn at_mut(&mut self, id: u32) -> Option<(&Arc<str>, &mut V)> {
         let e = self.slots.get_mut(id as usize)?.as_mut()?;
         Some((&e.name, &mut e.value))
@@ -307,16 +313,6 @@ impl<V> IdMap<V> {
 
     pub fn get(&self, s: &str) -> Option<&V> {
         self.slot(s).map(|e| &e.value)
-    }
-
-    /// The shared copy of the name held and its value, to change: one
-    /// search for a caller that needs both.
-    pub fn get_key_value_mut(&mut self, s: &str) -> Option<(&Arc<str>, &mut V)> {
-        let id = self.ids.id(s)?;
-        self.slots
-            .get_mut(id as usize)?
-            .as_mut()
-            .map(|e| (&e.name, &mut e.value))
     }
 
     pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {

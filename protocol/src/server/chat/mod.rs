@@ -398,8 +398,26 @@ impl Server {
         what: &'static str,
         out: &mut Outbox,
     ) -> bool {
-        let home = match self.chat.users.get(uid) {
-            Some(u) => Some(&*u.sid),
+        let found = self.chat.users.find(uid);
+        self.check_found_user_direction(link, uid, found, what, out)
+    }
+
+    /// [`Server::check_user_direction`] of a user the caller found in
+    /// the users' table (and reads again by that search).
+    pub(crate) fn check_found_user_direction(
+        &mut self,
+        link: LinkId,
+        uid: &str,
+        found: crate::id_map::Found,
+        what: &'static str,
+        out: &mut Outbox,
+    ) -> bool {
+        let known = match found {
+            crate::id_map::Found::Here(id) => self.chat.users.at(id),
+            _ => None,
+        };
+        let home = match known {
+            Some((_, u)) => Some(&*u.sid),
             None => crate::names::uid_sid(uid),
         };
         if home.is_some_and(|h| self.route_by_sid(h) == Some(link)) {

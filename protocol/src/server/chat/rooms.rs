@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use super::{frame, verbatim, Dest, Room};
 use crate::config::Ordering;
+use crate::id_map::Found;
 use crate::names::{fold, fold_cow, uid_sid};
 use crate::outbox::{ChatNote, LinkId, Outbox, Stream};
 use crate::server::Server;
@@ -1035,24 +1036,29 @@ impl Server {
                 let (Some(_), Some(memid)) = (uid_sid(uid), parse_u64(memid)) else {
                     return false;
                 };
-                if !self.check_user_direction(link, uid, "RJOIN/RLEAVE", out) {
+                // One search each of the users and the rooms: a join
+                // crosses every server, and nothing below adds or
+                // removes a user or a room before the entries are read.
+                let user = self.chat.users.find(uid);
+                if !self.check_found_user_direction(link, uid, user, "RJOIN/RLEAVE", out) {
                     return true;
                 }
-                let Some(key) = self.room_key(name) else {
+                let key = fold_cow(name);
+                let Found::Here(room_id) = self.chat.rooms.find(&key) else {
                     return true;
                 };
-                let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
+                let Some((uid, u)) = (match user {
+                    Found::Here(id) => self.chat.users.at(id),
+                    _ => None,
+                }) else {
                     return true;
                 };
-                let (uid, home) = (uid.clone(), u.sid.clone());
+                let (uid, home, via) = (uid.clone(), u.sid.clone(), u.via);
                 if f.command() == "RJOIN" {
                     self.sync_confirm(&home, link, &uid, Some(&key));
                 }
-                let (shared, room) = self
-                    .chat
-                    .rooms
-                    .get_key_value_mut(&key)
-                    .expect("room exists");
+                let chat = &mut self.chat;
+                let (shared, room) = chat.rooms.at_mut(room_id).expect("room found");
                 if f.command() == "RJOIN" {
                     // One search of the members for the test and the write.
                     let renewed = match room.members.position(&uid) {
@@ -1069,20 +1075,26 @@ impl Server {
                     // The room table's copy of the key, not the interner's
                     // (a search of every name the process holds).
                     let shared = shared.clone();
-                    if let Some(u) = self.chat.users.get_mut(&uid) {
-                        u.rooms.insert(shared);
-                        if !renewed {
-                            fan_join(&mut room.fanout, &uid, u.via);
+                    if !renewed {
+                        fan_join(&mut room.fanout, &uid, via);
+                    }
+                    // Only the sequencer keeps start points.
+                    let sequencer = room.seq.is_some();
+                    if let Found::Here(id) = user {
+                        if let Some((_, u)) = chat.users.at_mut(id) {
+                            u.rooms.insert(shared);
                         }
                     }
                     self.flood(Some(link), verbatim(raw), out);
-                    self.new_membership(&key, &uid, out);
+                    if sequencer {
+                        self.new_membership(&key, &uid, out);
+                    }
                 } else {
                     let current = room.members.get(&uid).copied();
                     if current != Some(memid) {
                         return true; // an older membership: the new one stays
                     }
-                    self.drop_membership(&key, &uid, out);
+                    self.drop_membership_via(&key, &uid, Some(via), out);
                     if let Some(u) = self.chat.users.get_mut(&uid) {
                         u.rooms.remove(&key);
                     }

@@ -25,10 +25,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::id_map::Found;
-
 use super::{frame, verbatim, User, UserInfo};
 use crate::config::NickCollision;
+use crate::id_map::Found;
 use crate::names::{fold_cow, uid_sid, valid_nick};
 use crate::outbox::{ChatNote, LinkId, Outbox, Output};
 use crate::server::Server;
