@@ -2935,14 +2935,16 @@ fn views_and_counters_follow_a_registration() {
     assert_eq!(net.srv(a).stats().frames_in - in0, handed);
 }
 
-/// Nick changes to capitals (the index's key is then not the nick) and
-/// back to lower case: every server shows the nick as given, finds its
-/// user under any case, forgets the nicks given up from the index and
-/// remembers them in the history. (The first server a change reaches
-/// takes the new nick from the interner; the others take the copy the
-/// first one's index holds.)
+/// Nick changes to capitals (the index's key is then not the nick), in
+/// case only (the key stays) and back to lower case: every server shows
+/// the nick as given, finds its user under any case, forgets the nicks
+/// given up from the index and remembers them in the history. (The first
+/// server a change reaches takes the new nick from the interner; the
+/// others take the copy the first one's index holds.) A change in case
+/// only was answered NICKOK and never applied (scenario
+/// nick-case-change).
 #[test]
-fn nick_changes_to_capitals_and_back_are_indexed_on_every_server() {
+fn nick_changes_in_case_and_to_capitals_are_applied_on_every_server() {
     let mut net = chain(
         Config::default(),
         &["A", "B", "C"],
@@ -2961,9 +2963,18 @@ fn nick_changes_to_capitals_and_back_are_indexed_on_every_server() {
         .expect("welcomed");
     let uid = welcome[2].clone();
     let mut given_up: Vec<&str> = Vec::new();
-    for nick in ["BOB", "carol", "Dave"] {
+    let steps = [
+        ("BOB", Some("alice")),
+        ("Bob", None),
+        ("carol", Some("bob")),
+        ("Dave", Some("CAROL")),
+    ];
+    for (nick, gives_up) in steps {
         net.puppet_send(p, l, &encoded(&["NICK", nick]));
         net.settle();
+        let answer = net.puppet_got(p, l).into_iter().last().expect("an answer");
+        assert_eq!(answer, ["NICKOK", nick]);
+        given_up.extend(gives_up);
         for &s in &servers {
             let srv = net.srv(s);
             let shown = srv.users().find(|u| u.0 == uid).map(|u| u.1.to_string());
@@ -2980,12 +2991,12 @@ fn nick_changes_to_capitals_and_back_are_indexed_on_every_server() {
                 );
             }
         }
-        given_up.push(match nick {
-            "BOB" => "alice",
-            "carol" => "Bob",
-            _ => "CAROL",
-        });
     }
+    // The very same nick again: answered, nothing changes.
+    net.puppet_send(p, l, &encoded(&["NICK", "Dave"]));
+    net.settle();
+    let answer = net.puppet_got(p, l).into_iter().last().expect("an answer");
+    assert_eq!(answer, ["NICKOK", "Dave"]);
 }
 
 #[test]

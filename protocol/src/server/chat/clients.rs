@@ -226,13 +226,21 @@ impl Server {
                     return false;
                 };
                 let current = self.chat.users.get(uid).map(|u| u.nick.clone());
-                if current.as_deref().is_some_and(|c| fold(c) == fold(nick)) {
+                if current.as_deref() == Some(nick) {
                     out.send(link, frame("NICKOK", &[nick]));
                 } else if !valid_nick(nick) {
                     out.send(link, frame("NICKERR", &[nick, "invalid nick"]));
-                } else if self.chat.nicks.contains_key(&fold_cow(nick)) {
+                } else if self
+                    .chat
+                    .nicks
+                    .get(&fold_cow(nick))
+                    .is_some_and(|holder| **holder != **uid)
+                {
                     out.send(link, frame("NICKERR", &[nick, "nick in use"]));
                 } else {
+                    // A new nick, or the same one in another case (which
+                    // was answered NICKOK and never applied: the client
+                    // went by "BOB" while every server held "bob").
                     let ts = self.wall_secs(now).max(self.chat.users[uid].ts + 1);
                     self.change_nick(now, uid, nick, ts, out);
                     out.send(link, frame("NICKOK", &[nick]));
