@@ -31,6 +31,8 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
     // Leaves draw from a stream of their own too: a workload without them
     // expands as before they existed.
     let mut leaves = rng::stream(seed, "workload/leaves");
+    // And the case of a drawn nick (`nick_case`).
+    let mut case = rng::stream(seed, "workload/nick-case");
     let rooms: Vec<String> = (1..=w.rooms).map(|i| format!("#room{i:02}")).collect();
     let stop = w.stop.as_nanos();
     let mut push = |t: u64, action: Action| {
@@ -122,6 +124,15 @@ pub fn expand(scn: &Scenario, seed: u64) -> Scenario {
                     let nick = match w.nick_pool {
                         0 => format!("{id}_n{nick_changes}"),
                         pool => format!("nick{:02}", 1 + pick(&mut rng, pool as usize)),
+                    };
+                    let nick = if w.nick_case {
+                        match pick(&mut case, 3) {
+                            0 => nick,
+                            1 => nick[..1].to_uppercase() + &nick[1..],
+                            _ => nick.to_uppercase(),
+                        }
+                    } else {
+                        nick
                     };
                     push(
                         n,

@@ -275,6 +275,32 @@ fn keepalive_swarm_keeps_every_invariant_over_300_seeds() {
     assert!(redirects > 100, "{redirects} of 300 seeds drew redirects");
 }
 
+/// Users contending for four shared nicks drawn in every case: the build
+/// before nick-case-change and nick-pool-exhausted failed seeds 11 and 89
+/// (a client gave up registering at every session). The seeds change
+/// nicks in case alone, and some collide across case.
+#[test]
+fn nicks_swarm_keeps_every_invariant_over_300_seeds() {
+    let scn = load("swarm-nicks");
+    let w = scn.workload.as_ref().expect("users");
+    assert!(w.nick_case && w.nick_pool == 4);
+    let res = clean_sweep(&scn, "nicks", 300);
+    let expanded = drc_sim::workload::expand(&scn, 11);
+    let nicks: std::collections::BTreeSet<&str> = expanded
+        .actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            drc_sim::scenario::Action::Nick { nick, .. } => Some(nick.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        nicks.contains("nick01") && nicks.contains("Nick01") && nicks.contains("NICK01"),
+        "{nicks:?}"
+    );
+    assert_eq!(res.rows.len(), 300);
+}
+
 #[test]
 fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
     let res = clean_sweep(&load("swarm-greeter"), "greeter", 300);

@@ -257,6 +257,11 @@ pub struct Client {
     notices: u64,
     /// Nicks tried during the current registration.
     nick_tries: u32,
+    /// The nick the client was declared or last connected with: tried,
+    /// with its variants, once the wanted nick's are all taken.
+    own_nick: Arc<str>,
+    /// The current registration tries `own_nick` and its variants.
+    fell_back: bool,
     frame: Frame,
     /// The nick the user chose (the configured one, a connect command's,
     /// or the last accepted change): each registration starts with it.
@@ -296,9 +301,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Self {
+        let own_nick: Arc<str> = cfg.nick.as_str().into();
         Client {
-            nick: cfg.nick.as_str().into(),
-            wanted_nick: cfg.nick.as_str().into(),
+            nick: own_nick.clone(),
+            wanted_nick: own_nick.clone(),
             wanted_rooms: cfg.autojoin.iter().map(|r| r.as_str().into()).collect(),
             redial: reconnect::Redial::new(cfg.reconnect.as_ref()),
             cfg,
@@ -317,6 +323,8 @@ impl Client {
             list_log: Vec::new(),
             notices: 0,
             nick_tries: 0,
+            own_nick,
+            fell_back: false,
             frame: Frame::new(),
             pending_pump: Vec::new(),
             moving: None,
@@ -434,6 +442,7 @@ impl Client {
             self.end_registration(out);
             if let Some(n) = nick {
                 self.wanted_nick = n.into();
+                self.own_nick = self.wanted_nick.clone();
             }
             // The configured rooms belong to every session, even after a quit.
             for r in self.cfg.autojoin.clone() {
@@ -699,6 +708,7 @@ impl Client {
                 self.end_registration(out);
                 self.state = ClientState::Connected;
                 self.nick_tries = 0;
+                self.fell_back = false;
                 self.nick = a(0).into();
                 let uid: Arc<str> = a(1).into();
                 self.uid = Some(uid.clone());
@@ -734,6 +744,22 @@ impl Client {
                         }
                     }
                     self.nick_tries += 1;
+                    if self.nick_tries > 5
+                        && !self.fell_back
+                        && fold(&self.own_nick) != fold(&self.wanted_nick)
+                    {
+                        // The wanted nick and its five variants are taken
+                        // (users contending for a few shared nicks, in
+                        // every case, took them all): the client's own nick
+                        // next, or it would give up at every registration
+                        // while they are held (swarm-nicks, seeds 11, 89).
+                        self.fell_back = true;
+                        self.nick_tries = 0;
+                        self.nick = self.own_nick.clone();
+                        let n = self.nick.clone();
+                        self.send(out, "NICK", &[&n]);
+                        return;
+                    }
                     if self.nick_tries > 5 {
                         if self.nick_tries == 6 {
                             if let Some(link) = self.server_link() {

@@ -187,6 +187,7 @@ impl Client {
         self.uid = None;
         self.nick = self.wanted_nick.clone();
         self.nick_tries = 0;
+        self.fell_back = false;
         self.last_rx = now;
         out.push(Output::Connect { link, to: server });
         link

@@ -979,6 +979,60 @@ fn a_client_refused_every_nick_tries_five_others_then_gives_up_once() {
     assert_eq!(given_up, 1);
 }
 
+/// A client whose wanted nick (a change it made) is taken with all five
+/// variants tries its own nick (the one it was declared or connected
+/// with) and its variants before giving up, once; with its own nick free
+/// it registers by it (swarm-nicks seeds 11 and 89: users contending for
+/// four shared nicks took every variant, and one gave up at every
+/// registration, never to be connected again: nick-pool-exhausted.toml).
+#[test]
+fn a_client_refused_every_variant_of_its_wanted_nick_falls_back_to_its_own() {
+    for own_free in [false, true] {
+        let mut r = Rig::joined(cfg());
+        r.input(ClientInput::Command(ClientCommand::Nick("nick01")));
+        r.frame(&["NICKOK", "nick01"]);
+        // A new session, the wanted nick kept.
+        r.input(ClientInput::Command(ClientCommand::Connect {
+            server: "A",
+            nick: None,
+        }));
+        let new = r.dialled.last().expect("dialled").0;
+        r.input(ClientInput::Connected { link: new });
+        let nicks = |r: &Rig| -> Vec<String> {
+            r.sent_to(new)
+                .into_iter()
+                .filter(|v| v[0] == "NICK")
+                .map(|v| v[1].clone())
+                .collect()
+        };
+        for _ in 0..14 {
+            let last = nicks(&r).last().expect("a nick").clone();
+            if own_free && last == "alice" {
+                r.frame_on(new, &["WELCOME", "alice", "A-1-2"]);
+                break;
+            }
+            r.frame_on(new, &["NICKERR", &last, "nick in use"]);
+        }
+        let variants = |n: &'static str| (0..6).map(move |k| format!("{n}{}", "_".repeat(k)));
+        let want: Vec<String> = if own_free {
+            variants("nick01").chain(["alice".to_string()]).collect()
+        } else {
+            variants("nick01").chain(variants("alice")).collect()
+        };
+        assert_eq!(nicks(&r), want, "own nick free: {own_free}");
+        let given_up = r
+            .notes
+            .iter()
+            .filter(|n| matches!(n, ChatNote::RegistrationGivenUp { .. }))
+            .count();
+        assert_eq!(given_up, usize::from(!own_free));
+        if own_free {
+            assert_eq!(r.c.nick(), "alice");
+            assert_eq!(r.c.state(), ClientState::Connected);
+        }
+    }
+}
+
 #[test]
 fn client_states_have_the_names_the_summary_uses_and_notices_are_counted() {
     use ClientState::*;

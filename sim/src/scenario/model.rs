@@ -669,6 +669,10 @@ pub struct WorkloadSection {
     /// Nick changes draw from this many shared nicks (`nick01`..), so users
     /// contend for them across splits (zero: every new nick is unique).
     pub nick_pool: u64,
+    /// Nicks drawn in mixed case (`nick01`, `Nick01` or `NICK01`, from a
+    /// stream of their own): claims that differ only in case collide, and
+    /// a user may change its nick's case alone.
+    pub nick_case: bool,
     /// Probability, in parts per million, that a user logs in through the
     /// greeter (needs `[greeter]`).
     pub via_greeter_ppm: u32,
@@ -689,6 +693,7 @@ impl Default for WorkloadSection {
             list_every: Duration::ZERO,
             leave_every: Duration::ZERO,
             nick_pool: 0,
+            nick_case: false,
             via_greeter_ppm: 0,
         }
     }

@@ -55,6 +55,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "list_every",
     "leave_every",
     "nick_pool",
+    "nick_case",
     "via_greeter",
 ];
 const FAULTS_KEYS: &[&str] = &[
@@ -1022,6 +1023,9 @@ impl<'a> Parser<'a> {
         }
         if let Some(f) = t.get("via_greeter") {
             w.via_greeter_ppm = self.probability(&f)?;
+        }
+        if let Some(f) = t.get("nick_case") {
+            w.nick_case = self.boolean(&f)?;
         }
         if w.clients > 100_000 || w.rooms > 10_000 || w.nick_pool > 10_000 {
             return Err(self.err(

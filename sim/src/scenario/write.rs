@@ -168,6 +168,9 @@ impl Scenario {
             if wl.nick_pool > 0 {
                 w.kv("nick_pool", uint(wl.nick_pool));
             }
+            if wl.nick_case {
+                w.kv("nick_case", "true".to_string());
+            }
             if wl.via_greeter_ppm > 0 {
                 w.kv("via_greeter", probability(wl.via_greeter_ppm));
             }
