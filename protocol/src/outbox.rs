@@ -504,6 +504,21 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// Notes and actions are kept apart; either alone makes the outbox
+    /// not empty (an `||` for the `&&` survived the mutants).
+    #[test]
+    fn a_note_alone_or_an_action_alone_is_not_empty() {
+        let mut out = Outbox::new();
+        assert!(out.is_empty());
+        out.note(Note::BurstReceived { link: LinkId(1) });
+        assert!(!out.is_empty() && out.items().is_empty() && out.has_notes());
+        out.clear();
+        out.push(Output::Close { link: LinkId(1) });
+        assert!(!out.is_empty() && !out.has_notes());
+        out.clear();
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn clear_empties_and_releases_what_items_hold() {
         let name: Arc<str> = Arc::from("east");
