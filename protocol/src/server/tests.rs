@@ -711,6 +711,15 @@ fn run_unchanged(net: &mut Net, until: Instant) {
 }
 
 /// The link on which host `i` registered `peer` most recently.
+/// The UID the WELCOME a puppet got on `l` gave it.
+fn welcomed_uid(net: &Net, p: usize, l: LinkId) -> String {
+    net.puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "WELCOME")
+        .expect("welcomed")[2]
+        .clone()
+}
+
 fn registered_link(net: &Net, i: usize, peer: &str) -> LinkId {
     net.notes
         .iter()
@@ -2919,12 +2928,8 @@ fn views_and_counters_follow_a_registration() {
     net.puppet_send(p, l, &encoded(&["NICK", "Alice"]));
     net.settle();
     assert_eq!(net.srv(a).registering_clients(), 0);
-    let welcome = net
-        .puppet_got(p, l)
-        .into_iter()
-        .find(|w| w[0] == "WELCOME")
-        .expect("welcomed");
-    let uid = welcome[2].as_str();
+    let uid = welcomed_uid(&net, p, l);
+    let uid = uid.as_str();
     for s in [a, b] {
         assert_eq!(net.srv(s).uid_of_nick("Alice"), Some(uid));
         assert_eq!(net.srv(s).uid_of_nick("ALICE"), Some(uid));
@@ -2956,12 +2961,7 @@ fn nick_changes_in_case_and_to_capitals_are_applied_on_every_server() {
     net.puppet_send(p, l, &encoded(&["USER", "alice"]));
     net.puppet_send(p, l, &encoded(&["NICK", "alice"]));
     net.settle();
-    let welcome = net
-        .puppet_got(p, l)
-        .into_iter()
-        .find(|w| w[0] == "WELCOME")
-        .expect("welcomed");
-    let uid = welcome[2].clone();
+    let uid = welcomed_uid(&net, p, l);
     let mut given_up: Vec<&str> = Vec::new();
     let steps = [
         ("BOB", Some("alice")),
@@ -8346,12 +8346,7 @@ fn a_request_named_for_an_old_sequencer_goes_on_named_for_the_holder() {
         let c = net.srv(2).sid().to_string();
         let a = net.srv(0).sid().to_string();
         assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
-        let uid = net
-            .puppet_got(p2, l2)
-            .into_iter()
-            .find(|w| w[0] == "WELCOME")
-            .expect("p2 was welcomed")[2]
-            .clone();
+        let uid = welcomed_uid(&net, p2, l2);
         let srv = net.hosts[0].srv.as_mut().unwrap();
         let mut cfg = (*srv.cfg).clone();
         cfg.ablations.no_request_names_holder = ablate;
