@@ -117,6 +117,9 @@ pub struct Ablations {
     /// A member's server never asks the sequencer again for a start point
     /// that did not arrive.
     pub no_start_retry: bool,
+    /// A member's server does not ask again for its members' start points
+    /// when a room's sequencer comes back into its view.
+    pub no_start_recheck: bool,
     /// The target takes a handover whatever its id, and the source commits
     /// a request it already ended.
     pub no_handover_id: bool,
@@ -181,6 +184,9 @@ pub struct Ablations {
     /// A server shutting down closes its links while a stream it agreed
     /// to take still waits for the old sequencer's go.
     pub no_drain_waits_go: bool,
+    /// A successor that said it is ready to take a stream (RSEQTAKE) never
+    /// says it again while it waits for the go.
+    pub no_take_reask: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -329,6 +335,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "order.liveness",
     ),
     (
+        "start-recheck",
+        "a member's server does not ask again for its members' start points when a room's sequencer comes back into its view after a split, so a start point the sequencer gave anew meanwhile (it had dropped the membership) and lost on the way is never known",
+        "order.liveness",
+    ),
+    (
         "handover-id",
         "a redirect's target accepts any request id, and its source commits a request it already ended",
         "redirect.finishes",
@@ -439,6 +450,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "take-reask",
+        "a successor that said it is ready to take a stream (RSEQTAKE) never says it again, so a take or a go lost with a link that closed on the way (a second server shutting down beside the first) leaves the stream with nobody",
+        "stream.kept",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -515,6 +531,7 @@ impl Ablations {
             "client-reconnect" => &mut self.no_client_reconnect,
             "client-rejoin" => &mut self.no_client_rejoin,
             "start-retry" => &mut self.no_start_retry,
+            "start-recheck" => &mut self.no_start_recheck,
             "handover-id" => &mut self.no_handover_id,
             "shutdown-reason" => &mut self.no_shutdown_reason,
             "home-move" => &mut self.no_home_move,
@@ -537,6 +554,7 @@ impl Ablations {
             "handoff-reask" => &mut self.no_handoff_reask,
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,
+            "take-reask" => &mut self.no_take_reask,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -2894,6 +2894,55 @@ fn a_start_point_lost_on_the_way_is_asked_for_again() {
     }
 }
 
+/// A member's server asks again for its members' start points when a
+/// room's sequencer comes back into its view, even when the heal is
+/// not on its own link (whose burst makes it ask anyway). Under `home`,
+/// bob (on B) is in A's #r with start point 1, B behind M; the link A-M
+/// is cut, A drops bob's membership and numbers alice's "hello" 1
+/// without him. At the heal M's burst brings the membership back and A
+/// gives it a new start point, 2, whose RSTART is lost. B asks again
+/// once A is back in its view (RSTARTREQ) and bob learns 2, so that he
+/// fetches 1. Without the asking (`start-recheck`) bob stays at 1 for
+/// good (start-point-lost-after-a-split.toml).
+#[test]
+fn a_start_point_given_anew_after_a_split_is_asked_for_again() {
+    for ablate in [false, true] {
+        let mut cfg = ordering_cfg(crate::config::Ordering::Home);
+        cfg.ablations.no_start_recheck = ablate;
+        let find_delay = cfg.find_delay;
+        let mut net = chain(cfg, &["A", "M", "B"], &[("M", "A"), ("B", "M")]);
+        let (a, m) = (net.find("A"), net.find("M"));
+        let (pa, pb) = (net.add_puppet("alice"), net.add_puppet("bob"));
+        let la = client_joins(&mut net, pa, "A", "alice");
+        let lb = client_joins(&mut net, pb, "B", "bob");
+        let starts = |net: &Net| -> Vec<String> {
+            syncs(net, pb, lb).iter().map(|w| w[4].clone()).collect()
+        };
+        assert_eq!(starts(&net), ["1"]);
+        let (am, ma) = (net.link_to(a, "M"), net.link_to(m, "A"));
+        net.wires.remove(&(a, am));
+        net.wires.remove(&(m, ma));
+        net.handle(a, Input::Closed { link: am });
+        net.handle(m, Input::Closed { link: ma });
+        net.settle();
+        let said = client_says(&mut net, pa, la, "hello");
+        assert_eq!(said.2, "1");
+        net.lose.push("RSTART".into());
+        net.connect(m, "A");
+        net.settle();
+        assert!(
+            net.lose.is_empty(),
+            "the new start point was sent, and lost"
+        );
+        net.run_for(Duration::from_nanos(find_delay.as_nanos() * 3));
+        if ablate {
+            assert_eq!(starts(&net), ["1"]);
+        } else {
+            assert_eq!(starts(&net), ["1", "2"]);
+        }
+    }
+}
+
 #[test]
 fn sid_codes_tell_every_character_apart() {
     // Route-table keys: SIDs that differ in one place, any place, must not
@@ -4165,11 +4214,11 @@ fn a_newcomer_whose_sponsor_dies_mid_sync_retries_through_a_member_it_heard_of()
 /// sequences it), p2 on C joins. Returns the net and each puppet with
 /// its link.
 fn room_across_b_and_c() -> (Net, [(usize, LinkId); 2]) {
-    let mut net = chain(
-        Config::default(),
-        &["A", "B", "C"],
-        &[("A", "B"), ("A", "C")],
-    );
+    room_across_b_and_c_with(Config::default())
+}
+
+fn room_across_b_and_c_with(cfg: Config) -> (Net, [(usize, LinkId); 2]) {
+    let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
     let p1 = net.add_puppet("p1");
     let l1 = client_joins(&mut net, p1, "B", "p1");
     let p2 = net.add_puppet("p2");
@@ -4396,7 +4445,11 @@ fn a_newer_stream_of_an_earlier_incarnation_is_superseded() {
 /// The same, then p1 says one message and B shuts down.
 /// Returns the net and p2's puppet and link.
 fn sequencer_shuts_down(lose: &[&str]) -> (Net, usize, LinkId) {
-    let (mut net, [(p1, l1), (p2, l2)]) = room_across_b_and_c();
+    sequencer_shuts_down_with(Config::default(), lose)
+}
+
+fn sequencer_shuts_down_with(cfg: Config, lose: &[&str]) -> (Net, usize, LinkId) {
+    let (mut net, [(p1, l1), (p2, l2)]) = room_across_b_and_c_with(cfg);
     let (e, s, n) = client_says(&mut net, p1, l1, "one");
     assert_eq!((e.as_str(), n.as_str()), ("1", "1"));
     assert!(s.starts_with(net.srv(1).sid()), "{s}");
@@ -4533,10 +4586,11 @@ fn a_successor_that_is_shutting_down_hands_the_stream_on() {
 
 #[test]
 fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
-    // C's answer to B is lost: C, ready but never told to go, must not
-    // number anything; after redirect_timeout B tries the nearest untried
-    // server, A, and tells it to go.
-    let (net, _, _) = sequencer_shuts_down(&["RSEQTAKE"]);
+    // C's answers to B are lost, the first and both it sends again
+    // within B's `redirect_timeout`: C, ready but never told to go, must
+    // not number anything; after redirect_timeout B tries the nearest
+    // untried server, A, and tells it to go.
+    let (net, _, _) = sequencer_shuts_down(&["RSEQTAKE"; 3]);
     assert!(!sequences(&net, 2));
     assert!(sequences(&net, 0));
     let a = net.srv(0).sid().to_string();
@@ -7013,7 +7067,9 @@ fn after_a_silent_successor_the_next_try_goes_another_way() {
     let p2 = net.add_puppet("p2");
     client_joins(&mut net, p2, "C", "p2");
     assert!(sequences(&net, b));
-    net.lose.push("RSEQTAKE".to_string());
+    // C's take, and both it sends again before B gives up on it.
+    net.lose
+        .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 3));
     net.handle(b, Input::Operator(Command::Shutdown));
     net.run_for(secs(12));
     let dests: Vec<String> = net
@@ -7137,9 +7193,10 @@ fn a_handover_state_is_never_sent_back() {
 }
 
 /// Survivors of `on_handoff_msg`: the old sequencer tells to go only the
-/// successor of its current try, for that try's number, and only once.
+/// successor of its current try, for that try's number; a take that
+/// successor sends again (its go was lost) gets the go again.
 #[test]
-fn only_the_current_successor_is_told_to_go_once() {
+fn only_the_current_successor_is_told_to_go() {
     let (mut net, _) = room_across_b_and_c();
     net.lose
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
@@ -7163,8 +7220,49 @@ fn only_the_current_successor_is_told_to_go_once() {
     );
     assert_eq!(gos(&net), 0, "a stale number, or not the one tried");
     net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", &gen, &to, &b_sid]));
+    assert_eq!(gos(&net), 1, "told to go");
     net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", &gen, &to, &b_sid]));
-    assert_eq!(gos(&net), 1, "told to go once");
+    assert_eq!(gos(&net), 2, "told again");
+    net.inject(
+        1,
+        ba,
+        &chat_frame("RSEQTAKE", &["#r", &gen, &a_sid, &b_sid]),
+    );
+    assert_eq!(gos(&net), 2, "never another");
+}
+
+/// A successor whose go is lost says it is ready again every
+/// `find_delay` and takes the stream at the go that answers; without
+/// that (`take-reask`) the stream is left with nobody
+/// (two-shutdowns-lose-the-stream.toml).
+#[test]
+fn a_successor_whose_go_is_lost_asks_again_and_takes_the_stream() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_take_reask = ablate;
+        let (mut net, p2, l2) = sequencer_shuts_down_with(cfg, &["RSEQGO"]);
+        let takes = net
+            .sent
+            .iter()
+            .filter(|s| s.1 == 2 && words(&s.3)[0] == "RSEQTAKE")
+            .count();
+        let epoch = |i: usize| {
+            let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+            r.stream.epoch
+        };
+        if ablate {
+            // Nobody took the stream: once B's grace ended, the servers
+            // left started the room afresh.
+            assert_eq!(takes, 1);
+            assert!(epoch(0) > 1 && epoch(2) == epoch(0), "{}", epoch(0));
+        } else {
+            assert_eq!((epoch(0), epoch(2)), (1, 1));
+            assert_eq!(takes, 2, "once, and again after find_delay");
+            assert!(sequences(&net, 2), "C took the stream");
+            let (e, _, n) = client_says(&mut net, p2, l2, "two");
+            assert_eq!((e.as_str(), n.as_str()), ("1", "2"));
+        }
+    }
 }
 
 /// Survivor of `on_handoff_msg`: the new holder gives a start point only

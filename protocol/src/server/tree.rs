@@ -440,6 +440,7 @@ impl Server {
                 name: self.known.ids().name(id).clone(),
                 via,
             });
+            self.sequencer_back(&sid);
         }
         self.forward_server(id, via, out);
         if old.is_none_or(|o| o.via != via) {

@@ -86,6 +86,23 @@ pub(crate) struct Handing {
     waiting: Vec<Arc<str>>,
 }
 
+/// A handed-over stream whose whole state is here: the handover's `gen`
+/// and the server offering it, which we told we are ready (RSEQTAKE) and
+/// whose go (RSEQGO) we await.
+#[derive(Clone, Debug)]
+pub(crate) struct Offer {
+    pub gen: u64,
+    pub from: Arc<str>,
+    /// When we say we are ready again, if the go has not come: the take
+    /// or the go is directed, and one routed along a link that closes on
+    /// the way (a second server shutting down beside the first) is lost
+    /// with nobody to notice (two-shutdowns-lose-the-stream.toml). `None`
+    /// once the old sequencer has surely let go: it waits at most
+    /// `redirect_timeout` for our answer from when it sent the state.
+    pub again: Option<Instant>,
+    until: Instant,
+}
+
 /// Records kept per room: streams a room moved through that were handed
 /// over, as bursts carry them; a stream's record is only ever read for
 /// that stream, so an old one costs a little memory and nothing else.
@@ -297,6 +314,47 @@ impl Server {
         }
     }
 
+    /// Tells the server offering us room `key`'s stream that we are ready
+    /// to take it (`RSEQTAKE,room,gen,us,it`), if it is in reach.
+    fn send_take(&self, key: &str, out: &mut Outbox) {
+        let (Some(room), Some((_, _, Some(o)))) =
+            (self.chat.rooms.get(key), self.chat.incoming.get(key))
+        else {
+            return;
+        };
+        if let Dest::Link(l) = self.dest_of_sid(&o.from) {
+            let (g, me) = (o.gen.to_string(), self.me.sid.clone());
+            out.send(l, frame("RSEQTAKE", &[&room.name, &g, &me, &o.from]));
+        }
+    }
+
+    /// Offers whose go has not come: said again every `find_delay` until
+    /// the old sequencer has surely let go.
+    pub(crate) fn retry_takes(&mut self, now: Instant, out: &mut Outbox) {
+        if self.chat.incoming.is_empty() {
+            return;
+        }
+        let delay = self.cfg.find_delay;
+        let mut due: Vec<String> = Vec::new();
+        for (key, (_, _, o)) in self.chat.incoming.iter_mut() {
+            let Some(o) = o else { continue };
+            if o.again.is_none_or(|t| t > now) {
+                continue;
+            }
+            o.again = Some(now + delay).filter(|t| *t <= o.until);
+            if o.again.is_some() {
+                due.push(key.clone());
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        for key in due {
+            self.send_take(&key, out);
+        }
+        self.arm(now + delay);
+    }
+
     /// Streams whose successor did not answer in time go to the next; one
     /// we told to go but whose RHOLDER has not come back is let go.
     pub(crate) fn retry_handoffs(&mut self, now: Instant, out: &mut Outbox) {
@@ -492,15 +550,19 @@ impl Server {
                 let (Some(gen), Some(from)) = (num(1), f.arg(2)) else {
                     return false;
                 };
+                let again = now + self.cfg.find_delay;
+                let until = now + self.cfg.redirect_timeout;
                 let Some((_, _, offered)) = self.chat.incoming.get_mut(&key) else {
                     return true;
                 };
-                *offered = Some((gen, from.into()));
-                if let Dest::Link(l) = self.dest_of_sid(from) {
-                    let (name, g, me) =
-                        (f.arg(0).unwrap_or(""), gen.to_string(), self.me.sid.clone());
-                    out.send(l, frame("RSEQTAKE", &[name, &g, &me, from]));
-                }
+                *offered = Some(Offer {
+                    gen,
+                    from: from.into(),
+                    again: (!self.cfg.ablations.no_take_reask).then_some(again),
+                    until,
+                });
+                self.send_take(&key, out);
+                self.arm(again);
             }
             ("RSEQTAKE", 4) => {
                 // At the old sequencer: the first ready successor of the
@@ -511,7 +573,16 @@ impl Server {
                 let Some(h) = self.chat.handing.get_mut(&key) else {
                     return true;
                 };
-                if h.decided || h.gen != gen || h.tried.last().is_none_or(|t| **t != *from) {
+                if h.gen != gen || h.tried.last().is_none_or(|t| **t != *from) {
+                    return true;
+                }
+                if h.decided {
+                    // Ready again: our go was lost on the way. The stream
+                    // is this successor's already; say so again.
+                    if let Dest::Link(l) = self.dest_of_sid(from) {
+                        let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
+                        out.send(l, frame("RSEQGO", &[name, &g, from]));
+                    }
                     return true;
                 }
                 h.decided = true;
@@ -548,7 +619,7 @@ impl Server {
                     .chat
                     .incoming
                     .get(&key)
-                    .is_none_or(|i| i.2.as_ref().map(|o| o.0) != Some(gen))
+                    .is_none_or(|i| i.2.as_ref().map(|o| o.gen) != Some(gen))
                 {
                     return true;
                 }
@@ -609,7 +680,7 @@ impl Server {
                 // Given a stream while shutting down ourselves (after our
                 // own handover): pass it on in turn.
                 if self.draining.is_some() && !self.cfg.ablations.no_sequencer_handoff {
-                    self.hand_over(now, &key, offered.map(|o| o.1), out);
+                    self.hand_over(now, &key, offered.map(|o| o.from), out);
                 }
             }
             _ => return false,

@@ -204,8 +204,8 @@ pub(crate) struct ClientLink {
 }
 
 /// A stream's state arriving by handover, and once the whole state is in
-/// (offered) the handover's `gen` and the server offering it.
-pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<(u64, Arc<str>)>);
+/// the offer it makes.
+pub(crate) type Incoming = (Stream, rooms::Sequencer, Option<handoff::Offer>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChatState {
@@ -580,6 +580,11 @@ impl Server {
         for h in self.chat.handing.values() {
             at(h.until());
         }
+        for (_, _, o) in self.chat.incoming.values() {
+            if let Some(t) = o.as_ref().and_then(|o| o.again) {
+                at(t);
+            }
+        }
         if let Some(t) = self.balance_at {
             at(t);
         }
@@ -691,6 +696,7 @@ impl Server {
         self.expire_moves(now, out);
         self.expire_holds(now, out);
         self.retry_starts(now, out);
+        self.retry_takes(now, out);
         self.grace_timeout(now, out);
         self.chat.history.expire(now);
     }

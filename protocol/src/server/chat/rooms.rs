@@ -701,6 +701,39 @@ impl Server {
         self.start_awaited(key, uid);
     }
 
+    /// The server `sid` came into this server's view, fresh: if it
+    /// sequences rooms our members are in, it may have lost sight of us
+    /// meanwhile, dropped their memberships and, when our bursts brought
+    /// them back, given them start points past what it numbered in
+    /// between. That RSTART is directed, and lost if a loop break drops
+    /// the link it takes; we had a start point, so no retry covered it,
+    /// and the member held at its old one for good
+    /// (start-point-lost-after-a-split.toml). So every such start point is
+    /// awaited again: the answer is the one the sequencer holds, the old
+    /// one if nothing changed.
+    pub(crate) fn sequencer_back(&mut self, sid: &str) {
+        if self.cfg.ablations.no_start_recheck
+            || self.cfg.ablations.no_start_retry
+            || self.chat.rooms.is_empty()
+        {
+            return;
+        }
+        let mut due: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        for (key, r) in self.chat.rooms.iter() {
+            if r.seq.is_some() || self.sequencer_sid(key, &r.stream.seq) != Some(sid) {
+                continue;
+            }
+            for (uid, _) in r.members.iter() {
+                if matches!(self.dest_of_uid(uid), Dest::Client(_)) {
+                    due.push((key.clone(), uid.clone()));
+                }
+            }
+        }
+        for (key, uid) in due {
+            self.start_awaited(&key, &uid);
+        }
+    }
+
     /// Awaits `uid`'s start point in room `key`, timed (and the server
     /// armed) at the end of the input.
     pub(crate) fn start_awaited(&mut self, key: &str, uid: &Arc<str>) {
