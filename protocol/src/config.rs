@@ -187,6 +187,10 @@ pub struct Ablations {
     /// A successor that said it is ready to take a stream (RSEQTAKE) never
     /// says it again while it waits for the go.
     pub no_take_reask: bool,
+    /// A server that asked a neighbour for a server's users (USYNC) drops
+    /// every user the answer leaves out, even one that moved to another
+    /// server since it asked.
+    pub no_sync_moved: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -455,6 +459,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "sync-moved",
+        "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
+        "users.agree",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -555,6 +564,7 @@ impl Ablations {
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,
             "take-reask" => &mut self.no_take_reask,
+            "sync-moved" => &mut self.no_sync_moved,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

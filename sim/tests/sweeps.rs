@@ -172,9 +172,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// (2908, shrunk to start-point-lost-after-a-split.toml); a handover's
 /// go lost where the tree re-formed around a second server shutting
 /// down (`take-reask`) once in 8,000 (6779, shrunk to
-/// two-shutdowns-lose-the-stream.toml). Each ablation's scenario is
-/// that run without the fix.
-const OWN_SCENARIO: [&str; 20] = [
+/// two-shutdowns-lose-the-stream.toml). A redirect whose UMOVE reaches a
+/// server while its question about the mover's old home is out
+/// (`sync-moved`: a link stalled through the move, then a burst of
+/// routes at once) met swarm-chat once in 6,000 seeds (9097, shrunk to
+/// sync-after-a-move.toml). Each ablation's scenario is that run
+/// without the fix.
+const OWN_SCENARIO: [&str; 21] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -195,6 +199,7 @@ const OWN_SCENARIO: [&str; 20] = [
     "move-watch",
     "start-recheck",
     "take-reask",
+    "sync-moved",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

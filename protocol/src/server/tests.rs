@@ -5752,6 +5752,33 @@ fn a_user_the_sync_answer_does_not_name_is_dropped() {
     assert_eq!(nick_of(&net, a, &max), None, "max was not named");
 }
 
+/// A user that moved to another server after A asked for its old home's
+/// users is the new home's: the answer about the old home leaves it out
+/// and A keeps it. Here max moves from C to E (both behind B) while A's
+/// USYNC about C is unanswered; B's answer names sam alone. Without the
+/// check (`sync-moved`) A drops max for good (sync-after-a-move.toml).
+#[test]
+fn a_user_that_moved_since_the_sync_was_asked_is_kept() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_sync_moved = ablate;
+        let (mut net, ab, _, c_sid, _, [sam, max]) = users_of_c(cfg);
+        let a = 0;
+        let e_sid = net.srv(4).sid().to_string();
+        route_to_c_reshaped(&mut net, ab);
+        net.inject(a, ab, &chat_frame("UMOVE", &[&max, &c_sid, &e_sid, "1"]));
+        net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+        net.inject(a, ab, &chat_frame("USYNCEND", &[&c_sid, "1"]));
+        assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"));
+        let kept = nick_of(&net, a, &max);
+        if ablate {
+            assert_eq!(kept, None);
+        } else {
+            assert_eq!(kept.as_deref(), Some("max"), "max lives on E now");
+        }
+    }
+}
+
 /// A membership the USYNC answer names (an RJOIN) is kept at its end, one
 /// it does not name is dropped: sam and max of C are both in #r at A; B's
 /// answer names both users but only sam's membership (mutation survivor:

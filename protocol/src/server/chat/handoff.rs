@@ -550,7 +550,8 @@ impl Server {
                 let (Some(gen), Some(from)) = (num(1), f.arg(2)) else {
                     return false;
                 };
-                let again = now + self.cfg.find_delay;
+                let again =
+                    (!self.cfg.ablations.no_take_reask).then_some(now + self.cfg.find_delay);
                 let until = now + self.cfg.redirect_timeout;
                 let Some((_, _, offered)) = self.chat.incoming.get_mut(&key) else {
                     return true;
@@ -558,11 +559,13 @@ impl Server {
                 *offered = Some(Offer {
                     gen,
                     from: from.into(),
-                    again: (!self.cfg.ablations.no_take_reask).then_some(again),
+                    again,
                     until,
                 });
                 self.send_take(&key, out);
-                self.arm(again);
+                if let Some(t) = again {
+                    self.arm(t);
+                }
             }
             ("RSEQTAKE", 4) => {
                 // At the old sequencer: the first ready successor of the

@@ -225,17 +225,27 @@ impl Server {
         }
         let p = self.chat.syncs.remove(sid).expect("just checked");
         if vouched && self.route_by_sid(sid) == Some(link) {
-            self.drop_unconfirmed(link, &p, out);
+            self.drop_unconfirmed(link, sid, &p, out);
         }
         for w in p.waiting {
             self.answer_sync(w, sid, out);
         }
     }
 
-    /// Removes the users and memberships a USYNC answer did not confirm,
-    /// and tells the servers that route them through us.
-    fn drop_unconfirmed(&mut self, link: LinkId, p: &PendingSync, out: &mut Outbox) {
+    /// Removes the users and memberships a USYNC answer about `sid` did
+    /// not confirm, and tells the servers that route them through us.
+    /// A user that moved to another server since we asked (a UMOVE came
+    /// in between) is that server's now: the answer, about `sid`, rightly
+    /// leaves it out, and dropping it lost a moved user here for good
+    /// (users.agree: swarm-chat seed 9097, sync-after-a-move.toml).
+    fn drop_unconfirmed(&mut self, link: LinkId, sid: &str, p: &PendingSync, out: &mut Outbox) {
+        let moved_on = |s: &Self, uid: &str| {
+            !s.cfg.ablations.no_sync_moved && s.chat.users.get(uid).is_some_and(|u| *u.sid != *sid)
+        };
         for uid in &p.users {
+            if moved_on(self, uid) {
+                continue;
+            }
             if self
                 .chat
                 .users
@@ -247,6 +257,9 @@ impl Server {
             }
         }
         for (uid, key) in &p.members {
+            if moved_on(self, uid) {
+                continue;
+            }
             let Some(room) = self.chat.rooms.get(key) else {
                 continue;
             };
