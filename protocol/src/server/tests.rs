@@ -7292,6 +7292,30 @@ fn a_successor_whose_go_is_lost_asks_again_and_takes_the_stream() {
     }
 }
 
+/// The take is said again `find_delay` after the first, not at an earlier
+/// wake-up of the successor for anything else (mutation survivor: the
+/// due test reversed said it again at any wake-up before its time).
+#[test]
+fn a_take_is_said_again_only_when_due() {
+    let (mut net, _) = room_across_b_and_c();
+    net.lose.push("RSEQGO".into());
+    net.handle(1, Input::Operator(Command::Shutdown));
+    let takes = |net: &Net| {
+        net.sent
+            .iter()
+            .filter(|s| s.1 == 2 && words(&s.3)[0] == "RSEQTAKE")
+            .map(|s| s.0)
+            .collect::<Vec<_>>()
+    };
+    net.run_until_true(ms(10), |n| !takes(n).is_empty());
+    let first = takes(&net)[0];
+    net.run_for(ms(100));
+    net.handle(2, Input::Timeout);
+    assert_eq!(takes(&net).len(), 1, "not yet due");
+    net.run_for(secs(3));
+    assert_eq!(takes(&net), [first, first + Config::default().find_delay]);
+}
+
 /// Survivor of `on_handoff_msg`: the new holder gives a start point only
 /// to members that had none in the state it took; a member that had one
 /// keeps it (a second would tell it to skip what came before).

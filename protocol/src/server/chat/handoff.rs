@@ -329,7 +329,9 @@ impl Server {
     }
 
     /// Offers whose go has not come: said again every `find_delay` until
-    /// the old sequencer has surely let go.
+    /// the old sequencer has surely let go. (Called on a timeout, whose
+    /// end computes the next wake-up from `chat_deadline`, which counts
+    /// the offers' times.)
     pub(crate) fn retry_takes(&mut self, now: Instant, out: &mut Outbox) {
         if self.chat.incoming.is_empty() {
             return;
@@ -346,13 +348,9 @@ impl Server {
                 due.push(key.clone());
             }
         }
-        if due.is_empty() {
-            return;
-        }
         for key in due {
             self.send_take(&key, out);
         }
-        self.arm(now + delay);
     }
 
     /// Streams whose successor did not answer in time go to the next; one
