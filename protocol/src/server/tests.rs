@@ -2903,12 +2903,17 @@ fn a_start_point_lost_on_the_way_is_asked_for_again() {
 /// gives it a new start point, 2, whose RSTART is lost. B asks again
 /// once A is back in its view (RSTARTREQ) and bob learns 2, so that he
 /// fetches 1. Without the asking (`start-recheck`) bob stays at 1 for
-/// good (start-point-lost-after-a-split.toml).
+/// good (start-point-lost-after-a-split.toml); so too without any
+/// asking again (`start-retry`, whose retries the asking rides on).
+/// A server that comes into view sequencing nothing of ours is not a
+/// reason to ask.
 #[test]
 fn a_start_point_given_anew_after_a_split_is_asked_for_again() {
-    for ablate in [false, true] {
+    for (recheck_off, retry_off) in [(false, false), (true, false), (false, true)] {
+        let ablate = recheck_off || retry_off;
         let mut cfg = ordering_cfg(crate::config::Ordering::Home);
-        cfg.ablations.no_start_recheck = ablate;
+        cfg.ablations.no_start_recheck = recheck_off;
+        cfg.ablations.no_start_retry = retry_off;
         let find_delay = cfg.find_delay;
         let mut net = chain(cfg, &["A", "M", "B"], &[("M", "A"), ("B", "M")]);
         let (a, m) = (net.find("A"), net.find("M"));
@@ -2937,9 +2942,25 @@ fn a_start_point_given_anew_after_a_split_is_asked_for_again() {
         net.run_for(Duration::from_nanos(find_delay.as_nanos() * 3));
         if ablate {
             assert_eq!(starts(&net), ["1"]);
-        } else {
-            assert_eq!(starts(&net), ["1", "2"]);
+            continue;
         }
+        assert_eq!(starts(&net), ["1", "2"]);
+        // D, new to B, sequences no room: B asks nothing more.
+        let b = net.find("B");
+        let asks = |net: &Net| {
+            net.sent
+                .iter()
+                .filter(|s| s.1 == b && words(&s.3)[0] == "RSTARTREQ")
+                .count()
+        };
+        let before = asks(&net);
+        let d = net.add("D", &[]);
+        net.handle(d, Input::Start);
+        net.connect(d, "A");
+        net.settle();
+        assert!(net.srv(b).known_server("D").is_some());
+        net.run_for(Duration::from_nanos(find_delay.as_nanos() * 3));
+        assert_eq!(asks(&net), before);
     }
 }
 
