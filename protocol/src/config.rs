@@ -191,6 +191,9 @@ pub struct Ablations {
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
     pub no_sync_moved: bool,
+    /// A shutting-down server tells the clients it could not move why it
+    /// lets them go only once its streams are handed over.
+    pub no_prompt_goodbye: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -464,6 +467,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "users.agree",
     ),
     (
+        "prompt-goodbye",
+        "a shutting-down server tells the clients it could not move why it lets them go only once its streams are handed over, which with nobody in reach takes rounds: a client can time the server out first, never told",
+        "shutdown.drains",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -565,6 +573,7 @@ impl Ablations {
             "drain-waits-go" => &mut self.no_drain_waits_go,
             "take-reask" => &mut self.no_take_reask,
             "sync-moved" => &mut self.no_sync_moved,
+            "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -176,9 +176,12 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// server while its question about the mover's old home is out
 /// (`sync-moved`: a link stalled through the move, then a burst of
 /// routes at once) met swarm-chat once in 6,000 seeds (9097, shrunk to
-/// sync-after-a-move.toml). Each ablation's scenario is that run
-/// without the fix.
-const OWN_SCENARIO: [&str; 21] = [
+/// sync-after-a-move.toml). A shutdown whose moves fail while its stream
+/// has nobody in reach for rounds, with a client that times the server
+/// out within them (`prompt-goodbye`), met swarm-greeter once in 9,000
+/// seeds (11092, shrunk to shutdown-goodbye-while-handing-over.toml).
+/// Each ablation's scenario is that run without the fix.
+const OWN_SCENARIO: [&str; 22] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -200,6 +203,7 @@ const OWN_SCENARIO: [&str; 21] = [
     "start-recheck",
     "take-reask",
     "sync-moved",
+    "prompt-goodbye",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -163,6 +163,16 @@ impl Server {
             return;
         };
         self.retry_handoffs(now, out);
+        // The clients it could not move are told as soon as no move is
+        // pending (or the drain's time ran out), whatever the streams do: a
+        // handover with nobody in reach takes five rounds, and a client
+        // left that long without a word timed its server out first, never
+        // told why (shutdown.drains: swarm-greeter seed 11092,
+        // shutdown-goodbye-while-handing-over.toml).
+        let moves_ended = self.chat.moves_out.is_empty() || now >= until;
+        if moves_ended && self.last_word.is_none() && !self.cfg.ablations.no_prompt_goodbye {
+            self.let_clients_go(out);
+        }
         // Streams wait for their successor's receipt (each try is bounded,
         // and so is their number), and the drain with them.
         if let Some(next) = self.chat.handing.values().map(|h| h.until()).min() {
@@ -206,11 +216,7 @@ impl Server {
             }
             return;
         }
-        let why = "server shutting down";
-        let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();
-        for l in clients {
-            self.let_client_go(l, why, out);
-        }
+        self.let_clients_go(out);
         let neighbours: Vec<LinkId> = self
             .links
             .iter()
@@ -234,6 +240,14 @@ impl Server {
     pub(crate) fn heard_last_word(&mut self, link: LinkId) {
         if let Some(waiting) = &mut self.last_word {
             waiting.retain(|&l| l != link);
+        }
+    }
+
+    /// Lets every client still here go, told why.
+    fn let_clients_go(&mut self, out: &mut Outbox) {
+        let clients: Vec<LinkId> = self.chat.clients.keys().copied().collect();
+        for l in clients {
+            self.let_client_go(l, "server shutting down", out);
         }
     }
 

@@ -7164,6 +7164,34 @@ fn a_handover_nobody_takes_ends_after_its_rounds() {
     assert!(!sequences(&net, 0) && !sequences(&net, 2));
 }
 
+/// A shutting-down server tells a client it could not move why it lets
+/// it go once the move has ended, not only once its streams are handed
+/// over: here p1 (a puppet) never follows its REDIRECT, so the move ends
+/// at `redirect_timeout`, while nobody takes B's stream for five rounds.
+/// Without that (`prompt-goodbye`) p1 hears nothing for 25 s, long
+/// enough for a client to time its server out
+/// (shutdown-goodbye-while-handing-over.toml).
+#[test]
+fn a_client_that_could_not_move_is_told_before_the_streams_are_handed_over() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_prompt_goodbye = ablate;
+        let redirect_timeout = cfg.redirect_timeout;
+        let (mut net, [(p1, l1), _]) = room_across_b_and_c_with(cfg);
+        net.lose
+            .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
+        let t0 = net.now;
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_until(t0 + redirect_timeout + secs(1));
+        let told = net
+            .puppet_got(p1, l1)
+            .iter()
+            .any(|w| *w == ["ERROR", "server shutting down"]);
+        assert!(!net.srv(1).is_stopped(), "still handing over");
+        assert_eq!(told, !ablate);
+    }
+}
+
 /// Survivors of `on_handoff_msg`: only the receipt of the successor last
 /// tried, for the handover number last sent, ends a handover; a record
 /// naming another holder or another number does not (here no successor
