@@ -7192,6 +7192,28 @@ fn a_client_that_could_not_move_is_told_before_the_streams_are_handed_over() {
     }
 }
 
+/// A client whose move ended early (it refused) is told at once, not at
+/// the drain's deadline (mutation survivor: "no move pending, or time is
+/// up" as "and").
+#[test]
+fn a_client_that_refused_to_move_is_told_at_once() {
+    let (mut net, [(p1, l1), _]) = room_across_b_and_c();
+    net.lose
+        .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(100));
+    let id = net
+        .puppet_got(p1, l1)
+        .into_iter()
+        .find(|w| w[0] == "REDIRECT")
+        .expect("REDIRECT")[1]
+        .clone();
+    net.puppet_send(p1, l1, &encoded(&["REDIRNO", &id, "not now"]));
+    net.run_for(ms(100));
+    let got = net.puppet_got(p1, l1);
+    assert_eq!(got.last().unwrap(), &["ERROR", "server shutting down"]);
+}
+
 /// Survivors of `on_handoff_msg`: only the receipt of the successor last
 /// tried, for the handover number last sent, ends a handover; a record
 /// naming another holder or another number does not (here no successor
