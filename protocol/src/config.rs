@@ -194,6 +194,9 @@ pub struct Ablations {
     /// A shutting-down server tells the clients it could not move why it
     /// lets them go only once its streams are handed over.
     pub no_prompt_goodbye: bool,
+    /// A server that took a stream over forgets the start points its own
+    /// members still await instead of giving them.
+    pub no_taker_starts: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -472,6 +475,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "shutdown.drains",
     ),
     (
+        "taker-starts",
+        "a server that takes a stream over forgets the start points its own members still await (the old sequencer's RSTART was lost) instead of giving them from the state it took, so those members never sync",
+        "order.liveness",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -574,6 +582,7 @@ impl Ablations {
             "take-reask" => &mut self.no_take_reask,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
+            "taker-starts" => &mut self.no_taker_starts,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -180,8 +180,11 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// has nobody in reach for rounds, with a client that times the server
 /// out within them (`prompt-goodbye`), met swarm-greeter once in 9,000
 /// seeds (11092, shrunk to shutdown-goodbye-while-handing-over.toml).
+/// A member whose RSTART was lost, in a room whose stream its own server
+/// then takes over (`taker-starts`), met swarm-discovery once in 14,000
+/// seeds (15028, shrunk to start-awaited-by-the-taker.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 22] = [
+const OWN_SCENARIO: [&str; 23] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -204,6 +207,7 @@ const OWN_SCENARIO: [&str; 22] = [
     "take-reask",
     "sync-moved",
     "prompt-goodbye",
+    "taker-starts",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

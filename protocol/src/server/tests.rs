@@ -7387,6 +7387,42 @@ fn a_take_is_said_again_only_when_due() {
     assert_eq!(takes(&net), [first, first + Config::default().find_delay]);
 }
 
+/// A server that takes a stream over gives its own members the start
+/// points they still await: here C's member p2 never got its RSTART
+/// (lost), and B, shutting down, hands the stream to C, whose state holds
+/// p2's start point. Without that (`taker-starts`) C forgets the wait
+/// once it sequences the room, and p2 never syncs
+/// (start-awaited-by-the-taker.toml).
+#[test]
+fn a_taker_gives_its_own_waiting_members_their_start_points() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_taker_starts = ablate;
+        let find_delay = cfg.find_delay;
+        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
+        let p1 = net.add_puppet("p1");
+        client_joins(&mut net, p1, "B", "p1");
+        // Every RSTART and RSTARTREQ toward B is lost until B leaves.
+        net.lose
+            .extend(std::iter::repeat_n("RSTART".to_string(), 10));
+        net.lose
+            .extend(std::iter::repeat_n("RSTARTREQ".to_string(), 10));
+        let p2 = net.add_puppet("p2");
+        let l2 = client_joins(&mut net, p2, "C", "p2");
+        assert!(syncs(&net, p2, l2).is_empty());
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(secs(12));
+        assert!(sequences(&net, 2), "C took the stream");
+        net.run_for(Duration::from_nanos(find_delay.as_nanos() * 2));
+        let got = syncs(&net, p2, l2);
+        if ablate {
+            assert!(got.is_empty(), "{got:?}");
+        } else {
+            assert_eq!(got.first().map(|w| w[4].as_str()), Some("1"), "{got:?}");
+        }
+    }
+}
+
 /// Survivor of `on_handoff_msg`: the new holder gives a start point only
 /// to members that had none in the state it took; a member that had one
 /// keeps it (a second would tell it to skip what came before).

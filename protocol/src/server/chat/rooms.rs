@@ -760,8 +760,8 @@ impl Server {
     }
 
     /// Asks again for the start points still awaited whose time has come;
-    /// forgets those no longer needed (the member left, or this server now
-    /// sequences the room).
+    /// forgets those no longer needed (the member left), and gives those of
+    /// a room this server now sequences itself.
     pub(crate) fn retry_starts(&mut self, now: Instant, out: &mut Outbox) {
         let due: Vec<(String, Arc<str>)> = self
             .chat
@@ -771,13 +771,25 @@ impl Server {
             .map(|(k, _)| k.clone())
             .collect();
         for (key, uid) in due {
-            let wanted = self
+            let member = self
                 .chat
                 .rooms
                 .get(&key)
-                .is_some_and(|r| r.seq.is_none() && r.members.contains_key(&uid))
+                .is_some_and(|r| r.members.contains_key(&uid))
                 && matches!(self.dest_of_uid(&uid), Dest::Client(_));
-            if !wanted {
+            if !member {
+                self.chat.starts.remove(&(key, uid));
+                continue;
+            }
+            if self.chat.rooms[&key].seq.is_some() {
+                // We took the stream over (a handover) while our member
+                // still awaited the start point the old sequencer sent and
+                // lost: the state we took holds it, and nobody else will
+                // send it (swarm-discovery seed 15028,
+                // start-awaited-by-the-taker.toml).
+                if !self.cfg.ablations.no_taker_starts {
+                    self.send_start(&key, &uid, true, out);
+                }
                 self.chat.starts.remove(&(key, uid));
                 continue;
             }
