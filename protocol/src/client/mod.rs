@@ -657,6 +657,14 @@ impl Client {
             return self.move_failed(now, "cancelled", true, out);
         }
         if self.server_link() == Some(link) && self.move_old_closed() {
+            // A registration rolled back on the old connection (a REJECT
+            // of its nick) ends with that connection: the move goes on,
+            // and if it fails the client dials afresh. Left open, it was
+            // never ended (registration.finishes: swarm-chat seed 16946,
+            // registration-on-a-moving-connection.toml).
+            if self.registering.is_some_and(|(l, _)| l == link) {
+                self.end_registration(out);
+            }
             return;
         }
         if self.probe_closed(link, out) || self.login_closed(now, link, out) {

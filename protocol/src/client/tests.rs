@@ -2657,6 +2657,22 @@ fn private_texts_that_can_no_longer_go_are_told_failed() {
     }
 }
 
+/// A registration rolled back on the old connection of a move (its nick
+/// rejected there after the handover) ends when that connection closes:
+/// the move absorbs the close, and nothing else would end it
+/// (registration-on-a-moving-connection.toml).
+#[test]
+fn a_registration_on_the_old_connection_of_a_move_ends_when_it_closes() {
+    let (mut r, new) = asked_to_move(cfg());
+    r.input(ClientInput::Connected { link: new });
+    r.frame(&["NICKERR", "alice", "rejected: nick collision"]);
+    assert!(r.notes.contains(&ChatNote::ClientLink { link: SRV }));
+    r.notes.clear();
+    r.input(ClientInput::Closed { link: SRV });
+    assert!(r.c.is_moving(), "the move goes on");
+    assert_eq!(r.notes, vec![ChatNote::RegistrationEnded { link: SRV }]);
+}
+
 /// A client whose old connection closed during a move stops timing that
 /// server out by silence: past the limit (8 s here) it would otherwise ask
 /// at every wake-up to be woken at once, and close a link already closed
