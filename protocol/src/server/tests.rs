@@ -3969,6 +3969,17 @@ fn a_private_request_and_its_answer_cross_the_tree() {
     assert_eq!(ans, ["PRIVANS", "p3", "yes", "10.0.0.3"]);
 }
 
+/// Puppet `p` refuses the REDIRECT it got on `l` (REDIRNO, "not now").
+fn refuse_the_redirect(net: &mut Net, p: usize, l: LinkId) {
+    let id = net
+        .puppet_got(p, l)
+        .into_iter()
+        .find(|w| w[0] == "REDIRECT")
+        .expect("REDIRECT")[1]
+        .clone();
+    net.puppet_send(p, l, &encoded(&["REDIRNO", &id, "not now"]));
+}
+
 /// The drain ends at its deadline even when a move is still pending then:
 /// one that p1 asked for itself after refusing the first, so it ends
 /// later than the drain (p2, who never answers, keeps the drain going
@@ -3980,13 +3991,7 @@ fn a_drain_ends_at_its_deadline_with_a_later_move_pending() {
     let until = net.now + Config::default().redirect_timeout;
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
-    let id = net
-        .puppet_got(p, l)
-        .into_iter()
-        .find(|w| w[0] == "REDIRECT")
-        .expect("REDIRECT")[1]
-        .clone();
-    net.puppet_send(p, l, &encoded(&["REDIRNO", &id, "not now"]));
+    refuse_the_redirect(&mut net, p, l);
     net.run_for(secs(1));
     net.puppet_send(p, l, &encoded(&["MOVEME", "A"]));
     net.run_for(ms(100));
@@ -7202,13 +7207,7 @@ fn a_client_that_refused_to_move_is_told_at_once() {
         .extend(std::iter::repeat_n("RSEQTAKE".to_string(), 20));
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
-    let id = net
-        .puppet_got(p1, l1)
-        .into_iter()
-        .find(|w| w[0] == "REDIRECT")
-        .expect("REDIRECT")[1]
-        .clone();
-    net.puppet_send(p1, l1, &encoded(&["REDIRNO", &id, "not now"]));
+    refuse_the_redirect(&mut net, p1, l1);
     net.run_for(ms(100));
     let got = net.puppet_got(p1, l1);
     assert_eq!(got.last().unwrap(), &["ERROR", "server shutting down"]);
