@@ -249,6 +249,12 @@ enum Cmd {
         /// Where to write the shrunk scenario.
         #[arg(short, long, value_name = "MIN.toml")]
         output: PathBuf,
+        /// Keep every remaining server's autoconnect targets (`connect`),
+        /// so the shrunk run re-forms its tree after splits and shutdowns
+        /// as the original did: what a regression scenario, which must
+        /// end quiet and converged, usually needs.
+        #[arg(long)]
+        keep_autoconnects: bool,
         /// Override a scenario setting before it is parsed: a dotted key and
         /// a TOML value (a bare word is a string), e.g.
         /// `protocol.nick_collision=reject`, `protocol.ablate=[loop-check]`,
@@ -737,6 +743,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             file,
             seed,
             output,
+            keep_autoconnects,
             sets,
         } => {
             let scn = load(Some(&file), &sets)?;
@@ -745,7 +752,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             // output path is checked before the first run.
             check_writable(&output)?;
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let res = crate::shrink::shrink_with_progress(&scn, seed, progress)?;
+            let res = crate::shrink::shrink_keeping(&scn, seed, progress, keep_autoconnects)?;
             let text = format!(
                 "# Shrunk by `drcsim shrink` from {} (seed {seed}).\n\
                  # It violates {}; its [expect] is the original one, so it fails\n\

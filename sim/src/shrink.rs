@@ -106,6 +106,20 @@ pub fn shrink(scn: &Scenario, seed: u64) -> Result<Shrunk, String> {
 /// [`shrink`], showing a spinner with the runs tried and the current size
 /// on standard error when `progress` is set.
 pub fn shrink_with_progress(scn: &Scenario, seed: u64, progress: bool) -> Result<Shrunk, String> {
+    shrink_keeping(scn, seed, progress, false)
+}
+
+/// [`shrink_with_progress`]; with `keep_autoconnects`, the servers left
+/// keep their `connect` lists, so the shrunk run re-forms its tree after
+/// a split or a shutdown as the original did. Without it a shrunk file
+/// can fail for a reason of its own (a server left apart for good) or
+/// never reach the quiet end a regression scenario needs.
+pub fn shrink_keeping(
+    scn: &Scenario,
+    seed: u64,
+    progress: bool,
+    keep_autoconnects: bool,
+) -> Result<Shrunk, String> {
     crate::run::validate(scn)?;
     let (mut cur, _) = swarm::expand(scn, seed);
     cur.seed = seed;
@@ -153,7 +167,9 @@ pub fn shrink_with_progress(scn: &Scenario, seed: u64, progress: bool) -> Result
         let start = cur.clone();
         cur = ddmin_actions(&mut judge, cur);
         cur = drop_servers(&mut judge, cur);
-        cur = drop_edges(&mut judge, cur);
+        if !keep_autoconnects {
+            cur = drop_edges(&mut judge, cur);
+        }
         cur = shift_earlier(&mut judge, cur);
         cur = shorten(&mut judge, cur);
         cur = round_times(&mut judge, cur);

@@ -66,3 +66,30 @@ fn shrinking_a_passing_run_is_an_error() {
     let err = shrink::shrink(&s, 0).err().expect("seed 0 passes");
     assert!(err.contains("nothing to shrink"), "{err}");
 }
+
+/// With `keep_autoconnects` the servers left keep their `connect` lists
+/// exactly. ablate-dedup fails whatever the tree: shrunk plainly it loses
+/// an autoconnect (one of its two leaves is linked by the other's alone),
+/// and keeping them it loses none, and still fails.
+#[test]
+fn shrinking_can_keep_the_autoconnects() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-dedup.toml");
+    let scn = scenario::load(&p).unwrap();
+    let edges = |s: &Scenario| -> Vec<(String, Vec<String>)> {
+        s.servers
+            .iter()
+            .map(|d| (d.name.clone(), d.connect.clone()))
+            .collect()
+    };
+    let count = |s: &Scenario| -> usize { s.servers.iter().map(|d| d.connect.len()).sum() };
+    let kept = shrink::shrink_keeping(&scn, scn.seed, false, true).unwrap();
+    assert_eq!(edges(&kept.scenario), edges(&scn));
+    let o = run(&kept.scenario, RunOptions::default()).unwrap();
+    assert!(o.violations.iter().any(|v| v.invariant == kept.invariant));
+    let plain = shrink::shrink(&scn, scn.seed).unwrap();
+    assert!(
+        count(&plain.scenario) < count(&scn),
+        "{:?}",
+        edges(&plain.scenario)
+    );
+}
