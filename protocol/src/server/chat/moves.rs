@@ -413,6 +413,17 @@ impl Server {
                         }
                         self.queue_client(link);
                         out.send(link, frame("HANDOK", &[&hex_id(id)]));
+                        // Renamed to its UID by a collision (SAVE) while
+                        // it moved: the old server no longer had it to
+                        // tell, and we had no connection for it yet, so
+                        // the client would go by its old nick for good
+                        // (client.nick: swarm-chat seeds 26700, 25935,
+                        // nick-saved-during-a-move.toml). A repeat of a
+                        // rename it heard is harmless.
+                        let u = &self.chat.users[uid];
+                        if *u.nick == **uid {
+                            out.send(link, frame("RENAMED", &[uid]));
+                        }
                         self.move_ended(id, uid, MoveOutcome::Completed, false, out);
                         if self.cfg.ablations.no_seamless_rooms {
                             // Research switch: the naive handover.
