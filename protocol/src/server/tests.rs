@@ -3377,6 +3377,32 @@ fn homes(net: &Net, uid: &str) -> Vec<String> {
         .collect()
 }
 
+/// A user renamed to its UID (SAVE) at its move's target before the move
+/// commits hears of it there, after HANDOK: the target had no connection
+/// for it when it applied the rename (nick-saved-during-a-move.toml).
+#[test]
+fn a_user_saved_while_it_moves_is_told_at_handok() {
+    let (mut net, p, _, uid, id) = alice_asked_to_move(Config::default());
+    let ts = net
+        .sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "UID" && w[1] == uid)
+        .expect("alice's UID")[3]
+        .clone();
+    let new = net.puppet_dial(p, "C");
+    let (cb, b_sid) = (net.link_to(2, "B"), net.srv(1).sid().to_string());
+    net.inject(2, cb, &chat_frame("SAVE", &[&b_sid, &uid, &ts]));
+    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+    net.settle();
+    let got = net.puppet_got(p, new);
+    let at = got
+        .iter()
+        .position(|w| *w == ["HANDOK", id.as_str()])
+        .expect("HANDOK");
+    assert_eq!(got[at + 1], ["RENAMED".to_string(), uid.clone()]);
+}
+
 #[test]
 fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
