@@ -13,7 +13,10 @@
 //!    `RSEQSTART,room,uid,start,memid,dest` per member (the membership the
 //!    start point was given to), and
 //!    `RSEQEND,room,gen,dest`, at which it takes the stream over;
-//! 3. the successor, on `RSEQEND`, takes the stream over and floods
+//! 3. the successor, on `RSEQEND`, says it is ready (`RSEQTAKE`, again
+//!    every `find_delay` until the answer comes: the take or the answer
+//!    may die with a link), takes the stream over at the old sequencer's
+//!    `RSEQGO` and floods
 //!    `RHOLDER,room,seq,holder,gen`: every server sends the stream's
 //!    traffic to the holder from then on. The old sequencer routes its own
 //!    traffic there as soon as it sent the state, and waits (at most
