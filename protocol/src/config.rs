@@ -59,6 +59,35 @@ impl Ordering {
     }
 }
 
+/// How a client sends a room message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum SendMode {
+    /// Ask the sequencer for a number (GETSEQ), then send the message with
+    /// it (CSEND): two trips to the sequencer and back before the members
+    /// hear of it.
+    #[default]
+    AskFirst,
+    /// Send the message with no number (CSEND numbered 0) and let the
+    /// sequencer number it as it arrives: one trip. A retry asks first.
+    AtOnce,
+}
+
+impl SendMode {
+    pub const ALL: [SendMode; 2] = [SendMode::AskFirst, SendMode::AtOnce];
+
+    /// The spelling used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendMode::AskFirst => "ask-first",
+            SendMode::AtOnce => "at-once",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
 /// Protections that can be switched off to study what catches their absence.
 /// A production network never sets any of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -197,6 +226,9 @@ pub struct Ablations {
     /// A server that took a stream over forgets the start points its own
     /// members still await instead of giving them.
     pub no_taker_starts: bool,
+    /// Under `send = "at-once"`, number every message where it arrives,
+    /// without keeping each origin's messages in its order.
+    pub no_origin_order: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -480,6 +512,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "order.liveness",
     ),
     (
+        "origin-order",
+        "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
+        "order.fifo",
+    ),
+    (
         "request-named",
         "a request for a number whose sequencer lies the way its member is (a tree re-formed while the request waited, a stream handed over behind it) is refused instead of sent on named for the sequencer",
         "send.kept",
@@ -583,6 +620,7 @@ impl Ablations {
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,
+            "origin-order" => &mut self.no_origin_order,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,
@@ -601,6 +639,8 @@ impl Ablations {
 pub struct Config {
     pub nick_collision: NickCollision,
     pub ordering: Ordering,
+    /// How clients send room messages.
+    pub send: SendMode,
     /// Silence on a link after which its end sends PING.
     pub ping_interval: Duration,
     /// Silence on a link after which its end closes it.
@@ -654,6 +694,7 @@ impl Default for Config {
         Config {
             nick_collision: NickCollision::default(),
             ordering: Ordering::default(),
+            send: SendMode::default(),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(15),
             client_ping_interval: Duration::from_secs(5),
@@ -689,6 +730,10 @@ mod tests {
         for o in Ordering::ALL {
             assert_eq!(Ordering::from_name(o.as_str()), Some(o));
         }
+        for m in SendMode::ALL {
+            assert_eq!(SendMode::from_name(m.as_str()), Some(m));
+        }
+        assert_eq!(SendMode::from_name("at_once"), None);
         assert_eq!(NickCollision::from_name("ts_kill"), None);
         assert_eq!(Ordering::from_name("Epoch"), None);
     }

@@ -194,6 +194,10 @@ pub enum ChatNote {
         stream: Stream,
         n: u64,
         uid: Arc<str>,
+        /// The message's id when it came with no number (`send =
+        /// "at-once"`): its sender never learnt the number, so this is
+        /// how the checkers learn whose message `n` is.
+        at_once: Option<Arc<str>>,
     },
     /// Server (sequencer): number `n` will never carry a message.
     SeqSkipped {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Instant as WallClock;
 
+use drc_protocol::config::SendMode;
 use drc_protocol::Duration;
 
 use crate::clock::SimTime;
@@ -458,8 +459,10 @@ pub fn chat(
     members: usize,
     seconds: u64,
     seed: u64,
+    send: SendMode,
 ) -> Result<ChatReport, String> {
-    let scn = chat_scenario(servers, rooms, members, seconds, seed);
+    let mut scn = chat_scenario(servers, rooms, members, seconds, seed);
+    scn.protocol.send = send;
     Ok(ChatReport {
         clients: rooms * members,
         timed: run_timed(scn, CHAT_START)?,
@@ -492,6 +495,8 @@ pub struct UserHabits {
     /// The servers' keepalive for users: PING after this many seconds of
     /// silence, close after three times as many (the links' own ratio).
     pub client_ping_secs: u64,
+    /// How the users send their room messages.
+    pub send: SendMode,
 }
 
 /// Real networks ping a silent user every couple of minutes (solanum's
@@ -508,6 +513,7 @@ impl Default for UserHabits {
             nick_every_secs: 600,
             churn_every_secs: 600,
             client_ping_secs: USERS_CLIENT_PING_SECS,
+            send: SendMode::AskFirst,
         }
     }
 }
@@ -540,6 +546,7 @@ pub fn users_scenario(
         ..WorkloadSection::default()
     });
     let p = &mut scn.protocol;
+    p.send = habits.send;
     let (ping, drop) = (
         secs(habits.client_ping_secs),
         secs(3 * habits.client_ping_secs),
@@ -626,6 +633,7 @@ mod tests {
             nick_every_secs: 30,
             churn_every_secs: 30,
             client_ping_secs: 5,
+            send: SendMode::AskFirst,
         };
         let unexpanded = users_scenario(4, 200, 60, habits, 7);
         // Users pinged as the links are: no keepalive of their own written.

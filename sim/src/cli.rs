@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
+use drc_protocol::config::SendMode;
 
 use crate::checkers::CATALOG;
 use crate::provenance::{LoadError, Loaded};
@@ -349,6 +350,11 @@ enum BenchCmd {
         /// Seed of the random tree and placement.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How clients send room messages: `ask-first` (a number from the
+        /// sequencer, then the message) or `at-once` (the message, numbered
+        /// where it arrives).
+        #[arg(long, default_value = "ask-first", value_parser = parse_send)]
+        send: SendMode,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -384,6 +390,10 @@ enum BenchCmd {
         /// minutes; 5 is the scenarios' default, the links' keepalive.
         #[arg(long, default_value_t = crate::bench::USERS_CLIENT_PING_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         client_ping: u64,
+        /// How users send room messages: `ask-first` or `at-once` (as for
+        /// `bench chat`).
+        #[arg(long, default_value = "ask-first", value_parser = parse_send)]
+        send: SendMode,
         /// Seed of the random tree and the users.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -391,6 +401,17 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A send mode by its scenario-file spelling.
+fn parse_send(s: &str) -> Result<SendMode, String> {
+    SendMode::from_name(s).ok_or_else(|| {
+        let known: Vec<_> = SendMode::ALL.iter().map(|v| v.as_str()).collect();
+        format!(
+            "unknown send mode {s:?} (expected one of: {})",
+            known.join(", ")
+        )
+    })
 }
 
 /// Parses arguments and runs; returns the exit status.
@@ -836,6 +857,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 members,
                 seconds,
                 seed,
+                send,
                 json,
             } => {
                 let r = crate::bench::chat(
@@ -844,6 +866,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     members as usize,
                     seconds,
                     seed,
+                    send,
                 )?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.timed.violations == 0 { 0 } else { 1 })
@@ -856,6 +879,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 nick_every,
                 churn_every,
                 client_ping,
+                send,
                 seed,
                 json,
             } => {
@@ -864,6 +888,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     nick_every_secs: nick_every,
                     churn_every_secs: churn_every,
                     client_ping_secs: client_ping,
+                    send,
                 };
                 let r = crate::bench::users(servers as usize, users, seconds, habits, seed)?;
                 emit(&if json { json_line(&r) } else { r.text() });

@@ -105,6 +105,7 @@ pub fn protocol_config(scn: &Scenario) -> Result<Config, String> {
     Ok(Config {
         nick_collision: p.nick_collision,
         ordering: p.ordering,
+        send: p.send,
         ping_interval: p.ping_interval,
         ping_timeout: p.ping_timeout,
         client_ping_interval: p.client_ping_interval.unwrap_or(p.ping_interval),

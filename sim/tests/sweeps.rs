@@ -92,6 +92,20 @@ fn chat_swarm_keeps_every_invariant_over_300_seeds() {
     assert_eq!(pairs.len(), 8, "{pairs:?}");
 }
 
+/// swarm-chat with `send = "at-once"`: every first try of a room message
+/// numbered where it arrives. Its first hunts found two ways a copy held
+/// up by a stalled link broke a sender's order (seeds 695 and 766 of
+/// 0..3,000, the second in swarm-greeter), fixed by the sequencer's
+/// origin order (`Sequencer::in_origin_order`).
+#[test]
+fn chat_at_once_swarm_keeps_every_invariant_over_300_seeds() {
+    let scn = load("swarm-chat-at-once");
+    assert_eq!(scn.protocol.send.as_str(), "at-once");
+    let res = clean_sweep(&scn, "chat-at-once", 300);
+    let sequenced: u64 = res.rows.iter().map(|r| r.messages_sequenced).sum();
+    assert!(sequenced > 30_000, "{sequenced} messages sequenced");
+}
+
 /// The ablations of the server tree, caught by the stock swarm; every other
 /// one but those of [`OWN_SCENARIO`] breaks the user and room layer and is
 /// caught by the swarm with users.
@@ -183,8 +197,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// A member whose RSTART was lost, in a room whose stream its own server
 /// then takes over (`taker-starts`), met swarm-discovery once in 14,000
 /// seeds (15028, shrunk to start-awaited-by-the-taker.toml).
+/// Under `send = "at-once"`, a copy held up by a stalled link while its
+/// sender gives it up and says more (`origin-order`) met the at-once
+/// swarms twice in their first 6,000 seeds (swarm-greeter 766, shrunk to
+/// at-once-stale-copy.toml; swarm-chat-at-once 695), and no swarm without
+/// `at-once` sends such a copy.
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 23] = [
+const OWN_SCENARIO: [&str; 24] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -208,6 +227,7 @@ const OWN_SCENARIO: [&str; 23] = [
     "sync-moved",
     "prompt-goodbye",
     "taker-starts",
+    "origin-order",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -31,7 +31,7 @@ use room_map::RoomMap;
 
 pub use delivery_log::DeliveryLog;
 pub use reconnect::Reconnect;
-pub use rooms::RoomState;
+pub use rooms::{split_id, RoomState};
 
 /// Laid out by hand (`repr(C)`): the times and switches a client's
 /// `poll_timeout` and its room deliveries read come first, next to the
@@ -56,6 +56,10 @@ pub struct ClientConfig {
     /// How long a greeter login may take before the client falls back to
     /// a full login; `None`: wait forever (research switch).
     pub login_timeout: Option<Duration>,
+    /// Send a room message's first try with no number (`CSEND` numbered
+    /// 0), for the sequencer to number as it arrives, instead of asking
+    /// for a number first (`protocol.send = "at-once"`).
+    pub send_at_once: bool,
     /// Research switch: never ask about gaps.
     pub no_find: bool,
     /// Research switch: private texts that can no longer go (no answer,
@@ -246,6 +250,9 @@ pub struct Client {
     // The rest.
     nick: Arc<str>,
     uid: Option<Arc<str>>,
+    /// The UID of the client's first session: under `send = "at-once"`
+    /// every message it says is named after it (see `Client::new_origin`).
+    first_uid: Option<Arc<str>>,
     next_link: u64,
     next_k: u64,
     /// Direct links by link id.
@@ -311,6 +318,7 @@ impl Client {
             state: ClientState::Idle,
             server: None,
             uid: None,
+            first_uid: None,
             next_link: 1,
             last_rx: Instant::ZERO,
             registering: None,
@@ -720,6 +728,7 @@ impl Client {
                 self.nick = a(0).into();
                 let uid: Arc<str> = a(1).into();
                 self.uid = Some(uid.clone());
+                self.first_uid.get_or_insert_with(|| uid.clone());
                 Self::note(
                     out,
                     ChatNote::Welcome {

@@ -411,6 +411,7 @@ impl Client {
     /// Starts the next message of a room if none is under way; when a
     /// room being left has none left, the leave goes.
     pub(crate) fn pump(&mut self, now: Instant, key: &str, out: &mut Outbox) {
+        let fresh = self.new_origin();
         let Some(r) = self.rooms.get_mut(key) else {
             return;
         };
@@ -428,9 +429,42 @@ impl Client {
             return;
         }
         o.tries += 1;
+        // At once: the first try goes with no number, for the stream the
+        // client follows; a retry, or a room not synced yet, asks first.
+        let origin = o.origin.clone().or(fresh);
+        if let (true, 1, Some(stream), Some(origin)) =
+            (self.cfg.send_at_once, o.tries, &r.stream, origin)
+        {
+            o.origin = Some(origin.clone());
+            o.state = Some(Sending::AwaitEcho {
+                stream: stream.clone(),
+                n: 0,
+                since: now,
+            });
+            o.went_out = true;
+            let id = message_id(&origin, o.k);
+            let (epoch, text) = (crate::wire::Dec::new(stream.epoch), o.text.clone());
+            let (name, seq) = (r.name.clone(), stream.seq.clone());
+            return self.send(out, "CSEND", &[&name, &epoch, &seq, "0", &id, &text]);
+        }
         o.state = Some(Sending::AwaitNumber { since: now });
         let name = r.name.clone();
         self.send(out, "GETSEQ", &[&name]);
+    }
+
+    /// The origin a message is named after when it first goes out: the
+    /// session's UID, or under `send = "at-once"` the first session's.
+    /// A message sent with no number would be numbered wherever and
+    /// whenever it arrives, even after its sender gave it up and said more
+    /// in a later session (a copy held up by a stalled link:
+    /// swarm-chat-at-once seed 695); named after one origin, all of a
+    /// client's messages are counted in one sequence, and the sequencer
+    /// refuses a copy no later than the last it numbered of that origin.
+    fn new_origin(&self) -> Option<Arc<str>> {
+        match self.cfg.send_at_once {
+            true => self.first_uid.clone().or_else(|| self.uid.clone()),
+            false => self.uid.clone(),
+        }
     }
 
     /// The message under way failed; try again or give up.
@@ -467,6 +501,7 @@ impl Client {
     pub(crate) fn on_seq_reply(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
         let a = |i: usize| f.arg(i).unwrap_or("");
         let key = fold_cow(a(0));
+        let fresh = self.new_origin();
         let Some(r) = self.rooms.get_mut(&key) else {
             return;
         };
@@ -482,7 +517,7 @@ impl Client {
                     return;
                 }
                 // The first UID it goes out under names the message for good.
-                let Some(origin) = o.origin.clone().or_else(|| self.uid.clone()) else {
+                let Some(origin) = o.origin.clone().or(fresh) else {
                     return;
                 };
                 o.origin = Some(origin.clone());
@@ -539,9 +574,15 @@ impl Client {
                 let (Some(epoch), Some(n)) = (parse_u64(a(1)), parse_u64(a(3))) else {
                     return;
                 };
+                // A message sent with no number is named by its id, after
+                // the reason (a refusal of an earlier one is not this one's).
                 let mine = r.outq.front().is_some_and(|o| {
                     matches!(&o.state, Some(Sending::AwaitEcho { stream, n: m, .. })
                         if stream.epoch == epoch && *stream.seq == *a(2) && *m == n)
+                        && (n != 0
+                            || o.origin
+                                .as_deref()
+                                .is_some_and(|g| a(5) == message_id(g, o.k)))
                 });
                 if mine {
                     let why = a(4).to_string();

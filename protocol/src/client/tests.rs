@@ -8,6 +8,7 @@ const SRV: LinkId = LinkId(1);
 
 fn cfg() -> ClientConfig {
     ClientConfig {
+        send_at_once: false,
         nick: "alice".into(),
         user: "alice".into(),
         addr: "alice".into(),
@@ -201,6 +202,70 @@ fn a_room_message_goes_out_with_its_number_and_counter_and_ends_at_its_echo() {
         r.sent[3],
         ["CSEND", "#r", "1", "A", "2", "A-1-1/2", "again"]
     );
+}
+
+fn at_once() -> ClientConfig {
+    ClientConfig {
+        send_at_once: true,
+        ..cfg()
+    }
+}
+
+/// `send = "at-once"`: the first try goes with no number, named for the
+/// stream the client follows, and notes nothing sent (the client does not
+/// know its number); the echo ends it and lets the next go the same way.
+#[test]
+fn at_once_a_message_goes_unnumbered_and_ends_at_its_echo() {
+    let mut r = Rig::joined(at_once());
+    r.say("hi");
+    r.say("again");
+    assert_eq!(
+        r.sent,
+        [["CSEND", "#r", "1", "A", "0", "A-1-1/1", "hi"]],
+        "one message at a time, no number asked"
+    );
+    assert!(!r.noted(|n| matches!(n, ChatNote::Sent { .. })));
+    r.frame(&[
+        "RMSG", "#r", "1", "A", "1", "A-1-1", "alice", "A-1-1/1", "hi",
+    ]);
+    assert_eq!(r.delivered(), [(1, "hi".to_string())]);
+    assert_eq!(
+        r.sent[1],
+        ["CSEND", "#r", "1", "A", "0", "A-1-1/2", "again"]
+    );
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 1);
+}
+
+/// A refusal of an unnumbered message names it by its id: a refusal of
+/// another message is not its own, its own makes the retry ask first.
+#[test]
+fn at_once_a_refused_message_is_retried_by_asking_first() {
+    let mut r = Rig::joined(at_once());
+    r.say("hi");
+    r.frame(&["SENDFAIL", "#r", "1", "A", "0", "stale stream", "A-1-1/7"]);
+    assert_eq!(r.sent_commands(), ["CSEND"], "not this message's refusal");
+    r.frame(&["SENDFAIL", "#r", "1", "A", "0", "stale stream", "A-1-1/1"]);
+    assert_eq!(r.sent_commands(), ["CSEND", "GETSEQ"]);
+    r.frame(&["NEWSEQ", "#r", "1", "A", "4"]);
+    assert_eq!(r.sent[2], ["CSEND", "#r", "1", "A", "4", "A-1-1/1", "hi"]);
+    assert!(r.noted(|n| matches!(n, ChatNote::Sent { n: 4, k: 1, .. })));
+}
+
+/// No answer within `send_timeout`: the retry asks first too, and a room
+/// not synced yet asks first from the start.
+#[test]
+fn at_once_a_retry_or_an_unsynced_room_asks_first() {
+    let mut r = Rig::joined(at_once());
+    r.say("hi");
+    r.after(Duration::from_secs(40));
+    assert_eq!(r.sent_commands(), ["CSEND", "GETSEQ"]);
+    let mut r = Rig::connected(at_once());
+    r.frame(&["WELCOME", "alice", "A-1-1"]);
+    r.input(ClientInput::Command(ClientCommand::Join("#r")));
+    r.frame(&["JOINED", "#r"]);
+    r.sent.clear();
+    r.say("hi");
+    assert_eq!(r.sent_commands(), ["GETSEQ"], "no stream to name yet");
 }
 
 /// The first copy of a retried message comes back late, after the client
@@ -474,6 +539,7 @@ const MAX: Duration = Duration::from_secs(8);
 
 fn redial_cfg(seed: u64) -> ClientConfig {
     ClientConfig {
+        send_at_once: false,
         reconnect: Some(Reconnect {
             min: MIN,
             max: MAX,

@@ -2574,6 +2574,81 @@ fn a_message_for_another_epoch_or_sequencer_name_is_refused_as_stale() {
     assert_eq!(last[0], "RMSG", "{last:?}");
 }
 
+/// `send = "at-once"`: a CSEND numbered 0 passes on toward the sequencer
+/// as an RSEND numbered 0, byte for byte, and the sequencer numbers it as
+/// it arrives, after a number it holds for another member (which that
+/// member can still use), noting the id so the checkers know whose it is.
+/// A sender that is not a member is refused, the refusal naming the
+/// message by its id after the reason.
+#[test]
+fn an_unnumbered_message_is_numbered_where_it_arrives() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let bob = net.add_puppet("bob");
+    let lb = client_joins(&mut net, bob, "A", "bob");
+    let alice = net.add_puppet("alice");
+    let la = client_joins(&mut net, alice, "B", "alice");
+    let sync = net
+        .puppet_got(alice, la)
+        .into_iter()
+        .find(|w| w[0] == "SYNC")
+        .expect("alice synced");
+    let (e, s) = (sync[2].clone(), sync[3].clone());
+    net.puppet_send(bob, lb, &encoded(&["GETSEQ", "#r"]));
+    net.settle();
+    let held = net.puppet_got(bob, lb).pop().expect("NEWSEQ");
+    assert_eq!((held[0].as_str(), held[4].as_str()), ("NEWSEQ", "1"));
+    let csend = encoded(&["CSEND", "#r", &e, &s, "0", "a/1", "hi"]);
+    net.puppet_send(alice, la, &csend);
+    net.settle();
+    let ba = net.link_to(1, "A");
+    let rsend: Vec<Vec<String>> = net
+        .sent_on(1, ba)
+        .into_iter()
+        .filter(|w| w[0] == "RSEND")
+        .collect();
+    assert_eq!(rsend.len(), 1, "{rsend:?}");
+    assert_eq!(rsend[0][4], "0", "passed on unnumbered: {:?}", rsend[0]);
+    let got = net.puppet_got(alice, la).pop().expect("the echo");
+    assert_eq!(got[0], "RMSG", "{got:?}");
+    assert_eq!(
+        (got[4].as_str(), got[7].as_str()),
+        ("2", "a/1"),
+        "after the held 1"
+    );
+    let noted: Vec<Option<String>> = net
+        .notes
+        .iter()
+        .filter_map(|(_, _, n)| match n {
+            Note::Chat(crate::ChatNote::Sequenced { n: 2, at_once, .. }) => {
+                Some(at_once.as_deref().map(String::from))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(noted, [Some("a/1".to_string())]);
+    net.puppet_send(
+        bob,
+        lb,
+        &encoded(&["CSEND", "#r", &e, &s, "1", "b/1", "first"]),
+    );
+    net.settle();
+    let got = net.puppet_got(bob, lb).pop().expect("bob's echo");
+    assert_eq!((got[0].as_str(), got[4].as_str()), ("RMSG", "1"), "{got:?}");
+    // Not a member: refused, named by the id.
+    let carol = net.add_puppet("carol");
+    let lc = client_registers(&mut net, carol, "B", "carol");
+    net.settle();
+    net.puppet_send(
+        carol,
+        lc,
+        &encoded(&["CSEND", "#r", &e, &s, "0", "c/1", "hi"]),
+    );
+    net.settle();
+    let got = net.puppet_got(carol, lc).pop().expect("an answer");
+    assert_eq!(got, ["SENDFAIL", "#r", &e, &s, "0", "not a member", "c/1"]);
+    assert_numbers_unique(&net, 2);
+}
+
 /// Each membership a server makes has a number of its own, so a leave of
 /// an older membership arriving late (through another path after the
 /// tree changed) leaves the newer one in place (mutation survivor: the

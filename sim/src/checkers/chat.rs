@@ -171,9 +171,20 @@ pub struct ChatChecks {
     passed_over_messages: u64,
     /// What each client's user said and how it settled, for `send.settled`.
     pub said: super::said::SaidChecks,
+    /// Under `send = "at-once"`: the client host each UID was welcomed
+    /// on, which names the sender of a message its client sent with no
+    /// number and so never noted as sent (`None` otherwise).
+    welcomed: Option<HashMap<Arc<str>, HostId, FixedState>>,
 }
 
 impl ChatChecks {
+    pub fn new(cfg: &drc_protocol::Config) -> Self {
+        ChatChecks {
+            welcomed: (cfg.send == drc_protocol::config::SendMode::AtOnce).then(Default::default),
+            ..Default::default()
+        }
+    }
+
     /// Room messages a client passed over although their number carried
     /// a message (some member may have it): left behind when the room
     /// moved to a new stream.
@@ -262,8 +273,21 @@ impl ChatChecks {
                 stream,
                 n,
                 uid,
+                at_once,
             } => {
                 let sid = self.stream_id(room, stream).1;
+                // Sent with no number: the client that was welcomed as the
+                // id's origin sent it, its count `k`.
+                let sender = at_once
+                    .as_deref()
+                    .and_then(drc_protocol::client::split_id)
+                    .and_then(|(origin, k)| {
+                        let welcomed = self.welcomed.as_ref()?;
+                        Some((*welcomed.get(origin)?, k))
+                    });
+                if let Some(sender) = sender {
+                    *at(&mut self.numbers[sid as usize].senders, *n as usize) = Some(sender);
+                }
                 if let Some(&Some((client, k))) =
                     self.numbers[sid as usize].senders.get(*n as usize)
                 {
@@ -398,10 +422,14 @@ impl ChatChecks {
             | ChatNote::LoginEnded { .. }
             | ChatNote::TokenAnswered { .. }
             | ChatNote::Disconnected { .. }
-            | ChatNote::Welcome { .. }
             | ChatNote::PrivateFailed { list: true, .. }
             | ChatNote::NickRefused { .. }
             | ChatNote::RegistrationGivenUp { .. } => {}
+            ChatNote::Welcome { uid, .. } => {
+                if let Some(w) = &mut self.welcomed {
+                    w.insert(uid.clone(), h);
+                }
+            }
         }
     }
 

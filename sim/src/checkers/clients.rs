@@ -518,6 +518,7 @@ nick = "robert"
             stream: stream.clone(),
             n: 2,
             uid: "0AB-1-1".into(),
+            at_once: None,
         };
         note(&mut w, s1, sequenced);
         let owed = "2 of its user's room messages neither taken into their room's stream nor refused (its messages 1 in #r, 3 in #r)";
@@ -532,5 +533,87 @@ nick = "robert"
             settled(&w),
             ["1 of its user's room messages neither taken into their room's stream nor refused (its messages 1 in #r)"]
         );
+    }
+
+    /// Under `send = "at-once"` a client never notes the number of a
+    /// message it sent with no number; `order.once` learns the sender from
+    /// the sequencer's note, by the id's origin welcomed on that client,
+    /// and fires on the same message delivered at two numbers. Asking
+    /// first, such a note names nobody (the client notes what it sent).
+    #[test]
+    fn order_once_knows_a_message_sent_at_once_by_its_id() {
+        use drc_protocol::outbox::Stream;
+        use drc_protocol::room_text::RoomText;
+        use drc_protocol::ChatNote;
+        for at_once in [true, false] {
+            let text = if at_once {
+                SCENARIO.replace(
+                    "duration = \"30s\"\n",
+                    "duration = \"30s\"\n[protocol]\nsend = \"at-once\"\n",
+                )
+            } else {
+                SCENARIO.to_string()
+            };
+            let scn = scenario::parse_str(&text, "at-once.toml").unwrap();
+            assert_eq!(
+                scn.protocol.send == drc_protocol::config::SendMode::AtOnce,
+                at_once
+            );
+            let mut w = build(&scn, &mut RunOptions::default()).unwrap();
+            w.run();
+            let (bob, s1) = (w.by_label["bob"], w.by_label["s1"]);
+            let uid = w.hosts[bob as usize]
+                .client
+                .as_ref()
+                .unwrap()
+                .uid()
+                .unwrap()
+                .to_string();
+            let stream = Stream {
+                epoch: 1,
+                seq: "0AB-1".into(),
+            };
+            let id = format!("{uid}/1");
+            let mut v = Vec::new();
+            for n in [1, 2] {
+                let notes = [
+                    (
+                        s1,
+                        ChatNote::Sequenced {
+                            room: "#r".into(),
+                            stream: stream.clone(),
+                            n,
+                            uid: uid.as_str().into(),
+                            at_once: Some(id.as_str().into()),
+                        },
+                    ),
+                    (
+                        bob,
+                        ChatNote::Delivered {
+                            room: "#r".into(),
+                            stream: stream.clone(),
+                            n,
+                            msg: RoomText::new(&uid, "bob", &id, "hi"),
+                        },
+                    ),
+                ];
+                for (h, note) in notes {
+                    w.checks.chat.on_note(w.now, &w.hosts, h, &note, &mut v);
+                }
+            }
+            let once: Vec<&str> = v
+                .iter()
+                .filter(|x| x.invariant == "order.once")
+                .map(|x| x.detail.as_str())
+                .collect();
+            if at_once {
+                assert_eq!(
+                    once,
+                    ["#r: message 1 of bob delivered a second time, as 1.2 (0AB-1)"]
+                );
+            } else {
+                assert!(once.is_empty(), "{once:?}");
+            }
+        }
     }
 }

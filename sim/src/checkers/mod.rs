@@ -352,7 +352,7 @@ impl Checkers {
             cycle_since: None,
             cycle_reported: false,
             handshake_timeout: cfg.handshake_timeout.as_nanos(),
-            chat: chat::ChatChecks::default(),
+            chat: chat::ChatChecks::new(cfg),
             clients: clients::ClientChecks::default(),
             counts: counts::ClientCounts::default(),
             measures: counts::Measures::default(),

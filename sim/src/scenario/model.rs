@@ -74,6 +74,8 @@ impl Scenario {
 pub struct ProtocolSection {
     pub nick_collision: NickCollision,
     pub ordering: Ordering,
+    /// How clients send room messages.
+    pub send: SendMode,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     /// The keepalive of a server's clients, when not the links' own.
@@ -101,6 +103,7 @@ impl Default for ProtocolSection {
         ProtocolSection {
             nick_collision: c.nick_collision,
             ordering: c.ordering,
+            send: c.send,
             ping_interval: c.ping_interval,
             ping_timeout: c.ping_timeout,
             client_ping_interval: None,
@@ -120,7 +123,7 @@ impl Default for ProtocolSection {
 }
 
 /// The policies are the protocol crate's own types, with their file spellings.
-pub use drc_protocol::config::{NickCollision, Ordering};
+pub use drc_protocol::config::{NickCollision, Ordering, SendMode};
 
 /// `[network]`: the simulated network.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,6 +70,7 @@ const FAULTS_KEYS: &[&str] = &[
 const PROTOCOL_KEYS: &[&str] = &[
     "nick_collision",
     "ordering",
+    "send",
     "ping_interval",
     "ping_timeout",
     "client_ping_interval",
@@ -1091,6 +1092,20 @@ impl<'a> Parser<'a> {
         }
         if let Some(f) = t.get("ordering") {
             p.ordering = self.ordering_policy(&self.string(&f)?)?;
+        }
+        if let Some(f) = t.get("send") {
+            let s = self.string(&f)?;
+            p.send = SendMode::from_name(&s.v).ok_or_else(|| {
+                let known: Vec<_> = SendMode::ALL.iter().map(|v| v.as_str()).collect();
+                self.err(
+                    s.pos,
+                    format!(
+                        "unknown send mode {:?} (expected one of: {})",
+                        s.v,
+                        known.join(", ")
+                    ),
+                )
+            })?;
         }
         // Every timer has a floor; nick_history is a memory, not a timer,
         // and may be zero.

@@ -23,6 +23,9 @@ impl Scenario {
         w.header("[protocol]");
         w.kv("nick_collision", string(p.nick_collision.as_str()));
         w.kv("ordering", string(p.ordering.as_str()));
+        if p.send != SendMode::default() {
+            w.kv("send", string(p.send.as_str()));
+        }
         w.kv("ping_interval", duration(p.ping_interval));
         w.kv("ping_timeout", duration(p.ping_timeout));
         if let Some(d) = p.client_ping_interval {

@@ -364,6 +364,7 @@ impl World {
                 keep_log: summary == crate::run::Summary::Full,
                 relay_private: cfg.ablations.no_direct_private,
                 retry_to_back: cfg.ablations.no_retry_order,
+                send_at_once: cfg.send == drc_protocol::config::SendMode::AtOnce,
                 no_find: cfg.ablations.no_gap_recovery,
                 no_dedup: cfg.ablations.no_dedup,
                 no_redirect_dedup: cfg.ablations.no_redirect_dedup,

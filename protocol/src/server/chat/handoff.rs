@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 use super::rooms::{Sequencer, Slot};
 use super::{frame, verbatim, Dest};
+use crate::config::SendMode;
 use crate::outbox::{LinkId, Outbox, Stream};
 use crate::server::Server;
 use crate::time::Instant;
@@ -534,6 +535,10 @@ impl Server {
                     Slot::Skipped
                 };
                 if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
+                    // Each origin's last count comes with the slots.
+                    if let (Slot::Used { id, .. }, SendMode::AtOnce) = (&slot, self.cfg.send) {
+                        s.in_origin_order(id, at, false);
+                    }
                     s.slots.insert(at, slot);
                 }
             }

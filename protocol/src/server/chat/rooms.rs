@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{frame, verbatim, Dest, Room};
-use crate::config::Ordering;
+use crate::config::{Ordering, SendMode};
 use crate::id_map::Found;
 use crate::names::{fold, fold_cow, uid_sid};
 use crate::outbox::{ChatNote, LinkId, Outbox, Stream};
@@ -70,6 +70,12 @@ pub(crate) struct Sequencer {
     /// was given to, so that a successor taking the stream can tell a
     /// start point of an earlier membership (see handoff.rs).
     pub(crate) starts: BTreeMap<Arc<str>, (u64, u64)>,
+    /// Under `send = "at-once"`: per message origin (a client names all
+    /// its messages after one origin then), the highest count numbered and
+    /// its number, to keep each origin's messages in its order (see
+    /// [`Sequencer::in_origin_order`]). Empty when clients ask first:
+    /// numbers are handed out in the order asked.
+    pub(crate) last_k: BTreeMap<Arc<str>, (u64, u64)>,
 }
 
 impl Sequencer {
@@ -78,6 +84,37 @@ impl Sequencer {
             next: 1,
             ..Default::default()
         }
+    }
+
+    /// Under `send = "at-once"`: whether message `id` may take number
+    /// `n` (`unnumbered`: it came with none, and `n` is the next), keeping
+    /// each origin's messages numbered in its order; records it if so.
+    /// A message sent with no number is numbered whenever it arrives, so
+    /// a copy held up by a stalled link can arrive after its sender gave
+    /// it up and said more (swarm-chat-at-once seed 766): refused when
+    /// its count is no later than the last numbered of its origin. And a
+    /// later message of the origin holding a number handed out before
+    /// such a copy was numbered is refused too, and asks again (seed 695:
+    /// a new session, not synced yet, asked first). Copies of earlier
+    /// messages with numbers they hold are in order already: numbers are
+    /// handed out in the order asked, and a client asks for one message
+    /// at a time.
+    pub(crate) fn in_origin_order(&mut self, id: &str, n: u64, unnumbered: bool) -> bool {
+        let Some((origin, k)) = crate::client::split_id(id) else {
+            return true;
+        };
+        let Some(last) = self.last_k.get_mut(origin) else {
+            self.last_k.insert(origin.into(), (k, n));
+            return true;
+        };
+        let (last_k, last_n) = *last;
+        if unnumbered && k <= last_k || k > last_k && n < last_n {
+            return false;
+        }
+        if k > last_k {
+            *last = (k, n);
+        }
+        true
     }
 
     pub(crate) fn oldest_hold(&self) -> Option<Instant> {
@@ -410,19 +447,36 @@ impl Server {
         let seq = room.seq.as_mut().ok_or("not the sequencer")?;
         // The holder's UID as the slot keeps it, shared rather than
         // copied again (a copy only where the ablation takes any sender).
-        let uid: Arc<str> = match seq.slots.get(&n) {
-            Some(Slot::Held { uid: h, .. }) if **h == *uid => h.clone(),
-            _ if self.cfg.ablations.no_seq_check => uid.into(),
+        let (n, uid): (u64, Arc<str>) = match seq.slots.get(&n) {
+            // Sent at once, with no number: numbered here as it arrives,
+            // if its sender is a member (the member list's copy of the UID).
+            _ if n == 0 => match room.members.get_key_value(uid) {
+                Some((member, _)) => (seq.next, member.clone()),
+                None => return Err("not a member"),
+            },
+            Some(Slot::Held { uid: h, .. }) if **h == *uid => (n, h.clone()),
+            _ if self.cfg.ablations.no_seq_check => (n, uid.into()),
             _ => return Err("number not held"),
         };
+        if self.cfg.send == SendMode::AtOnce
+            && !self.cfg.ablations.no_origin_order
+            && !seq.in_origin_order(id, n, m.n == 0)
+        {
+            return Err("out of its sender's order");
+        }
+        if m.n == 0 {
+            seq.next += 1;
+        }
         let uid = &uid;
         let text: Arc<str> = text.into();
+        let id: Arc<str> = id.into();
+        let at_once = (m.n == 0).then(|| id.clone());
         seq.slots.insert(
             n,
             Slot::Used {
                 uid: uid.clone(),
                 nick: nick.clone(),
-                id: id.into(),
+                id: id.clone(),
                 text: text.clone(),
             },
         );
@@ -435,6 +489,7 @@ impl Server {
                 stream: stream.clone(),
                 n,
                 uid: uid.clone(),
+                at_once,
             },
         );
         let range = out.encode(|b| {
@@ -445,7 +500,7 @@ impl Server {
                 .arg_u64(n)
                 .arg(uid)
                 .arg(&nick)
-                .arg(id)
+                .arg(&id)
                 .arg(&text);
             e.finish()
         });
@@ -1457,12 +1512,12 @@ impl Server {
         out: &mut Outbox,
     ) {
         let Some(key) = self.room_key(m.name) else {
-            return self.send_fail(uid, &m, "no such room", out);
+            return self.send_fail(uid, &m, id, "no such room", out);
         };
         match self.dest_of_sequencer(&key, m.seq) {
             Dest::Me => {
                 if let Err(why) = self.accept_message(&key, &m, uid, id, text, out) {
-                    self.send_fail(uid, &m, why, out);
+                    self.send_fail(uid, &m, id, why, out);
                 }
             }
             Dest::Link(l) => match passing {
@@ -1472,19 +1527,17 @@ impl Server {
                     out.send(l, frame("RSEND", &[m.name, &e, m.seq, &nn, uid, id, text]));
                 }
             },
-            _ => self.send_fail(uid, &m, "sequencer unreachable", out),
+            _ => self.send_fail(uid, &m, id, "sequencer unreachable", out),
         }
     }
 
-    fn send_fail(&mut self, uid: &str, m: &Numbered<'_>, why: &str, out: &mut Outbox) {
+    /// Tells `uid` its message `m` was refused, `why`; one sent with no
+    /// number is named by its `id`, after the reason.
+    fn send_fail(&mut self, uid: &str, m: &Numbered<'_>, id: &str, why: &str, out: &mut Outbox) {
         let (e, nn) = (Dec::new(m.epoch), Dec::new(m.n));
-        self.send_to_member(
-            uid,
-            "SENDFAIL",
-            "RFAIL",
-            &[m.name, &e, m.seq, &nn, why],
-            out,
-        );
+        let args = [m.name, &e, m.seq, &nn, why, id];
+        let args = if m.n == 0 { &args[..] } else { &args[..5] };
+        self.send_to_member(uid, "SENDFAIL", "RFAIL", args, out);
     }
 }
 
@@ -1716,5 +1769,41 @@ mod membership_id_tests {
         // The count and the incarnation stay in their fields.
         assert_eq!(id("0AB", 0xFFFF, 0xFF_FFFF) >> 40, id("0AB", 0, 0) >> 40);
         assert!(id("0AB", 1, 8) > id("0AB", 1, 7));
+    }
+}
+
+#[cfg(test)]
+mod origin_order_tests {
+    use super::Sequencer;
+
+    /// The sequencer's guard under `at-once`, each origin's messages kept
+    /// in its order: an unnumbered copy no later than the origin's last
+    /// numbered message is refused (a stale copy or a second one), and so
+    /// is a later message holding a number handed out before an unnumbered
+    /// copy was numbered after it; copies of earlier messages with the
+    /// numbers they hold go through (numbers are handed out in the order
+    /// asked).
+    #[test]
+    fn an_origins_messages_are_numbered_in_its_order() {
+        let mut s = Sequencer::default();
+        // (id, number it would take, unnumbered, taken)
+        let steps = [
+            ("o/1", 1, true, true),
+            ("o/1", 2, true, false),
+            ("o/2", 5, false, true),
+            ("o/2", 6, true, false),
+            ("o/3", 6, true, true),
+            ("o/4", 4, false, false),
+            ("o/3", 7, false, true),
+            ("o/2", 3, false, true),
+            ("p/1", 2, false, true),
+            ("no-count", 9, true, true),
+            ("o/5", 8, false, true),
+        ];
+        for (id, n, unnumbered, taken) in steps {
+            assert_eq!(s.in_origin_order(id, n, unnumbered), taken, "{id} at {n}");
+        }
+        assert_eq!(s.last_k.get("o").copied(), Some((5, 8)));
+        assert_eq!(s.last_k.get("p").copied(), Some((1, 2)));
     }
 }
