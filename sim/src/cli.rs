@@ -252,8 +252,9 @@ enum Cmd {
         output: PathBuf,
         /// Keep every remaining server's autoconnect targets (`connect`),
         /// so the shrunk run re-forms its tree after splits and shutdowns
-        /// as the original did: what a regression scenario, which must
-        /// end quiet and converged, usually needs.
+        /// as the original did, and run it on to the quiet end its
+        /// `[expect]` judges: what a regression scenario, which must end
+        /// quiet and converged, needs.
         #[arg(long)]
         keep_autoconnects: bool,
         /// Override a scenario setting before it is parsed: a dotted key and
@@ -774,10 +775,17 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             check_writable(&output)?;
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let res = crate::shrink::shrink_keeping(&scn, seed, progress, keep_autoconnects)?;
+            // Only a run that goes on to its quiet end can pass once fixed.
+            let after = if keep_autoconnects {
+                "then serves as a regression test"
+            } else {
+                "then still ends before it is quiet: shrink with\n\
+                 # --keep-autoconnects for a regression test, which runs on to its quiet end"
+            };
             let text = format!(
                 "# Shrunk by `drcsim shrink` from {} (seed {seed}).\n\
                  # It violates {}; its [expect] is the original one, so it fails\n\
-                 # (exit 1) until the bug is fixed, then serves as a regression test.\n{}",
+                 # (exit 1) until the bug is fixed, {after}.\n{}",
                 file.display(),
                 res.invariant,
                 res.scenario.to_toml()

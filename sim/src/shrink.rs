@@ -177,6 +177,9 @@ pub fn shrink_keeping(
             break;
         }
     }
+    if keep_autoconnects {
+        cur = run_on_to_quiet(&mut judge, cur);
+    }
     cur.name = format!("{}-seed{seed}-min", scn.name);
     cur.description = format!(
         "Shrunk from {:?} seed {seed}: violates {}.\n{}",
@@ -334,6 +337,45 @@ fn shift_earlier(judge: &mut Judge, mut cur: Scenario) -> Scenario {
         }
     }
     cur
+}
+
+/// Lengthens the run to the quiet end its `[expect]` judges, when it
+/// still fails so: shortening stopped it just after the violation, and a
+/// file that ends before it is quiet cannot pass once the bug is fixed
+/// (it fails for the missing judgement instead), so it is no regression
+/// scenario yet. The end is the one `drcsim run` asks for: the last fault
+/// or operator action plus the settle time, the last client action plus
+/// the chat settle time, whichever is later, rounded up to a second.
+fn run_on_to_quiet(judge: &mut Judge, cur: Scenario) -> Scenario {
+    const SEC: u64 = 1_000_000_000;
+    let Ok(cfg) = crate::run::protocol_config(&cur) else {
+        return cur;
+    };
+    let last = |client: bool| {
+        cur.actions
+            .iter()
+            .filter(|a| a.action.is_client_action() == client)
+            .map(|a| a.time.as_nanos())
+            .max()
+            .unwrap_or(0)
+    };
+    let settle = cur.expect.settle.map_or_else(
+        || crate::checkers::convergence::settle(&cfg),
+        |d| d.as_nanos(),
+    );
+    let quiet =
+        (last(false) + settle).max(last(true) + crate::checkers::convergence::chat_settle(&cfg));
+    let end = quiet.div_ceil(SEC) * SEC;
+    if end <= cur.duration.as_nanos() {
+        return cur;
+    }
+    let mut cand = cur.clone();
+    cand.duration = Duration::from_nanos(end);
+    if judge.fails(&cand) {
+        cand
+    } else {
+        cur
+    }
 }
 
 /// Binary-searches the shortest run that still fails.

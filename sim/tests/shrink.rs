@@ -70,7 +70,10 @@ fn shrinking_a_passing_run_is_an_error() {
 /// With `keep_autoconnects` the servers left keep their `connect` lists
 /// exactly. ablate-dedup fails whatever the tree: shrunk plainly it loses
 /// an autoconnect (one of its two leaves is linked by the other's alone),
-/// and keeping them it loses none, and still fails.
+/// and keeping them it loses none, and still fails. Kept so, the run also
+/// goes on to the quiet end its `[expect]` judges (plain shrinking stops
+/// it just after the violation): without the ablation, as once the bug
+/// is fixed, it passes, judged, a regression scenario as it stands.
 #[test]
 fn shrinking_can_keep_the_autoconnects() {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ablate-dedup.toml");
@@ -86,7 +89,19 @@ fn shrinking_can_keep_the_autoconnects() {
     assert_eq!(edges(&kept.scenario), edges(&scn));
     let o = run(&kept.scenario, RunOptions::default()).unwrap();
     assert!(o.violations.iter().any(|v| v.invariant == kept.invariant));
+    let mut fixed = kept.scenario.clone();
+    fixed.protocol.ablate.clear();
+    let o = run(&fixed, RunOptions::default()).unwrap();
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    assert!(o.quiescent, "{:?}", o.warnings);
     let plain = shrink::shrink(&scn, scn.seed).unwrap();
+    let mut fixed = plain.scenario.clone();
+    fixed.protocol.ablate.clear();
+    let o = run(&fixed, RunOptions::default()).unwrap();
+    assert!(
+        !o.quiescent,
+        "plain shrinking ends just after the violation"
+    );
     assert!(
         count(&plain.scenario) < count(&scn),
         "{:?}",
