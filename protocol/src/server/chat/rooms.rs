@@ -1782,7 +1782,8 @@ mod origin_order_tests {
     /// is a later message holding a number handed out before an unnumbered
     /// copy was numbered after it; copies of earlier messages with the
     /// numbers they hold go through (numbers are handed out in the order
-    /// asked).
+    /// asked). (`n < last_n` as `<=` is not tested: two messages never
+    /// take one number, the slot is checked first.)
     #[test]
     fn an_origins_messages_are_numbered_in_its_order() {
         let mut s = Sequencer::default();
@@ -1796,6 +1797,13 @@ mod origin_order_tests {
             ("o/4", 4, false, false),
             ("o/3", 7, false, true),
             ("o/2", 3, false, true),
+            // A copy of the last with a number held from before it (the
+            // members pass the second over), and one with a later number,
+            // which leaves the mark at the first: the next message's
+            // number need only come after that.
+            ("o/3", 5, false, true),
+            ("o/3", 9, false, true),
+            ("o/4", 8, false, true),
             ("p/1", 2, false, true),
             ("no-count", 9, true, true),
             ("o/5", 8, false, true),
