@@ -1782,8 +1782,7 @@ mod origin_order_tests {
     /// is a later message holding a number handed out before an unnumbered
     /// copy was numbered after it; copies of earlier messages with the
     /// numbers they hold go through (numbers are handed out in the order
-    /// asked). (`n < last_n` as `<=` is not tested: two messages never
-    /// take one number, the slot is checked first.)
+    /// asked).
     #[test]
     fn an_origins_messages_are_numbered_in_its_order() {
         let mut s = Sequencer::default();
