@@ -229,10 +229,6 @@ pub struct Ablations {
     /// Under `send = "at-once"`, number every message where it arrives,
     /// without keeping each origin's messages in its order.
     pub no_origin_order: bool,
-    /// A server that moves its route to a server onto the link the new
-    /// route came by does not withdraw the introduction it sent along
-    /// that link for the old route.
-    pub no_route_withdraw: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -516,11 +512,6 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "order.liveness",
     ),
     (
-        "route-withdraw",
-        "a server that takes a new route to a server from the link it came by does not withdraw (SQUIT) what it introduced along that link for the old route: an introduction crossing the neighbour's own and arriving after the neighbour lost its route is taken as new, a ghost of a live server that nothing removes",
-        "ghost.server",
-    ),
-    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -630,7 +621,6 @@ impl Ablations {
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,
             "origin-order" => &mut self.no_origin_order,
-            "route-withdraw" => &mut self.no_route_withdraw,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

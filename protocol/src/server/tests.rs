@@ -8417,40 +8417,6 @@ fn a_route_moved_to_another_link_asks_that_neighbour_for_its_users() {
         .any(|w| *w == ["USYNC", c_sid.as_str()]));
 }
 
-/// A route moved onto another link withdraws, on that link, what was
-/// introduced there along the old route: A had told D that C was behind
-/// it (by way of B); D's own introduction of C now wins, and A sends D a
-/// SQUIT for C behind it, which D, routing C its own way, drops as
-/// misdirected, and which removes C where D had lost its own route and
-/// taken A's crossing introduction instead (crossed-introduction-ghost
-/// .toml). Not with the `route-withdraw` ablation.
-#[test]
-fn a_route_moved_to_another_link_withdraws_the_old_introduction_there() {
-    for ablate in [false, true] {
-        let mut cfg = Config::default();
-        cfg.ablations.no_route_withdraw = ablate;
-        let links = [("D", "A"), ("A", "B"), ("B", "C")];
-        let mut net = chain(cfg, &["A", "B", "C", "D"], &links);
-        let ad = net.link_to(0, "D");
-        let c_sid = net.srv(2).sid().to_string();
-        assert!(net
-            .sent_on(0, ad)
-            .iter()
-            .any(|w| w[0] == "SERVER" && w[1] == "C"));
-        net.inject(
-            0,
-            ad,
-            &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
-        );
-        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
-        let withdrawn = net
-            .sent_on(0, ad)
-            .iter()
-            .any(|w| *w == ["SQUIT", "C", "1", "loop broken"]);
-        assert_eq!(withdrawn, !ablate);
-    }
-}
-
 /// A seeker takes a WELCOME only with a port and from another server: one
 /// naming itself (its own answer echoed back) or with a bad port is
 /// dropped, and nothing is dialled (mutation survivor: the two tests

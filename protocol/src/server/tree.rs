@@ -359,28 +359,6 @@ impl Server {
                 self.adopt(name, entry, quiet, out);
                 // The old neighbour still routes it the other way.
                 self.dispute(name, old_via);
-                // We introduced it to this neighbour along the old route,
-                // and that introduction may still be on its way, crossing
-                // the neighbour's own: one that arrives after the
-                // neighbour lost its route (the link it came by broken as
-                // a loop) is taken as new, and names a route through us
-                // that no longer exists, a ghost of a live server that
-                // nothing removes (swarm-chat-at-once seed 9679: hub
-                // held n3a by way of n2 and n1a for 100 s, refusing n3's
-                // links as loops). Withdrawn behind it, it goes; where the
-                // neighbour kept its own route the SQUIT is misdirected
-                // there and changes nothing.
-                if !self.cfg.ablations.no_route_withdraw {
-                    let reason = CloseReason::LoopBroken.as_str();
-                    out.send(link, |b| {
-                        Msg::Squit {
-                            name,
-                            incarnation,
-                            reason,
-                        }
-                        .encode(b)
-                    });
-                }
             }
         } else if loser == tag {
             self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
