@@ -229,6 +229,10 @@ pub struct Ablations {
     /// Under `send = "at-once"`, number every message where it arrives,
     /// without keeping each origin's messages in its order.
     pub no_origin_order: bool,
+    /// A server that moved its route to a server onto a neighbour's link
+    /// does not withdraw its old introduction there when that neighbour
+    /// takes the server from it.
+    pub no_route_withdraw: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -512,6 +516,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "order.liveness",
     ),
     (
+        "route-withdraw",
+        "a server that moved its route to a server onto a neighbour's link and then lost it by that neighbour's SQUIT does not withdraw what it had introduced there by the old route: the introduction, crossing the neighbour's own and arriving after the neighbour lost its route, is a ghost of a live server that nothing removes",
+        "ghost.server",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -621,6 +630,7 @@ impl Ablations {
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,
             "origin-order" => &mut self.no_origin_order,
+            "route-withdraw" => &mut self.no_route_withdraw,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -201,9 +201,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// sender gives it up and says more (`origin-order`) met the at-once
 /// swarms twice in their first 6,000 seeds (swarm-greeter 766, shrunk to
 /// at-once-stale-copy.toml; swarm-chat-at-once 695), and no swarm without
-/// `at-once` sends such a copy.
+/// `at-once` sends such a copy. An introduction crossing the neighbour's
+/// own route and taken after the neighbour lost it (`route-withdraw`)
+/// needs two links made at the same instant around a loop, with a third
+/// server between them: swarm-chat-at-once met it once in 10,000 seeds
+/// (9679, shrunk to crossed-introduction-ghost.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 24] = [
+const OWN_SCENARIO: [&str; 25] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -228,6 +232,7 @@ const OWN_SCENARIO: [&str; 24] = [
     "prompt-goodbye",
     "taker-starts",
     "origin-order",
+    "route-withdraw",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -17,7 +17,7 @@ mod shutdown;
 mod table;
 mod tree;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
@@ -178,6 +178,12 @@ pub struct Server {
     /// server, that neighbour's view may be the right one: we ask it for a
     /// fresh burst (see `tree.rs`).
     pub(crate) disputed: BTreeSet<(Arc<str>, LinkId)>,
+    /// Servers whose route we moved onto a link after introducing them
+    /// along it by the old route, with their incarnation. Should that
+    /// neighbour's SQUIT take them from us, our old introduction may have
+    /// reached it after it lost its own route, and it would hold a route
+    /// through us that we no longer have: we withdraw it (see `tree.rs`).
+    pub(crate) moved_onto: BTreeMap<(Arc<str>, LinkId), u64>,
     pub(crate) auto: Vec<AutoTarget>,
     pub(crate) lamport: u64,
     pub(crate) next_token: u64,
@@ -240,6 +246,7 @@ impl Server {
             known,
             routes: Routes::default(),
             disputed: BTreeSet::new(),
+            moved_onto: BTreeMap::new(),
             auto: autoconnect
                 .iter()
                 .map(|n| AutoTarget::new(n.clone()))

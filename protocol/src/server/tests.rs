@@ -8417,6 +8417,40 @@ fn a_route_moved_to_another_link_asks_that_neighbour_for_its_users() {
         .any(|w| *w == ["USYNC", c_sid.as_str()]));
 }
 
+/// A route moved onto a neighbour's link, then lost by that neighbour's
+/// SQUIT, is withdrawn there: A told D that C was behind it (by way of
+/// B), moved its route to D's, and when D takes C away A sends D a SQUIT
+/// for C, so that D drops the route through A it may have taken from
+/// A's crossing introduction (crossed-introduction-ghost.toml). Nothing
+/// is sent at the move itself, and nothing with `route-withdraw` ablated.
+#[test]
+fn a_route_moved_onto_a_link_and_lost_by_its_squit_is_withdrawn_there() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_route_withdraw = ablate;
+        let links = [("D", "A"), ("A", "B"), ("B", "C")];
+        let mut net = chain(cfg, &["A", "B", "C", "D"], &links);
+        let ad = net.link_to(0, "D");
+        let c_sid = net.srv(2).sid().to_string();
+        let squits = |net: &Net| {
+            net.sent_on(0, ad)
+                .iter()
+                .filter(|w| **w == ["SQUIT", "C", "1", "loop broken"])
+                .count()
+        };
+        net.inject(
+            0,
+            ad,
+            &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
+        );
+        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+        assert_eq!(squits(&net), 0, "nothing at the move itself");
+        net.inject(0, ad, &encoded(&["SQUIT", "C", "1", "ping timeout"]));
+        assert!(net.srv(0).known_server("C").is_none());
+        assert_eq!(squits(&net), usize::from(!ablate));
+    }
+}
+
 /// A seeker takes a WELCOME only with a port and from another server: one
 /// naming itself (its own answer echoed back) or with a bad port is
 /// dropped, and nothing is dialled (mutation survivor: the two tests

@@ -359,6 +359,11 @@ impl Server {
                 self.adopt(name, entry, quiet, out);
                 // The old neighbour still routes it the other way.
                 self.dispute(name, old_via);
+                // We introduced it to this neighbour along the old route;
+                // see `withdraw_moved`.
+                if !self.cfg.ablations.no_route_withdraw {
+                    self.moved_onto.insert((name.into(), link), incarnation);
+                }
             }
         } else if loser == tag {
             self.drop_link(now, link, CloseReason::LoopBroken, true, rng, out);
@@ -487,7 +492,44 @@ impl Server {
         if !self.cfg.ablations.no_squit_forward {
             self.broadcast_squit(name, incarnation, reason, Some(link), out);
         }
+        self.withdraw_moved(&lost, link, out);
         self.ask_again(&lost, out);
+    }
+
+    /// The neighbour on `link` took `lost` from us with a SQUIT. For each
+    /// we had moved onto its route after introducing it there by the old
+    /// one, that introduction may have crossed the neighbour's own and
+    /// reached it after it lost its route: taken as new, it names a route
+    /// through us that no longer exists, a ghost of a live server that
+    /// nothing removes (reports/open-findings/crossed-introduction-ghost
+    /// .toml, swarm-chat-at-once seed 9679: the hub held n3a by way of n2
+    /// and n1a for 100 s, refusing n3's links as loops). So we withdraw it
+    /// there: the neighbour removes the ghost if it took it, ignores the
+    /// SQUIT if it holds nothing, and drops it as misdirected if it has
+    /// found another route meanwhile.
+    fn withdraw_moved(&mut self, lost: &[Arc<str>], link: LinkId, out: &mut Outbox) {
+        if self.moved_onto.is_empty() || lost.is_empty() {
+            return;
+        }
+        let mut withdraw = Vec::new();
+        self.moved_onto.retain(|(n, l), inc| {
+            let hit = lost.contains(n);
+            if hit && *l == link {
+                withdraw.push((n.clone(), *inc));
+            }
+            !hit
+        });
+        let reason = CloseReason::LoopBroken.as_str();
+        for (name, incarnation) in withdraw {
+            out.send(link, |b| {
+                Msg::Squit {
+                    name: &name,
+                    incarnation,
+                    reason,
+                }
+                .encode(b)
+            });
+        }
     }
 
     /// Removes `root` and every server whose uplink chain passes through it,
@@ -538,6 +580,7 @@ impl Server {
     /// and tell the rest of the tree.
     pub(crate) fn lose_link(&mut self, link: LinkId, reason: CloseReason, out: &mut Outbox) {
         self.disputed.retain(|(_, l)| *l != link);
+        self.moved_onto.retain(|(_, l), _| *l != link);
         struct Behind {
             id: u32,
             name: Arc<str>,
