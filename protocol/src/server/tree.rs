@@ -501,9 +501,9 @@ impl Server {
     /// one, that introduction may have crossed the neighbour's own and
     /// reached it after it lost its route: taken as new, it names a route
     /// through us that no longer exists, a ghost of a live server that
-    /// nothing removes (reports/open-findings/crossed-introduction-ghost
-    /// .toml, swarm-chat-at-once seed 9679: the hub held n3a by way of n2
-    /// and n1a for 100 s, refusing n3's links as loops). So we withdraw it
+    /// nothing removes (crossed-introduction-ghost.toml, swarm-chat-at-once
+    /// seed 9679: the hub held n3a by way of n2 and n1a for 100 s,
+    /// refusing n3's links as loops). So we withdraw it
     /// there: the neighbour removes the ghost if it took it, ignores the
     /// SQUIT if it holds nothing, and drops it as misdirected if it has
     /// found another route meanwhile.
