@@ -22,6 +22,13 @@
 //! remembers which neighbours introduced which servers along routes it did
 //! not take (`disputed`); when it loses such a server it names it to them
 //! (RESYNC), and one that still knows it answers with its burst again.
+//!
+//! Moved routes. A server that moves its route onto a neighbour's link
+//! had introduced that server to the neighbour by the old route, and the
+//! two introductions can cross: taken after the neighbour lost its own
+//! route, ours is a route through us that we no longer have. So each
+//! server remembers such moves (`moved_onto`), and when that neighbour's
+//! SQUIT takes the server away it withdraws its old introduction there.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
