@@ -287,6 +287,27 @@ fn message_id(origin: &str, k: u64) -> String {
     id
 }
 
+/// The origin a message is named after when it first goes out: the
+/// session's UID, or under `send = "at-once"` the first session's.
+/// A message sent with no number would be numbered wherever and
+/// whenever it arrives, even after its sender gave it up and said more
+/// in a later session (a copy held up by a stalled link:
+/// swarm-chat-at-once seed 695); named after one origin, all of a
+/// client's messages are counted in one sequence, and the sequencer
+/// refuses a copy no later than the last it numbered of that origin.
+/// A free function of the three fields, so that it can be called while
+/// a room is borrowed.
+fn new_origin(
+    cfg: &ClientConfig,
+    first_uid: &Option<Arc<str>>,
+    uid: &Option<Arc<str>>,
+) -> Option<Arc<str>> {
+    match cfg.send_at_once {
+        true => first_uid.clone().or_else(|| uid.clone()),
+        false => uid.clone(),
+    }
+}
+
 /// A message's name, `origin/k`: the UID its sender first sent it under
 /// and the sender's counter.
 pub fn split_id(id: &str) -> Option<(&str, u64)> {
@@ -411,7 +432,6 @@ impl Client {
     /// Starts the next message of a room if none is under way; when a
     /// room being left has none left, the leave goes.
     pub(crate) fn pump(&mut self, now: Instant, key: &str, out: &mut Outbox) {
-        let fresh = self.new_origin();
         let Some(r) = self.rooms.get_mut(key) else {
             return;
         };
@@ -431,10 +451,13 @@ impl Client {
         o.tries += 1;
         // At once: the first try goes with no number, for the stream the
         // client follows; a retry, or a room not synced yet, asks first.
-        let origin = o.origin.clone().or(fresh);
-        if let (true, 1, Some(stream), Some(origin)) =
-            (self.cfg.send_at_once, o.tries, &r.stream, origin)
-        {
+        let at_once = self.cfg.send_at_once && o.tries == 1 && r.stream.is_some();
+        let origin = at_once
+            .then(|| {
+                (o.origin.clone()).or_else(|| new_origin(&self.cfg, &self.first_uid, &self.uid))
+            })
+            .flatten();
+        if let (Some(stream), Some(origin)) = (&r.stream, origin) {
             o.origin = Some(origin.clone());
             o.state = Some(Sending::AwaitEcho {
                 stream: stream.clone(),
@@ -450,21 +473,6 @@ impl Client {
         o.state = Some(Sending::AwaitNumber { since: now });
         let name = r.name.clone();
         self.send(out, "GETSEQ", &[&name]);
-    }
-
-    /// The origin a message is named after when it first goes out: the
-    /// session's UID, or under `send = "at-once"` the first session's.
-    /// A message sent with no number would be numbered wherever and
-    /// whenever it arrives, even after its sender gave it up and said more
-    /// in a later session (a copy held up by a stalled link:
-    /// swarm-chat-at-once seed 695); named after one origin, all of a
-    /// client's messages are counted in one sequence, and the sequencer
-    /// refuses a copy no later than the last it numbered of that origin.
-    fn new_origin(&self) -> Option<Arc<str>> {
-        match self.cfg.send_at_once {
-            true => self.first_uid.clone().or_else(|| self.uid.clone()),
-            false => self.uid.clone(),
-        }
     }
 
     /// The message under way failed; try again or give up.
@@ -501,7 +509,6 @@ impl Client {
     pub(crate) fn on_seq_reply(&mut self, now: Instant, f: &Frame, out: &mut Outbox) {
         let a = |i: usize| f.arg(i).unwrap_or("");
         let key = fold_cow(a(0));
-        let fresh = self.new_origin();
         let Some(r) = self.rooms.get_mut(&key) else {
             return;
         };
@@ -517,7 +524,8 @@ impl Client {
                     return;
                 }
                 // The first UID it goes out under names the message for good.
-                let Some(origin) = o.origin.clone().or(fresh) else {
+                let fresh = || new_origin(&self.cfg, &self.first_uid, &self.uid);
+                let Some(origin) = o.origin.clone().or_else(fresh) else {
                     return;
                 };
                 o.origin = Some(origin.clone());
