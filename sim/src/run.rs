@@ -220,8 +220,8 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
             ms(world.now)
         ));
     } else if !quiescent {
-        let quiet_from = (world.last_action + settle)
-            .max(world.last_chat + convergence::chat_settle(world.config()));
+        let quiet_from =
+            convergence::quiet_from(world.last_action, world.last_chat, settle, world.config());
         warnings.push(format!(
             "the run ended at {} ms, before it was quiet (from {} ms: the last fault or \
              operator action at {} ms + settle {} ms, the last client action at {} ms + \

@@ -363,8 +363,7 @@ fn run_on_to_quiet(judge: &mut Judge, cur: Scenario) -> Scenario {
         || crate::checkers::convergence::settle(&cfg),
         |d| d.as_nanos(),
     );
-    let quiet =
-        (last(false) + settle).max(last(true) + crate::checkers::convergence::chat_settle(&cfg));
+    let quiet = crate::checkers::convergence::quiet_from(last(false), last(true), settle, &cfg);
     let end = quiet.div_ceil(SEC) * SEC;
     if end <= cur.duration.as_nanos() {
         return cur;

@@ -2587,12 +2587,7 @@ fn an_unnumbered_message_is_numbered_where_it_arrives() {
     let lb = client_joins(&mut net, bob, "A", "bob");
     let alice = net.add_puppet("alice");
     let la = client_joins(&mut net, alice, "B", "alice");
-    let sync = net
-        .puppet_got(alice, la)
-        .into_iter()
-        .find(|w| w[0] == "SYNC")
-        .expect("alice synced");
-    let (e, s) = (sync[2].clone(), sync[3].clone());
+    let (e, s) = synced_stream(&net, alice, la);
     net.puppet_send(bob, lb, &encoded(&["GETSEQ", "#r"]));
     net.settle();
     let held = net.puppet_got(bob, lb).pop().expect("NEWSEQ");
@@ -2655,12 +2650,18 @@ fn alice_in_a_room(cfg: Config) -> (Net, usize, LinkId, String, String) {
     let mut net = chain(cfg, &["A"], &[]);
     let alice = net.add_puppet("alice");
     let la = client_joins(&mut net, alice, "A", "alice");
+    let (e, s) = synced_stream(&net, alice, la);
+    (net, alice, la, e, s)
+}
+
+/// The stream (epoch, sequencer) puppet `p`'s first SYNC on `l` named.
+fn synced_stream(net: &Net, p: usize, l: LinkId) -> (String, String) {
     let sync = net
-        .puppet_got(alice, la)
+        .puppet_got(p, l)
         .into_iter()
         .find(|w| w[0] == "SYNC")
-        .expect("alice synced");
-    (net, alice, la, sync[2].clone(), sync[3].clone())
+        .expect("synced");
+    (sync[2].clone(), sync[3].clone())
 }
 
 /// Under `at-once` the sequencer keeps a sender's messages in its order:

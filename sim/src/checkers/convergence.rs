@@ -26,9 +26,21 @@ pub fn chat_settle(cfg: &Config) -> SimTime {
     (cfg.seq_hold + cfg.ping_timeout).as_nanos() + 4 * cfg.find_delay.as_nanos()
 }
 
+/// When a run is quiet enough to judge convergence: `settle` after its
+/// last fault or operator action and the chat settle time after its last
+/// client action, whichever is later.
+pub fn quiet_from(
+    last_action: SimTime,
+    last_chat: SimTime,
+    settle: SimTime,
+    cfg: &Config,
+) -> SimTime {
+    (last_action + settle).max(last_chat + chat_settle(cfg))
+}
+
 /// Whether the end of the run is quiet enough to judge convergence.
 pub fn is_quiet(w: &World, settle: SimTime) -> bool {
-    w.now >= w.last_action + settle && w.now >= w.last_chat + chat_settle(w.config())
+    w.now >= quiet_from(w.last_action, w.last_chat, settle, w.config())
 }
 
 /// Running servers, in host order.
