@@ -199,8 +199,9 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// seeds (15028, shrunk to start-awaited-by-the-taker.toml).
 /// Under `send = "at-once"`, a copy held up by a stalled link while its
 /// sender gives it up and says more (`origin-order`) met the at-once
-/// swarms twice in their first 6,000 seeds (swarm-greeter 766, shrunk to
-/// at-once-stale-copy.toml; swarm-chat-at-once 695), and no swarm without
+/// swarms twice in the first hunts of its build, about 1,700 seeds
+/// (swarm-greeter 766, shrunk to at-once-stale-copy.toml;
+/// swarm-chat-at-once 695), neither within 200, and no swarm without
 /// `at-once` sends such a copy. An introduction crossing the neighbour's
 /// own route and taken after the neighbour lost it (`route-withdraw`)
 /// needs two links made at the same instant around a loop, with a third
