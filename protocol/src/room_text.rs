@@ -1,5 +1,6 @@
 //! A room message as a client keeps it: sender UID, nick, the sender's
-//! id for the message, and its text, in one shared allocation.
+//! id for the message, and its text, in one shared allocation, joined by
+//! commas as a frame carries them.
 //!
 //! Why one allocation: every delivery used to make four `Arc<str>`s (and
 //! free them later), a third of a client's work per message. The four
@@ -13,9 +14,11 @@ use std::sync::Arc;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RoomText {
-    /// `uid`, `nick`, `id` and `text`, back to back.
+    /// `uid`, `nick`, `id` and `text`, joined by commas: as an RMSG
+    /// carries them, so that the copy made for one member is recognised
+    /// in the next member's frame by one compare (see [`RoomText::new`]).
     all: Arc<[u8]>,
-    /// Where `uid`, `nick` and `id` end in `all`.
+    /// Where `uid`, `nick` and `id` end in `all` (the comma after each).
     ends: [u32; 3],
 }
 
@@ -54,14 +57,29 @@ impl RoomText {
     /// rather than made again. Made afresh, it was an allocation and its
     /// release per delivery, about 6 % of a room delivery's instructions.
     pub fn new(uid: &str, nick: &str, id: &str, text: &str) -> Self {
+        Self::new_in(None, uid, nick, id, text)
+    }
+
+    /// [`RoomText::new`] for parts read out of `span`, the frame's bytes
+    /// from the first to the last of them. Where the span is the parts
+    /// joined by single commas (every frame a server writes), a copy made
+    /// for another member is recognised by one compare of the span, not
+    /// four of the parts (about 100 instructions a delivery at
+    /// 16/16/16), and a fresh one is one copy of it.
+    pub(crate) fn new_in(span: Option<&str>, uid: &str, nick: &str, id: &str, text: &str) -> Self {
+        debug_assert!(span.is_none_or(|s| s.starts_with(uid) && s.ends_with(text)));
         RECENT_TEXTS.with_borrow_mut(|recent| {
             if recent.is_empty() {
                 recent.resize(RECENT, None);
             }
             let at = &mut recent[slot(id.as_bytes())];
+            let len = uid.len() + nick.len() + id.len() + text.len() + 3;
+            // Equal lengths: the span has no space after a comma, so it is
+            // the four parts joined exactly as `all` holds them.
+            let joined = span.filter(|s| s.len() == len);
             match at {
-                Some(t) if t.is(uid, nick, id, text) => t.clone(),
-                _ => at.insert(Self::fresh(uid, nick, id, text)).clone(),
+                Some(t) if t.is(joined, uid, nick, id, text) => t.clone(),
+                _ => at.insert(Self::fresh(joined, uid, nick, id, text)).clone(),
             }
         })
     }
@@ -76,37 +94,44 @@ impl RoomText {
     /// Whether this is the text of those four parts. Always inline, as
     /// `slot`: whether the compiler inlined them into `new` moved with
     /// unrelated changes elsewhere in the crate (about 25 a delivery).
+    /// `joined`, when given, is the four parts joined by single commas.
     #[inline(always)]
-    fn is(&self, uid: &str, nick: &str, id: &str, text: &str) -> bool {
+    fn is(&self, joined: Option<&str>, uid: &str, nick: &str, id: &str, text: &str) -> bool {
         let e0 = uid.len();
-        let (e1, e2) = (e0 + nick.len(), e0 + nick.len() + id.len());
-        self.ends == [e0, e1, e2].map(|e| e as u32)
-            && self.all.len() == e2 + text.len()
-            && self.id() == id
-            && self.uid() == uid
-            && self.text() == text
-            && self.nick() == nick
+        let (e1, e2) = (e0 + 1 + nick.len(), e0 + nick.len() + id.len() + 2);
+        if self.ends != [e0, e1, e2].map(|e| e as u32) || self.all.len() != e2 + 1 + text.len() {
+            return false;
+        }
+        match joined {
+            // The parts' lengths agree, so equal bytes are equal parts.
+            Some(j) => *self.all == *j.as_bytes(),
+            None => {
+                self.id() == id && self.uid() == uid && self.text() == text && self.nick() == nick
+            }
+        }
     }
 
-    fn fresh(uid: &str, nick: &str, id: &str, text: &str) -> Self {
+    fn fresh(joined: Option<&str>, uid: &str, nick: &str, id: &str, text: &str) -> Self {
         let e0 = uid.len();
-        let e1 = e0 + nick.len();
-        let e2 = e1 + id.len();
-        let mut all = Arc::<[u8]>::new_uninit_slice(e2 + text.len());
-        let dst = Arc::get_mut(&mut all).expect("just made, not shared");
-        let mut at = 0;
-        for part in [uid, nick, id, text] {
-            let to = &mut dst[at..at + part.len()];
-            // SAFETY: `to` is `part.len()` bytes of our own fresh
-            // allocation, which cannot overlap `part`. (A safe
-            // `write_copy_of_slice` needs Rust 1.93, past our MSRV.)
-            unsafe {
-                std::ptr::copy_nonoverlapping(part.as_ptr(), to.as_mut_ptr().cast(), part.len());
+        let e1 = e0 + 1 + nick.len();
+        let e2 = e1 + 1 + id.len();
+        let all: Arc<[u8]> = match joined {
+            // Commas where the parts end (always so for a span of the parts
+            // as the caller promises): what makes `part` sound below.
+            Some(j) if [e0, e1, e2].iter().all(|&e| j.as_bytes()[e] == b',') => {
+                Arc::from(j.as_bytes())
             }
-            at += part.len();
-        }
-        // SAFETY: the four parts fill `dst` exactly, end to end.
-        let all = unsafe { all.assume_init() };
+            _ => {
+                let mut v = Vec::with_capacity(e2 + 1 + text.len());
+                for (i, part) in [uid, nick, id, text].into_iter().enumerate() {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    v.extend_from_slice(part.as_bytes());
+                }
+                Arc::from(v)
+            }
+        };
         let ends = [e0, e1, e2].map(|e| u32::try_from(e).expect("a frame is far shorter"));
         RoomText { all, ends }
     }
@@ -114,9 +139,10 @@ impl RoomText {
     #[inline]
     fn part(&self, from: usize, to: usize) -> &str {
         let bytes = &self.all[from..to];
-        // SAFETY: `all` is four `&str`s copied back to back, and every
-        // part is exactly one of them, so it starts and ends on character
-        // boundaries of valid UTF-8.
+        // SAFETY: `all` is UTF-8 (four `&str`s joined by commas, or a
+        // `&str` span) with an ASCII comma at each of `ends`, and every
+        // part runs from the start or just after a comma to the end or
+        // the next comma: whole characters of valid UTF-8.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
@@ -129,18 +155,18 @@ impl RoomText {
     /// The sender's nick when it sent the message.
     #[inline]
     pub fn nick(&self) -> &str {
-        self.part(self.ends[0] as usize, self.ends[1] as usize)
+        self.part(self.ends[0] as usize + 1, self.ends[1] as usize)
     }
 
     /// The sender's name for the message (see [`crate::client::split_id`]).
     #[inline]
     pub fn id(&self) -> &str {
-        self.part(self.ends[1] as usize, self.ends[2] as usize)
+        self.part(self.ends[1] as usize + 1, self.ends[2] as usize)
     }
 
     #[inline]
     pub fn text(&self) -> &str {
-        self.part(self.ends[2] as usize, self.all.len())
+        self.part(self.ends[2] as usize + 1, self.all.len())
     }
 }
 
@@ -223,6 +249,32 @@ mod tests {
             .filter(|(id, t)| RoomText::new("0AA-1-1", "n", id, "t").shares(t))
             .count();
         assert!(shared >= 58, "only {shared} of 64 shared");
+    }
+
+    /// A text made from a frame's span of the four parts is the text made
+    /// from the parts, shared either way round; a span with a space after
+    /// a comma (which a frame may carry) is read by its parts.
+    #[test]
+    fn a_span_of_the_parts_makes_and_finds_the_same_text() {
+        let frame = "<RMSG,#r,1,0AA-1,5,0AB-1-1,ann,0AB-1-1/3,hi there>";
+        let at = frame.find("0AB-1-1,").unwrap();
+        let span = &frame[at..frame.len() - 1];
+        let (uid, nick, id, text) = ("0AB-1-1", "ann", "0AB-1-1/3", "hi there");
+        let a = RoomText::new_in(Some(span), uid, nick, id, text);
+        assert_eq!((a.uid(), a.nick(), a.id(), a.text()), (uid, nick, id, text));
+        assert!(RoomText::new(uid, nick, id, text).shares(&a));
+        assert!(RoomText::new_in(Some(span), uid, nick, id, text).shares(&a));
+        let spaced = "0AB-1-1, ann, 0AB-1-1/3, hi there";
+        let b = RoomText::new_in(Some(spaced), uid, nick, id, text);
+        assert!(b.shares(&a), "the same parts, another layout");
+        // Another message of the same id and lengths is not taken for it.
+        let other = "0AB-1-1,bob,0AB-1-1/3,hi there";
+        let c = RoomText::new_in(Some(other), uid, "bob", id, text);
+        assert!(!c.shares(&a));
+        assert_eq!(
+            (c.uid(), c.nick(), c.id(), c.text()),
+            (uid, "bob", id, text)
+        );
     }
 
     /// The cache shares a text only when all four parts are equal, and

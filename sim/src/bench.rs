@@ -379,10 +379,10 @@ fn timed_part(world: &mut World, end: SimTime) {
 /// scenario's end, which [`quiet_end`] put late enough for a quiet end,
 /// so that the judgement includes convergence: every user reconnected,
 /// every server agreeing on users and rooms, every message delivered.
-fn run_timed(scn: Scenario, settled: u64) -> Result<Timed, String> {
+fn run_timed(mut scn: Scenario, settled: u64) -> Result<Timed, String> {
     let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);
     let t_setup = WallClock::now();
-    let mut world = build(&scn, &mut brief())?;
+    let mut world = crate::run::build_taking_actions(&mut scn, &mut brief())?;
     world.run_until(settled);
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);

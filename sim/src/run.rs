@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::checkers::counts::ClientSummary;
 use crate::checkers::{convergence, Violation};
-use crate::scenario::{Scenario, Verdict};
+use crate::scenario::{Action, Scenario, Verdict};
 use crate::trace::TraceWriter;
 use crate::world::World;
 
@@ -143,9 +143,33 @@ pub fn validate(scn: &Scenario) -> Result<(), String> {
 }
 
 pub fn build(scn: &Scenario, opts: &mut RunOptions) -> Result<World, String> {
+    build_with(scn, None, opts)
+}
+
+/// [`build`] for a caller that owns the scenario and has no further use
+/// for its actions: they are moved into the world, and `scn` keeps their
+/// times (each action left a `heal`, which nothing reads).
+pub fn build_taking_actions(scn: &mut Scenario, opts: &mut RunOptions) -> Result<World, String> {
+    let actions = scn
+        .actions
+        .iter_mut()
+        .map(|a| std::mem::replace(&mut a.action, Action::Heal))
+        .collect();
+    build_with(scn, Some(actions), opts)
+}
+
+fn build_with(
+    scn: &Scenario,
+    actions: Option<Vec<Action>>,
+    opts: &mut RunOptions,
+) -> Result<World, String> {
     validate(scn)?;
     let seed = opts.seed.unwrap_or(scn.seed);
-    let mut world = World::new(scn, seed, protocol_config(scn)?, opts.summary)?;
+    let cfg = protocol_config(scn)?;
+    let mut world = match actions {
+        Some(actions) => World::with_actions(scn, actions, seed, cfg, opts.summary)?,
+        None => World::new(scn, seed, cfg, opts.summary)?,
+    };
     world.trace = opts
         .trace
         .take()
@@ -180,9 +204,9 @@ pub fn run_and_leave(scn: &Scenario, opts: RunOptions) -> Result<Outcome, String
 /// The expanded scenario and its world, run to the end.
 fn simulate(scn: &Scenario, mut opts: RunOptions) -> Result<(Scenario, World), String> {
     let seed = opts.seed.unwrap_or(scn.seed);
-    let (scn, _) = crate::swarm::expand(scn, seed);
+    let (mut scn, _) = crate::swarm::expand(scn, seed);
     opts.seed = Some(seed);
-    let mut world = build(&scn, &mut opts)?;
+    let mut world = build_taking_actions(&mut scn, &mut opts)?;
     world.run();
     Ok((scn, world))
 }

@@ -389,10 +389,14 @@ impl Client {
                 // of its own, never the server's: every link is numbered
                 // afresh.)
                 if self.server.as_ref().is_some_and(|(l, _)| *l == link) {
-                    if let Some(args) = wire::plain_args::<8>(bytes, "RMSG") {
+                    if let Some((args, text)) = wire::plain_args_in::<8>(bytes, "RMSG") {
                         self.last_rx = now;
                         self.ping_sent = false;
-                        return self.on_room_args(now, "RMSG", &args, out);
+                        // The sender's four fields, the last of the frame,
+                        // as one slice of it.
+                        let from = args[4].as_ptr() as usize - text.as_ptr() as usize;
+                        let span = text.get(from..);
+                        return self.on_room_args(now, "RMSG", &args, span, out);
                     }
                 }
                 let mut f = std::mem::take(&mut self.frame);

@@ -606,17 +606,20 @@ impl Client {
         for (i, arg) in args.iter_mut().enumerate() {
             *arg = f.arg(i).unwrap_or("");
         }
-        self.on_room_args(now, f.command(), &args, out);
+        self.on_room_args(now, f.command(), &args, None, out);
     }
 
     /// [`Client::on_room_frame`] on the arguments alone (missing ones
     /// empty), so that an RMSG read straight off the wire bytes needs no
-    /// `Frame`.
+    /// `Frame`. `span`, when known, is the frame's text from the first
+    /// byte of argument 4 to the end of argument 7 (see
+    /// [`RoomText::new_in`]).
     pub(crate) fn on_room_args(
         &mut self,
         now: Instant,
         command: &str,
         args: &[&str; 8],
+        span: Option<&str>,
         out: &mut Outbox,
     ) {
         let a = |i: usize| args[i];
@@ -650,7 +653,7 @@ impl Client {
                 return;
             };
             Entry::Msg {
-                text: RoomText::new(a(4), a(5), a(6), a(7)),
+                text: RoomText::new_in(span, a(4), a(5), a(6), a(7)),
                 origin_len: origin.len() as u32,
                 k,
             }

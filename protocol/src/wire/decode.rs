@@ -252,6 +252,17 @@ pub fn decode_exact(input: &[u8], frame: &mut Frame) -> Result<(), WireError> {
 /// the same arguments (the tests hold it to that), and it decides the rest.
 #[inline]
 pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<[&'a str; N]> {
+    plain_args_in(input, command).map(|(args, _)| args)
+}
+
+/// [`plain_args`], with the text the arguments were read from: everything
+/// between the command's comma and the closing `>`, so that a caller can
+/// take several adjacent arguments as one slice.
+#[inline]
+pub fn plain_args_in<'a, const N: usize>(
+    input: &'a [u8],
+    command: &str,
+) -> Option<([&'a str; N], &'a str)> {
     debug_assert!(N > 0 && is_command(command.as_bytes()));
     let (c, n) = (command.len(), input.len());
     if n > MAX_FRAME || n < c + 3 || input[n - 1] != b'>' || !opens_with(input, command) {
@@ -260,6 +271,11 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
     // The arguments and the commas between them.
     let rest = &input[c + 2..n - 1];
     let ends = plain_commas::<N>(rest)?;
+    debug_assert!(rest.is_ascii());
+    // SAFETY (here and for each argument): `plain_commas` saw every byte of
+    // `rest` with its high bit clear (`other` covers bytes >= 0x80), so it
+    // is ASCII, which is UTF-8. (A check would cost as much as the scan.)
+    let text = |b: &'a [u8]| unsafe { std::str::from_utf8_unchecked(b) };
     let mut args = [""; N];
     let mut start = 0;
     for (arg, &end) in args.iter_mut().zip(&ends) {
@@ -268,14 +284,10 @@ pub fn plain_args<'a, const N: usize>(input: &'a [u8], command: &str) -> Option<
         if let [b' ', after @ ..] = bytes {
             bytes = after;
         }
-        debug_assert!(bytes.is_ascii());
-        // SAFETY: `plain_commas` saw every byte of `rest` with its high bit
-        // clear (`other` covers bytes >= 0x80), so it is ASCII, which is
-        // UTF-8. (A check here would cost as much as the whole scan.)
-        *arg = unsafe { std::str::from_utf8_unchecked(bytes) };
+        *arg = text(bytes);
         start = end + 1;
     }
-    Some(args)
+    Some((args, text(rest)))
 }
 
 /// Whether `input` starts with `<`, `command` and a comma.

@@ -70,7 +70,7 @@ use std::fmt;
 
 #[cfg(all(test, target_arch = "x86_64"))]
 use decode::decode_plain_32;
-pub use decode::{decode, decode_exact, plain_args};
+pub use decode::{decode, decode_exact, plain_args, plain_args_in};
 #[cfg(test)]
 use decode::{decode_general, decode_plain, decode_plain_16, plain_commas, plain_commas_16};
 pub(crate) use encode::Dec;

@@ -766,6 +766,15 @@ fn same_plain_args(bytes: &[u8]) -> Result<(), TestCaseError> {
         plain_args::<3>(bytes, cmd).map(|a| a.to_vec()),
         plain_args::<4>(bytes, cmd).map(|a| a.to_vec()),
     ];
+    // The text beside the arguments is what lies between the command's
+    // comma and the closing `>`, and holds each argument.
+    if let Some((args, text)) = plain_args_in::<3>(bytes, cmd) {
+        prop_assert_eq!(text.as_bytes(), &bytes[cmd.len() + 2..bytes.len() - 1]);
+        for a in args {
+            let from = a.as_ptr() as usize - text.as_ptr() as usize;
+            prop_assert_eq!(text.get(from..from + a.len()), Some(a));
+        }
+    }
     let plain = bytes.len() <= MAX_FRAME
         && bytes.first() == Some(&b'<')
         && bytes.last() == Some(&b'>')

@@ -43,19 +43,7 @@ impl Scenario {
     /// Every client id: the `[[client]]` declarations in order, then the ids
     /// first introduced by a `connect` action, in timeline order.
     pub fn client_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.clients.iter().map(|c| c.id.clone()).collect();
-        // A set beside the list: at 100,000 clients a search of the list
-        // per connect action was the longest part of setting up.
-        let mut seen: std::collections::BTreeSet<&str> =
-            self.clients.iter().map(|c| c.id.as_str()).collect();
-        for a in &self.actions {
-            if let Action::Connect { client, .. } = &a.action {
-                if seen.insert(client) {
-                    ids.push(client.clone());
-                }
-            }
-        }
-        ids
+        client_ids(&self.clients, self.actions.iter().map(|a| &a.action))
     }
 
     /// The declaration of server `name`, if it is declared in `[[server]]`.
@@ -67,6 +55,27 @@ impl Scenario {
     pub fn client(&self, id: &str) -> Option<&ClientDecl> {
         self.clients.iter().find(|c| c.id == id)
     }
+}
+
+/// [`Scenario::client_ids`] of the declared clients and the actions,
+/// for a caller holding the actions apart from their scenario.
+pub fn client_ids<'a>(
+    clients: &[ClientDecl],
+    actions: impl Iterator<Item = &'a Action>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
+    // A set beside the list: at 100,000 clients a search of the list
+    // per connect action was the longest part of setting up.
+    let mut seen: std::collections::BTreeSet<&str> =
+        clients.iter().map(|c| c.id.as_str()).collect();
+    for a in actions {
+        if let Action::Connect { client, .. } = a {
+            if seen.insert(client) {
+                ids.push(client.clone());
+            }
+        }
+    }
+    ids
 }
 
 /// `[protocol]`: knobs of the protocol under test.
