@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::rng;
 use crate::scenario::{
-    Action, FaultKind, FaultsSection, NickCollision, Ordering, Scenario, TimedAction,
+    Action, FaultKind, FaultsSection, NickCollision, Ordering, Scenario, SendMode, TimedAction,
 };
 
 /// What a seed chose: shown in sweep reports.
@@ -32,6 +32,7 @@ pub struct Plan {
     /// The policies this seed runs under.
     pub nick_collision: NickCollision,
     pub ordering: Ordering,
+    pub send: SendMode,
 }
 
 /// The scenario with its `[faults]` replaced by explicit actions for
@@ -80,13 +81,23 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
         let i = rng::between(&mut prng, 0, f.ordering.len() as u64 - 1);
         out.protocol.ordering = f.ordering[i as usize];
     }
+    // Drawn after the others, so that adding the list to a swarm leaves
+    // every seed's other policies as they were.
+    if !f.send.is_empty() {
+        let i = rng::between(&mut prng, 0, f.send.len() as u64 - 1);
+        out.protocol.send = f.send[i as usize];
+    }
     out.actions.extend(gen.actions);
     out.actions.sort_by_key(|a| a.time);
     let end = f.start.as_nanos() + f.window.as_nanos();
     out.duration = Duration::from_nanos(end + f.converge_within.as_nanos()).max(scn.duration);
     out.expect.settle = Some(f.converge_within);
     out.expect.connected = true;
-    let (nick_collision, ordering) = (out.protocol.nick_collision, out.protocol.ordering);
+    let (nick_collision, ordering, send) = (
+        out.protocol.nick_collision,
+        out.protocol.ordering,
+        out.protocol.send,
+    );
     (
         out,
         Some(Plan {
@@ -95,6 +106,7 @@ pub fn expand(scn: &Scenario, seed: u64) -> (Scenario, Option<Plan>) {
             faults,
             nick_collision,
             ordering,
+            send,
         }),
     )
 }
@@ -504,20 +516,38 @@ converge_within = "60s"
         let f = s.faults.as_mut().unwrap();
         f.nick_collision = NickCollision::ALL.to_vec();
         f.ordering = Ordering::ALL.to_vec();
+        let without_send = s.clone();
+        s.faults.as_mut().unwrap().send = SendMode::ALL.to_vec();
         let mut seen = BTreeSet::new();
-        for seed in 0..64 {
+        for seed in 0..128 {
             let (x, plan) = expand(&s, seed);
             let plan = plan.unwrap();
             assert_eq!(x.protocol.nick_collision, plan.nick_collision);
             assert_eq!(x.protocol.ordering, plan.ordering);
-            seen.insert((plan.nick_collision.as_str(), plan.ordering.as_str()));
+            assert_eq!(x.protocol.send, plan.send);
+            seen.insert((
+                plan.nick_collision.as_str(),
+                plan.ordering.as_str(),
+                plan.send.as_str(),
+            ));
             // Only the policies differ from the run without the lists.
             let (mut y, _) = expand(&plain, seed);
             y.protocol.nick_collision = x.protocol.nick_collision;
             y.protocol.ordering = x.protocol.ordering;
+            y.protocol.send = x.protocol.send;
             assert_eq!(x, y, "seed {seed}");
+            // The send list, drawn last, leaves the other two as they were.
+            let (z, _) = expand(&without_send, seed);
+            assert_eq!(
+                (z.protocol.nick_collision, z.protocol.ordering),
+                (x.protocol.nick_collision, x.protocol.ordering)
+            );
         }
-        assert_eq!(seen.len(), 8, "every pair of policies comes up: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            16,
+            "every triple of policies comes up: {seen:?}"
+        );
         let (x, plan) = expand(&plain, 5);
         assert_eq!(plan.unwrap().nick_collision, plain.protocol.nick_collision);
         assert_eq!(x.protocol, plain.protocol);

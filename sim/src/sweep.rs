@@ -60,6 +60,8 @@ pub struct Row {
     pub trace_hash: String,
     pub nick_collision: String,
     pub ordering: String,
+    /// How the seed's clients sent room messages (`ask-first`, `at-once`).
+    pub send: String,
     pub quiescent: bool,
     pub budget_exceeded: bool,
     pub clients: u64,
@@ -283,6 +285,7 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
         trace_hash: o.trace_hash.clone(),
         nick_collision: expanded.protocol.nick_collision.as_str().to_string(),
         ordering: expanded.protocol.ordering.as_str().to_string(),
+        send: expanded.protocol.send.as_str().to_string(),
         quiescent: o.quiescent,
         budget_exceeded: o.budget_exceeded,
         clients: c.total,

@@ -322,6 +322,16 @@ fn keepalive_swarm_keeps_every_invariant_over_300_seeds() {
     let res = clean_sweep(&scn, "keepalive", 300);
     let redirects = res.rows.iter().filter(|r| r.faults_redirect > 0).count();
     assert!(redirects > 100, "{redirects} of 300 seeds drew redirects");
+    both_ways_of_sending(&res);
+}
+
+/// A swarm that lists both ways of sending room messages runs well over
+/// a hundred of its 300 seeds under each (`[faults] send`).
+fn both_ways_of_sending(res: &drc_sim::sweep::SweepResult) {
+    for mode in ["ask-first", "at-once"] {
+        let n = res.rows.iter().filter(|r| r.send == mode).count();
+        assert!(n > 100, "{n} of {} seeds sent {mode}", res.rows.len());
+    }
 }
 
 /// Users contending for four shared nicks drawn in every case: the build
@@ -352,6 +362,7 @@ fn nicks_swarm_keeps_every_invariant_over_300_seeds() {
     let policies: std::collections::BTreeSet<&str> =
         res.rows.iter().map(|r| r.nick_collision.as_str()).collect();
     assert_eq!(policies.len(), 4, "{policies:?}");
+    both_ways_of_sending(&res);
 }
 
 #[test]
@@ -374,6 +385,7 @@ fn greeter_swarm_keeps_every_invariant_over_300_seeds() {
     ] {
         assert!(n > 100, "{n} of 300 seeds drew {what}");
     }
+    both_ways_of_sending(&res);
 }
 
 #[test]
@@ -383,6 +395,7 @@ fn discovery_swarm_keeps_every_invariant_over_300_seeds() {
     // swarms have no [discovery].
     let storms = res.rows.iter().filter(|r| r.faults_storm > 0).count();
     assert!(storms > 100, "{storms} of 300 seeds drew storms");
+    both_ways_of_sending(&res);
 }
 
 #[test]

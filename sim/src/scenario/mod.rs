@@ -23,8 +23,8 @@ pub use error::ScenarioError;
 pub use model::{
     client_ids, ppm_to_f64, Action, ClientDecl, DiscoverySection, Expect, FaultKind, FaultsSection,
     GreeterSection, Limits, NetworkSection, NickCollision, Ordering, ProtocolSection, Scenario,
-    ServerDecl, TimedAction, Verdict, WorkloadSection, DEFAULT_MAX_EVENTS, MAX_FAULTS, MAX_TIME,
-    MAX_WORKLOAD_ACTIONS, MIN_MEAN_GAP, MIN_TIMER, TOKEN_ATTACKS,
+    SendMode, ServerDecl, TimedAction, Verdict, WorkloadSection, DEFAULT_MAX_EVENTS, MAX_FAULTS,
+    MAX_TIME, MAX_WORKLOAD_ACTIONS, MIN_MEAN_GAP, MIN_TIMER, TOKEN_ATTACKS,
 };
 
 /// Protocol safeguards a scenario can switch off with `[protocol] ablate`:

@@ -633,6 +633,8 @@ pub struct FaultsSection {
     pub nick_collision: Vec<NickCollision>,
     /// Ordering policies a seed may run under, likewise.
     pub ordering: Vec<Ordering>,
+    /// Ways of sending room messages a seed may run under, likewise.
+    pub send: Vec<SendMode>,
 }
 
 impl Default for FaultsSection {
@@ -645,6 +647,7 @@ impl Default for FaultsSection {
             converge_within: Duration::from_secs(60),
             nick_collision: Vec::new(),
             ordering: Vec::new(),
+            send: Vec::new(),
         }
     }
 }

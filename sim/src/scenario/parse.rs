@@ -66,6 +66,7 @@ const FAULTS_KEYS: &[&str] = &[
     "converge_within",
     "nick_collision",
     "ordering",
+    "send",
 ];
 const PROTOCOL_KEYS: &[&str] = &[
     "nick_collision",
@@ -984,6 +985,14 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        if let Some(field) = t.get("send") {
+            for s in self.string_list(&field)? {
+                let v = self.send_mode(&s)?;
+                if !f.send.contains(&v) {
+                    f.send.push(v);
+                }
+            }
+        }
         Ok(Some(f))
     }
 
@@ -1081,6 +1090,20 @@ impl<'a> Parser<'a> {
         })
     }
 
+    fn send_mode(&self, s: &Sp<String>) -> Res<SendMode> {
+        SendMode::from_name(&s.v).ok_or_else(|| {
+            let known: Vec<_> = SendMode::ALL.iter().map(|v| v.as_str()).collect();
+            self.err(
+                s.pos,
+                format!(
+                    "unknown send mode {:?} (expected one of: {})",
+                    s.v,
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
     fn protocol(&self, top: &Tbl<'a>) -> Res<ProtocolSection> {
         let mut p = ProtocolSection::default();
         let Some(t) = self.section(top, "protocol")? else {
@@ -1094,18 +1117,7 @@ impl<'a> Parser<'a> {
             p.ordering = self.ordering_policy(&self.string(&f)?)?;
         }
         if let Some(f) = t.get("send") {
-            let s = self.string(&f)?;
-            p.send = SendMode::from_name(&s.v).ok_or_else(|| {
-                let known: Vec<_> = SendMode::ALL.iter().map(|v| v.as_str()).collect();
-                self.err(
-                    s.pos,
-                    format!(
-                        "unknown send mode {:?} (expected one of: {})",
-                        s.v,
-                        known.join(", ")
-                    ),
-                )
-            })?;
+            p.send = self.send_mode(&self.string(&f)?)?;
         }
         // Every timer has a floor; nick_history is a memory, not a timer,
         // and may be zero.

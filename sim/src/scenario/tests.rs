@@ -1574,7 +1574,8 @@ fn faults_section_parses_with_defaults_and_errors() {
     );
     let sc = parse_str(
         "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\n\
-         nick_collision = [\"reject\", \"ts-kill\"]\nordering = [\"home\"]\n",
+         nick_collision = [\"reject\", \"ts-kill\"]\nordering = [\"home\"]\n\
+         send = [\"at-once\", \"ask-first\", \"at-once\"]\n",
         "t.toml",
     )
     .unwrap();
@@ -1584,7 +1585,14 @@ fn faults_section_parses_with_defaults_and_errors() {
         vec![NickCollision::Reject, NickCollision::TsKill]
     );
     assert_eq!(f.ordering, vec![Ordering::Home]);
+    assert_eq!(f.send, vec![SendMode::AtOnce, SendMode::AskFirst]);
     assert_eq!(parse_str(&sc.to_toml(), "again.toml").unwrap(), sc);
+    assert_error(
+        "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\nsend = [\"later\"]\n",
+        6,
+        9,
+        "unknown send mode \"later\"",
+    );
     assert_error(
         "name = \"x\"\nduration = \"1s\"\n[[server]]\nname = \"a\"\n[faults]\nordering = [\"home\", \"chaos\"]\n",
         6,

@@ -127,6 +127,10 @@ impl Scenario {
                 let v: Vec<String> = f.ordering.iter().map(|p| p.as_str().into()).collect();
                 w.kv("ordering", strings(&v));
             }
+            if !f.send.is_empty() {
+                let v: Vec<String> = f.send.iter().map(|p| p.as_str().into()).collect();
+                w.kv("send", strings(&v));
+            }
         }
 
         if let Some(d) = &self.discovery {
