@@ -279,7 +279,18 @@ pub fn plain_args_in<'a, const N: usize>(
     let mut args = [""; N];
     let mut start = 0;
     for (arg, &end) in args.iter_mut().zip(&ends) {
-        let mut bytes = rest.get(start..end)?;
+        debug_assert!(
+            start <= end && end <= rest.len(),
+            "{start}..{end} of {}",
+            rest.len()
+        );
+        // SAFETY: every way `plain_commas` finds the ends gives the commas'
+        // positions in increasing order, each below the length, then the
+        // length itself: `start` (0, or just past the comma before) is at
+        // most `end`, and `end` at most the length. The checks were two
+        // compares and a subtraction an argument, 16 arguments a room
+        // delivery (about 2 % of its instructions at 16/16/16).
+        let mut bytes = unsafe { rest.get_unchecked(start..end) };
         // One optional space after each comma is not part of the argument.
         if let [b' ', after @ ..] = bytes {
             bytes = after;
@@ -313,6 +324,9 @@ fn opens_with(input: &[u8], command: &str) -> bool {
 /// Where each of the `N` arguments in `rest` ends (at a comma, the last at
 /// the end), if `rest` holds exactly `N - 1` commas and nothing else
 /// special: no `>`, and nothing the fast path refuses (see [`scan::Plain`]).
+/// The ends increase, the first `N - 1` below `rest.len()` and the last
+/// equal to it, whichever path finds them: [`plain_args_in`] slices by
+/// them unchecked.
 ///
 /// With AVX2, an area of 32 bytes or more: for up to four arguments (a
 /// BCAST: origin, id, text), one whose commas all lie in its first 32
