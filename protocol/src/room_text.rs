@@ -99,11 +99,13 @@ impl RoomText {
     fn is(&self, joined: Option<&str>, uid: &str, nick: &str, id: &str, text: &str) -> bool {
         let e0 = uid.len();
         let (e1, e2) = (e0 + 1 + nick.len(), e0 + nick.len() + id.len() + 2);
-        if self.ends != [e0, e1, e2].map(|e| e as u32) || self.all.len() != e2 + 1 + text.len() {
+        // The text's length the compares below check.
+        if self.ends != [e0, e1, e2].map(|e| e as u32) {
             return false;
         }
         match joined {
-            // The parts' lengths agree, so equal bytes are equal parts.
+            // The first three parts' lengths agree, so equal bytes (the
+            // same length, then) are equal parts.
             Some(j) => *self.all == *j.as_bytes(),
             None => {
                 self.id() == id && self.uid() == uid && self.text() == text && self.nick() == nick
