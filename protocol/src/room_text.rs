@@ -279,6 +279,21 @@ mod tests {
         );
     }
 
+    /// A span whose separators are not commas where the parts end is not
+    /// taken for the parts joined: the text is made from the parts, and a
+    /// later span of the same message finds it.
+    #[test]
+    fn a_span_without_commas_where_the_parts_end_is_not_kept() {
+        let (uid, nick, id, text) = ("0AC-1-1", "cy", "0AC-1-1/9", "yo");
+        let odd = RoomText::new_in(Some("0AC-1-1;cy;0AC-1-1/9;yo"), uid, nick, id, text);
+        assert_eq!(
+            (odd.uid(), odd.nick(), odd.id(), odd.text()),
+            (uid, nick, id, text)
+        );
+        let good = RoomText::new_in(Some("0AC-1-1,cy,0AC-1-1/9,yo"), uid, nick, id, text);
+        assert!(good.shares(&odd));
+    }
+
     /// The cache shares a text only when all four parts are equal, and
     /// a text whose slot was taken since is made afresh, whole.
     #[test]
