@@ -201,7 +201,9 @@ pub fn run_and_leave(scn: &Scenario, opts: RunOptions) -> Result<Outcome, String
     outcome
 }
 
-/// The expanded scenario and its world, run to the end.
+/// The expanded scenario and its world, run to the end. The scenario's
+/// actions are in the world (`build_taking_actions`): only their times
+/// are left in it, which is all the judgement reads.
 fn simulate(scn: &Scenario, mut opts: RunOptions) -> Result<(Scenario, World), String> {
     let seed = opts.seed.unwrap_or(scn.seed);
     let (mut scn, _) = crate::swarm::expand(scn, seed);
