@@ -27,7 +27,9 @@ use crate::network::HostId;
 
 #[derive(Default)]
 pub struct SaidChecks {
-    by_client: BTreeMap<HostId, Said>,
+    /// By host id: looked up once for each message said and each one
+    /// numbered, where a B-tree's search was most of the cost.
+    by_client: Vec<Said>,
     /// Room names by a small number, for what each client queued.
     room_ids: BTreeMap<String, u32>,
     room_names: Vec<String>,
@@ -52,14 +54,27 @@ struct Said {
 }
 
 impl SaidChecks {
+    fn of(&mut self, h: HostId) -> &mut Said {
+        if self.by_client.len() <= h as usize {
+            self.by_client.resize_with(h as usize + 1, Said::default);
+        }
+        &mut self.by_client[h as usize]
+    }
+
     /// A `say` action for `room` reached client `h`.
     pub fn on_say(&mut self, h: HostId, room: &str) {
-        let next = self.room_names.len() as u32;
-        let id = *self.room_ids.entry(room.to_string()).or_insert(next);
-        if id == next {
-            self.room_names.push(room.to_string());
-        }
-        let s = self.by_client.entry(h).or_default();
+        // Looked up before it is named: an entry needs an owned key, a
+        // string made and freed for every message said.
+        let id = match self.room_ids.get(room) {
+            Some(&id) => id,
+            None => {
+                let id = self.room_names.len() as u32;
+                self.room_ids.insert(room.to_string(), id);
+                self.room_names.push(room.to_string());
+                id
+            }
+        };
+        let s = self.of(h);
         s.said += 1;
         s.rooms.push(id);
     }
@@ -70,7 +85,7 @@ impl SaidChecks {
         match k {
             Some(k) => self.settle(h, k),
             None => {
-                let s = self.by_client.entry(h).or_default();
+                let s = self.of(h);
                 s.refused_at_once += 1;
                 s.rooms.pop();
             }
@@ -80,7 +95,7 @@ impl SaidChecks {
     /// Message `k` of client `h` settled. A message settles once however
     /// many copies its retries had numbered.
     pub fn settle(&mut self, h: HostId, k: u64) {
-        let s = self.by_client.entry(h).or_default();
+        let s = self.of(h);
         let (word, bit) = ((k / 64) as usize, k % 64);
         if s.settled.len() <= word {
             s.settled.resize(word + 1, 0);
@@ -93,19 +108,19 @@ impl SaidChecks {
 
     /// A `private` action reached client `h`.
     pub fn on_private(&mut self, h: HostId) {
-        self.by_client.entry(h).or_default().private += 1;
+        self.of(h).private += 1;
     }
 
     /// Client `h` noted a private text sent or failed.
     pub fn private_ended(&mut self, h: HostId) {
-        self.by_client.entry(h).or_default().private_ended += 1;
+        self.of(h).private_ended += 1;
     }
 
     /// Client `h`'s private texts not ended (negative: ended more often
     /// than sent).
     pub fn private_open(&self, h: HostId) -> i64 {
         self.by_client
-            .get(&h)
+            .get(h as usize)
             .map_or(0, |s| s.private as i64 - s.private_ended as i64)
     }
 
@@ -113,7 +128,7 @@ impl SaidChecks {
     /// with their rooms, at most `limit` of them, and how many there are
     /// in all.
     pub fn unsettled(&self, h: HostId, limit: usize) -> (Vec<(u64, &str)>, u64) {
-        let Some(s) = self.by_client.get(&h) else {
+        let Some(s) = self.by_client.get(h as usize) else {
             return (Vec::new(), 0);
         };
         let queued = s.said.saturating_sub(s.refused_at_once);
