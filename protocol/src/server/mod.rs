@@ -476,6 +476,14 @@ impl Server {
                     return;
                 }
             }
+            // A message on its way to its sequencer, likewise (each of
+            // its hops decoded it whole into `self.frame` and tried it as
+            // a tree message first).
+            if let Some(args) = wire::plain_args::<7>(bytes, "RSEND") {
+                if self.on_rsend_args(link, args, bytes, out) {
+                    return;
+                }
+            }
         }
         // The frame buffer is moved out so the parsed message can borrow it
         // while `self` is mutated.

@@ -5704,6 +5704,32 @@ fn a_plain_rmsg_with_a_malformed_sequencer_is_a_protocol_error() {
         .any(|w| w[0] == "ERROR" && w[1] == "bad RMSG message"));
 }
 
+/// A plain RSEND is read off the bytes too; one with a bad number or a
+/// bad UID goes the general way and is refused as a bad message (which
+/// ends the link, so each on a network of its own).
+#[test]
+fn a_plain_rsend_with_a_bad_number_or_uid_is_a_protocol_error() {
+    for (n, good_uid) in [("x", true), ("0", false)] {
+        let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+        let b = net.find("B");
+        let ba = net.link_to(b, "A");
+        let seq = format!("{}-1", net.srv(b).sid());
+        let a_uid = format!("{}-1-1", net.srv(net.find("A")).sid());
+        let uid = if good_uid { a_uid.as_str() } else { "nobody" };
+        let before = net.srv(b).stats().malformed;
+        let bad = chat_frame(
+            "RSEND",
+            &["#r", "1", &seq, n, uid, &format!("{uid}/1"), "hi"],
+        );
+        net.inject(b, ba, &bad);
+        assert_eq!(net.srv(b).stats().malformed, before + 1, "{n} {uid}");
+        assert!(net
+            .sent_on(b, ba)
+            .iter()
+            .any(|w| w[0] == "ERROR" && w[1] == "bad RSEND message"));
+    }
+}
+
 /// A survivor of server/chat/mod.rs: a client that has not finished
 /// registering wakes its server at the handshake timeout (with the `!`
 /// deleted, only under the ablation that turns the timeout off).

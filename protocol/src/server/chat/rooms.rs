@@ -1032,6 +1032,31 @@ impl Server {
         true
     }
 
+    /// An RSEND's arguments (room, epoch, stream, number, UID, id, text):
+    /// a message on its way to its room's sequencer. False if malformed.
+    pub(crate) fn on_rsend_args(
+        &mut self,
+        link: LinkId,
+        [name, epoch, seq, n, uid, id, text]: [&str; 7],
+        raw: &[u8],
+        out: &mut Outbox,
+    ) -> bool {
+        let (Some(epoch), Some(n), Some(_)) = (parse_u64(epoch), parse_u64(n), uid_sid(uid)) else {
+            return false;
+        };
+        if !self.check_user_direction(link, uid, "RSEND", out) {
+            return true;
+        }
+        let m = Numbered {
+            name,
+            epoch,
+            seq,
+            n,
+        };
+        self.route_message(m, uid, id, text, Some(raw), out);
+        true
+    }
+
     /// ROOM and the R* messages from a server link. False if malformed.
     pub(crate) fn on_room_msg(
         &mut self,
@@ -1281,25 +1306,10 @@ impl Server {
                 true
             }
             b"RSEND" => {
-                let Some([name, epoch, seq, n, uid, id, text]) = f.args_exact::<7>() else {
+                let Some(args) = f.args_exact::<7>() else {
                     return false;
                 };
-                let (Some(epoch), Some(n), Some(_)) =
-                    (parse_u64(epoch), parse_u64(n), uid_sid(uid))
-                else {
-                    return false;
-                };
-                if !self.check_user_direction(link, uid, "RSEND", out) {
-                    return true;
-                }
-                let m = Numbered {
-                    name,
-                    epoch,
-                    seq,
-                    n,
-                };
-                self.route_message(m, uid, id, text, Some(raw), out);
-                true
+                self.on_rsend_args(link, args, raw, out)
             }
             b"RMSG" | b"SKIPSEQ" => self.on_numbered(link, f, raw, out),
             b"RSTART" | b"RRESEND" | b"RSKIPTO" | b"RFAIL" => {
