@@ -1063,40 +1063,42 @@ impl<'a> Parser<'a> {
     }
 
     fn nick_policy(&self, s: &Sp<String>) -> Res<NickCollision> {
-        NickCollision::from_name(&s.v).ok_or_else(|| {
-            let known: Vec<_> = NickCollision::ALL.iter().map(|v| v.as_str()).collect();
-            self.err(
-                s.pos,
-                format!(
-                    "unknown nick_collision policy {:?} (expected one of: {})",
-                    s.v,
-                    known.join(", ")
-                ),
-            )
-        })
+        let known = NickCollision::ALL.map(|v| v.as_str());
+        self.named(s, "nick_collision policy", NickCollision::from_name, &known)
     }
 
     fn ordering_policy(&self, s: &Sp<String>) -> Res<Ordering> {
-        Ordering::from_name(&s.v).ok_or_else(|| {
-            let known: Vec<_> = Ordering::ALL.iter().map(|v| v.as_str()).collect();
-            self.err(
-                s.pos,
-                format!(
-                    "unknown ordering {:?} (expected one of: {})",
-                    s.v,
-                    known.join(", ")
-                ),
-            )
-        })
+        self.named(
+            s,
+            "ordering",
+            Ordering::from_name,
+            &Ordering::ALL.map(|v| v.as_str()),
+        )
     }
 
     fn send_mode(&self, s: &Sp<String>) -> Res<SendMode> {
-        SendMode::from_name(&s.v).ok_or_else(|| {
-            let known: Vec<_> = SendMode::ALL.iter().map(|v| v.as_str()).collect();
+        self.named(
+            s,
+            "send mode",
+            SendMode::from_name,
+            &SendMode::ALL.map(|v| v.as_str()),
+        )
+    }
+
+    /// One of a protocol enum's file spellings (`known`), or an error at
+    /// the string naming the `what` it is not and the ones it could be.
+    fn named<T>(
+        &self,
+        s: &Sp<String>,
+        what: &str,
+        from_name: fn(&str) -> Option<T>,
+        known: &[&str],
+    ) -> Res<T> {
+        from_name(&s.v).ok_or_else(|| {
             self.err(
                 s.pos,
                 format!(
-                    "unknown send mode {:?} (expected one of: {})",
+                    "unknown {what} {:?} (expected one of: {})",
                     s.v,
                     known.join(", ")
                 ),
