@@ -5704,6 +5704,38 @@ fn a_plain_rmsg_with_a_malformed_sequencer_is_a_protocol_error() {
         .any(|w| w[0] == "ERROR" && w[1] == "bad RMSG message"));
 }
 
+/// An RSEND that is not plain (its text has an escaped comma) takes the
+/// general path to its sequencer and is numbered there like a plain one.
+#[test]
+fn an_rsend_with_an_escape_reaches_its_sequencer_the_general_way() {
+    let mut net = chain(Config::default(), &["A", "B"], &[("A", "B")]);
+    let bob = net.add_puppet("bob");
+    client_joins(&mut net, bob, "A", "bob");
+    let alice = net.add_puppet("alice");
+    let la = client_joins(&mut net, alice, "B", "alice");
+    let (e, s) = synced_stream(&net, alice, la);
+    net.puppet_send(
+        alice,
+        la,
+        &encoded(&["CSEND", "#r", &e, &s, "0", "a/1", "hi, there"]),
+    );
+    net.settle();
+    let ba = net.link_to(1, "A");
+    let rsend: Vec<Vec<String>> = net
+        .sent_on(1, ba)
+        .into_iter()
+        .filter(|w| w[0] == "RSEND")
+        .collect();
+    assert_eq!(rsend.len(), 1, "{rsend:?}");
+    let got = net.puppet_got(alice, la).pop().expect("the echo");
+    assert_eq!(
+        (got[0].as_str(), got[8].as_str()),
+        ("RMSG", "hi, there"),
+        "{got:?}"
+    );
+    assert_eq!(net.srv(0).stats().malformed, 0);
+}
+
 /// A plain RSEND is read off the bytes too; one with a bad number or a
 /// bad UID goes the general way and is refused as a bad message (which
 /// ends the link, so each on a network of its own).
