@@ -519,6 +519,13 @@ impl Net {
             .collect()
     }
 
+    /// [`Net::sent_on`], only the frames of command `cmd`.
+    fn sent_cmd(&self, i: usize, link: LinkId, cmd: &str) -> Vec<Vec<String>> {
+        let mut all = self.sent_on(i, link);
+        all.retain(|w| w[0] == cmd);
+        all
+    }
+
     /// The frames host `i` sent on `link`, as they went.
     fn sent_raw_on(&self, i: usize, link: LinkId) -> Vec<Vec<u8>> {
         self.sent
@@ -2595,12 +2602,7 @@ fn an_unnumbered_message_is_numbered_where_it_arrives() {
     let csend = encoded(&["CSEND", "#r", &e, &s, "0", "a/1", "hi"]);
     net.puppet_send(alice, la, &csend);
     net.settle();
-    let ba = net.link_to(1, "A");
-    let rsend: Vec<Vec<String>> = net
-        .sent_on(1, ba)
-        .into_iter()
-        .filter(|w| w[0] == "RSEND")
-        .collect();
+    let rsend = net.sent_cmd(1, net.link_to(1, "A"), "RSEND");
     assert_eq!(rsend.len(), 1, "{rsend:?}");
     assert_eq!(rsend[0][4], "0", "passed on unnumbered: {:?}", rsend[0]);
     let got = net.puppet_got(alice, la).pop().expect("the echo");
@@ -5720,12 +5722,7 @@ fn an_rsend_with_an_escape_reaches_its_sequencer_the_general_way() {
         &encoded(&["CSEND", "#r", &e, &s, "0", "a/1", "hi, there"]),
     );
     net.settle();
-    let ba = net.link_to(1, "A");
-    let rsend: Vec<Vec<String>> = net
-        .sent_on(1, ba)
-        .into_iter()
-        .filter(|w| w[0] == "RSEND")
-        .collect();
+    let rsend = net.sent_cmd(1, net.link_to(1, "A"), "RSEND");
     assert_eq!(rsend.len(), 1, "{rsend:?}");
     let got = net.puppet_got(alice, la).pop().expect("the echo");
     assert_eq!(
