@@ -444,7 +444,12 @@ impl Checkers {
                         self.link_changes += 1;
                         self.last_link_change = now;
                         self.sends.dirty = true;
-                        if self.graph.add(conn, c.ends[0], c.ends[1]) && self.cycle_since.is_none()
+                        // The grace starts when the cycle can carry traffic:
+                        // one closed through links a partition or stall
+                        // holds is timed from when they carry it again.
+                        if self.graph.add(conn, c.ends[0], c.ends[1])
+                            && self.cycle_since.is_none()
+                            && self.live_graph(now, net).find_cycle().is_some()
                         {
                             self.cycle_since = Some(now);
                         }
@@ -759,8 +764,16 @@ impl Checkers {
     /// A partition, heal or stall changed which links carry traffic: a
     /// cycle that could not loop anything before may now.
     pub fn paths_changed(&mut self, now: SimTime, net: &Network) {
-        if self.cycle_since.is_none() && self.live_graph(now, net).find_cycle().is_some() {
-            self.cycle_since = Some(now);
+        // A cycle the change held up can loop nothing until traffic flows
+        // again, and the loop rule cannot see it before: its grace starts
+        // when it is live (a cycle closed during a partition through the
+        // links across it was judged at the heal as if it had had the whole
+        // partition to resolve: swarm-chat-at-once seed 24717).
+        let live = self.live_graph(now, net).find_cycle().is_some();
+        match (self.cycle_since, live) {
+            (None, true) => self.cycle_since = Some(now),
+            (Some(_), false) => self.cycle_since = None,
+            _ => {}
         }
         self.refresh_next_due();
     }
