@@ -781,7 +781,8 @@ impl Checkers {
     /// A cycle has outlived the grace period. It counts only if its links
     /// can carry traffic: links through a partition are registered at both
     /// ends until their ping timeouts, but nothing loops over them, and the
-    /// cycle is judged again when the partition heals.
+    /// cycle's grace starts again when the partition heals
+    /// (`paths_changed`).
     #[cold]
     #[inline(never)]
     fn judge_cycle(&mut self, now: SimTime, since: SimTime, hosts: &[Host], net: &Network) {
