@@ -8,6 +8,7 @@ use drc_protocol::config::SendMode;
 use drc_protocol::Duration;
 
 use crate::clock::SimTime;
+use crate::progress::Progress;
 use crate::run::{build, RunOptions};
 use crate::scenario::{
     Action, Expect, Limits, NetworkSection, ProtocolSection, Scenario, ServerDecl, TimedAction,
@@ -144,22 +145,31 @@ fn exit_without_teardown(world: World, scn: Scenario) {
 
 /// Sets up `servers` in a random tree, floods `messages` broadcasts
 /// (timed), and with `hold` > 0 runs on `hold` simulated seconds and
-/// judges the run.
-pub fn flood(servers: usize, messages: u64, seed: u64, hold: u64) -> Result<FloodReport, String> {
+/// judges the run. With `progress`, a progress line on standard error if
+/// it is a terminal ([`Progress`]).
+pub fn flood(
+    servers: usize,
+    messages: u64,
+    seed: u64,
+    hold: u64,
+    progress: bool,
+) -> Result<FloodReport, String> {
     let mut scn = flood_scenario(servers, messages, seed);
     let flood_end = scn.duration.as_nanos();
     scn.duration = Duration::from_nanos(flood_end + hold * 1_000_000_000);
+    let end = scn.duration.as_nanos();
+    let p = Progress::on_terminal(progress);
     let t_setup = WallClock::now();
     let mut world = build(&scn, &mut brief())?;
-    world.run_until(FLOOD_START);
+    p.run_until(&mut world, FLOOD_START, "set-up");
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let formed = world.checks.graph.edges().count() == servers - 1;
     let (events0, hops0, sim0) = (world.events, world.broadcasts(), world.now);
     let t0 = WallClock::now();
     if hold == 0 {
-        world.run();
+        p.run(&mut world, end, "flood");
     } else {
-        world.run_until(flood_end);
+        p.run_until(&mut world, flood_end, "flood");
     }
     let wall = t0.elapsed().as_secs_f64();
     let (events, hops, sim_secs) = (
@@ -170,10 +180,11 @@ pub fn flood(servers: usize, messages: u64, seed: u64, hold: u64) -> Result<Floo
     let (mut hold_wall_secs, mut quiescent) = (0.0, None);
     if hold > 0 {
         let t_hold = WallClock::now();
-        world.run();
+        p.run(&mut world, end, "hold");
         quiescent = Some(crate::run::judge(&scn, &mut world)?.quiescent);
         hold_wall_secs = t_hold.elapsed().as_secs_f64();
     }
+    p.clear();
     let report = Ok(FloodReport {
         servers,
         messages,
@@ -369,9 +380,10 @@ fn brief() -> RunOptions {
 /// The part of a bench the wall clock times, in a function of its own so
 /// that a profiler can count it alone:
 /// `valgrind --tool=callgrind --toggle-collect='drc_sim::bench::timed_part'`.
+/// Without a progress line it is one call of [`World::run_until`].
 #[inline(never)]
-fn timed_part(world: &mut World, end: SimTime) {
-    world.run_until(end);
+fn timed_part(world: &mut World, end: SimTime, p: &Progress) {
+    p.run_until(world, end, "timed");
 }
 
 /// Builds `scn` and runs it to `settled` (the set-up), then to the end of
@@ -379,21 +391,24 @@ fn timed_part(world: &mut World, end: SimTime) {
 /// scenario's end, which [`quiet_end`] put late enough for a quiet end,
 /// so that the judgement includes convergence: every user reconnected,
 /// every server agreeing on users and rooms, every message delivered.
-fn run_timed(mut scn: Scenario, settled: u64) -> Result<Timed, String> {
-    let timed_end = scn.duration.as_nanos() - quiet_margin(&scn);
+fn run_timed(mut scn: Scenario, settled: u64, progress: bool) -> Result<Timed, String> {
+    let end = scn.duration.as_nanos();
+    let timed_end = end - quiet_margin(&scn);
+    let p = Progress::on_terminal(progress);
     let t_setup = WallClock::now();
     let mut world = crate::run::build_taking_actions(&mut scn, &mut brief())?;
-    world.run_until(settled);
+    p.run_until(&mut world, settled, "set-up");
     let (setup_wall_secs, setup_events) = (t_setup.elapsed().as_secs_f64(), world.events);
     let (events0, del0, sim0) = (world.events, world.checks.chat.deliveries, world.now);
     let t0 = WallClock::now();
-    timed_part(&mut world, timed_end);
+    timed_part(&mut world, timed_end, &p);
     let wall_secs = t0.elapsed().as_secs_f64();
     let (events, deliveries) = (world.events - events0, world.checks.chat.deliveries - del0);
     let sim_secs = (world.now - sim0) as f64 / 1e9;
     let t_drain = WallClock::now();
-    world.run();
+    p.run(&mut world, end, "to a quiet end");
     let drain_wall_secs = t_drain.elapsed().as_secs_f64();
+    p.clear();
     let outcome = crate::run::judge(&scn, &mut world)?;
     let timed = Timed {
         events,
@@ -460,12 +475,13 @@ pub fn chat(
     seconds: u64,
     seed: u64,
     send: SendMode,
+    progress: bool,
 ) -> Result<ChatReport, String> {
     let mut scn = chat_scenario(servers, rooms, members, seconds, seed);
     scn.protocol.send = send;
     Ok(ChatReport {
         clients: rooms * members,
-        timed: run_timed(scn, CHAT_START)?,
+        timed: run_timed(scn, CHAT_START, progress)?,
     })
 }
 
@@ -578,13 +594,14 @@ pub fn users(
     seconds: u64,
     habits: UserHabits,
     seed: u64,
+    progress: bool,
 ) -> Result<UsersReport, String> {
     let scn = crate::workload::expand(&users_scenario(servers, users, seconds, habits, seed), seed);
     Ok(UsersReport {
         servers,
         users,
         client_ping_secs: habits.client_ping_secs,
-        timed: run_timed(scn, USERS_SETTLED)?,
+        timed: run_timed(scn, USERS_SETTLED, progress)?,
     })
 }
 

@@ -285,7 +285,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Measure simulator throughput.
+    /// Measure simulator throughput. While it runs, a progress line on
+    /// standard error when that is a terminal (the run is the same
+    /// without it).
     #[command(after_help = "Examples:\n  \
         drcsim bench flood --servers 64 --messages 10000\n  \
         drcsim bench chat --servers 16 --rooms 16 --members 16 --seconds 3 --json")]
@@ -582,6 +584,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     stop_on_violation: stop_at_first,
                     event_hashes: false,
                     summary,
+                    progress: true,
                 },
             )?;
             if perfetto.is_some() || dot_at.is_some() {
@@ -851,7 +854,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 hold,
                 json,
             } => {
-                let r = crate::bench::flood(servers as usize, messages, seed, hold)?;
+                let r = crate::bench::flood(servers as usize, messages, seed, hold, true)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.hops == r.expected_hops() && r.violations == 0 {
                     0
@@ -875,6 +878,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     seconds,
                     seed,
                     send,
+                    true,
                 )?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.timed.violations == 0 { 0 } else { 1 })
@@ -898,7 +902,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     client_ping_secs: client_ping,
                     send,
                 };
-                let r = crate::bench::users(servers as usize, users, seconds, habits, seed)?;
+                let r = crate::bench::users(servers as usize, users, seconds, habits, seed, true)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.timed.violations == 0 { 0 } else { 1 })
             }

@@ -7,7 +7,8 @@
 //! - [`checkers`]: the invariants, safety and convergence;
 //! - [`scenario`]: the scenario file format;
 //! - [`run`]: one run judged against `[expect]`; [`trace`]: hashes and JSONL;
-//! - [`cli`], [`bench`]: the `drcsim` command; [`huge_pages`]: its allocator.
+//! - [`cli`], [`bench`]: the `drcsim` command; [`huge_pages`]: its allocator;
+//!   [`progress`]: its progress line.
 
 pub mod bench;
 pub mod checkers;
@@ -17,6 +18,7 @@ pub mod compare;
 pub mod host;
 pub mod huge_pages;
 pub mod network;
+pub mod progress;
 pub mod provenance;
 pub mod replay;
 pub mod rng;

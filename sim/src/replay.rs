@@ -33,6 +33,7 @@ fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
             event_hashes: true,
             trace_filter: Default::default(),
             summary: Default::default(),
+            progress: false,
         },
     )?;
     let bytes = sink.contents();

@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub event_hashes: bool,
     /// How much of the final state the summary carries.
     pub summary: Summary,
+    /// A progress line on standard error while the run goes, if that is
+    /// a terminal ([`crate::progress`]; it changes nothing in the run).
+    pub progress: bool,
 }
 
 /// How much of the final state a run's summary carries.
@@ -209,7 +212,8 @@ fn simulate(scn: &Scenario, mut opts: RunOptions) -> Result<(Scenario, World), S
     let (mut scn, _) = crate::swarm::expand(scn, seed);
     opts.seed = Some(seed);
     let mut world = build_taking_actions(&mut scn, &mut opts)?;
-    world.run();
+    let end = scn.duration.as_nanos();
+    crate::progress::Progress::on_terminal(opts.progress).run(&mut world, end, "run");
     Ok((scn, world))
 }
 

@@ -72,7 +72,7 @@ fn the_heap_grows_with_what_must_be_known() {
     // tables) would make it eight.
     let mut servers = Vec::new();
     for n in [250, 500, 1000] {
-        let (mib, report) = peak_of(|| drc_sim::bench::flood(n, 20, 1, 0));
+        let (mib, report) = peak_of(|| drc_sim::bench::flood(n, 20, 1, 0, false));
         let report = report.expect("the flood bench runs");
         assert!(
             report.tree_ok && report.violations == 0,
@@ -105,7 +105,7 @@ fn the_heap_grows_with_what_must_be_known() {
     };
     let mut users = Vec::new();
     for u in [2000, 4000] {
-        let (mib, report) = peak_of(|| drc_sim::bench::users(10, u, 5, habits, 1));
+        let (mib, report) = peak_of(|| drc_sim::bench::users(10, u, 5, habits, 1, false));
         let report = report.expect("the users bench runs");
         assert_eq!(report.timed.violations, 0, "{u} users");
         users.push((u, mib));

@@ -524,6 +524,11 @@ impl World {
         }
     }
 
+    /// When the next event is due, if any is left.
+    pub fn next_event_time(&mut self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
     /// Runs until the scenario's end (or the first violation when asked).
     pub fn run(&mut self) {
         while self.run_one() {}
