@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use drc_protocol::config::SendMode;
 
 use crate::checkers::CATALOG;
+use crate::footprint::{self, thousands};
 use crate::provenance::{LoadError, Loaded};
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, Scenario};
@@ -328,6 +329,11 @@ enum BenchCmd {
         #[arg(long, default_value_t = 0, value_name = "SECONDS",
               value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
         hold: u64,
+        /// Run even if the expected peak memory is more than the machine
+        /// has available (without it such a run is refused at once, with
+        /// the figures).
+        #[arg(long)]
+        force: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -358,6 +364,11 @@ enum BenchCmd {
         /// where it arrives).
         #[arg(long, default_value = "ask-first", value_parser = parse_send)]
         send: SendMode,
+        /// Run even if the expected peak memory is more than the machine
+        /// has available (without it such a run is refused at once, with
+        /// the figures).
+        #[arg(long)]
+        force: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -400,6 +411,11 @@ enum BenchCmd {
         /// Seed of the random tree and the users.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Run even if the expected peak memory is more than the machine
+        /// has available (without it such a run is refused at once, with
+        /// the figures).
+        #[arg(long)]
+        force: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -852,8 +868,13 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 messages,
                 seed,
                 hold,
+                force,
                 json,
             } => {
+                if !force {
+                    let what = format!("bench flood: {} servers", thousands(servers));
+                    footprint::check(&what, servers, 0, footprint::available_bytes())?;
+                }
                 let r = crate::bench::flood(servers as usize, messages, seed, hold, true)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.hops == r.expected_hops() && r.violations == 0 {
@@ -869,8 +890,18 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 seconds,
                 seed,
                 send,
+                force,
                 json,
             } => {
+                if !force {
+                    let clients = rooms * members;
+                    let what = format!(
+                        "bench chat: {} clients on {} servers",
+                        thousands(clients),
+                        thousands(servers)
+                    );
+                    footprint::check(&what, servers, clients, footprint::available_bytes())?;
+                }
                 let r = crate::bench::chat(
                     servers as usize,
                     rooms as usize,
@@ -893,8 +924,17 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 client_ping,
                 send,
                 seed,
+                force,
                 json,
             } => {
+                if !force {
+                    let what = format!(
+                        "bench users: {} users on {} servers",
+                        thousands(users),
+                        thousands(servers)
+                    );
+                    footprint::check(&what, servers, users, footprint::available_bytes())?;
+                }
                 let habits = crate::bench::UserHabits {
                     say_every_secs: say_every,
                     nick_every_secs: nick_every,

@@ -15,6 +15,7 @@ pub mod checkers;
 pub mod cli;
 pub mod clock;
 pub mod compare;
+pub mod footprint;
 pub mod host;
 pub mod huge_pages;
 pub mod network;

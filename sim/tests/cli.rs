@@ -1056,3 +1056,47 @@ fn the_flood_bench_holds_the_tree_and_judges_it() {
         (Some(0), true)
     );
 }
+
+/// A bench too large for the machine is refused before it starts, with
+/// the estimate and what is available, not killed by the OS minutes
+/// later (sim/src/footprint.rs). Ten million users on 46,656 servers
+/// need about 110 TiB: past any machine this test runs on.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_bench_too_large_for_the_machine_is_refused_at_once() {
+    let t = std::time::Instant::now();
+    let big = ["--servers", "46656", "--users", "10000000"];
+    let (code, out, err) = drcsim(&[&["bench", "users"][..], &big].concat());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with(
+            "drcsim: error: bench users: 10,000,000 users on 46,656 servers would need about "
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("available; ask for less, or add --force"),
+        "{err}"
+    );
+    let (code, _, err) = drcsim(&["bench", "chat", "--servers", "46656", "--rooms", "10000"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bench chat: 640,000 clients on 46,656 servers"),
+        "{err}"
+    );
+    // Refused before any set-up: a run of that size would take hours.
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+    // A small one is not refused, and --force is accepted.
+    let small = [
+        "bench",
+        "flood",
+        "--servers",
+        "8",
+        "--messages",
+        "1",
+        "--force",
+    ];
+    let (code, out, err) = drcsim(&small);
+    assert_eq!(code, 0, "{out}{err}");
+}
