@@ -107,6 +107,11 @@ impl Progress {
     pub fn run(&self, world: &mut World, end: SimTime, phase: &str) {
         if self.bar.is_some() {
             self.run_until(world, end, phase);
+            if world.stopped_early {
+                // At the first violation (`--stop-at-first`) or past the
+                // event budget: where `run` would have stopped too.
+                return;
+            }
         }
         world.run();
     }
@@ -158,6 +163,28 @@ mod tests {
         assert_eq!(stepped.events, whole.events);
         assert_eq!(stepped.hash.hex(), whole.hash.hex());
         assert_eq!(stepped.now, whole.now);
+    }
+
+    #[test]
+    fn a_run_stopped_at_its_first_violation_stops_there_in_steps_too() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/ablate-dedup.toml"
+        ))
+        .expect("an ablation that fails");
+        let (scn, mut whole) = world(&text);
+        whole.stop_on_violation = true;
+        whole.run();
+        assert!(whole.stopped_early && !whole.checks.violations.is_empty());
+        let (_, mut stepped) = world(&text);
+        stepped.stop_on_violation = true;
+        stepping().run(&mut stepped, scn.duration.as_nanos(), "run");
+        assert_eq!(stepped.events, whole.events);
+        assert_eq!(
+            stepped.checks.violations.len(),
+            whole.checks.violations.len()
+        );
+        assert_eq!(stepped.hash.hex(), whole.hash.hex());
     }
 
     #[test]
