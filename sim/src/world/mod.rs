@@ -719,6 +719,25 @@ mod tests {
             assert_eq!(Event::unpack(e.pack()), e);
         }
     }
+
+    /// Actions moved in must be the scenario's, one for one: a list of
+    /// another length is refused, not indexed out of bounds later.
+    #[test]
+    fn actions_moved_in_must_match_the_scenario() {
+        let scn = crate::scenario::parse_str(crate::DEFAULT_SCENARIO, "default.toml")
+            .expect("the default");
+        assert!(scn.actions.len() > 1);
+        let cfg = || crate::run::protocol_config(&scn).expect("config");
+        let mut actions: Vec<Action> = scn.actions.iter().map(|a| a.action.clone()).collect();
+        let fits = World::with_actions(&scn, actions.clone(), 1, cfg(), Default::default());
+        assert!(fits.is_ok());
+        actions.pop();
+        let e = World::with_actions(&scn, actions, 1, cfg(), Default::default())
+            .err()
+            .expect("one action short");
+        let n = scn.actions.len();
+        assert_eq!(e, format!("{} actions given for a scenario of {n}", n - 1));
+    }
 }
 
 #[cfg(test)]
