@@ -205,6 +205,7 @@ pub const MEASURES: &[&str] = &[
     "seq_skipped",
     "gaps_closed",
     "messages_passed_over",
+    "copies_passed_over",
     "epochs_started",
     "registrations_given_up",
     "wire_frames",

@@ -450,6 +450,7 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
         measures: {
             let mut m = std::mem::take(&mut world.checks.measures);
             m.messages_passed_over = world.checks.chat.passed_over_messages();
+            m.copies_passed_over = world.checks.chat.copies_passed_over();
             m.list_copies_judged = world.checks.lists.addressed;
             m.list_copies_forgiven = world.checks.lists.forgiven;
             m

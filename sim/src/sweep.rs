@@ -90,6 +90,7 @@ pub struct Row {
     pub deliveries: u64,
     pub gaps_closed: u64,
     pub messages_passed_over: u64,
+    pub copies_passed_over: u64,
     pub epochs_started: u64,
     /// Why the run panicked; empty otherwise.
     pub panic_message: String,
@@ -313,6 +314,7 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<(Row, Outcome, Scenario), S
         deliveries: m.deliveries,
         gaps_closed: m.gaps_closed,
         messages_passed_over: m.messages_passed_over,
+        copies_passed_over: m.copies_passed_over,
         epochs_started: m.epochs_started,
         ..Default::default()
     };

@@ -124,9 +124,14 @@ pub struct Measures {
     /// Room messages shown to users, and numbers the clients passed over.
     pub deliveries: u64,
     pub gaps_closed: u64,
-    /// Of those, numbers that carried a message (filled in at the end of a
-    /// run from the room checker, so 0 with the checkers off).
+    /// Of those, numbers that carried a message the client had not shown
+    /// (filled in at the end of a run from the room checker, so 0 with the
+    /// checkers off).
     pub messages_passed_over: u64,
+    /// And numbers that carried a copy of a message the client had shown
+    /// already (a retry's second copy, dropped as a duplicate; filled in
+    /// the same way).
+    pub copies_passed_over: u64,
     /// Distinct room streams (room, epoch, sequencer) that numbered or
     /// skipped anything: one per room plus one per epoch started after it.
     pub epochs_started: u64,
