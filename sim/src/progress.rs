@@ -139,6 +139,12 @@ mod tests {
         Progress::drawn_to(ProgressDrawTarget::hidden())
     }
 
+    /// The text of a scenario of the suite.
+    fn stock(name: &str) -> String {
+        let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).expect(&path)
+    }
+
     fn world(text: &str) -> (crate::scenario::Scenario, World) {
         let scn = crate::scenario::parse_str(text, "t.toml").expect("scenario");
         let (scn, _) = crate::swarm::expand(&scn, scn.seed);
@@ -149,11 +155,7 @@ mod tests {
     #[test]
     fn a_run_taken_in_steps_is_the_run_taken_in_one_go() {
         // A swarm's seed: faults, users and timers all through the run.
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios/swarm-chat.toml"
-        ))
-        .expect("the stock swarm");
+        let text = stock("swarm-chat");
         let (scn, mut whole) = world(&text);
         whole.run();
         let (_, mut stepped) = world(&text);
@@ -167,11 +169,8 @@ mod tests {
 
     #[test]
     fn a_run_stopped_at_its_first_violation_stops_there_in_steps_too() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scenarios/ablate-dedup.toml"
-        ))
-        .expect("an ablation that fails");
+        // An ablation that fails.
+        let text = stock("ablate-dedup");
         let (scn, mut whole) = world(&text);
         whole.stop_on_violation = true;
         whole.run();
