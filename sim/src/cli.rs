@@ -575,6 +575,15 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 scn.limits.max_events = n;
             }
             let run_seed = seed.unwrap_or(scn.seed);
+            let wants_json = json || out.is_some();
+            if wants_json && summary == run::Summary::Full {
+                // Said before the run, which at that size takes a while.
+                let users =
+                    scn.clients.len() as u64 + scn.workload.as_ref().map_or(0, |w| w.clients);
+                if let Some(w) = footprint::large_summary_warning(scn.servers.len() as u64, users) {
+                    eprintln!("drcsim: warning: {w}");
+                }
+            }
             let trace_to_stdout = trace.as_deref() == Some(Path::new("-"));
             let mut trace: Option<Box<dyn Write>> = match &trace {
                 Some(_) if trace_to_stdout => {
@@ -617,26 +626,30 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                         .map_err(|e| format!("{}: {e}", p.display()))?;
                 }
             }
-            let mut json_value = if records {
-                outcome.to_json_records()
-            } else {
-                outcome.to_json()
-            };
-            if let Some(o) = json_value.as_object_mut() {
-                o.insert(
-                    "provenance".into(),
-                    serde_json::json!({
-                        "drcsim": VERSION,
-                        "scenario": scn.name,
-                        "scenario_hash": loaded.hash(),
-                        "seeds": format!("{run_seed}..{}", run_seed.saturating_add(1)),
-                        "shard": "0/1",
-                    }),
-                );
-            }
-            let json_text = serde_json::to_string_pretty(&json_value).expect("json");
-            let report = if json {
-                format!("{json_text}\n")
+            // Made only when asked for: a full summary grows as servers x
+            // (servers + users), about 20 MB at 1,000 servers.
+            let json_text = wants_json.then(|| {
+                let mut json_value = if records {
+                    outcome.to_json_records()
+                } else {
+                    outcome.to_json()
+                };
+                if let Some(o) = json_value.as_object_mut() {
+                    o.insert(
+                        "provenance".into(),
+                        serde_json::json!({
+                            "drcsim": VERSION,
+                            "scenario": scn.name,
+                            "scenario_hash": loaded.hash(),
+                            "seeds": format!("{run_seed}..{}", run_seed.saturating_add(1)),
+                            "shard": "0/1",
+                        }),
+                    );
+                }
+                serde_json::to_string_pretty(&json_value).expect("json")
+            });
+            let report = if let (true, Some(text)) = (json, &json_text) {
+                format!("{text}\n")
             } else {
                 outcome.summary()
             };
@@ -657,7 +670,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     let p = dir.join(name);
                     std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
                 };
-                write("summary.json", &json_text)?;
+                write("summary.json", json_text.as_deref().unwrap_or_default())?;
                 write("summary.txt", &outcome.summary())?;
             }
             Ok(if outcome.matched { 0 } else { 1 })

@@ -1,4 +1,5 @@
-//! What a bench's run will need in memory, estimated before it starts.
+//! What a bench's run will need in memory, estimated before it starts,
+//! and what a run's full summary will weigh.
 //!
 //! The benches take sizes far past what one machine holds (up to 46,656
 //! servers, ten million users), and a run too large for the machine only
@@ -73,6 +74,52 @@ pub fn check(what: &str, servers: u64, users: u64, available: Option<u64>) -> Re
             ))
         }
         _ => Ok(()),
+    }
+}
+
+/// Bytes of JSON the full summary gives a pair of servers (one server's
+/// entry in another's view) and a user at a server (its entry in the
+/// server's view, with its share of the clients' own records): measured
+/// with 100 and 1,000 servers in a tree and 100 servers with 2,000
+/// workload users (21.7, 21.8 and 53).
+pub const SUMMARY_PER_SERVER_PAIR: u64 = 22;
+pub const SUMMARY_PER_USER_AT_SERVER: u64 = 53;
+
+/// The full summary's size in bytes, about, for `servers` servers and
+/// `users` users, not counting the messages the clients delivered
+/// (which grow with the run's length, not its size).
+pub fn full_summary_bytes(servers: u64, users: u64) -> u64 {
+    SUMMARY_PER_SERVER_PAIR
+        .saturating_mul(servers.saturating_mul(servers))
+        .saturating_add(SUMMARY_PER_USER_AT_SERVER.saturating_mul(servers.saturating_mul(users)))
+}
+
+/// Above this a full summary is worth a warning before the run: a
+/// quarter of a GiB of JSON is written, and held in memory twice while
+/// it is made.
+pub const LARGE_SUMMARY: u64 = 256 << 20;
+
+/// The warning for a full summary of `servers` and `users` if it is
+/// large, else `None`.
+pub fn large_summary_warning(servers: u64, users: u64) -> Option<String> {
+    let bytes = full_summary_bytes(servers, users);
+    (bytes > LARGE_SUMMARY).then(|| {
+        format!(
+            "the full summary of {} servers and {} users is about {} of JSON (every \
+             server's view of every server and user); --summary brief gives each \
+             server's counts instead",
+            thousands(servers),
+            thousands(users),
+            size(bytes)
+        )
+    })
+}
+
+fn size(bytes: u64) -> String {
+    if bytes < 1 << 30 {
+        format!("{} MiB", thousands(bytes >> 20))
+    } else {
+        gib(bytes)
     }
 }
 
@@ -161,6 +208,39 @@ mod tests {
     fn sizes_past_any_machine_saturate_rather_than_wrap() {
         assert_eq!(expected_bytes(u64::MAX, u64::MAX), u64::MAX);
         assert!(expected_bytes(1 << 20, 1 << 20) > expected_bytes(1 << 19, 1 << 20));
+    }
+
+    /// The measured summaries (bytes of `drcsim run --json`) are within
+    /// a tenth of the estimate, and only large ones are warned about.
+    #[test]
+    fn the_summary_estimate_matches_the_measured_sizes() {
+        for (servers, users, bytes) in [
+            (100, 0, 217_646),
+            (1_000, 0, 21_724_810),
+            (100, 2_000, 10_843_682),
+        ] {
+            let est = full_summary_bytes(servers, users);
+            assert!(
+                est.abs_diff(bytes) * 10 <= bytes,
+                "{servers}, {users}: {est} against {bytes}"
+            );
+        }
+        assert_eq!(large_summary_warning(1_000, 0), None);
+        assert_eq!(large_summary_warning(100, 25_000), None);
+        let w = large_summary_warning(10_000, 0).expect("2 GiB");
+        assert_eq!(
+            w,
+            "the full summary of 10,000 servers and 0 users is about 2.0 GiB of JSON (every \
+             server's view of every server and user); --summary brief gives each server's \
+             counts instead"
+        );
+        let w = large_summary_warning(100, 250_000).expect("1.2 GiB");
+        assert!(
+            w.contains("100 servers and 250,000 users is about 1.2 GiB"),
+            "{w}"
+        );
+        let w = large_summary_warning(3_600, 0).expect("272 MiB");
+        assert!(w.contains("about 271 MiB of JSON"), "{w}");
     }
 
     #[test]

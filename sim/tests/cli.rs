@@ -1100,3 +1100,31 @@ fn a_bench_too_large_for_the_machine_is_refused_at_once() {
     let (code, out, err) = drcsim(&small);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A run whose full JSON summary would be large says so before it runs,
+/// and names the way out; without `--json` or `--out` no summary is made
+/// and nothing is said (sim/src/footprint.rs).
+#[test]
+fn a_large_full_summary_is_warned_about_before_the_run() {
+    let mut toml = String::from("name = \"wide\"\nseed = 1\nduration = \"60s\"\n");
+    for i in 0..1_000 {
+        toml += &format!("[[server]]\nname = \"s{i}\"\n");
+    }
+    toml += "[workload]\nclients = 5000\nrooms = 250\njoins = 1\nsay_every = \"600s\"\n";
+    let f = temp("wide.toml", &toml);
+    let quick = ["--max-events", "1"];
+    let (_, out, err) = drcsim(&[&["run", &f, "--json"][..], &quick].concat());
+    assert!(
+        err.starts_with(
+            "drcsim: warning: the full summary of 1,000 servers and 5,000 users is about 273 MiB \
+             of JSON"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("--summary brief"), "{err}");
+    assert!(out.starts_with('{'), "the JSON still comes");
+    let (_, _, err) = drcsim(&[&["run", &f, "--json", "--summary", "brief"][..], &quick].concat());
+    assert!(!err.contains("full summary"), "{err}");
+    let (_, _, err) = drcsim(&[&["run", &f][..], &quick].concat());
+    assert!(!err.contains("full summary"), "{err}");
+}
