@@ -608,7 +608,15 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     trace_filter,
                     stop_on_violation: stop_at_first,
                     event_hashes: false,
-                    summary,
+                    // The text summary reads counts alone, which the brief
+                    // form has: the run is the same (same trace), and its
+                    // clients keep the numbers they deliver, not the
+                    // messages.
+                    summary: if wants_json {
+                        summary
+                    } else {
+                        run::Summary::Brief
+                    },
                     progress: true,
                 },
             )?;

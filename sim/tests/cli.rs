@@ -975,6 +975,12 @@ fn a_brief_summary_counts_what_the_full_one_lists() {
     let brief: serde_json::Value = serde_json::from_str(&brief).unwrap();
     assert_eq!(full["trace_hash"], brief["trace_hash"], "the same run");
     assert_eq!(full["verdict"], brief["verdict"]);
+    // The text summary, which runs brief inside (it reads counts alone),
+    // tells of the same run.
+    let (code, text, _) = drcsim(&["run", &f]);
+    assert_eq!(code, 0);
+    let hash = full["trace_hash"].as_str().unwrap();
+    assert!(text.contains(&format!(", trace {hash}\n")), "{text}");
     let fs = full["final"]["servers"].as_object().unwrap();
     let bs = brief["final"]["servers"].as_object().unwrap();
     assert_eq!(fs.keys().collect::<Vec<_>>(), bs.keys().collect::<Vec<_>>());
