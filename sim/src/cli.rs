@@ -620,20 +620,6 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                     progress: true,
                 },
             )?;
-            if perfetto.is_some() || dot_at.is_some() {
-                // A second run, traced in full in memory: the pictures
-                // need every event whatever the trace file kept.
-                let (_, events) = crate::view::traced_run(&scn, run_seed)?;
-                if let Some(p) = &perfetto {
-                    let v = crate::view::perfetto::perfetto(&events);
-                    std::fs::write(p, serde_json::to_string(&v).expect("json"))
-                        .map_err(|e| format!("{}: {e}", p.display()))?;
-                }
-                if let Some((t, p)) = &dot_at {
-                    std::fs::write(p, crate::view::dot::dot_at(&events, *t))
-                        .map_err(|e| format!("{}: {e}", p.display()))?;
-                }
-            }
             // Made only when asked for: a full summary grows as servers x
             // (servers + users), about 20 MB at 1,000 servers.
             let json_text = wants_json.then(|| {
@@ -680,6 +666,22 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 };
                 write("summary.json", json_text.as_deref().unwrap_or_default())?;
                 write("summary.txt", &outcome.summary())?;
+            }
+            if perfetto.is_some() || dot_at.is_some() {
+                // A second run, traced in full in memory: the pictures
+                // need every event whatever the trace file kept. After
+                // the summary and its files, which a picture too large to
+                // draw does not take with it.
+                let (_, events) = crate::view::traced_run(&scn, run_seed)?;
+                if let Some(p) = &perfetto {
+                    let v = crate::view::perfetto::perfetto(&events);
+                    std::fs::write(p, serde_json::to_string(&v).expect("json"))
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+                if let Some((t, p)) = &dot_at {
+                    std::fs::write(p, crate::view::dot::dot_at(&events, *t))
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                }
             }
             Ok(if outcome.matched { 0 } else { 1 })
         }
@@ -1026,8 +1028,22 @@ fn is_trace(text: &str) -> bool {
 
 fn report(file: &Path, seed: Option<u64>, output: &Path, sets: &[String]) -> Result<u8, CliError> {
     check_writable(output)?;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let (events, summary, code) = if is_trace(&text) {
+    // A trace is known by its first line, and read only if it is not too
+    // large to draw.
+    let first_line = {
+        use std::io::{BufRead, Read};
+        let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(f.take(1 << 16)).read_line(&mut line);
+        line
+    };
+    let trace = is_trace(&first_line);
+    let text = if trace {
+        crate::view::read_trace_file(file)?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+    };
+    let (events, summary, code) = if trace {
         if seed.is_some() || !sets.is_empty() {
             return Err(CliError::Plain(
                 "--seed and --set apply to a scenario, not to a trace".into(),

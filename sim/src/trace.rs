@@ -185,9 +185,12 @@ impl TraceWriter {
     /// the event is formatted at all.
     #[inline]
     pub fn wants(&self, t_ns: u64) -> bool {
-        self.filter
-            .window
-            .is_none_or(|(a, b)| (a..=b).contains(&t_ns))
+        // After a write failed nothing more is written: no line is made.
+        self.error.is_none()
+            && self
+                .filter
+                .window
+                .is_none_or(|(a, b)| (a..=b).contains(&t_ns))
     }
 
     /// A line every trace keeps whatever its filters (the hosts line).
@@ -358,19 +361,50 @@ pub fn action_json(a: &crate::scenario::Action) -> serde_json::Map<String, serde
 }
 
 /// An in-memory trace destination that stays readable after the run has
-/// taken its writer (replay keeps both runs' traces this way).
+/// taken its writer (replay keeps both runs' traces this way). With a
+/// limit, a write that would take it past the limit is refused: the
+/// trace stops there (the writer remembers the error, stops formatting
+/// lines and the run reports it at its end), so that a run too large to
+/// hold cannot take the machine's memory.
 #[derive(Clone, Default)]
-pub struct SharedBuffer(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+pub struct SharedBuffer {
+    buf: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    limit: Option<usize>,
+    over: std::rc::Rc<std::cell::Cell<bool>>,
+}
 
 impl SharedBuffer {
+    /// Holds at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        SharedBuffer {
+            limit: Some(limit),
+            ..Default::default()
+        }
+    }
+
     pub fn contents(&self) -> Vec<u8> {
-        self.0.borrow().clone()
+        self.buf.borrow().clone()
+    }
+
+    /// Whether a write was refused for the limit.
+    pub fn overflowed(&self) -> bool {
+        self.over.get()
     }
 }
 
 impl Write for SharedBuffer {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
+        let mut buf = self.buf.borrow_mut();
+        if let Some(limit) = self.limit {
+            if buf.len().saturating_add(b.len()) > limit {
+                self.over.set(true);
+                return Err(std::io::Error::other(format!(
+                    "the trace passed its limit of {} MiB",
+                    limit >> 20
+                )));
+            }
+        }
+        buf.extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -381,6 +415,29 @@ impl Write for SharedBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A limited buffer takes writes up to its limit and refuses the one
+    /// that would pass it, keeping what it had; the writer then makes no
+    /// more lines.
+    #[test]
+    fn a_limited_buffer_refuses_past_its_limit_and_the_writer_stops() {
+        let mut b = SharedBuffer::with_limit(10);
+        assert_eq!(b.write(b"12345").unwrap(), 5);
+        assert_eq!(b.write(b"67890").unwrap(), 5);
+        assert!(!b.overflowed());
+        assert!(b.write(b"x").is_err());
+        assert!(b.overflowed());
+        assert_eq!(b.contents(), b"1234567890");
+        let mut w = TraceWriter::new(Box::new(SharedBuffer::with_limit(30)));
+        assert!(w.wants(0));
+        w.record(&serde_json::json!({"ev": "a", "pad": "0123456789012345678901234567890"}));
+        assert!(w.error.is_some());
+        assert!(!w.wants(0), "nothing more is made once a write failed");
+        let unlimited = SharedBuffer::default();
+        let mut u = unlimited.clone();
+        u.write_all(&[b'x'; 100_000]).unwrap();
+        assert!(!unlimited.overflowed() && unlimited.contents().len() == 100_000);
+    }
 
     #[test]
     fn hash_depends_on_content_and_order() {

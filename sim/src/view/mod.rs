@@ -17,11 +17,38 @@ use crate::run::{Outcome, RunOptions};
 use crate::scenario::Scenario;
 use crate::trace::SharedBuffer;
 
+/// The most trace a picture is drawn from, in bytes of JSON lines. The
+/// lines are held parsed, at about fifty times their size (a tree of 300
+/// servers run 40 s: a 133 MB trace, a report of 7.4 GB at its peak), so
+/// this keeps a picture within a few GB; a tree of 1,000 servers, with a
+/// trace of about 2 GB, took the 24 GB of the machine it was tried on.
+pub const TRACE_LIMIT: usize = 128 << 20;
+
+/// What to do when a run's trace is past [`TRACE_LIMIT`].
+fn too_large(what: &str) -> String {
+    format!(
+        "{what} more than the {} MiB of trace a picture is drawn from (its lines are \
+         held in memory, parsed, at about fifty times their size); trace part of the run \
+         with `drcsim run FILE --trace t.jsonl --trace-window T1..T2 --trace-hosts H1,H2` \
+         and draw that file",
+        TRACE_LIMIT >> 20
+    )
+}
+
 /// Runs a scenario with a full trace kept in memory; the trace's lines
 /// are parsed back (the header, which the command line writes, is not
-/// among them).
+/// among them). A run whose trace passes [`TRACE_LIMIT`] is refused (it
+/// runs to its end untraced from there).
 pub fn traced_run(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<Value>), String> {
-    let sink = SharedBuffer::default();
+    traced_run_within(scn, seed, TRACE_LIMIT)
+}
+
+fn traced_run_within(
+    scn: &Scenario,
+    seed: u64,
+    limit: usize,
+) -> Result<(Outcome, Vec<Value>), String> {
+    let sink = SharedBuffer::with_limit(limit);
     let o = crate::run::run(
         scn,
         RunOptions {
@@ -29,9 +56,28 @@ pub fn traced_run(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<Value>), St
             trace: Some(Box::new(sink.clone())),
             ..Default::default()
         },
-    )?;
+    );
+    if sink.overflowed() {
+        return Err(too_large("the run's trace is"));
+    }
     let text = sink.contents();
-    Ok((o, parse_lines(&String::from_utf8_lossy(&text))?))
+    Ok((o?, parse_lines(&String::from_utf8_lossy(&text))?))
+}
+
+/// Reads a trace file to draw, refusing one past [`TRACE_LIMIT`] before
+/// reading it.
+pub fn read_trace_file(path: &std::path::Path) -> Result<String, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if len > TRACE_LIMIT as u64 {
+        return Err(too_large(&format!(
+            "{} is {} MiB,",
+            path.display(),
+            len >> 20
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The JSON lines of a trace file.
@@ -151,4 +197,49 @@ pub fn tree_at(events: &[Value], at: u64) -> TreeAt {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose trace passes the limit is refused with the way to
+    /// trace part of it, having held no more than the limit; under it, the
+    /// same run is drawn whole.
+    #[test]
+    fn a_trace_past_the_limit_is_refused_not_held() {
+        let scn = crate::scenario::parse_str(crate::DEFAULT_SCENARIO, "default.toml").unwrap();
+        let (_, events) = traced_run_within(&scn, 7, TRACE_LIMIT).expect("small enough");
+        assert!(events.len() > 100, "{} lines", events.len());
+        let e = traced_run_within(&scn, 7, 10_000)
+            .err()
+            .expect("over 10 kB");
+        assert!(
+            e.starts_with("the run's trace is more than the 128 MiB"),
+            "{e}"
+        );
+        assert!(
+            e.contains("--trace-window T1..T2 --trace-hosts H1,H2"),
+            "{e}"
+        );
+    }
+
+    /// A trace file past the limit is refused by its size, unread (a
+    /// sparse file of 129 MiB takes no disk).
+    #[test]
+    fn a_trace_file_past_the_limit_is_refused_unread() {
+        let dir = std::env::temp_dir().join(format!("drcsim-trace-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("big.jsonl");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(TRACE_LIMIT as u64 + (1 << 20)).unwrap();
+        let e = read_trace_file(&p).expect_err("too large");
+        assert!(
+            e.contains("big.jsonl is 129 MiB, more than the 128 MiB"),
+            "{e}"
+        );
+        f.set_len(10).unwrap();
+        assert_eq!(read_trace_file(&p).unwrap().len(), 10);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
