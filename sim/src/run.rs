@@ -250,17 +250,23 @@ pub(crate) fn judge(scn: &Scenario, world: &mut World) -> Result<Outcome, String
             ms(world.now)
         ));
     } else if !quiescent {
+        let last_chat = convergence::last_chat(world);
         let quiet_from =
-            convergence::quiet_from(world.last_action, world.last_chat, settle, world.config());
+            convergence::quiet_from(world.last_action, last_chat, settle, world.config());
+        let chat = if last_chat > world.last_chat {
+            "the last room message first numbered"
+        } else {
+            "the last client action"
+        };
         warnings.push(format!(
             "the run ended at {} ms, before it was quiet (from {} ms: the last fault or \
-             operator action at {} ms + settle {} ms, the last client action at {} ms + \
-             chat settle {} ms): convergence was not judged",
+             operator action at {} ms + settle {} ms, {chat} at {} ms + chat settle {} ms): \
+             convergence was not judged",
             ms(world.now),
             ms(quiet_from),
             ms(world.last_action),
             ms(settle),
-            ms(world.last_chat),
+            ms(last_chat),
             ms(convergence::chat_settle(world.config()))
         ));
     }

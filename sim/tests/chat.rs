@@ -323,3 +323,32 @@ fn list_copies_judged_and_forgiven_are_counted() {
         "{judged} {forgiven}"
     );
 }
+
+/// A client's queued messages go out one round trip at a time after its
+/// last action: carl's 20, said at 10 s two slow hops from the sequencer,
+/// are numbered until about 80 s. Cut at 60 s, the end is not quiet (the
+/// last message first numbered 0.5 s before it), so nothing is judged
+/// there: a build that judged it quiet from the last action found 6
+/// messages unsettled and members 'stuck' behind a number handed out
+/// moments before. At the file's own end every member has all 20, in
+/// order.
+#[test]
+fn a_backlog_still_going_out_at_the_end_is_not_judged_stuck() {
+    let name = "backlog-draining-at-the-end";
+    let f = final_of(name);
+    let said: Vec<String> = (0..20).map(|i| format!("carl {i}")).collect();
+    for id in ["alice", "bob", "carl"] {
+        assert_eq!(texts(&f, id, "#slow"), said, "{id}");
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let mut scn = scenario::load(&p).unwrap();
+    scn.duration = drc_protocol::Duration::from_secs(60);
+    let o = run(&scn, RunOptions::default()).unwrap();
+    assert!(!o.quiescent, "{}", o.summary());
+    assert!(o.violations.is_empty(), "{}", o.summary());
+    assert!(
+        o.warnings[0].contains("the last room message first numbered at 59500 ms"),
+        "{:?}",
+        o.warnings
+    );
+}

@@ -170,6 +170,11 @@ pub struct ChatChecks {
     outside: Option<Vec<HostId>>,
     passed_over_messages: u64,
     copies_passed_over: u64,
+    /// When a room message was last taken into its stream for the first
+    /// time (numbered by its sequencer; not a retry's copy): room traffic
+    /// settles from there, as from a client action
+    /// (`convergence::is_quiet`).
+    pub last_send: SimTime,
     /// What each client's user said and how it settled, for `send.settled`.
     pub said: super::said::SaidChecks,
     /// Under `send = "at-once"`: the client host each UID was welcomed
@@ -299,7 +304,11 @@ impl ChatChecks {
                 if let Some(&Some((client, k))) =
                     self.numbers[sid as usize].senders.get(*n as usize)
                 {
-                    self.said.settle(client, k);
+                    // A message taken into its stream for the first time
+                    // (a retry's copy is not new traffic).
+                    if self.said.settle(client, k) {
+                        self.last_send = now;
+                    }
                 }
                 let fate = at(&mut self.numbers[sid as usize].fates, *n as usize);
                 match fate {

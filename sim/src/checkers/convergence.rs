@@ -38,9 +38,21 @@ pub fn quiet_from(
     (last_action + settle).max(last_chat + chat_settle(cfg))
 }
 
+/// The last moment room traffic was set going: a client action, or a
+/// room message taken into its stream for the first time. A client's
+/// messages held back (by a partition, a sequencer out of reach) go out
+/// one after another after its last action, each a round trip to the
+/// sequencer; until the last of them has had the chat settle time,
+/// members may still rightly be waiting for it. A send that makes no
+/// progress, or only retries of a message numbered already, moves
+/// nothing here, so what is stuck is still judged.
+pub fn last_chat(w: &World) -> SimTime {
+    w.last_chat.max(w.checks.chat.last_send)
+}
+
 /// Whether the end of the run is quiet enough to judge convergence.
 pub fn is_quiet(w: &World, settle: SimTime) -> bool {
-    w.now >= quiet_from(w.last_action, w.last_chat, settle, w.config())
+    w.now >= quiet_from(w.last_action, last_chat(w), settle, w.config())
 }
 
 /// Running servers, in host order.

@@ -83,7 +83,9 @@ impl SaidChecks {
     /// one refused as it was said.
     pub fn on_failed(&mut self, h: HostId, k: Option<u64>) {
         match k {
-            Some(k) => self.settle(h, k),
+            Some(k) => {
+                self.settle(h, k);
+            }
             None => {
                 let s = self.of(h);
                 s.refused_at_once += 1;
@@ -93,17 +95,19 @@ impl SaidChecks {
     }
 
     /// Message `k` of client `h` settled. A message settles once however
-    /// many copies its retries had numbered.
-    pub fn settle(&mut self, h: HostId, k: u64) {
+    /// many copies its retries had numbered: true the first time.
+    pub fn settle(&mut self, h: HostId, k: u64) -> bool {
         let s = self.of(h);
         let (word, bit) = ((k / 64) as usize, k % 64);
         if s.settled.len() <= word {
             s.settled.resize(word + 1, 0);
         }
-        if s.settled[word] & (1 << bit) == 0 {
+        let first = s.settled[word] & (1 << bit) == 0;
+        if first {
             s.settled[word] |= 1 << bit;
             s.settled_count += 1;
         }
+        first
     }
 
     /// A `private` action reached client `h`.
