@@ -1,6 +1,6 @@
 //! The determinism self-check: run a scenario twice, compare a hash after
 //! every event, and on a mismatch show the first divergent event as each
-//! run recorded it.
+//! run recorded it (each run again, traced up to that event).
 
 use crate::run::{run, Outcome, RunOptions};
 use crate::scenario::Scenario;
@@ -22,22 +22,44 @@ pub struct Replay {
     pub divergence: Option<Divergence>,
 }
 
-fn traced(scn: &Scenario, seed: u64) -> Result<(Outcome, Vec<u8>), String> {
-    let sink = SharedBuffer::default();
-    let o = run(
+/// One run with a hash after every event and no trace: what the check
+/// compares costs 8 bytes an event, whatever the run's size (a full trace
+/// of a 1,000-server tree is about 2 GB, and the check kept two).
+fn hashed(scn: &Scenario, seed: u64) -> Result<Outcome, String> {
+    run(
         scn,
         RunOptions {
             seed: Some(seed),
-            trace: Some(Box::new(sink.clone())),
-            stop_on_violation: false,
             event_hashes: true,
-            trace_filter: Default::default(),
-            summary: Default::default(),
-            progress: false,
+            // The report reads counts alone; the run is the same.
+            summary: crate::run::Summary::Brief,
+            ..Default::default()
         },
-    )?;
-    let bytes = sink.contents();
-    Ok((o, bytes))
+    )
+}
+
+/// The trace lines of event `event` of one run: the run again, traced
+/// and stopped after that event, its trace held up to
+/// `limit` bytes ([`crate::view::TRACE_LIMIT`]). `None` when the trace
+/// up to there is larger.
+fn lines_at(scn: &Scenario, seed: u64, event: u64, limit: usize) -> Option<Vec<String>> {
+    let mut cut = scn.clone();
+    cut.limits.max_events = event;
+    let sink = SharedBuffer::with_limit(limit);
+    let o = run(
+        &cut,
+        RunOptions {
+            seed: Some(seed),
+            trace: Some(Box::new(sink.clone())),
+            summary: crate::run::Summary::Brief,
+            ..Default::default()
+        },
+    );
+    if sink.overflowed() {
+        return None;
+    }
+    o.ok()?;
+    Some(lines_of(&sink.contents(), event))
 }
 
 /// Index of the first differing hash (or the shorter length).
@@ -60,16 +82,25 @@ fn lines_of(trace: &[u8], event: u64) -> Vec<String> {
 /// Runs `scn` with `seed_a` and then `seed_b` and compares them event by
 /// event. With equal seeds any difference is nondeterminism.
 pub fn compare(scn: &Scenario, seed_a: u64, seed_b: u64) -> Result<Replay, String> {
-    let (a, ta) = traced(scn, seed_a)?;
-    let (b, tb) = traced(scn, seed_b)?;
+    let a = hashed(scn, seed_a)?;
+    let b = hashed(scn, seed_b)?;
     let ha = a.event_hashes.as_deref().unwrap_or_default();
     let hb = b.event_hashes.as_deref().unwrap_or_default();
+    // Only a divergence is traced, each run again up to it.
     let divergence = first_divergence(ha, hb).map(|i| {
         let event = i as u64 + 1;
+        let lines = |seed| {
+            lines_at(scn, seed, event, crate::view::TRACE_LIMIT).unwrap_or_else(|| {
+                vec![format!(
+                    "(not shown: the trace up to event {event} is more than {} MiB)",
+                    crate::view::TRACE_LIMIT >> 20
+                )]
+            })
+        };
         Divergence {
             event,
-            first: lines_of(&ta, event),
-            second: lines_of(&tb, event),
+            first: lines(seed_a),
+            second: lines(seed_b),
         }
     });
     let events = ha.len();
@@ -120,6 +151,33 @@ mod tests {
         assert_eq!(first_divergence(&[1, 2, 3], &[1, 2, 3]), None);
         assert_eq!(first_divergence(&[1, 2, 3], &[1, 9, 3]), Some(1));
         assert_eq!(first_divergence(&[1, 2], &[1, 2, 3]), Some(2));
+    }
+
+    /// A run traced up to an event shows that event as the whole run's
+    /// trace does; past the limit it shows nothing.
+    #[test]
+    fn an_event_traced_up_to_is_the_event_of_the_whole_trace() {
+        let scn = crate::scenario::parse_str(crate::DEFAULT_SCENARIO, "default").unwrap();
+        let sink = SharedBuffer::default();
+        run(
+            &scn,
+            RunOptions {
+                seed: Some(7),
+                trace: Some(Box::new(sink.clone())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let whole = sink.contents();
+        let mut shown = 0;
+        for event in [1, 40, 41, 42, 300, 301, 302] {
+            let cut = lines_at(&scn, 7, event, crate::view::TRACE_LIMIT).expect("small");
+            assert_eq!(cut, lines_of(&whole, event), "event {event}");
+            shown += usize::from(!cut.is_empty());
+        }
+        // Some events leave no line of their own (16 of the 372 here).
+        assert!(shown >= 4, "{shown} of 7 events with lines");
+        assert_eq!(lines_at(&scn, 7, 300, 1_000), None);
     }
 
     #[test]
