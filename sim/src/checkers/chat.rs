@@ -1028,19 +1028,19 @@ id = "sender"
 server = "s0"
 
 [[client]]
-id = "had-it"
+id = "got-the-first"
 server = "s0"
 
 [[client]]
-id = "missed-it"
+id = "got-the-retry"
 server = "s0"
 "#;
         let scn = scenario::parse_str(toml, "copies.toml").unwrap();
         let mut w = build(&scn, &mut RunOptions::default()).unwrap();
-        let (sender, had, missed) = (
+        let (sender, first, retry) = (
             w.by_label["sender"],
-            w.by_label["had-it"],
-            w.by_label["missed-it"],
+            w.by_label["got-the-first"],
+            w.by_label["got-the-retry"],
         );
         let room: Arc<str> = Arc::from("#r");
         let stream = Stream {
@@ -1069,22 +1069,22 @@ server = "s0"
         let chat = &mut w.checks.chat;
         // Message 7 goes out as number 1 and, retried, as number 2.
         chat.on_note(0, &w.hosts, sender, &sent(1), &mut v);
-        chat.on_note(0, &w.hosts, had, &delivered(1), &mut v);
+        chat.on_note(0, &w.hosts, first, &delivered(1), &mut v);
         chat.on_note(0, &w.hosts, sender, &sent(2), &mut v);
-        chat.on_note(0, &w.hosts, missed, &delivered(2), &mut v);
+        chat.on_note(0, &w.hosts, retry, &delivered(2), &mut v);
         assert_eq!(
             (chat.passed_over_messages(), chat.copies_passed_over()),
             (0, 0)
         );
-        // The member that showed number 1 drops number 2: a copy.
-        chat.on_note(0, &w.hosts, had, &closed(2), &mut v);
+        // The member that showed number 1 passes over number 2: a copy.
+        chat.on_note(0, &w.hosts, first, &closed(2), &mut v);
         assert_eq!(
             (chat.passed_over_messages(), chat.copies_passed_over()),
             (0, 1)
         );
-        // The member that showed number 2 passes over number 1, which it
-        // never had... except that it is the same message: a copy too.
-        chat.on_note(0, &w.hosts, missed, &closed(1), &mut v);
+        // The member that showed number 2 passes over number 1: the same
+        // message, so a copy too.
+        chat.on_note(0, &w.hosts, retry, &closed(1), &mut v);
         assert_eq!(
             (chat.passed_over_messages(), chat.copies_passed_over()),
             (0, 2)
