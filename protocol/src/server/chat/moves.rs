@@ -225,7 +225,13 @@ impl Server {
                     if let Some(l) = m.link {
                         self.refuse_handover(l, why, out);
                     }
-                    self.move_ended(id, &m.uid, MoveOutcome::Cancelled, false, out);
+                    // Only a request noted here ends here. A parked
+                    // handover is none: its notice has not come (as on
+                    // expiry), or came, and the request ended here
+                    // already, before this late copy and the cancel.
+                    if m.noted {
+                        self.move_ended(id, &m.uid, MoveOutcome::Cancelled, false, out);
+                    }
                 }
                 true
             }
