@@ -108,20 +108,14 @@ pub struct FloodReport {
 /// `/proc/self/status` (`VmHWM`): what the OS had to give, allocator
 /// overhead included. `None` where there is no such file.
 pub fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    Some(crate::footprint::proc_kib("/proc/self/status", "VmHWM")? as f64 / 1024.0)
 }
 
 /// The process's anonymous memory in transparent huge pages now, in MiB
 /// (`AnonHugePages` in `/proc/self/smaps_rollup`). `None` where there is
 /// no such file.
 pub fn huge_pages_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
-    let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    Some(crate::footprint::proc_kib("/proc/self/smaps_rollup", "AnonHugePages")? as f64 / 1024.0)
 }
 
 fn huge(m: Option<f64>) -> String {

@@ -41,14 +41,20 @@ pub fn expected_bytes(servers: u64, users: u64) -> u64 {
 /// The memory the OS can give without swapping (Linux's `MemAvailable`),
 /// in bytes; `None` where there is no `/proc/meminfo`.
 pub fn available_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    mem_available(&s)
+    Some(proc_kib("/proc/meminfo", "MemAvailable")?.saturating_mul(1024))
 }
 
-fn mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib.saturating_mul(1024))
+/// Field `name` of a Linux `/proc` file of `Name:   N kB` lines, in KiB;
+/// `None` where the file or the field is missing.
+pub fn proc_kib(path: &str, name: &str) -> Option<u64> {
+    kib_field(&std::fs::read_to_string(path).ok()?, name)
+}
+
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Refuses a bench run whose estimated peak is more than `available`
@@ -247,9 +253,12 @@ mod tests {
     fn meminfo_is_read_by_its_field() {
         let text =
             "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:   20000000 kB\n";
-        assert_eq!(mem_available(text), Some(20_000_000 * 1024));
-        assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
-        assert_eq!(mem_available("MemAvailable: lots kB\n"), None);
+        assert_eq!(kib_field(text, "MemAvailable"), Some(20_000_000));
+        assert_eq!(kib_field(text, "MemFree"), Some(1000));
+        assert_eq!(kib_field("MemTotal: 5 kB\n", "MemAvailable"), None);
+        assert_eq!(kib_field("MemAvailable: lots kB\n", "MemAvailable"), None);
+        // A field is named whole, not by a prefix of its name.
+        assert_eq!(kib_field("MemAvailableX: 5 kB\n", "MemAvailable"), None);
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
