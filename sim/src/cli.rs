@@ -433,6 +433,29 @@ fn parse_send(s: &str) -> Result<SendMode, String> {
     })
 }
 
+/// Refuses, unless `force`, a bench run whose estimated peak is more than
+/// the machine has available (`footprint::check`); `users` counts the
+/// clients, under the bench's own word for them.
+fn bench_fits(
+    bench: &str,
+    servers: u64,
+    users: Option<(u64, &str)>,
+    force: bool,
+) -> Result<(), String> {
+    if force {
+        return Ok(());
+    }
+    let servers_text = format!("{} servers", thousands(servers));
+    let (n, what) = match users {
+        Some((n, noun)) => (
+            n,
+            format!("bench {bench}: {} {noun} on {servers_text}", thousands(n)),
+        ),
+        None => (0, format!("bench {bench}: {servers_text}")),
+    };
+    footprint::check(&what, servers, n, footprint::available_bytes())
+}
+
 /// Parses arguments and runs; returns the exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     let cli = match Cli::try_parse_from(args) {
@@ -894,10 +917,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 force,
                 json,
             } => {
-                if !force {
-                    let what = format!("bench flood: {} servers", thousands(servers));
-                    footprint::check(&what, servers, 0, footprint::available_bytes())?;
-                }
+                bench_fits("flood", servers, None, force)?;
                 let r = crate::bench::flood(servers as usize, messages, seed, hold, true)?;
                 emit(&if json { json_line(&r) } else { r.text() });
                 Ok(if r.hops == r.expected_hops() && r.violations == 0 {
@@ -916,15 +936,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 force,
                 json,
             } => {
-                if !force {
-                    let clients = rooms * members;
-                    let what = format!(
-                        "bench chat: {} clients on {} servers",
-                        thousands(clients),
-                        thousands(servers)
-                    );
-                    footprint::check(&what, servers, clients, footprint::available_bytes())?;
-                }
+                bench_fits("chat", servers, Some((rooms * members, "clients")), force)?;
                 let r = crate::bench::chat(
                     servers as usize,
                     rooms as usize,
@@ -950,14 +962,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 force,
                 json,
             } => {
-                if !force {
-                    let what = format!(
-                        "bench users: {} users on {} servers",
-                        thousands(users),
-                        thousands(servers)
-                    );
-                    footprint::check(&what, servers, users, footprint::available_bytes())?;
-                }
+                bench_fits("users", servers, Some((users, "users")), force)?;
                 let habits = crate::bench::UserHabits {
                     say_every_secs: say_every,
                     nick_every_secs: nick_every,
