@@ -1318,6 +1318,7 @@ impl Server {
                     return false;
                 };
                 let mut args: Vec<&str> = f.args().skip(1).collect();
+                let dest = self.dest_of_uid(uid);
                 if f.command() == "RSTART" {
                     // The membership the start point was given to, last:
                     // its member's server takes it for that membership
@@ -1335,7 +1336,7 @@ impl Server {
                     if !self.start_is_current(uid, args[0], memid) {
                         return true;
                     }
-                    if matches!(self.dest_of_uid(uid), Dest::Client(_)) {
+                    if matches!(dest, Dest::Client(_)) {
                         self.adopt_started(args[0], args[1], args[2], out);
                     }
                     self.start_arrived(uid, &args);
@@ -1346,7 +1347,8 @@ impl Server {
                     "RFAIL" => "SENDFAIL",
                     _ => "SKIPSEQ",
                 };
-                match self.dest_of_uid(uid) {
+                // Adopting a stream moves no user: the route found above holds.
+                match dest {
                     Dest::Client(l) => out.send(l, frame(cmd, &args)),
                     Dest::Link(l) if l != link => out.send(l, verbatim(raw)),
                     _ => {}
