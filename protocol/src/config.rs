@@ -216,6 +216,10 @@ pub struct Ablations {
     /// A successor that said it is ready to take a stream (RSEQTAKE) never
     /// says it again while it waits for the go.
     pub no_take_reask: bool,
+    /// An old sequencer that lets go of a handover it decided, with no
+    /// receipt, leaves without saying who holds the stream, and a
+    /// successor takes a stream only at the go itself.
+    pub no_holder_word: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
@@ -501,6 +505,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "holder-word",
+        "an old sequencer that told its successor to go, and had no receipt back, leaves without saying who holds the stream, and the successor takes the stream only at the go: a go lost while the tree re-forms around a second server shutting down leaves the stream with nobody (the successor's repeated take finds no way to the old sequencer before it leaves)",
+        "stream.kept",
+    ),
+    (
         "sync-moved",
         "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
         "users.agree",
@@ -626,6 +635,7 @@ impl Ablations {
             "request-named" => &mut self.no_request_named,
             "drain-waits-go" => &mut self.no_drain_waits_go,
             "take-reask" => &mut self.no_take_reask,
+            "holder-word" => &mut self.no_holder_word,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,

@@ -7630,13 +7630,15 @@ fn only_the_current_successor_is_told_to_go() {
 
 /// A successor whose go is lost says it is ready again every
 /// `find_delay` and takes the stream at the go that answers; without
-/// that (`take-reask`) the stream is left with nobody
-/// (two-shutdowns-lose-the-stream.toml).
+/// that (`take-reask`), and without the old sequencer's word when it
+/// leaves (`holder-word`, which alone would rescue it too, later), the
+/// stream is left with nobody (two-shutdowns-lose-the-stream.toml).
 #[test]
 fn a_successor_whose_go_is_lost_asks_again_and_takes_the_stream() {
     for ablate in [false, true] {
         let mut cfg = Config::default();
         cfg.ablations.no_take_reask = ablate;
+        cfg.ablations.no_holder_word = ablate;
         let (mut net, p2, l2) = sequencer_shuts_down_with(cfg, &["RSEQGO"]);
         let takes = net
             .sent
@@ -7656,6 +7658,50 @@ fn a_successor_whose_go_is_lost_asks_again_and_takes_the_stream() {
             assert_eq!((epoch(0), epoch(2)), (1, 1));
             assert_eq!(takes, 2, "once, and again after find_delay");
             assert!(sequences(&net, 2), "C took the stream");
+            let (e, _, n) = client_says(&mut net, p2, l2, "two");
+            assert_eq!((e.as_str(), n.as_str()), ("1", "2"));
+        }
+    }
+}
+
+/// A successor none of whose goes arrives takes the stream at the old
+/// sequencer's word: B, letting go of the handover it decided with no
+/// receipt back, floods an RHOLDER naming C, which C takes as the go.
+/// Without that (`holder-word`) nobody takes the stream, and the servers
+/// left start the room afresh (two-shutdowns-at-300ms.toml: the go lost
+/// where the tree re-formed, and the repeated takes with no way back to
+/// the old sequencer before it left).
+#[test]
+fn a_successor_whose_go_never_comes_takes_the_stream_at_the_old_sequencers_word() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_holder_word = ablate;
+        let (mut net, p2, l2) = sequencer_shuts_down_with(cfg, &["RSEQGO"; 20]);
+        let said = |net: &Net, i: usize, cmd: &str| {
+            net.sent
+                .iter()
+                .filter(|s| s.1 == i && words(&s.3)[0] == cmd)
+                .count()
+        };
+        assert!(said(&net, 1, "RSEQGO") >= 2, "told to go, and again");
+        assert_eq!(
+            net.lose.len(),
+            20 - said(&net, 1, "RSEQGO"),
+            "every go lost"
+        );
+        let epoch = |i: usize| {
+            let r = net.srv(i).rooms().find(|r| r.name == "#r").unwrap();
+            r.stream.epoch
+        };
+        if ablate {
+            assert_eq!(said(&net, 1, "RHOLDER"), 0);
+            assert!(epoch(0) > 1 && epoch(2) == epoch(0), "{}", epoch(0));
+        } else {
+            assert_eq!(said(&net, 1, "RHOLDER"), 1, "B's word, once");
+            assert_eq!((epoch(0), epoch(2)), (1, 1));
+            assert!(sequences(&net, 2), "C took the stream");
+            let c = net.srv(2).sid().to_string();
+            assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
             let (e, _, n) = client_says(&mut net, p2, l2, "two");
             assert_eq!((e.as_str(), n.as_str()), ("1", "2"));
         }

@@ -25,8 +25,12 @@
 //!    every link and no server elects another sequencer when the old one
 //!    leaves. Without a receipt it closes anyway and tries nobody else: the
 //!    state may only be late (a partition holds it, then heals), and a
-//!    second successor would number the same numbers again. If the state
-//!    is lost, the room stops with the old sequencer, as with a crash.
+//!    second successor would number the same numbers again. Having told
+//!    the successor to go, it floods the successor's RHOLDER itself as it
+//!    leaves, and a successor awaiting the go takes an RHOLDER naming it
+//!    for that handover as the go: a go lost where the tree re-forms can
+//!    outlast the successor's repeated takes. If the state is lost, the
+//!    room stops with the old sequencer, as with a crash.
 //!    `gen` counts the stream's handovers (a successor may shut down in
 //!    turn): the newest wins, and a holder that hears of a newer one steps
 //!    down. Bursts carry every holder, before the rooms, so a restarted
@@ -369,7 +373,22 @@ impl Server {
             .collect();
         for key in due {
             if self.chat.handing[&key].decided {
-                self.chat.handing.remove(&key);
+                // Told to go, and no receipt came back: the go or the
+                // receipt was lost, and the successor may be waiting for
+                // the go still, out of reach while the tree re-forms
+                // around a second server shutting down. Say who holds the
+                // stream ourselves before we leave: the servers record
+                // it, their bursts carry it on, and the successor takes
+                // it as the go (two-shutdowns-at-300ms.toml).
+                let h = self.chat.handing.remove(&key).expect("due");
+                let name = self.chat.rooms.get(&key).map(|r| r.name.clone());
+                if let (Some(to), Some(name)) = (h.tried.last(), name) {
+                    if !self.cfg.ablations.no_holder_word {
+                        let g = h.gen.to_string();
+                        let args = [&*name, &*h.stream.seq, &**to, &g];
+                        self.flood(None, frame("RHOLDER", &args), out);
+                    }
+                }
             } else {
                 self.send_handoff(now, &key, out);
             }
@@ -424,6 +443,86 @@ impl Server {
         }
     }
 
+    /// Takes room `key`'s stream, whose whole state is here, at the go of
+    /// the handover numbered `gen`: the old sequencer's RSEQGO, or an
+    /// RHOLDER naming us for that handover and `seq` (the old sequencer
+    /// floods one when it lets a handover it decided go without our
+    /// receipt: the go may have been lost where the tree was re-forming).
+    fn take_handed(
+        &mut self,
+        now: Instant,
+        key: &str,
+        gen: u64,
+        seq: Option<&str>,
+        out: &mut Outbox,
+    ) -> bool {
+        let offered = self.chat.incoming.get(key).is_some_and(|i| {
+            i.2.as_ref().map(|o| o.gen) == Some(gen) && seq.is_none_or(|s| *i.0.seq == *s)
+        });
+        if !offered {
+            return false;
+        }
+        let Some((stream, s, offered)) = self.chat.incoming.remove(key) else {
+            return false;
+        };
+        // Only for the stream the room is on here: one that moved on
+        // meanwhile (a merge) has no use for it.
+        let Some(room) = self.chat.rooms.get_mut(key) else {
+            return false;
+        };
+        if room.stream != stream {
+            return true;
+        }
+        room.seq = Some(Box::new(s));
+        room.fanout = None;
+        let name = room.name.clone();
+        let me = self.me.sid.clone();
+        // Everyone, the old sequencer too (its receipt), learns who holds
+        // the stream now.
+        let g = gen.to_string();
+        let args = [&*name, &*stream.seq, &*me, &g];
+        self.flood(None, frame("RHOLDER", &args), out);
+        let current = stream.seq.clone();
+        self.chat.holders.insert(
+            key,
+            Holder {
+                seq: stream.seq,
+                sid: me,
+                gen,
+            },
+            Some(&current),
+        );
+        // A member whose join reached the old sequencer after it sent the
+        // state (and us before we held the stream) has no start point
+        // yet: it starts here, now. So does one whose start point was
+        // given to an earlier membership: it left and joined again while
+        // the stream was in flight (the old sequencer, handing over, keeps
+        // the state it sent), and starting it there would send it every
+        // message since its first membership again (swarm-chat with
+        // leaves, seed 258).
+        let room = &self.chat.rooms[key];
+        let seq = room.seq.as_ref().expect("just taken");
+        let keep_any = self.cfg.ablations.no_start_membership;
+        let late: Vec<Arc<str>> = room
+            .members
+            .iter()
+            .filter(|(u, m)| match seq.starts.get(*u) {
+                None => true,
+                Some(&(_, given)) => given != **m && !keep_any,
+            })
+            .map(|(u, _)| u.clone())
+            .collect();
+        for uid in late {
+            self.new_membership(key, &uid, out);
+        }
+        // Given a stream while shutting down ourselves (after our own
+        // handover): pass it on in turn.
+        if self.draining.is_some() && !self.cfg.ablations.no_sequencer_handoff {
+            self.hand_over(now, key, offered.map(|o| o.from), out);
+        }
+        true
+    }
+
     /// The handover messages. False if malformed.
     pub(crate) fn on_handoff_msg(
         &mut self,
@@ -463,6 +562,15 @@ impl Server {
                 let h = self.chat.handing.remove(&key).expect("handing");
                 self.flood(Some(link), verbatim(raw), out);
                 self.ask_again_for(now, &key, h.waiting, out);
+                return true;
+            }
+            // The old sequencer's word that the stream we are offered is
+            // ours: its go was lost (two-shutdowns-at-300ms.toml).
+            if *holder == *self.me.sid
+                && self.chat.incoming.contains_key(&key)
+                && !self.cfg.ablations.no_holder_word
+                && self.take_handed(now, &key, gen, Some(seq), out)
+            {
                 return true;
             }
             let newer = self.chat.holders.get(&key, seq).is_none_or(|h| h.gen < gen);
@@ -624,73 +732,7 @@ impl Server {
                 let Some(gen) = num(1) else {
                     return false;
                 };
-                if self
-                    .chat
-                    .incoming
-                    .get(&key)
-                    .is_none_or(|i| i.2.as_ref().map(|o| o.gen) != Some(gen))
-                {
-                    return true;
-                }
-                let Some((stream, s, offered)) = self.chat.incoming.remove(&key) else {
-                    return true;
-                };
-                // Only for the stream the room is on here: one that moved
-                // on meanwhile (a merge) has no use for it.
-                let Some(room) = self.chat.rooms.get_mut(&key) else {
-                    return true;
-                };
-                if room.stream != stream {
-                    return true;
-                }
-                room.seq = Some(Box::new(s));
-                room.fanout = None;
-                let name = room.name.clone();
-                let me = self.me.sid.clone();
-                // Everyone, the old sequencer too (its receipt), learns
-                // who holds the stream now.
-                let g = gen.to_string();
-                let args = [&*name, &*stream.seq, &*me, &g];
-                self.flood(None, frame("RHOLDER", &args), out);
-                let current = stream.seq.clone();
-                self.chat.holders.insert(
-                    &key,
-                    Holder {
-                        seq: stream.seq,
-                        sid: me,
-                        gen,
-                    },
-                    Some(&current),
-                );
-                // A member whose join reached the old sequencer after it
-                // sent the state (and us before we held the stream) has
-                // no start point yet: it starts here, now. So does one
-                // whose start point was given to an earlier membership: it
-                // left and joined again while the stream was in flight
-                // (the old sequencer, handing over, keeps the state it
-                // sent), and starting it there would send it every message
-                // since its first membership again (swarm-chat with
-                // leaves, seed 258).
-                let room = &self.chat.rooms[&key];
-                let seq = room.seq.as_ref().expect("just taken");
-                let keep_any = self.cfg.ablations.no_start_membership;
-                let late: Vec<Arc<str>> = room
-                    .members
-                    .iter()
-                    .filter(|(u, m)| match seq.starts.get(*u) {
-                        None => true,
-                        Some(&(_, given)) => given != **m && !keep_any,
-                    })
-                    .map(|(u, _)| u.clone())
-                    .collect();
-                for uid in late {
-                    self.new_membership(&key, &uid, out);
-                }
-                // Given a stream while shutting down ourselves (after our
-                // own handover): pass it on in turn.
-                if self.draining.is_some() && !self.cfg.ablations.no_sequencer_handoff {
-                    self.hand_over(now, &key, offered.map(|o| o.from), out);
-                }
+                self.take_handed(now, &key, gen, None, out);
             }
             _ => return false,
         }
