@@ -220,6 +220,10 @@ pub struct Ablations {
     /// receipt, leaves without saying who holds the stream, and a
     /// successor takes a stream only at the go itself.
     pub no_holder_word: bool,
+    /// A server that a move completes at introduces the moved user
+    /// nowhere: a description of its users it sent while the move was in
+    /// (a burst) stays without it.
+    pub no_move_introduce: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
@@ -510,6 +514,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "move-introduce",
+        "a server that a move completes at introduces the moved user nowhere, though a burst it sent while the move was in left the user out: a server that dropped the user at the UMOVE, because the target was behind a split from it then, never learns the user again",
+        "users.agree",
+    ),
+    (
         "sync-moved",
         "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
         "users.agree",
@@ -636,6 +645,7 @@ impl Ablations {
             "drain-waits-go" => &mut self.no_drain_waits_go,
             "take-reask" => &mut self.no_take_reask,
             "holder-word" => &mut self.no_holder_word,
+            "move-introduce" => &mut self.no_move_introduce,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,

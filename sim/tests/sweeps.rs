@@ -212,9 +212,12 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// sequencer left (`holder-word`), needs 300 ms hops: swarm-chat-at-once
 /// with latencies to 300 ms and a fault every 2 s met it three times in
 /// 3,000 seeds (4476, shrunk to two-shutdowns-at-300ms.toml), never at
-/// the file's own latencies.
+/// the file's own latencies. A move whose target's link is cut and made
+/// again between the source's commit and the UMOVE's arrival
+/// (`move-introduce`) needed the same settings: once in those 3,000
+/// seeds (4656, shrunk to moved-while-its-target-relinked.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 26] = [
+const OWN_SCENARIO: [&str; 27] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -241,6 +244,7 @@ const OWN_SCENARIO: [&str; 26] = [
     "origin-order",
     "route-withdraw",
     "holder-word",
+    "move-introduce",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

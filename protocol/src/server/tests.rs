@@ -3554,6 +3554,70 @@ fn a_user_saved_while_it_moves_is_told_at_handok() {
     assert_eq!(got[at + 1], ["RENAMED".to_string(), uid.clone()]);
 }
 
+/// The target of a move introduces the moved user, once the move
+/// completes, on every link it sent a burst on while the move was in:
+/// the burst left the user out (not the target's yet), and a server
+/// behind that link that dropped the user at the UMOVE (the target out
+/// of its view just then) would never learn it again
+/// (moved-while-its-target-relinked.toml). Here D links to C while
+/// alice moves from A to C: C's burst to D has no user of C's, and when
+/// the move completes C sends D alice's UID and her join, and nothing of
+/// the kind on its older link to B. Not with `move-introduce`.
+#[test]
+fn a_move_target_introduces_the_user_where_it_burst_during_the_move() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_move_introduce = ablate;
+        let mut net = chain(cfg, &["A", "B", "C", "D"], &[("A", "B"), ("B", "C")]);
+        let p = net.add_puppet("alice");
+        let l = client_joins(&mut net, p, "A", "alice");
+        let uid = net.srv(0).local_uids().next().unwrap().to_string();
+        let id = redirect_alice_to_c(&mut net, p, l);
+        net.connect(3, "C");
+        net.settle();
+        let (cd, cb) = (net.link_to(2, "D"), net.link_to(2, "B"));
+        let (d_before, b_before) = (net.sent_on(2, cd).len(), net.sent_on(2, cb).len());
+        assert!(
+            !net.sent_on(2, cd).iter().any(|w| w[0] == "UID"
+                && w[1] == uid
+                && w.get(5).map(String::as_str) == Some(net.srv(2).sid())),
+            "C's burst did not name alice as its own"
+        );
+        let new = net.puppet_dial(p, "C");
+        net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
+        net.settle();
+        assert!(net
+            .puppet_got(p, new)
+            .iter()
+            .any(|w| *w == ["HANDOK", id.as_str()]));
+        let after = |net: &Net, link, from: usize| -> Vec<String> {
+            net.sent_on(2, link)[from..]
+                .iter()
+                .filter(|w| (w[0] == "UID" || w[0] == "RJOIN") && w.contains(&uid))
+                .map(|w| w[0].clone())
+                .collect()
+        };
+        if ablate {
+            assert!(after(&net, cd, d_before).is_empty());
+        } else {
+            assert_eq!(after(&net, cd, d_before), ["UID", "RJOIN"]);
+        }
+        assert!(
+            after(&net, cb, b_before).is_empty(),
+            "B had no burst meanwhile"
+        );
+        // D took the repeat as one: one alice, homed at C.
+        let c_sid = net.srv(2).sid().to_string();
+        let on_d: Vec<String> = net
+            .srv(3)
+            .users()
+            .filter(|u| u.0 == uid)
+            .map(|u| u.2.to_string())
+            .collect();
+        assert_eq!(on_d, [c_sid]);
+    }
+}
+
 #[test]
 fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());

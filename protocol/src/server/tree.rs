@@ -82,6 +82,7 @@ impl Server {
     pub(crate) fn send_burst(&mut self, link: LinkId, out: &mut Outbox) {
         self.send_server_intros(link, out);
         self.send_chat_burst(link, out);
+        self.described_own_users(link);
         out.send(link, |b| Msg::Eob.encode(b));
     }
 

@@ -55,6 +55,12 @@ pub(crate) struct MoveIn {
     /// comes straight here, the notice over the tree): its handover is
     /// parked until the notice comes or the time is up.
     pub noted: bool,
+    /// Server links we described our own users on (a burst, an answer to
+    /// a USYNC about us) while this move was in: the user was not ours
+    /// yet, so they were left without it, and a server that dropped it at
+    /// the UMOVE (we were behind a split from it then) would never learn
+    /// it again. It is introduced there when the move completes.
+    pub described: Vec<LinkId>,
 }
 
 /// How a redirect ended.
@@ -198,6 +204,7 @@ impl Server {
                         link: None,
                         deadline,
                         noted: true,
+                        described: Vec::new(),
                     },
                 );
                 self.arm(deadline);
@@ -277,6 +284,7 @@ impl Server {
                         from_sid: from.unwrap_or_else(|| "".into()),
                         link: Some(link),
                         deadline,
+                        described: Vec::new(),
                     },
                 );
                 self.arm(deadline);
@@ -407,7 +415,12 @@ impl Server {
                     .map(|(id, m)| (*id, m.link.expect("checked")));
                 match taken {
                     Some((id, link)) => {
-                        self.chat.moves_in.remove(&id);
+                        let described = self
+                            .chat
+                            .moves_in
+                            .remove(&id)
+                            .map(|m| m.described)
+                            .unwrap_or_default();
                         self.unqueue_client(link);
                         let u = self.chat.users.get_mut(uid).expect("present");
                         u.local = true;
@@ -429,6 +442,9 @@ impl Server {
                         let u = &self.chat.users[uid];
                         if *u.nick == **uid {
                             out.send(link, frame("RENAMED", &[uid]));
+                        }
+                        if !self.cfg.ablations.no_move_introduce {
+                            self.introduce_moved(uid, &described, out);
                         }
                         self.move_ended(id, uid, MoveOutcome::Completed, false, out);
                         if self.cfg.ablations.no_seamless_rooms {
@@ -455,6 +471,55 @@ impl Server {
                 // Moved behind a split: gone from here, like every user
                 // of a server we lost.
                 self.remove_user(uid, out);
+            }
+        }
+    }
+
+    /// We described our users on `link` (a burst, a USYNC answer about
+    /// us): every move coming in leaves its user out of that description.
+    pub(crate) fn described_own_users(&mut self, link: LinkId) {
+        for m in self.chat.moves_in.values_mut() {
+            if !m.described.contains(&link) {
+                m.described.push(link);
+            }
+        }
+    }
+
+    /// A user that just became ours, introduced (UID, then its
+    /// memberships) on the server links we described our users on while
+    /// it moved in, where it was left out. A server there that dropped it
+    /// at the UMOVE, because we were behind a split from it then, learns
+    /// it again; one that kept it takes the UID as a repeat and stops it
+    /// (users.agree: swarm-chat-at-once at 300 ms, seed 4656,
+    /// moved-while-its-target-relinked.toml).
+    fn introduce_moved(&mut self, uid: &Arc<str>, links: &[LinkId], out: &mut Outbox) {
+        let Some(u) = self.chat.users.get(uid) else {
+            return;
+        };
+        for &l in links {
+            if !self
+                .links
+                .get(&l)
+                .is_some_and(|x| matches!(x.phase, crate::server::Phase::Registered))
+            {
+                continue;
+            }
+            // As a USYNC answer has it: the rooms, the user, its joins.
+            for key in &u.rooms {
+                if let Some(r) = self.chat.rooms.get(key) {
+                    let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
+                    out.send(l, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
+                }
+            }
+            super::send_uid(out, l, uid, u);
+            for key in &u.rooms {
+                let Some(r) = self.chat.rooms.get(key) else {
+                    continue;
+                };
+                if let Some(memid) = r.members.get(uid) {
+                    let m = memid.to_string();
+                    out.send(l, frame("RJOIN", &[&r.name, uid, &m]));
+                }
             }
         }
     }

@@ -213,6 +213,9 @@ impl Server {
                 }
             }
         }
+        if ours {
+            self.described_own_users(link);
+        }
         out.send(link, frame("USYNCEND", &[sid, "1"]));
     }
 
