@@ -23,17 +23,27 @@ impl World {
     /// it drains (a crash, a partition): from then on nobody can take its
     /// streams, so `room.sequenced` treats it as one alone at its shutdown.
     pub(super) fn note_isolated_drainers(&mut self) {
-        // Servers only: this runs after every action, and clients can be
-        // most of the hosts.
-        for h in 0..self.servers_end {
+        // Only the servers told to shut down (a server drains only at
+        // that command), and those only while they drain: this runs after
+        // every action, and a walk of every server here was 18
+        // instructions a hop of the flood benchmark, whose broadcasts are
+        // actions (one walk of 64 servers each), and grew with the network.
+        let mut i = 0;
+        while i < self.shutting.len() {
+            let h = self.shutting[i];
             let draining = self.hosts[h as usize].running()
                 && self.hosts[h as usize]
                     .server
                     .as_ref()
                     .is_some_and(|s| s.is_draining());
-            if draining && self.isolated(h) {
+            if !draining {
+                self.shutting.swap_remove(i);
+                continue;
+            }
+            if self.isolated(h) {
                 self.checks.moves.alone_at_shutdown.insert(h);
             }
+            i += 1;
         }
     }
 
@@ -142,6 +152,9 @@ impl World {
                     self.checks.moves.on_shutdown(self.now, h, clients, alone);
                 }
                 self.dispatch(h, Input::Operator(Command::Shutdown));
+                if !self.shutting.contains(&h) {
+                    self.shutting.push(h);
+                }
             }
             Action::Link { a, b } => {
                 let h = self.host(a);

@@ -140,6 +140,9 @@ pub struct World {
     /// Hosts below this id are servers (declared, then added), the rest
     /// clients.
     servers_end: HostId,
+    /// Servers told to shut down that may still be draining, for the
+    /// check after every action (`note_isolated_drainers`).
+    shutting: Vec<HostId>,
     pub net: Network,
     /// Host ids by label. Searched by every workload action and never
     /// walked in an order that reaches output (the summaries sort the
@@ -301,6 +304,7 @@ impl World {
             attacks: 0,
             summary,
             servers_end: 0,
+            shutting: Vec::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
         let mut sids: BTreeMap<String, String> = BTreeMap::new();
