@@ -3528,6 +3528,16 @@ fn homes(net: &Net, uid: &str) -> Vec<String> {
         .collect()
 }
 
+/// Alice (puppet `p`) dials C and hands over with request `id`, and C
+/// answers HANDOK; her new link.
+fn hands_over_at_c(net: &mut Net, p: usize, id: &str, uid: &str) -> LinkId {
+    let new = net.puppet_dial(p, "C");
+    net.puppet_send(p, new, &encoded(&["HANDOVER", id, uid]));
+    net.settle();
+    assert!(net.puppet_got(p, new).iter().any(|w| *w == ["HANDOK", id]));
+    new
+}
+
 /// A user renamed to its UID (SAVE) at its move's target before the move
 /// commits hears of it there, after HANDOK: the target had no connection
 /// for it when it applied the rename (nick-saved-during-a-move.toml).
@@ -3583,13 +3593,7 @@ fn a_move_target_introduces_the_user_where_it_burst_during_the_move() {
                 && w.get(5).map(String::as_str) == Some(net.srv(2).sid())),
             "C's burst did not name alice as its own"
         );
-        let new = net.puppet_dial(p, "C");
-        net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
-        net.settle();
-        assert!(net
-            .puppet_got(p, new)
-            .iter()
-            .any(|w| *w == ["HANDOK", id.as_str()]));
+        hands_over_at_c(&mut net, p, &id, &uid);
         let after = |net: &Net, link, from: usize| -> Vec<String> {
             net.sent_on(2, link)[from..]
                 .iter()
@@ -3622,13 +3626,7 @@ fn a_move_target_introduces_the_user_where_it_burst_during_the_move() {
 fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());
     let c_sid = net.srv(2).sid().to_string();
-    let new = net.puppet_dial(p, "C");
-    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
-    net.settle();
-    assert!(net
-        .puppet_got(p, new)
-        .iter()
-        .any(|w| *w == ["HANDOK", id.as_str()]));
+    let new = hands_over_at_c(&mut net, p, &id, &uid);
     // The source closed the old connection, without a QUIT to anyone.
     assert!(!net.wires.contains_key(&(p, old)));
     assert!(!net.sent.iter().any(|s| starts(&words(&s.3), &["UQUIT"])));
@@ -3690,13 +3688,7 @@ fn under_no_home_move_only_the_target_takes_the_new_home() {
     cfg.ablations.no_home_move = true;
     let (mut net, p, _old, uid, id) = alice_asked_to_move(cfg);
     let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
-    let new = net.puppet_dial(p, "C");
-    net.puppet_send(p, new, &encoded(&["HANDOVER", &id, &uid]));
-    net.settle();
-    assert!(net
-        .puppet_got(p, new)
-        .iter()
-        .any(|w| *w == ["HANDOK", id.as_str()]));
+    hands_over_at_c(&mut net, p, &id, &uid);
     assert_eq!(net.srv(2).local_uids().collect::<Vec<_>>(), [uid.as_str()]);
     assert_eq!(homes(&net, &uid), [a_sid.clone(), a_sid, c_sid]);
 }
