@@ -27,6 +27,11 @@ pub enum CloseReason {
     /// The peer closed with SCLOSE "shutting down": the tree is expected
     /// to re-form around it.
     PeerShutdown,
+    /// Out of reach because the neighbour it was routed through shut
+    /// down, though its own uplink lay elsewhere: said in the SQUIT for
+    /// such a server, which unlike `PeerShutdown` does not say that
+    /// server is shutting down. Never the reason a link closed.
+    BehindShutdown,
     PingTimeout,
     HandshakeTimeout,
     HandshakeFailed,
@@ -45,20 +50,28 @@ impl CloseReason {
     /// before electing after such a loss. Not a superseded link: that is
     /// a restarted server replacing its dead incarnation.
     pub fn tree_reforms(self) -> bool {
-        matches!(self, CloseReason::PeerShutdown | CloseReason::LoopBroken)
+        matches!(
+            self,
+            CloseReason::PeerShutdown | CloseReason::BehindShutdown | CloseReason::LoopBroken
+        )
     }
 
     /// [`CloseReason::tree_reforms`] for a reason as a SQUIT carries it.
     pub fn reforms_by_text(text: &str) -> bool {
-        [CloseReason::PeerShutdown, CloseReason::LoopBroken]
-            .iter()
-            .any(|r| r.as_str() == text)
+        [
+            CloseReason::PeerShutdown,
+            CloseReason::BehindShutdown,
+            CloseReason::LoopBroken,
+        ]
+        .iter()
+        .any(|r| r.as_str() == text)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer closed",
             CloseReason::PeerShutdown => "peer shutting down",
+            CloseReason::BehindShutdown => "behind a server shutting down",
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::HandshakeTimeout => "handshake timeout",
             CloseReason::HandshakeFailed => "handshake failed",
@@ -481,7 +494,11 @@ mod tests {
     fn only_a_shutdown_or_a_loop_break_reforms_the_tree_by_its_text() {
         assert_eq!(CloseReason::PingTimeout.as_str(), "ping timeout");
         assert_eq!(CloseReason::LoopBroken.as_str(), "loop broken");
-        for r in [CloseReason::PeerShutdown, CloseReason::LoopBroken] {
+        for r in [
+            CloseReason::PeerShutdown,
+            CloseReason::BehindShutdown,
+            CloseReason::LoopBroken,
+        ] {
             assert!(CloseReason::reforms_by_text(r.as_str()) && r.tree_reforms());
         }
         for r in [

@@ -766,7 +766,7 @@ impl Server {
             }
             return;
         }
-        self.lose_link(link, reason, out);
+        self.lose_link(link, l.peer.as_deref(), reason, out);
         self.after_split(now, rng);
     }
 }

@@ -586,7 +586,13 @@ impl Server {
 
     /// A link that carried tree traffic is gone: forget what lay behind it
     /// and tell the rest of the tree.
-    pub(crate) fn lose_link(&mut self, link: LinkId, reason: CloseReason, out: &mut Outbox) {
+    pub(crate) fn lose_link(
+        &mut self,
+        link: LinkId,
+        peer: Option<&str>,
+        reason: CloseReason,
+        out: &mut Outbox,
+    ) {
         self.disputed.retain(|(_, l)| *l != link);
         self.moved_onto.retain(|(_, l), _| *l != link);
         struct Behind {
@@ -623,8 +629,14 @@ impl Server {
         let is_root = |b: &Behind| !behind.iter().any(|m| m.id == b.uplink);
         if reason == CloseReason::PeerShutdown {
             // The neighbour that closed is the one shutting down; the
-            // servers behind it are only out of reach.
-            for b in behind.iter().filter(|b| is_root(b)) {
+            // servers behind it are only out of reach. Not every root of
+            // what was lost: a server routed through this link whose
+            // uplink lies elsewhere (the tree reshaped by a loop break, its
+            // uplink not yet corrected) is a root too, and marked gone it
+            // let the servers left elect, under `home`, a sequencer for
+            // its rooms while it was up (stream.kept: swarm-slow-links at
+            // 1 s hops, seed 15353, uplink-stale-at-a-shutdown.toml).
+            for b in behind.iter().filter(|b| Some(&*b.name) == peer) {
                 self.note_gone(&b.sid, b.incarnation);
             }
         }
@@ -635,7 +647,13 @@ impl Server {
         // link would reach it first and read as a crash there.
         let announce = if self.stopped { &[][..] } else { &behind[..] };
         for b in announce.iter().filter(|b| is_root(b)) {
-            self.broadcast_squit(&b.name, b.incarnation, reason.as_str(), None, out);
+            // Only the neighbour is said to shut down: a receiver marks
+            // the server a SQUIT names that way as gone.
+            let why = match reason {
+                CloseReason::PeerShutdown if Some(&*b.name) != peer => CloseReason::BehindShutdown,
+                r => r,
+            };
+            self.broadcast_squit(&b.name, b.incarnation, why.as_str(), None, out);
         }
         let lost: Vec<Arc<str>> = behind.into_iter().map(|b| b.name).collect();
         self.ask_again(&lost, out);
