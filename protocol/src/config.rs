@@ -221,8 +221,9 @@ pub struct Ablations {
     /// successor takes a stream only at the go itself.
     pub no_holder_word: bool,
     /// A server that a move completes at introduces the moved user
-    /// nowhere: a description of its users it sent while the move was in
-    /// (a burst) stays without it.
+    /// nowhere (a description of its users it sent while the move was in,
+    /// a burst, stays without it), and a server that catches up on a move
+    /// from a UID does not pass it on.
     pub no_move_introduce: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
@@ -515,7 +516,7 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "move-introduce",
-        "a server that a move completes at introduces the moved user nowhere, though a burst it sent while the move was in left the user out: a server that dropped the user at the UMOVE, because the target was behind a split from it then, never learns the user again",
+        "a server that a move completes at introduces the moved user to nobody, though a burst it sent while the move was in left the user out, and a server that catches up on a move from a UID does not pass it on: a server that dropped the user at the UMOVE, because the target was behind a split from it then, never learns the user again",
         "users.agree",
     ),
     (

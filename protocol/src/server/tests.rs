@@ -3610,7 +3610,9 @@ fn a_move_target_introduces_the_user_where_it_burst_during_the_move() {
             after(&net, cb, b_before).is_empty(),
             "B had no burst meanwhile"
         );
-        // D took the repeat as one: one alice, homed at C.
+        // D took the repeat as one: one alice, homed at C. (D never
+        // dropped her here; a_move_caught_up_from_a_uid_is_passed_on and
+        // moved-while-its-target-relinked.toml show the recovery.)
         let c_sid = net.srv(2).sid().to_string();
         let on_d: Vec<String> = net
             .srv(3)
@@ -3619,6 +3621,56 @@ fn a_move_target_introduces_the_user_where_it_burst_during_the_move() {
             .map(|u| u.2.to_string())
             .collect();
         assert_eq!(on_d, [c_sid]);
+    }
+}
+
+/// A server that learns of a move from a UID (it holds the user at its
+/// old home: it missed the UMOVE, or takes a target's introduction before
+/// the UMOVE) passes the UID on, so that the servers behind it catch up
+/// too: it will take the UMOVE as seen when it comes, and pass that on to
+/// nobody. Here B hears from C that alice, A's user, moved to C. Not with
+/// `move-introduce`.
+#[test]
+fn a_move_caught_up_from_a_uid_is_passed_on() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_move_introduce = ablate;
+        let mut net = chain(
+            cfg,
+            &["A", "B", "C", "D"],
+            &[("A", "B"), ("B", "C"), ("C", "D")],
+        );
+        let p = net.add_puppet("alice");
+        client_joins(&mut net, p, "D", "alice");
+        let uid = net.srv(3).local_uids().next().unwrap().to_string();
+        let (bc, ba) = (net.link_to(1, "C"), net.link_to(1, "A"));
+        let before = net.sent_on(1, ba).len();
+        let ts = net
+            .sent
+            .iter()
+            .map(|s| words(&s.3))
+            .find(|w| w[0] == "UID" && w[1] == uid)
+            .expect("alice's UID")[3]
+            .clone();
+        // D's user, moved to C (the move's UID names C and its count).
+        let c_sid = net.srv(2).sid().to_string();
+        net.inject(
+            1,
+            bc,
+            &chat_frame("UID", &[&uid, "alice", &ts, &ts, &c_sid, "1"]),
+        );
+        let home_at_b = net
+            .srv(1)
+            .users()
+            .find(|u| u.0 == uid)
+            .map(|u| u.2.to_string());
+        assert_eq!(home_at_b, Some(c_sid.clone()), "B caught up");
+        let passed: Vec<Vec<String>> = net.sent_on(1, ba)[before..]
+            .iter()
+            .filter(|w| w[0] == "UID" && w[1] == uid)
+            .cloned()
+            .collect();
+        assert_eq!(passed.len(), usize::from(!ablate), "{passed:?}");
     }
 }
 
@@ -7760,6 +7812,48 @@ fn a_successor_whose_go_never_comes_takes_the_stream_at_the_old_sequencers_word(
             assert_eq!(net.srv(0).room_sequencer("#r"), Some(c.as_str()));
             let (e, _, n) = client_says(&mut net, p2, l2, "two");
             assert_eq!((e.as_str(), n.as_str()), ("1", "2"));
+        }
+    }
+}
+
+/// A successor that said it was ready and then restarted, before any go
+/// reached it, is named holder by the old sequencer's word as it leaves;
+/// the restarted process has neither the stream's state nor the offer,
+/// and the word comes after the bursts that a restart's check of its own
+/// streams reads. It starts a new stream above the one it is named for,
+/// and the room goes on. Found by review, under `home`: without that the
+/// servers left routed the stream to C, which numbered nothing, and A's
+/// member got NOSEQ for good. (With the ablation, which removes the word
+/// too, the old sequencer's leaving makes the room elect anew.)
+#[test]
+fn a_restarted_successor_named_holder_starts_a_new_stream() {
+    for ablate in [false, true] {
+        let mut cfg = ordering_cfg(crate::config::Ordering::Home);
+        cfg.ablations.no_holder_word = ablate;
+        let (mut net, _) = room_across_b_and_c_with(cfg);
+        net.lose
+            .extend(std::iter::repeat_n("RSEQGO".to_string(), 20));
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(ms(100));
+        assert!(
+            net.sent
+                .iter()
+                .any(|s| s.1 == 2 && words(&s.3)[0] == "RSEQTAKE"),
+            "C said it was ready"
+        );
+        net.crash(2);
+        net.run_for(ms(200));
+        net.restart(2);
+        net.connect(2, "A");
+        net.run_for(secs(9));
+        assert!(net.srv(1).is_stopped());
+        let p3 = net.add_puppet("p3");
+        let l3 = client_joins(&mut net, p3, "A", "p3");
+        let (e, _, n) = client_says(&mut net, p3, l3, "after");
+        assert!(e.parse::<u64>().unwrap() > 1, "a new stream: {e}");
+        assert!(!n.is_empty());
+        if !ablate {
+            assert!(sequences(&net, 2), "C runs the new stream");
         }
     }
 }

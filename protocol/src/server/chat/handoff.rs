@@ -448,6 +448,7 @@ impl Server {
     /// RHOLDER naming us for that handover and `seq` (the old sequencer
     /// floods one when it lets a handover it decided go without our
     /// receipt: the go may have been lost where the tree was re-forming).
+    /// True if it took the stream (and flooded its own RHOLDER).
     fn take_handed(
         &mut self,
         now: Instant,
@@ -471,7 +472,7 @@ impl Server {
             return false;
         };
         if room.stream != stream {
-            return true;
+            return false;
         }
         room.seq = Some(Box::new(s));
         room.fanout = None;
@@ -521,6 +522,26 @@ impl Server {
             self.hand_over(now, key, offered.map(|o| o.from), out);
         }
         true
+    }
+
+    /// Room `key` is on stream `seq`, which the network says we hold, and
+    /// we neither run it nor await it: a new stream above it, ours.
+    fn restart_stream_named_ours(&mut self, key: &str, seq: &str, out: &mut Outbox) {
+        let Some(r) = self.chat.rooms.get(key) else {
+            return;
+        };
+        let awaited = self.chat.incoming.contains_key(key) || self.chat.handing.contains_key(key);
+        if *r.stream.seq != *seq || r.seq.is_some() || awaited {
+            return;
+        }
+        let stream = Stream {
+            epoch: r.stream.epoch.saturating_add(1),
+            seq: self.my_sequencer_name(),
+        };
+        if self.adopt_stream(key, stream, out) {
+            let r = self.chat.rooms[key].clone();
+            self.announce_room(&r, None, out);
+        }
     }
 
     /// The handover messages. False if malformed.
@@ -598,6 +619,16 @@ impl Server {
                 }
             }
             self.flood(Some(link), verbatim(raw), out);
+            // Named holder of the stream the room is on here, with neither
+            // its state nor an offer of it: we said we were ready and then
+            // restarted, and the old sequencer's word came after the
+            // bursts that a restart's ROOM check reads. The numbers went
+            // with that process: start a new stream above it, as a
+            // restarted sequencer does, or under `home` the room would
+            // wait on us for good.
+            if *holder == *me && !self.cfg.ablations.no_holder_word {
+                self.restart_stream_named_ours(&key, seq, out);
+            }
             return true;
         }
         // The state travels toward its destination, named last.

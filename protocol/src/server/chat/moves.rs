@@ -55,11 +55,10 @@ pub(crate) struct MoveIn {
     /// comes straight here, the notice over the tree): its handover is
     /// parked until the notice comes or the time is up.
     pub noted: bool,
-    /// Server links we described our own users on (a burst, an answer to
-    /// a USYNC about us) while this move was in: the user was not ours
-    /// yet, so they were left without it, and a server that dropped it at
-    /// the UMOVE (we were behind a split from it then) would never learn
-    /// it again. It is introduced there when the move completes.
+    /// Server links we described our own users on (our burst on a new
+    /// link, an answer to a USYNC about us) while this move was in: they
+    /// were told of our users without this one, not ours yet. It is
+    /// introduced there when the move completes.
     pub described: Vec<LinkId>,
 }
 
@@ -190,10 +189,13 @@ impl Server {
         }
         match (f.command(), f.args_exact::<4>(), f.args_exact::<3>()) {
             ("RDNOTE", Some([_, uid, from, _]), _) => {
-                let parked = match self.chat.moves_in.get(&id) {
-                    Some(m) if !m.noted => m.link.map(|l| (l, m.uid.as_ref() == uid)),
+                let (parked, described) = match self.chat.moves_in.get(&id) {
+                    Some(m) if !m.noted => (
+                        m.link.map(|l| (l, m.uid.as_ref() == uid)),
+                        m.described.clone(),
+                    ),
                     Some(_) => return true, // a repeat
-                    None => None,
+                    None => (None, Vec::new()),
                 };
                 let deadline = now + self.cfg.redirect_timeout;
                 self.chat.moves_in.insert(
@@ -204,7 +206,7 @@ impl Server {
                         link: None,
                         deadline,
                         noted: true,
-                        described: Vec::new(),
+                        described,
                     },
                 );
                 self.arm(deadline);
@@ -485,26 +487,25 @@ impl Server {
         }
     }
 
-    /// A user that just became ours, introduced (UID, then its
-    /// memberships) on the server links we described our users on while
-    /// it moved in, where it was left out. A server there that dropped it
-    /// at the UMOVE, because we were behind a split from it then, learns
-    /// it again; one that kept it takes the UID as a repeat and stops it
+    /// A user that just became ours, introduced (its rooms, UID, its
+    /// joins, as a burst has them) on the server links we described our
+    /// users on while it moved in, where it was left out: a server behind
+    /// such a link that had us out of its view when the UMOVE came dropped
+    /// the user as moved behind a split, and never learned it again
     /// (users.agree: swarm-chat-at-once at 300 ms, seed 4656,
-    /// moved-while-its-target-relinked.toml).
-    fn introduce_moved(&mut self, uid: &Arc<str>, links: &[LinkId], out: &mut Outbox) {
+    /// moved-while-its-target-relinked.toml). A neighbour that knows the
+    /// move takes the UID as a repeat; one that holds the user at its old
+    /// home catches up and passes the UID on (users.rs).
+    fn introduce_moved(&mut self, uid: &Arc<str>, described: &[LinkId], out: &mut Outbox) {
         let Some(u) = self.chat.users.get(uid) else {
             return;
         };
-        for &l in links {
-            if !self
-                .links
-                .get(&l)
+        let links = described.iter().copied().filter(|l| {
+            self.links
+                .get(l)
                 .is_some_and(|x| matches!(x.phase, crate::server::Phase::Registered))
-            {
-                continue;
-            }
-            // As a USYNC answer has it: the rooms, the user, its joins.
+        });
+        for l in links {
             for key in &u.rooms {
                 if let Some(r) = self.chat.rooms.get(key) {
                     let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
@@ -567,17 +568,25 @@ impl Server {
     }
 
     /// A UID frame for a known user carried a later move than we hold (we
-    /// missed its UMOVE across a split).
-    pub(crate) fn catch_up_move(&mut self, uid: &Arc<str>, home: &str, gen: u64, out: &mut Outbox) {
+    /// missed its UMOVE across a split, or the target's introduction came
+    /// before it). True if the user is still here, at its new home.
+    pub(crate) fn catch_up_move(
+        &mut self,
+        uid: &Arc<str>,
+        home: &str,
+        gen: u64,
+        out: &mut Outbox,
+    ) -> bool {
         let Some(u) = self.chat.users.get_mut(uid) else {
-            return;
+            return false;
         };
         if u.gen >= gen || u.local {
-            return;
+            return false;
         }
         u.gen = gen;
         let home = crate::intern::arc(home);
         self.apply_home(uid, &home, out);
+        self.chat.users.contains_key(uid)
     }
 
     /// A user just arrived here by redirect: room messages numbered while

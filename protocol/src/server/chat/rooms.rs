@@ -183,7 +183,7 @@ impl Server {
     }
 
     /// This process's name as a sequencer.
-    fn my_sequencer_name(&self) -> Arc<str> {
+    pub(super) fn my_sequencer_name(&self) -> Arc<str> {
         let incarnation = if self.cfg.ablations.no_seq_incarnation {
             0
         } else {
@@ -245,7 +245,7 @@ impl Server {
             .insert(crate::intern::arc(&fold(name)), room);
     }
 
-    fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
+    pub(super) fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
         let (ts, epoch) = (Dec::new(r.ts), Dec::new(r.stream.epoch));
         self.flood(
             except,
@@ -724,7 +724,7 @@ impl Server {
     }
 
     /// Adopts `stream` for a room if it beats the current one.
-    fn adopt_stream(&mut self, key: &str, stream: Stream, out: &mut Outbox) -> bool {
+    pub(super) fn adopt_stream(&mut self, key: &str, stream: Stream, out: &mut Outbox) -> bool {
         let me = self.my_sequencer_name();
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         if !stream_beats(&stream, &room.stream) {

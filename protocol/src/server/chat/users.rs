@@ -494,7 +494,15 @@ impl Server {
                     if u.info.is_none() && info.is_some() {
                         u.info = info;
                     }
-                    self.catch_up_move(&uid, sid, gen, out);
+                    // A move this server missed: passed on, so that the
+                    // servers behind us catch up too, though we may take
+                    // its UMOVE as seen when it comes (a target's
+                    // introduction of a user that moved in, moves.rs).
+                    if self.catch_up_move(&uid, sid, gen, out)
+                        && !self.cfg.ablations.no_move_introduce
+                    {
+                        self.flood(Some(link), verbatim(raw), out);
+                    }
                     self.sync_nick(now, link, &uid, nick, ts, out);
                     return true;
                 }
