@@ -225,6 +225,9 @@ pub struct Ablations {
     /// a burst, stays without it), and a server that catches up on a move
     /// from a UID does not pass it on.
     pub no_move_introduce: bool,
+    /// A server shutting down hands over only the streams it sequenced
+    /// when the shutdown began.
+    pub no_drain_new_streams: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
@@ -520,6 +523,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "users.agree",
     ),
     (
+        "drain-new-streams",
+        "a server shutting down hands over only the streams it sequenced when the shutdown began: a room created there by a join that arrived during the drain stops with the server, and the servers left start it afresh",
+        "stream.kept",
+    ),
+    (
         "sync-moved",
         "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
         "users.agree",
@@ -647,6 +655,7 @@ impl Ablations {
             "take-reask" => &mut self.no_take_reask,
             "holder-word" => &mut self.no_holder_word,
             "move-introduce" => &mut self.no_move_introduce,
+            "drain-new-streams" => &mut self.no_drain_new_streams,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,

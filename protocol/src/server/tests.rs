@@ -7858,6 +7858,41 @@ fn a_restarted_successor_named_holder_starts_a_new_stream() {
     }
 }
 
+/// A stream that becomes a shutting-down server's during its drain is
+/// handed over too: here a join that reaches B after its shutdown began
+/// creates #new there, after B handed over #r. Without that
+/// (`drain-new-streams`) #new stopped with B and the servers left started
+/// it afresh (room-created-while-draining.toml: hops of 1 s put the join
+/// on the wire before the shutdown and at B after it).
+#[test]
+fn a_room_created_during_the_drain_is_handed_over_too() {
+    for ablate in [false, true] {
+        let mut cfg = ordering_cfg(crate::config::Ordering::Home);
+        cfg.ablations.no_drain_new_streams = ablate;
+        let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+        let p = net.add_puppet("p");
+        let l = client_joins(&mut net, p, "B", "p");
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.puppet_send(p, l, &encoded(&["JOINROOM", "#new"]));
+        net.run_for(ms(50));
+        assert!(net
+            .puppet_got(p, l)
+            .iter()
+            .any(|w| w[0] == "JOINED" && w[1] == "#new"));
+        let handed: Vec<String> = net
+            .sent
+            .iter()
+            .filter(|s| s.1 == 1 && words(&s.3)[0] == "RSEQSTATE")
+            .map(|s| words(&s.3)[1].clone())
+            .collect();
+        if ablate {
+            assert_eq!(handed, ["#r"]);
+        } else {
+            assert_eq!(handed, ["#r", "#new"]);
+        }
+    }
+}
+
 /// The take is said again `find_delay` after the first, not at an earlier
 /// wake-up of the successor for anything else (mutation survivor: the
 /// due test reversed said it again at any wake-up before its time).

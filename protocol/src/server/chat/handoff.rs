@@ -175,7 +175,8 @@ impl Handing {
 const TRIES: usize = 5;
 
 impl Server {
-    /// Hands every stream this server sequences to a successor.
+    /// Hands every stream this server sequences, and is not handing over
+    /// already, to a successor.
     pub(crate) fn hand_over_sequencers(&mut self, now: Instant, out: &mut Outbox) {
         if self.cfg.ablations.no_sequencer_handoff {
             return;
@@ -184,7 +185,7 @@ impl Server {
             .chat
             .rooms
             .iter()
-            .filter(|(_, r)| r.seq.is_some())
+            .filter(|(k, r)| r.seq.is_some() && !self.chat.handing.contains_key(&***k))
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
