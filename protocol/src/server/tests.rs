@@ -3538,19 +3538,23 @@ fn hands_over_at_c(net: &mut Net, p: usize, id: &str, uid: &str) -> LinkId {
     new
 }
 
+/// The nick timestamp of user `uid` as its first UID frame gave it.
+fn uid_ts(net: &Net, uid: &str) -> String {
+    net.sent
+        .iter()
+        .map(|s| words(&s.3))
+        .find(|w| w[0] == "UID" && w[1] == uid)
+        .expect("the user's UID")[3]
+        .clone()
+}
+
 /// A user renamed to its UID (SAVE) at its move's target before the move
 /// commits hears of it there, after HANDOK: the target had no connection
 /// for it when it applied the rename (nick-saved-during-a-move.toml).
 #[test]
 fn a_user_saved_while_it_moves_is_told_at_handok() {
     let (mut net, p, _, uid, id) = alice_asked_to_move(Config::default());
-    let ts = net
-        .sent
-        .iter()
-        .map(|s| words(&s.3))
-        .find(|w| w[0] == "UID" && w[1] == uid)
-        .expect("alice's UID")[3]
-        .clone();
+    let ts = uid_ts(&net, &uid);
     let new = net.puppet_dial(p, "C");
     let (cb, b_sid) = (net.link_to(2, "B"), net.srv(1).sid().to_string());
     net.inject(2, cb, &chat_frame("SAVE", &[&b_sid, &uid, &ts]));
@@ -3645,13 +3649,7 @@ fn a_move_caught_up_from_a_uid_is_passed_on() {
         let uid = net.srv(3).local_uids().next().unwrap().to_string();
         let (bc, ba) = (net.link_to(1, "C"), net.link_to(1, "A"));
         let before = net.sent_on(1, ba).len();
-        let ts = net
-            .sent
-            .iter()
-            .map(|s| words(&s.3))
-            .find(|w| w[0] == "UID" && w[1] == uid)
-            .expect("alice's UID")[3]
-            .clone();
+        let ts = uid_ts(&net, &uid);
         // D's user, moved to C (the move's UID names C and its count).
         let c_sid = net.srv(2).sid().to_string();
         net.inject(
