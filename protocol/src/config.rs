@@ -228,6 +228,9 @@ pub struct Ablations {
     /// A server shutting down hands over only the streams it sequenced
     /// when the shutdown began.
     pub no_drain_new_streams: bool,
+    /// A registering client takes a refusal of any nick as a refusal of
+    /// its registration.
+    pub no_stale_nickerr: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
@@ -528,6 +531,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "stale-nickerr",
+        "a registering client takes a refusal of any nick as a refusal of its registration: a nick change sent just before its nick was rejected, refused as a registration, is retried with a `_` while another registration is on its way, and the client ends up known to the servers by a nick it does not know it has",
+        "client.nick",
+    ),
+    (
         "sync-moved",
         "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
         "users.agree",
@@ -656,6 +664,7 @@ impl Ablations {
             "holder-word" => &mut self.no_holder_word,
             "move-introduce" => &mut self.no_move_introduce,
             "drain-new-streams" => &mut self.no_drain_new_streams,
+            "stale-nickerr" => &mut self.no_stale_nickerr,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,

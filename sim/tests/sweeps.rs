@@ -219,9 +219,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// still on its way when its server begins to shut down
 /// (`drain-new-streams`) needed hops of up to 1 s: swarm-slow-links met it
 /// twice in 1,000 seeds at that latency (22020, shrunk to
-/// room-created-while-draining.toml), never at its own.
+/// room-created-while-draining.toml), never at its own. A nick change
+/// sent just before the client's nick is rejected and refused as a
+/// registration (`stale-nickerr`) needs the change and the rejection to
+/// cross: once in 1,500 seeds at 1 s hops (23679, shrunk to
+/// nick-change-across-a-rejection.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 28] = [
+const OWN_SCENARIO: [&str; 29] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -250,6 +254,7 @@ const OWN_SCENARIO: [&str; 28] = [
     "holder-word",
     "move-introduce",
     "drain-new-streams",
+    "stale-nickerr",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

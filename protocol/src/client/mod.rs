@@ -76,6 +76,10 @@ pub struct ClientConfig {
     /// Research switch: a JOINED is taken even for a room the user left
     /// after asking to join it.
     pub no_join_after_leave: bool,
+    /// Research switch: while registering, a refusal of a nick other than
+    /// the one we register under is taken as a refusal of our
+    /// registration (and its nick retried with a `_`).
+    pub no_stale_nickerr: bool,
     /// Research switch: relay private text through the servers.
     pub relay_private: bool,
     /// Research switch: a failed message goes behind the ones queued after it.
@@ -752,6 +756,32 @@ impl Client {
                 for r in rooms {
                     self.send(out, "JOINROOM", &[&r]);
                 }
+            }
+            // A refusal, while registering, of a nick we are not
+            // registering under: a nick change sent before our nick was
+            // rejected, which reached the server once it had rolled our
+            // registration back, and so was refused as a registration.
+            // The change is refused; our registration is another nick,
+            // still on its way. Retrying the change's nick as one (with a
+            // `_`) registered us under the first and then changed the
+            // nick to the retry, whose NICKOK answered nothing we awaited:
+            // the client kept the first (client.nick: swarm-slow-links at
+            // 1 s hops, seed 23679, nick-change-across-a-rejection.toml).
+            "NICKERR"
+                if self.state == ClientState::Registering
+                    && *self.nick != *a(0)
+                    && !a(1).starts_with("rejected")
+                    && !self.cfg.no_stale_nickerr =>
+            {
+                // (The rollback forgot the changes it awaited: told here.)
+                self.take_answer("NICK", a(0));
+                Self::note(
+                    out,
+                    ChatNote::NickRefused {
+                        nick: a(0).into(),
+                        reason: a(1).into(),
+                    },
+                );
             }
             "NICKERR" if self.state == ClientState::Registering || a(1).starts_with("rejected") => {
                 {

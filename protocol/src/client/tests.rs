@@ -33,6 +33,7 @@ fn cfg() -> ClientConfig {
         no_leave_after_sends: false,
         no_private_ends: false,
         no_join_after_leave: false,
+        no_stale_nickerr: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
         realname: "Alice A".into(),
@@ -2720,6 +2721,43 @@ fn private_texts_that_can_no_longer_go_are_told_failed() {
                 "failed bob the user quit",
             ],
         );
+    }
+}
+
+/// A nick change sent just before the client's nick was rejected reaches
+/// the server once it has rolled the registration back, and is refused
+/// as a registration: that refusal is the change's, not the new
+/// registration's, which is another nick still on its way. The client
+/// says the change was refused and does not retry its nick with a `_`;
+/// it registers under the retry of the rejected nick and keeps that one.
+/// Under `stale-nickerr` it retried "nick04_", which the server, having
+/// welcomed it as "alice_", took as a nick change and answered NICKOK,
+/// answering nothing the client awaited: the servers held it as nick04_,
+/// the client went by alice_ (nick-change-across-a-rejection.toml).
+#[test]
+fn a_refused_change_of_a_rolled_back_registration_is_not_retried_as_one() {
+    for ablate in [false, true] {
+        let mut r = Rig::joined(ClientConfig {
+            no_stale_nickerr: ablate,
+            ..cfg()
+        });
+        r.input(ClientInput::Command(ClientCommand::Nick("nick04")));
+        r.frame(&["NICKERR", "alice", "rejected: nick collision"]);
+        assert_eq!(r.sent.last().unwrap(), &["NICK", "alice_"]);
+        r.sent.clear();
+        r.notes.clear();
+        r.frame(&["NICKERR", "nick04", "nick in use"]);
+        if ablate {
+            assert_eq!(r.sent, [["NICK", "nick04_"]]);
+            continue;
+        }
+        assert!(r.sent.is_empty(), "{:?}", r.sent);
+        assert!(r.notes.contains(&ChatNote::NickRefused {
+            nick: "nick04".into(),
+            reason: "nick in use".into(),
+        }));
+        r.frame(&["WELCOME", "alice_", "A-1-2"]);
+        assert_eq!(r.c.nick(), "alice_");
     }
 }
 

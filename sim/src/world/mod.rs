@@ -406,6 +406,7 @@ impl World {
                 no_leave_after_sends: cfg.ablations.no_leave_after_sends,
                 no_private_ends: cfg.ablations.no_private_ends,
                 no_join_after_leave: cfg.ablations.no_join_after_leave,
+                no_stale_nickerr: cfg.ablations.no_stale_nickerr,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
                 // Longer than either server end, so the servers settle it.
                 redirect_timeout: drc_protocol::Duration::from_nanos(
