@@ -162,14 +162,8 @@ impl Server {
         let Some(until) = self.draining else {
             return;
         };
-        // A stream that became ours during the drain goes too: a join that
-        // reached us after the shutdown began created its room here (with
-        // hops of 1 s the join was on its way when we began), and the room
-        // stopped with us, the servers left starting it afresh
-        // (stream.kept: swarm-slow-links seed 22020,
-        // room-created-while-draining.toml).
-        if !self.cfg.ablations.no_drain_new_streams {
-            self.hand_over_sequencers(now, out);
+        if !self.chat.sequenced_in_drain.is_empty() {
+            self.hand_over_sequenced_in_drain(now, out);
         }
         self.retry_handoffs(now, out);
         // The clients it could not move are told as soon as no move is

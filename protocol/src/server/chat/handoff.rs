@@ -175,8 +175,7 @@ impl Handing {
 const TRIES: usize = 5;
 
 impl Server {
-    /// Hands every stream this server sequences, and is not handing over
-    /// already, to a successor.
+    /// Hands every stream this server sequences to a successor.
     pub(crate) fn hand_over_sequencers(&mut self, now: Instant, out: &mut Outbox) {
         if self.cfg.ablations.no_sequencer_handoff {
             return;
@@ -185,7 +184,7 @@ impl Server {
             .chat
             .rooms
             .iter()
-            .filter(|(k, r)| r.seq.is_some() && !self.chat.handing.contains_key(&***k))
+            .filter(|(_, r)| r.seq.is_some())
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
@@ -441,6 +440,19 @@ impl Server {
             let name = self.chat.rooms.get(key).map_or(key.as_str(), |r| &*r.name);
             let g = h.gen.to_string();
             out.send(link, frame("RHOLDER", &[name, &h.seq, &h.sid, &g]));
+        }
+    }
+
+    /// The rooms this server began to sequence while it drained, handed
+    /// over in turn (room-created-while-draining.toml: with hops of 1 s a
+    /// join on its way when the shutdown began created its room here
+    /// after the handover, and the room stopped with the server).
+    pub(crate) fn hand_over_sequenced_in_drain(&mut self, now: Instant, out: &mut Outbox) {
+        for key in std::mem::take(&mut self.chat.sequenced_in_drain) {
+            let ours = self.chat.rooms.get(&key).is_some_and(|r| r.seq.is_some());
+            if ours && !self.chat.handing.contains_key(&*key) {
+                self.hand_over(now, &key, None, out);
+            }
         }
     }
 

@@ -280,6 +280,10 @@ pub(crate) struct ChatState {
     pub holders: handoff::Holders,
     /// Streams this server is handing over at its shutdown, by room key.
     pub handing: BTreeMap<String, handoff::Handing>,
+    /// Rooms this server began to sequence while it drained (a join that
+    /// reached it after the shutdown began created the room here): the
+    /// drain's next step hands them over too.
+    pub sequenced_in_drain: Vec<Arc<str>>,
     /// A sequencer's state arriving by handover, by room key.
     pub incoming: BTreeMap<String, Incoming>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.

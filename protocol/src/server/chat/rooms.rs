@@ -240,9 +240,17 @@ impl Server {
             fanout: Some(Fanout::new()),
         };
         self.announce_room(&room, None, out);
-        self.chat
-            .rooms
-            .insert(crate::intern::arc(&fold(name)), room);
+        let key = crate::intern::arc(&fold(name));
+        self.note_sequenced_in_drain(&key);
+        self.chat.rooms.insert(key, room);
+    }
+
+    /// A room we began to sequence: if we are shutting down, the drain
+    /// hands it over at its next step.
+    fn note_sequenced_in_drain(&mut self, key: &Arc<str>) {
+        if self.draining.is_some() && !self.cfg.ablations.no_drain_new_streams {
+            self.chat.sequenced_in_drain.push(key.clone());
+        }
     }
 
     pub(super) fn announce_room(&mut self, r: &Room, except: Option<LinkId>, out: &mut Outbox) {
@@ -865,6 +873,17 @@ impl Server {
     fn take_office(&mut self, key: &str, out: &mut Outbox) {
         let room = self.chat.rooms.get_mut(key).expect("room exists");
         room.seq = Some(Box::new(Sequencer::new()));
+        if self.draining.is_some() {
+            let shared = self
+                .chat
+                .rooms
+                .get_key_value(key)
+                .expect("room exists")
+                .0
+                .clone();
+            self.note_sequenced_in_drain(&shared);
+        }
+        let room = &self.chat.rooms[key];
         let members: Vec<Arc<str>> = room.members.keys().cloned().collect();
         for uid in members {
             self.new_membership(key, &uid, out);
