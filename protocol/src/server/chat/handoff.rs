@@ -476,9 +476,7 @@ impl Server {
         if !offered {
             return false;
         }
-        let Some((stream, s, offered)) = self.chat.incoming.remove(key) else {
-            return false;
-        };
+        let (stream, s, offered) = self.chat.incoming.remove(key).expect("offered");
         // Only for the stream the room is on here: one that moved on
         // meanwhile (a merge) has no use for it.
         let Some(room) = self.chat.rooms.get_mut(key) else {
@@ -601,7 +599,6 @@ impl Server {
             // The old sequencer's word that the stream we are offered is
             // ours: its go was lost (two-shutdowns-at-300ms.toml).
             if *holder == *self.me.sid
-                && self.chat.incoming.contains_key(&key)
                 && !self.cfg.ablations.no_holder_word
                 && self.take_handed(now, &key, gen, Some(seq), out)
             {
