@@ -28,22 +28,16 @@ impl World {
         // every action, and a walk of every server here was 18
         // instructions a hop of the flood benchmark, whose broadcasts are
         // actions (one walk of 64 servers each), and grew with the network.
-        let mut i = 0;
-        while i < self.shutting.len() {
+        let hosts = &self.hosts;
+        self.shutting.retain(|&h| {
+            let host = &hosts[h as usize];
+            host.running() && host.server.as_ref().is_some_and(|s| s.is_draining())
+        });
+        for i in 0..self.shutting.len() {
             let h = self.shutting[i];
-            let draining = self.hosts[h as usize].running()
-                && self.hosts[h as usize]
-                    .server
-                    .as_ref()
-                    .is_some_and(|s| s.is_draining());
-            if !draining {
-                self.shutting.swap_remove(i);
-                continue;
-            }
             if self.isolated(h) {
                 self.checks.moves.alone_at_shutdown.insert(h);
             }
-            i += 1;
         }
     }
 

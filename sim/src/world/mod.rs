@@ -137,9 +137,6 @@ pub struct World {
     pub end: SimTime,
     queue: EventQueue<Event>,
     pub hosts: Vec<Host>,
-    /// Hosts below this id are servers (declared, then added), the rest
-    /// clients.
-    servers_end: HostId,
     /// Servers told to shut down that may still be draining, for the
     /// check after every action (`note_isolated_drainers`).
     shutting: Vec<HostId>,
@@ -303,7 +300,6 @@ impl World {
             addrs: BTreeMap::new(),
             attacks: 0,
             summary,
-            servers_end: 0,
             shutting: Vec::new(),
         };
         // SIDs first, so an impostor can present its victim's SID.
@@ -348,7 +344,6 @@ impl World {
             }
         }
         w.actions = actions;
-        w.servers_end = w.hosts.len() as HostId;
         if let Some(d) = &scn.discovery {
             w.setup_discovery(scn, d);
         }
