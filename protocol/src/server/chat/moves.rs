@@ -487,8 +487,8 @@ impl Server {
         }
     }
 
-    /// A user that just became ours, introduced (its rooms, UID, its
-    /// joins, as a burst has them) on the server links we described our
+    /// A user that just became ours, introduced (`describe_users`: its
+    /// rooms, UID and joins, as a burst has them) on the server links we described our
     /// users on while it moved in, where it was left out: a server behind
     /// such a link that had us out of its view when the UMOVE came dropped
     /// the user as moved behind a split, and never learned it again
@@ -497,30 +497,16 @@ impl Server {
     /// move takes the UID as a repeat; one that holds the user at its old
     /// home catches up and passes the UID on (users.rs).
     fn introduce_moved(&mut self, uid: &Arc<str>, described: &[LinkId], out: &mut Outbox) {
-        let Some(u) = self.chat.users.get(uid) else {
+        let Some(u) = self.chat.users.get_key_value(uid) else {
             return;
         };
-        let links = described.iter().copied().filter(|l| {
-            self.links
-                .get(l)
+        for &l in described {
+            if self
+                .links
+                .get(&l)
                 .is_some_and(|x| matches!(x.phase, crate::server::Phase::Registered))
-        });
-        for l in links {
-            for key in &u.rooms {
-                if let Some(r) = self.chat.rooms.get(key) {
-                    let (ts, epoch) = (r.ts.to_string(), r.stream.epoch.to_string());
-                    out.send(l, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
-                }
-            }
-            super::send_uid(out, l, uid, u);
-            for key in &u.rooms {
-                let Some(r) = self.chat.rooms.get(key) else {
-                    continue;
-                };
-                if let Some(memid) = r.members.get(uid) {
-                    let m = memid.to_string();
-                    out.send(l, frame("RJOIN", &[&r.name, uid, &m]));
-                }
+            {
+                self.describe_users(l, &[u], out);
             }
         }
     }

@@ -189,8 +189,23 @@ impl Server {
             .iter()
             .filter(|(_, u)| &*u.sid == sid)
             .collect();
+        self.describe_users(link, &users, out);
+        if ours {
+            self.described_own_users(link);
+        }
+        out.send(link, frame("USYNCEND", &[sid, "1"]));
+    }
+
+    /// `users` as a burst has them, on `link`: their rooms (`ROOM`), the
+    /// users (`UID`), their memberships (`RJOIN`).
+    pub(crate) fn describe_users(
+        &self,
+        link: LinkId,
+        users: &[(&Arc<str>, &super::User)],
+        out: &mut Outbox,
+    ) {
         let mut rooms: BTreeSet<&str> = BTreeSet::new();
-        for (_, u) in &users {
+        for (_, u) in users {
             rooms.extend(u.rooms.iter().map(|k| &**k));
         }
         for key in &rooms {
@@ -199,10 +214,10 @@ impl Server {
                 out.send(link, frame("ROOM", &[&r.name, &ts, &epoch, &r.stream.seq]));
             }
         }
-        for (uid, u) in &users {
+        for (uid, u) in users {
             super::send_uid(out, link, uid, u);
         }
-        for (uid, u) in &users {
+        for (uid, u) in users {
             for key in &u.rooms {
                 let Some(r) = self.chat.rooms.get(key) else {
                     continue;
@@ -213,10 +228,6 @@ impl Server {
                 }
             }
         }
-        if ours {
-            self.described_own_users(link);
-        }
-        out.send(link, frame("USYNCEND", &[sid, "1"]));
     }
 
     /// The neighbour has sent its whole view of the users of `sid`: what
