@@ -228,6 +228,10 @@ pub struct Ablations {
     /// A server shutting down hands over only the streams it sequenced
     /// when the shutdown began.
     pub no_drain_new_streams: bool,
+    /// A server that dropped a user at a UMOVE to a server it did not
+    /// know then does not ask for that server's users when it learns the
+    /// server in a burst.
+    pub no_ask_after_unseen_move: bool,
     /// A registering client takes a refusal of any nick as a refusal of
     /// its registration.
     pub no_stale_nickerr: bool,
@@ -531,6 +535,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "ask-after-unseen-move",
+        "a server that dropped a user at a UMOVE, because the move's target was out of its view then, takes the target's users from the next burst that brings the target, without asking: a burst sent before its sender learned the move leaves the user out, and a neighbour that learned the user from this server never tells it again, so the user is lost here for good",
+        "users.agree",
+    ),
+    (
         "stale-nickerr",
         "a registering client takes a refusal of any nick as a refusal of its registration: a nick change sent just before its nick was rejected, refused as a registration, is retried with a `_` while another registration is on its way, and the client ends up known to the servers by a nick it does not know it has",
         "client.nick",
@@ -664,6 +673,7 @@ impl Ablations {
             "holder-word" => &mut self.no_holder_word,
             "move-introduce" => &mut self.no_move_introduce,
             "drain-new-streams" => &mut self.no_drain_new_streams,
+            "ask-after-unseen-move" => &mut self.no_ask_after_unseen_move,
             "stale-nickerr" => &mut self.no_stale_nickerr,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,

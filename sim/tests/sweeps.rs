@@ -223,9 +223,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// sent just before the client's nick is rejected and refused as a
 /// registration (`stale-nickerr`) needs the change and the rejection to
 /// cross: once in 1,500 seeds at 1 s hops (23679, shrunk to
-/// nick-change-across-a-rejection.toml).
+/// nick-change-across-a-rejection.toml). A server that dropped a user at
+/// a UMOVE to a target out of its view, and learned the target again
+/// from a burst sent before the move (`ask-after-unseen-move`), needed
+/// 1 s hops with `seq_hold = 30s` and `relink_grace = 10s`: once in 2,000
+/// seeds (31653, shrunk to moved-to-an-unseen-target.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 29] = [
+const OWN_SCENARIO: [&str; 30] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -255,6 +259,7 @@ const OWN_SCENARIO: [&str; 29] = [
     "move-introduce",
     "drain-new-streams",
     "stale-nickerr",
+    "ask-after-unseen-move",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

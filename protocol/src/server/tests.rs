@@ -3672,6 +3672,50 @@ fn a_move_caught_up_from_a_uid_is_passed_on() {
     }
 }
 
+/// A server that drops a user at a UMOVE to a server out of its view
+/// asks for that server's users (USYNC) when it learns the server, even
+/// from a burst, which as a rule needs no question: the burst may have
+/// been sent before its sender knew the move, and a neighbour that
+/// learned the user from this server would never tell it again
+/// (moved-to-an-unseen-target.toml). Here B hears that alice, A's user,
+/// moved to C, which B does not know, then C links to B. Not with
+/// `ask-after-unseen-move`; and a server that came into view with no
+/// such move behind it (D) is not asked about.
+#[test]
+fn a_server_that_dropped_a_user_moved_out_of_view_asks_for_its_users() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_ask_after_unseen_move = ablate;
+        let mut net = chain(cfg, &["A", "B", "C", "D"], &[("A", "B"), ("C", "D")]);
+        let (pa, pd) = (net.add_puppet("alice"), net.add_puppet("dave"));
+        client_joins(&mut net, pa, "A", "alice");
+        // A user on D, so that C's burst does not say it holds none.
+        client_joins(&mut net, pd, "D", "dave");
+        let uid = net.srv(0).local_uids().next().unwrap().to_string();
+        let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
+        let ba = net.link_to(1, "A");
+        net.inject(1, ba, &chat_frame("UMOVE", &[&uid, &a_sid, &c_sid, "1"]));
+        assert!(
+            !net.srv(1).users().any(|u| u.0 == uid),
+            "B dropped alice, moved behind a split"
+        );
+        net.connect(2, "B");
+        net.settle();
+        let bc = net.link_to(1, "C");
+        let asked: Vec<String> = net
+            .sent_on(1, bc)
+            .iter()
+            .filter(|w| w[0] == "USYNC")
+            .map(|w| w[1].clone())
+            .collect();
+        if ablate {
+            assert!(asked.is_empty(), "{asked:?}");
+        } else {
+            assert_eq!(asked, [c_sid], "asked about C only, not D");
+        }
+    }
+}
+
 #[test]
 fn a_handover_with_the_right_id_moves_the_users_home_everywhere() {
     let (mut net, p, old, uid, id) = alice_asked_to_move(Config::default());

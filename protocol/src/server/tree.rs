@@ -461,7 +461,11 @@ impl Server {
             // its users after its servers; outside a burst nothing will
             // unless we ask (see chat/sync.rs).
             let in_burst = self.links.get(&via).is_some_and(|l| !l.burst_received);
-            self.rerouted(&sid, via, !(fresh && in_burst), quiet, out);
+            // A user moved to it while it was out of our view: the burst
+            // may not carry that user (chat/moves.rs, `apply_home`).
+            let unseen =
+                fresh && !self.chat.moved_unseen.is_empty() && self.chat.moved_unseen.remove(&*sid);
+            self.rerouted(&sid, via, !(fresh && in_burst) || unseen, quiet, out);
         }
     }
 

@@ -284,6 +284,10 @@ pub(crate) struct ChatState {
     /// reached it after the shutdown began created the room here): the
     /// drain's next step hands them over too.
     pub sequenced_in_drain: Vec<Arc<str>>,
+    /// Servers (by SID) that a user moved to while they were out of our
+    /// view, so we dropped the user: when one comes into view, even in a
+    /// burst, we ask for its users (USYNC). At most one entry a server.
+    pub moved_unseen: BTreeSet<Arc<str>>,
     /// A sequencer's state arriving by handover, by room key.
     pub incoming: BTreeMap<String, Incoming>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.

@@ -471,7 +471,16 @@ impl Server {
             }
             Dest::Nowhere | Dest::Client(_) => {
                 // Moved behind a split: gone from here, like every user
-                // of a server we lost.
+                // of a server we lost. The burst that brings the target
+                // back may have been sent before its sender learned the
+                // move, and a neighbour that learned the user from us
+                // has no reason to tell us again: so we ask for the
+                // target's users when it comes back (ghost.user:
+                // swarm-slow-links at 1 s hops, seed 31653,
+                // ghost-user-after-moves.toml).
+                if !self.cfg.ablations.no_ask_after_unseen_move {
+                    self.chat.moved_unseen.insert(to.clone());
+                }
                 self.remove_user(uid, out);
             }
         }
