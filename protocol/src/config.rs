@@ -235,6 +235,9 @@ pub struct Ablations {
     /// A registering client takes a refusal of any nick as a refusal of
     /// its registration.
     pub no_stale_nickerr: bool,
+    /// A client welcomed under another nick than the one it last
+    /// registered under does not await that registration's answer.
+    pub no_late_registration_nick: bool,
     /// A server that asked a neighbour for a server's users (USYNC) drops
     /// every user the answer leaves out, even one that moved to another
     /// server since it asked.
@@ -545,6 +548,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.nick",
     ),
     (
+        "late-registration-nick",
+        "a client welcomed under another nick than the one it last registered under (a nick change sent before its registration was rolled back registered it) drops the answer to its own registration NICK, which the server took as a nick change: the servers hold the client by that nick, and the client goes by the welcome's",
+        "client.nick",
+    ),
+    (
         "sync-moved",
         "a server that asked a neighbour for a server's users (USYNC) drops every user the answer leaves out, even one that moved to another server since it asked, so the moved user is lost there for good",
         "users.agree",
@@ -675,6 +683,7 @@ impl Ablations {
             "drain-new-streams" => &mut self.no_drain_new_streams,
             "ask-after-unseen-move" => &mut self.no_ask_after_unseen_move,
             "stale-nickerr" => &mut self.no_stale_nickerr,
+            "late-registration-nick" => &mut self.no_late_registration_nick,
             "sync-moved" => &mut self.no_sync_moved,
             "prompt-goodbye" => &mut self.no_prompt_goodbye,
             "taker-starts" => &mut self.no_taker_starts,

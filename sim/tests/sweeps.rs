@@ -227,9 +227,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// a UMOVE to a target out of its view, and learned the target again
 /// from a burst sent before the move (`ask-after-unseen-move`), needed
 /// 1 s hops with `seq_hold = 30s` and `relink_grace = 10s`: once in 2,000
-/// seeds (31653, shrunk to moved-to-an-unseen-target.toml).
+/// seeds (31653, shrunk to moved-to-an-unseen-target.toml). A nick
+/// change that registers the client after its registration was rolled
+/// back, ahead of the client's own retry (`late-registration-nick`),
+/// needed the same settings: twice in 2,000 seeds (32332, shrunk to
+/// registration-overtaken-by-a-change.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 30] = [
+const OWN_SCENARIO: [&str; 31] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -260,6 +264,7 @@ const OWN_SCENARIO: [&str; 30] = [
     "drain-new-streams",
     "stale-nickerr",
     "ask-after-unseen-move",
+    "late-registration-nick",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -138,9 +138,8 @@ impl Client {
                 self.login = None;
                 self.fallback_reason = Some(reason.clone());
                 Self::login_ended(out, "fallback", server, reason);
-                let nick = self.nick.clone();
                 self.send_user(out);
-                self.send(out, "NICK", &[&nick]);
+                self.send_registration_nick(out);
             }
             _ => return false,
         }

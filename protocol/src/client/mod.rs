@@ -80,6 +80,10 @@ pub struct ClientConfig {
     /// the one we register under is taken as a refusal of our
     /// registration (and its nick retried with a `_`).
     pub no_stale_nickerr: bool,
+    /// Research switch: a welcome under another nick than the last one
+    /// we registered under leaves that registration's answer unawaited
+    /// (the server takes it as a nick change, and its NICKOK is dropped).
+    pub no_late_registration_nick: bool,
     /// Research switch: relay private text through the servers.
     pub relay_private: bool,
     /// Research switch: a failed message goes behind the ones queued after it.
@@ -308,6 +312,9 @@ pub struct Client {
     /// Questions asked and not answered yet, in order (answers come back
     /// in the order asked).
     asking: std::collections::VecDeque<Arc<str>>,
+    /// The nick of the last registration NICK sent, until the server
+    /// answers it (a refusal, or the welcome).
+    registering_as: Option<Arc<str>>,
 }
 
 impl Client {
@@ -354,6 +361,7 @@ impl Client {
             probe_log: Vec::new(),
             answers: Vec::new(),
             asking: std::collections::VecDeque::new(),
+            registering_as: None,
             quitting: None,
         }
     }
@@ -643,9 +651,8 @@ impl Client {
         if self.server_link() == Some(link) {
             self.begin_registration(now, link, out);
             self.last_rx = now;
-            let nick = self.nick.clone();
             self.send_user(out);
-            self.send(out, "NICK", &[&nick]);
+            self.send_registration_nick(out);
             return;
         }
         let me = self.nick.clone();
@@ -728,6 +735,21 @@ impl Client {
                 }
             }
             "WELCOME" => {
+                // Welcomed under another nick than the one we last
+                // registered under: a nick change sent before our
+                // registration was rolled back reached the server after
+                // the rollback and registered us. Our own registration
+                // NICK, still on its way, reaches a registered user and
+                // is taken as a nick change: its answer (NICKOK or
+                // NICKERR) is one we await, or the client keeps the
+                // welcome's nick while the servers hold the other
+                // (client.nick: swarm-slow-links at 1 s hops, seeds
+                // 32332 and 32808, registration-overtaken-by-a-change.toml).
+                if let Some(sent) = self.registering_as.take() {
+                    if *sent != *a(0) && !self.cfg.no_late_registration_nick {
+                        self.await_answer("NICK", &sent);
+                    }
+                }
                 self.login_welcomed(out);
                 self.end_registration(out);
                 self.state = ClientState::Connected;
@@ -785,6 +807,7 @@ impl Client {
             }
             "NICKERR" if self.state == ClientState::Registering || a(1).starts_with("rejected") => {
                 {
+                    self.registering_as = None;
                     if self.state == ClientState::Connected {
                         // Our registration was rolled back: the welcome of
                         // the next one joins our rooms again.
@@ -807,8 +830,7 @@ impl Client {
                         self.fell_back = true;
                         self.nick_tries = 0;
                         self.nick = self.own_nick.clone();
-                        let n = self.nick.clone();
-                        self.send(out, "NICK", &[&n]);
+                        self.send_registration_nick(out);
                         return;
                     }
                     if self.nick_tries > 5 {
@@ -826,7 +848,7 @@ impl Client {
                     }
                     n.push('_');
                     self.nick = n.as_str().into();
-                    self.send(out, "NICK", &[&n]);
+                    self.send_registration_nick(out);
                 }
             }
             // A nick change refused while registered: the old nick stays. An
@@ -1023,7 +1045,15 @@ impl Client {
         self.state = ClientState::Registering;
         self.registering = Some((link, now));
         self.unanswered.clear();
+        self.registering_as = None;
         Self::note(out, ChatNote::ClientLink { link });
+    }
+
+    /// Registers (or tries again) under `self.nick`.
+    fn send_registration_nick(&mut self, out: &mut Outbox) {
+        let nick = self.nick.clone();
+        self.send(out, "NICK", &[&nick]);
+        self.registering_as = Some(nick);
     }
 
     fn end_registration(&mut self, out: &mut Outbox) {

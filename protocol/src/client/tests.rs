@@ -34,6 +34,7 @@ fn cfg() -> ClientConfig {
         no_private_ends: false,
         no_join_after_leave: false,
         no_stale_nickerr: false,
+        no_late_registration_nick: false,
         accept_redirect: true,
         redirect_timeout: Duration::from_secs(10),
         realname: "Alice A".into(),
@@ -2759,6 +2760,43 @@ fn a_refused_change_of_a_rolled_back_registration_is_not_retried_as_one() {
         r.frame(&["WELCOME", "alice_", "A-1-2"]);
         assert_eq!(r.c.nick(), "alice_");
     }
+}
+
+/// A nick change sent before the client's registration was rejected
+/// reaches the server after the rollback and registers the client under
+/// the change's nick; the client's own retry ("alice_"), still on its
+/// way, reaches a registered user and is answered as a nick change. The
+/// client awaits that answer and takes the nick. Under
+/// `late-registration-nick` it dropped the NICKOK and went by "bob",
+/// while the servers held it as "alice_"
+/// (registration-overtaken-by-a-change.toml).
+#[test]
+fn a_registration_retry_answered_as_a_change_after_the_welcome_is_taken() {
+    for ablate in [false, true] {
+        let mut r = Rig::joined(ClientConfig {
+            no_late_registration_nick: ablate,
+            ..cfg()
+        });
+        r.input(ClientInput::Command(ClientCommand::Nick("bob")));
+        r.frame(&["NICKERR", "alice", "rejected: nick collision"]);
+        assert_eq!(r.sent.last().unwrap(), &["NICK", "alice_"]);
+        r.frame(&["WELCOME", "bob", "A-1-2"]);
+        assert_eq!(r.c.nick(), "bob");
+        r.frame(&["NICKOK", "alice_"]);
+        assert_eq!(r.c.nick(), if ablate { "bob" } else { "alice_" });
+    }
+}
+
+/// Welcomed under the nick it last registered under, a client awaits no
+/// change: a later NICKOK for its earlier, refused nick is a stray.
+#[test]
+fn a_welcome_under_the_registered_nick_leaves_no_answer_awaited() {
+    let mut r = Rig::joined(cfg());
+    r.frame(&["NICKERR", "alice", "rejected: nick collision"]);
+    assert_eq!(r.sent.last().unwrap(), &["NICK", "alice_"]);
+    r.frame(&["WELCOME", "alice_", "A-1-2"]);
+    r.frame(&["NICKOK", "alice"]);
+    assert_eq!(r.c.nick(), "alice_");
 }
 
 /// A registration rolled back on the old connection of a move (its nick

@@ -402,6 +402,7 @@ impl World {
                 no_private_ends: cfg.ablations.no_private_ends,
                 no_join_after_leave: cfg.ablations.no_join_after_leave,
                 no_stale_nickerr: cfg.ablations.no_stale_nickerr,
+                no_late_registration_nick: cfg.ablations.no_late_registration_nick,
                 accept_redirect: decl.is_none_or(|d| d.accept_redirect),
                 // Longer than either server end, so the servers settle it.
                 redirect_timeout: drc_protocol::Duration::from_nanos(
