@@ -378,8 +378,9 @@ pub fn registries_agree(w: &World, running: &[HostId]) -> Vec<Violation> {
 /// `room.sequenced`, at a quiet end: no server's room is left sequenced by
 /// a server that shut down, unless it could not help it. A crashed
 /// sequencer loses its stream by design (`home` rooms then wait for it);
-/// so does one that shut down with no server in reach (nobody to hand
-/// to), and a successor that crashed after taking the stream.
+/// so does one that shut down with no server that stays in reach, directly
+/// or through servers shutting down too (nobody to hand to for good), and
+/// a successor that crashed after taking the stream.
 pub fn rooms_sequenced(w: &World, running: &[HostId]) -> Vec<Violation> {
     let mut out = Vec::new();
     let by_sid: BTreeMap<&str, HostId> = w
