@@ -255,6 +255,9 @@ pub struct Ablations {
     /// does not withdraw its old introduction there when that neighbour
     /// takes the server from it.
     pub no_route_withdraw: bool,
+    /// A SQUIT for a server we route elsewhere removes nothing, not even
+    /// what we still route through the sender by way of that server.
+    pub no_squit_strays: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -573,6 +576,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "ghost.server",
     ),
     (
+        "squit-strays",
+        "a SQUIT from a neighbour for a server we have moved onto another route is dropped whole, though servers that hung under it stayed behind on the old route (their uplink moved, the new route had not introduced them): they stay routed through a neighbour that has dropped them, it never learns them back from us, and the live route, when it comes, is refused as a loop with a newer link",
+        "tree.view",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -689,6 +697,7 @@ impl Ablations {
             "taker-starts" => &mut self.no_taker_starts,
             "origin-order" => &mut self.no_origin_order,
             "route-withdraw" => &mut self.no_route_withdraw,
+            "squit-strays" => &mut self.no_squit_strays,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

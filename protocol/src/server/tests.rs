@@ -8850,6 +8850,49 @@ fn a_route_moved_onto_a_link_and_lost_by_its_squit_is_withdrawn_there() {
     }
 }
 
+/// A server that hung under a route moved away stays behind on the old
+/// route (its uplink moved, the new route did not introduce it); when the
+/// old neighbour's SQUIT for the moved server comes, misdirected, it goes
+/// too, and A tells its other links. A-B-C-E, D-A: A moves C onto D's
+/// link (B-C is the cycle's largest tag), E stays routed through B; B's
+/// SQUIT for C then removes E, and A sends D a SQUIT for E
+/// (tree-view-after-partitions-at-1s.toml). Not with `squit-strays`
+/// ablated: E stays routed through B, which no longer has it.
+#[test]
+fn a_misdirected_squit_removes_what_stayed_behind_on_the_old_route() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_squit_strays = ablate;
+        let links = [("D", "A"), ("A", "B"), ("B", "C"), ("C", "E")];
+        let mut net = chain(cfg, &["A", "B", "C", "D", "E"], &links);
+        let (ab, ad) = (net.link_to(0, "B"), net.link_to(0, "D"));
+        let c_sid = net.srv(2).sid().to_string();
+        assert_eq!(net.srv(0).known_server("E").map(|k| k.via), Some(ab));
+        net.inject(
+            0,
+            ad,
+            &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
+        );
+        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+        // E hangs under C, but is still routed through B.
+        assert_eq!(net.srv(0).known_server("E").map(|k| k.via), Some(ab));
+        net.inject(0, ab, &encoded(&["SQUIT", "C", "1", "loop broken"]));
+        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+        let e_squits = net
+            .sent_on(0, ad)
+            .iter()
+            .filter(|w| **w == ["SQUIT", "E", "1", "loop broken"])
+            .count();
+        if ablate {
+            assert_eq!(net.srv(0).known_server("E").map(|k| k.via), Some(ab));
+            assert_eq!(e_squits, 0);
+        } else {
+            assert!(net.srv(0).known_server("E").is_none());
+            assert_eq!(e_squits, 1);
+        }
+    }
+}
+
 /// A seeker takes a WELCOME only with a port and from another server: one
 /// naming itself (its own answer echoed back) or with a bad port is
 /// dropped, and nothing is dialled (mutation survivor: the two tests

@@ -487,15 +487,22 @@ impl Server {
         if k.incarnation != incarnation {
             return;
         }
+        let graceful = CloseReason::reforms_by_text(reason);
         if k.via != link && !self.cfg.ablations.no_squit_direction {
             self.stats.misdirected += 1;
             out.note(Note::Misdirected {
                 link,
                 what: "SQUIT",
             });
+            // We route it elsewhere, but what we still route through the
+            // neighbour by way of it is gone all the same.
+            if !self.cfg.ablations.no_squit_strays {
+                let lost = self.remove_strays(link, name, reason, graceful, out);
+                self.withdraw_moved(&lost, link, out);
+                self.ask_again(&lost, out);
+            }
             return;
         }
-        let graceful = CloseReason::reforms_by_text(reason);
         if reason == CloseReason::PeerShutdown.as_str() {
             let sid = k.sid.arc();
             self.note_gone(&sid, incarnation);
@@ -542,6 +549,78 @@ impl Server {
                 .encode(b)
             });
         }
+    }
+
+    /// The neighbour on `link` lost `root`, which we have moved onto
+    /// another route (the loop rule had us adopt a route that avoids the
+    /// losing link). A server that hung under it and that the new route
+    /// has not introduced (yet) stayed behind on the old one: routed
+    /// through this link, its path running through `root`, its uplink now
+    /// elsewhere, so no uplink chain and no SQUIT the neighbour sends
+    /// reaches it. The neighbour has just dropped it with `root`; kept,
+    /// it is a route through the neighbour that the neighbour does not
+    /// have, never introduced to it again, and it makes the loop rule
+    /// refuse the live route when that comes (it crosses a newer link).
+    /// tree-view-after-partitions-at-1s.toml: n3a held n2a through n3
+    /// for good, and n3 never learned it back. So those go too, and we
+    /// SQUIT the roots of them to our other links, which had them from us.
+    fn remove_strays(
+        &mut self,
+        link: LinkId,
+        root: &str,
+        reason: &str,
+        graceful: bool,
+        out: &mut Outbox,
+    ) -> Vec<Arc<str>> {
+        struct Stray {
+            id: u32,
+            name: Arc<str>,
+            incarnation: u64,
+            uplink: u32,
+        }
+        let mut strays: Vec<Stray> = self
+            .known
+            .iter()
+            .filter(|k| {
+                k.via == link
+                    && k.path()
+                        .far_first()
+                        .any(|t| &*t.lo == root || &*t.hi == root)
+            })
+            .map(|k| Stray {
+                id: k.id,
+                name: k.name().clone(),
+                incarnation: k.incarnation,
+                uplink: k.uplink_id,
+            })
+            .collect();
+        if strays.is_empty() {
+            return Vec::new();
+        }
+        strays.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let ids: Vec<u32> = strays.iter().map(|s| s.id).collect();
+        let was = self.unset_known(&ids);
+        let mut sids = Vec::with_capacity(strays.len());
+        for (s, k) in strays.iter().zip(was) {
+            if let Some(k) = k {
+                sids.push(k.sid.arc());
+                out.note(Note::ServerRemoved {
+                    name: s.name.clone(),
+                    via: k.via,
+                });
+            }
+        }
+        self.servers_lost(&sids, graceful, out);
+        // Not one of them is the server said to shut down.
+        let why = if reason == CloseReason::PeerShutdown.as_str() {
+            CloseReason::BehindShutdown.as_str()
+        } else {
+            reason
+        };
+        for s in strays.iter().filter(|s| !ids.contains(&s.uplink)) {
+            self.broadcast_squit(&s.name, s.incarnation, why, Some(link), out);
+        }
+        strays.into_iter().map(|s| s.name).collect()
     }
 
     /// Removes `root` and every server whose uplink chain passes through it,
