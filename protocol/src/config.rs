@@ -258,6 +258,10 @@ pub struct Ablations {
     /// A SQUIT for a server we route elsewhere removes nothing, not even
     /// what we still route through the sender by way of that server.
     pub no_squit_strays: bool,
+    /// A successor keeps one handover offer a room, not one a stream: a
+    /// second stream's state replaces the first's, and a go takes whichever
+    /// offer has its handover number.
+    pub no_offer_per_stream: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -581,6 +585,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "tree.view",
     ),
     (
+        "offer-per-stream",
+        "a successor keeps one handover offer a room: two servers shutting down that each created the room while draining and handed their streams to it at once (both the streams' first handover) leave it the second's state only, and the go for the first, naming just the room and the handover's number, is spent on that offer, which the room, merged onto the first stream, no longer follows: the stream the room is on is left with nobody, a request for a number is refused and the room starts afresh",
+        "send.kept",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -698,6 +707,7 @@ impl Ablations {
             "origin-order" => &mut self.no_origin_order,
             "route-withdraw" => &mut self.no_route_withdraw,
             "squit-strays" => &mut self.no_squit_strays,
+            "offer-per-stream" => &mut self.no_offer_per_stream,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -236,8 +236,12 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// with the old neighbour's SQUIT misdirected (`squit-strays`), needed
 /// hops of up to 1 s: once in 2,000 seeds of swarm-slow-links at that
 /// latency (30156, shrunk to tree-view-after-partitions-at-1s.toml).
+/// Two servers shutting down that each create the same room while they
+/// drain and hand both streams to one successor at once
+/// (`offer-per-stream`) needed 1 s hops: swarm-nicks at 1 s hops met it
+/// once in a hunt (42861, shrunk to two-streams-offered-at-once.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 32] = [
+const OWN_SCENARIO: [&str; 33] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -270,6 +274,7 @@ const OWN_SCENARIO: [&str; 32] = [
     "ask-after-unseen-move",
     "late-registration-nick",
     "squit-strays",
+    "offer-per-stream",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -201,6 +201,7 @@ impl Server {
             .chat
             .incoming
             .values()
+            .flatten()
             .any(|(_, _, offered)| offered.is_some());
         if taking && now < until && !self.cfg.ablations.no_drain_waits_go {
             return;

@@ -4979,14 +4979,74 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
     assert!(sequences(&net, 0));
     let a = net.srv(0).sid().to_string();
     assert_eq!(net.srv(2).room_sequencer("#r"), Some(a.as_str()));
-    // The only go went to A (sent by B, so one frame: A is B's neighbour).
+    // The only go went to A (sent by B, so one frame: A is B's neighbour),
+    // naming the stream.
+    let seq = net
+        .srv(0)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .unwrap()
+        .stream
+        .seq
+        .to_string();
     let gos: Vec<Vec<String>> = net
         .sent
         .iter()
         .map(|s| words(&s.3))
         .filter(|w| w[0] == "RSEQGO")
         .collect();
-    assert_eq!(gos, [["RSEQGO", "#r", "2", a.as_str()]]);
+    assert_eq!(gos, [["RSEQGO", "#r", "2", seq.as_str(), a.as_str()]]);
+}
+
+/// A successor offered two streams of one room at once (two servers
+/// shutting down each created the room while draining, before either
+/// heard of the other's, and handed it to the same successor, both as the
+/// stream's first handover) takes the one its go names. With one offer a
+/// room (`offer-per-stream`) the second state replaced the first, and the
+/// go for the first, the stream the room is on, was spent on it: nobody
+/// took that stream (swarm-nicks seed 42861,
+/// two-streams-offered-at-once.toml).
+#[test]
+fn a_successor_offered_two_streams_of_a_room_takes_the_one_its_go_names() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_offer_per_stream = ablate;
+        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
+        let p1 = net.add_puppet("p1");
+        client_joins(&mut net, p1, "B", "p1");
+        let p2 = net.add_puppet("p2");
+        client_joins(&mut net, p2, "C", "p2");
+        // B hands #r to C; the end of its offer is delivered by hand.
+        net.lose.push("RSEQEND".into());
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(ms(100));
+        let end = offered_end(&net);
+        let c_sid = net.srv(2).sid().to_string();
+        assert_eq!(end[4], c_sid, "C is B's successor");
+        let gen = end[2].clone();
+        let ca = net.link_to(2, "A");
+        let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
+        net.inject(2, ca, &chat_frame("RSEQEND", &end));
+        // C said it is ready; then a second server shutting down offers
+        // it the room's other stream, which the room's beats (a larger
+        // SID), as its first handover too.
+        let (rival, from) = ("0ZZ-1", "0ZZ");
+        let state = ["#r", "1", rival, "1", &c_sid];
+        net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+        net.inject(2, ca, &chat_frame("RSEQEND", &["#r", &gen, from, &c_sid]));
+        // B's go, for its own stream.
+        net.run_for(secs(1));
+        let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(room.stream.epoch, 1);
+        assert_ne!(&*room.stream.seq, rival);
+        assert_eq!(sequences(&net, 2), !ablate, "ablated: {ablate}");
+        let holders = net
+            .sent
+            .iter()
+            .filter(|s| s.1 == 2 && words(&s.3)[0] == "RHOLDER")
+            .count();
+        assert_eq!(holders > 0, !ablate, "ablated: {ablate}");
+    }
 }
 
 // ------------------------------------ waiting for the tree after a shutdown

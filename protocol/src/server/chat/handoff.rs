@@ -111,6 +111,19 @@ pub(crate) struct Offer {
     until: Instant,
 }
 
+/// Offers kept per room (`incoming`), one per stream, the oldest going
+/// first. Two servers shutting down can each create a room while they
+/// drain (a join reached each before it heard of the other's room) and
+/// hand their two streams to the same successor at once, both as the
+/// streams' first handover: with one offer a room, the second state
+/// replaced the first, and the go for the first, naming only the room and
+/// the handover's number, was spent on the second's offer, which the room
+/// (merged onto the first stream) no longer followed. The first stream was
+/// left with nobody: a request for a number was refused, and the room
+/// started afresh in a new epoch (swarm-nicks seed 42861,
+/// two-streams-offered-at-once.toml; the `offer-per-stream` ablation).
+pub(crate) const OFFERS: usize = 4;
+
 /// Records kept per room: streams a room moved through that were handed
 /// over, as bursts carry them; a stream's record is only ever read for
 /// that stream, so an old one costs a little memory and nothing else.
@@ -322,12 +335,15 @@ impl Server {
         }
     }
 
-    /// Tells the server offering us room `key`'s stream that we are ready
-    /// to take it (`RSEQTAKE,room,gen,us,it`), if it is in reach.
-    fn send_take(&self, key: &str, out: &mut Outbox) {
-        let (Some(room), Some((_, _, Some(o)))) =
-            (self.chat.rooms.get(key), self.chat.incoming.get(key))
-        else {
+    /// Tells the server offering us stream `seq` of room `key` that we are
+    /// ready to take it (`RSEQTAKE,room,gen,us,it`), if it is in reach.
+    fn send_take(&self, key: &str, seq: &str, out: &mut Outbox) {
+        let offer = self
+            .chat
+            .incoming
+            .get(key)
+            .and_then(|l| l.iter().find(|i| *i.0.seq == *seq));
+        let (Some(room), Some((_, _, Some(o)))) = (self.chat.rooms.get(key), offer) else {
             return;
         };
         if let Dest::Link(l) = self.dest_of_sid(&o.from) {
@@ -345,19 +361,21 @@ impl Server {
             return;
         }
         let delay = self.cfg.find_delay;
-        let mut due: Vec<String> = Vec::new();
-        for (key, (_, _, o)) in self.chat.incoming.iter_mut() {
-            let Some(o) = o else { continue };
-            if o.again.is_none_or(|t| t > now) {
-                continue;
-            }
-            o.again = Some(now + delay).filter(|t| *t <= o.until);
-            if o.again.is_some() {
-                due.push(key.clone());
+        let mut due: Vec<(String, Arc<str>)> = Vec::new();
+        for (key, list) in self.chat.incoming.iter_mut() {
+            for (stream, _, o) in list.iter_mut() {
+                let Some(o) = o else { continue };
+                if o.again.is_none_or(|t| t > now) {
+                    continue;
+                }
+                o.again = Some(now + delay).filter(|t| *t <= o.until);
+                if o.again.is_some() {
+                    due.push((key.clone(), stream.seq.clone()));
+                }
             }
         }
-        for key in due {
-            self.send_take(&key, out);
+        for (key, seq) in due {
+            self.send_take(&key, &seq, out);
         }
     }
 
@@ -470,13 +488,18 @@ impl Server {
         seq: Option<&str>,
         out: &mut Outbox,
     ) -> bool {
-        let offered = self.chat.incoming.get(key).is_some_and(|i| {
-            i.2.as_ref().map(|o| o.gen) == Some(gen) && seq.is_none_or(|s| *i.0.seq == *s)
-        });
-        if !offered {
+        let Some(list) = self.chat.incoming.get_mut(key) else {
             return false;
+        };
+        let Some(i) = list.iter().position(|i| {
+            i.2.as_ref().map(|o| o.gen) == Some(gen) && seq.is_none_or(|s| *i.0.seq == *s)
+        }) else {
+            return false;
+        };
+        let (stream, s, offered) = list.remove(i);
+        if list.is_empty() {
+            self.chat.incoming.remove(key);
         }
-        let (stream, s, offered) = self.chat.incoming.remove(key).expect("offered");
         // Only for the stream the room is on here: one that moved on
         // meanwhile (a merge) has no use for it.
         let Some(room) = self.chat.rooms.get_mut(key) else {
@@ -666,7 +689,16 @@ impl Server {
                     next,
                     ..Default::default()
                 };
-                self.chat.incoming.insert(key, (stream, s, None));
+                // One offer per stream: another stream's, under way or
+                // awaiting its go, stays (the `offer-per-stream` ablation
+                // keeps one a room, as before).
+                let one = self.cfg.ablations.no_offer_per_stream;
+                let list = self.chat.incoming.entry(key).or_default();
+                list.retain(|i| !one && i.0.seq != stream.seq);
+                list.push((stream, s, None));
+                if list.len() > OFFERS {
+                    list.remove(0);
+                }
             }
             ("RSEQSLOT", 7 | 3) => {
                 let Some(at) = num(1) else {
@@ -683,7 +715,8 @@ impl Server {
                 } else {
                     Slot::Skipped
                 };
-                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
+                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
+                {
                     // Each origin's last count comes with the slots.
                     if let (Slot::Used { id, .. }, SendMode::AtOnce) = (&slot, self.cfg.send) {
                         s.in_origin_order(id, at, false);
@@ -695,7 +728,8 @@ impl Server {
                 let (Some(uid), Some(start), Some(memid)) = (f.arg(1), num(2), num(3)) else {
                     return false;
                 };
-                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key) {
+                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
+                {
                     s.starts.insert(uid.into(), (start, memid));
                 }
             }
@@ -708,7 +742,9 @@ impl Server {
                 let again =
                     (!self.cfg.ablations.no_take_reask).then_some(now + self.cfg.find_delay);
                 let until = now + self.cfg.redirect_timeout;
-                let Some((_, _, offered)) = self.chat.incoming.get_mut(&key) else {
+                let Some((stream, _, offered)) =
+                    self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
+                else {
                     return true;
                 };
                 *offered = Some(Offer {
@@ -717,7 +753,8 @@ impl Server {
                     again,
                     until,
                 });
-                self.send_take(&key, out);
+                let seq = stream.seq.clone();
+                self.send_take(&key, &seq, out);
                 if let Some(t) = again {
                     self.arm(t);
                 }
@@ -737,9 +774,10 @@ impl Server {
                 if h.decided {
                     // Ready again: our go was lost on the way. The stream
                     // is this successor's already; say so again.
+                    let seq = h.stream.seq.clone();
                     if let Dest::Link(l) = self.dest_of_sid(from) {
                         let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
-                        out.send(l, frame("RSEQGO", &[name, &g, from]));
+                        out.send(l, frame("RSEQGO", &[name, &g, &seq, from]));
                     }
                     return true;
                 }
@@ -756,7 +794,7 @@ impl Server {
                 self.chat.holders.insert(
                     &key,
                     Holder {
-                        seq,
+                        seq: seq.clone(),
                         sid: to.clone(),
                         gen,
                     },
@@ -764,16 +802,21 @@ impl Server {
                 );
                 if let Dest::Link(l) = self.dest_of_sid(&to) {
                     let (name, g) = (f.arg(0).unwrap_or(""), gen.to_string());
-                    out.send(l, frame("RSEQGO", &[name, &g, &to]));
+                    out.send(l, frame("RSEQGO", &[name, &g, &seq, &to]));
                 }
                 // After the go, so the successor has the stream first.
                 self.ask_again_for(now, &key, waiting, out);
             }
-            ("RSEQGO", 3) => {
-                let Some(gen) = num(1) else {
+            ("RSEQGO", 4) => {
+                // The go names its stream: a successor offered two streams
+                // of one room at once takes the one it was told to, and
+                // only at its own old sequencer's go (with the ablation,
+                // whichever offer has that handover number).
+                let (Some(gen), Some(seq)) = (num(1), f.arg(2)) else {
                     return false;
                 };
-                self.take_handed(now, &key, gen, None, out);
+                let seq = Some(seq).filter(|_| !self.cfg.ablations.no_offer_per_stream);
+                self.take_handed(now, &key, gen, seq, out);
             }
             _ => return false,
         }

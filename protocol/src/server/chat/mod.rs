@@ -288,8 +288,12 @@ pub(crate) struct ChatState {
     /// view, so we dropped the user: when one comes into view, even in a
     /// burst, we ask for its users (USYNC). At most one entry a server.
     pub moved_unseen: BTreeSet<Arc<str>>,
-    /// A sequencer's state arriving by handover, by room key.
-    pub incoming: BTreeMap<String, Incoming>,
+    /// Sequencer states arriving by handover, by room key: one per
+    /// stream, the one being filled (its RSEQSTATE came last) last. Two
+    /// servers shutting down can each create a room while they drain and
+    /// hand their streams to the same successor (see handoff.rs,
+    /// [`handoff::OFFERS`]).
+    pub incoming: BTreeMap<String, Vec<Incoming>>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
     /// Servers heard to shut down gracefully, by SID code, with the
@@ -588,7 +592,7 @@ impl Server {
         for h in self.chat.handing.values() {
             at(h.until());
         }
-        for (_, _, o) in self.chat.incoming.values() {
+        for (_, _, o) in self.chat.incoming.values().flatten() {
             if let Some(t) = o.as_ref().and_then(|o| o.again) {
                 at(t);
             }
