@@ -262,6 +262,15 @@ pub struct Ablations {
     /// second stream's state replaces the first's, and a go takes whichever
     /// offer has its handover number.
     pub no_offer_per_stream: bool,
+    /// A server that drops a restarted peer's earlier incarnation, held
+    /// by another route, when the peer registers a link to it tells
+    /// nobody: its other links learn the new incarnation only from the
+    /// peer's burst.
+    pub no_ghost_squit: bool,
+    /// A server shutting down that had nobody in view to hand a stream to
+    /// when its shutdown began keeps it, even if servers come into view
+    /// before it closes.
+    pub no_drain_kept_streams: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -590,6 +599,16 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.kept",
     ),
     (
+        "ghost-squit",
+        "a server that drops a restarted peer's earlier incarnation (held by another route) when the peer registers a link to it tells its other links nothing, leaving it to the peer's burst: if the link closes before the burst arrives, the servers that had the ghost from it keep it for good, since the SQUIT of the neighbour that times the ghost out finds it gone there and goes no further",
+        "ghost.server",
+    ),
+    (
+        "drain-kept-streams",
+        "a server shutting down that had nobody in view to hand a stream to when its shutdown began (its view empty, the burst of a neighbour it had just linked to still on its way) keeps the stream, though that burst arrives before its last word is answered: the room stops with the server, and the servers left start it afresh in a new epoch",
+        "stream.kept",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -708,6 +727,8 @@ impl Ablations {
             "route-withdraw" => &mut self.no_route_withdraw,
             "squit-strays" => &mut self.no_squit_strays,
             "offer-per-stream" => &mut self.no_offer_per_stream,
+            "ghost-squit" => &mut self.no_ghost_squit,
+            "drain-kept-streams" => &mut self.no_drain_kept_streams,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

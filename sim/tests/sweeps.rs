@@ -240,8 +240,18 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// drain and hand both streams to one successor at once
 /// (`offer-per-stream`) needed 1 s hops: swarm-nicks at 1 s hops met it
 /// once in a hunt (42861, shrunk to two-streams-offered-at-once.toml).
+/// A restarted server that registers a link to a server holding its
+/// ghost and is gone before its burst arrives (`ghost-squit`) needed
+/// hops of up to 1 s: seed 41946 of a hunt of swarm-greeter at that
+/// latency (shrunk to ghost-after-a-relink-cut-short.toml).
+/// A server that begins to shut down the instant its one link is
+/// registered at its end, before the neighbour's burst is read, so that
+/// it has nobody in view to hand its streams to (`drain-kept-streams`),
+/// needed 1 s hops with `seq_hold = 30s` and `relink_grace = 10s`:
+/// swarm-discovery met it once in a hunt (41490, shrunk to
+/// shutdown-before-its-first-burst.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 33] = [
+const OWN_SCENARIO: [&str; 35] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -275,6 +285,8 @@ const OWN_SCENARIO: [&str; 33] = [
     "late-registration-nick",
     "squit-strays",
     "offer-per-stream",
+    "ghost-squit",
+    "drain-kept-streams",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

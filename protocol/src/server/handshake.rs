@@ -313,7 +313,7 @@ impl Server {
                 // Only the auth ablation records a peer this early.
             } else if p.peer_incarnation > k.incarnation {
                 // A restarted peer: whatever we knew of it is a ghost.
-                self.forget_ghost(now, &peer, k.via, k.hops, rng, out);
+                self.forget_ghost(now, &peer, k, Some(link), rng, out);
             } else if k.hops == 1 && (old_stale || ranks_first(&new_tag, &old_tag)) {
                 // The peer dialled again (its old link died on its side), or
                 // both ends dialled at once and this link ranks first.

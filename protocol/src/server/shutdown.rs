@@ -165,6 +165,9 @@ impl Server {
         if !self.chat.sequenced_in_drain.is_empty() {
             self.hand_over_sequenced_in_drain(now, out);
         }
+        if !self.chat.kept_in_drain.is_empty() && self.known.len() > 0 {
+            self.hand_over_kept_in_drain(now, out);
+        }
         self.retry_handoffs(now, out);
         // The clients it could not move are told as soon as no move is
         // pending (or the drain's time ran out), whatever the streams do: a

@@ -7995,6 +7995,53 @@ fn a_room_created_during_the_drain_is_handed_over_too() {
     }
 }
 
+/// A server whose view is empty when its shutdown begins, because the
+/// burst of the neighbour it has just linked to is still on its way, hands
+/// its streams over once that burst brings servers into view: the last
+/// word on that link is answered only after the burst, so they come
+/// before it closes. Before (`drain-kept-streams`) it found nobody to hand
+/// #r to at the start, kept it, and the room stopped with it
+/// (swarm-discovery seed 41490 at 1 s hops: a seeker shut down 450 ms
+/// after its link came up; shutdown-before-its-first-burst.toml).
+#[test]
+fn a_stream_kept_for_want_of_a_successor_is_handed_over_when_one_comes_into_view() {
+    for ablate in [false, true] {
+        let mut cfg = ordering_cfg(crate::config::Ordering::Home);
+        cfg.ablations.no_drain_kept_streams = ablate;
+        let mut net = chain(cfg, &["A", "B"], &[]);
+        let p = net.add_puppet("p");
+        client_joins(&mut net, p, "B", "p");
+        assert!(sequences(&net, 1), "B created #r");
+        // B links to A and begins its shutdown the instant its end of the
+        // link is registered, before A's burst (behind the VERIFIED) is read.
+        net.connect(1, "A");
+        let registered = |net: &Net| {
+            net.notes
+                .iter()
+                .any(|(_, h, n)| *h == 1 && matches!(n, Note::LinkRegistered { .. }))
+        };
+        while !registered(&net) {
+            assert!(net.step_before(Instant(u64::MAX)), "B's link registers");
+        }
+        assert_eq!(net.view(1).len(), 0, "A's burst not read yet");
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(secs(2));
+        assert!(net.srv(1).is_stopped(), "B closed");
+        let handed = net
+            .sent
+            .iter()
+            .any(|s| s.1 == 1 && words(&s.3)[0] == "RSEQSTATE");
+        assert_eq!(handed, !ablate, "ablated: {ablate}");
+        assert_eq!(
+            sequences(&net, 0),
+            !ablate,
+            "A took #r over (ablated: {ablate})"
+        );
+        let room = net.srv(0).rooms().find(|r| r.name == "#r").unwrap();
+        assert_eq!(room.stream.epoch, 1);
+    }
+}
+
 /// The take is said again `find_delay` after the first, not at an earlier
 /// wake-up of the successor for anything else (mutation survivor: the
 /// due test reversed said it again at any wake-up before its time).
@@ -8849,6 +8896,56 @@ fn a_server_restarted_behind_another_neighbour_supersedes_its_ghost() {
     assert_eq!(net.link_downs(b), [(old, CloseReason::Superseded)]);
     assert_eq!(net.check_tree(), [edge("A", "B"), edge("A", "C")].into());
     assert_eq!(net.srv(b).stats().loops_broken, 0);
+}
+
+/// A restarted server that registers a link to a server holding its
+/// ghost by another route, and is gone again before its burst arrives:
+/// the ghost goes at registration, and the servers that had it from
+/// there are told by a SQUIT (ghost-after-a-relink-cut-short.toml,
+/// swarm-greeter at 1 s hops, seed 41946: d2 restarted, dialled hub and
+/// shut down before hub had its burst; g kept d2#1 by way of hub for
+/// good). A-B-C, D-A: C restarts and dials A, which drops C#1 (routed
+/// through B) and SQUITs it to D; C crashes before A hears its burst.
+/// B's own SQUIT, when it times C#1 out, finds C gone at A and goes no
+/// further. Not with `ghost-squit` ablated: D keeps C#1 for good.
+#[test]
+fn a_ghost_dropped_at_a_relink_is_squit_even_if_the_burst_never_comes() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_ghost_squit = ablate;
+        let links = [("A", "B"), ("B", "C"), ("D", "A")];
+        let mut net = chain(cfg, &["A", "B", "C", "D"], &links);
+        let (a, b, c, d) = (0, 1, 2, 3);
+        let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+        assert_eq!(net.srv(d).known_server("C").map(|k| k.incarnation), Some(1));
+        net.crash(c);
+        net.run_for(secs(1));
+        net.restart(c);
+        net.connect(c, "A");
+        net.run_until_true(ms(1), |n| {
+            n.notes.iter().any(|(_, h, note)| {
+                *h == a && matches!(note, Note::LinkRegistered { peer, .. } if &**peer == "C")
+            })
+        });
+        // C never sends its burst: it is gone at once.
+        net.crash(c);
+        assert!(net.srv(a).known_server("C").is_none(), "the ghost went");
+        let ghost_squits = |net: &Net, l: LinkId| {
+            net.sent_cmd(a, l, "SQUIT")
+                .iter()
+                .filter(|w| w[1] == "C" && w[2] == "1")
+                .count()
+        };
+        assert_eq!(ghost_squits(&net, ad), usize::from(!ablate));
+        assert_eq!(ghost_squits(&net, ab), 0, "not to the ghost's own link");
+        // B times C#1 out well within the minute.
+        net.run_for(secs(60));
+        assert!(net.srv(b).known_server("C").is_none());
+        assert_eq!(
+            net.srv(d).known_server("C").map(|k| k.incarnation),
+            ablate.then_some(1)
+        );
+    }
 }
 
 /// A server that switches its route to another server to a new link

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
-use super::known::KnownRef;
+use super::known::{KnownRef, Was};
 use super::path::Path;
 use super::{Known, NewPath, Phase, Server};
 use crate::identity::LinkTag;
@@ -170,12 +170,12 @@ impl Server {
         name: &str,
         incarnation: u64,
         reason: &str,
-        except: Option<LinkId>,
+        except: &[LinkId],
         out: &mut Outbox,
     ) {
         let mut range = None;
         for (&l, link) in &self.links {
-            if Some(l) == except || !matches!(link.phase, Phase::Registered) {
+            if except.contains(&l) || !matches!(link.phase, Phase::Registered) {
                 continue;
             }
             if range.is_none() {
@@ -316,8 +316,8 @@ impl Server {
             return; // stale news of an earlier incarnation
         }
         if incarnation > old.incarnation {
-            let (via, hops) = (old.via, old.hops);
-            self.forget_ghost(now, name, via, hops, rng, out);
+            let was = old.was();
+            self.forget_ghost(now, name, was, None, rng, out);
             if self.links.contains_key(&link) {
                 self.adopt(name, entry, quiet, out);
             }
@@ -509,7 +509,7 @@ impl Server {
         }
         let lost = self.remove_subtree(name, graceful, out);
         if !self.cfg.ablations.no_squit_forward {
-            self.broadcast_squit(name, incarnation, reason, Some(link), out);
+            self.broadcast_squit(name, incarnation, reason, &[link], out);
         }
         self.withdraw_moved(&lost, link, out);
         self.ask_again(&lost, out);
@@ -618,7 +618,7 @@ impl Server {
             reason
         };
         for s in strays.iter().filter(|s| !ids.contains(&s.uplink)) {
-            self.broadcast_squit(&s.name, s.incarnation, why, Some(link), out);
+            self.broadcast_squit(&s.name, s.incarnation, why, &[link], out);
         }
         strays.into_iter().map(|s| s.name).collect()
     }
@@ -736,31 +736,48 @@ impl Server {
                 CloseReason::PeerShutdown if Some(&*b.name) != peer => CloseReason::BehindShutdown,
                 r => r,
             };
-            self.broadcast_squit(&b.name, b.incarnation, why.as_str(), None, out);
+            self.broadcast_squit(&b.name, b.incarnation, why.as_str(), &[], out);
         }
         let lost: Vec<Arc<str>> = behind.into_iter().map(|b| b.name).collect();
         self.ask_again(&lost, out);
     }
 
     /// Drops what we knew of an earlier incarnation of `name`.
+    ///
+    /// `announce`: the link the new incarnation came by, when it
+    /// registered there itself and its introduction waits for its burst.
+    /// Then the ghost is SQUIT to our other links (not the ghost's own,
+    /// which still holds it): they had it from us, and nothing else may
+    /// ever tell them it is gone. Its replacement would, forwarded from
+    /// the burst; but the link can close before the burst arrives (the
+    /// new incarnation crashed or shut down at once), and the ghost's
+    /// own SQUIT, from the neighbour that times it out, finds it gone
+    /// here and goes no further (ghost-after-a-relink-cut-short.toml: g
+    /// held d2#1 by way of hub for good). A SERVER for the new
+    /// incarnation needs none: it is adopted and forwarded at once.
     pub(crate) fn forget_ghost<R: CryptoRngCore>(
         &mut self,
         now: Instant,
         name: &str,
-        via: LinkId,
-        hops: u32,
+        was: Was,
+        announce: Option<LinkId>,
         rng: &mut R,
         out: &mut Outbox,
     ) {
-        let direct = hops == 1
+        let direct = was.hops == 1
             && self
                 .links
-                .get(&via)
+                .get(&was.via)
                 .is_some_and(|l| l.peer.as_deref() == Some(name));
         if direct {
-            self.drop_link(now, via, CloseReason::Superseded, true, rng, out);
+            // Losing the link SQUITs what was behind it.
+            self.drop_link(now, was.via, CloseReason::Superseded, true, rng, out);
         } else {
             let lost = self.remove_subtree(name, false, out);
+            if let Some(new) = announce.filter(|_| !self.cfg.ablations.no_ghost_squit) {
+                let reason = CloseReason::Superseded.as_str();
+                self.broadcast_squit(name, was.incarnation, reason, &[was.via, new], out);
+            }
             self.ask_again(&lost, out);
         }
     }

@@ -208,7 +208,24 @@ impl Server {
     /// Hands the stream of room `key`, sequenced here, to a successor.
     fn hand_over(&mut self, now: Instant, key: &str, leaving: Option<Arc<str>>, out: &mut Outbox) {
         if self.successor(key, &[], leaving.as_deref()).is_none() {
-            return; // alone: the room stops with us
+            // Nobody in view just now. Not necessarily alone: a link made
+            // an instant before the shutdown is registered at our end
+            // before the neighbour's burst arrives, and our last word on
+            // it is answered only after that burst. So each step of the
+            // drain offers the stream again; if nobody comes into view
+            // before we close, the room stops with us (swarm-discovery
+            // seed 41490 at 1 s hops: a seeker shut down 450 ms after its
+            // one link came up, kept #room05, and the servers left
+            // started it afresh in epoch 2; the `drain-kept-streams`
+            // ablation).
+            let kept = &mut self.chat.kept_in_drain;
+            if self.draining.is_some()
+                && !self.cfg.ablations.no_drain_kept_streams
+                && !kept.iter().any(|(k, _)| k == key)
+            {
+                kept.push((key.to_string(), leaving));
+            }
+            return;
         }
         let held: Vec<u64> = self.chat.rooms[key]
             .seq
@@ -470,6 +487,17 @@ impl Server {
             let ours = self.chat.rooms.get(&key).is_some_and(|r| r.seq.is_some());
             if ours && !self.chat.handing.contains_key(&*key) {
                 self.hand_over(now, &key, None, out);
+            }
+        }
+    }
+
+    /// The streams kept for want of anybody in view, offered again now
+    /// that somebody may be (see `hand_over`).
+    pub(crate) fn hand_over_kept_in_drain(&mut self, now: Instant, out: &mut Outbox) {
+        for (key, leaving) in std::mem::take(&mut self.chat.kept_in_drain) {
+            let ours = self.chat.rooms.get(&key).is_some_and(|r| r.seq.is_some());
+            if ours && !self.chat.handing.contains_key(&key) {
+                self.hand_over(now, &key, leaving, out);
             }
         }
     }

@@ -284,6 +284,11 @@ pub(crate) struct ChatState {
     /// reached it after the shutdown began created the room here): the
     /// drain's next step hands them over too.
     pub sequenced_in_drain: Vec<Arc<str>>,
+    /// Streams this server, shutting down, had nobody in view to hand to
+    /// (with the server it took each from while draining, never offered it
+    /// back): each step of the drain offers them again, since a
+    /// neighbour's burst may still bring servers before it closes.
+    pub kept_in_drain: Vec<(String, Option<Arc<str>>)>,
     /// Servers (by SID) that a user moved to while they were out of our
     /// view, so we dropped the user: when one comes into view, even in a
     /// burst, we ask for its users (USYNC). At most one entry a server.
