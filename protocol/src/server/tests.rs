@@ -5008,44 +5008,52 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
 /// two-streams-offered-at-once.toml).
 #[test]
 fn a_successor_offered_two_streams_of_a_room_takes_the_one_its_go_names() {
-    for ablate in [false, true] {
-        let mut cfg = Config::default();
-        cfg.ablations.no_offer_per_stream = ablate;
-        let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
-        let p1 = net.add_puppet("p1");
-        client_joins(&mut net, p1, "B", "p1");
-        let p2 = net.add_puppet("p2");
-        client_joins(&mut net, p2, "C", "p2");
-        // B hands #r to C; the end of its offer is delivered by hand.
-        net.lose.push("RSEQEND".into());
-        net.handle(1, Input::Operator(Command::Shutdown));
-        net.run_for(ms(100));
-        let end = offered_end(&net);
-        let c_sid = net.srv(2).sid().to_string();
-        assert_eq!(end[4], c_sid, "C is B's successor");
-        let gen = end[2].clone();
-        let ca = net.link_to(2, "A");
-        let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
-        net.inject(2, ca, &chat_frame("RSEQEND", &end));
-        // C said it is ready; then a second server shutting down offers
-        // it the room's other stream, which the room's beats (a larger
-        // SID), as its first handover too.
-        let (rival, from) = ("0ZZ-1", "0ZZ");
-        let state = ["#r", "1", rival, "1", &c_sid];
-        net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
-        net.inject(2, ca, &chat_frame("RSEQEND", &["#r", &gen, from, &c_sid]));
-        // B's go, for its own stream.
-        net.run_for(secs(1));
-        let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
-        assert_eq!(room.stream.epoch, 1);
-        assert_ne!(&*room.stream.seq, rival);
-        assert_eq!(sequences(&net, 2), !ablate, "ablated: {ablate}");
-        let holders = net
-            .sent
-            .iter()
-            .filter(|s| s.1 == 2 && words(&s.3)[0] == "RHOLDER")
-            .count();
-        assert_eq!(holders > 0, !ablate, "ablated: {ablate}");
+    // The rival's state before B's end (interleaved: each part names its
+    // stream) or after it.
+    for rival_first in [false, true] {
+        for ablate in [false, true] {
+            let mut cfg = Config::default();
+            cfg.ablations.no_offer_per_stream = ablate;
+            let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
+            let p1 = net.add_puppet("p1");
+            client_joins(&mut net, p1, "B", "p1");
+            let p2 = net.add_puppet("p2");
+            client_joins(&mut net, p2, "C", "p2");
+            // B hands #r to C; the end of its offer is delivered by hand.
+            net.lose.push("RSEQEND".into());
+            net.handle(1, Input::Operator(Command::Shutdown));
+            net.run_for(ms(100));
+            let end = offered_end(&net);
+            let c_sid = net.srv(2).sid().to_string();
+            assert_eq!(end[5], c_sid, "C is B's successor");
+            let gen = end[3].clone();
+            let ca = net.link_to(2, "A");
+            let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
+            // A second server shutting down offers C the room's other
+            // stream, which the room's beats (a larger SID), as its first
+            // handover too.
+            let (rival, from) = ("0ZZ-1", "0ZZ");
+            let state = ["#r", "1", rival, "1", &c_sid];
+            let rival_end = ["#r", rival, &gen, from, &c_sid];
+            if rival_first {
+                net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+                net.inject(2, ca, &chat_frame("RSEQEND", &end));
+                net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+            } else {
+                net.inject(2, ca, &chat_frame("RSEQEND", &end));
+                net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+                net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+            }
+            // B's go, for its own stream.
+            net.run_for(secs(1));
+            assert_eq!(
+                sequences(&net, 2),
+                !ablate,
+                "C took B's stream (rival first: {rival_first}, ablated: {ablate})"
+            );
+            let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+            assert_eq!(room.stream.epoch, 1);
+        }
     }
 }
 
@@ -7736,7 +7744,7 @@ fn only_the_successors_own_receipt_ends_a_handover() {
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
     let end = offered_end(&net);
-    let (gen, to) = (end[2].clone(), end[4].clone());
+    let (gen, to) = (end[3].clone(), end[5].clone());
     let seq = net
         .srv(1)
         .rooms()
@@ -7810,7 +7818,7 @@ fn only_the_current_successor_is_told_to_go() {
     net.handle(1, Input::Operator(Command::Shutdown));
     net.run_for(ms(100));
     let end = offered_end(&net);
-    let (gen, to) = (end[2].clone(), end[4].clone());
+    let (gen, to) = (end[3].clone(), end[5].clone());
     let (a_sid, b_sid) = (net.srv(0).sid().to_string(), net.srv(1).sid().to_string());
     let ba = net.link_to(1, "A");
     let gos = |net: &Net| {
@@ -9488,7 +9496,7 @@ fn a_successor_starts_afresh_a_member_whose_start_is_of_an_earlier_membership() 
         net.inject(
             2,
             ca,
-            &chat_frame("RSEQSTART", &["#r", &uid, "1", &earlier, &c_sid]),
+            &chat_frame("RSEQSTART", &["#r", &end[2], &uid, "1", &earlier, &c_sid]),
         );
         let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
         net.inject(2, ca, &chat_frame("RSEQEND", &end));

@@ -16,7 +16,22 @@ impl World {
     /// stays can learn of it (swarm-greeter at 1 s hops, seed 42697,
     /// shutdowns-split-off-together.toml).
     fn isolated(&self, h: HostId) -> bool {
-        // Most calls end at the first neighbour: one that stays.
+        // Most calls end at a neighbour that stays, with nothing allocated.
+        let stays = |p: HostId| {
+            let host = &self.hosts[p as usize];
+            self.net.partition.reachable(h, p)
+                && host.running()
+                && !host.server.as_ref().is_some_and(|s| s.is_draining())
+        };
+        if self
+            .checks
+            .graph
+            .neighbours(h)
+            .iter()
+            .any(|&(p, _)| stays(p))
+        {
+            return false;
+        }
         let mut seen = vec![h];
         let mut next = 0;
         while let Some(&x) = seen.get(next) {

@@ -298,17 +298,26 @@ impl Server {
                     nick,
                     id,
                     text,
-                } => out.send(l, frame("RSEQSLOT", &[&name, &n, uid, nick, id, text, &to])),
-                _ => out.send(l, frame("RSEQSLOT", &[&name, &n, &to])),
+                } => out.send(
+                    l,
+                    frame(
+                        "RSEQSLOT",
+                        &[&name, &stream.seq, &n, uid, nick, id, text, &to],
+                    ),
+                ),
+                _ => out.send(l, frame("RSEQSLOT", &[&name, &stream.seq, &n, &to])),
             }
         }
         for (uid, (start, memid)) in &seq.starts {
             let (st, m) = (start.to_string(), memid.to_string());
-            out.send(l, frame("RSEQSTART", &[&name, uid, &st, &m, &to]));
+            out.send(
+                l,
+                frame("RSEQSTART", &[&name, &stream.seq, uid, &st, &m, &to]),
+            );
         }
         let g = gen.to_string();
         let me = self.me.sid.clone();
-        out.send(l, frame("RSEQEND", &[&name, &g, &me, &to]));
+        out.send(l, frame("RSEQEND", &[&name, &stream.seq, &g, &me, &to]));
         self.arm(until);
     }
 
@@ -354,6 +363,19 @@ impl Server {
 
     /// Tells the server offering us stream `seq` of room `key` that we are
     /// ready to take it (`RSEQTAKE,room,gen,us,it`), if it is in reach.
+    /// The offer of stream `seq` of the room a part of a handed-over
+    /// state (RSEQSLOT, RSEQSTART, RSEQEND) is for. Each part names its
+    /// stream: two states of one room can reach a successor interleaved,
+    /// a frame at a time through servers that forward each as it comes.
+    /// (Under `offer-per-stream`, the one offer a room, as before.)
+    fn offer_of(&mut self, key: &str, seq: &str) -> Option<&mut super::Incoming> {
+        let list = self.chat.incoming.get_mut(key)?;
+        if self.cfg.ablations.no_offer_per_stream {
+            return list.last_mut();
+        }
+        list.iter_mut().rev().find(|i| *i.0.seq == *seq)
+    }
+
     fn send_take(&self, key: &str, seq: &str, out: &mut Outbox) {
         let offer = self
             .chat
@@ -728,51 +750,50 @@ impl Server {
                     list.remove(0);
                 }
             }
-            ("RSEQSLOT", 7 | 3) => {
-                let Some(at) = num(1) else {
+            ("RSEQSLOT", 8 | 4) => {
+                let (Some(seq), Some(at)) = (f.arg(1), num(2)) else {
                     return false;
                 };
-                let slot = if n == 7 {
+                let slot = if n == 8 {
                     let a = |i: usize| -> Arc<str> { f.arg(i).unwrap_or("").into() };
                     Slot::Used {
-                        uid: a(2),
-                        nick: a(3),
-                        id: a(4),
-                        text: a(5),
+                        uid: a(3),
+                        nick: a(4),
+                        id: a(5),
+                        text: a(6),
                     }
                 } else {
                     Slot::Skipped
                 };
-                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
-                {
+                let send = self.cfg.send;
+                if let Some((_, s, _)) = self.offer_of(&key, seq) {
                     // Each origin's last count comes with the slots.
-                    if let (Slot::Used { id, .. }, SendMode::AtOnce) = (&slot, self.cfg.send) {
+                    if let (Slot::Used { id, .. }, SendMode::AtOnce) = (&slot, send) {
                         s.in_origin_order(id, at, false);
                     }
                     s.slots.insert(at, slot);
                 }
             }
-            ("RSEQSTART", 5) => {
-                let (Some(uid), Some(start), Some(memid)) = (f.arg(1), num(2), num(3)) else {
+            ("RSEQSTART", 6) => {
+                let (Some(seq), Some(uid), Some(start), Some(memid)) =
+                    (f.arg(1), f.arg(2), num(3), num(4))
+                else {
                     return false;
                 };
-                if let Some((_, s, _)) = self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
-                {
+                if let Some((_, s, _)) = self.offer_of(&key, seq) {
                     s.starts.insert(uid.into(), (start, memid));
                 }
             }
-            ("RSEQEND", 4) => {
+            ("RSEQEND", 5) => {
                 // The whole state is here: say we are ready, and take the
                 // stream only when the old sequencer says go.
-                let (Some(gen), Some(from)) = (num(1), f.arg(2)) else {
+                let (Some(seq), Some(gen), Some(from)) = (f.arg(1), num(2), f.arg(3)) else {
                     return false;
                 };
                 let again =
                     (!self.cfg.ablations.no_take_reask).then_some(now + self.cfg.find_delay);
                 let until = now + self.cfg.redirect_timeout;
-                let Some((stream, _, offered)) =
-                    self.chat.incoming.get_mut(&key).and_then(|l| l.last_mut())
-                else {
+                let Some((stream, _, offered)) = self.offer_of(&key, seq) else {
                     return true;
                 };
                 *offered = Some(Offer {
