@@ -8956,6 +8956,20 @@ fn a_ghost_dropped_at_a_relink_is_squit_even_if_the_burst_never_comes() {
     }
 }
 
+/// A learns C again from D, by a route through a link older than every
+/// real one (B-C, on the old route only, is the cycle's largest tag), so
+/// the loop rule moves C onto D's link. Servers A, B, C, D; `ad` is A's
+/// link to D.
+fn move_c_behind_d(net: &mut Net, ad: LinkId) {
+    let c_sid = net.srv(2).sid().to_string();
+    net.inject(
+        0,
+        ad,
+        &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
+    );
+    assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+}
+
 /// A server that switches its route to another server to a new link
 /// (the old route crossed the cycle's losing link, further off) asks the
 /// new neighbour for that server's users (mutation survivor: the USYNC
@@ -8969,12 +8983,7 @@ fn a_route_moved_to_another_link_asks_that_neighbour_for_its_users() {
     assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ab));
     // C behind D through a link older than every real one: B-C, on the
     // old route only, is the cycle's largest tag.
-    net.inject(
-        0,
-        ad,
-        &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
-    );
-    assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+    move_c_behind_d(&mut net, ad);
     assert!(net
         .sent_on(0, ad)
         .iter()
@@ -8995,19 +9004,13 @@ fn a_route_moved_onto_a_link_and_lost_by_its_squit_is_withdrawn_there() {
         let links = [("D", "A"), ("A", "B"), ("B", "C")];
         let mut net = chain(cfg, &["A", "B", "C", "D"], &links);
         let ad = net.link_to(0, "D");
-        let c_sid = net.srv(2).sid().to_string();
         let squits = |net: &Net| {
             net.sent_on(0, ad)
                 .iter()
                 .filter(|w| **w == ["SQUIT", "C", "1", "loop broken"])
                 .count()
         };
-        net.inject(
-            0,
-            ad,
-            &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
-        );
-        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+        move_c_behind_d(&mut net, ad);
         assert_eq!(squits(&net), 0, "nothing at the move itself");
         net.inject(0, ad, &encoded(&["SQUIT", "C", "1", "ping timeout"]));
         assert!(net.srv(0).known_server("C").is_none());
@@ -9031,14 +9034,8 @@ fn a_misdirected_squit_removes_what_stayed_behind_on_the_old_route() {
         let links = [("D", "A"), ("A", "B"), ("B", "C"), ("C", "E")];
         let mut net = chain(cfg, &["A", "B", "C", "D", "E"], &links);
         let (ab, ad) = (net.link_to(0, "B"), net.link_to(0, "D"));
-        let c_sid = net.srv(2).sid().to_string();
         assert_eq!(net.srv(0).known_server("E").map(|k| k.via), Some(ab));
-        net.inject(
-            0,
-            ad,
-            &encoded(&["SERVER", "C", "1", &c_sid, "1", "D", "0:C:D:C"]),
-        );
-        assert_eq!(net.srv(0).known_server("C").map(|k| k.via), Some(ad));
+        move_c_behind_d(&mut net, ad);
         // E hangs under C, but is still routed through B.
         assert_eq!(net.srv(0).known_server("E").map(|k| k.via), Some(ab));
         net.inject(0, ab, &encoded(&["SQUIT", "C", "1", "loop broken"]));
