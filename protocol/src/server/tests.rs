@@ -4750,13 +4750,7 @@ fn a_late_refusal_from_the_old_sequencer_is_asked_again_of_the_holder() {
     let (mut net, p2, l2) = sequencer_shuts_down(&[]);
     assert!(sequences(&net, 2));
     let uid = net.srv(2).local_uids().next().unwrap().to_string();
-    let stream = net
-        .srv(2)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .clone();
+    let stream = stream_of(&net, 2);
     let ca = net.link_to(2, "A");
     let e = stream.epoch.to_string();
     net.inject(2, ca, &encoded(&["RSEQ", "#r", &uid, &e, &stream.seq, "0"]));
@@ -4774,13 +4768,7 @@ fn a_late_refusal_from_the_old_sequencer_is_asked_again_of_the_holder() {
 fn a_returning_server_leaves_the_stream_it_handed_on() {
     let (mut net, _p2, _l2) = sequencer_shuts_down(&[]);
     assert!(sequences(&net, 2));
-    let before = net
-        .srv(2)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .clone();
+    let before = stream_of(&net, 2);
     net.crash(1);
     net.restart(1);
     net.connect(1, "A");
@@ -4843,6 +4831,16 @@ fn sequencer_shuts_down_with(cfg: Config, lose: &[&str]) -> (Net, usize, LinkId)
     net.run_for(secs(12));
     assert!(net.srv(1).is_stopped());
     (net, p2, l2)
+}
+
+/// The stream room `#r` is on at server `i`.
+fn stream_of(net: &Net, i: usize) -> crate::outbox::Stream {
+    net.srv(i)
+        .rooms()
+        .find(|r| r.name == "#r")
+        .expect("#r")
+        .stream
+        .clone()
 }
 
 fn sequences(net: &Net, i: usize) -> bool {
@@ -4981,14 +4979,7 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
     assert_eq!(net.srv(2).room_sequencer("#r"), Some(a.as_str()));
     // The only go went to A (sent by B, so one frame: A is B's neighbour),
     // naming the stream.
-    let seq = net
-        .srv(0)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .seq
-        .to_string();
+    let seq = stream_of(&net, 0).seq.to_string();
     let gos: Vec<Vec<String>> = net
         .sent
         .iter()
@@ -6358,14 +6349,7 @@ fn a_refusal_from_a_remote_sequencer_reaches_the_sender_as_sendfail() {
     let l = client_joins(&mut net, bob, "B", "bob");
     let seq = net.srv(1).room_sequencer("#r").expect("known").to_string();
     assert!(seq.starts_with(net.srv(0).sid()));
-    let stream = net
-        .srv(1)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .seq
-        .to_string();
+    let stream = stream_of(&net, 1).seq.to_string();
     net.puppet_send(
         bob,
         l,
@@ -6410,14 +6394,7 @@ fn a_start_point_for_a_newer_stream_is_adopted_before_it_is_passed_on() {
     net.settle();
     let uid = net.srv(1).local_uids().next().unwrap().to_string();
     let (seq, memid) = bobs_stream_and_membership(&net, &uid);
-    let epoch = |net: &Net| {
-        net.srv(1)
-            .rooms()
-            .find(|r| r.name == "#r")
-            .unwrap()
-            .stream
-            .epoch
-    };
+    let epoch = |net: &Net| stream_of(net, 1).epoch;
     assert_eq!(epoch(&net), 1);
     let ba = net.link_to(1, "A");
     net.inject(
@@ -7745,14 +7722,7 @@ fn only_the_successors_own_receipt_ends_a_handover() {
     net.run_for(ms(100));
     let end = offered_end(&net);
     let (gen, to) = (end[3].clone(), end[5].clone());
-    let seq = net
-        .srv(1)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .seq
-        .to_string();
+    let seq = stream_of(&net, 1).seq.to_string();
     let a_sid = net.srv(0).sid().to_string();
     let ba = net.link_to(1, "A");
     net.inject(1, ba, &chat_frame("RHOLDER", &["#r", &seq, &a_sid, &gen]));
@@ -7768,14 +7738,7 @@ fn only_the_successors_own_receipt_ends_a_handover() {
 fn a_holder_steps_down_only_for_a_newer_record_naming_another() {
     let (mut net, _, _) = sequencer_shuts_down(&[]);
     assert!(sequences(&net, 2));
-    let seq = net
-        .srv(2)
-        .rooms()
-        .find(|r| r.name == "#r")
-        .unwrap()
-        .stream
-        .seq
-        .to_string();
+    let seq = stream_of(&net, 2).seq.to_string();
     let (a_sid, c_sid) = (net.srv(0).sid().to_string(), net.srv(2).sid().to_string());
     let ca = net.link_to(2, "A");
     net.inject(2, ca, &chat_frame("RHOLDER", &["#r", &seq, &c_sid, "50"]));
