@@ -396,6 +396,29 @@ fn slow_links_swarm_keeps_every_invariant_over_300_seeds() {
     both_ways_of_sending(&res);
 }
 
+/// The swarm with users over links of up to one second a hop, nick
+/// contention as in swarm-nicks, and the holds and relink grace such hops
+/// need: the settings at which hunts found bugs that no faster swarm met
+/// (their regression scenarios say so). Nearly every seed resolves nick
+/// collisions across a tree that takes seconds to re-form.
+#[test]
+fn one_second_swarm_keeps_every_invariant_over_300_seeds() {
+    let scn = load("swarm-one-second");
+    assert_eq!(
+        scn.network.latency_max,
+        drc_protocol::Duration::from_secs(1)
+    );
+    let res = clean_sweep(&scn, "one-second", 300);
+    let collided = res.rows.iter().filter(|r| r.collisions > 0).count();
+    assert!(
+        collided > 250,
+        "{collided} of 300 seeds met a nick collision"
+    );
+    let shutdowns = res.rows.iter().filter(|r| r.faults_shutdown > 0).count();
+    assert!(shutdowns > 100, "{shutdowns} of 300 seeds drew shutdowns");
+    both_ways_of_sending(&res);
+}
+
 /// A swarm that lists both ways of sending room messages runs well over
 /// a hundred of its 300 seeds under each (`[faults] send`).
 fn both_ways_of_sending(res: &drc_sim::sweep::SweepResult) {
