@@ -49,11 +49,64 @@ pub fn fold(name: &str) -> String {
 /// moved with unrelated changes (1 % of the users' timed part).
 #[inline]
 pub fn fold_cow(name: &str) -> Cow<'_, str> {
-    let folds = |b: u8| b == b'[' || b == b']' || b.is_ascii_uppercase();
-    if !name.bytes().any(folds) {
+    if !any_folds(name.as_bytes()) {
         return Cow::Borrowed(name);
     }
     Cow::Owned(folded_copy(name))
+}
+
+/// A byte that folds: `A` to `Z`, `[` or `]`.
+fn folds(b: u8) -> bool {
+    b == b'[' || b == b']' || b.is_ascii_uppercase()
+}
+
+/// Whether any byte of `b` folds, eight bytes at a step (words that
+/// overlap, or repeat a byte, test it twice): a room name is looked up
+/// folded at every server it crosses and at every member, and a byte at
+/// a time cost about 25 instructions for a name of four.
+#[inline]
+fn any_folds(b: &[u8]) -> bool {
+    let n = b.len();
+    let le64 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let le32 = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    match n {
+        0 => false,
+        1..=3 => word_folds(
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+        ),
+        4..=8 => word_folds(le32(0) | le32(n - 4) << 32),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word_folds(le64(at)) {
+                    return true;
+                }
+                at += 8;
+            }
+            word_folds(le64(n - 8))
+        }
+    }
+}
+
+/// Whether a byte of `w` folds (zero bytes do not). Exact, not likely:
+/// a byte below 0x80 lies in `0x41..=0x5B` when adding `127 - 0x40` sets
+/// its top bit and subtracting it from `127 + 0x5C` leaves it set, with
+/// no carry or borrow between bytes; `]` is a zero byte of `w ^ ']'`,
+/// which the classic test finds whenever there is one.
+#[inline(always)]
+fn word_folds(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & (ONES * 0x7F);
+    let upper_or_open =
+        (ONES * (127 + 0x5C) - low7) & !w & (low7 + ONES * (127 - 0x40)) & TOPS;
+    let v = w ^ (ONES * u64::from(b']'));
+    let close = v.wrapping_sub(ONES) & !v & TOPS;
+    upper_or_open | close != 0
 }
 
 #[cold]
@@ -94,7 +147,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every byte value at every position of every length to 20, against
+    /// the byte-at-a-time test.
+    #[test]
+    fn any_folds_is_the_byte_test() {
+        for n in 1..=20 {
+            for at in 0..n {
+                for v in 0..=255u8 {
+                    let mut b = vec![b'a'; n];
+                    b[at] = v;
+                    assert_eq!(any_folds(&b), folds(v), "{v:#x} at {at} of {n}");
+                    // And beside a byte that folds, and bytes above 0x7F.
+                    b.fill(0xC3);
+                    b[at] = v;
+                    assert_eq!(any_folds(&b), folds(v), "{v:#x} among 0xC3");
+                }
+            }
+        }
+        assert!(!any_folds(b""));
+    }
+
     proptest! {
+        #[test]
+        fn any_folds_matches_the_bytes(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(any_folds(&b), b.iter().any(|&c| folds(c)));
+        }
+
         /// The byte-wise reading agrees with the plain one on anything.
         #[test]
         fn uid_sid_reads_as_two_splits_do(
