@@ -77,9 +77,7 @@ fn any_folds(b: &[u8]) -> bool {
     };
     match n {
         0 => false,
-        1..=3 => word_folds(
-            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
-        ),
+        1..=3 => word_folds(u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16),
         4..=8 => word_folds(le32(0) | le32(n - 4) << 32),
         _ => {
             let mut at = 0;
@@ -104,8 +102,7 @@ fn word_folds(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
     let low7 = w & (ONES * 0x7F);
-    let upper_or_open =
-        (ONES * (127 + 0x5C) - low7) & !w & (low7 + ONES * (127 - 0x40)) & TOPS;
+    let upper_or_open = (ONES * (127 + 0x5C) - low7) & !w & (low7 + ONES * (127 - 0x40)) & TOPS;
     let v = w ^ (ONES * u64::from(b']'));
     let close = v.wrapping_sub(ONES) & !v & TOPS;
     upper_or_open | close != 0

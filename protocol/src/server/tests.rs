@@ -5000,52 +5000,102 @@ fn a_successor_without_the_go_never_takes_the_stream_and_the_next_one_does() {
 #[test]
 fn a_successor_offered_two_streams_of_a_room_takes_the_one_its_go_names() {
     // The rival's state before B's end (interleaved: each part names its
-    // stream) or after it.
+    // stream) or after it, or the rival's whole offer before B's.
     for rival_first in [false, true] {
-        for ablate in [false, true] {
-            let mut cfg = Config::default();
-            cfg.ablations.no_offer_per_stream = ablate;
-            let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
-            let p1 = net.add_puppet("p1");
-            client_joins(&mut net, p1, "B", "p1");
-            let p2 = net.add_puppet("p2");
-            client_joins(&mut net, p2, "C", "p2");
-            // B hands #r to C; the end of its offer is delivered by hand.
-            net.lose.push("RSEQEND".into());
-            net.handle(1, Input::Operator(Command::Shutdown));
-            net.run_for(ms(100));
-            let end = offered_end(&net);
-            let c_sid = net.srv(2).sid().to_string();
-            assert_eq!(end[5], c_sid, "C is B's successor");
-            let gen = end[3].clone();
-            let ca = net.link_to(2, "A");
-            let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
-            // A second server shutting down offers C the room's other
-            // stream, which the room's beats (a larger SID), as its first
-            // handover too.
-            let (rival, from) = ("0ZZ-1", "0ZZ");
-            let state = ["#r", "1", rival, "1", &c_sid];
-            let rival_end = ["#r", rival, &gen, from, &c_sid];
-            if rival_first {
-                net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
-                net.inject(2, ca, &chat_frame("RSEQEND", &end));
-                net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
-            } else {
-                net.inject(2, ca, &chat_frame("RSEQEND", &end));
-                net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
-                net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+        for rival_before in [false, true] {
+            for ablate in [false, true] {
+                let mut cfg = Config::default();
+                cfg.ablations.no_offer_per_stream = ablate;
+                let mut net = chain(cfg, &["A", "B", "C"], &[("A", "B"), ("A", "C")]);
+                let p1 = net.add_puppet("p1");
+                client_joins(&mut net, p1, "B", "p1");
+                let p2 = net.add_puppet("p2");
+                client_joins(&mut net, p2, "C", "p2");
+                let c_sid = net.srv(2).sid().to_string();
+                let ca = net.link_to(2, "A");
+                // A second server shutting down offers C the room's other
+                // stream, which the room's beats (a larger SID), as its first
+                // handover too.
+                let (rival, from) = ("0ZZ-1", "0ZZ");
+                let state = ["#r", "1", rival, "1", &c_sid];
+                if rival_before {
+                    // The whole offer, under the handover number B's will
+                    // have: the go must still pick B's by its stream, not
+                    // the first offer with that number (mutation survivors).
+                    let rival_end = ["#r", rival, "1", from, &c_sid];
+                    net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+                    net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+                }
+                // B hands #r to C; the end of its offer is delivered by hand.
+                net.lose.push("RSEQEND".into());
+                net.handle(1, Input::Operator(Command::Shutdown));
+                net.run_for(ms(100));
+                let end = offered_end(&net);
+                assert_eq!(end[5], c_sid, "C is B's successor");
+                let gen = end[3].clone();
+                assert_eq!(gen, "1", "B's first handover");
+                let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
+                let rival_end = ["#r", rival, &gen, from, &c_sid];
+                if rival_before {
+                    net.inject(2, ca, &chat_frame("RSEQEND", &end));
+                } else if rival_first {
+                    net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+                    net.inject(2, ca, &chat_frame("RSEQEND", &end));
+                    net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+                } else {
+                    net.inject(2, ca, &chat_frame("RSEQEND", &end));
+                    net.inject(2, ca, &chat_frame("RSEQSTATE", &state));
+                    net.inject(2, ca, &chat_frame("RSEQEND", &rival_end));
+                }
+                // B's go, for its own stream.
+                net.run_for(secs(1));
+                if rival_before && ablate {
+                    // One offer a room: B's replaced the rival's, and its go
+                    // finds it.
+                    assert!(sequences(&net, 2));
+                } else {
+                    assert_eq!(
+                        sequences(&net, 2),
+                        !ablate,
+                        "C took B's stream (rival first: {rival_first}, before: \
+                     {rival_before}, ablated: {ablate})"
+                    );
+                }
+                let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
+                assert_eq!(room.stream.epoch, 1);
             }
-            // B's go, for its own stream.
-            net.run_for(secs(1));
-            assert_eq!(
-                sequences(&net, 2),
-                !ablate,
-                "C took B's stream (rival first: {rival_first}, ablated: {ablate})"
-            );
-            let room = net.srv(2).rooms().find(|r| r.name == "#r").unwrap();
-            assert_eq!(room.stream.epoch, 1);
         }
     }
+}
+
+/// A successor keeps at most `OFFERS` offers of a room, the newest: a
+/// room's states from servers that will never send the go cannot pile up
+/// (mutation survivors: the bound off by one either way).
+#[test]
+fn offers_of_a_room_are_bounded_and_the_oldest_give_way() {
+    let mut net = chain(
+        Config::default(),
+        &["A", "B", "C"],
+        &[("A", "B"), ("A", "C")],
+    );
+    let p2 = net.add_puppet("p2");
+    client_joins(&mut net, p2, "C", "p2");
+    let c_sid = net.srv(2).sid().to_string();
+    let ca = net.link_to(2, "A");
+    let streams: Vec<String> = (0..6).map(|i| format!("0Z{i}-1")).collect();
+    for s in &streams {
+        net.inject(
+            2,
+            ca,
+            &chat_frame("RSEQSTATE", &["#r", "1", s, "1", &c_sid]),
+        );
+    }
+    let held: Vec<String> = net.srv(2).chat.incoming["#r"]
+        .iter()
+        .map(|i| i.0.seq.to_string())
+        .collect();
+    let n = crate::server::chat::handoff::OFFERS;
+    assert_eq!(held, streams[streams.len() - n..]);
 }
 
 // ------------------------------------ waiting for the tree after a shutdown
@@ -7981,8 +8031,12 @@ fn a_stream_kept_for_want_of_a_successor_is_handed_over_when_one_comes_into_view
         cfg.ablations.no_drain_kept_streams = ablate;
         let mut net = chain(cfg, &["A", "B"], &[]);
         let p = net.add_puppet("p");
-        client_joins(&mut net, p, "B", "p");
+        let l = client_joins(&mut net, p, "B", "p");
         assert!(sequences(&net, 1), "B created #r");
+        // A second room kept too: each is offered again, not only the
+        // first (mutation survivors: kept once for any other room).
+        net.puppet_send(p, l, &encoded(&["JOINROOM", "#s"]));
+        net.settle();
         // B links to A and begins its shutdown the instant its end of the
         // link is registered, before A's burst (behind the VERIFIED) is read.
         net.connect(1, "A");
@@ -7998,18 +8052,27 @@ fn a_stream_kept_for_want_of_a_successor_is_handed_over_when_one_comes_into_view
         net.handle(1, Input::Operator(Command::Shutdown));
         net.run_for(secs(2));
         assert!(net.srv(1).is_stopped(), "B closed");
-        let handed = net
+        let mut handed: Vec<String> = net
             .sent
             .iter()
-            .any(|s| s.1 == 1 && words(&s.3)[0] == "RSEQSTATE");
-        assert_eq!(handed, !ablate, "ablated: {ablate}");
-        assert_eq!(
-            sequences(&net, 0),
-            !ablate,
-            "A took #r over (ablated: {ablate})"
-        );
-        let room = net.srv(0).rooms().find(|r| r.name == "#r").unwrap();
-        assert_eq!(room.stream.epoch, 1);
+            .filter(|s| s.1 == 1 && words(&s.3)[0] == "RSEQSTATE")
+            .map(|s| words(&s.3)[1].clone())
+            .collect();
+        handed.sort();
+        if ablate {
+            assert!(handed.is_empty(), "{handed:?}");
+        } else {
+            assert_eq!(handed, ["#r", "#s"]);
+        }
+        for room in ["#r", "#s"] {
+            let a = net.srv(0).rooms().find(|r| r.name == room).unwrap();
+            assert_eq!(
+                a.sequencer.is_some(),
+                !ablate,
+                "A took {room} over (ablated: {ablate})"
+            );
+            assert_eq!(a.stream.epoch, 1);
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 mod clients;
 mod grace;
 mod greeter;
-mod handoff;
+pub(crate) mod handoff;
 mod moves;
 mod nick_history;
 mod room_set;
