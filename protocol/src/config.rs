@@ -271,6 +271,11 @@ pub struct Ablations {
     /// when its shutdown began keeps it, even if servers come into view
     /// before it closes.
     pub no_drain_kept_streams: bool,
+    /// A server that refuses a KILL, SAVE or REJECT as misdirected, for a
+    /// user it holds, drops it without a word, instead of telling the
+    /// sender the user (its UID) so that the sender answers with the
+    /// resolution as its issuer.
+    pub no_resolution_reask: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -609,6 +614,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "stream.kept",
     ),
     (
+        "resolution-reask",
+        "a server that refuses a KILL, SAVE or REJECT as misdirected (its tree being reshaped just then) drops it though it holds the user it names, and tells the sender nothing: the sender applied it and sends it no more, the issuer's own copy went another way, and the refusing server's side keeps the user for good",
+        "users.agree",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -729,6 +739,7 @@ impl Ablations {
             "offer-per-stream" => &mut self.no_offer_per_stream,
             "ghost-squit" => &mut self.no_ghost_squit,
             "drain-kept-streams" => &mut self.no_drain_kept_streams,
+            "resolution-reask" => &mut self.no_resolution_reask,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

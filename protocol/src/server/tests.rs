@@ -1171,6 +1171,19 @@ fn chat_frame(command: &str, args: &[&str]) -> Vec<u8> {
     b
 }
 
+/// Since `sent`, A sent nothing but the UID of `uid` on `link`: a
+/// refused resolution is not passed on, and the sender is told the user
+/// it named (`resolution-reask`).
+fn only_reasked(net: &Net, sent: usize, link: LinkId, uid: &str) {
+    let since: Vec<_> = net.sent[sent..]
+        .iter()
+        .map(|s| (s.1, s.2, words(&s.3)))
+        .collect();
+    assert_eq!(since.len(), 1, "not forwarded, one UID back: {since:?}");
+    assert_eq!((since[0].0, since[0].1), (0, link), "{since:?}");
+    assert_eq!(since[0].2[..2], ["UID", uid], "{since:?}");
+}
+
 /// A in the chain A-B-C-E, D-A, with two users of C's introduced from B's
 /// side: "sam" (timestamp 5) and "max". Returns the net, A's links to B
 /// and D, C's and D's SIDs and the users' UIDs.
@@ -1221,7 +1234,7 @@ fn kill_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
     assert_eq!(net.srv(a).stats().misdirected, 1);
     assert_eq!(net.srv(a).stats().resolutions, 0);
-    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    only_reasked(&net, sent, ad, &sam);
     // Nor is a copy of A's own KILL that comes back round a cycle.
     let a_sid = net.srv(a).sid().to_string();
     net.inject(a, ab, &chat_frame("KILL", &[&a_sid, &sam, "test"]));
@@ -1268,7 +1281,7 @@ fn save_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
     assert_eq!(net.srv(a).stats().misdirected, 1);
     assert_eq!(net.srv(a).stats().resolutions, 0);
-    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    only_reasked(&net, sent, ad, &sam);
 
     net.inject(a, ab, &chat_frame("SAVE", &[&c_sid, &sam, "5"]));
     assert_eq!(
@@ -1572,7 +1585,7 @@ fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "wrong side");
     assert_eq!(net.srv(a).stats().misdirected, 1);
     assert_eq!(net.srv(a).stats().resolutions, 0);
-    assert_eq!(net.sent.len(), sent, "and not forwarded");
+    only_reasked(&net, sent, ad, &sam);
 
     net.inject(a, ab, &chat_frame("REJECT", &[&c_sid, &sam]));
     assert_eq!(nick_of(&net, a, &sam), None, "from C's side: applied");
@@ -1592,6 +1605,87 @@ fn reject_is_only_taken_from_the_direction_of_its_issuer() {
     net.inject(a, ad, &chat_frame("REJECT", &[&c_sid, &sam]));
     assert_eq!(nick_of(&net, a, &sam), None);
     assert_eq!(net.srv(a).stats().misdirected, 0);
+}
+
+/// A resolution refused as misdirected, for a user the server holds, is
+/// asked for again: the server tells the sender the user (its UID), and
+/// the sender, which applied the resolution, answers with it as its
+/// issuer, which the direction check passes. At 1 s hops a server
+/// refused the only copy of a KILL of a user it held, while the loop rule
+/// reshaped the tree between it and the sender; nobody sent it again, and
+/// its side kept the user for good
+/// (kill-refused-across-a-reshaped-tree-at-1s.toml). Here D has applied
+/// C's resolution and passes it on to A, which routes C through B. Not
+/// with `resolution-reask` ablated: A keeps sam, and tells D nothing.
+#[test]
+fn a_resolution_refused_for_a_user_held_is_asked_for_again() {
+    use crate::config::NickCollision;
+    let policies = [
+        (NickCollision::TsKill, "KILL"),
+        (NickCollision::Reject, "REJECT"),
+        (NickCollision::TsRename, "SAVE"),
+    ];
+    for ablate in [false, true] {
+        for (policy, kind) in policies {
+            let mut cfg = Config {
+                nick_collision: policy,
+                ..Config::default()
+            };
+            cfg.ablations.no_resolution_reask = ablate;
+            let (mut net, ab, ad, c_sid, d_sid, [sam, max]) = users_of_c(cfg);
+            net.settle();
+            let (a, d) = (0, 3);
+            let da = net.link_to(d, "A");
+            let resolution = |uid: &str| match kind {
+                "KILL" => chat_frame("KILL", &[&c_sid, uid, "nick collision"]),
+                "REJECT" => chat_frame("REJECT", &[&c_sid, uid]),
+                _ => chat_frame("SAVE", &[&c_sid, uid, "5"]),
+            };
+            let kept = (kind == "SAVE").then(|| sam.clone());
+            net.inject(d, da, &resolution(&sam));
+            assert_eq!(nick_of(&net, d, &sam), kept, "{kind}: D applied it");
+
+            let sent = net.sent.len();
+            net.inject(a, ad, &resolution(&sam));
+            assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: refused");
+            assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
+            if ablate {
+                assert_eq!(net.sent.len(), sent, "{kind}: ablated, nothing sent");
+            } else {
+                only_reasked(&net, sent, ad, &sam);
+            }
+            net.settle();
+            if ablate {
+                assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
+                assert_eq!(net.srv(a).stats().resolutions, 0, "{kind}");
+                continue;
+            }
+            assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: D's answer applied");
+            assert_eq!(net.srv(a).stats().resolutions, 1, "{kind}");
+            assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: only the first");
+            let passed = net
+                .sent_on(a, ab)
+                .into_iter()
+                .filter(|w| w[0] == kind)
+                .collect::<Vec<_>>();
+            assert_eq!(passed.len(), 1, "{kind}: passed on once");
+            assert_eq!(passed[0][1..3], [&*d_sid, &*sam], "{kind}: issued by D");
+
+            // Not for a user whose home lies behind the sender (our UID
+            // would be refused there), nor for one we do not hold.
+            let sent = net.sent.len();
+            let from_c_side = match kind {
+                "KILL" => chat_frame("KILL", &[&d_sid, &max, "nick collision"]),
+                "REJECT" => chat_frame("REJECT", &[&d_sid, &max]),
+                _ => chat_frame("SAVE", &[&d_sid, &max, "6"]),
+            };
+            net.inject(a, ab, &from_c_side);
+            net.inject(a, ad, &resolution(&format!("{c_sid}-1-9")));
+            assert_eq!(net.srv(a).stats().misdirected, 3, "{kind}");
+            assert_eq!(net.sent.len(), sent, "{kind}: nothing asked");
+            assert!(nick_of(&net, a, &max).is_some(), "{kind}");
+        }
+    }
 }
 
 /// A resolution that never reached the loser's side (cut off while it

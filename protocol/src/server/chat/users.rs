@@ -20,7 +20,10 @@
 //! Any server that sees both claims resolves the collision, so a KILL,
 //! SAVE or REJECT names the server that issued it and, like a BCAST, is
 //! taken only from the link toward that server; copies that come round a
-//! transient cycle from the other side are refused.
+//! transient cycle from the other side are refused. While the tree is
+//! reshaped such a copy can be the only one a server holding the user
+//! gets: it then tells the sender the user, and the sender answers with
+//! the resolution as its issuer.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -603,6 +606,7 @@ impl Server {
                     return false;
                 }
                 if !self.check_issuer(link, issuer, "KILL", out) {
+                    self.reask_refused(link, uid, None, out);
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
@@ -617,6 +621,7 @@ impl Server {
                     return false;
                 }
                 if !self.check_issuer(link, issuer, "REJECT", out) {
+                    self.reask_refused(link, uid, None, out);
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
@@ -634,6 +639,7 @@ impl Server {
                     return false;
                 }
                 if !self.check_issuer(link, issuer, "SAVE", out) {
+                    self.reask_refused(link, uid, Some(ts), out);
                     return true;
                 }
                 let uid: Arc<str> = uid.into();
@@ -667,6 +673,47 @@ impl Server {
             out.send(link, frame("REJECT", &[&me, uid]));
         } else {
             out.send(link, frame("KILL", &[&me, uid, "nick collision"]));
+        }
+    }
+
+    /// A KILL, SAVE or REJECT for `uid` (for its claim `claim`, a SAVE's)
+    /// was refused as misdirected: it came from the neighbour on `link`,
+    /// not from the issuer's direction (the tree was being reshaped, and
+    /// our route to the issuer already ran another way). The neighbour
+    /// applied it and will not send it again, and the issuer's own copy
+    /// went the way the issuer saw the tree, which may not lead here: at
+    /// 1 s hops the refusing server's side held the user for good while
+    /// the rest had killed it
+    /// (`kill-refused-across-a-reshaped-tree-at-1s.toml`). If the
+    /// resolution would still change what we hold, we tell the neighbour
+    /// the user as we hold it (its UID), as a burst would: the neighbour
+    /// holds the resolution and answers as its issuer
+    /// ([`Server::answer_dead`], [`Server::answer_saved`]), which passes
+    /// our direction check, since it comes from the neighbour itself.
+    /// Only while we route the neighbour through `link`, so that a refused
+    /// answer is never asked about again, and not for a user whose home
+    /// lies behind `link`, where our UID would be refused in turn.
+    fn reask_refused(&mut self, link: LinkId, uid: &str, claim: Option<u64>, out: &mut Outbox) {
+        if self.cfg.ablations.no_resolution_reask {
+            return;
+        }
+        let Some(u) = self.chat.users.get(uid) else {
+            return; // gone already, or never here: nothing to change
+        };
+        if claim.is_some_and(|ts| u.ts != ts || *u.nick == *uid) {
+            return; // another claim than the one saved, or renamed already
+        }
+        if self.route_by_sid(&u.sid) == Some(link) {
+            return;
+        }
+        let sender_here = self
+            .links
+            .get(&link)
+            .and_then(|l| l.peer.as_deref())
+            .and_then(|peer| self.known.get(peer))
+            .is_some_and(|k| k.via == link);
+        if sender_here {
+            super::send_uid(out, link, uid, u);
         }
     }
 
