@@ -262,6 +262,10 @@ pub struct Ablations {
     /// second stream's state replaces the first's, and a go takes whichever
     /// offer has its handover number.
     pub no_offer_per_stream: bool,
+    /// A server handing a stream over takes any RHOLDER naming its
+    /// successor and the handover's number as its receipt, whichever
+    /// stream of the room it names.
+    pub no_receipt_per_stream: bool,
     /// A server that drops a restarted peer's earlier incarnation, held
     /// by another route, when the peer registers a link to it tells
     /// nobody: its other links learn the new incarnation only from the
@@ -604,6 +608,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.kept",
     ),
     (
+        "receipt-per-stream",
+        "a server handing a stream over takes any RHOLDER that names its successor and the handover's number as its receipt, whichever stream of the room it names: two servers that each created the room hand their two streams to one successor, each as its first handover, and the first stream's RHOLDER, reaching the second's old sequencer before the successor's take, lets that stream go untold; its successor's take finds nobody to answer it, a request for a number is refused, and the room starts afresh in a new epoch",
+        "send.kept",
+    ),
+    (
         "ghost-squit",
         "a server that drops a restarted peer's earlier incarnation (held by another route) when the peer registers a link to it tells its other links nothing, leaving it to the peer's burst: if the link closes before the burst arrives, the servers that had the ghost from it keep it for good, since the SQUIT of the neighbour that times the ghost out finds it gone there and goes no further",
         "ghost.server",
@@ -737,6 +746,7 @@ impl Ablations {
             "route-withdraw" => &mut self.no_route_withdraw,
             "squit-strays" => &mut self.no_squit_strays,
             "offer-per-stream" => &mut self.no_offer_per_stream,
+            "receipt-per-stream" => &mut self.no_receipt_per_stream,
             "ghost-squit" => &mut self.no_ghost_squit,
             "drain-kept-streams" => &mut self.no_drain_kept_streams,
             "resolution-reask" => &mut self.no_resolution_reask,

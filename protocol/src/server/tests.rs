@@ -5192,6 +5192,50 @@ fn offers_of_a_room_are_bounded_and_the_oldest_give_way() {
     assert_eq!(held, streams[streams.len() - n..]);
 }
 
+/// A server handing a stream over takes as its receipt only an RHOLDER
+/// for that stream. Two servers that each created a room, shutting down,
+/// can hand their two streams to one successor, both as the streams'
+/// first handover: the other stream's RHOLDER names the same successor
+/// and number. Taken as B's receipt (`receipt-per-stream`), it let B's
+/// stream go before C's take came, the take found nothing to answer, and
+/// nobody took the stream (swarm-discovery seed 61382,
+/// receipt-names-its-stream.toml).
+#[test]
+fn a_receipt_for_another_stream_of_the_room_does_not_end_a_handover() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_receipt_per_stream = ablate;
+        let (mut net, _) = room_across_b_and_c_with(cfg);
+        // B hands #r to C; the end of its offer is delivered by hand.
+        net.lose.push("RSEQEND".into());
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(ms(100));
+        let end = offered_end(&net);
+        let c_sid = net.srv(2).sid().to_string();
+        assert_eq!(end[5], c_sid, "C is B's successor");
+        let b_stream = stream_of(&net, 2);
+        assert_eq!(end[2], *b_stream.seq);
+        // The RHOLDER of the room's other stream, handed to C by another
+        // server as its first handover, reaches B first.
+        let ba = net.link_to(1, "A");
+        let rival = chat_frame("RHOLDER", &["#r", "0ZZ-1", &c_sid, &end[3]]);
+        net.inject(1, ba, &rival);
+        // Then C has B's state, says it is ready, and waits for the go.
+        let ca = net.link_to(2, "A");
+        let end: Vec<&str> = end[1..].iter().map(String::as_str).collect();
+        net.inject(2, ca, &chat_frame("RSEQEND", &end));
+        net.run_for(secs(12));
+        assert!(net.srv(1).is_stopped());
+        // B answered C's take with the go, and the room goes on in C's
+        // hands on B's stream; ablated, the take went unanswered and the
+        // room was started afresh in a new epoch.
+        let b_go = net.sent_cmd(1, ba, "RSEQGO");
+        assert_eq!(b_go.len(), usize::from(!ablate), "ablated: {ablate}");
+        assert_eq!(stream_of(&net, 2) == b_stream, !ablate);
+        assert!(sequences(&net, 2));
+    }
+}
+
 // ------------------------------------ waiting for the tree after a shutdown
 
 /// B and C hang off H; C has B as an autoconnect target. p1 on B makes
