@@ -1184,6 +1184,43 @@ fn only_reasked(net: &Net, sent: usize, link: LinkId, uid: &str) {
     assert_eq!(since[0].2[..2], ["UID", uid], "{since:?}");
 }
 
+/// The resolution `kind` (KILL, REJECT or SAVE) of `uid`, issued by
+/// `issuer`; a SAVE saves the claim of timestamp `ts`.
+fn resolution_frame(kind: &str, issuer: &str, uid: &str, ts: &str) -> Vec<u8> {
+    match kind {
+        "KILL" => chat_frame("KILL", &[issuer, uid, "nick collision"]),
+        "REJECT" => chat_frame("REJECT", &[issuer, uid]),
+        _ => chat_frame("SAVE", &[issuer, uid, ts]),
+    }
+}
+
+/// Each kind of resolution with the collision policy that issues it (a
+/// KILL under `kill`), with the ablation `off` set and not: whether it is
+/// set, the config and the kind.
+fn resolution_cases(
+    kill: crate::config::NickCollision,
+    off: fn(&mut crate::config::Ablations) -> &mut bool,
+) -> Vec<(bool, Config, &'static str)> {
+    use crate::config::NickCollision;
+    let policies = [
+        (kill, "KILL"),
+        (NickCollision::Reject, "REJECT"),
+        (NickCollision::TsRename, "SAVE"),
+    ];
+    let mut cases = Vec::new();
+    for ablate in [false, true] {
+        for (policy, kind) in policies {
+            let mut cfg = Config {
+                nick_collision: policy,
+                ..Config::default()
+            };
+            *off(&mut cfg.ablations) = ablate;
+            cases.push((ablate, cfg, kind));
+        }
+    }
+    cases
+}
+
 /// A in the chain A-B-C-E, D-A, with two users of C's introduced from B's
 /// side: "sam" (timestamp 5) and "max". Returns the net, A's links to B
 /// and D, C's and D's SIDs and the users' UIDs.
@@ -1619,72 +1656,52 @@ fn reject_is_only_taken_from_the_direction_of_its_issuer() {
 /// with `resolution-reask` ablated: A keeps sam, and tells D nothing.
 #[test]
 fn a_resolution_refused_for_a_user_held_is_asked_for_again() {
-    use crate::config::NickCollision;
-    let policies = [
-        (NickCollision::TsKill, "KILL"),
-        (NickCollision::Reject, "REJECT"),
-        (NickCollision::TsRename, "SAVE"),
-    ];
-    for ablate in [false, true] {
-        for (policy, kind) in policies {
-            let mut cfg = Config {
-                nick_collision: policy,
-                ..Config::default()
-            };
-            cfg.ablations.no_resolution_reask = ablate;
-            let (mut net, ab, ad, c_sid, d_sid, [sam, max]) = users_of_c(cfg);
-            net.settle();
-            let (a, d) = (0, 3);
-            let da = net.link_to(d, "A");
-            let resolution = |uid: &str| match kind {
-                "KILL" => chat_frame("KILL", &[&c_sid, uid, "nick collision"]),
-                "REJECT" => chat_frame("REJECT", &[&c_sid, uid]),
-                _ => chat_frame("SAVE", &[&c_sid, uid, "5"]),
-            };
-            let kept = (kind == "SAVE").then(|| sam.clone());
-            net.inject(d, da, &resolution(&sam));
-            assert_eq!(nick_of(&net, d, &sam), kept, "{kind}: D applied it");
+    let kill = crate::config::NickCollision::TsKill;
+    for (ablate, cfg, kind) in resolution_cases(kill, |a| &mut a.no_resolution_reask) {
+        let (mut net, ab, ad, c_sid, d_sid, [sam, max]) = users_of_c(cfg);
+        net.settle();
+        let (a, d) = (0, 3);
+        let da = net.link_to(d, "A");
+        let resolution = |uid: &str| resolution_frame(kind, &c_sid, uid, "5");
+        let kept = (kind == "SAVE").then(|| sam.clone());
+        net.inject(d, da, &resolution(&sam));
+        assert_eq!(nick_of(&net, d, &sam), kept, "{kind}: D applied it");
 
-            let sent = net.sent.len();
-            net.inject(a, ad, &resolution(&sam));
-            assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: refused");
-            assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
-            if ablate {
-                assert_eq!(net.sent.len(), sent, "{kind}: ablated, nothing sent");
-            } else {
-                only_reasked(&net, sent, ad, &sam);
-            }
-            net.settle();
-            if ablate {
-                assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
-                assert_eq!(net.srv(a).stats().resolutions, 0, "{kind}");
-                continue;
-            }
-            assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: D's answer applied");
-            assert_eq!(net.srv(a).stats().resolutions, 1, "{kind}");
-            assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: only the first");
-            let passed = net
-                .sent_on(a, ab)
-                .into_iter()
-                .filter(|w| w[0] == kind)
-                .collect::<Vec<_>>();
-            assert_eq!(passed.len(), 1, "{kind}: passed on once");
-            assert_eq!(passed[0][1..3], [&*d_sid, &*sam], "{kind}: issued by D");
-
-            // Not for a user whose home lies behind the sender (our UID
-            // would be refused there), nor for one we do not hold.
-            let sent = net.sent.len();
-            let from_c_side = match kind {
-                "KILL" => chat_frame("KILL", &[&d_sid, &max, "nick collision"]),
-                "REJECT" => chat_frame("REJECT", &[&d_sid, &max]),
-                _ => chat_frame("SAVE", &[&d_sid, &max, "6"]),
-            };
-            net.inject(a, ab, &from_c_side);
-            net.inject(a, ad, &resolution(&format!("{c_sid}-1-9")));
-            assert_eq!(net.srv(a).stats().misdirected, 3, "{kind}");
-            assert_eq!(net.sent.len(), sent, "{kind}: nothing asked");
-            assert!(nick_of(&net, a, &max).is_some(), "{kind}");
+        let sent = net.sent.len();
+        net.inject(a, ad, &resolution(&sam));
+        assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: refused");
+        assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
+        if ablate {
+            assert_eq!(net.sent.len(), sent, "{kind}: ablated, nothing sent");
+        } else {
+            only_reasked(&net, sent, ad, &sam);
         }
+        net.settle();
+        if ablate {
+            assert_eq!(nick_of(&net, a, &sam).as_deref(), Some("sam"), "{kind}");
+            assert_eq!(net.srv(a).stats().resolutions, 0, "{kind}");
+            continue;
+        }
+        assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: D's answer applied");
+        assert_eq!(net.srv(a).stats().resolutions, 1, "{kind}");
+        assert_eq!(net.srv(a).stats().misdirected, 1, "{kind}: only the first");
+        let passed = net
+            .sent_on(a, ab)
+            .into_iter()
+            .filter(|w| w[0] == kind)
+            .collect::<Vec<_>>();
+        assert_eq!(passed.len(), 1, "{kind}: passed on once");
+        assert_eq!(passed[0][1..3], [&*d_sid, &*sam], "{kind}: issued by D");
+
+        // Not for a user whose home lies behind the sender (our UID
+        // would be refused there), nor for one we do not hold.
+        let sent = net.sent.len();
+        let from_c_side = resolution_frame(kind, &d_sid, &max, "6");
+        net.inject(a, ab, &from_c_side);
+        net.inject(a, ad, &resolution(&format!("{c_sid}-1-9")));
+        assert_eq!(net.srv(a).stats().misdirected, 3, "{kind}");
+        assert_eq!(net.sent.len(), sent, "{kind}: nothing asked");
+        assert!(nick_of(&net, a, &max).is_some(), "{kind}");
     }
 }
 
@@ -1697,64 +1714,48 @@ fn a_resolution_refused_for_a_user_held_is_asked_for_again() {
 /// the network knew, before.
 #[test]
 fn a_user_reintroduced_after_its_resolution_is_answered_with_it() {
-    use crate::config::NickCollision;
-    let policies = [
-        (NickCollision::KillBoth, "KILL"),
-        (NickCollision::Reject, "REJECT"),
-        (NickCollision::TsRename, "SAVE"),
-    ];
-    for ablate in [false, true] {
-        for (policy, kind) in policies {
-            let mut cfg = Config {
-                nick_collision: policy,
-                ..Config::default()
-            };
-            cfg.ablations.no_resolution_answer = ablate;
-            let (mut net, ab, ad, _, d_sid, [sam, _]) = users_of_c(cfg);
-            let a = 0;
-            let a_sid = net.srv(a).sid().to_string();
-            let resolution = match kind {
-                "KILL" => chat_frame("KILL", &[&d_sid, &sam, "nick collision"]),
-                "REJECT" => chat_frame("REJECT", &[&d_sid, &sam]),
-                _ => chat_frame("SAVE", &[&d_sid, &sam, "5"]),
-            };
-            net.inject(a, ad, &resolution);
-            let kept = (kind == "SAVE").then(|| sam.clone());
-            assert_eq!(nick_of(&net, a, &sam), kept, "{kind} applied");
-            let count = |net: &Net, l| net.sent_on(a, l).iter().filter(|w| w[0] == kind).count();
-            let (on_ab, on_ad) = (count(&net, ab), count(&net, ad));
-            let resolutions = net.srv(a).stats().resolutions;
+    let kill = crate::config::NickCollision::KillBoth;
+    for (ablate, cfg, kind) in resolution_cases(kill, |a| &mut a.no_resolution_answer) {
+        let (mut net, ab, ad, _, d_sid, [sam, _]) = users_of_c(cfg);
+        let a = 0;
+        let a_sid = net.srv(a).sid().to_string();
+        let resolution = resolution_frame(kind, &d_sid, &sam, "5");
+        net.inject(a, ad, &resolution);
+        let kept = (kind == "SAVE").then(|| sam.clone());
+        assert_eq!(nick_of(&net, a, &sam), kept, "{kind} applied");
+        let count = |net: &Net, l| net.sent_on(a, l).iter().filter(|w| w[0] == kind).count();
+        let (on_ab, on_ad) = (count(&net, ab), count(&net, ad));
+        let resolutions = net.srv(a).stats().resolutions;
 
-            // C's side, which never got it, introduces sam again.
-            net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
-            assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: not brought back");
-            let want: Vec<&str> = match kind {
-                "KILL" => vec!["KILL", &a_sid, &sam, "nick collision"],
-                "REJECT" => vec!["REJECT", &a_sid, &sam],
-                _ => vec!["SAVE", &a_sid, &sam, "5"],
-            };
-            if ablate {
-                assert_eq!(count(&net, ab), on_ab, "{kind}: ablated, no answer");
-            } else {
-                assert_eq!(count(&net, ab), on_ab + 1, "{kind}: answered once");
-                assert_eq!(net.sent_on(a, ab).last().unwrap(), &want, "{kind}");
-            }
-            assert_eq!(count(&net, ad), on_ad, "{kind}: only toward C's side");
-            assert_eq!(net.srv(a).stats().resolutions, resolutions, "not a new one");
+        // C's side, which never got it, introduces sam again.
+        net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+        assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: not brought back");
+        let want: Vec<&str> = match kind {
+            "KILL" => vec!["KILL", &a_sid, &sam, "nick collision"],
+            "REJECT" => vec!["REJECT", &a_sid, &sam],
+            _ => vec!["SAVE", &a_sid, &sam, "5"],
+        };
+        if ablate {
+            assert_eq!(count(&net, ab), on_ab, "{kind}: ablated, no answer");
+        } else {
+            assert_eq!(count(&net, ab), on_ab + 1, "{kind}: answered once");
+            assert_eq!(net.sent_on(a, ab).last().unwrap(), &want, "{kind}");
+        }
+        assert_eq!(count(&net, ad), on_ad, "{kind}: only toward C's side");
+        assert_eq!(net.srv(a).stats().resolutions, resolutions, "not a new one");
 
-            // The same introduction from the wrong side is refused as
-            // misdirected and not answered.
-            let misdirected = net.srv(a).stats().misdirected;
-            let sent = net.sent.len();
-            net.inject(a, ad, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
-            assert_eq!(net.srv(a).stats().misdirected, misdirected + 1);
-            assert_eq!(net.sent.len(), sent, "{kind}: nothing sent");
+        // The same introduction from the wrong side is refused as
+        // misdirected and not answered.
+        let misdirected = net.srv(a).stats().misdirected;
+        let sent = net.sent.len();
+        net.inject(a, ad, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+        assert_eq!(net.srv(a).stats().misdirected, misdirected + 1);
+        assert_eq!(net.sent.len(), sent, "{kind}: nothing sent");
 
-            // A renamed introduction carries the SAVE already: no answer.
-            if kind == "SAVE" && !ablate {
-                net.inject(a, ab, &chat_frame("UID", &[&sam, &sam, "5", "5"]));
-                assert_eq!(count(&net, ab), on_ab + 1, "no answer to a saved UID");
-            }
+        // A renamed introduction carries the SAVE already: no answer.
+        if kind == "SAVE" && !ablate {
+            net.inject(a, ab, &chat_frame("UID", &[&sam, &sam, "5", "5"]));
+            assert_eq!(count(&net, ab), on_ab + 1, "no answer to a saved UID");
         }
     }
 }
