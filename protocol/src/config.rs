@@ -172,6 +172,9 @@ pub struct Ablations {
     /// After a move, a client does not ask again for the rooms whose join
     /// was not confirmed.
     pub no_move_rejoin: bool,
+    /// A server answers a JOINROOM from a user already a member of the
+    /// room with JOINED alone, without its start point.
+    pub no_rejoin_start: bool,
     /// After a move, a client does not send again the nick changes and
     /// leaves that went to the old server and were not answered.
     pub no_move_resend: bool,
@@ -473,6 +476,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "client.rooms",
     ),
     (
+        "rejoin-start",
+        "a server answers a join from a user already a member of the room with JOINED alone: a client moved while its join was on the old connection drops the start point the new server sends it before the old one's JOINED arrives, joins the room again there, and waits for good for a start point that never comes",
+        "order.liveness",
+    ),
+    (
         "move-resend",
         "after a move a client does not send again the nick changes and leaves it sent on the old connection and saw no answer to: one sent just before the handover can reach the source after it let the user go, and is lost",
         "client.nick",
@@ -724,6 +732,7 @@ impl Ablations {
             "unique-memid" => &mut self.no_unique_memid,
             "leave-ends-membership" => &mut self.no_leave_ends_membership,
             "move-rejoin" => &mut self.no_move_rejoin,
+            "rejoin-start" => &mut self.no_rejoin_start,
             "move-resend" => &mut self.no_move_resend,
             "move-watch" => &mut self.no_move_watch,
             "leave-after-sends" => &mut self.no_leave_after_sends,

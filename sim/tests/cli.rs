@@ -884,7 +884,7 @@ fn report_draws_a_scenario_or_a_trace_into_one_page() {
         from_trace.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 violations, 244 frames drawn"), "{out}");
+    assert!(out.contains("3 violations, 249 frames drawn"), "{out}");
     let (code, _, err) = drcsim(&["report", trace.to_str().unwrap(), "--seed", "2"]);
     assert_eq!(code, 2);
     assert!(err.contains("not to a trace"), "{err}");

@@ -162,7 +162,10 @@ impl Client {
         // it sooner than the old connection carried the join), and is
         // dropped there unanswered (swarm-discovery seed 12117). Every room
         // wanted and not confirmed is asked for again here; a join the
-        // source did take is answered JOINED again, which changes nothing.
+        // source did take is answered JOINED again with the start point
+        // (`rejoin-start`): the one the target sent at the swap came before
+        // the source's JOINED, while the room was not joined, and was
+        // dropped.
         if !self.cfg.no_move_rejoin {
             let unconfirmed: Vec<Arc<str>> = self
                 .wanted_rooms

@@ -4071,6 +4071,50 @@ fn a_lost_start_point_is_asked_for_again_after_find_delay() {
     assert!(net.puppet_got(bob, l).iter().any(|w| w[0] == "SYNC"));
 }
 
+/// A join from a user already a member is answered like a first one:
+/// JOINED, then the member's start point, from the sequencer here or
+/// asked of it. A client moved while its join crossed the old connection
+/// drops the start point the new server sends before the old one's
+/// JOINED has come, and joins again there; answered JOINED alone
+/// (`rejoin-start`), it waited for a start point for good (swarm-discovery
+/// seed 63441 at 1 s hops, start-lost-to-a-join-across-a-move.toml).
+#[test]
+fn a_members_join_is_answered_with_its_start_point_again() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_rejoin_start = ablate;
+        // alice on A, which sequences #r; bob on B.
+        let mut net = chain(cfg, &["A", "B"], &[("A", "B")]);
+        let alice = net.add_puppet("alice");
+        let la = client_joins(&mut net, alice, "A", "alice");
+        let bob = net.add_puppet("bob");
+        let lb = client_joins(&mut net, bob, "B", "bob");
+        for (p, l) in [(alice, la), (bob, lb)] {
+            let before = net.puppet_got(p, l).len();
+            net.puppet_send(p, l, &encoded(&["JOINROOM", "#r"]));
+            net.settle();
+            let got = net.puppet_got(p, l)[before..].to_vec();
+            let cmds: Vec<&str> = got.iter().map(|w| w[0].as_str()).collect();
+            let want: &[&str] = if ablate {
+                &["JOINED"]
+            } else {
+                &["JOINED", "SYNC"]
+            };
+            assert_eq!(cmds, want, "ablated: {ablate}, {got:?}");
+            if !ablate {
+                assert_eq!(got[1][1..4], got[0][1..4], "the room's stream");
+            }
+        }
+        // The membership is the one there was: no second RJOIN went out.
+        let rjoins = net
+            .sent_on(1, net.link_to(1, "A"))
+            .iter()
+            .filter(|w| w[0] == "RJOIN")
+            .count();
+        assert_eq!(rjoins, 1);
+    }
+}
+
 /// The source commits a move only on the target's word for that very
 /// request: an RDDONE naming another target leaves it pending (mutation
 /// survivor: the check could be dropped).

@@ -595,19 +595,26 @@ impl Server {
             None => return,
         };
         for key in keys {
-            let Some(room) = self.chat.rooms.get(&key) else {
-                continue;
-            };
-            if room.seq.is_some() {
-                self.send_start(&key, uid, true, out);
-                continue;
-            }
-            if let Dest::Link(l) = self.dest_of_sequencer(&key, &room.stream.seq) {
-                out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
-            }
-            if !self.cfg.ablations.no_start_retry {
-                self.start_awaited(&key, uid);
-            }
+            self.resume_stream(&key, uid, out);
+        }
+    }
+
+    /// Asks the sequencer of room `key` for its local member's start point
+    /// again (given at once if this server is the sequencer), awaited until
+    /// it comes.
+    pub(crate) fn resume_stream(&mut self, key: &str, uid: &Arc<str>, out: &mut Outbox) {
+        let Some(room) = self.chat.rooms.get(key) else {
+            return;
+        };
+        if room.seq.is_some() {
+            self.send_start(key, uid, true, out);
+            return;
+        }
+        if let Dest::Link(l) = self.dest_of_sequencer(key, &room.stream.seq) {
+            out.send(l, frame("RSTARTREQ", &[&room.name, uid]));
+        }
+        if !self.cfg.ablations.no_start_retry {
+            self.start_awaited(key, uid);
         }
     }
 
