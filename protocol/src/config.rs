@@ -283,6 +283,10 @@ pub struct Ablations {
     /// sender the user (its UID) so that the sender answers with the
     /// resolution as its issuer.
     pub no_resolution_reask: bool,
+    /// A member's server forgets its local members' requests for numbers
+    /// once they are sent: one whose sequencer a graceful shutdown takes
+    /// out of its view is left to the client's retry.
+    pub no_request_reask: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -636,6 +640,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "users.agree",
     ),
     (
+        "request-reask",
+        "a member's server forgets a local member's request for a number once it is sent: a request that a server shutting down passed on in its last moments is answered back through it after it closed, or one reaches it after it closed, and the answer is lost; the member's server, which saw the sequencer leave its view and come back when the tree re-formed, never asks again, and the client's tries are spent",
+        "send.kept",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -759,6 +768,7 @@ impl Ablations {
             "ghost-squit" => &mut self.no_ghost_squit,
             "drain-kept-streams" => &mut self.no_drain_kept_streams,
             "resolution-reask" => &mut self.no_resolution_reask,
+            "request-reask" => &mut self.no_request_reask,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -1705,6 +1705,72 @@ fn a_resolution_refused_for_a_user_held_is_asked_for_again() {
     }
 }
 
+/// Review of `resolution-reask`: the re-ask reaches the sender as a UID,
+/// and the sender checks a UID against the direction of the user's home
+/// before it looks at its tombstone. While the tree is reshaped the two
+/// views can disagree on that direction too: here D routes C (sam's home)
+/// through F, A routes it through B. D takes C's KILL from F's side and
+/// passes it to A, which refuses it (misdirected) and tells D sam; D
+/// refused that UID as misdirected in turn and answered nothing, and A
+/// kept the user it asked about, as before the fix; now D, holding the
+/// tombstone, answers the refused UID with the KILL as its issuer, which
+/// A takes (D is its neighbour). Chain D-F, D-A, A-B,
+/// B-C; D learns C behind F by a route through a link older than every
+/// real one (B-C, the newest, loses), and its forward of that route to A
+/// is lost.
+#[test]
+fn a_reask_refused_by_the_sender_as_misdirected_is_answered() {
+    let links = [("D", "F"), ("D", "A"), ("A", "B"), ("B", "C")];
+    let mut net = chain(Config::default(), &["A", "B", "C", "D", "F"], &links);
+    let (a, d) = (0, 3);
+    let (ab, ad) = (net.link_to(a, "B"), net.link_to(a, "D"));
+    let (da, df) = (net.link_to(d, "A"), net.link_to(d, "F"));
+    let c_sid = net.srv(2).sid().to_string();
+    let sam = format!("{c_sid}-1-1");
+    net.inject(a, ab, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
+    net.settle();
+    assert_eq!(nick_of(&net, d, &sam).as_deref(), Some("sam"));
+    // D moves C behind F; A does not hear of it.
+    net.lose.push("SERVER".into());
+    net.inject(
+        d,
+        df,
+        &encoded(&["SERVER", "C", "1", &c_sid, "1", "F", "0:C:F:C"]),
+    );
+    assert_eq!(net.srv(d).known_server("C").map(|k| k.via), Some(df));
+    assert_eq!(net.srv(a).known_server("C").map(|k| k.via), Some(ab));
+    // C's KILL reaches D from F's side, D's view of C's direction.
+    net.inject(
+        d,
+        df,
+        &chat_frame("KILL", &[&c_sid, &sam, "nick collision"]),
+    );
+    assert_eq!(nick_of(&net, d, &sam), None, "D applied it");
+    net.settle();
+    assert!(net.srv(a).stats().misdirected >= 1, "A refused D's copy");
+    assert!(
+        net.sent_on(a, ad)
+            .iter()
+            .any(|w| w.len() > 1 && w[..2] == ["UID", sam.as_str()]),
+        "A asked D"
+    );
+    let d_answers: Vec<_> = net
+        .sent_on(d, da)
+        .into_iter()
+        .filter(|w| w[0] == "KILL" && w.get(2) == Some(&sam))
+        .collect();
+    assert!(net.srv(d).stats().misdirected >= 1, "D refused A's UID");
+    assert_eq!(
+        nick_of(&net, a, &sam),
+        None,
+        "A still holds sam; D answered: {d_answers:?}"
+    );
+    assert!(
+        d_answers.iter().any(|w| w[1] == net.srv(d).sid()),
+        "issued by D"
+    );
+}
+
 /// A resolution that never reached the loser's side (cut off while it
 /// flooded) must not leave that side holding the user for good: when the
 /// side introduces the UID again (a burst after the heal, a USYNC answer),
@@ -1745,12 +1811,21 @@ fn a_user_reintroduced_after_its_resolution_is_answered_with_it() {
         assert_eq!(net.srv(a).stats().resolutions, resolutions, "not a new one");
 
         // The same introduction from the wrong side is refused as
-        // misdirected and not answered.
+        // misdirected, nothing is introduced or passed on, but the
+        // neighbour that sent it is told the resolution all the same
+        // (a re-ask the asker's view routed the wrong way; see
+        // a_reask_refused_by_the_sender_as_misdirected_is_answered).
         let misdirected = net.srv(a).stats().misdirected;
         let sent = net.sent.len();
         net.inject(a, ad, &chat_frame("UID", &[&sam, "sam", "5", "5"]));
         assert_eq!(net.srv(a).stats().misdirected, misdirected + 1);
-        assert_eq!(net.sent.len(), sent, "{kind}: nothing sent");
+        assert_eq!(nick_of(&net, a, &sam), kept, "{kind}: not brought back");
+        if ablate {
+            assert_eq!(net.sent.len(), sent, "{kind}: nothing sent");
+        } else {
+            assert_eq!(net.sent.len(), sent + 1, "{kind}: one answer");
+            assert_eq!(net.sent_on(a, ad).last().unwrap(), &want, "{kind}");
+        }
 
         // A renamed introduction carries the SAVE already: no answer.
         if kind == "SAVE" && !ablate {
@@ -5405,6 +5480,69 @@ fn without_the_grace_the_cut_off_side_elects_at_once() {
     assert!(new[0][3].starts_with(net.srv(c).sid()), "{:?}", new[0]);
     let r = net.srv(c).rooms().find(|r| r.name == "#r").unwrap();
     assert!(r.stream.epoch > 1);
+}
+
+/// A member's server asks again for its member's number when a graceful
+/// shutdown takes the sequencer out of its view before the answer came
+/// (`request-reask`). In swarm-one-second seed 31810 a server shutting
+/// down passed a request on in its last moments and closed before the
+/// sequencer's answer came back through it; the member's server saw the
+/// sequencer leave and come back when the tree re-formed, but only the
+/// client's retry would have asked again, and its tries were spent
+/// (answer-lost-at-a-graceful-close.toml). Here B's answer is lost on its
+/// way back through H, and H shuts down.
+#[test]
+fn a_request_whose_answer_a_graceful_shutdown_lost_is_asked_again() {
+    for ablate in [false, true] {
+        let mut cfg = Config {
+            relink_grace: secs(3),
+            ..Config::default()
+        };
+        cfg.ablations.no_request_reask = ablate;
+        let mut net = Net::new(cfg);
+        let h = net.add("H", &[]);
+        let b = net.add("B", &[]);
+        let c = net.add("C", &["B"]);
+        for i in [b, c] {
+            net.connect(i, "H");
+            net.settle();
+        }
+        let p1 = net.add_puppet("p1");
+        client_joins(&mut net, p1, "B", "p1");
+        let p2 = net.add_puppet("p2");
+        let l2 = client_joins(&mut net, p2, "C", "p2");
+        assert_eq!(net.srv(c).room_sequencer("#r"), Some(net.srv(b).sid()));
+
+        net.lose.push("RSEQ".into());
+        net.puppet_send(p2, l2, &encoded(&["GETSEQ", "#r"]));
+        net.settle();
+        assert!(net.lose.is_empty(), "B's answer was lost");
+        let answers = |net: &Net| {
+            let got = net.puppet_got(p2, l2);
+            got.into_iter()
+                .filter(|w| w[0] == "NEWSEQ" || w[0] == "NOSEQ")
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(answers(&net), Vec::<Vec<String>>::new());
+
+        net.handle(h, Input::Operator(Command::Shutdown));
+        net.run_until_true(ms(1), |net| net.srv(c).known_server("B").is_none());
+        net.run_for(secs(5));
+        assert!(net.srv(c).known_server("B").is_some(), "C and B linked");
+        // Asked again once C and B linked, and answered from B's stream,
+        // number 2 (number 1, held for the lost answer, is skipped
+        // later); ablated, C waits for a retry that p2 never sends.
+        let got = answers(&net);
+        if ablate {
+            assert_eq!(got, Vec::<Vec<String>>::new(), "ablated");
+        } else {
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0][0], "NEWSEQ");
+            assert_eq!(got[0][2], "1", "{got:?}");
+            assert!(got[0][3].starts_with(net.srv(b).sid()), "{got:?}");
+            assert_eq!(got[0][4], "2", "{got:?}");
+        }
+    }
 }
 
 // ------------------------------------------- gaps a mutation run found

@@ -61,6 +61,36 @@ impl Server {
         }
     }
 
+    /// Servers `sids` left our view. A local member's request for a
+    /// number sent toward a sequencer among them may be lost: a server
+    /// shutting down passes a request on in its last moments and closes
+    /// before the answer comes back through it, or a request reaches it
+    /// after it closed, and only the client's retry (`send_timeout`, a
+    /// few tries) would ask again (answer-lost-at-a-graceful-close.toml,
+    /// swarm-one-second seed 31810). After a graceful shutdown (`grace`)
+    /// such a request waits with those asked during the grace, and goes
+    /// out again when the tree brings a server back. A request that was
+    /// not lost is answered twice; the member takes the first number, and
+    /// the sequencer skips the other after `seq_hold`. After a crash or a
+    /// cut, they are left to the client's retry, as before.
+    pub(crate) fn reask_lost(&mut self, sids: &[Arc<str>], grace: bool) {
+        if self.chat.asked.is_empty() {
+            return;
+        }
+        let lost: Vec<(String, Arc<str>)> = (self.chat.asked.iter())
+            .filter(|(_, sid)| sids.contains(sid))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (key, uid) in lost {
+            self.chat.asked.remove(&(key.clone(), uid.clone()));
+            let member = self.chat.users.get(&uid).is_some_and(|u| u.local)
+                && (self.chat.rooms.get(&key)).is_some_and(|r| r.members.contains_key(&uid));
+            if grace && member {
+                self.hold_request(&key, &uid);
+            }
+        }
+    }
+
     /// An election ran: whatever the grace waited for is decided.
     pub(crate) fn end_grace(&mut self) {
         if let Some(g) = &mut self.chat.grace {

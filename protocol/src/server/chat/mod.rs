@@ -299,6 +299,13 @@ pub(crate) struct ChatState {
     /// hand their streams to the same successor (see handoff.rs,
     /// [`handoff::OFFERS`]).
     pub incoming: BTreeMap<String, Vec<Incoming>>,
+    /// Local members' requests for a number sent toward a sequencer on
+    /// another server, by (room key, UID), with that sequencer's SID,
+    /// until answered: when a graceful shutdown takes that server out of
+    /// our view, the request or its answer may have been lost at the
+    /// closing server, and is asked again once the tree re-forms (see
+    /// grace.rs).
+    pub asked: BTreeMap<(String, Arc<str>), Arc<str>>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
     /// Servers heard to shut down gracefully, by SID code, with the
@@ -550,7 +557,9 @@ impl Server {
         }
         // Under either ordering: a room whose home is out of reach for a
         // moment refuses nothing while the tree re-forms.
-        if !(graceful && self.start_grace()) {
+        let grace = graceful && self.start_grace();
+        self.reask_lost(sids, grace);
+        if !grace {
             self.reelect(out);
         }
     }

@@ -1301,6 +1301,7 @@ impl Server {
                 };
                 match self.dest_of_uid(uid) {
                     Dest::Client(l) => {
+                        self.number_answered(&fold_cow(name), uid);
                         if n == "0" {
                             // Refused by a sequencer that has since handed
                             // the stream on (we heard its RHOLDER while the
@@ -1511,6 +1512,7 @@ impl Server {
             let args = [&*name, uid, epoch, &*seq, n];
             match s.dest_of_uid(uid) {
                 Dest::Client(l) => {
+                    s.number_answered(key, uid);
                     if n == "0" {
                         out.send(l, frame("NOSEQ", &[&name, &seq]));
                     } else {
@@ -1540,9 +1542,13 @@ impl Server {
                         crate::wire::encode(&mut written, "RSEQREQ", &[&name, uid])
                             .is_ok_and(|_| written == raw)
                     });
-                    out.send(l, verbatim(raw))
+                    out.send(l, verbatim(raw));
+                    self.number_asked(key, uid, &seq);
                 }
-                _ => out.send(l, frame("RSEQREQ", &[&name, uid])),
+                _ => {
+                    out.send(l, frame("RSEQREQ", &[&name, uid]));
+                    self.number_asked(key, uid, &seq);
+                }
             },
             // The sequencer lies the way the member is. Sent on unnamed, the
             // request would reach a server that routed it here and be
@@ -1556,10 +1562,34 @@ impl Server {
             // request-after-handover-behind-its-member.toml).
             Dest::Link(l) if !came_named && !self.cfg.ablations.no_request_named => {
                 let sid = self.sequencer_sid(key, &seq).unwrap_or("").to_string();
-                out.send(l, frame("RSEQREQ", &[&name, uid, &sid]))
+                out.send(l, frame("RSEQREQ", &[&name, uid, &sid]));
+                self.number_asked(key, uid, &seq);
             }
             Dest::Nowhere if self.hold_request(key, uid) => {}
             _ => reply(self, "0", "0", out),
+        }
+    }
+
+    /// A request for a number went out toward the sequencer of stream
+    /// `seq`: a local member's is kept until answered (`request-reask`).
+    fn number_asked(&mut self, key: &str, uid: &str, seq: &str) {
+        if self.cfg.ablations.no_request_reask || !self.chat.users.get(uid).is_some_and(|u| u.local)
+        {
+            return;
+        }
+        let Some(sid) = self.sequencer_sid(key, seq).map(Arc::<str>::from) else {
+            return;
+        };
+        self.chat.asked.insert((key.to_string(), uid.into()), sid);
+    }
+
+    /// A local member's request for a number is answered (or answered
+    /// here): nothing is left to ask again.
+    fn number_answered(&mut self, key: &str, uid: &str) {
+        if !self.chat.asked.is_empty() {
+            self.chat
+                .asked
+                .remove(&(key.to_string(), Arc::<str>::from(uid)));
         }
     }
 

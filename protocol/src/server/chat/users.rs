@@ -473,11 +473,25 @@ impl Server {
                 if !(valid_nick(nick) || nick == uid) {
                     return false;
                 }
+                let answer = !self.cfg.ablations.no_resolution_answer;
                 if !self.check_direction(link, sid, "UID", out) {
+                    // Refused, but the neighbour holds a user we know the
+                    // fate of: tell it, as the issuer (we are its neighbour,
+                    // so the answer passes its direction check). A re-ask
+                    // (`reask_refused`) comes as a UID, and while the tree
+                    // is reshaped the asker's view of the user's home can
+                    // differ from ours: refused without a word, the asker
+                    // kept the user it asked about. Nothing is introduced.
+                    if answer && !self.cfg.ablations.no_resolution_reask {
+                        if let Some(&kind) = self.chat.dead.get(uid) {
+                            self.answer_dead(link, uid, kind, out);
+                        } else if self.saved(uid, ts) && nick != uid {
+                            self.answer_saved(link, uid, ts, out);
+                        }
+                    }
                     return true;
                 }
                 self.sync_confirm(sid, link, uid, None);
-                let answer = !self.cfg.ablations.no_resolution_answer;
                 if let Some(&kind) = self.chat.dead.get(uid) {
                     if answer {
                         self.answer_dead(link, uid, kind, out);
