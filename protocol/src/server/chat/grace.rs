@@ -77,12 +77,20 @@ impl Server {
         if self.chat.asked.is_empty() {
             return;
         }
-        let lost: Vec<(String, Arc<str>)> = (self.chat.asked.iter())
-            .filter(|(_, sid)| sids.contains(sid))
-            .map(|(k, _)| k.clone())
-            .collect();
+        // Taken out whatever happens to them next (the held set is
+        // ordered, so the order found here changes nothing).
+        let mut lost: Vec<(String, Arc<str>)> = Vec::new();
+        self.chat.asked.retain(|uid, list| {
+            list.retain(|(key, sid)| {
+                let gone = sids.contains(sid);
+                if gone {
+                    lost.push((key.clone(), uid.clone()));
+                }
+                !gone
+            });
+            !list.is_empty()
+        });
         for (key, uid) in lost {
-            self.chat.asked.remove(&(key.clone(), uid.clone()));
             let member = self.chat.users.get(&uid).is_some_and(|u| u.local)
                 && (self.chat.rooms.get(&key)).is_some_and(|r| r.members.contains_key(&uid));
             if grace && member {

@@ -300,12 +300,13 @@ pub(crate) struct ChatState {
     /// [`handoff::OFFERS`]).
     pub incoming: BTreeMap<String, Vec<Incoming>>,
     /// Local members' requests for a number sent toward a sequencer on
-    /// another server, by (room key, UID), with that sequencer's SID,
+    /// another server, by UID, each as (room key, that sequencer's SID),
     /// until answered: when a graceful shutdown takes that server out of
     /// our view, the request or its answer may have been lost at the
     /// closing server, and is asked again once the tree re-forms (see
-    /// grace.rs).
-    pub asked: BTreeMap<(String, Arc<str>), Arc<str>>,
+    /// grace.rs). By UID, so that an answer, one for every message asked
+    /// first, finds its entry by the names it carries, allocating nothing.
+    pub asked: BTreeMap<Arc<str>, Vec<(String, Arc<str>)>>,
     /// Waiting for the tree to re-form after a neighbour's shutdown.
     pub grace: Option<grace::Grace>,
     /// Servers heard to shut down gracefully, by SID code, with the

@@ -1580,16 +1580,24 @@ impl Server {
         let Some(sid) = self.sequencer_sid(key, seq).map(Arc::<str>::from) else {
             return;
         };
-        self.chat.asked.insert((key.to_string(), uid.into()), sid);
+        let list = match self.chat.asked.get_mut(uid) {
+            Some(list) => list,
+            None => self.chat.asked.entry(uid.into()).or_default(),
+        };
+        match list.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = sid,
+            None => list.push((key.to_string(), sid)),
+        }
     }
 
     /// A local member's request for a number is answered (or answered
     /// here): nothing is left to ask again.
     fn number_answered(&mut self, key: &str, uid: &str) {
-        if !self.chat.asked.is_empty() {
-            self.chat
-                .asked
-                .remove(&(key.to_string(), Arc::<str>::from(uid)));
+        if let Some(list) = self.chat.asked.get_mut(uid) {
+            list.retain(|(k, _)| k != key);
+            if list.is_empty() {
+                self.chat.asked.remove(uid);
+            }
         }
     }
 
