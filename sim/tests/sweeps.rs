@@ -254,11 +254,13 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// only copy it got, while the loop rule reshaped the tree between it and
 /// the sender (`resolution-reask`), needed 1 s hops with `seq_hold = 30s`
 /// and `relink_grace = 10s`: once in 3,000 seeds of a hunt of swarm-nicks
-/// (40494, kill-refused-across-a-reshaped-tree-at-1s.toml). Below 1 s
-/// hops the fix never comes into play (500 seeds of swarm-nicks and 200
-/// of six other swarms run event for event as without it), and
-/// swarm-one-second, where it changes the course of 24 of 1,000 seeds,
-/// passes all 1,000 without it too.
+/// (40494, kill-refused-across-a-reshaped-tree-at-1s.toml). As first
+/// written, below 1 s hops it never came into play (500 seeds of
+/// swarm-nicks and 200 of six other swarms ran event for event as
+/// without it), and swarm-one-second passed 1,000 seeds without it too;
+/// since the review's answer to a misdirected UID it changes the course
+/// of more runs (14 of 300 of swarm-nicks, 97 of swarm-one-second), and
+/// no swarm fails without it.
 /// A server shutting down that takes the RHOLDER of the room's other
 /// stream, handed to the same successor at the same handover number, as
 /// its own receipt (`receipt-per-stream`) needed 1 s hops with
