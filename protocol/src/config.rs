@@ -287,6 +287,11 @@ pub struct Ablations {
     /// once they are sent: one whose sequencer a graceful shutdown takes
     /// out of its view is left to the client's retry.
     pub no_request_reask: bool,
+    /// A server handing a room's stream over refuses a message whose
+    /// number it took back at the handover (or that came with none) as
+    /// any other ("not the sequencer"), and the client counts the refusal
+    /// as one of its tries.
+    pub no_handover_refusal: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -645,6 +650,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.kept",
     ),
     (
+        "handover-refusal",
+        "a server handing a room's stream over refuses a message whose number it took back at the handover's start (its NEWSEQ still on its way to the sender), or one sent with no number, as any other (\"not the sequencer\"), and the client counts the refusal as one of its three tries: a message whose earlier tries went with sessions a nick collision ended is given up",
+        "send.kept",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -769,6 +779,7 @@ impl Ablations {
             "drain-kept-streams" => &mut self.no_drain_kept_streams,
             "resolution-reask" => &mut self.no_resolution_reask,
             "request-reask" => &mut self.no_request_reask,
+            "handover-refusal" => &mut self.no_handover_refusal,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -23,6 +23,12 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// The reason a server handing a room's stream over gives when it refuses
+/// a message for that stream: its number was taken back at the handover's
+/// start (held, its CSEND still on the way), or it came with none. The
+/// sender asks again, and the refusal costs it no try (`handover-refusal`).
+pub const HANDED_OVER: &str = "handed over";
+
 /// The uplink a server names for itself at the head of its burst.
 pub const SELF_UPLINK: &str = "*";
 

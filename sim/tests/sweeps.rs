@@ -281,8 +281,14 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// the stock swarm-one-second (31810, shrunk to
 /// answer-lost-at-a-graceful-close.toml); swarm-chat, swarm-greeter and
 /// swarm-slow-links pass 500 seeds each without it.
+/// A number a sequencer took back when it began to hand its stream over,
+/// whose NEWSEQ was still on its way, on a message's last try, the
+/// client's other tries gone with sessions that kill-both collisions
+/// ended (`handover-refusal`), needed 1 s hops with `seq_hold = 30s` and
+/// `relink_grace = 10s`: once in 1,500 seeds of a hunt of swarm-nicks
+/// (45617, shrunk to number-taken-back-at-a-handover.toml).
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 39] = [
+const OWN_SCENARIO: [&str; 40] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -322,6 +328,7 @@ const OWN_SCENARIO: [&str; 39] = [
     "drain-kept-streams",
     "resolution-reask",
     "request-reask",
+    "handover-refusal",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::reorder_buf::ReorderBuf;
 use super::{Client, ClientConfig, ClientState, DeliveryLog};
+use crate::message::HANDED_OVER;
 use crate::names::fold_cow;
 use crate::outbox::{ChatNote, Outbox, Stream};
 use crate::room_text::RoomText;
@@ -46,6 +47,10 @@ struct Outgoing {
     origin: Option<Arc<str>>,
     text: Arc<str>,
     tries: u32,
+    /// Of `tries`, those refused as handed over (`handover-refusal`):
+    /// the handover's doing, not the try's, so they do not count toward
+    /// giving the message up.
+    spared: u32,
     state: Option<Sending>,
     /// A CSEND of it went out: it may have been taken into the stream
     /// whatever the client hears after.
@@ -423,6 +428,7 @@ impl Client {
             origin: None,
             text: text.into(),
             tries: 0,
+            spared: 0,
             state: None,
             went_out: false,
         });
@@ -490,7 +496,18 @@ impl Client {
             return self.pump(now, key, out);
         }
         let o = r.outq.front_mut().expect("front");
-        if o.tries >= MAX_TRIES || why == "no such room" || why == "not a member" {
+        // Refused by a server handing its stream over, whose start took
+        // back the number this try held (or which the try reached with
+        // none): the handover's doing, not the try's. It is asked again
+        // (a number first, as any retry), and the refusal costs no try
+        // (`handover-refusal`: the server gives this reason only under
+        // the rule).
+        if why == HANDED_OVER {
+            o.spared += 1;
+            return self.pump(now, key, out);
+        }
+        let counted = o.tries - o.spared;
+        if counted >= MAX_TRIES || why == "no such room" || why == "not a member" {
             let k = r.outq.pop_front().map(|o| o.k);
             let room = r.name.clone();
             Self::note(

@@ -2,6 +2,7 @@
 //! delivers.
 
 use super::*;
+use crate::message::HANDED_OVER;
 use crate::time::Duration;
 
 const SRV: LinkId = LinkId(1);
@@ -1985,6 +1986,44 @@ fn a_message_refused_three_times_is_given_up() {
         r.notes
     );
     assert_eq!(r.c.room("#r").unwrap().unsent(), 0);
+}
+
+/// A refusal by a server handing its stream over (its number taken back
+/// when the handover began) costs the message no try: refused so after
+/// its third try, the message is asked for again, and only the tries
+/// that are the message's own count (`handover-refusal`; swarm-nicks
+/// seed 45617 at 1 s hops).
+#[test]
+fn a_refusal_as_handed_over_costs_no_try() {
+    let mut r = Rig::joined(cfg());
+    r.say("hi");
+    for n in 1..=2 {
+        let n = n.to_string();
+        r.frame(&["NEWSEQ", "#r", "1", "A", &n]);
+        r.frame(&["SENDFAIL", "#r", "1", "A", &n, "lost"]);
+    }
+    for n in 3..=5 {
+        let n = n.to_string();
+        r.frame(&["NEWSEQ", "#r", "1", "A", &n]);
+        r.frame(&["SENDFAIL", "#r", "1", "A", &n, HANDED_OVER]);
+    }
+    assert!(r
+        .notes
+        .iter()
+        .all(|n| !matches!(n, ChatNote::SendFailed { .. })));
+    assert_eq!(r.sent_commands().last(), Some(&"GETSEQ"));
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 1);
+    // Its third try of its own ends it.
+    r.frame(&["NEWSEQ", "#r", "1", "A", "6"]);
+    r.frame(&["SENDFAIL", "#r", "1", "A", "6", "lost"]);
+    assert!(r.noted(|n| matches!(n, ChatNote::SendFailed { reason, .. } if &**reason == "lost")));
+    assert_eq!(r.c.room("#r").unwrap().unsent(), 0);
+    // Under at-once, a first try refused as handed over is a try all the
+    // same: the retry asks for a number first, as any retry does.
+    let mut r = Rig::joined(at_once());
+    r.say("hi");
+    r.frame(&["SENDFAIL", "#r", "1", "A", "0", HANDED_OVER, "A-1-1/1"]);
+    assert_eq!(r.sent_commands(), ["CSEND", "GETSEQ"]);
 }
 
 /// Under `retry_to_back` a failed message goes behind the next one.

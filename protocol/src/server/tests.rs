@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Command, Input, LinkPhase, Server};
 use crate::crypto::KeyPair;
-use crate::message::Msg;
+use crate::message::{Msg, HANDED_OVER};
 use crate::wire::{self, Encoder, Frame};
 use crate::{
     ChatNote, CloseReason, Config, Duration, Identity, Instant, LinkId, Note, Outbox, Output,
@@ -4971,6 +4971,66 @@ fn a_late_refusal_from_the_old_sequencer_is_asked_again_of_the_holder() {
     net.settle();
     let last = net.puppet_got(p2, l2).pop().expect("an answer");
     assert_eq!(last[0], "NEWSEQ", "{last:?}");
+}
+
+/// A member's CSEND for a number its sequencer took back when it began
+/// to hand the stream over (its NEWSEQ was still on the way) is refused
+/// as handed over, a refusal that costs the client no try: by the old
+/// sequencer while the stream is in flight, and after the go, where the
+/// holder would refuse it as a number not held, by the old sequencer
+/// too. Refused as any other (`handover-refusal`), it cost a try, and a
+/// message whose earlier tries had gone with sessions that nick
+/// collisions ended was given up (swarm-nicks seed 45617 at 1 s hops,
+/// number-taken-back-at-a-handover.toml).
+#[test]
+fn a_message_for_a_number_taken_back_at_a_handover_is_refused_as_handed_over() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_handover_refusal = ablate;
+        let (mut net, [_, (p2, l2)]) = room_across_b_and_c_with(cfg);
+        let (b, c) = (net.srv(1).sid().to_string(), net.srv(2).sid().to_string());
+        let uid = welcomed_uid(&net, p2, l2);
+        // B, the room's sequencer, gives p2 (on C) a number.
+        net.puppet_send(p2, l2, &encoded(&["GETSEQ", "#r"]));
+        net.settle();
+        let new = net.puppet_got(p2, l2).pop().expect("an answer");
+        assert_eq!(new[0], "NEWSEQ", "{new:?}");
+        let (e, s, n) = (new[2].clone(), new[3].clone(), new[4].clone());
+        // B begins to shut down before p2's CSEND reaches it; C, its
+        // successor, never says it is ready (the end of the state is lost).
+        net.lose.push("RSEQEND".into());
+        net.handle(1, Input::Operator(Command::Shutdown));
+        net.run_for(ms(5));
+        let csend = encoded(&["CSEND", "#r", &e, &s, &n, "x/1", "x"]);
+        net.puppet_send(p2, l2, &csend);
+        net.run_for(ms(200));
+        let why = if ablate {
+            "not the sequencer"
+        } else {
+            HANDED_OVER
+        };
+        let last = net.puppet_got(p2, l2).pop().expect("an answer");
+        assert_eq!(
+            last,
+            ["SENDFAIL", "#r", &e, &s, &n, why],
+            "ablated: {ablate}"
+        );
+        // C's take, by hand: B says go (C, with no end of the state, takes
+        // nothing) and routes the stream's traffic to C. A second copy of
+        // the CSEND, arriving at B now, is refused there all the same;
+        // ablated, it goes on toward C.
+        let ba = net.link_to(1, "A");
+        net.inject(1, ba, &chat_frame("RSEQTAKE", &["#r", "1", &c, &b]));
+        assert_eq!(net.srv(1).room_sequencer("#r"), Some(c.as_str()));
+        let rsend = chat_frame("RSEND", &["#r", &e, &s, &n, &uid, "x/1", "x"]);
+        net.inject(1, ba, &rsend);
+        let sent = net.sent_on(1, ba).pop().expect("an answer");
+        if ablate {
+            assert_eq!(sent[0], "RSEND", "{sent:?}");
+        } else {
+            assert_eq!(sent, ["RFAIL", &uid, "#r", &e, &s, &n, HANDED_OVER]);
+        }
+    }
 }
 
 /// A server that handed its stream over at a shutdown and comes back

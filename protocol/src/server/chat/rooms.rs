@@ -25,6 +25,7 @@
 //! when it hears a stream naming its SID that it does not run (its earlier
 //! incarnation's) it starts epoch + 1 under its own name instead.
 
+use crate::message::HANDED_OVER;
 use crate::vec_map::VecMap;
 use crate::wire::Dec;
 use std::borrow::Cow;
@@ -1621,8 +1622,20 @@ impl Server {
         match self.dest_of_sequencer(&key, m.seq) {
             Dest::Me => {
                 if let Err(why) = self.accept_message(&key, &m, uid, id, text, out) {
+                    // Handing the stream over (see `handed_over`).
+                    let why = match self.handed_over(&key, &m, uid) {
+                        true => HANDED_OVER,
+                        false => why,
+                    };
                     self.send_fail(uid, &m, id, why, out);
                 }
+            }
+            // After the go, a number taken back here would be refused by
+            // the holder as not held: refused here as handed over.
+            Dest::Link(_)
+                if m.n != 0 && !self.chat.handing.is_empty() && self.handed_over(&key, &m, uid) =>
+            {
+                self.send_fail(uid, &m, id, HANDED_OVER, out);
             }
             Dest::Link(l) => match passing {
                 Some(raw) => out.send(l, verbatim(raw)),
