@@ -292,6 +292,10 @@ pub struct Ablations {
     /// any other ("not the sequencer"), and the client counts the refusal
     /// as one of its tries.
     pub no_handover_refusal: bool,
+    /// A server ignores a UMOVE for a user it does not hold, instead of
+    /// asking the neighbour it came from, when that neighbour is its route
+    /// to the move's target, for the target's users.
+    pub no_unknown_move_ask: bool,
     /// A shutting-down server closes its links at once, without waiting
     /// for its neighbours' answer to its last word.
     pub no_last_word: bool,
@@ -655,6 +659,11 @@ pub const ABLATIONS: &[(&str, &str, &str)] = &[
         "send.kept",
     ),
     (
+        "unknown-move-ask",
+        "a server ignores a UMOVE for a user it does not hold, though the neighbour that sends it is its route to the move's target: a server that had applied the move asked that neighbour for the target's users (USYNC, its route to the target having changed), and the neighbour, the move not yet reaching it, answered without the user; the asker dropped the user as gone, the UMOVE came right behind the answer and found nobody, and nothing introduced the user to that server or the ones behind it again",
+        "users.agree",
+    ),
+    (
         "origin-order",
         "under send = \"at-once\" the sequencer numbers every message where it arrives, even a copy held up by a stalled link whose sender has since said more: it reaches the members after the sender's later messages",
         "order.fifo",
@@ -780,6 +789,7 @@ impl Ablations {
             "resolution-reask" => &mut self.no_resolution_reask,
             "request-reask" => &mut self.no_request_reask,
             "handover-refusal" => &mut self.no_handover_refusal,
+            "unknown-move-ask" => &mut self.no_unknown_move_ask,
             "last-word" => &mut self.no_last_word,
             "discovery-registry" => &mut self.no_discovery_registry,
             "discovery-uplink" => &mut self.no_discovery_uplink,

@@ -287,8 +287,17 @@ const TREE_ABLATIONS: [&str; 6] = [
 /// ended (`handover-refusal`), needed 1 s hops with `seq_hold = 30s` and
 /// `relink_grace = 10s`: once in 1,500 seeds of a hunt of swarm-nicks
 /// (45617, shrunk to number-taken-back-at-a-handover.toml).
+/// A UMOVE for a user a server had just dropped at the end of a USYNC
+/// about the move's target, answered by a neighbour the move had not yet
+/// reached, the UMOVE coming right behind that answer
+/// (`unknown-move-ask`), needed 1 s hops with `seq_hold = 30s` and
+/// `relink_grace = 10s`: once in 1,500 seeds of a hunt of swarm-nicks
+/// (45466, user-dropped-by-a-resync-after-a-move-at-1s.toml); the rest
+/// of that hunt, swarm-one-second 0..400 and swarm-chat,
+/// swarm-slow-links and swarm-greeter 0..300 run event for event as
+/// without it.
 /// Each ablation's scenario is that run without the fix.
-const OWN_SCENARIO: [&str; 40] = [
+const OWN_SCENARIO: [&str; 41] = [
     "bcast-direction",
     "collision-direction",
     "start-retry",
@@ -329,6 +338,7 @@ const OWN_SCENARIO: [&str; 40] = [
     "resolution-reask",
     "request-reask",
     "handover-refusal",
+    "unknown-move-ask",
 ];
 
 /// Ablations no simulated run can reach, judged by a protocol unit test

@@ -6706,6 +6706,81 @@ fn a_user_that_moved_since_the_sync_was_asked_is_kept() {
     }
 }
 
+/// A UMOVE for a user A does not hold, from the neighbour that is A's
+/// route to both the move's source and its target, makes A ask that
+/// neighbour for the target's users: it holds the user there and A is
+/// behind its view. Here max moved from C to E (both behind B) and A had
+/// the move; the route to E behind B changes shape, A asks B for E's
+/// users, and B, answering before the move reached it, names nobody, so
+/// A drops max. The UMOVE comes right behind and, ignored, left max lost
+/// at A and the servers behind it (D) for good
+/// (user-dropped-by-a-resync-after-a-move-at-1s.toml). Not with
+/// `unknown-move-ask`; not asked while A's question is out, nor when
+/// the target lies another way.
+#[test]
+fn a_move_of_a_user_dropped_by_a_stale_sync_answer_asks_again() {
+    for ablate in [false, true] {
+        let mut cfg = Config::default();
+        cfg.ablations.no_unknown_move_ask = ablate;
+        let (mut net, ab, ad, c_sid, d_sid, [_, max]) = users_of_c(cfg);
+        let a = 0;
+        let e_sid = net.srv(4).sid().to_string();
+        net.inject(a, ab, &chat_frame("UMOVE", &[&max, &c_sid, &e_sid, "1"]));
+        assert_eq!(nick_of(&net, a, &max).as_deref(), Some("max"));
+        // B's introduction of E again, one hop longer: A asks about E.
+        let intro = net
+            .sent_on(1, net.link_to(1, "A"))
+            .into_iter()
+            .find(|w| w[0] == "SERVER" && w[1] == "E")
+            .expect("B introduced E to A");
+        let mut w: Vec<&str> = intro.iter().map(String::as_str).collect();
+        w[2] = "3";
+        net.inject(a, ab, &encoded(&w));
+        let asked = |net: &Net| {
+            net.sent_on(a, ab)
+                .iter()
+                .filter(|w| *w == &["USYNC", e_sid.as_str()])
+                .count()
+        };
+        assert_eq!(asked(&net), 1);
+        // A move of a user A does not hold, toward a server it routes
+        // through B, while that question is out: its answer, still to
+        // come, is given after the move.
+        let ghost = format!("{c_sid}-1-9");
+        net.inject(a, ab, &chat_frame("UMOVE", &[&ghost, &c_sid, &e_sid, "1"]));
+        assert_eq!(asked(&net), 1, "not asked while the question is out");
+        net.inject(a, ab, &chat_frame("USYNCEND", &[&e_sid, "1"]));
+        assert_eq!(nick_of(&net, a, &max), None, "dropped by the stale answer");
+        assert!(net
+            .sent_on(a, ad)
+            .iter()
+            .any(|w| *w == ["UQUIT", max.as_str(), "resync"]));
+        // A move toward a server A routes elsewhere (D): not asked.
+        net.inject(a, ab, &chat_frame("UMOVE", &[&ghost, &c_sid, &d_sid, "1"]));
+        assert!(!net.sent_on(a, ad).iter().any(|w| w[0] == "USYNC"));
+        assert_eq!(asked(&net), 1);
+        // The move, passed on by B behind its answer.
+        net.inject(a, ab, &chat_frame("UMOVE", &[&max, &c_sid, &e_sid, "1"]));
+        if ablate {
+            assert_eq!(asked(&net), 1, "ignored");
+            continue;
+        }
+        assert_eq!(asked(&net), 2, "asked again");
+        net.inject(
+            a,
+            ab,
+            &chat_frame("UID", &[&max, "max", "6", "6", &e_sid, "1"]),
+        );
+        net.inject(a, ab, &chat_frame("USYNCEND", &[&e_sid, "1"]));
+        assert_eq!(nick_of(&net, a, &max).as_deref(), Some("max"));
+        assert_eq!(
+            net.sent_on(a, ad).last().unwrap(),
+            &["UID", &*max, "max", "6", "6", &*e_sid, "1"],
+            "and passed on to D"
+        );
+    }
+}
+
 /// A membership the USYNC answer names (an RJOIN) is kept at its end, one
 /// it does not name is dropped: sam and max of C are both in #r at A; B's
 /// answer names both users but only sam's membership (mutation survivor:

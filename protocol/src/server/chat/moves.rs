@@ -546,6 +546,9 @@ impl Server {
             return true;
         }
         let Some((uid, u)) = self.chat.users.get_key_value(uid) else {
+            if !self.cfg.ablations.no_unknown_move_ask {
+                self.ask_after_unknown_move(link, uid, to, out);
+            }
             return true;
         };
         if u.gen >= gen {
@@ -560,6 +563,29 @@ impl Server {
         let to = crate::intern::arc(to);
         self.apply_home(&uid, &to, out);
         true
+    }
+
+    /// A UMOVE from the direction of the user's old home names a user we
+    /// do not hold. If the neighbour that sent it is also our route to the
+    /// target, it holds the user there (it applied the move before passing
+    /// it on) and we are behind its view: ask it for the target's users.
+    /// We held the user at the target once, having had the move another
+    /// way, and dropped it at the end of a USYNC about the target that
+    /// this neighbour answered before the move reached it; the UMOVE came
+    /// right behind that answer and found nobody, and no one introduces
+    /// the user to us or to the servers behind us again (users.agree:
+    /// swarm-nicks at 1 s hops, seed 45466, user-dropped-by-a-resync-
+    /// after-a-move-at-1s.toml). Not asked while our own question about
+    /// the target is out on that link, its answer still to come and so
+    /// given after the move, nor for a user we know the fate of.
+    fn ask_after_unknown_move(&mut self, link: LinkId, uid: &str, to: &str, out: &mut Outbox) {
+        if self.route_by_sid(to) != Some(link)
+            || self.chat.dead.contains_key(uid)
+            || self.chat.syncs.get(to).is_some_and(|p| p.link == link)
+        {
+            return;
+        }
+        self.rerouted(to, link, true, false, out);
     }
 
     /// A UID frame for a known user carried a later move than we hold (we
