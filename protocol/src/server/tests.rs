@@ -9989,3 +9989,37 @@ fn a_successor_starts_afresh_a_member_whose_start_is_of_an_earlier_membership() 
         );
     }
 }
+
+/// A member's CSEND for the number B took back at its handover's start
+/// (its NEWSEQ was on its way) that reaches the successor C after C took
+/// the stream (the sender is on C, or its server already routes to C) is
+/// refused by C as handed over, at no try, as B refuses it: B named the
+/// member in the skip's RSEQSLOT (`handover-refusal`). Ablated, C says the
+/// number is not held, which costs the sender a try.
+fn csend_for_a_number_taken_back_reaching_the_successor(cfg: Config) -> Vec<String> {
+    let (mut net, [_, (p2, l2)]) = room_across_b_and_c_with(cfg);
+    net.puppet_send(p2, l2, &encoded(&["GETSEQ", "#r"]));
+    net.settle();
+    let new = net.puppet_got(p2, l2).pop().expect("an answer");
+    assert_eq!(new[0], "NEWSEQ", "{new:?}");
+    let (e, s, n) = (new[2].clone(), new[3].clone(), new[4].clone());
+    net.handle(1, Input::Operator(Command::Shutdown));
+    net.run_for(ms(500));
+    assert!(sequences(&net, 2), "C holds the stream");
+    let csend = encoded(&["CSEND", "#r", &e, &s, &n, "x/1", "x"]);
+    net.puppet_send(p2, l2, &csend);
+    net.run_for(ms(200));
+    let last = net.puppet_got(p2, l2).pop().expect("an answer");
+    assert_eq!(last[..5], ["SENDFAIL", "#r", &e, &s, &n], "{last:?}");
+    last
+}
+
+#[test]
+fn the_successor_refuses_a_number_taken_back_at_the_handover_as_handed_over() {
+    let last = csend_for_a_number_taken_back_reaching_the_successor(Config::default());
+    assert_eq!(last[5], HANDED_OVER, "{last:?}");
+    let mut cfg = Config::default();
+    cfg.ablations.no_handover_refusal = true;
+    let last = csend_for_a_number_taken_back_reaching_the_successor(cfg);
+    assert_eq!(last[5], "number not held", "{last:?}");
+}

@@ -8,8 +8,9 @@
 //!    members are told; a sender whose CSEND then fails asks again);
 //! 2. the whole state goes to the successor, routed hop by hop, the
 //!    destination last: `RSEQSTATE,room,epoch,seq,next,dest`, one
-//!    `RSEQSLOT,room,n,[uid,nick,id,text,]dest` per number (a message or a
-//!    skip) so the successor can answer any FINDSEQ, one
+//!    `RSEQSLOT,room,seq,n,[uid,nick,id,text,]dest` per number (a message
+//!    or a skip; `RSEQSLOT,room,seq,n,uid,dest` for a number taken back at
+//!    step 1 from member `uid`) so the successor can answer any FINDSEQ, one
 //!    `RSEQSTART,room,uid,start,memid,dest` per member (the membership the
 //!    start point was given to), and
 //!    `RSEQEND,room,gen,dest`, at which it takes the stream over;
@@ -51,7 +52,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::rooms::{Numbered, Sequencer, Slot};
+use super::rooms::{Numbered, Sequencer, Slot, TAKEN_BACK};
 use super::{frame, verbatim, Dest};
 use crate::config::SendMode;
 use crate::outbox::{LinkId, Outbox, Stream};
@@ -249,7 +250,10 @@ impl Server {
             self.skip_number(key, *n, out);
         }
         let room = self.chat.rooms.get_mut(key).expect("listed");
-        let seq = room.seq.take().expect("sequenced here");
+        let mut seq = room.seq.take().expect("sequenced here");
+        // An earlier handover's numbers taken back are not passed on: the
+        // record lasts one handover.
+        seq.taken_back.clear();
         room.fanout = None;
         let stream = room.stream.clone();
         let gen = self.chat.holders.get(key, &stream.seq).map_or(0, |h| h.gen);
@@ -301,11 +305,13 @@ impl Server {
         h.until = now + self.cfg.redirect_timeout;
         let (gen, until) = (h.gen, h.until);
         let (stream, seq) = (h.stream.clone(), h.seq.clone());
+        let taken_back = h.taken_back.clone();
+        let refuse = !self.cfg.ablations.no_handover_refusal;
         let name = self.chat.rooms[key].name.clone();
         let (e, next) = (stream.epoch.to_string(), seq.next.to_string());
         out.send(l, frame("RSEQSTATE", &[&name, &e, &stream.seq, &next, &to]));
-        for (n, slot) in &seq.slots {
-            let n = n.to_string();
+        for (at, slot) in &seq.slots {
+            let n = at.to_string();
             match slot {
                 Slot::Used {
                     uid,
@@ -319,7 +325,16 @@ impl Server {
                         &[&name, &stream.seq, &n, uid, nick, id, text, &to],
                     ),
                 ),
-                _ => out.send(l, frame("RSEQSLOT", &[&name, &stream.seq, &n, &to])),
+                // A number taken back at this handover's start names the
+                // member it was held for (`RSEQSLOT,room,seq,n,uid,dest`),
+                // so the successor refuses that member's CSEND for it as
+                // handed over too (`handover-refusal`).
+                _ => match taken_back.iter().find(|(t, _)| t == at) {
+                    Some((_, uid)) if refuse => {
+                        out.send(l, frame("RSEQSLOT", &[&name, &stream.seq, &n, uid, &to]))
+                    }
+                    _ => out.send(l, frame("RSEQSLOT", &[&name, &stream.seq, &n, &to])),
+                },
             }
         }
         for (uid, (start, memid)) in &seq.starts {
@@ -800,10 +815,13 @@ impl Server {
                     list.remove(0);
                 }
             }
-            ("RSEQSLOT", 8 | 4) => {
+            ("RSEQSLOT", 8 | 5 | 4) => {
                 let (Some(seq), Some(at)) = (f.arg(1), num(2)) else {
                     return false;
                 };
+                // A skip naming a member: a number taken back from it at
+                // the handover's start (see `Sequencer::taken_back`).
+                let taken_from = if n == 5 { f.arg(3) } else { None };
                 let slot = if n == 8 {
                     let a = |i: usize| -> Arc<str> { f.arg(i).unwrap_or("").into() };
                     Slot::Used {
@@ -822,6 +840,11 @@ impl Server {
                         s.in_origin_order(id, at, false);
                     }
                     s.slots.insert(at, slot);
+                    if let Some(uid) = taken_from {
+                        if s.taken_back.len() < TAKEN_BACK {
+                            s.taken_back.push((at, uid.into()));
+                        }
+                    }
                 }
             }
             ("RSEQSTART", 6) => {

@@ -77,7 +77,21 @@ pub(crate) struct Sequencer {
     /// [`Sequencer::in_origin_order`]). Empty when clients ask first:
     /// numbers are handed out in the order asked.
     pub(crate) last_k: BTreeMap<Arc<str>, (u64, u64)>,
+    /// On a successor: the numbers the old sequencer took back (skipped)
+    /// at the start of the handover that brought the stream here, and the
+    /// members they were held for, as the state named them. A member's
+    /// CSEND for one can reach us after our take (its NEWSEQ was on its
+    /// way when the number was taken back) and is refused as handed over,
+    /// at no try, as the old sequencer refuses it (`handover-refusal`).
+    /// At most [`TAKEN_BACK`], dropped at the stream's next handover; a
+    /// number skipped when its hold expired is never here.
+    pub(crate) taken_back: Vec<(u64, Arc<str>)>,
 }
+
+/// Taken-back numbers a successor keeps per stream (see
+/// [`Sequencer::taken_back`]): one a member at most, so a bound well
+/// above a busy room's holds at any moment.
+pub(crate) const TAKEN_BACK: usize = 64;
 
 impl Sequencer {
     fn new() -> Self {
@@ -465,6 +479,13 @@ impl Server {
             },
             Some(Slot::Held { uid: h, .. }) if **h == *uid => (n, h.clone()),
             _ if self.cfg.ablations.no_seq_check => (n, uid.into()),
+            // Taken back at the handover that brought the stream here,
+            // from this sender (see `Sequencer::taken_back`).
+            _ if !self.cfg.ablations.no_handover_refusal
+                && seq.taken_back.iter().any(|(t, u)| *t == n && **u == *uid) =>
+            {
+                return Err(HANDED_OVER)
+            }
             _ => return Err("number not held"),
         };
         if self.cfg.send == SendMode::AtOnce
