@@ -95,11 +95,6 @@ pub(crate) struct Handing {
     /// let go (refused), instead of being refused while it was merely
     /// moving (a message lost to a shutdown, shutdown-hub-200-clients).
     waiting: Vec<Arc<str>>,
-    /// The numbers held when the handover began, skipped then, and the
-    /// members they were handed to: a member's CSEND for one can still be
-    /// on its way (its NEWSEQ was), and is refused as handed over, which
-    /// costs its sender no try (`handover-refusal`).
-    taken_back: Vec<(u64, Arc<str>)>,
 }
 
 /// A handed-over stream whose whole state is here: the handover's `gen`
@@ -251,9 +246,12 @@ impl Server {
         }
         let room = self.chat.rooms.get_mut(key).expect("listed");
         let mut seq = room.seq.take().expect("sequenced here");
-        // An earlier handover's numbers taken back are not passed on: the
-        // record lasts one handover.
-        seq.taken_back.clear();
+        // The numbers held when this handover began, skipped above, and
+        // the members they were handed to: a member's CSEND for one can
+        // still be on its way (its NEWSEQ was), and is refused as handed
+        // over, here and at the successor, which the state tells. An
+        // earlier handover's are not passed on: the record lasts one.
+        seq.taken_back = held;
         room.fanout = None;
         let stream = room.stream.clone();
         let gen = self.chat.holders.get(key, &stream.seq).map_or(0, |h| h.gen);
@@ -267,7 +265,6 @@ impl Server {
             until: now,
             decided: false,
             waiting: Vec::new(),
-            taken_back: held,
         };
         self.chat.handing.insert(key.to_string(), h);
         self.send_handoff(now, key, out);
@@ -305,7 +302,6 @@ impl Server {
         h.until = now + self.cfg.redirect_timeout;
         let (gen, until) = (h.gen, h.until);
         let (stream, seq) = (h.stream.clone(), h.seq.clone());
-        let taken_back = h.taken_back.clone();
         let refuse = !self.cfg.ablations.no_handover_refusal;
         let name = self.chat.rooms[key].name.clone();
         let (e, next) = (stream.epoch.to_string(), seq.next.to_string());
@@ -329,7 +325,7 @@ impl Server {
                 // member it was held for (`RSEQSLOT,room,seq,n,uid,dest`),
                 // so the successor refuses that member's CSEND for it as
                 // handed over too (`handover-refusal`).
-                _ => match taken_back.iter().find(|(t, _)| t == at) {
+                _ => match seq.taken_back.iter().find(|(t, _)| t == at) {
                     Some((_, uid)) if refuse => {
                         out.send(l, frame("RSEQSLOT", &[&name, &stream.seq, &n, uid, &to]))
                     }
@@ -389,7 +385,7 @@ impl Server {
         }
         match m.n {
             0 => !h.decided,
-            n => h.taken_back.iter().any(|(t, u)| *t == n && **u == *uid),
+            n => h.seq.took_back(n, uid),
         }
     }
 

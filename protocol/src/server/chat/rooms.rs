@@ -77,13 +77,14 @@ pub(crate) struct Sequencer {
     /// [`Sequencer::in_origin_order`]). Empty when clients ask first:
     /// numbers are handed out in the order asked.
     pub(crate) last_k: BTreeMap<Arc<str>, (u64, u64)>,
-    /// On a successor: the numbers the old sequencer took back (skipped)
-    /// at the start of the handover that brought the stream here, and the
-    /// members they were held for, as the state named them. A member's
+    /// The numbers taken back (skipped) at the start of the handover that
+    /// brought the stream here (as the state named them) or, on the old
+    /// sequencer, of the one taking it away, and the members they were
+    /// held for. A member's
     /// CSEND for one can reach us after our take (its NEWSEQ was on its
     /// way when the number was taken back) and is refused as handed over,
     /// at no try, as the old sequencer refuses it (`handover-refusal`).
-    /// At most [`TAKEN_BACK`], dropped at the stream's next handover; a
+    /// On a successor at most [`TAKEN_BACK`]; dropped at the next handover; a
     /// number skipped when its hold expired is never here.
     pub(crate) taken_back: Vec<(u64, Arc<str>)>,
 }
@@ -94,6 +95,12 @@ pub(crate) struct Sequencer {
 pub(crate) const TAKEN_BACK: usize = 64;
 
 impl Sequencer {
+    /// Whether number `n` was taken back from `uid` at the handover that
+    /// brought the stream here, or that is taking it away.
+    pub(crate) fn took_back(&self, n: u64, uid: &str) -> bool {
+        self.taken_back.iter().any(|(t, u)| *t == n && **u == *uid)
+    }
+
     fn new() -> Self {
         Sequencer {
             next: 1,
@@ -481,9 +488,7 @@ impl Server {
             _ if self.cfg.ablations.no_seq_check => (n, uid.into()),
             // Taken back at the handover that brought the stream here,
             // from this sender (see `Sequencer::taken_back`).
-            _ if !self.cfg.ablations.no_handover_refusal
-                && seq.taken_back.iter().any(|(t, u)| *t == n && **u == *uid) =>
-            {
+            _ if !self.cfg.ablations.no_handover_refusal && seq.took_back(n, uid) => {
                 return Err(HANDED_OVER)
             }
             _ => return Err("number not held"),
